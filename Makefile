@@ -1,0 +1,39 @@
+# Two commands a new user needs: `make run` (service with Baogai demo data) and `make test`.
+# Everything else they need is installed from here: system packages, a virtualenv, the package.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+TEST_DB ?= sqlite
+PYTEST_ARGS ?=
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test install sysdeps bench fuzz clean audit
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q -U pip
+	$(VENV)/bin/pip install -q -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+# System libraries the tests use: zbar (a real QR decoder). Installed when missing, as root.
+sysdeps:
+	@bash scripts/sysdeps.sh
+
+run: install
+	$(VENV)/bin/jifen serve --demo --host $(HOST) --port $(PORT)
+
+test: install sysdeps
+	JIFEN_TEST_DB=$(TEST_DB) $(PY) -m pytest -q $(PYTEST_ARGS)
+
+audit: install
+	$(VENV)/bin/jifen audit
+
+bench: install
+	$(PY) -m bench.posting
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .hypothesis

@@ -1,0 +1,1 @@
+"""The web edge of Jifen: Litestar controllers, guards, problem details, pages and the CLI."""

@@ -1,0 +1,43 @@
+"""The Litestar application factory."""
+
+from __future__ import annotations
+
+from litestar import Litestar
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+
+from api.controllers.health import health, ready
+from api.controllers.ledger import LedgerController
+from api.deps import dependencies
+from api.problems import exception_handlers
+from ledger.config import Settings, load_settings
+from ledger.db import Database
+
+MAX_BODY_BYTES = 1024 * 1024  # uploads (imports, photos) set their own larger limits
+
+
+def route_handlers() -> list:
+    return [health, ready, LedgerController]
+
+
+def create_app(settings: Settings | None = None, db: Database | None = None) -> Litestar:
+    settings = settings or load_settings()
+    db = db or Database(settings.database_url)
+
+    def on_startup(app: Litestar) -> None:
+        app.state.settings = settings
+        app.state.db = db
+
+    return Litestar(
+        route_handlers=route_handlers(),
+        dependencies=dependencies,
+        exception_handlers=exception_handlers,
+        on_startup=[on_startup],
+        request_max_body_size=MAX_BODY_BYTES,
+        openapi_config=OpenAPIConfig(
+            title="Jifen 积分 API", version="0.1.0", path="/docs",
+            description="Civility points and volunteer rewards on a double-entry ledger.",
+            render_plugins=[SwaggerRenderPlugin(path="/")],
+        ),
+        debug=False,
+    )

@@ -1,0 +1,126 @@
+"""Who is calling, and guards that say who may do what, next to each route.
+
+A signed-in caller carries a JWT (HS256 with the server secret) in `Authorization: Bearer` or in
+the `jifen_token` cookie (pages). Its claims name the user and the roles with their scope: a
+village id, or none for the whole town.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import jwt
+from litestar import Request
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
+
+from ledger.config import Settings
+from ledger.timeutil import utcnow
+
+TOWN_ADMIN = "town_admin"
+VILLAGE_ADMIN = "village_admin"
+ORGANIZER = "organizer"
+INSPECTOR = "inspector"
+CLERK = "clerk"
+VOLUNTEER = "volunteer"
+STAFF_ROLES = (TOWN_ADMIN, VILLAGE_ADMIN, ORGANIZER, INSPECTOR, CLERK)
+ALL_ROLES = (*STAFF_ROLES, VOLUNTEER)
+COOKIE = "jifen_token"
+ALGORITHM = "HS256"
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: int
+    name: str = ""
+    # (role, village_id or None for town-wide)
+    roles: tuple[tuple[str, int | None], ...] = field(default_factory=tuple)
+    person_id: int | None = None
+
+    def has(self, role: str, village_id: int | None = None) -> bool:
+        """True if the role is held town-wide, or for this village."""
+        return any(r == role and (scope is None or (village_id is not None and scope == village_id))
+                   for r, scope in self.roles)
+
+    def has_any(self, roles, village_id: int | None = None) -> bool:
+        return any(self.has(r, village_id) for r in roles)
+
+    def villages(self, role: str) -> set[int | None]:
+        return {scope for r, scope in self.roles if r == role}
+
+    @property
+    def is_town_admin(self) -> bool:
+        return self.has(TOWN_ADMIN)
+
+
+def issue_token(settings: Settings, p: Principal, ttl_s: int | None = None) -> str:
+    now = utcnow()
+    claims = {"sub": str(p.user_id), "name": p.name, "roles": [list(r) for r in p.roles],
+              "pid": p.person_id, "iat": int(now.timestamp()),
+              "exp": int((now + timedelta(seconds=ttl_s or settings.token_ttl_s)).timestamp())}
+    return jwt.encode(claims, settings.secret_key, algorithm=ALGORITHM)
+
+
+def decode_token(settings: Settings, token: str) -> Principal | None:
+    try:
+        c = jwt.decode(token, settings.secret_key, algorithms=[ALGORITHM],
+                       options={"require": ["exp", "sub"]})
+        return Principal(user_id=int(c["sub"]), name=c.get("name", ""),
+                         roles=tuple((r, s) for r, s in c.get("roles", [])),
+                         person_id=c.get("pid"))
+    except (jwt.PyJWTError, ValueError, TypeError, KeyError):
+        return None
+
+
+def principal_of(connection: ASGIConnection) -> Principal | None:
+    """The caller, decoded once per request and kept on the connection state."""
+    state = connection.state
+    if "principal" not in state:
+        settings: Settings = connection.app.state.settings
+        token = None
+        auth = connection.headers.get("authorization", "")
+        if auth.lower().startswith("bearer "):
+            token = auth[7:].strip()
+        elif COOKIE in connection.cookies:
+            token = connection.cookies[COOKIE]
+        state["principal"] = decode_token(settings, token) if token else None
+    return state["principal"]
+
+
+async def provide_principal(request: Request) -> Principal:
+    p = principal_of(request)
+    if p is None:
+        raise NotAuthorizedException("sign in first")
+    return p
+
+
+async def provide_optional_principal(request: Request) -> Principal | None:
+    return principal_of(request)
+
+
+def signed_in(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    if principal_of(connection) is None:
+        raise NotAuthorizedException("sign in first")
+
+
+def requires_role(*roles: str, scope_param: str | None = None):
+    """Guard: the caller holds one of `roles`, town-wide or for the village named by the path
+    parameter `scope_param`. Village-scoped checks on bodies happen in the service."""
+
+    def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+        p = principal_of(connection)
+        if p is None:
+            raise NotAuthorizedException("sign in first")
+        village = None
+        if scope_param is not None:
+            raw = connection.path_params.get(scope_param)
+            village = int(raw) if raw is not None else None
+        if not p.has_any(roles, village):
+            raise PermissionDeniedException(
+                f"this needs one of the roles {', '.join(roles)}"
+                + (f" for village {village}" if village is not None else ""))
+
+    guard.__name__ = f"requires_{'_or_'.join(roles)}"
+    return guard

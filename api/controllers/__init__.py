@@ -1,0 +1,1 @@
+"""HTTP controllers: read the request, call one service, return a DTO."""

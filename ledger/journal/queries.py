@@ -1,0 +1,54 @@
+"""Reading the journal: balances now and as of a past instant, statements with keyset paging."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ledger.errors import InvalidInput, NotFound
+from ledger.journal.models import Account, JournalEntry, Posting
+
+MAX_PAGE = 200
+
+
+def get_account(s: Session, account_id: int) -> Account:
+    acct = s.get(Account, account_id)
+    if acct is None:
+        raise NotFound(f"account {account_id} does not exist", code="account_not_found")
+    return acct
+
+
+def account_view(acct: Account) -> dict:
+    return {"id": acct.id, "unit": acct.unit, "holder_type": acct.holder_type,
+            "holder_id": acct.holder_id, "purpose": acct.purpose, "shard": acct.shard,
+            "overdraft": acct.overdraft, "balance": acct.balance,
+            "pending_out": acct.pending_out, "pending_in": acct.pending_in,
+            "available": acct.balance - acct.pending_out, "postings": acct.posting_count}
+
+
+def balance_as_of(s: Session, account_id: int, at: datetime) -> int:
+    """The balance from postings at or before `at` (entry time)."""
+    get_account(s, account_id)
+    return int(s.scalar(select(func.coalesce(func.sum(Posting.amount), 0)).where(
+        Posting.account_id == account_id, Posting.created_at <= at)))
+
+
+def statement(s: Session, account_id: int, *, limit: int = 50,
+              before_seq: int | None = None) -> dict:
+    """Newest first; pass the returned `next_before_seq` to read the next page."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput(f"limit must be 1..{MAX_PAGE}", code="page_size_out_of_range")
+    acct = get_account(s, account_id)
+    q = (select(Posting, JournalEntry).join(JournalEntry, JournalEntry.id == Posting.entry_id)
+         .where(Posting.account_id == account_id))
+    if before_seq is not None:
+        q = q.where(Posting.seq < before_seq)
+    rows = s.execute(q.order_by(Posting.seq.desc()).limit(limit)).all()
+    items = [{"seq": p.seq, "entry_id": e.id, "kind": e.kind, "amount": p.amount,
+              "balance_after": p.balance_after, "at": e.created_at.isoformat(), "memo": e.memo,
+              "source": e.source, "source_ref": e.source_ref, "reverses_id": e.reverses_id,
+              "details": e.details} for p, e in rows]
+    nxt = items[-1]["seq"] if len(items) == limit and items[-1]["seq"] > 1 else None
+    return {"account": account_view(acct), "items": items, "next_before_seq": nxt}

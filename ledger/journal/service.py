@@ -1,0 +1,91 @@
+"""Keyed ledger operations for the edges (API, CLI, workers): each runs in its own transaction
+through `book.write`, so a retried request never applies twice."""
+
+from __future__ import annotations
+
+from ledger.db import Database
+from ledger.journal import book, holds
+from ledger.journal.audit import make_checkpoint, run_audit
+from ledger.journal.posting import reverse_entry
+
+
+def allocate(db: Database, *, shards: int, town_id: int, village_id: int, amount: int,
+             actor_id: int | None, key: str | None, memo: str = "") -> book.WriteResult:
+    req = {"op": "allocate", "town": town_id, "village": village_id, "amount": amount,
+           "memo": memo}
+    return book.write(db, lambda s: book.allocate(
+        s, town_id=town_id, village_id=village_id, amount=amount, shards=shards,
+        actor_id=actor_id, memo=memo).as_dict(), key=key, request=req)
+
+
+def adjust(db: Database, *, shards: int, village_id: int, holder_type: str, holder_id: int,
+           amount: int, memo: str, actor_id: int | None, key: str | None) -> book.WriteResult:
+    """A manual award (amount > 0) or deduction (amount < 0) by an admin, outside the rules."""
+    req = {"op": "adjust", "village": village_id, "holder": [holder_type, holder_id],
+           "amount": amount, "memo": memo}
+    kw = dict(village_id=village_id, holder_type=holder_type, holder_id=holder_id,
+              shards=shards, memo=memo, source="admin", actor_id=actor_id)
+
+    def work(s):
+        if amount > 0:
+            return book.award(s, amount=amount, kind="award", **kw).as_dict()
+        return book.deduct(s, amount=-amount, **kw).as_dict()
+
+    return book.write(db, work, key=key, request=req)
+
+
+def reverse(db: Database, *, entry_id: int, reason: str, actor_id: int | None,
+            key: str | None) -> book.WriteResult:
+    req = {"op": "reverse", "entry": entry_id, "reason": reason}
+    return book.write(db, lambda s: reverse_entry(
+        s, entry_id, memo=reason, actor_id=actor_id).as_dict(), key=key, request=req)
+
+
+def reserve(db: Database, *, unit: str, debit_account_id: int, credit_account_id: int,
+            amount: int, ttl_s: int, memo: str, key: str | None) -> book.WriteResult:
+    req = {"op": "hold", "unit": unit, "debit": debit_account_id, "credit": credit_account_id,
+           "amount": amount, "ttl": ttl_s, "memo": memo}
+    return book.write(db, lambda s: {"hold_id": holds.reserve(
+        s, unit=unit, debit_account_id=debit_account_id, credit_account_id=credit_account_id,
+        amount=amount, ttl_s=ttl_s, memo=memo), "status": "pending"}, key=key, request=req)
+
+
+def post_hold(db: Database, *, hold_id: int, actor_id: int | None,
+              key: str | None) -> book.WriteResult:
+    return book.write(db, lambda s: holds.post_hold(s, hold_id, actor_id=actor_id).as_dict(),
+                      key=key, request={"op": "post_hold", "hold": hold_id})
+
+
+def void_hold(db: Database, *, hold_id: int, key: str | None) -> book.WriteResult:
+    return book.write(db, lambda s: holds.void_hold(s, hold_id), key=key,
+                      request={"op": "void_hold", "hold": hold_id})
+
+
+def sweep_expired_holds(db: Database) -> int:
+    """Void every pending hold past its timeout; safe to run twice or in parallel."""
+    done = 0
+    while True:
+        with db.transaction() as s:
+            ids = holds.expired_hold_ids(s)
+        if not ids:
+            return done
+        for hid in ids:
+            try:
+                with db.transaction() as s:
+                    holds.void_hold(s, hid, expired=True)
+                done += 1
+            except Exception:  # noqa: BLE001 - posted or voided meanwhile: nothing to do
+                continue
+
+
+def audit(db: Database) -> dict:
+    with db.sessions() as s:
+        return run_audit(s).as_dict()
+
+
+def checkpoint(db: Database) -> dict | None:
+    with db.transaction() as s:
+        cp = make_checkpoint(s)
+        return None if cp is None else {"id": cp.id, "root": cp.root,
+                                        "at": cp.created_at.isoformat(),
+                                        "accounts_changed": cp.accounts_changed}

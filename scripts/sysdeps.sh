@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs the system packages the project's tests need, only where they are missing.
+set -euo pipefail
+need=()
+ldconfig -p 2>/dev/null | grep -q 'libzbar\.so' || need+=(libzbar0)
+if [ ${#need[@]} -eq 0 ]; then exit 0; fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "missing system packages: ${need[*]} (run: sudo apt-get install ${need[*]})" >&2
+  exit 1
+fi
+echo "installing system packages: ${need[*]}"
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null

@@ -1,0 +1,167 @@
+"""Fixtures: a real database for every test (SQLite always; PostgreSQL when JIFEN_TEST_DB=postgres
+or for tests marked `postgres`), an app client, and tokens for each role.
+
+Each test gets a clean database with the whole schema: SQLite copies a template file; PostgreSQL
+uses a database made for this test session and empties its tables between tests. The schema is
+built from the models (plus the journal's triggers); tests/test_migrations.py proves that the
+Alembic head builds the same schema on both backends.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from ledger.config import Settings
+from ledger.db import Database
+from ledger.journal import ddl
+from ledger.models import metadata
+
+PG_ADMIN_URL = os.environ.get("JIFEN_TEST_PG_URL",
+                              "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+ON_CI = bool(os.environ.get("CI"))
+TEST_DB = os.environ.get("JIFEN_TEST_DB", "sqlite")
+REDIS_URL = os.environ.get("JIFEN_REDIS_URL") or None
+
+
+def _pg_reachable() -> str | None:
+    try:
+        eng = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with eng.connect() as c:
+            c.execute(text("SELECT 1"))
+        eng.dispose()
+        return None
+    except Exception as exc:  # noqa: BLE001
+        return f"{type(exc).__name__}: {exc}"
+
+
+class PgServer:
+    """One scratch database per pytest process, dropped at the end."""
+
+    def __init__(self) -> None:
+        self.name = f"jifen_t_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+        self.admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with self.admin.connect() as c:
+            c.execute(text(f'CREATE DATABASE "{self.name}"'))
+        self.url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + self.name
+        db = Database(self.url)
+        build_schema(db)
+        self.tables = list(metadata.tables)
+        db.dispose()
+
+    def clean(self, db: Database) -> None:
+        # Tests own this scratch database; replica mode lets the cleanup pass the journal's
+        # append-only triggers, which stay in force for everything the tests do.
+        with db.engine.begin() as c:
+            c.execute(text("SET LOCAL session_replication_role = replica"))
+            c.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in self.tables)
+                           + " RESTART IDENTITY CASCADE"))
+
+    def drop(self) -> None:
+        with self.admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
+        self.admin.dispose()
+
+
+def build_schema(db: Database) -> None:
+    metadata.create_all(db.engine)
+    with db.engine.begin() as c:
+        for stmt in ddl.statements(db.engine.dialect.name):
+            c.exec_driver_sql(stmt)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    why = _pg_reachable()
+    if why:
+        if ON_CI:
+            pytest.fail(f"PostgreSQL is required on CI and unreachable: {why}")
+        pytest.skip(f"PostgreSQL unreachable ({why}); set up PostgreSQL to run this test")
+    server = PgServer()
+    yield server
+    server.drop()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.sqlite3"
+    db = Database(f"sqlite:///{path}")
+    build_schema(db)
+    db.dispose()  # closing the last connection checkpoints the WAL into the file
+    return path
+
+
+def _sqlite_db(template: Path, tmp_path: Path) -> Database:
+    path = tmp_path / "jifen.sqlite3"
+    shutil.copy(template, path)
+    return Database(f"sqlite:///{path}")
+
+
+@pytest.fixture
+def pg_db(pg_server: PgServer) -> Iterator[Database]:
+    db = Database(pg_server.url)
+    pg_server.clean(db)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def db(request, sqlite_template, tmp_path) -> Iterator[Database]:
+    """The database of this test run's backend (JIFEN_TEST_DB=sqlite|postgres)."""
+    if TEST_DB == "postgres":
+        database = request.getfixturevalue("pg_db")
+        yield database
+        return
+    database = _sqlite_db(sqlite_template, tmp_path)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def settings(db: Database, tmp_path) -> Settings:
+    return Settings(database_url=db.url, redis_url=REDIS_URL, secret_key="t" * 43,
+                    data_dir=tmp_path, public_base_url="http://testserver.local",
+                    budget_shards=4)
+
+
+@pytest.fixture
+def app(settings, db):
+    from api.app import create_app
+    return create_app(settings, db)
+
+
+@pytest.fixture
+def client(app):
+    from litestar.testing import TestClient
+    with TestClient(app, base_url="http://testserver.local") as c:
+        yield c
+
+
+@pytest.fixture
+def auth(settings):
+    """auth(role, village_id=None, user_id=…) → request headers carrying a token for it."""
+    from api.auth import Principal, issue_token
+    counter = iter(range(1000, 10**6))
+
+    def make(*roles, village_id: int | None = None, user_id: int | None = None,
+             person_id: int | None = None, key: str | None = None) -> dict:
+        p = Principal(user_id=user_id or next(counter), name="test",
+                      roles=tuple((r, village_id) for r in roles), person_id=person_id)
+        headers = {"Authorization": f"Bearer {issue_token(settings, p)}"}
+        headers["Idempotency-Key"] = key or uuid.uuid4().hex
+        return headers
+
+    return make
+
+
+def audit_clean(db: Database) -> dict:
+    from ledger.journal import service
+    report = service.audit(db)
+    assert report["ok"], report["violations"]
+    return report

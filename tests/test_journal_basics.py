@@ -1,0 +1,237 @@
+"""The journal's guarantees, one behaviour per test."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from ledger.errors import Conflict, IdempotencyConflict, InsufficientFunds, InvalidInput
+from ledger.journal import book, holds, queries, service
+from ledger.journal.accounts import open_account
+from ledger.journal.audit import make_checkpoint, run_audit
+from ledger.journal.posting import Line, post_entry
+from ledger.timeutil import utcnow
+from tests.conftest import audit_clean
+
+SHARDS = 4
+
+
+def _fund(db, village=1, amount=1000):
+    return service.allocate(db, shards=SHARDS, town_id=1, village_id=village, amount=amount,
+                            actor_id=None, key=None)
+
+
+def _award(db, person, amount, key=None, village=1):
+    return service.adjust(db, shards=SHARDS, village_id=village, holder_type="person",
+                          holder_id=person, amount=amount, memo="test", actor_id=9, key=key)
+
+
+def _points(db, person):
+    with db.transaction() as s:
+        return queries.get_account(s, open_account(s, holder_type="person", holder_id=person,
+                                                   purpose="points"))
+
+
+def test_award_moves_points_from_village_budget_and_balances(db):
+    _fund(db)
+    _award(db, 7, 30)
+    assert _points(db, 7).balance == 30
+    with db.sessions() as s:
+        assert book.village_budget_available(s, 1) == 970
+    audit_clean(db)
+
+
+def test_unbalanced_entry_is_refused_and_nothing_applied(db):
+    with pytest.raises(InvalidInput) as e, db.transaction() as s:
+        a = open_account(s, holder_type="person", holder_id=1, purpose="points")
+        b = open_account(s, holder_type="town", holder_id=1, purpose="funding")
+        post_entry(s, unit="points", kind="award", lines=[Line.of(a, 5), Line.of(b, -4)])
+    assert e.value.code == "entry_unbalanced"
+    audit_clean(db)
+
+
+def test_single_posting_entry_is_refused(db):
+    with pytest.raises(InvalidInput) as e, db.transaction() as s:
+        post_entry(s, unit="points", kind="award", lines=[Line.of(1, 0)])
+    assert e.value.code == "entry_too_few_postings"
+
+
+@pytest.mark.parametrize("sql", ["UPDATE posting SET amount = amount + 1",
+                                 "DELETE FROM posting",
+                                 "UPDATE journal_entry SET memo = 'edited'",
+                                 "DELETE FROM journal_entry"])
+def test_journal_update_or_delete_is_refused_by_the_database(db, sql):
+    _fund(db)
+    _award(db, 7, 30)
+    with pytest.raises(DBAPIError) as e, db.transaction() as s:
+        s.execute(text(sql))
+    assert "append-only" in str(e.value)
+    audit_clean(db)
+
+
+def test_same_key_same_body_returns_first_result(db):
+    _fund(db)
+    first = _award(db, 7, 30, key="k-1")
+    again = _award(db, 7, 30, key="k-1")
+    assert again.replayed and again.result == first.result
+    assert _points(db, 7).balance == 30
+
+
+def test_same_key_different_body_is_idempotency_conflict_and_applies_nothing(db):
+    _fund(db)
+    _award(db, 7, 30, key="k-1")
+    with pytest.raises(IdempotencyConflict) as e:
+        _award(db, 7, 31, key="k-1")
+    assert e.value.code == "idempotency_conflict" and e.value.status == 409
+    assert _points(db, 7).balance == 30
+
+
+def test_budget_cannot_be_overspent(db):
+    _fund(db, amount=100)
+    _award(db, 7, 100)
+    with pytest.raises(InsufficientFunds) as e:
+        _award(db, 8, 1)
+    assert e.value.code == "budget_exhausted"
+    audit_clean(db)
+
+
+def test_award_larger_than_any_shard_consolidates_shards(db):
+    _fund(db, amount=100)  # 25 per shard
+    _award(db, 7, 90)
+    assert _points(db, 7).balance == 90
+    with db.sessions() as s:
+        assert book.village_budget_available(s, 1) == 10
+    audit_clean(db)
+
+
+def test_deduction_may_take_holder_negative_but_spending_may_not(db):
+    _fund(db)
+    _award(db, 7, 10)
+    _award(db, 7, -25)
+    assert _points(db, 7).balance == -15
+    with db.transaction() as s:
+        shop = open_account(s, holder_type="provider", holder_id=1, purpose="redeemed")
+        pts = open_account(s, holder_type="person", holder_id=7, purpose="points")
+    with pytest.raises(InsufficientFunds) as e, db.transaction() as s:
+        holds.reserve(s, unit="points", debit_account_id=pts, credit_account_id=shop, amount=1,
+                      ttl_s=60)
+    assert e.value.code == "insufficient_points"
+    audit_clean(db)
+
+
+def test_reversal_names_original_and_cannot_repeat(db):
+    _fund(db)
+    entry = _award(db, 7, 40).result["entry_id"]
+    rev = service.reverse(db, entry_id=entry, reason="wrong person", actor_id=1, key=None).result
+    assert _points(db, 7).balance == 0
+    with db.sessions() as s:
+        from ledger.journal.models import JournalEntry
+        assert s.get(JournalEntry, rev["entry_id"]).reverses_id == entry
+    with pytest.raises(Conflict) as e:
+        service.reverse(db, entry_id=entry, reason="again", actor_id=1, key=None)
+    assert e.value.code == "already_reversed"
+    audit_clean(db)
+
+
+def _hold(db, amount=50, ttl_s=60):
+    with db.transaction() as s:
+        shop = open_account(s, holder_type="provider", holder_id=1, purpose="redeemed")
+        pts = open_account(s, holder_type="person", holder_id=7, purpose="points")
+        return holds.reserve(s, unit="points", debit_account_id=pts, credit_account_id=shop,
+                             amount=amount, ttl_s=ttl_s), pts, shop
+
+
+def test_hold_reserves_then_posts_once(db):
+    _fund(db)
+    _award(db, 7, 80)
+    hid, pts, shop = _hold(db)
+    acct = _points(db, 7)
+    assert (acct.balance, acct.pending_out, acct.available) == (80, 50, 30)
+    service.post_hold(db, hold_id=hid, actor_id=1, key=None)
+    assert (_points(db, 7).balance, _points(db, 7).pending_out) == (30, 0)
+    with pytest.raises(Conflict) as e:
+        service.post_hold(db, hold_id=hid, actor_id=1, key=None)
+    assert e.value.code == "hold_posted"
+    audit_clean(db)
+
+
+def test_void_releases_hold_and_it_cannot_post_afterwards(db):
+    _fund(db)
+    _award(db, 7, 80)
+    hid, *_ = _hold(db)
+    service.void_hold(db, hold_id=hid, key=None)
+    assert _points(db, 7).available == 80
+    with pytest.raises(Conflict) as e:
+        service.post_hold(db, hold_id=hid, actor_id=1, key=None)
+    assert e.value.code == "hold_voided"
+    audit_clean(db)
+
+
+def test_sweep_voids_expired_holds_only(db):
+    _fund(db)
+    _award(db, 7, 80)
+    h_old, *_ = _hold(db, amount=10, ttl_s=1)
+    h_new, *_ = _hold(db, amount=20, ttl_s=3600)
+    with db.transaction() as s:
+        s.execute(text("UPDATE hold SET expires_at = created_at WHERE id = :i"), {"i": h_old})
+    assert service.sweep_expired_holds(db) == 1
+    assert service.sweep_expired_holds(db) == 0
+    assert _points(db, 7).pending_out == 20
+    audit_clean(db)
+
+
+def test_balance_as_of_past_instant_and_statement_paging(db):
+    _fund(db)
+    t0 = utcnow()
+    for i in range(5):
+        _award(db, 7, 10 + i)
+    acct = _points(db, 7)
+    with db.sessions() as s:
+        assert queries.balance_as_of(s, acct.id, t0) == 0
+        assert queries.balance_as_of(s, acct.id, utcnow() + timedelta(seconds=1)) == 60
+        page1 = queries.statement(s, acct.id, limit=2)
+        page2 = queries.statement(s, acct.id, limit=2, before_seq=page1["next_before_seq"])
+        page3 = queries.statement(s, acct.id, limit=2, before_seq=page2["next_before_seq"])
+    assert [i["amount"] for i in page1["items"] + page2["items"] + page3["items"]] == \
+        [14, 13, 12, 11, 10]
+    assert page3["next_before_seq"] is None
+
+
+def _tamper(db, sql):
+    """Edit the journal behind the application's back, as an attacker with DB access would."""
+    with db.engine.begin() as c:
+        if db.is_sqlite:
+            for stmt in __import__("ledger.journal.ddl", fromlist=["x"]).SQLITE_DOWN:
+                c.exec_driver_sql(stmt)
+        else:
+            c.exec_driver_sql("SET LOCAL session_replication_role = replica")
+        c.exec_driver_sql(sql)
+
+
+def test_audit_names_first_bad_posting_after_tampering(db):
+    _fund(db)
+    e1 = _award(db, 7, 10).result["entry_id"]
+    _award(db, 7, 20)
+    _tamper(db, f"UPDATE posting SET amount = 11 WHERE entry_id = {e1} AND amount = 10")
+    with db.sessions() as s:
+        report = run_audit(s)
+    assert not report.ok
+    codes = {v.code for v in report.violations}
+    assert {"chain_broken", "balance_mismatch", "entry_unbalanced"} <= codes
+    broken = [v for v in report.violations if v.code == "chain_broken"]
+    assert broken[0].entry_id == e1
+
+
+def test_editing_entry_details_breaks_digest_and_checkpoint(db):
+    _fund(db)
+    e1 = _award(db, 7, 10).result["entry_id"]
+    with db.transaction() as s:
+        assert make_checkpoint(s) is not None
+    audit_clean(db)
+    _tamper(db, f"UPDATE journal_entry SET memo = 'forged' WHERE id = {e1}")
+    with db.sessions() as s:
+        codes = {v.code for v in run_audit(s).violations}
+    assert "entry_digest_mismatch" in codes and "chain_broken" in codes
