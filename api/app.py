@@ -9,6 +9,7 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from api.controllers.health import health, ready
 from api.controllers.ledger import LedgerController
 from api.deps import dependencies
+from api.observability import ObservabilityMiddleware, configure_logging, metrics
 from api.problems import exception_handlers
 from ledger.config import Settings, load_settings
 from ledger.db import Database
@@ -17,12 +18,13 @@ MAX_BODY_BYTES = 1024 * 1024  # uploads (imports, photos) set their own larger l
 
 
 def route_handlers() -> list:
-    return [health, ready, LedgerController]
+    return [health, ready, metrics, LedgerController]
 
 
 def create_app(settings: Settings | None = None, db: Database | None = None) -> Litestar:
     settings = settings or load_settings()
     db = db or Database(settings.database_url)
+    configure_logging()
 
     def on_startup(app: Litestar) -> None:
         app.state.settings = settings
@@ -32,6 +34,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         route_handlers=route_handlers(),
         dependencies=dependencies,
         exception_handlers=exception_handlers,
+        middleware=[ObservabilityMiddleware],
         on_startup=[on_startup],
         request_max_body_size=MAX_BODY_BYTES,
         openapi_config=OpenAPIConfig(

@@ -1,0 +1,102 @@
+"""Request ids, structured access logs, security headers and Prometheus metrics, as one ASGI
+middleware around the whole app."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import time
+import uuid
+
+import structlog
+from litestar import Response, get
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from ledger.metrics import LATENCY, REQUESTS
+
+REQUEST_ID_HEADER = b"x-request-id"
+_VALID_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"same-origin"),
+    (b"permissions-policy", b"camera=(self), geolocation=(self), microphone=()"),
+    (b"content-security-policy",
+     b"default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
+     b"script-src 'self' 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'; "
+     b"base-uri 'self'; form-action 'self'"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+]
+# Swagger UI loads its assets from a CDN; relax the policy only under /docs.
+DOCS_CSP = (b"content-security-policy",
+            b"default-src 'self' https:; img-src 'self' data: https:; "
+            b"style-src 'self' 'unsafe-inline' https:; script-src 'self' 'unsafe-inline' https:")
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    """JSON lines on stderr with the request id bound in; no secrets are ever logged."""
+    logging.basicConfig(format="%(message)s", stream=sys.stderr, level=level)
+    structlog.configure(
+        processors=[structlog.contextvars.merge_contextvars, structlog.processors.add_log_level,
+                    structlog.processors.TimeStamper(fmt="iso", utc=True),
+                    structlog.processors.format_exc_info,
+                    structlog.processors.JSONRenderer(ensure_ascii=False)],
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+
+
+access_log = structlog.get_logger("jifen.access")
+
+
+def _route_of(scope) -> str:  # noqa: ANN001
+    handler = scope.get("route_handler")
+    paths = getattr(handler, "paths", None)
+    return sorted(paths)[0] if paths else "unmatched"
+
+
+class ObservabilityMiddleware:
+    def __init__(self, app) -> None:  # noqa: ANN001
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope.get("headers") or []).get(REQUEST_ID_HEADER, b"").decode("latin-1")
+        rid = given if _VALID_ID.match(given) else uuid.uuid4().hex
+        structlog.contextvars.bind_contextvars(request_id=rid)
+        started = time.perf_counter()
+        status_holder = {"status": 500}
+        is_docs = scope.get("path", "").startswith("/docs")
+
+        async def send_wrapper(message) -> None:  # noqa: ANN001
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                headers = [(k, v) for k, v in message.get("headers", [])
+                           if k.lower() != REQUEST_ID_HEADER]
+                present = {k.lower() for k, _ in headers}
+                extra = [DOCS_CSP if (is_docs and k == b"content-security-policy") else (k, v)
+                         for k, v in SECURITY_HEADERS if k not in present]
+                message = {**message, "headers": headers + extra + [
+                    (REQUEST_ID_HEADER, rid.encode())]}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = _route_of(scope)
+            method = scope.get("method", "")
+            REQUESTS.labels(method, route, str(status_holder["status"])).inc()
+            LATENCY.labels(method, route).observe(elapsed)
+            access_log.info("request", method=method, route=route,
+                            status=status_holder["status"], ms=round(elapsed * 1000, 2))
+            structlog.contextvars.unbind_contextvars("request_id")
+
+
+@get("/metrics", tags=["ops"], include_in_schema=False)
+async def metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
