@@ -84,6 +84,29 @@ def checkpoint() -> None:
     console.print(service.checkpoint(db) or "nothing changed since the last checkpoint")
 
 
+@app.command()
+def backup(out: str = typer.Argument(..., help="file to write")) -> None:
+    """Online backup (SQLite backup API, or pg_dump -Fc for PostgreSQL)."""
+    from pathlib import Path
+
+    from ledger import backup as b
+    _, db = _db()
+    console.print(f"backup written to {b.backup(db, Path(out))}")
+
+
+@app.command()
+def restore(backup_file: str, into: str = typer.Option(..., help="target database URL")) -> None:
+    """Restore a backup into an empty target, then run the audit on it (exit 1 if unclean)."""
+    from pathlib import Path
+
+    from ledger import backup as b
+    from ledger.journal import service
+    report = service.audit(b.restore(Path(backup_file), into))
+    console.print(f"restored: {report['entries']} entries; audit "
+                  + ("[green]clean[/green]" if report["ok"] else "[red]FAILED[/red]"))
+    sys.exit(0 if report["ok"] else 1)
+
+
 @app.command("sweep-holds")
 def sweep_holds() -> None:
     """Void pending holds past their timeout."""
