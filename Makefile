@@ -35,5 +35,12 @@ audit: install
 bench: install
 	$(PY) -m bench.posting
 
+# Schemathesis against the app's own schema, every operation as every role, until the time is up.
+# Prints requests tried and 5xx seen per round; exits non-zero on any failure.
+FUZZ_SECONDS ?= 600
+FUZZ_EXAMPLES ?= 25
+fuzz: install
+	$(PY) -m bench.fuzz --seconds $(FUZZ_SECONDS) --examples $(FUZZ_EXAMPLES)
+
 clean:
 	rm -rf $(VENV) var .pytest_cache .hypothesis

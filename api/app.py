@@ -6,19 +6,30 @@ from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 
+from api.controllers.activities import handlers as activities_handlers
+from api.controllers.auth import AuthController, UsersController
 from api.controllers.health import health, ready
 from api.controllers.ledger import LedgerController
+from api.controllers.ops import OpsController
+from api.controllers.recognition import RecognitionController
+from api.controllers.redemption import RedemptionController
+from api.controllers.registry import RegistryController
+from api.controllers.rules import RulesController
 from api.deps import dependencies
+from api.pages import PagesPlugin
 from api.observability import ObservabilityMiddleware, configure_logging, metrics
-from api.problems import exception_handlers
+from api.problems import document_problems, exception_handlers
 from ledger.config import Settings, load_settings
 from ledger.db import Database
+from ledger.ratelimit import RateLimiter
 
 MAX_BODY_BYTES = 1024 * 1024  # uploads (imports, photos) set their own larger limits
 
 
 def route_handlers() -> list:
-    return [health, ready, metrics, LedgerController]
+    return [health, ready, metrics, LedgerController, *activities_handlers, RedemptionController,
+            RulesController, RecognitionController, OpsController, AuthController, UsersController,
+            RegistryController]
 
 
 def create_app(settings: Settings | None = None, db: Database | None = None) -> Litestar:
@@ -29,12 +40,13 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     def on_startup(app: Litestar) -> None:
         app.state.settings = settings
         app.state.db = db
+        app.state.limiter = RateLimiter(settings.redis_url)  # shared by the API and the pages
 
-    return Litestar(
+    app = Litestar(
         route_handlers=route_handlers(),
+        plugins=[PagesPlugin(settings)],
         dependencies=dependencies,
         exception_handlers=exception_handlers,
-        middleware=[ObservabilityMiddleware],
         on_startup=[on_startup],
         request_max_body_size=MAX_BODY_BYTES,
         openapi_config=OpenAPIConfig(
@@ -44,3 +56,6 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         ),
         debug=False,
     )
+    document_problems(app)
+    app.asgi_handler = ObservabilityMiddleware(app.asgi_handler)  # outermost: 404s included
+    return app

@@ -17,16 +17,18 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from litestar.handlers.base import BaseRouteHandler
 
 from ledger.config import Settings
+from ledger.identity.roles import (  # noqa: F401 - re-exported: the roles' one definition
+    ALL_ROLES,
+    CLERK,
+    INSPECTOR,
+    ORGANIZER,
+    STAFF_ROLES,
+    TOWN_ADMIN,
+    VILLAGE_ADMIN,
+    VOLUNTEER,
+)
 from ledger.timeutil import utcnow
 
-TOWN_ADMIN = "town_admin"
-VILLAGE_ADMIN = "village_admin"
-ORGANIZER = "organizer"
-INSPECTOR = "inspector"
-CLERK = "clerk"
-VOLUNTEER = "volunteer"
-STAFF_ROLES = (TOWN_ADMIN, VILLAGE_ADMIN, ORGANIZER, INSPECTOR, CLERK)
-ALL_ROLES = (*STAFF_ROLES, VOLUNTEER)
 COOKIE = "jifen_token"
 ALGORITHM = "HS256"
 
@@ -61,6 +63,24 @@ def issue_token(settings: Settings, p: Principal, ttl_s: int | None = None) -> s
               "pid": p.person_id, "iat": int(now.timestamp()),
               "exp": int((now + timedelta(seconds=ttl_s or settings.token_ttl_s)).timestamp())}
     return jwt.encode(claims, settings.secret_key, algorithm=ALGORITHM)
+
+
+def principal_from(identity) -> Principal:  # a ledger.identity.service.Identity
+    """The token's subject from a sign-in: roles exactly as the role assignments hold them."""
+    return Principal(user_id=identity.user_id, name=identity.name, roles=tuple(identity.roles),
+                     person_id=identity.person_id)
+
+
+def set_token_cookie(response, settings: Settings, token: str) -> None:
+    """The pages read the token from this cookie: HttpOnly (no script reads it), SameSite=Lax
+    (no cross-site form post carries it), Secure when the service is served over https."""
+    response.set_cookie(COOKIE, token, max_age=settings.token_ttl_s, httponly=True,
+                        samesite="lax", secure=settings.public_base_url.startswith("https://"),
+                        path="/")
+
+
+def clear_token_cookie(response) -> None:
+    response.delete_cookie(COOKIE, path="/")
 
 
 def decode_token(settings: Settings, token: str) -> Principal | None:

@@ -115,6 +115,107 @@ def sweep_holds() -> None:
     console.print(f"voided {service.sweep_expired_holds(db)} expired holds")
 
 
+catalog_app = typer.Typer(help="积分规则目录 (rule catalogs): load, export, list",
+                          no_args_is_help=True)
+app.add_typer(catalog_app, name="catalog")
+
+
+@catalog_app.command("load")
+def catalog_load(file: str, approved_by: str = typer.Option(None, help="批准单位"),
+                 decision: str = typer.Option(None, help="决议文号, e.g. a meeting record"),
+                 ) -> None:
+    """Check a catalog file and store it as the catalog's next version (exit 1 if invalid)."""
+    from pathlib import Path
+
+    from ledger.errors import DomainError
+    from ledger.rules import store
+    _, db = _db()
+    try:
+        r = store.import_catalog(db, Path(file).read_text(encoding="utf-8"), actor_id=None,
+                                 approved_by=approved_by, decision=decision)
+    except DomainError as exc:
+        typer.echo(f"{exc.code}: {exc.detail}", err=True)
+        for e in exc.extra.get("errors", []):  # file:line: path: message, one per line
+            typer.echo(f"{file}:{e['line'] or '?'}: {e['path']}: {e['message']}", err=True)
+        sys.exit(1)
+    state = "new version" if r["created"] else "unchanged"
+    console.print(f"[green]{r['catalog']} v{r['version']}[/green] ({state}); new items "
+                  f"{len(r['items_new'])}, changed {len(r['items_changed'])}, removed "
+                  f"{len(r['items_removed'])}")
+
+
+@catalog_app.command("export")
+def catalog_export(code: str = typer.Argument("baogai"), version: int = typer.Option(None),
+                   out: str = typer.Option(None, help="file to write; stdout if absent")) -> None:
+    """Write a stored catalog (newest version, or --version N) as YAML."""
+    from pathlib import Path
+
+    from ledger.rules import catalog_io, store
+    _, db = _db()
+    with db.sessions() as s:
+        text = catalog_io.dump_text(store.catalog(s, code, version=version))
+    if out:
+        Path(out).write_text(text, encoding="utf-8")
+        console.print(f"written to {out}")
+    else:
+        sys.stdout.write(text)
+
+
+@catalog_app.command("list")
+def catalog_list() -> None:
+    """The stored catalogs and their newest versions."""
+    from ledger.rules import store
+    _, db = _db()
+    with db.sessions() as s:
+        for code in store.catalog_codes(s):
+            row = store.version_row(s, code)
+            console.print(f"{code} v{row.version} from {row.effective_from} — {row.decision}")
+
+
+@app.command("rules-sweep")
+def rules_sweep() -> None:
+    """Post awards whose public notice has passed, due expiries, and opening grants."""
+    from ledger.rules import expiry, workflow
+    settings, db = _db()
+    console.print(f"notices posted {workflow.post_due_notices(db, settings=settings)}, "
+                  f"expiries {expiry.expire_due(db)}, "
+                  f"opening grants {expiry.post_opening_grants(db, settings)}")
+
+
+@app.command("sweep-vouchers")
+def sweep_vouchers() -> None:
+    """Expire unused vouchers past their time, releasing points, stock and limits."""
+    from ledger.redemption.service import sweep_expired_vouchers
+    _, db = _db()
+    console.print(f"expired {sweep_expired_vouchers(db)} vouchers")
+
+
+from api.cli_registry import register as _registry_commands  # noqa: E402
+_registry_commands(app)
+
+
+@app.command("task")
+def run_task(name: str = typer.Argument(..., help="e.g. jifen.audit.nightly; see --list"),
+             arg: list[str] = typer.Option([], "--arg", help="key=value (ints as ints)"),
+             list_: bool = typer.Option(False, "--list", help="list the tasks")) -> None:
+    """Run one background task now, in this process (the function the worker runs)."""
+    from workers.tasks import TASKS
+    if list_ or name not in TASKS:
+        console.print("\n".join(sorted(TASKS)))
+        sys.exit(0 if list_ else 2)
+    kwargs = {k: int(v) if v.lstrip("-").isdigit() else v
+              for k, v in (a.split("=", 1) for a in arg)}
+    console.print(TASKS[name](**kwargs))
+
+
+@app.command()
+def scheduler() -> None:
+    """Run the beat schedule in this process (embedded deployments without Redis/Celery)."""
+    from workers.scheduler import run_forever
+    console.print("scheduler running (Ctrl-C to stop)")
+    run_forever()
+
+
 def main() -> None:
     app()
 

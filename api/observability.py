@@ -35,6 +35,17 @@ DOCS_CSP = (b"content-security-policy",
             b"style-src 'self' 'unsafe-inline' https:; script-src 'self' 'unsafe-inline' https:")
 
 
+class _Stderr:
+    """Whatever sys.stderr is at the moment of writing (a logger caches its file on first use;
+    this keeps a redirected or captured stderr receiving the lines)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure_logging(level: int = logging.INFO) -> None:
     """JSON lines on stderr with the request id bound in; no secrets are ever logged."""
     logging.basicConfig(format="%(message)s", stream=sys.stderr, level=level)
@@ -43,7 +54,7 @@ def configure_logging(level: int = logging.INFO) -> None:
                     structlog.processors.TimeStamper(fmt="iso", utc=True),
                     structlog.processors.format_exc_info,
                     structlog.processors.JSONRenderer(ensure_ascii=False)],
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_Stderr()),
         cache_logger_on_first_use=True,
     )
 
@@ -58,6 +69,9 @@ def _route_of(scope) -> str:  # noqa: ANN001
 
 
 class ObservabilityMiddleware:
+    """Wraps the app's whole ASGI handler (see api/app.py), outside Litestar's routing and
+    exception handling, so unmatched paths (404, 405) get the headers, the id and a log line."""
+
     def __init__(self, app) -> None:  # noqa: ANN001
         self.app = app
 

@@ -2,6 +2,7 @@
 # Autogenerate the next migration from the models: scripts/new-migration.sh "message"
 set -euo pipefail
 cd "$(dirname "$0")/.."
+rm -rf migrations/versions/__pycache__  # a stale .pyc of a removed revision confuses alembic
 tmp=$(mktemp -d)
 n=$(ls migrations/versions/*.py 2>/dev/null | wc -l)
 rev=$(printf '%04d' $((n + 1)))

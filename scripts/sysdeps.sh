@@ -2,7 +2,11 @@
 # Installs the system packages the project's tests need, only where they are missing.
 set -euo pipefail
 need=()
-ldconfig -p 2>/dev/null | grep -q 'libzbar\.so' || need+=(libzbar0)
+ldconfig -p 2>/dev/null | grep 'libzbar\.so' >/dev/null || need+=(libzbar0)
+# The browser tests (tests/e2e): Debian's Chromium and ChromeDriver, and a CJK font for the pages.
+[ -x /usr/bin/chromium ] || need+=(chromium)
+[ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
+fc-list : family 2>/dev/null | grep -iE 'Noto Sans CJK|WenQuanYi' >/dev/null || need+=(fonts-noto-cjk)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" -ne 0 ]; then
   echo "missing system packages: ${need[*]} (run: sudo apt-get install ${need[*]})" >&2

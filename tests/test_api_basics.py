@@ -60,11 +60,24 @@ def test_village_admin_cannot_adjust_another_village(client, auth):
     assert r.status_code == 403 and r.json()["code"] == "forbidden_village"
 
 
-def test_budget_exhausted_is_a_distinct_problem(client, auth):
-    h = auth("town_admin")
-    r = client.post("/api/v1/adjustments", headers=h, json={
-        "village_id": 9, "holder_type": "person", "holder_id": 1, "amount": 5, "memo": "x"})
+def test_budget_exhausted_is_a_distinct_problem(client, auth, db):
+    from tests.test_registry_support import make_person, make_world
+    w = make_world(db, fund=False)
+    person = make_person(db, w.own)
+    r = client.post("/api/v1/adjustments", headers=auth("town_admin"), json={
+        "village_id": w.own, "holder_type": "person", "holder_id": person, "amount": 5,
+        "memo": "x"})
     assert r.status_code == 409 and r.json()["code"] == "budget_exhausted"
+
+
+def test_no_one_pays_a_holder_of_another_village_from_a_village_budget(client, auth, db):
+    from tests.test_registry_support import make_person, make_world
+    w = make_world(db)
+    stranger = make_person(db, w.other)
+    r = client.post("/api/v1/adjustments", headers=auth("town_admin"), json={
+        "village_id": w.own, "holder_type": "person", "holder_id": stranger, "amount": 5,
+        "memo": "x"})
+    assert r.status_code == 403 and r.json()["code"] == "forbidden_village"
 
 
 def test_responses_carry_request_id_and_security_headers(client):

@@ -147,7 +147,7 @@ def _hold(db, amount=50, ttl_s=60):
 def test_hold_reserves_then_posts_once(db):
     _fund(db)
     _award(db, 7, 80)
-    hid, pts, shop = _hold(db)
+    hid, _pts, _shop = _hold(db)
     acct = _points(db, 7)
     assert (acct.balance, acct.pending_out, acct.available) == (80, 50, 30)
     service.post_hold(db, hold_id=hid, actor_id=1, key=None)
@@ -174,7 +174,7 @@ def test_sweep_voids_expired_holds_only(db):
     _fund(db)
     _award(db, 7, 80)
     h_old, *_ = _hold(db, amount=10, ttl_s=1)
-    h_new, *_ = _hold(db, amount=20, ttl_s=3600)
+    _hold(db, amount=20, ttl_s=3600)
     with db.transaction() as s:
         s.execute(text("UPDATE hold SET expires_at = created_at WHERE id = :i"), {"i": h_old})
     assert service.sweep_expired_holds(db) == 1
@@ -235,3 +235,49 @@ def test_editing_entry_details_breaks_digest_and_checkpoint(db):
     with db.sessions() as s:
         codes = {v.code for v in run_audit(s).violations}
     assert "entry_digest_mismatch" in codes and "chain_broken" in codes
+
+
+def test_allocation_over_the_most_shards_allowed_posts_and_awards_draw_on_it(db):
+    from ledger.journal.accounts import MAX_BUDGET_SHARDS
+    service.allocate(db, shards=MAX_BUDGET_SHARDS, town_id=1, village_id=3, amount=630,
+                     actor_id=None, key=None)
+    service.adjust(db, shards=MAX_BUDGET_SHARDS, village_id=3, holder_type="person",
+                   holder_id=7, amount=600, memo="big", actor_id=1, key=None)
+    with db.sessions() as s:
+        assert book.village_budget_available(s, 3) == 30
+    audit_clean(db)
+
+
+def test_hold_made_by_a_flow_cannot_be_resolved_through_the_generic_operations(db):
+    _fund(db)
+    _award(db, 7, 80)
+    with db.transaction() as s:
+        shop = open_account(s, holder_type="provider", holder_id=1, purpose="redeemed")
+        pts = open_account(s, holder_type="person", holder_id=7, purpose="points")
+        hid = holds.reserve(s, unit="points", debit_account_id=pts, credit_account_id=shop,
+                            amount=30, ttl_s=60, source="redemption", source_ref="1")
+    for call in (lambda: service.post_hold(db, hold_id=hid, actor_id=1, key=None),
+                 lambda: service.void_hold(db, hold_id=hid, key=None)):
+        with pytest.raises(Conflict) as e:
+            call()
+        assert e.value.code == "hold_owned_by_flow"
+    assert (_points(db, 7).balance, _points(db, 7).pending_out) == (80, 30)
+    audit_clean(db)
+
+
+def test_a_stale_remembered_account_id_is_caught_and_never_credits_another_holder(db):
+    """As after a database restored under a running process: the process remembers an id that
+    now names another holder's account. The posting notices, forgets and retries."""
+    from ledger.journal import accounts
+    _fund(db)
+    _award(db, 7, 10)
+    _award(db, 8, 10)
+    _points(db, 7), _points(db, 8)  # looked up again: both ids are now remembered
+    with db.transaction() as s:
+        cache = accounts._cache(s)
+        key7 = ("points", "person", 7, "points", 0)
+        key8 = ("points", "person", 8, "points", 0)
+        cache[key7] = cache[key8]  # person 7's key now points at person 8's account
+    _award(db, 7, 5)
+    assert (_points(db, 7).balance, _points(db, 8).balance) == (15, 10)
+    audit_clean(db)

@@ -11,13 +11,15 @@ from litestar.params import Parameter
 
 from api.auth import TOWN_ADMIN, VILLAGE_ADMIN, Principal, requires_role
 from api.deps import scoped_key
+from ledger.accounts.lookup import require_holder_in_village
 from ledger.config import Settings
 from ledger.db import Database
-from ledger.errors import Forbidden
+from ledger.errors import Forbidden, InvalidInput
 from ledger.journal import queries, service
 from ledger.journal.models import HolderType, Unit
 from ledger.journal.posting import MAX_ABS_AMOUNT
 
+MAX_ID = 2**63 - 1  # BIGINT ids
 Amount = Annotated[int, msgspec.Meta(gt=0, le=MAX_ABS_AMOUNT)]
 SignedAmount = Annotated[int, msgspec.Meta(ge=-MAX_ABS_AMOUNT, le=MAX_ABS_AMOUNT)]
 Memo = Annotated[str, msgspec.Meta(max_length=500)]
@@ -73,6 +75,10 @@ class LedgerController(Controller):
     def adjust(self, request: Request, data: Adjustment, db: Database, settings: Settings,
                principal: Principal) -> dict:
         _check_village(principal, data.village_id)
+        if not (0 < data.village_id <= MAX_ID and 0 < data.holder_id <= MAX_ID):
+            raise InvalidInput("ids are positive 64-bit integers", code="value_out_of_range")
+        with db.sessions() as s:  # a village pays only its own people, households and teams
+            require_holder_in_village(s, data.holder_type, data.holder_id, data.village_id)
         return service.adjust(db, shards=settings.budget_shards, village_id=data.village_id,
                               holder_type=data.holder_type, holder_id=data.holder_id,
                               amount=data.amount, memo=data.memo, actor_id=principal.user_id,

@@ -87,4 +87,4 @@ class TeamMember(Base):
     is_leader: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
-__all__ = ["Town", "Village", "Household", "Person", "Team", "TeamMember", "BigInteger"]
+__all__ = ["BigInteger", "Household", "Person", "Team", "TeamMember", "Town", "Village"]

@@ -1,19 +1,32 @@
-"""Opening accounts: one per (unit, holder, purpose[, shard]), created on demand, race-safe."""
+"""Opening accounts: one per (unit, holder, purpose[, shard]), created on demand, race-safe.
+
+An account is never deleted and its id never changes, so each process remembers the ids it has
+looked up (per database engine): the award path then spends no query on finding its accounts.
+Only ids that other transactions committed are remembered, never one this transaction created
+(it could still roll back). Every remembered id that a posting uses is checked against the row
+it updates (`posting.post_entry`), so a stale id (a database restored under a running process)
+is caught, forgotten and the write retried, never posted to another holder.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from ledger.journal.models import Account, HolderType, Overdraft, Purpose, Unit
+from ledger.journal.models import GENESIS_HASH, Account, HolderType, Overdraft, Purpose, Unit
+from ledger.journal.rawdb import Raw, Sql
 from ledger.timeutil import utcnow
 
-MAX_BUDGET_SHARDS = 64
+# An allocation posts one line per shard plus the funding line, and an entry has at most 64.
+MAX_BUDGET_SHARDS = 63
+ACCOUNT_CACHE_SIZE = 200_000  # ids per engine; about 20 MB at most
 
 DEFAULT_OVERDRAFT = {
     Purpose.FUNDING: Overdraft.ALLOWED,
@@ -26,6 +39,39 @@ DEFAULT_OVERDRAFT = {
     Purpose.TRANSIT: Overdraft.FORBIDDEN,
 }
 
+_FIND = Sql.of("SELECT id FROM account WHERE unit = :unit AND holder_type = :ht "
+               "AND holder_id = :hid AND purpose = :purpose AND shard = :shard")
+_FIND_SHARDS = Sql.of("SELECT shard, id FROM account WHERE unit = :unit AND holder_type = :ht "
+                      "AND holder_id = :hid AND purpose = :purpose AND shard < :n")
+
+Key = tuple[str, str, int, str, int]  # unit, holder type, holder id, purpose, shard
+_caches: WeakKeyDictionary[Engine, dict[Key, int]] = WeakKeyDictionary()
+_NEW = "journal_new_accounts"  # session.info: keys this session's transaction inserted
+CACHED = "journal_cached_ids"  # session.info: id -> key of the ids served from the cache
+
+
+def _cache(session: Session) -> dict[Key, int]:
+    bind = session.get_bind()
+    engine = getattr(bind, "engine", bind)
+    found = _caches.get(engine)
+    if found is None:
+        found = _caches[engine] = {}
+    return found
+
+
+def _remember(session: Session, cache: dict[Key, int], key: Key, account_id: int) -> None:
+    if key in session.info.get(_NEW, ()):
+        return
+    if len(cache) >= ACCOUNT_CACHE_SIZE:
+        for old in list(cache)[: ACCOUNT_CACHE_SIZE // 10]:  # drop the oldest tenth
+            del cache[old]
+    cache[key] = account_id
+
+
+def forget_accounts(session: Session) -> None:
+    """Drop this engine's remembered ids (after an account was found missing)."""
+    _cache(session).clear()
+
 
 def _insert_ignore(session: Session):
     return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
@@ -35,19 +81,27 @@ def open_account(session: Session, *, holder_type: str, holder_id: int, purpose:
                  unit: str = Unit.POINTS, shard: int = 0, overdraft: str | None = None,
                  now: datetime | None = None) -> int:
     """Return the id of the holder's account, creating it if needed (safe under races)."""
-    key = (Account.unit == unit, Account.holder_type == holder_type,
-           Account.holder_id == holder_id, Account.purpose == purpose, Account.shard == shard)
-    found = session.scalar(select(Account.id).where(*key))
+    key: Key = (str(unit), str(holder_type), holder_id, str(purpose), shard)
+    cache = _cache(session)
+    if key in cache:
+        account_id = cache[key]
+        session.info.setdefault(CACHED, {})[account_id] = key
+        return account_id
+    found = Raw(session).first(_FIND, {"unit": key[0], "ht": key[1], "hid": holder_id,
+                                       "purpose": key[3], "shard": shard})
     if found is not None:
-        return found
-    values = dict(unit=str(unit), holder_type=str(holder_type), holder_id=holder_id,
-                  purpose=str(purpose), shard=shard,
-                  overdraft=str(overdraft or DEFAULT_OVERDRAFT[Purpose(purpose)]),
-                  balance=0, pending_out=0, pending_in=0, posting_count=0,
-                  head_hash="0" * 64, created_at=now or utcnow())
-    stmt = _insert_ignore(session)(Account).values(**values).on_conflict_do_nothing()
-    session.execute(stmt)
-    return session.scalar(select(Account.id).where(*key))
+        _remember(session, cache, key, found[0])
+        return found[0]
+    values = {"unit": key[0], "holder_type": key[1], "holder_id": holder_id,
+              "purpose": key[3], "shard": shard,
+              "overdraft": str(overdraft or DEFAULT_OVERDRAFT[Purpose(purpose)]),
+              "balance": 0, "pending_out": 0, "pending_in": 0, "posting_count": 0,
+              "head_hash": GENESIS_HASH, "created_at": now or utcnow()}
+    session.info.setdefault(_NEW, set()).add(key)
+    session.execute(_insert_ignore(session)(Account).values(**values).on_conflict_do_nothing())
+    return session.scalar(select(Account.id).where(
+        Account.unit == key[0], Account.holder_type == key[1], Account.holder_id == holder_id,
+        Account.purpose == key[3], Account.shard == shard))
 
 
 def budget_shards(session: Session, village_id: int, shards: int,
@@ -55,8 +109,31 @@ def budget_shards(session: Session, village_id: int, shards: int,
     """The sub-accounts of a village budget; together they are the budget."""
     if not 1 <= shards <= MAX_BUDGET_SHARDS:
         raise ValueError(f"budget shards must be 1..{MAX_BUDGET_SHARDS}")
-    return tuple(open_account(session, holder_type=HolderType.VILLAGE, holder_id=village_id,
-                              purpose=Purpose.BUDGET, unit=unit, shard=i) for i in range(shards))
+    base = (str(unit), str(HolderType.VILLAGE), village_id, str(Purpose.BUDGET))
+    cache = _cache(session)
+    known = [cache.get((*base, i)) for i in range(shards)]
+    if None not in known:
+        served = session.info.setdefault(CACHED, {})
+        for i, account_id in enumerate(known):
+            served[account_id] = (*base, i)
+        return tuple(known)
+    found = dict(Raw(session).all(_FIND_SHARDS, {"unit": base[0], "ht": base[1],
+                                                 "hid": village_id, "purpose": base[3],
+                                                 "n": shards}))
+    for i, acct in found.items():
+        _remember(session, cache, (*base, i), acct)
+    return tuple(found[i] if i in found else open_account(
+        session, holder_type=HolderType.VILLAGE, holder_id=village_id, purpose=Purpose.BUDGET,
+        unit=unit, shard=i) for i in range(shards))
+
+
+def award_accounts(session: Session, *, holder_type: str, holder_id: int, village_id: int,
+                   shards: int, unit: str = Unit.POINTS) -> tuple[int, tuple[int, ...]]:
+    """The two sides of an award or deduction: the holder's points account and the village's
+    budget shards, opened if needed."""
+    points = open_account(session, holder_type=holder_type, holder_id=holder_id,
+                          purpose=Purpose.POINTS, unit=unit)
+    return points, budget_shards(session, village_id, shards, unit)
 
 
 def holder_accounts(session: Session, holder_type: str, holder_id: int,

@@ -105,44 +105,64 @@ def _entries_pass(s: Session, report: AuditReport) -> dict[int, str]:
 
 
 def _accounts_pass(s: Session, report: AuditReport, digests: dict[int, str]) -> None:
+    """One ordered stream over all postings (by account, then sequence), merged with the
+    accounts: no query per account, so it scales to millions of holders."""
     pending_out: dict[int, int] = defaultdict(int)
     pending_in: dict[int, int] = defaultdict(int)
     for d, c, amount in s.execute(select(Hold.debit_account_id, Hold.credit_account_id,
                                          Hold.amount).where(Hold.status == HoldStatus.PENDING)):
         pending_out[d] += amount
         pending_in[c] += amount
-    for acct in s.scalars(select(Account).order_by(Account.id)).all():
+    accounts = s.execute(select(Account.id, Account.balance, Account.posting_count,
+                                Account.head_hash, Account.pending_out, Account.pending_in)
+                         .order_by(Account.id)).all()
+    postings = iter(s.execute(
+        select(Posting.account_id, Posting.id, Posting.entry_id, Posting.amount, Posting.seq,
+               Posting.balance_after, Posting.hash).order_by(Posting.account_id, Posting.seq)
+        .execution_options(yield_per=AUDIT_BATCH)))
+    nxt = next(postings, None)
+    known = {a[0] for a in accounts}
+    for acct_id, stored_balance, stored_count, stored_head, p_out, p_in in accounts:
         report.accounts += 1
+        while nxt is not None and nxt[0] < acct_id:  # postings of an account that is gone
+            if nxt[0] not in known:
+                report.add(Violation("posting_orphaned", f"posting {nxt[1]} names account "
+                                     f"{nxt[0]}, which does not exist", posting_id=nxt[1]))
+            nxt = next(postings, None)
         head, balance, count, broken = GENESIS_HASH, 0, 0, False
-        for p in s.scalars(select(Posting).where(Posting.account_id == acct.id)
-                           .order_by(Posting.seq)).yield_per(AUDIT_BATCH):
+        while nxt is not None and nxt[0] == acct_id:
+            _, pid, entry_id, amount, seq, balance_after, phash = nxt
+            nxt = next(postings, None)
             report.postings += 1
             count += 1
-            balance += p.amount
+            balance += amount
             if broken:
                 continue
-            expect = sha256_hex(head + chain_suffix(digests.get(p.entry_id, "?"), acct.id,
-                                                    p.amount))
-            if p.seq != count or p.hash != expect or p.balance_after != balance:
+            expect = sha256_hex(head + chain_suffix(digests.get(entry_id, "?"), acct_id, amount))
+            if seq != count or phash != expect or balance_after != balance:
                 report.add(Violation("chain_broken",
-                                     f"account {acct.id}: posting {p.id} (entry {p.entry_id}, "
-                                     f"seq {p.seq}) is the first that does not verify",
-                                     account_id=acct.id, entry_id=p.entry_id, posting_id=p.id))
+                                     f"account {acct_id}: posting {pid} (entry {entry_id}, "
+                                     f"seq {seq}) is the first that does not verify",
+                                     account_id=acct_id, entry_id=entry_id, posting_id=pid))
                 broken = True
-            head = p.hash
-        if not broken and head != acct.head_hash:
-            report.add(Violation("head_mismatch", f"account {acct.id}'s head hash is not its "
-                                 "last posting's", account_id=acct.id))
-        if balance != acct.balance or count != acct.posting_count:
+            head = phash
+        if not broken and head != stored_head:
+            report.add(Violation("head_mismatch", f"account {acct_id}'s head hash is not its "
+                                 "last posting's", account_id=acct_id))
+        if balance != stored_balance or count != stored_count:
             report.add(Violation("balance_mismatch",
-                                 f"account {acct.id} stores balance {acct.balance} over "
-                                 f"{acct.posting_count} postings; its postings give {balance} "
-                                 f"over {count}", account_id=acct.id))
-        if acct.pending_out != pending_out[acct.id] or acct.pending_in != pending_in[acct.id]:
+                                 f"account {acct_id} stores balance {stored_balance} over "
+                                 f"{stored_count} postings; its postings give {balance} "
+                                 f"over {count}", account_id=acct_id))
+        if p_out != pending_out[acct_id] or p_in != pending_in[acct_id]:
             report.add(Violation("pending_mismatch",
-                                 f"account {acct.id} stores pending {acct.pending_out}/"
-                                 f"{acct.pending_in}; open holds give {pending_out[acct.id]}/"
-                                 f"{pending_in[acct.id]}", account_id=acct.id))
+                                 f"account {acct_id} stores pending {p_out}/{p_in}; open holds "
+                                 f"give {pending_out[acct_id]}/{pending_in[acct_id]}",
+                                 account_id=acct_id))
+    while nxt is not None:
+        report.add(Violation("posting_orphaned", f"posting {nxt[1]} names account {nxt[0]}, "
+                             "which does not exist", posting_id=nxt[1]))
+        nxt = next(postings, None)
 
 
 def _trial_balance(s: Session, report: AuditReport) -> None:

@@ -4,26 +4,53 @@
 from __future__ import annotations
 
 import hashlib
+import random
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, select, text
-from sqlalchemy.exc import DBAPIError, IntegrityError
+import psycopg
+from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from ledger.db import Database
 from ledger.errors import IdempotencyConflict, InsufficientFunds, InvalidInput
-from ledger.journal.accounts import budget_shards, open_account
-from ledger.journal.models import Account, HolderType, IdempotencyRecord, Purpose, Unit
-from ledger.journal.posting import Line, PostedEntry, ShardsExhausted, canonical_json, post_entry
+from ledger.journal.accounts import award_accounts, budget_shards, open_account
+from ledger.journal.models import Account, HolderType, Purpose, Unit
+from ledger.journal.posting import (
+    Line,
+    PostedEntry,
+    ShardsExhausted,
+    StaleAccountId,
+    canonical_json,
+    post_entry,
+    shards_available,
+)
+from ledger.journal.rawdb import Raw, Sql, dumps
 from ledger.timeutil import utcnow
 
+# Errors raised by the drivers themselves (the journal's hot statements run on the DBAPI
+# connection, so SQLAlchemy does not wrap them).
+DRIVER_ERRORS = (psycopg.Error, sqlite3.Error)
+
 MAX_KEY_CHARS = 200
-MAX_RETRIES = 5
+MAX_RETRIES = 10  # deadlocks and serialization failures, retried with a growing random pause
+# A chosen budget shard that turned out short: the write moves to another (each such retry
+# means another writer drew on the budget meanwhile, so they are bounded by real progress).
+MAX_SHARD_RETRIES = 64
 
 WorkFn = Callable[[Session], dict]
+
+_KEY_GET = Sql.of("SELECT request_hash, result FROM idempotency_record WHERE key = :key")
+_KEY_PUT = Sql.of(
+    "INSERT INTO idempotency_record (key, request_hash, status, result, created_at) "
+    "VALUES (:key, :hash, 200, :result, :now) ON CONFLICT (key) DO NOTHING RETURNING key",
+    "INSERT INTO idempotency_record (key, request_hash, status, result, created_at) "
+    "VALUES (:key, :hash, 200, CAST(:result AS json), CAST(:now AS timestamp)) "
+    "ON CONFLICT (key) DO NOTHING RETURNING key")
 
 
 def request_hash(request: dict) -> str:
@@ -36,39 +63,21 @@ class WriteResult:
     replayed: bool = False
 
 
-def _is_retryable(exc: DBAPIError) -> bool:
-    code = getattr(getattr(exc, "orig", None), "sqlstate", None)
-    return code in {"40001", "40P01"}  # serialization failure, deadlock
+class _KeyTaken(Exception):
+    """A concurrent request with the same key committed first; roll back and answer with it."""
 
 
-_SHARD_AVAILABLE = text(
-    "SELECT id, balance - pending_out FROM account WHERE id IN :ids ORDER BY id"
-).bindparams(bindparam("ids", expanding=True))
+def _sqlstate(exc: BaseException) -> str | None:
+    return getattr(exc, "sqlstate", None) or getattr(getattr(exc, "orig", None), "sqlstate", None)
 
 
-def _prepare_shards(db: Database, exc: ShardsExhausted, hints: dict) -> None:
-    """Find a shard that can cover the line; if none alone can but together they can, move the
-    budget into one shard first (a `rebalance` entry). Otherwise the budget is exhausted."""
-    need = -exc.line.amount
-    shards = exc.line.accounts
-    with db.transaction() as s:
-        avail = dict(s.execute(_SHARD_AVAILABLE, {"ids": list(shards)}).all())
-        best = max(shards, key=lambda a: avail.get(a, 0))
-        if avail.get(best, 0) >= need:
-            hints[shards] = shards.index(best)
-            return
-        total = sum(v for v in avail.values() if v > 0)
-        if total < need:
-            raise InsufficientFunds(f"the budget has {total} available, needs {need}",
-                                    code="budget_exhausted", available=total)
-        lines = [Line.of(a, -v, hot=True) for a, v in avail.items() if a != best and v > 0]
-        lines.append(Line.of(best, sum(v for a, v in avail.items() if a != best and v > 0),
-                             hot=True))
-        post_entry(s, unit=s.execute(text("SELECT unit FROM account WHERE id = :i"),
-                                     {"i": best}).scalar_one(),
-                   kind="rebalance", lines=lines, memo="budget shards consolidated",
-                   source="rebalance")
-        hints[shards] = shards.index(best)
+def _is_retryable(exc: BaseException) -> bool:
+    return _sqlstate(exc) in {"40001", "40P01"}  # serialization failure, deadlock
+
+
+def _is_integrity(exc: BaseException) -> bool:
+    orig = getattr(exc, "orig", exc)
+    return isinstance(orig, sqlite3.IntegrityError) or (_sqlstate(exc) or "").startswith("23")
 
 
 def write(db: Database, fn: WorkFn, *, key: str | None = None, request: dict | None = None
@@ -76,48 +85,108 @@ def write(db: Database, fn: WorkFn, *, key: str | None = None, request: dict | N
     """Run `fn` in one transaction. With a key: a retry with the same request returns the first
     result; the same key with another request raises `idempotency_conflict`, applying nothing.
     Only successful results are remembered: a refused request changed nothing and may be retried.
+    Deadlocks and serialization failures are retried from the start.
     """
     if key is not None and not 1 <= len(key) <= MAX_KEY_CHARS:
         raise InvalidInput(f"idempotency key must be 1..{MAX_KEY_CHARS} characters",
                            code="idempotency_key_invalid")
     rhash = request_hash(request or {}) if key else ""
     hints: dict = {}
-    for attempt in range(MAX_RETRIES):
+    attempt = shard_retries = 0
+    while True:
         try:
             with db.transaction() as s:
                 if key is not None:
-                    rec = s.get(IdempotencyRecord, key)
+                    raw = Raw(s)
+                    rec = raw.first(_KEY_GET, {"key": key})
                     if rec is not None:
-                        return _replay(rec, rhash, key)
+                        return _replay(rec[0], raw.json_out(rec[1]), rhash, key)
                 s.info["shard_hints"] = hints
                 result = fn(s)
                 if key is not None:
-                    s.add(IdempotencyRecord(key=key, request_hash=rhash, result=result,
-                                            created_at=utcnow()))
-                    s.flush()
+                    raw = Raw(s)  # flushes the work's pending ORM changes first
+                    if raw.first(_KEY_PUT, {"key": key, "hash": rhash, "result": dumps(result),
+                                            "now": raw.time(utcnow())}) is None:
+                        raise _KeyTaken
                 return WriteResult(result)
+        except _KeyTaken:
+            return _replay_stored(db, key, rhash)
         except ShardsExhausted as exc:
-            _prepare_shards(db, exc, hints)
-        except IntegrityError:
-            if key is None:
+            shard_retries += 1
+            if shard_retries > MAX_SHARD_RETRIES:
+                raise AssertionError("budget shard retries exhausted") from exc
+            try:
+                prepare_shards(db, exc.line, hints)
+            except (DBAPIError, *DRIVER_ERRORS) as again:
+                if not _is_retryable(again):
+                    raise
+        except StaleAccountId:
+            attempt += 1
+            if attempt >= MAX_RETRIES:
                 raise
-            with db.transaction() as s:  # a concurrent request with the same key won the race
-                rec = s.get(IdempotencyRecord, key)
-            if rec is None:
+            # the ids were forgotten: the next attempt looks them up afresh
+        except (DBAPIError, *DRIVER_ERRORS) as exc:
+            if key is not None and _is_integrity(exc):
+                found = _replay_stored(db, key, rhash, missing_ok=True)
+                if found is not None:  # a concurrent request with the same key won the race
+                    return found
                 raise
-            return _replay(rec, rhash, key)
-        except DBAPIError as exc:
-            if not _is_retryable(exc) or attempt == MAX_RETRIES - 1:
+            attempt += 1
+            if not _is_retryable(exc) or attempt >= MAX_RETRIES:
                 raise
-            time.sleep(0.005 * (attempt + 1))
-    raise RuntimeError("write retries exhausted")
+            time.sleep(random.uniform(0.001, 0.004) * attempt)
 
 
-def _replay(rec: IdempotencyRecord, rhash: str, key: str) -> WriteResult:
-    if rec.request_hash != rhash:
+def prepare_shards(db: Database, line: Line, hints: dict) -> None:
+    """Before a write retries a sharded line, find a shard that can cover it, in a transaction
+    of its own (holding no other lock, so it cannot deadlock): the one with the most available;
+    if none alone can, lock all the shards in id order and, if together they can, move the
+    budget into the best one (a `rebalance` entry). Otherwise the budget is exhausted."""
+    need = -line.amount
+    with db.transaction() as s:
+        raw = Raw(s)
+        avail = shards_available(raw, line.accounts)
+        best = max(line.accounts, key=lambda a: avail.get(a, 0))
+        if avail.get(best, 0) < need:
+            avail = shards_available(raw, line.accounts, lock=True)
+            best = max(line.accounts, key=lambda a: avail.get(a, 0))
+        if avail.get(best, 0) < need:
+            total = sum(v for v in avail.values() if v > 0)
+            if total < need:
+                raise InsufficientFunds(f"the budget has {total} available, needs {need}",
+                                        code="budget_exhausted", available=total)
+            moved = [(a, v) for a, v in avail.items() if a != best and v > 0]
+            post_entry(s, unit=_unit_of(raw, best), kind="rebalance", source="rebalance",
+                       memo="budget shards consolidated",
+                       lines=[Line.of(a, -v, hot=True) for a, v in moved]
+                       + [Line.of(best, sum(v for _, v in moved), hot=True)])
+    hints[line.accounts] = line.accounts.index(best)
+
+
+_UNIT_OF = Sql.of("SELECT unit FROM account WHERE id = :id")
+
+
+def _unit_of(raw: Raw, account_id: int) -> str:
+    return raw.first(_UNIT_OF, {"id": account_id})[0]
+
+
+def _replay_stored(db: Database, key: str, rhash: str, missing_ok: bool = False
+                   ) -> WriteResult | None:
+    with db.transaction() as s:
+        raw = Raw(s)
+        rec = raw.first(_KEY_GET, {"key": key})
+    if rec is None:
+        if missing_ok:
+            return None
+        raise AssertionError(f"idempotency record {key!r} vanished")
+    return _replay(rec[0], raw.json_out(rec[1]), rhash, key)
+
+
+def _replay(stored_hash: str, result: dict, rhash: str, key: str) -> WriteResult:
+    if stored_hash != rhash:
         raise IdempotencyConflict(
             f"idempotency key {key!r} was used for a different request", key=key)
-    return WriteResult(rec.result, replayed=True)
+    return WriteResult(result, replayed=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -149,9 +218,8 @@ def award(s: Session, *, village_id: int, holder_type: str, holder_id: int, amou
     """Budget → holder's points. Fails with `budget_exhausted` when the village budget is spent."""
     if amount <= 0:
         raise InvalidInput("an award must be positive", code="amount_out_of_range")
-    points = open_account(s, holder_type=holder_type, holder_id=holder_id,
-                          purpose=Purpose.POINTS, unit=unit)
-    budget = budget_shards(s, village_id, shards, unit)
+    points, budget = award_accounts(s, holder_type=holder_type, holder_id=holder_id,
+                                    village_id=village_id, shards=shards, unit=unit)
     return post_entry(s, unit=unit, kind=kind, lines=[
         Line.of(points, amount), Line(budget, -amount, hot=True)],
         memo=memo, source=source, source_ref=source_ref, actor_id=actor_id,
@@ -165,9 +233,8 @@ def deduct(s: Session, *, village_id: int, holder_type: str, holder_id: int, amo
     """Holder's points → budget. May take the holder below zero (a deduction is not spending)."""
     if amount <= 0:
         raise InvalidInput("a deduction must be positive", code="amount_out_of_range")
-    points = open_account(s, holder_type=holder_type, holder_id=holder_id,
-                          purpose=Purpose.POINTS, unit=unit)
-    budget = budget_shards(s, village_id, shards, unit)
+    points, budget = award_accounts(s, holder_type=holder_type, holder_id=holder_id,
+                                    village_id=village_id, shards=shards, unit=unit)
     return post_entry(s, unit=unit, kind="deduct", lines=[
         Line.of(points, -amount), Line(budget, amount, hot=True)],
         memo=memo, source=source, source_ref=source_ref, actor_id=actor_id,

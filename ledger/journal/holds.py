@@ -35,6 +35,7 @@ _CLAIM = text(
     "RETURNING debit_account_id, credit_account_id, amount, unit, source, source_ref"
 ).bindparams(bindparam("now", type_=UTCDateTime()))
 _INSERT_HOLD = insert(Hold).returning(Hold.id)
+_STATUS = text("SELECT status FROM hold WHERE id = :id")
 
 
 def reserve(session: Session, *, unit: str, debit_account_id: int, credit_account_id: int,
@@ -65,11 +66,13 @@ def reserve(session: Session, *, unit: str, debit_account_id: int, credit_accoun
 def _claim(session: Session, hold_id: int, status: str, now: datetime):
     row = session.execute(_CLAIM, {"status": str(status), "now": now, "id": hold_id}).first()
     if row is None:
-        hold = session.get(Hold, hold_id)
-        if hold is None:
+        # Read the status afresh: an object loaded earlier in this session still says
+        # "pending" when a concurrent clerk or sweep has just resolved the hold.
+        found = session.execute(_STATUS, {"id": hold_id}).first()
+        if found is None:
             raise NotFound(f"hold {hold_id} does not exist", code="hold_not_found")
-        raise Conflict(f"hold {hold_id} is {hold.status}, not pending", code=f"hold_{hold.status}",
-                       hold_status=hold.status)
+        raise Conflict(f"hold {hold_id} is {found[0]}, not pending", code=f"hold_{found[0]}",
+                       hold_status=found[0])
     session.execute(_RELEASE_DEBIT, {"amount": row[2], "id": row[0]})
     session.execute(_RELEASE_CREDIT, {"amount": row[2], "id": row[1]})
     return row
@@ -103,7 +106,7 @@ def void_hold(session: Session, hold_id: int, *, expired: bool = False,
               now: datetime | None = None) -> dict:
     now = now or utcnow()
     status = HoldStatus.EXPIRED if expired else HoldStatus.VOIDED
-    debit, credit, amount, *_ = _claim(session, hold_id, status, now)
+    _debit, _credit, amount, *_ = _claim(session, hold_id, status, now)
     return {"hold_id": hold_id, "status": str(status), "amount": amount}
 
 

@@ -1,10 +1,12 @@
 """Posting journal entries: the one path by which any balance changes.
 
-An entry's postings sum to zero and are applied in one transaction. Each account row is changed
-by one guarded UPDATE that checks the overdraft policy, moves the balance, advances the posting
-count and extends the account's hash chain, all in the same statement (so the lock is held for
-the shortest time). Rows are locked in a fixed order: ordinary accounts by id, then "hot" shared
-accounts (village budgets, shops) last, so writers never deadlock and the hot lock is brief.
+An entry's postings sum to zero and are applied in one transaction (`apply.py`: one statement
+on PostgreSQL). Each account row is changed by one guarded UPDATE that checks the overdraft
+policy, moves the balance, advances the posting count and extends the account's hash chain.
+Rows are locked in a fixed order: ordinary accounts by id, then "hot" shared accounts (village
+budget shards, shops) last, so writers rarely deadlock (and are retried when they do) and the
+hot lock is held only from that statement to COMMIT. A sharded budget line starts on a random
+shard and moves to one that can pay, consolidating the shards when only together they can.
 """
 
 from __future__ import annotations
@@ -15,12 +17,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import bindparam, insert, select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ledger.db import sha256_hex
 from ledger.errors import Conflict, InsufficientFunds, InvalidInput, NotFound
-from ledger.journal.models import Account, JournalEntry, Posting, Purpose
+from ledger.journal.accounts import CACHED, forget_accounts
+from ledger.journal.apply import apply_entry
+from ledger.journal.models import JournalEntry, Posting, Purpose
+from ledger.journal.rawdb import Raw, Sql, dumps
 from ledger.timeutil import utcnow
 
 MAX_LINES_PER_ENTRY = 64
@@ -61,21 +66,14 @@ class PostedEntry:
 
 
 class ShardsExhausted(Exception):
-    """Internal: the chosen budget shard could not cover an amount; retry on another."""
+    """The shard chosen for a sharded line cannot cover it. Nothing of the entry is applied;
+    the transaction must be rolled back and retried: `book.write` does both, after finding (in
+    a transaction of its own) a shard that can, consolidating the shards if needed. Retrying
+    in the same transaction could deadlock: on PostgreSQL a refused guarded UPDATE that had to
+    wait for another writer keeps the row locked until the transaction ends."""
 
     def __init__(self, line: Line, tried: int) -> None:
         self.line, self.tried = line, tried
-
-
-_UPDATE_ACCOUNT = text(
-    "UPDATE account SET balance = balance + :amount, posting_count = posting_count + 1, "
-    "head_hash = jifen_sha256(head_hash || :suffix) "
-    "WHERE id = :id AND unit = :unit AND (:amount >= 0 OR overdraft = 'allowed' "
-    "OR (overdraft = 'deductions_only' AND :neg_ok = 1) OR balance + :amount - pending_out >= 0) "
-    "RETURNING balance, posting_count, head_hash"
-)
-_INSERT_ENTRY = insert(JournalEntry).returning(JournalEntry.id)
-_INSERT_POSTINGS = insert(Posting)
 
 
 def canonical_json(obj: object) -> str:
@@ -123,17 +121,50 @@ def _validate(lines: Sequence[Line], memo: str) -> None:
         raise InvalidInput(f"memo longer than {MAX_MEMO_CHARS} characters", code="memo_too_long")
 
 
+_ACCOUNT_STATE = Sql.of("SELECT unit, purpose, balance - pending_out FROM account WHERE id = :id")
+_SHARDS_AVAILABLE = Sql.of("SELECT id, balance - pending_out FROM account WHERE id IN ({ids})")
+
+
 def _refusal(session: Session, account_id: int, unit: str, amount: int) -> Exception:
-    acct = session.get(Account, account_id)
-    if acct is None:
+    row = Raw(session).first(_ACCOUNT_STATE, {"id": account_id})
+    if row is None:
+        forget_accounts(session)  # a remembered id may belong to a rolled-back transaction
         return NotFound(f"account {account_id} does not exist", code="account_not_found")
-    if acct.unit != unit:
-        return InvalidInput(f"account {account_id} keeps {acct.unit}, not {unit}",
+    acct_unit, purpose, available = row
+    if acct_unit != unit:
+        return InvalidInput(f"account {account_id} keeps {acct_unit}, not {unit}",
                             code="unit_mismatch")
-    code = "budget_exhausted" if acct.purpose == Purpose.BUDGET else "insufficient_points"
-    return InsufficientFunds(
-        f"account {account_id} has {acct.balance - acct.pending_out} available, needs {-amount}",
-        code=code, account_id=account_id, available=acct.balance - acct.pending_out)
+    code = "budget_exhausted" if purpose == Purpose.BUDGET else "insufficient_points"
+    return InsufficientFunds(f"account {account_id} has {available} available, needs {-amount}",
+                             code=code, account_id=account_id, available=available)
+
+
+def shards_available(raw: Raw, shards: tuple[int, ...], lock: bool = False) -> dict[int, int]:
+    """Each shard's available amount; with `lock`, the shards are locked in id order, as every
+    writer locks them (PostgreSQL; SQLite has one writer at a time already)."""
+    ids = ", ".join(str(int(a)) for a in shards)  # ints only: safe to inline
+    sql = _SHARDS_AVAILABLE.sqlite.format(ids=ids)
+    if lock and raw.pg:
+        sql += " ORDER BY id FOR UPDATE"
+    return dict(raw.cur.execute(sql).fetchall())
+
+
+class StaleAccountId(Exception):
+    """A remembered account id no longer names the account it was remembered for (the database
+    was restored or rebuilt under this process). The ids are forgotten; `book.write` retries."""
+
+
+def _check_cached(session: Session, keys: dict[int, tuple]) -> None:
+    served = session.info.get(CACHED)
+    if not served:
+        return
+    for acct, key in keys.items():
+        expect = served.get(acct)
+        if expect is not None and tuple(expect) != (key[0], key[1], int(key[2]), key[3],
+                                                   int(key[4])):
+            forget_accounts(session)
+            session.info.pop(CACHED, None)
+            raise StaleAccountId(f"account id {acct} is no longer {expect}")
 
 
 def post_entry(session: Session, *, unit: str, kind: str, lines: Sequence[Line], memo: str = "",
@@ -142,54 +173,52 @@ def post_entry(session: Session, *, unit: str, kind: str, lines: Sequence[Line],
                now: datetime | None = None, neg_ok: bool = False) -> PostedEntry:
     """Post one balanced entry inside the caller's transaction.
 
-    Raises InsufficientFunds (nothing applied once the caller rolls back) or ShardsExhausted
-    when a sharded line's chosen shard cannot cover it; `ledger.journal.book.write` retries
-    those on a shard that can (hints in `session.info["shard_hints"]`).
+    Raises InsufficientFunds (budget_exhausted / insufficient_points) when an account's policy
+    refuses; nothing is applied then and the transaction stays usable. A sharded line (several
+    interchangeable budget sub-accounts) uses a random shard, or the one `session.info
+    ["shard_hints"]` names; when that shard cannot cover the amount, ShardsExhausted is raised
+    (nothing applied) and `book.write` retries on a shard that can.
     `neg_ok` lets a holder's account go below zero for this entry whatever its kind.
     """
     _validate(lines, memo)
     details = details or {}
     now = now or utcnow()
-    chosen: list[tuple[Line, int]] = []
-    for i, line in enumerate(lines):
+    raw = Raw(session)
+    hints = session.info.setdefault("shard_hints", {})
+    chosen = []
+    for line in lines:
         if len(line.accounts) == 1:
-            chosen.append((line, line.accounts[0]))
+            chosen.append(line.accounts[0])
         else:
-            idx = session.info.get("shard_hints", {}).get(line.accounts)
-            if idx is None:
-                idx = random.randrange(len(line.accounts))
-            chosen.append((line, line.accounts[idx]))
-    resolved = [(acct, line.amount) for line, acct in chosen]
+            idx = hints.get(line.accounts)
+            chosen.append(line.accounts[idx if idx is not None
+                                        else random.randrange(len(line.accounts))])
+    neg_flag = 1 if neg_ok or kind in NEGATIVE_OK_KINDS else 0
+    # Lock order: ordinary accounts by id, then hot shared ones (budgets, shops) by id, so that
+    # writers never deadlock and the hot rows are held for the shortest time.
+    order = sorted(range(len(lines)),
+                   key=lambda i: (lines[i].hot or len(lines[i].accounts) > 1, chosen[i]))
+    details_json = dumps(details)
+    resolved = [(acct, line.amount) for line, acct in zip(lines, chosen)]
     digest = entry_digest(unit=unit, kind=kind, created_at=now, memo=memo, source=source,
                           source_ref=source_ref, actor_id=actor_id, details=details,
                           reverses_id=reverses_id, lines=resolved)
-    neg_flag = 1 if neg_ok or kind in NEGATIVE_OK_KINDS else 0
-    order = sorted(range(len(chosen)),
-                   key=lambda i: (chosen[i][0].hot or len(chosen[i][0].accounts) > 1, chosen[i][1]))
-    applied: dict[int, tuple[int, int, str]] = {}
-    for i in order:
-        line, acct = chosen[i]
-        row = session.execute(_UPDATE_ACCOUNT, {
-            "amount": line.amount, "suffix": chain_suffix(digest, acct, line.amount),
-            "id": acct, "unit": unit, "neg_ok": neg_flag,
-        }).first()
-        if row is None:
-            if len(line.accounts) > 1:
-                raise ShardsExhausted(line, acct)
-            raise _refusal(session, acct, unit, line.amount)
-        applied[acct] = (row[0], row[1], row[2])
-    entry_id = session.execute(_INSERT_ENTRY, {
-        "unit": unit, "kind": kind, "created_at": now, "reverses_id": reverses_id,
+    ordered = [(chosen[i], lines[i].amount, chain_suffix(digest, chosen[i], lines[i].amount))
+               for i in order]
+    done = apply_entry(raw, ordered, {
+        "unit": str(unit), "kind": kind, "now": now, "reverses_id": reverses_id,
         "memo": memo, "source": source, "source_ref": source_ref, "actor_id": actor_id,
-        "details": details, "digest": digest,
-    }).scalar_one()
-    rows = [{"entry_id": entry_id, "account_id": acct, "amount": amount, "seq": applied[acct][1],
-             "balance_after": applied[acct][0], "hash": applied[acct][2], "created_at": now}
-            for acct, amount in resolved]
-    session.execute(_INSERT_POSTINGS, rows)
-    return PostedEntry(entry_id, unit, kind, now, [
-        {"account_id": r["account_id"], "amount": r["amount"], "balance_after": r["balance_after"]}
-        for r in rows])
+        "details": details_json, "digest": digest}, neg_flag)
+    if done.entry_id is not None:
+        _check_cached(session, done.keys)
+        return PostedEntry(done.entry_id, unit, kind, now, [
+            {"account_id": a, "amount": n, "balance_after": done.rows[a][0]}
+            for a, n in resolved])
+    i = order[done.refused]
+    line = lines[i]
+    if len(line.accounts) == 1 or line.amount > 0:
+        raise _refusal(session, chosen[i], unit, line.amount)
+    raise ShardsExhausted(line, chosen[i])
 
 
 def load_entry(session: Session, entry_id: int) -> tuple[JournalEntry, list[Posting]]:
@@ -201,19 +230,23 @@ def load_entry(session: Session, entry_id: int) -> tuple[JournalEntry, list[Post
     return entry, postings
 
 
-_ACCOUNT_PURPOSES = text("SELECT id, purpose FROM account WHERE id IN :ids").bindparams(
-    bindparam("ids", expanding=True))
-
-
 def hot_flags(session: Session, account_ids: Sequence[int]) -> dict[int, bool]:
-    return {r[0]: r[1] in HOT_PURPOSES for r in session.execute(
-        _ACCOUNT_PURPOSES, {"ids": list(account_ids)})}
+    ids = ", ".join(str(int(a)) for a in account_ids)  # ints only: safe to inline
+    rows = Raw(session).cur.execute(f"SELECT id, purpose FROM account WHERE id IN ({ids})")
+    return {r[0]: r[1] in HOT_PURPOSES for r in rows.fetchall()}
+
+
+_LOCK_ENTRY = Sql.of("SELECT id FROM journal_entry WHERE id = :id FOR UPDATE")
 
 
 def reverse_entry(session: Session, entry_id: int, *, memo: str, actor_id: int | None = None,
                   source: str = "reversal", source_ref: str = "", details: dict | None = None,
                   now: datetime | None = None) -> PostedEntry:
-    """Undo an entry by its mirror image; the new entry names the one it reverses."""
+    """Undo an entry by its mirror image; the new entry names the one it reverses. Two
+    parallel reversals of one entry: the second waits for the first and is refused."""
+    raw = Raw(session)
+    if raw.pg:  # SQLite has one writer at a time already
+        raw.first(_LOCK_ENTRY, {"id": entry_id})
     entry, postings = load_entry(session, entry_id)
     already = session.scalar(select(JournalEntry.id).where(JournalEntry.reverses_id == entry_id))
     if already is not None:
@@ -226,5 +259,6 @@ def reverse_entry(session: Session, entry_id: int, *, memo: str, actor_id: int |
                       details=details or {"reverses": entry_id}, reverses_id=entry_id, now=now)
 
 
-__all__ = ["Line", "PostedEntry", "ShardsExhausted", "post_entry", "reverse_entry", "load_entry",
-           "entry_digest", "chain_suffix", "canonical_json", "hot_flags", "MAX_LINES_PER_ENTRY"]
+__all__ = ["MAX_LINES_PER_ENTRY", "Line", "PostedEntry", "ShardsExhausted", "StaleAccountId",
+           "canonical_json", "chain_suffix", "entry_digest", "hot_flags", "load_entry",
+           "post_entry", "reverse_entry", "shards_available"]

@@ -3,7 +3,10 @@ through `book.write`, so a retried request never applies twice."""
 
 from __future__ import annotations
 
+from sqlalchemy import text
+
 from ledger.db import Database
+from ledger.errors import Conflict
 from ledger.journal import book, holds
 from ledger.journal.audit import make_checkpoint, run_audit
 from ledger.journal.posting import reverse_entry
@@ -23,8 +26,8 @@ def adjust(db: Database, *, shards: int, village_id: int, holder_type: str, hold
     """A manual award (amount > 0) or deduction (amount < 0) by an admin, outside the rules."""
     req = {"op": "adjust", "village": village_id, "holder": [holder_type, holder_id],
            "amount": amount, "memo": memo}
-    kw = dict(village_id=village_id, holder_type=holder_type, holder_id=holder_id,
-              shards=shards, memo=memo, source="admin", actor_id=actor_id)
+    kw = {"village_id": village_id, "holder_type": holder_type, "holder_id": holder_id,
+          "shards": shards, "memo": memo, "source": "admin", "actor_id": actor_id}
 
     def work(s):
         if amount > 0:
@@ -50,15 +53,30 @@ def reserve(db: Database, *, unit: str, debit_account_id: int, credit_account_id
         amount=amount, ttl_s=ttl_s, memo=memo), "status": "pending"}, key=key, request=req)
 
 
+def _generic_hold(s, hold_id: int) -> None:
+    """Holds made by a domain flow (a redemption order's, say) are resolved by that flow, which
+    keeps its own state (voucher, stock, limits) in step; the generic operations refuse them."""
+    row = s.execute(text("SELECT source FROM hold WHERE id = :id"), {"id": hold_id}).first()
+    if row is not None and row[0]:
+        raise Conflict(f"hold {hold_id} belongs to a {row[0]} flow; resolve it there",
+                       code="hold_owned_by_flow", owner=row[0])
+
+
 def post_hold(db: Database, *, hold_id: int, actor_id: int | None,
               key: str | None) -> book.WriteResult:
-    return book.write(db, lambda s: holds.post_hold(s, hold_id, actor_id=actor_id).as_dict(),
-                      key=key, request={"op": "post_hold", "hold": hold_id})
+    def work(s):
+        _generic_hold(s, hold_id)
+        return holds.post_hold(s, hold_id, actor_id=actor_id).as_dict()
+
+    return book.write(db, work, key=key, request={"op": "post_hold", "hold": hold_id})
 
 
 def void_hold(db: Database, *, hold_id: int, key: str | None) -> book.WriteResult:
-    return book.write(db, lambda s: holds.void_hold(s, hold_id), key=key,
-                      request={"op": "void_hold", "hold": hold_id})
+    def work(s):
+        _generic_hold(s, hold_id)
+        return holds.void_hold(s, hold_id)
+
+    return book.write(db, work, key=key, request={"op": "void_hold", "hold": hold_id})
 
 
 def sweep_expired_holds(db: Database) -> int:
@@ -74,7 +92,7 @@ def sweep_expired_holds(db: Database) -> int:
                 with db.transaction() as s:
                     holds.void_hold(s, hid, expired=True)
                 done += 1
-            except Exception:  # noqa: BLE001 - posted or voided meanwhile: nothing to do
+            except Conflict:  # posted or voided meanwhile: nothing to do
                 continue
 
 

@@ -1,0 +1,200 @@
+"""Sign-in and users over HTTP. Sign-in answers with a JWT (for API clients, `Authorization:
+Bearer`) and sets the same token in the `jifen_token` cookie (for the pages); its roles are the
+user's role assignments. Staff sign in with a password, volunteers with phone + one-time code.
+Admins create users and grant or revoke roles within their scope."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.di import Provide
+
+from api.auth import (
+    TOWN_ADMIN,
+    VILLAGE_ADMIN,
+    Principal,
+    clear_token_cookie,
+    issue_token,
+    principal_from,
+    requires_role,
+    set_token_cookie,
+    signed_in,
+)
+from api.deps import scoped_key
+from ledger.config import Settings
+from ledger.db import Database
+from ledger.identity import otp
+from ledger.identity import service as identity
+from ledger.identity.passwords import MAX_PASSWORD_CHARS
+from ledger.ratelimit import RateLimiter
+
+Login = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+Password = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_PASSWORD_CHARS)]
+Phone = Annotated[str, msgspec.Meta(min_length=1, max_length=20)]
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+async def provide_limiter(request: Request, settings: Settings) -> RateLimiter:
+    """The app's one limiter (shared with check-ins): Redis when configured, else memory."""
+    limiter = getattr(request.app.state, "limiter", None)
+    if limiter is None:
+        limiter = request.app.state.limiter = RateLimiter(settings.redis_url)
+    return limiter
+
+
+async def provide_sender(request: Request) -> otp.CodeSender:
+    """The code sender: app.state.otp_sender if set (tests, embedding apps), else the one
+    JIFEN_OTP_SENDER names (default: the log)."""
+    sender = getattr(request.app.state, "otp_sender", None)
+    if sender is None:
+        sender = request.app.state.otp_sender = otp.load_sender()
+    return sender
+
+
+def _address(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+class PasswordSignIn(msgspec.Struct, forbid_unknown_fields=True):
+    login: Login
+    password: Password
+
+
+class CodeRequest(msgspec.Struct, forbid_unknown_fields=True):
+    phone: Phone
+
+
+class CodeSignIn(msgspec.Struct, forbid_unknown_fields=True):
+    phone: Phone
+    code: Annotated[str, msgspec.Meta(min_length=1, max_length=12)]
+
+
+class PasswordChange(msgspec.Struct, forbid_unknown_fields=True):
+    old_password: Password
+    new_password: Password
+
+
+class PasswordReset(msgspec.Struct, forbid_unknown_fields=True):
+    new_password: Password
+
+
+class RoleIn(msgspec.Struct, forbid_unknown_fields=True):
+    role: Annotated[str, msgspec.Meta(max_length=20)]
+    village_id: int | None = None
+
+
+class UserIn(msgspec.Struct, forbid_unknown_fields=True):
+    login: Login
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    password: Password
+    person_id: int | None = None
+    roles: Annotated[list[RoleIn], msgspec.Meta(max_length=identity.MAX_ROLES_PER_USER)] = []
+
+
+class ActiveIn(msgspec.Struct, forbid_unknown_fields=True):
+    active: bool
+
+
+def _signed_in(settings: Settings, who: identity.Identity) -> Response:
+    p = principal_from(who)
+    token = issue_token(settings, p)
+    body = {"token": token, "token_type": "Bearer", "expires_in": settings.token_ttl_s,
+            "user": {"id": p.user_id, "name": p.name, "person_id": p.person_id,
+                     "login": who.login, "roles": [{"role": r, "village_id": v}
+                                                   for r, v in p.roles]}}
+    resp = Response(body, status_code=200, headers=NO_STORE)
+    set_token_cookie(resp, settings, token)
+    return resp
+
+
+class AuthController(Controller):
+    path = "/api/v1/auth"
+    tags = ["auth"]
+    dependencies = {"limiter": Provide(provide_limiter), "sender": Provide(provide_sender)}
+
+    @post("/password", sync_to_thread=True, summary="Staff sign-in with login and password")
+    def password(self, request: Request, data: PasswordSignIn, db: Database, settings: Settings,
+                 limiter: RateLimiter) -> Response:
+        return _signed_in(settings, identity.sign_in_password(
+            db, limiter, login=data.login, password=data.password, address=_address(request)))
+
+    @post("/code", status_code=202, sync_to_thread=True,
+          summary="Send a one-time sign-in code to a volunteer's phone")
+    def code(self, request: Request, data: CodeRequest, db: Database, settings: Settings,
+             limiter: RateLimiter, sender: otp.CodeSender) -> dict:
+        return otp.request_code(db, limiter, sender, phone=data.phone,
+                                secret=settings.secret_key, address=_address(request))
+
+    @post("/code/verify", sync_to_thread=True, summary="Volunteer sign-in with the code")
+    def verify(self, data: CodeSignIn, db: Database, settings: Settings,
+               limiter: RateLimiter) -> Response:
+        return _signed_in(settings, otp.verify_code(db, limiter, phone=data.phone,
+                                                    code=data.code, secret=settings.secret_key))
+
+    @post("/signout", status_code=200, summary="Forget the token cookie")
+    async def signout(self) -> Response:
+        resp = Response({"signed_out": True}, headers=NO_STORE)
+        clear_token_cookie(resp)
+        return resp
+
+    @get("/me", guards=[signed_in], summary="Who the token says the caller is")
+    async def me(self, principal: Principal) -> dict:
+        return {"user_id": principal.user_id, "name": principal.name,
+                "person_id": principal.person_id,
+                "roles": [{"role": r, "village_id": v} for r, v in principal.roles]}
+
+    @post("/password/change", guards=[signed_in], sync_to_thread=True, status_code=200)
+    def change_password(self, data: PasswordChange, db: Database,
+                        principal: Principal) -> dict:
+        return identity.set_password(db, principal, principal.user_id, data.new_password,
+                                     old_password=data.old_password)
+
+
+ADMINS = (TOWN_ADMIN, VILLAGE_ADMIN)
+
+
+class UsersController(Controller):
+    path = "/api/v1/users"
+    tags = ["auth"]
+
+    @get("/", guards=[requires_role(*ADMINS)], sync_to_thread=True)
+    def list_users(self, db: Database, principal: Principal,
+                   village_id: int | None = None) -> list[dict]:
+        return identity.list_users(db, principal, village_id)
+
+    @post("/", guards=[requires_role(*ADMINS)], status_code=201, sync_to_thread=True,
+          summary="Create a staff user with a password and roles")
+    def create(self, request: Request, data: UserIn, db: Database,
+               principal: Principal) -> dict:
+        return identity.create_user(db, principal, login=data.login, name=data.name,
+                                    password=data.password, person_id=data.person_id,
+                                    roles=[(r.role, r.village_id) for r in data.roles],
+                                    key=scoped_key(request, principal))
+
+    @post("/{user_id:int}/roles", guards=[requires_role(*ADMINS)], status_code=201,
+          sync_to_thread=True)
+    def grant(self, request: Request, user_id: int, data: RoleIn, db: Database,
+              principal: Principal) -> dict:
+        return identity.grant_role(db, principal, user_id, data.role, data.village_id,
+                                   key=scoped_key(request, principal))
+
+    @post("/{user_id:int}/roles/revoke", guards=[requires_role(*ADMINS)], status_code=200,
+          sync_to_thread=True)
+    def revoke(self, request: Request, user_id: int, data: RoleIn, db: Database,
+               principal: Principal) -> dict:
+        return identity.revoke_role(db, principal, user_id, data.role, data.village_id,
+                                    key=scoped_key(request, principal))
+
+    @post("/{user_id:int}/password", guards=[requires_role(TOWN_ADMIN)], status_code=200,
+          sync_to_thread=True, summary="A town admin resets a user's password")
+    def reset_password(self, user_id: int, data: PasswordReset, db: Database,
+                       principal: Principal) -> dict:
+        return identity.set_password(db, principal, user_id, data.new_password)
+
+    @post("/{user_id:int}/active", guards=[requires_role(TOWN_ADMIN)], status_code=200,
+          sync_to_thread=True, summary="Disable or enable a user")
+    def set_active(self, user_id: int, data: ActiveIn, db: Database,
+                   principal: Principal) -> dict:
+        return identity.set_active(db, principal, user_id, data.active)

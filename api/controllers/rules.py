@@ -1,0 +1,275 @@
+"""The rules API: catalogs (view, import, export), evaluation preview, recording, claims,
+confirmation, review, public notice with objections, appeals, explanations and reports."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.params import Parameter
+
+from api.auth import (
+    INSPECTOR,
+    ORGANIZER,
+    STAFF_ROLES,
+    TOWN_ADMIN,
+    VILLAGE_ADMIN,
+    Principal,
+    requires_role,
+    signed_in,
+)
+from api.deps import scoped_key
+from ledger.config import Settings
+from ledger.db import Database
+from ledger.errors import Forbidden
+from ledger.rules import catalog_io, explain, store, thresholds
+from ledger.rules import service as svc
+from ledger.rules import workflow as wf
+from ledger.rules.catalog_io import MAX_CATALOG_BYTES
+from ledger.rules.types import Actor
+from ledger.timeutil import utcnow
+
+MAX_ID = 2**63 - 1  # BIGINT: larger ids name nothing
+Id = Annotated[int, Parameter(ge=1, le=MAX_ID)]
+Text = Annotated[str, msgspec.Meta(max_length=1000)]
+Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+RECORDERS = (TOWN_ADMIN, VILLAGE_ADMIN, INSPECTOR, ORGANIZER)
+ADMINS = (TOWN_ADMIN, VILLAGE_ADMIN)
+
+
+class Context(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    occurred_at: datetime | None = None
+    channel: Literal["inspector", "organizer", "admin", "claim"] | None = None
+    points: float | None = None
+    level: Annotated[str, msgspec.Meta(max_length=32)] | None = None
+    minutes: Annotated[int, msgspec.Meta(ge=1, le=24 * 60)] | None = None
+    quantity: Annotated[int, msgspec.Meta(ge=1, le=100)] | None = None
+    activity_ref: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    reason: Text | None = None
+    note: Text | None = None
+    photos: Annotated[list[Annotated[str, msgspec.Meta(max_length=300)]],
+                      msgspec.Meta(max_length=9)] | None = None
+    tags: Annotated[list[Annotated[str, msgspec.Meta(max_length=32)]],
+                    msgspec.Meta(max_length=10)] | None = None
+    village_id: Annotated[int, msgspec.Meta(ge=1, le=MAX_ID)] | None = None
+
+    def as_dict(self) -> dict:
+        d = msgspec.to_builtins(self)
+        if self.occurred_at is not None:
+            d["occurred_at"] = self.occurred_at.isoformat()
+        return d
+
+
+class AwardRequest(msgspec.Struct, forbid_unknown_fields=True):
+    item: Annotated[str, msgspec.Meta(min_length=1, max_length=66)]
+    holder_type: Literal["person", "household", "team"]
+    holder_id: Annotated[int, msgspec.Meta(ge=1, le=MAX_ID)]
+    context: Context = msgspec.field(default_factory=Context)
+    catalog: Annotated[str, msgspec.Meta(max_length=32)] | None = None
+
+
+class CatalogImport(msgspec.Struct, forbid_unknown_fields=True):
+    yaml: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_CATALOG_BYTES)]
+    approved_by: Annotated[str, msgspec.Meta(max_length=100)] | None = None
+    decision: Annotated[str, msgspec.Meta(max_length=100)] | None = None
+
+
+class ReasonBody(msgspec.Struct, forbid_unknown_fields=True):
+    reason: Reason
+
+
+class ReviewBody(msgspec.Struct, forbid_unknown_fields=True):
+    uphold: bool
+    note: Annotated[str, msgspec.Meta(max_length=500)] = ""
+
+
+class AppealDecision(msgspec.Struct, forbid_unknown_fields=True):
+    upheld: bool
+    note: Annotated[str, msgspec.Meta(max_length=500)] = ""
+
+
+def actor(p: Principal) -> Actor:
+    return Actor(p.user_id, p.roles, p.person_id)
+
+
+class RulesController(Controller):
+    path = "/api/v1/rules"
+    tags = ["rules"]
+
+    # --- catalogs -------------------------------------------------------------------------
+    @get("/catalogs", sync_to_thread=True, summary="Catalogs in force (public)")
+    def catalogs(self, db: Database) -> list[dict]:
+        with db.sessions() as s:
+            out = []
+            for code in store.catalog_codes(s):
+                row = store.version_row(s, code)
+                c = store.catalog(s, code, version=row.version)
+                out.append({"code": code, "name": c.name, "demo": c.demo, "version": row.version,
+                            "effective_from": row.effective_from.isoformat(),
+                            "approved_by": row.approved_by, "decision": row.decision,
+                            "villages": list(c.villages), "items": len(c.items)})
+            return out
+
+    @get("/catalogs/{code:str}", sync_to_thread=True, summary="One catalog (public)")
+    def catalog(self, code: str, db: Database,
+                version: Annotated[int | None, Parameter(ge=1, le=10**6)] = None) -> dict:
+        with db.sessions() as s:
+            row = store.version_row(s, code, version=version)
+            return {"code": code, "version": row.version, "approved_by": row.approved_by,
+                    "decision": row.decision, "loaded_at": row.loaded_at.isoformat(),
+                    "item_versions": row.item_versions, "spec": row.spec}
+
+    @get("/catalogs/{code:str}/export", sync_to_thread=True, summary="Catalog as YAML",
+         media_type="application/yaml")
+    def export(self, code: str, db: Database,
+               version: Annotated[int | None, Parameter(ge=1, le=10**6)] = None) -> Response:
+        with db.sessions() as s:
+            text = catalog_io.dump_text(store.catalog(s, code, version=version))
+        return Response(text, media_type="application/yaml", headers={
+            "Content-Disposition": f'attachment; filename="{code}.yaml"'})
+
+    @get("/catalogs/{code:str}/items/{item:str}/versions", sync_to_thread=True)
+    def item_versions(self, code: str, item: str, db: Database) -> list[dict]:
+        with db.sessions() as s:
+            return store.item_history(s, code, item)
+
+    @post("/catalogs", guards=[requires_role(TOWN_ADMIN)], status_code=201, sync_to_thread=True,
+          summary="Import a catalog file as a new approved version")
+    def import_catalog(self, data: CatalogImport, db: Database, principal: Principal) -> dict:
+        return store.import_catalog(db, data.yaml, actor_id=principal.user_id,
+                                    approved_by=data.approved_by, decision=data.decision)
+
+    # --- evaluation and recording ------------------------------------------------------------
+    @post("/evaluate", guards=[requires_role(*STAFF_ROLES)], status_code=200,
+          sync_to_thread=True, summary="Preview: what recording would do, or why not")
+    def evaluate(self, data: AwardRequest, db: Database, settings: Settings,
+                 principal: Principal) -> dict:
+        return svc.evaluate(db, settings, item_code=data.item, catalog=data.catalog,
+                            holder=(data.holder_type, data.holder_id), recorder=actor(principal),
+                            context=data.context.as_dict())
+
+    @post("/awards", guards=[requires_role(*RECORDERS)], status_code=201, sync_to_thread=True,
+          summary="Record an award or deduction under an item")
+    def record(self, request: Request, data: AwardRequest, db: Database, settings: Settings,
+               principal: Principal) -> dict:
+        return svc.record_award(db, settings, item_code=data.item, catalog=data.catalog,
+                                holder=(data.holder_type, data.holder_id),
+                                recorder=actor(principal), context=data.context.as_dict(),
+                                key=scoped_key(request, principal))
+
+    @post("/claims", guards=[signed_in], status_code=201, sync_to_thread=True,
+          summary="A resident's own claim (申报) with evidence")
+    def claim(self, request: Request, data: AwardRequest, db: Database, settings: Settings,
+              principal: Principal) -> dict:
+        ctx = {**data.context.as_dict(), "channel": "claim"}
+        return svc.record_award(db, settings, item_code=data.item, catalog=data.catalog,
+                                holder=(data.holder_type, data.holder_id),
+                                recorder=actor(principal), context=ctx,
+                                key=scoped_key(request, principal))
+
+    @get("/awards/{award_id:int}", guards=[requires_role(*STAFF_ROLES)], sync_to_thread=True)
+    def award(self, award_id: Id, db: Database) -> dict:
+        with db.sessions() as s:
+            return explain.award_detail(s, award_id)
+
+    @post("/awards/{award_id:int}/confirm", guards=[requires_role(*RECORDERS)], status_code=200,
+          sync_to_thread=True, summary="Second person confirms a large deduction")
+    def confirm(self, request: Request, award_id: Id, db: Database, settings: Settings,
+                principal: Principal) -> dict:
+        return wf.confirm_award(db, settings, award_id=award_id, confirmer=actor(principal),
+                                key=scoped_key(request, principal))
+
+    @post("/awards/{award_id:int}/verify", guards=[requires_role(*RECORDERS)], status_code=200,
+          sync_to_thread=True, summary="Verify a claim")
+    def verify(self, request: Request, award_id: Id, db: Database, settings: Settings,
+               principal: Principal) -> dict:
+        return wf.verify_claim(db, settings, award_id=award_id, verifier=actor(principal),
+                               key=scoped_key(request, principal))
+
+    @post("/awards/{award_id:int}/approve", guards=[requires_role(*ADMINS)], status_code=200,
+          sync_to_thread=True, summary="Approve a verified claim or an item needing review")
+    def approve(self, request: Request, award_id: Id, db: Database, settings: Settings,
+                principal: Principal) -> dict:
+        return wf.approve_award(db, settings, award_id=award_id, approver=actor(principal),
+                                key=scoped_key(request, principal))
+
+    @post("/awards/{award_id:int}/reject", guards=[signed_in], status_code=200,
+          sync_to_thread=True, summary="Reject (or withdraw one's own) before it counts")
+    def reject(self, request: Request, award_id: Id, data: ReasonBody, db: Database,
+               settings: Settings, principal: Principal) -> dict:
+        return wf.reject_award(db, settings, award_id=award_id, actor=actor(principal),
+                               reason=data.reason, key=scoped_key(request, principal))
+
+    @post("/awards/{award_id:int}/objections", guards=[signed_in], status_code=201,
+          sync_to_thread=True, summary="Object during public notice (公示)")
+    def object(self, request: Request, award_id: Id, data: ReasonBody, db: Database,
+               principal: Principal) -> dict:
+        return wf.object_to_award(db, award_id=award_id, actor=actor(principal),
+                                  reason=data.reason, key=scoped_key(request, principal))
+
+    @post("/awards/{award_id:int}/review", guards=[requires_role(*ADMINS)], status_code=200,
+          sync_to_thread=True, summary="Decide the objections to an award")
+    def review(self, request: Request, award_id: Id, data: ReviewBody, db: Database,
+               settings: Settings, principal: Principal) -> dict:
+        return wf.review_objections(db, settings, award_id=award_id, reviewer=actor(principal),
+                                    uphold=data.uphold, note=data.note,
+                                    key=scoped_key(request, principal))
+
+    @post("/awards/{award_id:int}/appeals", guards=[signed_in], status_code=201,
+          sync_to_thread=True, summary="Appeal a deduction (申诉)")
+    def appeal(self, request: Request, award_id: Id, data: ReasonBody, db: Database,
+               principal: Principal) -> dict:
+        return wf.appeal(db, award_id=award_id, appellant=actor(principal), reason=data.reason,
+                         key=scoped_key(request, principal))
+
+    @post("/appeals/{appeal_id:int}/decision", guards=[requires_role(*ADMINS)], status_code=200,
+          sync_to_thread=True, summary="Decide an appeal (not by the deduction's recorder)")
+    def decide(self, request: Request, appeal_id: Id, data: AppealDecision, db: Database,
+               settings: Settings, principal: Principal) -> dict:
+        return wf.decide_appeal(db, settings, appeal_id=appeal_id, decider=actor(principal),
+                                upheld=data.upheld, note=data.note,
+                                key=scoped_key(request, principal))
+
+    # --- reading ------------------------------------------------------------------------------
+    @get("/villages/{village_id:int}/notices", sync_to_thread=True,
+         summary="Awards and deductions on public notice in a village (public)")
+    def notices(self, village_id: Id, db: Database) -> list[dict]:
+        with db.sessions() as s:
+            return explain.village_notices(s, village_id, utcnow())
+
+    @get("/entries/{entry_id:int}/explanation", guards=[requires_role(*STAFF_ROLES)],
+         sync_to_thread=True, summary="Why an entry exists, down to its evidence")
+    def explanation(self, entry_id: Id, db: Database) -> dict:
+        with db.sessions() as s:
+            return explain.explain_entry(s, entry_id)
+
+    @get("/reports/recorders", guards=[requires_role(*ADMINS)], sync_to_thread=True,
+         summary="Each recorder's awards and deductions by village and item")
+    def recorders(self, db: Database, principal: Principal,
+                  village_id: Annotated[int | None, Parameter(query="village_id", ge=1,
+                                                              le=MAX_ID)] = None,
+                  since: datetime | None = None, until: datetime | None = None) -> dict:
+        if not principal.is_town_admin and (village_id is None
+                                            or not principal.has(VILLAGE_ADMIN, village_id)):
+            raise Forbidden("a village admin sees their own village's report",
+                            code="forbidden_village")
+        with db.sessions() as s:
+            return explain.recorder_report(s, village_id=village_id, since=since, until=until)
+
+    @get("/holders/{holder_type:str}/{holder_id:int}/standing", guards=[signed_in],
+         sync_to_thread=True, summary="Balance, thresholds, sanctions, coming expiries")
+    def standing(self, holder_type: str, holder_id: Id, db: Database,
+                 principal: Principal) -> dict:
+        with db.sessions() as s:
+            view = thresholds.standing(s, holder_type, holder_id)
+            own = holder_type == "person" and principal.person_id == holder_id
+            if not own and not principal.has_any(STAFF_ROLES, view["village_id"]):
+                raise Forbidden("only the holder or staff of the village", code="forbidden")
+            return view
+
+    @post("/sweeps/notices", guards=[requires_role(TOWN_ADMIN)], status_code=200,
+          sync_to_thread=True, summary="Post awards whose notice window has passed")
+    def sweep(self, db: Database, settings: Settings) -> dict:
+        return {"posted": wf.post_due_notices(db, settings=settings)}

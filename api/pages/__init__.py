@@ -1,0 +1,67 @@
+"""Server-rendered H5 pages for villagers and staff: one plugin adds the templates, the static
+files and the page routes (CSRF-protected form posts) to the app; the JSON API is untouched."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from litestar import Router
+from litestar.config.app import AppConfig
+from litestar.config.csrf import CSRFConfig
+from litestar.datastructures import CacheControlHeader
+from litestar.middleware import DefineMiddleware
+from litestar.middleware.csrf import CSRFMiddleware
+from litestar.plugins import InitPlugin
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
+
+from api.pages.common import page_exception_handlers
+from ledger.config import Settings
+
+API_DIR = Path(__file__).resolve().parent.parent
+TEMPLATES = API_DIR / "templates"
+STATIC = API_DIR / "static"
+CSRF_COOKIE = "jifen_csrf"
+STATIC_MAX_AGE_S = 3600
+
+
+def _environment() -> Environment:
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(),
+                      trim_blocks=True, lstrip_blocks=True)
+    from api.pages import filters
+    filters.install(env)
+    return env
+
+
+def page_handlers() -> list:
+    """Every page controller, each module adding its own as its domain lands."""
+    from api.pages import registry
+    return registry.handlers()
+
+
+class PagesPlugin(InitPlugin):
+    """Adds the pages to an app: `Litestar(..., plugins=[PagesPlugin(settings)])`."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def csrf_config(self) -> CSRFConfig:
+        return CSRFConfig(secret=self.settings.secret_key, cookie_name=CSRF_COOKIE,
+                          cookie_secure=self.settings.public_base_url.startswith("https://"),
+                          cookie_httponly=True, cookie_samesite="lax",
+                          header_name="x-csrf-token")
+
+    def on_app_init(self, app_config: AppConfig) -> AppConfig:
+        if app_config.template_config is None:
+            app_config.template_config = TemplateConfig(
+                engine=JinjaTemplateEngine.from_environment(_environment()))
+        pages = Router(path="/", route_handlers=page_handlers(), include_in_schema=False,
+                       exception_handlers=page_exception_handlers,
+                       middleware=[DefineMiddleware(CSRFMiddleware, config=self.csrf_config())])
+        static = create_static_files_router(
+            path="/static", directories=[STATIC], include_in_schema=False,
+            cache_control=CacheControlHeader(max_age=STATIC_MAX_AGE_S, public=True))
+        app_config.route_handlers.extend([pages, static])
+        return app_config

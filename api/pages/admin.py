@@ -1,0 +1,188 @@
+"""The admin console's ledger and shop pages: the reward catalog and its stock, village budgets,
+and the audit."""
+
+from __future__ import annotations
+
+from litestar import Request, get, post
+from litestar.response import Redirect, Template
+
+from api.auth import TOWN_ADMIN, VILLAGE_ADMIN, Principal
+from api.pages.common import (
+    FormData,
+    field_errors,
+    form_key,
+    int_field,
+    need_role,
+    points_scale_of,
+    render,
+    require_field,
+    t_for,
+)
+from api.pages.views import village_budgets, village_names
+from ledger.config import Settings
+from ledger.db import Database
+from ledger.errors import DomainError
+from ledger.journal import service as journal
+from ledger.journal.posting import MAX_ABS_AMOUNT
+from ledger.redemption import catalog
+from ledger.redemption.models import RewardKind
+
+ADMINS = (TOWN_ADMIN, VILLAGE_ADMIN)
+REWARD_FIELDS = {"invalid_name": "name", "invalid_cost_points": "cost_points",
+                 "invalid_kind": "kind", "invalid_stock": "stock", "invalid_stock_add": "add",
+                 "stock_below_committed": "add", "stock_unlimited": "add",
+                 "invalid_description": "description", "provider_not_found": "provider_id"}
+ADMIN_LIST = 200
+SECTIONS = [("/admin/rules", "admin.rules"), ("/admin/rewards", "admin.rewards"),
+            ("/admin/budgets", "admin.budgets"), ("/admin/registry", "admin.registry"),
+            ("/admin/honors", "admin.honors"), ("/admin/stars", "admin.stars"),
+            ("/admin/audit", "admin.audit")]
+
+
+@get("/admin", name="admin", sync_to_thread=False)
+def admin_home(request: Request, maybe_principal: Principal | None) -> Template | Redirect:
+    p = need_role(request, maybe_principal, *ADMINS)
+    if not isinstance(p, Principal):
+        return p
+    return render(request, "admin/home.html", sections=SECTIONS)
+
+
+def _rewards_page(request: Request, db: Database, *, status: int = 200, **ctx) -> Template:
+    with db.sessions() as s:
+        items = catalog.list_rewards(s, only_offered=False, limit=ADMIN_LIST)["items"]
+        providers = catalog.list_providers(s)
+    t = t_for(request)
+    ctx.setdefault("stock_errors", {})
+    return render(request, "admin/rewards.html", status=status, rewards=items,
+                  provider_options=[("", t("admin.choose"))] + [(p["id"], p["name"])
+                                                               for p in providers],
+                  kind_options=[(k.value, t("reward_kind." + k.value)) for k in RewardKind],
+                  **ctx)
+
+
+@get("/admin/rewards", name="admin_rewards", sync_to_thread=True)
+def admin_rewards(request: Request, db: Database,
+                  maybe_principal: Principal | None) -> Template | Redirect:
+    p = need_role(request, maybe_principal, TOWN_ADMIN)
+    return p if not isinstance(p, Principal) else _rewards_page(request, db)
+
+
+@post("/admin/rewards", name="admin_reward_create", sync_to_thread=True)
+def admin_reward_create(request: Request, db: Database, maybe_principal: Principal | None,
+                        data: FormData) -> Template | Redirect:
+    p = need_role(request, maybe_principal, TOWN_ADMIN)
+    if not isinstance(p, Principal):
+        return p
+    t = t_for(request)
+    errors: dict[str, str] = {}
+    name = require_field(data, "name", t, errors, max_chars=catalog.MAX_NAME_CHARS)
+    cost = int_field(data, "cost_points", t, errors, lo=1, hi=catalog.MAX_COST_POINTS)
+    stock = int_field(data, "stock", t, errors, lo=0, hi=catalog.MAX_STOCK, required=False)
+    provider_id = int_field(data, "provider_id", t, errors, lo=1)
+    kind = data.get("kind") or ""
+    if kind not in set(RewardKind):
+        errors["kind"] = t("err.required")
+    scale = points_scale_of(request)
+    fields = {"name": name, "cost_points": cost * scale if cost else cost, "kind": kind,
+              "description": (data.get("description") or "").strip()}
+    if not errors:
+        try:
+            catalog.create_reward(db, provider_id=provider_id, fields=fields, stock=stock,
+                                  actor_id=p.user_id, key=form_key(data, p, "reward"))
+            return Redirect(path="/admin/rewards?saved=1", status_code=303)
+        except DomainError as exc:
+            errors = field_errors(exc, t, REWARD_FIELDS)
+    return _rewards_page(request, db, status=422, errors=errors, values=data)
+
+
+@post("/admin/rewards/{reward_id:int}/stock", name="admin_reward_stock", sync_to_thread=True)
+def admin_reward_stock(request: Request, reward_id: int, db: Database,
+                       maybe_principal: Principal | None, data: FormData) -> Template | Redirect:
+    p = need_role(request, maybe_principal, TOWN_ADMIN)
+    if not isinstance(p, Principal):
+        return p
+    t = t_for(request)
+    errors: dict[str, str] = {}
+    add = int_field(data, "add", t, errors, lo=-catalog.MAX_STOCK, hi=catalog.MAX_STOCK)
+    if not errors:
+        try:
+            catalog.change_stock(db, reward_id, add=add, actor_id=p.user_id,
+                                 key=form_key(data, p, f"stock:{reward_id}"))
+            return Redirect(path="/admin/rewards?saved=1", status_code=303)
+        except DomainError as exc:
+            errors = field_errors(exc, t, REWARD_FIELDS)
+    return _rewards_page(request, db, status=422, stock_errors={reward_id: errors})
+
+
+@post("/admin/rewards/{reward_id:int}/active", name="admin_reward_active", sync_to_thread=True)
+def admin_reward_active(request: Request, reward_id: int, db: Database,
+                        maybe_principal: Principal | None, data: FormData) -> Redirect:
+    p = need_role(request, maybe_principal, TOWN_ADMIN)
+    if not isinstance(p, Principal):
+        return p
+    catalog.update_reward(db, reward_id, changes={"active": data.get("active") == "1"},
+                          actor_id=p.user_id, key=form_key(data, p, f"active:{reward_id}"))
+    return Redirect(path="/admin/rewards?saved=1", status_code=303)
+
+
+def _budgets_page(request: Request, db: Database, p: Principal, *, status: int = 200,
+                  **ctx) -> Template:
+    with db.sessions() as s:
+        budgets = village_budgets(s)
+        names = village_names(s)
+    options = [("", t_for(request)("admin.choose"))] + list(names.items())
+    return render(request, "admin/budgets.html", status=status, budgets=budgets, names=names,
+                  village_options=options, can_allocate=p.is_town_admin, **ctx)
+
+
+@get("/admin/budgets", name="admin_budgets", sync_to_thread=True)
+def admin_budgets(request: Request, db: Database,
+                  maybe_principal: Principal | None) -> Template | Redirect:
+    p = need_role(request, maybe_principal, *ADMINS)
+    return p if not isinstance(p, Principal) else _budgets_page(request, db, p)
+
+
+@post("/admin/budgets", name="admin_allocate", sync_to_thread=True)
+def admin_allocate(request: Request, db: Database, settings: Settings,
+                   maybe_principal: Principal | None, data: FormData) -> Template | Redirect:
+    p = need_role(request, maybe_principal, TOWN_ADMIN)
+    if not isinstance(p, Principal):
+        return p
+    t = t_for(request)
+    errors: dict[str, str] = {}
+    village_id = int_field(data, "village_id", t, errors, lo=1)
+    amount = int_field(data, "amount", t, errors, lo=1, hi=MAX_ABS_AMOUNT)
+    memo = (data.get("memo") or "").strip()[:500]
+    if not errors:
+        try:
+            with db.sessions() as s:
+                town_id = village_names(s, with_town=True).get(village_id, (None, 1))[1]
+            journal.allocate(db, shards=settings.budget_shards, town_id=town_id,
+                             village_id=village_id, amount=amount * points_scale_of(request),
+                             actor_id=p.user_id,
+                             key=form_key(data, p, "allocate"), memo=memo)
+            return Redirect(path="/admin/budgets?saved=1", status_code=303)
+        except DomainError as exc:
+            errors = field_errors(exc, t, {"village*": "village_id", "amount*": "amount"})
+    return _budgets_page(request, db, p, status=422, errors=errors, values=data)
+
+
+@get("/admin/audit", name="admin_audit", sync_to_thread=False)
+def admin_audit(request: Request, maybe_principal: Principal | None) -> Template | Redirect:
+    p = need_role(request, maybe_principal, TOWN_ADMIN)
+    return p if not isinstance(p, Principal) else render(request, "admin/audit.html",
+                                                         report=None)
+
+
+@post("/admin/audit", name="admin_audit_run", sync_to_thread=True)
+def admin_audit_run(request: Request, db: Database, maybe_principal: Principal | None,
+                    data: FormData) -> Template | Redirect:
+    """Runs the whole audit (can take a while on a big journal: the form shows progress)."""
+    p = need_role(request, maybe_principal, TOWN_ADMIN)
+    if not isinstance(p, Principal):
+        return p
+    return render(request, "admin/audit.html", report=journal.audit(db))
+
+
+handlers = [admin_home, admin_rewards, admin_reward_create, admin_reward_stock,
+            admin_reward_active, admin_budgets, admin_allocate, admin_audit, admin_audit_run]

@@ -1,0 +1,81 @@
+"""Jinja filters for the pages: local times, masked names, and QR codes as inline SVG."""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime
+
+import qrcode
+import qrcode.image.svg
+from jinja2 import Environment
+from markupsafe import Markup
+
+from ledger.timeutil import LOCAL_TZ
+
+MAX_QR_CHARS = 600
+
+
+def localtime(value: datetime | str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """An instant shown in the town's time zone (Asia/Shanghai)."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        return value.strftime(fmt)
+    return value.astimezone(LOCAL_TZ).strftime(fmt)
+
+
+def mask_name(name: str | None) -> str:
+    """A household or person shown in public: the family name and a mask (张**)."""
+    name = (name or "").strip()
+    if not name:
+        return "**"
+    return name[0] + "*" * max(1, min(len(name) - 1, 2))
+
+
+def signed(n: int | None) -> str:
+    n = int(n or 0)
+    return f"+{n}" if n > 0 else str(n)
+
+
+def pts(steps: int | None, scale: int = 1, sign: bool = False) -> str:
+    """Ledger steps shown as points: a town with half points keeps 2 steps per point, so 7
+    steps read "3.5". Every amount on a page passes through here."""
+    n = int(steps or 0)
+    whole, rest = divmod(abs(n), scale)
+    text = str(whole) if rest == 0 else f"{abs(n) / scale:.2f}".rstrip("0").rstrip(".")
+    if n < 0:
+        return "-" + text
+    return ("+" + text) if sign and n > 0 else text
+
+
+def duration(minutes: int | None, lang: str = "zh") -> str:
+    """Service time for people: minutes under an hour, else hours with one decimal."""
+    m = int(minutes or 0)
+    if m < 60:
+        return f"{m} 分钟" if lang == "zh" else f"{m} min"
+    h = f"{m / 60:.1f}".rstrip("0").rstrip(".")
+    return f"{h} 小时" if lang == "zh" else f"{h} h"
+
+
+def qr_svg(data: str, box_size: int = 10, label: str = "") -> Markup:
+    """The QR code of `data` as an inline SVG element that scales with its container."""
+    if len(data) > MAX_QR_CHARS:
+        raise ValueError(f"QR payload longer than {MAX_QR_CHARS} characters")
+    qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=box_size,
+                       border=2)
+    qr.add_data(data)
+    qr.make(fit=True)
+    img = qr.make_image(image_factory=qrcode.image.svg.SvgPathImage)
+    buf = io.BytesIO()
+    img.save(buf)
+    svg = buf.getvalue().decode("utf-8")
+    svg = svg[svg.index("<svg"):]  # drop the XML declaration for inline use
+    attrs = 'class="qr" role="img"' + (f' aria-label="{Markup.escape(label)}"' if label else "")
+    return Markup(svg.replace("<svg", f"<svg {attrs}", 1))
+
+
+def install(env: Environment) -> None:
+    env.filters.update(localtime=localtime, mask_name=mask_name, signed=signed, qr_svg=qr_svg,
+                       pts=pts, duration=duration)

@@ -1,0 +1,220 @@
+"""The admin console's recognition pages: honor lists (define → draft → review → publish →
+poster) and the star thresholds."""
+
+from __future__ import annotations
+
+import itertools
+
+from litestar import Request, get, post
+from litestar.response import Redirect, Template
+
+from api.auth import TOWN_ADMIN, VILLAGE_ADMIN, Principal
+from api.pages.common import (
+    FormData,
+    field_errors,
+    form_key,
+    int_field,
+    need_role,
+    render,
+    require_field,
+    t_for,
+)
+from api.pages.views import village_names
+from ledger.config import Settings
+from ledger.db import Database
+from ledger.errors import DomainError, Forbidden
+from ledger.recognition import honor, service
+from ledger.recognition.stars import MAX_LEVEL, get_config
+
+ADMINS = (TOWN_ADMIN, VILLAGE_ADMIN)
+DEFINITION_FIELDS = {"honor_name*": "name", "honor_scope*": "scope_id",
+                     "honor_period*": "period", "honor_metric*": "metric",
+                     "honor_size*": "size", "honor_minimum*": "minimum",
+                     "forbidden_scope": "scope_id"}
+STAR_KINDS = ("volunteer", "household")
+COMPUTING_REFRESH_S = 2
+
+
+def _guard(request: Request, p: Principal | None):
+    return need_role(request, p, *ADMINS)
+
+
+def _check_scope(p: Principal, scope: tuple[int, int | None]) -> None:
+    """Town admins manage every list; a village admin, the lists of their village."""
+    if p.is_town_admin or (scope[1] is not None and p.has(VILLAGE_ADMIN, scope[1])):
+        return
+    raise Forbidden("only this scope's admins may do this", code="forbidden_scope")
+
+
+def _home(request: Request, db: Database, p: Principal, *, status: int = 200,
+          **ctx) -> Template:
+    t = t_for(request)
+    with db.sessions() as s:
+        names = village_names(s, with_town=True)
+    villages = {v for r, v in p.roles if r in ADMINS}
+    scope_options = ([(f"town:{town}", t("honor.whole_town")) for town in
+                      sorted({tw for _, tw in names.values()})] if None in villages else [])
+    scope_options += [(f"village:{vid}", name) for vid, (name, _) in names.items()
+                      if None in villages or vid in villages]
+    defs = service.list_definitions(db, town_id=None, village_id=None)
+    return render(request, "admin/honors.html", status=status, definitions=defs,
+                  published=service.published(db, town_id=None, village_id=None),
+                  scope_options=scope_options, names={k: v[0] for k, v in names.items()},
+                  metric_options=[(m, t("metric." + m)) for m in honor.METRICS],
+                  period_options=[(x, t("period." + x)) for x in honor.PERIODS if x != "custom"],
+                  **ctx)
+
+
+@get("/admin/honors", name="admin_honors", sync_to_thread=True)
+def honors_home(request: Request, db: Database,
+                maybe_principal: Principal | None) -> Template | Redirect:
+    p = _guard(request, maybe_principal)
+    return p if not isinstance(p, Principal) else _home(request, db, p)
+
+
+@post("/admin/honors", name="admin_honor_define", sync_to_thread=True)
+def honor_define(request: Request, db: Database, maybe_principal: Principal | None,
+                 data: FormData) -> Template | Redirect:
+    p = _guard(request, maybe_principal)
+    if not isinstance(p, Principal):
+        return p
+    t = t_for(request)
+    errors: dict[str, str] = {}
+    name = require_field(data, "name", t, errors, max_chars=honor.MAX_NAME_CHARS)
+    size = int_field(data, "size", t, errors, lo=1, hi=honor.MAX_SIZE)
+    minimum = int_field(data, "minimum", t, errors, lo=0, hi=10**9)
+    scope, _, raw_id = (data.get("scope_id") or "").partition(":")
+    if scope not in honor.SCOPES or not raw_id.isdigit():
+        errors["scope_id"] = t("err.required")
+    if not errors:
+        fields = {"name": name, "scope": scope, "scope_id": int(raw_id),
+                  "period": data.get("period", ""), "metric": data.get("metric", ""),
+                  "size": size, "minimum": minimum, "mask_names": data.get("mask_names") == "1"}
+        try:
+            _check_scope(p, (0, None) if scope == "town" else (0, int(raw_id)))
+            service.create_definition(db, fields=fields, actor_id=p.user_id,
+                                      key=form_key(data, p, "honor_def"))
+            return Redirect(path="/admin/honors?saved=1", status_code=303)
+        except DomainError as exc:
+            errors = field_errors(exc, t, DEFINITION_FIELDS)
+    return _home(request, db, p, status=422, errors=errors, values=data)
+
+
+@post("/admin/honors/{def_id:int}/drafts", name="admin_honor_draft", sync_to_thread=True)
+def honor_draft(request: Request, def_id: int, db: Database, maybe_principal: Principal | None,
+                data: FormData) -> Template | Redirect:
+    p = _guard(request, maybe_principal)
+    if not isinstance(p, Principal):
+        return p
+    t = t_for(request)
+    _check_scope(p, service.scope_of_definition(db, def_id))
+    try:
+        hl = service.request_draft(db, def_id=def_id, period=(data.get("period") or "").strip(),
+                                   until=None, actor_id=p.user_id,
+                                   key=form_key(data, p, f"honor_draft:{def_id}"))
+    except DomainError as exc:
+        return _home(request, db, p, status=422, draft_errors={
+            def_id: field_errors(exc, t, {"honor_period*": "period"})},
+            draft_values={def_id: data})
+    return Redirect(path=f"/admin/honors/lists/{hl['id']}", status_code=303)
+
+
+@get("/admin/honors/lists/{list_id:int}", name="admin_honor_list", sync_to_thread=True)
+def honor_list(request: Request, list_id: int, db: Database, settings: Settings,
+               maybe_principal: Principal | None) -> Template | Redirect:
+    p = _guard(request, maybe_principal)
+    if not isinstance(p, Principal):
+        return p
+    _check_scope(p, service.scope_of_list(db, list_id))
+    view = service.get_list(db, list_id, admin=True)
+    return render(request, "admin/honor_list.html", hl=view, refresh_s=COMPUTING_REFRESH_S,
+                  public_url=f"{settings.public_base_url}/api/v1/honor-lists/{list_id}")
+
+
+@post("/admin/honors/lists/{list_id:int}/{action:str}", name="admin_honor_action",
+      sync_to_thread=True)
+def honor_action(request: Request, list_id: int, action: str, db: Database,
+                 settings: Settings, maybe_principal: Principal | None,
+                 data: FormData) -> Template | Redirect:
+    """review (draft → review), exclude (leave a candidate off, with a reason), publish."""
+    p = _guard(request, maybe_principal)
+    if not isinstance(p, Principal):
+        return p
+    _check_scope(p, service.scope_of_list(db, list_id))
+    key = form_key(data, p, f"honor_{action}:{list_id}")
+    t = t_for(request)
+    try:
+        if action == "review":
+            service.start_review(db, list_id=list_id, actor_id=p.user_id, key=key)
+        elif action == "publish":
+            service.publish(db, list_id=list_id, actor_id=p.user_id,
+                            poster_dir=str(settings.data_dir / "posters"),
+                            base_url=settings.public_base_url, key=key)
+        elif action == "exclude":
+            errors: dict[str, str] = {}
+            holder = int_field(data, "holder_id", t, errors, lo=1)
+            if errors:
+                raise DomainError(errors["holder_id"], code="honor_candidate_not_found")
+            service.exclude(db, list_id=list_id, holder_id=holder,
+                            reason=(data.get("reason") or "").strip(), actor_id=p.user_id,
+                            key=key)
+        else:
+            raise DomainError("unknown action", code="not_found", status=404)
+    except DomainError as exc:
+        view = service.get_list(db, list_id, admin=True)
+        return render(request, "admin/honor_list.html", status=exc.status, hl=view,
+                      refresh_s=COMPUTING_REFRESH_S, public_url="",
+                      errors=field_errors(exc, t, {"exclusion*": "reason"}), values=data)
+    return Redirect(path=f"/admin/honors/lists/{list_id}?saved=1", status_code=303)
+
+
+def _stars_page(request: Request, db: Database, *, status: int = 200, **ctx) -> Template:
+    with db.sessions() as s:
+        configs = {k: get_config(s, 1, k).as_dict() for k in STAR_KINDS}
+    values = ctx.pop("values", None) or {
+        k: "，".join(str(x) for x in configs[k]["thresholds"]) for k in STAR_KINDS}
+    return render(request, "admin/stars.html", status=status, configs=configs, values=values,
+                  **ctx)
+
+
+@get("/admin/stars", name="admin_stars", sync_to_thread=True)
+def stars_page(request: Request, db: Database,
+               maybe_principal: Principal | None) -> Template | Redirect:
+    p = need_role(request, maybe_principal, TOWN_ADMIN)
+    return p if not isinstance(p, Principal) else _stars_page(request, db)
+
+
+def parse_thresholds(raw: str) -> list[int] | None:
+    """Five rising whole numbers, separated by commas (either width) or spaces."""
+    parts = [x for x in raw.replace("，", ",").replace(" ", ",").split(",") if x]
+    try:
+        nums = [int(x) for x in parts]
+    except ValueError:
+        return None
+    ok = len(nums) == MAX_LEVEL and all(a < b for a, b in itertools.pairwise(nums)) and nums[0] > 0
+    return nums if ok else None
+
+
+@post("/admin/stars/{kind:str}", name="admin_stars_save", sync_to_thread=True)
+def stars_save(request: Request, kind: str, db: Database, maybe_principal: Principal | None,
+               data: FormData) -> Template | Redirect:
+    p = need_role(request, maybe_principal, TOWN_ADMIN)
+    if not isinstance(p, Principal):
+        return p
+    t = t_for(request)
+    nums = parse_thresholds(data.get(kind) or "") if kind in STAR_KINDS else None
+    if nums is None:
+        return _stars_page(request, db, status=422, errors={kind: t("err.thresholds")},
+                           values={**{k: "" for k in STAR_KINDS}, **data})
+    try:
+        service.set_star_config(db, town_id=1, kind=kind, body={"thresholds": nums},
+                                actor_id=p.user_id, key=form_key(data, p, f"stars:{kind}"))
+    except DomainError as exc:
+        return _stars_page(request, db, status=422,
+                           errors={kind: t("err." + exc.code, default=exc.detail)},
+                           values={**{k: "" for k in STAR_KINDS}, **data})
+    return Redirect(path="/admin/stars?saved=1", status_code=303)
+
+
+handlers = [honors_home, honor_define, honor_draft, honor_list, honor_action, stars_page,
+            stars_save]

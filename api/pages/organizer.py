@@ -1,0 +1,203 @@
+"""The organizer's pages: my activities, creating one, opening it, the full-screen rotating
+check-in code with a live count of arrivals, and confirming attendances."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from litestar import Request, get, post
+from litestar.response import Redirect, Template
+
+from api.auth import ORGANIZER, TOWN_ADMIN, VILLAGE_ADMIN, Principal
+from api.controllers.activities import current_code
+from api.pages.common import (
+    FormData,
+    field_errors,
+    int_field,
+    need_role,
+    render,
+    require_field,
+    t_for,
+)
+from api.pages.filters import qr_svg
+from api.pages.views import (
+    activities_of,
+    attendance_counts,
+    person_names,
+    rule_item_options,
+    village_names,
+)
+from ledger.activities import planning, review, tokens
+from ledger.activities.models import ActivityStatus
+from ledger.config import Settings
+from ledger.db import Database
+from ledger.errors import DomainError
+from ledger.timeutil import LOCAL_TZ, utcnow
+
+ROLES = (ORGANIZER, VILLAGE_ADMIN, TOWN_ADMIN)
+POLL_SLACK_MS = 300  # ask just after the code turns over
+ACTIVITY_FIELDS = {"title*": "title", "window*": "ends_at", "time*": "starts_at",
+                   "rule_item*": "rule_item_code", "village*": "village_id",
+                   "forbidden_village": "village_id", "rotate_s*": "rotate_s"}
+
+
+def actor_of(p: Principal) -> planning.Actor:
+    return planning.Actor(user_id=p.user_id, person_id=p.person_id, roles=p.roles)
+
+
+def parse_local(raw: str | None, t, errors: dict, name: str) -> datetime | None:
+    """A datetime-local field, read in the town's time zone."""
+    raw = (raw or "").strip()
+    if not raw:
+        errors[name] = t("err.required")
+        return None
+    try:
+        return datetime.fromisoformat(raw).replace(tzinfo=LOCAL_TZ)
+    except ValueError:
+        errors[name] = t("err.bad_datetime")
+        return None
+
+
+def _guard(request: Request, p: Principal | None):
+    return need_role(request, p, *ROLES)
+
+
+@get("/org", name="org", sync_to_thread=True)
+def org_home(request: Request, db: Database,
+             maybe_principal: Principal | None) -> Template | Redirect:
+    p = _guard(request, maybe_principal)
+    if not isinstance(p, Principal):
+        return p
+    with db.sessions() as s:
+        items = activities_of(s, p)
+    return render(request, "org/home.html", activities=items)
+
+
+def _new_form(request: Request, db: Database, p: Principal, *, status: int = 200, **ctx):
+    t = t_for(request)
+    with db.sessions() as s:
+        names = village_names(s)
+        items = rule_item_options(s, channel="organizer")
+    allowed = {v for r, v in p.roles if r in ROLES}
+    villages = [(i, n) for i, n in names.items() if None in allowed or i in allowed]
+    return render(request, "org/new.html", status=status,
+                  village_options=[("", t("admin.choose")), *villages],
+                  item_options=[("", t("admin.choose")), *items], **ctx)
+
+
+@get("/org/new", name="org_new", sync_to_thread=True)
+def org_new(request: Request, db: Database,
+            maybe_principal: Principal | None) -> Template | Redirect:
+    p = _guard(request, maybe_principal)
+    if not isinstance(p, Principal):
+        return p
+    now = utcnow().astimezone(LOCAL_TZ).replace(second=0, microsecond=0)
+    values = {"starts_at": now.strftime("%Y-%m-%dT%H:%M"),
+              "ends_at": now.replace(hour=min(now.hour + 2, 23)).strftime("%Y-%m-%dT%H:%M"),
+              "rotate_s": str(tokens.DEFAULT_ROTATE_S)}
+    return _new_form(request, db, p, values=values)
+
+
+@post("/org/new", name="org_create", sync_to_thread=True)
+def org_create(request: Request, db: Database, maybe_principal: Principal | None,
+               data: FormData) -> Template | Redirect:
+    p = _guard(request, maybe_principal)
+    if not isinstance(p, Principal):
+        return p
+    t = t_for(request)
+    errors: dict[str, str] = {}
+    title = require_field(data, "title", t, errors, max_chars=planning.MAX_TITLE_CHARS)
+    village_id = int_field(data, "village_id", t, errors, lo=1)
+    item = require_field(data, "rule_item_code", t, errors, max_chars=64)
+    starts = parse_local(data.get("starts_at"), t, errors, "starts_at")
+    ends = parse_local(data.get("ends_at"), t, errors, "ends_at")
+    rotate_s = int_field(data, "rotate_s", t, errors, lo=tokens.MIN_ROTATE_S,
+                         hi=tokens.MAX_ROTATE_S)
+    if not errors:
+        draft = planning.ActivityDraft(
+            village_id=village_id, title=title, rule_item_code=item, starts_at=starts,
+            ends_at=ends, place=(data.get("place") or "").strip()[:planning.MAX_PLACE_CHARS],
+            needs_confirmation=data.get("needs_confirmation") == "1", rotate_s=rotate_s)
+        try:
+            act = planning.create_activity(db, actor_of(p), draft)
+            return Redirect(path=f"/org/activities/{act['id']}", status_code=303)
+        except DomainError as exc:
+            errors = field_errors(exc, t, ACTIVITY_FIELDS)
+    return _new_form(request, db, p, status=422, errors=errors, values=data)
+
+
+@get("/org/activities/{activity_id:int}", name="org_activity", sync_to_thread=True)
+def org_activity(request: Request, activity_id: int, db: Database,
+                 maybe_principal: Principal | None) -> Template | Redirect:
+    p = _guard(request, maybe_principal)
+    if not isinstance(p, Principal):
+        return p
+    listing = review.list_attendances(db, actor_of(p), activity_id)  # checks the manager
+    with db.sessions() as s:
+        act = planning.activity_view(planning.get_activity(s, activity_id))
+        counts = attendance_counts(s, activity_id)
+        names = person_names(s, [a["person_id"] for a in listing["items"]])
+    return render(request, "org/activity.html", act=act, attendances=listing["items"],
+                  counts=counts, names=names)
+
+
+@post("/org/activities/{activity_id:int}/status", name="org_status", sync_to_thread=True)
+def org_status(request: Request, activity_id: int, db: Database,
+               maybe_principal: Principal | None, data: FormData) -> Template | Redirect:
+    p = _guard(request, maybe_principal)
+    if not isinstance(p, Principal):
+        return p
+    status = data.get("status", "")
+    if status not in (ActivityStatus.OPEN, ActivityStatus.CLOSED):
+        status = ActivityStatus.OPEN
+    planning.set_status(db, actor_of(p), activity_id, status)
+    return Redirect(path=f"/org/activities/{activity_id}", status_code=303)
+
+
+def _code(db: Database, settings: Settings, p: Principal, activity_id: int, t) -> dict:
+    """The rotating code to show now (the manager check is the API's own `current_code`)."""
+    code = current_code(db, settings, actor_of(p), activity_id, "rotating")
+    return {"qr": str(qr_svg(code["url"], label=t("checkin.title"))), "url": code["url"],
+            "every_ms": code["refresh_in_s"] * 1000 + POLL_SLACK_MS}
+
+
+@get("/org/activities/{activity_id:int}/qr", name="org_qr", sync_to_thread=True)
+def org_qr(request: Request, activity_id: int, db: Database, settings: Settings,
+           maybe_principal: Principal | None) -> Template | Redirect:
+    p = _guard(request, maybe_principal)
+    if not isinstance(p, Principal):
+        return p
+    t = t_for(request)
+    code = _code(db, settings, p, activity_id, t)
+    with db.sessions() as s:
+        act = planning.activity_view(planning.get_activity(s, activity_id))
+        counts = attendance_counts(s, activity_id)
+    return render(request, "org/qr.html", act=act, code=code, counts=counts)
+
+
+@get("/org/activities/{activity_id:int}/qr.json", name="org_qr_json", sync_to_thread=True)
+def org_qr_json(request: Request, activity_id: int, db: Database, settings: Settings,
+                maybe_principal: Principal | None) -> dict:
+    p = _guard(request, maybe_principal)
+    if not isinstance(p, Principal):
+        return {"error": "unauthenticated"}
+    t = t_for(request)
+    code = _code(db, settings, p, activity_id, t)
+    with db.sessions() as s:
+        counts = attendance_counts(s, activity_id)
+    return {**code, "arrived": t("org.arrived", n=counts["arrived"]),
+            "left": t("org.left", n=counts["left"])}
+
+
+@post("/org/attendances/{attendance_id:int}/confirm", name="org_confirm", sync_to_thread=True)
+def org_confirm(request: Request, attendance_id: int, db: Database, settings: Settings,
+                maybe_principal: Principal | None, data: FormData) -> Template | Redirect:
+    p = _guard(request, maybe_principal)
+    if not isinstance(p, Principal):
+        return p
+    result = review.confirm(db, settings, actor_of(p), attendance_id)
+    return Redirect(path=f"/org/activities/{result['activity_id']}?saved=1", status_code=303)
+
+
+handlers = [org_home, org_new, org_create, org_activity, org_status, org_qr, org_qr_json,
+            org_confirm]

@@ -1,0 +1,102 @@
+"""Signing in on a phone: account and password, or phone number and a one-time SMS code; the
+token goes into the `jifen_token` cookie (HttpOnly, SameSite=Lax) and the person returns to
+the page they came from."""
+
+from __future__ import annotations
+
+from litestar import Request, get, post
+from litestar.response import Redirect, Template
+
+from api.auth import issue_token, principal_from, set_token_cookie
+from api.pages.checkin import limiter_of
+from api.pages.common import FormData, render, safe_next, t_for
+from ledger.config import Settings
+from ledger.db import Database
+from ledger.errors import DomainError
+from ledger.identity import otp
+from ledger.identity import service as identity
+
+CODE_FIELDS = {"otp_format": "code", "otp_invalid": "code", "otp_expired": "code",
+               "otp_attempts_exceeded": "code", "phone_invalid": "phone"}
+
+
+def sender(request: Request) -> otp.CodeSender:
+    """The app's SMS gateway, shared with the JSON API: app.state.otp_sender if set, else the
+    one JIFEN_OTP_SENDER names (the log in the embedded default)."""
+    found = getattr(request.app.state, "otp_sender", None)
+    if found is None:
+        found = request.app.state.otp_sender = otp.load_sender()
+    return found
+
+
+def _address(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+def signed_in(request: Request, settings: Settings, who: identity.Identity,
+              next_path: str) -> Redirect:
+    r = Redirect(path=safe_next(next_path, "/me"), status_code=303)
+    set_token_cookie(r, settings, issue_token(settings, principal_from(who)))
+    return r
+
+
+def _page(request: Request, *, status: int = 200, mode: str = "password", **ctx) -> Template:
+    nxt = safe_next(ctx.pop("next_path", None) or request.query_params.get("next"), "/me")
+    return render(request, "signin.html", status=status, mode=mode, next=nxt, otp=True,
+                  notice=ctx.pop("notice", None), **ctx)
+
+
+@get("/signin", name="signin", sync_to_thread=False)
+def signin_page(request: Request) -> Template:
+    return _page(request)
+
+
+def _error_text(t, exc: DomainError) -> str:
+    return t("err." + exc.code, default=exc.detail)
+
+
+@post("/signin", name="signin_password", sync_to_thread=True)
+def signin_password(request: Request, db: Database, settings: Settings,
+                    data: FormData) -> Template | Redirect:
+    t = t_for(request)
+    login, password = (data.get("login") or "").strip(), data.get("password") or ""
+    errors = {k: t("err.required") for k, v in (("login", login), ("password", password))
+              if not v}
+    if not errors:
+        try:
+            who = identity.sign_in_password(db, limiter_of(request, settings), login=login,
+                                            password=password, address=_address(request))
+            return signed_in(request, settings, who, data.get("next", ""))
+        except DomainError as exc:
+            field = "password" if exc.code == "sign_in_failed" else "_form"
+            errors = {field: _error_text(t, exc)}
+    return _page(request, status=422 if errors else 200, errors=errors,
+                 values={"login": login}, next_path=data.get("next"))
+
+
+@post("/signin/code", name="signin_code", sync_to_thread=True)
+def signin_code(request: Request, db: Database, settings: Settings,
+                data: FormData) -> Template | Redirect:
+    t = t_for(request)
+    phone = (data.get("phone") or "").strip()
+    values = {"phone": phone}
+    if not phone:
+        return _page(request, status=422, mode="code", errors={"phone": t("err.required")},
+                     values=values, next_path=data.get("next"))
+    limiter = limiter_of(request, settings)
+    try:
+        if data.get("action") == "send":
+            otp.request_code(db, limiter, sender(request), phone=phone, secret=settings.secret_key,
+                             address=_address(request))
+            return _page(request, mode="code", values=values, next_path=data.get("next"),
+                         notice=t("signin.code_sent"))
+        who = otp.verify_code(db, limiter, phone=phone, code=data.get("code") or "",
+                              secret=settings.secret_key)
+        return signed_in(request, settings, who, data.get("next", ""))
+    except DomainError as exc:
+        field = CODE_FIELDS.get(exc.code, "phone" if "phone" in exc.code else "_form")
+        return _page(request, status=422, mode="code", errors={field: _error_text(t, exc)},
+                     values=values, next_path=data.get("next"))
+
+
+handlers = [signin_page, signin_password, signin_code]

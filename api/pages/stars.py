@@ -1,0 +1,38 @@
+"""Stars as the pages show them, from ledger.recognition.stars (volunteer stars from certified
+hours, household stars from the period's score with veto items)."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+MINUTES_PER_HOUR = 60
+
+
+def _ready() -> bool:
+    """Recognition's tables are part of the schema (ledger/models.py registers them)."""
+    from ledger.models import metadata
+    return "star_config" in metadata.tables
+
+
+def volunteer(s: Session, person_id: int, certified_minutes: int) -> dict | None:
+    """{"stars", "next_stars", "hours_to_next"} for the 'my points' page."""
+    if not _ready():
+        return None
+    from ledger.recognition import stars
+    sm = stars.summary(s, "person", person_id)
+    cur = sm["current"]
+    nxt = cur.get("next_threshold")
+    out = {"stars": sm["stars"], "next_stars": None, "hours_to_next": None}
+    if nxt is not None:  # the next threshold and the live value are both in minutes
+        out["next_stars"] = cur["level"] + 1
+        out["hours_to_next"] = -(-(nxt - cur["value"]) // MINUTES_PER_HOUR)
+    return out
+
+
+def household(s: Session, household_id: int, year_score: int) -> dict | None:
+    """{"stars", "capped_by"} for the door-plate page."""
+    if not _ready():
+        return None
+    from ledger.recognition import stars
+    sm = stars.summary(s, "household", household_id)
+    return {"stars": sm["stars"], "capped_by": sm["current"].get("capped_by")}

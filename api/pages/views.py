@@ -1,0 +1,276 @@
+"""Read models the pages show, built from the domain's own query functions: a holder's
+balances and statement, and each journal entry put in words (what, why, from which evidence)."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from ledger.journal import queries
+from ledger.journal.accounts import holder_accounts
+from ledger.journal.models import Purpose, Unit
+
+HISTORY_PAGE = 20
+# Entry details → message keys, in the order a person reads them. Rule awards carry catalog,
+# versions and inputs (ledger.rules.service.entry_details); other entries their own keys.
+WHY_KEYS = (("item_name", "why.item"), ("item", "why.item_code"),
+            ("activity_title", "why.activity"), ("minutes", "why.minutes"),
+            ("counted_minutes", "why.minutes"), ("base_points", "why.base_points"),
+            ("note", "why.note"), ("level", "why.level"), ("reward_name", "why.reward"),
+            ("order_id", "why.order"), ("quantity", "why.quantity"))
+INPUT_KEYS = ("activity_title", "activity_id", "minutes", "note", "level", "inspection_id")
+
+def points_scale(s: Session) -> int:
+    """Ledger steps per point for the town's points (2 where rules give half points), from
+    the rule catalogs in force; 1 when none is loaded."""
+    from ledger.rules import store
+    from ledger.rules.periods import local_date
+    from ledger.timeutil import utcnow
+    today = local_date(utcnow())
+    scales = {store.catalog(s, code, on=today).scale for code in store.catalog_codes(s)}
+    return max(scales) if scales else 1
+
+
+def points_account(s: Session, holder_type: str, holder_id: int, unit: str = Unit.POINTS):
+    """The holder's spendable account, or None before its first posting (reading never opens
+    an account)."""
+    for acct in holder_accounts(s, holder_type, holder_id, purpose=Purpose.POINTS):
+        if acct.unit == unit:
+            return acct
+    return None
+
+
+def available_points(s: Session, holder_type: str, holder_id: int) -> int:
+    acct = points_account(s, holder_type, holder_id)
+    return 0 if acct is None else queries.account_view(acct)["available"]
+
+
+def _fmt(value) -> str:
+    if isinstance(value, dict):
+        return "，".join(f"{k}: {_fmt(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return "，".join(_fmt(v) for v in value)
+    return str(value)
+
+
+def explain(item: dict, t) -> dict:
+    """A statement line as the history shows it: a title and the 'why' rows (rule item and
+    its version, the activity or inspection behind it, multiplier, source, entry number)."""
+    d = dict(item.get("details") or {})
+    inputs = dict(d.get("inputs") if isinstance(d.get("inputs"), dict) else {})
+    if isinstance(inputs.get("refs"), dict):  # the activity or inspection behind the award
+        inputs = {**inputs["refs"], **inputs}
+    for k in INPUT_KEYS:  # the evidence the rule used: activity, minutes, note
+        if inputs.get(k) not in (None, "") and d.get(k) in (None, ""):
+            d[k] = inputs[k]
+    why = []
+    seen = set()
+    for key, label in WHY_KEYS:
+        if d.get(key) not in (None, "", [], {}) and label not in seen:
+            why.append((t(label), _fmt(d[key])))
+            seen.add(label)
+    if d.get("catalog"):
+        why.append((t("why.version"), t("why.version_text", catalog=d["catalog"],
+                                        cv=d.get("catalog_version", "?"),
+                                        iv=d.get("item_version", "?"))))
+    mult = d.get("multiplier")
+    if isinstance(mult, dict) and mult:
+        why.append((t("why.multiplier"), _fmt(mult.get("name") or mult)
+                    + (f" ×{mult['factor']}" if mult.get("factor") else "")))
+    if d.get("activity_id"):
+        why.append((t("why.activity_id"), f"#{d['activity_id']}"))
+    if d.get("inspection_id"):
+        why.append((t("why.inspection"), f"#{d['inspection_id']}"))
+    if item.get("source"):
+        why.append((t("why.source"), t("source." + item["source"], default=item["source"])))
+    if item.get("reverses_id"):
+        why.append((t("why.reverses"), f"#{item['reverses_id']}"))
+    why.append((t("why.entry"), f"#{item['entry_id']}"))
+    title = d.get("item_name") or item.get("memo") or t("kind." + item["kind"],
+                                                        default=item["kind"])
+    return {"amount": item["amount"], "kind": item["kind"], "at": item["at"], "title": title,
+            "why": why}
+
+
+def history(s: Session, holder_type: str, holder_id: int, t, *, before_seq: int | None = None,
+            unit: str = Unit.POINTS) -> dict:
+    acct = points_account(s, holder_type, holder_id, unit)
+    if acct is None:
+        return {"items": [], "next_before_seq": None}
+    st = queries.statement(s, acct.id, limit=HISTORY_PAGE, before_seq=before_seq)
+    return {"items": [explain(i, t) for i in st["items"]],
+            "next_before_seq": st["next_before_seq"]}
+
+
+def village_names(s: Session, *, with_town: bool = False) -> dict:
+    """Village id → name (or → (name, town id)), for labels and selects."""
+    from sqlalchemy import select
+
+    from ledger.accounts.models import Village
+    rows = s.execute(select(Village.id, Village.name, Village.town_id).order_by(Village.id))
+    return {i: ((n, town) if with_town else n) for i, n, town in rows}
+
+
+def village_budgets(s: Session) -> list[dict]:
+    """Each village's points budget (its shards summed): balance, held, available."""
+    from sqlalchemy import func, select
+
+    from ledger.journal.models import Account, HolderType
+    rows = s.execute(
+        select(Account.holder_id, func.sum(Account.balance), func.sum(Account.pending_out))
+        .where(Account.holder_type == HolderType.VILLAGE, Account.purpose == Purpose.BUDGET,
+               Account.unit == Unit.POINTS)
+        .group_by(Account.holder_id).order_by(Account.holder_id))
+    return [{"village_id": v, "balance": int(b), "held": int(h), "available": int(b - h)}
+            for v, b, h in rows]
+
+
+def rule_items(s: Session, *, channel: str | None = None, sign: int | None = None) -> list:
+    """(catalog, item) for every item in force today that `channel` may record (organizer,
+    inspector, admin), optionally only awards (sign 1) or deductions (sign -1)."""
+    from ledger.rules import store
+    from ledger.rules.periods import local_date
+    from ledger.timeutil import utcnow
+    today = local_date(utcnow())
+    out = []
+    for code in store.catalog_codes(s):
+        c = store.catalog(s, code, on=today)
+        for it in c.items.values():
+            recorders = it.recorders if it.recorders is not None else c.recorders
+            if channel and channel not in recorders:
+                continue
+            if sign and it.sign != sign:
+                continue
+            out.append((c, it))
+    return out
+
+
+def rule_item_options(s: Session, *, channel: str | None = None) -> list[tuple[str, str]]:
+    """Select options (item code, label) for the items `channel` may record. Activities name an
+    item by its bare code (the engine finds it among the catalogs covering the village)."""
+    return [(it.code, f"{it.code} {it.name}") for c, it in rule_items(s, channel=channel)]
+
+
+def activities_of(s: Session, p, limit: int = 100) -> list[dict]:
+    """The activities a person organizes, or those of the villages they administer."""
+    from sqlalchemy import or_, select
+
+    from ledger.activities.models import Activity
+    from ledger.activities.planning import activity_view
+    admin_villages = {v for r, v in p.roles if r in ("village_admin", "town_admin")}
+    q = select(Activity)
+    if None not in admin_villages:
+        q = q.where(or_(Activity.organizer_user_id == p.user_id,
+                        Activity.village_id.in_([v for v in admin_villages if v is not None])))
+    return [activity_view(a) for a in s.scalars(q.order_by(Activity.starts_at.desc())
+                                                .limit(limit))]
+
+
+def attendance_counts(s: Session, activity_id: int) -> dict:
+    """How many have arrived (checked in, still there or gone) and how many have left."""
+    from sqlalchemy import func, select
+
+    from ledger.activities.models import Attendance, AttendanceState
+    rows = dict(s.execute(select(Attendance.state, func.count()).where(
+        Attendance.activity_id == activity_id).group_by(Attendance.state)).all())
+    arrived = sum(rows.values())
+    return {"arrived": arrived, "left": arrived - rows.get(AttendanceState.CHECKED_IN, 0)}
+
+
+def person_names(s: Session, ids) -> dict[int, str]:
+    from sqlalchemy import select
+
+    from ledger.accounts.models import Person
+    ids = list(set(ids))
+    if not ids:
+        return {}
+    return dict(s.execute(select(Person.id, Person.name).where(Person.id.in_(ids))).all())
+
+
+def my_attendance(s: Session, activity_id: int, person_id: int) -> dict | None:
+    """The person's attendance at the activity as the check-in page shows it, or None."""
+    from sqlalchemy import select
+
+    from ledger.activities.models import Activity, Attendance
+    from ledger.activities.service import view
+    att = s.scalar(select(Attendance).where(Attendance.activity_id == activity_id,
+                                            Attendance.person_id == person_id))
+    return None if att is None else view(s.get(Activity, activity_id), att)
+
+
+PUBLIC_ENTRIES = 10
+
+
+def year_start_utc():
+    """1 January, 00:00 in the town's time zone, as a UTC instant."""
+    from ledger.timeutil import LOCAL_TZ, utcnow
+    now = utcnow().astimezone(LOCAL_TZ)
+    return now.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def household_public(s: Session, hh, t) -> dict:
+    """What a door plate shows anyone: village, masked name, this year's civility score
+    (awards and deductions; spending at the shop is not civility), the latest entries by item
+    (title, date, points — never notes, photos or people)."""
+    from sqlalchemy import select
+
+    from api.pages.filters import mask_name
+    from ledger.accounts.models import Village
+    from ledger.journal.models import HolderType, JournalEntry, Posting
+    from ledger.recognition.rollups import NON_SCORE_KINDS
+    acct = points_account(s, HolderType.HOUSEHOLD, hh.id)
+    since = year_start_utc()
+    score, entries, by_item = 0, [], {}
+    if acct is not None:
+        rows = s.execute(select(Posting.amount, JournalEntry.created_at, JournalEntry.details,
+                                JournalEntry.memo, JournalEntry.kind)
+                         .join(JournalEntry, JournalEntry.id == Posting.entry_id)
+                         .where(Posting.account_id == acct.id, Posting.created_at >= since,
+                                JournalEntry.kind.not_in(NON_SCORE_KINDS))
+                         .order_by(Posting.seq.desc())).all()
+        score = sum(r[0] for r in rows)
+        for amount, at, details, memo, kind in rows:
+            d = details or {}
+            title = d.get("item_name") or memo or t("kind." + kind, default=kind)
+            if len(entries) < PUBLIC_ENTRIES:
+                entries.append({"title": title, "at": at, "amount": amount})
+            agg = by_item.setdefault(title, {"title": title, "times": 0, "amount": 0})
+            agg["times"] += 1
+            agg["amount"] += amount
+    village = s.get(Village, hh.village_id)
+    from api.pages import stars as star_info
+    return {"village_id": hh.village_id, "village": village.name if village else "",
+            "name": mask_name(hh.head_name), "score": score, "entries": entries,
+            "by_item": sorted(by_item.values(), key=lambda r: -abs(r["amount"])),
+            "stars": star_info.household(s, hh.id, score)}
+
+
+def village_ranking(s: Session) -> dict:
+    """Villages by this year's average household score (households with no entries count
+    as zero), for the public ranking page and its chart."""
+    from sqlalchemy import func, select
+
+    from ledger.accounts.models import Household, Village
+    from ledger.journal.models import Account, HolderType, JournalEntry, Posting
+    from ledger.recognition.rollups import NON_SCORE_KINDS
+    since = year_start_utc()
+    counts = dict(s.execute(select(Household.village_id, func.count())
+                            .group_by(Household.village_id)).all())
+    totals = dict(s.execute(
+        select(Household.village_id, func.sum(Posting.amount))
+        .join(Account, (Account.holder_type == HolderType.HOUSEHOLD)
+              & (Account.holder_id == Household.id) & (Account.purpose == Purpose.POINTS)
+              & (Account.unit == Unit.POINTS))
+        .join(Posting, Posting.account_id == Account.id)
+        .join(JournalEntry, JournalEntry.id == Posting.entry_id)
+        .where(Posting.created_at >= since, JournalEntry.kind.not_in(NON_SCORE_KINDS))
+        .group_by(Household.village_id)).all())
+    villages = []
+    for vid, name in s.execute(select(Village.id, Village.name).order_by(Village.id)):
+        n = counts.get(vid, 0)
+        if n == 0:
+            continue
+        total = int(totals.get(vid) or 0)
+        villages.append({"village_id": vid, "village": name, "households": n, "total": total,
+                         "average": total // n})
+    villages.sort(key=lambda r: (-r["average"], r["village_id"]))
+    return {"villages": villages, "since": since}

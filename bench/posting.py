@@ -1,0 +1,215 @@
+"""`make bench`: our award posting rate against TPC-B on the same database, PostgreSQL and SQLite.
+
+One run creates scratch databases (dropped at the end), runs TPC-B (pgbench's built-in on
+PostgreSQL; the same transaction in a plain sqlite3 script on SQLite) and our single award
+postings at 1 and N writers, once with every award drawing on one shared (sharded) village
+budget and once with each writer drawing on its own budget, repeats each measurement, and prints
+medians and the two ratios the ledger is held to:
+
+  ours / TPC-B at N writers              target >= 0.50
+  cost of the shared budget (1 - shared/own)   target <= 20 %
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+
+from sqlalchemy import create_engine, text
+
+from bench import awards, tpcb
+from ledger.config import Settings
+from ledger.db import Database
+from ledger.journal.audit import run_audit
+
+TARGET_RATIO = 0.5
+TARGET_SHARED_COST = 0.20
+DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+ROWS = (("tpcb", "TPC-B"), ("shared", "awards, one shared budget"),
+        ("own", "awards, own budget each"))
+
+
+def _default_shards() -> int:
+    raw = os.environ.get("JIFEN_BUDGET_SHARDS")
+    return int(raw) if raw else Settings.__dataclass_fields__["budget_shards"].default
+
+
+def _measure(samples: dict, writers: list[int], repeat: int, seconds: float, tpcb_run,
+             ours_run) -> None:
+    """Interleave the configurations in every repetition so that drift hits all alike."""
+    for rep in range(repeat):
+        for n in writers:
+            samples.setdefault(("tpcb", n), []).append(tpcb_run(n))
+            for mode in ("shared", "own"):
+                samples.setdefault((mode, n), []).append(ours_run(n, mode == "shared", rep))
+            line = "  ".join(f"{k[0]}@{k[1]}={v[-1].rate:.0f}/s ({v[-1].cpu_ms:.2f} ms CPU)"
+                             for k, v in samples.items() if k[1] == n)
+            print(f"  rep {rep + 1}/{repeat}, {n} writer(s): {line}", file=sys.stderr,
+                  flush=True)
+
+
+def _audit(db: Database) -> str:
+    t0 = time.monotonic()
+    with db.sessions() as s:
+        report = run_audit(s)
+    took = time.monotonic() - t0
+    if not report.ok:
+        raise SystemExit(f"AUDIT FAILED after the benchmark: {report.violations[:5]}")
+    return f"audit clean: {report.entries} entries, {report.postings} postings ({took:.0f} s)"
+
+
+def bench_postgres(admin_url: str, writers: list[int], repeat: int, seconds: float,
+                   shards: int, audit: bool) -> tuple[dict, list[str]]:
+    tag = uuid.uuid4().hex[:6]
+    ours_name, tpcb_name = f"jifen_bench_{tag}", f"jifen_pgbench_{tag}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        version = c.execute(text("SHOW server_version")).scalar()
+        sync = c.execute(text("SHOW synchronous_commit")).scalar()
+        c.execute(text(f'CREATE DATABASE "{ours_name}"'))
+    url = admin_url.rsplit("/", 1)[0] + "/" + ours_name
+    pgb = None
+    try:
+        pgb = tpcb.PgBench(admin_url, tpcb_name)
+        db = Database(url)
+        awards.build_schema(db)
+        awards.seed(db, max(writers), shards)
+        db.dispose()
+        samples: dict = {}
+        _measure(samples, writers, repeat, seconds, lambda n: pgb.run(n, seconds),
+                 lambda n, shared, rep: awards.run_awards(
+                     url, writers=n, shared=shared, shards=shards, seconds=seconds,
+                     tag=f"{'s' if shared else 'o'}{n}r{rep}"))
+        notes = [(f"PostgreSQL {version}, synchronous_commit={sync}, {os.cpu_count()} cores, "
+                  f"pgbench -s {tpcb.TPCB_SCALE}; writers' engine options "
+                  f"{awards.ENGINE_OPTIONS or 'as the ledger sets them'}")]
+        if audit:
+            db = Database(url)
+            notes.append(_audit(db))
+            db.dispose()
+        return samples, notes
+    finally:
+        if pgb:
+            pgb.drop()
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{ours_name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def bench_sqlite(writers: list[int], repeat: int, seconds: float, shards: int,
+                 audit: bool) -> tuple[dict, list[str]]:
+    tmp = tempfile.mkdtemp(prefix="jifen_bench_")
+    path = os.path.join(tmp, "bench.sqlite3")
+    try:
+        db = Database(f"sqlite:///{path}")
+        awards.build_schema(db)
+        awards.seed(db, max(writers), shards)
+        db.dispose()
+        tpcb.sqlite_tpcb_init(path)  # the same file: same disk, same WAL
+        samples: dict = {}
+        _measure(samples, writers, repeat, seconds,
+                 lambda n: tpcb.sqlite_tpcb_run(path, n, seconds),
+                 lambda n, shared, rep: awards.run_awards(
+                     f"sqlite:///{path}", writers=n, shared=shared, shards=shards,
+                     seconds=seconds, tag=f"{'s' if shared else 'o'}{n}r{rep}"))
+        notes = [(f"SQLite {sqlite3.sqlite_version}, WAL, synchronous=NORMAL, one writer at a "
+                  f"time (BEGIN IMMEDIATE), {os.cpu_count()} cores")]
+        if audit:
+            db = Database(f"sqlite:///{path}")
+            notes.append(_audit(db))
+            db.dispose()
+        return samples, notes
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _cell(runs: list) -> str:
+    rates = [r.rate for r in runs]
+    med = statistics.median(rates)
+    if len(rates) == 1:
+        return f"{med:.0f}"
+    return f"{med:.0f} ({min(rates):.0f}–{max(rates):.0f})"
+
+
+def _cpu(runs: list) -> str:
+    client = statistics.median(r.client_ms for r in runs)
+    if any(r.server_ms is None for r in runs):
+        return f"{client:.2f}"
+    server = statistics.median(r.server_ms for r in runs)
+    return f"{client:.2f} + {server:.2f} = {client + server:.2f}"
+
+
+def report(title: str, samples: dict, notes: list[str], writers: list[int], repeat: int,
+           seconds: float, shards: int) -> bool:
+    """Print one backend's table; True when both targets are met at the highest concurrency."""
+    print(f"\n== {title} ==")
+    for n in notes:
+        print(f"   {n}")
+    print(f"   transactions per second: median of {repeat} × {seconds:g} s (min–max); "
+          f"budget shards {shards}")
+    head = "".join(f"{f'{n} writer' + ('s' if n > 1 else ''):>22}" for n in writers)
+    print(f"   {'':28}{head}")
+    for key, label in ROWS:
+        print(f"   {label:28}" + "".join(f"{_cell(samples[(key, n)]):>22}" for n in writers))
+    print("   CPU per transaction, ms (client + database server), median:")
+    for key, label in ROWS:
+        print(f"   {label:28}" + "".join(f"{_cpu(samples[(key, n)]):>22}" for n in writers))
+    n = max(writers)
+    med = {k: statistics.median(r.rate for r in samples[(k, n)]) for k, _ in ROWS}
+    ratio = med["shared"] / med["tpcb"]
+    ratio_own = med["own"] / med["tpcb"]
+    cost = 1 - med["shared"] / med["own"]
+    per_rep = [s.rate / t.rate for s, t in zip(samples[("shared", n)], samples[("tpcb", n)])]
+    cost_rep = [1 - s.rate / o.rate for s, o in zip(samples[("shared", n)], samples[("own", n)])]
+    ok = ratio >= TARGET_RATIO and cost <= TARGET_SHARED_COST
+    print(f"   ours/TPC-B at {n} writers: {ratio:.2f} with the shared budget, {ratio_own:.2f} "
+          f"with own budgets (target ≥ {TARGET_RATIO:.2f}); per repetition "
+          + ", ".join(f"{r:.2f}" for r in per_rep))
+    print(f"   shared budget costs {cost:+.0%} against own budgets at {n} writers "
+          f"(target ≤ {TARGET_SHARED_COST:.0%}); per repetition "
+          + ", ".join(f"{c:+.0%}" for c in cost_rep))
+    print(f"   → {'targets met' if ok else 'TARGET MISSED'}")
+    return ok
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.posting", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=float, help="length of each measurement (default 10)")
+    ap.add_argument("--repeat", type=int, help="repetitions per configuration (default 3)")
+    ap.add_argument("--quick", action="store_true", help="3 × 2 s, for a smoke run")
+    ap.add_argument("--writers", default="1,8", help="writer counts (default 1,8)")
+    ap.add_argument("--shards", type=int, default=_default_shards(),
+                    help="budget shards (default: the ledger's, JIFEN_BUDGET_SHARDS or 8)")
+    ap.add_argument("--backend", choices=("both", "postgres", "sqlite"), default="both")
+    ap.add_argument("--pg-url", default=os.environ.get("JIFEN_BENCH_PG_URL", DEFAULT_PG_URL),
+                    help="an existing database to connect to for CREATE/DROP DATABASE")
+    ap.add_argument("--no-audit", action="store_true", help="skip the audit after the runs")
+    ap.add_argument("--no-pre-ping", action="store_true",
+                    help="writers' pools without pre-ping (a proposed setting, to measure it)")
+    args = ap.parse_args(argv)
+    if args.no_pre_ping:
+        awards.ENGINE_OPTIONS["pool_pre_ping"] = False
+    seconds = args.seconds or (2.0 if args.quick else 10.0)
+    repeat = args.repeat or 3
+    writers = sorted({int(w) for w in args.writers.split(",")})
+    ok = True
+    if args.backend in ("both", "postgres"):
+        samples, notes = bench_postgres(args.pg_url, writers, repeat, seconds, args.shards,
+                                        not args.no_audit)
+        ok &= report("PostgreSQL", samples, notes, writers, repeat, seconds, args.shards)
+    if args.backend in ("both", "sqlite"):
+        samples, notes = bench_sqlite(writers, repeat, seconds, args.shards, not args.no_audit)
+        ok &= report("SQLite", samples, notes, writers, repeat, seconds, args.shards)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

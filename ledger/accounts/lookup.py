@@ -1,0 +1,239 @@
+"""Reading the registry: a person, household or team with its village (for rule checks such as
+"no one records points for their own household"), pages of households and people for a
+village, and the views the API returns, masked as the caller's role requires."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ledger.accounts.models import Household, Person, Team, TeamMember, Town, Village
+from ledger.accounts.privacy import mask_id_number, mask_phone, sees_phone
+from ledger.errors import InvalidInput, NotFound
+from ledger.identity.roles import REGISTRY_READERS, require
+
+MAX_PAGE = 200
+DEFAULT_PAGE = 50
+MAX_QUERY_CHARS = 50
+
+
+@dataclass(frozen=True)
+class HolderRef:
+    """Where a holder belongs: its village (and town), and for a person the household."""
+
+    holder_type: str
+    holder_id: int
+    village_id: int | None
+    village_name: str
+    town_id: int
+    household_id: int | None
+
+
+def village(s: Session, village_id: int) -> Village:
+    v = s.get(Village, village_id)
+    if v is None:
+        raise NotFound(f"village {village_id} does not exist", code="village_not_found")
+    return v
+
+
+def person_with_village(s: Session, person_id: int) -> tuple[Person, Village]:
+    row = s.execute(select(Person, Village).join(Village, Village.id == Person.village_id)
+                    .where(Person.id == person_id)).first()
+    if row is None:
+        raise NotFound(f"person {person_id} does not exist", code="person_not_found")
+    return row[0], row[1]
+
+
+def household_with_village(s: Session, household_id: int) -> tuple[Household, Village]:
+    row = s.execute(select(Household, Village).join(Village, Village.id == Household.village_id)
+                    .where(Household.id == household_id)).first()
+    if row is None:
+        raise NotFound(f"household {household_id} does not exist", code="household_not_found")
+    return row[0], row[1]
+
+
+def household_by_plate(s: Session, plate_code: str) -> tuple[Household, Village]:
+    row = s.execute(select(Household, Village).join(Village, Village.id == Household.village_id)
+                    .where(Household.plate_code == plate_code)).first()
+    if row is None:
+        raise NotFound("没有这个门牌 (no such door plate)", code="plate_not_found")
+    return row[0], row[1]
+
+
+def holder_ref(s: Session, holder_type: str, holder_id: int) -> HolderRef:
+    """The village (and household) of any points holder: person, household or team."""
+    if holder_type == "person":
+        p, v = person_with_village(s, holder_id)
+        return HolderRef("person", p.id, v.id, v.name, v.town_id, p.household_id)
+    if holder_type == "household":
+        h, v = household_with_village(s, holder_id)
+        return HolderRef("household", h.id, v.id, v.name, v.town_id, h.id)
+    if holder_type == "team":
+        t = s.get(Team, holder_id)
+        if t is None:
+            raise NotFound(f"team {holder_id} does not exist", code="team_not_found")
+        v = s.get(Village, t.village_id) if t.village_id is not None else None
+        return HolderRef("team", t.id, t.village_id, v.name if v else "", t.town_id, None)
+    raise InvalidInput(f"holder type must be person, household or team, not {holder_type!r}",
+                       code="holder_type_invalid")
+
+
+def _iso(dt) -> str | None:
+    return dt.isoformat() if dt is not None else None
+
+
+def person_view(p: Person, v: Village, actor=None) -> dict:
+    """A person as a response shows them: the phone in full only for the roles that call
+    residents (privacy.sees_phone), the ID number always masked."""
+    return {"id": p.id, "name": p.name, "village_id": v.id, "village": v.name,
+            "household_id": p.household_id,
+            "phone": p.phone if sees_phone(actor, v.id) else mask_phone(p.phone),
+            "id_number": mask_id_number(p.id_number), "is_volunteer": p.is_volunteer,
+            "created_at": _iso(p.created_at)}
+
+
+def household_view(h: Household, v: Village, members: list[dict] | None = None) -> dict:
+    d = {"id": h.id, "village_id": v.id, "village": v.name, "plate_code": h.plate_code,
+         "head_name": h.head_name, "address": h.address, "created_at": _iso(h.created_at)}
+    if members is not None:
+        d["members"] = members
+    return d
+
+
+def village_view(v: Village, households: int | None = None) -> dict:
+    d = {"id": v.id, "town_id": v.town_id, "name": v.name, "kind": v.kind}
+    if households is not None:
+        d["households"] = households
+    return d
+
+
+def team_view(t: Team, members: int | None = None) -> dict:
+    d = {"id": t.id, "town_id": t.town_id, "village_id": t.village_id, "kind": t.kind,
+         "name": t.name, "standing": t.standing, "created_at": _iso(t.created_at)}
+    if members is not None:
+        d["members"] = members
+    return d
+
+
+def _page(limit: int, after_id: int | None) -> int:
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput(f"limit must be 1..{MAX_PAGE}", code="page_size_invalid")
+    if after_id is not None and after_id < 0:
+        raise InvalidInput("after_id must not be negative", code="cursor_invalid")
+    return limit
+
+
+def list_villages(s: Session, town_id: int | None = None) -> list[dict]:
+    counts = dict(s.execute(select(Household.village_id, func.count())
+                            .group_by(Household.village_id)).all())
+    q = select(Village).order_by(Village.id)
+    if town_id is not None:
+        q = q.where(Village.town_id == town_id)
+    return [village_view(v, counts.get(v.id, 0)) for v in s.scalars(q)]
+
+
+def list_towns(s: Session) -> list[dict]:
+    return [{"id": t.id, "name": t.name, "city": t.city, "prefecture": t.prefecture}
+            for t in s.scalars(select(Town).order_by(Town.id))]
+
+
+def list_households(s: Session, actor, village_id: int, *, after_id: int | None = None,
+                    limit: int = DEFAULT_PAGE) -> dict:
+    require(actor, REGISTRY_READERS, village_id, "reading households")
+    v = village(s, village_id)
+    rows = list(s.scalars(select(Household).where(
+        Household.village_id == village_id, Household.id > (after_id or 0))
+        .order_by(Household.id).limit(_page(limit, after_id))))
+    return {"items": [household_view(h, v) for h in rows],
+            "next_after_id": rows[-1].id if len(rows) == limit else None}
+
+
+def list_people(s: Session, actor, village_id: int, *, after_id: int | None = None,
+                limit: int = DEFAULT_PAGE, q: str | None = None,
+                volunteers_only: bool = False) -> dict:
+    require(actor, REGISTRY_READERS, village_id, "reading people")
+    v = village(s, village_id)
+    query = select(Person).where(Person.village_id == village_id,
+                                 Person.id > (after_id or 0))
+    if q:
+        if len(q) > MAX_QUERY_CHARS:
+            raise InvalidInput(f"q: at most {MAX_QUERY_CHARS} characters", code="query_too_long")
+        query = query.where(Person.name.contains(q, autoescape=True))
+    if volunteers_only:
+        query = query.where(Person.is_volunteer.is_(True))
+    rows = list(s.scalars(query.order_by(Person.id).limit(_page(limit, after_id))))
+    return {"items": [person_view(p, v, actor) for p in rows],
+            "next_after_id": rows[-1].id if len(rows) == limit else None}
+
+
+def get_person(s: Session, actor, person_id: int) -> dict:
+    p, v = person_with_village(s, person_id)
+    if getattr(actor, "person_id", None) != p.id:
+        require(actor, REGISTRY_READERS, v.id, "reading a person")
+    view = person_view(p, v, actor)
+    view["teams"] = [team_view(t) for t in s.scalars(
+        select(Team).join(TeamMember, TeamMember.team_id == Team.id)
+        .where(TeamMember.person_id == p.id).order_by(Team.id))]
+    return view
+
+
+def get_household(s: Session, actor, household_id: int) -> dict:
+    h, v = household_with_village(s, household_id)
+    require(actor, REGISTRY_READERS, v.id, "reading a household")
+    members = [person_view(p, v, actor) for p in s.scalars(
+        select(Person).where(Person.household_id == h.id).order_by(Person.id))]
+    return household_view(h, v, members)
+
+
+def list_teams(s: Session, *, town_id: int | None = None, village_id: int | None = None
+               ) -> list[dict]:
+    counts = dict(s.execute(select(TeamMember.team_id, func.count())
+                            .group_by(TeamMember.team_id)).all())
+    q = select(Team).order_by(Team.id)
+    if town_id is not None:
+        q = q.where(Team.town_id == town_id)
+    if village_id is not None:
+        q = q.where(Team.village_id == village_id)
+    return [team_view(t, counts.get(t.id, 0)) for t in s.scalars(q)]
+
+
+def public_summary(s: Session, plate_code: str, *, since) -> dict:
+    """What anyone who scans a door plate may see: the village and the household's points —
+    no name, no address, no people."""
+    from ledger.journal.models import Account, Posting
+    h, v = household_by_plate(s, plate_code)
+    acct = s.scalar(select(Account).where(Account.holder_type == "household",
+                                          Account.holder_id == h.id,
+                                          Account.purpose == "points", Account.unit == "points",
+                                          Account.shard == 0))
+    year = 0
+    if acct is not None:
+        year = int(s.scalar(select(func.coalesce(func.sum(Posting.amount), 0)).where(
+            Posting.account_id == acct.id, Posting.created_at >= since)))
+    town = s.get(Town, v.town_id)
+    return {"plate_code": h.plate_code, "town": town.name if town else "", "village": v.name,
+            "balance": acct.balance if acct else 0, "score_this_year": year}
+
+
+def village_plates(s: Session, village_id: int) -> tuple[str, str, list]:
+    """(town name, village name, plates in household order) for a village's plate sheet."""
+    from ledger.accounts.plates import Plate
+    v = village(s, village_id)
+    town = s.get(Town, v.town_id)
+    rows = s.execute(select(Household.plate_code, Household.address)
+                     .where(Household.village_id == village_id).order_by(Household.id))
+    return town.name if town else "", v.name, [Plate(c, a) for c, a in rows]
+
+
+def require_holder_in_village(s: Session, holder_type: str, holder_id: int,
+                              village_id: int) -> HolderRef:
+    """Refuse (403 forbidden_village) a write that names one village's budget for a holder of
+    another: a village pays only its own people, households and teams."""
+    from ledger.errors import Forbidden
+    ref = holder_ref(s, holder_type, holder_id)
+    if ref.village_id != village_id:
+        raise Forbidden(f"{holder_type} {holder_id} does not belong to village {village_id}",
+                        code="forbidden_village", village_id=village_id)
+    return ref

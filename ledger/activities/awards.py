@@ -1,0 +1,129 @@
+"""Points for attendance and inspections go through the rule engine (ledger/rules): it decides
+the amount, the caps and the multiplier and writes the explained entry. This module is the one
+place that calls it. Each attendance's award carries the key `attendance:<id>:points`, so a
+retry, a crash between check-out and award, or two sweeps racing never pay twice.
+
+Service minutes of an attendance are booked by the attendance itself (minutes.py), whatever the
+points do (a spent budget or a reached cap never erases hours served). The engine computes
+per-hour points from those minutes but books no minutes of its own for an award that names an
+attendance (ledger.rules.service.post_award), so hours are never counted twice.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from ledger.activities.models import Activity, Attendance, PointsState
+from ledger.config import Settings
+from ledger.db import Database
+from ledger.errors import Conflict, DomainError
+from ledger.rules import service as rules
+from ledger.rules import store
+from ledger.rules.models import AwardRecord, AwardStatus
+from ledger.rules.periods import local_date
+from ledger.rules.types import Actor as RuleActor
+from ledger.rules.workflow import lock_award
+from ledger.timeutil import utcnow
+
+RETRY_BATCH = 200
+REVOCABLE = (AwardStatus.POSTED, AwardStatus.ON_NOTICE, AwardStatus.IN_REVIEW)
+NOT_YET_COUNTED = (AwardStatus.CLAIMED, AwardStatus.VERIFIED, AwardStatus.PENDING_REVIEW,
+                   AwardStatus.AWAITING_CONFIRMATION)
+
+
+def attendance_key(attendance_id: int) -> str:
+    return f"attendance:{attendance_id}:points"
+
+
+def check_item(s: Session, code: str, *, village_name: str | None, on: datetime) -> bool:
+    """The item must be in force for the village; returns whether it needs review."""
+    _, item = store.find_item(s, code, on=local_date(on), village_name=village_name)
+    return bool(item.review)
+
+
+def award_request(act: Activity, att: Attendance) -> dict:
+    """What the engine is asked for an attendance: the same request on every retry."""
+    return {"item_code": act.rule_item_code, "person_id": att.person_id,
+            "recorder": att.reviewed_by or act.organizer_user_id,
+            "context": {"activity_id": act.id, "attendance_id": att.id,
+                        "village_id": act.village_id, "minutes": att.counted_minutes or None,
+                        "occurred_at": att.check_out_at.isoformat(),
+                        "activity_title": act.title[:64], "source": att.source}}
+
+
+def settle_points(db: Database, settings: Settings, attendance_id: int, *,
+                  now: datetime | None = None, request: dict | None = None
+                  ) -> tuple[str, dict | None]:
+    """Award the points of a certified attendance whose points are due; record the outcome.
+    `request` (from `award_request`, built in the transaction that made the points due) saves
+    reading the attendance again."""
+    if request is None:
+        with db.sessions() as s:
+            att = s.get(Attendance, attendance_id)
+            if att.points_state != PointsState.DUE:
+                return att.points_state, att.points_result
+            request = award_request(s.get(Activity, att.activity_id), att)
+    occurred = datetime.fromisoformat(request["context"]["occurred_at"])
+    try:
+        result = rules.record_award(db, settings, item_code=request["item_code"],
+                                    holder=("person", request["person_id"]),
+                                    recorder=request["recorder"], context=request["context"],
+                                    key=attendance_key(attendance_id),
+                                    now=max(now or utcnow(), occurred))
+        state = PointsState.AWARDED
+        result = {k: result.get(k) for k in ("award_id", "status", "points", "steps",
+                                              "entry_id", "item", "item_name", "notice_until")}
+    except DomainError as exc:
+        state, result = PointsState.REFUSED, {"code": exc.code, "detail": exc.detail}
+    with db.transaction() as s:
+        s.execute(update(Attendance).where(Attendance.id == attendance_id,
+                                           Attendance.points_state == PointsState.DUE)
+                  .values(points_state=state, points_result=result, updated_at=utcnow()))
+    return state, result
+
+
+def revoke_points(s: Session, settings: Settings, att: Attendance, *, actor_id: int,
+                  reason: str, now: datetime) -> None:
+    """Undo an attendance's award inside the caller's transaction: a counted award is reversed
+    (its caps given back), one still waiting for review is turned down."""
+    award_id = (att.points_result or {}).get("award_id")
+    if not award_id:
+        return
+    award: AwardRecord = lock_award(s, int(award_id))
+    memo = f"签到记录被驳回：{reason}"
+    if award.status in REVOCABLE:
+        rules.revoke(s, award, actor_id=actor_id, memo=memo, source="attendance",
+                     source_ref=str(att.id), now=now)
+    elif award.status in NOT_YET_COUNTED:
+        award.status, award.note = AwardStatus.REJECTED, memo[:500]
+        award.reviewer_id, award.updated_at = actor_id, now
+
+
+def retry_due(db: Database, settings: Settings, limit: int = RETRY_BATCH) -> int:
+    """Pay what a crash left due (the keys make it safe to pay again)."""
+    with db.sessions() as s:
+        ids = list(s.scalars(select(Attendance.id).where(
+            Attendance.points_state == PointsState.DUE).order_by(Attendance.id).limit(limit)))
+    for i in ids:
+        settle_points(db, settings, i)
+    return len(ids)
+
+
+def record_inspection(db: Database, settings: Settings, *, item_code: str, household_id: int,
+                      actor, context: dict, key: str,  # noqa: ANN001 - planning.Actor
+                      now: datetime | None = None) -> dict:
+    """An inspector's finding for a household, through the engine; its refusal propagates."""
+    recorder = RuleActor(actor.user_id, tuple(actor.roles), actor.person_id)
+    ctx = {k: v for k, v in context.items() if v not in (None, [], "")}
+    ctx.setdefault("channel", "inspector" if any(r == "inspector" for r, _ in actor.roles)
+                   else "admin")
+    if ctx.get("points") is not None and ctx.get("note"):
+        ctx.setdefault("reason", ctx["note"])
+    result = rules.record_award(db, settings, item_code=item_code,
+                                holder=("household", household_id), recorder=recorder,
+                                context=ctx, key=key, now=now)
+    return {k: result.get(k) for k in ("award_id", "status", "points", "steps", "entry_id",
+                                       "item", "item_name", "notice_until")}

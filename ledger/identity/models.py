@@ -1,0 +1,63 @@
+"""Tables of identity: users (staff with a password, volunteers linked to their person), the
+roles each holds and where, and one-time sign-in codes (stored as keyed hashes only)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ledger.db import Base
+from ledger.journal.models import BigId
+from ledger.timeutil import UTCDateTime
+
+
+class AppUser(Base):
+    """Someone who signs in. Staff have a login and a password hash (argon2id); a volunteer's
+    user is made on their first code sign-in and has neither, only its person."""
+
+    __tablename__ = "app_user"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    login: Mapped[str | None] = mapped_column(String(64), unique=True, default=None)
+    name: Mapped[str] = mapped_column(String(100))
+    password_hash: Mapped[str | None] = mapped_column(String(200), default=None)
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"), unique=True,
+                                                  default=None)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class RoleAssignment(Base):
+    """One role held by one user, for one village or (village_id NULL) the whole town."""
+
+    __tablename__ = "role_assignment"
+    __table_args__ = (
+        UniqueConstraint("user_id", "role", "village_id", name="uq_role_assignment"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), index=True)
+    role: Mapped[str] = mapped_column(String(20))
+    village_id: Mapped[int | None] = mapped_column(ForeignKey("village.id"), index=True,
+                                                   default=None)
+    granted_by: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class OtpCode(Base):
+    """A one-time sign-in code sent to a phone: only its HMAC is kept; it dies after a few
+    minutes, a few wrong guesses, or one use."""
+
+    __tablename__ = "otp_code"
+    __table_args__ = (Index("ix_otp_code_phone", "phone", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    phone: Mapped[str] = mapped_column(String(20))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)

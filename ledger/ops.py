@@ -1,0 +1,118 @@
+"""The nightly ledger audit and checkpoint, recorded for the ops status page and alerted on.
+
+A run proves the journal (ledger.journal.audit), and only when it is clean hashes the account
+heads into a new checkpoint: a checkpoint over a journal that fails its audit would vouch for
+the damage. A failed run logs an ERROR line (`ledger audit FAILED`) and sets the metric
+`jifen_audit_ok` to 0; `GET /api/v1/ops/audit-status` reports it until a clean run follows.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from sqlalchemy import BigInteger, Boolean, String, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.types import JSON
+
+from ledger import outbox
+from ledger.db import Base, Database
+from ledger.journal.audit import make_checkpoint, run_audit
+from ledger.journal.models import BigId, Checkpoint
+from ledger.metrics import AUDIT_OK, TASK_LAG
+from ledger.timeutil import UTCDateTime, utcnow
+
+log = logging.getLogger("jifen.audit")
+
+AUDIT_STALE_AFTER = timedelta(hours=36)  # nightly; a day and a half without a run is an alert
+
+
+class AuditRun(Base):
+    __tablename__ = "audit_run"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    ok: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    report: Mapped[dict | None] = mapped_column(JSON, default=None)
+    checkpoint_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    checkpoint_root: Mapped[str | None] = mapped_column(String(64), default=None)
+    error: Mapped[str] = mapped_column(String(500), default="")
+
+
+def nightly_audit(db: Database, now: datetime | None = None) -> dict:
+    """Audit the ledger; if clean, checkpoint it. Always leaves an AuditRun row."""
+    started = now or utcnow()
+    with db.transaction() as s:
+        run = AuditRun(started_at=started)
+        s.add(run)
+        s.flush()
+        run_id = run.id
+    try:
+        with db.sessions() as s:
+            report = run_audit(s).as_dict()
+        cp = None
+        if report["ok"]:
+            with db.transaction() as s:
+                made = make_checkpoint(s)
+                cp = made or s.scalars(select(Checkpoint).order_by(Checkpoint.id.desc())
+                                       .limit(1)).first()
+                cp = None if cp is None else (cp.id, cp.root)
+        error = ""
+    except Exception as exc:  # noqa: BLE001 - an audit that cannot run is a failed audit
+        report, cp, error = None, None, f"{type(exc).__name__}: {exc}"[:500]
+    ok = bool(report and report["ok"])
+    with db.transaction() as s:
+        run = s.get(AuditRun, run_id)
+        run.finished_at, run.ok, run.report, run.error = utcnow(), ok, report, error
+        if cp:
+            run.checkpoint_id, run.checkpoint_root = cp
+    AUDIT_OK.set(1 if ok else 0)
+    if ok:
+        log.info("ledger audit clean: %s entries, %s postings; checkpoint %s",
+                 report["entries"], report["postings"], cp[0] if cp else None)
+    else:
+        log.error("ledger audit FAILED: %s", error or [v.get("message") for v in
+                                                       report["violations"][:5]])
+    return {"run_id": run_id, "ok": ok, "checkpoint": cp[0] if cp else None,
+            "violations": len(report["violations"]) if report else None, "error": error}
+
+
+def audit_status(s: Session, now: datetime | None = None) -> dict:
+    """What the admin endpoint shows: the last run, the last clean run, the outbox backlog."""
+    now = now or utcnow()
+    last = s.scalars(select(AuditRun).where(AuditRun.finished_at.is_not(None))
+                     .order_by(AuditRun.id.desc()).limit(1)).first()
+    clean = s.scalars(select(AuditRun).where(AuditRun.ok.is_(True))
+                      .order_by(AuditRun.id.desc()).limit(1)).first()
+    cp = s.scalars(select(Checkpoint).order_by(Checkpoint.id.desc()).limit(1)).first()
+    box = outbox.stats(s, now)
+    TASK_LAG.set(box["oldest_pending_s"])
+    alerts = []
+    if last is None:
+        alerts.append({"code": "audit_never_run", "message": "账本审计从未运行"})
+    else:
+        if not last.ok:
+            alerts.append({"code": "audit_failed",
+                           "message": "最近一次账本审计失败", "run_id": last.id})
+        if now - last.started_at > AUDIT_STALE_AFTER:
+            alerts.append({"code": "audit_stale", "message": "账本审计超过36小时未运行"})
+    if box["dead"]:
+        alerts.append({"code": "tasks_dead", "message": "有后台任务多次失败后停止",
+                       "count": len(box["dead"])})
+
+    def view(r: AuditRun | None) -> dict | None:
+        if r is None:
+            return None
+        rep = r.report or {}
+        return {"id": r.id, "started_at": r.started_at.isoformat(),
+                "finished_at": r.finished_at.isoformat() if r.finished_at else None,
+                "ok": r.ok, "error": r.error, "entries": rep.get("entries"),
+                "postings": rep.get("postings"), "violations": rep.get("violations", [])[:20],
+                "checkpoint_id": r.checkpoint_id, "checkpoint_root": r.checkpoint_root}
+
+    return {"status": "failing" if alerts else "ok", "alerts": alerts, "last_run": view(last),
+            "last_clean_run": view(clean) if clean and clean is not last else None,
+            "latest_checkpoint": None if cp is None else {
+                "id": cp.id, "root": cp.root, "at": cp.created_at.isoformat()},
+            "outbox": box}

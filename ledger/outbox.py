@@ -1,0 +1,316 @@
+"""Transactional outbox: background tasks written in the same transaction as the change they
+follow, and dispatched only after it commits.
+
+- `enqueue(session, task, args)` adds a row to `outbox` inside the caller's transaction: if the
+  transaction rolls back, the task never existed; if it commits, the row is there even if the
+  process dies the next instant.
+- After the commit, the session's rows are handed to the engine's dispatcher: `INLINE` (embedded
+  default: run them in this process at once) or a Celery sender (production; see
+  workers/celery_app.py, which attaches it). The relay (`relay`, run by beat every few seconds)
+  sends whatever was not done in time: a crash after commit, a lost broker message.
+- `run_row` runs a row's handler and marks it done in ONE transaction, under a row lock: a row
+  runs to completion exactly once however many times it is delivered. A failure rolls the
+  handler's work back and schedules a retry with backoff; after MAX_ATTEMPTS the row is dead and
+  shows on the ops status page.
+
+Handlers are plain functions `fn(session, **args) -> dict | None` registered by name with
+`@handler("area.name")` in the domain package that owns them.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import weakref
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import JSON, Index, Integer, String, event, func, select, text, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from ledger.db import Base, Database
+from ledger.errors import InvalidInput
+from ledger.journal.models import BigId
+from ledger.timeutil import UTCDateTime, utcnow
+
+log = logging.getLogger("jifen.outbox")
+
+MAX_TASK_CHARS = 64
+MAX_ARGS_ITEMS = 1000  # list arguments (holders changed by one commit) are cut into rows this size
+MAX_ATTEMPTS = 8
+RELAY_BATCH = 500
+SEND_BATCH = 100  # outbox ids per Celery message
+INLINE_DRAIN = 50  # older due rows an inline dispatch also picks up
+GRACE_S = 60  # a row not done this long after commit is the relay's to send
+REDISPATCH_S = 600  # a row sent but not done after this long is sent again
+BACKOFF_S = (5, 30, 120, 600, 1800, 3600, 3600, 3600)
+_PENDING = "outbox_pending_ids"
+
+
+class OutboxRow(Base):
+    """One task to run after a commit. Never deleted by the service: done rows are the record of
+    what ran (a housekeeping task prunes them after OUTBOX_KEEP_DAYS)."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_due", "available_at", postgresql_where=text("done_at IS NULL"),
+              sqlite_where=text("done_at IS NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    task: Mapped[str] = mapped_column(String(MAX_TASK_CHARS))
+    args: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    available_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None, index=True)
+    dead_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(String(500), default="")
+    result: Mapped[dict | None] = mapped_column(JSON, default=None)
+
+
+OUTBOX_KEEP_DAYS = 30
+
+Handler = Callable[..., dict | None]
+HANDLERS: dict[str, Handler] = {}
+
+
+def handler(name: str) -> Callable[[Handler], Handler]:
+    """Register `fn(session, **args)` as the handler of outbox task `name`."""
+    if not 1 <= len(name) <= MAX_TASK_CHARS:
+        raise ValueError(f"task names are 1..{MAX_TASK_CHARS} characters")
+
+    def register(fn: Handler) -> Handler:
+        HANDLERS[name] = fn
+        return fn
+
+    return register
+
+
+def enqueue(session: Session, task: str, args: dict | None = None, *,
+            delay_s: int = 0, now: datetime | None = None) -> int:
+    """Add a task to run after this session's transaction commits; returns the outbox id."""
+    if not 1 <= len(task) <= MAX_TASK_CHARS:
+        raise InvalidInput(f"task names are 1..{MAX_TASK_CHARS} characters", code="task_invalid")
+    now = now or utcnow()
+    row = OutboxRow(task=task, args=args or {}, created_at=now,
+                    available_at=now + timedelta(seconds=delay_s), attempts=0)
+    session.add(row)
+    session.flush()
+    session.info.setdefault(_PENDING, []).append(row.id)
+    return row.id
+
+
+# ---------------------------------------------------------------------------------------------
+# Dispatch after commit
+
+
+Dispatcher = Callable[[Engine, Sequence[int]], None]
+
+
+def inline(engine: Engine, ids: Sequence[int]) -> None:
+    """Embedded mode: run the rows now, in this process, each in its own transaction; then the
+    few older rows that are due (retries after a failure)."""
+    db = database_for(engine)
+    for oid in ids:
+        run_row(db, oid)
+    with db.sessions() as s:
+        due = _due_ids(s, utcnow(), INLINE_DRAIN, include_unsent_grace=False)
+    for oid in due:
+        run_row(db, oid)
+
+
+_dispatchers: weakref.WeakKeyDictionary[Engine, Dispatcher] = weakref.WeakKeyDictionary()
+_databases: weakref.WeakKeyDictionary[Engine, Database] = weakref.WeakKeyDictionary()
+_local = threading.local()
+
+
+def attach(db: Database, dispatcher: Dispatcher) -> None:
+    """Choose how this database's committed rows are dispatched (INLINE when never attached)."""
+    _dispatchers[db.engine] = dispatcher
+    _databases[db.engine] = db
+
+
+def dispatcher_of(db: Database) -> Dispatcher:
+    return _dispatchers.get(db.engine, inline)
+
+
+def runs_inline(engine: Engine) -> bool:
+    """True in the embedded default: background work follows each commit in this process."""
+    return _dispatchers.get(engine, inline) is inline
+
+
+def database_for(engine: Engine) -> Database:
+    db = _databases.get(engine)
+    if db is None:  # a Database we were never told about: wrap its engine
+        db = Database.__new__(Database)
+        db.url = str(engine.url)
+        db.engine = engine
+        from sqlalchemy.orm import sessionmaker
+        db.sessions = sessionmaker(engine, expire_on_commit=False)
+        _databases[engine] = db
+    return db
+
+
+@event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    ids = session.info.pop(_PENDING, None)
+    if not ids:
+        return
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    if getattr(_local, "dispatching", False):
+        return  # a handler committed more rows: the outer dispatch's drain or the relay runs them
+    _local.dispatching = True
+    try:
+        _dispatchers.get(engine, inline)(engine, ids)
+    except Exception:  # noqa: BLE001 - the commit stands; the relay sends the rows later
+        log.exception("outbox dispatch failed; the relay will retry", extra={"ids": ids})
+    finally:
+        _local.dispatching = False
+
+
+@event.listens_for(Session, "after_rollback")
+def _after_rollback(session: Session) -> None:
+    # Rows of a rolled-back transaction never existed. (A rolled-back savepoint's ids may stay
+    # listed; dispatching them finds no row and does nothing.)
+    session.info.pop(_PENDING, None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Running a row
+
+
+def _claim(s: Session, oid: int) -> OutboxRow | None:
+    q = select(OutboxRow).where(OutboxRow.id == oid)
+    if s.get_bind().dialect.name == "postgresql":
+        q = q.with_for_update()
+    return s.scalars(q).first()
+
+
+def run_row(db: Database, oid: int, now: datetime | None = None) -> str:
+    """Run one outbox row exactly once: 'done', 'already_done', 'dead', 'missing', 'failed'."""
+    try:
+        with db.transaction() as s:
+            row = _claim(s, oid)
+            if row is None:
+                return "missing"
+            if row.done_at is not None:
+                return "already_done"
+            if row.dead_at is not None:
+                return "dead"
+            fn = HANDLERS.get(row.task)
+            if fn is None:
+                raise LookupError(f"no handler registered for task {row.task!r}")
+            result = fn(s, **(row.args or {}))
+            row.done_at = now or utcnow()
+            row.sent_at = row.sent_at or row.done_at
+            row.attempts += 1
+            row.result = result if isinstance(result, dict) else None
+            return "done"
+    except Exception as exc:  # noqa: BLE001 - recorded on the row, retried with backoff
+        _record_failure(db, oid, exc)
+        return "failed"
+
+
+def _record_failure(db: Database, oid: int, exc: Exception) -> None:
+    now = utcnow()
+    with db.transaction() as s:
+        row = _claim(s, oid)
+        if row is None or row.done_at is not None:
+            return
+        row.attempts += 1
+        row.last_error = f"{type(exc).__name__}: {exc}"[:500]
+        if row.attempts >= MAX_ATTEMPTS:
+            row.dead_at = now
+            log.error("outbox task %s (id %s) is dead after %s attempts: %s", row.task, oid,
+                      row.attempts, row.last_error)
+        else:
+            row.available_at = now + timedelta(seconds=BACKOFF_S[row.attempts - 1])
+            row.sent_at = None
+            log.warning("outbox task %s (id %s) failed (attempt %s): %s", row.task, oid,
+                        row.attempts, row.last_error)
+
+
+# ---------------------------------------------------------------------------------------------
+# The relay: the safety net that sends what the after-commit dispatch did not get done
+
+
+def _due_ids(s: Session, now: datetime, limit: int, *, include_unsent_grace: bool = True
+             ) -> list[int]:
+    q = select(OutboxRow.id).where(OutboxRow.done_at.is_(None), OutboxRow.dead_at.is_(None),
+                                   OutboxRow.available_at <= now)
+    if include_unsent_grace:
+        grace = now - timedelta(seconds=GRACE_S)
+        q = q.where(((OutboxRow.sent_at.is_(None)) & (OutboxRow.created_at <= grace))
+                    | (OutboxRow.sent_at <= now - timedelta(seconds=REDISPATCH_S))
+                    | ((OutboxRow.sent_at.is_(None)) & (OutboxRow.attempts > 0)))
+    else:
+        q = q.where(OutboxRow.sent_at.is_(None))
+    q = q.order_by(OutboxRow.available_at, OutboxRow.id).limit(limit)
+    if s.get_bind().dialect.name == "postgresql":
+        q = q.with_for_update(skip_locked=True)
+    return list(s.scalars(q))
+
+
+def relay(db: Database, send: Callable[[list[int]], None], *, now: datetime | None = None,
+          limit: int = RELAY_BATCH, grace: bool = True) -> int:
+    """Mark due rows sent and hand them to `send` in batches; returns how many were sent.
+    `grace=False` sends every unsent row at once (tests, `jifen outbox drain`)."""
+    now = now or utcnow()
+    with db.transaction() as s:
+        if grace:
+            ids = _due_ids(s, now, limit)
+        else:
+            q = (select(OutboxRow.id).where(OutboxRow.done_at.is_(None),
+                                            OutboxRow.dead_at.is_(None),
+                                            OutboxRow.available_at <= now)
+                 .order_by(OutboxRow.id).limit(limit))
+            ids = list(s.scalars(q))
+        if ids:
+            s.execute(update(OutboxRow).where(OutboxRow.id.in_(ids)).values(sent_at=now))
+    sent = 0
+    for i in range(0, len(ids), SEND_BATCH):
+        batch = ids[i:i + SEND_BATCH]
+        try:
+            send(batch)
+            sent += len(batch)
+        except Exception:  # noqa: BLE001 - broker down: unmark so the next relay tries again
+            log.exception("outbox relay could not send %s rows", len(batch))
+            with db.transaction() as s:
+                s.execute(update(OutboxRow).where(OutboxRow.id.in_(batch)).values(sent_at=None))
+    return sent
+
+
+def stats(s: Session, now: datetime | None = None) -> dict:
+    """Backlog figures for the ops page and the metrics gauge."""
+    now = now or utcnow()
+    pending = s.execute(select(func.count(), func.min(OutboxRow.created_at)).where(
+        OutboxRow.done_at.is_(None), OutboxRow.dead_at.is_(None))).one()
+    dead = list(s.execute(select(OutboxRow.id, OutboxRow.task, OutboxRow.attempts,
+                                 OutboxRow.last_error, OutboxRow.dead_at)
+                          .where(OutboxRow.dead_at.is_not(None), OutboxRow.done_at.is_(None))
+                          .order_by(OutboxRow.id.desc()).limit(20)))
+    oldest = pending[1]
+    return {"pending": int(pending[0]),
+            "oldest_pending_s": (now - oldest).total_seconds() if oldest else 0.0,
+            "dead": [{"id": r[0], "task": r[1], "attempts": r[2], "error": r[3],
+                      "at": r[4].isoformat()} for r in dead]}
+
+
+def prune(db: Database, now: datetime | None = None, keep_days: int = OUTBOX_KEEP_DAYS) -> int:
+    """Delete done rows older than `keep_days`."""
+    cutoff = (now or utcnow()) - timedelta(days=keep_days)
+    with db.transaction() as s:
+        return s.execute(OutboxRow.__table__.delete().where(
+            OutboxRow.done_at.is_not(None), OutboxRow.done_at < cutoff)).rowcount or 0
+
+
+def retry_dead(db: Database, oid: int) -> bool:
+    """Give a dead row another round of attempts (after fixing what killed it)."""
+    with db.transaction() as s:
+        return bool(s.execute(update(OutboxRow).where(
+            OutboxRow.id == oid, OutboxRow.dead_at.is_not(None), OutboxRow.done_at.is_(None))
+            .values(dead_at=None, attempts=0, sent_at=None, available_at=utcnow())).rowcount)

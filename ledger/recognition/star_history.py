@@ -1,0 +1,170 @@
+"""Recording star changes (each with its date, figure and cause) and recomputing every star
+of a town at once; ratings themselves are computed in ledger/recognition/stars.py."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+
+from sqlalchemy import bindparam, func, select, text
+from sqlalchemy.orm import Session
+
+from ledger.accounts.models import Team
+from ledger.journal.models import HolderType, Unit
+from ledger.recognition.models import HolderRollup, StarChange, StarKind, StarStatus
+from ledger.recognition.stars import (
+    KIND_HOLDER,
+    MAX_LEVEL,
+    Config,
+    Rating,
+    collective_services,
+    get_config,
+    level_for,
+    months_of,
+    period_bounds,
+    rate,
+    town_of,
+    veto_caps,
+)
+from ledger.rules.periods import local_date, period_key
+from ledger.timeutil import UTCDateTime, utcnow
+
+def _insert(s: Session):
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+    return pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+def record(s: Session, r: Rating, *, cause: str, cause_ref: str = "", config_version: int = 0,
+           now: datetime | None = None) -> StarChange | None:
+    """Store the rating; if the level differs from the stored one, record the change. The
+    status row is locked first, so two recomputations of one holder record one change."""
+    now = now or utcnow()
+    s.execute(_insert(s)(StarStatus).values(
+        kind=r.kind, holder_id=r.holder_id, period_key=r.period_key, level=0, value=0,
+        updated_at=now).on_conflict_do_nothing())
+    q = select(StarStatus).where(StarStatus.kind == r.kind, StarStatus.holder_id == r.holder_id,
+                                 StarStatus.period_key == r.period_key)
+    if s.get_bind().dialect.name == "postgresql":
+        q = q.with_for_update()
+    st = s.scalars(q).one()
+    change = None
+    if st.level != r.level:
+        if r.capped_by and r.level < st.level:
+            cause, cause_ref = "veto", r.capped_by
+        change = StarChange(kind=r.kind, holder_id=r.holder_id, period_key=r.period_key,
+                            old_level=st.level, new_level=r.level, value=r.value, cause=cause,
+                            cause_ref=cause_ref[:200], config_version=config_version,
+                            changed_at=now)
+        s.add(change)
+        st.level = r.level
+    if (st.value, st.capped_by) != (r.value, r.capped_by) or change is not None:
+        st.value, st.capped_by, st.updated_at = r.value, r.capped_by, now
+    s.flush()
+    return change
+
+
+def refresh_holder(s: Session, kind: str, holder_id: int, *, cause: str, cause_ref: str = "",
+                   on: date | None = None, now: datetime | None = None) -> StarChange | None:
+    htype = KIND_HOLDER[StarKind(kind)]
+    cfg = get_config(s, town_of(s, htype, holder_id), kind)
+    return record(s, rate(s, kind, holder_id, on=on, now=now), cause=cause, cause_ref=cause_ref,
+                  config_version=cfg.version, now=now)
+
+
+def history(s: Session, kind: str, holder_id: int, limit: int = 50) -> list[dict]:
+    rows = s.scalars(select(StarChange).where(StarChange.kind == kind,
+                                              StarChange.holder_id == holder_id)
+                     .order_by(StarChange.id.desc()).limit(limit))
+    return [{"at": c.changed_at.isoformat(), "period": c.period_key, "from": c.old_level,
+             "to": c.new_level, "value": c.value, "cause": c.cause, "ref": c.cause_ref,
+             "config_version": c.config_version} for c in rows]
+
+
+# ---------------------------------------------------------------------------------------------
+# Recomputing everyone (nightly, after a threshold change): set-based, idempotent
+
+
+def recompute_volunteers(s: Session, town_id: int, *, cause: str = "recompute",
+                         now: datetime | None = None) -> int:
+    """Every volunteer of the town at once, in SQL: only changed levels are written."""
+    now = now or utcnow()
+    cfg = get_config(s, town_id, StarKind.VOLUNTEER)
+    t = cfg.value_thresholds
+    level = "CASE " + " ".join(f"WHEN a.balance >= {t[i]} THEN {i + 1}"
+                                for i in reversed(range(MAX_LEVEL))) + " ELSE 0 END"
+    run = uuid.uuid4().hex
+    if s.get_bind().dialect.name == "postgresql":
+        s.execute(text("LOCK TABLE star_status IN SHARE ROW EXCLUSIVE MODE"))
+    s.execute(text(
+        "INSERT INTO star_change (kind, holder_id, period_key, old_level, new_level, value, "
+        "cause, cause_ref, config_version, run_id, changed_at) "
+        f"SELECT 'volunteer', c.hid, 'ever', COALESCE(st.level, 0), c.level, c.value, :cause, "
+        ":ref, :ver, :run, :now FROM ("
+        f"  SELECT a.holder_id AS hid, a.balance AS value, {level} AS level FROM account a "
+        "   JOIN person p ON p.id = a.holder_id JOIN village v ON v.id = p.village_id "
+        "   WHERE a.unit = 'minutes' AND a.purpose = 'points' AND a.holder_type = 'person' "
+        "   AND a.shard = 0 AND v.town_id = :town) c "
+        "LEFT JOIN star_status st ON st.kind = 'volunteer' AND st.holder_id = c.hid "
+        "AND st.period_key = 'ever' WHERE c.level <> COALESCE(st.level, 0)"
+    ).bindparams(bindparam("now", type_=UTCDateTime())),
+        {"cause": cause, "ref": f"config v{cfg.version}", "ver": cfg.version, "run": run,
+         "now": now, "town": town_id})
+    s.execute(text(
+        "INSERT INTO star_status (kind, holder_id, period_key, level, value, capped_by, "
+        "updated_at) SELECT kind, holder_id, period_key, new_level, value, NULL, changed_at "
+        "FROM star_change WHERE run_id = :run "
+        "ON CONFLICT (kind, holder_id, period_key) DO UPDATE SET level = excluded.level, "
+        "value = excluded.value, updated_at = excluded.updated_at"), {"run": run})
+    return int(s.scalar(select(func.count()).select_from(StarChange)
+                        .where(StarChange.run_id == run)) or 0)
+
+
+def _record_many(s: Session, kind: str, ratings: list[Rating], cfg: Config, cause: str,
+                 now: datetime) -> int:
+    changed = 0
+    for r in ratings:
+        if record(s, r, cause=cause, cause_ref=f"config v{cfg.version}",
+                  config_version=cfg.version, now=now) is not None:
+            changed += 1
+    return changed
+
+
+def recompute_households(s: Session, town_id: int, *, on: date | None = None,
+                         cause: str = "recompute", now: datetime | None = None) -> int:
+    """Every household of the town with a score or a stored rating in the period."""
+    now = now or utcnow()
+    cfg = get_config(s, town_id, StarKind.HOUSEHOLD)
+    on = on or local_date(now)
+    start, end = period_bounds(cfg.period, on)
+    pkey = period_key(cfg.period, on)
+    scored = dict(s.execute(select(HolderRollup.holder_id, func.sum(HolderRollup.net)).where(
+        HolderRollup.holder_type == HolderType.HOUSEHOLD, HolderRollup.unit == Unit.POINTS,
+        HolderRollup.town_id == town_id, HolderRollup.period_key.in_(months_of(start, end)))
+        .group_by(HolderRollup.holder_id)).all())
+    stored = set(s.scalars(select(StarStatus.holder_id).where(
+        StarStatus.kind == StarKind.HOUSEHOLD, StarStatus.period_key == pkey)))
+    ratings = []
+    ids = sorted(set(scored) | stored)
+    vetoed = veto_caps(s, cfg, ids, start, end)
+    for hid in ids:
+        v = int(scored.get(hid) or 0)
+        cap, why = vetoed.get(hid, (MAX_LEVEL, None))
+        raw = level_for(v, cfg.value_thresholds)
+        ratings.append(Rating(StarKind.HOUSEHOLD, hid, pkey, v, min(raw, cap),
+                              why if cap < raw else None))
+    return _record_many(s, StarKind.HOUSEHOLD, ratings, cfg, cause, now)
+
+
+def recompute_teams(s: Session, town_id: int, *, year: int | None = None,
+                    cause: str = "recompute", now: datetime | None = None) -> int:
+    now = now or utcnow()
+    cfg = get_config(s, town_id, StarKind.TEAM)
+    on = date(year, 6, 30) if year else local_date(now)
+    start, end = period_bounds("year", on)
+    teams = list(s.scalars(select(Team.id).where(Team.town_id == town_id)))
+    counts = collective_services(s, teams, start, end, now)
+    pkey = period_key("year", on)
+    ratings = [Rating(StarKind.TEAM, t, pkey, counts.get(t, 0),
+                      level_for(counts.get(t, 0), cfg.value_thresholds)) for t in teams]
+    return _record_many(s, StarKind.TEAM, ratings, cfg, cause, now)

@@ -1,0 +1,311 @@
+"""Star ratings: volunteers from certified service hours, households (星级文明户) from a period's
+civility score with veto items (一票否决), teams from collective services in the year.
+
+Thresholds are a town's configuration (`star_config`, versioned); a level is the number of
+thresholds the value has reached (so a value exactly on a threshold earns that star). Every
+change of a holder's level is a `star_change` row with its date, figure and cause; `star_status`
+holds the current level and is only ever changed together with such a row.
+
+- Volunteer: lifetime certified minutes = the balance of the person's minutes account (the
+  activities package books only certified minutes there). Defaults 100/300/600/1000/1500 h.
+- Household: the rollup `net` of the household's points in the assessment period (default the
+  local year); a deduction naming a veto item in that period, not reversed, caps the level at the
+  item's cap (default 0). The stars a household holds are those of its last completed period.
+- Team: activities of the team that ended in the year with at least one certified attendance
+  (the town plan asks at least 12 per standing team). The stars a team holds are last year's.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+
+from sqlalchemy import and_, bindparam, exists, func, select, text
+from sqlalchemy.orm import Session
+
+from ledger.accounts.models import Household, Person, Team, Village
+from ledger.errors import InvalidInput
+from ledger.journal.models import Account, HolderType, Purpose, Unit
+from ledger.recognition.models import (
+    DeductionMark,
+    StarConfig,
+    StarKind,
+)
+from ledger.rules.periods import local_date, next_period_start, period_key, period_start
+from ledger.timeutil import LOCAL_TZ, UTCDateTime, utcnow
+
+MAX_LEVEL = 5
+MAX_VETO_ITEMS = 50
+MAX_THRESHOLD = 10**9
+HOUSEHOLD_PERIODS = ("month", "quarter", "half_year", "year")
+MIN_COLLECTIVE_SERVICES = 12  # the town plan: at least 12 a year per standing team
+DEFAULTS = {
+    # hours of certified service for 1..5 stars
+    StarKind.VOLUNTEER: {"thresholds": [100, 300, 600, 1000, 1500]},
+    # civility points (in steps of the catalog's scale) in the period for 1..5 stars
+    StarKind.HOUSEHOLD: {"thresholds": [20, 40, 60, 80, 100], "period": "year", "veto": {}},
+    # collective services in the year for 1..5 stars
+    StarKind.TEAM: {"thresholds": [12, 24, 36, 48, 60]},
+}
+KIND_HOLDER = {StarKind.VOLUNTEER: HolderType.PERSON, StarKind.HOUSEHOLD: HolderType.HOUSEHOLD,
+               StarKind.TEAM: HolderType.TEAM}
+EVER = "ever"
+
+
+@dataclass(frozen=True)
+class Config:
+    kind: str
+    version: int
+    thresholds: tuple[int, ...]
+    period: str = "year"
+    veto: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def value_thresholds(self) -> tuple[int, ...]:
+        """In the unit the value is measured in (volunteers: minutes)."""
+        if self.kind == StarKind.VOLUNTEER:
+            return tuple(h * 60 for h in self.thresholds)
+        return self.thresholds
+
+    def as_dict(self) -> dict:
+        d = {"kind": self.kind, "version": self.version, "thresholds": list(self.thresholds)}
+        if self.kind == StarKind.HOUSEHOLD:
+            d["period"] = self.period
+            d["veto"] = dict(self.veto)
+        return d
+
+
+def level_for(value: int, thresholds: tuple[int, ...]) -> int:
+    """How many thresholds `value` has reached (0..5)."""
+    return sum(1 for t in thresholds if value >= t)
+
+
+def validate_body(kind: str, body: dict) -> dict:
+    if kind not in StarKind.__members__.values():
+        raise InvalidInput(f"unknown star kind {kind!r}", code="star_kind_unknown")
+    th = body.get("thresholds")
+    if (not isinstance(th, list) or len(th) != MAX_LEVEL
+            or not all(isinstance(t, int) and not isinstance(t, bool) for t in th)):
+        raise InvalidInput(f"thresholds are {MAX_LEVEL} whole numbers, one per star",
+                           code="star_thresholds_invalid")
+    if not (0 < th[0] and all(a < b for a, b in zip(th, th[1:])) and th[-1] <= MAX_THRESHOLD):
+        raise InvalidInput("thresholds must be positive and strictly ascending",
+                           code="star_thresholds_invalid")
+    out = {"thresholds": th}
+    if kind == StarKind.HOUSEHOLD:
+        period = body.get("period", "year")
+        if period not in HOUSEHOLD_PERIODS:
+            raise InvalidInput(f"household period is one of {HOUSEHOLD_PERIODS}",
+                               code="star_period_invalid")
+        veto = body.get("veto", {})
+        if not isinstance(veto, dict) or len(veto) > MAX_VETO_ITEMS:
+            raise InvalidInput(f"veto is a map of at most {MAX_VETO_ITEMS} rule item codes to "
+                               "the highest stars allowed", code="star_veto_invalid")
+        for code, cap in veto.items():
+            if (not isinstance(code, str) or not 1 <= len(code) <= 64
+                    or not isinstance(cap, int) or not 0 <= cap < MAX_LEVEL):
+                raise InvalidInput("each veto item caps stars at 0..4", code="star_veto_invalid")
+        out.update(period=period, veto=veto)
+    elif set(body) - {"thresholds"}:
+        raise InvalidInput(f"{kind} stars take thresholds only", code="star_config_invalid")
+    return out
+
+
+def get_config(s: Session, town_id: int | None, kind: str) -> Config:
+    row = None
+    if town_id is not None:
+        row = s.scalars(select(StarConfig).where(StarConfig.town_id == town_id,
+                                                 StarConfig.kind == kind)
+                        .order_by(StarConfig.version.desc()).limit(1)).first()
+    body = row.body if row else DEFAULTS[StarKind(kind)]
+    return Config(kind=str(kind), version=row.version if row else 0,
+                  thresholds=tuple(body["thresholds"]), period=body.get("period", "year"),
+                  veto=tuple(sorted(body.get("veto", {}).items())))
+
+
+def set_config(s: Session, town_id: int, kind: str, body: dict, actor_id: int | None) -> Config:
+    clean = validate_body(kind, body)
+    last = s.scalar(select(func.max(StarConfig.version)).where(
+        StarConfig.town_id == town_id, StarConfig.kind == kind)) or 0
+    s.add(StarConfig(town_id=town_id, kind=kind, version=last + 1, body=clean,
+                     created_at=utcnow(), created_by=actor_id))
+    s.flush()
+    return get_config(s, town_id, kind)
+
+
+def town_of(s: Session, holder_type: str, holder_id: int) -> int | None:
+    if holder_type == HolderType.TEAM:
+        return s.scalar(select(Team.town_id).where(Team.id == holder_id))
+    model = Person if holder_type == HolderType.PERSON else Household
+    return s.scalar(select(Village.town_id).join(model, model.village_id == Village.id)
+                    .where(model.id == holder_id))
+
+
+# ---------------------------------------------------------------------------------------------
+# Values
+
+
+def period_bounds(kind: str, d: date) -> tuple[date, date]:
+    start = period_start(kind, d)
+    return start, next_period_start(kind, d)
+
+
+def _utc(d: date) -> datetime:
+    return datetime.combine(d, time(0), tzinfo=LOCAL_TZ).astimezone(UTC)
+
+
+def months_of(start: date, end: date) -> list[str]:
+    keys, d = [], start.replace(day=1)
+    while d < end:
+        keys.append(f"month:{d.year}-{d.month:02d}")
+        d = date(d.year + (d.month == 12), d.month % 12 + 1, 1)
+    return keys
+
+
+def volunteer_minutes(s: Session, person_id: int) -> int:
+    return int(s.scalar(select(func.coalesce(func.sum(Account.balance), 0)).where(
+        Account.unit == Unit.MINUTES, Account.purpose == Purpose.POINTS,
+        Account.holder_type == HolderType.PERSON, Account.holder_id == person_id)) or 0)
+
+
+_HOUSEHOLD_POSTINGS = text(
+    "SELECT p.amount, e.id, e.kind, r.kind, e.details, "
+    "(SELECT x.id FROM journal_entry x WHERE x.reverses_id = e.id) "
+    "FROM account a JOIN posting p ON p.account_id = a.id "
+    "JOIN journal_entry e ON e.id = p.entry_id "
+    "LEFT JOIN journal_entry r ON r.id = e.reverses_id "
+    "WHERE a.holder_type = 'household' AND a.holder_id = :h AND a.purpose = 'points' "
+    "AND a.unit = 'points' AND p.created_at >= :lo AND p.created_at < :hi"
+).bindparams(bindparam("lo", type_=UTCDateTime()), bindparam("hi", type_=UTCDateTime()))
+
+
+def household_figures(s: Session, cfg: Config, household_id: int, start: date, end: date
+                      ) -> tuple[int, int, str | None]:
+    """(civility score, star cap, veto cause) of one household in [start, end), from its own
+    account's postings in the period (an index range, never the whole journal)."""
+    from ledger.recognition.rollups import counts_in_score, item_code_of
+    caps = dict(cfg.veto)
+    score, vetoes = 0, []
+    for amount, eid, kind, rkind, details, reversed_by in s.execute(
+            _HOUSEHOLD_POSTINGS, {"h": household_id, "lo": _utc(start), "hi": _utc(end)}):
+        if not counts_in_score(kind, rkind):
+            continue
+        score += amount
+        if amount < 0 and kind != "reverse" and reversed_by is None and caps:
+            code = item_code_of(json.loads(details) if isinstance(details, str) else details)
+            if code in caps:
+                vetoes.append((caps[code], eid, code))
+    if not vetoes:
+        return score, MAX_LEVEL, None
+    cap, eid, code = min(vetoes)
+    return score, cap, f"{code}@entry:{eid}"
+
+
+def veto_caps(s: Session, cfg: Config, household_ids: list[int], start: date, end: date
+              ) -> dict[int, tuple[int, str]]:
+    """The lowest veto cap of each household with a veto deduction (not reversed) in the
+    period, from the veto marks the rollup tailer keeps."""
+    if not cfg.veto or not household_ids:
+        return {}
+    caps = dict(cfg.veto)
+    out: dict[int, tuple[int, str]] = {}
+    rows = s.execute(select(DeductionMark.holder_id, DeductionMark.item_code,
+                            DeductionMark.entry_id).where(
+        DeductionMark.holder_type == HolderType.HOUSEHOLD,
+        DeductionMark.created_at >= _utc(start), DeductionMark.created_at < _utc(end),
+        DeductionMark.reversed_by.is_(None), DeductionMark.item_code.in_(list(caps)))
+        .order_by(DeductionMark.entry_id))
+    for hid, code, eid in rows:
+        if hid in out and out[hid][0] <= caps[code]:
+            continue
+        out[hid] = (caps[code], f"{code}@entry:{eid}")
+    return out
+
+
+def collective_services(s: Session, team_ids: list[int] | None, start: date, end: date,
+                        now: datetime | None = None) -> dict[int, int]:
+    """Activities of each team that ended in [start, end) with a certified attendance."""
+    from ledger.activities.models import CERTIFIED_REVIEWS, Activity, Attendance
+    now = now or utcnow()
+    hi = min(_utc(end), now)
+    q = (select(Activity.team_id, func.count(Activity.id))
+         .where(Activity.team_id.is_not(None), Activity.status != "draft",
+                Activity.ends_at >= _utc(start), Activity.ends_at < hi,
+                exists().where(and_(Attendance.activity_id == Activity.id,
+                                    Attendance.review.in_([str(r) for r in CERTIFIED_REVIEWS]),
+                                    func.coalesce(Attendance.counted_minutes, 0) > 0)))
+         .group_by(Activity.team_id))
+    if team_ids is not None:
+        q = q.where(Activity.team_id.in_(team_ids))
+    return {int(t): int(n) for t, n in s.execute(q)}
+
+
+@dataclass(frozen=True)
+class Rating:
+    kind: str
+    holder_id: int
+    period_key: str
+    value: int
+    level: int
+    capped_by: str | None = None
+
+
+def rate(s: Session, kind: str, holder_id: int, *, on: date | None = None,
+         now: datetime | None = None) -> Rating:
+    """The stars a holder earns now (volunteer) or for the period containing `on`."""
+    htype = KIND_HOLDER[StarKind(kind)]
+    cfg = get_config(s, town_of(s, htype, holder_id), kind)
+    on = on or local_date(now or utcnow())
+    if kind == StarKind.VOLUNTEER:
+        v = volunteer_minutes(s, holder_id)
+        return Rating(kind, holder_id, EVER, v, level_for(v, cfg.value_thresholds))
+    if kind == StarKind.HOUSEHOLD:
+        start, end = period_bounds(cfg.period, on)
+        v, cap, why = household_figures(s, cfg, holder_id, start, end)
+        raw = level_for(v, cfg.value_thresholds)
+        return Rating(kind, holder_id, period_key(cfg.period, on), v, min(raw, cap),
+                      why if cap < raw else None)
+    start, end = period_bounds("year", on)
+    v = collective_services(s, [holder_id], start, end, now).get(holder_id, 0)
+    return Rating(kind, holder_id, period_key("year", on), v, level_for(v, cfg.value_thresholds))
+
+
+def star_level(session: Session, holder_type: str, holder_id: int) -> int:
+    """The stars a holder holds now, 0..5: a volunteer's from certified hours to date; a
+    household's from its last completed assessment period; a team's from last year."""
+    now = utcnow()
+    if holder_type == HolderType.PERSON:
+        return rate(session, StarKind.VOLUNTEER, holder_id, now=now).level
+    if holder_type == HolderType.HOUSEHOLD:
+        cfg = get_config(session, town_of(session, holder_type, holder_id), StarKind.HOUSEHOLD)
+        prev = period_start(cfg.period, local_date(now)).toordinal() - 1
+        return rate(session, StarKind.HOUSEHOLD, holder_id, on=date.fromordinal(prev),
+                    now=now).level
+    if holder_type == HolderType.TEAM:
+        last_year = date(local_date(now).year - 1, 6, 30)
+        return rate(session, StarKind.TEAM, holder_id, on=last_year, now=now).level
+    return 0
+
+
+def summary(s: Session, holder_type: str, holder_id: int, now: datetime | None = None) -> dict:
+    """What a holder's star page shows: stars held, the live figure, the next threshold."""
+    from ledger.recognition import star_history
+    now = now or utcnow()
+    kind = {v: k for k, v in KIND_HOLDER.items()}.get(HolderType(holder_type))
+    if kind is None:
+        raise InvalidInput("stars are for people, households and teams", code="invalid_holder")
+    cfg = get_config(s, town_of(s, holder_type, holder_id), kind)
+    live = rate(s, kind, holder_id, now=now)
+    th = cfg.value_thresholds
+    nxt = th[live.level] if live.level < MAX_LEVEL else None
+    out = {"holder_type": holder_type, "holder_id": holder_id, "kind": str(kind),
+           "stars": star_level(s, holder_type, holder_id), "config": cfg.as_dict(),
+           "current": {"period": live.period_key, "value": live.value, "level": live.level,
+                       "capped_by": live.capped_by, "next_threshold": nxt},
+           "history": star_history.history(s, kind, holder_id)}
+    if kind == StarKind.VOLUNTEER:
+        out["current"]["hours_x10"] = live.value * 10 // 60
+    if kind == StarKind.TEAM:
+        out["current"]["meets_plan"] = live.value >= MIN_COLLECTIVE_SERVICES
+    return out

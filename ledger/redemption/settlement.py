@@ -1,0 +1,145 @@
+"""Settlement with providers: the points redeemed at each provider in a period, the value owed
+(at the provider's fen per point), and every journal entry behind each figure; CSV for the
+town's accounts office.
+
+A figure is the net of the postings to the provider's `redeemed` account in the period: each
+fulfilled voucher adds its points, a reversal (goods returned) takes them back. Days are the
+town's local days; both ends of the period are included.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date, datetime, time, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ledger.errors import InvalidInput
+from ledger.journal.models import Account, HolderType, JournalEntry, Posting, Purpose, Unit
+from ledger.redemption.models import Provider, RedemptionOrder, Reward
+from ledger.timeutil import LOCAL_TZ
+
+MAX_SETTLEMENT_DAYS = 366
+MAX_SETTLEMENT_LINES = 100_000
+IN_BATCH = 1000
+CSV_FIELDS = ("provider_id", "provider_name", "entry_id", "posted_at", "kind", "order_id",
+              "reward_id", "reward_name", "quantity", "holder_type", "holder_id", "funded_by",
+              "draw_id", "points", "amount_fen")
+
+
+def period_bounds(start: date, end: date) -> tuple[datetime, datetime]:
+    if not isinstance(start, date) or not isinstance(end, date) or end < start:
+        raise InvalidInput("the period ends before it starts", code="invalid_period")
+    if (end - start).days + 1 > MAX_SETTLEMENT_DAYS:
+        raise InvalidInput(f"a settlement period is at most {MAX_SETTLEMENT_DAYS} days",
+                           code="period_too_long")
+    return (datetime.combine(start, time(), LOCAL_TZ),
+            datetime.combine(end + timedelta(days=1), time(), LOCAL_TZ))
+
+
+def _in_batches(ids):
+    ids = sorted(set(ids))
+    for i in range(0, len(ids), IN_BATCH):
+        yield ids[i:i + IN_BATCH]
+
+
+def _orders(s: Session, order_ids) -> dict[int, tuple[RedemptionOrder, Reward]]:
+    out = {}
+    for chunk in _in_batches(order_ids):
+        for o, r in s.execute(select(RedemptionOrder, Reward)
+                              .join(Reward, Reward.id == RedemptionOrder.reward_id)
+                              .where(RedemptionOrder.id.in_(chunk))):
+            out[o.id] = (o, r)
+    return out
+
+
+def _reversed_order_ids(s: Session, entry_ids) -> dict[int, int | None]:
+    out = {}
+    for chunk in _in_batches(entry_ids):
+        for eid, details in s.execute(select(JournalEntry.id, JournalEntry.details)
+                                      .where(JournalEntry.id.in_(chunk))):
+            out[eid] = (details or {}).get("order_id")
+    return out
+
+
+def settlement_report(s: Session, *, start: date, end: date, provider_id: int | None = None,
+                      town_id: int | None = None, with_lines: bool = True) -> dict:
+    lo, hi = period_bounds(start, end)
+    q = (select(Posting.amount, Posting.created_at, Account.holder_id, JournalEntry)
+         .join(Account, Account.id == Posting.account_id)
+         .join(JournalEntry, JournalEntry.id == Posting.entry_id)
+         .where(Account.holder_type == HolderType.PROVIDER, Account.purpose == Purpose.REDEEMED,
+                Account.unit == Unit.POINTS, Posting.created_at >= lo, Posting.created_at < hi)
+         .order_by(Account.holder_id, Posting.id).limit(MAX_SETTLEMENT_LINES + 1))
+    if provider_id is not None:
+        q = q.where(Account.holder_id == provider_id)
+    rows = s.execute(q).all()
+    if len(rows) > MAX_SETTLEMENT_LINES:
+        raise InvalidInput(f"more than {MAX_SETTLEMENT_LINES} entries; ask for a shorter "
+                           "period or one provider", code="settlement_too_large")
+    reversed_orders = _reversed_order_ids(s, [e.reverses_id for *_, e in rows if e.reverses_id])
+    order_of = {e.id: (e.details or {}).get("order_id") or reversed_orders.get(e.reverses_id)
+                for *_, e in rows}
+    orders = _orders(s, [o for o in order_of.values() if o])
+    pq = select(Provider).order_by(Provider.id)
+    if provider_id is not None:
+        pq = pq.where(Provider.id == provider_id)
+    if town_id is not None:
+        pq = pq.where(Provider.town_id == town_id)
+    providers = {p.id: {"provider_id": p.id, "name": p.name, "fen_per_point": p.fen_per_point,
+                        "points": 0, "amount_fen": 0, "entries": 0, "lines": []}
+                 for p in s.scalars(pq)}
+    for amount, at, pid, e in rows:
+        if pid not in providers:
+            continue
+        p = providers[pid]
+        o, r = orders.get(order_of[e.id], (None, None))
+        p["points"] += amount
+        p["entries"] += 1
+        if with_lines:
+            p["lines"].append({
+                "entry_id": e.id, "posted_at": at.astimezone(LOCAL_TZ).isoformat(),
+                "kind": e.kind, "points": amount, "amount_fen": amount * p["fen_per_point"],
+                "reverses_id": e.reverses_id, "order_id": o.id if o else None,
+                "reward_id": r.id if r else None, "reward_name": r.name if r else "",
+                "quantity": o.quantity if o else None,
+                "holder_type": o.holder_type if o else None,
+                "holder_id": o.holder_id if o else None,
+                "funded_by": o.funded_by if o else None, "draw_id": o.draw_id if o else None})
+    for p in providers.values():
+        p["amount_fen"] = p["points"] * p["fen_per_point"]
+        if not with_lines:
+            del p["lines"]
+    items = list(providers.values())
+    return {"start": start.isoformat(), "end": end.isoformat(), "providers": items,
+            "total_points": sum(p["points"] for p in items),
+            "total_fen": sum(p["amount_fen"] for p in items)}
+
+
+def _cell(value) -> object:
+    """Text that a spreadsheet would run as a formula is quoted (CSV injection)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return "" if value is None else value
+
+
+def settlement_csv(report: dict) -> str:
+    """One row per entry, then one `total` row per provider. UTF-8 with a BOM, so that
+    spreadsheet programs read the Chinese names right."""
+    buf = io.StringIO()
+    buf.write("\ufeff")
+    w = csv.writer(buf)
+    w.writerow(CSV_FIELDS)
+    for p in report["providers"]:
+        for line in p.get("lines", []):
+            w.writerow([_cell(v) for v in (
+                p["provider_id"], p["name"], line["entry_id"], line["posted_at"], line["kind"],
+                line["order_id"], line["reward_id"], line["reward_name"], line["quantity"],
+                line["holder_type"], line["holder_id"], line["funded_by"], line["draw_id"],
+                line["points"], line["amount_fen"])])
+        w.writerow([_cell(v) for v in (
+            p["provider_id"], p["name"], "", f"{report['start']}..{report['end']}", "total",
+            "", "", "", "", "", "", "", "", p["points"], p["amount_fen"])])
+    return buf.getvalue()

@@ -1,0 +1,344 @@
+"""Evaluation as a pure function: (catalog, item, holder, recorder, inputs, period history) →
+a decision with the points (in steps) and minutes to credit, or a refusal with a distinct
+reason. No database, no clock: the caller passes the counters it locked and the time."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from fractions import Fraction
+
+from ledger.rules import spec as S
+from ledger.rules.periods import local_date, period_key
+from ledger.rules.types import (  # noqa: F401 - the engine's public types, re-exported
+    Actor,
+    CounterKey,
+    Credit,
+    Decision,
+    Evidence,
+    History,
+    Holder,
+    Inputs,
+    Usage,
+)
+
+MAX_QUANTITY = 100
+MAX_MINUTES_PER_RECORD = 24 * 60
+MAX_BACKDATE_DAYS = 90
+FUTURE_SLACK = timedelta(minutes=5)
+MAX_REF_CHARS = 64
+MAX_NOTE_CHARS = 1000
+MAX_PHOTOS = 9
+
+CONFIRMER_CHANNELS = ("admin", "inspector")
+
+MESSAGES = {
+    "item_unknown": "没有这个条目",
+    "rule_inactive": "该条目不在有效期内",
+    "out_of_scope": "该目录不适用于此村",
+    "subject_not_allowed": "该条目不适用于此类对象",
+    "not_permitted": "您无权以此方式记录该条目",
+    "self_award_forbidden": "不能为本人或本户记分",
+    "evidence_required": "该条目需要提供佐证材料",
+    "points_required": "请在分值区间内选定分值",
+    "points_out_of_range": "所选分值超出区间",
+    "points_not_on_scale": "所选分值不是最小计分单位的整数倍",
+    "reason_required": "区间计分须写明理由",
+    "level_unknown": "没有这个级别",
+    "minutes_required": "请填写服务时长（分钟）",
+    "quantity_out_of_range": "次数超出范围",
+    "occurred_in_future": "发生时间晚于现在",
+    "occurred_too_long_ago": f"发生时间早于 {MAX_BACKDATE_DAYS} 天前，不能补记",
+    "period_already_scored": "本周期已计过分",
+    "cap_reached": "已达到上限",
+    "nothing_to_deduct": "余额不为正，无可清零",
+    "needs_second_confirmation": "扣分较大，须由第二人确认",
+    "confirmer_same_as_recorder": "确认人不能是记录人",
+    "budget_exhausted": "村积分预算已用完",
+}
+
+
+class _Refuse(Exception):
+    def __init__(self, reason: str, **detail) -> None:
+        self.reason, self.detail = reason, detail
+
+
+def _scopes(c: S.Catalog, item: S.Item) -> list[tuple[str, S.Caps]]:
+    return [(f"item:{c.code}:{item.code}", item.caps),
+            (f"cat:{c.code}:{item.category}", c.category_of(item).caps),
+            (f"catalog:{c.code}", c.caps)]
+
+
+def _holder_keys(c: S.Catalog, item: S.Item, holder: Holder, inp: Inputs) -> list[CounterKey]:
+    d = local_date(inp.occurred_at)
+    keys = []
+    for scope, caps in _scopes(c, item):
+        periods = {p for _, p, _ in caps}
+        if scope.startswith("item:") and item.once_per:
+            periods.add(item.once_per)
+        keys += [CounterKey(holder.type, holder.id, scope, period_key(p, d)) for p in periods]
+    if item.max_minutes_per_activity and inp.activity_ref:
+        keys.append(CounterKey(holder.type, holder.id,
+                               f"act:{c.code}:{item.code}:{inp.activity_ref}", "ever"))
+    return sorted(set(keys))
+
+
+def rollup_holder(item: S.Item, holder: Holder) -> Holder | None:
+    if item.rollup == "household" and holder.type == "person" and holder.household_id:
+        return Holder("household", holder.household_id, holder.village_id, holder.village_name,
+                      holder.household_id, holder.tags)
+    return None
+
+
+def counter_keys(c: S.Catalog, item_code: str, holder: Holder, inp: Inputs) -> list[CounterKey]:
+    """The counters an evaluation reads and an award updates (lock these, in this order)."""
+    item = c.items.get(item_code)
+    if item is None:
+        return []
+    keys = _holder_keys(c, item, holder, inp)
+    if (h := rollup_holder(item, holder)) is not None:
+        keys += _holder_keys(c, item, h, inp)
+    return sorted(set(keys))
+
+
+def _check_who(c: S.Catalog, item: S.Item, holder: Holder, actor: Actor, inp: Inputs) -> None:
+    d = local_date(inp.occurred_at)
+    if d < c.effective_from or (item.effective_from and d < item.effective_from) \
+            or (item.effective_to and d > item.effective_to):
+        raise _Refuse("rule_inactive", date=d.isoformat())
+    if not c.covers_village(holder.village_name):
+        raise _Refuse("out_of_scope", village=holder.village_name)
+    if holder.type not in (item.subjects or c.subjects):
+        raise _Refuse("subject_not_allowed", holder_type=holder.type)
+    allowed = item.recorders if item.recorders is not None else c.recorders
+    if inp.channel not in allowed:
+        raise _Refuse("not_permitted", channel=inp.channel, allowed=list(allowed))
+    if inp.channel == "claim":
+        if not actor.is_self_or_household(holder):
+            raise _Refuse("not_permitted", channel="claim", why="claims are for oneself")
+    else:
+        if inp.channel not in actor.channels(holder.village_id):
+            raise _Refuse("not_permitted", channel=inp.channel, why="role missing")
+        if inp.channel != "system" and actor.is_self_or_household(holder):
+            raise _Refuse("self_award_forbidden")
+
+
+def _check_inputs(c: S.Catalog, item: S.Item, inp: Inputs, hist: History) -> None:
+    if inp.occurred_at > hist.now + FUTURE_SLACK:
+        raise _Refuse("occurred_in_future")
+    if inp.occurred_at < hist.now - timedelta(days=MAX_BACKDATE_DAYS):
+        raise _Refuse("occurred_too_long_ago")
+    if "note" in item.evidence and not inp.evidence.note.strip():
+        raise _Refuse("evidence_required", missing="note")
+    if "photo" in item.evidence and not inp.evidence.photos:
+        raise _Refuse("evidence_required", missing="photo")
+    if not 1 <= inp.quantity <= MAX_QUANTITY or (inp.quantity != 1 and (
+            item.per != "occurrence" or item.range_steps or item.levels or item.sanction)):
+        raise _Refuse("quantity_out_of_range", max=MAX_QUANTITY)
+
+
+def _base(c: S.Catalog, item: S.Item, inp: Inputs, hist: History) -> int:
+    """Steps before minutes, multipliers and caps (occurrence, range, level, sanction)."""
+    if item.sanction and item.sanction.zero_balance:
+        return -max(hist.balance_steps, 0)
+    if item.range_steps is not None:
+        if inp.points is None:
+            raise _Refuse("points_required")
+        try:
+            f = Fraction(str(inp.points)) * c.scale
+        except (ValueError, ZeroDivisionError):
+            raise _Refuse("points_out_of_range") from None
+        if f.denominator != 1:
+            raise _Refuse("points_not_on_scale", scale=c.scale)
+        lo, hi = item.range_steps
+        if not lo <= int(f) <= hi:
+            raise _Refuse("points_out_of_range", min=c.points(lo), max=c.points(hi))
+        if not inp.reason.strip():
+            raise _Refuse("reason_required")
+        return int(f)
+    if item.levels:
+        levels = dict(item.levels)
+        if inp.level not in levels:
+            raise _Refuse("level_unknown", levels=list(levels))
+        return levels[inp.level]
+    return (item.points_steps or 0) * inp.quantity
+
+
+def _usage(hist: History, key: CounterKey) -> Usage:
+    return hist.usage.get(key) or Usage()
+
+
+def _cap_list(c: S.Catalog, item: S.Item, metric: str) -> list[tuple[str, str, int]]:
+    return [(scope, period, limit) for scope, caps in _scopes(c, item)
+            for m, period, limit in caps if m == metric]
+
+
+def _counted_minutes(c: S.Catalog, item: S.Item, holder: Holder, inp: Inputs, hist: History,
+                     caps_log: list[dict]) -> int:
+    """Service minutes after the per-activity limit and every minutes cap."""
+    if inp.minutes is None or not 1 <= inp.minutes <= MAX_MINUTES_PER_RECORD:
+        raise _Refuse("minutes_required", max=MAX_MINUTES_PER_RECORD)
+    d = local_date(inp.occurred_at)
+    counted = inp.minutes
+    limits = []
+    if item.max_minutes_per_activity:
+        used = 0
+        if inp.activity_ref:
+            used = _usage(hist, CounterKey(holder.type, holder.id,
+                                           f"act:{c.code}:{item.code}:{inp.activity_ref}",
+                                           "ever")).minutes
+        limits.append((f"act:{c.code}:{item.code}", "activity", item.max_minutes_per_activity,
+                       used))
+    for scope, period, limit in _cap_list(c, item, "minutes"):
+        used = _usage(hist, CounterKey(holder.type, holder.id, scope, period_key(period, d)))
+        limits.append((scope, period, limit, used.minutes))
+    for scope, period, limit, used in limits:
+        room = limit - used
+        caps_log.append({"scope": scope, "period": period, "metric": "minutes", "limit": limit,
+                         "before": used, "clipped": room < counted})
+        if room <= 0:
+            raise _Refuse("cap_reached", scope=scope, period=period, metric="minutes",
+                          limit=limit)
+        counted = min(counted, room)
+    for entry in caps_log:
+        entry["after"] = entry["before"] + counted
+    return counted
+
+
+def _multiplier(c: S.Catalog, item: S.Item, holder: Holder, inp: Inputs, sign: int
+                ) -> tuple[S.Multiplier | None, list[str]]:
+    d = local_date(inp.occurred_at)
+    target = "awards" if sign > 0 else "deductions"
+    matched = [m for m in c.multipliers
+               if m.applies_to in (target, "both")
+               and (not m.categories or item.category in m.categories)
+               and (not m.items or item.code in m.items)
+               and (not m.days_of_month or d.day in m.days_of_month)
+               and (not m.weekdays or d.isoweekday() in m.weekdays)
+               and (m.date_from is None or d >= m.date_from)
+               and (m.date_to is None or d <= m.date_to)
+               and (not m.holder_tags or holder.tags & set(m.holder_tags))]
+    best = max(matched, key=lambda m: m.factor, default=None)  # the highest applies, never a product
+    return best, [m.code for m in matched]
+
+
+def _apply_points_caps(c: S.Catalog, item: S.Item, holder: Holder, inp: Inputs, hist: History,
+                       steps: int, caps_log: list[dict], allow_zero: bool) -> int:
+    d = local_date(inp.occurred_at)
+    sign = 1 if steps >= 0 else -1
+    mag = abs(steps)
+    for scope, period, limit in _cap_list(c, item, "times"):
+        used = _usage(hist, CounterKey(holder.type, holder.id, scope, period_key(period, d))).times
+        caps_log.append({"scope": scope, "period": period, "metric": "times", "limit": limit,
+                         "before": used, "after": used + 1, "clipped": False})
+        if used + 1 > limit:
+            raise _Refuse("cap_reached", scope=scope, period=period, metric="times", limit=limit)
+    points_log = []
+    for scope, period, limit in _cap_list(c, item, "points"):
+        u = _usage(hist, CounterKey(holder.type, holder.id, scope, period_key(period, d)))
+        used = u.award_steps if sign > 0 else u.deduct_steps
+        room = limit - used
+        points_log.append({"scope": scope, "period": period, "metric": "points",
+                           "limit": c.points(limit), "before": c.points(used),
+                           "clipped": room < mag, "_used": used})
+        if room <= 0 and not allow_zero:
+            raise _Refuse("cap_reached", scope=scope, period=period, metric="points",
+                          limit=c.points(limit))
+        mag = max(min(mag, room), 0)
+    for entry in points_log:
+        entry["after"] = c.points(entry.pop("_used") + mag)
+    caps_log.extend(points_log)
+    return sign * mag
+
+
+def _credit(c: S.Catalog, item: S.Item, holder: Holder, inp: Inputs, hist: History,
+            base: int, factor: Fraction, rolled_minutes: int | None = None) -> Credit:
+    """One holder's share. A roll-up to the household reuses the person's counted minutes
+    (service time stays the person's) and meets the household's own points caps."""
+    keys = _holder_keys(c, item, holder, inp)
+    if item.once_per:
+        k = CounterKey(holder.type, holder.id, f"item:{c.code}:{item.code}",
+                       period_key(item.once_per, local_date(inp.occurred_at)))
+        if _usage(hist, k).times > 0:
+            raise _Refuse("period_already_scored", period=k.period)
+    caps_log: list[dict] = []
+    minutes = 0
+    steps = base
+    if item.per != "occurrence":
+        minutes = rolled_minutes if rolled_minutes is not None else \
+            _counted_minutes(c, item, holder, inp, hist, caps_log)
+        if item.per == "hour":
+            steps = item.points_steps * minutes // 60
+        else:
+            steps = item.points_steps * (minutes // item.half_day_minutes)
+    steps = int(steps * factor) if steps >= 0 else -int(-steps * factor)
+    keeps_minutes = item.per != "occurrence" and item.books_minutes and rolled_minutes is None
+    steps = _apply_points_caps(c, item, holder, inp, hist, steps, caps_log,
+                               allow_zero=keeps_minutes or steps == 0)
+    if steps == 0 and not keeps_minutes and not (item.sanction and
+                                                 item.sanction.bar_redemption_days):
+        raise _Refuse("nothing_to_deduct" if item.sanction else "cap_reached")
+    own_minutes = minutes if item.books_minutes and rolled_minutes is None else 0
+    return Credit(holder, steps, own_minutes, keys, caps_log)
+
+
+def _check_confirmation(c: S.Catalog, holder: Holder, actor: Actor, steps: int,
+                        confirmer: Actor | None) -> None:
+    limit = c.second_confirmation_over_steps
+    if steps >= 0 or limit is None or -steps <= limit:
+        return
+    if confirmer is None:
+        raise _Refuse("needs_second_confirmation", over=c.points(limit))
+    if confirmer.user_id == actor.user_id:
+        raise _Refuse("confirmer_same_as_recorder")
+    if confirmer.is_self_or_household(holder):
+        raise _Refuse("self_award_forbidden", who="confirmer")
+    if not confirmer.channels(holder.village_id) & set(CONFIRMER_CHANNELS):
+        raise _Refuse("not_permitted", who="confirmer")
+
+
+def evaluate(c: S.Catalog, item_code: str, holder: Holder, actor: Actor, inp: Inputs,
+             hist: History, *, confirmer: Actor | None = None) -> Decision:
+    """Decide what an award or deduction would credit; never touches a database."""
+    item = c.items.get(item_code)
+    dec = Decision(ok=False, reason=None, catalog=c.code, catalog_version=c.version,
+                   item=item_code, item_version=item.version if item else 0,
+                   inputs=inp.as_dict(), minutes_input=inp.minutes)
+    try:
+        if item is None:
+            raise _Refuse("item_unknown")
+        dec.sign = item.sign
+        dec.needs_review = item.review or inp.channel == "claim"
+        dec.notice_days = c.notice_days_for(item, holder.village_name)
+        if item.sanction:
+            dec.sanction = {"zero_balance": item.sanction.zero_balance,
+                            "bar_redemption_days": item.sanction.bar_redemption_days}
+        _check_who(c, item, holder, actor, inp)
+        _check_inputs(c, item, inp, hist)
+        base = _base(c, item, inp, hist)
+        dec.base_steps = base
+        best, dec.multipliers_matched = _multiplier(c, item, holder, inp, item.sign)
+        factor = best.factor if best else Fraction(1)
+        if best:
+            dec.multiplier = {"code": best.code, "name": best.name, "factor": str(best.factor)}
+        dec.credits.append(_credit(c, item, holder, inp, hist, base, factor))
+        if (h := rollup_holder(item, holder)) is not None:
+            try:
+                first = dec.credits[0]
+                rolled = first.minutes if item.per != "occurrence" else None
+                if rolled is not None and not item.books_minutes:
+                    rolled = _counted_minutes(c, item, holder, inp, hist, [])
+                dec.credits.append(_credit(c, item, h, inp, hist, base, factor, rolled))
+            except _Refuse as r:
+                dec.rollup_refused = {"reason": r.reason, "message": MESSAGES[r.reason],
+                                      **r.detail}
+        _check_confirmation(c, holder, actor, dec.steps, confirmer)
+        need = sum(cr.steps for cr in dec.credits if cr.steps > 0)
+        if need and hist.budget_available is not None and need > hist.budget_available:
+            raise _Refuse("budget_exhausted", available=c.points(hist.budget_available),
+                          needed=c.points(need))
+    except _Refuse as r:
+        dec.ok, dec.reason, dec.message, dec.detail = False, r.reason, MESSAGES[r.reason], r.detail
+        dec.credits = []
+        return dec
+    dec.ok, dec.message = True, "可以记分"
+    return dec

@@ -1,0 +1,361 @@
+"""Recording awards and deductions under the catalog: evaluate, lock the counters, and post
+through the journal with the whole explanation in the entry's `details`.
+
+Entry points for other packages (documented in docs/rules.md):
+- `evaluate(db, settings, item_code=, holder=, recorder=, context=)` → the decision, no write;
+- `record_award(db, settings, item_code=, holder=, recorder=, context=, key=)` → the award
+  record (posted, on public notice, or waiting for confirmation / review), idempotent by key.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ledger.config import Settings
+from ledger.db import Database
+from ledger.errors import Conflict, DomainError, NotFound
+from ledger.journal import book
+from ledger.journal.accounts import budget_shards, open_account
+from ledger.journal.models import Account, HolderType, Purpose, Unit
+from ledger.journal.posting import Line, post_entry, reverse_entry
+from ledger.rules import counters, store
+from ledger.rules import engine as E
+from ledger.rules import spec as S
+from ledger.rules.holders import (
+    actor_dict,
+    actor_from,
+    actor_load,
+    context_refs,
+    context_tags,
+    default_channel,
+    make_inputs,
+    resolve_actor,
+    resolve_holder,
+)
+from ledger.rules.models import AwardRecord, AwardStatus, Sanction
+from ledger.rules.periods import local_date
+from ledger.rules.types import Actor, Evidence, Holder, Inputs
+from ledger.timeutil import utcnow
+
+STATUS_BY_REASON = {"cap_reached": 409, "period_already_scored": 409, "budget_exhausted": 409,
+                    "not_permitted": 403, "self_award_forbidden": 403, "out_of_scope": 403,
+                    "confirmer_same_as_recorder": 403, "item_unknown": 404}
+
+
+class RuleRefused(DomainError):
+    status = 422
+    title = "Refused by the rules"
+
+
+def refused(dec: E.Decision, scale: int) -> RuleRefused:
+    return RuleRefused(f"{dec.message} ({dec.reason})", code=dec.reason,
+                       status=STATUS_BY_REASON.get(dec.reason, 422), reason=dec.reason,
+                       explanation=dec.explain(scale))
+
+
+def _holder_arg(holder) -> tuple[str, int]:
+    if isinstance(holder, Holder):
+        return holder.type, holder.id
+    if isinstance(holder, dict):
+        return holder["holder_type"], int(holder["holder_id"])
+    h_type, h_id = holder
+    return str(h_type), int(h_id)
+
+
+def holder_balance(s: Session, holder: Holder, unit: str = Unit.POINTS) -> int:
+    return s.scalar(select(Account.balance).where(
+        Account.unit == unit, Account.holder_type == holder.type,
+        Account.holder_id == holder.id, Account.purpose == Purpose.POINTS,
+        Account.shard == 0)) or 0
+
+
+def _history(s: Session, c: S.Catalog, item: S.Item, holder: Holder, inp: Inputs,
+             at: datetime, *, locked: bool) -> E.History:
+    keys = E.counter_keys(c, item.code, holder, inp)
+    usage = counters.lock(s, keys) if locked else counters.read(s, keys)
+    budget = book.village_budget_available(s, holder.village_id) if item.sign > 0 else None
+    balance = holder_balance(s, holder) if item.sanction and item.sanction.zero_balance else 0
+    return E.History(now=at, usage=usage, budget_available=budget, balance_steps=balance)
+
+
+def _prepare(s: Session, *, item_code, holder, recorder, context, catalog, confirmer, now):
+    h_type, h_id = _holder_arg(holder)
+    ctx = context if isinstance(context, dict) else {}
+    h = resolve_holder(s, h_type, h_id, tags=context_tags(ctx), village_id=ctx.get("village_id"))
+    channel = ctx.get("channel") or (default_channel(recorder, h.village_id)
+                                     if isinstance(recorder, Actor) else "organizer")
+    actor = resolve_actor(s, actor_from(recorder, channel, h.village_id))
+    conf = resolve_actor(s, confirmer) if confirmer is not None else None
+    inp = make_inputs(context, channel=channel, now=now)
+    c, item = store.find_item(s, item_code, on=local_date(inp.occurred_at),
+                              village_name=h.village_name, catalog_code=catalog)
+    return c, item, h, actor, conf, inp
+
+
+def evaluate(db: Database, settings: Settings, *, item_code: str, holder, recorder,
+             context: dict | None = None, catalog: str | None = None,
+             confirmer: Actor | None = None, now: datetime | None = None) -> dict:
+    """Preview: what recording this would do, or why it would be refused. Writes nothing."""
+    now = now or utcnow()
+    with db.sessions() as s:
+        c, item, h, actor, conf, inp = _prepare(
+            s, item_code=item_code, holder=holder, recorder=recorder, context=context,
+            catalog=catalog, confirmer=confirmer, now=now)
+        dec = E.evaluate(c, item.code, h, actor, inp, _history(s, c, item, h, inp, now,
+                                                                 locked=False), confirmer=conf)
+        return dec.explain(c.scale)
+
+
+def _request(item_code, holder, recorder, context, catalog, confirmer) -> dict:
+    rec = recorder.user_id if isinstance(recorder, Actor) else recorder
+    ctx = dict(context) if isinstance(context, dict) else {}
+    if isinstance(context, Inputs):
+        ctx = {**context.as_dict(), "note": context.evidence.note,
+               "photos": list(context.evidence.photos)}
+    return {"op": "rule_award", "item": item_code, "catalog": catalog,
+            "holder": list(_holder_arg(holder)), "recorder": rec,
+            "confirmer": confirmer.user_id if confirmer else None, "context": ctx}
+
+
+def record_award(db: Database, settings: Settings, *, item_code: str, holder, recorder,
+                 context: dict | None = None, key: str | None = None,
+                 catalog: str | None = None, confirmer: Actor | None = None,
+                 now: datetime | None = None) -> dict:
+    """Record one deed under one item. `holder` is ("person"|"household"|"team", id);
+    `recorder` an Actor (or a trusted caller's user id, see holders.actor_from); `context`
+    the inputs (occurred_at, minutes, points, level, quantity, activity_id, note, photos…).
+    Refusals raise RuleRefused with the engine's reason as `code`."""
+    def work(s: Session) -> dict:
+        at = now or utcnow()
+        c, item, h, actor, conf, inp = _prepare(
+            s, item_code=item_code, holder=holder, recorder=recorder, context=context,
+            catalog=catalog, confirmer=confirmer, now=at)
+        # Records that wait for a claim's or a reviewer's approval are checked now and
+        # committed (under lock) later; the others lock their counters right away.
+        waits = item.review or inp.channel == "claim"
+        dec = E.evaluate(c, item.code, h, actor, inp,
+                         _history(s, c, item, h, inp, at, locked=not waits), confirmer=conf)
+        if not dec.ok and dec.reason != "needs_second_confirmation":
+            raise refused(dec, c.scale)
+        award = new_record(c, item, h, actor, conf, inp, context, at)
+        award.decision = dec.explain(c.scale)
+        if not dec.ok:
+            award.status = AwardStatus.AWAITING_CONFIRMATION
+        elif waits:
+            award.status = AwardStatus.CLAIMED if inp.channel == "claim" \
+                else AwardStatus.PENDING_REVIEW
+        else:
+            _apply(s, settings, award, c, dec, at)
+            return award_view(award)
+        s.add(award)
+        s.flush()
+        return award_view(award)
+
+    return book.write(db, work, key=key, request=_request(
+        item_code, holder, recorder, context, catalog, confirmer)).result
+
+
+def new_record(c: S.Catalog, item: S.Item, h: Holder, actor: Actor, conf: Actor | None,
+               inp: Inputs, context, at: datetime) -> AwardRecord:
+    return AwardRecord(
+        catalog_code=c.code, catalog_version=c.version, item_code=item.code,
+        item_version=item.version, item_name=item.name, village_id=h.village_id,
+        holder_type=h.type, holder_id=h.id, sign=item.sign, amount_steps=0, minutes=0,
+        status="new", channel=inp.channel, recorder_id=actor.user_id,
+        confirmer_id=conf.user_id if conf else None,
+        actors={"recorder": actor_dict(actor), "confirmer": actor_dict(conf),
+                "holder_tags": sorted(h.tags)},
+        occurred_at=inp.occurred_at, created_at=at, updated_at=at,
+        inputs={**inp.as_dict(), "refs": context_refs(context)},
+        evidence={"note": inp.evidence.note, "photos": list(inp.evidence.photos)},
+        decision={}, credits=[], entry_ids=[])
+
+
+def record_inputs(award: AwardRecord) -> Inputs:
+    i = award.inputs
+    return Inputs(occurred_at=datetime.fromisoformat(i["occurred_at"]), channel=i["channel"],
+                  points=i.get("points"), level=i.get("level"), minutes=i.get("minutes"),
+                  quantity=i.get("quantity", 1), activity_ref=i.get("activity_ref"),
+                  reason=i.get("reason", ""),
+                  evidence=Evidence(award.evidence.get("note", ""),
+                                    tuple(award.evidence.get("photos", ()))))
+
+
+def record_context(s: Session, award: AwardRecord):
+    c = store.catalog(s, award.catalog_code, version=award.catalog_version)
+    h = resolve_holder(s, award.holder_type, award.holder_id,
+                       tags=award.actors.get("holder_tags", ()), village_id=award.village_id)
+    return c, c.items[award.item_code], h
+
+
+def commit(s: Session, settings: Settings, award: AwardRecord, now: datetime) -> None:
+    """Evaluate again under the counters' locks (the decision that counts), then apply."""
+    c, item, h = record_context(s, award)
+    inp = record_inputs(award)
+    dec = E.evaluate(c, item.code, h, actor_load(award.actors["recorder"]), inp,
+                     _history(s, c, item, h, inp, award.created_at, locked=True),
+                     confirmer=actor_load(award.actors.get("confirmer")))
+    if not dec.ok:
+        raise refused(dec, c.scale)
+    _apply(s, settings, award, c, dec, now)
+
+
+def _apply(s: Session, settings: Settings, award: AwardRecord, c: S.Catalog,
+           dec: E.Decision, now: datetime) -> None:
+    """Consume the caps of a decision taken under lock, then post, or put the award on
+    public notice with its budget set aside."""
+    counters.apply(s, [(k, cr.delta()) for cr in dec.credits for k in cr.keys])
+    award.decision = dec.explain(c.scale)
+    award.credits = [{"holder_type": cr.holder.type, "holder_id": cr.holder.id,
+                      "steps": cr.steps, "minutes": cr.minutes,
+                      "counters": counters.encode((k, cr.delta()) for k in cr.keys)}
+                     for cr in dec.credits]
+    award.amount_steps, award.minutes = dec.steps, dec.credits[0].minutes
+    award.updated_at = now
+    if dec.notice_days > 0:
+        award.status = AwardStatus.ON_NOTICE
+        award.notice_until = now + timedelta(days=dec.notice_days)
+    if award.id is None:
+        s.add(award)
+        s.flush()  # the id names the entries
+    if dec.notice_days > 0:
+        total = sum(cr.steps for cr in dec.credits if cr.steps > 0)
+        if total:  # the budget is set aside in the village's transit account meanwhile
+            e = post_entry(s, unit=Unit.POINTS, kind="award_on_notice", lines=[
+                Line(budget_shards(s, award.village_id, settings.budget_shards), -total,
+                     hot=True), Line.of(_transit(s, award.village_id), total, hot=True)],
+                memo=f"公示中：{award.item_name}"[:500], source="rule", source_ref=str(award.id),
+                actor_id=award.recorder_id, details=entry_details(award), now=now)
+            award.entry_ids = [e.id]
+    else:
+        post_award(s, settings.budget_shards, award, now)
+
+
+def _transit(s: Session, village_id: int) -> int:
+    return open_account(s, holder_type=HolderType.VILLAGE, holder_id=village_id,
+                        purpose=Purpose.TRANSIT)
+
+
+def entry_details(award: AwardRecord) -> dict:
+    d = award.decision
+    return {"award_id": award.id, "catalog": award.catalog_code,
+            "catalog_version": award.catalog_version, "item": award.item_code,
+            "item_version": award.item_version, "item_name": award.item_name,
+            "channel": award.channel, "inputs": award.inputs, "evidence": award.evidence,
+            "multiplier": d.get("multiplier"), "base_points": d.get("base_points"),
+            "credits": d.get("credits"), "recorder": award.recorder_id,
+            "confirmer": award.confirmer_id, "verifier": award.verifier_id,
+            "approver": award.approver_id, "reviewer": award.reviewer_id}
+
+
+def village_shards(s: Session, village_id: int) -> int:
+    """How many budget shards the village has (for sweeps that run without settings)."""
+    n = s.scalar(select(func.count()).select_from(Account).where(
+        Account.holder_type == HolderType.VILLAGE, Account.holder_id == village_id,
+        Account.purpose == Purpose.BUDGET, Account.unit == Unit.POINTS))
+    return max(int(n or 0), 1)
+
+
+def post_award(s: Session, shards: int, award: AwardRecord, now: datetime) -> None:
+    """Post the award's points (and service minutes) to the holders' accounts."""
+    entries = list(award.entry_ids or [])
+    details = entry_details(award)
+    memo = award.item_name[:500]
+    credits = [cr for cr in award.credits if cr["steps"] != 0]
+    holder_lines = [Line.of(open_account(s, holder_type=cr["holder_type"],
+                                         holder_id=cr["holder_id"], purpose=Purpose.POINTS),
+                            cr["steps"]) for cr in credits]
+    total = sum(cr["steps"] for cr in credits)
+    if credits:
+        if total > 0 and entries:  # funded from transit when it went on notice
+            other = Line.of(_transit(s, award.village_id), -total, hot=True)
+        else:
+            other = Line(budget_shards(s, award.village_id, shards), -total, hot=True)
+        zeroing = award.decision.get("sanction") and award.decision["sanction"]["zero_balance"]
+        kind = "award" if total > 0 else ("sanction" if zeroing else "deduct")
+        e = post_entry(s, unit=Unit.POINTS, kind=kind, lines=[*holder_lines, other], memo=memo,
+                       source="rule", source_ref=str(award.id), actor_id=award.recorder_id,
+                       details=details, now=now)
+        entries.append(e.id)
+        award.entry_id = e.id
+    # An attendance books its own certified minutes (ledger.activities); an award made for
+    # one must not book them a second time.
+    from_attendance = bool(((award.inputs or {}).get("refs") or {}).get("attendance_id"))
+    minutes = [] if from_attendance else [cr for cr in award.credits if cr["minutes"] > 0]
+    if minutes:
+        town = store.catalog_town(s, award.catalog_code)
+        service = open_account(s, holder_type=HolderType.TOWN, holder_id=town,
+                               purpose=Purpose.SERVICE, unit=Unit.MINUTES)
+        lines = [Line.of(open_account(s, holder_type=cr["holder_type"], holder_id=cr["holder_id"],
+                                      purpose=Purpose.POINTS, unit=Unit.MINUTES), cr["minutes"])
+                 for cr in minutes]
+        lines.append(Line.of(service, -sum(cr["minutes"] for cr in minutes), hot=True))
+        e = post_entry(s, unit=Unit.MINUTES, kind="award", lines=lines, memo=memo,
+                       source="rule", source_ref=str(award.id), actor_id=award.recorder_id,
+                       details=details, now=now)
+        entries.append(e.id)
+        award.minutes_entry_id = e.id
+    bar = (award.decision.get("sanction") or {}).get("bar_redemption_days")
+    if bar:
+        s.add(Sanction(holder_type=award.holder_type, holder_id=award.holder_id,
+                       award_id=award.id, starts_at=now, ends_at=now + timedelta(days=bar)))
+    award.entry_ids = entries
+    award.status, award.posted_at, award.updated_at = AwardStatus.POSTED, now, now
+
+
+def release(s: Session, award: AwardRecord) -> None:
+    """Give back what the award consumed of its caps (rejected on notice, appeal upheld)."""
+    deltas = [d for cr in award.credits for d in counters.decode(cr.get("counters", []))]
+    counters.lock(s, [k for k, _ in deltas])
+    counters.apply(s, deltas, sign=-1)
+
+
+def revoke(s: Session, award: AwardRecord, *, actor_id: int | None, memo: str, source: str,
+           source_ref: str, now: datetime) -> list[int]:
+    """Reverse every entry the award posted, give back its caps, lift its sanctions."""
+    release(s, award)
+    done = []
+    for entry_id in reversed(award.entry_ids or []):  # newest first: transit empties last
+        e = reverse_entry(s, int(entry_id), memo=memo[:500], actor_id=actor_id, source=source,
+                          source_ref=source_ref, now=now,
+                          details={"reverses": int(entry_id), "award_id": award.id,
+                                   source: source_ref})
+        done.append(e.id)
+    for sanction in s.scalars(select(Sanction).where(Sanction.award_id == award.id,
+                                                     Sanction.lifted_at.is_(None))):
+        sanction.lifted_at = now
+    award.status, award.updated_at = AwardStatus.REVERSED, now
+    return done
+
+
+def revoke_entry(s: Session, entry_id: int, *, actor_id: int | None, reason: str,
+                 source: str, source_ref: str, now: datetime | None = None) -> list[int]:
+    """Undo, inside the caller's transaction, the award that posted `entry_id` (a check-in
+    rejected after its points were paid): all its entries reversed, its caps given back.
+    Returns the reversing entries' ids."""
+    award = s.scalar(select(AwardRecord).where(AwardRecord.entry_id == entry_id)
+                     .with_for_update())
+    if award is None:
+        raise NotFound(f"no award posted entry {entry_id}", code="award_not_found")
+    if award.status != AwardStatus.POSTED:
+        raise Conflict(f"award {award.id} is {award.status}", code="award_status_conflict")
+    return revoke(s, award, actor_id=actor_id, memo=reason, source=source,
+                  source_ref=source_ref, now=now or utcnow())
+
+
+def award_view(a: AwardRecord) -> dict:
+    scale = (a.decision or {}).get("scale", 1)
+    return {"award_id": a.id, "status": str(a.status), "catalog": a.catalog_code,
+            "catalog_version": a.catalog_version, "item": a.item_code,
+            "item_version": a.item_version, "item_name": a.item_name,
+            "holder_type": a.holder_type, "holder_id": a.holder_id, "village_id": a.village_id,
+            "points": S.points_of(a.amount_steps, scale), "steps": a.amount_steps,
+            "minutes": a.minutes, "channel": a.channel, "recorder_id": a.recorder_id,
+            "occurred_at": a.occurred_at.isoformat(),
+            "notice_until": a.notice_until.isoformat() if a.notice_until else None,
+            "entry_id": a.entry_id, "minutes_entry_id": a.minutes_entry_id,
+            "entry_ids": a.entry_ids,
+            "decision": a.decision}

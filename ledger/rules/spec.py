@@ -1,0 +1,292 @@
+"""A catalog in memory: frozen dataclasses the engine reads, and their canonical plain form
+(`to_dict`) that export writes and the database stores. Points are kept in steps of the
+catalog's scale (scale 2: one step is half a point), so every amount is an integer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from fractions import Fraction
+
+from ledger.rules.periods import PERIODS
+
+ALLOWED_SCALES = (1, 2, 4, 5, 10, 20, 100)
+SUBJECTS = ("person", "household", "team")
+CHANNELS = ("inspector", "organizer", "admin", "claim", "system")
+LEVELS = ("national", "provincial", "city", "county", "town", "village")
+ONCE_PERIODS = ("week", "month", "quarter", "half_year", "year", "ever")
+GRANT_PERIODS = ("month", "quarter", "half_year", "year")
+PER_UNITS = ("occurrence", "hour", "half_day")
+EVIDENCE_KINDS = ("note", "photo")
+ITEM_CAP_METRICS = ("points", "times", "minutes")
+CATALOG_CAP_METRICS = ("points", "minutes")
+MULTIPLIER_TARGETS = ("awards", "deductions", "both")
+DEFAULT_SUBJECTS = ("person", "household")
+DEFAULT_RECORDERS = ("inspector", "organizer", "admin")
+DEFAULT_HALF_DAY_MINUTES = 240
+DEFAULT_APPEAL_DAYS = 7
+DEFAULT_EXPIRY_NOTICE_DAYS = 30
+
+Caps = tuple[tuple[str, str, int], ...]  # (metric, period, limit); points limits in steps
+
+
+def caps_sorted(caps: dict[tuple[str, str], int]) -> Caps:
+    return tuple(sorted(((m, p, n) for (m, p), n in caps.items()),
+                        key=lambda c: (c[0], PERIODS.index(c[1]))))
+
+
+@dataclass(frozen=True)
+class Multiplier:
+    code: str
+    name: str
+    factor: Fraction
+    categories: tuple[str, ...] = ()
+    items: tuple[str, ...] = ()
+    days_of_month: tuple[int, ...] = ()
+    weekdays: tuple[int, ...] = ()  # 1 = Monday … 7 = Sunday
+    date_from: date | None = None
+    date_to: date | None = None  # inclusive
+    holder_tags: tuple[str, ...] = ()
+    applies_to: str = "awards"
+
+
+@dataclass(frozen=True)
+class Sanction:
+    zero_balance: bool = False
+    bar_redemption_days: int = 0
+
+
+@dataclass(frozen=True)
+class Item:
+    code: str
+    name: str
+    category: str
+    per: str = "occurrence"
+    points_steps: int | None = None  # fixed points per occurrence / hour / half day
+    range_steps: tuple[int, int] | None = None  # the recorder picks within
+    levels: tuple[tuple[str, int], ...] = ()  # level → steps
+    half_day_minutes: int = DEFAULT_HALF_DAY_MINUTES
+    once_per: str | None = None
+    subjects: tuple[str, ...] | None = None  # None: the catalog's
+    rollup: str | None = None  # "household": a person's deed also credits the household
+    caps: Caps = ()
+    max_minutes_per_activity: int | None = None
+    recorders: tuple[str, ...] | None = None
+    review: bool = False
+    evidence: tuple[str, ...] = ()
+    public_notice_days: int | None = None
+    effective_from: date | None = None
+    effective_to: date | None = None  # inclusive
+    sanction: Sanction | None = None
+    book_minutes: bool | None = None  # None: yes for per-hour and per-half-day items
+    description: str = ""
+    version: int = field(default=0, compare=False)  # set when read from the database
+
+    @property
+    def sign(self) -> int:
+        vals = [v for v in (self.points_steps,) if v is not None]
+        vals += list(self.range_steps or ()) + [v for _, v in self.levels]
+        if any(v < 0 for v in vals) or (self.sanction and self.sanction.zero_balance):
+            return -1
+        return 1
+
+    @property
+    def books_minutes(self) -> bool:
+        return self.per != "occurrence" if self.book_minutes is None else self.book_minutes
+
+
+@dataclass(frozen=True)
+class Category:
+    code: str
+    name: str
+    caps: Caps = ()
+    items: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Grant:
+    points_steps: int
+    every: str
+    subjects: tuple[str, ...] = ("household",)
+
+
+@dataclass(frozen=True)
+class Expiry:
+    after_years: int | None = None  # lots expire on their anniversary N years on
+    year_end: bool = False  # 清零: everything earned in a year goes at its end
+    notice_days: int = DEFAULT_EXPIRY_NOTICE_DAYS
+
+
+@dataclass(frozen=True)
+class Catalog:
+    code: str
+    name: str
+    effective_from: date
+    categories: tuple[Category, ...]
+    items: dict[str, Item] = field(hash=False)
+    demo: bool = False
+    description: str = ""
+    town: str = ""
+    villages: tuple[str, ...] = ()  # empty: the whole town
+    scale: int = 1
+    point_value_fen: int = 0
+    approved_by: str = ""
+    decision: str = ""
+    approved_on: date | None = None
+    subjects: tuple[str, ...] = DEFAULT_SUBJECTS
+    recorders: tuple[str, ...] = DEFAULT_RECORDERS
+    public_notice_days: int = 0
+    village_notice_days: tuple[tuple[str, int], ...] = ()
+    appeal_days: int = DEFAULT_APPEAL_DAYS
+    second_confirmation_over_steps: int | None = None
+    redeem_min_steps: int | None = None
+    flag_below_steps: int | None = None
+    expiry: Expiry | None = None
+    opening_grant: Grant | None = None
+    caps: Caps = ()
+    multipliers: tuple[Multiplier, ...] = ()
+    version: int = field(default=0, compare=False)
+
+    def category_of(self, item: Item) -> Category:
+        return next(c for c in self.categories if c.code == item.category)
+
+    def covers_village(self, village_name: str | None) -> bool:
+        return not self.villages or village_name in self.villages
+
+    def notice_days_for(self, item: Item, village_name: str | None) -> int:
+        village = dict(self.village_notice_days).get(village_name or "", 0)
+        own = self.public_notice_days if item.public_notice_days is None \
+            else item.public_notice_days
+        return max(own, village)
+
+    def points(self, steps: int) -> int | float:
+        """Steps back to points for people and files: whole numbers stay whole."""
+        return points_of(steps, self.scale)
+
+
+def points_of(steps: int, scale: int) -> int | float:
+    q, r = divmod(steps, scale)
+    return q if r == 0 else float(Fraction(steps, scale))
+
+
+def _caps_dict(caps: Caps, scale: int) -> dict:
+    out: dict = {}
+    for metric, period, limit in caps:
+        out.setdefault(metric, {})[period] = points_of(limit, scale) if metric == "points" \
+            else limit
+    return out
+
+
+def _multiplier_dict(m: Multiplier) -> dict:
+    f = m.factor
+    d: dict = {"code": m.code, "name": m.name,
+               "factor": f.numerator if f.denominator == 1 else float(f)}
+    for key, val in (("categories", list(m.categories)), ("items", list(m.items)),
+                     ("days_of_month", list(m.days_of_month)), ("weekdays", list(m.weekdays)),
+                     ("from", m.date_from), ("to", m.date_to),
+                     ("holder_tags", list(m.holder_tags))):
+        if val:
+            d[key] = val
+    if m.applies_to != "awards":
+        d["applies_to"] = m.applies_to
+    return d
+
+
+def _item_dict(it: Item, scale: int) -> dict:
+    p = lambda s: points_of(s, scale)
+    d: dict = {"code": it.code, "name": it.name}
+    if it.description:
+        d["description"] = it.description
+    if it.per != "occurrence":
+        d["per"] = it.per
+    if it.range_steps is not None:
+        d["points"] = {"min": p(it.range_steps[0]), "max": p(it.range_steps[1])}
+    elif it.levels:
+        d["levels"] = {name: p(v) for name, v in it.levels}
+    elif it.points_steps is not None:
+        d["points"] = p(it.points_steps)
+    if it.per == "half_day" and it.half_day_minutes != DEFAULT_HALF_DAY_MINUTES:
+        d["half_day_minutes"] = it.half_day_minutes
+    opt = (("once_per", it.once_per), ("subjects", list(it.subjects or ()) or None),
+           ("rollup", it.rollup), ("caps", _caps_dict(it.caps, scale) or None),
+           ("max_minutes_per_activity", it.max_minutes_per_activity),
+           ("recorders", list(it.recorders) if it.recorders is not None else None),
+           ("review", it.review or None), ("evidence", list(it.evidence) or None),
+           ("public_notice_days", it.public_notice_days),
+           ("effective_from", it.effective_from), ("effective_to", it.effective_to),
+           ("book_minutes", it.book_minutes))
+    for key, val in opt:
+        if val is not None:
+            d[key] = val
+    if it.sanction is not None:
+        s: dict = {}
+        if it.sanction.zero_balance:
+            s["zero_balance"] = True
+        if it.sanction.bar_redemption_days:
+            s["bar_redemption_days"] = it.sanction.bar_redemption_days
+        d["sanction"] = s
+    return d
+
+
+def to_dict(c: Catalog) -> dict:
+    """The canonical plain form: what export writes and load reads back to an equal catalog.
+    Defaults are left out, keys come in a fixed order, dates stay `date` objects."""
+    p = lambda s: points_of(s, c.scale)
+    head: dict = {"code": c.code, "name": c.name}
+    if c.demo:
+        head["demo"] = True
+    for key, val in (("description", c.description), ("town", c.town),
+                     ("villages", list(c.villages))):
+        if val:
+            head[key] = val
+    if c.scale != 1:
+        head["scale"] = c.scale
+    if c.point_value_fen:
+        head["point_value_fen"] = c.point_value_fen
+    head["effective_from"] = c.effective_from
+    approval = {k: v for k, v in (("approved_by", c.approved_by), ("decision", c.decision),
+                                  ("approved_on", c.approved_on)) if v}
+    if approval:
+        head["approval"] = approval
+    if c.subjects != DEFAULT_SUBJECTS:
+        head["subjects"] = list(c.subjects)
+    if c.recorders != DEFAULT_RECORDERS:
+        head["recorders"] = list(c.recorders)
+    if c.public_notice_days:
+        head["public_notice_days"] = c.public_notice_days
+    if c.village_notice_days:
+        head["village_notice_days"] = dict(c.village_notice_days)
+    if c.appeal_days != DEFAULT_APPEAL_DAYS:
+        head["appeal_days"] = c.appeal_days
+    if c.second_confirmation_over_steps is not None:
+        head["second_confirmation_over"] = p(c.second_confirmation_over_steps)
+    th = {k: p(v) for k, v in (("redeem_min", c.redeem_min_steps),
+                               ("flag_below", c.flag_below_steps)) if v is not None}
+    if th:
+        head["thresholds"] = th
+    if c.expiry is not None:
+        e: dict = {"after_years": c.expiry.after_years} if c.expiry.after_years \
+            else {"year_end": True}
+        if c.expiry.notice_days != DEFAULT_EXPIRY_NOTICE_DAYS:
+            e["notice_days"] = c.expiry.notice_days
+        head["expiry"] = e
+    if c.opening_grant is not None:
+        g = c.opening_grant
+        head["opening_grant"] = {"points": p(g.points_steps), "every": g.every,
+                                 "subjects": list(g.subjects)}
+    if c.caps:
+        head["caps"] = _caps_dict(c.caps, c.scale)
+    if c.multipliers:
+        head["multipliers"] = [_multiplier_dict(m) for m in c.multipliers]
+    cats = []
+    for cat in c.categories:
+        cd: dict = {"code": cat.code, "name": cat.name}
+        if cat.caps:
+            cd["caps"] = _caps_dict(cat.caps, c.scale)
+        cd["items"] = [_item_dict(c.items[code], c.scale) for code in cat.items]
+        cats.append(cd)
+    return {"catalog": head, "categories": cats}
+
+
+def item_dict(c: Catalog, code: str) -> dict:
+    return _item_dict(c.items[code], c.scale)

@@ -1,0 +1,318 @@
+"""Checking a catalog's plain form and building the in-memory `Catalog`. Every problem is
+collected with the path and (when read from a file) the line it is on, so a town clerk can fix
+the whole file at once; nothing is built unless there are no problems."""
+
+from __future__ import annotations
+
+from datetime import date
+from fractions import Fraction
+
+from ledger.rules import spec as S
+from ledger.rules.checker import (
+    MAX_APPEAL_DAYS,
+    MAX_BAR_DAYS,
+    MAX_CATEGORIES,
+    MAX_EXPIRY_YEARS,
+    MAX_FACTOR,
+    MAX_ITEMS,
+    MAX_MULTIPLIERS,
+    MAX_NOTICE_DAYS,
+    MAX_TEXT,
+    Checker,
+    Path,
+    Problem,
+)
+
+HEAD_KEYS = ("code", "name", "demo", "description", "town", "villages", "scale",
+             "point_value_fen", "effective_from", "approval", "subjects", "recorders",
+             "public_notice_days", "village_notice_days", "appeal_days",
+             "second_confirmation_over", "thresholds", "expiry", "opening_grant", "caps",
+             "multipliers")
+ITEM_KEYS = ("code", "name", "description", "per", "points", "levels", "half_day_minutes",
+             "once_per", "subjects", "rollup", "caps", "max_minutes_per_activity", "recorders",
+             "review", "evidence", "public_notice_days", "effective_from", "effective_to",
+             "sanction", "book_minutes")
+MULTIPLIER_KEYS = ("code", "name", "factor", "categories", "items", "days_of_month", "weekdays",
+                   "from", "to", "holder_tags", "applies_to")
+
+
+def _multiplier(ck: Checker, v, path: Path) -> S.Multiplier | None:
+    m = ck.mapping(v, path, MULTIPLIER_KEYS, ("code", "name", "factor"))
+    if not m:
+        return None
+    factor = None
+    raw = m.get("factor")
+    try:
+        factor = Fraction(str(raw)) if not isinstance(raw, bool) else None
+    except (ValueError, ZeroDivisionError):
+        factor = None
+    if factor is None or not 0 < factor <= MAX_FACTOR:
+        ck.err(path + ("factor",), f"倍数应在 0 与 {MAX_FACTOR} 之间 (factor must be in "
+                                   f"(0, {MAX_FACTOR}])")
+        factor = Fraction(1)
+    days = ck.choices(m["days_of_month"], path + ("days_of_month",), tuple(range(1, 32))) \
+        if "days_of_month" in m else ()
+    weekdays = ck.choices(m["weekdays"], path + ("weekdays",), tuple(range(1, 8))) \
+        if "weekdays" in m else ()
+    d_from, d_to = ck.day(m.get("from"), path + ("from",)), ck.day(m.get("to"), path + ("to",))
+    if d_from and d_to and d_to < d_from:
+        ck.err(path + ("to",), "结束日期早于开始日期 (to is before from)")
+    return S.Multiplier(
+        code=ck.code(m.get("code"), path + ("code",)), name=ck.text(m.get("name"), path + ("name",)),
+        factor=factor,
+        categories=ck.choices(m["categories"], path + ("categories",), None)
+        if "categories" in m else (),
+        items=ck.choices(m["items"], path + ("items",), None) if "items" in m else (),
+        days_of_month=days, weekdays=weekdays, date_from=d_from, date_to=d_to,
+        holder_tags=ck.choices(m["holder_tags"], path + ("holder_tags",), None)
+        if "holder_tags" in m else (),
+        applies_to=ck.choice(m.get("applies_to"), path + ("applies_to",), S.MULTIPLIER_TARGETS,
+                             "awards"))
+
+
+def _item_points(ck: Checker, m: dict, path: Path, scale: int) -> dict:
+    out: dict = {}
+    pts, levels = m.get("points"), m.get("levels")
+    sanction = m.get("sanction") if isinstance(m.get("sanction"), dict) else {}
+    if pts is not None and levels is not None:
+        ck.err(path, "points 与 levels 只能写一个 (give points or levels, not both)")
+    if isinstance(pts, dict):
+        r = ck.mapping(pts, path + ("points",), ("min", "max"), ("min", "max"))
+        lo = ck.steps(r.get("min"), path + ("points", "min"), scale) if "min" in r else None
+        hi = ck.steps(r.get("max"), path + ("points", "max"), scale) if "max" in r else None
+        if lo is not None and hi is not None:
+            if lo >= hi or (lo < 0) != (hi < 0):
+                ck.err(path + ("points",), "区间须 min < max 且同号 (range needs min < max, "
+                                           "both of one sign)")
+            else:
+                out["range_steps"] = (lo, hi)
+    elif levels is not None:
+        lv = ck.mapping(levels, path + ("levels",), tuple(levels) if isinstance(levels, dict)
+                        else ())
+        vals = []
+        for name, val in lv.items():
+            if not isinstance(name, str) or not name.strip() or len(name) > 32:
+                ck.err(path + ("levels", name), "级别名称应为文本 (level name must be text)")
+                continue
+            n = ck.steps(val, path + ("levels", name), scale)
+            if n is not None:
+                vals.append((name, n))
+        if not lv:
+            ck.err(path + ("levels",), "至少一个级别 (at least one level)")
+        if vals and len({v > 0 for _, v in vals}) > 1:
+            ck.err(path + ("levels",), "各级别分值须同号 (all levels of one sign)")
+        out["levels"] = tuple(vals)
+    elif pts is not None:
+        zero_ok = bool(sanction.get("bar_redemption_days") or sanction.get("zero_balance"))
+        n = ck.steps(pts, path + ("points",), scale, allow_zero=zero_ok)
+        if n is not None:
+            out["points_steps"] = n
+    elif not sanction.get("zero_balance"):
+        ck.err(path, "缺少分值：写 points 或 levels (missing points or levels)")
+    return out
+
+
+def _item(ck: Checker, v, path: Path, cat: str, scale: int, head: dict) -> S.Item | None:
+    m = ck.mapping(v, path, ITEM_KEYS, ("code", "name"))
+    if not m:
+        return None
+    per = ck.choice(m.get("per"), path + ("per",), S.PER_UNITS, "occurrence")
+    pts = _item_points(ck, m, path, scale)
+    if per != "occurrence" and "points_steps" not in pts:
+        ck.err(path + ("points",), "按时长计分的条目须写固定分值 (per-hour and per-half-day "
+                                   "items need a fixed number of points)")
+    subjects = ck.choices(m["subjects"], path + ("subjects",), S.SUBJECTS) \
+        if "subjects" in m else None
+    rollup = ck.choice(m.get("rollup"), path + ("rollup",), ("household",))
+    if rollup and "person" not in (subjects or head.get("subjects", S.DEFAULT_SUBJECTS)):
+        ck.err(path + ("rollup",), "计入家庭只适用于个人条目 (rollup needs person among "
+                                   "the subjects)")
+    sanction = None
+    if "sanction" in m:
+        sm = ck.mapping(m["sanction"], path + ("sanction",),
+                        ("zero_balance", "bar_redemption_days"))
+        sanction = S.Sanction(
+            zero_balance=ck.boolean(sm.get("zero_balance"), path + ("sanction", "zero_balance")),
+            bar_redemption_days=ck.integer(sm.get("bar_redemption_days"),
+                                           path + ("sanction", "bar_redemption_days"),
+                                           1, MAX_BAR_DAYS, 0) or 0)
+        if not (sanction.zero_balance or sanction.bar_redemption_days):
+            ck.err(path + ("sanction",), "处罚须清零或限制兑换 (a sanction zeroes the balance "
+                                         "or bars redemption)")
+    eff_from = ck.day(m.get("effective_from"), path + ("effective_from",))
+    eff_to = ck.day(m.get("effective_to"), path + ("effective_to",))
+    if eff_from and eff_to and eff_to < eff_from:
+        ck.err(path + ("effective_to",), "失效日期早于生效日期 (effective_to before "
+                                         "effective_from)")
+    item = S.Item(
+        code=ck.code(m.get("code"), path + ("code",)),
+        name=ck.text(m.get("name"), path + ("name",)),
+        description=ck.text(m.get("description"), path + ("description",), max_len=MAX_TEXT),
+        category=cat, per=per, **pts,
+        half_day_minutes=ck.integer(m.get("half_day_minutes"), path + ("half_day_minutes",),
+                                    30, 720, S.DEFAULT_HALF_DAY_MINUTES),
+        once_per=ck.choice(m.get("once_per"), path + ("once_per",), S.ONCE_PERIODS),
+        subjects=subjects, rollup=rollup,
+        caps=ck.caps(m.get("caps"), path + ("caps",), scale, S.ITEM_CAP_METRICS),
+        max_minutes_per_activity=ck.integer(m.get("max_minutes_per_activity"),
+                                            path + ("max_minutes_per_activity",), 1, 24 * 60),
+        recorders=ck.choices(m["recorders"], path + ("recorders",), S.CHANNELS)
+        if "recorders" in m else None,
+        review=ck.boolean(m.get("review"), path + ("review",)),
+        evidence=ck.choices(m["evidence"], path + ("evidence",), S.EVIDENCE_KINDS)
+        if "evidence" in m else (),
+        public_notice_days=ck.integer(m.get("public_notice_days"),
+                                      path + ("public_notice_days",), 0, MAX_NOTICE_DAYS),
+        effective_from=eff_from, effective_to=eff_to, sanction=sanction,
+        book_minutes=ck.boolean(m["book_minutes"], path + ("book_minutes",))
+        if "book_minutes" in m else None)
+    if item.sign < 0 and item.per != "occurrence":
+        ck.err(path + ("per",), "扣分条目只能按次 (deductions are per occurrence)")
+    if item.sanction and item.sign > 0 and (item.points_steps or 0) > 0:
+        ck.err(path + ("sanction",), "处罚条目不能加分 (a sanction cannot award points)")
+    return item
+
+
+def _head(ck: Checker, h: dict, path: Path) -> dict:
+    scale = ck.integer(h.get("scale"), path + ("scale",), 1, 100, 1)
+    if scale not in S.ALLOWED_SCALES:
+        ck.err(path + ("scale",), f"最小单位应为 {S.ALLOWED_SCALES} 之一 (scale must be one "
+                                  f"of these steps per point)")
+        scale = 1
+    out: dict = {"scale": scale}
+    out["code"] = ck.code(h.get("code"), path + ("code",))
+    out["name"] = ck.text(h.get("name"), path + ("name",))
+    out["demo"] = ck.boolean(h.get("demo"), path + ("demo",))
+    out["description"] = ck.text(h.get("description"), path + ("description",), max_len=MAX_TEXT)
+    out["town"] = ck.text(h.get("town"), path + ("town",))
+    if "villages" in h:
+        out["villages"] = tuple(str(x) for x in ck.choices(h["villages"], path + ("villages",),
+                                                           None))
+    out["point_value_fen"] = ck.integer(h.get("point_value_fen"), path + ("point_value_fen",),
+                                        0, 100_000, 0)
+    eff = ck.day(h.get("effective_from"), path + ("effective_from",))
+    out["effective_from"] = eff or date(2000, 1, 1)
+    if "approval" in h:
+        a = ck.mapping(h["approval"], path + ("approval",),
+                       ("approved_by", "decision", "approved_on"))
+        out["approved_by"] = ck.text(a.get("approved_by"), path + ("approval", "approved_by"))
+        out["decision"] = ck.text(a.get("decision"), path + ("approval", "decision"))
+        out["approved_on"] = ck.day(a.get("approved_on"), path + ("approval", "approved_on"))
+    for key, opts in (("subjects", S.SUBJECTS), ("recorders", S.CHANNELS)):
+        if key in h:
+            out[key] = ck.choices(h[key], path + (key,), opts)
+    out["public_notice_days"] = ck.integer(h.get("public_notice_days"),
+                                           path + ("public_notice_days",), 0, MAX_NOTICE_DAYS, 0)
+    if "village_notice_days" in h:
+        vn = h["village_notice_days"]
+        vm = ck.mapping(vn, path + ("village_notice_days",), tuple(vn) if isinstance(vn, dict)
+                        else ())
+        out["village_notice_days"] = tuple(
+            (str(k), ck.integer(d, path + ("village_notice_days", k), 1, MAX_NOTICE_DAYS, 1))
+            for k, d in vm.items())
+    out["appeal_days"] = ck.integer(h.get("appeal_days"), path + ("appeal_days",), 0,
+                                    MAX_APPEAL_DAYS, S.DEFAULT_APPEAL_DAYS)
+    if h.get("second_confirmation_over") is not None:
+        out["second_confirmation_over_steps"] = ck.steps(
+            h["second_confirmation_over"], path + ("second_confirmation_over",), scale,
+            positive=True)
+    if "thresholds" in h:
+        t = ck.mapping(h["thresholds"], path + ("thresholds",), ("redeem_min", "flag_below"))
+        for key, attr in (("redeem_min", "redeem_min_steps"), ("flag_below", "flag_below_steps")):
+            if t.get(key) is not None:
+                out[attr] = ck.steps(t[key], path + ("thresholds", key), scale, allow_zero=True)
+    if "expiry" in h:
+        e = ck.mapping(h["expiry"], path + ("expiry",), ("after_years", "year_end", "notice_days"))
+        years = ck.integer(e.get("after_years"), path + ("expiry", "after_years"), 1,
+                           MAX_EXPIRY_YEARS)
+        year_end = ck.boolean(e.get("year_end"), path + ("expiry", "year_end"))
+        if bool(years) == year_end:
+            ck.err(path + ("expiry",), "写 after_years 或 year_end: true 之一 (give after_years "
+                                       "or year_end: true, one of them)")
+        out["expiry"] = S.Expiry(after_years=years, year_end=year_end and not years,
+                                 notice_days=ck.integer(e.get("notice_days"),
+                                                        path + ("expiry", "notice_days"), 0, 366,
+                                                        S.DEFAULT_EXPIRY_NOTICE_DAYS))
+    if "opening_grant" in h:
+        g = ck.mapping(h["opening_grant"], path + ("opening_grant",),
+                       ("points", "every", "subjects"), ("points", "every"))
+        gp = path + ("opening_grant",)
+        out["opening_grant"] = S.Grant(
+            points_steps=ck.steps(g.get("points"), gp + ("points",), scale, positive=True) or 1,
+            every=ck.choice(g.get("every"), gp + ("every",), S.GRANT_PERIODS, "year"),
+            subjects=ck.choices(g["subjects"], gp + ("subjects",), S.SUBJECTS)
+            if "subjects" in g else ("household",))
+    out["caps"] = ck.caps(h.get("caps"), path + ("caps",), scale, S.CATALOG_CAP_METRICS)
+    mults = h.get("multipliers") or []
+    if not isinstance(mults, list) or len(mults) > MAX_MULTIPLIERS:
+        ck.err(path + ("multipliers",), f"应为至多 {MAX_MULTIPLIERS} 项的列表 (a list of at "
+                                        f"most {MAX_MULTIPLIERS})")
+        mults = []
+    out["multipliers"] = tuple(m for i, v in enumerate(mults)
+                               if (m := _multiplier(ck, v, path + ("multipliers", i))))
+    return out
+
+
+class CatalogInvalid(Exception):
+    """Internal carrier of problems; `ledger.rules.catalog_io` turns it into InvalidInput."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__(f"{len(problems)} problems")
+        self.problems = problems
+
+
+def build(data, lines: dict[Path, int] | None = None) -> S.Catalog:
+    """Plain form → Catalog, or CatalogInvalid listing every problem found."""
+    ck = Checker(lines)
+    top = ck.mapping(data, (), ("catalog", "categories"), ("catalog", "categories"))
+    head = _head(ck, ck.mapping(top.get("catalog", {}), ("catalog",), HEAD_KEYS,
+                                ("code", "name", "effective_from")), ("catalog",)) if top else {}
+    scale = head.get("scale", 1)
+    cats_raw = top.get("categories") if top else None
+    if not isinstance(cats_raw, list) or not cats_raw or len(cats_raw) > MAX_CATEGORIES:
+        ck.err(("categories",), f"应为 1–{MAX_CATEGORIES} 个大类的列表 (a list of 1-"
+                                f"{MAX_CATEGORIES} categories)")
+        cats_raw = []
+    categories: list[S.Category] = []
+    items: dict[str, S.Item] = {}
+    for ci, c in enumerate(cats_raw):
+        cp = ("categories", ci)
+        cm = ck.mapping(c, cp, ("code", "name", "caps", "items"), ("code", "name", "items"))
+        if not cm:
+            continue
+        code = ck.code(cm.get("code"), cp + ("code",))
+        if any(x.code == code for x in categories):
+            ck.err(cp + ("code",), f"大类编码 {code!r} 重复 (duplicate category code)")
+        raw_items = cm.get("items")
+        if not isinstance(raw_items, list) or not raw_items:
+            ck.err(cp + ("items",), "大类须有条目列表 (a category needs a list of items)")
+            raw_items = []
+        codes = []
+        for ii, iv in enumerate(raw_items):
+            it = _item(ck, iv, cp + ("items", ii), code, scale, head)
+            if it is None:
+                continue
+            if it.code in items:
+                ck.err(cp + ("items", ii, "code"), f"条目编码 {it.code!r} 重复 (duplicate item "
+                                                   "code)")
+                continue
+            items[it.code] = it
+            codes.append(it.code)
+        categories.append(S.Category(code=code, name=ck.text(cm.get("name"), cp + ("name",)),
+                                     caps=ck.caps(cm.get("caps"), cp + ("caps",), scale,
+                                                  S.ITEM_CAP_METRICS),
+                                     items=tuple(codes)))
+    if len(items) > MAX_ITEMS:
+        ck.err(("categories",), f"条目超过 {MAX_ITEMS} 项 (more than {MAX_ITEMS} items)")
+    cat_codes = {c.code for c in categories}
+    for i, m in enumerate(head.get("multipliers", ())):
+        for c in m.categories:
+            if c not in cat_codes:
+                ck.err(("catalog", "multipliers", i, "categories"), f"没有大类 {c!r} "
+                                                                     "(no such category)")
+        for c in m.items:
+            if c not in items:
+                ck.err(("catalog", "multipliers", i, "items"), f"没有条目 {c!r} (no such item)")
+    if ck.problems:
+        raise CatalogInvalid(ck.problems)
+    return S.Catalog(categories=tuple(categories), items=items, **head)

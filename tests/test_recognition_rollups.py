@@ -1,0 +1,205 @@
+"""Rollups follow the journal exactly (each committed posting once, never a rolled-back one) and
+equal a rebuild from the journal; the live boards' rebuild equals their incremental updates."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy import select
+
+from ledger.journal import book
+from ledger.recognition import leaderboards, rollups
+from ledger.recognition.models import DeductionMark, HolderRollup
+from ledger.timeutil import utcnow
+from tests.conftest import REDIS_URL
+from tests.test_recognition_support import (
+    award,
+    deduct,
+    make_world,
+    months_ago,
+    rebuild_equals_live,
+    reverse,
+    serve,
+)
+
+
+def _net(db, holder_type, holder_id, period, unit="points"):
+    with db.sessions() as s:
+        return s.scalar(select(HolderRollup.net).where(
+            HolderRollup.holder_type == holder_type, HolderRollup.holder_id == holder_id,
+            HolderRollup.unit == unit, HolderRollup.period_key == period))
+
+
+def test_rollups_follow_each_commit_and_equal_a_rebuild(db):
+    w = make_world(db)
+    v = w.villages[0]
+    p, h = w.people[0], w.households[0]
+    year = f"year:{utcnow().year}"
+    e1 = award(db, v, "person", p, 10)
+    assert _net(db, "person", p, year) == 10
+    deduct(db, v, "person", p, 3)
+    reverse(db, e1)
+    award(db, v, "household", h, 7, at=months_ago(13))
+    serve(db, w, p, 90)
+    assert _net(db, "person", p, year) == -3
+    assert _net(db, "person", p, year, unit="minutes") == 90
+    with db.sessions() as s:
+        row = s.scalars(select(HolderRollup).where(HolderRollup.holder_id == p,
+                                                   HolderRollup.period_key == year,
+                                                   HolderRollup.unit == "points")).one()
+        assert (row.gained, row.lost, row.postings, row.village_id, row.town_id) == \
+            (10, 13, 3, v, w.town)
+    live, rebuilt = rebuild_equals_live(db)
+    assert live == rebuilt and len(live) == 2 + 2 + 2  # person points, minutes, household
+
+
+def test_a_rolled_back_posting_is_never_counted(db):
+    w = make_world(db)
+    v, p = w.villages[0], w.people[0]
+    award(db, v, "person", p, 5)
+
+    def fail(s):
+        book.award(s, village_id=v, holder_type="person", holder_id=p, amount=100, shards=4)
+        raise RuntimeError("crash after posting, before commit")
+
+    with pytest.raises(RuntimeError):
+        book.write(db, fail)
+    award(db, v, "person", p, 1)
+    rollups.catch_up(db, mode="full")
+    assert _net(db, "person", p, f"year:{utcnow().year}") == 6
+    live, rebuilt = rebuild_equals_live(db)
+    assert live == rebuilt
+
+
+def test_without_a_worker_commits_are_followed_at_most_once_a_second(db, monkeypatch):
+    w = make_world(db)
+    v, p = w.villages[0], w.people[0]
+    year = f"year:{utcnow().year}"
+    calls = []
+    real = rollups.catch_up
+    monkeypatch.setattr(rollups, "catch_up",
+                        lambda d, mode: calls.append(mode) or real(d, mode=mode))
+    monkeypatch.setattr(rollups, "INLINE_INTERVAL_S", 3600.0)
+    rollups._last_inline.pop(db.engine, None)
+    for _ in range(5):
+        award(db, v, "person", p, 2, follow=False)
+    assert calls == ["new"]  # the first commit of the burst was followed, the others wait
+    assert _net(db, "person", p, year) == 2
+    monkeypatch.setattr(rollups, "INLINE_INTERVAL_S", 0.0)
+    award(db, v, "person", p, 1, follow=False)  # the next one takes the burst with it
+    assert _net(db, "person", p, year) == 11
+
+
+def test_catch_up_twice_changes_nothing(db):
+    w = make_world(db)
+    award(db, w.villages[0], "person", w.people[0], 5)
+    with db.sessions() as s:
+        before = rollups.snapshot(s)
+    for mode in ("new", "recent", "full", "full"):
+        assert rollups.catch_up(db, mode=mode)["postings"] == 0
+    with db.sessions() as s:
+        assert rollups.snapshot(s) == before
+
+
+def test_veto_marks_follow_deductions_and_their_reversals(db):
+    w = make_world(db)
+    h, v = w.households[0], w.villages[0]
+    e = deduct(db, v, "household", h, 5, item="C10")
+    deduct(db, v, "household", h, 1, item="C06")
+    reverse(db, e)
+    with db.sessions() as s:
+        marks = {(m.item_code, m.reversed_by is not None) for m in s.scalars(
+            select(DeductionMark))}
+    assert marks == {("C10", True), ("C06", False)}
+    rollups.rebuild(db)
+    with db.sessions() as s:
+        assert {(m.item_code, m.reversed_by is not None)
+                for m in s.scalars(select(DeductionMark))} == marks
+
+
+@pytest.mark.postgres
+def test_parallel_writers_and_tailers_count_every_posting_once(pg_db):
+    """8 writers post while 3 tailers run against them; at the end the rollups equal a rebuild
+    and each holder's rollup equals its balance."""
+    from ledger import outbox
+    w = make_world(pg_db, people=6)
+    outbox.attach(pg_db, lambda engine, ids: None)  # production-like: no catch-up on commit
+    stop = threading.Event()
+    errors = []
+
+    def writer(i):
+        try:
+            for n in range(25):
+                award(pg_db, w.village_of_person(i), "person", w.people[i % 6], 1 + n % 3,
+                      follow=False)
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    def tailer():
+        try:
+            while not stop.is_set():
+                rollups.catch_up(pg_db, mode="recent")
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    tailers = [threading.Thread(target=tailer) for _ in range(3)]
+    writers = [threading.Thread(target=writer, args=(i,)) for i in range(8)]
+    for t in tailers + writers:
+        t.start()
+    for t in writers:
+        t.join()
+    stop.set()
+    for t in tailers:
+        t.join()
+    assert not errors, errors
+    live, rebuilt = rebuild_equals_live(pg_db)
+    assert live == rebuilt
+    year = f"year:{utcnow().year}"
+    total = sum(v[7] for k, v in rebuilt.items() if k[1] == year)
+    assert total == 8 * sum(1 + n % 3 for n in range(25))
+
+
+def _boards_case(db):
+    w = make_world(db, people=8, households=4)
+    if REDIS_URL:
+        leaderboards.configure(db.engine, REDIS_URL)  # production: Redis sorted sets
+    with db.sessions() as s:
+        leaderboards.clear(s)
+    for i, p in enumerate(w.people):
+        award(db, w.village_of_person(i), "person", p, 3 + i % 4)
+        serve(db, w, p, 30 * (i % 3 + 1))
+    e = award(db, w.villages[0], "person", w.people[0], 9)
+    deduct(db, w.villages[1], "person", w.people[1], 2)
+    reverse(db, e)
+    for i, h in enumerate(w.households):
+        award(db, w.villages[i % 2], "household", h, 5 * (i + 1))
+    return w
+
+
+def test_board_rebuild_equals_incremental(db):
+    w = _boards_case(db)
+    with db.sessions() as s:
+        incremental = leaderboards.dump(s)
+        leaderboards.clear(s)
+        assert leaderboards.dump(s) == {}
+    rollups.rebuild(db)  # from the journal …
+    with db.sessions() as s:
+        leaderboards.rebuild(s)  # … and the boards from the rollups
+        rebuilt = leaderboards.dump(s)
+    assert rebuilt == incremental
+    month = leaderboards.live_periods()[0]
+    assert any(f":points:person:{month}:town:{w.town}" in k for k in rebuilt)
+    assert any(f":minutes:person:{month}:village:{w.villages[1]}" in k for k in rebuilt)
+
+
+def test_board_top_shares_ranks_on_ties(db):
+    w = _boards_case(db)
+    month = leaderboards.live_periods()[0]
+    with db.sessions() as s:
+        top = leaderboards.top(s, unit="points", holder_type="person", period_key=month,
+                               scope="town", scope_id=w.town, n=8)
+    values = [r["value"] for r in top]
+    assert values == sorted(values, reverse=True)
+    for a, b in zip(top, top[1:]):
+        assert (b["rank"] == a["rank"]) == (a["value"] == b["value"])

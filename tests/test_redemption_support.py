@@ -1,0 +1,102 @@
+"""Builders shared by the redemption tests (no tests here). Points, providers and rewards are made
+through the service functions users call; registry rows (town, villages, households, people) are
+added directly until the registry offers its own service functions."""
+
+from __future__ import annotations
+
+import uuid
+
+from ledger.accounts.models import Household, Person, Town, Village
+from ledger.db import Database
+from ledger.journal import queries, service
+from ledger.journal.accounts import open_account
+from ledger.journal.posting import Line, post_entry
+from ledger.redemption import catalog
+from ledger.timeutil import utcnow
+
+SHARDS = 4
+ADMIN = 1
+
+
+def make_town(db: Database, villages: int = 2) -> dict:
+    with db.transaction() as s:
+        town = Town(name=f"宝盖镇{uuid.uuid4().hex[:4]}", city="石狮市", prefecture="泉州市",
+                    created_at=utcnow())
+        s.add(town)
+        s.flush()
+        vs = [Village(town_id=town.id, name=f"塘边村{i}", kind="village", created_at=utcnow())
+              for i in range(villages)]
+        s.add_all(vs)
+        s.flush()
+        ids = {"town": town.id, "villages": [v.id for v in vs]}
+    for v in ids["villages"]:
+        service.allocate(db, shards=SHARDS, town_id=ids["town"], village_id=v,
+                         amount=1_000_000, actor_id=ADMIN, key=None)
+    return ids
+
+
+def make_household(db: Database, village_id: int) -> int:
+    with db.transaction() as s:
+        h = Household(village_id=village_id, plate_code=uuid.uuid4().hex[:16],
+                      head_name="陈家", created_at=utcnow())
+        s.add(h)
+        s.flush()
+        return h.id
+
+
+def make_people(db: Database, village_id: int, n: int, *, household_id: int | None = None,
+                volunteer: bool = True) -> list[int]:
+    with db.transaction() as s:
+        people = [Person(village_id=village_id, household_id=household_id, name=f"志愿者{i}",
+                         is_volunteer=volunteer, created_at=utcnow()) for i in range(n)]
+        s.add_all(people)
+        s.flush()
+        return [p.id for p in people]
+
+
+def make_person(db: Database, village_id: int, **kw) -> int:
+    return make_people(db, village_id, 1, **kw)[0]
+
+
+def give_points(db: Database, holder_type: str, holder_id: int, village_id: int,
+                amount: int) -> None:
+    service.adjust(db, shards=SHARDS, village_id=village_id, holder_type=holder_type,
+                   holder_id=holder_id, amount=amount, memo="测试奖励", actor_id=ADMIN, key=None)
+
+
+def points(db: Database, holder_type: str, holder_id: int) -> dict:
+    with db.transaction() as s:
+        return queries.account_view(queries.get_account(s, open_account(
+            s, holder_type=holder_type, holder_id=holder_id, purpose="points")))
+
+
+def make_shop(db: Database, town_id: int, name: str = "塘边村积分超市",
+              village_id: int | None = None, clerks: tuple[int, ...] = ()) -> int:
+    p = catalog.create_provider(db, town_id=town_id, name=name, kind="shop",
+                                village_id=village_id, actor_id=ADMIN, key=None)
+    for user in clerks:
+        catalog.assign_clerk(db, provider_id=p["id"], user_id=user, actor_id=ADMIN, key=None)
+    return p["id"]
+
+
+def make_reward(db: Database, provider_id: int, *, stock: int | None = None, **fields) -> dict:
+    base = {"name": "电影票", "kind": "film_ticket", "cost_points": 10}
+    return catalog.create_reward(db, provider_id=provider_id, fields={**base, **fields},
+                                 stock=stock, actor_id=ADMIN, key=None)
+
+
+def reward_row(db: Database, reward_id: int) -> dict:
+    with db.sessions() as s:
+        return catalog.reward_view(catalog.get_reward(s, reward_id))
+
+
+def serve(db, town_id, person_id, minutes, at):
+    """Certified service minutes, booked as the activities package books them."""
+    with db.transaction() as s:
+        source = open_account(s, holder_type="town", holder_id=town_id, purpose="service",
+                              unit="minutes")
+        mine = open_account(s, holder_type="person", holder_id=person_id, purpose="points",
+                            unit="minutes")
+        post_entry(s, unit="minutes", kind="service", lines=[Line.of(mine, minutes),
+                                                             Line.of(source, -minutes)],
+                   source="test", now=at)

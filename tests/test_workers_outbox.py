@@ -1,0 +1,163 @@
+"""The transactional outbox: a task exists only if its transaction committed, runs after the
+commit, runs to completion exactly once however often it is delivered, is retried with backoff
+when it fails, and is sent again by the relay when a crash lost it."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from ledger import ops, outbox
+from ledger.outbox import OutboxRow
+from ledger.timeutil import utcnow
+from tests.test_recognition_support import award, make_world
+
+RUNS: list[dict] = []
+
+
+@outbox.handler("test.record")
+def _record(s, n: int, fail: bool = False) -> dict:
+    from ledger.accounts.models import Town
+    if fail:
+        raise RuntimeError("handler failed")
+    s.add(Town(name=f"任务镇{n}", created_at=utcnow()))  # a visible effect, in the same txn
+    RUNS.append({"n": n})
+    return {"n": n}
+
+
+def _towns(db, n):
+    from ledger.accounts.models import Town
+    with db.sessions() as s:
+        return s.scalar(select(func.count()).select_from(Town).where(Town.name == f"任务镇{n}"))
+
+
+@pytest.fixture(autouse=True)
+def _clear():
+    RUNS.clear()
+
+
+def test_a_task_runs_after_its_transaction_commits(db):
+    outbox.attach(db, outbox.inline)
+    with db.transaction() as s:
+        oid = outbox.enqueue(s, "test.record", {"n": 1})
+        assert RUNS == []  # not before the commit
+    assert RUNS == [{"n": 1}] and _towns(db, 1) == 1
+    with db.sessions() as s:
+        row = s.get(OutboxRow, oid)
+        assert row.done_at is not None and row.result == {"n": 1} and row.attempts == 1
+
+
+def test_a_rolled_back_transaction_leaves_no_task(db):
+    outbox.attach(db, outbox.inline)
+    with pytest.raises(RuntimeError), db.transaction() as s:
+        outbox.enqueue(s, "test.record", {"n": 2})
+        raise RuntimeError("the posting failed")
+    with db.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(OutboxRow)) == 0
+    assert RUNS == []
+
+
+def test_delivering_a_row_twice_runs_it_once(db):
+    outbox.attach(db, lambda engine, ids: None)  # a broker that never delivers
+    with db.transaction() as s:
+        oid = outbox.enqueue(s, "test.record", {"n": 3})
+    assert outbox.run_row(db, oid) == "done"
+    assert outbox.run_row(db, oid) == "already_done"
+    assert RUNS == [{"n": 3}] and _towns(db, 3) == 1
+
+
+def test_the_relay_sends_what_a_crash_left_behind(db):
+    sent: list[list[int]] = []
+    outbox.attach(db, lambda engine, ids: None)  # the process died before dispatching
+    with db.transaction() as s:
+        oid = outbox.enqueue(s, "test.record", {"n": 4})
+    assert outbox.relay(db, sent.append) == 0  # within the grace: the fast path may still run
+    later = utcnow() + timedelta(seconds=outbox.GRACE_S + 1)
+    assert outbox.relay(db, sent.append, now=later) == 1 and sent == [[oid]]
+    assert outbox.relay(db, sent.append, now=later) == 0  # marked sent: not twice
+    lost = later + timedelta(seconds=outbox.REDISPATCH_S + 1)  # the message was lost
+    assert outbox.relay(db, sent.append, now=lost) == 1
+    for ids in sent:
+        for i in ids:
+            outbox.run_row(db, i)
+    assert RUNS == [{"n": 4}]
+
+
+def test_a_broker_refusing_the_relay_leaves_rows_to_send_again(db):
+    outbox.attach(db, lambda engine, ids: None)
+    with db.transaction() as s:
+        outbox.enqueue(s, "test.record", {"n": 5})
+
+    def down(ids):
+        raise ConnectionError("broker down")
+
+    later = utcnow() + timedelta(seconds=outbox.GRACE_S + 1)
+    assert outbox.relay(db, down, now=later) == 0
+    assert outbox.relay(db, lambda ids: None, now=later) == 1
+
+
+def test_a_failing_task_backs_off_then_dies_and_can_be_retried(db, caplog):
+    outbox.attach(db, lambda engine, ids: None)
+    with db.transaction() as s:
+        oid = outbox.enqueue(s, "test.record", {"n": 6, "fail": True})
+    with caplog.at_level(logging.WARNING, logger="jifen.outbox"):
+        for _ in range(outbox.MAX_ATTEMPTS):
+            assert outbox.run_row(db, oid) == "failed"
+    assert outbox.run_row(db, oid) == "dead"
+    assert "is dead after" in caplog.text
+    with db.sessions() as s:
+        row = s.get(OutboxRow, oid)
+        assert row.dead_at is not None and "handler failed" in row.last_error
+        assert ops.audit_status(s)["outbox"]["dead"][0]["id"] == oid
+    assert outbox.retry_dead(db, oid)
+    with db.transaction() as s:
+        s.get(OutboxRow, oid).args = {"n": 6}  # the cause was fixed
+    assert outbox.run_row(db, oid) == "done" and _towns(db, 6) == 1
+
+
+def test_an_unknown_task_is_retried_not_lost(db):
+    outbox.attach(db, lambda engine, ids: None)
+    with db.transaction() as s:
+        oid = outbox.enqueue(s, "test.nobody_handles_this", {})
+    assert outbox.run_row(db, oid) == "failed"
+    with db.sessions() as s:
+        row = s.get(OutboxRow, oid)
+        assert row.done_at is None and row.available_at > utcnow()
+
+
+def test_nightly_audit_checkpoints_a_clean_ledger_and_alerts_on_a_broken_one(db, caplog):
+    w = make_world(db)
+    award(db, w.villages[0], "person", w.people[0], 5)
+    out = ops.nightly_audit(db)
+    assert out["ok"] and out["checkpoint"] is not None
+    with db.sessions() as s:
+        st = ops.audit_status(s)
+    assert st["status"] == "ok" and st["last_run"]["checkpoint_root"] == \
+        st["latest_checkpoint"]["root"]
+    _tamper(db)
+    with caplog.at_level(logging.ERROR, logger="jifen.audit"):
+        out = ops.nightly_audit(db)
+    assert not out["ok"] and out["checkpoint"] is None  # never checkpoint a broken journal
+    assert "ledger audit FAILED" in caplog.text
+    with db.sessions() as s:
+        st = ops.audit_status(s)
+    assert st["status"] == "failing"
+    assert [a["code"] for a in st["alerts"]] == ["audit_failed"]
+    assert st["last_clean_run"]["ok"] is True
+
+
+def _tamper(db):
+    """Change a posting's amount behind the journal's back (the triggers must be lifted)."""
+    from sqlalchemy import text
+    with db.engine.begin() as c:
+        if db.is_sqlite:
+            c.exec_driver_sql("DROP TRIGGER posting_no_update")
+            c.execute(text("UPDATE posting SET amount = amount + 1 WHERE id = "
+                           "(SELECT MAX(id) FROM posting WHERE amount > 0)"))
+        else:
+            c.execute(text("SET LOCAL session_replication_role = replica"))
+            c.execute(text("UPDATE posting SET amount = amount + 1 WHERE id = "
+                           "(SELECT MAX(id) FROM posting WHERE amount > 0)"))
