@@ -150,7 +150,8 @@ def test_a_worker_killed_mid_task_completes_it_exactly_once_after_restart(
     queue = f"jifen-test-{uuid.uuid4().hex[:8]}"
     _send_to(db, redis_url, queue)
     first = workers(db, redis_url, queue).start()
-    blocker = create_engine(db.url).connect()
+    blocker_engine = create_engine(db.url)
+    blocker = blocker_engine.connect()
     tx = blocker.begin()
     blocker.execute(text("LOCK TABLE star_status IN ACCESS EXCLUSIVE MODE"))
     # New thresholds: 1..5 hours. The recomputation they ask for is an outbox row of the
@@ -174,6 +175,7 @@ def test_a_worker_killed_mid_task_completes_it_exactly_once_after_restart(
             c.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
     tx.rollback()
     blocker.close()
+    blocker_engine.dispose()
     with db.sessions() as s:
         row = s.get(OutboxRow, oid)
         assert row.done_at is None and row.attempts == 0  # nothing of the killed run stayed
