@@ -92,6 +92,8 @@ def open_db(url: str) -> Database:
 
 def backend_cpu_s(pids) -> float | None:
     """CPU seconds the given local PostgreSQL backends have used (None if not on this host)."""
+    if not pids:
+        return None
     total = 0
     for pid in pids:
         try:

@@ -14,6 +14,8 @@ import threading
 import time
 from urllib.parse import unquote, urlsplit
 
+import psycopg
+
 TPCB_SCALE = 8
 _TPS = re.compile(r"^tps = ([0-9.]+)", re.MULTILINE)
 _DONE = re.compile(r"number of transactions actually processed: (\d+)")
@@ -31,34 +33,26 @@ def pg_env(url: str) -> tuple[list[str], dict]:
 
 
 class _BackendWatch:
-    """Follows the CPU of pgbench's server backends (local server): their pids from
-    pg_stat_activity once they are connected, then /proc/<pid>/schedstat until they exit."""
+    """Follows the CPU of pgbench's server backends (local server only): every few ms, the pids
+    connected to its database (one persistent connection asks), and their /proc/<pid>/schedstat
+    until they exit. Approximate by at most one poll interval per backend."""
 
     POLL_S = 0.05
 
-    def __init__(self, args: list[str], env: dict, dbname: str, clients: int) -> None:
-        self.args, self.env, self.dbname, self.clients = args, env, dbname, clients
+    def __init__(self, admin_url: str, dbname: str) -> None:
+        self.dbname = dbname
+        self.conn = psycopg.connect(admin_url.replace("postgresql+psycopg://", "postgresql://"),
+                                    autocommit=True)
         self.last: dict[int, int] = {}
         self.cpu_s: float | None = None
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
-    def _pids(self) -> list[int]:
-        sql = (f"SELECT pid FROM pg_stat_activity WHERE datname = '{self.dbname}' "
-               "AND pid <> pg_backend_pid()")
-        out = subprocess.run(["psql", *self.args, "-X", "-At", "-d", "postgres", "-c", sql],
-                             env=self.env, capture_output=True, text=True, check=False).stdout
-        return [int(x) for x in out.split()]
-
     def _run(self) -> None:
-        pids: list[int] = []
-        for _ in range(100):
-            pids = self._pids()
-            if len(pids) >= self.clients or self._done.is_set():
-                break
-            time.sleep(self.POLL_S)
         while not self._done.is_set():
+            pids = [r[0] for r in self.conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s", (self.dbname,))]
             for pid in pids:
                 try:
                     with open(f"/proc/{pid}/schedstat") as f:
@@ -70,7 +64,8 @@ class _BackendWatch:
     def stop(self) -> None:
         self._done.set()
         self._thread.join()
-        if len(self.last) >= self.clients:
+        self.conn.close()
+        if self.last:
             self.cpu_s = sum(self.last.values()) / 1e9
 
 
@@ -79,7 +74,7 @@ class PgBench:
 
     def __init__(self, admin_url: str, dbname: str) -> None:
         self.args, self.env = pg_env(admin_url)
-        self.dbname = dbname
+        self.admin_url, self.dbname = admin_url, dbname
         self._psql(f'CREATE DATABASE "{dbname}"', "postgres")
         subprocess.run(["pgbench", *self.args, "-i", "-q", "-s", str(TPCB_SCALE), dbname],
                        check=True, env=self.env, capture_output=True)
@@ -97,7 +92,7 @@ class PgBench:
                                  "-T", str(max(1, round(seconds))), "-n", self.dbname],
                                 env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True)
-        server = _BackendWatch(self.args, self.env, self.dbname, clients)
+        server = _BackendWatch(self.admin_url, self.dbname)
         out, err = proc.communicate()
         server.stop()
         if proc.returncode != 0:
