@@ -22,6 +22,7 @@ from api.problems import document_problems, exception_handlers
 from ledger.config import Settings, load_settings
 from ledger.db import Database
 from ledger.ratelimit import RateLimiter
+from workers.celery_app import attach_dispatcher
 
 MAX_BODY_BYTES = 1024 * 1024  # uploads (imports, photos) set their own larger limits
 
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         app.state.settings = settings
         app.state.db = db
         app.state.limiter = RateLimiter(settings.redis_url)  # shared by the API and the pages
+        attach_dispatcher(db, settings)  # follow-up tasks: in process, or to the workers
 
     app = Litestar(
         route_handlers=route_handlers(),

@@ -24,7 +24,6 @@ OWN_VILLAGE_BASE = 1000  # writer w's own budget belongs to village 1000 + w
 HOLDERS_PER_WRITER = 500
 BUDGET_PER_VILLAGE = 10**11
 WARMUP_AWARDS = 30
-ENGINE_OPTIONS: dict = {}  # what `--no-pre-ping` changes (to measure a proposed setting)
 
 
 def holder_id(writer: int, i: int) -> int:
@@ -85,7 +84,7 @@ def open_db(url: str) -> Database:
     the journal) are a worker's job, not the posting process's. In the embedded default they
     run in-process after commits, at most once a second; that cost is the tailer's, measured
     apart from the posting path."""
-    db = Database(url, **ENGINE_OPTIONS)
+    db = Database(url)
     outbox.attach(db, _leave_for_worker)
     return db
 

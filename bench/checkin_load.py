@@ -29,6 +29,7 @@ import httpx
 from sqlalchemy import create_engine, func, select, text
 
 from api.auth import Principal, issue_token
+from ledger.accounts import service as registry
 from ledger.accounts.models import Person, Town, Village
 from ledger.activities import planning
 from ledger.activities.models import Attendance, PointsState
@@ -102,6 +103,7 @@ def seed(db: Database, settings: Settings, people: int) -> tuple[int, list[int],
                  "created_at": now} for i in range(people)]
         s.execute(Person.__table__.insert(), rows)
         ids = list(s.scalars(select(Person.id).order_by(Person.id)))
+        registry.open_points_accounts(s, "person", ids, now=now)  # as the registry does
         town_id, village_id = town.id, village.id
     store.import_catalog(db, CATALOG, actor_id=1, town_id=town_id)
     journal.allocate(db, shards=settings.budget_shards, town_id=town_id, village_id=village_id,
@@ -122,11 +124,33 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(url: str, secret: str, data_dir: Path, port: int, workers: int,
-                 log: Path) -> subprocess.Popen:
+def server_env(url: str, secret: str, data_dir: Path, port: int, redis_url: str | None) -> dict:
+    """Embedded mode (no Redis: memory limiter, follow-up work in the API process after each
+    commit) or production mode (Redis limiter and boards, follow-up work on a Celery worker)."""
     env = {**os.environ, "JIFEN_DATABASE_URL": url, "JIFEN_SECRET_KEY": secret,
-           "JIFEN_DATA_DIR": str(data_dir), "JIFEN_PUBLIC_URL": f"http://127.0.0.1:{port}"}
-    env.pop("JIFEN_REDIS_URL", None)  # the embedded limiter; Redis is measured elsewhere
+           "JIFEN_DATA_DIR": str(data_dir), "JIFEN_PUBLIC_URL": f"http://127.0.0.1:{port}",
+           "JIFEN_CELERY_QUEUE": f"bench-{uuid.uuid4().hex[:8]}"}
+    env.pop("JIFEN_REDIS_URL", None)
+    env.pop("JIFEN_TASKS", None)
+    if redis_url:
+        env["JIFEN_REDIS_URL"] = redis_url  # JIFEN_TASKS defaults to celery
+    return env
+
+
+def start_workers(env: dict, log: Path) -> list[subprocess.Popen]:
+    """Production mode: one Celery worker (the outbox's tasks) and beat (the roll-ups)."""
+    base = [sys.executable, "-m", "celery", "-A", "workers.celery_app"]
+    queue = env["JIFEN_CELERY_QUEUE"]
+    return [subprocess.Popen(base + args, env=env, stdout=subprocess.DEVNULL,
+                             stderr=(log.parent / f"{name}.log").open("w"))
+            for name, args in (("worker", ["worker", "-Q", queue, "--concurrency", "1",
+                                           "--loglevel", "WARNING", "--without-gossip",
+                                           "--without-mingle"]),
+                               ("beat", ["beat", "--loglevel", "WARNING", "-s",
+                                         str(log.parent / "beat-schedule")]))]
+
+
+def start_server(env: dict, port: int, workers: int, log: Path) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "uvicorn", "api.asgi:app", "--host", "127.0.0.1",
            "--port", str(port), "--workers", str(workers), "--log-level", "warning",
            "--proxy-headers", "--forwarded-allow-ips", "127.0.0.1",
@@ -271,11 +295,17 @@ async def main_async(args) -> int:
     rates = [int(r) for r in args.rates.split(",")]
     need = args.volunteers + sum(r * STEP_SECONDS for r in rates)
     db = Database(url)
-    proc = None
+    proc, helpers = None, []
     try:
         act_id, ids, _ = seed(db, settings, need)
         port = free_port()
-        proc = start_server(url, secret, tmp, port, args.workers, tmp / "server.log")
+        env = server_env(url, secret, tmp, port, args.redis_url if args.tasks == "celery"
+                         else None)
+        helpers = start_workers(env, tmp / "server.log") if args.tasks == "celery" else []
+        proc = start_server(env, port, args.workers, tmp / "server.log")
+        print(f"server: {args.workers} uvicorn worker(s), tasks {args.tasks}"
+              + (f" (Celery worker and beat, Redis {args.redis_url})" if helpers else
+                 " (in the API process, memory limiter)"))
         best, offset = 0, args.volunteers
         for rate in rates:  # on a fresh server first: check-ins alone, rising rate
             group = ids[offset:offset + rate * STEP_SECONDS]
@@ -314,6 +344,12 @@ async def main_async(args) -> int:
             and final["ok"] and not load.errors
         return 0 if good else 1
     finally:
+        for h in helpers:
+            h.terminate()
+            try:
+                h.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                h.kill()
         if proc is not None:
             proc.terminate()
             try:
@@ -330,6 +366,11 @@ def main() -> None:
     ap.add_argument("--volunteers", type=int, default=2000)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--rates", default="10,20,40,60,80,100,150,200")
+    ap.add_argument("--tasks", choices=("inline", "celery"), default="inline",
+                    help="inline: embedded mode; celery: production mode with Redis, a worker "
+                         "and beat")
+    ap.add_argument("--redis-url", default=os.environ.get("JIFEN_BENCH_REDIS_URL",
+                                                          "redis://127.0.0.1:6379/14"))
     sys.exit(asyncio.run(main_async(ap.parse_args())))
 
 

@@ -88,8 +88,7 @@ def bench_postgres(admin_url: str, writers: list[int], repeat: int, seconds: flo
                      url, writers=n, shared=shared, shards=shards, seconds=seconds,
                      tag=f"{'s' if shared else 'o'}{n}r{rep}"))
         notes = [(f"PostgreSQL {version}, synchronous_commit={sync}, {os.cpu_count()} cores, "
-                  f"pgbench -s {tpcb.TPCB_SCALE}; writers' engine options "
-                  f"{awards.ENGINE_OPTIONS or 'as the ledger sets them'}")]
+                  f"pgbench -s {tpcb.TPCB_SCALE}; writers' pools as the ledger sets them")]
         if audit:
             db = Database(url)
             notes.append(_audit(db))
@@ -192,11 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pg-url", default=os.environ.get("JIFEN_BENCH_PG_URL", DEFAULT_PG_URL),
                     help="an existing database to connect to for CREATE/DROP DATABASE")
     ap.add_argument("--no-audit", action="store_true", help="skip the audit after the runs")
-    ap.add_argument("--no-pre-ping", action="store_true",
-                    help="writers' pools without pre-ping (a proposed setting, to measure it)")
     args = ap.parse_args(argv)
-    if args.no_pre_ping:
-        awards.ENGINE_OPTIONS["pool_pre_ping"] = False
     seconds = args.seconds or (2.0 if args.quick else 10.0)
     repeat = args.repeat or 3
     writers = sorted({int(w) for w in args.writers.split(",")})

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 SECRET_KEY_BYTES = 32
+TASK_MODES = ("inline", "celery")
 
 
 def _data_dir() -> Path:
@@ -53,7 +54,17 @@ class Settings:
     # queue on one row (see docs/ledger.md, "the hot budget").
     budget_shards: int = 8
     token_ttl_s: int = 12 * 3600
+    # Where work that follows a commit runs: "inline" (in this process, after the commit; the
+    # embedded default) or "celery" (sent to the workers through Redis; the default when
+    # JIFEN_REDIS_URL is set). See docs/workers.md.
+    tasks: str = "inline"
     extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.tasks not in TASK_MODES:
+            raise ValueError(f"JIFEN_TASKS must be one of {', '.join(TASK_MODES)}")
+        if self.tasks == "celery" and not self.redis_url:
+            raise ValueError("JIFEN_TASKS=celery needs JIFEN_REDIS_URL (the broker)")
 
     @property
     def is_sqlite(self) -> bool:
@@ -68,9 +79,11 @@ def load_settings() -> Settings:
         db_url = f"sqlite:///{data_dir / 'jifen.sqlite3'}"
     if db_url.startswith("postgresql://") or db_url.startswith("postgres://"):
         db_url = "postgresql+psycopg://" + db_url.split("://", 1)[1]
+    redis_url = os.environ.get("JIFEN_REDIS_URL") or None
     return Settings(
         database_url=db_url,
-        redis_url=os.environ.get("JIFEN_REDIS_URL") or None,
+        redis_url=redis_url,
+        tasks=os.environ.get("JIFEN_TASKS") or ("celery" if redis_url else "inline"),
         secret_key=_load_or_create_secret(data_dir),
         data_dir=data_dir,
         public_base_url=os.environ.get("JIFEN_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/"),

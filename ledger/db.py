@@ -8,11 +8,13 @@ PostgreSQL runs READ COMMITTED; the journal takes row locks through guarded UPDA
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 NAMING = {
@@ -56,8 +58,40 @@ def make_engine(url: str, **kw) -> Engine:
         return engine
     kw.setdefault("pool_size", 16)
     kw.setdefault("max_overflow", 16)
-    kw.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kw)
+    ping_idle_s = kw.pop("ping_idle_s", PING_IDLE_S)
+    engine = create_engine(url, **kw)
+    if not kw.get("pool_pre_ping"):
+        _ping_after_idle(engine, ping_idle_s)
+    return engine
+
+
+# A pooled connection idle longer than this is checked (SELECT 1) before it is handed out; one
+# used more recently is handed out as is. Pinging on every checkout (pool_pre_ping) cost a
+# round trip and about a fifth of a posting's client CPU (docs/ledger.md, "measurements"); a
+# connection that was fine a moment ago rarely is not, and if the server went away in that
+# moment the transaction fails like any other in flight and is retried by the caller. The same
+# rule as HikariCP's aliveBypassWindowMs.
+PING_IDLE_S = 1.0
+
+
+def _ping_after_idle(engine: Engine, idle_s: float) -> None:
+    @event.listens_for(engine, "checkin")
+    def _checkin(_dbapi_conn, record) -> None:  # noqa: ANN001
+        record.info["jifen_used_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_conn, record, _proxy) -> None:  # noqa: ANN001
+        used = record.info.get("jifen_used_at")
+        if used is None or time.monotonic() - used <= idle_s:
+            return  # new (just connected) or recently used
+        try:
+            autocommit = dbapi_conn.autocommit
+            dbapi_conn.autocommit = True
+            dbapi_conn.execute("SELECT 1")
+            dbapi_conn.autocommit = autocommit
+        except Exception as exc:  # noqa: BLE001 - any failure: this connection is gone
+            # The pool discards it and tries another (SQLAlchemy's documented custom pre-ping).
+            raise DisconnectionError(f"pooled connection failed its check: {exc}") from exc
 
 
 class Database:

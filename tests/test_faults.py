@@ -242,10 +242,11 @@ def test_broker_down_postings_commit_and_their_tasks_run_when_it_returns(
     a = Actors(settings, w)
     queue = f"jifen-faults-{uuid.uuid4().hex[:8]}"
     broker = make_app(r.url)
-    outbox.attach(db, celery_sender(queue, broker))  # as the production process does
     worker = None
     try:
         with client:
+            # As the production process does at start (JIFEN_TASKS=celery), on our own queue.
+            outbox.attach(db, celery_sender(queue, broker))
             r.kill()  # --- broker down -------------------------------------------------
             before = _points(db, w["person_ids"][0])
             for n in (3, 4, 5):

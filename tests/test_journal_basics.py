@@ -89,6 +89,22 @@ def test_same_key_different_body_is_idempotency_conflict_and_applies_nothing(db)
     assert _points(db, 7).balance == 30
 
 
+def test_a_retry_refused_by_its_own_first_effect_still_replays_the_first_result(db):
+    """The key is checked after the work: a retried spend that the first attempt made
+    unaffordable answers with the first result, not with insufficient points."""
+    _fund(db, amount=50)
+    first = _award(db, 7, 50, key="k-all")  # spends the whole budget
+    again = _award(db, 7, 50, key="k-all")  # the work alone would be budget_exhausted
+    assert again.replayed and again.result == first.result
+    with pytest.raises(IdempotencyConflict):
+        _award(db, 7, 49, key="k-all")
+    with pytest.raises(InsufficientFunds) as e:  # a new request is refused as before
+        _award(db, 7, 50, key="k-new")
+    assert e.value.code == "budget_exhausted"
+    assert _points(db, 7).balance == 50
+    audit_clean(db)
+
+
 def test_budget_cannot_be_overspent(db):
     _fund(db, amount=100)
     _award(db, 7, 100)

@@ -161,3 +161,37 @@ def _tamper(db):
             c.execute(text("SET LOCAL session_replication_role = replica"))
             c.execute(text("UPDATE posting SET amount = amount + 1 WHERE id = "
                            "(SELECT MAX(id) FROM posting WHERE amount > 0)"))
+
+
+def test_the_api_process_hands_tasks_to_the_workers_in_production_mode(db, settings):
+    """JIFEN_TASKS=celery: the API attaches the Celery sender at start (it must not run the
+    follow-up work in the request path); inline mode keeps the in-process dispatch."""
+    from dataclasses import replace
+
+    from litestar.testing import TestClient
+
+    from api.app import create_app
+    from ledger.config import Settings
+
+    with pytest.raises(ValueError, match="JIFEN_REDIS_URL"):
+        replace(settings, redis_url=None, tasks="celery")
+    with pytest.raises(ValueError, match="JIFEN_TASKS"):
+        replace(settings, tasks="threads")
+    prod = replace(settings, redis_url="redis://127.0.0.1:6379/15", tasks="celery")
+    assert isinstance(prod, Settings)
+    with TestClient(create_app(prod, db)):
+        assert not outbox.runs_inline(db.engine)
+    with TestClient(create_app(replace(settings, tasks="inline"), db)):
+        assert outbox.runs_inline(db.engine)
+
+
+def test_load_settings_picks_the_task_mode_from_the_environment(monkeypatch, tmp_path):
+    from ledger.config import load_settings
+    monkeypatch.setenv("JIFEN_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("JIFEN_TASKS", raising=False)
+    monkeypatch.delenv("JIFEN_REDIS_URL", raising=False)
+    assert load_settings().tasks == "inline"
+    monkeypatch.setenv("JIFEN_REDIS_URL", "redis://127.0.0.1:6379/15")
+    assert load_settings().tasks == "celery"
+    monkeypatch.setenv("JIFEN_TASKS", "inline")
+    assert load_settings().tasks == "inline"

@@ -123,7 +123,7 @@ def celery_sender(queue: str = QUEUE, celery_app: Celery | None = None) -> outbo
 def attach_dispatcher(database: Database, s: Settings, *, queue: str = QUEUE) -> None:
     """How this process hands committed outbox rows on, and where its live boards are:
     production → Celery and Redis; embedded → in-process and memory."""
-    if s.redis_url:
+    if s.tasks == "celery":
         outbox.attach(database, celery_sender(queue))
     else:
         outbox.attach(database, outbox.inline)

@@ -67,22 +67,30 @@ def settle_points(db: Database, settings: Settings, attendance_id: int, *,
                 return att.points_state, att.points_result
             request = award_request(s.get(Activity, att.activity_id), att)
     occurred = datetime.fromisoformat(request["context"]["occurred_at"])
+
+    def record(s: Session, state: str, result: dict) -> None:
+        s.execute(update(Attendance.__table__).where(Attendance.id == attendance_id,
+                                           Attendance.points_state == PointsState.DUE)
+                  .values(points_state=state, points_result=result, updated_at=utcnow()))
+
     try:
-        result = rules.record_award(db, settings, item_code=request["item_code"],
-                                    holder=("person", request["person_id"]),
-                                    recorder=request["recorder"], context=request["context"],
-                                    key=attendance_key(attendance_id),
-                                    now=max(now or utcnow(), occurred))
-        state = PointsState.AWARDED
-        result = {k: result.get(k) for k in ("award_id", "status", "points", "steps",
-                                              "entry_id", "item", "item_name", "notice_until")}
+        result = _outcome(rules.record_award(
+            db, settings, item_code=request["item_code"], holder=("person", request["person_id"]),
+            recorder=request["recorder"], context=request["context"],
+            key=attendance_key(attendance_id), now=max(now or utcnow(), occurred),
+            then=lambda s, r: record(s, PointsState.AWARDED, _outcome(r))))
+        return PointsState.AWARDED, result  # recorded with the award, in its transaction
     except DomainError as exc:
         state, result = PointsState.REFUSED, {"code": exc.code, "detail": exc.detail}
     with db.transaction() as s:
-        s.execute(update(Attendance).where(Attendance.id == attendance_id,
-                                           Attendance.points_state == PointsState.DUE)
-                  .values(points_state=state, points_result=result, updated_at=utcnow()))
+        record(s, state, result)
     return state, result
+
+
+def _outcome(result: dict) -> dict:
+    """What the attendance keeps of its award."""
+    return {k: result.get(k) for k in ("award_id", "status", "points", "steps", "entry_id",
+                                       "item", "item_name", "notice_until")}
 
 
 def revoke_points(s: Session, settings: Settings, att: Attendance, *, actor_id: int,

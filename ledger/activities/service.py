@@ -209,7 +209,7 @@ def close_attendance(s: Session, settings: Settings, act: Activity, attendance_i
                   out_geo=geo, updated_at=now)
     if note is not None:
         values["note"] = note[:500]
-    won = s.execute(update(Attendance).where(
+    won = s.execute(update(Attendance.__table__).where(  # Core: no ORM bulk machinery
         Attendance.id == attendance_id, Attendance.state == AttendanceState.CHECKED_IN)
         .values(**values).returning(Attendance.id)).first()
     att = s.get(Attendance, attendance_id, populate_existing=True)

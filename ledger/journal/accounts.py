@@ -15,8 +15,6 @@ from datetime import datetime
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -41,6 +39,11 @@ DEFAULT_OVERDRAFT = {
 
 _FIND = Sql.of("SELECT id FROM account WHERE unit = :unit AND holder_type = :ht "
                "AND holder_id = :hid AND purpose = :purpose AND shard = :shard")
+_CREATE = Sql.of(
+    "INSERT INTO account (unit, holder_type, holder_id, purpose, shard, overdraft, balance, "
+    "pending_out, pending_in, posting_count, head_hash, created_at) VALUES (:unit, "
+    ":holder_type, :holder_id, :purpose, :shard, :overdraft, :balance, :pending_out, "
+    ":pending_in, :posting_count, :head_hash, :created_at) ON CONFLICT DO NOTHING RETURNING id")
 _FIND_SHARDS = Sql.of("SELECT shard, id FROM account WHERE unit = :unit AND holder_type = :ht "
                       "AND holder_id = :hid AND purpose = :purpose AND shard < :n")
 
@@ -73,10 +76,6 @@ def forget_accounts(session: Session) -> None:
     _cache(session).clear()
 
 
-def _insert_ignore(session: Session):
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-
-
 def open_account(session: Session, *, holder_type: str, holder_id: int, purpose: str,
                  unit: str = Unit.POINTS, shard: int = 0, overdraft: str | None = None,
                  now: datetime | None = None) -> int:
@@ -98,10 +97,13 @@ def open_account(session: Session, *, holder_type: str, holder_id: int, purpose:
               "balance": 0, "pending_out": 0, "pending_in": 0, "posting_count": 0,
               "head_hash": GENESIS_HASH, "created_at": now or utcnow()}
     session.info.setdefault(_NEW, set()).add(key)
-    session.execute(_insert_ignore(session)(Account).values(**values).on_conflict_do_nothing())
-    return session.scalar(select(Account.id).where(
-        Account.unit == key[0], Account.holder_type == key[1], Account.holder_id == holder_id,
-        Account.purpose == key[3], Account.shard == shard))
+    raw = Raw(session)
+    made = raw.first(_CREATE, {**values, "created_at": raw.time(values["created_at"])})
+    if made is not None:
+        return made[0]
+    # Another transaction created it meanwhile (ON CONFLICT waited for it to commit).
+    return raw.first(_FIND, {"unit": key[0], "ht": key[1], "hid": holder_id,
+                             "purpose": key[3], "shard": shard})[0]
 
 
 def budget_shards(session: Session, village_id: int, shards: int,

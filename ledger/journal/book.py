@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from ledger.db import Database
-from ledger.errors import IdempotencyConflict, InsufficientFunds, InvalidInput
+from ledger.errors import DomainError, IdempotencyConflict, InsufficientFunds, InvalidInput
 from ledger.journal.accounts import award_accounts, budget_shards, open_account
 from ledger.journal.models import Account, HolderType, Purpose, Unit
 from ledger.journal.posting import (
@@ -86,21 +86,35 @@ def write(db: Database, fn: WorkFn, *, key: str | None = None, request: dict | N
     result; the same key with another request raises `idempotency_conflict`, applying nothing.
     Only successful results are remembered: a refused request changed nothing and may be retried.
     Deadlocks and serialization failures are retried from the start.
+
+    The key is checked optimistically, after the work: a new key (nearly every request) costs
+    one INSERT and no lookup. A key already taken makes that INSERT return nothing, and the work
+    is rolled back and the stored result answered; a refusal raised by the work is answered with
+    the stored result too when the key turns out to be taken (the refusal may be the first
+    request's own effect, e.g. the points it spent).
     """
     if key is not None and not 1 <= len(key) <= MAX_KEY_CHARS:
         raise InvalidInput(f"idempotency key must be 1..{MAX_KEY_CHARS} characters",
                            code="idempotency_key_invalid")
     rhash = request_hash(request or {}) if key else ""
+    try:
+        return _attempts(db, fn, key, rhash)
+    except IdempotencyConflict:
+        raise
+    except DomainError:
+        if key is not None:
+            found = _replay_stored(db, key, rhash, missing_ok=True)
+            if found is not None:
+                return found
+        raise
+
+
+def _attempts(db: Database, fn: WorkFn, key: str | None, rhash: str) -> WriteResult:
     hints: dict = {}
     attempt = shard_retries = 0
     while True:
         try:
             with db.transaction() as s:
-                if key is not None:
-                    raw = Raw(s)
-                    rec = raw.first(_KEY_GET, {"key": key})
-                    if rec is not None:
-                        return _replay(rec[0], raw.json_out(rec[1]), rhash, key)
                 s.info["shard_hints"] = hints
                 result = fn(s)
                 if key is not None:

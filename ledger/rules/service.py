@@ -9,6 +9,7 @@ Entry points for other packages (documented in docs/rules.md):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
@@ -123,12 +124,23 @@ def _request(item_code, holder, recorder, context, catalog, confirmer) -> dict:
 def record_award(db: Database, settings: Settings, *, item_code: str, holder, recorder,
                  context: dict | None = None, key: str | None = None,
                  catalog: str | None = None, confirmer: Actor | None = None,
-                 now: datetime | None = None) -> dict:
+                 now: datetime | None = None,
+                 then: Callable[[Session, dict], None] | None = None) -> dict:
     """Record one deed under one item. `holder` is ("person"|"household"|"team", id);
     `recorder` an Actor (or a trusted caller's user id, see holders.actor_from); `context`
     the inputs (occurred_at, minutes, points, level, quantity, activity_id, note, photos…).
-    Refusals raise RuleRefused with the engine's reason as `code`."""
+    Refusals raise RuleRefused with the engine's reason as `code`.
+
+    `then(session, result)`: the caller's own bookkeeping, run in the award's transaction (or,
+    when the key replays an earlier award, in a transaction of its own), so that a caller
+    recording the outcome needs no third commit."""
     def work(s: Session) -> dict:
+        result = decide(s)
+        if then is not None:
+            then(s, result)
+        return result
+
+    def decide(s: Session) -> dict:
         at = now or utcnow()
         c, item, h, actor, conf, inp = _prepare(
             s, item_code=item_code, holder=holder, recorder=recorder, context=context,
@@ -154,8 +166,12 @@ def record_award(db: Database, settings: Settings, *, item_code: str, holder, re
         s.flush()
         return award_view(award)
 
-    return book.write(db, work, key=key, request=_request(
-        item_code, holder, recorder, context, catalog, confirmer)).result
+    done = book.write(db, work, key=key, request=_request(
+        item_code, holder, recorder, context, catalog, confirmer))
+    if done.replayed and then is not None:
+        with db.transaction() as s:
+            then(s, done.result)
+    return done.result
 
 
 def new_record(c: S.Catalog, item: S.Item, h: Holder, actor: Actor, conf: Actor | None,

@@ -70,7 +70,10 @@ def live_app(tmp_path_factory) -> Iterator[LiveApp]:
     env = {**os.environ, "JIFEN_DATABASE_URL": url, "JIFEN_DATA_DIR": str(data_dir),
            "JIFEN_SECRET_KEY": SECRET, "JIFEN_PUBLIC_URL": base}
     if REDIS_URL:
+        # Redis for rate limits and boards; the follow-up tasks stay in the server process
+        # (no worker runs beside it here: tests/test_workers_real.py covers the real worker).
         env["JIFEN_REDIS_URL"] = REDIS_URL
+        env["JIFEN_TASKS"] = "inline"
     log = open(data_dir / "server.log", "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "api.asgi:app", "--host", "127.0.0.1", "--port",
