@@ -158,6 +158,22 @@ def test_village_export_is_a_background_task_with_a_csv(client, auth, world, db)
     assert r.status_code == 403
 
 
+def test_an_export_of_no_village_is_refused_before_any_task_exists(client, auth, db):
+    from sqlalchemy import func, select
+
+    from ledger.outbox import OutboxRow
+    r = client.post(f"{API}/villages/648/exports", headers=auth("town_admin"),
+                    json={"year": int(YEAR)})
+    assert r.status_code == 404 and r.json()["code"] == "village_not_found", r.text
+    r = client.post(f"{API}/stars/recompute", headers=auth("town_admin"), json={"town_id": 999})
+    assert r.status_code == 404 and r.json()["code"] == "town_not_found", r.text
+    r = client.put(f"{API}/star-config/volunteer", headers=auth("town_admin"),
+                   json={"town_id": 999, "thresholds": [100, 300, 600, 1000, 1500]})
+    assert r.status_code == 404 and r.json()["code"] == "town_not_found", r.text
+    with db.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(OutboxRow)) == 0
+
+
 def test_ops_audit_status_is_for_town_admins(client, auth, world, db):
     from ledger import ops
     r = client.get(f"{API}/ops/audit-status", headers=auth("village_admin", village_id=1))

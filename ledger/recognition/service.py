@@ -4,7 +4,10 @@ asks for is an outbox row of that same transaction."""
 
 from __future__ import annotations
 
+from sqlalchemy.orm import Session
+
 from ledger import outbox
+from ledger.accounts.models import Town, Village
 from ledger.db import Database
 from ledger.errors import InvalidInput, NotFound
 from ledger.journal import book
@@ -19,6 +22,7 @@ def set_star_config(db: Database, *, town_id: int, kind: str, body: dict,
                     actor_id: int | None, key: str | None) -> dict:
     """A new version of a town's thresholds; every star is recomputed after the commit."""
     def work(s) -> dict:
+        _town(s, town_id)
         cfg = stars.set_config(s, town_id, kind, body, actor_id)
         outbox.enqueue(s, RECOMPUTE_TASK, {"town_id": town_id, "cause": "thresholds"})
         return cfg.as_dict()
@@ -28,9 +32,20 @@ def set_star_config(db: Database, *, town_id: int, kind: str, body: dict,
 
 
 def request_recompute(db: Database, *, town_id: int | None, key: str | None) -> dict:
-    return book.write(db, lambda s: {"task_id": outbox.enqueue(
-        s, RECOMPUTE_TASK, {"town_id": town_id, "cause": "recompute"})}, key=key,
-        request={"op": "recompute_stars", "town": town_id}).result
+    def work(s: Session) -> dict:
+        if town_id is not None:
+            _town(s, town_id)
+        return {"task_id": outbox.enqueue(s, RECOMPUTE_TASK,
+                                          {"town_id": town_id, "cause": "recompute"})}
+
+    return book.write(db, work, key=key,
+                      request={"op": "recompute_stars", "town": town_id}).result
+
+
+def _town(s: Session, town_id: int) -> None:
+    """Refuse work for a town that does not exist (before a task is queued for it)."""
+    if s.get(Town, town_id) is None:
+        raise NotFound(f"town {town_id} does not exist", code="town_not_found")
 
 
 def star_summary(db: Database, holder_type: str, holder_id: int) -> dict:
@@ -168,9 +183,16 @@ def ranking(db: Database, *, scope: str, scope_id: int, metric: str, period: str
 
 def request_export(db: Database, *, village_id: int, year: int, out_dir: str,
                    key: str | None) -> dict:
-    res = book.write(db, lambda s: {"task_id": outbox.enqueue(
-        s, EXPORT_TASK, {"village_id": village_id, "year": year, "out_dir": out_dir})},
-        key=key, request={"op": "export", "village": village_id, "year": year})
+    def work(s: Session) -> dict:
+        # Refuse now what the task would refuse later: a task for no village would only
+        # retry until it is dead, and the caller would have been told 202.
+        if s.get(Village, village_id) is None:
+            raise NotFound(f"village {village_id} does not exist", code="village_not_found")
+        return {"task_id": outbox.enqueue(
+            s, EXPORT_TASK, {"village_id": village_id, "year": year, "out_dir": out_dir})}
+
+    res = book.write(db, work, key=key,
+                     request={"op": "export", "village": village_id, "year": year})
     return task_status(db, res.result["task_id"])
 
 
