@@ -242,3 +242,30 @@ def test_monthly_themes_are_the_towns_five():
     facts = Path(__file__).resolve().parents[2] / "shared" / "data" / "baogai.yaml"
     themes = yaml.safe_load(facts.read_text(encoding="utf-8"))["monthly_themes"]
     assert tuple(themes) == planning.MONTHLY_THEMES
+
+
+def test_points_left_due_by_a_crash_are_paid_by_the_scheduled_retry_once(db, settings):
+    """A check-out committed its minutes and points_state=due, then the process died before
+    the award: the minute-by-minute retry pays it, once, and leaves recent ones to their
+    request."""
+    from sqlalchemy import update
+
+    from ledger.activities.models import Attendance, PointsState
+    w = make_world(db)
+    act = make_activity(db, w)
+    out = _checked_out(db, settings, w, act, 0, 90)
+    att_id = out["attendance_id"]
+    paid = points_of(db, "person", w.people[0])
+    with db.sessions() as s:
+        award_count = s.scalar(select(func.count()).select_from(AwardRecord))
+    with db.transaction() as s:  # as if the award had never happened
+        s.execute(update(Attendance.__table__).where(Attendance.id == att_id).values(
+            points_state=PointsState.DUE, points_result=None, updated_at=T0))
+    later = T0 + timedelta(minutes=5)
+    assert awards.retry_due(db, settings, older_than_s=600, now=later) == 0  # too recent
+    assert awards.retry_due(db, settings, older_than_s=60, now=later) == 1
+    assert awards.retry_due(db, settings, older_than_s=60, now=later) == 0
+    assert attendance(db, att_id).points_state == PointsState.AWARDED
+    assert points_of(db, "person", w.people[0]) == paid  # the key: paid exactly once
+    with db.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(AwardRecord)) == award_count

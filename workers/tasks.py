@@ -83,6 +83,13 @@ def sweep_checkouts() -> dict:
     return sweep_forgotten_checkouts(db(), settings(), utcnow())
 
 
+@app.task(name="jifen.activities.retry_due")
+def retry_due_points() -> int:
+    """Points of check-outs that a crash left unpaid (due for over a minute)."""
+    from ledger.activities.awards import retry_due
+    return retry_due(db(), settings(), older_than_s=60)
+
+
 @app.task(name="jifen.rules.post_due_notices")
 def post_due_notices() -> int:
     from ledger.rules.workflow import post_due_notices as post
@@ -144,5 +151,5 @@ def render_plates(village_id: int) -> dict:
 # name → function, for `jifen task NAME` and the embedded scheduler (same functions, no broker)
 TASKS = {t.name: t for t in (
     run_outbox, relay, prune_outbox, catch_up, recompute_stars, rebuild_boards, rebuild_rollups,
-    sweep_holds, sweep_vouchers, sweep_checkouts, post_due_notices, expire_points,
-    nightly_audit, honor_draft, render_poster, render_plates, export_village)}
+    sweep_holds, sweep_vouchers, sweep_checkouts, retry_due_points, post_due_notices,
+    expire_points, nightly_audit, honor_draft, render_poster, render_plates, export_village)}

@@ -11,7 +11,7 @@ attendance (ledger.rules.service.post_award), so hours are never counted twice.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -110,11 +110,16 @@ def revoke_points(s: Session, settings: Settings, att: Attendance, *, actor_id: 
         award.reviewer_id, award.updated_at = actor_id, now
 
 
-def retry_due(db: Database, settings: Settings, limit: int = RETRY_BATCH) -> int:
-    """Pay what a crash left due (the keys make it safe to pay again)."""
+def retry_due(db: Database, settings: Settings, limit: int = RETRY_BATCH,
+              older_than_s: float = 0, now: datetime | None = None) -> int:
+    """Pay what a crash left due: attendances certified (points due) whose award never noted
+    its outcome. The keys make it safe to pay again; `older_than_s` leaves alone those a
+    request is paying right now. Run every minute by the workers (jifen.activities.retry_due)."""
+    cutoff = (now or utcnow()) - timedelta(seconds=older_than_s)
     with db.sessions() as s:
         ids = list(s.scalars(select(Attendance.id).where(
-            Attendance.points_state == PointsState.DUE).order_by(Attendance.id).limit(limit)))
+            Attendance.points_state == PointsState.DUE, Attendance.updated_at <= cutoff)
+            .order_by(Attendance.id).limit(limit)))
     for i in ids:
         settle_points(db, settings, i)
     return len(ids)
