@@ -17,7 +17,7 @@ from ledger.errors import Conflict, Forbidden, InvalidInput, NotFound
 from ledger.journal import book
 from ledger.timeutil import utcnow
 
-# 一月一主题: the five monthly themes of Baogai's plan (shared/data/baogai.yaml, monthly_themes).
+# 一月一主题: the five monthly themes of Baogai's plan (ledger/accounts/data/baogai.yaml).
 MONTHLY_THEMES = ("学习实践科学理论", "宣传宣讲党的政策", "培育践行主流价值", "丰富活跃文化生活",
                   "持续深入移风易俗")
 MAX_TITLE_CHARS = 200
