@@ -8,12 +8,10 @@ real (connection refused), not a mock."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -34,8 +32,8 @@ from ledger.recognition import leaderboards, rollups
 from ledger.recognition.tasks import rebuild_all
 from ledger.timeutil import utcnow
 from tests.conftest import audit_clean
+from tests.test_workers_real import Worker
 
-ROOT = Path(__file__).resolve().parent.parent
 REDIS_SERVER = shutil.which("redis-server")
 
 
@@ -207,33 +205,6 @@ def test_redis_down_writes_go_on_limits_degrade_to_memory_and_rankings_recover(
     audit_clean(db)
 
 
-class Worker:
-    """A real `celery worker` process on a queue of this test's own."""
-
-    def __init__(self, db_url: str, redis_url: str, queue: str, tmp: Path) -> None:
-        self.env = {**os.environ, "JIFEN_DATABASE_URL": db_url, "JIFEN_REDIS_URL": redis_url,
-                    "JIFEN_CELERY_QUEUE": queue, "JIFEN_DATA_DIR": str(tmp),
-                    "JIFEN_SECRET_KEY": SECRET, "PYTHONPATH": str(ROOT)}
-        self.log, self.queue = tmp / "worker.log", queue
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "-Q", queue,
-             "--pool", "solo", "--loglevel", "INFO", "-n", f"{queue}@%h", "--without-gossip",
-             "--without-mingle", "--without-heartbeat"],
-            cwd=ROOT, env=self.env, stdout=self.log.open("w"), stderr=subprocess.STDOUT,
-            start_new_session=True)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")[-3000:]
-
-
 def test_broker_down_postings_commit_and_their_tasks_run_when_it_returns(
         db, tmp_path, private_redis):
     from workers.celery_app import RUN_OUTBOX, celery_sender, make_app
@@ -264,7 +235,7 @@ def test_broker_down_postings_commit_and_their_tasks_run_when_it_returns(
                 RUN_OUTBOX, args=[ids], queue=queue), grace=False) == 0
 
             r.start()  # --- broker back ------------------------------------------------
-            worker = Worker(db.url, r.url, queue, tmp_path)
+            worker = Worker(db.url, r.url, queue, tmp_path).start()
             sent = outbox.relay(db, lambda ids: broker.send_task(
                 RUN_OUTBOX, args=[ids], queue=queue), grace=False)
             assert sent == len(waiting)

@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ledger.accounts.models import Person, Town, Village
+from ledger.accounts.privacy import mask_id_number, mask_name
 from ledger.activities.minutes import SOURCE
 from ledger.activities.models import (
     CERTIFIED_REVIEWS,
@@ -46,21 +47,6 @@ MAX_LINES = 500  # activities on one certificate; beyond this, issue per year
 CODE_BYTES = 12
 VERIFY_PATH = "/cert/"
 
-
-def mask_name(name: str) -> str:
-    """张三 → 张*, 张三丰 → 张*丰, 欧阳小明 → 欧**明: enough to recognise, not to identify."""
-    name = (name or "").strip()
-    if len(name) <= 1:
-        return "*"
-    if len(name) == 2:
-        return name[0] + "*"
-    return name[0] + "*" * (len(name) - 2) + name[-1]
-
-
-def mask_id(id_number: str | None) -> str:
-    if not id_number:
-        return "—"
-    return id_number[:4] + "*" * max(0, len(id_number) - 8) + id_number[-4:]
 
 
 def hours_text(minutes: int) -> str:
@@ -148,7 +134,7 @@ def issue(db: Database, settings: Settings, actor: Actor, *, person_id: int, sta
 
 def record_view(cert: Certificate, person: Person, settings: Settings) -> dict:
     return {"code": cert.code, "person_id": cert.person_id, "name": person.name,
-            "id_masked": mask_id(person.id_number),
+            "id_masked": mask_id_number(person.id_number) or "—",
             "period_start": cert.period_start.isoformat(),
             "period_end": cert.period_end.isoformat(), "minutes_total": cert.minutes_total,
             "hours": hours_text(cert.minutes_total), "activities_count": cert.activities_count,

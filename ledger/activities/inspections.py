@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ledger.accounts.models import Household, Village
 from ledger.activities import awards
-from ledger.activities.certificates import mask_name
+from ledger.accounts.privacy import mask_name
 from ledger.activities.models import Inspection
 from ledger.activities.planning import Actor
 from ledger.config import Settings
