@@ -12,7 +12,6 @@ CI runs a short load with two kills. The long run is the same test with bigger n
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -36,6 +35,7 @@ from ledger.redemption.models import RedemptionOrder, Reward, Voucher
 from ledger.rules.models import AwardRecord
 from ledger.timeutil import utcnow
 from tests.conftest import audit_clean
+from tests.procs import kill_group, stop_group
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENTS = int(os.environ.get("JIFEN_CRASH_CLIENTS", "6"))
@@ -86,17 +86,10 @@ class Server:
         raise AssertionError(f"server did not become ready:\n{self.output()}")
 
     def kill(self) -> None:
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(10)
+        kill_group(self.proc)
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
+        stop_group(self.proc)
 
     def output(self) -> str:
         return "".join(p.read_text(errors="replace")[-3000:]

@@ -7,7 +7,6 @@ local Redis, and failing — never skipping — when it is down)."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from ledger.outbox import OutboxRow
 from ledger.recognition import service
 from ledger.recognition.models import HonorList, StarChange
 from tests.conftest import ON_CI
+from tests.procs import kill_group, stop_group
 from tests.test_recognition_support import award, make_world, serve
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,17 +66,10 @@ class Worker:
         return self
 
     def kill(self) -> None:
-        """SIGKILL, as a crash or an OOM kill would: no cleanup, no acknowledgement."""
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(10)
+        kill_group(self.proc)
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
+        stop_group(self.proc)
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")[-4000:]
