@@ -1,11 +1,13 @@
 """Our side of the comparison: single award postings (village budget → person points) through
-the ledger's public path, `book.write` + `book.award`, with an idempotency key as every real
+the ledger's public path for them, `book.write_award` (one statement on PostgreSQL once the
+accounts are known, else `book.write` + `book.award`), with an idempotency key as every real
 award has. Each writer is its own process with its own holders."""
 
 from __future__ import annotations
 
 import multiprocessing as mp
 import queue
+import threading
 import time
 from dataclasses import dataclass
 
@@ -23,7 +25,9 @@ SHARED_VILLAGE = 1
 OWN_VILLAGE_BASE = 1000  # writer w's own budget belongs to village 1000 + w
 HOLDERS_PER_WRITER = 500
 BUDGET_PER_VILLAGE = 10**11
-WARMUP_AWARDS = 30
+# Each writer first awards every one of its holders once: a long-running process knows the ids
+# of the accounts it posts to (`accounts.remembered`), and the measurement is of that state.
+WARMUP_AWARDS = HOLDERS_PER_WRITER
 
 
 def holder_id(writer: int, i: int) -> int:
@@ -68,11 +72,11 @@ def vacuum_hot(url: str) -> None:
 def award_once(db: Database, *, writer: int, i: int, village: int, shards: int, tag: str) -> dict:
     holder = holder_id(writer, i)
     request = {"op": "award", "village": village, "holder": holder, "amount": 1, "rule": "bench"}
-    return book.write(db, lambda s: book.award(
-        s, village_id=village, holder_type="person", holder_id=holder, amount=1, shards=shards,
-        source="bench", source_ref=f"{tag}:{writer}:{i}", actor_id=writer,
-        details={"rule_item": "bench", "rule_version": 1, "points": 1}).as_dict(),
-        key=f"{tag}:{writer}:{i}", request=request).result
+    return book.write_award(
+        db, key=f"{tag}:{writer}:{i}", request=request, village_id=village,
+        holder_type="person", holder_id=holder, amount=1, shards=shards, source="bench",
+        source_ref=f"{tag}:{writer}:{i}", actor_id=writer,
+        details={"rule_item": "bench", "rule_version": 1, "points": 1}).result
 
 
 def _leave_for_worker(_engine, _ids) -> None:
@@ -103,28 +107,50 @@ def backend_cpu_s(pids) -> float | None:
     return total / 1e9
 
 
-def _worker(url: str, writer: int, shared: bool, shards: int, seconds: float, tag: str,
-            barrier, out) -> None:
-    db = open_db(url)
-    pids: list[int] = []
-    if not db.is_sqlite:
-        event.listen(db.engine, "connect",
-                     lambda dbapi, _rec: pids.append(dbapi.info.backend_pid))
+def _writer(db: Database, writer: int, shared: bool, shards: int, tag: str, ready, go,
+            stop_at: list[float], counts: dict) -> None:
     village = SHARED_VILLAGE if shared else OWN_VILLAGE_BASE + writer
     i = 0
     for _ in range(WARMUP_AWARDS):
         award_once(db, writer=writer, i=i, village=village, shards=shards, tag=tag)
         i += 1
-    barrier.wait()
-    server0, client0 = backend_cpu_s(pids), time.process_time()
-    done, deadline = 0, time.monotonic() + seconds
+    ready.wait()
+    go.wait()
+    done, deadline = 0, stop_at[0]
     while time.monotonic() < deadline:
         award_once(db, writer=writer, i=i, village=village, shards=shards, tag=tag)
         i += 1
         done += 1
+    counts[writer] = done
+
+
+def _process(url: str, writers: list[int], shared: bool, shards: int, seconds: float, tag: str,
+             barrier, out) -> None:
+    """One client process running `writers` as threads, each on its own pooled connection (as
+    pgbench runs its clients as threads of one process, and as an API process serves requests)."""
+    db = open_db(url)
+    pids: list[int] = []
+    if not db.is_sqlite:
+        event.listen(db.engine, "connect",
+                     lambda dbapi, _rec: pids.append(dbapi.info.backend_pid))
+    ready, go = threading.Barrier(len(writers) + 1), threading.Event()
+    stop_at: list[float] = [0.0]
+    counts: dict[int, int] = {}
+    threads = [threading.Thread(target=_writer, args=(db, w, shared, shards, tag, ready, go,
+                                                      stop_at, counts)) for w in writers]
+    for t in threads:
+        t.start()
+    ready.wait()  # every thread warmed up
+    barrier.wait()  # every process too
+    server0, client0 = backend_cpu_s(pids), time.process_time()
+    stop_at[0] = time.monotonic() + seconds
+    go.set()
+    for t in threads:
+        t.join()
     client = time.process_time() - client0
     server = backend_cpu_s(pids)
-    out.put((done, client, None if server is None or server0 is None else server - server0))
+    out.put((sum(counts.values()), client,
+             None if server is None or server0 is None else server - server0))
     db.dispose()
 
 
@@ -143,13 +169,15 @@ class Run:
 
 
 def run_awards(url: str, *, writers: int, shared: bool, shards: int, seconds: float,
-               tag: str) -> Run:
-    """Awards per second of `writers` processes posting for `seconds`."""
+               tag: str, processes: int = 1) -> Run:
+    """Awards per second of `writers` concurrent writers posting for `seconds`, run as threads
+    of `processes` client processes (writers dealt out among them)."""
     vacuum_hot(url)
     ctx = mp.get_context("fork")
-    barrier, out = ctx.Barrier(writers), ctx.Queue()
-    procs = [ctx.Process(target=_worker, args=(url, w, shared, shards, seconds, tag, barrier,
-                                                out)) for w in range(writers)]
+    groups = [list(range(writers))[p::processes] for p in range(min(processes, writers))]
+    barrier, out = ctx.Barrier(len(groups)), ctx.Queue()
+    procs = [ctx.Process(target=_process, args=(url, g, shared, shards, seconds, tag, barrier,
+                                                 out)) for g in groups]
     for p in procs:
         p.start()
     return collect(procs, out, seconds)

@@ -66,7 +66,7 @@ def _audit(db: Database) -> str:
 
 
 def bench_postgres(admin_url: str, writers: list[int], repeat: int, seconds: float,
-                   shards: int, audit: bool) -> tuple[dict, list[str]]:
+                   shards: int, audit: bool, processes: int = 1) -> tuple[dict, list[str]]:
     tag = uuid.uuid4().hex[:6]
     ours_name, tpcb_name = f"jifen_bench_{tag}", f"jifen_pgbench_{tag}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
@@ -86,9 +86,10 @@ def bench_postgres(admin_url: str, writers: list[int], repeat: int, seconds: flo
         _measure(samples, writers, repeat, seconds, lambda n: pgb.run(n, seconds),
                  lambda n, shared, rep: awards.run_awards(
                      url, writers=n, shared=shared, shards=shards, seconds=seconds,
-                     tag=f"{'s' if shared else 'o'}{n}r{rep}"))
+                     tag=f"{'s' if shared else 'o'}{n}r{rep}", processes=processes))
         notes = [(f"PostgreSQL {version}, synchronous_commit={sync}, {os.cpu_count()} cores, "
-                  f"pgbench -s {tpcb.TPCB_SCALE}; writers' pools as the ledger sets them")]
+                  f"pgbench -s {tpcb.TPCB_SCALE} -j N (N client threads in one process); ours: "
+                  f"N writer threads in {processes} process(es), the ledger's own pool")]
         if audit:
             db = Database(url)
             notes.append(_audit(db))
@@ -103,7 +104,7 @@ def bench_postgres(admin_url: str, writers: list[int], repeat: int, seconds: flo
 
 
 def bench_sqlite(writers: list[int], repeat: int, seconds: float, shards: int,
-                 audit: bool) -> tuple[dict, list[str]]:
+                 audit: bool, processes: int = 1) -> tuple[dict, list[str]]:
     tmp = tempfile.mkdtemp(prefix="jifen_bench_")
     path = os.path.join(tmp, "bench.sqlite3")
     try:
@@ -117,7 +118,8 @@ def bench_sqlite(writers: list[int], repeat: int, seconds: float, shards: int,
                  lambda n: tpcb.sqlite_tpcb_run(path, n, seconds),
                  lambda n, shared, rep: awards.run_awards(
                      f"sqlite:///{path}", writers=n, shared=shared, shards=shards,
-                     seconds=seconds, tag=f"{'s' if shared else 'o'}{n}r{rep}"))
+                     seconds=seconds, tag=f"{'s' if shared else 'o'}{n}r{rep}",
+                     processes=processes))
         notes = [(f"SQLite {sqlite3.sqlite_version}, WAL, synchronous=NORMAL, one writer at a "
                   f"time (BEGIN IMMEDIATE), {os.cpu_count()} cores")]
         if audit:
@@ -190,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--backend", choices=("both", "postgres", "sqlite"), default="both")
     ap.add_argument("--pg-url", default=os.environ.get("JIFEN_BENCH_PG_URL", DEFAULT_PG_URL),
                     help="an existing database to connect to for CREATE/DROP DATABASE")
+    ap.add_argument("--processes", type=int, default=1,
+                    help="client processes our writers are threads of (default 1, as pgbench)")
     ap.add_argument("--no-audit", action="store_true", help="skip the audit after the runs")
     args = ap.parse_args(argv)
     seconds = args.seconds or (2.0 if args.quick else 10.0)
@@ -198,10 +202,11 @@ def main(argv: list[str] | None = None) -> int:
     ok = True
     if args.backend in ("both", "postgres"):
         samples, notes = bench_postgres(args.pg_url, writers, repeat, seconds, args.shards,
-                                        not args.no_audit)
+                                        not args.no_audit, args.processes)
         ok &= report("PostgreSQL", samples, notes, writers, repeat, seconds, args.shards)
     if args.backend in ("both", "sqlite"):
-        samples, notes = bench_sqlite(writers, repeat, seconds, args.shards, not args.no_audit)
+        samples, notes = bench_sqlite(writers, repeat, seconds, args.shards, not args.no_audit,
+                                      args.processes)
         ok &= report("SQLite", samples, notes, writers, repeat, seconds, args.shards)
     return 0 if ok else 1
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from hypothesis import HealthCheck, event, given, settings
@@ -98,10 +99,20 @@ def _expect_refusal(fn, exc_type, codes: set[str]) -> None:
 
 
 def _keyed_write(w: World, key: str | None, work, request: dict) -> dict:
-    result = book.write(w.db, work, key=key, request=request).result
+    """`work` is a function of a session (run by `book.write`) or a `Call`."""
+    call = work if isinstance(work, Call) else Call(lambda k, r: book.write(
+        w.db, work, key=k, request=r))
+    result = call.fn(key, request).result
     if key is not None:
-        w.done_keys.append((key, (work, request), result))
+        w.done_keys.append((key, (call, request), result))
     return result
+
+
+@dataclass
+class Call:
+    """A keyed write as a function of (key, request) -> WriteResult."""
+
+    fn: Callable
 
 
 def _apply(w: World, op: tuple) -> None:  # one branch per operation, kept together
@@ -116,13 +127,12 @@ def _apply(w: World, op: tuple) -> None:  # one branch per operation, kept toget
         w.record(res, {("funding",): -amount, ("budget", v): amount})
     elif kind in ("award", "deduct"):
         _, v, p, amount, use_key = op
-        flow = book.award if kind == "award" else book.deduct
         req = {"op": kind, "v": v, "p": p, "a": amount}
-
-        def work(s):
-            return flow(s, village_id=w.village_id(v), holder_type="person",
-                        holder_id=w.base + 10 + p, amount=amount, shards=SHARDS,
-                        source="property", details={"rule_item": "test"}).as_dict()
+        # The public single-entry path: one statement on PostgreSQL once the accounts are known.
+        work = Call(lambda k, r: book.write_award(
+            db, key=k, request=r, deduction=kind == "deduct", village_id=w.village_id(v),
+            holder_type="person", holder_id=w.base + 10 + p, amount=amount, shards=SHARDS,
+            source="property", details={"rule_item": "test"}))
 
         if kind == "award" and w.expect[("budget", v)] < amount:
             _expect_refusal(lambda: _keyed_write(w, w.key(use_key), work, req),
@@ -202,15 +212,15 @@ def _apply(w: World, op: tuple) -> None:  # one branch per operation, kept toget
     elif kind == "replay":
         if not w.done_keys:
             return
-        key, (work, request), first = w.done_keys[op[1] % len(w.done_keys)]
-        again = book.write(db, work, key=key, request=request)
+        key, (call, request), first = w.done_keys[op[1] % len(w.done_keys)]
+        again = call.fn(key, request)
         assert again.replayed and again.result == first
     elif kind == "reuse_key":
         if not w.done_keys:
             return
-        key, (work, request), _ = w.done_keys[op[1] % len(w.done_keys)]
+        key, (call, request), _ = w.done_keys[op[1] % len(w.done_keys)]
         other = {**request, "a": request.get("a", 0) + op[2]}
-        _expect_refusal(lambda: book.write(db, work, key=key, request=other),
+        _expect_refusal(lambda: call.fn(key, other),
                         IdempotencyConflict, {"idempotency_conflict"})
 
 

@@ -138,6 +138,16 @@ def award_accounts(session: Session, *, holder_type: str, holder_id: int, villag
     return points, budget_shards(session, village_id, shards, unit)
 
 
+def remembered(engine: Engine, keys: Sequence[Key]) -> list[int] | None:
+    """The ids this process remembers for `keys`, or None unless it remembers all of them.
+    (Whoever posts with them must check each row is still that account: `oneshot.py` does.)"""
+    cache = _caches.get(engine)
+    if cache is None:
+        return None
+    ids = [cache.get(k) for k in keys]
+    return None if None in ids else ids
+
+
 def holder_accounts(session: Session, holder_type: str, holder_id: int,
                     purpose: str | None = None) -> Sequence[Account]:
     q = select(Account).where(Account.holder_type == holder_type, Account.holder_id == holder_id)

@@ -43,26 +43,42 @@ _UNDO = Sql.of(
     "AND p.seq = account.posting_count - 1), :genesis) WHERE id = :id")
 
 
-@lru_cache(maxsize=64)
-def _pg_statement(n: int) -> Sql:
-    """The whole entry as one PostgreSQL statement, for an entry of n postings."""
+def pg_updates(n: int, *, key_guard: bool = False) -> str:
+    """The CTEs `u0..u{n-1}` (one guarded UPDATE per account, in the order given) and `u` (their
+    rows). With `key_guard`, each UPDATE also requires the row to be the account the caller
+    remembered the id for (parameters ht/hid/pu/sh{i}), and carries the line's position
+    (parameter l{i}) so that the caller can read the postings back in line order."""
+    check = ("AND holder_type = :ht{i} AND holder_id = CAST(:hid{i} AS bigint) "
+             "AND purpose = :pu{i} AND shard = CAST(:sh{i} AS integer) ") if key_guard else ""
+    line = "CAST(:l{i} AS integer)" if key_guard else "{i}"
     updates = ",\n".join(
-        f"u{i} AS (UPDATE account SET {_SET.format(i=i)} WHERE id = CAST(:id{i} AS bigint) "
-        f"AND unit = :unit AND {_GUARD.format(i=i)} RETURNING {i} AS i, id, "
-        f"CAST(:a{i} AS bigint) AS amount, balance, posting_count, head_hash, unit, "
-        f"holder_type, holder_id, purpose, shard)"
+        (f"u{{i}} AS (UPDATE account SET {_SET} WHERE id = CAST(:id{{i}} AS bigint) "
+         f"AND unit = :unit {check}AND {_GUARD} RETURNING {{i}} AS i, {line} AS line, id, "
+         "CAST(:a{i} AS bigint) AS amount, balance, posting_count, head_hash, unit, "
+         "holder_type, holder_id, purpose, shard)").format(i=i)
         for i in range(n))
     union = " UNION ALL ".join(f"SELECT * FROM u{i}" for i in range(n))
-    text = f"""WITH {updates},
-u AS ({union}),
-e AS (INSERT INTO journal_entry (unit, kind, created_at, reverses_id, memo, source, source_ref,
-                                 actor_id, details, digest)
+    return f"{updates},\nu AS ({union})"
+
+
+def pg_entry_inserts(n: int) -> str:
+    """The CTEs `e` (the entry, written only when all n UPDATEs applied) and `p` (its
+    postings), following `pg_updates`."""
+    return f"""e AS (INSERT INTO journal_entry (unit, kind, created_at, reverses_id, memo, source,
+                                 source_ref, actor_id, details, digest)
       SELECT :unit, :kind, CAST(:now AS timestamp), CAST(:reverses_id AS bigint), :memo, :source,
              :source_ref, CAST(:actor_id AS bigint), CAST(:details AS json), :digest
       WHERE (SELECT count(*) FROM u) = {n} RETURNING id),
 p AS (INSERT INTO posting (entry_id, account_id, amount, seq, balance_after, hash, created_at)
       SELECT e.id, u.id, u.amount, u.posting_count, u.balance, u.head_hash,
-             CAST(:now AS timestamp) FROM e CROSS JOIN u)
+             CAST(:now AS timestamp) FROM e CROSS JOIN u)"""
+
+
+@lru_cache(maxsize=64)
+def _pg_statement(n: int) -> Sql:
+    """The whole entry as one PostgreSQL statement, for an entry of n postings."""
+    text = f"""WITH {pg_updates(n)},
+{pg_entry_inserts(n)}
 SELECT u.i, (SELECT id FROM e), u.id, u.balance, u.posting_count, u.head_hash, u.unit,
        u.holder_type, u.holder_id, u.purpose, u.shard FROM u"""
     return Sql.of(text, text)
@@ -122,4 +138,4 @@ def undo(raw: Raw, changed: list[tuple[int, int]]) -> None:
         raw.execute(_UNDO, {"id": acct, "amount": amount, "genesis": GENESIS_HASH})
 
 
-__all__ = ["Applied", "apply_entry", "undo"]
+__all__ = ["Applied", "apply_entry", "pg_entry_inserts", "pg_updates", "undo"]

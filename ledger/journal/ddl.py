@@ -1,5 +1,6 @@
-"""Database objects the ORM does not describe: the append-only guards on the journal and the
-hash function the guarded UPDATE calls. Applied by the migrations."""
+"""Database objects the ORM does not describe: the append-only guards on the journal, the hash
+function the guarded UPDATE calls, and the check that makes a one-statement posting all or
+nothing. Applied by the migrations (each revision its own list; `statements` gives them all)."""
 
 APPEND_ONLY_TABLES = ("journal_entry", "posting")
 
@@ -23,6 +24,23 @@ POSTGRES_DOWN = [f"DROP TRIGGER IF EXISTS {t}_append_only ON {t}" for t in APPEN
     "DROP FUNCTION IF EXISTS jifen_sha256(text)",
 ]
 
+# Revision 0004: the one-statement posting (`oneshot.py`) ends with this check. Raising aborts
+# the whole statement, so the UPDATEs that did apply are undone with the rest.
+POSTGRES_UP_0004 = [
+    """CREATE OR REPLACE FUNCTION jifen_oneshot_check(applied boolean, key_new boolean)
+       RETURNS integer LANGUAGE plpgsql AS $$
+       BEGIN
+         IF NOT applied THEN
+           RAISE EXCEPTION USING ERRCODE = 'JF001', MESSAGE = 'jifen: a posting was refused';
+         END IF;
+         IF NOT key_new THEN
+           RAISE EXCEPTION USING ERRCODE = 'JF002', MESSAGE = 'jifen: idempotency key taken';
+         END IF;
+         RETURN 1;
+       END $$""",
+]
+POSTGRES_DOWN_0004 = ["DROP FUNCTION IF EXISTS jifen_oneshot_check(boolean, boolean)"]
+
 SQLITE_UP = [
     f"""CREATE TRIGGER IF NOT EXISTS {t}_no_{op.lower()} BEFORE {op} ON {t}
         BEGIN SELECT RAISE(ABORT, 'journal is append-only: {op} on {t} refused'); END"""
@@ -33,7 +51,13 @@ SQLITE_DOWN = [f"DROP TRIGGER IF EXISTS {t}_no_{op.lower()}"
                for t in APPEND_ONLY_TABLES for op in ("UPDATE", "DELETE")]
 
 
-def statements(dialect: str, up: bool = True) -> list[str]:
+def statements(dialect: str, up: bool = True, revision: str | None = None) -> list[str]:
+    """The statements of one revision ("0001", "0004"), or of all of them (for a schema built
+    with `create_all`, as tests and benchmarks do)."""
     if dialect == "postgresql":
-        return POSTGRES_UP if up else POSTGRES_DOWN
-    return SQLITE_UP if up else SQLITE_DOWN
+        by_rev = {"0001": (POSTGRES_UP, POSTGRES_DOWN),
+                  "0004": (POSTGRES_UP_0004, POSTGRES_DOWN_0004)}
+    else:
+        by_rev = {"0001": (SQLITE_UP, SQLITE_DOWN), "0004": ([], [])}
+    revs = [revision] if revision else sorted(by_rev, reverse=not up)
+    return [stmt for rev in revs for stmt in by_rev[rev][0 if up else 1]]

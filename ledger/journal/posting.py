@@ -167,24 +167,38 @@ def _check_cached(session: Session, keys: dict[int, tuple]) -> None:
             raise StaleAccountId(f"account id {acct} is no longer {expect}")
 
 
-def post_entry(session: Session, *, unit: str, kind: str, lines: Sequence[Line], memo: str = "",
-               source: str = "", source_ref: str = "", actor_id: int | None = None,
-               details: dict | None = None, reverses_id: int | None = None,
-               now: datetime | None = None, neg_ok: bool = False) -> PostedEntry:
-    """Post one balanced entry inside the caller's transaction.
+@dataclass
+class Prepared:
+    """An entry checked and resolved, ready to apply: the account each line uses, the lock
+    order, the chain suffixes and the entry's columns."""
 
-    Raises InsufficientFunds (budget_exhausted / insufficient_points) when an account's policy
-    refuses; nothing is applied then and the transaction stays usable. A sharded line (several
-    interchangeable budget sub-accounts) uses a random shard, or the one `session.info
-    ["shard_hints"]` names; when that shard cannot cover the amount, ShardsExhausted is raised
-    (nothing applied) and `book.write` retries on a shard that can.
-    `neg_ok` lets a holder's account go below zero for this entry whatever its kind.
-    """
+    unit: str
+    kind: str
+    now: datetime
+    chosen: list[int]  # the account each line uses, in line order
+    order: list[int]  # line positions in lock order
+    ordered: list[tuple[int, int, str]]  # (account, amount, chain suffix) in lock order
+    columns: dict  # journal_entry's columns (details as JSON text)
+    neg_flag: int
+    amounts: list[int] = field(default_factory=list)  # in line order
+
+    def posted(self, entry_id: int, balances: dict[int, int]) -> PostedEntry:
+        return PostedEntry(entry_id, self.unit, self.kind, self.now, [
+            {"account_id": a, "amount": n, "balance_after": balances[a]}
+            for a, n in zip(self.chosen, self.amounts)])
+
+
+def prepare_entry(lines: Sequence[Line], *, unit: str, kind: str, memo: str = "",
+                  source: str = "", source_ref: str = "", actor_id: int | None = None,
+                  details: dict | None = None, reverses_id: int | None = None,
+                  now: datetime | None = None, neg_ok: bool = False,
+                  hints: dict | None = None) -> Prepared:
+    """Validate an entry and resolve it: a sharded line takes the shard `hints` names, else a
+    random one. Raises InvalidInput for an entry that could never be posted."""
     _validate(lines, memo)
     details = details or {}
     now = now or utcnow()
-    raw = Raw(session)
-    hints = session.info.setdefault("shard_hints", {})
+    hints = hints or {}
     chosen = []
     for line in lines:
         if len(line.accounts) == 1:
@@ -198,27 +212,45 @@ def post_entry(session: Session, *, unit: str, kind: str, lines: Sequence[Line],
     # writers never deadlock and the hot rows are held for the shortest time.
     order = sorted(range(len(lines)),
                    key=lambda i: (lines[i].hot or len(lines[i].accounts) > 1, chosen[i]))
-    details_json = dumps(details)
-    resolved = [(acct, line.amount) for line, acct in zip(lines, chosen)]
+    amounts = [line.amount for line in lines]
     digest = entry_digest(unit=unit, kind=kind, created_at=now, memo=memo, source=source,
                           source_ref=source_ref, actor_id=actor_id, details=details,
-                          reverses_id=reverses_id, lines=resolved)
-    ordered = [(chosen[i], lines[i].amount, chain_suffix(digest, chosen[i], lines[i].amount))
+                          reverses_id=reverses_id, lines=list(zip(chosen, amounts)))
+    ordered = [(chosen[i], amounts[i], chain_suffix(digest, chosen[i], amounts[i]))
                for i in order]
-    done = apply_entry(raw, ordered, {
-        "unit": str(unit), "kind": kind, "now": now, "reverses_id": reverses_id,
-        "memo": memo, "source": source, "source_ref": source_ref, "actor_id": actor_id,
-        "details": details_json, "digest": digest}, neg_flag)
+    columns = {"unit": str(unit), "kind": kind, "now": now, "reverses_id": reverses_id,
+               "memo": memo, "source": source, "source_ref": source_ref, "actor_id": actor_id,
+               "details": dumps(details), "digest": digest}
+    return Prepared(unit, kind, now, chosen, order, ordered, columns, neg_flag, amounts)
+
+
+def post_entry(session: Session, *, unit: str, kind: str, lines: Sequence[Line], memo: str = "",
+               source: str = "", source_ref: str = "", actor_id: int | None = None,
+               details: dict | None = None, reverses_id: int | None = None,
+               now: datetime | None = None, neg_ok: bool = False) -> PostedEntry:
+    """Post one balanced entry inside the caller's transaction.
+
+    Raises InsufficientFunds (budget_exhausted / insufficient_points) when an account's policy
+    refuses; nothing is applied then and the transaction stays usable. A sharded line (several
+    interchangeable budget sub-accounts) uses a random shard, or the one `session.info
+    ["shard_hints"]` names; when that shard cannot cover the amount, ShardsExhausted is raised
+    (nothing applied) and `book.write` retries on a shard that can.
+    `neg_ok` lets a holder's account go below zero for this entry whatever its kind.
+    """
+    prep = prepare_entry(lines, unit=unit, kind=kind, memo=memo, source=source,
+                         source_ref=source_ref, actor_id=actor_id, details=details,
+                         reverses_id=reverses_id, now=now, neg_ok=neg_ok,
+                         hints=session.info.setdefault("shard_hints", {}))
+    raw = Raw(session)
+    done = apply_entry(raw, prep.ordered, prep.columns, prep.neg_flag)
     if done.entry_id is not None:
         _check_cached(session, done.keys)
-        return PostedEntry(done.entry_id, unit, kind, now, [
-            {"account_id": a, "amount": n, "balance_after": done.rows[a][0]}
-            for a, n in resolved])
-    i = order[done.refused]
+        return prep.posted(done.entry_id, {a: row[0] for a, row in done.rows.items()})
+    i = prep.order[done.refused]
     line = lines[i]
     if len(line.accounts) == 1 or line.amount > 0:
-        raise _refusal(session, chosen[i], unit, line.amount)
-    raise ShardsExhausted(line, chosen[i])
+        raise _refusal(session, prep.chosen[i], unit, line.amount)
+    raise ShardsExhausted(line, prep.chosen[i])
 
 
 def load_entry(session: Session, entry_id: int) -> tuple[JournalEntry, list[Posting]]:
@@ -259,6 +291,20 @@ def reverse_entry(session: Session, entry_id: int, *, memo: str, actor_id: int |
                       details=details or {"reverses": entry_id}, reverses_id=entry_id, now=now)
 
 
-__all__ = ["MAX_LINES_PER_ENTRY", "Line", "PostedEntry", "ShardsExhausted", "StaleAccountId",
-           "canonical_json", "chain_suffix", "entry_digest", "hot_flags", "load_entry",
-           "post_entry", "reverse_entry", "shards_available"]
+__all__ = [
+    "MAX_LINES_PER_ENTRY",
+    "Line",
+    "PostedEntry",
+    "Prepared",
+    "ShardsExhausted",
+    "StaleAccountId",
+    "canonical_json",
+    "chain_suffix",
+    "entry_digest",
+    "hot_flags",
+    "load_entry",
+    "post_entry",
+    "prepare_entry",
+    "reverse_entry",
+    "shards_available",
+]

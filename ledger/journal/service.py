@@ -26,15 +26,10 @@ def adjust(db: Database, *, shards: int, village_id: int, holder_type: str, hold
     """A manual award (amount > 0) or deduction (amount < 0) by an admin, outside the rules."""
     req = {"op": "adjust", "village": village_id, "holder": [holder_type, holder_id],
            "amount": amount, "memo": memo}
-    kw = {"village_id": village_id, "holder_type": holder_type, "holder_id": holder_id,
-          "shards": shards, "memo": memo, "source": "admin", "actor_id": actor_id}
-
-    def work(s):
-        if amount > 0:
-            return book.award(s, amount=amount, kind="award", **kw).as_dict()
-        return book.deduct(s, amount=-amount, **kw).as_dict()
-
-    return book.write(db, work, key=key, request=req)
+    return book.write_award(db, key=key, request=req, deduction=amount < 0,
+                            village_id=village_id, holder_type=holder_type, holder_id=holder_id,
+                            amount=abs(amount), shards=shards, memo=memo, source="admin",
+                            actor_id=actor_id)
 
 
 def reverse(db: Database, *, entry_id: int, reason: str, actor_id: int | None,
