@@ -128,6 +128,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "checkin.out_at": ("签退时间", "Checked out at"),
     "checkin.minutes": ("服务 {n} 分钟", "{n} minutes of service"),
     "checkin.points": ("获得 {n} 积分", "{n} points earned"),
+    "checkin.points_due": ("积分发放中，稍后可在“我的”查看", "Points on their way; see them under Me"),
     "checkin.pending": ("等待组织者确认后计入积分", "Points count once the organizer confirms"),
     "checkin.confirm": ("确认签到", "Confirm check-in"),
     "checkin.confirm_out": ("确认签退", "Confirm check-out"),

@@ -270,3 +270,47 @@ def test_points_left_due_by_a_crash_are_paid_by_the_scheduled_retry_once(db, set
     assert points_of(db, "person", w.people[0]) == paid  # the key: paid exactly once
     with db.sessions() as s:
         assert s.scalar(select(func.count()).select_from(AwardRecord)) == award_count
+
+
+def test_with_a_payer_attached_check_out_answers_at_once_and_the_payer_pays_once(db, settings):
+    """Production: the check-out hands the due points to the workers (a Celery task there;
+    here a list) and answers with them due; the task pays them, once, however often it runs."""
+    from workers import tasks
+    w = make_world(db)
+    act = make_activity(db, w)
+    handed: list[int] = []
+    awards.attach_payer(db, handed.append)
+    try:
+        out = _checked_out(db, settings, w, act, 0, 90)
+    finally:
+        awards.attach_payer(db, None)
+    assert out["points_state"] == "due" and out["points"] is None
+    assert out["message"].endswith("积分发放中") and out["minutes"] == 90
+    assert handed == [out["attendance_id"]]
+    assert points_of(db, "person", w.people[0]) == 0
+    for _ in range(2):  # a redelivered message pays nothing more
+        paid = awards.settle_points(db, settings, handed[0], now=T0 + timedelta(minutes=91))
+        assert paid[0] == PointsState.AWARDED
+    assert points_of(db, "person", w.people[0]) == 3
+    assert attendance(db, handed[0]).points_state == PointsState.AWARDED
+    assert tasks.settle_points.name in tasks.TASKS
+    audit_clean(db)
+
+
+def test_a_payer_that_fails_leaves_the_points_due_for_the_scheduled_retry(db, settings):
+    w = make_world(db)
+    act = make_activity(db, w)
+
+    def broker_down(_attendance_id: int) -> None:
+        raise ConnectionError("redis is down")
+
+    awards.attach_payer(db, broker_down)
+    try:
+        out = _checked_out(db, settings, w, act, 0, 90)
+    finally:
+        awards.attach_payer(db, None)
+    assert out["points_state"] == "due"  # the check-out itself stands
+    later = T0 + timedelta(minutes=95)
+    assert awards.retry_due(db, settings, older_than_s=awards.RETRY_AFTER_S, now=later) == 1
+    assert points_of(db, "person", w.people[0]) == 3
+    audit_clean(db)

@@ -24,6 +24,7 @@ from celery import Celery, signals
 from celery.schedules import crontab
 
 from ledger import outbox
+from ledger.activities import awards
 from ledger.config import Settings, load_settings
 from ledger.db import Database
 from ledger.recognition import leaderboards
@@ -33,6 +34,7 @@ log = logging.getLogger("jifen.workers")
 QUEUE = os.environ.get("JIFEN_CELERY_QUEUE", "jifen")
 VISIBILITY_S = int(os.environ.get("JIFEN_CELERY_VISIBILITY_S", "3600"))
 RUN_OUTBOX = "jifen.outbox.run"
+SETTLE_POINTS = "jifen.activities.settle"
 
 # name → (schedule, kwargs). Times are the town's local time (Asia/Shanghai).
 BEAT = {
@@ -121,11 +123,23 @@ def celery_sender(queue: str = QUEUE, celery_app: Celery | None = None) -> outbo
     return send
 
 
+def points_sender(queue: str = QUEUE, celery_app: Celery | None = None) -> awards.Payer:
+    """Hand an attendance whose points became due to the workers."""
+    target = celery_app or app
+
+    def send(attendance_id: int) -> None:
+        target.send_task(SETTLE_POINTS, args=[attendance_id], queue=queue)
+
+    return send
+
+
 def attach_dispatcher(database: Database, s: Settings, *, queue: str = QUEUE) -> None:
-    """How this process hands committed outbox rows on, and where its live boards are:
-    production → Celery and Redis; embedded → in-process and memory."""
+    """How this process hands committed outbox rows and due check-out points on, and where
+    its live boards are: production → Celery and Redis; embedded → in-process and memory."""
     if s.tasks == "celery":
         outbox.attach(database, celery_sender(queue))
+        awards.attach_payer(database, points_sender(queue))
     else:
         outbox.attach(database, outbox.inline)
+        awards.attach_payer(database, None)
     leaderboards.configure(database.engine, s.redis_url)

@@ -11,9 +11,13 @@ attendance (ledger.rules.service.post_award), so hours are never counted twice.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import select, update
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from ledger.activities.models import Activity, Attendance, PointsState
@@ -28,7 +32,10 @@ from ledger.rules.types import Actor as RuleActor
 from ledger.rules.workflow import lock_award
 from ledger.timeutil import utcnow
 
+log = logging.getLogger("jifen.activities")
+
 RETRY_BATCH = 200
+RETRY_AFTER_S = 60  # retry_due leaves alone points due for less than this (being paid now)
 REVOCABLE = (AwardStatus.POSTED, AwardStatus.ON_NOTICE, AwardStatus.IN_REVIEW)
 NOT_YET_COUNTED = (AwardStatus.CLAIMED, AwardStatus.VERIFIED, AwardStatus.PENDING_REVIEW,
                    AwardStatus.AWAITING_CONFIRMATION)
@@ -52,6 +59,35 @@ def award_request(act: Activity, att: Attendance) -> dict:
                         "village_id": act.village_id, "minutes": att.counted_minutes or None,
                         "occurred_at": att.check_out_at.isoformat(),
                         "activity_title": act.title[:64], "source": att.source}}
+
+
+# Who pays the points an attendance became due for, per database: nobody attached (embedded
+# default) → the request pays them itself, before it answers; a payer (production: a Celery
+# task, workers/celery_app.py) → the request hands the attendance id on and answers at once
+# with the points due. The attendance row is the durable record either way: a payer that
+# fails or a lost message leaves it due, and `retry_due` pays it (every minute, after
+# RETRY_AFTER_S). The key makes paying twice impossible.
+Payer = Callable[[int], None]
+_payers: WeakKeyDictionary[Engine, Payer] = WeakKeyDictionary()
+
+
+def attach_payer(db: Database, payer: Payer | None) -> None:
+    if payer is None:
+        _payers.pop(db.engine, None)
+    else:
+        _payers[db.engine] = payer
+
+
+def hand_on(db: Database, attendance_id: int) -> bool:
+    """Give a due attendance to the attached payer; False when there is none (pay it now)."""
+    payer = _payers.get(db.engine)
+    if payer is None:
+        return False
+    try:
+        payer(attendance_id)
+    except Exception:  # noqa: BLE001 - the points stay due; retry_due pays them
+        log.exception("handing on attendance %s failed; retry_due will pay it", attendance_id)
+    return True
 
 
 def settle_points(db: Database, settings: Settings, attendance_id: int, *,
@@ -121,7 +157,7 @@ def retry_due(db: Database, settings: Settings, limit: int = RETRY_BATCH,
             Attendance.points_state == PointsState.DUE, Attendance.updated_at <= cutoff)
             .order_by(Attendance.id).limit(limit)))
     for i in ids:
-        settle_points(db, settings, i)
+        settle_points(db, settings, i, now=now)
     return len(ids)
 
 

@@ -230,10 +230,13 @@ def check_out(db: Database, settings: Settings, activity_id: int, attendance_id:
 
 def settle(db: Database, settings: Settings, result: dict, now: datetime) -> dict:
     """Pay the points an attendance just became due for (the rule engine's own transaction),
-    and answer with the outcome."""
+    and answer with the outcome; or, where a payer is attached (production), hand them on and
+    answer with the points due (`awards.hand_on`)."""
     request = result.pop("_award", None)
     if result.get("points_state") != PointsState.DUE:
         return result
+    if awards.hand_on(db, result["attendance_id"]):
+        return {**result, "message": result["message"] + MESSAGES["points_due"]}
     state, points = awards.settle_points(db, settings, result["attendance_id"], now=now,
                                          request=request)
     return {**result, "points_state": state, "points": points}
@@ -284,6 +287,7 @@ MESSAGES = {
     "organizer_added": "已补录",
     "self_reported": "已提交申报，待组织者确认",
     "imported": "已导入",
+    "points_due": "，积分发放中",
 }
 
 
