@@ -191,3 +191,36 @@ def test_a_worker_killed_mid_task_completes_it_exactly_once_after_restart(
     with db.sessions() as s:
         assert len(s.scalars(select(StarChange).where(
             StarChange.cause == "thresholds")).all()) == 3
+
+
+def test_a_real_worker_pays_the_points_a_check_out_handed_on(db, settings, redis_url, workers):
+    """Production's check-out: the request answers with the points due and a real worker pays
+    them through the rule engine, once."""
+    from datetime import timedelta
+
+    from ledger.activities import awards
+    from ledger.timeutil import utcnow
+    from tests import test_activities_support as acts
+    from workers.celery_app import make_app, points_sender
+    w = acts.make_world(db)
+    start = utcnow() - timedelta(hours=3)
+    act = acts.make_activity(db, w, start=start, hours=4)
+    queue = f"jifen-test-{uuid.uuid4().hex[:8]}"
+    worker = workers(db, redis_url, queue)
+    worker.env["JIFEN_BUDGET_SHARDS"] = str(settings.budget_shards)
+    worker.start()
+    awards.attach_payer(db, points_sender(queue, make_app(redis_url)))
+    try:
+        acts.scan(db, settings, w, act, 0, start + timedelta(minutes=5))
+        out = acts.scan(db, settings, w, act, 0, start + timedelta(minutes=95))
+    finally:
+        awards.attach_payer(db, None)
+    assert out["points_state"] == "due" and out["minutes"] == 90
+
+    def paid():
+        return acts.attendance(db, out["attendance_id"]).points_state == "awarded"
+
+    _wait(paid, 60, "the worker to pay the check-out's points", worker)
+    assert acts.points_of(db, "person", w.people[0]) == 3  # H1: 2 an hour, 90 minutes
+    assert awards.settle_points(db, settings, out["attendance_id"])[0] == "awarded"
+    assert acts.points_of(db, "person", w.people[0]) == 3  # a second delivery pays nothing
