@@ -256,14 +256,11 @@ def post_opening_grants(db: Database, settings: Settings, now: datetime | None =
         period = period_key(g.every, local_date(now))
         details = {"catalog": c.code, "catalog_version": c.version, "opening_grant": period,
                    "points": c.points(g.points_steps)}
-        r = book.write(db, lambda s, c=c, subject=subject, hid=hid, vid=vid, details=details,
-                       period=period:
-                       book.award(s, village_id=vid, holder_type=subject, holder_id=hid,
-                                  amount=c.opening_grant.points_steps,
-                                  shards=settings.budget_shards, memo=f"{c.name} 期初积分",
-                                  source="opening_grant", source_ref=f"{c.code}:{period}",
-                                  details=details, now=now).as_dict(),
-                       key=f"grant:{c.code}:{period}:{subject}:{hid}",
-                       request={"op": "grant", **details, "holder": [subject, hid]})
+        r = book.write_award(
+            db, key=f"grant:{c.code}:{period}:{subject}:{hid}",
+            request={"op": "grant", **details, "holder": [subject, hid]}, village_id=vid,
+            holder_type=subject, holder_id=hid, amount=g.points_steps,
+            shards=settings.budget_shards, memo=f"{c.name} 期初积分", source="opening_grant",
+            source_ref=f"{c.code}:{period}", details=details, now=now)
         posted += 0 if r.replayed else 1
     return posted
