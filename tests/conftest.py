@@ -112,6 +112,14 @@ def pg_db(pg_server: PgServer) -> Iterator[Database]:
 
 
 @pytest.fixture
+def sqlite_db(sqlite_template, tmp_path) -> Iterator[Database]:
+    """A SQLite database whatever this run's backend (for tests of SQLite's own path)."""
+    database = _sqlite_db(sqlite_template, tmp_path)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
 def db(request, sqlite_template, tmp_path) -> Iterator[Database]:
     """The database of this test run's backend (JIFEN_TEST_DB=sqlite|postgres)."""
     if TEST_DB == "postgres":

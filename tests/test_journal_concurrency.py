@@ -18,7 +18,7 @@ from ledger.errors import DomainError, InsufficientFunds
 from ledger.journal import book, holds, queries, service
 from ledger.journal.accounts import open_account
 from ledger.journal.posting import Line, post_entry
-from tests.conftest import _sqlite_db, audit_clean
+from tests.conftest import audit_clean
 
 RACERS = 50
 SHARDS = 8  # the ledger's default budget shard count
@@ -109,13 +109,6 @@ def _spend_race(db: Database) -> None:
 @pytest.mark.postgres
 def test_fifty_parallel_spends_against_ten_spends_worth_exactly_ten_win_on_postgres(pg_db):
     _spend_race(pg_db)
-
-
-@pytest.fixture
-def sqlite_db(sqlite_template, tmp_path):
-    database = _sqlite_db(sqlite_template, tmp_path)
-    yield database
-    database.dispose()
 
 
 def test_fifty_parallel_spends_against_ten_spends_worth_exactly_ten_win_on_sqlite(sqlite_db):

@@ -9,7 +9,7 @@ from sqlalchemy import text
 from ledger.db import Database
 from ledger.errors import IdempotencyConflict, InsufficientFunds
 from ledger.journal import accounts, book, oneshot, service
-from tests.conftest import _sqlite_db, audit_clean
+from tests.conftest import audit_clean
 
 SHARDS = 4
 
@@ -40,6 +40,13 @@ def _known(db, person: int = 7) -> None:
     _award(db, None, person, 1)
 
 
+def _funded(db, amount: int = 1000, person: int = 7) -> None:
+    """A village budget of `amount`, and a person this process knows (2 points)."""
+    service.allocate(db, shards=SHARDS, town_id=1, village_id=1, amount=amount, actor_id=None,
+                     key=None)
+    _known(db, person)
+
+
 def _stored(db, key: str) -> tuple:
     with db.sessions() as s:
         return s.execute(text("SELECT request_hash, result FROM idempotency_record "
@@ -54,9 +61,7 @@ def _balance(db, person: int) -> int:
 
 @pytest.mark.postgres
 def test_an_award_to_known_accounts_is_one_statement_and_its_key_replays_it(pg_db, fast):
-    service.allocate(pg_db, shards=SHARDS, town_id=1, village_id=1, amount=1000, actor_id=None,
-                     key=None)
-    _known(pg_db)
+    _funded(pg_db)
     first = _award(pg_db, "k1", details={"rule_item": "x"})
     assert fast and fast[-1] is not None, "the known accounts should take one statement"
     assert not first.replayed
@@ -77,9 +82,7 @@ def test_an_award_to_known_accounts_is_one_statement_and_its_key_replays_it(pg_d
 
 @pytest.mark.postgres
 def test_a_refused_award_falls_back_and_is_refused_with_nothing_applied(pg_db, fast):
-    service.allocate(pg_db, shards=SHARDS, town_id=1, village_id=1, amount=2 + 4 * SHARDS,
-                     actor_id=None, key=None)
-    _known(pg_db)  # leaves 4 in each shard
+    _funded(pg_db, 2 + 4 * SHARDS)  # leaves 4 in each shard
     with pytest.raises(InsufficientFunds) as err:
         _award(pg_db, "too-much", amount=4 * SHARDS + 1)
     assert err.value.code == "budget_exhausted"
@@ -97,9 +100,7 @@ def test_a_refused_award_falls_back_and_is_refused_with_nothing_applied(pg_db, f
 
 @pytest.mark.postgres
 def test_a_deduction_in_one_statement_may_take_a_household_below_zero(pg_db, fast):
-    service.allocate(pg_db, shards=SHARDS, town_id=1, village_id=1, amount=100, actor_id=None,
-                     key=None)
-    _known(pg_db)
+    _funded(pg_db, 100)
     got = book.write_award(pg_db, key="litter", request={"d": 1}, deduction=True, village_id=1,
                            holder_type="person", holder_id=7, amount=10, shards=SHARDS,
                            source="inspection")
@@ -110,9 +111,7 @@ def test_a_deduction_in_one_statement_may_take_a_household_below_zero(pg_db, fas
 
 @pytest.mark.postgres
 def test_a_stale_remembered_id_never_posts_to_another_account(pg_db, fast):
-    service.allocate(pg_db, shards=SHARDS, town_id=1, village_id=1, amount=1000, actor_id=None,
-                     key=None)
-    _known(pg_db, 7)
+    _funded(pg_db, person=7)
     _known(pg_db, 8)
     cache = accounts._caches[pg_db.engine]
     key7 = ("points", "person", 7, "points", 0)
@@ -126,9 +125,7 @@ def test_a_stale_remembered_id_never_posts_to_another_account(pg_db, fast):
 
 @pytest.mark.postgres
 def test_a_connection_lost_before_the_statement_costs_nothing_and_pays_once(pg_db, fast):
-    service.allocate(pg_db, shards=SHARDS, town_id=1, village_id=1, amount=1000, actor_id=None,
-                     key=None)
-    _known(pg_db)
+    _funded(pg_db)
     pg_db.engine.dispose()
     _award(pg_db, None, amount=1)
     assert pg_db.engine.pool.checkedin() == 1  # one writer, one pooled connection
@@ -142,13 +139,6 @@ def test_a_connection_lost_before_the_statement_costs_nothing_and_pays_once(pg_d
     assert not got.replayed and _balance(pg_db, 7) == 8
     assert _award(pg_db, "after-loss").replayed
     audit_clean(pg_db)
-
-
-@pytest.fixture
-def sqlite_db(sqlite_template, tmp_path):
-    database = _sqlite_db(sqlite_template, tmp_path)
-    yield database
-    database.dispose()
 
 
 def test_on_sqlite_it_is_the_ordinary_write(sqlite_db, fast):
