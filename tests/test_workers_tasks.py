@@ -16,7 +16,7 @@ from tests.test_recognition_support import make_world, serve
 @pytest.fixture
 def worker_state(db, settings):
     """The worker process's database and settings are this test's."""
-    from workers import celery_app
+    from workers import celery_app, tasks  # noqa: F401 - importing tasks registers them
     saved = dict(celery_app._state)
     celery_app._state.update(db=db, settings=settings)
     yield celery_app

@@ -159,4 +159,5 @@ def render_plates(village_id: int) -> dict:
 TASKS = {t.name: t for t in (
     run_outbox, relay, prune_outbox, catch_up, recompute_stars, rebuild_boards, rebuild_rollups,
     sweep_holds, sweep_vouchers, sweep_checkouts, settle_points, retry_due_points,
-    post_due_notices, expire_points, nightly_audit, honor_draft, render_poster, render_plates, export_village)}
+    post_due_notices, expire_points, nightly_audit, honor_draft, render_poster, render_plates,
+    export_village)}
