@@ -63,6 +63,29 @@ def test_volunteer_checks_in_and_out_by_opening_the_code_url(client, db, setting
     assert "您已签到并签退过这个活动" in client.get(path).text
 
 
+def test_in_production_the_check_out_page_says_the_points_are_on_their_way(client, db,
+                                                                          settings):
+    """With the workers paying (a payer attached, as production's API process has), the page
+    answers before the points are paid and says so."""
+    from ledger.activities import awards
+    village, activity_id = _activity(client, db, settings)
+    path = _code_url(client, activity_id).replace(settings.public_base_url, "")
+    person = make_person(db, village)
+    client.cookies.clear()
+    sign_in(client, settings, "volunteer", person_id=person, user_id=302)
+    client.post(path, data=form_fields(client.get(path).text, path))
+    handed: list[int] = []
+    awards.attach_payer(db, handed.append)
+    try:
+        again = client.get(path)
+        r = client.post(path, data=form_fields(again.text, path))
+    finally:
+        awards.attach_payer(db, None)
+    assert "签退成功" in r.text and 'data-testid="points-due"' in r.text
+    assert "积分发放中" in r.text and len(handed) == 1
+    assert 'data-testid="points"' not in r.text
+
+
 def test_organizer_confirms_a_pending_attendance(client, db, settings):
     village, activity_id = _activity(client, db, settings, confirm=True)
     path = _code_url(client, activity_id).replace(settings.public_base_url, "")
