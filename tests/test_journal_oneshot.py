@@ -152,3 +152,71 @@ def test_on_sqlite_it_is_the_ordinary_write(sqlite_db, fast):
     assert again.replayed and again.result == first.result
     assert _balance(sqlite_db, 7) == 3 * 5 + 5
     audit_clean(sqlite_db)
+
+
+@pytest.mark.postgres
+def test_ids_remembered_in_bulk_let_a_holder_s_first_award_be_one_statement(pg_db, fast):
+    _funded(pg_db)
+    with pg_db.transaction() as s:
+        for person in range(10, 20):
+            accounts.open_account(s, holder_type="person", holder_id=person, purpose="points")
+    fresh = Database(pg_db.url)  # another process: nothing remembered yet
+    try:
+        with fresh.sessions() as s:
+            assert accounts.remember_points_accounts(s, "person", range(10, 25)) == 10
+        _award(fresh, "a-10", person=10)  # the budget's shards are looked up (and remembered)
+        _award(fresh, "a-11", person=11)
+        assert fast[-1] is not None
+        tried = len(fast)
+        _award(fresh, "a-24", person=24)  # no account yet: the ordinary path opens it
+        assert len(fast) == tried and _balance(fresh, 24) == 5
+    finally:
+        fresh.dispose()
+    audit_clean(pg_db)
+
+
+def _warm(db, people) -> None:
+    """This process knows the budget's shards and the people's accounts, as a running API
+    process does: every award below takes the one-statement path first."""
+    with db.transaction() as s:
+        for p in people:
+            accounts.open_account(s, holder_type="person", holder_id=p, purpose="points")
+    with db.sessions() as s:
+        accounts.remember_points_accounts(s, "person", list(people))
+        accounts.budget_shards(s, 1, SHARDS)
+
+
+@pytest.mark.postgres
+def test_fifty_parallel_one_statement_awards_stop_at_exactly_what_the_budget_affords(pg_db,
+                                                                                    fast):
+    from tests.test_journal_concurrency import RACERS, _codes, _parallel_db, race
+    affordable, amount = 10, 7  # 70 points over 4 shards: no shard alone pays 7 three times
+    service.allocate(pg_db, shards=SHARDS, town_id=1, village_id=1, amount=affordable * amount,
+                     actor_id=None, key=None)
+    wide = _parallel_db(pg_db)
+    _warm(wide, range(100, 100 + RACERS))
+    outcomes = race(RACERS, lambda i: _award(wide, f"award-{i}", person=100 + i,
+                                             amount=amount).result)
+    wide.dispose()
+    assert _codes(outcomes) == {"ok": affordable, "budget_exhausted": RACERS - affordable}
+    assert any(f is not None for f in fast)  # some went through in one statement
+    with pg_db.sessions() as s:
+        assert book.village_budget_available(s, 1) == 0
+    audit_clean(pg_db)
+
+
+@pytest.mark.postgres
+def test_fifty_parallel_one_statement_requests_with_one_key_apply_once(pg_db, fast):
+    from tests.test_journal_concurrency import RACERS, _codes, _parallel_db, race
+    service.allocate(pg_db, shards=SHARDS, town_id=1, village_id=1, amount=1000, actor_id=None,
+                     key=None)
+    wide = _parallel_db(pg_db)
+    _warm(wide, [7])
+    outcomes = race(RACERS, lambda i: _award(wide, "one-key", amount=25))
+    wide.dispose()
+    assert all(isinstance(o, book.WriteResult) for o in outcomes), _codes(outcomes)
+    assert sum(not o.replayed for o in outcomes) == 1
+    assert len({o.result["entry_id"] for o in outcomes}) == 1
+    assert all(o.result == outcomes[0].result for o in outcomes)
+    assert _balance(pg_db, 7) == 25
+    audit_clean(pg_db)

@@ -148,6 +148,34 @@ def remembered(engine: Engine, keys: Sequence[Key]) -> list[int] | None:
     return None if None in ids else ids
 
 
+_FIND_POINTS = ("SELECT holder_id, id FROM account WHERE unit = :unit AND holder_type = :ht "
+                "AND purpose = :purpose AND shard = 0 AND holder_id IN ({ids})")
+PRELOAD_CHUNK = 1000
+
+
+def remember_points_accounts(session: Session, holder_type: str, holder_ids: Sequence[int],
+                             unit: str = Unit.POINTS) -> int:
+    """Look up the points accounts of many holders at once and remember their ids (a bulk job
+    that posts to each holder once, such as the opening grants, then finds them all known).
+    Call it in a session with no writes of its own: only committed accounts are remembered.
+    Returns how many were found."""
+    cache = _cache(session)
+    raw = Raw(session)
+    found = 0
+    ids = [int(h) for h in holder_ids]  # ints only: safe to inline
+    for i in range(0, len(ids), PRELOAD_CHUNK):
+        chunk = ", ".join(str(h) for h in ids[i:i + PRELOAD_CHUNK])
+        sql = Sql.of(_FIND_POINTS.format(ids=chunk))  # not prepared: the text varies
+        rows = raw.cur.execute(sql.pg if raw.pg else sql.sqlite, {
+            "unit": str(unit), "ht": str(holder_type), "purpose": str(Purpose.POINTS)}
+        ).fetchall()
+        for hid, acct in rows:
+            _remember(session, cache, (str(unit), str(holder_type), hid, str(Purpose.POINTS),
+                                       0), acct)
+        found += len(rows)
+    return found
+
+
 def holder_accounts(session: Session, holder_type: str, holder_id: int,
                     purpose: str | None = None) -> Sequence[Account]:
     q = select(Account).where(Account.holder_type == holder_type, Account.holder_id == holder_id)

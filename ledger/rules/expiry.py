@@ -22,7 +22,7 @@ from ledger.config import Settings
 from ledger.db import Database
 from ledger.errors import DomainError
 from ledger.journal import book
-from ledger.journal.accounts import open_account
+from ledger.journal.accounts import open_account, remember_points_accounts
 from ledger.journal.models import Account, HolderType, JournalEntry, Posting, Purpose, Unit
 from ledger.journal.posting import Line, post_entry
 from ledger.rules import spec as S
@@ -248,9 +248,11 @@ def post_opening_grants(db: Database, settings: Settings, now: datetime | None =
             models = {"household": Household, "person": Person, "team": Team}
             for subject in c.opening_grant.subjects:
                 m = models[subject]
-                for hid, vid in s.execute(select(m.id, m.village_id).where(
-                        m.village_id.in_(list(villages)))).all():
-                    plans.append((c, subject, hid, vid))
+                rows = s.execute(select(m.id, m.village_id).where(
+                    m.village_id.in_(list(villages)))).all()
+                plans += [(c, subject, hid, vid) for hid, vid in rows]
+                # Known accounts let each grant be one statement (book.write_award).
+                remember_points_accounts(s, subject, [hid for hid, _ in rows])
     for c, subject, hid, vid in plans:
         g = c.opening_grant
         period = period_key(g.every, local_date(now))
