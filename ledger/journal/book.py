@@ -271,12 +271,20 @@ def write_award(db: Database, *, key: str | None, request: dict, deduction: bool
                 **kw) -> WriteResult:
     """`write` of one `award` (or, with `deduction`, one `deduct`) and nothing else, with the
     same answers. On PostgreSQL a keyed one whose accounts this process already knows is sent
-    as one autocommit statement (`oneshot.py`); whatever that does not apply (a refusal, a key
-    already taken, a database error) goes the ordinary way, which gives the exact answer."""
+    as one autocommit statement (`oneshot.py`); a key already taken is answered with its
+    record, and whatever else that does not apply (a refusal, a database error) goes the
+    ordinary way, which gives the exact answer."""
     flow = deduct if deduction else award
     if key is not None and not db.is_sqlite:
         _check_key(key)
-        posted = _award_oneshot(db, key, request_hash(request), deduction, kw)
+        rhash = request_hash(request)
+        try:
+            posted = _award_oneshot(db, key, rhash, deduction, kw)
+        except oneshot.KeyTaken:  # a retry: the first result (or idempotency_conflict)
+            posted = None
+            found = _replay_stored(db, key, rhash, missing_ok=True)
+            if found is not None:
+                return found
         if posted is not None:
             return WriteResult(posted.as_dict())
     return write(db, lambda s: flow(s, **kw).as_dict(), key=key, request=request)

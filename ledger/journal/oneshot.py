@@ -35,6 +35,10 @@ _CURSOR = "jifen_oneshot_cursor"
 REFUSED, KEY_TAKEN = "JF001", "JF002"  # raised by jifen_oneshot_check (ddl.py)
 
 
+class KeyTaken(Exception):
+    """The idempotency key already has a record: nothing was applied; answer with that one."""
+
+
 @lru_cache(maxsize=16)
 def _statement(n: int) -> Sql:
     postings = ("(SELECT json_agg(json_build_object('account_id', u.id, 'amount', u.amount, "
@@ -56,7 +60,8 @@ SELECT (SELECT id FROM e), jifen_oneshot_check((SELECT count(*) FROM u) = {n},
 def try_post(db: Database, prep: Prepared, keys: list[tuple], *, key: str, rhash: str
              ) -> PostedEntry | None:
     """Post `prep` with its idempotency record in one statement; None when it did not apply
-    (refused, key taken, database error): the caller then takes the ordinary path.
+    (refused, database error): the caller then takes the ordinary path. KeyTaken when the key
+    has a record already (a retry): the caller answers with the record.
     `keys`: for each line, what its account is (unit, holder type, holder id, purpose, shard)."""
     params = {**prep.columns, "now": prep.now.astimezone(UTC).replace(tzinfo=None),
               "created_iso": prep.now.isoformat(), "neg_ok": prep.neg_flag, "key": key,
@@ -84,6 +89,8 @@ def try_post(db: Database, prep: Prepared, keys: list[tuple], *, key: str, rhash
             conn.invalidate(exc)
         else:
             driver.autocommit = False
+        if getattr(exc, "sqlstate", None) == KEY_TAKEN:
+            raise KeyTaken(key) from None
         return None
     finally:
         conn.close()  # back to the pool
@@ -91,4 +98,4 @@ def try_post(db: Database, prep: Prepared, keys: list[tuple], *, key: str, rhash
     return prep.posted(entry_id, {a: b for a, b in balances})
 
 
-__all__ = ["KEY_TAKEN", "REFUSED", "try_post"]
+__all__ = ["KEY_TAKEN", "REFUSED", "KeyTaken", "try_post"]
