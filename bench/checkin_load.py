@@ -283,6 +283,12 @@ def verify(db: Database, people: list[int]) -> dict:
             Account.purpose == Purpose.POINTS, Account.holder_id.in_(people))).all())
         award_entries = s.scalar(select(func.count()).select_from(JournalEntry).where(
             JournalEntry.kind == "award", JournalEntry.source == "rule"))
+        # How long a volunteer waited for the points after the check-out was answered: the
+        # attendance notes the award (updated_at) in the award's own transaction.
+        delays = [(u - o).total_seconds() * 1e3 for o, u in s.execute(
+            select(Attendance.check_out_at, Attendance.updated_at).where(
+                Attendance.person_id.in_(people),
+                Attendance.points_state == PointsState.AWARDED)).all()]
     out = [a.person_id for a in atts if a.state == "checked_out"]
     report = journal.audit(db)
     return {
@@ -292,6 +298,9 @@ def verify(db: Database, people: list[int]) -> dict:
                                  for p in out),
         "paid_twice": sum(1 for n in per.values() if n > 1),
         "award_entries": award_entries,
+        "points_after_check_out_ms": {"p50": round(pct(delays, 50), 1),
+                                      "p99": round(pct(delays, 99), 1),
+                                      "max": round(max(delays), 1)} if delays else None,
         "audit_ok": report["ok"], "audit_violations": report["violations"][:5],
     }
 
