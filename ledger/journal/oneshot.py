@@ -9,10 +9,12 @@ in data-modifying CTEs, committed by the server as one implicit transaction.
 
 All or nothing: the statement ends with `jifen_oneshot_check`, which raises when a guard refused
 a line or the key was already taken; the error aborts the statement, so the UPDATEs that did
-apply are undone with the rest. Such an outcome (or any database error) is not answered here:
-`try_post` returns None, and the caller runs the ordinary `book.write` path, which finds the
-exact refusal, moves to another budget shard, replays a stored result or retries a deadlock.
-The fast path therefore never decides anything the ordinary path would decide otherwise.
+apply are undone with the rest. A key already taken raises KeyTaken (the caller answers with
+the stored record, as `book.write` would). A refusal, or any database error, is not answered
+here: `try_post` returns None, and the caller runs the ordinary `book.write` path with the same
+key, which finds the exact refusal, moves to another budget shard, retries a deadlock, or
+(when a lost connection hid a commit) finds the key taken and answers with its record. The fast
+path therefore never decides anything the ordinary path would decide otherwise.
 
 It runs only with every account id already remembered by this process (`accounts.remembered`);
 each UPDATE also checks that the row is still the account the id was remembered for, so a
@@ -83,8 +85,8 @@ def try_post(db: Database, prep: Prepared, keys: list[tuple], *, key: str, rhash
         row = cur.execute(sql, params, prepare=True).fetchone()
         driver.autocommit = False
     except psycopg.Error as exc:
-        # Refused, key taken, or anything else (a lost connection, a deadlock): nothing was
-        # applied; the ordinary path answers it.
+        # Refused or key taken: nothing was applied. Anything else (a deadlock, a lost
+        # connection, which may have hidden a commit): the ordinary path, same key, answers.
         if driver.closed or driver.broken:
             conn.invalidate(exc)
         else:
