@@ -68,9 +68,8 @@ def try_post(db: Database, prep: Prepared, keys: list[tuple], *, key: str, rhash
     params = {**prep.columns, "now": prep.now.astimezone(UTC).replace(tzinfo=None),
               "created_iso": prep.now.isoformat(), "neg_ok": prep.neg_flag, "key": key,
               "hash": rhash}
-    line_of = {acct: pos for pos, acct in enumerate(prep.chosen)}
     for i, (acct, amount, suffix) in enumerate(prep.ordered):
-        pos = line_of[acct]
+        pos = prep.order[i]  # the line this account is on
         _unit, ht, hid, purpose, shard = keys[pos]
         params.update({f"id{i}": acct, f"a{i}": amount, f"s{i}": suffix, f"l{i}": pos,
                        f"ht{i}": ht, f"hid{i}": hid, f"pu{i}": purpose, f"sh{i}": shard})
