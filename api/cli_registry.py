@@ -24,7 +24,7 @@ def _db() -> tuple:
 def _village_id(db, name: str) -> int:
     from sqlalchemy import select
 
-    from ledger.accounts.models import Village
+    from ledger.registry.models import Village
     with db.sessions() as s:
         found = list(s.scalars(select(Village.id).where(Village.name == name)))
     if len(found) != 1:
@@ -36,8 +36,8 @@ def _village_id(db, name: str) -> int:
 def plates(village: str = typer.Option(..., "--village", help="村（社区）名称, e.g. 塘边村"),
            out: Path = typer.Option(Path("plates.pdf"), "--out", help="PDF file to write")) -> None:
     """Write a printable A4 sheet of a village's door plates (二维码门牌), eight per page."""
-    from ledger.accounts import lookup
-    from ledger.accounts import plates as plate_sheet
+    from ledger.registry import lookup
+    from ledger.registry import plates as plate_sheet
     settings, db = _db()
     vid = _village_id(db, village)
     with db.sessions() as s:
@@ -58,7 +58,7 @@ def import_registry(file: Path = typer.Argument(..., help="CSV file (UTF-8)"),
                     ) -> None:
     """Import households and people from CSV: every bad row is listed; nothing of a file with
     errors is applied (exit 1)."""
-    from ledger.accounts import csvio
+    from ledger.registry import csvio
     from ledger.errors import DomainError
     from ledger.identity.service import SYSTEM
     _, db = _db()
@@ -77,7 +77,7 @@ def export_registry(out: Path = typer.Option(..., "--out", help="CSV file to wri
                     ) -> None:
     """Export households and people as CSV (UTF-8 with BOM; the import's columns, in full:
     keep the file safe, it holds phone and ID numbers)."""
-    from ledger.accounts import csvio
+    from ledger.registry import csvio
     from ledger.identity.service import SYSTEM
     _, db = _db()
     vid = _village_id(db, village) if village else None

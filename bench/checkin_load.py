@@ -29,8 +29,8 @@ import httpx
 from sqlalchemy import create_engine, func, select, text
 
 from api.auth import Principal, issue_token
-from ledger.accounts import service as registry
-from ledger.accounts.models import Person, Town, Village
+from ledger.registry import service as registry
+from ledger.registry.models import Person, Town, Village
 from ledger.activities import planning
 from ledger.activities.models import Attendance, PointsState
 from ledger.activities.planning import Actor, ActivityDraft

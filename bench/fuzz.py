@@ -45,7 +45,7 @@ def seed_world(db: Database, settings: Settings, people: int = 3) -> dict:
     """Town, villages, households, people, the Baogai rule catalog, budgets, an open activity,
     a shop with a clerk and a reward, points, and one order with its voucher: every id a path
     parameter may name exists, so the fuzzer reaches past 'not found'."""
-    from ledger.accounts.service import (
+    from ledger.registry.service import (
         HouseholdDraft,
         PersonDraft,
         add_household,

@@ -1,5 +1,5 @@
 """Demo data: Baogai town (宝盖镇) with its 20 villages and communities, its practice institute and
-three practice points (facts in ledger/accounts/data/baogai.yaml), generated households and
+three practice points (facts in ledger/registry/data/baogai.yaml), generated households and
 people with clearly fake names (陈某甲), phones (1700000xxxx) and ID numbers (region 999999),
 the seven standing volunteer teams, staff users with a documented demo password, Baogai's rule
 catalog and each unit's budget for the year.
@@ -17,9 +17,9 @@ from pathlib import Path
 import yaml
 from sqlalchemy import func, select
 
-from ledger.accounts import service as registry
-from ledger.accounts.models import Household, Team, Town, Village
-from ledger.accounts.privacy import id_check_digit
+from ledger.registry import service as registry
+from ledger.registry.models import Household, Team, Town, Village
+from ledger.registry.privacy import id_check_digit
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.identity import passwords
@@ -27,7 +27,7 @@ from ledger.identity import service as identity
 from ledger.identity.models import AppUser
 from ledger.journal import service as journal
 
-FACTS = Path(__file__).resolve().parent / "accounts" / "data" / "baogai.yaml"
+FACTS = Path(__file__).resolve().parent / "registry" / "data" / "baogai.yaml"
 DEMO_VILLAGE_BUDGET = 100_000
 HOUSEHOLDS_PER_VILLAGE = 12
 MEMBERS_PER_HOUSEHOLD = (2, 5)
@@ -108,7 +108,7 @@ def _people(db: Database, village_id: int, vname: str, index: int) -> int:
 
 
 def _teams(db: Database, town_id: int, f: dict) -> int:
-    from ledger.accounts.models import Person
+    from ledger.registry.models import Person
     made = 0
     with db.transaction() as s:
         volunteers = list(s.scalars(select(Person.id).where(Person.is_volunteer.is_(True))

@@ -3,7 +3,7 @@ whole schema. Each domain package adds its models module here (one line each).""
 
 from ledger.db import Base
 from ledger.journal import models as journal_models  # noqa: F401
-from ledger.accounts import models as registry_models  # noqa: F401
+from ledger.registry import models as registry_models  # noqa: F401
 from ledger.identity import models as identity_models  # noqa: F401
 from ledger.rules import models as rules_models  # noqa: F401
 from ledger.activities import models as activities_models  # noqa: F401

@@ -240,7 +240,7 @@ def test_monthly_themes_are_the_towns_five():
 
     import yaml
     # The project's own copy of the town's facts (a clean clone has no ../shared).
-    facts = Path(__file__).resolve().parents[1] / "ledger" / "accounts" / "data" / "baogai.yaml"
+    facts = Path(__file__).resolve().parents[1] / "ledger" / "registry" / "data" / "baogai.yaml"
     themes = yaml.safe_load(facts.read_text(encoding="utf-8"))["monthly_themes"]
     assert tuple(themes) == planning.MONTHLY_THEMES
 

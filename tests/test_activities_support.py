@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from ledger.accounts.models import Household, Person, Town, Village
+from ledger.registry.models import Household, Person, Town, Village
 from ledger.activities import planning, tokens
 from ledger.activities import service as checkin
 from ledger.activities.planning import Actor, ActivityDraft

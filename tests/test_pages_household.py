@@ -3,7 +3,7 @@ item, no personal data; an inspector sees the finding form there."""
 
 from __future__ import annotations
 
-from ledger.accounts.models import Household
+from ledger.registry.models import Household
 from ledger.rules import store
 from tests.pages_support import sign_in
 from tests.test_redemption_support import give_points, make_household, make_town

@@ -22,7 +22,7 @@ def _post(client, csv_text: str, dry_run: bool = False):
 
 def _village(db):
     town = make_town(db, villages=1)
-    from ledger.accounts.models import Village
+    from ledger.registry.models import Village
     with db.sessions() as s:
         return s.get(Village, town["villages"][0]).name
 

@@ -79,7 +79,7 @@ def test_pages_show_no_raw_message_keys_in_either_language(client, db, settings)
     store.load_shipped(db)
     town = make_town(db, villages=1)
     hh = make_household(db, town["villages"][0])
-    from ledger.accounts.models import Household
+    from ledger.registry.models import Household
     with db.sessions() as s:
         plate = s.get(Household, hh).plate_code
     sign_in(client, settings, "town_admin", "volunteer", person_id=None)

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from api.auth import COOKIE, decode_token
-from ledger.accounts.models import Person
+from ledger.registry.models import Person
 from ledger.identity import service as identity
 from tests.pages_support import form_fields
 from tests.test_redemption_support import make_person, make_town

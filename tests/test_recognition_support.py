@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from ledger import outbox
-from ledger.accounts.models import Household, Person, Team, TeamMember, Town, Village
+from ledger.registry.models import Household, Person, Team, TeamMember, Town, Village
 from ledger.activities.minutes import book_minutes
 from ledger.db import Database
 from ledger.journal import book

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 
-from ledger.accounts.models import Household, Person, Town, Village
+from ledger.registry.models import Household, Person, Town, Village
 from ledger.db import Database
 from ledger.journal import queries, service
 from ledger.journal.accounts import open_account

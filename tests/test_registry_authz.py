@@ -84,7 +84,7 @@ def _u() -> str:
 
 
 def _team_with_member(c: Ctx, v: int) -> Call:
-    from ledger.accounts import service as registry
+    from ledger.registry import service as registry
     team, pid = make_team(c.db, c.w, v), make_person(c.db, v)
     with c.db.transaction() as s:
         registry.add_member(s, team, pid)

@@ -10,8 +10,8 @@ import re
 from sqlalchemy import func, select
 
 from ledger import demo
-from ledger.accounts.models import Household, Person, Team, TeamMember, Town, Village
-from ledger.accounts.privacy import normalize_id_number, normalize_phone
+from ledger.registry.models import Household, Person, Team, TeamMember, Town, Village
+from ledger.registry.privacy import normalize_id_number, normalize_phone
 from ledger.identity import service as identity
 from ledger.journal.models import Account
 from ledger.ratelimit import RateLimiter

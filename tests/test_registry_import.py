@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from ledger.accounts import csvio
-from ledger.accounts.models import Household, Person
+from ledger.registry import csvio
+from ledger.registry.models import Household, Person
 from ledger.errors import Forbidden, InvalidInput
 from ledger.identity.service import SYSTEM
 from ledger.journal.models import Account
@@ -114,7 +114,7 @@ def test_export_imports_into_an_empty_database_with_the_same_plates(db, tmp_path
     assert exported.startswith("\ufeff".encode())
     other = Database(f"sqlite:///{tmp_path / 'other.sqlite3'}")
     build_schema(other)
-    from ledger.accounts import service as registry
+    from ledger.registry import service as registry
     with other.transaction() as s:
         town = registry.add_town(s, "宝盖镇")
         registry.add_village(s, town.id, w.own_name)

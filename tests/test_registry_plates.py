@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw
 from pyzbar.pyzbar import decode
 from typer.testing import CliRunner
 
-from ledger.accounts import plates
+from ledger.registry import plates
 from tests.test_registry_support import make_household, make_world
 
 

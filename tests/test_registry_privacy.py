@@ -53,7 +53,7 @@ def test_personal_data_export_holds_everything_and_no_secrets(client, db, auth, 
     with db.transaction() as s:
         from sqlalchemy import update
 
-        from ledger.accounts.models import Person
+        from ledger.registry.models import Person
         s.execute(update(Person).where(Person.id == pid).values(id_number=id_number))
     r = client.post("/api/v1/adjustments", headers=auth("village_admin", village_id=w.own),
                     json={"village_id": w.own, "holder_type": "person", "holder_id": pid,

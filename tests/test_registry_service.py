@@ -8,10 +8,10 @@ import re
 import pytest
 from sqlalchemy import func, select
 
-from ledger.accounts import commands, lookup
-from ledger.accounts import service as registry
-from ledger.accounts.models import Person
-from ledger.accounts.privacy import mask_id_number, mask_phone, normalize_id_number
+from ledger.registry import commands, lookup
+from ledger.registry import service as registry
+from ledger.registry.models import Person
+from ledger.registry.privacy import mask_id_number, mask_phone, normalize_id_number
 from ledger.errors import Conflict, Forbidden, InvalidInput
 from ledger.journal.models import Account
 from tests.conftest import audit_clean

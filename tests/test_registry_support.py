@@ -7,8 +7,8 @@ import itertools
 import uuid
 from dataclasses import dataclass
 
-from ledger.accounts import service as registry
-from ledger.accounts.privacy import id_check_digit
+from ledger.registry import service as registry
+from ledger.registry.privacy import id_check_digit
 from ledger.db import Database
 from ledger.identity import service as identity
 from ledger.journal import service as journal
@@ -63,7 +63,7 @@ def make_household(db: Database, village_id: int, *, members: int = 2,
                                                               members=people))
         from sqlalchemy import select
 
-        from ledger.accounts.models import Person
+        from ledger.registry.models import Person
         ids = list(s.scalars(select(Person.id).where(Person.household_id == h.id)
                              .order_by(Person.id)))
         return {"id": h.id, "plate_code": h.plate_code, "people": ids}

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from ledger.accounts.models import Household, Person, Town, Village
+from ledger.registry.models import Household, Person, Town, Village
 from ledger.db import Database
 from ledger.journal import service
 from ledger.journal.models import Account

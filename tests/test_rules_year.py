@@ -10,7 +10,7 @@ from fractions import Fraction
 
 import pytest
 
-from ledger.accounts.models import Team
+from ledger.registry.models import Team
 from ledger.errors import DomainError
 from ledger.rules import service as svc
 from ledger.rules import store

@@ -20,7 +20,7 @@ RUNS: list[dict] = []
 
 @outbox.handler("test.record")
 def _record(s, n: int, fail: bool = False) -> dict:
-    from ledger.accounts.models import Town
+    from ledger.registry.models import Town
     if fail:
         raise RuntimeError("handler failed")
     s.add(Town(name=f"任务镇{n}", created_at=utcnow()))  # a visible effect, in the same txn
@@ -29,7 +29,7 @@ def _record(s, n: int, fail: bool = False) -> dict:
 
 
 def _towns(db, n):
-    from ledger.accounts.models import Town
+    from ledger.registry.models import Town
     with db.sessions() as s:
         return s.scalar(select(func.count()).select_from(Town).where(Town.name == f"任务镇{n}"))
 

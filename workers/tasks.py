@@ -139,9 +139,9 @@ def export_village(village_id: int, year: int) -> dict:
 
 @app.task(name="jifen.render.plates")
 def render_plates(village_id: int) -> dict:
-    """A village's printable sheet of door plates (ledger.accounts.plates), written once to
+    """A village's printable sheet of door plates (ledger.registry.plates), written once to
     the data directory; the same input writes the same file."""
-    from ledger.accounts import lookup, plates
+    from ledger.registry import lookup, plates
     s_ = settings()
     with db().sessions() as s:
         town, village, rows = lookup.village_plates(s, village_id)

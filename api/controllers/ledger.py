@@ -11,7 +11,7 @@ from litestar.params import Parameter
 
 from api.auth import TOWN_ADMIN, VILLAGE_ADMIN, Principal, requires_role
 from api.deps import scoped_key
-from ledger.accounts.lookup import require_holder_in_village
+from ledger.registry.lookup import require_holder_in_village
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.errors import Forbidden, InvalidInput

@@ -15,8 +15,8 @@ from litestar.params import Parameter
 
 from api.auth import TOWN_ADMIN, Principal, requires_role, signed_in
 from api.deps import scoped_key
-from ledger.accounts import commands, csvio, lookup, plates
-from ledger.accounts.service import MAX_ADDRESS_CHARS, MAX_NAME_CHARS, HouseholdDraft, PersonDraft
+from ledger.registry import commands, csvio, lookup, plates
+from ledger.registry.service import MAX_ADDRESS_CHARS, MAX_NAME_CHARS, HouseholdDraft, PersonDraft
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.errors import InvalidInput

@@ -14,7 +14,7 @@ from litestar.response import Redirect, Template
 
 from api.auth import TOWN_ADMIN, VILLAGE_ADMIN, Principal
 from api.pages.common import form_key, need_role, render, t_for
-from ledger.accounts import csvio
+from ledger.registry import csvio
 from ledger.db import Database
 from ledger.errors import DomainError
 

@@ -105,7 +105,7 @@ def village_names(s: Session, *, with_town: bool = False) -> dict:
     """Village id → name (or → (name, town id)), for labels and selects."""
     from sqlalchemy import select
 
-    from ledger.accounts.models import Village
+    from ledger.registry.models import Village
     rows = s.execute(select(Village.id, Village.name, Village.town_id).order_by(Village.id))
     return {i: ((n, town) if with_town else n) for i, n, town in rows}
 
@@ -179,7 +179,7 @@ def attendance_counts(s: Session, activity_id: int) -> dict:
 def person_names(s: Session, ids) -> dict[int, str]:
     from sqlalchemy import select
 
-    from ledger.accounts.models import Person
+    from ledger.registry.models import Person
     ids = list(set(ids))
     if not ids:
         return {}
@@ -214,7 +214,7 @@ def household_public(s: Session, hh, t) -> dict:
     from sqlalchemy import select
 
     from api.pages.filters import mask_name
-    from ledger.accounts.models import Village
+    from ledger.registry.models import Village
     from ledger.journal.models import HolderType, JournalEntry, Posting
     from ledger.recognition.rollups import NON_SCORE_KINDS
     acct = points_account(s, HolderType.HOUSEHOLD, hh.id)
@@ -249,7 +249,7 @@ def village_ranking(s: Session) -> dict:
     as zero), for the public ranking page and its chart."""
     from sqlalchemy import func, select
 
-    from ledger.accounts.models import Household, Village
+    from ledger.registry.models import Household, Village
     from ledger.journal.models import Account, HolderType, JournalEntry, Posting
     from ledger.recognition.rollups import NON_SCORE_KINDS
     since = year_start_utc()

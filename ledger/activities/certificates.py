@@ -23,8 +23,8 @@ from reportlab.pdfgen import canvas
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ledger.accounts.models import Person, Town, Village
-from ledger.accounts.privacy import mask_id_number, mask_name
+from ledger.registry.models import Person, Town, Village
+from ledger.registry.privacy import mask_id_number, mask_name
 from ledger.activities.minutes import SOURCE
 from ledger.activities.models import (
     CERTIFIED_REVIEWS,

@@ -10,7 +10,7 @@ from datetime import date
 
 from sqlalchemy import select
 
-from ledger.accounts.models import Person, Village
+from ledger.registry.models import Person, Village
 from ledger.activities.certificates import hours_text, local_day_bounds
 from ledger.activities.models import CERTIFIED_REVIEWS, Activity, Attendance
 from ledger.activities.planning import Actor

@@ -19,9 +19,9 @@ from PIL import Image, UnidentifiedImageError
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
-from ledger.accounts.models import Household, Village
+from ledger.registry.models import Household, Village
 from ledger.activities import awards
-from ledger.accounts.privacy import mask_name
+from ledger.registry.privacy import mask_name
 from ledger.activities.models import Inspection
 from ledger.activities.planning import Actor
 from ledger.config import Settings

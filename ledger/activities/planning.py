@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ledger.accounts.models import Team, Village
+from ledger.registry.models import Team, Village
 from ledger.activities import tokens
 from ledger.activities.minutes import MAX_ACTIVITY_MINUTES, ROUNDING_STEPS_MIN
 from ledger.activities.models import Activity, ActivityStatus, ForgottenPolicy
@@ -17,7 +17,7 @@ from ledger.errors import Conflict, Forbidden, InvalidInput, NotFound
 from ledger.journal import book
 from ledger.timeutil import utcnow
 
-# 一月一主题: the five monthly themes of Baogai's plan (ledger/accounts/data/baogai.yaml).
+# 一月一主题: the five monthly themes of Baogai's plan (ledger/registry/data/baogai.yaml).
 MONTHLY_THEMES = ("学习实践科学理论", "宣传宣讲党的政策", "培育践行主流价值", "丰富活跃文化生活",
                   "持续深入移风易俗")
 MAX_TITLE_CHARS = 200

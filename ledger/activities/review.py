@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from ledger.accounts.models import Person
+from ledger.registry.models import Person
 from ledger.activities import awards, minutes
 from ledger.activities.models import (
     Activity,

@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ledger.accounts.models import Person
+from ledger.registry.models import Person
 from ledger.activities.models import (
     Activity,
     ActivityStatus,

@@ -15,8 +15,8 @@ from decimal import Decimal
 from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
-from ledger.accounts import lookup
-from ledger.accounts.models import Household, Person
+from ledger.registry import lookup
+from ledger.registry.models import Household, Person
 from ledger.db import Base, Database
 from ledger.identity.models import AppUser
 from ledger.identity.roles import REGISTRY_ADMINS, require

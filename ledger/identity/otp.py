@@ -21,8 +21,8 @@ import structlog
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from ledger.accounts.models import Person
-from ledger.accounts.privacy import mask_phone, normalize_phone
+from ledger.registry.models import Person
+from ledger.registry.privacy import mask_phone, normalize_phone
 from ledger.db import Database
 from ledger.errors import Forbidden, InvalidInput
 from ledger.identity.models import AppUser, OtpCode

@@ -14,9 +14,9 @@ from datetime import datetime
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from ledger.accounts import lookup
-from ledger.accounts.commands import keyed
-from ledger.accounts.models import Village
+from ledger.registry import lookup
+from ledger.registry.commands import keyed
+from ledger.registry.models import Village
 from ledger.db import Database
 from ledger.errors import Conflict, DomainError, Forbidden, InvalidInput, LimitExceeded, NotFound
 from ledger.identity import passwords

@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ledger import outbox
-from ledger.accounts.models import Household, Person, Team, TeamMember, Town, Village
+from ledger.registry.models import Household, Person, Team, TeamMember, Town, Village
 from ledger.db import sha256_hex
 from ledger.errors import Conflict, InvalidInput, NotFound
 from ledger.journal.audit import make_checkpoint

@@ -7,7 +7,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from ledger import outbox
-from ledger.accounts.models import Town, Village
+from ledger.registry.models import Town, Village
 from ledger.db import Database
 from ledger.errors import InvalidInput, NotFound
 from ledger.journal import book
@@ -152,7 +152,7 @@ def ranking(db: Database, *, scope: str, scope_id: int, metric: str, period: str
     """A live board, with masked names (it is public)."""
     from sqlalchemy import select
 
-    from ledger.accounts.models import Household, Person
+    from ledger.registry.models import Household, Person
     from ledger.recognition.leaderboards import live_periods
     units = {"points": ("points", "person"), "hours": ("minutes", "person"),
              "household_score": ("points", "household")}

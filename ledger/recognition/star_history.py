@@ -9,7 +9,7 @@ from datetime import date, datetime
 from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.orm import Session
 
-from ledger.accounts.models import Team
+from ledger.registry.models import Team
 from ledger.journal.models import HolderType, Unit
 from ledger.recognition.models import HolderRollup, StarChange, StarKind, StarStatus
 from ledger.recognition.stars import (

@@ -24,7 +24,7 @@ from datetime import UTC, date, datetime, time
 from sqlalchemy import and_, bindparam, exists, func, select, text
 from sqlalchemy.orm import Session
 
-from ledger.accounts.models import Household, Person, Team, Village
+from ledger.registry.models import Household, Person, Team, Village
 from ledger.errors import InvalidInput
 from ledger.journal.models import Account, HolderType, Purpose, Unit
 from ledger.recognition.models import (

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ledger import outbox
-from ledger.accounts.models import Household, Person, Town, Village
+from ledger.registry.models import Household, Person, Town, Village
 from ledger.db import Database
 from ledger.errors import NotFound
 from ledger.recognition import leaderboards, rollups, star_history, stars

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import bindparam, select, text
 from sqlalchemy.orm import Session
 
-from ledger.accounts.models import Town, Village
+from ledger.registry.models import Town, Village
 from ledger.db import Database
 from ledger.errors import Conflict, InvalidInput, NotFound
 from ledger.journal import book

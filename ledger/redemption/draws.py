@@ -17,7 +17,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, func, insert, select, text
 from sqlalchemy.orm import Session
 
-from ledger.accounts.models import Household, Person, Village
+from ledger.registry.models import Household, Person, Village
 from ledger.db import Database
 from ledger.errors import Conflict, InvalidInput, NotFound
 from ledger.journal import book, holds

@@ -20,7 +20,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from ledger.accounts.models import Household, Person
+from ledger.registry.models import Household, Person
 from ledger.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from ledger.journal.accounts import open_account
 from ledger.journal.models import HolderType, Purpose, Unit

@@ -164,7 +164,7 @@ def _village_name(s: Session, holder_type: str, holder_id: int) -> str | None:
 
 def _town(s: Session, holder_type: str, holder_id: int) -> int:
     """The town whose expired account receives the holder's expired points."""
-    from ledger.accounts.models import Village
+    from ledger.registry.models import Village
     from ledger.rules.holders import resolve_holder
     try:
         return s.get(Village, resolve_holder(s, holder_type, holder_id).village_id).town_id
@@ -234,7 +234,7 @@ def _post_expiry(db: Database, acct: int, town: int, t: datetime, amount: int,
 def post_opening_grants(db: Database, settings: Settings, now: datetime | None = None) -> int:
     """Give every holder in a catalog's scope its opening grant for the current period
     (every household starts the year at 1000, …). One keyed entry per holder and period."""
-    from ledger.accounts.models import Household, Person, Team, Village
+    from ledger.registry.models import Household, Person, Team, Village
     now = now or utcnow()
     posted = 0
     with db.sessions() as s:

@@ -84,7 +84,7 @@ def _mask(name: str) -> str:
 
 def village_notices(s: Session, village_id: int, now: datetime) -> list[dict]:
     """What is on public notice (公示) in a village now: visible, not yet counted."""
-    from ledger.accounts.models import Household, Person, Team
+    from ledger.registry.models import Household, Person, Team
     rows = list(s.scalars(select(AwardRecord).where(
         AwardRecord.village_id == village_id,
         AwardRecord.status.in_([AwardStatus.ON_NOTICE, AwardStatus.IN_REVIEW]))

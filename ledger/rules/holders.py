@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from ledger.accounts.models import Household, Person, Team, Village
+from ledger.registry.models import Household, Person, Team, Village
 from ledger.errors import InvalidInput, NotFound
 from ledger.rules.engine import MAX_NOTE_CHARS, MAX_PHOTOS, MAX_REF_CHARS
 from ledger.rules.types import Actor, Evidence, Holder, Inputs

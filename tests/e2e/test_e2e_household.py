@@ -5,7 +5,7 @@ village ranking draws its chart. Both public pages pass the axe check."""
 from __future__ import annotations
 
 from api.auth import Principal
-from ledger.accounts.models import Household
+from ledger.registry.models import Household
 from tests.e2e.conftest import axe_violations, shot, sign_in_as
 from tests.test_redemption_support import make_household, make_town
 

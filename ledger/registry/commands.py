@@ -9,9 +9,9 @@ from dataclasses import asdict
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ledger.accounts import lookup
-from ledger.accounts.models import Team, TeamMember
-from ledger.accounts.service import (
+from ledger.registry import lookup
+from ledger.registry.models import Team, TeamMember
+from ledger.registry.service import (
     HouseholdDraft,
     PersonDraft,
     add_household,

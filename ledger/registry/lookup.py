@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ledger.accounts.models import Household, Person, Team, TeamMember, Town, Village
-from ledger.accounts.privacy import mask_id_number, mask_phone, sees_phone
+from ledger.registry.models import Household, Person, Team, TeamMember, Town, Village
+from ledger.registry.privacy import mask_id_number, mask_phone, sees_phone
 from ledger.errors import InvalidInput, NotFound
 from ledger.identity.roles import REGISTRY_READERS, require
 
@@ -219,7 +219,7 @@ def public_summary(s: Session, plate_code: str, *, since) -> dict:
 
 def village_plates(s: Session, village_id: int) -> tuple[str, str, list]:
     """(town name, village name, plates in household order) for a village's plate sheet."""
-    from ledger.accounts.plates import Plate
+    from ledger.registry.plates import Plate
     v = village(s, village_id)
     town = s.get(Town, v.town_id)
     rows = s.execute(select(Household.plate_code, Household.address)

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ledger.accounts import commands, service
-from ledger.accounts.models import Household, Person, Village
-from ledger.accounts.privacy import normalize_id_number, normalize_phone
+from ledger.registry import commands, service
+from ledger.registry.models import Household, Person, Village
+from ledger.registry.privacy import normalize_id_number, normalize_phone
 from ledger.db import Database
 from ledger.errors import Forbidden, InvalidInput, LimitExceeded
 from ledger.identity.roles import REGISTRY_ADMINS, require, villages_of

@@ -1,7 +1,7 @@
 """Adding to the registry inside a caller's transaction: towns, villages, households, people
 and teams, each holder with its points account opened in the same transaction, many at a time
 for imports and the demo. Input is checked here (names, phones, ID numbers, limits); who may
-do it is checked by the commands (ledger/accounts/commands.py)."""
+do it is checked by the commands (ledger/registry/commands.py)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from ledger.accounts import lookup
-from ledger.accounts.models import Household, Person, Team, TeamMember, Town, Village
-from ledger.accounts.privacy import normalize_id_number, normalize_phone
+from ledger.registry import lookup
+from ledger.registry.models import Household, Person, Team, TeamMember, Town, Village
+from ledger.registry.privacy import normalize_id_number, normalize_phone
 from ledger.errors import Conflict, InvalidInput, LimitExceeded, NotFound
 from ledger.journal.accounts import DEFAULT_OVERDRAFT, open_account
 from ledger.journal.models import GENESIS_HASH, Account, HolderType, Purpose, Unit
