@@ -22,6 +22,13 @@
     var form = ev.target;
     var confirmText = form.getAttribute("data-confirm");
     if (confirmText && !window.confirm(confirmText)) { ev.preventDefault(); return; }
+    // A disabled button is left out of the form data: keep the pressed one's name=value.
+    var by = ev.submitter;
+    if (by && by.name) {
+      var keep = document.createElement("input");
+      keep.type = "hidden"; keep.name = by.name; keep.value = by.value;
+      form.appendChild(keep);
+    }
     busy(form);
   });
   window.addEventListener("pageshow", function () {  // back button: re-enable the buttons
