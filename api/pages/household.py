@@ -16,6 +16,7 @@ from api.pages.chart import bar_chart
 from api.pages.common import field_errors, form_key, need_role, points_scale_of, render, t_for
 from api.pages.filters import pts
 from api.pages.views import household_public, rule_items, village_ranking
+from api.pages.workflow_views import evidence_field, finding_message, plate_workflow
 from ledger.activities import inspections
 from ledger.activities.planning import Actor
 from ledger.config import Settings
@@ -37,13 +38,15 @@ def _page(request: Request, db: Database, plate_code: str, p: Principal | None, 
           status: int = 200, **ctx) -> Template:
     t = t_for(request)
     with db.sessions() as s:
-        house = household_public(s, inspections.household_by_plate(db, plate_code), t)
+        hh = inspections.household_by_plate(db, plate_code)
+        house = household_public(s, hh, t)
         items = (rule_items(s, channel="inspector")
                  if _may_inspect(p, house["village_id"]) else [])
+        wf_ctx = plate_workflow(s, hh.id, p)
     options = [(it.code, f"{it.code} {it.name}（{_points_text(c, it)}）") for c, it in items
                if "household" in (it.subjects or c.subjects)]
     return render(request, "household.html", status=status, house=house, plate=plate_code,
-                  item_options=[("", t("admin.choose")), *options], **ctx)
+                  item_options=[("", t("admin.choose")), *options], **wf_ctx, **ctx)
 
 
 def _points_text(c, it) -> str:
@@ -91,9 +94,11 @@ def household_inspect(request: Request, plate_code: str, db: Database, settings:
             done = inspections.record(db, settings, actor, inspections.Finding(
                 plate_code, form["item_code"], form.get("note", ""), points,
                 form.get("level") or None, raw), key=key)
-            return _page(request, db, plate_code, p, done=done)
+            return _page(request, db, plate_code, p, done=done,
+                         outcome=finding_message(done, t, points_scale_of(request)))
         except DomainError as exc:
             errors = field_errors(exc, t, FINDING_FIELDS)
+            errors = evidence_field(exc, t) or errors
     return _page(request, db, plate_code, p, status=422, errors=errors, values=form)
 
 

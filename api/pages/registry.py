@@ -18,5 +18,12 @@ def handlers() -> list:
         volunteer,
     )
     modules = (public, signin, volunteer, checkin, clerk, organizer, household, admin,
-               rules_admin, honors, registry_admin)
+               rules_admin, honors, registry_admin, *pages2_modules())
     return [h for m in modules for h in m.handlers]
+
+
+def pages2_modules() -> tuple:
+    """The workflow pages: public notice and appeals, the reviewer's desk, claims, sign-ups,
+    certificates and the public honor list."""
+    from api.pages import certs, claims, desk, honors_public, notices, signups
+    return (notices, desk, claims, signups, certs, honors_public)

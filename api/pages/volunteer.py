@@ -10,6 +10,7 @@ from api.auth import Principal
 from api.pages import stars as star_info
 from api.pages.common import FormData, field_errors, form_key, int_field, render, t_for, to_signin
 from api.pages.views import available_points, history
+from api.pages.workflow_views import me_workflow
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.errors import DomainError
@@ -17,6 +18,7 @@ from ledger.journal.models import HolderType, Unit
 from ledger.redemption import catalog
 from ledger.redemption import service as redemption
 from ledger.redemption.vouchers import voucher_url
+from ledger.timeutil import utcnow
 
 PERSON = HolderType.PERSON
 REWARDS_SHOWN = 100
@@ -42,8 +44,9 @@ def me(request: Request, db: Database, maybe_principal: Principal | None,
         hours = history(s, PERSON, p.person_id, t, unit=Unit.MINUTES) if before is None else None
         stars = star_info.volunteer(s, p.person_id, minutes["certified_minutes"])
         orders = redemption.list_orders(s, [(PERSON, p.person_id)], limit=ORDERS_SHOWN)
+        more = me_workflow(s, p.person_id, utcnow())
     return render(request, "me.html", person=p.person_id, balance=balance, minutes=minutes,
-                  entries=entries, hours=hours, stars=stars, orders=orders["items"])
+                  entries=entries, hours=hours, stars=stars, orders=orders["items"], **more)
 
 
 @get("/rewards", name="rewards", sync_to_thread=True)

@@ -176,7 +176,7 @@ def poster_path(out_dir: str | Path, list_id: int, sha256: str, ext: str) -> Pat
 
 
 def public_url(base_url: str, list_id: int) -> str:
-    return f"{base_url.rstrip('/')}/api/v1/honor-lists/{list_id}"
+    return f"{base_url.rstrip('/')}/honors/{list_id}"  # the public page (api/pages)
 
 
 def poster_bytes(content: dict, sha256: str, base_url: str, ext: str,

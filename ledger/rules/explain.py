@@ -99,7 +99,7 @@ def village_notices(s: Session, village_id: int, now: datetime) -> list[dict]:
         out.append({"award_id": a.id, "status": str(a.status), "item_name": a.item_name,
                     "item": a.item_code, "holder_type": a.holder_type,
                     "holder_name": _mask(getattr(holder, attr, "") if holder else ""),
-                    "points": S.points_of(a.amount_steps, scale),
+                    "points": S.points_of(a.amount_steps, scale), "steps": a.amount_steps,
                     "occurred_at": a.occurred_at.isoformat(),
                     "notice_until": a.notice_until.isoformat() if a.notice_until else None,
                     "open_for_objection": a.status == AwardStatus.ON_NOTICE

@@ -1,0 +1,122 @@
+"""The reviewer's desk (/review): deductions awaiting a second confirmation, claims to verify,
+records awaiting approval, objections raised during public notice, and appeals. Each button
+calls the rules' workflow (ledger.rules.workflow), which checks roles, village, and that the
+recorder, verifier, confirmer or appellant is not the one deciding; its refusals are shown in
+Chinese at the top of the desk. Photos of the evidence are shown to staff of the village."""
+
+from __future__ import annotations
+
+import re
+
+from litestar import Request, get, post
+from litestar.response import File, Redirect, Template
+
+from api.auth import INSPECTOR, ORGANIZER, TOWN_ADMIN, VILLAGE_ADMIN, Principal
+from api.pages.common import FormData, field_errors, form_key, need_role, render, t_for
+from api.pages.notices import _reason, rule_actor
+from api.pages.workflow_views import desk
+from ledger.activities.inspections import photo_dir
+from ledger.config import Settings
+from ledger.db import Database
+from ledger.errors import DomainError, NotFound
+from ledger.rules import workflow as wf
+
+DESK_ROLES = (INSPECTOR, VILLAGE_ADMIN, TOWN_ADMIN)
+PHOTO_ROLES = (INSPECTOR, ORGANIZER, VILLAGE_ADMIN, TOWN_ADMIN)
+ACTIONS = ("confirm", "verify", "approve", "reject", "objection")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _desk(request: Request, db: Database, p: Principal, *, status: int = 200,
+          **ctx) -> Template:
+    with db.sessions() as s:
+        d = desk(s, p)
+    return render(request, "desk/desk.html", status=status, d=d, **ctx)
+
+
+@get("/review", name="review_desk", sync_to_thread=True)
+def review_desk(request: Request, db: Database,
+                maybe_principal: Principal | None) -> Template | Redirect:
+    p = need_role(request, maybe_principal, *DESK_ROLES)
+    if not isinstance(p, Principal):
+        return p
+    return _desk(request, db, p)
+
+
+@post("/review/awards/{award_id:int}/{action:str}", name="review_award", sync_to_thread=True)
+def review_award(request: Request, award_id: int, action: str, db: Database,
+                 settings: Settings, maybe_principal: Principal | None,
+                 data: FormData) -> Template | Redirect:
+    p = need_role(request, maybe_principal, *DESK_ROLES)
+    if not isinstance(p, Principal):
+        return p
+    if action not in ACTIONS:
+        raise NotFound(f"no action {action}", code="not_found")
+    t = t_for(request)
+    errors: dict[str, str] = {}
+    key = form_key(data, p, f"desk:{action}:{award_id}")
+    if key is None:
+        errors["_form"] = t("err.bad_form_key")
+    reason = _reason(data, t, errors) if action == "reject" else ""
+    if not errors:
+        who = rule_actor(p)
+        try:
+            if action == "confirm":
+                wf.confirm_award(db, settings, award_id=award_id, confirmer=who, key=key)
+            elif action == "verify":
+                wf.verify_claim(db, settings, award_id=award_id, verifier=who, key=key)
+            elif action == "approve":
+                wf.approve_award(db, settings, award_id=award_id, approver=who, key=key)
+            elif action == "reject":
+                wf.reject_award(db, settings, award_id=award_id, actor=who, reason=reason,
+                                key=key)
+            else:
+                wf.review_objections(db, settings, award_id=award_id, reviewer=who,
+                                     uphold=data.get("uphold") == "1",
+                                     note=str(data.get("note") or "")[:wf.MAX_REASON_CHARS],
+                                     key=key)
+            return Redirect(path="/review?saved=1", status_code=303)
+        except DomainError as exc:
+            errors = field_errors(exc, t, {})
+    return _desk(request, db, p, status=422, errors=errors, failed=award_id)
+
+
+@post("/review/appeals/{appeal_id:int}", name="review_appeal", sync_to_thread=True)
+def review_appeal(request: Request, appeal_id: int, db: Database, settings: Settings,
+                  maybe_principal: Principal | None, data: FormData) -> Template | Redirect:
+    p = need_role(request, maybe_principal, VILLAGE_ADMIN, TOWN_ADMIN)
+    if not isinstance(p, Principal):
+        return p
+    t = t_for(request)
+    errors: dict[str, str] = {}
+    key = form_key(data, p, f"desk:appeal:{appeal_id}")
+    if key is None:
+        errors["_form"] = t("err.bad_form_key")
+    if not errors:
+        try:
+            wf.decide_appeal(db, settings, appeal_id=appeal_id, decider=rule_actor(p),
+                             upheld=data.get("upheld") == "1",
+                             note=str(data.get("note") or "")[:wf.MAX_REASON_CHARS], key=key)
+            return Redirect(path="/review?saved=1", status_code=303)
+        except DomainError as exc:
+            errors = field_errors(exc, t, {})
+    return _desk(request, db, p, status=422, errors=errors, failed_appeal=appeal_id)
+
+
+@get("/review/photos/{sha:str}", name="review_photo", sync_to_thread=True)
+def review_photo(request: Request, sha: str, settings: Settings,
+                 maybe_principal: Principal | None) -> File | Redirect:
+    """An evidence photo (stored re-encoded, without its EXIF data), for staff only."""
+    p = need_role(request, maybe_principal, *PHOTO_ROLES)
+    if not isinstance(p, Principal):
+        return p
+    if not _SHA256.match(sha):
+        raise NotFound("no such photo", code="not_found")
+    path = photo_dir(settings) / sha[:2] / f"{sha}.jpg"
+    if not path.is_file():
+        raise NotFound("no such photo", code="not_found")
+    return File(path=path, media_type="image/jpeg", content_disposition_type="inline",
+                headers={"Cache-Control": "private, max-age=3600"})
+
+
+handlers = [review_desk, review_award, review_appeal, review_photo]

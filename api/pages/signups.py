@@ -1,0 +1,124 @@
+"""Activity sign-up for volunteers (/activities): the open activities with their seats, signing
+up (a seat, or the waiting line when full), withdrawing (the first waiting moves up); and for
+organizers the sign-up list of an activity and rejecting an attendance with a reason. The
+seats and the line are ledger.activities.signups'; rejecting is ledger.activities.review's."""
+
+from __future__ import annotations
+
+from litestar import Request, get, post
+from litestar.response import Redirect, Template
+from sqlalchemy import select
+
+from api.auth import ORGANIZER, TOWN_ADMIN, VILLAGE_ADMIN, Principal
+from api.pages.common import FormData, field_errors, need_role, render, t_for, to_signin
+from api.pages.notices import _reason
+from api.pages.organizer import actor_of
+from api.pages.views import person_names, village_names
+from ledger.activities import review, signups
+from ledger.activities.models import Activity, ActivityStatus, Attendance, Signup, SignupStatus
+from ledger.activities.planning import activity_view
+from ledger.config import Settings
+from ledger.db import Database
+from ledger.errors import DomainError
+from ledger.timeutil import utcnow
+
+ORGANIZERS = (ORGANIZER, VILLAGE_ADMIN, TOWN_ADMIN)
+ACTIVITIES_SHOWN = 50
+
+
+def _list(request: Request, db: Database, p: Principal, *, status: int = 200,
+          **ctx) -> Template:
+    now = utcnow()
+    with db.sessions() as s:
+        acts = list(s.scalars(select(Activity).where(
+            Activity.status == ActivityStatus.OPEN, Activity.ends_at > now)
+            .order_by(Activity.starts_at).limit(ACTIVITIES_SHOWN)))
+        mine = {sg.activity_id: sg for sg in s.scalars(select(Signup).where(
+            Signup.person_id == p.person_id, Signup.activity_id.in_([a.id for a in acts])))} \
+            if acts else {}
+        rows = []
+        for a in acts:
+            sg = mine.get(a.id)
+            state = None if sg is None else signups._view_with_position(s, sg, a)
+            rows.append({**activity_view(a), "taken": signups.seats_taken(s, a.id),
+                         "mine": state})
+        names = village_names(s)
+    return render(request, "signups/list.html", status=status, rows=rows, villages=names,
+                  **ctx)
+
+
+@get("/activities", name="signup_list", sync_to_thread=True)
+def signup_list(request: Request, db: Database,
+                maybe_principal: Principal | None) -> Template | Redirect:
+    p = maybe_principal
+    if p is None:
+        return to_signin(request)
+    if p.person_id is None:
+        return render(request, "me.html", person=None)
+    return _list(request, db, p, promoted=request.query_params.get("promoted") == "1")
+
+
+@post("/activities/{activity_id:int}/{action:str}", name="signup_action", sync_to_thread=True)
+def signup_action(request: Request, activity_id: int, action: str, db: Database,
+                  maybe_principal: Principal | None, data: FormData) -> Template | Redirect:
+    p = maybe_principal
+    if p is None or p.person_id is None:
+        return to_signin(request)
+    t = t_for(request)
+    try:
+        if action == "signup":
+            signups.sign_up(db, activity_id=activity_id, person_id=p.person_id)
+            return Redirect(path=f"/activities#act-{activity_id}", status_code=303)
+        if action == "withdraw":
+            done = signups.withdraw(db, activity_id=activity_id, person_id=p.person_id)
+            moved = "1" if done.get("promoted_person_id") else "0"
+            return Redirect(path=f"/activities?promoted={moved}", status_code=303)
+        return _list(request, db, p, status=404, errors={"_form": t("err.not_found")})
+    except DomainError as exc:
+        return _list(request, db, p, status=exc.status, errors=field_errors(exc, t, {}),
+                     failed=activity_id)
+
+
+@get("/org/activities/{activity_id:int}/signups", name="org_signups", sync_to_thread=True)
+def org_signups(request: Request, activity_id: int, db: Database,
+                maybe_principal: Principal | None) -> Template | Redirect:
+    p = need_role(request, maybe_principal, *ORGANIZERS)
+    if not isinstance(p, Principal):
+        return p
+    listing = signups.list_signups(db, actor_of(p), activity_id)
+    with db.sessions() as s:
+        act = activity_view(s.get(Activity, activity_id))
+        names = person_names(s, [r["person_id"] for r in listing["items"]])
+    waiting = [r for r in listing["items"] if r["status"] == SignupStatus.WAITING]
+    seated = [r for r in listing["items"] if r["status"] == SignupStatus.SIGNED_UP]
+    return render(request, "signups/org.html", act=act, listing=listing, names=names,
+                  seated=seated, waiting=waiting)
+
+
+@post("/org/attendances/{attendance_id:int}/reject", name="org_reject", sync_to_thread=True)
+def org_reject(request: Request, attendance_id: int, db: Database, settings: Settings,
+               maybe_principal: Principal | None, data: FormData) -> Template | Redirect:
+    """The organizer turns down an attendance (wrong person, did not serve), with a reason:
+    pending minutes go back, certified ones and their points are reversed."""
+    p = need_role(request, maybe_principal, *ORGANIZERS)
+    if not isinstance(p, Principal):
+        return p
+    t = t_for(request)
+    with db.sessions() as s:
+        att = s.get(Attendance, attendance_id)
+        activity_id = att.activity_id if att else None
+    errors: dict[str, str] = {}
+    reason = _reason(data, t, errors)
+    if activity_id is None:
+        errors["_form"] = t("err.not_found")
+    if not errors:
+        try:
+            review.reject(db, settings, actor_of(p), attendance_id, reason)
+            return Redirect(path=f"/org/activities/{activity_id}?saved=1", status_code=303)
+        except DomainError as exc:
+            errors = field_errors(exc, t, {"reason*": "reason"})
+    return render(request, "error.html", status=422, code="reject_failed",
+                  message="；".join(errors.values()))
+
+
+handlers = [signup_list, signup_action, org_signups, org_reject]
