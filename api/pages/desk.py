@@ -29,6 +29,8 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 def _desk(request: Request, db: Database, p: Principal, *, status: int = 200,
           **ctx) -> Template:
+    if ctx.get("errors"):  # the desk has many small forms: say it at the top
+        ctx["errors"] = {"_form": "；".join(ctx["errors"].values())}
     with db.sessions() as s:
         d = desk(s, p)
     return render(request, "desk/desk.html", status=status, d=d, **ctx)

@@ -94,8 +94,9 @@ def household_inspect(request: Request, plate_code: str, db: Database, settings:
             done = inspections.record(db, settings, actor, inspections.Finding(
                 plate_code, form["item_code"], form.get("note", ""), points,
                 form.get("level") or None, raw), key=key)
-            return _page(request, db, plate_code, p, done=done,
-                         outcome=finding_message(done, t, points_scale_of(request)))
+            with db.sessions() as s:
+                outcome = finding_message(s, done, t, points_scale_of(request))
+            return _page(request, db, plate_code, p, done=done, outcome=outcome)
         except DomainError as exc:
             errors = field_errors(exc, t, FINDING_FIELDS)
             errors = evidence_field(exc, t) or errors

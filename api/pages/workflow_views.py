@@ -214,7 +214,7 @@ def me_workflow(s: Session, person_id: int | None, now: datetime) -> dict:
             "claims": claims(s, holders)}
 
 
-def finding_message(done: dict, t, scale: int) -> str:
+def finding_message(s: Session, done: dict, t, scale: int) -> str:
     """Say what a recorded finding did: counted, on notice until a date, waiting for a second
     confirmation, or waiting for approval."""
     from api.pages.filters import localtime, pts
@@ -223,7 +223,8 @@ def finding_message(done: dict, t, scale: int) -> str:
     status = award.get("status")
     steps = award.get("steps") or 0
     if status == AwardStatus.AWAITING_CONFIRMATION:
-        d = award.get("decision") or {}
+        rec = s.get(AwardRecord, award.get("award_id")) if award.get("award_id") else None
+        d = (rec.decision if rec is not None else award.get("decision")) or {}
         # nothing is counted yet: the decision's base points (the item's, in points)
         steps = round(float(d.get("base_points") or 0) * int(d.get("scale") or scale))
         return t("insp.done_confirm", item=item, p=pts(steps, scale, True))
