@@ -87,6 +87,9 @@ PAGES2_MESSAGES: dict[str, tuple[str, str]] = {
     "hour.zero": ("按小时计分：每满 {m} 分钟计 {p} 分，本次 {n} 分钟不足，不计分（服务时长照常记录）。",
                   "Per hour: {p} pts for every {m} minutes; {n} minutes is short of that, so "
                   "no points (the service time is still recorded)."),
+    "hour.refused": ("本次未计积分：{why}", "No points this time: {why}"),
+    "hour.no_minutes": ("服务时长不足 1 分钟", "less than a minute of service"),
+    "err.minutes_required": ("请填写服务时长（分钟）", "Service minutes are required"),
     # claims
     "claim.title": ("我要申报", "Make a claim"),
     "claim.mine": ("我的申报", "My claims"),

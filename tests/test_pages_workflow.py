@@ -240,3 +240,49 @@ def test_points_on_pages_are_in_points_for_half_point_catalogs(client, db, setti
     assert "+0.5" in plate.split('data-testid="pending-notices"')[1]
     board = client.get(f"/notices/{w.village}").text
     assert "+0.5" in board
+
+
+def test_a_per_hour_item_under_its_smallest_step_says_why_it_gave_nothing(client, db,
+                                                                            settings):
+    from datetime import timedelta
+
+    from ledger.activities import planning
+    from ledger.timeutil import utcnow
+    from tests.test_redemption_support import make_person
+    w = world(db, village_name="坑东村")
+    org = planning.Actor(user_id=51, roles=(("organizer", w.village),))
+    now = utcnow()
+    act = planning.create_activity(db, org, planning.ActivityDraft(
+        village_id=w.village, title="河道清理", rule_item_code="A01",
+        starts_at=now - timedelta(minutes=30), ends_at=now + timedelta(hours=2)))
+    planning.set_status(db, org, act["id"], "open")
+    _as(client, settings, "organizer", village=w.village, user_id=51)
+    qr = client.get(f"/org/activities/{act['id']}/qr").text
+    path = re.search(r'data-testid="checkin-url">([^<]+)<', qr).group(1).replace(
+        settings.public_base_url, "")
+    _as(client, settings, "volunteer", village=w.village, user_id=52,
+        person_id=make_person(db, w.village))
+    page = client.get(path)
+    client.post(path, data=form_fields(page.text, path))
+    again = client.get(path)
+    r = client.post(path, data=form_fields(again.text, path))
+    assert "签退成功" in r.text
+    assert "获得  积分" not in r.text
+    assert re.search(r'data-testid="hour-hint">本次未计积分：服务时长不足 1 分钟<', r.text)
+
+
+def test_twenty_minutes_of_a_per_hour_item_explain_the_zero(db, settings):
+    from ledger.activities.awards import _outcome
+    from api.i18n import translator
+    from api.pages.workflow_views import per_hour_hint
+    w = world(db, village_name="坑东村")
+    award = rules.record_award(db, settings, item_code="A01", holder=("person", w.resident),
+                               recorder=Actor(51, (("organizer", w.village),)),
+                               context={"minutes": 20})
+    assert award["steps"] == 0 and award["status"] == "posted"
+    with db.sessions() as s:
+        hint = per_hour_hint(s, {"minutes": 20, "points": _outcome(award)}, translator("zh"), 2)
+        assert hint == ("按小时计分：每满 30 分钟计 0.5 分，本次 20 分钟不足，不计分"
+                        "（服务时长照常记录）。")
+        assert per_hour_hint(s, {"minutes": 45, "points": {**_outcome(award), "steps": 1}},
+                             translator("zh"), 2) is None

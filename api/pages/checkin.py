@@ -7,7 +7,7 @@ from litestar import Request, get, post
 from litestar.response import Redirect, Template
 
 from api.auth import Principal
-from api.pages.common import FormData, render, t_for, to_signin
+from api.pages.common import FormData, points_scale_of, render, t_for, to_signin
 from api.pages.views import my_attendance
 from ledger.activities import service as activities
 from ledger.activities import tokens
@@ -63,7 +63,11 @@ def checkin_scan(request: Request, token: str, db: Database, settings: Settings,
         t = t_for(request)
         return render(request, "checkin.html", status=exc.status, act=None, token=token,
                       result=None, error=t("err." + exc.code, default=exc.detail))
-    return render(request, "checkin.html", act=None, token=token, result=result)
+    from api.pages.workflow_views import per_hour_hint
+    with db.sessions() as s:
+        hint = per_hour_hint(s, result, t_for(request), points_scale_of(request))
+    return render(request, "checkin.html", act=None, token=token, result=result,
+                  hour_hint=hint)
 
 
 handlers = [checkin_page, checkin_scan]
