@@ -36,7 +36,8 @@ ADMIN_LIST = 200
 SECTIONS = [("/admin/rules", "admin.rules"), ("/admin/rewards", "admin.rewards"),
             ("/admin/budgets", "admin.budgets"), ("/admin/registry", "admin.registry"),
             ("/admin/honors", "admin.honors"), ("/admin/stars", "admin.stars"),
-            ("/admin/audit", "admin.audit")]
+            ("/admin/audit", "admin.audit"), ("/review", "desk.desk"),
+            ("/notices", "notice.title")]
 
 
 @get("/admin", name="admin", sync_to_thread=False)

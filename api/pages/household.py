@@ -108,7 +108,8 @@ def inspect_scan(request: Request, maybe_principal: Principal | None) -> Templat
     p = need_role(request, maybe_principal, *INSPECTORS)
     if not isinstance(p, Principal):
         return p
-    return render(request, "scan.html", accept="h", heading=t_for(request)("insp.scan"))
+    return render(request, "scan.html", accept="h", heading=t_for(request)("insp.scan"),
+                  desk_link=True)
 
 
 @get("/rank", name="rank", sync_to_thread=True)

@@ -1,0 +1,304 @@
+"""The workflow pages in real Chromium at 390×844, signed in through the sign-in page (staff:
+login and password; volunteers: phone, 获取验证码, the code the embedded sender writes to the
+server log, 登录): a finding on public notice seen on the plate page and the village board,
+objected to by a resident and decided by an admin; a deduction appealed from /me and decided
+by another admin; a claim with a photo verified and approved; sign-up, waiting list and
+withdrawal; a certificate issued and checked on its public page. axe on every page."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from PIL import Image
+from sqlalchemy import select
+
+from ledger.activities import planning
+from ledger.demo import DEMO_PASSWORD
+from ledger.identity.models import AppUser
+from ledger.registry.models import Household, Person, Village
+from ledger.rules import service as rules
+from ledger.rules.types import Actor
+from ledger.timeutil import utcnow
+from tests.e2e.conftest import PHONE, axe_violations, shot
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCS_SHOTS = ROOT / "docs" / "screenshots"
+CODE_WAIT_S = 10
+
+
+def _doc_shot(page, name: str) -> None:
+    """A phone-width screenshot kept in docs/screenshots (the page map shows them)."""
+    shot(page, name)
+    DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(DOCS_SHOTS / f"{name}.png"), full_page=True)
+
+
+def _axe(page) -> None:
+    assert axe_violations(page) == [], page.url
+
+
+def _new_page(browser, live_app):
+    ctx = browser.new_context(viewport=PHONE, device_scale_factor=1, locale="zh-CN",
+                              base_url=live_app.url, is_mobile=True, has_touch=True)
+    ctx.set_default_timeout(10_000)
+    return ctx.new_page()
+
+
+def _staff_sign_in(page, login: str, next_path: str) -> None:
+    page.goto(f"/signin?next={next_path}")
+    page.get_by_label("账号").fill(login)
+    page.get_by_label("密码").fill(DEMO_PASSWORD)
+    page.locator('form[action="/signin"] button[type=submit]').click()
+    page.wait_for_url(f"**{next_path}")
+
+
+def _logged_code(live_app, phone: str, after: int) -> str:
+    """The newest code the embedded sender logged for this phone (it logs a masked phone)."""
+    log = Path(live_app.settings.data_dir) / "server.log"
+    deadline = time.monotonic() + CODE_WAIT_S
+    while time.monotonic() < deadline:
+        text = log.read_text(encoding="utf-8", errors="replace")[after:]
+        codes = []
+        for line in text.splitlines():
+            if '"otp_code"' not in line:
+                continue
+            rec = json.loads(line[line.index("{"):])
+            if rec.get("phone", "")[-4:] == phone[-4:]:
+                codes.append(rec["code"])
+        if codes:
+            return codes[-1]
+        time.sleep(0.2)
+    raise AssertionError(f"no code logged for {phone}")
+
+
+def _phone_sign_in(page, live_app, phone: str, next_path: str) -> None:
+    log = Path(live_app.settings.data_dir) / "server.log"
+    page.goto(f"/signin?next={next_path}")
+    form = page.locator('form[action="/signin/code"]')
+    form.get_by_label("手机号").fill(phone)
+    mark = len(log.read_text(encoding="utf-8", errors="replace"))
+    form.get_by_role("button", name="获取验证码").click()
+    page.wait_for_load_state()
+    assert "验证码已发送" in page.content() or "已发送" in page.content()
+    code = _logged_code(live_app, phone, mark)
+    form = page.locator('form[action="/signin/code"]')
+    form.get_by_label("验证码").fill(code)
+    form.get_by_role("button", name="登录").click()
+    page.wait_for_url(f"**{next_path}")
+
+
+def _resident(db, village_name: str, skip: int = 0) -> dict:
+    """A demo household of the village whose first member is a volunteer with a phone."""
+    with db.sessions() as s:
+        vid = s.scalar(select(Village.id).where(Village.name == village_name))
+        found = []
+        for hh in s.scalars(select(Household).where(Household.village_id == vid)
+                            .order_by(Household.id)):
+            p = s.scalar(select(Person).where(Person.household_id == hh.id,
+                                              Person.is_volunteer.is_(True),
+                                              Person.phone.is_not(None)).order_by(Person.id))
+            if p is not None:
+                found.append({"village": vid, "household": hh.id, "plate": hh.plate_code,
+                              "person": p.id, "phone": p.phone, "name": p.name})
+        return found[skip]
+
+
+def _user_id(db, login: str) -> int:
+    with db.sessions() as s:
+        return s.scalar(select(AppUser.id).where(AppUser.login == login))
+
+
+def _png() -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (320, 240), (30, 120, 200)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_finding_on_notice_objection_and_decision(browser, live_app, page):
+    r = _resident(live_app.db, "塘边村", skip=0)  # 塘边村: 3 days of public notice
+    insp = _new_page(browser, live_app)
+    _staff_sign_in(insp, "tangbian.inspector", f"/h/{r['plate']}")
+    insp.get_by_label("评议项目").select_option("C06")
+    insp.get_by_label("情况说明").fill("门口堆放杂物")
+    insp.get_by_role("button", name="提交评议").click()
+    done = insp.get_by_test_id("inspection-done").inner_text()
+    assert "已记录，公示中：房前屋后乱堆乱放 -2 分，公示至" in done
+    pending = insp.get_by_test_id("pending-notices").inner_text()
+    assert "公示中" in pending and "公示至" in pending
+    _doc_shot(insp, "notice-plate")
+    _axe(insp)
+    insp.context.close()
+
+    page.goto(f"/h/{r['plate']}")  # anyone
+    assert "公示中" in page.get_by_test_id("pending-notices").inner_text()
+    page.get_by_role("link", name="本村公示栏").click()
+    page.wait_for_url(f"**/notices/{r['village']}")
+    assert "房前屋后乱堆乱放" in page.get_by_test_id("notice-rows").inner_text()
+    _doc_shot(page, "notice-board")
+    _axe(page)
+
+    _phone_sign_in(page, live_app, r["phone"], f"/notices/{r['village']}")
+    row = page.locator("li[data-testid^=notice-]").filter(has_text="房前屋后乱堆乱放").first
+    row.locator("summary").click()
+    row.get_by_label("异议理由").fill("杂物是邻居家的，已告知")
+    row.get_by_role("button", name="提出异议").click()
+    assert page.get_by_test_id("objected").is_visible()
+    assert "异议复核中" in page.get_by_test_id("notice-rows").inner_text()
+    page.goto("/me")
+    assert "异议复核中" in page.get_by_test_id("pending-notices").inner_text()
+    _doc_shot(page, "me-pending")
+    _axe(page)
+
+    admin = _new_page(browser, live_app)
+    _staff_sign_in(admin, "tangbian.admin", "/review")
+    section = admin.get_by_test_id("desk-objections")
+    assert "杂物是邻居家的" in section.inner_text()
+    _doc_shot(admin, "review-desk")
+    _axe(admin)
+    item = section.locator("li").filter(has_text="杂物是邻居家的").first
+    item.get_by_label("处理意见").fill("经核实属实")
+    item.get_by_role("button", name="异议成立，撤销").click()
+    assert admin.get_by_test_id("desk-saved").is_visible()
+    admin.context.close()
+    page.goto(f"/h/{r['plate']}")
+    assert page.get_by_test_id("pending-notices").count() == 0
+
+
+def test_deduction_appealed_from_me_and_decided_by_another_admin(browser, live_app, page):
+    db = live_app.db
+    r = _resident(db, "坑东村", skip=0)  # no notice in 坑东村: posted at once
+    recorder = _user_id(db, "kengdong.admin")
+    rules.record_award(db, live_app.settings, item_code="C09",
+                       holder=("household", r["household"]),
+                       recorder=Actor(recorder, (("village_admin", r["village"]),)),
+                       context={"note": "散养鸡鸭"})
+    _phone_sign_in(page, live_app, r["phone"], "/me")
+    section = page.get_by_test_id("deductions")
+    assert "违规散养家禽" in section.inner_text()
+    section.get_by_role("link", name="申诉").first.click()
+    page.get_by_label("申诉理由").fill("家禽已圈养")
+    _doc_shot(page, "appeal")
+    _axe(page)
+    page.get_by_role("button", name="申诉").click()
+    page.wait_for_url("**/me?appealed=1")
+    assert page.get_by_test_id("appealed").is_visible()
+    assert "申诉处理中" in page.get_by_test_id("deductions").inner_text()
+
+    town = _new_page(browser, live_app)
+    _staff_sign_in(town, "admin", "/review")
+    appeals = town.get_by_test_id("desk-appeals")
+    item = appeals.locator("li").filter(has_text="家禽已圈养").first
+    item.get_by_role("button", name="申诉成立，撤销扣分").click()
+    assert town.get_by_test_id("desk-saved").is_visible()
+    town.context.close()
+    page.goto("/me")
+    assert "申诉成立，已撤销扣分" in page.get_by_test_id("deductions").inner_text()
+
+
+def test_claim_with_a_photo_is_verified_and_approved(browser, live_app, page):
+    r = _resident(live_app.db, "塘边村", skip=1)
+    _phone_sign_in(page, live_app, r["phone"], "/me")
+    page.get_by_role("link", name="我要申报").click()
+    page.wait_for_url("**/me/claims")
+    assert page.locator("input[type=file][capture=environment][accept='image/*']").count() == 1
+    page.get_by_label("申报项目").select_option("A14")
+    page.get_by_label("情况说明").fill("在镇卫生院无偿献血 200 毫升")
+    page.get_by_label("拍照或上传照片").set_input_files(
+        files=[{"name": "blood.png", "mimeType": "image/png", "buffer": _png()}])
+    _doc_shot(page, "claim")
+    _axe(page)
+    page.get_by_role("button", name="提交申报").click()
+    assert page.get_by_test_id("claim-sent").is_visible()
+    assert "待核实" in page.get_by_test_id("claims").inner_text()
+
+    insp = _new_page(browser, live_app)
+    _staff_sign_in(insp, "tangbian.inspector", "/review")
+    claims = insp.get_by_test_id("desk-claims")
+    item = claims.locator("li").filter(has_text="无偿献血").first
+    assert item.locator("img").count() == 1
+    item.get_by_role("button", name="核实无误").click()
+    assert insp.get_by_test_id("desk-saved").is_visible()
+    insp.context.close()
+    admin = _new_page(browser, live_app)
+    _staff_sign_in(admin, "tangbian.admin", "/review")
+    item = admin.get_by_test_id("desk-approvals").locator("li").filter(has_text="无偿献血").first
+    item.get_by_role("button", name="批准").click()
+    assert admin.get_by_test_id("desk-saved").is_visible()
+    admin.context.close()
+    page.goto("/me/claims")
+    assert "公示中" in page.get_by_test_id("claims").inner_text()  # 塘边村's notice
+
+
+def test_volunteers_sign_up_wait_and_withdraw(browser, live_app, page):
+    db = live_app.db
+    a, b = _resident(db, "坑东村", skip=1), _resident(db, "坑东村", skip=2)
+    org_user = _user_id(db, "tangbian.organizer")
+    with db.sessions() as s:
+        vid = s.scalar(select(Village.id).where(Village.name == "塘边村"))
+    org = planning.Actor(user_id=org_user, roles=(("organizer", vid),))
+    now = utcnow()
+    act = planning.create_activity(db, org, planning.ActivityDraft(
+        village_id=vid, title="周末河道清理", rule_item_code="C11",
+        starts_at=now + timedelta(hours=1), ends_at=now + timedelta(hours=3),
+        place="塘边溪", capacity=1))
+    planning.set_status(db, org, act["id"], "open")
+
+    _phone_sign_in(page, live_app, a["phone"], "/me")
+    page.get_by_role("link", name="活动报名").click()
+    card = page.get_by_test_id(f"activity-{act['id']}")
+    card.get_by_role("button", name="我要报名").click()
+    card = page.get_by_test_id(f"activity-{act['id']}")
+    assert card.get_by_test_id("signup-state").inner_text() == "已报名"
+
+    other = _new_page(browser, live_app)
+    _phone_sign_in(other, live_app, b["phone"], "/activities")
+    card = other.get_by_test_id(f"activity-{act['id']}")
+    assert "名额已满" in card.inner_text()
+    card.get_by_role("button", name="我要报名").click()
+    card = other.get_by_test_id(f"activity-{act['id']}")
+    assert card.get_by_test_id("signup-state").inner_text() == "候补第 1 位"
+    _doc_shot(other, "signup-waiting")
+    _axe(other)
+
+    page.get_by_test_id(f"activity-{act['id']}").get_by_role("button", name="取消报名").click()
+    page.wait_for_url("**/activities?promoted=1")
+    assert "候补第一位已递补" in page.content()
+    other.reload()
+    card = other.get_by_test_id(f"activity-{act['id']}")
+    assert card.get_by_test_id("signup-state").inner_text() == "已报名"
+    other.context.close()
+
+    orgp = _new_page(browser, live_app)
+    _staff_sign_in(orgp, "tangbian.organizer", f"/org/activities/{act['id']}")
+    orgp.get_by_role("link", name="报名名单").click()
+    assert b["name"] in orgp.get_by_test_id("seated").inner_text()
+    _doc_shot(orgp, "org-signups")
+    _axe(orgp)
+    orgp.context.close()
+
+
+def test_certificate_issued_and_checked_on_its_public_page(browser, live_app, page):
+    r = _resident(live_app.db, "坑东村", skip=3)
+    _phone_sign_in(page, live_app, r["phone"], "/me")
+    page.get_by_role("link", name="开具证明").click()
+    page.wait_for_url("**/me/certificates")
+    _axe(page)
+    page.get_by_role("button", name="开具").click()
+    page.wait_for_url(re.compile(r".*/me/certificates/[A-Za-z0-9_-]+$"))
+    assert page.locator("svg.qr").is_visible()
+    _doc_shot(page, "certificate")
+    _axe(page)
+    code = page.get_by_test_id("cert-code").inner_text()
+
+    anyone = _new_page(browser, live_app)  # what the certificate's QR code opens
+    anyone.goto(f"/cert/{code}")
+    assert anyone.get_by_test_id("cert-valid").is_visible()
+    assert r["name"] not in anyone.content()  # masked
+    _doc_shot(anyone, "certificate-verify")
+    _axe(anyone)
+    anyone.context.close()
