@@ -159,3 +159,69 @@ def test_the_public_honor_list_is_a_page_and_the_poster_points_to_it(client, db,
         f"https://jifen.example/honors/{list_id}"
     missing = client.get("/honors/999999")
     assert missing.status_code == 404 and "没有这份光荣榜" in missing.text
+
+
+def test_an_honor_list_goes_on_notice_takes_objections_and_publishes_after(client, db,
+                                                                           settings):
+    from ledger.recognition.models import HonorList
+    w = world(db, village_name="坑东村")
+    other = make_person(db, w.village)
+    give_points(db, "person", w.resident, w.village, 40)
+    give_points(db, "person", other, w.village, 20)
+    sign_in(client, settings, "town_admin", user_id=71)
+    page = client.get("/admin/honors")
+    client.post("/admin/honors", data={
+        **form_fields(page.text, "/admin/honors"), "name": "季度好人榜",
+        "scope_id": f"village:{w.village}", "metric": "points", "period": "year", "size": "3",
+        "minimum": "1"})
+    page = client.get("/admin/honors")
+    def_id = int(re.search(r'id="def-(\d+)"', page.text).group(1))
+    action = f"/admin/honors/{def_id}/drafts"
+    year = str(utcnow().astimezone(LOCAL_TZ).year)
+    list_path = client.post(action, data={**form_fields(page.text, action), "period": year},
+                            follow_redirects=False).headers["location"]
+    list_id = int(list_path.rstrip("/").split("/")[-1])
+    page = client.get(list_path)
+    client.post(f"{list_path}/review", data=form_fields(page.text, f"{list_path}/review"))
+    page = client.get(list_path)
+    start = f"/admin/honor-notices/{list_id}"
+    r = client.post(start, data={**form_fields(page.text, start), "days": "3"},
+                    follow_redirects=False)
+    assert r.status_code == 303
+    page = client.get(list_path)
+    assert 'data-testid="honor-status">公示中' in page.text
+    r = client.post(f"{list_path}/publish", data=form_fields(page.text, f"{list_path}/publish"))
+    assert r.status_code == 409 and "公示期未满" in r.text
+
+    client.cookies.clear()
+    public = client.get(f"/honors/{list_id}")
+    assert public.status_code == 200 and 'data-testid="honor-notice"' in public.text
+    assert "志愿者0" in public.text and f"/signin?next=/honors/{list_id}" in public.text
+    assert f'href="/honors/{list_id}"' in client.get("/honors").text.split(
+        'data-testid="honor-notices"')[1]
+    sign_in(client, settings, "volunteer", village_id=w.village, user_id=72, person_id=other)
+    public = client.get(f"/honors/{list_id}").text
+    action = f"/honors/{list_id}/objections"
+    r = client.post(action, data={**form_fields(public, action), "holder_id": str(w.resident),
+                                  "reason": "此人本年有违规"}, follow_redirects=False)
+    assert r.status_code == 303
+    assert 'data-testid="honor-objected"' in client.get(r.headers["location"]).text
+
+    client.cookies.clear()
+    sign_in(client, settings, "town_admin", user_id=71)
+    page = client.get(list_path).text
+    assert "此人本年有违规" in page.split('data-testid="honor-objections"')[1]
+    with db.transaction() as s:  # the notice ends
+        s.get(HonorList, list_id).notice_until = utcnow() - timedelta(minutes=1)
+    r = client.post(f"{list_path}/publish", data=form_fields(page, f"{list_path}/publish"))
+    assert r.status_code == 409 and "请先处理公示期间的异议" in r.text
+    decide = re.search(r'action="(/admin/honor-notices/\d+/objections/\d+)"', page).group(1)
+    client.post(decide, data={**form_fields(page, decide), "upheld": "1"})
+    page = client.get(list_path).text
+    assert "公示异议成立：此人本年有违规" in page and "已成立" in page
+    client.post(f"{list_path}/publish", data=form_fields(page, f"{list_path}/publish"))
+    client.cookies.clear()
+    public = client.get(f"/honors/{list_id}").text
+    rows = public.split('data-testid="honor-entries"')[1].split("</table>")[0]
+    assert "志愿者0" in rows and "季度好人榜" in public  # `other`, now first
+    assert rows.count("<tr>") == 2  # header + one: the resident was left off

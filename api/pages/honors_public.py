@@ -1,30 +1,105 @@
-"""The public honor list (光荣榜) pages: the published lists, and one list as the poster's QR
-code opens it — ranks, masked names, results, the publication date and its check code — read
-through ledger.recognition.service (only published lists are shown)."""
+"""The public honor list (光荣榜) pages: the published lists and one list as the poster's QR
+code opens it (ranks, names as published, results, date, check code); a list on public notice
+(公示) before publication with its objection form; and the admin's side of that notice —
+starting it and deciding the objections. All through ledger.recognition.service."""
 
 from __future__ import annotations
 
-from litestar import Request, get
-from litestar.response import Template
+from urllib.parse import quote
 
-from api.pages.common import render
+from litestar import Request, get, post
+from litestar.response import Redirect, Template
+
+from api.auth import Principal
+from api.pages.common import FormData, field_errors, form_key, int_field, render, t_for
+from api.pages.honors import _check_scope, _guard
+from api.pages.notices import _reason
 from ledger.db import Database
-from ledger.recognition import service
+from ledger.errors import DomainError
+from ledger.recognition import honor, service
 
 POINT_METRICS = ("points", "household_score")  # values kept in ledger steps
+DEFAULT_NOTICE_DAYS = 5
 
 
 @get("/honors", name="honor_lists_public", sync_to_thread=True)
 def honor_lists_public(request: Request, db: Database) -> Template:
-    return render(request, "honors_public/lists.html",
+    return render(request, "honors_public/lists.html", notices=service.notices(db),
                   lists=service.published(db, town_id=None, village_id=None))
+
+
+def _list_page(request: Request, db: Database, list_id: int, *, status: int = 200,
+               **ctx) -> Template:
+    with db.sessions() as s:
+        state = honor.get_list(s, list_id).status
+    if state == "notice":
+        return render(request, "honors_public/notice.html", status=status,
+                      hl=service.notice_list(db, list_id), point_metrics=POINT_METRICS, **ctx)
+    view = service.get_list(db, list_id, admin=False)
+    return render(request, "honors_public/list.html", status=status, hl=view,
+                  content=view["content"], point_metrics=POINT_METRICS, **ctx)
 
 
 @get("/honors/{list_id:int}", name="honor_list_public", sync_to_thread=True)
 def honor_list_public(request: Request, list_id: int, db: Database) -> Template:
-    view = service.get_list(db, list_id, admin=False)
-    return render(request, "honors_public/list.html", hl=view, content=view["content"],
-                  point_metrics=POINT_METRICS)
+    return _list_page(request, db, list_id,
+                      objected=request.query_params.get("objected") == "1")
 
 
-handlers = [honor_lists_public, honor_list_public]
+@post("/honors/{list_id:int}/objections", name="honor_object", sync_to_thread=True)
+def honor_object(request: Request, list_id: int, db: Database,
+                 maybe_principal: Principal | None, data: FormData) -> Template | Redirect:
+    p = maybe_principal
+    if p is None:
+        return Redirect(path=f"/signin?next={quote(f'/honors/{list_id}')}", status_code=303)
+    t = t_for(request)
+    errors: dict[str, str] = {}
+    reason = _reason(data, t, errors)
+    holder = int_field(data, "holder_id", t, errors, lo=1, required=False)
+    key = form_key(data, p, f"honor_object:{list_id}")
+    if key is None:
+        errors["_form"] = t("err.bad_form_key")
+    if not errors:
+        try:
+            service.object_to_list(db, list_id=list_id, user_id=p.user_id, reason=reason,
+                                   holder_id=holder, key=key)
+            return Redirect(path=f"/honors/{list_id}?objected=1", status_code=303)
+        except DomainError as exc:
+            errors = field_errors(exc, t, {"honor_candidate*": "holder_id"})
+    return _list_page(request, db, list_id, status=422, errors=errors, values=data)
+
+
+@post("/admin/honor-notices/{list_id:int}", name="honor_notice_start", sync_to_thread=True)
+def honor_notice_start(request: Request, list_id: int, db: Database,
+                       maybe_principal: Principal | None, data: FormData) -> Redirect:
+    p = _guard(request, maybe_principal)
+    if not isinstance(p, Principal):
+        return p
+    _check_scope(p, service.scope_of_list(db, list_id))
+    t = t_for(request)
+    errors: dict[str, str] = {}
+    days = int_field(data, "days", t, errors, lo=1, hi=honor.MAX_NOTICE_DAYS)
+    if errors:
+        raise DomainError(errors["days"], code="honor_notice_days_invalid", status=422)
+    service.start_notice(db, list_id=list_id, actor_id=p.user_id, days=days,
+                         key=form_key(data, p, f"honor_notice:{list_id}"))
+    return Redirect(path=f"/admin/honors/lists/{list_id}?saved=1", status_code=303)
+
+
+@post("/admin/honor-notices/{list_id:int}/objections/{objection_id:int}",
+      name="honor_objection_decide", sync_to_thread=True)
+def honor_objection_decide(request: Request, list_id: int, objection_id: int, db: Database,
+                           maybe_principal: Principal | None, data: FormData) -> Redirect:
+    p = _guard(request, maybe_principal)
+    if not isinstance(p, Principal):
+        return p
+    _check_scope(p, service.scope_of_list(db, list_id))
+    service.decide_objection(db, list_id=list_id, objection_id=objection_id,
+                             actor_id=p.user_id, upheld=data.get("upheld") == "1",
+                             note=str(data.get("note") or ""),
+                             key=form_key(data, p, f"honor_decide:{objection_id}"))
+    return Redirect(path=f"/admin/honors/lists/{list_id}?saved=1", status_code=303)
+
+
+handlers = [honor_lists_public, honor_list_public, honor_object, honor_notice_start,
+            honor_objection_decide]

@@ -13,7 +13,7 @@ Order within equal values is by holder id in both rules, so a draft is determini
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -26,7 +26,13 @@ from ledger.journal.audit import make_checkpoint
 from ledger.journal.models import Checkpoint
 from ledger.journal.posting import canonical_json
 from ledger.recognition import rollups, stars
-from ledger.recognition.models import HolderRollup, HonorDefinition, HonorList, HonorStatus
+from ledger.recognition.models import (
+    HolderRollup,
+    HonorDefinition,
+    HonorList,
+    HonorObjection,
+    HonorStatus,
+)
 from ledger.rules.periods import next_period_start
 from ledger.timeutil import utcnow
 
@@ -44,6 +50,8 @@ TIE_SPILL = 50
 MAX_NAME_CHARS = 100
 MAX_REASON_CHARS = 200
 MAX_CUSTOM_MONTHS = 24
+MAX_NOTICE_DAYS = 30
+MAX_OBJECTIONS_PER_LIST = 200
 DRAFT_TASK = "recognition.honor_draft"
 POSTER_TASK = "recognition.honor_poster"
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
@@ -314,7 +322,7 @@ def exclude(s: Session, list_id: int, holder_id: int, reason: str,
             actor_id: int | None) -> HonorList:
     """Leave a candidate off the list, with the reason (kept with the list, not published)."""
     hl = get_list(s, list_id, lock=True)
-    _require(hl, HonorStatus.DRAFT, HonorStatus.REVIEW)
+    _require(hl, HonorStatus.DRAFT, HonorStatus.REVIEW, HonorStatus.NOTICE)
     reason = (reason or "").strip()
     if not 1 <= len(reason) <= MAX_REASON_CHARS:
         raise _bad(f"give a reason of 1..{MAX_REASON_CHARS} characters",
@@ -348,9 +356,11 @@ def publish(s: Session, list_id: int, actor_id: int | None, *, poster_dir: str |
             base_url: str = "", now: datetime | None = None) -> HonorList:
     """Freeze the reviewed list: content, its sha256, and the checkpoint root at this moment."""
     hl = get_list(s, list_id, lock=True)
-    _require(hl, HonorStatus.REVIEW)
+    _require(hl, HonorStatus.REVIEW, HonorStatus.NOTICE)
     d = s.get(HonorDefinition, hl.definition_id)
     now = now or utcnow()
+    if hl.status == HonorStatus.NOTICE:
+        _notice_over(s, hl, now)
     entries, note = _entries(hl, d)
     cp = make_checkpoint(s, now) or s.scalars(
         select(Checkpoint).order_by(Checkpoint.id.desc()).limit(1)).first()
@@ -403,6 +413,8 @@ def list_view(s: Session, hl: HonorList, *, admin: bool) -> dict:
                    computed_at=hl.computed_at.isoformat() if hl.computed_at else None)
     if admin:
         out["exclusions"] = hl.exclusions
+        out["notice_until"] = hl.notice_until.isoformat() if hl.notice_until else None
+        out["objections"] = objections(s, hl.id)
     return out
 
 
@@ -420,3 +432,101 @@ def published_lists(s: Session, *, town_id: int | None = None, village_id: int |
              "period": hl.period_key, "version": hl.version,
              "published_at": hl.published_at.isoformat(), "content_sha256": hl.content_sha256}
             for hl, d in rows]
+
+
+# ---------------------------------------------------------------------------------------------
+# Public notice (公示) before publication
+
+
+def start_notice(s: Session, list_id: int, actor_id: int | None, days: int,
+                 now: datetime | None = None) -> HonorList:
+    """Show a reviewed list to the public for `days` days: anyone may object meanwhile, and
+    it can be published once the notice is over and every objection decided."""
+    hl = get_list(s, list_id, lock=True)
+    _require(hl, HonorStatus.REVIEW)
+    if not 1 <= days <= MAX_NOTICE_DAYS:
+        raise _bad(f"notice days are 1..{MAX_NOTICE_DAYS}", "honor_notice_days_invalid",
+                   field="days")
+    hl.status, hl.notice_until = HonorStatus.NOTICE, (now or utcnow()) + timedelta(days=days)
+    hl.reviewed_by = hl.reviewed_by or actor_id
+    return hl
+
+
+def object_to_list(s: Session, list_id: int, user_id: int, reason: str,
+                   holder_id: int | None = None, now: datetime | None = None) -> HonorObjection:
+    """An objection while the list is on notice, about the list or one person on it."""
+    now = now or utcnow()
+    hl = get_list(s, list_id, lock=True)
+    _require(hl, HonorStatus.NOTICE)
+    if now >= hl.notice_until:
+        raise Conflict("公示期已过 (the notice is over)", code="notice_window_closed")
+    reason = (reason or "").strip()
+    if not 1 <= len(reason) <= MAX_REASON_CHARS:
+        raise _bad(f"give a reason of 1..{MAX_REASON_CHARS} characters", "reason_missing",
+                   field="reason")
+    if holder_id is not None and holder_id not in {c["holder_id"] for c in hl.candidates or []}:
+        raise NotFound(f"holder {holder_id} is not on list {hl.id}",
+                       code="honor_candidate_not_found")
+    n = s.scalar(select(func.count()).select_from(HonorObjection)
+                 .where(HonorObjection.list_id == hl.id))
+    if n >= MAX_OBJECTIONS_PER_LIST:
+        raise Conflict("too many objections on one list", code="too_many_objections")
+    o = HonorObjection(list_id=hl.id, user_id=user_id, holder_id=holder_id, reason=reason,
+                       created_at=now)
+    s.add(o)
+    s.flush()
+    return o
+
+
+def decide_objection(s: Session, objection_id: int, actor_id: int | None, upheld: bool,
+                     note: str = "", now: datetime | None = None) -> HonorList:
+    """Decide an objection; upheld about a person leaves them off the list (an exclusion
+    that names the objection)."""
+    o = s.get(HonorObjection, objection_id)
+    if o is None:
+        raise NotFound(f"objection {objection_id} does not exist", code="objection_not_found")
+    hl = get_list(s, o.list_id, lock=True)
+    _require(hl, HonorStatus.NOTICE)
+    if o.outcome is not None:
+        raise Conflict("this objection was decided already", code="objection_decided")
+    o.outcome = "upheld" if upheld else "dismissed"
+    o.decided_by, o.decided_at = actor_id, now or utcnow()
+    o.decision_note = (note or "")[:MAX_REASON_CHARS]
+    if upheld and o.holder_id is not None \
+            and o.holder_id not in {x["holder_id"] for x in hl.exclusions}:
+        exclude(s, hl.id, o.holder_id, f"公示异议成立：{o.reason}"[:MAX_REASON_CHARS], actor_id)
+    return hl
+
+
+def objections(s: Session, list_id: int) -> list[dict]:
+    return [{"id": o.id, "holder_id": o.holder_id, "reason": o.reason,
+             "created_at": o.created_at.isoformat(), "outcome": o.outcome,
+             "decided_by": o.decided_by, "decision_note": o.decision_note}
+            for o in s.scalars(select(HonorObjection).where(HonorObjection.list_id == list_id)
+                               .order_by(HonorObjection.id))]
+
+
+def _notice_over(s: Session, hl: HonorList, now: datetime) -> None:
+    if now < hl.notice_until:
+        raise Conflict(f"公示期未满，{hl.notice_until.isoformat()} 后才能发布 "
+                       "(the notice is still running)", code="honor_notice_running",
+                       notice_until=hl.notice_until.isoformat())
+    if s.scalar(select(func.count()).select_from(HonorObjection).where(
+            HonorObjection.list_id == hl.id, HonorObjection.outcome.is_(None))):
+        raise Conflict("先处理公示期间的异议 (decide the objections first)",
+                       code="honor_objections_open")
+
+
+def notice_view(s: Session, hl: HonorList) -> dict:
+    """What the public sees of a list on notice: ranks, names as they will be published
+    (masked when the definition says so), values, and when the notice ends."""
+    d = s.get(HonorDefinition, hl.definition_id)
+    entries, note = _entries(hl, d)
+    return {"id": hl.id, "title": d.name, "metric": d.metric, "period": hl.period_key,
+            "period_start": hl.period_start.isoformat(),
+            "period_end": hl.period_end.isoformat(), "status": hl.status,
+            "notice_until": hl.notice_until.isoformat() if hl.notice_until else None,
+            "note": note,
+            "entries": [{"rank": e["rank"], "holder_id": e["holder_id"], "value": e["value"],
+                         "name": mask(e["name"]) if d.mask_names else e["name"],
+                         "village": e["village"]} for e in entries]}

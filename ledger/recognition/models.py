@@ -153,6 +153,7 @@ class HonorStatus(StrEnum):
     COMPUTING = "computing"
     DRAFT = "draft"
     REVIEW = "review"
+    NOTICE = "notice"  # reviewed, shown to the public for objections before publication
     PUBLISHED = "published"
     SUPERSEDED = "superseded"  # a draft replaced by a newer draft of the same period
 
@@ -205,8 +206,27 @@ class HonorList(Base):
     content_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
     checkpoint_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
     checkpoint_root: Mapped[str | None] = mapped_column(String(64), default=None)
+    notice_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class HonorObjection(Base):
+    """An objection raised while an honor list is on public notice (公示), about the list or
+    one person on it; decided by an admin before the list is published."""
+
+    __tablename__ = "honor_objection"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("honor_list.id"), index=True)
+    user_id: Mapped[int] = mapped_column(BigInteger)
+    holder_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    reason: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    outcome: Mapped[str | None] = mapped_column(String(16), default=None)  # upheld | dismissed
+    decided_by: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    decision_note: Mapped[str] = mapped_column(String(500), default="")
 
 
 __all__ = ["HolderRollup", "RollupProgress", "RollupCursor", "DeductionMark", "StarKind",
            "StarConfig", "StarStatus", "StarChange",
-           "HonorStatus", "HonorDefinition", "HonorList"]
+           "HonorStatus", "HonorDefinition", "HonorList", "HonorObjection"]

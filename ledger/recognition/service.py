@@ -205,3 +205,48 @@ def task_status(db: Database, task_id: int) -> dict:
                  "retrying" if row.attempts else "queued")
         return {"task_id": row.id, "task": row.task, "state": state, "attempts": row.attempts,
                 "error": row.last_error or None, "result": row.result}
+
+
+def start_notice(db: Database, *, list_id: int, actor_id: int | None, days: int,
+                 key: str | None) -> dict:
+    return _list_op(db, list_id, "honor_notice",
+                    lambda s: honor.start_notice(s, list_id, actor_id, days), key,
+                    {"days": days})
+
+
+def object_to_list(db: Database, *, list_id: int, user_id: int, reason: str,
+                   holder_id: int | None, key: str | None) -> dict:
+    """A public objection while the list is on notice (idempotent by key)."""
+    return book.write(db, lambda s: {"objection_id": honor.object_to_list(
+        s, list_id, user_id, reason, holder_id).id}, key=key, request={
+        "op": "honor_object", "list": list_id, "by": user_id, "holder": holder_id,
+        "reason": reason}).result
+
+
+def decide_objection(db: Database, *, list_id: int, objection_id: int, actor_id: int | None,
+                     upheld: bool, note: str, key: str | None) -> dict:
+    return _list_op(db, list_id, "honor_objection",
+                    lambda s: honor.decide_objection(s, objection_id, actor_id, upheld, note),
+                    key, {"objection": objection_id, "upheld": upheld, "note": note})
+
+
+def notice_list(db: Database, list_id: int) -> dict:
+    """A list on public notice as anyone sees it (a list in any other state is not shown)."""
+    with db.sessions() as s:
+        hl = honor.get_list(s, list_id)
+        if hl.status != "notice":
+            raise NotFound(f"honor list {list_id} is not on notice",
+                           code="honor_list_not_found")
+        return honor.notice_view(s, hl)
+
+
+def notices(db: Database) -> list[dict]:
+    """Every list on public notice now, newest first."""
+    from sqlalchemy import select
+    with db.sessions() as s:
+        rows = s.execute(select(HonorList, HonorDefinition).join(
+            HonorDefinition, HonorDefinition.id == HonorList.definition_id)
+            .where(HonorList.status == "notice").order_by(HonorList.id.desc())
+            .limit(MAX_PAGE)).all()
+        return [{"id": hl.id, "title": d.name, "period": hl.period_key,
+                 "notice_until": hl.notice_until.isoformat()} for hl, d in rows]
