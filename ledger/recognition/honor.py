@@ -519,10 +519,13 @@ def _notice_over(s: Session, hl: HonorList, now: datetime) -> None:
 
 def notice_view(s: Session, hl: HonorList) -> dict:
     """What the public sees of a list on notice: ranks, names as they will be published
-    (masked when the definition says so), values, and when the notice ends."""
+    (masked when the definition says so), values (`value_unit`: points metrics in ledger
+    steps, hours in minutes), and when the notice ends."""
     d = s.get(HonorDefinition, hl.definition_id)
     entries, note = _entries(hl, d)
     return {"id": hl.id, "title": d.name, "metric": d.metric, "period": hl.period_key,
+            "value_unit": {"hours": "minutes", "collective_services": "count"}.get(d.metric,
+                                                                                 "steps"),
             "period_start": hl.period_start.isoformat(),
             "period_end": hl.period_end.isoformat(), "status": hl.status,
             "notice_until": hl.notice_until.isoformat() if hl.notice_until else None,
