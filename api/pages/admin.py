@@ -37,6 +37,7 @@ SECTIONS = [("/admin/rules", "admin.rules"), ("/admin/rewards", "admin.rewards")
             ("/admin/budgets", "admin.budgets"), ("/admin/registry", "admin.registry"),
             ("/admin/honors", "admin.honors"), ("/admin/stars", "admin.stars"),
             ("/admin/audit", "admin.audit"), ("/review", "desk.desk"),
+            ("/admin/shops", "shop.title"), ("/admin/settlement", "shop.settlement"),
             ("/notices", "notice.title")]
 
 

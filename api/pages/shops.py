@@ -1,0 +1,169 @@
+"""Shop set-up for the town admin (/admin/shops): the providers (village points shops, the
+cinema, partners) — opening one, its settlement value, closing and reopening — and their
+clerks (a staff account by its login, given the clerk role for the shop's village when it has
+none); rewards and stock stay on /admin/rewards. The settlement page (/admin/settlement)
+shows what each provider redeemed in a period, from ledger.redemption.settlement."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from litestar import Request, get, post
+from litestar.response import Redirect, Template
+from sqlalchemy import select
+
+from api.auth import CLERK, TOWN_ADMIN, Principal
+from api.pages.common import (
+    FormData,
+    field_errors,
+    form_key,
+    int_field,
+    need_role,
+    render,
+    require_field,
+    t_for,
+)
+from api.pages.views import village_names
+from ledger.db import Database
+from ledger.errors import DomainError, NotFound
+from ledger.identity import service as identity
+from ledger.identity.models import AppUser
+from ledger.redemption import catalog, settlement
+from ledger.redemption.models import ProviderClerk, ProviderKind
+from ledger.registry.models import Town
+from ledger.rules.periods import local_date
+from ledger.timeutil import utcnow
+
+PROVIDER_FIELDS = {"provider_name*": "name", "invalid_kind": "kind", "village*": "village_id",
+                   "invalid_fen*": "fen_per_point", "town*": "village_id"}
+
+
+def _clerks(s) -> dict[int, list[dict]]:
+    out: dict[int, list[dict]] = {}
+    for row, user in s.execute(select(ProviderClerk, AppUser).join(
+            AppUser, AppUser.id == ProviderClerk.user_id).order_by(AppUser.login)):
+        out.setdefault(row.provider_id, []).append(
+            {"user_id": user.id, "login": user.login, "name": user.name})
+    return out
+
+
+def _page(request: Request, db: Database, *, status: int = 200, **ctx) -> Template:
+    t = t_for(request)
+    with db.sessions() as s:
+        providers = catalog.list_providers(s)
+        clerks = _clerks(s)
+        names = village_names(s)
+    kinds = [(k.value, t("shop_kind." + k.value)) for k in ProviderKind]
+    villages = [("", t("shop.town_wide")), *((str(v), n) for v, n in names.items())]
+    return render(request, "shops/shops.html", status=status, providers=providers,
+                  clerks=clerks, names=names, kind_options=kinds, village_options=villages,
+                  **ctx)
+
+
+def _town_of(s, village_id: int | None) -> int:
+    if village_id is not None:
+        found = village_names(s, with_town=True).get(village_id)
+        if found is None:
+            raise NotFound(f"village {village_id} does not exist", code="village_not_found")
+        return found[1]
+    return s.scalar(select(Town.id).order_by(Town.id).limit(1)) or 1
+
+
+@get("/admin/shops", name="admin_shops", sync_to_thread=True)
+def admin_shops(request: Request, db: Database,
+                maybe_principal: Principal | None) -> Template | Redirect:
+    p = need_role(request, maybe_principal, TOWN_ADMIN)
+    return p if not isinstance(p, Principal) else _page(request, db)
+
+
+@post("/admin/shops", name="admin_shop_new", sync_to_thread=True)
+def admin_shop_new(request: Request, db: Database, maybe_principal: Principal | None,
+                   data: FormData) -> Template | Redirect:
+    p = need_role(request, maybe_principal, TOWN_ADMIN)
+    if not isinstance(p, Principal):
+        return p
+    t = t_for(request)
+    errors: dict[str, str] = {}
+    name = require_field(data, "name", t, errors, max_chars=catalog.MAX_NAME_CHARS)
+    village = int_field(data, "village_id", t, errors, lo=1, required=False)
+    fen = int_field(data, "fen_per_point", t, errors, lo=0, hi=catalog.MAX_FEN_PER_POINT)
+    if not errors:
+        try:
+            with db.sessions() as s:
+                town = _town_of(s, village)
+            catalog.create_provider(db, town_id=town, name=name, kind=data.get("kind", ""),
+                                    village_id=village, fen_per_point=fen, actor_id=p.user_id,
+                                    key=form_key(data, p, "provider"))
+            return Redirect(path="/admin/shops?saved=1", status_code=303)
+        except DomainError as exc:
+            errors = field_errors(exc, t, PROVIDER_FIELDS)
+    return _page(request, db, status=422, errors=errors, values=data)
+
+
+@post("/admin/shops/{provider_id:int}/{action:str}", name="admin_shop_action",
+      sync_to_thread=True)
+def admin_shop_action(request: Request, provider_id: int, action: str, db: Database,
+                      maybe_principal: Principal | None, data: FormData) -> Template | Redirect:
+    """active (close or reopen), clerk (add a clerk by login), unclerk (remove one)."""
+    p = need_role(request, maybe_principal, TOWN_ADMIN)
+    if not isinstance(p, Principal):
+        return p
+    t = t_for(request)
+    key = form_key(data, p, f"shop_{action}:{provider_id}")
+    try:
+        if action == "active":
+            catalog.update_provider(db, provider_id, changes={"active": data.get("active") == "1"},
+                                    actor_id=p.user_id, key=key)
+        elif action == "clerk":
+            login = identity.normalize_login(str(data.get("login") or ""))
+            with db.sessions() as s:
+                user = s.scalar(select(AppUser).where(AppUser.login == login)) if login else None
+                village = catalog.provider_village(s, provider_id)
+                has_role = user is not None and any(
+                    r == CLERK and (v is None or v == village)
+                    for r, v in identity.roles_of(s, user.id))
+            if user is None:
+                raise NotFound(f"no user {login!r}", code="user_not_found", field="login")
+            if not has_role:
+                identity.grant_role(db, p, user.id, CLERK, village)
+            catalog.assign_clerk(db, provider_id=provider_id, user_id=user.id,
+                                 actor_id=p.user_id, key=key)
+        elif action == "unclerk":
+            errors: dict[str, str] = {}
+            user_id = int_field(data, "user_id", t, errors, lo=1)
+            if errors:
+                raise NotFound("no such clerk", code="clerk_not_found")
+            catalog.remove_clerk(db, provider_id=provider_id, user_id=user_id)
+        else:
+            raise NotFound(f"no action {action}", code="not_found")
+        return Redirect(path="/admin/shops?saved=1", status_code=303)
+    except DomainError as exc:
+        errors = field_errors(exc, t, {"user_not_found": "login"})
+        return _page(request, db, status=exc.status, failed=provider_id, errors={
+            "_form": "；".join(errors.values())})
+
+
+@get("/admin/settlement", name="admin_settlement", sync_to_thread=True)
+def admin_settlement(request: Request, db: Database, maybe_principal: Principal | None,
+                     start: date | None = None, end: date | None = None
+                     ) -> Template | Redirect:
+    p = need_role(request, maybe_principal, TOWN_ADMIN)
+    if not isinstance(p, Principal):
+        return p
+    today = local_date(utcnow())
+    start = start or today.replace(day=1)
+    end = end or today
+    t = t_for(request)
+    try:
+        with db.sessions() as s:
+            report = settlement.settlement_report(s, start=start, end=end, with_lines=False)
+        errors = {}
+    except DomainError as exc:
+        report, errors = None, field_errors(exc, t, {"settlement*": "end", "invalid_period": "end",
+                                                   "period_too_long": "end"})
+    return render(request, "shops/settlement.html", status=422 if errors else 200,
+                  report=report, errors=errors,
+                  values={"start": start.isoformat(), "end": end.isoformat()})
+
+
+handlers = [admin_shops, admin_shop_new, admin_shop_action, admin_settlement]

@@ -1,0 +1,70 @@
+"""Shop set-up and settlement on the pages: the town admin opens a shop, adds a clerk by login
+(who is given the clerk role), closes and reopens it; the settlement page shows what each
+shop redeemed in a period, in points and yuan."""
+
+from __future__ import annotations
+
+import re
+
+from ledger.identity import service as identity
+from ledger.identity.models import AppUser
+from ledger.redemption import service as redemption
+from tests.pages2_support import world
+from tests.pages_support import form_fields, sign_in
+from tests.test_redemption_support import give_points, make_reward, make_shop
+
+
+def test_town_admin_opens_a_shop_and_adds_a_clerk(client, db, settings):
+    w = world(db, village_name="坑东村")
+    with db.transaction() as s:
+        identity.add_user(s, login="xiaowang", name="小王", password="Baogai-2026!")
+    sign_in(client, settings, "village_admin", village_id=w.village, user_id=80)
+    assert client.get("/admin/shops").status_code == 403  # the town's job
+    client.cookies.clear()
+    sign_in(client, settings, "town_admin", user_id=81)
+    assert 'href="/admin/shops"' in client.get("/admin").text
+    page = client.get("/admin/shops").text
+    r = client.post("/admin/shops", data={**form_fields(page, "/admin/shops"), "name": "",
+                                          "kind": "shop", "fen_per_point": "100"})
+    assert r.status_code == 422 and 'id="e-name">必填' in r.text
+    r = client.post("/admin/shops", data={
+        **form_fields(page, "/admin/shops"), "name": "坑东村积分超市", "kind": "shop",
+        "village_id": str(w.village), "fen_per_point": "100"}, follow_redirects=False)
+    assert r.status_code == 303
+    page = client.get("/admin/shops").text
+    assert "坑东村积分超市" in page and "每分结算 100 分钱" in page
+    shop = int(re.search(r'data-testid="shop-(\d+)"', page).group(1))
+    action = f"/admin/shops/{shop}/clerk"
+    r = client.post(action, data={**form_fields(page, action), "login": "nobody"})
+    assert r.status_code == 404 and "没有这个账号" in r.text
+    client.post(action, data={**form_fields(page, action), "login": "xiaowang"})
+    page = client.get("/admin/shops").text
+    assert "小王（xiaowang）" in page
+    with db.sessions() as s:
+        uid = s.query(AppUser).filter_by(login="xiaowang").one().id
+        assert ("clerk", w.village) in identity.roles_of(s, uid)
+    action = f"/admin/shops/{shop}/active"
+    client.post(action, data={**form_fields(page, action), "active": "0"})
+    page = client.get("/admin/shops").text
+    assert "已下架" in page and "恢复兑换" in page
+    action = f"/admin/shops/{shop}/unclerk"
+    client.post(action, data={**form_fields(page, action), "user_id": str(uid)})
+    assert "小王（xiaowang）" not in client.get("/admin/shops").text
+
+
+def test_settlement_page_shows_points_and_yuan(client, db, settings):
+    w = world(db, village_name="坑东村")
+    shop = make_shop(db, w.town, name="坑东村积分超市", clerks=(90,))
+    reward = make_reward(db, shop, cost_points=20)  # in ledger steps: 10 points at scale 2
+    give_points(db, "person", w.resident, w.village, 40)
+    order = redemption.redeem(db, reward_id=reward["id"], holder_type="person",
+                              holder_id=w.resident, quantity=1, actor_id=1, key=None)
+    redemption.fulfil(db, code=order["voucher"]["code"], clerk_user_id=90, key=None)
+    sign_in(client, settings, "town_admin", user_id=81)
+    page = client.get("/admin/settlement")
+    assert page.status_code == 200
+    row = page.text.split('data-testid="settlement"')[1].split("</table>")[0]
+    assert "坑东村积分超市" in row and "<td>10</td>" in row
+    assert "settlement.csv?start=" in page.text
+    bad = client.get("/admin/settlement?start=2026-03-01&end=2026-01-01")
+    assert bad.status_code == 422 and 'id="e-end">结束日期早于开始日期' in bad.text
