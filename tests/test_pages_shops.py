@@ -68,3 +68,42 @@ def test_settlement_page_shows_points_and_yuan(client, db, settings):
     assert "settlement.csv?start=" in page.text
     bad = client.get("/admin/settlement?start=2026-03-01&end=2026-01-01")
     assert bad.status_code == 422 and 'id="e-end">结束日期早于开始日期' in bad.text
+
+
+def test_a_lucky_draw_is_made_run_checked_and_the_winner_told_on_me(client, db, settings):
+    w = world(db, village_name="坑东村")
+    shop = make_shop(db, w.town, name="镇影院", clerks=())
+    reward = make_reward(db, shop, cost_points=20, stock=10)
+    sign_in(client, settings, "town_admin", user_id=81)
+    assert 'href="/admin/draws"' in client.get("/admin").text
+    page = client.get("/admin/draws").text
+    r = client.post("/admin/draws", data={**form_fields(page, "/admin/draws"), "name": "",
+                                          "reward_id": str(reward["id"]),
+                                          "winners_count": "5"})
+    assert r.status_code == 422 and 'id="e-name">必填' in r.text
+    r = client.post("/admin/draws", data={
+        **form_fields(page, "/admin/draws"), "name": "志愿者观影抽奖",
+        "reward_id": str(reward["id"]), "winners_count": "5", "village_id": str(w.village),
+        "volunteers_only": "1"}, follow_redirects=False)
+    assert r.status_code == 303
+    page = client.get("/admin/draws").text
+    draw_id = int(re.search(r'href="/admin/draws/(\d+)"', page).group(1))
+    action = f"/admin/draws/{draw_id}/run"
+    r = client.post(action, data={**form_fields(page, action), "seed": "2026-12-06 福彩 123"},
+                    follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == f"/admin/draws/{draw_id}"
+    view = client.get(r.headers["location"]).text
+    assert 'data-testid="draw-population">1<' in view
+    assert "符合条件的只有 1 人，不足设定的 5 人，全部中签" in view
+    assert "志愿者0" in view.split('data-testid="draw-winners"')[1]
+    checked = client.get(f"/admin/draws/{draw_id}?verify=true").text
+    assert "复核一致" in checked
+    fresh = form_fields(client.get("/admin/draws").text, "/admin/draws")  # a new form key
+    r = client.post(action, data={**fresh, "seed": "again"})
+    assert r.status_code == 409 and "这次抽奖已经开过奖" in r.text
+    client.cookies.clear()
+    sign_in(client, settings, "volunteer", village_id=w.village, user_id=82,
+            person_id=w.resident)
+    me = client.get("/me").text
+    wins = me.split('data-testid="my-wins"')[1].split("</section>")[0]
+    assert "恭喜！您在「志愿者观影抽奖」中签" in wins and 'href="/me/vouchers/' in wins

@@ -38,6 +38,7 @@ SECTIONS = [("/admin/rules", "admin.rules"), ("/admin/rewards", "admin.rewards")
             ("/admin/honors", "admin.honors"), ("/admin/stars", "admin.stars"),
             ("/admin/audit", "admin.audit"), ("/review", "desk.desk"),
             ("/admin/shops", "shop.title"), ("/admin/settlement", "shop.settlement"),
+            ("/admin/draws", "draw.title"),
             ("/notices", "notice.title")]
 
 

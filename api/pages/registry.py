@@ -25,5 +25,5 @@ def handlers() -> list:
 def pages2_modules() -> tuple:
     """The workflow pages: public notice and appeals, the reviewer's desk, claims, sign-ups,
     certificates and the public honor list."""
-    from api.pages import certs, claims, desk, honors_public, notices, shops, signups
-    return (notices, desk, claims, signups, certs, honors_public, shops)
+    from api.pages import certs, claims, desk, draws, honors_public, notices, shops, signups
+    return (notices, desk, claims, signups, certs, honors_public, shops, draws)

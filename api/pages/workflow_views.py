@@ -209,9 +209,10 @@ def plate_workflow(s: Session, household_id: int, p: Principal | None) -> dict:
 def me_workflow(s: Session, person_id: int | None, now: datetime) -> dict:
     """What /me adds: amounts on notice for the person and their household, deductions with
     their appeals, and the person's own claims."""
+    from api.pages.draws import my_wins
     holders = holders_of(s, person_id)
     return {"notices": pending_notices(s, holders), "deductions": deductions(s, holders, now),
-            "claims": claims(s, holders)}
+            "claims": claims(s, holders), "wins": my_wins(s, holders[:1])}
 
 
 def finding_message(s: Session, done: dict, t, scale: int) -> str:
