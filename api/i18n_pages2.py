@@ -241,6 +241,13 @@ PAGES2_MESSAGES: dict[str, tuple[str, str]] = {
     "err.invalid_winners_count": ("中签人数为 1 到 5000", "Winners are 1 to 5000"),
     "err.invalid_seed": ("随机种子最多 128 个字符", "The seed is at most 128 characters"),
     "err.invalid_population": ("抽奖范围不对", "Invalid population"),
+    # the town admin's home
+    "town.title": ("今日待办", "Today"),
+    "town.intro": ("全镇今天需要关注的事项。", "What needs attention in the town today."),
+    "town.waiting": ("等待处理", "Waiting for a decision"),
+    "town.ending": ("一天内公示期满", "Public notices ending within a day"),
+    "town.low_budgets": ("积分预算不足 {n} 分的村", "Village budgets under {n} points"),
+    "town.quiet": ("本月还没有记录的村（站点）", "Villages with nothing recorded this month"),
     # home links
     "p2.more": ("更多", "More"),
     "p2.services": ("我能办的事", "What I can do here"),

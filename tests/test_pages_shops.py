@@ -107,3 +107,31 @@ def test_a_lucky_draw_is_made_run_checked_and_the_winner_told_on_me(client, db, 
     me = client.get("/me").text
     wins = me.split('data-testid="my-wins"')[1].split("</section>")[0]
     assert "恭喜！您在「志愿者观影抽奖」中签" in wins and 'href="/me/vouchers/' in wins
+
+
+def test_the_town_home_lists_what_needs_attention(client, db, settings):
+    from datetime import timedelta
+
+    from ledger.rules import service as rules
+    from ledger.rules.models import AwardRecord
+    from ledger.rules.types import Actor
+    from ledger.timeutil import utcnow
+    w = world(db)  # 塘边村: on notice for 3 days
+    done = rules.record_award(db, settings, item_code="C06", holder=("household", w.household),
+                              recorder=Actor(11, (("inspector", w.village),)), context={})
+    with db.transaction() as s:  # ends in two hours
+        s.get(AwardRecord, done["award_id"]).notice_until = utcnow() + timedelta(hours=2)
+    sign_in(client, settings, "village_admin", village_id=w.village, user_id=80)
+    assert 'href="/town"' not in client.get("/admin").text
+    assert client.get("/town").status_code == 403
+    client.cookies.clear()
+    sign_in(client, settings, "town_admin", user_id=81)
+    assert 'href="/town"' in client.get("/admin").text
+    page = client.get("/town").text
+    ending = page.split('data-testid="town-ending"')[1].split("</section>")[0]
+    assert "房前屋后乱堆乱放" in ending and "-2" in ending
+    assert 'data-testid="town-appeals">0<' in page
+    budgets = page.split('data-testid="town-budgets"')[1].split("</section>")[0]
+    assert "暂无" in budgets  # the test village has a large budget
+    quiet = page.split('data-testid="town-quiet"')[1].split("</section>")[0]
+    assert "塘边村" not in quiet  # something was recorded this month

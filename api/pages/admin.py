@@ -37,9 +37,10 @@ SECTIONS = [("/admin/rules", "admin.rules"), ("/admin/rewards", "admin.rewards")
             ("/admin/budgets", "admin.budgets"), ("/admin/registry", "admin.registry"),
             ("/admin/honors", "admin.honors"), ("/admin/stars", "admin.stars"),
             ("/admin/audit", "admin.audit"), ("/review", "desk.desk"),
-            ("/admin/shops", "shop.title"), ("/admin/settlement", "shop.settlement"),
-            ("/admin/draws", "draw.title"),
             ("/notices", "notice.title")]
+# The town's own: today's attention list, shops and settlement, lucky draws.
+TOWN_SECTIONS = [("/town", "town.title"), ("/admin/shops", "shop.title"),
+                 ("/admin/settlement", "shop.settlement"), ("/admin/draws", "draw.title")]
 
 
 @get("/admin", name="admin", sync_to_thread=False)
@@ -47,7 +48,8 @@ def admin_home(request: Request, maybe_principal: Principal | None) -> Template 
     p = need_role(request, maybe_principal, *ADMINS)
     if not isinstance(p, Principal):
         return p
-    return render(request, "admin/home.html", sections=SECTIONS)
+    town = TOWN_SECTIONS if p.is_town_admin else []
+    return render(request, "admin/home.html", sections=[*town[:1], *SECTIONS, *town[1:]])
 
 
 def _rewards_page(request: Request, db: Database, *, status: int = 200, **ctx) -> Template:

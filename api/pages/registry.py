@@ -25,5 +25,15 @@ def handlers() -> list:
 def pages2_modules() -> tuple:
     """The workflow pages: public notice and appeals, the reviewer's desk, claims, sign-ups,
     certificates and the public honor list."""
-    from api.pages import certs, claims, desk, draws, honors_public, notices, shops, signups
-    return (notices, desk, claims, signups, certs, honors_public, shops, draws)
+    from api.pages import (
+        certs,
+        claims,
+        desk,
+        draws,
+        honors_public,
+        notices,
+        shops,
+        signups,
+        town,
+    )
+    return (notices, desk, claims, signups, certs, honors_public, shops, draws, town)
