@@ -34,7 +34,8 @@ REWARD_FIELDS = {"invalid_name": "name", "invalid_cost_points": "cost_points",
                  "invalid_description": "description", "provider_not_found": "provider_id"}
 ADMIN_LIST = 200
 SECTIONS = [("/admin/rules", "admin.rules"), ("/admin/rewards", "admin.rewards"),
-            ("/admin/budgets", "admin.budgets"), ("/admin/registry", "admin.registry"),
+            ("/admin/budgets", "admin.budgets"), ("/admin/households", "va.households"),
+            ("/admin/users", "va.users"), ("/admin/registry", "admin.registry"),
             ("/admin/honors", "admin.honors"), ("/admin/stars", "admin.stars"),
             ("/admin/audit", "admin.audit"), ("/review", "desk.desk"),
             ("/notices", "notice.title")]

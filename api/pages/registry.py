@@ -35,5 +35,7 @@ def pages2_modules() -> tuple:
         shops,
         signups,
         town,
+        village_admin,
     )
-    return (notices, desk, claims, signups, certs, honors_public, shops, draws, town)
+    return (notices, desk, claims, signups, certs, honors_public, shops, draws, town,
+            village_admin)

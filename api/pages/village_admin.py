@@ -1,0 +1,292 @@
+"""The village admin's registry and people pages: households of a village (edit the head and
+address; members: edit, move to another household by its plate, add), each household's door
+plate to print (and the village's sheet of plates as PDF); users and their roles (create a
+staff account, grant and revoke roles); and an activity's printable static check-in code.
+The registry's commands (ledger.registry.commands) and identity service check every scope."""
+
+from __future__ import annotations
+
+from litestar import Request, get, post
+from litestar.response import Redirect, Template
+from sqlalchemy import select
+
+from api.auth import TOWN_ADMIN, VILLAGE_ADMIN, Principal
+from api.controllers.activities import current_code
+from api.pages.common import (
+    FormData,
+    field_errors,
+    form_key,
+    int_field,
+    need_role,
+    render,
+    require_field,
+    t_for,
+)
+from api.pages.organizer import ROLES as ORGANIZERS
+from api.pages.organizer import actor_of
+from api.pages.views import village_names
+from ledger.config import Settings
+from ledger.db import Database
+from ledger.errors import DomainError, NotFound
+from ledger.identity import service as identity
+from ledger.identity.roles import ROLE_NAMES, STAFF_ROLES, villages_of
+from ledger.registry import commands, lookup, plates
+from ledger.registry.models import Household
+from ledger.registry.service import HouseholdDraft, PersonDraft
+
+ADMINS = (TOWN_ADMIN, VILLAGE_ADMIN)
+HOUSEHOLDS_PAGE = 50
+PERSON_FIELDS = {"name*": "name", "invalid_name": "name", "phone*": "phone",
+                 "id_number*": "id_number", "household*": "plate", "plate*": "plate"}
+USER_FIELDS = {"login*": "login", "password*": "password", "role*": "role",
+               "forbidden_grant": "role", "name*": "name"}
+
+
+def _villages(s, p: Principal) -> dict[int, str]:
+    scope = villages_of(p, ADMINS)
+    names = village_names(s)
+    return {v: n for v, n in names.items() if scope is None or v in scope}
+
+
+def _choose_village(s, p: Principal, raw: int | None) -> tuple[int, dict[int, str]]:
+    mine = _villages(s, p)
+    if not mine:
+        raise NotFound("no village to manage", code="village_not_found")
+    return (raw if raw in mine else next(iter(mine))), mine
+
+
+@get("/admin/households", name="admin_households", sync_to_thread=True)
+def admin_households(request: Request, db: Database, maybe_principal: Principal | None,
+                     village_id: int | None = None, after: int | None = None
+                     ) -> Template | Redirect:
+    p = need_role(request, maybe_principal, *ADMINS)
+    if not isinstance(p, Principal):
+        return p
+    with db.sessions() as s:
+        vid, mine = _choose_village(s, p, village_id)
+        listing = lookup.list_households(s, p, vid, after_id=after, limit=HOUSEHOLDS_PAGE)
+    return render(request, "village/households.html", village_id=vid, villages=mine,
+                  listing=listing)
+
+
+def _household_page(request: Request, db: Database, settings: Settings, p: Principal,
+                    household_id: int, *, status: int = 200, **ctx) -> Template:
+    with db.sessions() as s:
+        hh = lookup.get_household(s, p, household_id)
+    return render(request, "village/household.html", status=status, hh=hh,
+                  plate_url=plates.plate_url(settings.public_base_url, hh["plate_code"]), **ctx)
+
+
+@get("/admin/households/{household_id:int}", name="admin_household", sync_to_thread=True)
+def admin_household(request: Request, household_id: int, db: Database, settings: Settings,
+                    maybe_principal: Principal | None) -> Template | Redirect:
+    p = need_role(request, maybe_principal, *ADMINS)
+    if not isinstance(p, Principal):
+        return p
+    return _household_page(request, db, settings, p, household_id)
+
+
+@post("/admin/households/{household_id:int}", name="admin_household_save",
+      sync_to_thread=True)
+def admin_household_save(request: Request, household_id: int, db: Database,
+                         settings: Settings, maybe_principal: Principal | None,
+                         data: FormData) -> Template | Redirect:
+    p = need_role(request, maybe_principal, *ADMINS)
+    if not isinstance(p, Principal):
+        return p
+    t = t_for(request)
+    errors: dict[str, str] = {}
+    head = require_field(data, "head_name", t, errors, max_chars=100)
+    if not errors:
+        try:
+            commands.update_household(db, p, household_id, {
+                "head_name": head, "address": str(data.get("address") or "").strip()},
+                key=form_key(data, p, f"household:{household_id}"))
+            return Redirect(path=f"/admin/households/{household_id}?saved=1", status_code=303)
+        except DomainError as exc:
+            errors = field_errors(exc, t, {"head_name*": "head_name", "address*": "address"})
+    return _household_page(request, db, settings, p, household_id, status=422,
+                           errors=errors, values=data, failed="household")
+
+
+def _household_of_plate(db: Database, plate: str) -> int | None:
+    plate = plate.strip()
+    if not plate:
+        return None
+    with db.sessions() as s:
+        hid = s.scalar(select(Household.id).where(Household.plate_code == plate))
+    if hid is None:
+        raise NotFound("没有这个门牌", code="plate_not_found", field="plate")
+    return hid
+
+
+@post("/admin/people/{person_id:int}", name="admin_person_save", sync_to_thread=True)
+def admin_person_save(request: Request, person_id: int, db: Database, settings: Settings,
+                      maybe_principal: Principal | None, data: FormData
+                      ) -> Template | Redirect:
+    """Edit a person; a plate code moves them to that household, an empty one takes them out
+    of any household (moved away, or a household of their own to be made)."""
+    p = need_role(request, maybe_principal, *ADMINS)
+    if not isinstance(p, Principal):
+        return p
+    t = t_for(request)
+    back = int(data.get("back") or 0)
+    errors: dict[str, str] = {}
+    name = require_field(data, "name", t, errors, max_chars=100)
+    if not errors:
+        try:
+            changes = {"name": name, "is_volunteer": data.get("is_volunteer") == "1",
+                       "household_id": _household_of_plate(db, str(data.get("plate") or ""))}
+            phone = str(data.get("phone") or "").strip()
+            if phone and "*" not in phone:  # a masked phone shown back is left as it is
+                changes["phone"] = phone
+            commands.update_person(db, p, person_id, changes,
+                                   key=form_key(data, p, f"person:{person_id}"))
+            target = changes["household_id"] or back
+            return Redirect(path=f"/admin/households/{target}?saved=1" if target
+                            else "/admin/households?saved=1", status_code=303)
+        except DomainError as exc:
+            errors = field_errors(exc, t, PERSON_FIELDS)
+    if not back:
+        raise DomainError("；".join(errors.values()), code="invalid_name", status=422)
+    return _household_page(request, db, settings, p, back, status=422, errors=errors,
+                           values=data, failed=f"person-{person_id}")
+
+
+@post("/admin/households/{household_id:int}/members", name="admin_member_add",
+      sync_to_thread=True)
+def admin_member_add(request: Request, household_id: int, db: Database, settings: Settings,
+                     maybe_principal: Principal | None, data: FormData
+                     ) -> Template | Redirect:
+    p = need_role(request, maybe_principal, *ADMINS)
+    if not isinstance(p, Principal):
+        return p
+    t = t_for(request)
+    errors: dict[str, str] = {}
+    name = require_field(data, "name", t, errors, max_chars=100)
+    if not errors:
+        try:
+            with db.sessions() as s:
+                h, v = lookup.household_with_village(s, household_id)
+            commands.create_person(db, p, PersonDraft(
+                v.id, name, household_id, phone=str(data.get("phone") or "").strip() or None,
+                id_number=str(data.get("id_number") or "").strip() or None,
+                is_volunteer=data.get("is_volunteer") == "1"),
+                key=form_key(data, p, f"member:{household_id}"))
+            return Redirect(path=f"/admin/households/{household_id}?saved=1", status_code=303)
+        except DomainError as exc:
+            errors = field_errors(exc, t, PERSON_FIELDS)
+    return _household_page(request, db, settings, p, household_id, status=422,
+                           errors=errors, values=data, failed="member")
+
+
+@post("/admin/households", name="admin_household_new", sync_to_thread=True)
+def admin_household_new(request: Request, db: Database, maybe_principal: Principal | None,
+                        data: FormData) -> Redirect:
+    p = need_role(request, maybe_principal, *ADMINS)
+    if not isinstance(p, Principal):
+        return p
+    t = t_for(request)
+    errors: dict[str, str] = {}
+    head = require_field(data, "head_name", t, errors, max_chars=100)
+    village = int_field(data, "village_id", t, errors, lo=1)
+    if errors:
+        raise DomainError("；".join(errors.values()), code="invalid_name", status=422)
+    made = commands.create_household(db, p, HouseholdDraft(
+        village, head, str(data.get("address") or "").strip()),
+        key=form_key(data, p, "household_new"))
+    return Redirect(path=f"/admin/households/{made['id']}?saved=1", status_code=303)
+
+
+# ---- users and roles -------------------------------------------------------------------------
+
+def _users_page(request: Request, db: Database, p: Principal, village_id: int | None, *,
+                status: int = 200, **ctx) -> Template:
+    t = t_for(request)
+    with db.sessions() as s:
+        vid, mine = _choose_village(s, p, village_id)
+    users = identity.list_users(db, p, vid)
+    roles = [(r, ROLE_NAMES[r]) for r in STAFF_ROLES if identity.may_grant(p, r, vid)]
+    return render(request, "village/users.html", status=status, users=users, village_id=vid,
+                  villages=mine, role_names=ROLE_NAMES,
+                  role_options=[("", t("admin.choose")), *roles], **ctx)
+
+
+@get("/admin/users", name="admin_users", sync_to_thread=True)
+def admin_users(request: Request, db: Database, maybe_principal: Principal | None,
+                village_id: int | None = None) -> Template | Redirect:
+    p = need_role(request, maybe_principal, *ADMINS)
+    if not isinstance(p, Principal):
+        return p
+    return _users_page(request, db, p, village_id)
+
+
+@post("/admin/users", name="admin_user_new", sync_to_thread=True)
+def admin_user_new(request: Request, db: Database, maybe_principal: Principal | None,
+                   data: FormData) -> Template | Redirect:
+    p = need_role(request, maybe_principal, *ADMINS)
+    if not isinstance(p, Principal):
+        return p
+    t = t_for(request)
+    errors: dict[str, str] = {}
+    login = require_field(data, "login", t, errors, max_chars=64)
+    name = require_field(data, "name", t, errors, max_chars=100)
+    password = require_field(data, "password", t, errors, max_chars=200)
+    role = require_field(data, "role", t, errors, max_chars=32)
+    village = int_field(data, "village_id", t, errors, lo=1)
+    if not errors:
+        try:
+            identity.create_user(db, p, login=login, name=name, password=password,
+                                 roles=((role, village),), key=form_key(data, p, "user"))
+            return Redirect(path=f"/admin/users?village_id={village}&saved=1",
+                            status_code=303)
+        except DomainError as exc:
+            errors = field_errors(exc, t, USER_FIELDS)
+    return _users_page(request, db, p, village, status=422, errors=errors,
+                       values={k: v for k, v in data.items() if k != "password"})
+
+
+@post("/admin/users/{user_id:int}/roles/{action:str}", name="admin_user_role",
+      sync_to_thread=True)
+def admin_user_role(request: Request, user_id: int, action: str, db: Database,
+                    maybe_principal: Principal | None, data: FormData) -> Template | Redirect:
+    p = need_role(request, maybe_principal, *ADMINS)
+    if not isinstance(p, Principal):
+        return p
+    t = t_for(request)
+    errors: dict[str, str] = {}
+    role = require_field(data, "role", t, errors, max_chars=32)
+    village = int_field(data, "village_id", t, errors, lo=1)
+    if not errors:
+        try:
+            fn = {"grant": identity.grant_role, "revoke": identity.revoke_role}.get(action)
+            if fn is None:
+                raise NotFound(f"no action {action}", code="not_found")
+            fn(db, p, user_id, role, village, key=form_key(data, p, f"role_{action}:{user_id}"))
+            return Redirect(path=f"/admin/users?village_id={village}&saved=1",
+                            status_code=303)
+        except DomainError as exc:
+            errors = {"_form": t("err." + exc.code, default=exc.detail)}
+    return _users_page(request, db, p, village, status=422, errors=errors)
+
+
+# ---- printable static check-in code ----------------------------------------------------------
+
+@get("/org/activities/{activity_id:int}/print", name="org_print_code", sync_to_thread=True)
+def org_print_code(request: Request, activity_id: int, db: Database, settings: Settings,
+                   maybe_principal: Principal | None) -> Template | Redirect:
+    """A static check-in code to print and post at the venue (valid for the activity's
+    window only; a reprint after a leak gets a new version on the organizer's page)."""
+    p = need_role(request, maybe_principal, *ORGANIZERS)
+    if not isinstance(p, Principal):
+        return p
+    code = current_code(db, settings, actor_of(p), activity_id, "static")
+    from ledger.activities.planning import activity_view, get_activity
+    with db.sessions() as s:
+        act = activity_view(get_activity(s, activity_id))
+    return render(request, "village/print_code.html", act=act, code=code)
+
+
+handlers = [admin_households, admin_household, admin_household_save, admin_person_save,
+            admin_member_add, admin_household_new, admin_users, admin_user_new,
+            admin_user_role, org_print_code]
