@@ -302,3 +302,45 @@ def test_certificate_issued_and_checked_on_its_public_page(browser, live_app, pa
     _doc_shot(anyone, "certificate-verify")
     _axe(anyone)
     anyone.context.close()
+
+
+def test_admin_pages_at_phone_size_pass_axe(browser, live_app, page):
+    """The town admin's and village admin's pages, reached from the admin home."""
+    db = live_app.db
+    with db.sessions() as s:
+        vid = s.scalar(select(Village.id).where(Village.name == "坑东村"))
+        hh = s.scalar(select(Household.id).where(Household.village_id == vid)
+                      .order_by(Household.id))
+    _staff_sign_in(page, "admin", "/admin")
+    for name, link in (("town-home", "今日待办"), ("shops", "兑换点设置"),
+                       ("settlement", "兑换结算"), ("draws", "幸运抽奖"),
+                       ("households", "户籍与门牌"), ("users", "账号与角色"),
+                       ("review-empty", "待我处理"), ("notice-villages", "公示栏")):
+        page.goto("/admin")
+        page.get_by_role("link", name=link, exact=True).click()
+        page.wait_for_load_state()
+        assert page.locator("h1").count() == 1
+        _doc_shot(page, f"admin-{name}")
+        _axe(page)
+    page.goto(f"/admin/households/{hh}")
+    _doc_shot(page, "admin-household")
+    _axe(page)
+    for path in ("/honors", "/activities", "/me/claims"):
+        page.goto(path)
+        _axe(page)
+
+    org = _new_page(browser, live_app)
+    with db.sessions() as s:
+        tb = s.scalar(select(Village.id).where(Village.name == "塘边村"))
+    organizer = planning.Actor(user_id=_user_id(db, "tangbian.organizer"),
+                               roles=(("organizer", tb),))
+    now = utcnow()
+    act = planning.create_activity(db, organizer, planning.ActivityDraft(
+        village_id=tb, title="敬老院探访", rule_item_code="A01",
+        starts_at=now + timedelta(hours=2), ends_at=now + timedelta(hours=4), place="敬老院"))
+    _staff_sign_in(org, "tangbian.organizer", f"/org/activities/{act['id']}")
+    org.get_by_role("link", name="打印签到码").click()
+    assert org.get_by_test_id("static-qr").locator("svg").is_visible()
+    _doc_shot(org, "print-code")
+    _axe(org)
+    org.context.close()
