@@ -114,12 +114,12 @@ def principal_for(db, claims: Claims) -> Principal:
     """The caller as the user stands now; refused (401) if the user was disabled or the token's
     version has passed (password reset, sign-out)."""
     state = current.state_of(db, claims.user_id)
+    if state is not None and not state.active:
+        raise current.TokenRefused("该账号已停用 (this account is disabled)",
+                                   code="account_disabled")
     if state is None or state.token_version != claims.token_version:
         raise current.TokenRefused("登录已失效，请重新登录 (this sign-in has ended; sign in again)",
                                    code="token_revoked")
-    if not state.active:
-        raise current.TokenRefused("该账号已停用 (this account is disabled)",
-                                   code="account_disabled")
     roles = state.roles if claims.only is None else tuple(
         (r, v) for r, v in state.roles if r in claims.only)
     return Principal(user_id=state.user_id, name=state.name, roles=roles,
