@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path as FsPath
 
+import structlog
 import yaml
 
 from ledger.errors import InvalidInput
@@ -21,6 +22,7 @@ MAX_COMPOSE_DEPTH = 32
 MAX_CATALOG_NODES = 50_000
 MAX_SCALAR_CHARS = 10_000
 MAX_NUMBER_CHARS = 30  # an integer or float written with more characters is refused
+log = structlog.get_logger("jifen.rules")
 CATALOG_DIR = FsPath(__file__).parent / "catalogs"
 SHIPPED = ("baogai", "household_1000", "volunteer_hours")
 DEFAULT_CATALOG = "baogai"
@@ -31,6 +33,7 @@ class Hostile(InvalidInput):
     merge keys, tags, deep nesting, huge scalars or numbers, too many nodes."""
 
     def __init__(self, code: str, message: str, line: int | None) -> None:
+        log.warning("catalog_refused", code=code, line=line)  # one line, no traceback
         where = f"第 {line} 行 " if line else ""
         super().__init__(f"目录文件被拒绝：{where}{message}", code=code,
                          errors=[Problem("(file)", message, line).as_dict()])
