@@ -21,6 +21,7 @@ from api.observability import ObservabilityMiddleware, configure_logging, metric
 from api.problems import document_problems, exception_handlers
 from ledger.config import Settings, load_settings
 from ledger.db import Database
+from ledger.identity import current
 from ledger.ratelimit import RateLimiter
 from workers.celery_app import attach_dispatcher
 
@@ -42,6 +43,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         app.state.settings = settings
         app.state.db = db
         app.state.limiter = RateLimiter(settings.redis_url)  # shared by the API and the pages
+        current.configure(db.engine, settings.redis_url)  # users' states, read every request
         attach_dispatcher(db, settings)  # follow-up tasks: in process, or to the workers
 
     app = Litestar(

@@ -1,8 +1,10 @@
 """Who is calling, and guards that say who may do what, next to each route.
 
 A signed-in caller carries a JWT (HS256 with the server secret) in `Authorization: Bearer` or in
-the `jifen_token` cookie (pages). Its claims name the user and the roles with their scope: a
-village id, or none for the whole town.
+the `jifen_token` cookie (pages). Its claims name the user, the user's token version when it was
+issued, and (for a code sign-in) which roles it may use. What the caller may do comes from the
+user's CURRENT state, read on every request (ledger/identity/current.py): a disabled user, a
+bumped token version (password reset, sign-out) or a revoked role counts on the next request.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from litestar.handlers.base import BaseRouteHandler
 
 from ledger.config import Settings
+from ledger.identity import current
 from ledger.identity.roles import (  # noqa: F401 - re-exported: the roles' one definition
     ALL_ROLES,
     CLERK,
@@ -40,6 +43,8 @@ class Principal:
     # (role, village_id or None for town-wide)
     roles: tuple[tuple[str, int | None], ...] = field(default_factory=tuple)
     person_id: int | None = None
+    token_version: int = 0
+    only: tuple[str, ...] | None = None  # the roles this token may use; None: all held
 
     def has(self, role: str, village_id: int | None = None) -> bool:
         """True if the role is held town-wide, or for this village."""
@@ -59,16 +64,19 @@ class Principal:
 
 def issue_token(settings: Settings, p: Principal, ttl_s: int | None = None) -> str:
     now = utcnow()
-    claims = {"sub": str(p.user_id), "name": p.name, "roles": [list(r) for r in p.roles],
-              "pid": p.person_id, "iat": int(now.timestamp()),
+    claims = {"sub": str(p.user_id), "name": p.name, "tv": p.token_version,
+              "iat": int(now.timestamp()),
               "exp": int((now + timedelta(seconds=ttl_s or settings.token_ttl_s)).timestamp())}
+    if p.only is not None:
+        claims["only"] = list(p.only)
     return jwt.encode(claims, settings.secret_key, algorithm=ALGORITHM)
 
 
 def principal_from(identity) -> Principal:  # a ledger.identity.service.Identity
     """The token's subject from a sign-in: roles exactly as the role assignments hold them."""
     return Principal(user_id=identity.user_id, name=identity.name, roles=tuple(identity.roles),
-                     person_id=identity.person_id)
+                     person_id=identity.person_id, token_version=identity.token_version,
+                     only=identity.only)
 
 
 def set_token_cookie(response, settings: Settings, token: str) -> None:
@@ -83,19 +91,46 @@ def clear_token_cookie(response) -> None:
     response.delete_cookie(COOKIE, path="/")
 
 
-def decode_token(settings: Settings, token: str) -> Principal | None:
+@dataclass(frozen=True)
+class Claims:
+    user_id: int
+    token_version: int
+    only: tuple[str, ...] | None
+
+
+def decode_token(settings: Settings, token: str) -> Claims | None:
+    """The token's claims if its signature and expiry hold; None otherwise."""
     try:
         c = jwt.decode(token, settings.secret_key, algorithms=[ALGORITHM],
                        options={"require": ["exp", "sub"]})
-        return Principal(user_id=int(c["sub"]), name=c.get("name", ""),
-                         roles=tuple((r, s) for r, s in c.get("roles", [])),
-                         person_id=c.get("pid"))
+        only = c.get("only")
+        return Claims(int(c["sub"]), int(c.get("tv", 0)),
+                      tuple(str(r) for r in only) if only is not None else None)
     except (jwt.PyJWTError, ValueError, TypeError, KeyError):
         return None
 
 
+def principal_for(db, claims: Claims) -> Principal:
+    """The caller as the user stands now; refused (401) if the user was disabled or the token's
+    version has passed (password reset, sign-out)."""
+    state = current.state_of(db, claims.user_id)
+    if state is not None and not state.active:
+        raise current.TokenRefused("该账号已停用 (this account is disabled)",
+                                   code="account_disabled")
+    if state is None or state.token_version != claims.token_version:
+        raise current.TokenRefused("登录已失效，请重新登录 (this sign-in has ended; sign in again)",
+                                   code="token_revoked")
+    roles = state.roles if claims.only is None else tuple(
+        (r, v) for r, v in state.roles if r in claims.only)
+    return Principal(user_id=state.user_id, name=state.name, roles=roles,
+                     person_id=state.person_id, token_version=state.token_version,
+                     only=claims.only)
+
+
 def principal_of(connection: ASGIConnection) -> Principal | None:
-    """The caller, decoded once per request and kept on the connection state."""
+    """The caller, decoded once per request and kept on the connection state. A token that
+    was good once but is no longer (see principal_for) leaves the caller anonymous, with the
+    reason kept for the guards' 401."""
     state = connection.state
     if "principal" not in state:
         settings: Settings = connection.app.state.settings
@@ -105,14 +140,26 @@ def principal_of(connection: ASGIConnection) -> Principal | None:
             token = auth[7:].strip()
         elif COOKIE in connection.cookies:
             token = connection.cookies[COOKIE]
-        state["principal"] = decode_token(settings, token) if token else None
+        claims = decode_token(settings, token) if token else None
+        principal = None
+        if claims is not None:
+            try:
+                principal = principal_for(connection.app.state.db, claims)
+            except current.TokenRefused as exc:
+                state["auth_refused"] = exc
+        state["principal"] = principal
     return state["principal"]
+
+
+def _sign_in_first(connection: ASGIConnection) -> Exception:
+    refused = connection.state.get("auth_refused")
+    return refused if refused is not None else NotAuthorizedException("sign in first")
 
 
 async def provide_principal(request: Request) -> Principal:
     p = principal_of(request)
     if p is None:
-        raise NotAuthorizedException("sign in first")
+        raise _sign_in_first(request)
     return p
 
 
@@ -122,7 +169,7 @@ async def provide_optional_principal(request: Request) -> Principal | None:
 
 def signed_in(connection: ASGIConnection, _: BaseRouteHandler) -> None:
     if principal_of(connection) is None:
-        raise NotAuthorizedException("sign in first")
+        raise _sign_in_first(connection)
 
 
 def requires_role(*roles: str, scope_param: str | None = None):
@@ -132,7 +179,7 @@ def requires_role(*roles: str, scope_param: str | None = None):
     def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
         p = principal_of(connection)
         if p is None:
-            raise NotAuthorizedException("sign in first")
+            raise _sign_in_first(connection)
         if scope_param is None:  # the service checks the village named in the body
             allowed = any(r in roles for r, _ in p.roles)
             village = None

@@ -56,7 +56,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, with_demo: bool = typer.Opt
     db.dispose()
     console.print(f"Jifen on http://{host}:{port}/  — API docs: http://{host}:{port}/docs")
     uvicorn.run("api.asgi:app", host=host, port=port, workers=workers, log_level="warning",
-                proxy_headers=True)
+                **settings.uvicorn_proxy_options())
 
 
 @app.command()

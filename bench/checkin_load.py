@@ -28,7 +28,8 @@ from pathlib import Path
 import httpx
 from sqlalchemy import create_engine, func, select, text
 
-from api.auth import Principal, issue_token
+from api.auth import Principal
+from tests.tokens import bearer
 from ledger.registry import service as registry
 from ledger.registry.models import Person, Town, Village
 from ledger.activities import planning
@@ -173,12 +174,12 @@ def start_server(env: dict, port: int, workers: int, log: Path) -> subprocess.Po
 class Load:
     """Open-loop requests at scheduled instants; latencies and errors kept per kind."""
 
-    def __init__(self, base: str, settings: Settings, activity_id: int) -> None:
-        self.base, self.settings, self.activity_id = base, settings, activity_id
+    def __init__(self, base: str, db: Database, settings: Settings, activity_id: int) -> None:
+        self.base, self.db, self.settings, self.activity_id = base, db, settings, activity_id
         self.client = httpx.AsyncClient(base_url=base, timeout=30,
                                         limits=httpx.Limits(max_connections=400))
         org = Principal(ORGANIZER, roles=(("organizer", None),))
-        self.org_headers = {"Authorization": f"Bearer {issue_token(settings, org)}"}
+        self.org_headers = bearer(db, settings, org)
         self.token = ""
         self.lat: dict[str, list[float]] = {}
         self.errors: dict[str, int] = {}
@@ -202,7 +203,7 @@ class Load:
 
     def headers(self, person_id: int) -> dict:
         p = Principal(10_000 + person_id, roles=(("volunteer", None),), person_id=person_id)
-        return {"Authorization": f"Bearer {issue_token(self.settings, p)}",
+        return {**bearer(self.db, self.settings, p),
                 "X-Forwarded-For": f"10.{person_id % ADDRESSES // 256}.{person_id % 256}.9"}
 
     async def scan(self, kind: str, person_id: int, at: float, headers: dict) -> None:
@@ -336,7 +337,7 @@ async def main_async(args) -> int:
         for rate in rates:  # on a fresh server first: check-ins alone, rising rate
             group = ids[offset:offset + rate * STEP_SECONDS]
             offset += len(group)
-            step = Load(f"http://127.0.0.1:{port}", settings, act_id)
+            step = Load(f"http://127.0.0.1:{port}", db, settings, act_id)
             plan = [("in", p, i / rate) for i, p in enumerate(group)]
             took = await step.run(plan)
             v = step.lat["in"]
@@ -354,7 +355,7 @@ async def main_async(args) -> int:
         await asyncio.sleep(5)
         rnd = random.Random(7)
         minute = ids[:args.volunteers]
-        load = Load(f"http://127.0.0.1:{port}", settings, act_id)
+        load = Load(f"http://127.0.0.1:{port}", db, settings, act_id)
         took = await load.run(minute_plan(minute, rnd))
         print(summary_line(f"one minute, {len(minute)} volunteers in and out", load, took,
                            2 * len(minute)))

@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, Phase, given
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
-from api.auth import Principal, issue_token
+from api.auth import Principal
 from ledger.config import Settings
 from ledger.db import Database
 
@@ -203,7 +203,7 @@ class Report:
 
 
 class Fuzzer:
-    def __init__(self, app, settings: Settings, world: dict) -> None:
+    def __init__(self, app, db: Database, settings: Settings, world: dict) -> None:
         from schemathesis.checks import not_a_server_error
         from schemathesis.specs.openapi.checks import (
             content_type_conformance,
@@ -213,7 +213,8 @@ class Fuzzer:
         self.schema = schemathesis.openapi.from_asgi(SCHEMA_PATH, app)
         self.checks = [not_a_server_error, status_code_conformance, content_type_conformance,
                        response_schema_conformance]
-        self.tokens = {name: (issue_token(settings, p) if p else None)
+        from tests.tokens import token_for
+        self.tokens = {name: (token_for(db, settings, p) if p else None)
                        for name, p in principals(world).items()}
         self.known = known_values(world)
         self.report = Report(roles=len(self.tokens))
@@ -307,7 +308,7 @@ def main() -> None:
     db = scratch_db(args.database_url, data_dir)
     app, settings, world = build(db, data_dir)
     quiet_access_log()
-    fuzzer = Fuzzer(app, settings, world)
+    fuzzer = Fuzzer(app, db, settings, world)
     deadline = time.monotonic() + args.seconds
     rounds = 0
     seed = args.seed if args.seed is not None else int(time.time())

@@ -58,6 +58,10 @@ class Settings:
     # embedded default) or "celery" (sent to the workers through Redis; the default when
     # JIFEN_REDIS_URL is set). See docs/workers.md.
     tasks: str = "inline"
+    # Addresses of reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed
+    # (JIFEN_TRUSTED_PROXIES, comma-separated). None by default: per-address rate limits then
+    # count the connecting address, which a local process cannot forge.
+    trusted_proxies: tuple[str, ...] = ()
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -65,6 +69,12 @@ class Settings:
             raise ValueError(f"JIFEN_TASKS must be one of {', '.join(TASK_MODES)}")
         if self.tasks == "celery" and not self.redis_url:
             raise ValueError("JIFEN_TASKS=celery needs JIFEN_REDIS_URL (the broker)")
+
+    def uvicorn_proxy_options(self) -> dict:
+        """How `jifen serve` tells uvicorn whom to believe about the client's address."""
+        if not self.trusted_proxies:
+            return {"proxy_headers": False}
+        return {"proxy_headers": True, "forwarded_allow_ips": ",".join(self.trusted_proxies)}
 
     @property
     def is_sqlite(self) -> bool:
@@ -89,4 +99,6 @@ def load_settings() -> Settings:
         public_base_url=os.environ.get("JIFEN_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/"),
         budget_shards=_int("JIFEN_BUDGET_SHARDS", 8),
         token_ttl_s=_int("JIFEN_TOKEN_TTL_S", 12 * 3600),
+        trusted_proxies=tuple(a.strip() for a in os.environ.get(
+            "JIFEN_TRUSTED_PROXIES", "").split(",") if a.strip()),
     )

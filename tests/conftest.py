@@ -152,16 +152,18 @@ def client(app):
 
 
 @pytest.fixture
-def auth(settings):
-    """auth(role, village_id=None, user_id=…) → request headers carrying a token for it."""
-    from api.auth import Principal, issue_token
+def auth(settings, db):
+    """auth(role, village_id=None, user_id=…) → request headers carrying a token for it (the
+    user is written into the database with exactly these roles: see tests/tokens.py)."""
+    from api.auth import Principal
+    from tests.tokens import fresh_user_id, token_for
     counter = iter(range(1000, 10**6))
 
     def make(*roles, village_id: int | None = None, user_id: int | None = None,
              person_id: int | None = None, key: str | None = None) -> dict:
-        p = Principal(user_id=user_id or next(counter), name="test",
+        p = Principal(user_id=user_id or fresh_user_id(db, counter), name="test",
                       roles=tuple((r, village_id) for r in roles), person_id=person_id)
-        headers = {"Authorization": f"Bearer {issue_token(settings, p)}"}
+        headers = {"Authorization": f"Bearer {token_for(db, settings, p)}"}
         headers["Idempotency-Key"] = key or uuid.uuid4().hex
         return headers
 

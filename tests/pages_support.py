@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import re
 
-from api.auth import COOKIE, Principal, issue_token
+from api.auth import COOKIE, Principal
+from tests.tokens import token_for
 
 
 def sign_in(client, settings, *roles, village_id=None, user_id=7, person_id=None,
             name="测试") -> Principal:
     p = Principal(user_id=user_id, name=name, roles=tuple((r, village_id) for r in roles),
                   person_id=person_id)
-    client.cookies.set(COOKIE, issue_token(settings, p))
+    client.cookies.set(COOKIE, token_for(client.app.state.db, settings, p))
     return p
 
 

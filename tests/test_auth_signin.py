@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 from structlog.testing import capture_logs
 
-from api.auth import COOKIE, decode_token
+from api.auth import COOKIE, decode_token, principal_for
 from ledger.identity import otp
 from ledger.identity import service as identity
 from ledger.identity.models import AppUser
@@ -50,7 +50,7 @@ def test_password_sign_in_returns_token_and_cookie_with_assigned_roles(app_clien
     r = app_client.post("/api/v1/auth/password", json={"login": "TB.Admin ", "password": PASSWORD})
     assert r.status_code == 200, r.text
     body = r.json()
-    p = decode_token(settings, body["token"])
+    p = principal_for(db, decode_token(settings, body["token"]))
     assert p.roles == (("village_admin", w.own), ("inspector", w.other))
     assert body["user"]["roles"] == [{"role": "village_admin", "village_id": w.own},
                                      {"role": "inspector", "village_id": w.other}]
@@ -130,14 +130,14 @@ def test_volunteer_signs_in_with_phone_and_code(app_client, db, settings):
     assert to == phone and len(code) == otp.OTP_DIGITS
     r = app_client.post("/api/v1/auth/code/verify", json={"phone": phone, "code": code})
     assert r.status_code == 200, r.text
-    p = decode_token(settings, r.json()["token"])
+    p = principal_for(db, decode_token(settings, r.json()["token"]))
     assert p.roles == (("volunteer", w.own),) and p.person_id == pid
     again = app_client.post("/api/v1/auth/code/verify", json={"phone": phone, "code": code})
     assert again.status_code == 401 and again.json()["code"] == "otp_invalid"  # spent
     app_client.post("/api/v1/auth/code", json={"phone": phone})
     r = app_client.post("/api/v1/auth/code/verify",
                         json={"phone": phone, "code": outbox.sent[-1][1]})
-    assert decode_token(settings, r.json()["token"]).user_id == p.user_id  # same user
+    assert principal_for(db, decode_token(settings, r.json()["token"])).user_id == p.user_id  # same user
 
 
 def test_unknown_phone_gets_the_same_answer_and_no_code(app_client, db):

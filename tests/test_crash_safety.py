@@ -25,7 +25,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from api.auth import Principal, issue_token
+from api.auth import Principal
 from bench.fuzz import SECRET, build_settings, seed_world
 from ledger.activities import tokens
 from ledger.activities.models import Attendance
@@ -35,6 +35,7 @@ from ledger.redemption.models import RedemptionOrder, Reward, Voucher
 from ledger.rules.models import AwardRecord
 from ledger.timeutil import utcnow
 from tests.conftest import audit_clean
+from tests.tokens import token_for
 from tests.procs import kill_group, stop_group
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -111,15 +112,15 @@ class Client(threading.Thread):
     """One volunteer and the village admin who awards them, sending their plan in order and
     retrying any request that got no answer, with the same Idempotency-Key."""
 
-    def __init__(self, i: int, server: Server, settings, world: dict, tally: Tally,
+    def __init__(self, i: int, server: Server, db, settings, world: dict, tally: Tally,
                  end: float) -> None:
         super().__init__(daemon=True)
         self.i, self.server, self.world, self.tally, self.end = i, server, world, tally, end
         self.person = world["person_ids"][i]
         vol = Principal(20_000 + i, "志愿者", (("volunteer", None),), person_id=self.person)
         adm = Principal(30_000 + i, "村管理员", (("village_admin", world["village_ids"][0]),))
-        self.auth = {"vol": f"Bearer {issue_token(settings, vol)}",
-                     "adm": f"Bearer {issue_token(settings, adm)}"}
+        self.auth = {"vol": f"Bearer {token_for(db, settings, vol)}",
+                     "adm": f"Bearer {token_for(db, settings, adm)}"}
 
     def plan(self):
         yield "scan", "in", None
@@ -245,7 +246,7 @@ def test_server_killed_mid_load_loses_nothing_and_applies_nothing_twice(pg_serve
     server.start()
     tally, stop, kills = Tally(), threading.Event(), []
     end = time.monotonic() + DEADLINE_S
-    clients = [Client(i, server, settings, world, tally, end) for i in range(CLIENTS)]
+    clients = [Client(i, server, pg_db, settings, world, tally, end) for i in range(CLIENTS)]
     total = CLIENTS * (STEPS + 2)
     killer = threading.Thread(target=_killer, args=(server, tally, total, stop, kills),
                               daemon=True)

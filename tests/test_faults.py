@@ -20,7 +20,7 @@ import pytest
 import redis
 from sqlalchemy import select
 
-from api.auth import Principal, issue_token
+from api.auth import Principal
 from bench.fuzz import SECRET, seed_world
 from ledger import outbox
 from ledger.activities import tokens
@@ -32,6 +32,7 @@ from ledger.recognition import leaderboards, rollups
 from ledger.recognition.tasks import rebuild_all
 from ledger.timeutil import utcnow
 from tests.conftest import audit_clean
+from tests.tokens import bearer
 from tests.test_workers_real import Worker
 
 REDIS_SERVER = shutil.which("redis-server")
@@ -100,19 +101,19 @@ def _app(db, tmp_path, redis_url: str):
     return TestClient(create_app(settings, db), base_url="http://testserver"), settings, world
 
 
-def _bearer(settings: Settings, p: Principal) -> dict:
-    return {"Authorization": f"Bearer {issue_token(settings, p)}"}
+def _bearer(db, settings: Settings, p: Principal) -> dict:
+    return bearer(db, settings, p)
 
 
 class Actors:
-    def __init__(self, settings: Settings, world: dict) -> None:
-        self.settings, self.w = settings, world
+    def __init__(self, db, settings: Settings, world: dict) -> None:
+        self.db, self.settings, self.w = db, settings, world
         v1 = world["village_ids"][0]
-        self.admin = _bearer(settings, Principal(9002, "村管理员", (("village_admin", v1),)))
-        self.town = _bearer(settings, Principal(9001, "镇管理员", (("town_admin", None),)))
+        self.admin = _bearer(db, settings, Principal(9002, "村管理员", (("village_admin", v1),)))
+        self.town = _bearer(db, settings, Principal(9001, "镇管理员", (("town_admin", None),)))
 
     def volunteer(self, i: int) -> dict:
-        return _bearer(self.settings, Principal(9100 + i, "志愿者", (("volunteer", None),),
+        return _bearer(self.db, self.settings, Principal(9100 + i, "志愿者", (("volunteer", None),),
                                                 person_id=self.w["person_ids"][i]))
 
     def award(self, client, i: int, amount: int) -> dict:
@@ -166,7 +167,7 @@ def test_redis_down_writes_go_on_limits_degrade_to_memory_and_rankings_recover(
         db, tmp_path, private_redis):
     r = private_redis()
     client, settings, w = _app(db, tmp_path, r.url)
-    a = Actors(settings, w)
+    a = Actors(db, settings, w)
     person = w["person_ids"]
     with client:
         # Redis up: the limiter counts in Redis, the board is in Redis.
@@ -210,7 +211,7 @@ def test_broker_down_postings_commit_and_their_tasks_run_when_it_returns(
     from workers.celery_app import RUN_OUTBOX, celery_sender, make_app
     r = private_redis()
     client, settings, w = _app(db, tmp_path, r.url)
-    a = Actors(settings, w)
+    a = Actors(db, settings, w)
     queue = f"jifen-faults-{uuid.uuid4().hex[:8]}"
     broker = make_app(r.url)
     worker = None

@@ -42,7 +42,7 @@ def test_every_operation_answers_this_role_within_the_contract(role, db, tmp_pat
                                                               quiet_access_log):
     app, settings, world = build(db, tmp_path)
     assert set(principals(world)) == set(ROLES)
-    fuzzer = Fuzzer(app, settings, world)
+    fuzzer = Fuzzer(app, db, settings, world)
     report = fuzzer.run(examples=EXAMPLES.get(role, DEFAULT_EXAMPLES), seed=SEED, roles=[role])
     assert report.operations >= 100, "the schema lost operations"
     assert report.requests >= report.operations  # each operation was called at least once

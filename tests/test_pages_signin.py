@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from api.auth import COOKIE, decode_token
+from api.auth import COOKIE, decode_token, principal_for
 from ledger.registry.models import Person
 from ledger.identity import service as identity
 from tests.pages_support import form_fields
@@ -47,7 +47,7 @@ def test_password_sign_in_sets_cookie_and_returns_to_the_page(client, db, settin
                                      "password": "Baogai-2026!"}, follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/me"
     assert "HttpOnly" in r.headers["set-cookie"] and "SameSite=lax" in r.headers["set-cookie"]
-    p = decode_token(settings, client.cookies.get(COOKIE))
+    p = principal_for(db, decode_token(settings, client.cookies.get(COOKIE)))
     assert p.person_id == person and ("volunteer", village) in p.roles
     assert "我的积分" in client.get("/me").text
 
@@ -86,7 +86,7 @@ def test_phone_code_sign_in(client, db, settings, sms):
     r = client.post("/signin/code", data={**fields, "phone": "13812345678", "code": code,
                                           "action": "verify"}, follow_redirects=False)
     assert r.status_code == 303
-    assert decode_token(settings, client.cookies.get(COOKIE)).person_id == person
+    assert principal_for(db, decode_token(settings, client.cookies.get(COOKIE))).person_id == person
 
 
 def test_sign_out_forgets_the_cookie(client, db):

@@ -15,13 +15,14 @@ from datetime import timedelta
 import pytest
 from litestar.testing import TestClient
 
-from api.auth import COOKIE, Principal, issue_token
+from api.auth import COOKIE, Principal
 from bench.fuzz import SECRET, build
 from ledger.activities import tokens
 from ledger.identity.service import add_user
 from ledger.redemption import vouchers
 from ledger.timeutil import utcnow
 from tests.conftest import audit_clean
+from tests.tokens import token_for
 
 PROBLEM = "application/problem+json"
 PASSWORD = "Lin-Xiaomei-2026-secret!"
@@ -33,12 +34,12 @@ HOSTILE_NAMES = ["Robert'); DROP TABLE person;--", "林🌸小梅", "<script>ale
 def world(db, tmp_path):
     app, settings, w = build(db, tmp_path)
     with TestClient(app, base_url="http://testserver") as client:
-        w.update(client=client, settings=settings, app=app)
+        w.update(client=client, settings=settings, app=app, db=db)
         yield w
 
 
 def _headers(w: dict, p: Principal, key: bool = True) -> dict:
-    h = {"Authorization": f"Bearer {issue_token(w['settings'], p)}"}
+    h = {"Authorization": f"Bearer {token_for(w['db'], w['settings'], p)}"}
     return {**h, "Idempotency-Key": uuid.uuid4().hex} if key else h
 
 
@@ -169,7 +170,7 @@ def test_every_form_post_without_its_csrf_token_is_refused(world):
     assert len(posts) >= 15, posts  # every page form, as the pages land
     p = Principal(9001, "镇管理员", (("town_admin", None), ("volunteer", None)),
                   person_id=w["person_ids"][0])
-    w["client"].cookies.set(COOKIE, issue_token(w["settings"], p))
+    w["client"].cookies.set(COOKIE, token_for(w["db"], w["settings"], p))
     for path in posts:
         r = w["client"].post(path, data={"amount": "5", "note": "x"}, follow_redirects=False)
         assert r.status_code == 403, f"{path} accepted a form post without a CSRF token"

@@ -14,9 +14,11 @@ from litestar.di import Provide
 from api.auth import (
     TOWN_ADMIN,
     VILLAGE_ADMIN,
+    Claims,
     Principal,
     clear_token_cookie,
     issue_token,
+    principal_for,
     principal_from,
     requires_role,
     set_token_cookie,
@@ -133,23 +135,34 @@ class AuthController(Controller):
         return _signed_in(settings, otp.verify_code(db, limiter, phone=data.phone,
                                                     code=data.code, secret=settings.secret_key))
 
-    @post("/signout", status_code=200, summary="Forget the token cookie")
-    async def signout(self) -> Response:
+    @post("/signout", status_code=200, sync_to_thread=True,
+          summary="Sign out: every token of this user ends, and the cookie is cleared")
+    def signout(self, db: Database, maybe_principal: Principal | None) -> Response:
+        if maybe_principal is not None:
+            identity.sign_out(db, maybe_principal.user_id)
         resp = Response({"signed_out": True}, headers=NO_STORE)
         clear_token_cookie(resp)
         return resp
 
-    @get("/me", guards=[signed_in], summary="Who the token says the caller is")
+    @get("/me", guards=[signed_in], summary="Who the caller is, as their user stands now")
     async def me(self, principal: Principal) -> dict:
         return {"user_id": principal.user_id, "name": principal.name,
                 "person_id": principal.person_id,
                 "roles": [{"role": r, "village_id": v} for r, v in principal.roles]}
 
-    @post("/password/change", guards=[signed_in], sync_to_thread=True, status_code=200)
-    def change_password(self, data: PasswordChange, db: Database,
-                        principal: Principal) -> dict:
-        return identity.set_password(db, principal, principal.user_id, data.new_password,
-                                     old_password=data.old_password)
+    @post("/password/change", guards=[signed_in], sync_to_thread=True, status_code=200,
+          summary="Change one's own password: other sessions end, this one gets a new token")
+    def change_password(self, data: PasswordChange, db: Database, settings: Settings,
+                        principal: Principal) -> Response:
+        out = identity.set_password(db, principal, principal.user_id, data.new_password,
+                                    old_password=data.old_password)
+        fresh = principal_for(db, Claims(principal.user_id, principal.token_version + 1,
+                                         principal.only))
+        token = issue_token(settings, fresh)
+        resp = Response({**out, "token": token, "token_type": "Bearer",
+                         "expires_in": settings.token_ttl_s}, headers=NO_STORE)
+        set_token_cookie(resp, settings, token)
+        return resp
 
 
 ADMINS = (TOWN_ADMIN, VILLAGE_ADMIN)

@@ -11,7 +11,7 @@ from litestar.params import Parameter
 
 from api.auth import TOWN_ADMIN, VILLAGE_ADMIN, Principal, requires_role
 from api.deps import scoped_key
-from ledger.registry.lookup import require_holder_in_village
+from ledger.registry.lookup import refuse_self_award, require_holder_in_village
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.errors import Forbidden, InvalidInput
@@ -79,6 +79,7 @@ class LedgerController(Controller):
             raise InvalidInput("ids are positive 64-bit integers", code="value_out_of_range")
         with db.sessions() as s:  # a village pays only its own people, households and teams
             require_holder_in_village(s, data.holder_type, data.holder_id, data.village_id)
+            refuse_self_award(s, principal.person_id, data.holder_type, data.holder_id)
         return service.adjust(db, shards=settings.budget_shards, village_id=data.village_id,
                               holder_type=data.holder_type, holder_id=data.holder_id,
                               amount=data.amount, memo=data.memo, actor_id=principal.user_id,
@@ -89,7 +90,7 @@ class LedgerController(Controller):
     def reverse(self, request: Request, entry_id: int, data: Reversal, db: Database,
                 principal: Principal) -> dict:
         return service.reverse(db, entry_id=entry_id, reason=data.reason,
-                               actor_id=principal.user_id,
+                               actor_id=principal.user_id, actor_person_id=principal.person_id,
                                key=scoped_key(request, principal)).result
 
     @post("/holds", guards=[requires_role(TOWN_ADMIN)], status_code=201, sync_to_thread=True)

@@ -329,6 +329,7 @@ class RedemptionController(Controller):
     def run_draw(self, request: Request, draw_id: int, data: RunDrawIn, db: Database,
                  principal: Principal) -> dict:
         return draws.run_draw(db, draw_id, seed=data.seed, actor_id=principal.user_id,
+                              actor_person_id=principal.person_id,
                               key=scoped_key(request, principal))
 
     @get("/draws/{draw_id:int}", guards=[requires_role(TOWN_ADMIN)], sync_to_thread=True)

@@ -169,10 +169,11 @@ class RulesController(Controller):
                                 recorder=actor(principal), context=ctx,
                                 key=scoped_key(request, principal))
 
-    @get("/awards/{award_id:int}", guards=[requires_role(*STAFF_ROLES)], sync_to_thread=True)
-    def award(self, award_id: Id, db: Database) -> dict:
+    @get("/awards/{award_id:int}", guards=[requires_role(*explain.READERS)],
+         sync_to_thread=True, summary="An award's details, for staff of its village")
+    def award(self, award_id: Id, db: Database, principal: Principal) -> dict:
         with db.sessions() as s:
-            return explain.award_detail(s, award_id)
+            return explain.award_detail_for(s, principal, award_id)
 
     @post("/awards/{award_id:int}/confirm", guards=[requires_role(*RECORDERS)], status_code=200,
           sync_to_thread=True, summary="Second person confirms a large deduction")
@@ -239,11 +240,11 @@ class RulesController(Controller):
         with db.sessions() as s:
             return explain.village_notices(s, village_id, utcnow())
 
-    @get("/entries/{entry_id:int}/explanation", guards=[requires_role(*STAFF_ROLES)],
-         sync_to_thread=True, summary="Why an entry exists, down to its evidence")
-    def explanation(self, entry_id: Id, db: Database) -> dict:
+    @get("/entries/{entry_id:int}/explanation", guards=[requires_role(*explain.READERS)],
+         sync_to_thread=True, summary="Why an entry exists, down to its evidence (village staff)")
+    def explanation(self, entry_id: Id, db: Database, principal: Principal) -> dict:
         with db.sessions() as s:
-            return explain.explain_entry(s, entry_id)
+            return explain.explain_entry_for(s, principal, entry_id)
 
     @get("/reports/recorders", guards=[requires_role(*ADMINS)], sync_to_thread=True,
          summary="Each recorder's awards and deductions by village and item")

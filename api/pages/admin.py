@@ -22,6 +22,7 @@ from api.pages.views import village_budgets, village_names
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.errors import DomainError
+from ledger.identity.roles import villages_of
 from ledger.journal import service as journal
 from ledger.journal.posting import MAX_ABS_AMOUNT
 from ledger.redemption import catalog
@@ -133,9 +134,10 @@ def admin_reward_active(request: Request, reward_id: int, db: Database,
 
 def _budgets_page(request: Request, db: Database, p: Principal, *, status: int = 200,
                   **ctx) -> Template:
+    scope = villages_of(p, ADMINS)  # None: every village (a town admin)
     with db.sessions() as s:
-        budgets = village_budgets(s)
-        names = village_names(s)
+        budgets = [b for b in village_budgets(s) if scope is None or b["village_id"] in scope]
+        names = {v: n for v, n in village_names(s).items() if scope is None or v in scope}
     options = [("", t_for(request)("admin.choose"))] + list(names.items())
     return render(request, "admin/budgets.html", status=status, budgets=budgets, names=names,
                   village_options=options, can_allocate=p.is_town_admin, **ctx)

@@ -8,8 +8,9 @@ from urllib.parse import urlsplit
 from litestar import Request, get, post
 from litestar.response import Redirect, Template
 
-from api.auth import clear_token_cookie
+from api.auth import clear_token_cookie, principal_of
 from api.pages.common import render, t_for
+from ledger.identity import service as identity
 
 SCAN_KINDS = ("c", "h", "v")  # check-in token, household plate, voucher
 _TARGET_PATH = re.compile(r"^/(c|h|v)/([A-Za-z0-9._~-]{1,200})$")
@@ -53,9 +54,13 @@ def scan_go(request: Request, target: str = "", accept: str = "") -> Redirect | 
     return Redirect(path=path, status_code=303)
 
 
-@post("/signout", name="signout", sync_to_thread=False)
+@post("/signout", name="signout", sync_to_thread=True)
 def signout(request: Request) -> Redirect:
-    """Forget the sign-in cookie (a CSRF-checked post, so no other site can sign a user out)."""
+    """End the user's tokens and forget the cookie (a CSRF-checked post, so no other site can
+    sign a user out)."""
+    p = principal_of(request)
+    if p is not None:
+        identity.sign_out(request.app.state.db, p.user_id)
     r = Redirect(path="/", status_code=303)
     clear_token_cookie(r)
     return r

@@ -26,6 +26,9 @@ class AppUser(Base):
     person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"), unique=True,
                                                   default=None)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Carried in every token; bumped by a password change or reset, disabling and signing out,
+    # so every token issued before no longer works (ledger/identity/current.py).
+    token_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     last_sign_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 

@@ -25,6 +25,7 @@ from ledger.registry.models import Person
 from ledger.registry.privacy import mask_phone, normalize_phone
 from ledger.db import Database
 from ledger.errors import Forbidden, InvalidInput
+from ledger.identity import current
 from ledger.identity.models import AppUser, OtpCode
 from ledger.identity.roles import VOLUNTEER
 from ledger.identity.service import Identity, SignInFailed, add_role, add_user, identity_of
@@ -163,4 +164,6 @@ def verify_code(db: Database, limiter: RateLimiter, *, phone: str, code: str, se
         elif (VOLUNTEER, person.village_id) not in identity_of(s, user).roles:
             add_role(s, user.id, VOLUNTEER, person.village_id, now=now)
         user.last_sign_in_at = now
-        return identity_of(s, user, only=(VOLUNTEER,))
+        who = identity_of(s, user, only=(VOLUNTEER,))
+    current.forget(db, who.user_id)  # a volunteer role may have been added just now
+    return who

@@ -1,7 +1,9 @@
 """Users and their roles, and password sign-in with a per-account lockout.
 
-Roles live in `role_assignment`: a signed-in caller's token carries exactly the rows held at
-sign-in. Who may grant what: a town admin any role anywhere; a village admin the organizer,
+Roles live in `role_assignment`: every request reads the caller's current rows (through
+ledger/identity/current.py), so a grant or a revocation counts on the next request; a password
+change or reset, disabling and signing out bump the user's token version, which ends every token
+issued before. Who may grant what: a town admin any role anywhere; a village admin the organizer,
 inspector, clerk and volunteer roles in their own village; nobody else.
 """
 
@@ -19,7 +21,7 @@ from ledger.registry.commands import keyed
 from ledger.registry.models import Village
 from ledger.db import Database
 from ledger.errors import Conflict, DomainError, Forbidden, InvalidInput, LimitExceeded, NotFound
-from ledger.identity import passwords
+from ledger.identity import current, passwords
 from ledger.identity.models import AppUser, RoleAssignment
 from ledger.identity.roles import (
     TOWN_ADMIN,
@@ -56,6 +58,9 @@ class Identity:
     roles: tuple[tuple[str, int | None], ...]
     person_id: int | None = None
     login: str | None = None
+    token_version: int = 0
+    # The roles the token may use (None: all the user holds): a code sign-in is volunteer only.
+    only: tuple[str, ...] | None = None
 
 
 class _System:
@@ -91,7 +96,8 @@ def roles_of(s: Session, user_id: int, only: tuple[str, ...] | None = None
 
 
 def identity_of(s: Session, user: AppUser, only: tuple[str, ...] | None = None) -> Identity:
-    return Identity(user.id, user.name, roles_of(s, user.id, only), user.person_id, user.login)
+    return Identity(user.id, user.name, roles_of(s, user.id, only), user.person_id, user.login,
+                    int(user.token_version or 0), only)
 
 
 def may_grant(actor, role: str, village_id: int | None) -> bool:
@@ -182,9 +188,11 @@ def create_user(db: Database, actor, *, login: str, name: str, password: str,
         return user_view(s, u)
 
     # The password is not part of the remembered request: only its presence.
-    return keyed(db, work, key=key, request={"op": "user", "login": normalize_login(login),
-                                             "name": name, "person": person_id,
-                                             "roles": [list(r) for r in roles]})
+    out = keyed(db, work, key=key, request={"op": "user", "login": normalize_login(login),
+                                            "name": name, "person": person_id,
+                                            "roles": [list(r) for r in roles]})
+    current.forget(db, out["id"])
+    return out
 
 
 def grant_role(db: Database, actor, user_id: int, role: str, village_id: int | None, *,
@@ -196,8 +204,10 @@ def grant_role(db: Database, actor, user_id: int, role: str, village_id: int | N
                  granted_by=getattr(actor, "user_id", None))
         return user_view(s, _user(s, user_id))
 
-    return keyed(db, work, key=key, request={"op": "grant", "user": user_id, "role": role,
-                                             "village": village_id})
+    out = keyed(db, work, key=key, request={"op": "grant", "user": user_id, "role": role,
+                                            "village": village_id})
+    current.forget(db, user_id)
+    return out
 
 
 def revoke_role(db: Database, actor, user_id: int, role: str, village_id: int | None, *,
@@ -214,8 +224,10 @@ def revoke_role(db: Database, actor, user_id: int, role: str, village_id: int | 
             raise NotFound(f"the user does not hold {role} there", code="role_not_held")
         return user_view(s, u)
 
-    return keyed(db, work, key=key, request={"op": "revoke", "user": user_id, "role": role,
-                                             "village": village_id})
+    out = keyed(db, work, key=key, request={"op": "revoke", "user": user_id, "role": role,
+                                            "village": village_id})
+    current.forget(db, user_id)
+    return out
 
 
 def set_password(db: Database, actor, user_id: int, new_password: str, *,
@@ -232,7 +244,10 @@ def set_password(db: Database, actor, user_id: int, new_password: str, *,
                                code="password_wrong")
         passwords.check_new_password(new_password, login=u.login)
         u.password_hash = passwords.hash_password(new_password)
-        return {"id": u.id, "password_changed": True}
+        u.token_version = (u.token_version or 0) + 1  # every session of the old password ends
+        out = {"id": u.id, "password_changed": True}
+    current.forget(db, user_id)
+    return out
 
 
 def set_active(db: Database, actor, user_id: int, active: bool) -> dict:
@@ -240,9 +255,21 @@ def set_active(db: Database, actor, user_id: int, active: bool) -> dict:
         raise Forbidden("only a town admin disables or enables users", code="forbidden_role")
     with db.transaction() as s:
         u = _user(s, user_id)
+        if u.active and not active:  # enabling again does not bring old tokens back
+            u.token_version = (u.token_version or 0) + 1
         u.active = active
         s.flush()
-        return user_view(s, u)
+        out = user_view(s, u)
+    current.forget(db, user_id)
+    return out
+
+
+def sign_out(db: Database, user_id: int) -> None:
+    """End every token of this user (all their devices): the next request with one is refused."""
+    with db.transaction() as s:
+        u = _user(s, user_id)
+        u.token_version = (u.token_version or 0) + 1
+    current.forget(db, user_id)
 
 
 def list_users(db: Database, actor, village_id: int | None = None) -> list[dict]:

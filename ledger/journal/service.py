@@ -3,13 +3,15 @@ through `book.write`, so a retried request never applies twice."""
 
 from __future__ import annotations
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from ledger.db import Database
 from ledger.errors import Conflict
 from ledger.journal import book, holds
 from ledger.journal.audit import make_checkpoint, run_audit
+from ledger.journal.models import Account, Posting
 from ledger.journal.posting import reverse_entry
+from ledger.registry.lookup import refuse_self_award
 
 
 def allocate(db: Database, *, shards: int, town_id: int, village_id: int, amount: int,
@@ -33,10 +35,20 @@ def adjust(db: Database, *, shards: int, village_id: int, holder_type: str, hold
 
 
 def reverse(db: Database, *, entry_id: int, reason: str, actor_id: int | None,
-            key: str | None) -> book.WriteResult:
+            key: str | None, actor_person_id: int | None = None) -> book.WriteResult:
+    """The mirror of an entry. A reversal moves points too: its actor may not reverse an entry
+    of their own or their household's points (the no-self-award rule)."""
     req = {"op": "reverse", "entry": entry_id, "reason": reason}
-    return book.write(db, lambda s: reverse_entry(
-        s, entry_id, memo=reason, actor_id=actor_id).as_dict(), key=key, request=req)
+
+    def work(s):
+        for holder_type, holder_id in s.execute(
+                select(Account.holder_type, Account.holder_id).join(
+                    Posting, Posting.account_id == Account.id).where(
+                    Posting.entry_id == entry_id).distinct()):
+            refuse_self_award(s, actor_person_id, holder_type, holder_id)
+        return reverse_entry(s, entry_id, memo=reason, actor_id=actor_id).as_dict()
+
+    return book.write(db, work, key=key, request=req)
 
 
 def reserve(db: Database, *, unit: str, debit_account_id: int, credit_account_id: int,

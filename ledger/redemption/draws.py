@@ -17,6 +17,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, func, insert, select, text
 from sqlalchemy.orm import Session
 
+from ledger.registry.lookup import is_self_or_household
 from ledger.registry.models import Household, Person, Village
 from ledger.db import Database
 from ledger.errors import Conflict, InvalidInput, NotFound
@@ -173,10 +174,31 @@ def create_draw(db: Database, *, town_id: int, name: str, reward_id: int, winner
     return book.write(db, work, key=key, request=req).result
 
 
+def _without_runner(s: Session, candidates: list[tuple[str, int]], person_id: int | None
+                    ) -> list[tuple[str, int]]:
+    """The population less the runner and their household (the no-self-award rule): whoever
+    runs a draw, and may choose its seed, cannot be among its candidates."""
+    if person_id is None:
+        return candidates
+    me = s.get(Person, person_id)
+    household = me.household_id if me is not None else None
+    mates = set(s.scalars(select(Person.id).where(Person.household_id == household))) \
+        if household is not None else set()
+
+    def household_of(t: str, i: int) -> int | None:
+        return household if (t == "household" and i == household) or (
+            t == "person" and i in mates) else None
+
+    return [(t, i) for t, i in candidates
+            if not is_self_or_household(person_id, household, t, i, household_of(t, i))]
+
+
 def run_draw(db: Database, draw_id: int, *, seed: str | None = None, actor_id: int | None,
-             key: str | None, now: datetime | None = None) -> dict:
+             key: str | None, now: datetime | None = None,
+             actor_person_id: int | None = None) -> dict:
     """Draw the winners once: record population and seed, issue vouchers paid by the town.
-    A seed may be given (say, a public lottery number announced in advance); else a random one."""
+    A seed may be given (say, a public lottery number announced in advance); else a random one.
+    The runner (`actor_person_id`) and their household are left out of the population."""
     if seed is not None and (not isinstance(seed, str) or not 1 <= len(seed) <= MAX_SEED_CHARS
                              or not seed.isprintable()):
         raise InvalidInput(f"seed must be 1..{MAX_SEED_CHARS} printable characters",
@@ -190,7 +212,8 @@ def run_draw(db: Database, draw_id: int, *, seed: str | None = None, actor_id: i
                                    "id": draw_id}).first() is None:
             raise Conflict(f"draw {draw_id} was already drawn", code="draw_already_run")
         s.refresh(d)
-        candidates = population(s, d.town_id, d.population)
+        candidates = _without_runner(s, population(s, d.town_id, d.population),
+                                     actor_person_id)
         tickets = {c: ticket(chosen_seed, *c) for c in candidates}
         for i in range(0, len(candidates), CANDIDATE_BATCH):
             s.execute(insert(LuckyDrawCandidate), [

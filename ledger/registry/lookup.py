@@ -237,3 +237,31 @@ def require_holder_in_village(s: Session, holder_type: str, holder_id: int,
         raise Forbidden(f"{holder_type} {holder_id} does not belong to village {village_id}",
                         code="forbidden_village", village_id=village_id)
     return ref
+
+
+SELF_AWARD_MESSAGE = "不能为本人或本户记分 (no one records points for themself or their household)"
+
+
+def is_self_or_household(person_id: int | None, household_id: int | None, holder_type: str,
+                         holder_id: int, holder_household_id: int | None) -> bool:
+    """The no-self-award rule's one test: the holder is this person, or this person's
+    household, or a member of it. Every path that moves points asks it (through
+    `refuse_self_award`, or the rule engine's Actor with the values already loaded)."""
+    if holder_type == "person" and person_id is not None and holder_id == person_id:
+        return True
+    return household_id is not None and holder_household_id == household_id
+
+
+def refuse_self_award(s: Session, person_id: int | None, holder_type: str,
+                      holder_id: int) -> None:
+    """Refuse (403 self_award_forbidden) a write by the user linked to `person_id` that moves
+    points to or from themself or their household: adjustments, reversals, claims approved,
+    draws. A user linked to no person has no self to favour."""
+    from ledger.errors import Forbidden
+    if person_id is None or holder_type not in ("person", "household"):
+        return
+    me = s.get(Person, person_id)
+    household_id = me.household_id if me is not None else None
+    ref = holder_ref(s, holder_type, holder_id)
+    if is_self_or_household(person_id, household_id, holder_type, holder_id, ref.household_id):
+        raise Forbidden(SELF_AWARD_MESSAGE, code="self_award_forbidden")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path as FsPath
 
+import structlog
 import yaml
 
 from ledger.errors import InvalidInput
@@ -14,9 +15,75 @@ from ledger.rules.validate import CatalogInvalid, build
 
 MAX_CATALOG_BYTES = 1024 * 1024
 MAX_DEPTH = 12
+# Hostile-input bounds, checked on the event stream before anything is built (PyYAML's parser
+# is iterative; its composer is recursive, so depth is refused before composing). Shipped
+# catalogs: under 1,000 nodes, nesting 7, scalars under 60 characters.
+MAX_COMPOSE_DEPTH = 32
+MAX_CATALOG_NODES = 50_000
+MAX_SCALAR_CHARS = 10_000
+MAX_NUMBER_CHARS = 30  # an integer or float written with more characters is refused
+log = structlog.get_logger("jifen.rules")
 CATALOG_DIR = FsPath(__file__).parent / "catalogs"
 SHIPPED = ("baogai", "household_1000", "volunteer_hours")
 DEFAULT_CATALOG = "baogai"
+
+
+class Hostile(InvalidInput):
+    """A catalog file using what catalogs never need and attackers do: anchors and aliases,
+    merge keys, tags, deep nesting, huge scalars or numbers, too many nodes."""
+
+    def __init__(self, code: str, message: str, line: int | None) -> None:
+        log.warning("catalog_refused", code=code, line=line)  # one line, no traceback
+        where = f"第 {line} 行 " if line else ""
+        super().__init__(f"目录文件被拒绝：{where}{message}", code=code,
+                         errors=[Problem("(file)", message, line).as_dict()])
+
+
+def _screen(text: str) -> None:
+    """Walk the YAML events (no node is built) and refuse the first hostile construct."""
+    loader = _Loader(text)
+    depth = nodes = 0
+    try:
+        while loader.check_event():
+            ev = loader.get_event()
+            line = ev.start_mark.line + 1 if ev.start_mark else None
+            if isinstance(ev, yaml.AliasEvent) or getattr(ev, "anchor", None) is not None:
+                raise Hostile("catalog_alias", "目录不允许锚点与别名 (& and * are not allowed "
+                              "in catalogs)", line)
+            if isinstance(ev, yaml.NodeEvent):
+                nodes += 1
+                if nodes > MAX_CATALOG_NODES:
+                    raise Hostile("catalog_too_large", f"超过 {MAX_CATALOG_NODES} 个节点 (more "
+                                  f"than {MAX_CATALOG_NODES} nodes)", line)
+                if getattr(ev, "tag", None) is not None and ev.tag != "!":
+                    raise Hostile("catalog_tag", f"目录不允许标签 {ev.tag[:60]!r} (tags are "
+                                  "not allowed in catalogs)", line)
+            if isinstance(ev, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_COMPOSE_DEPTH:
+                    raise Hostile("catalog_too_deep", f"嵌套超过 {MAX_COMPOSE_DEPTH} 层 (nested "
+                                  f"deeper than {MAX_COMPOSE_DEPTH})", line)
+            elif isinstance(ev, yaml.CollectionEndEvent):
+                depth -= 1
+            elif isinstance(ev, yaml.ScalarEvent):
+                _screen_scalar(loader, ev, line)
+    finally:
+        loader.dispose()
+
+
+def _screen_scalar(loader: yaml.SafeLoader, ev: yaml.ScalarEvent, line: int | None) -> None:
+    if len(ev.value) > MAX_SCALAR_CHARS:
+        raise Hostile("catalog_too_large", f"文本超过 {MAX_SCALAR_CHARS} 字 (a value longer "
+                      f"than {MAX_SCALAR_CHARS} characters)", line)
+    if ev.style is None:  # plain: the resolver decides what it is
+        tag = loader.resolve(yaml.ScalarNode, ev.value, (True, False))
+        if tag == "tag:yaml.org,2002:merge":
+            raise Hostile("catalog_merge", "目录不允许合并键 << (merge keys are not allowed "
+                          "in catalogs)", line)
+        if tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float") \
+                and len(ev.value) > MAX_NUMBER_CHARS:
+            raise Hostile("catalog_number_too_long", f"数字超过 {MAX_NUMBER_CHARS} 位 (a number "
+                          f"longer than {MAX_NUMBER_CHARS} characters)", line)
 
 
 class _Loader(yaml.SafeLoader):
@@ -62,16 +129,23 @@ def _walk(node: yaml.Node, path: tuple, lines: dict, problems: list[Problem],
     if isinstance(node, yaml.SequenceNode):
         return [_walk(v, path + (i,), lines, problems, ctor, depth + 1)
                 for i, v in enumerate(node.value)]
-    return ctor.construct_object(node, deep=True)
+    try:
+        return ctor.construct_object(node, deep=True)
+    except (ValueError, OverflowError, yaml.YAMLError) as exc:  # e.g. a date 2026-13-45
+        problems.append(Problem(".".join(map(str, path)), f"无效的值 (invalid value): "
+                                f"{str(exc)[:120]}", node.start_mark.line + 1))
+        return None
 
 
 def parse_yaml(text: str) -> tuple[object, dict[tuple, int], list[Problem]]:
-    """YAML text → (plain data, line of each path, syntax problems)."""
+    """YAML text → (plain data, line of each path, syntax problems); a hostile file raises
+    `Hostile` before any node is built."""
     if len(text.encode("utf-8")) > MAX_CATALOG_BYTES:
         return None, {}, [Problem("(file)", f"文件超过 {MAX_CATALOG_BYTES} 字节 (file larger "
                                              f"than {MAX_CATALOG_BYTES} bytes)")]
     loader = None
     try:
+        _screen(text)  # raises Hostile (each with its own catalog_* code)
         loader = _Loader(text)  # refuses unprintable characters already
         node = loader.get_single_node()
     except yaml.YAMLError as exc:

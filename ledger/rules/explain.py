@@ -12,7 +12,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ledger.errors import NotFound
+from ledger.identity.roles import INSPECTOR, ORGANIZER, TOWN_ADMIN, VILLAGE_ADMIN, require
+from ledger.journal.models import Account, Posting
 from ledger.journal.posting import load_entry
+from ledger.registry.lookup import holder_ref
 from ledger.rules import spec as S
 from ledger.rules.models import Appeal, AwardRecord, AwardStatus, Objection
 from ledger.rules.service import award_view
@@ -149,3 +152,42 @@ def recorder_report(s: Session, *, village_id: int | None = None,
         recorders.append({"recorder_id": rec, "village_id": vid, **t,
                           "village_median_deduct_steps": med, "outlier": outlier})
     return {"rows": rows, "recorders": recorders, "truncated": len(rows) >= MAX_REPORT_ROWS}
+
+
+# Who reads an award's details or an entry's explanation (evidence, inputs, who recorded it):
+# the staff who record and review points, for the village concerned; town-wide roles anywhere.
+READERS = (TOWN_ADMIN, VILLAGE_ADMIN, INSPECTOR, ORGANIZER)
+
+
+def _villages_of_entry(s: Session, entry_id: int) -> set[int | None]:
+    """The villages an entry touches: its holders' villages, a village budget's village; a
+    town account (funding, expired, held) or a shop's stands for the whole town (None)."""
+    out: set[int | None] = set()
+    for holder_type, holder_id in s.execute(
+            select(Account.holder_type, Account.holder_id).join(
+                Posting, Posting.account_id == Account.id).where(
+                Posting.entry_id == entry_id).distinct()):
+        if holder_type == "village":
+            out.add(holder_id)
+        elif holder_type in ("person", "household", "team"):
+            out.add(holder_ref(s, holder_type, holder_id).village_id)
+        else:
+            out.add(None)
+    return out
+
+
+def award_detail_for(s: Session, actor, award_id: int) -> dict:
+    """An award's detail for a reader of its village (403 forbidden_village otherwise)."""
+    a = s.get(AwardRecord, award_id)
+    if a is None:
+        raise NotFound(f"award {award_id} does not exist", code="award_not_found")
+    require(actor, READERS, a.village_id, "reading an award")
+    return award_detail(s, award_id)
+
+
+def explain_entry_for(s: Session, actor, entry_id: int) -> dict:
+    """An entry's explanation for a reader of every village it touches."""
+    load_entry(s, entry_id)  # 404 first
+    for village_id in _villages_of_entry(s, entry_id):
+        require(actor, READERS, village_id, "reading an entry's explanation")
+    return explain_entry(s, entry_id)

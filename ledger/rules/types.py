@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
 
+from ledger.registry.lookup import is_self_or_household
 from ledger.rules import spec as S
 
 ROLE_CHANNELS = {"inspector": "inspector", "organizer": "organizer", "village_admin": "admin",
@@ -52,9 +53,8 @@ class Actor:
                 and (scope is None or scope == village_id)}
 
     def is_self_or_household(self, holder: Holder) -> bool:
-        if holder.type == "person" and self.person_id is not None and holder.id == self.person_id:
-            return True
-        return self.household_id is not None and holder.household_id == self.household_id
+        return is_self_or_household(self.person_id, self.household_id, holder.type, holder.id,
+                                    holder.household_id)
 
 
 @dataclass(frozen=True)

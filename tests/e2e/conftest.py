@@ -152,6 +152,8 @@ def axe_violations(page, impacts=("serious", "critical")) -> list[dict]:
 
 def sign_in_as(page, live_app: LiveApp, principal) -> None:
     """Put a signed token for `principal` in the browser's cookie, as the sign-in page does."""
-    from api.auth import COOKIE, issue_token
-    page.context.add_cookies([{"name": COOKIE, "value": issue_token(live_app.settings, principal),
+    from api.auth import COOKIE
+    from tests.tokens import token_for
+    token = token_for(live_app.db, live_app.settings, principal)
+    page.context.add_cookies([{"name": COOKIE, "value": token,
                                "url": live_app.url, "httpOnly": True, "sameSite": "Lax"}])
