@@ -17,6 +17,7 @@ LEVELS = ("national", "provincial", "city", "county", "town", "village")
 ONCE_PERIODS = ("week", "month", "quarter", "half_year", "year", "ever")
 GRANT_PERIODS = ("month", "quarter", "half_year", "year")
 PER_UNITS = ("occurrence", "hour", "half_day")
+WALLETS = ("own", "household")  # where a person's deed is held (see ledger/rules/wallets.py)
 EVIDENCE_KINDS = ("note", "photo")
 ITEM_CAP_METRICS = ("points", "times", "minutes")
 CATALOG_CAP_METRICS = ("points", "minutes")
@@ -68,7 +69,8 @@ class Item:
     half_day_minutes: int = DEFAULT_HALF_DAY_MINUTES
     once_per: str | None = None
     subjects: tuple[str, ...] | None = None  # None: the catalog's
-    rollup: str | None = None  # "household": a person's deed also credits the household
+    rollup: str | None = None  # "household": a person's deed also counts for the household
+    wallet: str | None = None  # "own" | "household": where it is held (None: the catalog's)
     caps: Caps = ()
     max_minutes_per_activity: int | None = None
     recorders: tuple[str, ...] | None = None
@@ -141,11 +143,16 @@ class Catalog:
     second_confirmation_over_steps: int | None = None
     redeem_min_steps: int | None = None
     flag_below_steps: int | None = None
+    floor_steps: int | None = None  # only points above this base may be spent
+    wallet: str = "own"  # where a person's deed is held unless its item says
     expiry: Expiry | None = None
     opening_grant: Grant | None = None
     caps: Caps = ()
     multipliers: tuple[Multiplier, ...] = ()
     version: int = field(default=0, compare=False)
+
+    def wallet_of(self, item: Item) -> str:
+        return item.wallet or self.wallet
 
     def category_of(self, item: Item) -> Category:
         return next(c for c in self.categories if c.code == item.category)
@@ -208,7 +215,8 @@ def _item_dict(it: Item, scale: int) -> dict:
     if it.per == "half_day" and it.half_day_minutes != DEFAULT_HALF_DAY_MINUTES:
         d["half_day_minutes"] = it.half_day_minutes
     opt = (("once_per", it.once_per), ("subjects", list(it.subjects or ()) or None),
-           ("rollup", it.rollup), ("caps", _caps_dict(it.caps, scale) or None),
+           ("rollup", it.rollup), ("wallet", it.wallet),
+           ("caps", _caps_dict(it.caps, scale) or None),
            ("max_minutes_per_activity", it.max_minutes_per_activity),
            ("recorders", list(it.recorders) if it.recorders is not None else None),
            ("review", it.review or None), ("evidence", list(it.evidence) or None),
@@ -252,6 +260,8 @@ def to_dict(c: Catalog) -> dict:
         head["subjects"] = list(c.subjects)
     if c.recorders != DEFAULT_RECORDERS:
         head["recorders"] = list(c.recorders)
+    if c.wallet != "own":
+        head["wallet"] = c.wallet
     if c.public_notice_days:
         head["public_notice_days"] = c.public_notice_days
     if c.village_notice_days:
@@ -261,7 +271,8 @@ def to_dict(c: Catalog) -> dict:
     if c.second_confirmation_over_steps is not None:
         head["second_confirmation_over"] = p(c.second_confirmation_over_steps)
     th = {k: p(v) for k, v in (("redeem_min", c.redeem_min_steps),
-                               ("flag_below", c.flag_below_steps)) if v is not None}
+                               ("flag_below", c.flag_below_steps),
+                               ("floor", c.floor_steps)) if v is not None}
     if th:
         head["thresholds"] = th
     if c.expiry is not None:

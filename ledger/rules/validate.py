@@ -27,11 +27,11 @@ HEAD_KEYS = ("code", "name", "demo", "description", "town", "villages", "scale",
              "point_value_fen", "effective_from", "approval", "subjects", "recorders",
              "public_notice_days", "village_notice_days", "appeal_days",
              "second_confirmation_over", "thresholds", "expiry", "opening_grant", "caps",
-             "multipliers")
+             "multipliers", "wallet")
 ITEM_KEYS = ("code", "name", "description", "per", "points", "levels", "half_day_minutes",
              "once_per", "subjects", "rollup", "caps", "max_minutes_per_activity", "recorders",
              "review", "evidence", "public_notice_days", "effective_from", "effective_to",
-             "sanction", "book_minutes")
+             "sanction", "book_minutes", "wallet")
 MULTIPLIER_KEYS = ("code", "name", "factor", "categories", "items", "days_of_month", "weekdays",
                    "from", "to", "holder_tags", "applies_to")
 
@@ -127,6 +127,11 @@ def _item(ck: Checker, v, path: Path, cat: str, scale: int, head: dict) -> S.Ite
     if rollup and "person" not in (subjects or head.get("subjects", S.DEFAULT_SUBJECTS)):
         ck.err(path + ("rollup",), "计入家庭只适用于个人条目 (rollup needs person among "
                                    "the subjects)")
+    wallet = ck.choice(m.get("wallet"), path + ("wallet",), S.WALLETS)
+    if wallet == "household" and "person" not in (subjects or head.get("subjects",
+                                                                       S.DEFAULT_SUBJECTS)):
+        ck.err(path + ("wallet",), "存入家庭只适用于个人条目 (wallet: household needs person "
+                                   "among the subjects)")
     sanction = None
     if "sanction" in m:
         sm = ck.mapping(m["sanction"], path + ("sanction",),
@@ -152,7 +157,7 @@ def _item(ck: Checker, v, path: Path, cat: str, scale: int, head: dict) -> S.Ite
         half_day_minutes=ck.integer(m.get("half_day_minutes"), path + ("half_day_minutes",),
                                     30, 720, S.DEFAULT_HALF_DAY_MINUTES),
         once_per=ck.choice(m.get("once_per"), path + ("once_per",), S.ONCE_PERIODS),
-        subjects=subjects, rollup=rollup,
+        subjects=subjects, rollup=rollup, wallet=wallet,
         caps=ck.caps(m.get("caps"), path + ("caps",), scale, S.ITEM_CAP_METRICS),
         max_minutes_per_activity=ck.integer(m.get("max_minutes_per_activity"),
                                             path + ("max_minutes_per_activity",), 1, 24 * 60),
@@ -201,6 +206,8 @@ def _head(ck: Checker, h: dict, path: Path) -> dict:
     for key, opts in (("subjects", S.SUBJECTS), ("recorders", S.CHANNELS)):
         if key in h:
             out[key] = ck.choices(h[key], path + (key,), opts)
+    if "wallet" in h:
+        out["wallet"] = ck.choice(h["wallet"], path + ("wallet",), S.WALLETS, "own")
     out["public_notice_days"] = ck.integer(h.get("public_notice_days"),
                                            path + ("public_notice_days",), 0, MAX_NOTICE_DAYS, 0)
     if "village_notice_days" in h:
@@ -217,8 +224,10 @@ def _head(ck: Checker, h: dict, path: Path) -> dict:
             h["second_confirmation_over"], path + ("second_confirmation_over",), scale,
             positive=True)
     if "thresholds" in h:
-        t = ck.mapping(h["thresholds"], path + ("thresholds",), ("redeem_min", "flag_below"))
-        for key, attr in (("redeem_min", "redeem_min_steps"), ("flag_below", "flag_below_steps")):
+        t = ck.mapping(h["thresholds"], path + ("thresholds",),
+                       ("redeem_min", "flag_below", "floor"))
+        for key, attr in (("redeem_min", "redeem_min_steps"), ("flag_below", "flag_below_steps"),
+                          ("floor", "floor_steps")):
             if t.get(key) is not None:
                 out[attr] = ck.steps(t[key], path + ("thresholds", key), scale, allow_zero=True)
     if "expiry" in h:
