@@ -113,6 +113,17 @@ class Grant:
 
 
 @dataclass(frozen=True)
+class RedemptionPolicy:
+    """Holder-level rules on redeeming (enforced by ledger/redemption/holder_policy.py)."""
+
+    per_holder: tuple[tuple[str, int], ...] = ()  # (period, at most K orders) across rewards
+    per_reward: tuple[tuple[str, int], ...] = ()  # (period, at most K orders) of one reward
+    days_of_month: tuple[int, ...] = ()  # only on these days …
+    period_ends: tuple[str, ...] = ()  # … or on the last day of these periods
+    min_activities: int = 0  # only after this many certified activities attended
+
+
+@dataclass(frozen=True)
 class Expiry:
     after_years: int | None = None  # lots expire on their anniversary N years on
     year_end: bool = False  # 清零: everything earned in a year goes at its end
@@ -145,6 +156,7 @@ class Catalog:
     flag_below_steps: int | None = None
     floor_steps: int | None = None  # only points above this base may be spent
     wallet: str = "own"  # where a person's deed is held unless its item says
+    redemption: RedemptionPolicy | None = None
     expiry: Expiry | None = None
     opening_grant: Grant | None = None
     caps: Caps = ()
@@ -275,6 +287,12 @@ def to_dict(c: Catalog) -> dict:
                                ("floor", c.floor_steps)) if v is not None}
     if th:
         head["thresholds"] = th
+    if c.redemption is not None:
+        r = c.redemption
+        head["redemption"] = {k: v for k, v in (
+            ("per_holder", dict(r.per_holder)), ("per_reward", dict(r.per_reward)),
+            ("days_of_month", list(r.days_of_month)), ("period_ends", list(r.period_ends)),
+            ("min_activities", r.min_activities)) if v}
     if c.expiry is not None:
         e: dict = {"after_years": c.expiry.after_years} if c.expiry.after_years \
             else {"year_end": True}

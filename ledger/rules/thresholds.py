@@ -23,7 +23,8 @@ from ledger.timeutil import utcnow
 MAX_UPCOMING = 24
 
 
-def _catalogs(s: Session, village_name: str | None, now: datetime) -> list[S.Catalog]:
+def catalogs_for(s: Session, village_name: str | None, now: datetime) -> list[S.Catalog]:
+    """The catalogs in force now that cover the village."""
     out = []
     for code in store.catalog_codes(s):
         c = store.catalog(s, code, on=local_date(now))
@@ -45,7 +46,7 @@ def standing(s: Session, holder_type: str, holder_id: int, now: datetime | None 
     now = now or utcnow()
     h = resolve_holder(s, holder_type, holder_id)
     bal = holder_balance(s, h)
-    cats = _catalogs(s, h.village_name, now)
+    cats = catalogs_for(s, h.village_name, now)
     scale = max((c.scale for c in cats), default=1)
     redeem_min = max((c.redeem_min_steps for c in cats if c.redeem_min_steps is not None),
                      default=None)
@@ -87,7 +88,7 @@ def redemption_refusal(session: Session, holder_type: str, holder_id: int,
         return Forbidden(f"因处罚暂停兑换至 {bars[0].ends_at.isoformat()} (redemption barred)",
                          code="redemption_barred", until=bars[0].ends_at.isoformat())
     h = resolve_holder(session, holder_type, holder_id)
-    cats = _catalogs(session, h.village_name, now)
+    cats = catalogs_for(session, h.village_name, now)
     need = [c for c in cats if c.redeem_min_steps is not None]
     if not need:
         return None
@@ -131,7 +132,7 @@ def balance_refusal(session: Session, holder_type: str, holder_id: int, *, accou
     now = now or utcnow()
     h = resolve_holder(session, holder_type, holder_id)
     available = holder_available(session, h, account_id=account_id, lock=True)
-    cats = _catalogs(session, h.village_name, now)
+    cats = catalogs_for(session, h.village_name, now)
     mins = [c for c in cats if c.redeem_min_steps is not None]
     if mins and (refusal := _below_minimum(max(mins, key=lambda c: c.redeem_min_steps),
                                            available)):

@@ -27,7 +27,11 @@ HEAD_KEYS = ("code", "name", "demo", "description", "town", "villages", "scale",
              "point_value_fen", "effective_from", "approval", "subjects", "recorders",
              "public_notice_days", "village_notice_days", "appeal_days",
              "second_confirmation_over", "thresholds", "expiry", "opening_grant", "caps",
-             "multipliers", "wallet")
+             "multipliers", "wallet", "redemption")
+REDEMPTION_KEYS = ("per_holder", "per_reward", "days_of_month", "period_ends", "min_activities")
+REDEMPTION_PERIODS = ("week", "month", "quarter", "half_year", "year")
+MAX_REDEMPTIONS_PER_PERIOD = 1000
+MAX_MIN_ACTIVITIES = 1000
 ITEM_KEYS = ("code", "name", "description", "per", "points", "levels", "half_day_minutes",
              "once_per", "subjects", "rollup", "caps", "max_minutes_per_activity", "recorders",
              "review", "evidence", "public_notice_days", "effective_from", "effective_to",
@@ -178,6 +182,27 @@ def _item(ck: Checker, v, path: Path, cat: str, scale: int, head: dict) -> S.Ite
     return item
 
 
+def _period_limits(ck: Checker, v, path: Path) -> tuple[tuple[str, int], ...]:
+    m = ck.mapping(v, path, REDEMPTION_PERIODS)
+    return tuple((p, n) for p in REDEMPTION_PERIODS if p in m and (n := ck.integer(
+        m[p], path + (p,), 1, MAX_REDEMPTIONS_PER_PERIOD)) is not None)
+
+
+def _redemption(ck: Checker, v, path: Path) -> S.RedemptionPolicy:
+    m = ck.mapping(v, path, REDEMPTION_KEYS)
+    return S.RedemptionPolicy(
+        per_holder=_period_limits(ck, m["per_holder"], path + ("per_holder",))
+        if "per_holder" in m else (),
+        per_reward=_period_limits(ck, m["per_reward"], path + ("per_reward",))
+        if "per_reward" in m else (),
+        days_of_month=tuple(ck.choices(m["days_of_month"], path + ("days_of_month",),
+                                       tuple(range(1, 32)))) if "days_of_month" in m else (),
+        period_ends=tuple(ck.choices(m["period_ends"], path + ("period_ends",),
+                                     REDEMPTION_PERIODS)) if "period_ends" in m else (),
+        min_activities=ck.integer(m.get("min_activities"), path + ("min_activities",), 1,
+                                  MAX_MIN_ACTIVITIES, 0) or 0)
+
+
 def _head(ck: Checker, h: dict, path: Path) -> dict:
     scale = ck.integer(h.get("scale"), path + ("scale",), 1, 100, 1)
     if scale not in S.ALLOWED_SCALES:
@@ -230,6 +255,8 @@ def _head(ck: Checker, h: dict, path: Path) -> dict:
                           ("floor", "floor_steps")):
             if t.get(key) is not None:
                 out[attr] = ck.steps(t[key], path + ("thresholds", key), scale, allow_zero=True)
+    if "redemption" in h:
+        out["redemption"] = _redemption(ck, h["redemption"], path + ("redemption",))
     if "expiry" in h:
         e = ck.mapping(h["expiry"], path + ("expiry",), ("after_years", "year_end", "notice_days"))
         years = ck.integer(e.get("after_years"), path + ("expiry", "after_years"), 1,
