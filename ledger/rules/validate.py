@@ -85,9 +85,12 @@ def _item_points(ck: Checker, m: dict, path: Path, scale: int) -> dict:
         lo = ck.steps(r.get("min"), path + ("points", "min"), scale) if "min" in r else None
         hi = ck.steps(r.get("max"), path + ("points", "max"), scale) if "max" in r else None
         if lo is not None and hi is not None:
-            if lo >= hi or (lo < 0) != (hi < 0):
-                ck.err(path + ("points",), "区间须 min < max 且同号 (range needs min < max, "
-                                           "both of one sign)")
+            if lo >= hi:
+                ck.err(path + ("points",), f"区间下限须小于上限 (min must be below max; got "
+                                           f"min {r['min']}, max {r['max']})")
+            elif (lo < 0) != (hi < 0):
+                ck.err(path + ("points",), "区间两端须同号 (min and max must be both of one "
+                                           "sign: an item awards or deducts, not both)")
             else:
                 out["range_steps"] = (lo, hi)
     elif levels is not None:
@@ -254,7 +257,8 @@ def _head(ck: Checker, h: dict, path: Path) -> dict:
         for key, attr in (("redeem_min", "redeem_min_steps"), ("flag_below", "flag_below_steps"),
                           ("floor", "floor_steps")):
             if t.get(key) is not None:
-                out[attr] = ck.steps(t[key], path + ("thresholds", key), scale, allow_zero=True)
+                out[attr] = ck.steps(t[key], path + ("thresholds", key), scale, allow_zero=True,
+                                     nonneg=key in ("redeem_min", "floor"))
     if "redemption" in h:
         out["redemption"] = _redemption(ck, h["redemption"], path + ("redemption",))
     if "expiry" in h:
