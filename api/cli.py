@@ -192,6 +192,8 @@ def sweep_vouchers() -> None:
 
 from api.cli_registry import register as _registry_commands  # noqa: E402
 _registry_commands(app)
+from api.cli_schemes import register as _scheme_commands  # noqa: E402
+_scheme_commands(app)
 
 
 @app.command("task")

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from ledger.errors import IdempotencyConflict
 from ledger.journal import book
+from ledger.journal.models import Account
 from ledger.rules import service as svc
 from ledger.rules.explain import explain_entry
 from ledger.rules.models import AwardRecord
@@ -59,7 +60,11 @@ def test_per_hour_item_books_service_minutes_and_rolls_up_to_the_household(db, s
     r = rec(db, settings, town, "A01", ("person", p), minutes=150, channel="organizer",
             activity_id=77)
     assert r["points"] == 2.5 and r["minutes"] == 150
-    assert balance(db, "person", p) == 5 and balance(db, "household", h) == 5
+    assert balance(db, "person", p) == 5 and balance(db, "household", h) == 0  # counted only
+    with db.sessions() as s:
+        assert s.scalar(select(func.sum(Account.balance)).where(
+            Account.holder_type == "household", Account.holder_id == h,
+            Account.purpose == "score")) == 5
     assert balance(db, "person", p, "minutes") == 150
     assert balance(db, "household", h, "minutes") == 0  # service time is the person's
     again = rec(db, settings, town, "A01", ("person", p), minutes=150, channel="organizer",

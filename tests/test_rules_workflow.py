@@ -73,7 +73,7 @@ def test_large_deduction_waits_for_a_second_person(db, settings, town):
                             confirmer=staff(53, "inspector", village_id=town.villages["塘后村"]),
                             key=None, now=T0)
     assert done["status"] == "posted"
-    assert balance(db, "person", p) == -40 and balance(db, "household", h) == -40
+    assert balance(db, "person", p) == -40 and balance(db, "household", h) == 0  # counted
     with db.sessions() as s:
         assert explain_entry(s, done["entry_id"])["people"]["confirmer"] == 53
     audit_clean(db)

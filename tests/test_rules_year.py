@@ -9,9 +9,11 @@ from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 
 import pytest
+from sqlalchemy import select
 
 from ledger.registry.models import Team
 from ledger.errors import DomainError
+from ledger.journal.models import Account
 from ledger.rules import service as svc
 from ledger.rules import store
 from ledger.rules.expiry import expire_due, post_opening_grants
@@ -20,6 +22,14 @@ from ledger.rules.workflow import post_due_notices
 from ledger.timeutil import utcnow
 from tests.conftest import audit_clean
 from tests.test_rules_support import add_household, add_person, balance, load, make_world, staff
+
+def score_balance(db, holder_type: str, holder_id: int) -> int:
+    """What counts for the holder without being held by it (ledger/rules/wallets.py)."""
+    with db.sessions() as s:
+        return s.scalar(select(Account.balance).where(
+            Account.holder_type == holder_type, Account.holder_id == holder_id,
+            Account.purpose == "score")) or 0
+
 
 YEAR_START = datetime(2025, 12, 31, 16, 0, tzinfo=UTC)  # 2026-01-01 00:00 Beijing
 EVENTS = 300
@@ -33,6 +43,7 @@ class Plain:
         self.used = defaultdict(int)  # (holder, scope, period key, metric) → amount
         self.points = defaultdict(int)
         self.minutes = defaultdict(int)
+        self.counted = defaultdict(int)  # a deed held in another wallet, counted here
 
     def _caps(self, item):
         cat = self.c.category_of(item)
@@ -116,13 +127,18 @@ class Plain:
         got = self._one(item, holder, d, base, inputs.get("minutes", 0), tags, None)
         if got is None:
             return
-        self.points[holder] += got[0]
         self.minutes[holder] += got[1] if item.per != "occurrence" else 0
-        if item.rollup and household:
+        in_household = self.c.wallet_of(item) == "household" and household
+        if (item.rollup or in_household) and household:
             hh = self._one(item, ("household", household), d, base, 0, tags,
                            got[1] if item.per != "occurrence" else None)
-            if hh is not None:
-                self.points[("household", household)] += hh[0]
+            if in_household:  # held by the household, counted for the person
+                self.points[("household", household)] += hh[0] if hh else 0
+                self.counted[holder] += got[0]
+                return
+            if hh is not None:  # counted for the household, held by the person
+                self.counted[("household", household)] += hh[0]
+        self.points[holder] += got[0]
 
 
 def _usable(c, item):
@@ -205,6 +221,7 @@ def test_a_year_of_activity_gives_the_expected_totals(db, settings, code, villag
     for h in holders:
         assert balance(db, *h) == plain.points[h], h
         assert balance(db, *h, unit="minutes") == plain.minutes[h], h
+        assert score_balance(db, *h) == plain.counted[h], h
     assert sum(plain.points.values()) != 0
     if c.expiry and c.expiry.year_end:  # 清零: the year's positive balances all expire
         expire_due(db, YEAR_START + timedelta(days=365))

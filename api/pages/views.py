@@ -217,16 +217,18 @@ def household_public(s: Session, hh, t) -> dict:
     from ledger.registry.models import Village
     from ledger.journal.models import HolderType, JournalEntry, Posting
     from ledger.recognition.rollups import NON_SCORE_KINDS
-    acct = points_account(s, HolderType.HOUSEHOLD, hh.id)
+    # its own points and its members' deeds counted for it (ledger/rules/wallets.py)
+    accts = [a.id for a in holder_accounts(s, HolderType.HOUSEHOLD, hh.id)
+             if a.unit == Unit.POINTS and a.purpose in (Purpose.POINTS, Purpose.SCORE)]
     since = year_start_utc()
     score, entries, by_item = 0, [], {}
-    if acct is not None:
+    if accts:
         rows = s.execute(select(Posting.amount, JournalEntry.created_at, JournalEntry.details,
                                 JournalEntry.memo, JournalEntry.kind)
                          .join(JournalEntry, JournalEntry.id == Posting.entry_id)
-                         .where(Posting.account_id == acct.id, Posting.created_at >= since,
+                         .where(Posting.account_id.in_(accts), Posting.created_at >= since,
                                 JournalEntry.kind.not_in(NON_SCORE_KINDS))
-                         .order_by(Posting.seq.desc())).all()
+                         .order_by(Posting.created_at.desc(), Posting.id.desc())).all()
         score = sum(r[0] for r in rows)
         for amount, at, details, memo, kind in rows:
             d = details or {}
@@ -258,7 +260,8 @@ def village_ranking(s: Session) -> dict:
     totals = dict(s.execute(
         select(Household.village_id, func.sum(Posting.amount))
         .join(Account, (Account.holder_type == HolderType.HOUSEHOLD)
-              & (Account.holder_id == Household.id) & (Account.purpose == Purpose.POINTS)
+              & (Account.holder_id == Household.id)
+              & Account.purpose.in_((Purpose.POINTS, Purpose.SCORE))
               & (Account.unit == Unit.POINTS))
         .join(Posting, Posting.account_id == Account.id)
         .join(JournalEntry, JournalEntry.id == Posting.entry_id)

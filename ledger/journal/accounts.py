@@ -35,6 +35,7 @@ DEFAULT_OVERDRAFT = {
     Purpose.EXPIRED: Overdraft.FORBIDDEN,
     Purpose.HELD: Overdraft.FORBIDDEN,
     Purpose.TRANSIT: Overdraft.FORBIDDEN,
+    Purpose.SCORE: Overdraft.ALLOWED,  # a memo of what counts; deductions count too
 }
 
 _FIND = Sql.of("SELECT id FROM account WHERE unit = :unit AND holder_type = :ht "

@@ -45,6 +45,7 @@ class Purpose(StrEnum):
     HELD = "held"  # kept for catalogues that want an explicit holding account
     SERVICE = "service"  # minutes: the source side of service minutes
     TRANSIT = "transit"  # pending public notice (公示) and the like
+    SCORE = "score"  # counted, never spent: a deed held in another wallet (rules/wallets.py)
 
 
 class Overdraft(StrEnum):

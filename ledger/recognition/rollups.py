@@ -61,6 +61,13 @@ CURSOR = "journal"
 TAIL_BATCH = 500  # accounts per transaction
 RECENT_MARGIN_IDS = 20_000
 _HOLDERS_SQL = ", ".join(f"'{h}'" for h in ROLLUP_HOLDERS)
+# A holder's `score` postings (deeds held in another wallet that count for it, see
+# ledger/rules/wallets.py) roll up into the row of its `points` account, beside its own.
+_TARGET_JOIN = ("JOIN account t ON t.unit = sa.unit AND t.holder_type = sa.holder_type "
+                "AND t.holder_id = sa.holder_id AND t.purpose = 'points' AND t.shard = 0")
+_TARGETS = text(
+    f"SELECT sa.id, t.id FROM account sa {_TARGET_JOIN} "
+    "WHERE sa.purpose = 'score' AND sa.id IN :ids").bindparams(bindparam("ids", expanding=True))
 
 
 def month_key(d: date) -> str:
@@ -105,15 +112,15 @@ def changed_accounts(s: Session, mode: str, cursor: int, top: int) -> list[int]:
     if mode == "full":
         return list(s.scalars(text(
             "SELECT a.id FROM account a LEFT JOIN rollup_progress g ON g.account_id = a.id "
-            f"WHERE a.purpose = 'points' AND a.holder_type IN ({_HOLDERS_SQL}) "
+            f"WHERE a.purpose IN ('points', 'score') AND a.holder_type IN ({_HOLDERS_SQL}) "
             "AND a.posting_count > COALESCE(g.applied_seq, 0) ORDER BY a.id")))
     since = cursor if mode == "new" else max(0, cursor - RECENT_MARGIN_IDS)
     if top <= since:
         return []
     return list(s.scalars(text(
         "SELECT DISTINCT p.account_id FROM posting p JOIN account a ON a.id = p.account_id "
-        f"WHERE p.id > :lo AND p.id <= :hi AND a.purpose = 'points' AND a.holder_type IN "
-        f"({_HOLDERS_SQL}) ORDER BY p.account_id"), {"lo": since, "hi": top}))
+        "WHERE p.id > :lo AND p.id <= :hi AND a.purpose IN ('points', 'score') "
+        f"AND a.holder_type IN ({_HOLDERS_SQL}) ORDER BY p.account_id"), {"lo": since, "hi": top}))
 
 
 def catch_up(db: Database, *, mode: str = "new") -> dict:
@@ -220,15 +227,17 @@ def apply_accounts(s: Session, ids: list[int]) -> tuple[int, dict]:
     marks, unmarks = [], []
     changes: dict[tuple[str, int, str], set[str]] = defaultdict(set)
     last: dict[tuple[str, int, str], tuple[int, datetime]] = {}
+    row_of = dict(s.execute(_TARGETS, {"ids": locked}).all())
     for acct, seq, amount, at, entry_id, kind, rkind, reverses_id, details, unit, htype, hid \
             in rows:
         top[acct] = max(seq, top.get(acct, 0))
         if not counts_in_score(kind, rkind):
             continue
         at = _as_utc(at)
-        meta[acct] = (unit, htype, hid)
+        target = row_of.get(acct, acct)
+        meta[target] = (unit, htype, hid)
         for key in period_keys(at):
-            d = deltas[(acct, key)]
+            d = deltas[(target, key)]
             d[0 if amount > 0 else 1] += abs(amount)
             d[2] += 1
             changes[(htype, hid, unit)].add(key)
@@ -369,16 +378,17 @@ def rebuild(db: Database) -> dict:
             "village_id, town_id, gained, lost, net, postings) "
             f"SELECT x.account_id, {key}, a.unit, a.holder_type, a.holder_id, {_SCOPE_COLS}, "
             "x.g, x.l, x.n, x.c FROM ("
-            f"  SELECT p.account_id, {bucket} AS m, "
+            f"  SELECT t.id AS account_id, {bucket} AS m, "
             "   SUM(CASE WHEN p.amount > 0 THEN p.amount ELSE 0 END) AS g, "
             "   SUM(CASE WHEN p.amount < 0 THEN -p.amount ELSE 0 END) AS l, "
             "   SUM(p.amount) AS n, COUNT(*) AS c "
             "  FROM posting p JOIN journal_entry e ON e.id = p.entry_id "
-            "  WHERE p.account_id IN (SELECT id FROM account WHERE purpose = 'points' "
-            f"   AND holder_type IN ({_HOLDERS_SQL})) "
+            f"  JOIN account sa ON sa.id = p.account_id {_TARGET_JOIN} "
+            "  WHERE sa.purpose IN ('points', 'score') "
+            f"   AND sa.holder_type IN ({_HOLDERS_SQL}) "
             "  AND COALESCE(CASE WHEN e.kind = 'reverse' THEN (SELECT r.kind FROM "
             f"  journal_entry r WHERE r.id = e.reverses_id) END, e.kind) NOT IN ({skip}) "
-            f"  GROUP BY p.account_id, {bucket}) x "
+            f"  GROUP BY t.id, {bucket}) x "
             f"JOIN account a ON a.id = x.account_id {_SCOPE_JOINS}"))
         s.execute(text(
             "INSERT INTO holder_rollup (account_id, period_key, unit, holder_type, holder_id, "
@@ -390,7 +400,7 @@ def rebuild(db: Database) -> dict:
         s.execute(text(
             "INSERT INTO rollup_progress (account_id, applied_seq) "
             "SELECT p.account_id, MAX(p.seq) FROM posting p JOIN account a ON a.id = p.account_id "
-            f"WHERE a.purpose = 'points' AND a.holder_type IN ({_HOLDERS_SQL}) "
+            f"WHERE a.purpose IN ('points', 'score') AND a.holder_type IN ({_HOLDERS_SQL}) "
             "GROUP BY p.account_id"))
         marks = _rebuild_marks(s)
         top = s.scalar(select(func.max(Posting.id))) or 0
@@ -406,7 +416,7 @@ def _rebuild_marks(s: Session) -> int:
         "p.created_at, (SELECT x.id FROM journal_entry x WHERE x.reverses_id = e.id) "
         "FROM posting p JOIN account a ON a.id = p.account_id "
         "JOIN journal_entry e ON e.id = p.entry_id "
-        f"WHERE a.purpose = 'points' AND a.holder_type IN ({holders}) AND p.amount < 0 "
+        f"WHERE a.purpose IN ('points', 'score') AND a.holder_type IN ({holders}) AND p.amount < 0 "
         f"AND e.kind NOT IN ('reverse', {', '.join(repr(k) for k in sorted(NON_SCORE_KINDS))})"
         )).all()
     marks = []

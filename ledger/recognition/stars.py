@@ -175,7 +175,8 @@ _HOUSEHOLD_POSTINGS = text(
     "FROM account a JOIN posting p ON p.account_id = a.id "
     "JOIN journal_entry e ON e.id = p.entry_id "
     "LEFT JOIN journal_entry r ON r.id = e.reverses_id "
-    "WHERE a.holder_type = 'household' AND a.holder_id = :h AND a.purpose = 'points' "
+    "WHERE a.holder_type = 'household' AND a.holder_id = :h "
+    "AND a.purpose IN ('points', 'score') "
     "AND a.unit = 'points' AND p.created_at >= :lo AND p.created_at < :hi"
 ).bindparams(bindparam("lo", type_=UTCDateTime()), bindparam("hi", type_=UTCDateTime()))
 

@@ -42,6 +42,7 @@ class Holder:
 
 StarLevelFn = Callable[[Session, str, int], int]
 RefusalFn = Callable[[Session, Holder], DomainError | None]
+BalanceRefusalFn = Callable[[Session, Holder, int, datetime], DomainError | None]
 
 
 def no_stars(session: Session, holder_type: str, holder_id: int) -> int:
@@ -64,10 +65,21 @@ def rules_refusal(session: Session, holder: Holder) -> DomainError | None:
     return redemption_refusal(session, holder.holder_type, holder.holder_id)
 
 
+def rules_balance_refusal(session: Session, holder: Holder, amount_steps: int,
+                          now: datetime) -> DomainError | None:
+    """The rule engine's balance rules on this order, under the holder account's lock:
+    `below_redeem_threshold` and `below_floor`, on points available (less open holds)."""
+    from ledger.rules.thresholds import balance_refusal
+
+    return balance_refusal(session, holder.holder_type, holder.holder_id,
+                           account_id=holder.account_id, amount_steps=amount_steps, now=now)
+
+
 @dataclass(frozen=True)
 class Policy:
     star_level: StarLevelFn = recognition_stars
     refusal: RefusalFn = rules_refusal
+    balance_refusal: BalanceRefusalFn = rules_balance_refusal
 
 
 DEFAULT_POLICY = Policy()

@@ -42,6 +42,7 @@ from ledger.redemption.models import (
     Voucher,
     VoucherStatus,
 )
+from ledger.redemption import holder_policy
 from ledger.redemption.vouchers import display_code, new_code, normalize_code
 from ledger.timeutil import LOCAL_TZ, UTCDateTime, utcnow
 
@@ -182,6 +183,12 @@ def redeem(db: Database, *, reward_id: int, holder_type: str, holder_id: int, qu
         s.flush()
         _count(s, reward, holder, month, quantity, reward.limit_per_month)
         _count(s, reward, holder, year, quantity, reward.limit_per_year)
+        # Balance rules read what is available under the lock the hold then takes (guarantee 8)
+        refusal = policy.balance_refusal(s, holder, amount, at) or holder_policy.holder_refusal(
+            s, holder.holder_type, holder.holder_id, reward_id=reward.id, order_id=order.id,
+            now=at)
+        if refusal:
+            raise refusal
         order.hold_id = holds.reserve(
             s, unit=Unit.POINTS, debit_account_id=holder.account_id,
             credit_account_id=provider_account(s, reward.provider_id), amount=amount,

@@ -149,15 +149,18 @@ class Checker:
                 out.append(x)
         return tuple(out)
 
-    def steps(self, v, path: Path, scale: int, *, positive=False, allow_zero=False) -> int | None:
-        """Points as written (5, -2, 0.5) → whole steps of the scale, or a problem."""
+    def steps(self, v, path: Path, scale: int, *, positive=False, allow_zero=False,
+              nonneg=False) -> int | None:
+        """Points as written (5, -2, 0.5) → whole steps of the scale, or a problem that says
+        exactly what is wrong with the value."""
         if isinstance(v, bool) or not isinstance(v, int | float | str):
-            self.err(path, "应为分值数字 (expected a number of points)")
+            self.err(path, f"应为分值数字，而不是 {v!r} (expected a number of points, not a "
+                           f"{type(v).__name__})")
             return None
         try:
             f = Fraction(str(v))
         except (ValueError, ZeroDivisionError):
-            self.err(path, "应为分值数字 (expected a number of points)")
+            self.err(path, f"应为分值数字 (not a number: {v!r})")
             return None
         s = f * scale
         if s.denominator != 1:
@@ -165,9 +168,20 @@ class Checker:
                            f"steps at scale {scale}; raise catalog.scale for fractions)")
             return None
         n = int(s)
-        if abs(f) > MAX_POINTS or (positive and n <= 0) or (not allow_zero and n == 0):
-            self.err(path, "分值超出范围 (points out of range"
-                           + (", must be positive)" if positive else ")"))
+        if n == 0 and (positive or not (allow_zero or nonneg)):
+            self.err(path, "分值不能为 0 (points must not be zero"
+                           + ("; a zero-point item is allowed only with a sanction)"
+                              if not positive else ", must be positive)"))
+            return None
+        if positive and n < 0:
+            self.err(path, f"应为正数 (must be positive, got {v})")
+            return None
+        if nonneg and n < 0:
+            self.err(path, f"不能为负数 (must not be negative, got {v})")
+            return None
+        if abs(f) > MAX_POINTS:
+            self.err(path, f"分值 {v} 超过上限 {MAX_POINTS} (more than the maximum of "
+                           f"{MAX_POINTS} points)")
             return None
         return n
 

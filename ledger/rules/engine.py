@@ -82,8 +82,11 @@ def _holder_keys(c: S.Catalog, item: S.Item, holder: Holder, inp: Inputs) -> lis
     return sorted(set(keys))
 
 
-def rollup_holder(item: S.Item, holder: Holder) -> Holder | None:
-    if item.rollup == "household" and holder.type == "person" and holder.household_id:
+def rollup_holder(c: S.Catalog, item: S.Item, holder: Holder) -> Holder | None:
+    """The household a person's deed also concerns: it counts there (`rollup: household`)
+    or is held there (`wallet: household`)."""
+    if (item.rollup == "household" or c.wallet_of(item) == "household") \
+            and holder.type == "person" and holder.household_id:
         return Holder("household", holder.household_id, holder.village_id, holder.village_name,
                       holder.household_id, holder.tags)
     return None
@@ -95,7 +98,7 @@ def counter_keys(c: S.Catalog, item_code: str, holder: Holder, inp: Inputs) -> l
     if item is None:
         return []
     keys = _holder_keys(c, item, holder, inp)
-    if (h := rollup_holder(item, holder)) is not None:
+    if (h := rollup_holder(c, item, holder)) is not None:
         keys += _holder_keys(c, item, h, inp)
     return sorted(set(keys))
 
@@ -296,6 +299,27 @@ def _check_confirmation(c: S.Catalog, holder: Holder, actor: Actor, steps: int,
         raise _Refuse("not_permitted", who="confirmer")
 
 
+def _roll_up(c: S.Catalog, item: S.Item, holder: Holder, household: Holder, inp: Inputs,
+             hist: History, base: int, factor: Fraction, dec: Decision) -> None:
+    """The household's share of a member's deed, within the household's own caps. One of the
+    two is held in a wallet, the other only counts (DESIGN guarantee 7): with `wallet:
+    household` the household holds it and the person counts it, otherwise the reverse."""
+    first = dec.credits[0]
+    in_household = c.wallet_of(item) == "household"
+    try:
+        rolled = first.minutes if item.per != "occurrence" else None
+        if rolled is not None and not item.books_minutes:
+            rolled = _counted_minutes(c, item, holder, inp, hist, [])
+        share = _credit(c, item, household, inp, hist, base, factor, rolled)
+    except _Refuse as r:
+        if in_household:  # nowhere to hold it
+            raise
+        dec.rollup_refused = {"reason": r.reason, "message": MESSAGES[r.reason], **r.detail}
+        return
+    share.held, first.held = in_household, not in_household
+    dec.credits.append(share)
+
+
 def evaluate(c: S.Catalog, item_code: str, holder: Holder, actor: Actor, inp: Inputs,
              hist: History, *, confirmer: Actor | None = None) -> Decision:
     """Decide what an award or deduction would credit; never touches a database."""
@@ -321,18 +345,10 @@ def evaluate(c: S.Catalog, item_code: str, holder: Holder, actor: Actor, inp: In
         if best:
             dec.multiplier = {"code": best.code, "name": best.name, "factor": str(best.factor)}
         dec.credits.append(_credit(c, item, holder, inp, hist, base, factor))
-        if (h := rollup_holder(item, holder)) is not None:
-            try:
-                first = dec.credits[0]
-                rolled = first.minutes if item.per != "occurrence" else None
-                if rolled is not None and not item.books_minutes:
-                    rolled = _counted_minutes(c, item, holder, inp, hist, [])
-                dec.credits.append(_credit(c, item, h, inp, hist, base, factor, rolled))
-            except _Refuse as r:
-                dec.rollup_refused = {"reason": r.reason, "message": MESSAGES[r.reason],
-                                      **r.detail}
+        if (h := rollup_holder(c, item, holder)) is not None:
+            _roll_up(c, item, holder, h, inp, hist, base, factor, dec)
         _check_confirmation(c, holder, actor, dec.steps, confirmer)
-        need = sum(cr.steps for cr in dec.credits if cr.steps > 0)
+        need = dec.held_award_steps
         if need and hist.budget_available is not None and need > hist.budget_available:
             raise _Refuse("budget_exhausted", available=c.points(hist.budget_available),
                           needed=c.points(need))

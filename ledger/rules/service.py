@@ -22,7 +22,7 @@ from ledger.journal import book
 from ledger.journal.accounts import budget_shards, open_account
 from ledger.journal.models import Account, HolderType, Purpose, Unit
 from ledger.journal.posting import Line, post_entry, reverse_entry
-from ledger.rules import counters, store
+from ledger.rules import counters, store, wallets
 from ledger.rules import engine as E
 from ledger.rules import spec as S
 from ledger.rules.holders import (
@@ -226,7 +226,7 @@ def _apply(s: Session, settings: Settings, award: AwardRecord, c: S.Catalog,
     counters.apply(s, [(k, cr.delta()) for cr in dec.credits for k in cr.keys])
     award.decision = dec.explain(c.scale)
     award.credits = [{"holder_type": cr.holder.type, "holder_id": cr.holder.id,
-                      "steps": cr.steps, "minutes": cr.minutes,
+                      "steps": cr.steps, "minutes": cr.minutes, "held": cr.held,
                       "counters": counters.encode((k, cr.delta()) for k in cr.keys)}
                      for cr in dec.credits]
     award.amount_steps, award.minutes = dec.steps, dec.credits[0].minutes
@@ -238,7 +238,7 @@ def _apply(s: Session, settings: Settings, award: AwardRecord, c: S.Catalog,
         s.add(award)
         s.flush()  # the id names the entries
     if dec.notice_days > 0:
-        total = sum(cr.steps for cr in dec.credits if cr.steps > 0)
+        total = dec.held_award_steps
         if total:  # the budget is set aside in the village's transit account meanwhile
             e = post_entry(s, unit=Unit.POINTS, kind="award_on_notice", lines=[
                 Line(budget_shards(s, award.village_id, settings.budget_shards), -total,
@@ -281,10 +281,8 @@ def post_award(s: Session, shards: int, award: AwardRecord, now: datetime) -> No
     details = entry_details(award)
     memo = award.item_name[:500]
     credits = [cr for cr in award.credits if cr["steps"] != 0]
-    holder_lines = [Line.of(open_account(s, holder_type=cr["holder_type"],
-                                         holder_id=cr["holder_id"], purpose=Purpose.POINTS),
-                            cr["steps"]) for cr in credits]
-    total = sum(cr["steps"] for cr in credits)
+    holder_lines = wallets.credit_lines(s, award.village_id, credits)  # held once, counted
+    total = wallets.held_total(credits)
     if credits:
         if total > 0 and entries:  # funded from transit when it went on notice
             other = Line.of(_transit(s, award.village_id), -total, hot=True)
@@ -292,7 +290,8 @@ def post_award(s: Session, shards: int, award: AwardRecord, now: datetime) -> No
             other = Line(budget_shards(s, award.village_id, shards), -total, hot=True)
         zeroing = award.decision.get("sanction") and award.decision["sanction"]["zero_balance"]
         kind = "award" if total > 0 else ("sanction" if zeroing else "deduct")
-        e = post_entry(s, unit=Unit.POINTS, kind=kind, lines=[*holder_lines, other], memo=memo,
+        lines = [*holder_lines, other] if total else holder_lines
+        e = post_entry(s, unit=Unit.POINTS, kind=kind, lines=lines, memo=memo,
                        source="rule", source_ref=str(award.id), actor_id=award.recorder_id,
                        details=details, now=now)
         entries.append(e.id)

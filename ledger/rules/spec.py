@@ -17,6 +17,7 @@ LEVELS = ("national", "provincial", "city", "county", "town", "village")
 ONCE_PERIODS = ("week", "month", "quarter", "half_year", "year", "ever")
 GRANT_PERIODS = ("month", "quarter", "half_year", "year")
 PER_UNITS = ("occurrence", "hour", "half_day")
+WALLETS = ("own", "household")  # where a person's deed is held (see ledger/rules/wallets.py)
 EVIDENCE_KINDS = ("note", "photo")
 ITEM_CAP_METRICS = ("points", "times", "minutes")
 CATALOG_CAP_METRICS = ("points", "minutes")
@@ -68,7 +69,8 @@ class Item:
     half_day_minutes: int = DEFAULT_HALF_DAY_MINUTES
     once_per: str | None = None
     subjects: tuple[str, ...] | None = None  # None: the catalog's
-    rollup: str | None = None  # "household": a person's deed also credits the household
+    rollup: str | None = None  # "household": a person's deed also counts for the household
+    wallet: str | None = None  # "own" | "household": where it is held (None: the catalog's)
     caps: Caps = ()
     max_minutes_per_activity: int | None = None
     recorders: tuple[str, ...] | None = None
@@ -111,6 +113,17 @@ class Grant:
 
 
 @dataclass(frozen=True)
+class RedemptionPolicy:
+    """Holder-level rules on redeeming (enforced by ledger/redemption/holder_policy.py)."""
+
+    per_holder: tuple[tuple[str, int], ...] = ()  # (period, at most K orders) across rewards
+    per_reward: tuple[tuple[str, int], ...] = ()  # (period, at most K orders) of one reward
+    days_of_month: tuple[int, ...] = ()  # only on these days …
+    period_ends: tuple[str, ...] = ()  # … or on the last day of these periods
+    min_activities: int = 0  # only after this many certified activities attended
+
+
+@dataclass(frozen=True)
 class Expiry:
     after_years: int | None = None  # lots expire on their anniversary N years on
     year_end: bool = False  # 清零: everything earned in a year goes at its end
@@ -141,11 +154,17 @@ class Catalog:
     second_confirmation_over_steps: int | None = None
     redeem_min_steps: int | None = None
     flag_below_steps: int | None = None
+    floor_steps: int | None = None  # only points above this base may be spent
+    wallet: str = "own"  # where a person's deed is held unless its item says
+    redemption: RedemptionPolicy | None = None
     expiry: Expiry | None = None
     opening_grant: Grant | None = None
     caps: Caps = ()
     multipliers: tuple[Multiplier, ...] = ()
     version: int = field(default=0, compare=False)
+
+    def wallet_of(self, item: Item) -> str:
+        return item.wallet or self.wallet
 
     def category_of(self, item: Item) -> Category:
         return next(c for c in self.categories if c.code == item.category)
@@ -208,7 +227,8 @@ def _item_dict(it: Item, scale: int) -> dict:
     if it.per == "half_day" and it.half_day_minutes != DEFAULT_HALF_DAY_MINUTES:
         d["half_day_minutes"] = it.half_day_minutes
     opt = (("once_per", it.once_per), ("subjects", list(it.subjects or ()) or None),
-           ("rollup", it.rollup), ("caps", _caps_dict(it.caps, scale) or None),
+           ("rollup", it.rollup), ("wallet", it.wallet),
+           ("caps", _caps_dict(it.caps, scale) or None),
            ("max_minutes_per_activity", it.max_minutes_per_activity),
            ("recorders", list(it.recorders) if it.recorders is not None else None),
            ("review", it.review or None), ("evidence", list(it.evidence) or None),
@@ -252,6 +272,8 @@ def to_dict(c: Catalog) -> dict:
         head["subjects"] = list(c.subjects)
     if c.recorders != DEFAULT_RECORDERS:
         head["recorders"] = list(c.recorders)
+    if c.wallet != "own":
+        head["wallet"] = c.wallet
     if c.public_notice_days:
         head["public_notice_days"] = c.public_notice_days
     if c.village_notice_days:
@@ -261,9 +283,16 @@ def to_dict(c: Catalog) -> dict:
     if c.second_confirmation_over_steps is not None:
         head["second_confirmation_over"] = p(c.second_confirmation_over_steps)
     th = {k: p(v) for k, v in (("redeem_min", c.redeem_min_steps),
-                               ("flag_below", c.flag_below_steps)) if v is not None}
+                               ("flag_below", c.flag_below_steps),
+                               ("floor", c.floor_steps)) if v is not None}
     if th:
         head["thresholds"] = th
+    if c.redemption is not None:
+        r = c.redemption
+        head["redemption"] = {k: v for k, v in (
+            ("per_holder", dict(r.per_holder)), ("per_reward", dict(r.per_reward)),
+            ("days_of_month", list(r.days_of_month)), ("period_ends", list(r.period_ends)),
+            ("min_activities", r.min_activities)) if v}
     if c.expiry is not None:
         e: dict = {"after_years": c.expiry.after_years} if c.expiry.after_years \
             else {"year_end": True}

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from ledger.errors import DomainError, Forbidden
+from ledger.journal.models import Account, Purpose, Unit
 from ledger.rules import spec as S
 from ledger.rules import store
 from ledger.rules.expiry import holder_fifo
@@ -22,7 +23,8 @@ from ledger.timeutil import utcnow
 MAX_UPCOMING = 24
 
 
-def _catalogs(s: Session, village_name: str | None, now: datetime) -> list[S.Catalog]:
+def catalogs_for(s: Session, village_name: str | None, now: datetime) -> list[S.Catalog]:
+    """The catalogs in force now that cover the village."""
     out = []
     for code in store.catalog_codes(s):
         c = store.catalog(s, code, on=local_date(now))
@@ -44,7 +46,7 @@ def standing(s: Session, holder_type: str, holder_id: int, now: datetime | None 
     now = now or utcnow()
     h = resolve_holder(s, holder_type, holder_id)
     bal = holder_balance(s, h)
-    cats = _catalogs(s, h.village_name, now)
+    cats = catalogs_for(s, h.village_name, now)
     scale = max((c.scale for c in cats), default=1)
     redeem_min = max((c.redeem_min_steps for c in cats if c.redeem_min_steps is not None),
                      default=None)
@@ -86,16 +88,64 @@ def redemption_refusal(session: Session, holder_type: str, holder_id: int,
         return Forbidden(f"因处罚暂停兑换至 {bars[0].ends_at.isoformat()} (redemption barred)",
                          code="redemption_barred", until=bars[0].ends_at.isoformat())
     h = resolve_holder(session, holder_type, holder_id)
-    cats = _catalogs(session, h.village_name, now)
+    cats = catalogs_for(session, h.village_name, now)
     need = [c for c in cats if c.redeem_min_steps is not None]
     if not need:
         return None
     c = max(need, key=lambda c: c.redeem_min_steps)
-    bal = holder_balance(session, h)
-    if bal < c.redeem_min_steps:
-        return Forbidden(f"积分余额须达到 {c.points(c.redeem_min_steps)} 分方可兑换 (balance "
-                         "below the redemption threshold)", code="below_redeem_threshold",
-                         redeem_min=c.points(c.redeem_min_steps), balance=c.points(bal))
+    return _below_minimum(c, holder_available(session, h))
+
+
+def _below_minimum(c: S.Catalog, available: int) -> DomainError | None:
+    if available < c.redeem_min_steps:
+        return Forbidden(f"可用积分须达到 {c.points(c.redeem_min_steps)} 分方可兑换 (available "
+                         "points below the redemption threshold)", code="below_redeem_threshold",
+                         redeem_min=c.points(c.redeem_min_steps), available=c.points(available))
+    return None
+
+
+_AVAILABLE = text("SELECT balance - pending_out FROM account WHERE id = :id")
+
+
+def holder_available(session: Session, h, *, account_id: int | None = None,
+                     lock: bool = False) -> int:
+    """Balance less open holds (DESIGN guarantee 8): what every balance rule reads. With
+    `lock`, the account row stays locked to the end of the transaction, so the hold placed
+    next under the same lock cannot be joined by another that read the same figure."""
+    if account_id is None:
+        account_id = session.scalar(select(Account.id).where(
+            Account.unit == Unit.POINTS, Account.holder_type == h.type,
+            Account.holder_id == h.id, Account.purpose == Purpose.POINTS, Account.shard == 0))
+        if account_id is None:
+            return 0
+    sql = _AVAILABLE
+    if lock and session.get_bind().dialect.name == "postgresql":
+        sql = text(_AVAILABLE.text + " FOR UPDATE")
+    return int(session.scalar(sql, {"id": account_id}) or 0)
+
+
+def balance_refusal(session: Session, holder_type: str, holder_id: int, *, account_id: int,
+                    amount_steps: int, now: datetime | None = None) -> DomainError | None:
+    """The balance rules against spending `amount_steps` now, read under the account's lock
+    right before the hold: the minimum to redeem at all (`redeem_min`) and the floor that is
+    never spent (`floor`), both on what is available. Called by ledger.redemption."""
+    now = now or utcnow()
+    h = resolve_holder(session, holder_type, holder_id)
+    available = holder_available(session, h, account_id=account_id, lock=True)
+    cats = catalogs_for(session, h.village_name, now)
+    mins = [c for c in cats if c.redeem_min_steps is not None]
+    if mins and (refusal := _below_minimum(max(mins, key=lambda c: c.redeem_min_steps),
+                                           available)):
+        return refusal
+    floors = [c for c in cats if c.floor_steps is not None]
+    if floors:
+        c = max(floors, key=lambda c: c.floor_steps)
+        if available - amount_steps < c.floor_steps:
+            room = max(available - c.floor_steps, 0)
+            return Forbidden(f"须保留 {c.points(c.floor_steps)} 分底数，本次最多可用 "
+                             f"{c.points(room)} 分 (only points above the floor can be spent)",
+                             code="below_floor", floor=c.points(c.floor_steps),
+                             available=c.points(available), spendable=c.points(room))
     return None
 
 

@@ -105,6 +105,7 @@ class Credit:
     minutes: int
     keys: list[CounterKey]
     caps: list[dict] = field(default_factory=list)
+    held: bool = True  # False: counted in this holder's score, held in another's wallet
 
     def delta(self) -> Usage:
         return Usage(award_steps=max(self.steps, 0), deduct_steps=max(-self.steps, 0),
@@ -137,6 +138,11 @@ class Decision:
     def steps(self) -> int:
         return self.credits[0].steps if self.credits else 0
 
+    @property
+    def held_award_steps(self) -> int:
+        """What the budget pays: the positive steps credited to a wallet (counting is free)."""
+        return sum(c.steps for c in self.credits if c.steps > 0 and c.held)
+
     def explain(self, scale: int) -> dict:
         p = lambda s: S.points_of(s, scale)
         return {
@@ -147,7 +153,7 @@ class Decision:
             "multiplier": self.multiplier, "multipliers_matched": self.multipliers_matched,
             "credits": [{"holder_type": c.holder.type, "holder_id": c.holder.id,
                          "points": p(c.steps), "steps": c.steps, "minutes": c.minutes,
-                         "caps": c.caps} for c in self.credits],
+                         "held": c.held, "caps": c.caps} for c in self.credits],
             "minutes_input": self.minutes_input, "notice_days": self.notice_days,
             "needs_review": self.needs_review, "sanction": self.sanction,
             "rollup_refused": self.rollup_refused,

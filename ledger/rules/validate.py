@@ -27,11 +27,15 @@ HEAD_KEYS = ("code", "name", "demo", "description", "town", "villages", "scale",
              "point_value_fen", "effective_from", "approval", "subjects", "recorders",
              "public_notice_days", "village_notice_days", "appeal_days",
              "second_confirmation_over", "thresholds", "expiry", "opening_grant", "caps",
-             "multipliers")
+             "multipliers", "wallet", "redemption")
+REDEMPTION_KEYS = ("per_holder", "per_reward", "days_of_month", "period_ends", "min_activities")
+REDEMPTION_PERIODS = ("week", "month", "quarter", "half_year", "year")
+MAX_REDEMPTIONS_PER_PERIOD = 1000
+MAX_MIN_ACTIVITIES = 1000
 ITEM_KEYS = ("code", "name", "description", "per", "points", "levels", "half_day_minutes",
              "once_per", "subjects", "rollup", "caps", "max_minutes_per_activity", "recorders",
              "review", "evidence", "public_notice_days", "effective_from", "effective_to",
-             "sanction", "book_minutes")
+             "sanction", "book_minutes", "wallet")
 MULTIPLIER_KEYS = ("code", "name", "factor", "categories", "items", "days_of_month", "weekdays",
                    "from", "to", "holder_tags", "applies_to")
 
@@ -81,9 +85,12 @@ def _item_points(ck: Checker, m: dict, path: Path, scale: int) -> dict:
         lo = ck.steps(r.get("min"), path + ("points", "min"), scale) if "min" in r else None
         hi = ck.steps(r.get("max"), path + ("points", "max"), scale) if "max" in r else None
         if lo is not None and hi is not None:
-            if lo >= hi or (lo < 0) != (hi < 0):
-                ck.err(path + ("points",), "区间须 min < max 且同号 (range needs min < max, "
-                                           "both of one sign)")
+            if lo >= hi:
+                ck.err(path + ("points",), f"区间下限须小于上限 (min must be below max; got "
+                                           f"min {r['min']}, max {r['max']})")
+            elif (lo < 0) != (hi < 0):
+                ck.err(path + ("points",), "区间两端须同号 (min and max must be both of one "
+                                           "sign: an item awards or deducts, not both)")
             else:
                 out["range_steps"] = (lo, hi)
     elif levels is not None:
@@ -127,6 +134,11 @@ def _item(ck: Checker, v, path: Path, cat: str, scale: int, head: dict) -> S.Ite
     if rollup and "person" not in (subjects or head.get("subjects", S.DEFAULT_SUBJECTS)):
         ck.err(path + ("rollup",), "计入家庭只适用于个人条目 (rollup needs person among "
                                    "the subjects)")
+    wallet = ck.choice(m.get("wallet"), path + ("wallet",), S.WALLETS)
+    if wallet == "household" and "person" not in (subjects or head.get("subjects",
+                                                                       S.DEFAULT_SUBJECTS)):
+        ck.err(path + ("wallet",), "存入家庭只适用于个人条目 (wallet: household needs person "
+                                   "among the subjects)")
     sanction = None
     if "sanction" in m:
         sm = ck.mapping(m["sanction"], path + ("sanction",),
@@ -152,7 +164,7 @@ def _item(ck: Checker, v, path: Path, cat: str, scale: int, head: dict) -> S.Ite
         half_day_minutes=ck.integer(m.get("half_day_minutes"), path + ("half_day_minutes",),
                                     30, 720, S.DEFAULT_HALF_DAY_MINUTES),
         once_per=ck.choice(m.get("once_per"), path + ("once_per",), S.ONCE_PERIODS),
-        subjects=subjects, rollup=rollup,
+        subjects=subjects, rollup=rollup, wallet=wallet,
         caps=ck.caps(m.get("caps"), path + ("caps",), scale, S.ITEM_CAP_METRICS),
         max_minutes_per_activity=ck.integer(m.get("max_minutes_per_activity"),
                                             path + ("max_minutes_per_activity",), 1, 24 * 60),
@@ -171,6 +183,27 @@ def _item(ck: Checker, v, path: Path, cat: str, scale: int, head: dict) -> S.Ite
     if item.sanction and item.sign > 0 and (item.points_steps or 0) > 0:
         ck.err(path + ("sanction",), "处罚条目不能加分 (a sanction cannot award points)")
     return item
+
+
+def _period_limits(ck: Checker, v, path: Path) -> tuple[tuple[str, int], ...]:
+    m = ck.mapping(v, path, REDEMPTION_PERIODS)
+    return tuple((p, n) for p in REDEMPTION_PERIODS if p in m and (n := ck.integer(
+        m[p], path + (p,), 1, MAX_REDEMPTIONS_PER_PERIOD)) is not None)
+
+
+def _redemption(ck: Checker, v, path: Path) -> S.RedemptionPolicy:
+    m = ck.mapping(v, path, REDEMPTION_KEYS)
+    return S.RedemptionPolicy(
+        per_holder=_period_limits(ck, m["per_holder"], path + ("per_holder",))
+        if "per_holder" in m else (),
+        per_reward=_period_limits(ck, m["per_reward"], path + ("per_reward",))
+        if "per_reward" in m else (),
+        days_of_month=tuple(ck.choices(m["days_of_month"], path + ("days_of_month",),
+                                       tuple(range(1, 32)))) if "days_of_month" in m else (),
+        period_ends=tuple(ck.choices(m["period_ends"], path + ("period_ends",),
+                                     REDEMPTION_PERIODS)) if "period_ends" in m else (),
+        min_activities=ck.integer(m.get("min_activities"), path + ("min_activities",), 1,
+                                  MAX_MIN_ACTIVITIES, 0) or 0)
 
 
 def _head(ck: Checker, h: dict, path: Path) -> dict:
@@ -201,6 +234,8 @@ def _head(ck: Checker, h: dict, path: Path) -> dict:
     for key, opts in (("subjects", S.SUBJECTS), ("recorders", S.CHANNELS)):
         if key in h:
             out[key] = ck.choices(h[key], path + (key,), opts)
+    if "wallet" in h:
+        out["wallet"] = ck.choice(h["wallet"], path + ("wallet",), S.WALLETS, "own")
     out["public_notice_days"] = ck.integer(h.get("public_notice_days"),
                                            path + ("public_notice_days",), 0, MAX_NOTICE_DAYS, 0)
     if "village_notice_days" in h:
@@ -217,10 +252,15 @@ def _head(ck: Checker, h: dict, path: Path) -> dict:
             h["second_confirmation_over"], path + ("second_confirmation_over",), scale,
             positive=True)
     if "thresholds" in h:
-        t = ck.mapping(h["thresholds"], path + ("thresholds",), ("redeem_min", "flag_below"))
-        for key, attr in (("redeem_min", "redeem_min_steps"), ("flag_below", "flag_below_steps")):
+        t = ck.mapping(h["thresholds"], path + ("thresholds",),
+                       ("redeem_min", "flag_below", "floor"))
+        for key, attr in (("redeem_min", "redeem_min_steps"), ("flag_below", "flag_below_steps"),
+                          ("floor", "floor_steps")):
             if t.get(key) is not None:
-                out[attr] = ck.steps(t[key], path + ("thresholds", key), scale, allow_zero=True)
+                out[attr] = ck.steps(t[key], path + ("thresholds", key), scale, allow_zero=True,
+                                     nonneg=key in ("redeem_min", "floor"))
+    if "redemption" in h:
+        out["redemption"] = _redemption(ck, h["redemption"], path + ("redemption",))
     if "expiry" in h:
         e = ck.mapping(h["expiry"], path + ("expiry",), ("after_years", "year_end", "notice_days"))
         years = ck.integer(e.get("after_years"), path + ("expiry", "after_years"), 1,
