@@ -678,3 +678,19 @@ def list_orders(s: Session, actor, *, village_id: int | None = None, mine: bool 
     else:
         raise InvalidInput("say which orders", code="order_list_scope")
     return [order_view(s, o, actor) for o in s.scalars(q)]
+
+
+def service_code(db: Database, secret: str, base_url: str, actor, order_id: int) -> dict:
+    """The order's check-in code, for the household's page (or the station to print): the
+    activity's static code, valid while the order is accepted or being served."""
+    from ledger.activities import tokens
+    refresh(db, order_id)
+    with db.sessions() as s:
+        o = get_order(s, order_id)
+        if not (in_household(s, o, actor.person_id) or is_staff(actor, o.village_id)):
+            raise Forbidden("服务码只给下单住户和站点工作人员", code="not_your_order")
+        _need_status(o, OrderStatus.ACCEPTED, OrderStatus.SERVING)
+        act = s.get(Activity, o.activity_id)
+        tok = tokens.static_token(secret, act.id, act.static_version)
+        return {"order_id": o.id, "activity_id": act.id, "token": tok,
+                "url": f"{base_url}/c/{tok}"}
