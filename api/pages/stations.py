@@ -66,14 +66,11 @@ def dashboard(request: Request, db: Database,
         last = period.months()[-1]
         series = reports.monthly_series(s, town.id, last, SERIES_MONTHS)
     tr = t_for(request)
-    charts = [
-        chart([(m["label"], m["activities"]) for m in series], tr("dash.activities"), 1),
-        chart([(m["label"], m["participations"]) for m in series], tr("dash.participations"), 2),
-        chart([(m["label"], m["minutes"]) for m in series], tr("dash.hours"), 3, fmt=hours_text),
-        chart([(m["label"], m["orders_done"]) for m in series], tr("dash.orders_done"), 4),
-        chart([(m["label"], m["active_stations"]) for m in series],
-              tr("dash.stations_active"), 5),
-    ]
+    specs = [("activities", "dash.activities", str), ("participations", "dash.participations", str),
+             ("minutes", "dash.hours", hours_text), ("orders_done", "dash.orders_done", str),
+             ("active_stations", "dash.stations_active", str)]
+    charts = [(tr(label), chart([(m["label"], m[key]) for m in series], tr(label), i + 1,
+                                fmt=fmt)) for i, (key, label, fmt) in enumerate(specs)]
     by_station = chart([(x["name"], x["minutes"]) for x in r["stations"]],
                        tr("dash.hours"), 6, fmt=hours_text)
     today = local_today()
