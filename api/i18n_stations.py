@@ -112,5 +112,9 @@ STATIONS_MESSAGES: dict[str, tuple[str, str]] = {
     "dash.behind_months": ("落后月份：{m}", "Behind at the end of: {m}"),
     "dash.downloads": ("季度报表", "Quarterly summary"),
     "dash.stations_active": ("有活动的站点", "Active stations"),
+    "dash.quality": ("服务质量（居民评价）", "Service quality (residents' ratings)"),
+    "dash.by_service": ("按服务项目", "By service"),
+    "dash.by_team": ("按服务队伍", "By team"),
+    "dash.rated_n": ("{n} 单评价", "{n} ratings"),
     "dash.all_on_pace": ("所有常备队伍均达进度", "Every standing team is on pace"),
 }

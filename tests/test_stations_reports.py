@@ -72,6 +72,9 @@ def test_report_figures_and_the_summary_files_equal_the_generated_quarter(db, se
             Account.unit == Unit.MINUTES, Account.holder_type == HolderType.PERSON,
             Account.purpose == Purpose.POINTS))
     assert booked == r["totals"]["minutes"] > 0
+    services = r["quality"]["services"]  # the menu's quality figures, from the same ratings
+    assert sum(q["rated"] for q in services) == r["totals"]["orders_rated"]
+    assert sum(q["rating_sum"] for q in services) == r["totals"]["rating_sum"]
     audit_clean(db)
     _check_summary_files(db, town_id, villages, made)
 

@@ -25,7 +25,7 @@ from ledger.matching import service as matching
 from ledger.matching.models import Channel
 from ledger.registry.models import Household, Person, Team, Village
 from ledger.stations.reports import Period
-from ledger.stations.service import CONCENTRATED_DAY
+from ledger.stations.service import CONCENTRATED_DAY, team_leaders
 from ledger.timeutil import LOCAL_TZ
 
 ACTIVITY_ITEM = "A01"  # 参加志愿服务活动（按小时）
@@ -138,10 +138,21 @@ def _order(db: Database, settings: Settings, actor: Actor, out: dict, v: Village
         village_id=v.id, need="", preferred_at=at, service_code=code, household_id=household,
         channel=Channel.PHONE), now=at - timedelta(days=1))
     out["orders_placed"] += 1
+    team = None
     with db.transaction() as s:
-        matching.add_skill(s, v.town_id, code, "person", server)
+        teams = matching.candidates(s, matching.get_order(s, o["id"]))["teams"]
+        if teams and rng.random() < 0.5:  # a standing team with the skill, led from outside
+            team = rng.choice(teams)["id"]
+            leader = team_leaders(s, team)[0]
+            if s.get(Person, leader).household_id == household:
+                team = None
+            else:
+                server = leader
+        if team is None:
+            matching.add_skill(s, v.town_id, code, "person", server)
     try:
-        matching.dispatch(db, actor, o["id"], person_id=server, now=at - timedelta(hours=20))
+        matching.dispatch(db, actor, o["id"], person_id=None if team else server, team_id=team,
+                          now=at - timedelta(hours=20))
         matching.accept(db, Actor(0, person_id=server), o["id"], now=at - timedelta(hours=19))
     except DomainError:  # left with the station: counted as placed, and overdue
         return

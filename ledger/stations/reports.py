@@ -171,7 +171,36 @@ def report(s: Session, town_id: int, p: Period, *, now: datetime | None = None) 
     return {"period": p.code, "label": p.label, "start": p.start.isoformat(),
             "end": p.end.isoformat(), "stations": rows, "totals": totals,
             "sign_only": [r["name"] for r in rows if r["sign_only"]],
-            "teams": teams, "teams_behind": behind}
+            "teams": teams, "teams_behind": behind, "quality": quality(s, town_id, p)}
+
+
+def quality(s: Session, town_id: int, p: Period) -> dict:
+    """Ratings given in the period, per team that served (its stars: the average, rounded)
+    and per menu service."""
+    from ledger.matching.models import MenuItem
+    from ledger.registry.models import Team
+    lo, hi = p.bounds
+    rated = list(s.execute(select(ServiceOrder.assignee_team_id, ServiceOrder.service_code,
+                                  ServiceOrder.rating).where(
+        ServiceOrder.town_id == town_id, ServiceOrder.rated_at >= lo,
+        ServiceOrder.rated_at < hi)))
+    names = dict(s.execute(select(Team.id, Team.name).where(Team.town_id == town_id)).all())
+    menu = dict(s.execute(select(MenuItem.code, MenuItem.name)
+                          .where(MenuItem.town_id == town_id)).all())
+
+    def group(key_index: int, label) -> list[dict]:
+        acc: dict = {}
+        for row in rated:
+            k = row[key_index]
+            if k is not None:
+                n, total = acc.get(k, (0, 0))
+                acc[k] = (n + 1, total + row[2])
+        return sorted(({"key": k, "name": label(k), "rated": n, "rating_sum": total,
+                        "rating_avg": round(total / n, 1), "stars": round(total / n)}
+                       for k, (n, total) in acc.items()), key=lambda x: (-x["rating_avg"],
+                                                                          str(x["key"])))
+    return {"teams": group(0, lambda k: names.get(k, str(k))),
+            "services": group(1, lambda k: menu.get(k, k))}
 
 
 def monthly_series(s: Session, town_id: int, last: Period, n: int,
