@@ -8,6 +8,7 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 
 from api.controllers.activities import handlers as activities_handlers
 from api.controllers.auth import AuthController, UsersController
+from api.controllers.fund import FundController
 from api.controllers.health import health, ready
 from api.controllers.ledger import LedgerController
 from api.controllers.matching import MatchingController
@@ -32,7 +33,8 @@ MAX_BODY_BYTES = 1024 * 1024  # uploads (imports, photos) set their own larger l
 def route_handlers() -> list:
     return [health, ready, metrics, LedgerController, *activities_handlers, RedemptionController,
             RulesController, RecognitionController, OpsController, AuthController, UsersController,
-            RegistryController, StationsController, MatchingController]
+            RegistryController, StationsController, MatchingController,
+            FundController]
 
 
 def create_app(settings: Settings | None = None, db: Database | None = None) -> Litestar:

@@ -116,5 +116,14 @@ STATIONS_MESSAGES: dict[str, tuple[str, str]] = {
     "dash.by_service": ("按服务项目", "By service"),
     "dash.by_team": ("按服务队伍", "By team"),
     "dash.rated_n": ("{n} 单评价", "{n} ratings"),
+    "fund.title": ("志愿服务基金 · 鸣谢", "Volunteer fund: with thanks"),
+    "fund.lead": ("感谢以下单位和个人为文明积分奖励捐资，每一笔捐赠都记入积分账本，用于各村积分预算。",
+                  "Thanks to those who gave to the rewards: every donation is booked in the "
+                  "ledger and funds a village's points budget."),
+    "fund.kind.business": ("企业", "Business"),
+    "fund.kind.group": ("社会组织", "Group"),
+    "fund.kind.person": ("个人", "Person"),
+    "fund.given": ("捐赠 {v} 元（{n} 笔）", "gave {v} yuan ({n} donations)"),
+    "st.fund_link": ("志愿服务基金鸣谢", "Volunteer fund: thanks"),
     "dash.all_on_pace": ("所有常备队伍均达进度", "Every standing team is on pace"),
 }

@@ -82,4 +82,17 @@ def dashboard(request: Request, db: Database,
                   hours=hours_text, is_quarter="Q" in period.code)
 
 
-handlers = [stations_list, station_page, dashboard]
+def yuan(fen: int) -> str:
+    return f"{fen // 100}.{fen % 100:02d}"
+
+
+@get("/fund", name="fund_thanks", sync_to_thread=True)
+def fund_thanks(request: Request, db: Database) -> Template:
+    from ledger.fund import service as fund
+    with db.sessions() as s:
+        town = s.scalar(select(Town).order_by(Town.id).limit(1))
+        donors = fund.thanks(s, town.id) if town else []
+    return render(request, "stations/fund.html", donors=donors, yuan=yuan)
+
+
+handlers = [stations_list, station_page, dashboard, fund_thanks]

@@ -1,7 +1,8 @@
 """Demo data for the practice network, on top of ledger/demo.py's town: each unit's public page
 (address, hours, rooms, two liaison leaders with fake names), the station menu, the standing
 teams' skills, this month's and next month's plans, a resident and a team leader who can sign
-in (the demo password), and a generated last full quarter of work (generate.py).
+in (the demo password); with `quarter`, two donors of the volunteer fund with a donation each
+and a generated last full quarter of work (generate.py).
 
 Idempotent: each part is made only if missing."""
 
@@ -111,6 +112,28 @@ def _users(db: Database, villages: dict[str, int], password_hash: str | None) ->
             u.password_hash = password_hash
 
 
+DEMO_DONORS = (("石狮某鞋服有限公司（演示）", "business", "塘边村", 200_000),
+               ("宝盖镇某商会（演示）", "group", "坑东村", 100_000))
+
+
+def _donors(db: Database, settings: Settings, town_id: int, villages: dict[str, int],
+            admin) -> None:
+    """Two donors of the volunteer fund and a donation each, keyed: made once."""
+    from ledger.fund import service as fund
+    from ledger.fund.models import Donor
+    if admin is None:
+        return
+    actor = Actor(admin.id, roles=(("town_admin", None),))
+    with db.sessions() as s:
+        if s.scalar(select(Donor.id).where(Donor.town_id == town_id).limit(1)):
+            return
+    for name, kind, village, fen in DEMO_DONORS:
+        d = fund.add_donor(db, actor, town_id=town_id, name=name, kind=kind)
+        fund.donate(db, actor, donor_id=d["id"], village_id=villages[village], value_fen=fen,
+                    shards=settings.budget_shards, note="演示捐赠",
+                    key=f"demo:donation:{town_id}:{village}")
+
+
 def load(db: Database, settings: Settings, town_id: int, villages: dict[str, int], *,
          quarter: bool = True) -> dict:
     today = local_today()
@@ -124,6 +147,8 @@ def load(db: Database, settings: Settings, town_id: int, villages: dict[str, int
                               .limit(1)) is not None
     _users(db, villages, hashed)
     generated = None
+    if quarter:  # the demo's money: the fund's donations and a quarter of work
+        _donors(db, settings, town_id, villages, admin)
     if quarter and not has_orders:
         q = reports.last_full_quarter(today)
         actor = Actor(admin.id if admin else DEMO_QUARTER_ACTOR_ID,
