@@ -8,13 +8,16 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 
 from api.controllers.activities import handlers as activities_handlers
 from api.controllers.auth import AuthController, UsersController
+from api.controllers.fund import FundController
 from api.controllers.health import health, ready
 from api.controllers.ledger import LedgerController
+from api.controllers.matching import MatchingController
 from api.controllers.ops import OpsController
 from api.controllers.recognition import RecognitionController
 from api.controllers.redemption import RedemptionController
 from api.controllers.registry import RegistryController
 from api.controllers.rules import RulesController
+from api.controllers.stations import StationsController
 from api.deps import dependencies
 from api.pages import PagesPlugin
 from api.observability import ObservabilityMiddleware, configure_logging, metrics
@@ -31,7 +34,8 @@ MAX_BODY_BYTES = 1024 * 1024  # uploads (imports, photos) set their own larger l
 def route_handlers() -> list:
     return [health, ready, metrics, LedgerController, *activities_handlers, RedemptionController,
             RulesController, RecognitionController, OpsController, AuthController, UsersController,
-            RegistryController]
+            RegistryController, StationsController, MatchingController,
+            FundController]
 
 
 def create_app(settings: Settings | None = None, db: Database | None = None) -> Litestar:

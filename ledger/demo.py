@@ -138,7 +138,7 @@ def _users(db: Database, villages: dict[str, int]) -> int:
     return made
 
 
-def load_demo(db: Database, settings: Settings, console=None) -> dict:
+def load_demo(db: Database, settings: Settings, console=None, *, quarter: bool = True) -> dict:
     f = facts()
     town_id = _town(db, f)
     villages = _villages(db, town_id, f)
@@ -157,6 +157,8 @@ def load_demo(db: Database, settings: Settings, console=None) -> dict:
     summary = {"town_id": town_id, "villages": len(villages), "people_created": people,
                "teams_created": teams, "users_created": users,
                "villages_allocated": allocated, "catalog_version": catalog["version"]}
+    from ledger.stations import demo as stations_demo  # places, menu, plans, a generated quarter
+    summary.update(stations_demo.load(db, settings, town_id, villages, quarter=quarter))
     if console is not None and users:
         console.print(f"demo staff logins: {', '.join(u for u, _, _ in _staff(0, 0))}; "
                       f"password [bold]{DEMO_PASSWORD}[/bold] (demo only — change it)")

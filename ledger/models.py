@@ -9,6 +9,9 @@ from ledger.rules import models as rules_models  # noqa: F401
 from ledger.activities import models as activities_models  # noqa: F401
 from ledger.redemption import models as redemption_models  # noqa: F401
 from ledger.recognition import models as recognition_models  # noqa: F401
+from ledger.stations import models as stations_models  # noqa: F401
+from ledger.matching import models as matching_models  # noqa: F401
+from ledger.fund import models as fund_models  # noqa: F401
 from ledger import outbox as outbox_models, ops as ops_models  # noqa: F401
 
 metadata = Base.metadata

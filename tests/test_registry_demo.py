@@ -23,7 +23,7 @@ def _count(s, model, *where) -> int:
 
 
 def test_demo_loads_baogai_with_fake_people_and_is_idempotent(db, settings):
-    first = demo.load_demo(db, settings)
+    first = demo.load_demo(db, settings, quarter=False)
     f = demo.facts()
     assert len(f["stations"]) == 20
     with db.sessions() as s:
@@ -56,14 +56,14 @@ def test_demo_loads_baogai_with_fake_people_and_is_idempotent(db, settings):
                                  .where(Account.purpose == "budget")
                                  .group_by(Account.holder_id)).all())
         assert set(budgets.values()) == {demo.DEMO_VILLAGE_BUDGET} and len(budgets) == 24
-    again = demo.load_demo(db, settings)
+    again = demo.load_demo(db, settings, quarter=False)
     assert (again["people_created"], again["teams_created"], again["users_created"],
             again["villages_allocated"]) == (0, 0, 0, 0)
     audit_clean(db)
 
 
 def test_demo_staff_sign_in_with_the_documented_password(db, settings):
-    demo.load_demo(db, settings)
+    demo.load_demo(db, settings, quarter=False)
     limiter = RateLimiter(None)
     with db.sessions() as s:
         tangbian = s.scalar(select(Village.id).where(Village.name == "塘边村"))

@@ -45,6 +45,7 @@ BEAT = {
     "sweep-vouchers": ("jifen.sweep.vouchers", timedelta(minutes=5)),
     "sweep-checkouts": ("jifen.sweep.checkouts", timedelta(minutes=10)),
     "points-due": ("jifen.activities.retry_due", timedelta(minutes=1)),
+    "orders-deadlines": ("jifen.matching.sweep", timedelta(minutes=5)),
     "post-notices": ("jifen.rules.post_due_notices", timedelta(minutes=15)),
     "expire-points": ("jifen.rules.expire_points", crontab(hour=0, minute=30)),
     "audit-nightly": ("jifen.audit.nightly", crontab(hour=2, minute=30)),

@@ -83,6 +83,14 @@ def sweep_checkouts() -> dict:
     return sweep_forgotten_checkouts(db(), settings(), utcnow())
 
 
+@app.task(name="jifen.matching.sweep")
+def sweep_orders() -> dict:
+    """Service orders: missed accept deadlines back to the station, then up to the town;
+    orders being served follow their check-ins (ledger.matching.service.sweep)."""
+    from ledger.matching.service import sweep
+    return sweep(db(), utcnow())
+
+
 @app.task(name=SETTLE_POINTS)
 def settle_points(attendance_id: int) -> str:
     """The points of one attendance, handed on by the request that made them due."""
@@ -158,6 +166,6 @@ def render_plates(village_id: int) -> dict:
 # name → function, for `jifen task NAME` and the embedded scheduler (same functions, no broker)
 TASKS = {t.name: t for t in (
     run_outbox, relay, prune_outbox, catch_up, recompute_stars, rebuild_boards, rebuild_rollups,
-    sweep_holds, sweep_vouchers, sweep_checkouts, settle_points, retry_due_points,
+    sweep_holds, sweep_vouchers, sweep_checkouts, sweep_orders, settle_points, retry_due_points,
     post_due_notices, expire_points, nightly_audit, honor_draft, render_poster, render_plates,
     export_village)}

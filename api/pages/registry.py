@@ -10,15 +10,17 @@ def handlers() -> list:
         clerk,
         honors,
         household,
+        matching,
         organizer,
         public,
         registry_admin,
         rules_admin,
         signin,
+        stations,
         volunteer,
     )
     modules = (public, signin, volunteer, checkin, clerk, organizer, household, admin,
-               rules_admin, honors, registry_admin, *pages2_modules())
+               rules_admin, honors, registry_admin, stations, matching, *pages2_modules())
     return [h for m in modules for h in m.handlers]
 
 

@@ -143,6 +143,17 @@ def create_activity(db: Database, actor: Actor, d: ActivityDraft, *, key: str | 
                       request={"op": "create_activity", **asdict(d)}).result
 
 
+def insert_activity(s: Session, actor: Actor, d: ActivityDraft, now: datetime) -> dict:
+    """`create_activity` inside the caller's transaction (a service order's activity is made
+    with the order's dispatch): the same checks, the same row."""
+    _validate(d, now)
+    if not (actor.has("organizer", d.village_id)
+            or any(actor.has(r, d.village_id) for r in MANAGER_ROLES)):
+        raise Forbidden(f"no organizer role for village {d.village_id}",
+                        code="forbidden_village")
+    return _insert(s, actor, d, now)
+
+
 def _insert(s: Session, actor: Actor, d: ActivityDraft, now: datetime) -> dict:
     village = s.get(Village, d.village_id)
     if village is None:

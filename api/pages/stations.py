@@ -1,0 +1,98 @@
+"""The practice network's pages: the list of places (public), each station's public page (its
+place, liaisons, this month's plan, teams and menu), and the town dashboard (charts of the
+stations' work month by month, the 挂牌-only stations, teams behind pace, quarterly downloads)."""
+
+from __future__ import annotations
+
+from litestar import Request, get
+from litestar.response import Redirect, Template
+from markupsafe import Markup
+from sqlalchemy import select
+
+from api.auth import TOWN_ADMIN, VILLAGE_ADMIN, Principal
+from api.pages.chart import bar_chart
+from api.pages.common import need_role, render, t_for
+from ledger.activities.certificates import hours_text
+from ledger.db import Database
+from ledger.errors import InvalidInput
+from ledger.matching import service as matching
+from ledger.registry.models import Town
+from ledger.stations import reports, service
+from ledger.stations.service import local_today
+
+SERIES_MONTHS = 6
+
+
+@get("/stations", name="stations", sync_to_thread=True)
+def stations_list(request: Request, db: Database) -> Template:
+    with db.sessions() as s:
+        items = service.list_stations(s)
+    return render(request, "stations/list.html", stations=items)
+
+
+@get("/stations/{station_id:int}", name="station", sync_to_thread=True)
+def station_page(request: Request, station_id: int, db: Database,
+                 maybe_principal: Principal | None) -> Template:
+    with db.sessions() as s:
+        page = service.station_page(s, station_id)
+        menu = matching.menu(s, service.station(s, station_id).town_id)
+    staff = maybe_principal is not None and matching.is_staff(maybe_principal, station_id)
+    return render(request, "stations/station.html", st=page, menu=menu, staff=staff)
+
+
+def chart(rows: list[tuple[str, int]], title: str, n: int, fmt=str) -> Markup:
+    """bar_chart with an id of its own, so several charts share a page."""
+    return Markup(str(bar_chart(rows, title=title, fmt=fmt)).replace(
+        '"chart-title"', f'"chart-title-{n}"'))
+
+
+@get("/town/dashboard", name="town_dashboard", sync_to_thread=True)
+def dashboard(request: Request, db: Database,
+              maybe_principal: Principal | None) -> Template | Redirect:
+    p = need_role(request, maybe_principal, TOWN_ADMIN, VILLAGE_ADMIN)
+    if not isinstance(p, Principal):
+        return p
+    raw = request.query_params.get("period") or ""
+    try:
+        period = reports.parse_period(raw) if raw else reports.last_full_quarter(local_today())
+    except InvalidInput:
+        period = reports.last_full_quarter(local_today())
+    with db.sessions() as s:
+        town = s.scalar(select(Town).order_by(Town.id).limit(1))
+        if town is None:
+            return render(request, "stations/dashboard.html", report=None, charts=[],
+                          period=period, quarters=[])
+        r = reports.report(s, town.id, period)
+        last = period.months()[-1]
+        series = reports.monthly_series(s, town.id, last, SERIES_MONTHS)
+    tr = t_for(request)
+    specs = [("activities", "dash.activities", str), ("participations", "dash.participations", str),
+             ("minutes", "dash.hours", hours_text), ("orders_done", "dash.orders_done", str),
+             ("active_stations", "dash.stations_active", str)]
+    charts = [(tr(label), chart([(m["label"], m[key]) for m in series], tr(label), i + 1,
+                                fmt=fmt)) for i, (key, label, fmt) in enumerate(specs)]
+    by_station = chart([(x["name"], x["minutes"]) for x in r["stations"]],
+                       tr("dash.hours"), 6, fmt=hours_text)
+    today = local_today()
+    quarters = [reports.quarter_of(today)]
+    for _ in range(3):
+        quarters.append(reports.last_full_quarter(quarters[-1].start))
+    return render(request, "stations/dashboard.html", report=r, charts=charts,
+                  by_station=by_station, period=period, quarters=quarters,
+                  hours=hours_text, is_quarter="Q" in period.code)
+
+
+def yuan(fen: int) -> str:
+    return f"{fen // 100}.{fen % 100:02d}"
+
+
+@get("/fund", name="fund_thanks", sync_to_thread=True)
+def fund_thanks(request: Request, db: Database) -> Template:
+    from ledger.fund import service as fund
+    with db.sessions() as s:
+        town = s.scalar(select(Town).order_by(Town.id).limit(1))
+        donors = fund.thanks(s, town.id) if town else []
+    return render(request, "stations/fund.html", donors=donors, yuan=yuan)
+
+
+handlers = [stations_list, station_page, dashboard, fund_thanks]
