@@ -49,7 +49,7 @@ async def provide_sender(request: Request) -> otp.CodeSender:
     JIFEN_OTP_SENDER names (default: the log)."""
     sender = getattr(request.app.state, "otp_sender", None)
     if sender is None:
-        sender = request.app.state.otp_sender = otp.load_sender()
+        sender = request.app.state.otp_sender = otp.load_sender(sms=request.app.state.settings.sms)
     return sender
 
 

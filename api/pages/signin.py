@@ -25,7 +25,7 @@ def sender(request: Request) -> otp.CodeSender:
     one JIFEN_OTP_SENDER names (the log in the embedded default)."""
     found = getattr(request.app.state, "otp_sender", None)
     if found is None:
-        found = request.app.state.otp_sender = otp.load_sender()
+        found = request.app.state.otp_sender = otp.load_sender(sms=request.app.state.settings.sms)
     return found
 
 

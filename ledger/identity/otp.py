@@ -1,6 +1,6 @@
 """Volunteer sign-in by phone and one-time code. The code goes out through a pluggable sender:
-the embedded default writes it to the log; production plugs in an SMS gateway
-(JIFEN_OTP_SENDER=package.module:factory). Only a keyed hash of each code is stored.
+the embedded default writes it to the log; production names an SMS gateway
+(JIFEN_OTP_SENDER=aliyun or tencent, ledger/identity/sms.py; or package.module:factory). Only a keyed hash of each code is stored.
 
 Limits: three codes per phone per 15 minutes (and twenty per address per hour); a code lives
 five minutes, survives five wrong guesses, and is spent by its first use; ten verifications per
@@ -12,9 +12,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import importlib
-import os
 import secrets
 from datetime import datetime, timedelta
+from dataclasses import replace
 from typing import Protocol, runtime_checkable
 
 import structlog
@@ -23,10 +23,12 @@ from sqlalchemy.orm import Session
 
 from ledger.registry.models import Person
 from ledger.registry.privacy import mask_phone, normalize_phone
+from ledger.config import SmsSettings, load_sms_settings
 from ledger.db import Database
 from ledger.errors import Forbidden, InvalidInput
 from ledger.identity.models import AppUser, OtpCode
 from ledger.identity.roles import VOLUNTEER
+from ledger.identity.sms import PROVIDERS
 from ledger.identity.service import Identity, SignInFailed, add_role, add_user, identity_of
 from ledger.ratelimit import Limit, RateLimiter
 from ledger.timeutil import utcnow
@@ -57,12 +59,18 @@ class LogSender:
             note="embedded mode: codes are logged, not sent")
 
 
-def load_sender(spec: str | None = None) -> CodeSender:
-    """'log' (the default) or 'package.module:factory' — a class or function returning an
-    object with send(phone, code, ttl_s)."""
-    spec = spec or os.environ.get(SENDER_ENV) or "log"
+def load_sender(spec: str | None = None, sms: SmsSettings | None = None) -> CodeSender:
+    """'log' (the default), 'aliyun', 'tencent' (configured by `sms`, the JIFEN_SMS_*
+    settings) or 'package.module:factory' — a class or function returning an object with
+    send(phone, code, ttl_s)."""
+    sms = sms or load_sms_settings()
+    spec = spec or sms.provider or "log"
     if spec == "log":
         return LogSender()
+    if spec in PROVIDERS:
+        if spec != sms.provider:
+            sms = replace(sms, provider=spec)  # checks that its keys are set
+        return PROVIDERS[spec](sms)
     module, _, attr = spec.partition(":")
     if not module or not attr:
         raise ValueError(f"{SENDER_ENV} must be 'log' or 'package.module:factory'")
