@@ -16,7 +16,8 @@ def handlers() -> list:
         rules_admin,
         signin,
         volunteer,
+        wechat,
     )
     modules = (public, signin, volunteer, checkin, clerk, organizer, household, admin,
-               rules_admin, honors, registry_admin)
+               rules_admin, honors, registry_admin, wechat)
     return [h for m in modules for h in m.handlers]

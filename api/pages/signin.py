@@ -8,6 +8,7 @@ from litestar import Request, get, post
 from litestar.response import Redirect, Template
 
 from api.auth import issue_token, principal_from, set_token_cookie
+from api.pages import wechat as wechat_pages
 from api.pages.checkin import limiter_of
 from api.pages.common import FormData, render, safe_next, t_for
 from ledger.config import Settings
@@ -47,7 +48,12 @@ def _page(request: Request, *, status: int = 200, mode: str = "password", **ctx)
 
 
 @get("/signin", name="signin", sync_to_thread=False)
-def signin_page(request: Request) -> Template:
+def signin_page(request: Request, settings: Settings) -> Template | Redirect:
+    through_wechat = wechat_pages.maybe_start(request, settings)
+    if through_wechat is not None:
+        return through_wechat
+    if wechat_pages.pending_notice(request, settings):  # back from WeChat, not yet bound
+        return _page(request, mode="code", notice=t_for(request)("wechat.bind_by_sms"))
     return _page(request)
 
 
@@ -92,7 +98,9 @@ def signin_code(request: Request, db: Database, settings: Settings,
                          notice=t("signin.code_sent"))
         who = otp.verify_code(db, limiter, phone=phone, code=data.get("code") or "",
                               secret=settings.secret_key)
-        return signed_in(request, settings, who, data.get("next", ""))
+        r = signed_in(request, settings, who, data.get("next", ""))
+        wechat_pages.bind_pending(request, settings, db, who, r)
+        return r
     except DomainError as exc:
         field = CODE_FIELDS.get(exc.code, "phone" if "phone" in exc.code else "_form")
         return _page(request, status=422, mode="code", errors={field: _error_text(t, exc)},

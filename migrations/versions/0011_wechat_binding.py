@@ -1,0 +1,48 @@
+"""WeChat web authorization: openids bound to volunteers, with binding and unbinding on record
+
+Revision ID: 0011
+Revises: 0004
+Create Date: 2026-12-06 10:00:00
+"""
+import sqlalchemy as sa
+from alembic import op
+
+import ledger.timeutil
+
+revision = '0011'
+down_revision = '0004'
+branch_labels = None
+depends_on = None
+
+LIVE = sa.text("unbound_at IS NULL")
+
+
+def upgrade() -> None:
+    op.create_table(
+        'wechat_binding',
+        sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+        sa.Column('app_id', sa.String(length=32), nullable=False),
+        sa.Column('openid', sa.String(length=64), nullable=False),
+        sa.Column('user_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'),
+                  nullable=False),
+        sa.Column('nickname', sa.String(length=64), nullable=False),
+        sa.Column('bound_at', ledger.timeutil.UTCDateTime(), nullable=False),
+        sa.Column('unbound_at', ledger.timeutil.UTCDateTime(), nullable=True),
+        sa.Column('unbound_by', sa.BigInteger(), nullable=True),
+        sa.Column('unbind_reason', sa.String(length=20), nullable=False),
+        sa.ForeignKeyConstraint(['user_id'], ['app_user.id'],
+                                name=op.f('fk_wechat_binding_user_id_app_user')),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_wechat_binding')),
+    )
+    op.create_index('ix_wechat_binding_user', 'wechat_binding', ['user_id'])
+    op.create_index('uq_wechat_binding_openid_live', 'wechat_binding', ['app_id', 'openid'],
+                    unique=True, sqlite_where=LIVE, postgresql_where=LIVE)
+    op.create_index('uq_wechat_binding_user_live', 'wechat_binding', ['app_id', 'user_id'],
+                    unique=True, sqlite_where=LIVE, postgresql_where=LIVE)
+
+
+def downgrade() -> None:
+    op.drop_index('uq_wechat_binding_user_live', table_name='wechat_binding')
+    op.drop_index('uq_wechat_binding_openid_live', table_name='wechat_binding')
+    op.drop_index('ix_wechat_binding_user', table_name='wechat_binding')
+    op.drop_table('wechat_binding')
