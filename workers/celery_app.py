@@ -16,7 +16,6 @@ outbox relay also sends again any row not done after ten minutes. Every task is 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from datetime import timedelta
 
@@ -25,14 +24,16 @@ from celery.schedules import crontab
 
 from ledger import outbox
 from ledger.activities import awards
-from ledger.config import Settings, load_settings
+from ledger.config import Settings, env, env_int, load_settings
 from ledger.db import Database
 from ledger.recognition import leaderboards
 
 log = logging.getLogger("jifen.workers")
 
-QUEUE = os.environ.get("JIFEN_CELERY_QUEUE", "jifen")
-VISIBILITY_S = int(os.environ.get("JIFEN_CELERY_VISIBILITY_S", "3600"))
+# Read at import (the celery command imports this module before any settings object exists),
+# through ledger.config like every setting, after the .env file.
+QUEUE = env("JIFEN_CELERY_QUEUE", "jifen")
+VISIBILITY_S = env_int("JIFEN_CELERY_VISIBILITY_S", 3600)
 RUN_OUTBOX = "jifen.outbox.run"
 SETTLE_POINTS = "jifen.activities.settle"
 
@@ -78,7 +79,7 @@ def make_app(redis_url: str | None) -> Celery:
     return app
 
 
-app = make_app(os.environ.get("JIFEN_REDIS_URL") or None)
+app = make_app(env("JIFEN_REDIS_URL"))
 
 
 # ---------------------------------------------------------------------------------------------
