@@ -54,6 +54,10 @@ def serve(host: str = "127.0.0.1", port: int = 8000, with_demo: bool = typer.Opt
         from ledger.demo import load_demo
         load_demo(db, settings, console=console)
     db.dispose()
+    if settings.metrics_dir is not None:  # several workers report as one (ledger/metrics.py)
+        from ledger.metrics import prune_dead_processes
+        settings.metrics_dir.mkdir(parents=True, exist_ok=True)
+        prune_dead_processes(settings.metrics_dir)
     console.print(f"Jifen on http://{host}:{port}/  — API docs: http://{host}:{port}/docs")
     # X-Forwarded-For/-Proto are believed only from JIFEN_TRUSTED_PROXIES (default: this
     # box's nginx), so a caller cannot pick the address its rate limits are counted under.

@@ -194,6 +194,8 @@ class Settings:
             raise ValueError(f"JIFEN_TASKS must be one of {', '.join(TASK_MODES)}")
         if self.tasks == "celery" and not self.redis_url:
             raise ValueError("JIFEN_TASKS=celery needs JIFEN_REDIS_URL (the broker)")
+        if self.backup_dir is None:  # frozen: set once, here
+            object.__setattr__(self, "backup_dir", Path(self.data_dir) / "backups")
         if self.backup_keep_days < 1:
             raise ValueError("JIFEN_BACKUP_KEEP_DAYS must be at least 1")
 

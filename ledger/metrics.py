@@ -26,3 +26,95 @@ SMS_FAILURES = Counter("jifen_sms_failures_total", "Failed SMS attempts (each tr
 BACKUP_LAST_OK = Gauge("jifen_backup_last_success_timestamp_seconds",
                        "When the last scheduled backup was written (Unix time)",
                        multiprocess_mode="mostrecent")
+AUDIT_CLEAN_AGE = Gauge("jifen_audit_last_clean_age_seconds",
+                        "Seconds since the last clean ledger audit (-1: never)",
+                        multiprocess_mode="mostrecent")
+BUDGET_AVAILABLE = Gauge("jifen_budget_available_points",
+                         "What each village can still award (sum of its budget shards)",
+                         ["village_id"], multiprocess_mode="mostrecent")
+MAX_BUDGET_SERIES = 500  # villages reported; a town has dozens
+
+
+def refresh_gauges(db, settings) -> None:  # noqa: ANN001 - a Database and its Settings
+    """Measure, in the process about to expose them, the gauges whose truth lives in the
+    database (the audit runs, the outbox, the budgets) or on disk (the backups). A scrape
+    while the database is down still answers, with the gauges as they were."""
+    import structlog
+    from sqlalchemy import func, select
+
+    from ledger import ops, outbox
+    from ledger.journal.models import Account, HolderType, Purpose, Unit
+    from ledger.timeutil import utcnow
+    now = utcnow()
+    try:
+        with db.sessions() as s:
+            TASK_LAG.set(outbox.stats(s, now)["oldest_pending_s"])
+            last = s.scalars(select(ops.AuditRun).where(ops.AuditRun.finished_at.is_not(None))
+                             .order_by(ops.AuditRun.id.desc()).limit(1)).first()
+            if last is not None:
+                AUDIT_OK.set(1 if last.ok else 0)
+            clean = s.scalar(select(func.max(ops.AuditRun.finished_at))
+                             .where(ops.AuditRun.ok.is_(True)))
+            AUDIT_CLEAN_AGE.set((now - clean).total_seconds() if clean else -1)
+            rows = s.execute(
+                select(Account.holder_id, func.sum(Account.balance - Account.pending_out))
+                .where(Account.holder_type == HolderType.VILLAGE,
+                       Account.purpose == Purpose.BUDGET, Account.unit == Unit.POINTS)
+                .group_by(Account.holder_id).order_by(Account.holder_id)
+                .limit(MAX_BUDGET_SERIES))
+            for village_id, available in rows:
+                BUDGET_AVAILABLE.labels(str(village_id)).set(int(available or 0))
+    except Exception as exc:  # noqa: BLE001 - metrics must answer when the database does not
+        structlog.get_logger("jifen.metrics").warning("gauges_not_refreshed",
+                                                      error=type(exc).__name__)
+    newest = _newest_backup(settings.backup_dir)
+    if newest is not None:
+        BACKUP_LAST_OK.set(newest)
+
+
+def _newest_backup(folder) -> float | None:  # noqa: ANN001
+    from ledger.backup import BACKUP_GLOB
+    if folder is None or not folder.is_dir():
+        return None
+    times = [p.stat().st_mtime for p in folder.glob(BACKUP_GLOB)]
+    return max(times) if times else None
+
+
+def exposition(metrics_dir) -> tuple[bytes, str]:  # noqa: ANN001
+    """The text for /metrics: this process's registry, or (multiprocess mode) every process
+    that wrote into the shared directory."""
+    from prometheus_client import (
+        CONTENT_TYPE_LATEST,
+        REGISTRY,
+        CollectorRegistry,
+        generate_latest,
+        multiprocess,
+    )
+    if metrics_dir is None:
+        return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=str(metrics_dir))
+    return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+def prune_dead_processes(metrics_dir) -> int:  # noqa: ANN001
+    """Remove the sample files of processes that are gone (a restart leaves them behind):
+    counters of the dead would otherwise be added in forever. Live processes keep theirs.
+    Returns the number of files removed."""
+    import os
+    from pathlib import Path
+    removed = 0
+    if metrics_dir is None or not Path(metrics_dir).is_dir():
+        return 0
+    for path in Path(metrics_dir).glob("*.db"):
+        pid = path.stem.rsplit("_", 1)[-1]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            path.unlink(missing_ok=True)
+            removed += 1
+        except PermissionError:
+            pass  # alive, another user's
+    return removed
