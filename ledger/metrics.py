@@ -26,6 +26,8 @@ SMS_FAILURES = Counter("jifen_sms_failures_total", "Failed SMS attempts (each tr
 BACKUP_LAST_OK = Gauge("jifen_backup_last_success_timestamp_seconds",
                        "When the last scheduled backup was written (Unix time)",
                        multiprocess_mode="mostrecent")
+TASKS_RUN = Counter("jifen_tasks_total", "Celery tasks finished in the workers",
+                    ["task", "state"])
 AUDIT_CLEAN_AGE = Gauge("jifen_audit_last_clean_age_seconds",
                         "Seconds since the last clean ledger audit (-1: never)",
                         multiprocess_mode="mostrecent")

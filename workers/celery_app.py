@@ -29,6 +29,7 @@ from ledger.activities import awards
 from ledger.config import Settings, env, env_int, load_settings
 from ledger.db import Database
 from ledger.logs import configure_logging
+from ledger.metrics import TASKS_RUN
 from ledger.recognition import leaderboards
 
 log = logging.getLogger("jifen.workers")
@@ -148,6 +149,7 @@ def _bind_request_id(task=None, task_id=None, **_kw) -> None:  # noqa: ANN001
 def _unbind_request_id(task=None, state=None, **_kw) -> None:  # noqa: ANN001
     if task is not None and task.request.is_eager:
         return
+    TASKS_RUN.labels(getattr(task, "name", "?"), state or "?").inc()
     structlog.get_logger("jifen.workers").info("task_done", state=state)
     structlog.contextvars.unbind_contextvars("task", "task_id", "request_id")
 
