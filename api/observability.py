@@ -83,8 +83,12 @@ class ObservabilityMiddleware:
             method = scope.get("method", "")
             REQUESTS.labels(method, route, str(status_holder["status"])).inc()
             LATENCY.labels(method, route).observe(elapsed)
+            client = scope.get("client")
+            # the caller's address as the server believes it: X-Forwarded-For is honoured from
+            # JIFEN_TRUSTED_PROXIES only (uvicorn's proxy headers, api/cli.py serve)
             access_log.info("request", method=method, route=route,
-                            status=status_holder["status"], ms=round(elapsed * 1000, 2))
+                            status=status_holder["status"], ms=round(elapsed * 1000, 2),
+                            client=client[0] if client else None)
             structlog.contextvars.unbind_contextvars("request_id")
 
 

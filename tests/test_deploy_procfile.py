@@ -131,6 +131,9 @@ def test_procfile_serves_a_check_in_paid_by_its_worker_and_stops(tmp_path, empty
         for _ in range(HEALTH_CHECKS):  # a new connection each: either API worker answers
             assert httpx.get(f"{base}/health", timeout=5).status_code == 200
             requests_made += 1
+        # nginx on this box (a trusted proxy by default) tells the caller's address
+        httpx.get(f"{base}/health", headers={"X-Forwarded-For": "203.0.113.7"}, timeout=5)
+        requests_made += 1
         body = httpx.get(f"{base}/metrics", timeout=5).text
         health = [line for line in body.splitlines()
                   if line.startswith('jifen_http_requests_total{method="GET",route="/health"')]
@@ -144,6 +147,10 @@ def test_procfile_serves_a_check_in_paid_by_its_worker_and_stops(tmp_path, empty
         done = [x for x in lines if x.get("event") == "task_done"
                 and x.get("task") == "jifen.activities.settle"]
         assert done and done[0]["request_id"] == rid, lines[-5:]
+        web = [json.loads(x.split("| ", 1)[1]) for x in log.read_text().splitlines()
+               if " web.1 " in x and "| {" in x]
+        assert {"route": "/health", "client": "203.0.113.7"}.items() <= {
+            k: v for x in web if x.get("client") == "203.0.113.7" for k, v in x.items()}.items()
         assert "beat" in log.read_text() and "Scheduler: Sending due task" in log.read_text()
     finally:
         if db is not None:
