@@ -2,7 +2,9 @@
 the embedded default writes it to the log; production names an SMS gateway
 (JIFEN_OTP_SENDER=aliyun or tencent, ledger/identity/sms.py; or package.module:factory). Only a keyed hash of each code is stored.
 
-Limits: three codes per phone per 15 minutes (and twenty per address per hour); a code lives
+Limits: three codes per phone per 15 minutes; per address, 600 per 10 minutes — a whole village
+signing in on one shared Wi-Fi at an event (300 people, a second code each) passes, while a
+phone's own limit stays strict and codes only ever go to registered volunteers; a code lives
 five minutes, survives five wrong guesses, and is spent by its first use; ten verifications per
 phone per 15 minutes. A phone nobody registered gets the same answer as a registered one.
 """
@@ -40,7 +42,8 @@ OTP_TTL_S = 300
 OTP_MAX_ATTEMPTS = 5
 OTP_KEEP_S = 24 * 3600  # spent and expired codes are deleted after a day
 OTP_SEND_PER_PHONE = Limit("otp_send", max_hits=3, window_s=900)
-OTP_SEND_PER_ADDRESS = Limit("otp_send_ip", max_hits=20, window_s=3600)
+OTP_EVENT_CROWD = 300  # people behind one address (an event's Wi-Fi, a village's NAT)
+OTP_SEND_PER_ADDRESS = Limit("otp_send_ip", max_hits=2 * OTP_EVENT_CROWD, window_s=600)
 OTP_VERIFY_PER_PHONE = Limit("otp_verify", max_hits=10, window_s=900)
 SENDER_ENV = "JIFEN_OTP_SENDER"
 
