@@ -10,6 +10,8 @@ from litestar.response import Redirect, Template
 
 from api.auth import clear_token_cookie
 from api.pages.common import render, t_for
+from ledger.config import Settings
+from ledger.db import Database
 
 SCAN_KINDS = ("c", "h", "v")  # check-in token, household plate, voucher
 _TARGET_PATH = re.compile(r"^/(c|h|v)/([A-Za-z0-9._~-]{1,200})$")
@@ -53,11 +55,16 @@ def scan_go(request: Request, target: str = "", accept: str = "") -> Redirect | 
     return Redirect(path=path, status_code=303)
 
 
-@post("/signout", name="signout", sync_to_thread=False)
-def signout(request: Request) -> Redirect:
-    """Forget the sign-in cookie (a CSRF-checked post, so no other site can sign a user out)."""
+@post("/signout", name="signout", sync_to_thread=True)
+def signout(request: Request, db: Database, settings: Settings) -> Redirect:
+    """Forget the sign-in cookies and end the long session (a CSRF-checked post, so no other
+    site can sign a user out)."""
+    from api.pages.signin import REFRESH_COOKIE
+    from ledger.identity import sessions
+    sessions.end_by_token(db, settings.secret_key, request.cookies.get(REFRESH_COOKIE, ""))
     r = Redirect(path="/", status_code=303)
     clear_token_cookie(r)
+    r.delete_cookie(REFRESH_COOKIE, path="/")
     return r
 
 

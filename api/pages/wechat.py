@@ -19,7 +19,7 @@ from api.pages.common import safe_next
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.errors import DomainError
-from ledger.identity import wechat
+from ledger.identity import sessions, wechat
 from ledger.identity.service import Identity
 from ledger.timeutil import utcnow
 
@@ -113,7 +113,8 @@ def wechat_callback(request: Request, db: Database, settings: Settings) -> Redir
         r.delete_cookie(STATE_COOKIE, path="/")
         return r
     if who is not None:
-        r = signed_in(request, settings, who, nxt)
+        r = signed_in(request, settings, who, nxt,
+                      sessions.start(db, settings.secret_key, who.user_id))
     else:
         r = Redirect(path=f"/signin?wechat=1&next={quote(nxt)}", status_code=303)
         _cookie(r, settings, PENDING_COOKIE,

@@ -99,3 +99,23 @@ class WechatBinding(Base):
     # this WeChat with their own phone
     unbound_by: Mapped[int | None] = mapped_column(BigInteger, default=None)
     unbind_reason: Mapped[str] = mapped_column(String(20), default="")
+
+
+class RefreshToken(Base):
+    """One refresh token of a volunteer's long session (ledger/identity/sessions.py): only its
+    keyed hash is kept; used once, it is replaced by the next of its family (the session)."""
+
+    __tablename__ = "refresh_token"
+    __table_args__ = (Index("ix_refresh_token_user", "user_id", "started_at"),
+                      Index("ix_refresh_token_family", "family"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+    family: Mapped[str] = mapped_column(String(32))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    revoke_reason: Mapped[str] = mapped_column(String(20), default="")
