@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from litestar import Litestar
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 
 from api.controllers.activities import handlers as activities_handlers
 from api.controllers.auth import AuthController, UsersController
@@ -18,9 +16,12 @@ from api.controllers.redemption import RedemptionController
 from api.controllers.registry import RegistryController
 from api.controllers.rules import RulesController
 from api.controllers.stations import StationsController
+from api.controllers.sessions import SessionsController
+from api.controllers.wechat import WechatController
 from api.deps import dependencies
 from api.pages import PagesPlugin
 from api.observability import ObservabilityMiddleware, configure_logging, metrics
+from api.openapi_docs import openapi_config, swagger_assets_router
 from api.problems import document_problems, exception_handlers
 from ledger.config import Settings, load_settings
 from ledger.db import Database
@@ -35,7 +36,8 @@ def route_handlers() -> list:
     return [health, ready, metrics, LedgerController, *activities_handlers, RedemptionController,
             RulesController, RecognitionController, OpsController, AuthController, UsersController,
             RegistryController, StationsController, MatchingController,
-            FundController]
+            FundController, WechatController, SessionsController,
+            swagger_assets_router()]
 
 
 def create_app(settings: Settings | None = None, db: Database | None = None) -> Litestar:
@@ -57,11 +59,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         exception_handlers=exception_handlers,
         on_startup=[on_startup],
         request_max_body_size=MAX_BODY_BYTES,
-        openapi_config=OpenAPIConfig(
-            title="Jifen 积分 API", version="0.1.0", path="/docs",
-            description="Civility points and volunteer rewards on a double-entry ledger.",
-            render_plugins=[SwaggerRenderPlugin(path="/")],
-        ),
+        openapi_config=openapi_config(),
         debug=False,
     )
     document_problems(app)

@@ -54,9 +54,41 @@ def serve(host: str = "127.0.0.1", port: int = 8000, with_demo: bool = typer.Opt
         from ledger.demo import load_demo
         load_demo(db, settings, console=console)
     db.dispose()
+    if settings.metrics_dir is not None:  # several workers report as one (ledger/metrics.py)
+        from ledger.metrics import prune_dead_processes
+        settings.metrics_dir.mkdir(parents=True, exist_ok=True)
+        prune_dead_processes(settings.metrics_dir)
     console.print(f"Jifen on http://{host}:{port}/  — API docs: http://{host}:{port}/docs")
+    # X-Forwarded-For/-Proto are believed only from JIFEN_TRUSTED_PROXIES (none by
+    # default; deploy/env.example names the box's nginx), so a caller cannot pick the address its rate limits are counted under.
     uvicorn.run("api.asgi:app", host=host, port=port, workers=workers, log_level="warning",
                 **settings.uvicorn_proxy_options())
+
+
+@app.command("settings")
+def show_settings() -> None:
+    """Print the settings in force (from the environment and .env), secrets masked."""
+    from ledger.config import load_env_file
+    settings = load_settings()
+    found = load_env_file()
+    masked = {"secret_key", "access_key_secret", "app_secret"}
+
+    def plain(obj, prefix=""):  # noqa: ANN001, ANN202
+        from dataclasses import fields, is_dataclass
+        out = {}
+        for f in fields(obj):
+            value = getattr(obj, f.name)
+            if is_dataclass(value):
+                out[f.name] = plain(value)
+            elif f.name in masked or "://" in str(value) and "@" in str(value):
+                out[f.name] = "***" if value else ""
+            else:
+                out[f.name] = (list(value) if isinstance(value, tuple) else value
+                               if isinstance(value, (int, float, bool, type(None))) else str(value))
+        return out
+
+    print(json.dumps({"env_file": str(found) if found else None, **plain(settings)},
+                     ensure_ascii=False, indent=2))
 
 
 @app.command()

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from api.i18n_admin import ADMIN_MESSAGES
 from api.i18n_pages2 import PAGES2_MESSAGES
 from api.i18n_stations import STATIONS_MESSAGES
+from api.i18n_ops import OPS_MESSAGES
 
 DEFAULT_LANG = "zh"
 LANGS = ("zh", "en")
@@ -349,6 +350,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
 MESSAGES.update(ADMIN_MESSAGES)
 MESSAGES.update(PAGES2_MESSAGES)
 MESSAGES.update(STATIONS_MESSAGES)
+MESSAGES.update(OPS_MESSAGES)
 
 
 def translator(lang: str) -> Callable[..., str]:

@@ -3,16 +3,15 @@ middleware around the whole app."""
 
 from __future__ import annotations
 
-import logging
 import re
-import sys
 import time
 import uuid
 
 import structlog
-from litestar import Response, get
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from litestar import Request, Response, get
 
+from ledger import metrics as domain_metrics
+from ledger.logs import configure_logging  # noqa: F401 - the app sets logging up from here
 from ledger.metrics import LATENCY, REQUESTS
 
 REQUEST_ID_HEADER = b"x-request-id"
@@ -29,34 +28,12 @@ SECURITY_HEADERS = [
      b"base-uri 'self'; form-action 'self'"),
     (b"cross-origin-opener-policy", b"same-origin"),
 ]
-# Swagger UI loads its assets from a CDN; relax the policy only under /docs.
+# The API docs (Swagger UI, ReDoc) are served by the app itself (api/docs_assets.py): their
+# inline start-up script and styles need 'unsafe-inline', nothing leaves the site.
 DOCS_CSP = (b"content-security-policy",
-            b"default-src 'self' https:; img-src 'self' data: https:; "
-            b"style-src 'self' 'unsafe-inline' https:; script-src 'self' 'unsafe-inline' https:")
-
-
-class _Stderr:
-    """Whatever sys.stderr is at the moment of writing (a logger caches its file on first use;
-    this keeps a redirected or captured stderr receiving the lines)."""
-
-    def write(self, text: str) -> int:
-        return sys.stderr.write(text)
-
-    def flush(self) -> None:
-        sys.stderr.flush()
-
-
-def configure_logging(level: int = logging.INFO) -> None:
-    """JSON lines on stderr with the request id bound in; no secrets are ever logged."""
-    logging.basicConfig(format="%(message)s", stream=sys.stderr, level=level)
-    structlog.configure(
-        processors=[structlog.contextvars.merge_contextvars, structlog.processors.add_log_level,
-                    structlog.processors.TimeStamper(fmt="iso", utc=True),
-                    structlog.processors.format_exc_info,
-                    structlog.processors.JSONRenderer(ensure_ascii=False)],
-        logger_factory=structlog.PrintLoggerFactory(file=_Stderr()),
-        cache_logger_on_first_use=True,
-    )
+            b"default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+            b"script-src 'self' 'unsafe-inline'; worker-src 'self' blob:; "
+            b"connect-src 'self'; frame-ancestors 'none'")
 
 
 access_log = structlog.get_logger("jifen.access")
@@ -106,11 +83,21 @@ class ObservabilityMiddleware:
             method = scope.get("method", "")
             REQUESTS.labels(method, route, str(status_holder["status"])).inc()
             LATENCY.labels(method, route).observe(elapsed)
+            client = scope.get("client")
+            # the caller's address as the server believes it: X-Forwarded-For is honoured from
+            # JIFEN_TRUSTED_PROXIES only (uvicorn's proxy headers, api/cli.py serve)
             access_log.info("request", method=method, route=route,
-                            status=status_holder["status"], ms=round(elapsed * 1000, 2))
+                            status=status_holder["status"], ms=round(elapsed * 1000, 2),
+                            client=client[0] if client else None)
             structlog.contextvars.unbind_contextvars("request_id")
 
 
-@get("/metrics", tags=["ops"], include_in_schema=False)
-async def metrics() -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+@get("/metrics", tags=["ops"], include_in_schema=False, sync_to_thread=True)
+def metrics(request: Request) -> Response:
+    """Prometheus text. The gauges read from the database (audit result, outbox lag, last
+    backup) are measured now, by this process; with PROMETHEUS_MULTIPROC_DIR the samples of
+    every process on the box are added up (several API workers report as one)."""
+    state = request.app.state
+    domain_metrics.refresh_gauges(state.db, state.settings)
+    body, content_type = domain_metrics.exposition(state.settings.metrics_dir)
+    return Response(body, media_type=content_type)

@@ -1,17 +1,29 @@
 """Backups: SQLite's online backup API (consistent while the service writes) and pg_dump for
-PostgreSQL; a restore is followed by the ledger audit on the restored copy."""
+PostgreSQL; a restore is followed by the ledger audit on the restored copy.
+
+Scheduled: the workers run `jifen.backup.nightly` (workers/celery_app.py BEAT) which writes
+`jifen-YYYYMMDDTHHMMSSZ.backup` into JIFEN_BACKUP_DIR and deletes those older than
+JIFEN_BACKUP_KEEP_DAYS (the newest is always kept). Copy the folder off the box (docs).
+"""
 
 from __future__ import annotations
 
+import re
 import shutil
 import sqlite3
 import subprocess
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
 from ledger.db import Database
 from ledger.errors import InvalidInput
+from ledger.timeutil import utcnow
+
+BACKUP_GLOB = "jifen-*.backup"
+_NAME = re.compile(r"^jifen-(\d{8}T\d{6}Z)\.backup$")
+MAX_BACKUP_FILES = 1000  # a folder holding more than this is not ours to prune
 
 
 def _pg_args(url: str) -> tuple[list[str], str]:
@@ -70,3 +82,49 @@ def restore(backup_file: Path, target_url: str) -> Database:
     subprocess.run([_need("pg_restore"), *args, "--no-owner", "-d", name, str(backup_file)],
                    check=True)
     return Database(target_url)
+
+
+def backup_name(at: datetime) -> str:
+    return f"jifen-{at.astimezone(timezone.utc):%Y%m%dT%H%M%SZ}.backup"
+
+
+def taken_at(path: Path) -> datetime | None:
+    m = _NAME.match(path.name)
+    if m is None:
+        return None
+    return datetime.strptime(m.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+
+
+def prune_backups(folder: Path, keep_days: int, now: datetime | None = None) -> list[str]:
+    """Delete scheduled backups older than keep_days; the newest always stays. Only files
+    named as this module names them are touched."""
+    if keep_days < 1:
+        raise InvalidInput("keep_days must be at least 1", code="backup_keep_invalid")
+    now = now or utcnow()
+    dated = sorted(((taken_at(p), p) for p in Path(folder).glob(BACKUP_GLOB)
+                    if taken_at(p) is not None), reverse=True)
+    if len(dated) > MAX_BACKUP_FILES:
+        raise InvalidInput(f"{folder} holds {len(dated)} backups; prune it by hand",
+                           code="backup_folder_too_full")
+    cutoff = now - timedelta(days=keep_days)
+    removed = []
+    for at, path in dated[1:]:
+        if at < cutoff:
+            path.unlink(missing_ok=True)
+            removed.append(path.name)
+    return removed
+
+
+def scheduled_backup(db: Database, folder: Path, keep_days: int,
+                     now: datetime | None = None) -> dict:
+    """Write today's backup (to a .part file, renamed when complete: a crash never leaves a
+    half file under a backup's name), then apply the retention."""
+    now = now or utcnow()
+    folder = Path(folder)
+    final = folder / backup_name(now)
+    part = final.with_name(final.name + ".part")
+    part.unlink(missing_ok=True)
+    backup(db, part)
+    part.rename(final)
+    removed = prune_backups(folder, keep_days, now)
+    return {"path": str(final), "bytes": final.stat().st_size, "removed": removed}

@@ -16,8 +16,9 @@ outbox relay also sends again any row not done after ten minutes. Every task is 
 from __future__ import annotations
 
 import logging
-import os
 import threading
+
+import structlog
 from datetime import timedelta
 
 from celery import Celery, signals
@@ -25,14 +26,18 @@ from celery.schedules import crontab
 
 from ledger import outbox
 from ledger.activities import awards
-from ledger.config import Settings, load_settings
+from ledger.config import Settings, env, env_int, load_settings
 from ledger.db import Database
+from ledger.logs import configure_logging
+from ledger.metrics import TASKS_RUN
 from ledger.recognition import leaderboards
 
 log = logging.getLogger("jifen.workers")
 
-QUEUE = os.environ.get("JIFEN_CELERY_QUEUE", "jifen")
-VISIBILITY_S = int(os.environ.get("JIFEN_CELERY_VISIBILITY_S", "3600"))
+# Read at import (the celery command imports this module before any settings object exists),
+# through ledger.config like every setting, after the .env file.
+QUEUE = env("JIFEN_CELERY_QUEUE", "jifen")
+VISIBILITY_S = env_int("JIFEN_CELERY_VISIBILITY_S", 3600)
 RUN_OUTBOX = "jifen.outbox.run"
 SETTLE_POINTS = "jifen.activities.settle"
 
@@ -52,6 +57,7 @@ BEAT = {
     "stars-nightly": ("jifen.stars.recompute", crontab(hour=3, minute=0)),
     "boards-nightly": ("jifen.boards.rebuild", crontab(hour=3, minute=30)),
     "outbox-prune": ("jifen.outbox.prune", crontab(hour=4, minute=0)),
+    "backup-nightly": ("jifen.backup.nightly", crontab(hour=1, minute=30)),
 }
 
 
@@ -79,7 +85,7 @@ def make_app(redis_url: str | None) -> Celery:
     return app
 
 
-app = make_app(os.environ.get("JIFEN_REDIS_URL") or None)
+app = make_app(env("JIFEN_REDIS_URL"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -110,6 +116,43 @@ def db() -> Database:
 @signals.worker_process_init.connect
 def _after_fork(**_kw) -> None:
     _state.pop("db", None)  # never share a parent's connections with a forked child
+
+
+# ---------------------------------------------------------------------------------------------
+# Logs: JSON through structlog (ledger/logs.py), with the request id of the API request that
+# sent a task carried in the message headers and bound while the task runs.
+
+REQUEST_ID_HEADER = "jifen_request_id"
+
+
+@signals.setup_logging.connect
+def _setup_logging(**_kw) -> None:
+    configure_logging()  # connecting here keeps Celery from installing its own handlers
+
+
+@signals.before_task_publish.connect
+def _carry_request_id(headers=None, **_kw) -> None:  # noqa: ANN001
+    rid = structlog.contextvars.get_contextvars().get("request_id")
+    if rid and headers is not None:
+        headers[REQUEST_ID_HEADER] = rid
+
+
+@signals.task_prerun.connect
+def _bind_request_id(task=None, task_id=None, **_kw) -> None:  # noqa: ANN001
+    rid = getattr(task.request, REQUEST_ID_HEADER, None) if task is not None else None
+    if task is not None and task.request.is_eager:
+        return  # in process: the caller's context is already bound
+    structlog.contextvars.bind_contextvars(task=getattr(task, "name", ""), task_id=task_id,
+                                           **({"request_id": rid} if rid else {}))
+
+
+@signals.task_postrun.connect
+def _unbind_request_id(task=None, state=None, **_kw) -> None:  # noqa: ANN001
+    if task is not None and task.request.is_eager:
+        return
+    TASKS_RUN.labels(getattr(task, "name", "?"), state or "?").inc()
+    structlog.get_logger("jifen.workers").info("task_done", state=state)
+    structlog.contextvars.unbind_contextvars("task", "task_id", "request_id")
 
 
 def celery_sender(queue: str = QUEUE, celery_app: Celery | None = None) -> outbox.Dispatcher:

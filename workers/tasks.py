@@ -123,6 +123,19 @@ def nightly_audit() -> dict:
     return ops.nightly_audit(db())
 
 
+@app.task(name="jifen.backup.nightly")
+def nightly_backup() -> dict:
+    """A backup into JIFEN_BACKUP_DIR, keeping JIFEN_BACKUP_KEEP_DAYS days (ledger/backup.py)."""
+    from ledger.backup import scheduled_backup
+    from ledger.metrics import BACKUP_LAST_OK
+    s_ = settings()
+    result = scheduled_backup(db(), s_.backup_dir, s_.backup_keep_days)
+    BACKUP_LAST_OK.set(utcnow().timestamp())
+    log.info("backup written: %s (%d bytes), removed %d old", result["path"], result["bytes"],
+             len(result["removed"]))
+    return result
+
+
 @app.task(name="jifen.honor.draft")
 def honor_draft(list_id: int) -> dict:
     from ledger.recognition.honor import compute_draft
@@ -167,5 +180,5 @@ def render_plates(village_id: int) -> dict:
 TASKS = {t.name: t for t in (
     run_outbox, relay, prune_outbox, catch_up, recompute_stars, rebuild_boards, rebuild_rollups,
     sweep_holds, sweep_vouchers, sweep_checkouts, sweep_orders, settle_points, retry_due_points,
-    post_due_notices, expire_points, nightly_audit, honor_draft, render_poster, render_plates,
-    export_village)}
+    post_due_notices, expire_points, nightly_audit, nightly_backup, honor_draft, render_poster,
+    render_plates, export_village)}

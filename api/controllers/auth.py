@@ -29,6 +29,7 @@ from ledger.config import Settings
 from ledger.db import Database
 from ledger.identity import otp
 from ledger.identity import service as identity
+from ledger.identity import sessions
 from ledger.identity.passwords import MAX_PASSWORD_CHARS
 from ledger.ratelimit import RateLimiter
 
@@ -51,7 +52,7 @@ async def provide_sender(request: Request) -> otp.CodeSender:
     JIFEN_OTP_SENDER names (default: the log)."""
     sender = getattr(request.app.state, "otp_sender", None)
     if sender is None:
-        sender = request.app.state.otp_sender = otp.load_sender()
+        sender = request.app.state.otp_sender = otp.load_sender(sms=request.app.state.settings.sms)
     return sender
 
 
@@ -99,10 +100,14 @@ class ActiveIn(msgspec.Struct, forbid_unknown_fields=True):
     active: bool
 
 
-def _signed_in(settings: Settings, who: identity.Identity) -> Response:
+def _signed_in(settings: Settings, who: identity.Identity,
+               session: dict | None = None) -> Response:
+    """The sign-in answer; a volunteer's long session (ledger/identity/sessions.py) adds its
+    refresh_token, for POST /api/v1/auth/refresh when the token lapses."""
     p = principal_from(who)
     token = issue_token(settings, p)
     body = {"token": token, "token_type": "Bearer", "expires_in": settings.token_ttl_s,
+            **(session or {}),
             "user": {"id": p.user_id, "name": p.name, "person_id": p.person_id,
                      "login": who.login, "roles": [{"role": r, "village_id": v}
                                                    for r, v in p.roles]}}
@@ -132,8 +137,9 @@ class AuthController(Controller):
     @post("/code/verify", sync_to_thread=True, summary="Volunteer sign-in with the code")
     def verify(self, data: CodeSignIn, db: Database, settings: Settings,
                limiter: RateLimiter) -> Response:
-        return _signed_in(settings, otp.verify_code(db, limiter, phone=data.phone,
-                                                    code=data.code, secret=settings.secret_key))
+        who = otp.verify_code(db, limiter, phone=data.phone, code=data.code,
+                              secret=settings.secret_key)
+        return _signed_in(settings, who, sessions.start(db, settings.secret_key, who.user_id))
 
     @post("/signout", status_code=200, sync_to_thread=True,
           summary="Sign out: every token of this user ends, and the cookie is cleared")

@@ -11,6 +11,8 @@ from litestar.response import Redirect, Template
 from api.auth import clear_token_cookie, principal_of
 from api.pages.common import render, t_for
 from ledger.identity import service as identity
+from ledger.config import Settings
+from ledger.db import Database
 
 SCAN_KINDS = ("c", "h", "v")  # check-in token, household plate, voucher
 _TARGET_PATH = re.compile(r"^/(c|h|v)/([A-Za-z0-9._~-]{1,200})$")
@@ -55,14 +57,18 @@ def scan_go(request: Request, target: str = "", accept: str = "") -> Redirect | 
 
 
 @post("/signout", name="signout", sync_to_thread=True)
-def signout(request: Request) -> Redirect:
-    """End the user's tokens and forget the cookie (a CSRF-checked post, so no other site can
-    sign a user out)."""
+def signout(request: Request, db: Database, settings: Settings) -> Redirect:
+    """End the user's tokens and the long session, and forget the cookies (a CSRF-checked
+    post, so no other site can sign a user out)."""
+    from api.pages.signin import REFRESH_COOKIE
+    from ledger.identity import sessions
     p = principal_of(request)
     if p is not None:
-        identity.sign_out(request.app.state.db, p.user_id)
+        identity.sign_out(db, p.user_id)
+    sessions.end_by_token(db, settings.secret_key, request.cookies.get(REFRESH_COOKIE, ""))
     r = Redirect(path="/", status_code=303)
     clear_token_cookie(r)
+    r.delete_cookie(REFRESH_COOKIE, path="/")
     return r
 
 

@@ -18,9 +18,11 @@ def handlers() -> list:
         signin,
         stations,
         volunteer,
+        wechat,
     )
     modules = (public, signin, volunteer, checkin, clerk, organizer, household, admin,
-               rules_admin, honors, registry_admin, stations, matching, *pages2_modules())
+               rules_admin, honors, registry_admin, stations, matching, wechat,
+               *pages2_modules())
     return [h for m in modules for h in m.handlers]
 
 

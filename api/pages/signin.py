@@ -7,7 +7,8 @@ from __future__ import annotations
 from litestar import Request, get, post
 from litestar.response import Redirect, Template
 
-from api.auth import issue_token, principal_from, set_token_cookie
+from api.auth import issue_token, principal_from, principal_of, set_token_cookie
+from api.pages import wechat as wechat_pages
 from api.pages.checkin import limiter_of
 from api.pages.common import FormData, render, safe_next, t_for
 from ledger.config import Settings
@@ -15,6 +16,9 @@ from ledger.db import Database
 from ledger.errors import DomainError
 from ledger.identity import otp
 from ledger.identity import service as identity
+from ledger.identity import sessions
+
+REFRESH_COOKIE = "jifen_refresh"
 
 CODE_FIELDS = {"otp_format": "code", "otp_invalid": "code", "otp_expired": "code",
                "otp_attempts_exceeded": "code", "phone_invalid": "phone"}
@@ -25,7 +29,7 @@ def sender(request: Request) -> otp.CodeSender:
     one JIFEN_OTP_SENDER names (the log in the embedded default)."""
     found = getattr(request.app.state, "otp_sender", None)
     if found is None:
-        found = request.app.state.otp_sender = otp.load_sender()
+        found = request.app.state.otp_sender = otp.load_sender(sms=request.app.state.settings.sms)
     return found
 
 
@@ -34,10 +38,29 @@ def _address(request: Request) -> str:
 
 
 def signed_in(request: Request, settings: Settings, who: identity.Identity,
-              next_path: str) -> Redirect:
+              next_path: str, session: dict | None = None) -> Redirect:
+    """The one way a page signs a person in. `session` (a volunteer's long session,
+    ledger/identity/sessions.py) puts its refresh token in a cookie too."""
     r = Redirect(path=safe_next(next_path, "/me"), status_code=303)
     set_token_cookie(r, settings, issue_token(settings, principal_from(who)))
+    if session is not None:
+        r.set_cookie(REFRESH_COOKIE, session["refresh_token"],
+                     max_age=session["refresh_expires_in"], httponly=True, samesite="lax",
+                     secure=settings.public_base_url.startswith("https://"), path="/")
     return r
+
+
+def resume_session(request: Request, db: Database, settings: Settings) -> Redirect | None:
+    """A volunteer whose access token lapsed but whose session lives: signed in again at once,
+    with the session's next refresh token; None (and the cookie dropped) otherwise."""
+    raw = request.cookies.get(REFRESH_COOKIE)
+    if not raw or principal_of(request) is not None:
+        return None
+    try:
+        who, session = sessions.rotate(db, settings.secret_key, raw)
+    except DomainError:
+        return None
+    return signed_in(request, settings, who, request.query_params.get("next") or "", session)
 
 
 def _page(request: Request, *, status: int = 200, mode: str = "password", **ctx) -> Template:
@@ -46,8 +69,16 @@ def _page(request: Request, *, status: int = 200, mode: str = "password", **ctx)
                   notice=ctx.pop("notice", None), **ctx)
 
 
-@get("/signin", name="signin", sync_to_thread=False)
-def signin_page(request: Request) -> Template:
+@get("/signin", name="signin", sync_to_thread=True)
+def signin_page(request: Request, db: Database, settings: Settings) -> Template | Redirect:
+    resumed = resume_session(request, db, settings)
+    if resumed is not None:
+        return resumed
+    through_wechat = wechat_pages.maybe_start(request, settings)
+    if through_wechat is not None:
+        return through_wechat
+    if wechat_pages.pending_notice(request, settings):  # back from WeChat, not yet bound
+        return _page(request, mode="code", notice=t_for(request)("wechat.bind_by_sms"))
     return _page(request)
 
 
@@ -92,7 +123,10 @@ def signin_code(request: Request, db: Database, settings: Settings,
                          notice=t("signin.code_sent"))
         who = otp.verify_code(db, limiter, phone=phone, code=data.get("code") or "",
                               secret=settings.secret_key)
-        return signed_in(request, settings, who, data.get("next", ""))
+        r = signed_in(request, settings, who, data.get("next", ""),
+                      sessions.start(db, settings.secret_key, who.user_id))
+        wechat_pages.bind_pending(request, settings, db, who, r)
+        return r
     except DomainError as exc:
         field = CODE_FIELDS.get(exc.code, "phone" if "phone" in exc.code else "_form")
         return _page(request, status=422, mode="code", errors={field: _error_text(t, exc)},

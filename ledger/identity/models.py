@@ -5,7 +5,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ledger.db import Base
@@ -64,3 +73,52 @@ class OtpCode(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class WechatBinding(Base):
+    """A WeChat openid (one per 公众号 app id) bound to a volunteer's user after one SMS
+    sign-in: opening a page inside WeChat then signs them in. Rows are never deleted: an
+    unbinding sets unbound_at/by, so who bound and unbound what, and when, stays on record."""
+
+    __tablename__ = "wechat_binding"
+    __table_args__ = (
+        Index("uq_wechat_binding_openid_live", "app_id", "openid", unique=True,
+              sqlite_where=text("unbound_at IS NULL"),
+              postgresql_where=text("unbound_at IS NULL")),
+        Index("uq_wechat_binding_user_live", "app_id", "user_id", unique=True,
+              sqlite_where=text("unbound_at IS NULL"),
+              postgresql_where=text("unbound_at IS NULL")),
+        Index("ix_wechat_binding_user", "user_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    app_id: Mapped[str] = mapped_column(String(32))
+    openid: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+    nickname: Mapped[str] = mapped_column(String(64), default="")
+    bound_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    unbound_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # the user who removed it: the volunteer, an admin, or the next volunteer who verified
+    # this WeChat with their own phone
+    unbound_by: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    unbind_reason: Mapped[str] = mapped_column(String(20), default="")
+
+
+class RefreshToken(Base):
+    """One refresh token of a volunteer's long session (ledger/identity/sessions.py): only its
+    keyed hash is kept; used once, it is replaced by the next of its family (the session)."""
+
+    __tablename__ = "refresh_token"
+    __table_args__ = (Index("ix_refresh_token_user", "user_id", "started_at"),
+                      Index("ix_refresh_token_family", "family"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+    family: Mapped[str] = mapped_column(String(32))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    revoke_reason: Mapped[str] = mapped_column(String(20), default="")

@@ -8,7 +8,6 @@ from the journal) gives the same boards as the incremental updates.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import weakref
 from collections import defaultdict
@@ -19,6 +18,7 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from ledger.config import env
 from ledger.errors import DomainError, InvalidInput
 from ledger.recognition.models import HolderRollup
 from ledger.recognition.rollups import month_key, year_key
@@ -150,7 +150,7 @@ def store_of(session_or_engine) -> object:  # noqa: ANN001
     with _lock:
         store = _stores.get(engine)
         if store is None:
-            url = os.environ.get("JIFEN_REDIS_URL") or None
+            url = env("JIFEN_REDIS_URL")
             store = _stores[engine] = RedisBoards(url) if url else MemoryBoards()
     return store
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from ledger import outbox
+from ledger.config import env
 from ledger.errors import DomainError
 from ledger.timeutil import LOCAL_TZ
 
@@ -41,8 +42,8 @@ class PosterFontMissing(DomainError):
 
 @lru_cache(maxsize=1)
 def cjk_font_path() -> str | None:
-    env = os.environ.get("JIFEN_CJK_FONT")
-    for p in ((env,) if env else ()) + FONT_CANDIDATES:
+    given = env("JIFEN_CJK_FONT")
+    for p in ((given,) if given else ()) + FONT_CANDIDATES:
         if p and Path(p).is_file():
             return p
     return None

@@ -11,7 +11,7 @@ import ledger.timeutil  # noqa: F401  (custom column types)
 
 
 revision = '0009'
-down_revision = '0004'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 
