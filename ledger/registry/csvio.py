@@ -80,9 +80,10 @@ def _flag(value: str, line: int, column: str, errors: list[RowError]) -> bool:
     return False
 
 
-def plan_import(s: Session, data: bytes, actor) -> Plan:
-    """Read and check a file (.xlsx or CSV in UTF-8 or GB18030) without changing anything."""
-    table = tabular.read_table(data)
+def plan_import(s: Session, data: bytes | tabular.Table, actor) -> Plan:
+    """Check a file (.xlsx or CSV in UTF-8 or GB18030, or the table read from it) without
+    changing anything."""
+    table = data if isinstance(data, tabular.Table) else tabular.read_table(data)
     plan = Plan(errors=list(table.errors), encoding=table.encoding)
     errs = plan.errors
     index = tabular.index_header(COLUMNS, table.header, errs, table.header_line)
@@ -255,41 +256,42 @@ def apply_plan(s: Session, plan: Plan) -> dict:
     return {"households_created": len(drafts), "people_created": len(plan.rows)}
 
 
-def import_csv(db: Database, actor, data: bytes, *, dry_run: bool = False,
-               key: str | None = None) -> dict:
-    """Check the file; refuse it whole (import_invalid, with every row error) or apply it whole.
-    Without a caller's key the file's digest is the key: the same file imported again returns
-    the first result and changes nothing."""
-    _require_some_admin(actor, "importing")
-    with db.sessions() as s:
-        plan = plan_import(s, data, actor)
+def _refuse(plan: Plan) -> None:
     if any(e.code == "village_forbidden" for e in plan.errors):
         raise Forbidden("文件中有您无权管理的村（社区），未导入任何数据 (rows name villages you do "
                         "not administer; nothing was imported)", code="forbidden_village",
                         errors=tabular.reported(plan.errors, COLUMNS),
                         error_count=len(plan.errors))
-    digest = tabular.file_digest(data)
+    tabular.refuse(plan.errors, COLUMNS)
+
+
+def import_csv(db: Database, actor, data: bytes, *, dry_run: bool = False,
+               key: str | None = None) -> dict:
+    """Check the file; refuse it whole (import_invalid, with every row error) or apply it whole,
+    checked and applied in one transaction (nothing stale, nothing half-applied). Without a
+    caller's key the file's digest is the key: the same file imported again returns the first
+    result and changes nothing."""
+    _require_some_admin(actor, "importing")
+    table = tabular.read_table(data)
     key = key or imports.file_key("registry", data)
-    request = {"op": "import", "sha256": digest}
     done = imports.stored_result(db, key) is not None
-    if not done:
-        tabular.refuse(plan.errors, COLUMNS)
     if dry_run:
+        with db.sessions() as s:
+            plan = plan_import(s, table, actor)
+        if not done:
+            _refuse(plan)
         return {"dry_run": True, "rows": len(plan.rows),
                 "households": len({(r.village_id, r.household_key) for r in plan.rows
                                    if r.household_key}),
                 "encoding": plan.encoding, "preview": plan.preview, "already_imported": done}
 
     def work(s: Session) -> dict:
-        fresh = plan_import(s, data, actor)  # again, inside the transaction: nothing stale
-        if fresh.errors:
-            raise InvalidInput("the registry changed while importing; import again",
-                               code="import_invalid",
-                               errors=tabular.reported(fresh.errors, COLUMNS),
-                               error_count=len(fresh.errors))
-        return apply_plan(s, fresh)
+        plan = plan_import(s, table, actor)
+        _refuse(plan)
+        return apply_plan(s, plan)
 
-    return commands.keyed(db, work, key=key, request=request)
+    return commands.keyed(db, work, key=key,
+                          request={"op": "import", "sha256": tabular.file_digest(data)})
 
 
 HEADER = [c.header for c in COLUMNS]
