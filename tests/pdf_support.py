@@ -6,7 +6,7 @@ from __future__ import annotations
 import ctypes
 
 import pypdfium2 as pdfium
-import pypdfium2.raw as raw
+from pypdfium2 import raw
 
 
 def pdf_text(pdf: bytes) -> str:

@@ -89,7 +89,8 @@ def test_export_with_formula_like_names_imports_back_unchanged(db, tmp_path):
 
 def test_village_year_export_neutralises_names(db, tmp_path):
     from ledger.recognition import tasks
-    from tests.test_recognition_support import award, make_world as recognition_world
+    from tests.test_recognition_support import award
+    from tests.test_recognition_support import make_world as recognition_world
     w = recognition_world(db, people=2, households=1)
     with db.transaction() as s:
         s.get(Person, w.people[0]).name = "=HYPERLINK(\"http://x.example\")"

@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ledger.db import Database
+from ledger.errors import Forbidden
+from ledger.identity.roles import REGISTRY_ADMINS, require, villages_of
 from ledger.registry import commands, service
 from ledger.registry.models import Household, Person, Village
 from ledger.registry.privacy import normalize_id_number, normalize_phone
-from ledger.db import Database
-from ledger.errors import Forbidden, InvalidInput
-from ledger.identity.roles import REGISTRY_ADMINS, require, villages_of
 from ledger.sheets import imports, tabular
 from ledger.sheets.tabular import Column, RowError
 

@@ -41,7 +41,7 @@ def font_path() -> str | None:
 def pdf_font() -> str:
     """Register the font with reportlab once per process and return its name for setFont."""
     from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.ttfonts import TTFont, TTFError
+    from reportlab.pdfbase.ttfonts import TTFError, TTFont
 
     path = font_path()
     if path is None:
