@@ -14,6 +14,7 @@ from api.controllers.ops import OpsController
 from api.controllers.recognition import RecognitionController
 from api.controllers.redemption import RedemptionController
 from api.controllers.registry import RegistryController
+from api.controllers.sheets import SheetsController
 from api.controllers.rules import RulesController
 from api.deps import dependencies
 from api.pages import PagesPlugin
@@ -30,7 +31,7 @@ MAX_BODY_BYTES = 1024 * 1024  # uploads (imports, photos) set their own larger l
 def route_handlers() -> list:
     return [health, ready, metrics, LedgerController, *activities_handlers, RedemptionController,
             RulesController, RecognitionController, OpsController, AuthController, UsersController,
-            RegistryController]
+            RegistryController, SheetsController]
 
 
 def create_app(settings: Settings | None = None, db: Database | None = None) -> Litestar:

@@ -165,3 +165,28 @@ def test_export_imports_into_another_database_as_the_same_entries(db, tmp_path):
              .group_by(JournalEntry.id).order_by(JournalEntry.id))
         assert o.execute(q).all() == s.execute(q).all()
     other.dispose()
+
+
+def test_api_imports_history_and_serves_template_and_lists(client, db, auth):
+    w, idn, pid, home = _setup(db)
+    def headers() -> dict:  # a fresh Idempotency-Key each time
+        return auth("village_admin", village_id=w.own)
+
+    r = client.post("/api/v1/imports/history?dry_run=true", content=_file(w, idn, home),
+                    headers={**headers(), "Content-Type": "text/csv"})
+    assert r.status_code == 201 and r.json()["rows"] == 3
+    r = client.post("/api/v1/imports/history", content=_file(w, idn, home),
+                    headers={**headers(), "Content-Type": "text/csv"})
+    assert r.status_code == 201 and r.json()["rows_booked"] == 3
+    bad = (HEADER + f"{w.own_name},个人,无此人,,,,2023-05-05,5,,环境整治,台账,1\n").encode()
+    r = client.post("/api/v1/imports/history", content=bad,
+                    headers={**headers(), "Content-Type": "text/csv"})
+    assert r.status_code == 422 and r.json()["errors"][0]["column_label"] == "姓名/户主"
+    r = client.get("/api/v1/imports/history/template.xlsx", headers=headers())
+    assert r.status_code == 200 and r.content.startswith(b"PK")
+    r = client.get(f"/api/v1/villages/{w.own}/lists/entries/sheet.xlsx?year=2023",
+                   headers=headers())
+    assert r.status_code == 200 and r.content.startswith(b"PK")
+    r = client.get(f"/api/v1/villages/{w.other}/lists/entries/sheet.xlsx?year=2023",
+                   headers=headers())
+    assert r.status_code == 403

@@ -64,3 +64,48 @@ def test_template_downloads_with_the_chinese_header(client, db, settings):
     assert r.status_code == 200
     header = next(load_workbook(io.BytesIO(r.content)).worksheets[0].iter_rows(values_only=True))
     assert header[:2] == ("村（社区）", "门牌码")
+
+
+def _history_world(db):
+    from tests.test_registry_support import make_person, make_world
+    w = make_world(db)
+    make_person(db, w.own, name="陈美玲")
+    return w
+
+
+def _post_kind(client, kind: str, data: bytes, dry_run: bool):
+    fields = form_fields(client.get(f"/admin/sheets/{kind}").text, f"/admin/sheets/{kind}/import")
+    if dry_run:
+        fields["dry_run"] = "1"
+    return client.post(f"/admin/sheets/{kind}/import", data=fields,
+                       files={"file": ("history.csv", data, "text/csv")})
+
+
+def test_history_page_previews_then_books_and_lists_export(client, db, settings):
+    w = _history_world(db)
+    sign_in(client, settings, "village_admin", village_id=w.own)
+    home = client.get("/admin/sheets")
+    assert home.status_code == 200 and "历史积分与服务时长" in home.text
+    data = ("村（社区）,对象,姓名/户主,日期,积分,事由,来源\n"
+            f"{w.own_name},个人,陈美玲,2023-05-05,5,环境整治,塘边村2023年台账\n").encode("gbk")
+    r = _post_kind(client, "history", data, dry_run=True)
+    assert r.status_code == 200 and "将导入 1 行" in r.text
+    assert "陈美玲" in r.text.split('data-testid="preview"')[1]
+    r = _post_kind(client, "history", data, dry_run=False)
+    assert r.status_code == 200 and "导入完成" in r.text
+    bad = ("村（社区）,对象,姓名/户主,日期,积分,事由,来源\n"
+           f"{w.own_name},个人,陈美玲,2023-05-05,5,,塘边村2023年台账\n").encode()
+    r = _post_kind(client, "history", bad, dry_run=True)
+    assert r.status_code == 422 and "<td>2</td><td>事由</td>" in r.text
+    r = client.get(f"/admin/lists/all/sheet.xlsx?village_id={w.own}&year=2023")
+    sheets = load_workbook(io.BytesIO(r.content)).sheetnames
+    assert r.status_code == 200 and "2023年户积分" in sheets and "2023年加分扣分" in sheets
+    r = client.get("/admin/sheets/history/template.xlsx")
+    header = next(load_workbook(io.BytesIO(r.content)).worksheets[0].iter_rows(values_only=True))
+    assert "服务时长（小时）" in header
+
+
+def test_stock_page_is_for_town_admins(client, db, settings):
+    sign_in(client, settings, "village_admin", village_id=1)
+    r = client.get("/admin/sheets/stock", follow_redirects=False)
+    assert r.status_code in (302, 303, 403)

@@ -14,9 +14,10 @@ def handlers() -> list:
         public,
         registry_admin,
         rules_admin,
+        sheets_admin,
         signin,
         volunteer,
     )
     modules = (public, signin, volunteer, checkin, clerk, organizer, household, admin,
-               rules_admin, honors, registry_admin)
+               rules_admin, honors, registry_admin, sheets_admin)
     return [h for m in modules for h in m.handlers]
