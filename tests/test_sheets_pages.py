@@ -109,3 +109,18 @@ def test_stock_page_is_for_town_admins(client, db, settings):
     sign_in(client, settings, "village_admin", village_id=1)
     r = client.get("/admin/sheets/stock", follow_redirects=False)
     assert r.status_code in (302, 303, 403)
+
+
+def test_sheets_page_prints_the_notice_and_score_sheets(client, db, settings):
+    from datetime import datetime
+
+    from tests.test_recognition_support import make_world
+    w = make_world(db, people=0, households=1, villages=1)
+    sign_in(client, settings, "village_admin", village_id=w.villages[0])
+    home = client.get("/admin/sheets")
+    assert 'data-testid="score-sheet"' in home.text
+    month = datetime.now().strftime("%Y-%m")
+    r = client.get(f"/admin/paper/score-sheet.pdf?village_id={w.villages[0]}&month={month}")
+    assert r.status_code == 200 and r.content.startswith(b"%PDF")
+    r = client.get(f"/admin/paper/notice-sheet.pdf?village_id={w.villages[0]}")
+    assert r.status_code == 200 and r.content.startswith(b"%PDF")

@@ -114,3 +114,17 @@ def test_notice_sheet_shows_what_the_notice_board_shows(db, settings):
                                  now=T0)
     assert_chinese_embedded(pdf, "积分公示", "异议截止", "陈*", "+3")
     assert _decoded(pdf) == [f"https://jifen.example/villages/{vid}/notices"]
+
+
+def test_api_serves_the_printed_sheets_to_the_village_admin(client, db, auth):
+    from tests.test_recognition_support import award, make_world
+    w = make_world(db, people=0, households=1, villages=2)
+    award(db, w.villages[0], "household", w.households[0], 12)
+    month = datetime.now(UTC).strftime("%Y-%m")
+    own = auth("village_admin", village_id=w.villages[0])
+    r = client.get(f"/api/v1/villages/{w.villages[0]}/score-sheet.pdf?month={month}", headers=own)
+    assert r.status_code == 200 and r.content.startswith(b"%PDF")
+    r = client.get(f"/api/v1/villages/{w.villages[0]}/notice-sheet.pdf", headers=own)
+    assert r.status_code == 200 and "积分公示" in pdf_text(r.content)
+    r = client.get(f"/api/v1/villages/{w.villages[1]}/notice-sheet.pdf", headers=own)
+    assert r.status_code == 403

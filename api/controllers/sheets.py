@@ -1,6 +1,7 @@
-"""Spreadsheet imports and exports over HTTP: the imports of ledger/sheets (historical points and
-hours, teams and members, reward stock; households and people stay at /registry/import), their
-templates, and the village lists and settlement as .xlsx."""
+"""Spreadsheets and paper over HTTP: the imports of ledger/sheets (historical points and hours,
+teams and members, reward stock; households and people stay at /registry/import), their
+templates, the village lists and settlement as .xlsx, and the printed sheets (vouchers, 公示,
+红榜) as PDF."""
 
 from __future__ import annotations
 
@@ -12,15 +13,17 @@ from litestar import Controller, Request, Response, get, post
 
 from api.auth import TOWN_ADMIN, Principal, requires_role
 from api.deps import scoped_key
+from ledger.config import Settings
 from ledger.db import Database
 from ledger.errors import NotFound
 from ledger.identity.roles import REGISTRY_ADMINS
-from ledger.sheets import exports, history, imports, stock, tabular, teams
+from ledger.sheets import exports, history, imports, paper, stock, tabular, teams
 
 IMPORTS = {"history": history.import_history, "teams": teams.import_teams,
            "stock": stock.import_stock}
 KINDS = {"history": history.KIND, "teams": teams.KIND, "stock": stock.KIND}
 NO_STORE = {"Cache-Control": "no-store"}
+PDF = "application/pdf"
 
 
 def xlsx(content: bytes, filename: str) -> Response:
@@ -74,3 +77,35 @@ class SheetsController(Controller):
                    principal: Principal) -> Response:
         return xlsx(exports.settlement_workbook(db, principal, start, end),
                     f"settlement-{start}_{end}.xlsx")
+
+    @get("/vouchers/sheet.pdf", guards=[requires_role(*REGISTRY_ADMINS)], sync_to_thread=True,
+         media_type=PDF, summary="A printable sheet of the open vouchers of some orders")
+    def voucher_sheet(self, order_id: list[int], db: Database, settings: Settings,
+                      principal: Principal) -> Response:
+        return pdf(paper.vouchers_pdf(db, principal, order_id,
+                                      public_base_url=settings.public_base_url), "vouchers.pdf")
+
+    @get("/villages/{village_id:int}/notice-sheet.pdf", guards=[requires_role(*REGISTRY_ADMINS)],
+         sync_to_thread=True, media_type=PDF,
+         summary="The village's 公示 sheet for the notice board")
+    def notice_sheet(self, village_id: int, db: Database, settings: Settings,
+                     principal: Principal) -> Response:
+        return pdf(paper.notice_sheet_pdf(db, principal, village_id,
+                                          public_base_url=settings.public_base_url),
+                   f"notices-{village_id}.pdf")
+
+    @get("/villages/{village_id:int}/score-sheet.pdf", guards=[requires_role(*REGISTRY_ADMINS)],
+         sync_to_thread=True, media_type=PDF,
+         summary="The village's monthly score sheet (红榜); improve=true adds the masked list "
+                 "of households that most need to improve")
+    def score_sheet(self, village_id: int, month: str, db: Database, settings: Settings,
+                    principal: Principal, improve: bool = False) -> Response:
+        return pdf(paper.score_sheet_pdf(db, principal, village_id, month,
+                                         include_improve=improve,
+                                         public_base_url=settings.public_base_url),
+                   f"score-{village_id}-{month}.pdf")
+
+
+def pdf(content: bytes, filename: str) -> Response:
+    return Response(content, media_type=PDF, headers={
+        **NO_STORE, "Content-Disposition": f'attachment; filename="{filename}"'})

@@ -17,11 +17,12 @@ from sqlalchemy import select
 
 from api.auth import TOWN_ADMIN, VILLAGE_ADMIN, Principal
 from api.pages.common import need_role, render, t_for
+from ledger.config import Settings
 from ledger.db import Database
 from ledger.errors import DomainError
 from ledger.identity.roles import REGISTRY_ADMINS, villages_of
 from ledger.registry.models import Village
-from ledger.sheets import exports, history, imports, stock, tabular, teams
+from ledger.sheets import exports, history, imports, paper, stock, tabular, teams
 from ledger.timeutil import LOCAL_TZ, utcnow
 
 ADMINS = (TOWN_ADMIN, VILLAGE_ADMIN)
@@ -50,8 +51,9 @@ def sheets_home(request: Request, db: Database,
     p = need_role(request, maybe_principal, *ADMINS)
     if not isinstance(p, Principal):
         return p
+    today = utcnow().astimezone(LOCAL_TZ)
     return render(request, "admin/sheets.html", kinds=KINDS, kind=None,
-                  villages=_villages(db, p), year=utcnow().astimezone(LOCAL_TZ).year,
+                  villages=_villages(db, p), year=today.year, month=f"{today:%Y-%m}",
                   list_kinds=exports.KIND_TITLES)
 
 
@@ -130,5 +132,33 @@ def settlement_export(request: Request, db: Database, maybe_principal: Principal
                      f"settlement-{start}_{end}.xlsx")
 
 
+def _pdf(content: bytes, filename: str) -> Response:
+    return Response(content, media_type="application/pdf", headers={
+        "Cache-Control": "no-store", "Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@get("/admin/paper/notice-sheet.pdf", name="admin_notice_sheet", sync_to_thread=True)
+def notice_sheet(request: Request, db: Database, settings: Settings,
+                 maybe_principal: Principal | None, village_id: int) -> Response | Redirect:
+    p = need_role(request, maybe_principal, *ADMINS)
+    if not isinstance(p, Principal):
+        return p
+    return _pdf(paper.notice_sheet_pdf(db, p, village_id,
+                                       public_base_url=settings.public_base_url),
+                f"notices-{village_id}.pdf")
+
+
+@get("/admin/paper/score-sheet.pdf", name="admin_score_sheet", sync_to_thread=True)
+def score_sheet(request: Request, db: Database, settings: Settings,
+                maybe_principal: Principal | None, village_id: int, month: str,
+                improve: bool = False) -> Response | Redirect:
+    p = need_role(request, maybe_principal, *ADMINS)
+    if not isinstance(p, Principal):
+        return p
+    return _pdf(paper.score_sheet_pdf(db, p, village_id, month, include_improve=improve,
+                                      public_base_url=settings.public_base_url),
+                f"score-{village_id}-{month}.pdf")
+
+
 handlers = [sheets_home, sheets_kind, sheets_import, sheets_template, list_export,
-            settlement_export]
+            settlement_export, notice_sheet, score_sheet]
