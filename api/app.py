@@ -14,6 +14,7 @@ from api.controllers.ops import OpsController
 from api.controllers.recognition import RecognitionController
 from api.controllers.redemption import RedemptionController
 from api.controllers.registry import RegistryController
+from api.controllers.sheets import SheetsController
 from api.controllers.rules import RulesController
 from api.controllers.stations import StationsController
 from api.controllers.sessions import SessionsController
@@ -37,7 +38,7 @@ def route_handlers() -> list:
             RulesController, RecognitionController, OpsController, AuthController, UsersController,
             RegistryController, StationsController, MatchingController,
             FundController, WechatController, SessionsController,
-            swagger_assets_router()]
+            SheetsController, swagger_assets_router()]
 
 
 def create_app(settings: Settings | None = None, db: Database | None = None) -> Litestar:

@@ -53,11 +53,11 @@ def plates(village: str = typer.Option(..., "--village", help="村（社区）�
                   f"(QR links to {settings.public_base_url}/h/…)")
 
 
-def import_registry(file: Path = typer.Argument(..., help="CSV file (UTF-8)"),
+def import_registry(file: Path = typer.Argument(..., help=".xlsx or CSV (UTF-8 or GBK/GB18030)"),
                     check: bool = typer.Option(False, "--check", help="check only, change nothing"),
                     ) -> None:
-    """Import households and people from CSV: every bad row is listed; nothing of a file with
-    errors is applied (exit 1)."""
+    """Import households and people from .xlsx or CSV: every bad row is listed; nothing of a
+    file with errors is applied (exit 1); the same file imported again changes nothing."""
     from ledger.registry import csvio
     from ledger.errors import DomainError
     from ledger.identity.service import SYSTEM
@@ -69,19 +69,21 @@ def import_registry(file: Path = typer.Argument(..., help="CSV file (UTF-8)"),
         for e in exc.extra.get("errors", []):
             typer.echo(f"{file}:{e['line']}: {e['code']}: {e['message']}", err=True)
         sys.exit(1)
+    r.pop("preview", None)
     console.print(f"[green]{'checked' if check else 'imported'}[/green]: {r}")
 
 
-def export_registry(out: Path = typer.Option(..., "--out", help="CSV file to write"),
+def export_registry(out: Path = typer.Option(..., "--out", help=".xlsx or .csv file to write"),
                     village: str = typer.Option(None, "--village", help="one village only"),
                     ) -> None:
-    """Export households and people as CSV (UTF-8 with BOM; the import's columns, in full:
-    keep the file safe, it holds phone and ID numbers)."""
+    """Export households and people as .xlsx or CSV (UTF-8 with BOM), by the file's suffix; the
+    import's columns, in full: keep the file safe, it holds phone and ID numbers."""
     from ledger.registry import csvio
     from ledger.identity.service import SYSTEM
     _, db = _db()
     vid = _village_id(db, village) if village else None
-    out.write_bytes(csvio.export_csv(db, SYSTEM, vid))
+    export = csvio.export_xlsx if out.suffix.lower() == ".xlsx" else csvio.export_csv
+    out.write_bytes(export(db, SYSTEM, vid))
     console.print(f"written to {out}")
 
 

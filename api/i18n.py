@@ -12,6 +12,7 @@ from api.i18n_admin import ADMIN_MESSAGES
 from api.i18n_pages2 import PAGES2_MESSAGES
 from api.i18n_stations import STATIONS_MESSAGES
 from api.i18n_ops import OPS_MESSAGES
+from api.i18n_sheets import SHEETS_MESSAGES
 
 DEFAULT_LANG = "zh"
 LANGS = ("zh", "en")
@@ -351,6 +352,7 @@ MESSAGES.update(ADMIN_MESSAGES)
 MESSAGES.update(PAGES2_MESSAGES)
 MESSAGES.update(STATIONS_MESSAGES)
 MESSAGES.update(OPS_MESSAGES)
+MESSAGES.update(SHEETS_MESSAGES)
 
 
 def translator(lang: str) -> Callable[..., str]:

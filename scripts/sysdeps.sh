@@ -7,6 +7,8 @@ ldconfig -p 2>/dev/null | grep 'libzbar\.so' >/dev/null || need+=(libzbar0)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
 fc-list : family 2>/dev/null | grep -iE 'Noto Sans CJK|WenQuanYi' >/dev/null || need+=(fonts-noto-cjk)
+# The TrueType CJK font every PDF embeds (reportlab cannot embed Noto CJK's CFF outlines).
+[ -f /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || need+=(fonts-wqy-zenhei)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" -ne 0 ]; then
   echo "missing system packages: ${need[*]} (run: sudo apt-get install ${need[*]})" >&2

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from ledger.registry import csvio
+from ledger.sheets import tabular
 from ledger.registry.models import Household, Person
 from ledger.errors import Forbidden, InvalidInput
 from ledger.identity.service import SYSTEM
@@ -58,14 +59,13 @@ def test_file_with_bad_rows_is_refused_whole_with_each_row_reason(db):
     assert _counts(db) == before  # nothing applied
 
 
-def test_whole_gbk_file_is_reported_line_by_line(db):
+def test_whole_gbk_file_is_detected_and_imported(db):
     w = make_world(db, fund=False)
     data = (HEADER + f"{w.own_name},A1,,陈某甲,,,否,是\n").encode("gbk")
-    with pytest.raises(InvalidInput) as e:
-        csvio.import_csv(db, SYSTEM, data)
-    errors = e.value.extra["errors"]
-    assert [(x["line"], x["code"]) for x in errors if x["code"] == "encoding_invalid"] == [
-        (1, "encoding_invalid"), (2, "encoding_invalid")]
+    assert csvio.import_csv(db, SYSTEM, data, dry_run=True)["encoding"] == "gb18030"
+    assert csvio.import_csv(db, SYSTEM, data) == {"households_created": 1, "people_created": 1}
+    with db.sessions() as s:
+        assert s.scalar(select(Person.name)) == "陈某甲"
 
 
 def test_good_file_creates_households_people_and_their_accounts(db):
@@ -76,7 +76,9 @@ def test_good_file_creates_households_people_and_their_accounts(db):
             + f"{w.other_name},B1,演示路9号,林某丙,,,否,是\n"
             + f"{w.own_name},,,独居志愿者,{fake_phone()},,是,否\n").encode("utf-8-sig")
     checked = csvio.import_csv(db, SYSTEM, data, dry_run=True)
-    assert checked == {"dry_run": True, "rows": 4, "households": 2}
+    assert {k: checked[k] for k in ("dry_run", "rows", "households", "encoding")} == {
+        "dry_run": True, "rows": 4, "households": 2, "encoding": "utf-8"}
+    assert checked["preview"][0][:5] == [w.own_name, "", "A1", "演示路1号", "陈某甲"]
     assert _counts(db)[:2] == (0, 0)
     r = csvio.import_csv(db, SYSTEM, data)
     assert r == {"households_created": 2, "people_created": 4}
@@ -135,7 +137,8 @@ def test_api_import_answers_422_problem_with_row_errors(client, db, auth):
     body = r.json()
     assert body["code"] == "import_invalid"
     assert body["errors"] == [{"line": 2, "column": "name", "code": "name_required",
-                               "message": "姓名不能为空 (name is empty)"}]
+                               "message": "姓名不能为空 (name is empty)", "column_label": "姓名",
+                               "text": "第2行“姓名”列：姓名不能为空 (name is empty)"}]
     ok = (HEADER + f"{w.own_name},A1,,陈某甲,,,否,是\n").encode()
     r = client.post("/api/v1/registry/import", content=ok,
                     headers={**auth("village_admin", village_id=w.own),
@@ -168,9 +171,9 @@ def test_row_limit_and_trailing_empty_columns(db, monkeypatch):
     from ledger.errors import LimitExceeded
     w = make_world(db, fund=False)
     data = ("村（社区）,姓名,,\n" + "".join(f"{w.own_name},林某{i},,\n" for i in range(3))).encode()
-    monkeypatch.setattr(csvio, "MAX_IMPORT_ROWS", 2)
+    monkeypatch.setattr(tabular, "MAX_ROWS", 2)
     with pytest.raises(LimitExceeded) as e:
         csvio.import_csv(db, SYSTEM, data)
     assert e.value.code == "import_too_many_rows"
-    monkeypatch.setattr(csvio, "MAX_IMPORT_ROWS", 3)
+    monkeypatch.setattr(tabular, "MAX_ROWS", 3)
     assert csvio.import_csv(db, SYSTEM, data) == {"households_created": 0, "people_created": 3}

@@ -16,6 +16,7 @@ from litestar.params import Parameter
 from api.auth import TOWN_ADMIN, Principal, requires_role, signed_in
 from api.deps import scoped_key
 from ledger.registry import commands, csvio, lookup, plates
+from ledger.sheets import tabular
 from ledger.registry.service import MAX_ADDRESS_CHARS, MAX_NAME_CHARS, HouseholdDraft, PersonDraft
 from ledger.config import Settings
 from ledger.db import Database
@@ -250,7 +251,8 @@ class RegistryController(Controller):
 
     @post("/registry/import", guards=[requires_role(*REGISTRY_ADMINS)], status_code=201,
           request_max_body_size=csvio.MAX_IMPORT_BYTES,
-          summary="Import households and people from CSV (UTF-8); all rows or none")
+          summary="Import households and people from .xlsx or CSV (UTF-8 or GB18030); all rows "
+                  "or none; the same file again changes nothing")
     async def import_csv(self, request: Request, db: Database, principal: Principal,
                          dry_run: bool = False) -> dict:
         data = await request.body()
@@ -265,6 +267,20 @@ class RegistryController(Controller):
                    village_id: int | None = None) -> Response:
         return _attachment(csvio.export_csv(db, principal, village_id), CSV,
                            f"registry-{village_id or 'all'}.csv")
+
+    @get("/registry/export.xlsx", guards=[requires_role(*REGISTRY_ADMINS)], sync_to_thread=True,
+         media_type=tabular.XLSX_MEDIA_TYPE,
+         summary="Households and people as .xlsx (the import's columns)")
+    def export_xlsx(self, db: Database, principal: Principal,
+                    village_id: int | None = None) -> Response:
+        return _attachment(csvio.export_xlsx(db, principal, village_id), tabular.XLSX_MEDIA_TYPE,
+                           f"registry-{village_id or 'all'}.xlsx")
+
+    @get("/registry/template.xlsx", guards=[requires_role(*REGISTRY_ADMINS)],
+         sync_to_thread=False, media_type=tabular.XLSX_MEDIA_TYPE,
+         summary="The import's template: the Chinese header row and an example row")
+    def import_template(self) -> Response:
+        return _attachment(csvio.template_xlsx(), tabular.XLSX_MEDIA_TYPE, "registry-template.xlsx")
 
     @get("/public/households/{plate_code:str}", sync_to_thread=True,
          summary="A door plate's public summary: village and points, no personal data")

@@ -15,13 +15,14 @@ def handlers() -> list:
         public,
         registry_admin,
         rules_admin,
+        sheets_admin,
         signin,
         stations,
         volunteer,
         wechat,
     )
     modules = (public, signin, volunteer, checkin, clerk, organizer, household, admin,
-               rules_admin, honors, registry_admin, stations, matching, wechat,
+               rules_admin, honors, registry_admin, stations, matching, wechat, sheets_admin,
                *pages2_modules())
     return [h for m in modules for h in m.handlers]
 

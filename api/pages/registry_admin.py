@@ -1,6 +1,7 @@
-"""The admin console's households and people: import a CSV (checked whole first; every bad row
-listed with its line, column and reason; nothing applied unless all rows are good), a dry run,
-and the export in the same columns."""
+"""The admin console's households and people: import an .xlsx or CSV file (checked whole first;
+a check shows the first rows as read and every bad row with its line, column and reason; nothing
+applied unless all rows are good; the same file twice changes nothing), the template, and the
+export in the same columns."""
 
 from __future__ import annotations
 
@@ -13,18 +14,21 @@ from litestar.params import Body
 from litestar.response import Redirect, Template
 
 from api.auth import TOWN_ADMIN, VILLAGE_ADMIN, Principal
-from api.pages.common import form_key, need_role, render, t_for
-from ledger.registry import csvio
+from api.pages.common import need_role, render, t_for
 from ledger.db import Database
 from ledger.errors import DomainError
+from ledger.registry import csvio
+from ledger.sheets import tabular
 
 ADMINS = (TOWN_ADMIN, VILLAGE_ADMIN)
+NO_STORE = {"Cache-Control": "no-store"}
 
 
 def _page(request: Request, *, status: int = 200, **ctx) -> Template:
     return render(request, "admin/registry.html", status=status,
-                  columns=[names[0] for names in csvio.COLUMNS.values()],
-                  max_mb=csvio.MAX_IMPORT_BYTES // (1024 * 1024), **ctx)
+                  columns=[c.header for c in csvio.COLUMNS],
+                  max_mb=tabular.MAX_FILE_BYTES // (1024 * 1024), max_rows=tabular.MAX_ROWS,
+                  **ctx)
 
 
 @get("/admin/registry", name="admin_registry", sync_to_thread=False)
@@ -34,7 +38,7 @@ def registry_page(request: Request, maybe_principal: Principal | None) -> Templa
 
 
 @post("/admin/registry/import", name="admin_registry_import", sync_to_thread=True,
-      request_max_body_size=csvio.MAX_IMPORT_BYTES + 64 * 1024)
+      request_max_body_size=tabular.MAX_FILE_BYTES + 64 * 1024)
 def registry_import(request: Request, db: Database, maybe_principal: Principal | None,
                     data: Annotated[dict, Body(media_type=RequestEncodingType.MULTI_PART)]
                     ) -> Template | Redirect:
@@ -45,17 +49,21 @@ def registry_import(request: Request, db: Database, maybe_principal: Principal |
     upload = data.get("file")
     if not isinstance(upload, UploadFile) or not upload.filename:
         return _page(request, status=422, errors={"file": t("err.required")})
-    raw = upload.file.read(csvio.MAX_IMPORT_BYTES + 1)
+    raw = upload.file.read(tabular.MAX_FILE_BYTES + 1)
     dry_run = data.get("dry_run") == "1"
-    form = {k: v for k, v in data.items() if isinstance(v, str)}
     try:
-        result = csvio.import_csv(db, p, raw, dry_run=dry_run,
-                                  key=None if dry_run else form_key(form, p, "registry_import"))
+        # The file's digest is the key: a double submit or the same file again changes nothing.
+        result = csvio.import_csv(db, p, raw, dry_run=dry_run)
     except DomainError as exc:
         return _page(request, status=422, rows=exc.extra.get("errors") or [],
                      error_count=exc.extra.get("error_count"),
                      errors={"file": t("err." + exc.code, default=exc.detail)})
     return _page(request, result=result)
+
+
+def _download(content: bytes, media_type: str, filename: str) -> Response:
+    return Response(content, media_type=media_type, headers={
+        **NO_STORE, "Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 @get("/admin/registry/export.csv", name="admin_registry_export", sync_to_thread=True)
@@ -64,9 +72,26 @@ def registry_export(request: Request, db: Database,
     p = need_role(request, maybe_principal, *ADMINS)
     if not isinstance(p, Principal):
         return p
-    return Response(csvio.export_csv(db, p), media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": 'attachment; filename="households.csv"',
-                             "Cache-Control": "no-store"})
+    return _download(csvio.export_csv(db, p), tabular.CSV_MEDIA_TYPE, "households.csv")
 
 
-handlers = [registry_page, registry_import, registry_export]
+@get("/admin/registry/export.xlsx", name="admin_registry_export_xlsx", sync_to_thread=True)
+def registry_export_xlsx(request: Request, db: Database,
+                         maybe_principal: Principal | None) -> Response | Redirect:
+    p = need_role(request, maybe_principal, *ADMINS)
+    if not isinstance(p, Principal):
+        return p
+    return _download(csvio.export_xlsx(db, p), tabular.XLSX_MEDIA_TYPE, "households.xlsx")
+
+
+@get("/admin/registry/template.xlsx", name="admin_registry_template", sync_to_thread=True)
+def registry_template(request: Request,
+                      maybe_principal: Principal | None) -> Response | Redirect:
+    p = need_role(request, maybe_principal, *ADMINS)
+    if not isinstance(p, Principal):
+        return p
+    return _download(csvio.template_xlsx(), tabular.XLSX_MEDIA_TYPE, "households-template.xlsx")
+
+
+handlers = [registry_page, registry_import, registry_export, registry_export_xlsx,
+            registry_template]

@@ -18,7 +18,6 @@ from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
 from reportlab.lib.utils import ImageReader
 from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen import canvas
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -39,9 +38,10 @@ from ledger.errors import Forbidden, InvalidInput, NotFound
 from ledger.journal import book
 from ledger.journal.models import Account, HolderType, JournalEntry, Posting, Purpose, Unit
 from ledger.journal.posting import canonical_json
+from ledger.sheets.fonts import PDF_FONT, pdf_font
 from ledger.timeutil import LOCAL_TZ, utcnow
 
-FONT = "STSong-Light"  # built into reportlab (Adobe's CID font): no font file to ship
+FONT = PDF_FONT  # embedded (ledger/sheets/fonts.py)
 MAX_PERIOD_DAYS = 3 * 366 + 1
 MAX_LINES = 500  # activities on one certificate; beyond this, issue per year
 CODE_BYTES = 12
@@ -187,8 +187,7 @@ def _qr_image(url: str):
 
 
 def _font() -> None:
-    if FONT not in pdfmetrics.getRegisteredFontNames():
-        pdfmetrics.registerFont(UnicodeCIDFont(FONT))
+    pdf_font()
 
 
 def render_pdf(rec: dict) -> bytes:

@@ -16,6 +16,7 @@ from ledger.activities.models import CERTIFIED_REVIEWS, Activity, Attendance
 from ledger.activities.planning import Actor
 from ledger.db import Database
 from ledger.errors import Forbidden, InvalidInput, LimitExceeded
+from ledger.sheets.tabular import neutralise
 from ledger.timeutil import LOCAL_TZ
 
 MAX_EXPORT_ROWS = 50_000
@@ -25,13 +26,10 @@ COLUMNS = ("记录编号", "志愿者姓名", "证件类型", "证件号码", "�
            "组织单位", "记录方式", "确认人", "确认时间")
 SOURCE_NAMES = {"scanned": "扫码签到", "organizer_added": "组织者补录", "self_reported": "本人申报",
                 "imported": "导入"}
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _cell(value: object) -> str:
-    """Text that a spreadsheet would run as a formula gets a leading apostrophe."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
+def _cell(value: object) -> object:
+    return neutralise("" if value is None else str(value))
 
 
 def _local(dt) -> str:

@@ -1,7 +1,6 @@
 """Posters of published honor lists for a village notice board: PNG (Pillow, with a CJK font
-found on the machine) and A4 PDF (reportlab's built-in CID font STSong-Light, which needs no
-font file). Both print the content hash, the ledger checkpoint root and a QR code of the list's
-public address, so anyone can check a printed list against the ledger."""
+found on the machine) and A4 PDF (with the embedded font of ledger/sheets/fonts.py). Both print
+the content hash, the ledger checkpoint root and a QR code of the list's public address, so anyone can check a printed list against the ledger."""
 
 from __future__ import annotations
 
@@ -16,6 +15,7 @@ from sqlalchemy.orm import Session
 from ledger import outbox
 from ledger.config import env
 from ledger.errors import DomainError
+from ledger.sheets.fonts import pdf_font
 from ledger.timeutil import LOCAL_TZ
 
 METRIC_LABELS = {"points": "积分", "hours": "服务时长（小时）", "household_score": "文明积分",
@@ -120,13 +120,9 @@ def render_pdf(content: dict, sha256: str, url: str) -> bytes:
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.units import mm
     from reportlab.lib.utils import ImageReader
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
     from reportlab.pdfgen import canvas
 
-    font = "STSong-Light"
-    if font not in pdfmetrics.getRegisteredFontNames():
-        pdfmetrics.registerFont(UnicodeCIDFont(font))
+    font = pdf_font()
     content = {**content, "sha256": sha256}
     title, sub, rows, foot = _lines(content)
     buf = io.BytesIO()

@@ -3,8 +3,6 @@ recomputing every star, rebuilding the rollups and boards, and the points/hours 
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 from datetime import date, datetime
 from pathlib import Path
@@ -19,6 +17,7 @@ from ledger.errors import NotFound
 from ledger.recognition import leaderboards, rollups, star_history, stars
 from ledger.recognition.models import HolderRollup
 from ledger.rules.periods import local_date
+from ledger.sheets import tabular
 from ledger.timeutil import utcnow
 
 RECOMPUTE_TASK = "recognition.recompute_stars"
@@ -90,15 +89,13 @@ def export_village(s: Session, village_id: int, year: int, out_dir: str) -> dict
     table: dict[tuple[str, int, str], dict[str, int]] = {}
     for htype, hid, unit, key, net in rows:
         table.setdefault((htype, hid, unit), {})[key] = net
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(["类型", "编号", "姓名/户主", "单位", f"{year}年合计"]
-               + [f"{m}月" for m in range(1, 13)])
+    out = [["类型", "编号", "姓名/户主", "单位", f"{year}年合计"]
+           + [f"{m}月" for m in range(1, 13)]]
     for (htype, hid, unit), vals in sorted(table.items()):
         name = (people if htype == "person" else homes).get(hid, "")
         label = {"person": "个人", "household": "家庭", "team": "队伍"}.get(htype, htype)
-        w.writerow([label, hid, name, "分钟" if unit == "minutes" else "积分",
+        out.append([label, hid, name, "分钟" if unit == "minutes" else "积分",
                     vals.get(f"year:{year}", 0)] + [vals.get(m, 0) for m in months])
     path = export_path(out_dir, village_id, year)
-    _write_atomic(path, ("\ufeff" + buf.getvalue()).encode("utf-8"))
+    _write_atomic(path, tabular.to_csv(out))
     return {"path": str(path), "rows": len(table)}

@@ -292,28 +292,34 @@ def change_stock(db: Database, reward_id: int, *, add: int | None = None,
     _int_or_none(set_to, "stock", 0, MAX_STOCK)
 
     def work(s: Session) -> dict:
-        r = get_reward(s, reward_id)
-        now = utcnow()
-        if add is not None:
-            if r.stock is None:
-                raise Conflict("the reward has unlimited stock; set a total first",
-                               code="stock_unlimited")
-            row = s.execute(_ADD_STOCK, {"add": add, "now": now, "id": reward_id,
-                                         "max": MAX_STOCK}).first()
-        elif set_to is not None:
-            row = s.execute(_SET_STOCK, {"stock": set_to, "now": now, "id": reward_id}).first()
-        else:
-            row = s.execute(_UNLIMITED, {"now": now, "id": reward_id}).first()
-        if row is None:
-            s.refresh(r)
-            raise Conflict(f"stock cannot go below the {r.reserved + r.issued} units held or "
-                           "handed over", code="stock_below_committed",
-                           committed=r.reserved + r.issued)
-        s.refresh(r)
-        return reward_view(r)
+        return apply_stock_change(s, reward_id, add=add, set_to=set_to, unlimited=unlimited)
 
     req = {"op": "stock", "reward": reward_id, "add": add, "set": set_to, "unlimited": unlimited}
     return book.write(db, work, key=key, request=req).result
+
+
+def apply_stock_change(s: Session, reward_id: int, *, add: int | None = None,
+                       set_to: int | None = None, unlimited: bool = False) -> dict:
+    """`change_stock` inside the caller's transaction (a stock import applies many)."""
+    r = get_reward(s, reward_id)
+    now = utcnow()
+    if add is not None:
+        if r.stock is None:
+            raise Conflict("the reward has unlimited stock; set a total first",
+                           code="stock_unlimited")
+        row = s.execute(_ADD_STOCK, {"add": add, "now": now, "id": reward_id,
+                                     "max": MAX_STOCK}).first()
+    elif set_to is not None:
+        row = s.execute(_SET_STOCK, {"stock": set_to, "now": now, "id": reward_id}).first()
+    else:
+        row = s.execute(_UNLIMITED, {"now": now, "id": reward_id}).first()
+    if row is None:
+        s.refresh(r)
+        raise Conflict(f"stock cannot go below the {r.reserved + r.issued} units held or "
+                       "handed over", code="stock_below_committed",
+                       committed=r.reserved + r.issued)
+    s.refresh(r)
+    return reward_view(r)
 
 
 def list_rewards(s: Session, *, now: datetime | None = None, only_offered: bool = True,

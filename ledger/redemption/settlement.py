@@ -9,8 +9,6 @@ town's local days; both ends of the period are included.
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import select
@@ -19,6 +17,7 @@ from sqlalchemy.orm import Session
 from ledger.errors import InvalidInput
 from ledger.journal.models import Account, HolderType, JournalEntry, Posting, Purpose, Unit
 from ledger.redemption.models import Provider, RedemptionOrder, Reward
+from ledger.sheets import tabular
 from ledger.timeutil import LOCAL_TZ
 
 MAX_SETTLEMENT_DAYS = 366
@@ -118,28 +117,19 @@ def settlement_report(s: Session, *, start: date, end: date, provider_id: int | 
             "total_fen": sum(p["amount_fen"] for p in items)}
 
 
-def _cell(value) -> object:
-    """Text that a spreadsheet would run as a formula is quoted (CSV injection)."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return "" if value is None else value
+def settlement_rows(report: dict):
+    """One row per entry, then one `total` row per provider, in CSV_FIELDS order."""
+    for p in report["providers"]:
+        for line in p.get("lines", []):
+            yield (p["provider_id"], p["name"], line["entry_id"], line["posted_at"], line["kind"],
+                   line["order_id"], line["reward_id"], line["reward_name"], line["quantity"],
+                   line["holder_type"], line["holder_id"], line["funded_by"], line["draw_id"],
+                   line["points"], line["amount_fen"])
+        yield (p["provider_id"], p["name"], "", f"{report['start']}..{report['end']}", "total",
+               "", "", "", "", "", "", "", "", p["points"], p["amount_fen"])
 
 
 def settlement_csv(report: dict) -> str:
-    """One row per entry, then one `total` row per provider. UTF-8 with a BOM, so that
-    spreadsheet programs read the Chinese names right."""
-    buf = io.StringIO()
-    buf.write("\ufeff")
-    w = csv.writer(buf)
-    w.writerow(CSV_FIELDS)
-    for p in report["providers"]:
-        for line in p.get("lines", []):
-            w.writerow([_cell(v) for v in (
-                p["provider_id"], p["name"], line["entry_id"], line["posted_at"], line["kind"],
-                line["order_id"], line["reward_id"], line["reward_name"], line["quantity"],
-                line["holder_type"], line["holder_id"], line["funded_by"], line["draw_id"],
-                line["points"], line["amount_fen"])])
-        w.writerow([_cell(v) for v in (
-            p["provider_id"], p["name"], "", f"{report['start']}..{report['end']}", "total",
-            "", "", "", "", "", "", "", "", p["points"], p["amount_fen"])])
-    return buf.getvalue()
+    """UTF-8 with a BOM (spreadsheet programs then read the Chinese names right), every cell
+    through the one neutraliser."""
+    return tabular.to_csv([CSV_FIELDS, *settlement_rows(report)]).decode("utf-8")

@@ -1,4 +1,5 @@
-"""CSV import and export of households and people, one row per person.
+"""Import and export of households and people, one row per person, as .xlsx or CSV (read
+and written through ledger/sheets/tabular.py: UTF-8 or GB18030, limits, formula injection).
 
 Import checks the whole file first and reports every bad row with its line number and reason
 (encoding, empty name, bad phone or ID number, duplicate ID number, unknown village, a village
@@ -9,9 +10,6 @@ imports into another database (plate codes are kept: the plates on the doors sta
 
 from __future__ import annotations
 
-import csv
-import hashlib
-import io
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -19,45 +17,36 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ledger.db import Database
+from ledger.errors import Forbidden
+from ledger.identity.roles import REGISTRY_ADMINS, require, villages_of
 from ledger.registry import commands, service
 from ledger.registry.models import Household, Person, Village
 from ledger.registry.privacy import normalize_id_number, normalize_phone
-from ledger.db import Database
-from ledger.errors import Forbidden, InvalidInput, LimitExceeded
-from ledger.identity.roles import REGISTRY_ADMINS, require, villages_of
+from ledger.sheets import imports, tabular
+from ledger.sheets.tabular import Column, RowError
 
-MAX_IMPORT_BYTES = 5 * 1024 * 1024
-MAX_IMPORT_ROWS = 20_000
-MAX_REPORTED_ERRORS = 200
+MAX_IMPORT_BYTES = tabular.MAX_FILE_BYTES
+MAX_IMPORT_ROWS = tabular.MAX_ROWS
+MAX_REPORTED_ERRORS = tabular.MAX_REPORTED_ERRORS
 MAX_KEY_CHARS = 50
+PREVIEW_ROWS = 10
 PLATE_RE = re.compile(r"^[A-Za-z0-9_-]{8,32}$")
-# Column → accepted headers (Chinese first, as the export writes them; English aliases).
-COLUMNS = {
-    "village": ("村（社区）", "village"),
-    "household": ("户号", "household"),
-    "plate_code": ("门牌码", "plate_code"),
-    "address": ("地址", "address"),
-    "name": ("姓名", "name"),
-    "phone": ("手机号", "phone"),
-    "id_number": ("身份证号", "id_number"),
-    "is_volunteer": ("志愿者", "is_volunteer"),
-    "is_head": ("户主", "is_head"),
-}
-REQUIRED = ("village", "name")
+# The columns in the export's order (Chinese headers first; English keys also accepted).
+COLUMNS = (
+    Column("village", "村（社区）", required=True, example="塘边村"),
+    Column("plate_code", "门牌码", note="已有门牌的户：填门牌码；新户留空"),
+    Column("household", "户号", example="A1", note="同一户号的行为同一户"),
+    Column("address", "地址", example="塘边村演示路1号"),
+    Column("name", "姓名", required=True, example="陈某某"),
+    Column("phone", "手机号", example="13800000000"),
+    Column("id_number", "身份证号"),
+    Column("is_volunteer", "志愿者", example="是", note="是/否"),
+    Column("is_head", "户主", example="是", note="是/否"),
+)
+COLUMN_LABELS = {c.key: c.header for c in COLUMNS}
 YES = {"是", "y", "yes", "true", "1", "√"}
 NO = {"否", "", "n", "no", "false", "0"}
-
-
-@dataclass
-class RowError:
-    line: int
-    code: str
-    message: str
-    column: str | None = None
-
-    def as_dict(self) -> dict:
-        return {"line": self.line, "column": self.column, "code": self.code,
-                "message": self.message}
 
 
 @dataclass
@@ -78,48 +67,8 @@ class Row:
 class Plan:
     rows: list[Row] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
-
-
-def _decode(data: bytes, errors: list[RowError]) -> str:
-    """UTF-8 (with or without BOM). Each line that is not UTF-8 — a GBK file saved by an old
-    Excel, or one pasted line — is reported by number; the rest is still checked."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    lines = data.split(b"\n")
-    for n, raw in enumerate(lines, start=1):
-        try:
-            raw.decode("utf-8")
-        except UnicodeDecodeError:
-            hint = ""
-            try:
-                raw.decode("gbk")
-                hint = "（看起来是 GBK 编码）"
-            except UnicodeDecodeError:
-                pass
-            errors.append(RowError(n, "encoding_invalid",
-                                   f"第{n}行不是 UTF-8 编码{hint}，请另存为“CSV UTF-8”后重试 "
-                                   "(this line is not UTF-8; save the file as CSV UTF-8)"))
-    return data.decode("utf-8", errors="replace")
-
-
-def _header(names: list[str], errors: list[RowError]) -> dict[str, int]:
-    alias = {a.strip().lower(): col for col, names_ in COLUMNS.items() for a in names_}
-    index: dict[str, int] = {}
-    for i, h in enumerate(names):
-        if not h.strip():
-            continue  # trailing empty columns, as spreadsheets write them
-        col = alias.get(h.strip().lower())
-        if col is None:
-            errors.append(RowError(1, "column_unknown", f"不认识的列“{h}” (unknown column)", h))
-        elif col in index:
-            errors.append(RowError(1, "column_duplicate", f"列“{h}”重复 (duplicate column)", h))
-        else:
-            index[col] = i
-    for col in REQUIRED:
-        if col not in index:
-            errors.append(RowError(1, "column_missing",
-                                   f"缺少“{COLUMNS[col][0]}”列 (column {col} is missing)", col))
-    return index
+    preview: list[list[str]] = field(default_factory=list)  # the first rows, as read
+    encoding: str | None = None
 
 
 def _flag(value: str, line: int, column: str, errors: list[RowError]) -> bool:
@@ -131,40 +80,24 @@ def _flag(value: str, line: int, column: str, errors: list[RowError]) -> bool:
     return False
 
 
-def plan_import(s: Session, data: bytes, actor) -> Plan:
-    """Read and check a file without changing anything."""
-    plan = Plan()
+def plan_import(s: Session, data: bytes | tabular.Table, actor) -> Plan:
+    """Check a file (.xlsx or CSV in UTF-8 or GB18030, or the table read from it) without
+    changing anything."""
+    table = data if isinstance(data, tabular.Table) else tabular.read_table(data)
+    plan = Plan(errors=list(table.errors), encoding=table.encoding)
     errs = plan.errors
-    if len(data) > MAX_IMPORT_BYTES:
-        raise LimitExceeded(f"file larger than {MAX_IMPORT_BYTES // (1024 * 1024)} MB",
-                            code="import_too_large")
-    text = _decode(data, errs)
-    bad_lines = {e.line for e in errs}
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise InvalidInput("文件是空的 (the file is empty)", code="import_empty") from None
-    index = _header(header, errs)
-    if any(e.line == 1 and e.code.startswith("column") for e in errs):
+    index = tabular.index_header(COLUMNS, table.header, errs, table.header_line)
+    if any(e.code.startswith("column") for e in errs):
         return plan
+    plan.preview = [[tabular.cell_of(cells, index, c.key) for c in COLUMNS]
+                    for _, cells in table.rows[:PREVIEW_ROWS]]
     scope = villages_of(actor, REGISTRY_ADMINS)
     villages: dict[str, list[Village]] = {}
     for v in s.scalars(select(Village).order_by(Village.id)):
         villages.setdefault(v.name, []).append(v)
     ids_seen: dict[str, int] = {}
     phones_seen: dict[str, int] = {}
-    start, rows_read = 2, 0
-    for cells in reader:
-        line, start = start, reader.line_num + 1
-        if not any(c.strip() for c in cells):
-            continue
-        rows_read += 1
-        if rows_read > MAX_IMPORT_ROWS:
-            raise LimitExceeded(f"at most {MAX_IMPORT_ROWS} rows per file",
-                                code="import_too_many_rows")
-        if line in bad_lines:
-            continue  # its bytes are garbled: already reported
+    for line, cells in table.rows:
         row = _row(cells, index, line, villages, scope, errs)
         if row is None:
             continue
@@ -199,8 +132,7 @@ def _row(cells: list[str], index: dict[str, int], line: int,
          villages: dict[str, list[Village]], scope: set[int] | None,
          errs: list[RowError]) -> Row | None:
     def cell(col: str) -> str:
-        i = index.get(col)
-        return cells[i].strip() if i is not None and i < len(cells) else ""
+        return tabular.cell_of(cells, index, col)
 
     before = len(errs)
     vname, name = cell("village"), cell("name")
@@ -324,43 +256,45 @@ def apply_plan(s: Session, plan: Plan) -> dict:
     return {"households_created": len(drafts), "people_created": len(plan.rows)}
 
 
-def import_csv(db: Database, actor, data: bytes, *, dry_run: bool = False,
-               key: str | None = None) -> dict:
-    """Check the file; refuse it whole (import_invalid, with every row error) or apply it whole."""
-    _require_some_admin(actor, "importing")
-    with db.sessions() as s:
-        plan = plan_import(s, data, actor)
+def _refuse(plan: Plan) -> None:
     if any(e.code == "village_forbidden" for e in plan.errors):
         raise Forbidden("文件中有您无权管理的村（社区），未导入任何数据 (rows name villages you do "
                         "not administer; nothing was imported)", code="forbidden_village",
-                        errors=[e.as_dict() for e in plan.errors[:MAX_REPORTED_ERRORS]],
+                        errors=tabular.reported(plan.errors, COLUMNS),
                         error_count=len(plan.errors))
-    if plan.errors:
-        raise InvalidInput(
-            f"导入文件有{len({e.line for e in plan.errors})}行错误，未导入任何数据 "
-            "(the file has errors; nothing was imported)", code="import_invalid",
-            errors=[e.as_dict() for e in plan.errors[:MAX_REPORTED_ERRORS]],
-            error_count=len(plan.errors))
+    tabular.refuse(plan.errors, COLUMNS)
+
+
+def import_csv(db: Database, actor, data: bytes, *, dry_run: bool = False,
+               key: str | None = None) -> dict:
+    """Check the file; refuse it whole (import_invalid, with every row error) or apply it whole,
+    checked and applied in one transaction (nothing stale, nothing half-applied). Without a
+    caller's key the file's digest is the key: the same file imported again returns the first
+    result and changes nothing."""
+    _require_some_admin(actor, "importing")
+    table = tabular.read_table(data)
+    key = key or imports.file_key("registry", data)
+    done = imports.stored_result(db, key) is not None
     if dry_run:
+        with db.sessions() as s:
+            plan = plan_import(s, table, actor)
+        if not done:
+            _refuse(plan)
         return {"dry_run": True, "rows": len(plan.rows),
                 "households": len({(r.village_id, r.household_key) for r in plan.rows
-                                   if r.household_key})}
-    digest = hashlib.sha256(data).hexdigest()
+                                   if r.household_key}),
+                "encoding": plan.encoding, "preview": plan.preview, "already_imported": done}
 
     def work(s: Session) -> dict:
-        fresh = plan_import(s, data, actor)  # again, inside the transaction: nothing stale
-        if fresh.errors:
-            raise InvalidInput("the registry changed while importing; import again",
-                               code="import_invalid",
-                               errors=[e.as_dict() for e in fresh.errors[:MAX_REPORTED_ERRORS]],
-                               error_count=len(fresh.errors))
-        return apply_plan(s, fresh)
+        plan = plan_import(s, table, actor)
+        _refuse(plan)
+        return apply_plan(s, plan)
 
-    return commands.keyed(db, work, key=key, request={"op": "import", "sha256": digest})
+    return commands.keyed(db, work, key=key,
+                          request={"op": "import", "sha256": tabular.file_digest(data)})
 
 
-HEADER = [COLUMNS[c][0] for c in ("village", "plate_code", "household", "address", "name",
-                                  "phone", "id_number", "is_volunteer", "is_head")]
+HEADER = [c.header for c in COLUMNS]
 
 
 def export_rows(s: Session, actor, village_id: int | None = None) -> Iterable[list[str]]:
@@ -392,10 +326,15 @@ def export_rows(s: Session, actor, village_id: int | None = None) -> Iterable[li
 
 
 def export_csv(db: Database, actor, village_id: int | None = None) -> bytes:
-    """UTF-8 with a byte-order mark, so that Excel opens the Chinese text correctly."""
-    out = io.StringIO()
-    w = csv.writer(out, lineterminator="\r\n")
     with db.sessions() as s:
-        for row in export_rows(s, actor, village_id):
-            w.writerow(row)
-    return ("\ufeff" + out.getvalue()).encode("utf-8")
+        return tabular.to_csv(export_rows(s, actor, village_id))
+
+
+def export_xlsx(db: Database, actor, village_id: int | None = None) -> bytes:
+    with db.sessions() as s:
+        rows = export_rows(s, actor, village_id)
+        return tabular.to_xlsx(tabular.Sheet("户籍名册", next(rows), rows))
+
+
+def template_xlsx() -> bytes:
+    return tabular.template("户籍名册", COLUMNS)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import qrcode
 import qrcode.image.svg
 from qrcode.constants import ERROR_CORRECT_M
+from ledger.sheets.fonts import PDF_FONT, pdf_font
 
 PUBLIC_PATH = "/h/"
 MAX_BOX_PX = 40  # PNG module size bounds (pixels per module)
@@ -18,7 +19,7 @@ DEFAULT_BOX_PX = 10
 QUIET_ZONE_MODULES = 4
 MAX_PLATES_PER_SHEET = 5000  # one village's plates; a bigger run is split by the caller
 PLATES_PER_ROW, ROWS_PER_PAGE = 2, 4
-CJK_FONT = "STSong-Light"  # reportlab's built-in CID font: no font file to ship
+CJK_FONT = PDF_FONT  # embedded (ledger/sheets/fonts.py)
 
 
 def plate_url(public_base_url: str, plate_code: str) -> str:
@@ -77,14 +78,11 @@ def plates_pdf(*, town: str, village: str, plates: Sequence[Plate], public_base_
     from reportlab.lib import colors
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.units import mm
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
     from reportlab.pdfgen import canvas
 
     if len(plates) > MAX_PLATES_PER_SHEET:
         raise ValueError(f"at most {MAX_PLATES_PER_SHEET} plates per sheet")
-    if CJK_FONT not in pdfmetrics.getRegisteredFontNames():
-        pdfmetrics.registerFont(UnicodeCIDFont(CJK_FONT))
+    pdf_font()
     out = io.BytesIO()
     c = canvas.Canvas(out, pagesize=A4, pageCompression=1)
     c.setTitle(f"{town}{village} 二维码门牌")

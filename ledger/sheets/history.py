@@ -1,0 +1,369 @@
+"""Historical points and hours: a town's records from before it started with us (a paper ledger,
+another system's spreadsheet), booked as explained journal entries with their original dates
+and source, through the ledger's own flows (`book.award` / `book.deduct` from the village
+budget; service minutes from the town's service account as check-outs book them).
+
+Every rule holds: only villages the importer administers; no one imports points for themself
+or their household; awards stop at the village budget (a file that would overspend it is
+refused whole); each row is booked once (its content is its key, kept as the entries'
+`source_ref`: the same row in a later file is skipped, and two identical rows in one file are
+an error unless their 原始编号 differ). The file as a whole is idempotent too (imports.run).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from decimal import Decimal, InvalidOperation
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ledger.activities.minutes import _person as minutes_account
+from ledger.activities.minutes import service_shards
+from ledger.db import Database
+from ledger.identity.roles import REGISTRY_ADMINS, require, villages_of
+from ledger.journal import book
+from ledger.journal.models import Account, JournalEntry, Posting, Purpose, Unit
+from ledger.journal.posting import Line, post_entry
+from ledger.registry.models import Household, Person, Village
+from ledger.rules.service import village_shards
+from ledger.rules.spec import points_of
+from ledger.sheets import imports, tabular
+from ledger.sheets.holders import Holders, find_holder
+from ledger.sheets.tabular import Column, RowError, Table
+from ledger.timeutil import LOCAL_TZ, utcnow
+
+SOURCE = "import"  # journal_entry.source of every booked row
+REF_PREFIX = "h:"
+EARLIEST_DATE = date(2000, 1, 1)
+MAX_POINTS_PER_ROW = 10_000
+MAX_HOURS_PER_ROW = 2_000  # a row may sum a year of someone's service
+MAX_REASON_CHARS = 200
+MAX_SOURCE_CHARS = 100
+MAX_REF_CHARS = 40
+HOLDER_TYPES = {"个人": "person", "person": "person", "家庭": "household", "户": "household",
+                "household": "household"}
+HOLDER_LABELS = {"person": "个人", "household": "家庭"}
+
+COLUMNS = (
+    Column("village", "村（社区）", required=True, example="塘边村"),
+    Column("holder_type", "对象", ("类型",), required=True, example="个人", note="个人 或 家庭"),
+    Column("name", "姓名/户主", ("姓名", "户主"), example="陈某某"),
+    Column("id_number", "身份证号", example=""),
+    Column("phone", "手机号", example="13800000000"),
+    Column("plate_code", "门牌码", example="", note="家庭：门牌码或户主姓名"),
+    Column("date", "日期", required=True, example="2023-05-05"),
+    Column("points", "积分", example="5", note="负数为扣分"),
+    Column("hours", "服务时长（小时）", ("小时", "服务时长"), example="2.5"),
+    Column("reason", "事由", required=True, example="参加环境整治志愿服务"),
+    Column("source", "来源", required=True, example="塘边村2023年积分台账"),
+    Column("ref", "原始编号", example="2023-015"),
+)
+_DATE_RE = re.compile(r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?(?:\s.*)?$")
+
+
+@dataclass
+class Row:
+    line: int
+    village_id: int
+    town_id: int
+    holder_type: str
+    holder_id: int
+    on: date
+    steps: int
+    minutes: int
+    reason: str
+    source: str
+    ref: str
+    row_key: str
+
+
+def points_scale(s: Session) -> int:
+    """Ledger steps per point (2 where rules give half points), from the catalogs in force.
+    (The same reading as the pages'; ledger/units.py is to become its one home.)"""
+    from ledger.rules import store
+    from ledger.rules.periods import local_date
+    today = local_date(utcnow())
+    scales = {store.catalog(s, code, on=today).scale for code in store.catalog_codes(s)}
+    return max(scales) if scales else 1
+
+
+def parse_date(text: str) -> date | None:
+    m = _DATE_RE.match(text.strip())
+    if not m:
+        return None
+    try:
+        return date(int(m[1]), int(m[2]), int(m[3]))
+    except ValueError:
+        return None
+
+
+def _decimal(text: str) -> Decimal | None:
+    try:
+        d = Decimal(text.replace(",", "").strip())
+    except InvalidOperation:
+        return None
+    return d if d.is_finite() else None
+
+
+def booked_at(on: date) -> datetime:
+    """The original date's local noon, in UTC: the entry falls in that day, month and year.
+    (UTC, as the journal stores it: an entry's digest covers its time as written, and one
+    hashed with +08:00 would not verify against the UTC value read back.)"""
+    return datetime.combine(on, time(12), LOCAL_TZ).astimezone(UTC)
+
+
+def row_key(village_id: int, holder_type: str, holder_id: int, on: date, steps: int,
+            minutes: int, reason: str, source: str, ref: str) -> str:
+    raw = "\x1f".join(map(str, (village_id, holder_type, holder_id, on.isoformat(), steps,
+                                minutes, reason, source, ref)))
+    return REF_PREFIX + hashlib.sha256(raw.encode()).hexdigest()[:40]
+
+
+class HistoryImport:
+    name = "history"
+    title = "历史积分与服务时长"
+    columns = COLUMNS
+
+    def plan(self, s: Session, table: Table, index: dict[str, int], actor) -> imports.Plan:
+        plan = imports.Plan()
+        errs = plan.errors
+        scope = villages_of(actor, REGISTRY_ADMINS)
+        villages = {v.name: v for v in s.scalars(select(Village))}
+        holders = Holders(s)
+        me = s.get(Person, actor.person_id) if getattr(actor, "person_id", None) else None
+        scale = points_scale(s)
+        today = datetime.now(LOCAL_TZ).date()
+        seen: dict[str, int] = {}
+        for line, cells in table.rows:
+            def cell(key: str, _cells=cells) -> str:
+                return tabular.cell_of(_cells, index, key)
+
+            before = len(errs)
+            vname = cell("village")
+            v = villages.get(vname)
+            if v is None:
+                errs.append(RowError(line, "village_unknown", f"没有“{vname}”这个村（社区）",
+                                     "village"))
+                continue
+            if scope is not None and v.id not in scope:
+                errs.append(RowError(line, "village_forbidden", f"您不是“{vname}”的管理员",
+                                     "village"))
+                continue
+            htype = HOLDER_TYPES.get(cell("holder_type").lower())
+            if htype is None:
+                errs.append(RowError(line, "holder_type_invalid", "对象应为“个人”或“家庭”",
+                                     "holder_type"))
+                continue
+            on = parse_date(cell("date"))
+            if on is None:
+                errs.append(RowError(line, "date_invalid",
+                                     f"日期“{cell('date')}”应写成 2023-05-05 这样", "date"))
+            elif not EARLIEST_DATE <= on <= today:
+                errs.append(RowError(line, "date_out_of_range",
+                                     f"日期应在 {EARLIEST_DATE} 到今天之间", "date"))
+            steps = self._steps(cell("points"), scale, line, errs)
+            minutes = self._minutes(cell("hours"), htype, line, errs)
+            if steps == 0 and minutes == 0 and len(errs) == before:
+                errs.append(RowError(line, "amount_required", "积分和服务时长至少填一项",
+                                     "points"))
+            reason, source, ref = cell("reason"), cell("source"), cell("ref")
+            for key, text, limit in (("reason", reason, MAX_REASON_CHARS),
+                                     ("source", source, MAX_SOURCE_CHARS),
+                                     ("ref", ref, MAX_REF_CHARS)):
+                if key != "ref" and not text:
+                    errs.append(RowError(line, f"{key}_required",
+                                         f"“{COLUMN_LABELS[key]}”不能为空", key))
+                elif len(text) > limit:
+                    errs.append(RowError(line, f"{key}_too_long",
+                                         f"“{COLUMN_LABELS[key]}”最多{limit}个字", key))
+            found = find_holder(holders, v.id, htype, cell, line, errs)
+            if len(errs) > before or found is None:
+                continue
+            holder_id, household_id = found
+            if me is not None and ((htype == "person" and holder_id == me.id) or
+                                   (household_id is not None
+                                    and household_id == me.household_id)):
+                errs.append(RowError(line, "self_award", "不能为本人或本户导入积分", "name"))
+                continue
+            key = row_key(v.id, htype, holder_id, on, steps, minutes, reason, source, ref)
+            if key in seen:
+                errs.append(RowError(line, "row_duplicate",
+                                     f"与第{seen[key]}行完全相同；如确为两笔，请填写不同的原始编号",
+                                     "ref"))
+                continue
+            seen[key] = line
+            plan.rows.append(Row(line, v.id, v.town_id, htype, holder_id, on, steps, minutes,
+                                 reason, source, ref, key))
+        self._drop_booked(s, plan)
+        self._check_budgets(s, plan, scale)
+        return plan
+
+    @staticmethod
+    def _steps(text: str, scale: int, line: int, errs: list[RowError]) -> int:
+        if not text:
+            return 0
+        d = _decimal(text)
+        if d is None or abs(d) > MAX_POINTS_PER_ROW:
+            errs.append(RowError(line, "points_invalid",
+                                 f"积分应为 -{MAX_POINTS_PER_ROW} 到 {MAX_POINTS_PER_ROW} 之间的数",
+                                 "points"))
+            return 0
+        steps = d * scale
+        if steps != steps.to_integral_value():
+            errs.append(RowError(line, "points_invalid",
+                                 f"积分最小单位是 {points_of(1, scale)} 分", "points"))
+            return 0
+        return int(steps)
+
+    @staticmethod
+    def _minutes(text: str, htype: str, line: int, errs: list[RowError]) -> int:
+        if not text:
+            return 0
+        d = _decimal(text)
+        if d is None or not 0 <= d <= MAX_HOURS_PER_ROW:
+            errs.append(RowError(line, "hours_invalid",
+                                 f"服务时长应为 0 到 {MAX_HOURS_PER_ROW} 之间的小时数", "hours"))
+            return 0
+        minutes = d * 60
+        if minutes != minutes.to_integral_value():
+            errs.append(RowError(line, "hours_invalid", "服务时长要能折成整分钟", "hours"))
+            return 0
+        if minutes and htype != "person":
+            errs.append(RowError(line, "hours_household", "服务时长只能记给个人", "hours"))
+            return 0
+        return int(minutes)
+
+    @staticmethod
+    def _drop_booked(s: Session, plan: imports.Plan) -> None:
+        """Rows booked before (by an earlier file) are skipped: idempotent per row."""
+        keys = [r.row_key for r in plan.rows]
+        booked: set[str] = set()
+        for i in range(0, len(keys), 500):
+            booked |= set(s.scalars(select(JournalEntry.source_ref).where(
+                JournalEntry.source == SOURCE, JournalEntry.source_ref.in_(keys[i:i + 500]))))
+        fresh = [r for r in plan.rows if r.row_key not in booked]
+        plan.skipped = len(plan.rows) - len(fresh)
+        plan.rows = fresh
+
+    @staticmethod
+    def _check_budgets(s: Session, plan: imports.Plan, scale: int) -> None:
+        """Awards stop at the village budget: the row where the file's awards pass it is named."""
+        spent: dict[int, int] = {}
+        left: dict[int, int] = {}
+        for r in plan.rows:
+            if r.steps <= 0:
+                continue
+            if r.village_id not in left:
+                left[r.village_id] = book.village_budget_available(s, r.village_id)
+            spent[r.village_id] = spent.get(r.village_id, 0) + r.steps
+            if spent[r.village_id] > left[r.village_id]:
+                plan.errors.append(RowError(
+                    r.line, "budget_exhausted",
+                    f"到这一行为止本村共需 {points_of(spent[r.village_id], scale)} 分，"
+                    f"村预算只剩 {points_of(left[r.village_id], scale)} 分", "points"))
+                left[r.village_id] = -1  # one error per village is enough
+
+    def apply(self, s: Session, plan: imports.Plan, actor) -> dict:
+        actor_id = getattr(actor, "user_id", None)
+        shards: dict[int, int] = {}
+        points = minutes = 0
+        for r in plan.rows:
+            details = {"import": {"source": r.source, "date": r.on.isoformat(),
+                                  "reason": r.reason, "ref": r.ref, "line": r.line}}
+            at = booked_at(r.on)
+            memo = f"历史记录导入：{r.reason}"[:500]
+            if r.steps:
+                n = shards.setdefault(r.village_id, village_shards(s, r.village_id))
+                flow = book.award if r.steps > 0 else book.deduct
+                flow(s, village_id=r.village_id, holder_type=r.holder_type,
+                     holder_id=r.holder_id, amount=abs(r.steps), shards=n, memo=memo,
+                     source=SOURCE, source_ref=r.row_key, actor_id=actor_id, details=details,
+                     now=at)
+                points += 1
+            if r.minutes:
+                post_entry(s, unit=Unit.MINUTES, kind="service", lines=[
+                    Line.of(minutes_account(s, r.holder_id, Purpose.POINTS), r.minutes),
+                    Line(service_shards(s, r.town_id, 1), -r.minutes, hot=True)],
+                    memo=memo, source=SOURCE, source_ref=r.row_key, actor_id=actor_id,
+                    details=details, now=at)
+                minutes += 1
+        return {"rows_booked": len(plan.rows), "points_entries": points,
+                "minutes_entries": minutes}
+
+
+COLUMN_LABELS = {c.key: c.header for c in COLUMNS}
+KIND = HistoryImport()
+
+
+def import_history(db: Database, actor, data: bytes, *, dry_run: bool = False,
+                   key: str | None = None) -> dict:
+    return imports.run(db, KIND, actor, data, dry_run=dry_run, key=key,
+                       check_actor=_check_admin)
+
+
+def _check_admin(actor) -> None:
+    scope = villages_of(actor, REGISTRY_ADMINS)
+    if scope is not None and not scope:
+        require(actor, REGISTRY_ADMINS, None, "importing points")
+
+
+def export_rows(s: Session, actor, village_id: int | None = None):
+    """The imported history in the import's columns (header first): exported, it imports into
+    another database as the same entries."""
+    scope = villages_of(actor, REGISTRY_ADMINS)
+    if village_id is not None:
+        require(actor, REGISTRY_ADMINS, village_id, "exporting")
+        scope = {village_id}
+    scale = points_scale(s)
+    yield [c.header for c in COLUMNS]
+    rows: dict[str, dict] = {}
+    q = (select(JournalEntry).where(JournalEntry.source == SOURCE,
+                                    JournalEntry.source_ref.like(REF_PREFIX + "%"),
+                                    JournalEntry.reverses_id.is_(None))
+         .order_by(JournalEntry.id))
+    for e in s.scalars(q):
+        acct = s.execute(select(Account.holder_type, Account.holder_id).join(
+            Posting, Posting.account_id == Account.id).where(
+            Posting.entry_id == e.id, Account.holder_type.in_(("person", "household")))
+        ).first()
+        if acct is None:
+            continue
+        amount = s.scalar(select(Posting.amount).join(Account, Account.id == Posting.account_id)
+                          .where(Posting.entry_id == e.id, Account.holder_type == acct[0],
+                                 Account.holder_id == acct[1]))
+        r = rows.setdefault(e.source_ref, {"holder": acct, "points": "", "hours": "",
+                                           "details": e.details.get("import", {})})
+        if e.unit == Unit.MINUTES:
+            r["hours"] = _number(Decimal(amount) / 60)
+        else:
+            r["points"] = _number(Decimal(amount) / scale)
+    for r in rows.values():
+        htype, hid = r["holder"]
+        if htype == "person":
+            p = s.get(Person, hid)
+            v = s.get(Village, p.village_id)
+            who = [p.name, p.id_number or "", "" if p.id_number else (p.phone or ""), ""]
+        else:
+            h = s.get(Household, hid)
+            v = s.get(Village, h.village_id)
+            who = [h.head_name, "", "", h.plate_code]
+        if scope is not None and v.id not in scope:
+            continue
+        d = r["details"]
+        yield [v.name, HOLDER_LABELS[htype], *who, d.get("date", ""), r["points"], r["hours"],
+               d.get("reason", ""), d.get("source", ""), d.get("ref", "")]
+
+
+def _number(d: Decimal) -> str:
+    d = d.normalize()
+    return f"{d:f}"
+
+
+def export_xlsx(db: Database, actor, village_id: int | None = None) -> bytes:
+    with db.sessions() as s:
+        rows = export_rows(s, actor, village_id)
+        return tabular.to_xlsx(tabular.Sheet(KIND.title, next(rows), list(rows)))
