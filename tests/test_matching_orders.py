@@ -77,7 +77,7 @@ def test_order_refusals_each_have_their_code(db, settings):
     refused("not_assignee", matching.accept, db, t.leader, o["id"])
     matching.dispatch(db, t.staff, o["id"], team_id=t.team_id, now=t.now(1))
     refused("not_assignee", matching.accept, db, t.member, o["id"], now=t.now(2))
-    refused("reason_required", matching.decline, db, t.leader, o["id"], " ")
+    refused("order_reason_required", matching.decline, db, t.leader, o["id"], " ")
     refused("accept_deadline_passed", matching.accept, db, t.leader, o["id"],
             now=t.now(1) + matching.ACCEPT_DEADLINE + timedelta(seconds=1))
     refused("order_not_done", matching.rate, db, t.resident, o["id"], 5)

@@ -70,10 +70,10 @@ def is_staff(actor, village_id: int) -> bool:
 def _reason(raw: str | None, what: str = "reason") -> str:
     r = (raw or "").strip()
     if len(r) < MIN_REASON_CHARS:
-        raise InvalidInput(f"请说明原因（至少 {MIN_REASON_CHARS} 个字）", code=f"{what}_required",
+        raise InvalidInput(f"请说明原因（至少 {MIN_REASON_CHARS} 个字）", code=f"order_{what}_required",
                            field=what)
     if len(r) > MAX_REASON_CHARS:
-        raise InvalidInput(f"原因最多 {MAX_REASON_CHARS} 字", code=f"{what}_too_long", field=what,
+        raise InvalidInput(f"原因最多 {MAX_REASON_CHARS} 字", code=f"order_{what}_too_long", field=what,
                            max_chars=MAX_REASON_CHARS)
     return r
 
