@@ -167,7 +167,7 @@ def admin_member_add(request: Request, household_id: int, db: Database, settings
     if not errors:
         try:
             with db.sessions() as s:
-                h, v = lookup.household_with_village(s, household_id)
+                _, v = lookup.household_with_village(s, household_id)
             commands.create_person(db, p, PersonDraft(
                 v.id, name, household_id, phone=str(data.get("phone") or "").strip() or None,
                 id_number=str(data.get("id_number") or "").strip() or None,
