@@ -345,3 +345,43 @@ def test_admin_pages_at_phone_size_pass_axe(browser, live_app, page):
     _doc_shot(org, "print-code")
     _axe(org)
     org.context.close()
+
+
+def test_honor_list_on_notice_takes_an_objection(browser, live_app, page):
+    """An admin puts a reviewed honor list on notice; a resident objects on its public page."""
+    from ledger.timeutil import LOCAL_TZ
+    from tests.test_redemption_support import give_points, make_people, make_town
+    db = live_app.db
+    village = make_town(db, villages=1)["villages"][0]
+    for person, pts in zip(make_people(db, village, 2), (60, 40), strict=True):
+        give_points(db, "person", person, village, pts)
+    admin = _new_page(browser, live_app)
+    _staff_sign_in(admin, "admin", "/admin")
+    admin.goto("/admin/honors")
+    admin.get_by_label("名称").fill("年度好人榜（公示）")
+    admin.get_by_label("范围").select_option(f"village:{village}")
+    admin.get_by_label("评比依据").select_option("points")
+    admin.get_by_label("周期").select_option("year")
+    admin.get_by_label("上榜人数").fill("2")
+    admin.get_by_role("button", name="保存").click()
+    card = admin.locator("section.card", has_text="年度好人榜（公示）")
+    card.get_by_label("年度").fill(str(utcnow().astimezone(LOCAL_TZ).year))
+    card.get_by_role("button", name="生成草稿").click()
+    admin.get_by_text("草稿", exact=True).wait_for()
+    admin.get_by_role("button", name="提交审核").click()
+    admin.get_by_label("公示天数").fill("3")
+    admin.get_by_role("button", name="公示", exact=True).click()
+    assert admin.get_by_test_id("honor-status").inner_text() == "公示中"
+    _axe(admin)
+    list_url = admin.url.split("?")[0]
+    list_id = list_url.rstrip("/").split("/")[-1]
+    admin.context.close()
+
+    r = _resident(db, "塘边村", skip=2)
+    _phone_sign_in(page, live_app, r["phone"], f"/honors/{list_id}")
+    page.get_by_test_id("honor-notice").wait_for(state="visible")
+    page.get_by_label("异议理由").fill("名单漏掉了张某，请核实")
+    _doc_shot(page, "honor-notice")
+    _axe(page)
+    page.get_by_role("button", name="提出异议").click()
+    page.get_by_test_id("honor-objected").wait_for(state="visible")
