@@ -10,8 +10,8 @@ PAGES2_MESSAGES: dict[str, tuple[str, str]] = {
     "notice.board": ("{v} 公示栏", "{v} notice board"),
     "notice.villages": ("各村（社区）公示栏", "Notice boards by village"),
     "notice.intro": ("以下加减分正在公示，公示期满无异议后计入积分。对公示内容有不同意见的，可在公示期内提出异议。",
-                     "These awards and deductions are on public notice; they count once the "
-                     "notice ends without objection. You may object until it ends."),
+                     ("These awards and deductions are on public notice; they count once the "
+                     "notice ends without objection. You may object until it ends.")),
     "notice.on_notice": ("公示中", "On notice"),
     "notice.in_review": ("异议复核中", "Objection under review"),
     "notice.until": ("公示至 {d}", "Notice until {d}"),
@@ -39,8 +39,8 @@ PAGES2_MESSAGES: dict[str, tuple[str, str]] = {
     # reviewer's desk
     "desk.desk": ("待我处理", "My review desk"),
     "desk.intro": ("这里是等您处理的事项。本人记录的、本人或本户的事项由他人处理，不在此列。",
-                     "What waits for you. Records you made or that concern you or your "
-                     "household are left to others."),
+                     ("What waits for you. Records you made or that concern you or your "
+                     "household are left to others.")),
     "desk.confirmations": ("待第二人确认的扣分", "Deductions awaiting a second confirmation"),
     "desk.claims": ("待核实的申报", "Claims to verify"),
     "desk.approvals": ("待审批", "Awaiting approval"),
@@ -79,14 +79,14 @@ PAGES2_MESSAGES: dict[str, tuple[str, str]] = {
     "insp.done_notice": ("已记录，公示中：{item} {p} 分，公示至 {d}",
                          "Recorded, on notice: {item} {p} pts until {d}"),
     "insp.done_confirm": ("已记录，等待第二人确认：{item} {p} 分。扣分超过规定分值，须由记录人以外的评议员或管理员确认后才生效。",
-                          "Recorded, awaiting a second confirmation: {item} {p} pts. A "
+                          ("Recorded, awaiting a second confirmation: {item} {p} pts. A "
                           "deduction this large counts only once someone other than the "
-                          "recorder confirms it."),
+                          "recorder confirms it.")),
     "insp.done_review": ("已记录，等待管理员审批：{item}", "Recorded, awaiting approval: {item}"),
     "insp.go_confirm": ("去确认页", "Open the confirmation page"),
     "hour.zero": ("按小时计分：每满 {m} 分钟计 {p} 分，本次 {n} 分钟不足，不计分（服务时长照常记录）。",
-                  "Per hour: {p} pts for every {m} minutes; {n} minutes is short of that, so "
-                  "no points (the service time is still recorded)."),
+                  ("Per hour: {p} pts for every {m} minutes; {n} minutes is short of that, so "
+                  "no points (the service time is still recorded).")),
     "hour.refused": ("本次未计积分：{why}", "No points this time: {why}"),
     "hour.no_minutes": ("服务时长不足 1 分钟", "less than a minute of service"),
     "err.minutes_required": ("请填写服务时长（分钟）", "Service minutes are required"),
@@ -94,8 +94,8 @@ PAGES2_MESSAGES: dict[str, tuple[str, str]] = {
     "claim.title": ("我要申报", "Make a claim"),
     "claim.mine": ("我的申报", "My claims"),
     "claim.intro": ("好人好事、献血、捐赠等可以自己申报，拍照留证，经村里核实、审批后计分。",
-                    "Report a good deed yourself with a photo; it counts once the village "
-                    "verifies and approves it."),
+                    ("Report a good deed yourself with a photo; it counts once the village "
+                    "verifies and approves it.")),
     "claim.item": ("申报项目", "Item"),
     "claim.for": ("申报对象", "For"),
     "claim.for_me": ("本人", "Myself"),
@@ -129,8 +129,8 @@ PAGES2_MESSAGES: dict[str, tuple[str, str]] = {
     # certificates
     "cert.title": ("开具证明", "Service certificate"),
     "cert.intro": ("开具志愿服务记录证明：选择起止日期，证明上有二维码，任何人扫码可核验。",
-                   "Issue a volunteer service record for a period; anyone can check it by "
-                   "scanning its QR code."),
+                   ("Issue a volunteer service record for a period; anyone can check it by "
+                   "scanning its QR code.")),
     "cert.start": ("开始日期", "From"),
     "cert.end": ("结束日期", "To"),
     "cert.issue": ("开具", "Issue"),
@@ -157,8 +157,8 @@ PAGES2_MESSAGES: dict[str, tuple[str, str]] = {
     "honor_pub.lists": ("光荣榜", "Honor lists"),
     "honor_pub.on_notice": ("公示中的光荣榜", "Honor lists on notice"),
     "honor_pub.notice_intro": ("以下名单正在公示，公示期满、异议处理完毕后正式发布。对名单有不同意见的，可在公示期内提出异议。",
-                               "This list is on public notice; it is published once the notice "
-                               "ends and objections are decided. You may object until then."),
+                               ("This list is on public notice; it is published once the notice "
+                               "ends and objections are decided. You may object until then.")),
     "honor_pub.objected": ("异议已提交，将由管理员处理。", "Objection sent; an admin will decide."),
     "honor_pub.about": ("异议对象", "About"),
     "honor_pub.about_list": ("整个名单", "The whole list"),
@@ -262,6 +262,13 @@ PAGES2_MESSAGES: dict[str, tuple[str, str]] = {
     "va.move_to": ("所在户门牌", "Household (plate code)"),
     "va.move_hint": ("填另一户的门牌编号即迁入该户；清空表示迁出本户（如外迁）。",
                      "Another household's plate moves them there; empty takes them out."),
+    "va.left": ("在册状态", "Residence"),
+    "va.left.none": ("在册", "Resident"),
+    "va.left.deceased": ("已故", "Deceased"),
+    "va.left.moved_away": ("已迁出", "Moved away"),
+    "va.left_hint": ("标记已故或迁出后保留其记录，但不再能用手机号登录、报名或参加抽奖。",
+                     "Their records stay; they can no longer sign in by phone, sign up or win draws."),
+    "err.left_invalid": ("在册状态不对", "Invalid residence state"),
     "va.users": ("账号与角色", "Users and roles"),
     "va.new_user": ("新增工作人员账号", "New staff account"),
     "va.login": ("账号", "Login"),

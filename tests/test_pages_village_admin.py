@@ -87,3 +87,39 @@ def test_the_organizer_prints_a_static_check_in_code(client, db, settings):
     page = client.get(f"/org/activities/{act}/print").text
     assert 'data-testid="static-qr"' in page and '<svg class="qr"' in page
     assert "请用手机扫码签到" in page
+
+
+def test_a_person_marked_deceased_keeps_their_record_and_leaves_draws_and_sign_in(
+        client, db, settings):
+    from ledger.identity import otp
+    from ledger.ratelimit import RateLimiter
+    from ledger.redemption import draws
+    w = world(db, village_name="坑东村")
+    with db.transaction() as s:
+        s.get(Person, w.resident).phone = "17000009999"
+    sign_in(client, settings, "village_admin", village_id=w.village, user_id=91)
+    page = client.get(f"/admin/households/{w.household}").text
+    action = f"/admin/people/{w.resident}"
+    with db.sessions() as s:
+        pop = {"holder_type": "person", "volunteers_only": False, "village_ids": [w.village],
+               "min_service_hours": None, "min_points": None, "year": 2026}
+        assert ("person", w.resident) in draws.population(s, w.town, pop)
+    r = client.post(action, data={**form_fields(page, action), "back": str(w.household),
+                                  "name": "志愿者0", "plate": "", "left": "deceased",
+                                  "is_volunteer": "1"}, follow_redirects=False)
+    assert r.status_code == 303
+    with db.sessions() as s:
+        p = s.get(Person, w.resident)
+        assert p.left == "deceased" and p.left_at is not None and not p.is_volunteer
+        assert ("person", w.resident) not in draws.population(s, w.town, pop)
+
+    class Sent:
+        def __init__(self) -> None:
+            self.codes: list[str] = []
+
+        def send(self, phone, code, ttl_s):
+            self.codes.append(code)
+    sent = Sent()
+    otp.request_code(db, RateLimiter(None), sent, phone="17000009999",
+                     secret=settings.secret_key)
+    assert sent.codes == []  # no code for someone no longer a volunteer

@@ -272,9 +272,9 @@ def test_a_per_hour_item_under_its_smallest_step_says_why_it_gave_nothing(client
 
 
 def test_twenty_minutes_of_a_per_hour_item_explain_the_zero(db, settings):
-    from ledger.activities.awards import _outcome
     from api.i18n import translator
     from api.pages.workflow_views import per_hour_hint
+    from ledger.activities.awards import _outcome
     w = world(db, village_name="坑东村")
     award = rules.record_award(db, settings, item_code="A01", holder=("person", w.resident),
                                recorder=Actor(51, (("organizer", w.village),)),

@@ -13,7 +13,7 @@ from litestar.response import File, Redirect, Template
 
 from api.auth import INSPECTOR, ORGANIZER, TOWN_ADMIN, VILLAGE_ADMIN, Principal
 from api.pages.common import FormData, field_errors, form_key, need_role, render, t_for
-from api.pages.notices import _reason, rule_actor
+from api.pages.notices import reason_field, rule_actor
 from api.pages.workflow_views import desk
 from ledger.activities.inspections import photo_dir
 from ledger.config import Settings
@@ -59,7 +59,7 @@ def review_award(request: Request, award_id: int, action: str, db: Database,
     key = form_key(data, p, f"desk:{action}:{award_id}")
     if key is None:
         errors["_form"] = t("err.bad_form_key")
-    reason = _reason(data, t, errors) if action == "reject" else ""
+    reason = reason_field(data, t, errors) if action == "reject" else ""
     if not errors:
         who = rule_actor(p)
         try:

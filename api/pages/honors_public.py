@@ -13,7 +13,7 @@ from litestar.response import Redirect, Template
 from api.auth import Principal
 from api.pages.common import FormData, field_errors, form_key, int_field, render, t_for
 from api.pages.honors import _check_scope, _guard
-from api.pages.notices import _reason
+from api.pages.notices import reason_field
 from ledger.db import Database
 from ledger.errors import DomainError
 from ledger.recognition import honor, service
@@ -54,7 +54,7 @@ def honor_object(request: Request, list_id: int, db: Database,
         return Redirect(path=f"/signin?next={quote(f'/honors/{list_id}')}", status_code=303)
     t = t_for(request)
     errors: dict[str, str] = {}
-    reason = _reason(data, t, errors)
+    reason = reason_field(data, t, errors)
     holder = int_field(data, "holder_id", t, errors, lo=1, required=False)
     key = form_key(data, p, f"honor_object:{list_id}")
     if key is None:

@@ -32,7 +32,7 @@ def _signin_to(path: str) -> Redirect:
     return Redirect(path=f"/signin?next={quote(path)}", status_code=303)
 
 
-def _reason(form: dict, t, errors: dict, name: str = "reason") -> str:
+def reason_field(form: dict, t, errors: dict, name: str = "reason") -> str:
     value = str(form.get(name) or "").strip()
     if not value:
         errors[name] = t("err.reason_missing")
@@ -56,8 +56,8 @@ def _board(request: Request, db: Database, village_id: int, *, status: int = 200
 def notice_villages(request: Request, db: Database) -> Template:
     from sqlalchemy import func, select
 
-    from ledger.rules.models import AwardRecord
     from api.pages.workflow_views import NOTICE_STATES
+    from ledger.rules.models import AwardRecord
     with db.sessions() as s:
         names = village_names(s)
         counts = dict(s.execute(select(AwardRecord.village_id, func.count())
@@ -81,7 +81,7 @@ def notice_object(request: Request, village_id: int, award_id: int, db: Database
         return _signin_to(f"/notices/{village_id}")
     t = t_for(request)
     errors: dict[str, str] = {}
-    reason = _reason(data, t, errors)
+    reason = reason_field(data, t, errors)
     key = form_key(data, p, f"object:{award_id}")
     if key is None:
         errors["_form"] = t("err.bad_form_key")
@@ -123,7 +123,7 @@ def appeal_send(request: Request, award_id: int, db: Database,
         return _signin_to(f"/appeal/{award_id}")
     t = t_for(request)
     errors: dict[str, str] = {}
-    reason = _reason(data, t, errors)
+    reason = reason_field(data, t, errors)
     key = form_key(data, p, f"appeal:{award_id}")
     if key is None:
         errors["_form"] = t("err.bad_form_key")

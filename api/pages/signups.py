@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from api.auth import ORGANIZER, TOWN_ADMIN, VILLAGE_ADMIN, Principal
 from api.pages.common import FormData, field_errors, need_role, render, t_for, to_signin
-from api.pages.notices import _reason
+from api.pages.notices import reason_field
 from api.pages.organizer import actor_of
 from api.pages.views import person_names, village_names
 from ledger.activities import review, signups
@@ -39,7 +39,7 @@ def _list(request: Request, db: Database, p: Principal, *, status: int = 200,
         rows = []
         for a in acts:
             sg = mine.get(a.id)
-            state = None if sg is None else signups._view_with_position(s, sg, a)
+            state = None if sg is None else signups.signup_state(s, sg, a)
             rows.append({**activity_view(a), "taken": signups.seats_taken(s, a.id),
                          "mine": state})
         names = village_names(s)
@@ -108,7 +108,7 @@ def org_reject(request: Request, attendance_id: int, db: Database, settings: Set
         att = s.get(Attendance, attendance_id)
         activity_id = att.activity_id if att else None
     errors: dict[str, str] = {}
-    reason = _reason(data, t, errors)
+    reason = reason_field(data, t, errors)
     if activity_id is None:
         errors["_form"] = t("err.not_found")
     if not errors:

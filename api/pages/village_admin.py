@@ -36,7 +36,7 @@ from ledger.registry.service import HouseholdDraft, PersonDraft
 
 ADMINS = (TOWN_ADMIN, VILLAGE_ADMIN)
 HOUSEHOLDS_PAGE = 50
-PERSON_FIELDS = {"name*": "name", "invalid_name": "name", "phone*": "phone",
+PERSON_FIELDS = {"name*": "name", "invalid_name": "name", "phone*": "phone", "left*": "left",
                  "id_number*": "id_number", "household*": "plate", "plate*": "plate"}
 USER_FIELDS = {"login*": "login", "password*": "password", "role*": "role",
                "forbidden_grant": "role", "name*": "name"}
@@ -74,6 +74,9 @@ def _household_page(request: Request, db: Database, settings: Settings, p: Princ
     with db.sessions() as s:
         hh = lookup.get_household(s, p, household_id)
     return render(request, "village/household.html", status=status, hh=hh,
+                  left_options=[("", t_for(request)("va.left.none")),
+                                *((r, t_for(request)("va.left." + r))
+                                  for r in commands.LEFT_REASONS)],
                   plate_url=plates.plate_url(settings.public_base_url, hh["plate_code"]), **ctx)
 
 
@@ -136,7 +139,8 @@ def admin_person_save(request: Request, person_id: int, db: Database, settings: 
     if not errors:
         try:
             changes = {"name": name, "is_volunteer": data.get("is_volunteer") == "1",
-                       "household_id": _household_of_plate(db, str(data.get("plate") or ""))}
+                       "household_id": _household_of_plate(db, str(data.get("plate") or "")),
+                       "left": str(data.get("left") or "") or None}
             phone = str(data.get("phone") or "").strip()
             if phone and "*" not in phone:  # a masked phone shown back is left as it is
                 changes["phone"] = phone
@@ -167,7 +171,7 @@ def admin_member_add(request: Request, household_id: int, db: Database, settings
     if not errors:
         try:
             with db.sessions() as s:
-                h, v = lookup.household_with_village(s, household_id)
+                _, v = lookup.household_with_village(s, household_id)
             commands.create_person(db, p, PersonDraft(
                 v.id, name, household_id, phone=str(data.get("phone") or "").strip() or None,
                 id_number=str(data.get("id_number") or "").strip() or None,

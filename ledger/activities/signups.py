@@ -128,6 +128,11 @@ def promote_waiting(s: Session, act: Activity, now: datetime) -> list[int]:
     return moved
 
 
+def signup_state(s: Session, sg: Signup, act: Activity) -> dict:
+    """A sign-up as its person sees it, with the place in the waiting line when waiting."""
+    return _view_with_position(s, sg, act)
+
+
 def my_signup(s: Session, activity_id: int, person_id: int) -> Signup | None:
     return s.scalar(select(Signup).where(Signup.activity_id == activity_id,
                                          Signup.person_id == person_id))

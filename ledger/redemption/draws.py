@@ -112,6 +112,8 @@ def population(s: Session, town_id: int, pop: dict) -> list[tuple[str, int]]:
         select(Village.id).where(Village.town_id == town_id)))
     if pop["village_ids"]:
         q = q.where(model.village_id.in_(pop["village_ids"]))
+    if model is Person:  # the dead and those who moved away do not win
+        q = q.where(Person.left.is_(None))
     if pop["volunteers_only"]:
         q = q.where(Person.is_volunteer.is_(True))
     if pop["min_service_hours"]:

@@ -30,6 +30,7 @@ from ledger.db import Database
 from ledger.errors import Conflict, InvalidInput, NotFound
 from ledger.identity.roles import REGISTRY_ADMINS, TOWN_ADMIN, require
 from ledger.journal import book
+from ledger.timeutil import utcnow
 
 
 def keyed(db: Database, fn, *, key: str | None, request: dict) -> dict:
@@ -69,7 +70,9 @@ def create_person(db: Database, actor, d: PersonDraft, *, key: str | None) -> di
     return keyed(db, work, key=key, request={"op": "person", "draft": _plain(d)})
 
 
-PERSON_FIELDS = frozenset({"name", "phone", "id_number", "is_volunteer", "household_id"})
+PERSON_FIELDS = frozenset({"name", "phone", "id_number", "is_volunteer", "household_id",
+                           "left"})
+LEFT_REASONS = ("deceased", "moved_away")  # a person who is no longer a resident
 HOUSEHOLD_FIELDS = frozenset({"head_name", "address"})
 
 
@@ -90,6 +93,13 @@ def update_person(db: Database, actor, person_id: int, changes: dict, *, key: st
             p.id_number = check_id_number(changes["id_number"])
         if "is_volunteer" in changes:
             p.is_volunteer = bool(changes["is_volunteer"])
+        if "left" in changes and changes["left"] != p.left:
+            if changes["left"] not in (None, *LEFT_REASONS):
+                raise InvalidInput(f"left is one of {', '.join(LEFT_REASONS)} or empty",
+                                   code="left_invalid", field="left")
+            p.left, p.left_at = changes["left"], (utcnow() if changes["left"] else None)
+            if p.left:  # no more sign-in by phone code, sign-ups or volunteer draws
+                p.is_volunteer = False
         if "household_id" in changes and changes["household_id"] != p.household_id:
             if changes["household_id"] is not None:
                 check_households(s, [PersonDraft(v.id, p.name, changes["household_id"])])

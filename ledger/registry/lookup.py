@@ -91,7 +91,7 @@ def person_view(p: Person, v: Village, actor=None) -> dict:
             "household_id": p.household_id,
             "phone": p.phone if sees_phone(actor, v.id) else mask_phone(p.phone),
             "id_number": mask_id_number(p.id_number), "is_volunteer": p.is_volunteer,
-            "created_at": _iso(p.created_at)}
+            "left": p.left, "left_at": _iso(p.left_at), "created_at": _iso(p.created_at)}
 
 
 def household_view(h: Household, v: Village, members: list[dict] | None = None) -> dict:

@@ -62,6 +62,9 @@ class Person(Base):
     id_number: Mapped[str | None] = mapped_column(String(18), unique=True, default=None)
     is_volunteer: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # No longer a resident: "deceased" or "moved_away" (kept, with their history), else None.
+    left: Mapped[str | None] = mapped_column(String(16), default=None)
+    left_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 
 
 class Team(Base):

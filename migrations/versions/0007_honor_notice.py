@@ -1,4 +1,5 @@
-"""honor lists go on public notice (公示) before publication: notice_until, objections
+"""honor lists go on public notice (公示) before publication: notice_until, objections;
+a person who died or moved away is marked so (person.left, person.left_at)
 
 Revision ID: 0007
 Revises: 0004
@@ -16,6 +17,9 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table('person', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('left', sa.String(length=16), nullable=True))
+        batch_op.add_column(sa.Column('left_at', UTCDateTime(), nullable=True))
     with op.batch_alter_table('honor_list', schema=None) as batch_op:
         batch_op.add_column(sa.Column('notice_until', UTCDateTime(), nullable=True))
     op.create_table('honor_objection',
@@ -42,3 +46,6 @@ def downgrade() -> None:
     op.drop_table('honor_objection')
     with op.batch_alter_table('honor_list', schema=None) as batch_op:
         batch_op.drop_column('notice_until')
+    with op.batch_alter_table('person', schema=None) as batch_op:
+        batch_op.drop_column('left_at')
+        batch_op.drop_column('left')

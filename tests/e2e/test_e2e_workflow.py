@@ -147,7 +147,7 @@ def test_finding_on_notice_objection_and_decision(browser, live_app, page):
     row.locator("summary").click()
     row.get_by_label("异议理由").fill("杂物是邻居家的，已告知")
     row.get_by_role("button", name="提出异议").click()
-    assert page.get_by_test_id("objected").is_visible()
+    page.get_by_test_id("objected").wait_for(state="visible")
     assert "异议复核中" in page.get_by_test_id("notice-rows").inner_text()
     page.goto("/me")
     assert "异议复核中" in page.get_by_test_id("pending-notices").inner_text()
@@ -163,7 +163,7 @@ def test_finding_on_notice_objection_and_decision(browser, live_app, page):
     item = section.locator("li").filter(has_text="杂物是邻居家的").first
     item.get_by_label("处理意见").fill("经核实属实")
     item.get_by_role("button", name="异议成立，撤销").click()
-    assert admin.get_by_test_id("desk-saved").is_visible()
+    admin.get_by_test_id("desk-saved").wait_for(state="visible")
     admin.context.close()
     page.goto(f"/h/{r['plate']}")
     assert page.get_by_test_id("pending-notices").count() == 0
@@ -186,7 +186,7 @@ def test_deduction_appealed_from_me_and_decided_by_another_admin(browser, live_a
     _axe(page)
     page.get_by_role("button", name="申诉").click()
     page.wait_for_url("**/me?appealed=1")
-    assert page.get_by_test_id("appealed").is_visible()
+    page.get_by_test_id("appealed").wait_for(state="visible")
     assert "申诉处理中" in page.get_by_test_id("deductions").inner_text()
 
     town = _new_page(browser, live_app)
@@ -194,7 +194,7 @@ def test_deduction_appealed_from_me_and_decided_by_another_admin(browser, live_a
     appeals = town.get_by_test_id("desk-appeals")
     item = appeals.locator("li").filter(has_text="家禽已圈养").first
     item.get_by_role("button", name="申诉成立，撤销扣分").click()
-    assert town.get_by_test_id("desk-saved").is_visible()
+    town.get_by_test_id("desk-saved").wait_for(state="visible")
     town.context.close()
     page.goto("/me")
     assert "申诉成立，已撤销扣分" in page.get_by_test_id("deductions").inner_text()
@@ -213,7 +213,7 @@ def test_claim_with_a_photo_is_verified_and_approved(browser, live_app, page):
     _doc_shot(page, "claim")
     _axe(page)
     page.get_by_role("button", name="提交申报").click()
-    assert page.get_by_test_id("claim-sent").is_visible()
+    page.get_by_test_id("claim-sent").wait_for(state="visible")
     assert "待核实" in page.get_by_test_id("claims").inner_text()
 
     insp = _new_page(browser, live_app)
@@ -222,13 +222,13 @@ def test_claim_with_a_photo_is_verified_and_approved(browser, live_app, page):
     item = claims.locator("li").filter(has_text="无偿献血").first
     assert item.locator("img").count() == 1
     item.get_by_role("button", name="核实无误").click()
-    assert insp.get_by_test_id("desk-saved").is_visible()
+    insp.get_by_test_id("desk-saved").wait_for(state="visible")
     insp.context.close()
     admin = _new_page(browser, live_app)
     _staff_sign_in(admin, "tangbian.admin", "/review")
     item = admin.get_by_test_id("desk-approvals").locator("li").filter(has_text="无偿献血").first
     item.get_by_role("button", name="批准").click()
-    assert admin.get_by_test_id("desk-saved").is_visible()
+    admin.get_by_test_id("desk-saved").wait_for(state="visible")
     admin.context.close()
     page.goto("/me/claims")
     assert "公示中" in page.get_by_test_id("claims").inner_text()  # 塘边村's notice
@@ -290,14 +290,14 @@ def test_certificate_issued_and_checked_on_its_public_page(browser, live_app, pa
     _axe(page)
     page.get_by_role("button", name="开具").click()
     page.wait_for_url(re.compile(r".*/me/certificates/[A-Za-z0-9_-]+$"))
-    assert page.locator("svg.qr").is_visible()
+    page.locator("svg.qr").wait_for(state="visible")
     _doc_shot(page, "certificate")
     _axe(page)
     code = page.get_by_test_id("cert-code").inner_text()
 
     anyone = _new_page(browser, live_app)  # what the certificate's QR code opens
     anyone.goto(f"/cert/{code}")
-    assert anyone.get_by_test_id("cert-valid").is_visible()
+    anyone.get_by_test_id("cert-valid").wait_for(state="visible")
     assert r["name"] not in anyone.content()  # masked
     _doc_shot(anyone, "certificate-verify")
     _axe(anyone)
@@ -340,7 +340,48 @@ def test_admin_pages_at_phone_size_pass_axe(browser, live_app, page):
         starts_at=now + timedelta(hours=2), ends_at=now + timedelta(hours=4), place="敬老院"))
     _staff_sign_in(org, "tangbian.organizer", f"/org/activities/{act['id']}")
     org.get_by_role("link", name="打印签到码").click()
-    assert org.get_by_test_id("static-qr").locator("svg").is_visible()
+    org.wait_for_url(f"**/org/activities/{act['id']}/print")
+    org.get_by_test_id("static-qr").locator("svg").wait_for(state="visible")
     _doc_shot(org, "print-code")
     _axe(org)
     org.context.close()
+
+
+def test_honor_list_on_notice_takes_an_objection(browser, live_app, page):
+    """An admin puts a reviewed honor list on notice; a resident objects on its public page."""
+    from ledger.timeutil import LOCAL_TZ
+    from tests.test_redemption_support import give_points, make_people, make_town
+    db = live_app.db
+    village = make_town(db, villages=1)["villages"][0]
+    for person, pts in zip(make_people(db, village, 2), (60, 40), strict=True):
+        give_points(db, "person", person, village, pts)
+    admin = _new_page(browser, live_app)
+    _staff_sign_in(admin, "admin", "/admin")
+    admin.goto("/admin/honors")
+    admin.get_by_label("名称").fill("年度好人榜（公示）")
+    admin.get_by_label("范围").select_option(f"village:{village}")
+    admin.get_by_label("评比依据").select_option("points")
+    admin.get_by_label("周期").select_option("year")
+    admin.get_by_label("上榜人数").fill("2")
+    admin.get_by_role("button", name="保存").click()
+    card = admin.locator("section.card", has_text="年度好人榜（公示）")
+    card.get_by_label("年度").fill(str(utcnow().astimezone(LOCAL_TZ).year))
+    card.get_by_role("button", name="生成草稿").click()
+    admin.get_by_text("草稿", exact=True).wait_for()
+    admin.get_by_role("button", name="提交审核").click()
+    admin.get_by_label("公示天数").fill("3")
+    admin.get_by_role("button", name="公示", exact=True).click()
+    assert admin.get_by_test_id("honor-status").inner_text() == "公示中"
+    _axe(admin)
+    list_url = admin.url.split("?")[0]
+    list_id = list_url.rstrip("/").split("/")[-1]
+    admin.context.close()
+
+    r = _resident(db, "塘边村", skip=2)
+    _phone_sign_in(page, live_app, r["phone"], f"/honors/{list_id}")
+    page.get_by_test_id("honor-notice").wait_for(state="visible")
+    page.get_by_label("异议理由").fill("名单漏掉了张某，请核实")
+    _doc_shot(page, "honor-notice")
+    _axe(page)
+    page.get_by_role("button", name="提出异议").click()
+    page.get_by_test_id("honor-objected").wait_for(state="visible")
