@@ -18,7 +18,7 @@ from api.controllers.wechat import WechatController
 from api.deps import dependencies
 from api.pages import PagesPlugin
 from api.observability import ObservabilityMiddleware, configure_logging, metrics
-from api.openapi_docs import openapi_config, swagger_assets_router
+from api.openapi_docs import openapi_config
 from api.problems import document_problems, exception_handlers
 from ledger.config import Settings, load_settings
 from ledger.db import Database
@@ -31,8 +31,7 @@ MAX_BODY_BYTES = 1024 * 1024  # uploads (imports, photos) set their own larger l
 def route_handlers() -> list:
     return [health, ready, metrics, LedgerController, *activities_handlers, RedemptionController,
             RulesController, RecognitionController, OpsController, AuthController, UsersController,
-            RegistryController, WechatController, SessionsController,
-            swagger_assets_router()]
+            RegistryController, WechatController, SessionsController]
 
 
 def create_app(settings: Settings | None = None, db: Database | None = None) -> Litestar:
