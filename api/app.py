@@ -22,7 +22,7 @@ from api.controllers.wechat import WechatController
 from api.deps import dependencies
 from api.pages import PagesPlugin
 from api.observability import ObservabilityMiddleware, configure_logging, metrics
-from api.openapi_docs import openapi_config, swagger_assets_router
+from api.openapi_docs import openapi_config
 from api.problems import document_problems, exception_handlers
 from ledger.config import Settings, load_settings
 from ledger.db import Database
@@ -38,7 +38,7 @@ def route_handlers() -> list:
             RulesController, RecognitionController, OpsController, AuthController, UsersController,
             RegistryController, StationsController, MatchingController,
             FundController, WechatController, SessionsController,
-            SheetsController, swagger_assets_router()]
+            SheetsController]
 
 
 def create_app(settings: Settings | None = None, db: Database | None = None) -> Litestar:

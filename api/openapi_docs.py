@@ -1,26 +1,21 @@
 """The OpenAPI document and its two readers, served by the app itself (no CDN: it is
-unreliable in China): Swagger UI from the swagger-ui-bundle package (Apache-2.0) at /docs, and
-ReDoc vendored under api/static/vendor/redoc (MIT, licence beside it) at /docs/redoc.
+unreliable in China): Swagger UI 5 (the first to read OpenAPI 3.1, which Litestar writes) at
+/docs and ReDoc at /docs/redoc, both vendored under api/static/vendor/ from their npm
+packages with their licences (Apache-2.0, MIT) and served with the other static files.
 
 Security schemes are declared so Swagger's "Authorize" takes a token: a Bearer JWT (from
 POST /api/v1/auth/password or /auth/code/verify), or the `jifen_token` cookie the pages use."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
-from litestar.static_files import create_static_files_router
-from swagger_ui_bundle import swagger_ui_path
-
 from api.auth import COOKIE
 
-SWAGGER_ASSETS = "/static/swagger-ui"
+SWAGGER_ASSETS = "/static/vendor/swagger-ui"
 REDOC_JS = "/static/vendor/redoc/redoc.standalone.js"
-FAVICON = "<link rel='icon' href='/static/swagger-ui/favicon-32x32.png'>"
-ASSETS_MAX_AGE_S = 24 * 3600
+FAVICON = f"<link rel='icon' href='{SWAGGER_ASSETS}/favicon-32x32.png'>"
 
 SECURITY_SCHEMES = {
     "BearerToken": SecurityScheme(
@@ -49,10 +44,3 @@ def openapi_config(version: str = "0.1.0") -> OpenAPIConfig:
                               favicon=FAVICON),
         ],
     )
-
-
-def swagger_assets_router():  # noqa: ANN201
-    from litestar.datastructures import CacheControlHeader
-    return create_static_files_router(
-        path=SWAGGER_ASSETS, directories=[Path(str(swagger_ui_path))], include_in_schema=False,
-        cache_control=CacheControlHeader(max_age=ASSETS_MAX_AGE_S, public=True))

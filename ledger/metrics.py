@@ -4,9 +4,11 @@ With PROMETHEUS_MULTIPROC_DIR set (deploy/), every process on the box (API worke
 worker and beat) writes its samples there and /metrics adds them up; gauges say how: the audit
 result and the outbox lag are the most recent value any process measured."""
 
-from ledger.config import load_env_file
+from ledger.config import load_env_file, metrics_dir
 
 load_env_file()  # prometheus_client reads PROMETHEUS_MULTIPROC_DIR at import: .env first
+if metrics_dir() is not None:  # every process writes its samples there: it must exist
+    metrics_dir().mkdir(parents=True, exist_ok=True)
 
 from prometheus_client import Counter, Gauge, Histogram  # noqa: E402
 

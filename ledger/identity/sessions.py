@@ -87,29 +87,27 @@ def rotate(db: Database, secret: str, raw: str,
                        .with_for_update())
         if row is None or row.revoked_at is not None:
             raise SessionRefused("请重新登录 (sign in again)")
-        if row.used_at is not None:  # a copy was used: end the session everywhere
-            _end_family(s, row.family, now, "reused")
-            log.warning("refresh_token_reused", user_id=row.user_id, session=row.family[:8])
-            reused = True
-        else:
-            reused = False
-        if not reused and row.expires_at <= now:
-            raise SessionRefused("登录已过期，请重新登录 (the session expired)",
-                                 code="refresh_expired")
-        user = None if reused else s.get(AppUser, row.user_id)
-        if user is not None and not user.active:
-            _end_family(s, row.family, now, "disabled")
-            raise Forbidden("该账号已停用 (this account is disabled)", code="account_disabled")
-        if not reused:
-            row.used_at = now
-            nxt, new = _issue(s, secret, row.user_id, row.family, row.started_at, now)
-            user.last_sign_in_at = now
-            who = identity_of(s, user, only=(VOLUNTEER,))
-    if reused:  # raised after the commit: the family stays ended
-        raise SessionRefused("登录凭据已被使用，请重新登录 (this session was ended)",
-                             code="refresh_reused")
-    return who, {"refresh_token": nxt, "session_id": new.family,
-                 "refresh_expires_in": int((new.expires_at - now).total_seconds())}
+        if row.used_at is None:
+            return _spend(s, secret, row, now)
+        user_id, family = row.user_id, row.family
+        _end_family(s, family, now, "reused")  # a copy was used: end it everywhere
+    log.warning("refresh_token_reused", user_id=user_id, session=family[:8])
+    raise SessionRefused("登录凭据已被使用，请重新登录 (this session was ended)",
+                         code="refresh_reused")  # after the commit: the session stays ended
+
+
+def _spend(s: Session, secret: str, row: RefreshToken, now: datetime) -> tuple[Identity, dict]:
+    if row.expires_at <= now:
+        raise SessionRefused("登录已过期，请重新登录 (the session expired)",
+                             code="refresh_expired")
+    user = s.get(AppUser, row.user_id)
+    if user is None or not user.active:
+        raise Forbidden("该账号已停用 (this account is disabled)", code="account_disabled")
+    row.used_at = user.last_sign_in_at = now
+    raw, new = _issue(s, secret, row.user_id, row.family, row.started_at, now)
+    return identity_of(s, user, only=(VOLUNTEER,)), {
+        "refresh_token": raw, "session_id": new.family,
+        "refresh_expires_in": int((new.expires_at - now).total_seconds())}
 
 
 def end(db: Database, user_id: int, session_id: str | None, *, by: int,
