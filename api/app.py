@@ -15,7 +15,7 @@ from api.controllers.recognition import RecognitionController
 from api.controllers.redemption import RedemptionController
 from api.controllers.registry import RegistryController
 from api.controllers.rules import RulesController
-from api.deps import dependencies
+from api.deps import dependencies, document_idempotency
 from api.pages import PagesPlugin
 from api.observability import ObservabilityMiddleware, configure_logging, metrics
 from api.problems import document_problems, exception_handlers
@@ -61,5 +61,6 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         debug=False,
     )
     document_problems(app)
+    document_idempotency(app)
     app.asgi_handler = ObservabilityMiddleware(app.asgi_handler)  # outermost: 404s included
     return app
