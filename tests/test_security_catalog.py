@@ -40,7 +40,7 @@ CORPUS = {
 # The API's body limit (1 MiB) answers first for a file over the catalog's byte limit.
 API_ANSWER = {"over the byte limit": (413, "body_too_large")}
 MAX_PEAK_BYTES = 64 * 1024 * 1024  # what parsing any of these may allocate (Python heap)
-MAX_CLI_RSS_KB = 400 * 1024  # a whole `jifen catalog load` process refusing the bomb
+MAX_CLI_RSS_KB = 200 * 1024  # a whole `jifen catalog load` process refusing the bomb (73 MB)
 MAX_REFUSAL_S = 2.0  # the pure-Python scanner took 6 s on the 100,000-node list: CPU is bounded too
 
 
