@@ -19,7 +19,7 @@ from api.controllers.rules import RulesController
 from api.controllers.stations import StationsController
 from api.controllers.sessions import SessionsController
 from api.controllers.wechat import WechatController
-from api.deps import dependencies
+from api.deps import dependencies, document_idempotency
 from api.pages import PagesPlugin
 from api.observability import ObservabilityMiddleware, configure_logging, metrics
 from api.openapi_docs import openapi_config
@@ -64,5 +64,6 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         debug=False,
     )
     document_problems(app)
+    document_idempotency(app)
     app.asgi_handler = ObservabilityMiddleware(app.asgi_handler)  # outermost: 404s included
     return app

@@ -132,8 +132,11 @@ def restore(backup_file: str, into: str = typer.Option(..., help="target databas
     from pathlib import Path
 
     from ledger import backup as b
+    from ledger.identity import current
     from ledger.journal import service
-    report = service.audit(b.restore(Path(backup_file), into))
+    restored = b.restore(Path(backup_file), into)
+    current.forget_all(restored)  # user ids may be given out again: no cached state survives
+    report = service.audit(restored)
     console.print(f"restored: {report['entries']} entries; audit "
                   + ("[green]clean[/green]" if report["ok"] else "[red]FAILED[/red]"))
     sys.exit(0 if report["ok"] else 1)

@@ -11,6 +11,7 @@ from ledger.db import Database
 from ledger.errors import InvalidInput
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+IDEMPOTENCY_KEY_CHARS = 128
 
 
 async def provide_db(request: Request) -> Database:
@@ -31,11 +32,56 @@ def scoped_key(request: Request, principal: Principal | None, *, required: bool 
                                code="idempotency_key_required")
         return None
     raw = raw.strip()
-    if not 1 <= len(raw) <= 128 or not raw.isprintable():
-        raise InvalidInput("Idempotency-Key must be 1..128 printable characters",
+    if not 1 <= len(raw) <= IDEMPOTENCY_KEY_CHARS or not raw.isprintable():
+        raise InvalidInput(f"Idempotency-Key must be 1..{IDEMPOTENCY_KEY_CHARS} printable "
+                           "characters",
                            code="idempotency_key_invalid")
     who = principal.user_id if principal else "anon"
     return f"u{who}:{raw}"
+
+
+def needs_idempotency_key(handler) -> bool:
+    """True if the handler asks for the key: its code calls `scoped_key` (whose default is
+    required=True; no handler passes required=False today)."""
+    fn = handler.fn
+    fn = getattr(fn, "func", fn)  # sync handlers run in a thread are wrapped
+    return "scoped_key" in getattr(getattr(fn, "__code__", None), "co_names", ())
+
+
+def _idempotency_header():
+    from litestar.openapi.spec import Parameter, Schema
+    from litestar.openapi.spec.enums import OpenAPIType
+    return Parameter(
+        name=IDEMPOTENCY_HEADER, param_in="header", required=True,
+        description="The client's key for this write: a retry with the same key and body gets "
+                    "the first answer; the same key with another body is refused (409).",
+        schema=Schema(type=OpenAPIType.STRING, min_length=1, max_length=IDEMPOTENCY_KEY_CHARS,
+                      pattern=r"^[!-~]+$"))
+
+
+def document_idempotency(app) -> int:
+    """Declare the Idempotency-Key header on every operation that requires it (through the
+    handler's OpenAPI operation class), so generated clients and the fuzzer send it; the
+    number of such operations."""
+    from dataclasses import dataclass
+
+    from litestar.handlers import HTTPRouteHandler
+    from litestar.openapi.spec import Operation
+
+    header = _idempotency_header()
+
+    @dataclass
+    class KeyedOperation(Operation):
+        def __post_init__(self) -> None:
+            self.parameters = [*(self.parameters or []), header]
+
+    count = 0
+    for route in app.routes:
+        for h, _ in getattr(route, "route_handler_map", {}).values():
+            if isinstance(h, HTTPRouteHandler) and needs_idempotency_key(h):
+                h.operation_class = KeyedOperation
+                count += 1
+    return count
 
 
 dependencies = {

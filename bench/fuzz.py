@@ -35,6 +35,8 @@ SCHEMA_PATH = "/docs/openapi.json"
 PROBLEM = "application/problem+json"
 SECRET = "fuzz-secret-" + "k" * 40
 MAX_FAILURES_KEPT = 200
+HOSTILE_DEPTH = 5_000  # JSON nesting sent to every operation with a body
+HOSTILE_BYTES = 1024 * 1024 + 64  # just past the app's body limit
 CLERK_USER_ID = 9005
 VOLUNTEER_USER_ID = 9006
 
@@ -185,6 +187,8 @@ class Report:
     seconds: float = 0.0
     slowest: collections.Counter = field(default_factory=collections.Counter)
     kinds: collections.Counter = field(default_factory=collections.Counter)
+    with_key: int = 0  # requests carrying the Idempotency-Key the schema declares
+    hostile: int = 0  # nested and oversized bodies sent
 
     def add_failure(self, op: str, role: str, why: str, case) -> None:
         short = " ".join(why.split())
@@ -197,6 +201,7 @@ class Report:
 
     def summary(self) -> dict:
         return {"operations": self.operations, "roles": self.roles, "requests": self.requests,
+                "with_key": self.with_key, "hostile": self.hostile,
                 "server_errors": self.server_errors, "failures": len(self.failures),
                 "by_status": dict(sorted(self.by_status.items())),
                 "seconds": round(self.seconds, 1)}
@@ -210,6 +215,7 @@ class Fuzzer:
             response_schema_conformance,
             status_code_conformance,
         )
+        self.app = app
         self.schema = schemathesis.openapi.from_asgi(SCHEMA_PATH, app)
         self.checks = [not_a_server_error, status_code_conformance, content_type_conformance,
                        response_schema_conformance]
@@ -238,12 +244,18 @@ class Fuzzer:
                 case.path_parameters[name] = draw(st.sampled_from(self.known[name]))
 
     def _send(self, op, role: str, case) -> None:
-        headers = {"Idempotency-Key": uuid.uuid4().hex}
+        headers = {}
+        key = (case.headers or {}).get("Idempotency-Key")
+        if isinstance(key, str) and 1 <= len(key) <= 96 and key.isascii() and key.isprintable():
+            # the schema declares the key, so the case carries one; made unique, so that
+            # Hypothesis' favourite values ("0") do not turn every write into a replay
+            headers["Idempotency-Key"] = f"{key.strip() or 'k'}-{uuid.uuid4().hex}"
         if self.tokens[role]:
             headers["Authorization"] = f"Bearer {self.tokens[role]}"
         response = case.call(headers=headers)
         r = self.report
         r.requests += 1
+        r.with_key += "Idempotency-Key" in (case.headers or {})
         r.by_status[response.status_code] += 1
         if response.status_code >= 500:
             r.server_errors += 1
@@ -271,17 +283,50 @@ class Fuzzer:
 
         one()
 
+    def send_hostile(self, client, op, role: str) -> None:
+        """A body nested far past the decoder's stack and one past the size limit, to every
+        operation that takes a body: each must be a problem detail, never a 5xx."""
+        if op.method.upper() not in ("POST", "PUT", "PATCH") or not op.definition.raw.get(
+                "requestBody"):
+            return
+        path = op.path
+        for name in [p.name for p in op.path_parameters]:
+            value = (self.known.get(name) or [1])[0]
+            path = path.replace("{" + name + "}", str(value))
+        headers = {"content-type": "application/json", "Idempotency-Key": uuid.uuid4().hex}
+        if self.tokens[role]:
+            headers["Authorization"] = f"Bearer {self.tokens[role]}"
+        for body in (b'{"a": ' * HOSTILE_DEPTH + b"1" + b"}" * HOSTILE_DEPTH,
+                     b'{"a": "' + b"x" * HOSTILE_BYTES + b'"}'):
+            response = client.request(op.method.upper(), path, content=body, headers=headers)
+            self.report.requests += 1
+            self.report.hostile += 1
+            self.report.by_status[response.status_code] += 1
+            if response.status_code >= 500:
+                self.report.server_errors += 1
+            why = problem_failure(response.status_code, response.headers, response.content)
+            if why:
+                self.report.kinds[(op.label, "hostile body: " + why[:80])] += 1
+                if len(self.report.failures) < MAX_FAILURES_KEPT:
+                    self.report.failures.append({"operation": op.label, "role": role,
+                                                 "why": "hostile body: " + why,
+                                                 "curl": f"{op.method.upper()} {path}"})
+
     def run(self, *, examples: int, seed: int = 0, roles: list[str] | None = None,
             until: float | None = None, only: str | None = None) -> Report:
+        from litestar.testing import TestClient
         started = time.monotonic()
         ops = [op for op in self.operations() if not only or only in op.label]
         self.report.operations = len(ops)
+        # Not entered: the app started already (schemathesis' own client runs its lifespan).
+        client = TestClient(self.app, base_url="http://testserver.local")
         for op in ops:
             for role in roles or list(self.tokens):
                 if until is not None and time.monotonic() > until:
                     break
                 t0 = time.monotonic()
                 self.run_operation(op, role, examples=examples, seed=seed)
+                self.send_hostile(client, op, role)
                 self.report.slowest[op.label] += time.monotonic() - t0
         self.report.seconds += time.monotonic() - started
         return self.report

@@ -105,8 +105,10 @@ def _sqlite_db(template: Path, tmp_path: Path) -> Database:
 
 @pytest.fixture
 def pg_db(pg_server: PgServer) -> Iterator[Database]:
+    from ledger.identity import current
     db = Database(pg_server.url)
     pg_server.clean(db)
+    current.forget_all(db)  # user ids start again at 1: no state cached for the last test's
     yield db
     db.dispose()
 

@@ -46,6 +46,8 @@ def test_every_operation_answers_this_role_within_the_contract(role, db, tmp_pat
     report = fuzzer.run(examples=EXAMPLES.get(role, DEFAULT_EXAMPLES), seed=SEED, roles=[role])
     assert report.operations >= 100, "the schema lost operations"
     assert report.requests >= report.operations  # each operation was called at least once
+    assert report.with_key > 0, "the schema no longer declares Idempotency-Key"
+    assert report.hostile >= 2 * 40, "nested and oversized bodies were not sent"
     assert report.server_errors == 0, _explain(report.failures)
     assert report.failures == [], _explain(report.failures)
     audit_clean(db)  # whatever the fuzzer managed to write, the books still balance

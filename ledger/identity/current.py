@@ -105,6 +105,12 @@ class MemoryStates:
             self._gens[user_id] = self._gens.get(user_id, 0) + 1
             self._states.pop(user_id, None)
 
+    def forget_all(self) -> None:
+        with self._lock:
+            for user_id in list(self._states):
+                self._gens[user_id] = self._gens.get(user_id, 0) + 1
+            self._states.clear()
+
 
 class RedisStates:
     """Production: every process reads the same keys, so a change made by one is seen by all."""
@@ -150,6 +156,10 @@ class RedisStates:
             log.warning("user_state_forget_failed", user_id=user_id, error=type(exc).__name__,
                         stale_for_at_most_s=USER_STATE_TTL_S)
 
+    def forget_all(self) -> None:
+        for key in self._r.scan_iter(match=f"{self.prefix}s:*", count=1000):
+            self.forget(int(key.decode().rsplit(":", 1)[1]))
+
 
 _stores: weakref.WeakKeyDictionary[Engine, object] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
@@ -184,3 +194,9 @@ def state_of(db: Database, user_id: int) -> UserState | None:
 def forget(db: Database, user_id: int) -> None:
     """Call after a change to the user (roles, active, password, sign-out) has committed."""
     _store(db).forget(user_id)
+
+
+def forget_all(db: Database) -> None:
+    """Drop every cached state of this database: after a restore (user ids may be given out
+    again), and between tests that empty the tables."""
+    _store(db).forget_all()

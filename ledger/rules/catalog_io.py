@@ -19,7 +19,7 @@ MAX_DEPTH = 12
 # is iterative; its composer is recursive, so depth is refused before composing). Shipped
 # catalogs: under 1,000 nodes, nesting 7, scalars under 60 characters.
 MAX_COMPOSE_DEPTH = 32
-MAX_CATALOG_NODES = 50_000
+MAX_CATALOG_NODES = 20_000
 MAX_SCALAR_CHARS = 10_000
 MAX_NUMBER_CHARS = 30  # an integer or float written with more characters is refused
 log = structlog.get_logger("jifen.rules")
@@ -44,7 +44,7 @@ def _screen(text: str) -> None:
     loader = _Loader(text)
     depth = nodes = 0
     try:
-        while loader.check_event():
+        while _next_event_ready(loader):
             ev = loader.get_event()
             line = ev.start_mark.line + 1 if ev.start_mark else None
             if isinstance(ev, yaml.AliasEvent) or getattr(ev, "anchor", None) is not None:
@@ -71,12 +71,23 @@ def _screen(text: str) -> None:
         loader.dispose()
 
 
-def _screen_scalar(loader: yaml.SafeLoader, ev: yaml.ScalarEvent, line: int | None) -> None:
+def _next_event_ready(loader) -> bool:
+    try:
+        return loader.check_event()
+    except yaml.YAMLError as exc:  # libyaml stops flow nesting past 1,000 by itself
+        if "nesting depth" in str(exc):
+            mark = getattr(exc, "problem_mark", None)
+            raise Hostile("catalog_too_deep", f"嵌套超过 {MAX_COMPOSE_DEPTH} 层 (nested deeper "
+                          f"than {MAX_COMPOSE_DEPTH})", mark.line + 1 if mark else None) from None
+        raise
+
+
+def _screen_scalar(loader, ev: yaml.ScalarEvent, line: int | None) -> None:
     if len(ev.value) > MAX_SCALAR_CHARS:
         raise Hostile("catalog_too_large", f"文本超过 {MAX_SCALAR_CHARS} 字 (a value longer "
                       f"than {MAX_SCALAR_CHARS} characters)", line)
-    if ev.style is None:  # plain: the resolver decides what it is
-        tag = loader.resolve(yaml.ScalarNode, ev.value, (True, False))
+    if ev.implicit[0]:  # plain: the resolver decides what it is
+        tag = loader.resolve(yaml.ScalarNode, ev.value, ev.implicit)
         if tag == "tag:yaml.org,2002:merge":
             raise Hostile("catalog_merge", "目录不允许合并键 << (merge keys are not allowed "
                           "in catalogs)", line)
@@ -86,7 +97,12 @@ def _screen_scalar(loader: yaml.SafeLoader, ev: yaml.ScalarEvent, line: int | No
                           f"longer than {MAX_NUMBER_CHARS} characters)", line)
 
 
-class _Loader(yaml.SafeLoader):
+# libyaml's parser where installed: PyYAML's pure-Python scanner takes seconds on a 200 KB flow
+# list (it is quadratic there), which one request must not cost.
+_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_BaseLoader):
     """Safe loader; we walk the composed node tree ourselves to keep lines and catch
     duplicate keys (plain PyYAML keeps the last value silently)."""
 
