@@ -1,12 +1,23 @@
 /* Progressive enhancement for Jifen pages; every page works without it.
-   - forms: disable the submit button and show progress while a post is in flight
+   - forms: disable the submit button and show progress while a post is in flight (the pressed
+     button's name=value still goes with the form)
    - [data-scanner]: scan a QR code with the camera (BarcodeDetector, else vendored jsQR)
    - [data-poll]: refresh a live panel (rotating check-in code, arrival count) */
 (function () {
   "use strict";
 
-  function busy(form) {
+  // Disabling a button during the submit event drops it from the form data, so the pressed
+  // button's name=value (e.g. action=send) is carried by a hidden copy made first.
+  function keepSubmitter(form, submitter) {
+    if (!submitter || !submitter.name || submitter.form !== form) { return; }
+    var copy = document.createElement("input");
+    copy.type = "hidden"; copy.name = submitter.name; copy.value = submitter.value;
+    copy.setAttribute("data-submitter", "");
+    form.appendChild(copy);
+  }
+  function busy(form, submitter) {
     var msg = document.body.getAttribute("data-working") || "…";
+    keepSubmitter(form, submitter);
     form.querySelectorAll("button[type=submit], button:not([type])").forEach(function (b) {
       b.disabled = true; b.setAttribute("aria-busy", "true");
     });
@@ -22,13 +33,18 @@
     var form = ev.target;
     var confirmText = form.getAttribute("data-confirm");
     if (confirmText && !window.confirm(confirmText)) { ev.preventDefault(); return; }
-    busy(form);
+    busy(form, ev.submitter || form.jifenPressed || null);
+  });
+  document.addEventListener("click", function (ev) {  // browsers without SubmitEvent.submitter
+    var b = ev.target.closest ? ev.target.closest("button, input[type=submit]") : null;
+    if (b && b.form) { b.form.jifenPressed = b; }
   });
   window.addEventListener("pageshow", function () {  // back button: re-enable the buttons
     document.querySelectorAll("button[aria-busy]").forEach(function (b) {
       b.disabled = false; b.removeAttribute("aria-busy");
     });
     document.querySelectorAll(".busy-bar").forEach(function (e) { e.remove(); });
+    document.querySelectorAll("input[data-submitter]").forEach(function (e) { e.remove(); });
   });
 
   // ---- QR scanning -------------------------------------------------------------------------
