@@ -16,6 +16,7 @@ from ledger.errors import DomainError
 from ledger.identity import otp
 from ledger.identity import service as identity
 
+VOLUNTEER_PATHS = ("/c/",)  # sign-in on the way to these pages shows phone sign-in first
 CODE_FIELDS = {"otp_format": "code", "otp_invalid": "code", "otp_expired": "code",
                "otp_attempts_exceeded": "code", "phone_invalid": "phone"}
 
@@ -42,8 +43,10 @@ def signed_in(request: Request, settings: Settings, who: identity.Identity,
 
 def _page(request: Request, *, status: int = 200, mode: str = "password", **ctx) -> Template:
     nxt = safe_next(ctx.pop("next_path", None) or request.query_params.get("next"), "/me")
+    # Coming from a check-in code: a volunteer, who signs in by phone; staff use the password.
     return render(request, "signin.html", status=status, mode=mode, next=nxt, otp=True,
-                  notice=ctx.pop("notice", None), **ctx)
+                  phone_first=nxt.startswith(VOLUNTEER_PATHS), notice=ctx.pop("notice", None),
+                  **ctx)
 
 
 @get("/signin", name="signin", sync_to_thread=False)

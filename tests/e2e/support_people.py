@@ -61,3 +61,18 @@ def sign_in_by_phone(page, live_app: LiveApp, phone: str) -> None:
     page.get_by_text("验证码已发送").wait_for()
     page.get_by_label("验证码", exact=True).fill(sms_code(live_app, mark))
     page.locator("form[action='/signin/code']").get_by_role("button", name="登录").click()
+
+
+def decode_qr(locator) -> str:
+    """What a phone's camera reads from the QR code shown by `locator` (a real decoder)."""
+    import io
+
+    from PIL import Image
+    from pyzbar.pyzbar import decode
+    found = decode(Image.open(io.BytesIO(locator.screenshot())))
+    assert found, "no QR code could be read from the screen"
+    return found[0].data.decode()
+
+
+def path_of(url: str) -> str:
+    return re.sub(r"^https?://[^/]+", "", url)
