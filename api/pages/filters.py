@@ -11,6 +11,7 @@ from jinja2 import Environment
 from markupsafe import Markup
 
 from ledger.timeutil import LOCAL_TZ
+from ledger.units import points_text
 
 MAX_QR_CHARS = 600
 
@@ -41,13 +42,8 @@ def signed(n: int | None) -> str:
 
 def pts(steps: int | None, scale: int = 1, sign: bool = False) -> str:
     """Ledger steps shown as points: a town with half points keeps 2 steps per point, so 7
-    steps read "3.5". Every amount on a page passes through here."""
-    n = int(steps or 0)
-    whole, rest = divmod(abs(n), scale)
-    text = str(whole) if rest == 0 else f"{abs(n) / scale:.2f}".rstrip("0").rstrip(".")
-    if n < 0:
-        return "-" + text
-    return ("+" + text) if sign and n > 0 else text
+    steps read "3.5". Every amount on a page passes through here (ledger.units)."""
+    return points_text(steps, scale, sign)
 
 
 def duration(minutes: int | None, lang: str = "zh") -> str:

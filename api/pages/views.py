@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 from ledger.journal import queries
 from ledger.journal.accounts import holder_accounts
 from ledger.journal.models import Purpose, Unit
+from ledger.units import scale_in_force
 
 HISTORY_PAGE = 20
 # Entry details → message keys, in the order a person reads them. Rule awards carry catalog,
@@ -20,14 +21,8 @@ WHY_KEYS = (("item_name", "why.item"), ("item", "why.item_code"),
 INPUT_KEYS = ("activity_title", "activity_id", "minutes", "note", "level", "inspection_id")
 
 def points_scale(s: Session) -> int:
-    """Ledger steps per point for the town's points (2 where rules give half points), from
-    the rule catalogs in force; 1 when none is loaded."""
-    from ledger.rules import store
-    from ledger.rules.periods import local_date
-    from ledger.timeutil import utcnow
-    today = local_date(utcnow())
-    scales = {store.catalog(s, code, on=today).scale for code in store.catalog_codes(s)}
-    return max(scales) if scales else 1
+    """Ledger steps per point for the town's points (ledger.units.scale_in_force)."""
+    return scale_in_force(s)
 
 
 def points_account(s: Session, holder_type: str, holder_id: int, unit: str = Unit.POINTS):
