@@ -56,3 +56,18 @@ def scale_in_force(s: Session) -> int:
     today = local_date(utcnow())
     scales = {store.catalog(s, code, on=today).scale for code in store.catalog_codes(s)}
     return max(scales) if scales else 1
+
+
+AVERAGE_DIGITS = 2  # an average of points is shown to two decimals (0.05, never 0)
+
+
+def mean_points(total_steps: int, count: int, scale: int) -> Fraction:
+    """The exact average in points (sort by this: a rounded or truncated mean misorders)."""
+    return Fraction(int(total_steps), max(1, count) * scale)
+
+
+def mean_points_text(total_steps: int, count: int, scale: int) -> str:
+    """An average of points for people: "0.5", "12.33", "-0.25"; "0" only when it is 0."""
+    text = f"{float(mean_points(total_steps, count, scale)):.{AVERAGE_DIGITS}f}"
+    text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text

@@ -119,32 +119,6 @@ def village_budgets(s: Session) -> list[dict]:
             for v, b, h in rows]
 
 
-def rule_items(s: Session, *, channel: str | None = None, sign: int | None = None) -> list:
-    """(catalog, item) for every item in force today that `channel` may record (organizer,
-    inspector, admin), optionally only awards (sign 1) or deductions (sign -1)."""
-    from ledger.rules import store
-    from ledger.rules.periods import local_date
-    from ledger.timeutil import utcnow
-    today = local_date(utcnow())
-    out = []
-    for code in store.catalog_codes(s):
-        c = store.catalog(s, code, on=today)
-        for it in c.items.values():
-            recorders = it.recorders if it.recorders is not None else c.recorders
-            if channel and channel not in recorders:
-                continue
-            if sign and it.sign != sign:
-                continue
-            out.append((c, it))
-    return out
-
-
-def rule_item_options(s: Session, *, channel: str | None = None) -> list[tuple[str, str]]:
-    """Select options (item code, label) for the items `channel` may record. Activities name an
-    item by its bare code (the engine finds it among the catalogs covering the village)."""
-    return [(it.code, f"{it.code} {it.name}") for c, it in rule_items(s, channel=channel)]
-
-
 def activities_of(s: Session, p, limit: int = 100) -> list[dict]:
     """The activities a person organizes, or those of the villages they administer."""
     from sqlalchemy import or_, select
@@ -241,13 +215,16 @@ def household_public(s: Session, hh, t) -> dict:
 
 def village_ranking(s: Session) -> dict:
     """Villages by this year's average household score (households with no entries count
-    as zero), for the public ranking page and its chart."""
+    as zero), for the public ranking page and its chart: ordered by the exact average, shown
+    in points to two decimals (ledger.units), never truncated."""
+    from ledger.units import mean_points, mean_points_text
     from sqlalchemy import func, select
 
     from ledger.registry.models import Household, Village
     from ledger.journal.models import Account, HolderType, JournalEntry, Posting
     from ledger.recognition.rollups import NON_SCORE_KINDS
     since = year_start_utc()
+    scale = scale_in_force(s)
     counts = dict(s.execute(select(Household.village_id, func.count())
                             .group_by(Household.village_id)).all())
     totals = dict(s.execute(
@@ -266,6 +243,7 @@ def village_ranking(s: Session) -> dict:
             continue
         total = int(totals.get(vid) or 0)
         villages.append({"village_id": vid, "village": name, "households": n, "total": total,
-                         "average": total // n})
-    villages.sort(key=lambda r: (-r["average"], r["village_id"]))
-    return {"villages": villages, "since": since}
+                         "average_points": mean_points(total, n, scale),
+                         "average_text": mean_points_text(total, n, scale)})
+    villages.sort(key=lambda r: (-r["average_points"], r["village_id"]))
+    return {"villages": villages, "since": since, "scale": scale}
