@@ -33,7 +33,7 @@ def points_text(steps: int | None, scale: int = 1, sign: bool = False) -> str:
     return ("+" + text) if sign and n > 0 else text
 
 
-def steps_of(points: int | float | str | Fraction, scale: int) -> int:
+def steps_of(points: float | str | Fraction, scale: int) -> int:
     """Points as a person typed them (5, 0.5, "2.5") → whole steps; ValueError when the number
     is not a whole number of steps (0.3 point at scale 2)."""
     f = Fraction(str(points)) * scale

@@ -11,7 +11,7 @@ from litestar import Request, get, post
 from litestar.response import Redirect, Template
 
 from api.auth import Principal
-from api.pages.common import FormData, render, t_for, to_signin
+from api.pages.common import FormData, exc_text, render, t_for, to_signin
 from api.pages.views import my_attendance
 from ledger.activities import service as activities
 from ledger.activities import tokens
@@ -95,7 +95,7 @@ def checkin_scan(request: Request, token: str, db: Database, settings: Settings,
     except DomainError as exc:
         t = t_for(request)
         return render(request, "checkin.html", status=exc.status, act=None, token=token,
-                      result=None, error=t("err." + exc.code, default=exc.detail))
+                      result=None, error=exc_text(t, exc))
     done = render(request, "checkin.html", act=None, token=token, result=result)
     done.delete_cookie(PENDING_COOKIE, path="/c/")
     return done

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from datetime import datetime
 
 import qrcode
@@ -46,6 +47,23 @@ def pts(steps: int | None, scale: int = 1, sign: bool = False) -> str:
     return points_text(steps, scale, sign)
 
 
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+_TRAILING_LATIN = re.compile(r"\s*[(（][^()（）]*[A-Za-z][^()（）]*[)）]\s*$")
+
+
+def chinese_part(text: str | None) -> str:
+    """A domain message written "中文 (English)" → "中文"; "" when it has no Chinese."""
+    text = str(text or "")
+    while _TRAILING_LATIN.search(text):
+        text = _TRAILING_LATIN.sub("", text)
+    return text if _CJK.search(text) else ""
+
+
+def in_lang(text: str | None, lang: str) -> str:
+    """A bilingual domain message in the page's language (the whole text off a zh page)."""
+    return (chinese_part(text) or str(text or "")) if lang == "zh" else str(text or "")
+
+
 def duration(minutes: int | None, lang: str = "zh") -> str:
     """Service time for people: minutes under an hour, else hours with one decimal."""
     m = int(minutes or 0)
@@ -74,4 +92,4 @@ def qr_svg(data: str, box_size: int = 10, label: str = "") -> Markup:
 
 def install(env: Environment) -> None:
     env.filters.update(localtime=localtime, mask_name=mask_name, signed=signed, qr_svg=qr_svg,
-                       pts=pts, duration=duration)
+                       pts=pts, duration=duration, in_lang=in_lang)

@@ -14,7 +14,7 @@ from litestar.response import Redirect, Template
 from api.auth import INSPECTOR, TOWN_ADMIN, VILLAGE_ADMIN, Principal
 from api.pages.chart import bar_chart
 from api.pages.common import field_errors, form_key, need_role, render, t_for
-from api.pages.views import household_public, village_ranking
+from api.pages.views import household_public, item_points_text, village_ranking
 from ledger.activities import inspections
 from ledger.activities.awards import inspection_channel
 from ledger.activities.planning import Actor
@@ -45,17 +45,10 @@ def _page(request: Request, db: Database, plate_code: str, p: Principal | None, 
             s, RuleActor(p.user_id, p.roles, p.person_id), channel=inspection_channel(p.roles),
             subject="household", villages={house["village_id"]: house["village"]},
         ) if _may_inspect(p, house["village_id"]) else []
-    options = [(it.code, f"{it.code} {it.name}（{_points_text(c, it)}）") for c, it in items]
+    options = [(it.code, f"{it.code} {it.name}（{item_points_text(c, it, t, sign=True)}）")
+               for c, it in items]
     return render(request, "household.html", status=status, house=house, plate=plate_code,
                   item_options=[("", t("admin.choose")), *options], **ctx)
-
-
-def _points_text(c, it) -> str:
-    if it.range_steps is not None:
-        return f"{c.points(it.range_steps[0])}~{c.points(it.range_steps[1])}"
-    if it.levels:
-        return "/".join(f"{name}{c.points(v)}" for name, v in it.levels)
-    return f"{c.points(it.points_steps or 0):+}"
 
 
 @get("/h/{plate_code:str}", name="household", sync_to_thread=True)

@@ -9,7 +9,7 @@ from litestar.response import Redirect, Template
 
 from api.auth import issue_token, principal_from, set_token_cookie
 from api.pages.checkin import limiter_of
-from api.pages.common import FormData, render, safe_next, t_for
+from api.pages.common import FormData, exc_text, home_of, render, safe_next, t_for
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.errors import DomainError
@@ -36,13 +36,15 @@ def _address(request: Request) -> str:
 
 def signed_in(request: Request, settings: Settings, who: identity.Identity,
               next_path: str) -> Redirect:
-    r = Redirect(path=safe_next(next_path, "/me"), status_code=303)
-    set_token_cookie(r, settings, issue_token(settings, principal_from(who)))
+    """Back to the page asked for, else to the person's home by role (home_of)."""
+    principal = principal_from(who)
+    r = Redirect(path=safe_next(next_path, home_of(principal)), status_code=303)
+    set_token_cookie(r, settings, issue_token(settings, principal))
     return r
 
 
 def _page(request: Request, *, status: int = 200, mode: str = "password", **ctx) -> Template:
-    nxt = safe_next(ctx.pop("next_path", None) or request.query_params.get("next"), "/me")
+    nxt = safe_next(ctx.pop("next_path", None) or request.query_params.get("next"), "")
     # Coming from a check-in code: a volunteer, who signs in by phone; staff use the password.
     return render(request, "signin.html", status=status, mode=mode, next=nxt, otp=True,
                   phone_first=nxt.startswith(VOLUNTEER_PATHS), notice=ctx.pop("notice", None),
@@ -55,7 +57,7 @@ def signin_page(request: Request) -> Template:
 
 
 def _error_text(t, exc: DomainError) -> str:
-    return t("err." + exc.code, default=exc.detail)
+    return exc_text(t, exc)
 
 
 @post("/signin", name="signin_password", sync_to_thread=True)

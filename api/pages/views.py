@@ -119,6 +119,18 @@ def village_budgets(s: Session) -> list[dict]:
             for v, b, h in rows]
 
 
+def item_points_text(c, it, t, *, sign: bool = False) -> str:  # noqa: ANN001
+    """What an item is worth, as a form or the catalog page shows it: "+5", "2 ~ 10",
+    "国家级 100，省级 50" (level names in the page's language)."""
+    if it.range_steps is not None:
+        return f"{c.points(it.range_steps[0])} ~ {c.points(it.range_steps[1])}"
+    if it.levels:
+        return "，".join(f"{t('level.' + name, default=name)} {c.points(v)}"
+                        for name, v in it.levels)
+    n = c.points(it.points_steps or 0)
+    return f"{n:+}" if sign else str(n)
+
+
 def activities_of(s: Session, p, limit: int = 100) -> list[dict]:
     """The activities a person organizes, or those of the villages they administer."""
     from sqlalchemy import or_, select
