@@ -24,6 +24,12 @@ PAGES_MESSAGES: dict[str, tuple[str, str]] = {
     "err.item_ambiguous": ("该条目在多个目录中，请选择具体目录", "The item is in several catalogs"),
     "err.scale_invalid": ("最小计分单位不在允许范围内", "The scale is not allowed"),
     "common.unit_points": ("分", "points"),
+    "me.prize": ("抽奖奖品，镇里出资", "Prize, paid by the town"),
+    "voucher.paid_by_town": ("镇里出资，不扣您的积分", "Paid by the town, not from your points"),
+    "clerk.handed_over": ("已交付", "Handed over"),
+    "rewards.total": ("合计", "Total"),
+    "draw.everyone_won": ("符合条件的只有 {n} 人，少于 {w} 个名额：全部中奖，余下 {left} 个名额未抽出",
+                          "Only {n} eligible for {w} prizes: all of them won, {left} prizes left"),
     # the levels of a graded item (catalog keys → what people read)
     "level.national": ("国家级", "national"),
     "level.provincial": ("省级", "provincial"),

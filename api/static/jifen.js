@@ -29,9 +29,20 @@
     var note = form.querySelector("[data-progress]");
     if (note) { note.hidden = false; }
   }
+  // The confirmation names the whole price: the cost of one times the quantity asked for.
+  function confirmFor(form) {
+    var text = form.getAttribute("data-confirm");
+    var each = form.getAttribute("data-confirm-each");
+    var steps = parseInt(form.getAttribute("data-cost-steps") || "", 10);
+    var qty = form.elements.quantity ? parseInt(form.elements.quantity.value, 10) : 1;
+    if (!each || isNaN(steps) || isNaN(qty) || qty < 1) { return text; }
+    var scale = parseInt(form.getAttribute("data-scale") || "1", 10) || 1;
+    var total = String(Math.round(steps * qty * 100 / scale) / 100);
+    return each.replace("{n}", total);
+  }
   document.addEventListener("submit", function (ev) {
     var form = ev.target;
-    var confirmText = form.getAttribute("data-confirm");
+    var confirmText = confirmFor(form);
     if (confirmText && !window.confirm(confirmText)) { ev.preventDefault(); return; }
     busy(form, ev.submitter || form.jifenPressed || null);
   });
