@@ -169,6 +169,15 @@
   }
   document.querySelectorAll("[data-poll]").forEach(setupPoll);
 
+  // a chosen photo is named under its button (the browser's own picker text is hidden)
+  document.querySelectorAll("input[data-photo]").forEach(function (input) {
+    var out = input.parentNode.querySelector("[data-photo-name]");
+    input.addEventListener("change", function () {
+      var f = input.files && input.files[0];
+      if (out) { out.textContent = f ? f.name : input.getAttribute("data-none"); }
+    });
+  });
+
   var fs = document.querySelector("[data-fullscreen]");
   if (fs && document.documentElement.requestFullscreen) {
     fs.hidden = false;
