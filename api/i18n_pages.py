@@ -30,6 +30,8 @@ PAGES_MESSAGES: dict[str, tuple[str, str]] = {
     "rewards.total": ("合计", "Total"),
     "draw.everyone_won": ("符合条件的只有 {n} 人，少于 {w} 个名额：全部中奖，余下 {left} 个名额未抽出",
                           "Only {n} eligible for {w} prizes: all of them won, {left} prizes left"),
+    "me.staff_account": ("这是工作账号，没有个人积分。", "This is a staff account: it holds no points."),
+    "me.to_work": ("去工作台", "Go to my work"),
     "photo.pick": ("拍照或选择照片", "Take or choose a photo"),
     "photo.none": ("未选择照片", "No photo chosen"),
     # the levels of a graded item (catalog keys → what people read)

@@ -94,6 +94,12 @@ def test_an_inspector_signing_in_lands_on_the_inspect_page(client, db):
     assert r.status_code == 303 and r.headers["location"] == "/inspect"
 
 
+def test_a_staff_account_on_my_points_is_sent_to_its_work(client, settings):
+    sign_in(client, settings, "organizer", village_id=1)
+    page = client.get("/me").text
+    assert "这是工作账号" in page and 'href="/org"' in page
+
+
 def test_graded_items_name_their_levels_in_chinese(client, db, settings):
     store.load_shipped(db)
     sign_in(client, settings, "town_admin")

@@ -8,7 +8,16 @@ from litestar.response import Redirect, Template
 
 from api.auth import Principal
 from api.pages import stars as star_info
-from api.pages.common import FormData, field_errors, form_key, int_field, render, t_for, to_signin
+from api.pages.common import (
+    FormData,
+    field_errors,
+    form_key,
+    home_of,
+    int_field,
+    render,
+    t_for,
+    to_signin,
+)
 from api.pages.views import available_points, history
 from ledger.config import Settings
 from ledger.db import Database
@@ -31,8 +40,8 @@ def me(request: Request, db: Database, maybe_principal: Principal | None,
     p = maybe_principal
     if p is None:
         return to_signin(request)
-    if p.person_id is None:
-        return render(request, "me.html", person=None)
+    if p.person_id is None:  # a staff account: no points of its own; its work is elsewhere
+        return render(request, "me.html", person=None, home=home_of(p))
     t = t_for(request)
     from ledger.activities.minutes import person_minutes
     with db.sessions() as s:
