@@ -58,3 +58,13 @@ def test_a_voucher_handed_over_says_so_to_the_clerk(client, db, settings):
     sign_in(client, settings, "clerk", user_id=CLERK)
     page = client.get(f"/v/{code}").text
     assert "已交付" in page and "请交付" not in page
+
+
+def test_the_rewards_page_lists_the_shops_of_the_persons_own_town(client, db, settings):
+    home, other = make_town(db, villages=1), make_town(db, villages=1)
+    person = make_person(db, home["villages"][0])
+    make_reward(db, make_shop(db, home["town"], name="本镇超市"), name="本镇大米")
+    make_reward(db, make_shop(db, other["town"], name="外镇超市"), name="外镇食用油")
+    sign_in(client, settings, "volunteer", person_id=person)
+    page = client.get("/rewards").text
+    assert "本镇大米" in page and "外镇食用油" not in page
