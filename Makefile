@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install sysdeps bench fuzz clean audit
+.PHONY: run run-lan test install sysdeps bench fuzz clean audit
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ sysdeps:
 
 run: install
 	$(VENV)/bin/jifen serve --demo --host $(HOST) --port $(PORT)
+
+# The same, for phones on this network: binds this machine's LAN address, which every QR code carries.
+run-lan: install
+	$(VENV)/bin/jifen serve --demo --lan --port $(PORT)
 
 test: install sysdeps
 	JIFEN_TEST_DB=$(TEST_DB) $(PY) -m pytest -q $(PYTEST_ARGS)

@@ -41,13 +41,39 @@ def demo() -> None:
     console.print(f"[green]demo data ready[/green]: {summary}")
 
 
+PUBLIC_URL_ENV = "JIFEN_PUBLIC_URL"
+LAN_PROBE = ("10.255.255.255", 1)  # a UDP "connect" picks the outgoing interface; sends nothing
+
+
+def lan_address() -> str:
+    """This machine's address on its network (the interface of the default route), or
+    127.0.0.1 when it has none."""
+    import socket
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(LAN_PROBE)
+            return s.getsockname()[0]
+        except OSError:
+            return "127.0.0.1"
+
+
 @app.command()
 def serve(host: str = "127.0.0.1", port: int = 8000, with_demo: bool = typer.Option(
-        False, "--demo", help="load the demo data first"), workers: int = 1) -> None:
+        False, "--demo", help="load the demo data first"), workers: int = 1,
+        lan: bool = typer.Option(False, "--lan", help="serve phones on this network: bind "
+                                 "this machine's LAN address and put it in every QR code")
+        ) -> None:
     """Apply migrations and serve the API (OpenAPI docs at /docs)."""
+    import os
+
     import uvicorn
 
     from ledger import migrate as m
+    if lan:
+        host = lan_address()
+        # every QR code (check-in, plates, vouchers) carries this address, unless one is set
+        os.environ.setdefault(PUBLIC_URL_ENV, f"http://{host}:{port}")
+        console.print(f"LAN mode: phones on this network open {os.environ[PUBLIC_URL_ENV]}")
     settings, db = _db()
     m.upgrade(db)
     if with_demo:
@@ -58,11 +84,21 @@ def serve(host: str = "127.0.0.1", port: int = 8000, with_demo: bool = typer.Opt
         from ledger.metrics import prune_dead_processes
         settings.metrics_dir.mkdir(parents=True, exist_ok=True)
         prune_dead_processes(settings.metrics_dir)
+    stop = None
+    if settings.tasks != "celery":  # no Celery beat: the periodic jobs run in this process
+        from workers.scheduler import start_in_background
+        stop = start_in_background()
+        console.print("periodic jobs (notices, expiries, points due) run in this process")
     console.print(f"Jifen on http://{host}:{port}/  — API docs: http://{host}:{port}/docs")
-    # X-Forwarded-For/-Proto are believed only from JIFEN_TRUSTED_PROXIES (none by
-    # default; deploy/env.example names the box's nginx), so a caller cannot pick the address its rate limits are counted under.
-    uvicorn.run("api.asgi:app", host=host, port=port, workers=workers, log_level="warning",
-                **settings.uvicorn_proxy_options())
+    # X-Forwarded-For/-Proto are believed only from JIFEN_TRUSTED_PROXIES (none by default;
+    # deploy/env.example names the box's nginx): a caller cannot pick the address its rate
+    # limits are counted under.
+    try:
+        uvicorn.run("api.asgi:app", host=host, port=port, workers=workers, log_level="warning",
+                    **settings.uvicorn_proxy_options())
+    finally:
+        if stop is not None:
+            stop.set()
 
 
 @app.command("settings")

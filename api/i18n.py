@@ -13,6 +13,7 @@ from api.i18n_pages2 import PAGES2_MESSAGES
 from api.i18n_stations import STATIONS_MESSAGES
 from api.i18n_ops import OPS_MESSAGES
 from api.i18n_sheets import SHEETS_MESSAGES
+from api.i18n_pages import PAGES_MESSAGES
 
 DEFAULT_LANG = "zh"
 LANGS = ("zh", "en")
@@ -353,6 +354,7 @@ MESSAGES.update(PAGES2_MESSAGES)
 MESSAGES.update(STATIONS_MESSAGES)
 MESSAGES.update(OPS_MESSAGES)
 MESSAGES.update(SHEETS_MESSAGES)
+MESSAGES.update(PAGES_MESSAGES)
 
 
 def translator(lang: str) -> Callable[..., str]:
@@ -368,4 +370,5 @@ def translator(lang: str) -> Callable[..., str]:
                 return text
         return text
 
+    t.lang = "en" if idx == 1 else DEFAULT_LANG
     return t

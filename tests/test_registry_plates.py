@@ -95,7 +95,8 @@ def test_public_summary_shows_village_and_points_but_no_personal_data(client, db
     assert r.status_code == 200
     body = r.json()
     assert body == {"plate_code": h["plate_code"], "town": body["town"], "village": w.own_name,
-                    "balance": 15, "score_this_year": 15}
+                    "balance_points": 15, "balance_steps": 15, "score_this_year_points": 15,
+                    "score_this_year_steps": 15, "scale": 1}
     assert "陈" not in r.text and "演示路" not in r.text
     assert client.get("/api/v1/public/households/nope-nope-nope").json()["code"] == \
         "plate_not_found"

@@ -1,5 +1,7 @@
 """The beat schedule run in-process, for the embedded default (no Redis, no Celery beat):
-`jifen scheduler` calls the same task functions at the same times as Celery beat would."""
+`jifen serve` runs it on a thread of its own when tasks are not sent to Celery (nothing to start
+by hand), and `jifen scheduler` runs it alone; both call the same task functions at the same
+times as Celery beat would."""
 
 from __future__ import annotations
 
@@ -45,10 +47,28 @@ def run_due(last_run: dict[str, datetime], now: datetime | None = None) -> list[
     return ran
 
 
-def run_forever(stop: threading.Event | None = None) -> None:
+def overdue_at_start(now: datetime | None = None) -> dict[str, datetime]:
+    """Last-run times that make every interval job due at once: a service that was down
+    catches up (notices that ended, holds and vouchers that expired, points left due) when it
+    starts, not an interval later. Jobs at a time of day (crontab) keep their time."""
+    now = now or utcnow()
+    return {name: now - sched.run_every for name, (_task, sched, _kw) in _schedules().items()
+            if isinstance(sched, every) and isinstance(sched.run_every, timedelta)}
+
+
+def run_forever(stop: threading.Event | None = None, *, catch_up: bool = False) -> None:
     stop = stop or threading.Event()
-    last: dict[str, datetime] = {}
+    last: dict[str, datetime] = overdue_at_start() if catch_up else {}
     log.info("embedded scheduler started: %s jobs", len(BEAT))
     while not stop.is_set():
         run_due(last)
         stop.wait(TICK_S)
+
+
+def start_in_background() -> threading.Event:
+    """The schedule on a daemon thread of this process (`jifen serve` without Celery): set the
+    returned event to stop it. Interval jobs run once at start (overdue_at_start)."""
+    stop = threading.Event()
+    threading.Thread(target=run_forever, args=(stop,), kwargs={"catch_up": True},
+                     name="jifen-scheduler", daemon=True).start()
+    return stop

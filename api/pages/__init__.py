@@ -10,6 +10,7 @@ from litestar import Router
 from litestar.config.app import AppConfig
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import CacheControlHeader
+from litestar.exceptions import HTTPException
 from litestar.middleware import DefineMiddleware
 from litestar.middleware.csrf import CSRFMiddleware
 from litestar.plugins import InitPlugin
@@ -64,4 +65,22 @@ class PagesPlugin(InitPlugin):
             path="/static", directories=[STATIC], include_in_schema=False,
             cache_control=CacheControlHeader(max_age=STATIC_MAX_AGE_S, public=True))
         app_config.route_handlers.extend([pages, static])
+        api_http_error = app_config.exception_handlers.get(HTTPException)
+        if api_http_error is not None:  # unknown page URLs: a Chinese page, not JSON
+            app_config.exception_handlers[HTTPException] = _pages_or_api(api_http_error)
         return app_config
+
+
+API_PREFIXES = ("/api/", "/docs", "/health", "/ready", "/metrics", "/static/")
+
+
+def _pages_or_api(api_handler):
+    """An HTTP error outside any route (404, 405): the error page where a person browses,
+    the API's problem document under the API's own paths."""
+    from api.pages.common import page_http_error
+
+    def handler(request, exc):
+        if request.url.path.startswith(API_PREFIXES):
+            return api_handler(request, exc)
+        return page_http_error(request, exc)
+    return handler

@@ -14,14 +14,15 @@ from litestar.response import Redirect, Template
 
 from api.auth import Principal
 from api.pages.common import FormData, field_errors, form_key, render, t_for, to_signin
-from api.pages.household import MAX_UPLOAD_BYTES, _points_text
+from api.pages.household import MAX_UPLOAD_BYTES
 from api.pages.notices import rule_actor
-from api.pages.views import rule_items
+from api.pages.views import item_points_text
 from api.pages.workflow_views import claims, evidence_field, holders_of
 from ledger.activities.inspections import MAX_NOTE_CHARS, store_photo
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.errors import DomainError
+from ledger.registry import lookup
 from ledger.rules import service as rules
 from ledger.rules import workflow as wf
 from ledger.timeutil import utcnow
@@ -33,10 +34,16 @@ CLAIM_FIELDS = {"item*": "item_code", "rule_item*": "item_code", "points*": "poi
 WITHDRAWABLE = ("claimed", "verified")
 
 
-def _options(s, t) -> list[tuple[str, str]]:
-    return [("", t("admin.choose"))] + [
-        (it.code, f"{it.code} {it.name}（{_points_text(c, it)}）")
-        for c, it in rule_items(s, channel="claim")]
+def _options(s, t, p: Principal) -> list[tuple[str, str]]:
+    """Exactly the items the engine accepts as this resident's claim, for themself or their
+    household (rules.service.offered_items: the engine's own check)."""
+    _, village = lookup.person_with_village(s, p.person_id)
+    seen: dict[str, str] = {}
+    for subject in ("person", "household"):
+        for c, it in rules.offered_items(s, rule_actor(p), channel="claim", subject=subject,
+                                         villages={village.id: village.name}):
+            seen.setdefault(it.code, f"{it.code} {it.name}（{item_points_text(c, it, t, sign=True)}）")
+    return [("", t("admin.choose")), *seen.items()]
 
 
 def _page(request: Request, db: Database, p: Principal, *, status: int = 200,
@@ -45,7 +52,7 @@ def _page(request: Request, db: Database, p: Principal, *, status: int = 200,
     with db.sessions() as s:
         holders = holders_of(s, p.person_id)
         mine = claims(s, holders)
-        options = _options(s, t)
+        options = _options(s, t, p)
     holder_options = [("person", t("claim.for_me"))]
     if any(h == "household" for h, _ in holders):
         holder_options.append(("household", t("claim.for_household")))

@@ -19,6 +19,7 @@ from litestar.response import Redirect, Template
 
 from api.auth import Principal, principal_of
 from api.i18n import DEFAULT_LANG, LANGS, translator
+from api.pages.filters import chinese_part
 from ledger.errors import DomainError, Forbidden
 
 log = structlog.get_logger("jifen.pages")
@@ -84,6 +85,18 @@ def render(request: Request, template: str, *, status: int = 200, cookies: Itera
                     cookies=[*_lang_cookie(request), *cookies])
 
 
+# Where each role starts its day, most powerful first: a sign-in with no page asked for
+# lands there (a volunteer on "my points").
+ROLE_HOMES = (("town_admin", "/admin"), ("village_admin", "/admin"), ("organizer", "/org"),
+              ("inspector", "/inspect"), ("clerk", "/clerk"))
+PERSON_HOME = "/me"
+
+
+def home_of(p: Principal | None) -> str:
+    held = {r for r, _ in p.roles} if p is not None else set()
+    return next((path for role, path in ROLE_HOMES if role in held), PERSON_HOME)
+
+
 def safe_next(raw: str | None, default: str = "/me") -> str:
     """Only same-site paths: never redirect a user off the site after sign-in."""
     if not raw or len(raw) > MAX_NEXT_CHARS or not raw.startswith("/") or raw.startswith("//") \
@@ -97,10 +110,30 @@ def to_signin(request: Request) -> Redirect:
     return Redirect(path=f"/signin?next={quote(target)}", status_code=303)
 
 
+def error_text(t, code: str, detail: str, status: int = 422) -> str:
+    """An error as a person reads it in the page's language: the message of its code; on a
+    Chinese page else the Chinese part of the domain's detail (without the English or the
+    code in brackets after it); else a message by the status. Never a bare code."""
+    own = t("err." + code, default="")
+    if own:
+        return own
+    detail = str(detail or "")
+    if getattr(t, "lang", "zh") != "zh" and detail:
+        return detail
+    zh = chinese_part(detail)
+    if zh and not re.search(r"[A-Za-z]{4,}", zh):
+        return zh
+    return t(f"err.status_{status}", default="") or t("err.status_422")
+
+
+def exc_text(t, exc: DomainError) -> str:
+    return error_text(t, exc.code, exc.detail, exc.status)
+
+
 def field_errors(exc: DomainError, t, fields: dict[str, str]) -> dict[str, str]:
     """Place a domain error next to the field it concerns. `fields` maps an error code (or a
     code prefix ending in '*') to a form field; anything else goes to the form as a whole."""
-    msg = t("err." + exc.code, default=exc.detail)
+    msg = exc_text(t, exc)
     field = exc.extra.get("field") if isinstance(exc.extra.get("field"), str) else None
     if field is None and exc.code.startswith("invalid_") and exc.code[8:] in fields.values():
         field = exc.code[8:]
@@ -144,7 +177,7 @@ def int_field(form: dict, name: str, t, errors: dict, *, lo: int | None = None,
 def _error_page(request: Request, status: int, code: str, detail: str) -> Template:
     t = t_for(request)
     return render(request, "error.html", status=status, code=code,
-                  message=t("err." + code, default=detail))
+                  message=error_text(t, code, detail, status))
 
 
 def page_domain_error(request: Request, exc: DomainError):

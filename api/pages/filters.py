@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from datetime import datetime
 
 import qrcode
@@ -11,6 +12,7 @@ from jinja2 import Environment
 from markupsafe import Markup
 
 from ledger.timeutil import LOCAL_TZ
+from ledger.units import points_text
 
 MAX_QR_CHARS = 600
 
@@ -41,13 +43,25 @@ def signed(n: int | None) -> str:
 
 def pts(steps: int | None, scale: int = 1, sign: bool = False) -> str:
     """Ledger steps shown as points: a town with half points keeps 2 steps per point, so 7
-    steps read "3.5". Every amount on a page passes through here."""
-    n = int(steps or 0)
-    whole, rest = divmod(abs(n), scale)
-    text = str(whole) if rest == 0 else f"{abs(n) / scale:.2f}".rstrip("0").rstrip(".")
-    if n < 0:
-        return "-" + text
-    return ("+" + text) if sign and n > 0 else text
+    steps read "3.5". Every amount on a page passes through here (ledger.units)."""
+    return points_text(steps, scale, sign)
+
+
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+_TRAILING_LATIN = re.compile(r"\s*[(（][^()（）]*[A-Za-z][^()（）]*[)）]\s*$")
+
+
+def chinese_part(text: str | None) -> str:
+    """A domain message written "中文 (English)" → "中文"; "" when it has no Chinese."""
+    text = str(text or "")
+    while _TRAILING_LATIN.search(text):
+        text = _TRAILING_LATIN.sub("", text)
+    return text if _CJK.search(text) else ""
+
+
+def in_lang(text: str | None, lang: str) -> str:
+    """A bilingual domain message in the page's language (the whole text off a zh page)."""
+    return (chinese_part(text) or str(text or "")) if lang == "zh" else str(text or "")
 
 
 def duration(minutes: int | None, lang: str = "zh") -> str:
@@ -78,4 +92,4 @@ def qr_svg(data: str, box_size: int = 10, label: str = "") -> Markup:
 
 def install(env: Environment) -> None:
     env.filters.update(localtime=localtime, mask_name=mask_name, signed=signed, qr_svg=qr_svg,
-                       pts=pts, duration=duration)
+                       pts=pts, duration=duration, in_lang=in_lang)

@@ -11,6 +11,7 @@ from litestar.response import Redirect, Template
 from api.auth import TOWN_ADMIN, VILLAGE_ADMIN, Principal
 from api.pages.common import (
     FormData,
+    exc_text,
     field_errors,
     form_key,
     int_field,
@@ -211,7 +212,7 @@ def stars_save(request: Request, kind: str, db: Database, maybe_principal: Princ
                                 actor_id=p.user_id, key=form_key(data, p, f"stars:{kind}"))
     except DomainError as exc:
         return _stars_page(request, db, status=422,
-                           errors={kind: t("err." + exc.code, default=exc.detail)},
+                           errors={kind: exc_text(t, exc)},
                            values={**{k: "" for k in STAR_KINDS}, **data})
     return Redirect(path="/admin/stars?saved=1", status_code=303)
 

@@ -14,14 +14,16 @@ from litestar.response import Redirect, Template
 from api.auth import INSPECTOR, TOWN_ADMIN, VILLAGE_ADMIN, Principal
 from api.pages.chart import bar_chart
 from api.pages.common import field_errors, form_key, need_role, points_scale_of, render, t_for
-from api.pages.filters import pts
-from api.pages.views import household_public, rule_items, village_ranking
+from api.pages.views import household_public, item_points_text, village_ranking
 from api.pages.workflow_views import evidence_field, finding_message, plate_workflow
 from ledger.activities import inspections
+from ledger.activities.awards import inspection_channel
 from ledger.activities.planning import Actor
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.errors import DomainError
+from ledger.rules import service as rules
+from ledger.rules.types import Actor as RuleActor
 
 INSPECTORS = (INSPECTOR, VILLAGE_ADMIN, TOWN_ADMIN)
 MAX_UPLOAD_BYTES = 9 * 1024 * 1024
@@ -40,21 +42,16 @@ def _page(request: Request, db: Database, plate_code: str, p: Principal | None, 
     with db.sessions() as s:
         hh = inspections.household_by_plate(db, plate_code)
         house = household_public(s, hh, t)
-        items = (rule_items(s, channel="inspector")
-                 if _may_inspect(p, house["village_id"]) else [])
+        # exactly what the engine accepts from this person for this household
+        items = rules.offered_items(
+            s, RuleActor(p.user_id, p.roles, p.person_id), channel=inspection_channel(p.roles),
+            subject="household", villages={house["village_id"]: house["village"]},
+        ) if _may_inspect(p, house["village_id"]) else []
         wf_ctx = plate_workflow(s, hh.id, p)
-    options = [(it.code, f"{it.code} {it.name}（{_points_text(c, it)}）") for c, it in items
-               if "household" in (it.subjects or c.subjects)]
+    options = [(it.code, f"{it.code} {it.name}（{item_points_text(c, it, t, sign=True)}）")
+               for c, it in items]
     return render(request, "household.html", status=status, house=house, plate=plate_code,
                   item_options=[("", t("admin.choose")), *options], **wf_ctx, **ctx)
-
-
-def _points_text(c, it) -> str:
-    if it.range_steps is not None:
-        return f"{c.points(it.range_steps[0])}~{c.points(it.range_steps[1])}"
-    if it.levels:
-        return "/".join(f"{name}{c.points(v)}" for name, v in it.levels)
-    return f"{c.points(it.points_steps or 0):+}"
 
 
 @get("/h/{plate_code:str}", name="household", sync_to_thread=True)
@@ -117,9 +114,9 @@ def rank(request: Request, db: Database) -> Template:
     t = t_for(request)
     with db.sessions() as s:
         ranking = village_ranking(s)
-    scale = points_scale_of(request)
-    chart = bar_chart([(r["village"], r["average"]) for r in ranking["villages"]],
-                      title=t("rank.chart"), fmt=lambda v: pts(v, scale))
+    texts = {float(r["average_points"]): r["average_text"] for r in ranking["villages"]}
+    chart = bar_chart([(r["village"], float(r["average_points"])) for r in ranking["villages"]],
+                      title=t("rank.chart"), fmt=lambda v: texts.get(v, str(v)))
     return render(request, "rank.html", ranking=ranking, chart=chart)
 
 

@@ -24,14 +24,14 @@ from api.pages.views import (
     activities_of,
     attendance_counts,
     person_names,
-    rule_item_options,
     village_names,
 )
-from ledger.activities import planning, review, tokens
+from ledger.activities import awards, planning, review, tokens
 from ledger.activities.models import ActivityStatus
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.errors import DomainError
+from ledger.rules.types import Actor as RuleActor
 from ledger.timeutil import LOCAL_TZ, utcnow
 
 ROLES = (ORGANIZER, VILLAGE_ADMIN, TOWN_ADMIN)
@@ -75,11 +75,13 @@ def org_home(request: Request, db: Database,
 
 def _new_form(request: Request, db: Database, p: Principal, *, status: int = 200, **ctx):
     t = t_for(request)
+    allowed = {v for r, v in p.roles if r in ROLES}
     with db.sessions() as s:
         names = village_names(s)
-        items = rule_item_options(s, channel="organizer")
-    allowed = {v for r, v in p.roles if r in ROLES}
-    villages = [(i, n) for i, n in names.items() if None in allowed or i in allowed]
+        villages = [(i, n) for i, n in names.items() if None in allowed or i in allowed]
+        # what the engine will pay attendance with in these villages (awards.check_item)
+        items = [(it.code, f"{it.code} {it.name}") for _, it in awards.offered_items(
+            s, RuleActor(p.user_id, p.roles, p.person_id), dict(villages))]
     return render(request, "org/new.html", status=status,
                   village_options=[("", t("admin.choose")), *villages],
                   item_options=[("", t("admin.choose")), *items], **ctx)

@@ -14,7 +14,7 @@ from litestar.params import Body
 from litestar.response import Redirect, Template
 
 from api.auth import TOWN_ADMIN, VILLAGE_ADMIN, Principal
-from api.pages.common import need_role, render, t_for
+from api.pages.common import exc_text, need_role, render, t_for
 from ledger.db import Database
 from ledger.errors import DomainError
 from ledger.registry import csvio
@@ -57,7 +57,7 @@ def registry_import(request: Request, db: Database, maybe_principal: Principal |
     except DomainError as exc:
         return _page(request, status=422, rows=exc.extra.get("errors") or [],
                      error_count=exc.extra.get("error_count"),
-                     errors={"file": t("err." + exc.code, default=exc.detail)})
+                     errors={"file": exc_text(t, exc)})
     return _page(request, result=result)
 
 

@@ -14,7 +14,8 @@ from litestar.params import Body
 from litestar.response import Redirect, Template
 
 from api.auth import TOWN_ADMIN, Principal
-from api.pages.common import FormData, need_role, render, t_for
+from api.pages.common import FormData, exc_text, need_role, render, t_for
+from api.pages.views import item_points_text
 from ledger.db import Database
 from ledger.errors import DomainError
 from ledger.rules import catalog_io, store
@@ -36,14 +37,6 @@ def _catalog(db: Database, code: str) -> tuple[S.Catalog, object]:
         return store.catalog(s, code, version=row.version), row
 
 
-def _points_text(c: S.Catalog, it: S.Item) -> str:
-    if it.range_steps is not None:
-        return f"{c.points(it.range_steps[0])} ~ {c.points(it.range_steps[1])}"
-    if it.levels:
-        return "，".join(f"{name} {c.points(v)}" for name, v in it.levels)
-    return str(c.points(it.points_steps or 0))
-
-
 @get("/admin/rules", name="admin_rules", sync_to_thread=True)
 def rules_home(request: Request, db: Database,
                maybe_principal: Principal | None) -> Template | Redirect:
@@ -63,8 +56,9 @@ def catalog_page(request: Request, code: str, db: Database,
     if not isinstance(p, Principal):
         return p
     c, row = _catalog(db, code)
+    t = t_for(request)
     cats = [{"code": cat.code, "name": cat.name,
-             "items": [{"item": c.items[i], "points": _points_text(c, c.items[i])}
+             "items": [{"item": c.items[i], "points": item_points_text(c, c.items[i], t)}
                        for i in cat.items]} for cat in c.categories]
     return render(request, "admin/catalog.html", c=c, row=row, cats=cats)
 
@@ -140,7 +134,7 @@ def _errors_by_field(exc: DomainError, t) -> dict[str, str]:
         errors.setdefault(name, e.get("message", ""))
     if not errors:
         errors[{"approval_required": "decision"}.get(exc.code, "_form")] = \
-            t("err." + exc.code, default=exc.detail)
+            exc_text(t, exc)
     return errors
 
 
@@ -199,7 +193,7 @@ def rules_import(request: Request, db: Database, maybe_principal: Principal | No
     try:
         result = store.import_catalog(db, text, actor_id=p.user_id)
     except DomainError as exc:
-        return _import_failed(request, db, {"yaml": t("err." + exc.code, default=exc.detail)},
+        return _import_failed(request, db, {"yaml": exc_text(t, exc)},
                               exc.extra.get("errors") or [], text=text)
     with db.sessions() as s:
         today = local_date(utcnow())

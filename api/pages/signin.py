@@ -10,7 +10,7 @@ from litestar.response import Redirect, Template
 from api.auth import issue_token, principal_from, principal_of, set_token_cookie
 from api.pages import wechat as wechat_pages
 from api.pages.checkin import limiter_of
-from api.pages.common import FormData, render, safe_next, t_for
+from api.pages.common import FormData, exc_text, home_of, render, safe_next, t_for
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.errors import DomainError
@@ -20,6 +20,7 @@ from ledger.identity import sessions
 
 REFRESH_COOKIE = "jifen_refresh"
 
+VOLUNTEER_PATHS = ("/c/",)  # sign-in on the way to these pages shows phone sign-in first
 CODE_FIELDS = {"otp_format": "code", "otp_invalid": "code", "otp_expired": "code",
                "otp_attempts_exceeded": "code", "phone_invalid": "phone"}
 
@@ -39,10 +40,12 @@ def _address(request: Request) -> str:
 
 def signed_in(request: Request, settings: Settings, who: identity.Identity,
               next_path: str, session: dict | None = None) -> Redirect:
-    """The one way a page signs a person in. `session` (a volunteer's long session,
-    ledger/identity/sessions.py) puts its refresh token in a cookie too."""
-    r = Redirect(path=safe_next(next_path, "/me"), status_code=303)
-    set_token_cookie(r, settings, issue_token(settings, principal_from(who)))
+    """The one way a page signs a person in: back to the page asked for, else to the person's
+    home by role (home_of). `session` (a volunteer's long session, ledger/identity/sessions.py)
+    puts its refresh token in a cookie too."""
+    principal = principal_from(who)
+    r = Redirect(path=safe_next(next_path, home_of(principal)), status_code=303)
+    set_token_cookie(r, settings, issue_token(settings, principal))
     if session is not None:
         r.set_cookie(REFRESH_COOKIE, session["refresh_token"],
                      max_age=session["refresh_expires_in"], httponly=True, samesite="lax",
@@ -64,9 +67,11 @@ def resume_session(request: Request, db: Database, settings: Settings) -> Redire
 
 
 def _page(request: Request, *, status: int = 200, mode: str = "password", **ctx) -> Template:
-    nxt = safe_next(ctx.pop("next_path", None) or request.query_params.get("next"), "/me")
+    nxt = safe_next(ctx.pop("next_path", None) or request.query_params.get("next"), "")
+    # Coming from a check-in code: a volunteer, who signs in by phone; staff use the password.
     return render(request, "signin.html", status=status, mode=mode, next=nxt, otp=True,
-                  notice=ctx.pop("notice", None), **ctx)
+                  phone_first=nxt.startswith(VOLUNTEER_PATHS), notice=ctx.pop("notice", None),
+                  **ctx)
 
 
 @get("/signin", name="signin", sync_to_thread=True)
@@ -83,7 +88,7 @@ def signin_page(request: Request, db: Database, settings: Settings) -> Template 
 
 
 def _error_text(t, exc: DomainError) -> str:
-    return t("err." + exc.code, default=exc.detail)
+    return exc_text(t, exc)
 
 
 @post("/signin", name="signin_password", sync_to_thread=True)

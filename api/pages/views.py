@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 from ledger.journal import queries
 from ledger.journal.accounts import holder_accounts
 from ledger.journal.models import Purpose, Unit
+from ledger.units import scale_in_force
 
 HISTORY_PAGE = 20
 # Entry details → message keys, in the order a person reads them. Rule awards carry catalog,
@@ -20,14 +21,8 @@ WHY_KEYS = (("item_name", "why.item"), ("item", "why.item_code"),
 INPUT_KEYS = ("activity_title", "activity_id", "minutes", "note", "level", "inspection_id")
 
 def points_scale(s: Session) -> int:
-    """Ledger steps per point for the town's points (2 where rules give half points), from
-    the rule catalogs in force; 1 when none is loaded."""
-    from ledger.rules import store
-    from ledger.rules.periods import local_date
-    from ledger.timeutil import utcnow
-    today = local_date(utcnow())
-    scales = {store.catalog(s, code, on=today).scale for code in store.catalog_codes(s)}
-    return max(scales) if scales else 1
+    """Ledger steps per point for the town's points (ledger.units.scale_in_force)."""
+    return scale_in_force(s)
 
 
 def points_account(s: Session, holder_type: str, holder_id: int, unit: str = Unit.POINTS):
@@ -124,30 +119,16 @@ def village_budgets(s: Session) -> list[dict]:
             for v, b, h in rows]
 
 
-def rule_items(s: Session, *, channel: str | None = None, sign: int | None = None) -> list:
-    """(catalog, item) for every item in force today that `channel` may record (organizer,
-    inspector, admin), optionally only awards (sign 1) or deductions (sign -1)."""
-    from ledger.rules import store
-    from ledger.rules.periods import local_date
-    from ledger.timeutil import utcnow
-    today = local_date(utcnow())
-    out = []
-    for code in store.catalog_codes(s):
-        c = store.catalog(s, code, on=today)
-        for it in c.items.values():
-            recorders = it.recorders if it.recorders is not None else c.recorders
-            if channel and channel not in recorders:
-                continue
-            if sign and it.sign != sign:
-                continue
-            out.append((c, it))
-    return out
-
-
-def rule_item_options(s: Session, *, channel: str | None = None) -> list[tuple[str, str]]:
-    """Select options (item code, label) for the items `channel` may record. Activities name an
-    item by its bare code (the engine finds it among the catalogs covering the village)."""
-    return [(it.code, f"{it.code} {it.name}") for c, it in rule_items(s, channel=channel)]
+def item_points_text(c, it, t, *, sign: bool = False) -> str:  # noqa: ANN001
+    """What an item is worth, as a form or the catalog page shows it: "+5", "2 ~ 10",
+    "国家级 100，省级 50" (level names in the page's language)."""
+    if it.range_steps is not None:
+        return f"{c.points(it.range_steps[0])} ~ {c.points(it.range_steps[1])}"
+    if it.levels:
+        return "，".join(f"{t('level.' + name, default=name)} {c.points(v)}"
+                        for name, v in it.levels)
+    n = c.points(it.points_steps or 0)
+    return f"{n:+}" if sign else str(n)
 
 
 def activities_of(s: Session, p, limit: int = 100) -> list[dict]:
@@ -248,13 +229,16 @@ def household_public(s: Session, hh, t) -> dict:
 
 def village_ranking(s: Session) -> dict:
     """Villages by this year's average household score (households with no entries count
-    as zero), for the public ranking page and its chart."""
+    as zero), for the public ranking page and its chart: ordered by the exact average, shown
+    in points to two decimals (ledger.units), never truncated."""
+    from ledger.units import mean_points, mean_points_text
     from sqlalchemy import func, select
 
     from ledger.registry.models import Household, Village
     from ledger.journal.models import Account, HolderType, JournalEntry, Posting
     from ledger.recognition.rollups import NON_SCORE_KINDS
     since = year_start_utc()
+    scale = scale_in_force(s)
     counts = dict(s.execute(select(Household.village_id, func.count())
                             .group_by(Household.village_id)).all())
     totals = dict(s.execute(
@@ -274,6 +258,7 @@ def village_ranking(s: Session) -> dict:
             continue
         total = int(totals.get(vid) or 0)
         villages.append({"village_id": vid, "village": name, "households": n, "total": total,
-                         "average": total // n})
-    villages.sort(key=lambda r: (-r["average"], r["village_id"]))
-    return {"villages": villages, "since": since}
+                         "average_points": mean_points(total, n, scale),
+                         "average_text": mean_points_text(total, n, scale)})
+    villages.sort(key=lambda r: (-r["average_points"], r["village_id"]))
+    return {"villages": villages, "since": since, "scale": scale}

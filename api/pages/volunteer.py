@@ -8,7 +8,16 @@ from litestar.response import Redirect, Template
 
 from api.auth import Principal
 from api.pages import stars as star_info
-from api.pages.common import FormData, field_errors, form_key, int_field, render, t_for, to_signin
+from api.pages.common import (
+    FormData,
+    field_errors,
+    form_key,
+    home_of,
+    int_field,
+    render,
+    t_for,
+    to_signin,
+)
 from api.pages.views import available_points, history
 from api.pages.workflow_views import me_workflow
 from ledger.config import Settings
@@ -33,8 +42,8 @@ def me(request: Request, db: Database, maybe_principal: Principal | None,
     p = maybe_principal
     if p is None:
         return to_signin(request)
-    if p.person_id is None:
-        return render(request, "me.html", person=None)
+    if p.person_id is None:  # a staff account: no points of its own; its work is elsewhere
+        return render(request, "me.html", person=None, home=home_of(p))
     t = t_for(request)
     from ledger.activities.minutes import person_minutes
     with db.sessions() as s:
@@ -49,12 +58,23 @@ def me(request: Request, db: Database, maybe_principal: Principal | None,
                   entries=entries, hours=hours, stars=stars, orders=orders["items"], **more)
 
 
+def _rewards_for(s, person_id: int | None) -> list[dict]:  # noqa: ANN001 - Session
+    """The rewards on offer where the person lives (their town's shops); all, signed out."""
+    from ledger.registry.models import Person, Village
+    town = None
+    if person_id is not None:
+        person = s.get(Person, person_id)
+        village = s.get(Village, person.village_id) if person else None
+        town = village.town_id if village else None
+    return catalog.list_rewards(s, town_id=town, limit=REWARDS_SHOWN)["items"]
+
+
 @get("/rewards", name="rewards", sync_to_thread=True)
 def rewards(request: Request, db: Database, maybe_principal: Principal | None) -> Template:
+    person = maybe_principal.person_id if maybe_principal else None
     with db.sessions() as s:
-        items = catalog.list_rewards(s, limit=REWARDS_SHOWN)["items"]
-        balance = (available_points(s, PERSON, maybe_principal.person_id)
-                   if maybe_principal and maybe_principal.person_id else None)
+        items = _rewards_for(s, person)
+        balance = available_points(s, PERSON, person) if person else None
     return render(request, "rewards.html", rewards=items, balance=balance)
 
 
@@ -82,7 +102,7 @@ def redeem(request: Request, reward_id: int, db: Database, maybe_principal: Prin
         except DomainError as exc:
             errors = field_errors(exc, t, REDEEM_FIELDS)
     with db.sessions() as s:
-        items = catalog.list_rewards(s, limit=REWARDS_SHOWN)["items"]
+        items = _rewards_for(s, p.person_id)
         balance = available_points(s, PERSON, p.person_id) if p.person_id else None
     return render(request, "rewards.html", status=422, rewards=items, balance=balance,
                   failed=reward_id, errors=errors, values=form)

@@ -1,12 +1,23 @@
 /* Progressive enhancement for Jifen pages; every page works without it.
-   - forms: disable the submit button and show progress while a post is in flight
+   - forms: disable the submit button and show progress while a post is in flight (the pressed
+     button's name=value still goes with the form)
    - [data-scanner]: scan a QR code with the camera (BarcodeDetector, else vendored jsQR)
    - [data-poll]: refresh a live panel (rotating check-in code, arrival count) */
 (function () {
   "use strict";
 
-  function busy(form) {
+  // Disabling a button during the submit event drops it from the form data, so the pressed
+  // button's name=value (e.g. action=send) is carried by a hidden copy made first.
+  function keepSubmitter(form, submitter) {
+    if (!submitter || !submitter.name || submitter.form !== form) { return; }
+    var copy = document.createElement("input");
+    copy.type = "hidden"; copy.name = submitter.name; copy.value = submitter.value;
+    copy.setAttribute("data-submitter", "");
+    form.appendChild(copy);
+  }
+  function busy(form, submitter) {
     var msg = document.body.getAttribute("data-working") || "…";
+    keepSubmitter(form, submitter);
     form.querySelectorAll("button[type=submit], button:not([type])").forEach(function (b) {
       b.disabled = true; b.setAttribute("aria-busy", "true");
     });
@@ -18,24 +29,33 @@
     var note = form.querySelector("[data-progress]");
     if (note) { note.hidden = false; }
   }
+  // The confirmation names the whole price: the cost of one times the quantity asked for.
+  function confirmFor(form) {
+    var text = form.getAttribute("data-confirm");
+    var each = form.getAttribute("data-confirm-each");
+    var steps = parseInt(form.getAttribute("data-cost-steps") || "", 10);
+    var qty = form.elements.quantity ? parseInt(form.elements.quantity.value, 10) : 1;
+    if (!each || isNaN(steps) || isNaN(qty) || qty < 1) { return text; }
+    var scale = parseInt(form.getAttribute("data-scale") || "1", 10) || 1;
+    var total = String(Math.round(steps * qty * 100 / scale) / 100);
+    return each.replace("{n}", total);
+  }
   document.addEventListener("submit", function (ev) {
     var form = ev.target;
-    var confirmText = form.getAttribute("data-confirm");
+    var confirmText = confirmFor(form);
     if (confirmText && !window.confirm(confirmText)) { ev.preventDefault(); return; }
-    // A disabled button is left out of the form data: keep the pressed one's name=value.
-    var by = ev.submitter;
-    if (by && by.name) {
-      var keep = document.createElement("input");
-      keep.type = "hidden"; keep.name = by.name; keep.value = by.value;
-      form.appendChild(keep);
-    }
-    busy(form);
+    busy(form, ev.submitter || form.jifenPressed || null);
+  });
+  document.addEventListener("click", function (ev) {  // browsers without SubmitEvent.submitter
+    var b = ev.target.closest ? ev.target.closest("button, input[type=submit]") : null;
+    if (b && b.form) { b.form.jifenPressed = b; }
   });
   window.addEventListener("pageshow", function () {  // back button: re-enable the buttons
     document.querySelectorAll("button[aria-busy]").forEach(function (b) {
       b.disabled = false; b.removeAttribute("aria-busy");
     });
     document.querySelectorAll(".busy-bar").forEach(function (e) { e.remove(); });
+    document.querySelectorAll("input[data-submitter]").forEach(function (e) { e.remove(); });
   });
 
   // ---- QR scanning -------------------------------------------------------------------------
@@ -148,6 +168,15 @@
     setTimeout(poll, every);
   }
   document.querySelectorAll("[data-poll]").forEach(setupPoll);
+
+  // a chosen photo is named under its button (the browser's own picker text is hidden)
+  document.querySelectorAll("input[data-photo]").forEach(function (input) {
+    var out = input.parentNode.querySelector("[data-photo-name]");
+    input.addEventListener("change", function () {
+      var f = input.files && input.files[0];
+      if (out) { out.textContent = f ? f.name : input.getAttribute("data-none"); }
+    });
+  });
 
   var fs = document.querySelector("[data-fullscreen]");
   if (fs && document.documentElement.requestFullscreen) {

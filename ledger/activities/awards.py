@@ -23,9 +23,11 @@ from sqlalchemy.orm import Session
 from ledger.activities.models import Activity, Attendance, PointsState
 from ledger.config import Settings
 from ledger.db import Database
-from ledger.errors import Conflict, DomainError
+from ledger.errors import Conflict, DomainError, InvalidInput
 from ledger.rules import service as rules
 from ledger.rules import store
+from ledger.rules.engine import MESSAGES, refusal_of_recorder
+from ledger.rules.holders import CHANNEL_ROLE, actor_from
 from ledger.rules.models import AwardRecord, AwardStatus
 from ledger.rules.periods import local_date
 from ledger.rules.types import Actor as RuleActor
@@ -45,10 +47,37 @@ def attendance_key(attendance_id: int) -> str:
     return f"attendance:{attendance_id}:points"
 
 
-def check_item(s: Session, code: str, *, village_name: str | None, on: datetime) -> bool:
-    """The item must be in force for the village; returns whether it needs review."""
-    _, item = store.find_item(s, code, on=local_date(on), village_name=village_name)
+ACTIVITY_CHANNEL = "organizer"  # attendance points are recorded as the activity's organizer
+
+
+def check_item(s: Session, code: str, *, village_id: int, village_name: str | None,
+               organizer_user_id: int, on: datetime) -> bool:
+    """The item must be in force for the village and one the engine will pay an attendance
+    with (a person's earning item the organizer may record: never a deduction); returns
+    whether it needs review."""
+    c, item = store.find_item(s, code, on=local_date(on), village_name=village_name)
+    refusal = refusal_of_recorder(
+        c, item, actor=actor_from(organizer_user_id, ACTIVITY_CHANNEL, village_id),
+        channel=ACTIVITY_CHANNEL, village_id=village_id, subject="person", for_activity=True)
+    if refusal is not None:
+        reason = refusal[0]
+        raise InvalidInput(f"条目 {code} 不能用于活动：{MESSAGES.get(reason, reason)}",
+                           code="rule_item_not_for_activity", reason=reason,
+                           field="rule_item_code")
     return bool(item.review)
+
+
+def offered_items(s: Session, actor: RuleActor, villages: dict[int, str | None]) -> list:
+    """(catalog, item) an activity of one of `villages` may pay with (see check_item)."""
+    role = CHANNEL_ROLE[ACTIVITY_CHANNEL]
+    organizer = RuleActor(actor.user_id, tuple((role, v) for v in villages))
+    return rules.offered_items(s, organizer, channel=ACTIVITY_CHANNEL, subject="person",
+                               villages=villages, for_activity=True)
+
+
+def inspection_channel(roles) -> str:  # noqa: ANN001 - (role, village) pairs
+    """The channel a finding is recorded through: an inspector's, else an admin's."""
+    return "inspector" if any(r == "inspector" for r, _ in roles) else "admin"
 
 
 def award_request(act: Activity, att: Attendance) -> dict:
@@ -167,8 +196,7 @@ def record_inspection(db: Database, settings: Settings, *, item_code: str, house
     """An inspector's finding for a household, through the engine; its refusal propagates."""
     recorder = RuleActor(actor.user_id, tuple(actor.roles), actor.person_id)
     ctx = {k: v for k, v in context.items() if v not in (None, [], "")}
-    ctx.setdefault("channel", "inspector" if any(r == "inspector" for r, _ in actor.roles)
-                   else "admin")
+    ctx.setdefault("channel", inspection_channel(actor.roles))
     if ctx.get("points") is not None and ctx.get("note"):
         ctx.setdefault("reason", ctx["note"])
     result = rules.record_award(db, settings, item_code=item_code,

@@ -160,7 +160,7 @@ def _insert(s: Session, actor: Actor, d: ActivityDraft, now: datetime) -> dict:
         raise NotFound(f"village {d.village_id} does not exist", code="village_not_found")
     if d.team_id is not None and s.get(Team, d.team_id) is None:
         raise NotFound(f"team {d.team_id} does not exist", code="team_not_found")
-    needs_review = _check_rule_item(s, d.rule_item_code, village.name, d.starts_at)
+    needs_review = _check_rule_item(s, d.rule_item_code, village, actor.user_id, d.starts_at)
     e6 = (lambda v: None if v is None else round(v * 1_000_000))
     act = Activity(
         town_id=village.town_id, village_id=d.village_id, team_id=d.team_id,
@@ -177,11 +177,14 @@ def _insert(s: Session, actor: Actor, d: ActivityDraft, now: datetime) -> dict:
     return activity_view(act)
 
 
-def _check_rule_item(s: Session, code: str, village_name: str, on: datetime) -> bool:
-    """The item must be in force for the village; an item that needs review makes every
-    attendance wait for the organizer's confirmation."""
+def _check_rule_item(s: Session, code: str, village: Village, organizer_user_id: int,
+                     on: datetime) -> bool:
+    """The item must be in force for the village and pay attendance (an earning item the
+    organizer may record, never a deduction: awards.check_item); an item that needs review
+    makes every attendance wait for the organizer's confirmation."""
     from ledger.activities import awards
-    return awards.check_item(s, code, village_name=village_name, on=on)
+    return awards.check_item(s, code, village_id=village.id, village_name=village.name,
+                             organizer_user_id=organizer_user_id, on=on)
 
 
 def set_status(db: Database, actor: Actor, activity_id: int, status: str,

@@ -62,6 +62,7 @@ class Scan:
     lon: float | None = None
     accuracy_m: float | None = None
     activity_id: int | None = None  # set when the client scanned from an activity's own page
+    pending: str | None = None  # tokens.pending_scan: the code was seen good before sign-in
 
 
 def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -91,7 +92,8 @@ def _check_token(settings: Settings, s: Session, scan: Scan, now: datetime
     if act is None:
         raise tokens.forged()
     if claims.kind == tokens.ROTATING:
-        tokens.check_rotation(claims, act.rotate_s, now)
+        seen = tokens.pending_seen_at(settings.secret_key, scan.token, scan.pending, now)
+        tokens.check_rotation(claims, act.rotate_s, seen or now)
     elif claims.counter != act.static_version:
         raise tokens.TokenRefused("这张签到码已作废，请扫描新打印的签到码",
                                   code="token_revoked")

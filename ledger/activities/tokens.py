@@ -5,6 +5,12 @@ every `rotate_s` seconds; a code is accepted for `ACCEPTED_PERIODS` periods) or,
 static code, the activity's static-code version (reprinting bumps it and revokes old prints).
 Shape: `<kind><activity, base36>.<counter, base36>.<signature, base64url>`, e.g.
 `r1f.6xk2p.Lq0…`; it fits the `[A-Za-z0-9._~-]` alphabet of the scan paths.
+
+A first-time volunteer opens a rotating code before signing in, and signing in (an SMS code)
+takes longer than the code lives. When the service sees a rotating code while it is still good,
+it hands out a *pending scan*: the moment it saw the code, signed. Presented with the same code
+within `PENDING_SCAN_GRACE_S`, the code is judged at that moment instead of now; after the grace
+it is worth nothing, so a screenshot of the code or of the pending scan an hour later is useless.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import base64
 import hashlib
 import hmac
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from ledger.errors import DomainError, InvalidInput
 
@@ -27,6 +33,8 @@ CLOCK_SKEW_PERIODS = 1  # a code from the next period is accepted: API hosts' cl
 SIGNATURE_BYTES = 16
 MAX_TOKEN_CHARS = 80
 _KEY_LABEL = b"jifen/checkin-token/v1"
+PENDING_SCAN_GRACE_S = 600  # sign-in by SMS code must fit in here after the first scan
+_PENDING_LABEL = b"jifen/pending-scan/v1"
 
 
 class TokenRefused(DomainError):
@@ -43,9 +51,9 @@ class TokenClaims:
     counter: int  # rotation period index, or the static-code version
 
 
-def _key(secret: str) -> bytes:
+def _key(secret: str, label: bytes = _KEY_LABEL) -> bytes:
     # A key of its own, so a check-in code can never double as any other signed value.
-    return hmac.new(secret.encode(), _KEY_LABEL, hashlib.sha256).digest()
+    return hmac.new(secret.encode(), label, hashlib.sha256).digest()
 
 
 def _b36(n: int) -> str:
@@ -129,3 +137,38 @@ def check_rotation(claims: TokenClaims, rotate_s: int, now: datetime) -> None:
             age_s=age * rotate_s)
     if age < -CLOCK_SKEW_PERIODS:
         raise forged("this check-in code is dated in the future")
+
+
+def _pending_sig(secret: str, token: str, seen_s: int) -> str:
+    mac = hmac.new(_key(secret, _PENDING_LABEL), f"{token}:{seen_s}".encode(),
+                   hashlib.sha256).digest()[:SIGNATURE_BYTES]
+    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+
+def pending_scan(secret: str, claims: TokenClaims, token: str, rotate_s: int,
+                 now: datetime) -> str | None:
+    """The signed record that `token` was seen good at `now`; None for a static code (it does
+    not expire). A rotating code already expired is refused as in a scan (TokenRefused)."""
+    if claims.kind != ROTATING:
+        return None
+    check_rotation(claims, rotate_s, now)
+    seen_s = int(now.timestamp())
+    return f"{_b36(seen_s)}.{_pending_sig(secret, token, seen_s)}"
+
+
+def pending_seen_at(secret: str, token: str, pending: str | None,
+                    now: datetime) -> datetime | None:
+    """When the service first saw `token` good, if `pending` says so for this very token and
+    the grace has not run out; None otherwise (a pending scan never makes a code worse)."""
+    if not pending or len(pending) > MAX_TOKEN_CHARS:
+        return None
+    seen_b36, _, sig = pending.partition(".")
+    try:
+        seen_s = int(seen_b36, 36)
+    except ValueError:
+        return None
+    if not hmac.compare_digest(_pending_sig(secret, token, seen_s), sig):
+        return None
+    if not 0 <= int(now.timestamp()) - seen_s <= PENDING_SCAN_GRACE_S:
+        return None
+    return datetime.fromtimestamp(seen_s, tz=UTC)

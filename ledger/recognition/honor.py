@@ -35,6 +35,7 @@ from ledger.recognition.models import (
 )
 from ledger.rules.periods import next_period_start
 from ledger.timeutil import utcnow
+from ledger.units import points_of, scale_in_force
 
 SCOPES = ("town", "village", "team")
 PERIODS = ("month", "quarter", "year", "custom")
@@ -352,6 +353,19 @@ def mask(name: str) -> str:
     return name[0] + "*" * max(1, len(name) - 2) + (name[-1] if len(name) > 2 else "")
 
 
+# What a list's values are counted in, as they leave the core: points metrics are held in
+# ledger steps and published as points (ledger.units), hours as minutes, services as a count.
+VALUE_UNITS = {"points": "points", "hours": "minutes", "household_score": "points",
+               "collective_services": "count"}
+
+
+def readable(entries: list[dict], metric: str, scale: int) -> list[dict]:
+    """Entries with `value` in VALUE_UNITS[metric] (steps turned into points)."""
+    if VALUE_UNITS[metric] != "points":
+        return entries
+    return [{**e, "value": points_of(e["value"], scale)} for e in entries]
+
+
 def publish(s: Session, list_id: int, actor_id: int | None, *, poster_dir: str | None = None,
             base_url: str = "", now: datetime | None = None) -> HonorList:
     """Freeze the reviewed list: content, its sha256, and the checkpoint root at this moment."""
@@ -362,6 +376,7 @@ def publish(s: Session, list_id: int, actor_id: int | None, *, poster_dir: str |
     if hl.status == HonorStatus.NOTICE:
         _notice_over(s, hl, now)
     entries, note = _entries(hl, d)
+    entries = readable(entries, d.metric, scale_in_force(s))
     cp = make_checkpoint(s, now) or s.scalars(
         select(Checkpoint).order_by(Checkpoint.id.desc()).limit(1)).first()
     town = s.get(Town, d.town_id)
@@ -372,7 +387,8 @@ def publish(s: Session, list_id: int, actor_id: int | None, *, poster_dir: str |
         scope_name = (s.get(Team, d.scope_id) or Team(name="")).name
     content = {
         "list_id": hl.id, "title": d.name, "scope": d.scope, "scope_id": d.scope_id,
-        "scope_name": scope_name, "metric": d.metric, "period": hl.period_key,
+        "scope_name": scope_name, "metric": d.metric, "unit": VALUE_UNITS[d.metric],
+        "period": hl.period_key,
         "period_start": hl.period_start.isoformat(), "period_end": hl.period_end.isoformat(),
         "size": d.size, "minimum": d.minimum, "tie_break": d.tie_break, "version": hl.version,
         "computed_at": hl.computed_at.isoformat() if hl.computed_at else None,
@@ -409,7 +425,8 @@ def list_view(s: Session, hl: HonorList, *, admin: bool) -> dict:
                    published_at=hl.published_at.isoformat())
     if admin and hl.status != HonorStatus.PUBLISHED:
         entries, note = _entries(hl, d) if hl.candidates is not None else ([], None)
-        out.update(entries=entries, note=note, candidates=len(hl.candidates or []),
+        out.update(entries=readable(entries, d.metric, scale_in_force(s)), note=note,
+                   unit=VALUE_UNITS[d.metric], candidates=len(hl.candidates or []),
                    computed_at=hl.computed_at.isoformat() if hl.computed_at else None)
     if admin:
         out["exclusions"] = hl.exclusions

@@ -14,6 +14,7 @@ from ledger.journal import book
 from ledger.recognition import honor, leaderboards, rollups, stars
 from ledger.recognition.models import HonorDefinition, HonorList
 from ledger.recognition.tasks import EXPORT_TASK, RECOMPUTE_TASK
+from ledger.units import points_of, scale_in_force
 
 MAX_PAGE = 100
 
@@ -173,10 +174,13 @@ def ranking(db: Database, *, scope: str, scope_id: int, metric: str, period: str
         col = Person.name if htype == "person" else Household.head_name
         names = dict(s.execute(select(model.id, col).where(
             model.id.in_([r["holder_id"] for r in rows]))).all())
+        scale = scale_in_force(s) if unit == "points" else 1
     for r in rows:
         r["name"] = honor.mask(names.get(r["holder_id"], ""))
         if unit == "minutes":
             r["hours_x10"] = r["value"] * 10 // 60
+        else:  # `value` is in ledger steps; `points` as people read them (ledger.units)
+            r["points"] = points_of(r["value"], scale)
     return {"scope": scope, "scope_id": scope_id, "metric": metric,
             "period": periods[period], "entries": rows}
 

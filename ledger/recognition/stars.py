@@ -34,6 +34,7 @@ from ledger.recognition.models import (
 )
 from ledger.rules.periods import local_date, next_period_start, period_key, period_start
 from ledger.timeutil import LOCAL_TZ, UTCDateTime, utcnow
+from ledger.units import points_of, scale_in_force, steps_of
 
 MAX_LEVEL = 5
 MAX_VETO_ITEMS = 50
@@ -43,7 +44,7 @@ MIN_COLLECTIVE_SERVICES = 12  # the town plan: at least 12 a year per standing t
 DEFAULTS = {
     # hours of certified service for 1..5 stars
     StarKind.VOLUNTEER: {"thresholds": [100, 300, 600, 1000, 1500]},
-    # civility points (in steps of the catalog's scale) in the period for 1..5 stars
+    # civility points (as people count them, not ledger steps) in the period for 1..5 stars
     StarKind.HOUSEHOLD: {"thresholds": [20, 40, 60, 80, 100], "period": "year", "veto": {}},
     # collective services in the year for 1..5 stars
     StarKind.TEAM: {"thresholds": [12, 24, 36, 48, 60]},
@@ -60,12 +61,15 @@ class Config:
     thresholds: tuple[int, ...]
     period: str = "year"
     veto: tuple[tuple[str, int], ...] = ()
+    scale: int = 1  # ledger steps per point, for household thresholds (ledger.units)
 
     @property
     def value_thresholds(self) -> tuple[int, ...]:
-        """In the unit the value is measured in (volunteers: minutes)."""
+        """In the unit the value is measured in (volunteers: minutes; households: steps)."""
         if self.kind == StarKind.VOLUNTEER:
             return tuple(h * 60 for h in self.thresholds)
+        if self.kind == StarKind.HOUSEHOLD:
+            return tuple(steps_of(p, self.scale) for p in self.thresholds)
         return self.thresholds
 
     def as_dict(self) -> dict:
@@ -121,7 +125,8 @@ def get_config(s: Session, town_id: int | None, kind: str) -> Config:
     body = row.body if row else DEFAULTS[StarKind(kind)]
     return Config(kind=str(kind), version=row.version if row else 0,
                   thresholds=tuple(body["thresholds"]), period=body.get("period", "year"),
-                  veto=tuple(sorted(body.get("veto", {}).items())))
+                  veto=tuple(sorted(body.get("veto", {}).items())),
+                  scale=scale_in_force(s) if kind == StarKind.HOUSEHOLD else 1)
 
 
 def set_config(s: Session, town_id: int, kind: str, body: dict, actor_id: int | None) -> Config:
@@ -307,6 +312,10 @@ def summary(s: Session, holder_type: str, holder_id: int, now: datetime | None =
            "history": star_history.history(s, kind, holder_id)}
     if kind == StarKind.VOLUNTEER:
         out["current"]["hours_x10"] = live.value * 10 // 60
+    if kind == StarKind.HOUSEHOLD:  # the score in steps; in points as people read it
+        out["current"]["points"] = points_of(live.value, cfg.scale)
+        out["current"]["next_threshold_points"] = (
+            None if nxt is None else points_of(nxt, cfg.scale))
     if kind == StarKind.TEAM:
         out["current"]["meets_plan"] = live.value >= MIN_COLLECTIVE_SERVICES
     return out

@@ -323,9 +323,10 @@ def apply_stock_change(s: Session, reward_id: int, *, add: int | None = None,
 
 
 def list_rewards(s: Session, *, now: datetime | None = None, only_offered: bool = True,
-                 provider_id: int | None = None, limit: int = 50,
+                 provider_id: int | None = None, town_id: int | None = None, limit: int = 50,
                  after_id: int | None = None) -> dict:
-    """The catalog, by id, `limit` at a time; `only_offered` hides inactive or out-of-window."""
+    """The catalog, by id, `limit` at a time; `only_offered` hides inactive or out-of-window;
+    `town_id` keeps the rewards of that town's providers."""
     if not 1 <= limit <= MAX_PAGE:
         raise InvalidInput(f"limit must be 1..{MAX_PAGE}", code="page_size_out_of_range")
     now = now or utcnow()
@@ -337,6 +338,8 @@ def list_rewards(s: Session, *, now: datetime | None = None, only_offered: bool 
                     (Reward.available_until.is_(None)) | (Reward.available_until > now))
     if provider_id is not None:
         q = q.where(Reward.provider_id == provider_id)
+    if town_id is not None:
+        q = q.where(Reward.provider_id.in_(select(Provider.id).where(Provider.town_id == town_id)))
     if after_id is not None:
         q = q.where(Reward.id > after_id)
     items = [reward_view(r) for r in s.scalars(q)]

@@ -137,11 +137,17 @@ def population(s: Session, town_id: int, pop: dict) -> list[tuple[str, int]]:
 
 
 def draw_view(d: LuckyDraw) -> dict:
+    """The draw; once drawn, how many won and whether fewer were eligible than prizes offered
+    (then every eligible holder won, and the draw says so: `everyone_eligible_won`)."""
+    drawn = d.population_size is not None
     return {"id": d.id, "town_id": d.town_id, "name": d.name, "reward_id": d.reward_id,
             "winners_count": d.winners_count, "population": d.population, "status": d.status,
             "seed": d.seed, "population_size": d.population_size,
             "population_digest": d.population_digest,
-            "drawn_at": d.drawn_at.isoformat() if d.drawn_at else None}
+            "drawn_at": d.drawn_at.isoformat() if d.drawn_at else None,
+            "winners_drawn": min(d.winners_count, d.population_size) if drawn else None,
+            "everyone_eligible_won": drawn and d.population_size <= d.winners_count,
+            "prizes_left": max(0, d.winners_count - d.population_size) if drawn else None}
 
 
 def _get_draw(s: Session, draw_id: int) -> LuckyDraw:

@@ -5,6 +5,10 @@ town's accounts office.
 A figure is the net of the postings to the provider's `redeemed` account in the period: each
 fulfilled voucher adds its points, a reversal (goods returned) takes them back. Days are the
 town's local days; both ends of the period are included.
+
+Amounts are in points as people read them (`points`, `total_points`, ledger.units), with the
+ledger's own figure beside them (`amount_steps`, `total_steps`): with half points (scale 2) a
+10-point voucher is 20 steps, 10 points, and 10 × fen_per_point fen.
 """
 
 from __future__ import annotations
@@ -19,13 +23,14 @@ from ledger.journal.models import Account, HolderType, JournalEntry, Posting, Pu
 from ledger.redemption.models import Provider, RedemptionOrder, Reward
 from ledger.sheets import tabular
 from ledger.timeutil import LOCAL_TZ
+from ledger.units import points_of, scale_in_force, value_fen
 
 MAX_SETTLEMENT_DAYS = 366
 MAX_SETTLEMENT_LINES = 100_000
 IN_BATCH = 1000
 CSV_FIELDS = ("provider_id", "provider_name", "entry_id", "posted_at", "kind", "order_id",
               "reward_id", "reward_name", "quantity", "holder_type", "holder_id", "funded_by",
-              "draw_id", "points", "amount_fen")
+              "draw_id", "points", "amount_fen")  # in the units people read: points and fen
 
 
 def period_bounds(start: date, end: date) -> tuple[datetime, datetime]:
@@ -87,20 +92,23 @@ def settlement_report(s: Session, *, start: date, end: date, provider_id: int | 
         pq = pq.where(Provider.id == provider_id)
     if town_id is not None:
         pq = pq.where(Provider.town_id == town_id)
+    scale = scale_in_force(s)
     providers = {p.id: {"provider_id": p.id, "name": p.name, "fen_per_point": p.fen_per_point,
-                        "points": 0, "amount_fen": 0, "entries": 0, "lines": []}
+                        "points": 0, "amount_steps": 0, "amount_fen": 0, "entries": 0,
+                        "lines": []}
                  for p in s.scalars(pq)}
     for amount, at, pid, e in rows:
         if pid not in providers:
             continue
         p = providers[pid]
         o, r = orders.get(order_of[e.id], (None, None))
-        p["points"] += amount
+        p["amount_steps"] += amount
         p["entries"] += 1
         if with_lines:
             p["lines"].append({
                 "entry_id": e.id, "posted_at": at.astimezone(LOCAL_TZ).isoformat(),
-                "kind": e.kind, "points": amount, "amount_fen": amount * p["fen_per_point"],
+                "kind": e.kind, "points": points_of(amount, scale), "amount_steps": amount,
+                "amount_fen": value_fen(amount, scale, p["fen_per_point"]),
                 "reverses_id": e.reverses_id, "order_id": o.id if o else None,
                 "reward_id": r.id if r else None, "reward_name": r.name if r else "",
                 "quantity": o.quantity if o else None,
@@ -108,12 +116,15 @@ def settlement_report(s: Session, *, start: date, end: date, provider_id: int | 
                 "holder_id": o.holder_id if o else None,
                 "funded_by": o.funded_by if o else None, "draw_id": o.draw_id if o else None})
     for p in providers.values():
-        p["amount_fen"] = p["points"] * p["fen_per_point"]
+        p["points"] = points_of(p["amount_steps"], scale)
+        p["amount_fen"] = value_fen(p["amount_steps"], scale, p["fen_per_point"])
         if not with_lines:
             del p["lines"]
     items = list(providers.values())
+    total_steps = sum(p["amount_steps"] for p in items)
     return {"start": start.isoformat(), "end": end.isoformat(), "providers": items,
-            "total_points": sum(p["points"] for p in items),
+            "scale": scale, "total_points": points_of(total_steps, scale),
+            "total_steps": total_steps,
             "total_fen": sum(p["amount_fen"] for p in items)}
 
 

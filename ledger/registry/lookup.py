@@ -203,6 +203,7 @@ def public_summary(s: Session, plate_code: str, *, since) -> dict:
     """What anyone who scans a door plate may see: the village and the household's points —
     no name, no address, no people."""
     from ledger.journal.models import Account, Posting
+    from ledger.units import points_of, scale_in_force
     h, v = household_by_plate(s, plate_code)
     acct = s.scalar(select(Account).where(Account.holder_type == "household",
                                           Account.holder_id == h.id,
@@ -213,8 +214,13 @@ def public_summary(s: Session, plate_code: str, *, since) -> dict:
         year = int(s.scalar(select(func.coalesce(func.sum(Posting.amount), 0)).where(
             Posting.account_id == acct.id, Posting.created_at >= since)))
     town = s.get(Town, v.town_id)
+    scale = scale_in_force(s)
+    balance = acct.balance if acct else 0
+    # In points as people read them (ledger.units), the ledger's steps beside them.
     return {"plate_code": h.plate_code, "town": town.name if town else "", "village": v.name,
-            "balance": acct.balance if acct else 0, "score_this_year": year}
+            "balance_points": points_of(balance, scale), "balance_steps": balance,
+            "score_this_year_points": points_of(year, scale), "score_this_year_steps": year,
+            "scale": scale}
 
 
 def village_plates(s: Session, village_id: int) -> tuple[str, str, list]:

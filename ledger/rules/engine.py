@@ -54,6 +54,7 @@ MESSAGES = {
     "needs_second_confirmation": "扣分较大，须由第二人确认",
     "confirmer_same_as_recorder": "确认人不能是记录人",
     "budget_exhausted": "村积分预算已用完",
+    "activity_item_deduction": "扣分条目不能用于活动签到计分",
 }
 
 
@@ -103,6 +104,25 @@ def counter_keys(c: S.Catalog, item_code: str, holder: Holder, inp: Inputs) -> l
     return sorted(set(keys))
 
 
+def refusal_of_recorder(c: S.Catalog, item: S.Item, *, actor: Actor, channel: str,
+                        village_id: int | None, subject: str,
+                        for_activity: bool = False) -> tuple[str, dict] | None:
+    """Why the engine refuses `actor` recording `item` for a `subject` (person | household)
+    of `village_id` through `channel`, or None when it may (whoever the holder turns out to
+    be: self-awards and claims for others are checked against the holder itself). Forms list
+    exactly the items this returns None for, so they offer what the engine accepts."""
+    if subject not in (item.subjects or c.subjects):
+        return "subject_not_allowed", {"holder_type": subject}
+    allowed = item.recorders if item.recorders is not None else c.recorders
+    if channel not in allowed:
+        return "not_permitted", {"channel": channel, "allowed": list(allowed)}
+    if channel != "claim" and channel not in actor.channels(village_id):
+        return "not_permitted", {"channel": channel, "why": "role missing"}
+    if for_activity and item.sign < 0:  # attendance earns; a deduction is never a check-in
+        return "activity_item_deduction", {"item": item.code}
+    return None
+
+
 def _check_who(c: S.Catalog, item: S.Item, holder: Holder, actor: Actor, inp: Inputs) -> None:
     d = local_date(inp.occurred_at)
     if d < c.effective_from or (item.effective_from and d < item.effective_from) \
@@ -110,19 +130,16 @@ def _check_who(c: S.Catalog, item: S.Item, holder: Holder, actor: Actor, inp: In
         raise _Refuse("rule_inactive", date=d.isoformat())
     if not c.covers_village(holder.village_name):
         raise _Refuse("out_of_scope", village=holder.village_name)
-    if holder.type not in (item.subjects or c.subjects):
-        raise _Refuse("subject_not_allowed", holder_type=holder.type)
-    allowed = item.recorders if item.recorders is not None else c.recorders
-    if inp.channel not in allowed:
-        raise _Refuse("not_permitted", channel=inp.channel, allowed=list(allowed))
+    refusal = refusal_of_recorder(c, item, actor=actor, channel=inp.channel,
+                                  village_id=holder.village_id, subject=holder.type,
+                                  for_activity=inp.activity_ref is not None)
+    if refusal is not None:
+        raise _Refuse(refusal[0], **refusal[1])
     if inp.channel == "claim":
         if not actor.is_self_or_household(holder):
             raise _Refuse("not_permitted", channel="claim", why="claims are for oneself")
-    else:
-        if inp.channel not in actor.channels(holder.village_id):
-            raise _Refuse("not_permitted", channel=inp.channel, why="role missing")
-        if inp.channel != "system" and actor.is_self_or_household(holder):
-            raise _Refuse("self_award_forbidden")
+    elif inp.channel != "system" and actor.is_self_or_household(holder):
+        raise _Refuse("self_award_forbidden")
 
 
 def _check_inputs(c: S.Catalog, item: S.Item, inp: Inputs, hist: History) -> None:

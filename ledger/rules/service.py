@@ -41,7 +41,7 @@ from ledger.rules.periods import local_date
 from ledger.rules.types import Actor, Evidence, Holder, Inputs
 from ledger.timeutil import utcnow
 
-STATUS_BY_REASON = {"cap_reached": 409, "period_already_scored": 409, "budget_exhausted": 409,
+STATUS_BY_REASON = {"activity_item_deduction": 422, "cap_reached": 409, "period_already_scored": 409, "budget_exhausted": 409,
                     "not_permitted": 403, "self_award_forbidden": 403, "out_of_scope": 403,
                     "confirmer_same_as_recorder": 403, "item_unknown": 404}
 
@@ -64,6 +64,27 @@ def _holder_arg(holder) -> tuple[str, int]:
         return holder["holder_type"], int(holder["holder_id"])
     h_type, h_id = holder
     return str(h_type), int(h_id)
+
+
+def offered_items(s: Session, actor: Actor, *, channel: str, subject: str,
+                  villages: dict[int, str | None], for_activity: bool = False,
+                  on: datetime | None = None) -> list[tuple[S.Catalog, S.Item]]:
+    """(catalog, item) in force that the engine accepts from `actor` through `channel` for a
+    `subject` in at least one of `villages` (id → name): what a form offers, from the
+    engine's own check (engine.refusal_of_recorder), never a second copy of it."""
+    today = local_date(on or utcnow())
+    out = []
+    for code in store.catalog_codes(s):
+        c = store.catalog(s, code, on=today)
+        for it in c.items.values():
+            if (it.effective_from and today < it.effective_from) or \
+                    (it.effective_to and today > it.effective_to):
+                continue
+            if any(c.covers_village(name) and E.refusal_of_recorder(
+                    c, it, actor=actor, channel=channel, village_id=vid, subject=subject,
+                    for_activity=for_activity) is None for vid, name in villages.items()):
+                out.append((c, it))
+    return out
 
 
 def holder_balance(s: Session, holder: Holder, unit: str = Unit.POINTS) -> int:

@@ -9,6 +9,7 @@ from datetime import date
 from fractions import Fraction
 
 from ledger.rules.periods import PERIODS
+from ledger.units import points_of  # noqa: F401 - re-exported: S.points_of
 
 ALLOWED_SCALES = (1, 2, 4, 5, 10, 20, 100)
 SUBJECTS = ("person", "household", "team")
@@ -183,9 +184,6 @@ class Catalog:
         return points_of(steps, self.scale)
 
 
-def points_of(steps: int, scale: int) -> int | float:
-    q, r = divmod(steps, scale)
-    return q if r == 0 else float(Fraction(steps, scale))
 
 
 def _caps_dict(caps: Caps, scale: int) -> dict:

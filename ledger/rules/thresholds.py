@@ -19,6 +19,7 @@ from ledger.rules.models import AwardRecord, AwardStatus, Sanction
 from ledger.rules.periods import local_date
 from ledger.rules.service import holder_balance
 from ledger.timeutil import utcnow
+from ledger.units import value_fen
 
 MAX_UPCOMING = 24
 
@@ -151,4 +152,4 @@ def balance_refusal(session: Session, holder_type: str, holder_id: int, *, accou
 
 def settlement_value_fen(steps: int, c: S.Catalog) -> int:
     """What points are worth in settlement with a shop (1 point = point_value_fen fen)."""
-    return steps * c.point_value_fen // c.scale
+    return value_fen(steps, c.scale, c.point_value_fen)

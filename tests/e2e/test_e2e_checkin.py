@@ -53,7 +53,7 @@ def test_volunteer_checks_in_and_out_by_opening_the_code_url(browser, live_app, 
     page.goto(first)  # what the phone's camera app opens from the QR code: sign in first
     page.get_by_label("账号或手机号").fill("linabo")
     page.get_by_label("密码").fill("Baogai-2026!")
-    page.get_by_role("button", name="登录").first.click()
+    page.locator("form[action='/signin']").get_by_role("button", name="登录").click()
     page.get_by_test_id("checkin-result").wait_for()  # back on the code's page, sent by itself
     assert page.get_by_test_id("checkin-result").inner_text() == "签到成功"
     checked_in = time.monotonic()
