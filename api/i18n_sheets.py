@@ -29,6 +29,8 @@ SHEETS_MESSAGES: dict[str, tuple[str, str]] = {
     "sheets.result.minutes_entries": ("服务时长分录", "Service-minute entries"),
     "sheets.result.teams_created": ("新建队伍", "Teams created"),
     "sheets.result.members_added": ("新增成员", "Members added"),
+    "sheets.result.imported": ("记录的签到", "Attendances recorded"),
+    "sheets.result.refused": ("未能记录的行", "Rows refused"),
     "sheets.result.rewards_changed": ("修改库存的礼品", "Rewards restocked"),
     "sheets.other": ("其他表格导入与导出（历史积分、队伍、库存、名单）",
                      "Other imports and exports (history, teams, stock, lists)"),
