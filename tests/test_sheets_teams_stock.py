@@ -101,7 +101,7 @@ def test_stock_totals_import_and_round_trip(db):
     film = make_reward(db, shop, stock=5)["id"]
     soap = make_reward(db, shop, stock=None, name="洗衣液", kind="goods")["id"]
     data = ("兑换点,礼品名称,库存总数（件）\n"
-            f"塘边村积分超市,电影票,40\n塘边村积分超市,洗衣液,12\n").encode("gbk")
+            "塘边村积分超市,电影票,40\n塘边村积分超市,洗衣液,12\n").encode("gbk")
     assert stock.import_stock(db, SYSTEM, data) == {"rewards_changed": 2, "skipped": 0}
     assert reward_row(db, film)["stock"] == 40 and reward_row(db, soap)["stock"] == 12
     exported = stock.export_xlsx(db)

@@ -23,11 +23,7 @@ def points_scale(s: Session) -> int:
     """Ledger steps per point for the town's points (2 where rules give half points), from
     the rule catalogs in force; 1 when none is loaded."""
     from ledger.rules import store
-    from ledger.rules.periods import local_date
-    from ledger.timeutil import utcnow
-    today = local_date(utcnow())
-    scales = {store.catalog(s, code, on=today).scale for code in store.catalog_codes(s)}
-    return max(scales) if scales else 1
+    return store.points_scale(s)
 
 
 def points_account(s: Session, holder_type: str, holder_id: int, unit: str = Unit.POINTS):

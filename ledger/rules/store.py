@@ -170,6 +170,16 @@ def catalog_codes(s: Session) -> list[str]:
     return list(s.scalars(select(RuleCatalog.code).order_by(RuleCatalog.id)))
 
 
+def points_scale(s: Session, on: date | None = None) -> int:
+    """Ledger steps per point of the town's points (2 where rules give half points), from the
+    catalogs in force on `on` (today); 1 when none is loaded. What turns stored steps into the
+    points people read, with `spec.points_of`, on pages, sheets and PDFs."""
+    from ledger.rules.periods import local_date
+    on = on or local_date(utcnow())
+    scales = {catalog(s, code, on=on).scale for code in catalog_codes(s)}
+    return max(scales) if scales else 1
+
+
 def find_item(s: Session, item_code: str, *, on: date, village_name: str | None,
               catalog_code: str | None = None) -> tuple[S.Catalog, S.Item]:
     """`item_code` may be qualified (`baogai:A01`); a bare code must name exactly one item

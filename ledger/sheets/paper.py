@@ -30,8 +30,8 @@ from ledger.registry.models import Household, Person, Town, Village
 from ledger.registry.privacy import mask_name
 from ledger.rules.explain import village_notices
 from ledger.rules.spec import points_of
+from ledger.rules.store import points_scale
 from ledger.sheets.fonts import pdf_font
-from ledger.sheets.history import points_scale
 from ledger.timeutil import LOCAL_TZ, utcnow
 
 MAX_VOUCHERS_PER_SHEET = 400
