@@ -9,6 +9,7 @@ SHEETS_MESSAGES: dict[str, tuple[str, str]] = {
     "sheets.limits": ("每个文件最多 {rows} 行；CSV 可以是 UTF-8 或 GBK/GB18030 编码。",
                       "At most {rows} rows per file; CSV in UTF-8 or GBK/GB18030."),
     "sheets.preview": ("前 {n} 行（共 {total} 行），尚未导入：", "First {n} of {total} rows, not imported yet:"),
+    "sheets.preview_region": ("文件前几行预览", "Preview of the file's first rows"),
     "sheets.encoding": ("编码", "Encoding"),
     "sheets.already_imported": ("这个文件已经导入过，再次导入不会有任何变化。",
                                 "This file was imported before; importing it again changes nothing."),
