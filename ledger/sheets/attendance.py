@@ -62,6 +62,10 @@ def actor_of(actor) -> Actor:
 
 
 class AttendanceImport:
+    """Checked like every import (imports.checked); recorded by `import_attendance` through the
+    activities' own per-row writes rather than one transaction (its points follow each
+    activity's rules and settle after commit)."""
+
     name = "attendance"
     title = "活动签到名单"
     columns = COLUMNS
@@ -147,9 +151,6 @@ class AttendanceImport:
                 done.add((r.activity_id, r.person_id))
         plan.skipped = len(done)
         plan.rows = [r for r in plan.rows if (r.activity_id, r.person_id) not in done]
-
-    def apply(self, s: Session, plan: imports.Plan, actor) -> dict:
-        raise AssertionError("attendance lists are recorded by import_attendance")
 
 
 KIND = AttendanceImport()
