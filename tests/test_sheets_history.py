@@ -19,7 +19,8 @@ from ledger.recognition.models import HolderRollup
 from ledger.sheets import history
 from tests.test_registry_support import fake_id, make_household, make_person, make_world
 
-HEADER = "村（社区）,对象,姓名/户主,身份证号,手机号,门牌码,日期,积分,服务时长（小时）,事由,来源,原始编号\n"
+HEADER = ("村（社区）,对象,姓名/户主,身份证号,手机号,门牌码,日期,积分,服务时长（小时）,"
+          "事由,来源,原始编号\n")
 
 
 class Admin:

@@ -194,7 +194,8 @@ def _read_csv(data: bytes) -> Table:
     table = Table(CSV, encoding, [])
     for n in bad:
         table.errors.append(RowError(n, "encoding_invalid",
-                                     f"第{n}行的编码与文件其余部分不同（看起来是 GBK），请检查这一行 "
+                                     f"第{n}行的编码与文件其余部分不同（看起来是 GBK），"
+                                     "请检查这一行 "
                                      "(this line is not in the file's encoding)"))
     bad_lines = set(bad)
     text = data.decode(encoding, errors="replace")
