@@ -191,3 +191,16 @@ def test_api_imports_history_and_serves_template_and_lists(client, db, auth):
     r = client.get(f"/api/v1/villages/{w.other}/lists/entries/sheet.xlsx?year=2023",
                    headers=headers())
     assert r.status_code == 403
+
+
+def test_an_entry_posted_with_a_local_time_verifies_in_the_audit(db):
+    """A flow given a time in local time (as an import computes one) hashes it in UTC, as the
+    database stores it: the audit verifies the entry (before, it reported a digest mismatch)."""
+    from datetime import datetime
+
+    from tests.test_recognition_support import award, make_world as recognition_world
+    w = recognition_world(db, people=1, households=0, villages=1)
+    award(db, w.villages[0], "person", w.people[0], 5,
+          at=datetime(2023, 5, 5, 12, 0, tzinfo=history.LOCAL_TZ))
+    with db.sessions() as s:
+        assert run_audit(s).ok
