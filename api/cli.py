@@ -8,6 +8,7 @@ import sys
 import typer
 from rich.console import Console
 
+from api.cli_sheets import steps
 from ledger.config import load_settings
 from ledger.db import Database
 
@@ -36,8 +37,11 @@ def demo() -> None:
     from ledger import migrate as m
     from ledger.demo import load_demo
     settings, db = _db()
-    m.upgrade(db)
-    summary = load_demo(db, settings, console=console)
+    with steps("演示数据", ["数据库结构", "宝盖镇演示数据"]) as step:
+        step("数据库结构")
+        m.upgrade(db)
+        step("宝盖镇演示数据")
+        summary = load_demo(db, settings, console=console)
     console.print(f"[green]demo data ready[/green]: {summary}")
 
 
@@ -159,7 +163,10 @@ def backup(out: str = typer.Argument(..., help="file to write")) -> None:
 
     from ledger import backup as b
     _, db = _db()
-    console.print(f"backup written to {b.backup(db, Path(out))}")
+    with steps("备份", ["写入备份"]) as step:
+        step("写入备份")
+        path = b.backup(db, Path(out))
+    console.print(f"backup written to {path} ({path.stat().st_size // 1024 + 1} KB)")
 
 
 @app.command()
@@ -170,9 +177,12 @@ def restore(backup_file: str, into: str = typer.Option(..., help="target databas
     from ledger import backup as b
     from ledger.identity import current
     from ledger.journal import service
-    restored = b.restore(Path(backup_file), into)
-    current.forget_all(restored)  # user ids may be given out again: no cached state survives
-    report = service.audit(restored)
+    with steps("恢复", ["恢复备份", "核对账本"]) as step:
+        step("恢复备份")
+        target = b.restore(Path(backup_file), into)
+        current.forget_all(target)  # user ids may be given out again: no cached state survives
+        step("核对账本")
+        report = service.audit(target)
     console.print(f"restored: {report['entries']} entries; audit "
                   + ("[green]clean[/green]" if report["ok"] else "[red]FAILED[/red]"))
     sys.exit(0 if report["ok"] else 1)
@@ -262,6 +272,28 @@ def sweep_vouchers() -> None:
 
 
 from api.cli_registry import register as _registry_commands  # noqa: E402
+from api.cli_sheets import app as _sheets_app  # noqa: E402
+
+app.add_typer(_sheets_app, name="sheets")
+
+
+@app.command()
+def recompute(what: str = typer.Argument("all", help="rollups | stars | all")) -> None:
+    """Rebuild the rollups and boards from the journal and/or recompute every star (both are
+    idempotent), with a progress bar and a summary line."""
+    from ledger.recognition import tasks
+    _, db = _db()
+    names = [n for n in ("rollups", "stars") if what in (n, "all")]
+    out: dict = {}
+    with steps("重新计算", names) as step:
+        if "rollups" in names:
+            step("rollups")
+            out["rollups"] = tasks.rebuild_all(db)
+        if "stars" in names:
+            step("stars")
+            with db.transaction() as s:
+                out["stars"] = tasks.recompute_stars(s, cause="cli")
+    console.print(f"[green]recomputed[/green]: {out}")
 _registry_commands(app)
 from api.cli_schemes import register as _scheme_commands  # noqa: E402
 _scheme_commands(app)

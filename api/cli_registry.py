@@ -58,12 +58,10 @@ def import_registry(file: Path = typer.Argument(..., help=".xlsx or CSV (UTF-8 o
                     ) -> None:
     """Import households and people from .xlsx or CSV: every bad row is listed; nothing of a
     file with errors is applied (exit 1); the same file imported again changes nothing."""
-    from ledger.registry import csvio
+    from api.cli_sheets import run_import
     from ledger.errors import DomainError
-    from ledger.identity.service import SYSTEM
-    _, db = _db()
     try:
-        r = csvio.import_csv(db, SYSTEM, file.read_bytes(), dry_run=check)
+        r = run_import("registry", file, check)
     except DomainError as exc:
         typer.echo(f"{exc.code}: {exc.detail}", err=True)
         for e in exc.extra.get("errors", []):
@@ -80,10 +78,15 @@ def export_registry(out: Path = typer.Option(..., "--out", help=".xlsx or .csv f
     import's columns, in full: keep the file safe, it holds phone and ID numbers."""
     from ledger.registry import csvio
     from ledger.identity.service import SYSTEM
+    from api.cli_sheets import steps
     _, db = _db()
     vid = _village_id(db, village) if village else None
     export = csvio.export_xlsx if out.suffix.lower() == ".xlsx" else csvio.export_csv
-    out.write_bytes(export(db, SYSTEM, vid))
+    with steps("导出户籍名册", ["查询并生成", "写入文件"]) as step:
+        step("查询并生成")
+        data = export(db, SYSTEM, vid)
+        step("写入文件")
+        out.write_bytes(data)
     console.print(f"written to {out}")
 
 

@@ -47,13 +47,14 @@ def value_fen(steps: int, scale: int, point_value_fen: int) -> int:
     return int(steps) * point_value_fen // scale
 
 
-def scale_in_force(s: Session) -> int:
-    """Steps per point for the town's points, from the rule catalogs in force today (the
-    largest, 2 where any catalog gives half points); 1 when none is loaded."""
+def scale_in_force(s: Session, on: date | None = None) -> int:
+    """Steps per point for the town's points, from the rule catalogs in force on `on` (today;
+    the largest, 2 where any catalog gives half points); 1 when none is loaded. With
+    `points_of`, what turns stored steps into the points people read everywhere."""
     from ledger.rules import store  # the catalogs live above this module
     from ledger.rules.periods import local_date
     from ledger.timeutil import utcnow
-    today = local_date(utcnow())
+    today = on or local_date(utcnow())
     scales = {store.catalog(s, code, on=today).scale for code in store.catalog_codes(s)}
     return max(scales) if scales else 1
 

@@ -35,7 +35,7 @@ def test_every_list_of_a_village_with_units_in_the_header(db, monkeypatch):
     deduct(db, w.villages[0], "household", w.households[0], 3)
     award(db, w.villages[0], "person", w.people[0], 4)
     serve(db, w, w.people[0], 150)
-    monkeypatch.setattr(exports, "points_scale", lambda s: 2)  # a half-point catalog
+    monkeypatch.setattr(exports, "points_scale", lambda s, on=None: 2)  # a half-point catalog
     data = exports.village_workbook(db, SYSTEM, "all", w.villages[0], year)
     sheets = _sheets(data)
     homes = sheets[f"{year}年户积分"]

@@ -19,7 +19,8 @@ from ledger.recognition.models import HolderRollup
 from ledger.sheets import history
 from tests.test_registry_support import fake_id, make_household, make_person, make_world
 
-HEADER = "村（社区）,对象,姓名/户主,身份证号,手机号,门牌码,日期,积分,服务时长（小时）,事由,来源,原始编号\n"
+HEADER = ("村（社区）,对象,姓名/户主,身份证号,手机号,门牌码,日期,积分,服务时长（小时）,"
+          "事由,来源,原始编号\n")
 
 
 class Admin:
@@ -190,3 +191,16 @@ def test_api_imports_history_and_serves_template_and_lists(client, db, auth):
     r = client.get(f"/api/v1/villages/{w.other}/lists/entries/sheet.xlsx?year=2023",
                    headers=headers())
     assert r.status_code == 403
+
+
+def test_an_entry_posted_with_a_local_time_verifies_in_the_audit(db):
+    """A flow given a time in local time (as an import computes one) hashes it in UTC, as the
+    database stores it: the audit verifies the entry (before, it reported a digest mismatch)."""
+    from datetime import datetime
+
+    from tests.test_recognition_support import award, make_world as recognition_world
+    w = recognition_world(db, people=1, households=0, villages=1)
+    award(db, w.villages[0], "person", w.people[0], 5,
+          at=datetime(2023, 5, 5, 12, 0, tzinfo=history.LOCAL_TZ))
+    with db.sessions() as s:
+        assert run_audit(s).ok

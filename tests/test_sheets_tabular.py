@@ -192,3 +192,15 @@ def test_errors_name_the_row_and_the_column_in_chinese(db):
         csvio.import_csv(db, SYSTEM, data)
     (err,) = e.value.extra["errors"]
     assert err["text"].startswith("第2行“手机号”列：")
+
+
+def test_api_registry_xlsx_export_and_template(client, db, auth):
+    w = _registry_with_hostile_names(db)
+    headers = auth("village_admin", village_id=w.own)
+    r = client.get(f"/api/v1/registry/export.xlsx?village_id={w.own}", headers=headers)
+    assert r.status_code == 200 and r.headers["content-type"].startswith(tabular.XLSX_MEDIA_TYPE)
+    cells = [c for row in load_workbook(io.BytesIO(r.content)).worksheets[0].iter_rows()
+             for c in row]
+    assert not [c for c in cells if c.data_type == "f"]
+    r = client.get("/api/v1/registry/template.xlsx", headers=headers)
+    assert r.status_code == 200 and r.content.startswith(b"PK")

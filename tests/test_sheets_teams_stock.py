@@ -15,7 +15,8 @@ from ledger.sheets import stock, teams
 from tests.test_redemption_support import make_reward, make_shop, reward_row
 from tests.test_registry_support import fake_id, make_person, make_world
 
-HEADER = "队伍名称,队伍类型,所属村（社区）,常设队伍,成员姓名,成员身份证号,成员手机号,成员所在村（社区）,队长\n"
+HEADER = ("队伍名称,队伍类型,所属村（社区）,常设队伍,成员姓名,成员身份证号,成员手机号,"
+          "成员所在村（社区）,队长\n")
 
 
 class VillageAdmin:
@@ -68,7 +69,8 @@ def test_teams_file_with_errors_changes_nothing(db):
     assert [(x["line"], x["code"]) for x in e.value.extra["errors"]] == [
         (3, "leader_duplicate"), (4, "team_mismatch"), (5, "person_unknown")]
     with pytest.raises(Forbidden):
-        teams.import_teams(db, VillageAdmin(w.own), (HEADER + "全镇队,应急救援,,否,,,,,\n").encode())
+        teams.import_teams(db, VillageAdmin(w.own),
+                           (HEADER + "全镇队,应急救援,,否,,,,,\n").encode())
     assert _counts(db) == (0, 0)
 
 

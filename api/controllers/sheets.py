@@ -17,11 +17,13 @@ from ledger.config import Settings
 from ledger.db import Database
 from ledger.errors import NotFound
 from ledger.identity.roles import REGISTRY_ADMINS
-from ledger.sheets import exports, history, imports, paper, stock, tabular, teams
+from ledger.sheets import attendance, exports, history, imports, paper, stock, tabular, teams
 
 IMPORTS = {"history": history.import_history, "teams": teams.import_teams,
-           "stock": stock.import_stock}
-KINDS = {"history": history.KIND, "teams": teams.KIND, "stock": stock.KIND}
+           "stock": stock.import_stock,
+           "attendance": None}  # takes the settings too (its points follow the activity's rules)
+KINDS = {"history": history.KIND, "teams": teams.KIND, "stock": stock.KIND,
+         "attendance": attendance.KIND}
 NO_STORE = {"Cache-Control": "no-store"}
 PDF = "application/pdf"
 
@@ -32,7 +34,7 @@ def xlsx(content: bytes, filename: str) -> Response:
 
 
 def _kind(kind: str):
-    if kind not in IMPORTS:
+    if kind not in KINDS:
         raise NotFound(f"no import {kind!r}; one of {', '.join(IMPORTS)}",
                        code="import_kind_unknown")
     return IMPORTS[kind]
@@ -44,11 +46,11 @@ class SheetsController(Controller):
 
     @post("/imports/{kind:str}", guards=[requires_role(*REGISTRY_ADMINS)], status_code=201,
           request_max_body_size=tabular.MAX_FILE_BYTES,
-          summary="Import an .xlsx or CSV file (history, teams, stock): all rows or none; the "
-                  "same file or row again changes nothing")
-    async def import_file(self, request: Request, kind: str, db: Database,
+          summary="Import an .xlsx or CSV file (history, teams, stock, attendance): all rows or "
+                  "none; the same file or row again changes nothing")
+    async def import_file(self, request: Request, kind: str, db: Database, settings: Settings,
                           principal: Principal, dry_run: bool = False) -> dict:
-        fn = _kind(kind)
+        fn = _kind(kind) or functools.partial(attendance.import_attendance, settings=settings)
         data = await request.body()
         # Optional: without one the file's digest is the key (the same file changes nothing).
         key = None if dry_run else scoped_key(request, principal, required=False)

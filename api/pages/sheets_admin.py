@@ -22,13 +22,14 @@ from ledger.db import Database
 from ledger.errors import DomainError
 from ledger.identity.roles import REGISTRY_ADMINS, villages_of
 from ledger.registry.models import Village
-from ledger.sheets import exports, history, imports, paper, stock, tabular, teams
+from ledger.sheets import attendance, exports, history, imports, paper, stock, tabular, teams
 from ledger.timeutil import LOCAL_TZ, utcnow
 
 ADMINS = (TOWN_ADMIN, VILLAGE_ADMIN)
 KINDS = {"history": (history.KIND, history.import_history, ADMINS),
          "teams": (teams.KIND, teams.import_teams, ADMINS),
-         "stock": (stock.KIND, stock.import_stock, (TOWN_ADMIN,))}
+         "stock": (stock.KIND, stock.import_stock, (TOWN_ADMIN,)),
+         "attendance": (attendance.KIND, attendance.import_attendance, ADMINS)}
 
 
 def _download(content: bytes, filename: str) -> Response:
@@ -77,7 +78,8 @@ def sheets_kind(request: Request, kind: str,
 
 @post("/admin/sheets/{kind:str}/import", name="admin_sheets_import", sync_to_thread=True,
       request_max_body_size=tabular.MAX_FILE_BYTES + 64 * 1024)
-def sheets_import(request: Request, kind: str, db: Database, maybe_principal: Principal | None,
+def sheets_import(request: Request, kind: str, db: Database, settings: Settings,
+                  maybe_principal: Principal | None,
                   data: Annotated[dict, Body(media_type=RequestEncodingType.MULTI_PART)]
                   ) -> Template | Redirect:
     p = need_role(request, maybe_principal, *(KINDS[kind][2] if kind in KINDS else ADMINS))
@@ -92,7 +94,8 @@ def sheets_import(request: Request, kind: str, db: Database, maybe_principal: Pr
     raw = upload.file.read(tabular.MAX_FILE_BYTES + 1)
     dry_run = data.get("dry_run") == "1"
     try:
-        result = KINDS[kind][1](db, p, raw, dry_run=dry_run)
+        extra = {"settings": settings} if kind == "attendance" else {}
+        result = KINDS[kind][1](db, p, raw, dry_run=dry_run, **extra)
     except DomainError as exc:
         return _kind_page(request, kind, status=422, rows=exc.extra.get("errors") or [],
                           error_count=exc.extra.get("error_count"),

@@ -15,7 +15,7 @@ import json
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -197,7 +197,9 @@ def prepare_entry(lines: Sequence[Line], *, unit: str, kind: str, memo: str = ""
     random one. Raises InvalidInput for an entry that could never be posted."""
     _validate(lines, memo)
     details = details or {}
-    now = now or utcnow()
+    # In UTC, as the database gives it back: the digest covers the time as written, and one
+    # hashed as 20:00+08:00 would not verify against 12:00+00:00 read back by the audit.
+    now = (now or utcnow()).astimezone(UTC)
     hints = hints or {}
     chosen = []
     for line in lines:

@@ -17,6 +17,8 @@ from ledger.errors import NotFound
 from ledger.recognition import leaderboards, rollups, star_history, stars
 from ledger.recognition.models import HolderRollup
 from ledger.rules.periods import local_date
+from ledger.rules.spec import points_of
+from ledger.units import scale_in_force as points_scale
 from ledger.sheets import tabular
 from ledger.timeutil import utcnow
 
@@ -91,11 +93,14 @@ def export_village(s: Session, village_id: int, year: int, out_dir: str) -> dict
         table.setdefault((htype, hid, unit), {})[key] = net
     out = [["类型", "编号", "姓名/户主", "单位", f"{year}年合计"]
            + [f"{m}月" for m in range(1, 13)]]
+    scale = points_scale(s)
     for (htype, hid, unit), vals in sorted(table.items()):
         name = (people if htype == "person" else homes).get(hid, "")
         label = {"person": "个人", "household": "家庭", "team": "队伍"}.get(htype, htype)
+        # Points in the unit people read (steps → points); minutes stay minutes, as labelled.
+        shown = (lambda n: n) if unit == "minutes" else (lambda n: points_of(n, scale))
         out.append([label, hid, name, "分钟" if unit == "minutes" else "积分",
-                    vals.get(f"year:{year}", 0)] + [vals.get(m, 0) for m in months])
+                    shown(vals.get(f"year:{year}", 0))] + [shown(vals.get(m, 0)) for m in months])
     path = export_path(out_dir, village_id, year)
     _write_atomic(path, tabular.to_csv(out))
     return {"path": str(path), "rows": len(table)}

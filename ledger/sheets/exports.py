@@ -23,8 +23,8 @@ from ledger.redemption import settlement
 from ledger.redemption.models import Provider, RedemptionOrder, Reward, Voucher
 from ledger.registry.models import Household, Person, Village
 from ledger.rules.spec import points_of
+from ledger.units import scale_in_force as points_scale
 from ledger.sheets import tabular
-from ledger.sheets.history import points_scale
 from ledger.timeutil import LOCAL_TZ
 
 MAX_EXPORT_ROWS = 200_000

@@ -30,11 +30,12 @@ from ledger.journal.models import Account, JournalEntry, Posting, Purpose, Unit
 from ledger.journal.posting import Line, post_entry
 from ledger.registry.models import Household, Person, Village
 from ledger.rules.service import village_shards
+from ledger.units import scale_in_force as points_scale
 from ledger.rules.spec import points_of
 from ledger.sheets import imports, tabular
 from ledger.sheets.holders import Holders, find_holder
 from ledger.sheets.tabular import Column, RowError, Table
-from ledger.timeutil import LOCAL_TZ, utcnow
+from ledger.timeutil import LOCAL_TZ
 
 SOURCE = "import"  # journal_entry.source of every booked row
 REF_PREFIX = "h:"
@@ -79,16 +80,6 @@ class Row:
     source: str
     ref: str
     row_key: str
-
-
-def points_scale(s: Session) -> int:
-    """Ledger steps per point (2 where rules give half points), from the catalogs in force.
-    (The same reading as the pages'; ledger/units.py is to become its one home.)"""
-    from ledger.rules import store
-    from ledger.rules.periods import local_date
-    today = local_date(utcnow())
-    scales = {store.catalog(s, code, on=today).scale for code in store.catalog_codes(s)}
-    return max(scales) if scales else 1
 
 
 def parse_date(text: str) -> date | None:

@@ -59,7 +59,7 @@ def preview(table: Table, index: dict[str, int], columns: Sequence[Column]) -> l
             for _, cells in table.rows[:PREVIEW_ROWS]]
 
 
-def _checked(s: Session, kind: Kind, table: Table, actor) -> tuple[Plan, dict[str, int]]:
+def checked(s: Session, kind: Kind, table: Table, actor) -> tuple[Plan, dict[str, int]]:
     errors = list(table.errors)
     index = tabular.index_header(kind.columns, table.header, errors, table.header_line)
     if any(e.code.startswith("column") for e in errors):
@@ -69,7 +69,7 @@ def _checked(s: Session, kind: Kind, table: Table, actor) -> tuple[Plan, dict[st
     return plan, index
 
 
-def _refuse(kind: Kind, plan: Plan) -> None:
+def refuse(kind: Kind, plan: Plan) -> None:
     if any(e.code == "village_forbidden" for e in plan.errors):
         raise Forbidden("文件中有您无权管理的村（社区），未导入任何数据 (rows name villages you do "
                         "not administer; nothing was imported)", code="forbidden_village",
@@ -89,16 +89,16 @@ def run(db: Database, kind: Kind, actor, data: bytes, *, dry_run: bool = False,
     done = stored_result(db, key) is not None
     if dry_run:
         with db.sessions() as s:
-            plan, index = _checked(s, kind, table, actor)
+            plan, index = checked(s, kind, table, actor)
         if not done:
-            _refuse(kind, plan)
+            refuse(kind, plan)
         return {"dry_run": True, "rows": len(plan.rows), "skipped": plan.skipped,
                 "encoding": table.encoding, "preview": preview(table, index, kind.columns),
                 "already_imported": done}
 
     def work(s: Session) -> dict:
-        plan, _ = _checked(s, kind, table, actor)
-        _refuse(kind, plan)
+        plan, _ = checked(s, kind, table, actor)
+        refuse(kind, plan)
         return {**kind.apply(s, plan, actor), "skipped": plan.skipped}
 
     return book.write(db, work, key=key,

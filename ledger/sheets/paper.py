@@ -30,8 +30,8 @@ from ledger.registry.models import Household, Person, Town, Village
 from ledger.registry.privacy import mask_name
 from ledger.rules.explain import village_notices
 from ledger.rules.spec import points_of
+from ledger.units import scale_in_force as points_scale
 from ledger.sheets.fonts import pdf_font
-from ledger.sheets.history import points_scale
 from ledger.timeutil import LOCAL_TZ, utcnow
 
 MAX_VOUCHERS_PER_SHEET = 400
@@ -124,21 +124,33 @@ def _voucher_sheet(cards: list, public_base_url: str) -> bytes:
         c.setDash(3, 3)
         c.rect(x + 2, y + 2, cw - 4, ch - 4)
         c.setDash()
-        qr = ch - 16 * mm
-        _qr(c, vouchers.voucher_url(public_base_url, code), x + cw - qr - 4 * mm, y + 10 * mm, qr)
+        qr = min(ch - 20 * mm, 40 * mm)
+        _qr(c, vouchers.voucher_url(public_base_url, code), x + cw - qr - 4 * mm,
+            y + (ch - qr) / 2, qr)
         c.setFont(font, 15)
         c.drawString(x + 6 * mm, y + ch - 12 * mm, "积分兑换券")
-        c.setFont(font, 11)
+        c.setFont(font, 10)
         lines = [f"礼品：{reward} × {qty}", f"兑换点：{provider}", f"持券人：{name}",
-                 f"有效期至：{_local_day(expires)}"]
+                 f"有效期至：{expires.astimezone(LOCAL_TZ):%Y-%m-%d}"]
+        room = cw - qr - 12 * mm  # the text stops short of the QR code
         for n, text in enumerate(lines):
-            c.drawString(x + 6 * mm, y + ch - (22 + 7 * n) * mm, text[:18])
+            c.drawString(x + 6 * mm, y + ch - (22 + 7 * n) * mm, _fit(text, font, 10, room))
         c.setFont(font, 8)
         c.drawString(x + 6 * mm, y + 9 * mm, vouchers.display_code(code))
         c.drawString(x + 6 * mm, y + 5 * mm, "凭券到兑换点扫码领取，一券一用")
     c.showPage()
     c.save()
     return buf.getvalue()
+
+
+def _fit(text: str, font: str, size: float, width: float) -> str:
+    """The text cut (with …) to fit `width` points."""
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+    if stringWidth(text, font, size) <= width:
+        return text
+    while text and stringWidth(text + "…", font, size) > width:
+        text = text[:-1]
+    return text + "…"
 
 
 # -- the 公示 sheet --------------------------------------------------------------------------
@@ -277,7 +289,7 @@ def score_sheet_pdf(db: Database, actor, village_id: int, month: str, *,
             Household.id.in_([hid for hid, _ in best + worst])))} if best or worst else {}
         rows = [(f"第{i}名", mask_name(homes[hid].head_name), homes[hid].address[:16],
                  points_of(net, scale)) for i, (hid, net) in enumerate(best, 1)]
-        more = [("需要改进的户（仅显示姓氏）", ["序号", "户主", "", "本月得分（积分）"],
+        more = [("需要改进的户（姓名已隐去）", ["序号", "户主", "", "本月得分（积分）"],
                  [(str(i), mask_name(homes[hid].head_name), "", points_of(net, scale))
                   for i, (hid, net) in enumerate(worst, 1)])] if include_improve else []
     title = f"{town}{v.name} {first.year}年{first.month}月文明积分红榜"

@@ -144,7 +144,7 @@ def _read_xlsx(data: bytes) -> Table:
                                     code="import_too_large")
         wb = CalamineWorkbook.from_filelike(io.BytesIO(data))
         values = wb.get_sheet_by_index(0).to_python(skip_empty_area=False)
-    except (zipfile.BadZipFile, CalamineError, KeyError, ValueError, OSError) as exc:
+    except (zipfile.BadZipFile, CalamineError, KeyError, IndexError, ValueError, OSError) as exc:
         raise InvalidInput(f"无法读取这个 .xlsx 文件 (not a readable .xlsx: {type(exc).__name__})",
                            code="import_unreadable") from None
     table = Table(XLSX, None, [])
@@ -194,7 +194,8 @@ def _read_csv(data: bytes) -> Table:
     table = Table(CSV, encoding, [])
     for n in bad:
         table.errors.append(RowError(n, "encoding_invalid",
-                                     f"第{n}行的编码与文件其余部分不同（看起来是 GBK），请检查这一行 "
+                                     f"第{n}行的编码与文件其余部分不同（看起来是 GBK），"
+                                     "请检查这一行 "
                                      "(this line is not in the file's encoding)"))
     bad_lines = set(bad)
     text = data.decode(encoding, errors="replace")
