@@ -125,5 +125,14 @@ STATIONS_MESSAGES: dict[str, tuple[str, str]] = {
     "fund.kind.person": ("个人", "Person"),
     "fund.given": ("捐赠 {v} 元（{n} 笔）", "gave {v} yuan ({n} donations)"),
     "st.fund_link": ("志愿服务基金鸣谢", "Volunteer fund: thanks"),
+    "dash.honours": ("评优候选（按本期数据）", "Honour candidates (from this period's figures)"),
+    "dash.honours_hint": ("供镇评审参考；评选结果请在“荣誉榜”中公示、发布。",
+                          "For the town's committee; lists are noticed and published as honour "
+                          "lists."),
+    "dash.h_orgs": ("优秀志愿服务组织", "Outstanding volunteer organisations"),
+    "dash.h_organisers": ("优秀志愿服务组织者", "Outstanding organisers"),
+    "dash.h_projects": ("优秀志愿服务项目", "Outstanding service projects"),
+    "dash.h_services": ("{n} 次服务，{p} 人次参与", "{n} services, {p} participations"),
+    "dash.h_orders": ("完成 {n} 单", "{n} orders done"),
     "dash.all_on_pace": ("所有常备队伍均达进度", "Every standing team is on pace"),
 }

@@ -121,6 +121,26 @@ def _check_summary_files(db, town_id, villages, made) -> None:
     assert wb["活动明细"].max_row == 1 + len(summary["activities"])
 
 
+def test_honour_candidates_come_from_the_same_figures(db, settings, quarter):
+    from ledger.stations import honours
+    town_id, _, made = quarter
+    with db.sessions() as s:
+        c = honours.candidates(s, town_id, QUARTER)
+        r = reports.report(s, town_id, QUARTER)
+    team_services = {}
+    for st in made["stations"].values():
+        for team, n in st["team_services"].items():
+            team_services[team] = team_services.get(team, 0) + n
+    assert {o["team_id"]: o["services"] for o in c["organisations"]
+            if o["services"]} == team_services
+    services = [o["services"] for o in c["organisations"]]
+    assert services == sorted(services, reverse=True)
+    # the demo's town admin organised every generated activity
+    assert c["organisers"][0]["activities"] == r["totals"]["activities"]
+    assert c["organisers"][0]["participations"] == r["totals"]["participations"]
+    assert sum(p["orders_done"] for p in c["projects"]) <= r["totals"]["orders_done"]
+
+
 def test_period_codes_are_checked():
     assert reports.parse_period("2026Q3").months()[0].code == "2026-07"
     assert reports.parse_period("2026-02").end == date(2026, 3, 1)
