@@ -116,9 +116,7 @@ class StationsController(Controller):
     def teams_progress(self, db: Database, year: Annotated[int, Parameter(ge=2000, le=2100)],
                        town_id: int = 1) -> list[dict]:
         with db.sessions() as s:
-            return service.team_progress(s, town_id, year,
-                                         exclude_activity_ids=reports.order_activity_ids(
-                                             s, town_id))
+            return service.team_progress(s, town_id, year)
 
     @get("/reports/stations", sync_to_thread=True, guards=[requires_role(*ADMINS)],
          summary="Per-station figures for a month (YYYY-MM) or quarter (YYYYQn); a village "

@@ -320,7 +320,7 @@ def dispatch(db: Database, actor, order_id: int, *, team_id: int | None = None,
         if at.tzinfo is None:
             raise InvalidInput("times need a time zone", code="time_zone_missing",
                                field="service_at")
-        _service_activity(s, actor, o, team_id, at, now)
+        _service_activity(s, actor, o, at, now)
         o.assignee_team_id, o.assignee_person_id = team_id, person_id
         o.accept_due_at, o.escalate_due_at = now + ACCEPT_DEADLINE, None
         _event(s, o, "dispatch", OrderStatus.DISPATCHED, actor, now, reason=note[:MAX_REASON_CHARS],
@@ -332,12 +332,11 @@ def dispatch(db: Database, actor, order_id: int, *, team_id: int | None = None,
         "at": service_at.isoformat() if service_at else None}).result
 
 
-def _service_activity(s: Session, actor, o: ServiceOrder, team_id: int | None,
-                      at: datetime, now: datetime) -> None:
+def _service_activity(s: Session, actor, o: ServiceOrder, at: datetime, now: datetime) -> None:
     """The order's activity, made at its first dispatch (as a draft), moved on a later one."""
     if o.activity_id is not None:
         act = s.get(Activity, o.activity_id)
-        act.team_id, act.starts_at, act.ends_at = team_id, at, at + SERVICE_WINDOW
+        act.starts_at, act.ends_at = at, at + SERVICE_WINDOW
         return
     if o.service_code is not None:
         item = menu_item(s, o.town_id, o.service_code)
@@ -351,8 +350,8 @@ def _service_activity(s: Session, actor, o: ServiceOrder, team_id: int | None,
     d = planning.ActivityDraft(
         village_id=o.village_id, title=title[:planning.MAX_TITLE_CHARS],
         rule_item_code=item.rule_item_code, starts_at=at, ends_at=at + SERVICE_WINDOW,
-        place="上门服务", description=o.need[:planning.MAX_DESCRIPTION_CHARS], team_id=team_id,
-        walk_ins_allowed=False)
+        place="上门服务", description=o.need[:planning.MAX_DESCRIPTION_CHARS],
+        walk_ins_allowed=False)  # no team_id: one household's order is no collective service
     pa = planning.Actor(actor.user_id, actor.person_id, tuple(actor.roles))
     o.activity_id = planning.insert_activity(s, pa, d, now)["id"]
 

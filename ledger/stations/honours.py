@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from ledger.activities.models import Activity, ActivityStatus, Attendance
 from ledger.identity.models import AppUser
 from ledger.matching.models import MenuItem, OrderStatus, ServiceOrder
+from ledger.recognition.stars import collective_services
 from ledger.registry.models import Team
 from ledger.stations.reports import Period, order_activity_ids
 
@@ -37,18 +38,18 @@ def candidates(s: Session, town_id: int, p: Period, limit: int = MAX_CANDIDATES)
                                    ServiceOrder.rating, ServiceOrder.status).where(
         ServiceOrder.town_id == town_id, ServiceOrder.done_at >= lo, ServiceOrder.done_at < hi)))
 
+    names = dict(s.execute(select(Team.id, Team.name).where(Team.town_id == town_id)).all())
     teams: dict[int, dict] = {}
+    for team, n in collective_services(s, list(names), p.start, p.end).items():
+        teams[team] = {"services": n, "participations": 0, "ratings": []}
     for a, team, _ in acts:
-        if team is not None:
-            t = teams.setdefault(team, {"services": 0, "participations": 0, "ratings": []})
-            t["services"] += 1
-            t["participations"] += people.get(a, 0)
+        if team in teams:
+            teams[team]["participations"] += people.get(a, 0)
     for team, _, rating, _ in orders:
         if team is not None:
             t = teams.setdefault(team, {"services": 0, "participations": 0, "ratings": []})
             if rating is not None:
                 t["ratings"].append(rating)
-    names = dict(s.execute(select(Team.id, Team.name).where(Team.town_id == town_id)).all())
     org_rows = [{"team_id": k, "name": names.get(k, str(k)), **_score(v)}
                 for k, v in teams.items()]
     org_rows.sort(key=lambda r: (-r["services"], -(r["rating_avg"] or 0), r["team_id"]))
