@@ -8,6 +8,7 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 
 from api.controllers.activities import handlers as activities_handlers
 from api.controllers.auth import AuthController, UsersController
+from api.controllers.courtesy import CourtesyController
 from api.controllers.fund import FundController
 from api.controllers.health import health, ready
 from api.controllers.ledger import LedgerController
@@ -34,7 +35,7 @@ def route_handlers() -> list:
     return [health, ready, metrics, LedgerController, *activities_handlers, RedemptionController,
             RulesController, RecognitionController, OpsController, AuthController, UsersController,
             RegistryController, StationsController, MatchingController,
-            FundController]
+            FundController, CourtesyController]
 
 
 def create_app(settings: Settings | None = None, db: Database | None = None) -> Litestar:

@@ -61,3 +61,37 @@ def test_passes_by_star_level_used_once_and_counted_per_year(db, settings):
             name="x", kind="discount", min_stars=6)
     refused("benefit_kind_unknown", courtesy.add_benefit, db, ADMIN, town_id=w.town_id,
             name="x", kind="cash", min_stars=1)
+
+
+def test_courtesy_pages_and_api(client, auth, db, settings):
+    from tests.pages_support import form_fields, sign_in
+    w = make_world(db)
+    with db.transaction() as s:
+        set_config(s, w.town_id, "volunteer", {"thresholds": [1, 2, 3, 4, 5]}, actor_id=None)
+    act = make_activity(db, w, hours=3)
+    review.add_attendance(db, settings, w.organizer, review.Record(
+        act["id"], w.people[1], T0, T0 + timedelta(hours=1), "补录"),
+        now=T0 + timedelta(hours=4))
+    r = client.post("/api/v1/courtesy/benefits", headers=auth("town_admin"), json={
+        "name": "合作商户九折", "kind": "discount", "min_stars": 1, "uses_per_year": 12,
+        "partner": "宝盖某超市（演示）", "town_id": w.town_id})
+    assert r.status_code == 201, r.text
+    sign_in(client, settings, "volunteer", village_id=w.village_id, user_id=6001,
+            person_id=w.people[1])
+    page = client.get("/courtesy").text
+    assert "合作商户九折" in page and "领取" in page
+    action = f"/courtesy/{r.json()['id']}/claim"
+    r = client.post(action, data=form_fields(page, action), follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/courtesy?saved=1"
+    mine = client.get("/api/v1/courtesy/mine").json()
+    code = mine["passes"][0]["code"]
+    assert "/courtesy/p/" in client.get("/courtesy").text
+    client.cookies.clear()
+    public = client.get(f"/courtesy/p/{code}").text
+    assert "有效" in public and "林志愿1" not in public and "确认核销" not in public
+    sign_in(client, settings, "clerk", user_id=9)
+    page = client.get(f"/courtesy/p/{code}").text
+    action = f"/courtesy/p/{code}/use"
+    r = client.post(action, data=form_fields(page, action), follow_redirects=False)
+    assert r.status_code == 303
+    assert client.get(f"/api/v1/courtesy/passes/{code}").json()["valid"] is False

@@ -8,6 +8,7 @@ def handlers() -> list:
         admin,
         checkin,
         clerk,
+        courtesy,
         honors,
         household,
         matching,
@@ -20,5 +21,6 @@ def handlers() -> list:
         volunteer,
     )
     modules = (public, signin, volunteer, checkin, clerk, organizer, household, admin,
-               rules_admin, honors, registry_admin, stations, matching)
+               rules_admin, honors, registry_admin, stations, matching,
+               courtesy)
     return [h for m in modules for h in m.handlers]
