@@ -150,5 +150,6 @@ STATIONS_MESSAGES: dict[str, tuple[str, str]] = {
     "cty.holder": ("持有人", "Holder"),
     "cty.use": ("确认核销", "Mark as used"),
     "cty.marked_used": ("已核销", "Marked as used"),
+    "dash.station_page": ("站点主页", "Station page"),
     "dash.all_on_pace": ("所有常备队伍均达进度", "Every standing team is on pace"),
 }
