@@ -11,7 +11,6 @@ import pytest
 from ledger.activities.planning import Actor
 from ledger.errors import DomainError
 from ledger.matching import service as matching
-from ledger.matching.models import OrderStatus
 from tests.conftest import audit_clean
 from tests.test_activities_support import T0, minutes_of, points_of
 from tests.test_matching_support import make_town, place, scan

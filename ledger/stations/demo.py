@@ -1,8 +1,9 @@
 """Demo data for the practice network, on top of ledger/demo.py's town: each unit's public page
 (address, hours, rooms, two liaison leaders with fake names), the station menu, the standing
 teams' skills, this month's and next month's plans, a resident and a team leader who can sign
-in (the demo password), Baogai's three courtesy benefits (礼遇); with `quarter`, two donors of the volunteer fund with a donation each
-and a generated last full quarter of work (generate.py).
+in (the demo password), Baogai's three courtesy benefits (礼遇); with `quarter`, two donors
+of the volunteer fund with a donation each and a generated last full quarter of work
+(generate.py).
 
 Idempotent: each part is made only if missing."""
 
