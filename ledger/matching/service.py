@@ -615,11 +615,26 @@ def order_view(s: Session, o: ServiceOrder, actor, *, now: datetime | None = Non
 
 
 def events(s: Session, order_id: int) -> list[dict]:
+    """The order's history; `actor` names the user (a volunteer's name masked), or is empty
+    for the system (a deadline)."""
+    from ledger.identity.models import AppUser
+    from ledger.registry.privacy import mask_name
+    rows = list(s.scalars(select(OrderEvent).where(OrderEvent.order_id == order_id)
+                          .order_by(OrderEvent.id)))
+    users = dict(s.execute(select(AppUser.id, AppUser.name).where(AppUser.id.in_(
+        {e.actor_user_id for e in rows if e.actor_user_id}))).all())
+    people = dict(s.execute(select(Person.id, Person.name).where(Person.id.in_(
+        {e.actor_person_id for e in rows if e.actor_person_id}))).all())
+
+    def actor(e: OrderEvent) -> str:
+        if e.actor_person_id in people:
+            return mask_name(people[e.actor_person_id])
+        return users.get(e.actor_user_id, "")
+
     return [{"action": e.action, "from_status": e.from_status, "to_status": e.to_status,
              "actor_user_id": e.actor_user_id, "actor_person_id": e.actor_person_id,
-             "reason": e.reason, "details": e.details, "at": e.at.isoformat()}
-            for e in s.scalars(select(OrderEvent).where(OrderEvent.order_id == order_id)
-                               .order_by(OrderEvent.id))]
+             "actor": actor(e), "reason": e.reason, "details": e.details,
+             "at": e.at.isoformat()} for e in rows]
 
 
 def read_order(db: Database, actor, order_id: int) -> dict:
