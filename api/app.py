@@ -6,6 +6,7 @@ from litestar import Litestar
 
 from api.controllers.activities import handlers as activities_handlers
 from api.controllers.auth import AuthController, UsersController
+from api.controllers.courtesy import CourtesyController
 from api.controllers.fund import FundController
 from api.controllers.health import health, ready
 from api.controllers.ledger import LedgerController
@@ -37,7 +38,7 @@ def route_handlers() -> list:
     return [health, ready, metrics, LedgerController, *activities_handlers, RedemptionController,
             RulesController, RecognitionController, OpsController, AuthController, UsersController,
             RegistryController, StationsController, MatchingController,
-            FundController, WechatController, SessionsController,
+            FundController, CourtesyController, WechatController, SessionsController,
             SheetsController]
 
 

@@ -12,6 +12,7 @@ from ledger.recognition import models as recognition_models  # noqa: F401
 from ledger.stations import models as stations_models  # noqa: F401
 from ledger.matching import models as matching_models  # noqa: F401
 from ledger.fund import models as fund_models  # noqa: F401
+from ledger.courtesy import models as courtesy_models  # noqa: F401
 from ledger import outbox as outbox_models, ops as ops_models  # noqa: F401
 
 metadata = Base.metadata

@@ -93,6 +93,9 @@ def test_station_pages_and_reports_over_http(client, auth, db, settings):
     assert r.status_code == 200 and len(r.json()["stations"]) == 2
     assert client.get("/api/v1/reports/stations", headers=town,
                       params={"period": "2026Q9"}).json()["code"] == "period_invalid"
+    c = client.get("/api/v1/reports/honour-candidates", headers=town,
+                   params={"period": "2026Q1", "town_id": t.w.town_id})
+    assert set(c.json()) == {"period", "organisations", "organisers", "projects"}
     pdf = client.get(f"/api/v1/stations/{v}/reports/2026Q1/pdf", headers=admin)
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
     xlsx = client.get(f"/api/v1/stations/{v}/reports/2026Q1/xlsx", headers=admin)

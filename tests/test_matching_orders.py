@@ -52,6 +52,7 @@ def test_order_from_placing_to_rating_pays_through_the_rule_engine(db, settings)
     assert [e["action"] for e in events] == ["place", "dispatch", "accept", "check_in", "done",
                                              "rate"]
     assert events[3]["actor_person_id"] == t.w.people[2] and events[-1]["actor_user_id"] == 6000
+    assert events[3]["actor"] == "林**2"  # who scanned in, masked for the history
     audit_clean(db)
 
 

@@ -85,3 +85,11 @@ def test_dashboard_shows_charts_and_sign_only_stations(client, db, settings):
     assert "仅挂牌" in html and "坑东村" in html  # nothing held there
     sign_in(client, settings, "volunteer", village_id=t.w.village_id, user_id=5)
     assert client.get("/town/dashboard").status_code == 403
+
+
+def test_order_form_for_a_station_that_does_not_exist_is_a_404_page(client, db, settings):
+    t = make_town(db)
+    sign_in(client, settings, user_id=6000, person_id=t.w.people[0])
+    for raw in ("abc", "999999", "99999999999999999999999"):
+        r = client.get(f"/orders/new?station={raw}")
+        assert r.status_code == 404 and "<html" in r.text

@@ -17,7 +17,7 @@ from ledger.errors import InvalidInput
 from ledger.identity.roles import REGISTRY_ADMINS, require
 from ledger.matching import service as matching
 from ledger.registry.models import Town
-from ledger.stations import export, reports, service
+from ledger.stations import export, honours, reports, service
 from ledger.stations.service import (
     MAX_HOURS_CHARS,
     MAX_PLAN_LINES,
@@ -116,9 +116,7 @@ class StationsController(Controller):
     def teams_progress(self, db: Database, year: Annotated[int, Parameter(ge=2000, le=2100)],
                        town_id: int = 1) -> list[dict]:
         with db.sessions() as s:
-            return service.team_progress(s, town_id, year,
-                                         exclude_activity_ids=reports.order_activity_ids(
-                                             s, town_id))
+            return service.team_progress(s, town_id, year)
 
     @get("/reports/stations", sync_to_thread=True, guards=[requires_role(*ADMINS)],
          summary="Per-station figures for a month (YYYY-MM) or quarter (YYYYQn); a village "
@@ -133,6 +131,13 @@ class StationsController(Controller):
             mine = principal.villages(VILLAGE_ADMIN)
             r["stations"] = [x for x in r["stations"] if x["station_id"] in mine]
         return r
+
+    @get("/reports/honour-candidates", sync_to_thread=True, guards=[requires_role(TOWN_ADMIN)],
+         summary="Candidates for 优秀志愿服务组织 / 组织者 / 项目 from the period's figures")
+    def honour_candidates(self, db: Database, period: Annotated[str, Parameter(max_length=8)],
+                          town_id: int = 1) -> dict:
+        with db.sessions() as s:
+            return honours.candidates(s, town_id, reports.parse_period(period))
 
     @get("/stations/{station_id:int}/reports/{period:str}/pdf", sync_to_thread=True,
          guards=[requires_role(*ADMINS, scope_param="station_id")], media_type=PDF,

@@ -62,7 +62,8 @@ def order_new(request: Request, db: Database,
     if maybe_principal is None:
         return to_signin(request)
     t = t_for(request)
-    station_id = int(request.query_params.get("station") or 0)
+    raw = request.query_params.get("station") or ""
+    station_id = int(raw) if raw.isdigit() and len(raw) < 19 else 0  # 0: station_not_found
     soon = (utcnow() + timedelta(hours=2)).astimezone(LOCAL_TZ).replace(minute=0, second=0,
                                                                         microsecond=0)
     values = {"preferred_at": soon.strftime("%Y-%m-%dT%H:%M"), "service_code": "repair"}

@@ -8,6 +8,7 @@ def handlers() -> list:
         admin,
         checkin,
         clerk,
+        courtesy,
         honors,
         household,
         matching,
@@ -22,8 +23,8 @@ def handlers() -> list:
         wechat,
     )
     modules = (public, signin, volunteer, checkin, clerk, organizer, household, admin,
-               rules_admin, honors, registry_admin, stations, matching, wechat, sheets_admin,
-               *pages2_modules())
+               rules_admin, honors, registry_admin, stations, matching, courtesy, wechat,
+               sheets_admin, *pages2_modules())
     return [h for m in modules for h in m.handlers]
 
 

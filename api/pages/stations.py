@@ -17,7 +17,7 @@ from ledger.db import Database
 from ledger.errors import InvalidInput
 from ledger.matching import service as matching
 from ledger.registry.models import Town
-from ledger.stations import reports, service
+from ledger.stations import honours, reports, service
 from ledger.stations.service import local_today
 
 SERIES_MONTHS = 6
@@ -61,10 +61,11 @@ def dashboard(request: Request, db: Database,
         town = s.scalar(select(Town).order_by(Town.id).limit(1))
         if town is None:
             return render(request, "stations/dashboard.html", report=None, charts=[],
-                          period=period, quarters=[])
+                          period=period, quarters=[], honour=None)
         r = reports.report(s, town.id, period)
         last = period.months()[-1]
         series = reports.monthly_series(s, town.id, last, SERIES_MONTHS)
+        honour = honours.candidates(s, town.id, period)
     tr = t_for(request)
     specs = [("activities", "dash.activities", str), ("participations", "dash.participations", str),
              ("minutes", "dash.hours", hours_text), ("orders_done", "dash.orders_done", str),
@@ -79,7 +80,7 @@ def dashboard(request: Request, db: Database,
         quarters.append(reports.last_full_quarter(quarters[-1].start))
     return render(request, "stations/dashboard.html", report=r, charts=charts,
                   by_station=by_station, period=period, quarters=quarters,
-                  hours=hours_text, is_quarter="Q" in period.code)
+                  hours=hours_text, is_quarter="Q" in period.code, honour=honour)
 
 
 def yuan(fen: int) -> str:

@@ -320,7 +320,7 @@ def dispatch(db: Database, actor, order_id: int, *, team_id: int | None = None,
         if at.tzinfo is None:
             raise InvalidInput("times need a time zone", code="time_zone_missing",
                                field="service_at")
-        _service_activity(s, actor, o, team_id, at, now)
+        _service_activity(s, actor, o, at, now)
         o.assignee_team_id, o.assignee_person_id = team_id, person_id
         o.accept_due_at, o.escalate_due_at = now + ACCEPT_DEADLINE, None
         _event(s, o, "dispatch", OrderStatus.DISPATCHED, actor, now, reason=note[:MAX_REASON_CHARS],
@@ -332,12 +332,11 @@ def dispatch(db: Database, actor, order_id: int, *, team_id: int | None = None,
         "at": service_at.isoformat() if service_at else None}).result
 
 
-def _service_activity(s: Session, actor, o: ServiceOrder, team_id: int | None,
-                      at: datetime, now: datetime) -> None:
+def _service_activity(s: Session, actor, o: ServiceOrder, at: datetime, now: datetime) -> None:
     """The order's activity, made at its first dispatch (as a draft), moved on a later one."""
     if o.activity_id is not None:
         act = s.get(Activity, o.activity_id)
-        act.team_id, act.starts_at, act.ends_at = team_id, at, at + SERVICE_WINDOW
+        act.starts_at, act.ends_at = at, at + SERVICE_WINDOW
         return
     if o.service_code is not None:
         item = menu_item(s, o.town_id, o.service_code)
@@ -351,8 +350,8 @@ def _service_activity(s: Session, actor, o: ServiceOrder, team_id: int | None,
     d = planning.ActivityDraft(
         village_id=o.village_id, title=title[:planning.MAX_TITLE_CHARS],
         rule_item_code=item.rule_item_code, starts_at=at, ends_at=at + SERVICE_WINDOW,
-        place="上门服务", description=o.need[:planning.MAX_DESCRIPTION_CHARS], team_id=team_id,
-        walk_ins_allowed=False)
+        place="上门服务", description=o.need[:planning.MAX_DESCRIPTION_CHARS],
+        walk_ins_allowed=False)  # no team_id: one household's order is no collective service
     pa = planning.Actor(actor.user_id, actor.person_id, tuple(actor.roles))
     o.activity_id = planning.insert_activity(s, pa, d, now)["id"]
 
@@ -616,11 +615,26 @@ def order_view(s: Session, o: ServiceOrder, actor, *, now: datetime | None = Non
 
 
 def events(s: Session, order_id: int) -> list[dict]:
+    """The order's history; `actor` names the user (a volunteer's name masked), or is empty
+    for the system (a deadline)."""
+    from ledger.identity.models import AppUser
+    from ledger.registry.privacy import mask_name
+    rows = list(s.scalars(select(OrderEvent).where(OrderEvent.order_id == order_id)
+                          .order_by(OrderEvent.id)))
+    users = dict(s.execute(select(AppUser.id, AppUser.name).where(AppUser.id.in_(
+        {e.actor_user_id for e in rows if e.actor_user_id}))).all())
+    people = dict(s.execute(select(Person.id, Person.name).where(Person.id.in_(
+        {e.actor_person_id for e in rows if e.actor_person_id}))).all())
+
+    def actor(e: OrderEvent) -> str:
+        if e.actor_person_id in people:
+            return mask_name(people[e.actor_person_id])
+        return users.get(e.actor_user_id, "")
+
     return [{"action": e.action, "from_status": e.from_status, "to_status": e.to_status,
              "actor_user_id": e.actor_user_id, "actor_person_id": e.actor_person_id,
-             "reason": e.reason, "details": e.details, "at": e.at.isoformat()}
-            for e in s.scalars(select(OrderEvent).where(OrderEvent.order_id == order_id)
-                               .order_by(OrderEvent.id))]
+             "actor": actor(e), "reason": e.reason, "details": e.details,
+             "at": e.at.isoformat()} for e in rows]
 
 
 def read_order(db: Database, actor, order_id: int) -> dict:

@@ -1,8 +1,9 @@
 """Demo data for the practice network, on top of ledger/demo.py's town: each unit's public page
 (address, hours, rooms, two liaison leaders with fake names), the station menu, the standing
 teams' skills, this month's and next month's plans, a resident and a team leader who can sign
-in (the demo password); with `quarter`, two donors of the volunteer fund with a donation each
-and a generated last full quarter of work (generate.py).
+in (the demo password), Baogai's three courtesy benefits (礼遇); with `quarter`, two donors
+of the volunteer fund with a donation each and a generated last full quarter of work
+(generate.py).
 
 Idempotent: each part is made only if missing."""
 
@@ -112,6 +113,26 @@ def _users(db: Database, villages: dict[str, int], password_hash: str | None) ->
             u.password_hash = password_hash
 
 
+# Baogai's courtesies (礼遇, the Quanzhou reports): name, kind, partner, stars, uses a year, once.
+DEMO_BENEFITS = (("星级志愿者观影回馈", "screening", "石狮某影院（演示）", 3, 2, False),
+                 ("合作商户九折优惠", "discount", "宝盖某超市（演示）", 1, 12, False),
+                 ("四星级以上志愿者一次性奖励金", "bonus", "", 4, 1, True))
+
+
+def _benefits(db: Database, town_id: int, admin) -> None:
+    from ledger.courtesy import service as courtesy
+    from ledger.courtesy.models import Benefit
+    if admin is None:
+        return
+    with db.sessions() as s:
+        if s.scalar(select(Benefit.id).where(Benefit.town_id == town_id).limit(1)):
+            return
+    actor = Actor(admin.id, roles=(("town_admin", None),))
+    for name, kind, partner, stars, uses, once in DEMO_BENEFITS:
+        courtesy.add_benefit(db, actor, town_id=town_id, name=name, kind=kind, partner=partner,
+                             min_stars=stars, uses_per_year=uses, once_ever=once)
+
+
 DEMO_DONORS = (("石狮某鞋服有限公司（演示）", "business", "塘边村", 200_000),
                ("宝盖镇某商会（演示）", "group", "坑东村", 100_000))
 
@@ -146,6 +167,7 @@ def load(db: Database, settings: Settings, town_id: int, villages: dict[str, int
         has_orders = s.scalar(select(ServiceOrder.id).where(ServiceOrder.town_id == town_id)
                               .limit(1)) is not None
     _users(db, villages, hashed)
+    _benefits(db, town_id, admin)
     generated = None
     if quarter:  # the demo's money: the fund's donations and a quarter of work
         _donors(db, settings, town_id, villages, admin)

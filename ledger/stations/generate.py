@@ -56,8 +56,8 @@ def generate_quarter(db: Database, settings: Settings, town_id: int, q: Period, 
         for h in s.scalars(select(Household).order_by(Household.id)):
             homes[h.village_id].append(h.id)
     made: dict[int, dict] = {v.id: {"activities": 0, "participations": 0, "people": set(),
-                                    "minutes": 0, "orders_placed": 0, "orders_done": 0, "orders_overdue": 0,
-                                    "orders_rated": 0, "rating_sum": 0, "themes": set(),
+                                    "minutes": 0, "orders_placed": 0, "orders_done": 0,
+                                    "orders_overdue": 0, "orders_rated": 0, "rating_sum": 0, "themes": set(),
                                     "team_services": defaultdict(int)} for v in stations}
     villages = [v for v in stations if v.kind in ("village", "community")]
     sign_only = {v.id for i, v in enumerate(villages) if i % SIGN_ONLY_EVERY == SIGN_ONLY_EVERY - 1}

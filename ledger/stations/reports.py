@@ -163,8 +163,7 @@ def report(s: Session, town_id: int, p: Period, *, now: datetime | None = None) 
         if totals["orders_rated"] else None
     last = _add_months(p.end, -1)
     teams = team_progress(s, town_id, last.year, today=min(now.astimezone(LOCAL_TZ).date(),
-                                                          p.end),
-                          exclude_activity_ids=order_activity_ids(s, town_id))
+                                                          p.end))
     months = {m.start.month for m in p.months() if m.start.year == last.year}
     behind = [{**t, "behind_in_period": sorted(months & set(t["behind_months"]))}
               for t in teams if months & set(t["behind_months"])]

@@ -4,23 +4,22 @@ the caller's scope: a station's own admin, or a town admin."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ledger.activities.models import Activity, ActivityStatus, Attendance
 from ledger.activities.planning import MONTHLY_THEMES
 from ledger.db import Database
 from ledger.errors import InvalidInput, NotFound
 from ledger.identity.roles import REGISTRY_ADMINS, require
+from ledger.recognition.stars import MIN_COLLECTIVE_SERVICES, collective_services
 from ledger.registry.models import Team, TeamMember, Village
 from ledger.timeutil import LOCAL_TZ, utcnow
 
 KIND_NAMES = {"institute": "新时代文明实践所", "point": "新时代文明实践点",
               "village": "新时代文明实践站", "community": "新时代文明实践站"}
 CONCENTRATED_DAY = 5  # 每月5日为文明实践集中活动日 (baogai.yaml)
-MIN_COLLECTIVE_SERVICES_PER_YEAR = 12  # each standing team (baogai.yaml)
 MAX_ROOMS = 20
 MAX_ROOM_CHARS = 30
 MAX_LIAISONS = 10
@@ -209,39 +208,22 @@ def teams_led_by(s: Session, person_id: int) -> list[int]:
         TeamMember.person_id == person_id, TeamMember.is_leader.is_(True))))
 
 
-def _year_bounds(year: int) -> tuple[datetime, datetime]:
-    return (datetime(year, 1, 1, tzinfo=LOCAL_TZ).astimezone(UTC),
-            datetime(year + 1, 1, 1, tzinfo=LOCAL_TZ).astimezone(UTC))
-
-
-def collective_services(s: Session, team_ids: list[int], year: int, *,
-                        exclude_activity_ids: set[int] = frozenset()) -> dict[int, list[int]]:
-    """Per team, per month (index 0..11): activities in the team's name that were held (opened,
-    with at least one attendance). Service orders are not collective services."""
-    lo, hi = _year_bounds(year)
-    held = (select(Attendance.activity_id).where(Attendance.activity_id == Activity.id)
-            .exists())
-    rows = s.execute(select(Activity.id, Activity.team_id, Activity.starts_at).where(
-        Activity.team_id.in_(team_ids), Activity.starts_at >= lo, Activity.starts_at < hi,
-        Activity.status != ActivityStatus.DRAFT, held)).all()
-    out = {t: [0] * 12 for t in team_ids}
-    for aid, tid, starts in rows:
-        if aid in exclude_activity_ids:
-            continue
-        out[tid][starts.astimezone(LOCAL_TZ).month - 1] += 1
-    return out
-
-
-def team_progress(s: Session, town_id: int, year: int, *, today: date | None = None,
-                  exclude_activity_ids: set[int] = frozenset()) -> list[dict]:
-    """Each standing team's collective services this year against the 12-a-year target;
-    `behind_months`: the months (1..12, up to the last finished one) at whose end the team had
-    held fewer than one a month so far."""
+def team_progress(s: Session, town_id: int, year: int, *, today: date | None = None) -> list[dict]:
+    """Each standing team's collective services this year against the 12-a-year target, month
+    by month; `behind_months`: the months (1..12, up to the last finished one) at whose end the
+    team had held fewer than one a month so far. A collective service is what the team's stars
+    count (ledger.recognition.stars.collective_services: an activity in the team's name that
+    ended in the month with a certified attendance)."""
     today = today or local_today()
     teams = list(s.scalars(select(Team).where(Team.town_id == town_id, Team.standing.is_(True))
                            .order_by(Team.id)))
-    per = collective_services(s, [t.id for t in teams], year,
-                              exclude_activity_ids=exclude_activity_ids)
+    ids = [t.id for t in teams]
+    per = {t: [0] * 12 for t in ids}
+    for m in range(12):
+        start = date(year, m + 1, 1)
+        end = date(year + (m + 1) // 12, (m + 1) % 12 + 1, 1)
+        for tid, n in collective_services(s, ids, start, end).items():
+            per[tid][m] = n
     last_done = 12 if year < today.year else (today.month - 1 if year == today.year else 0)
     out = []
     for t in teams:
@@ -249,12 +231,10 @@ def team_progress(s: Session, town_id: int, year: int, *, today: date | None = N
         behind, total = [], 0
         for m in range(1, last_done + 1):
             total += months[m - 1]
-            if total * 12 < MIN_COLLECTIVE_SERVICES_PER_YEAR * m:
+            if total * 12 < MIN_COLLECTIVE_SERVICES * m:
                 behind.append(m)
-        done = sum(months)
         out.append({"team_id": t.id, "name": t.name, "kind": t.kind, "by_month": months,
-                    "done": done, "target": MIN_COLLECTIVE_SERVICES_PER_YEAR,
+                    "done": sum(months), "target": MIN_COLLECTIVE_SERVICES,
                     "behind_months": behind,
                     "behind_now": bool(behind) and behind[-1] == last_done})
     return out
-

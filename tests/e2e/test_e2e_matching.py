@@ -42,8 +42,11 @@ def test_whole_order_from_placing_to_rating_through_the_pages(browser, live_app,
     # 点单: the resident, from the station's public page
     page.goto(f"/stations/{station}")
     assert page.get_by_test_id("plan-theme").first.is_visible()
+    shot(page, "station-page")
+    assert axe_violations(page) == []
     page.get_by_role("link", name="我要点单").click()
     _sign_in(page, RESIDENT_LOGIN)
+    assert axe_violations(page) == []
     page.get_by_label("服务项目").select_option(label="家电维修")
     page.get_by_label("需求说明").fill("电视机没有信号，老人不会调")
     now = utcnow().astimezone(LOCAL_TZ).strftime("%Y-%m-%dT%H:%M")
