@@ -50,7 +50,8 @@ from ledger.recognition.models import (
 from ledger.rules.periods import deed_time, local_date
 
 ROLLUP_HOLDERS = ("person", "household", "team")
-NON_SCORE_KINDS = frozenset({"redeem", "expire", "sanction"})
+# spending, expiry, zeroing, and a debt written off when a period starts afresh (`reset`)
+NON_SCORE_KINDS = frozenset({"redeem", "expire", "sanction", "reset"})
 ITEM_KEYS = ("item", "item_code", "rule_item")
 UTC_OFFSET_H = 8  # Asia/Shanghai, no daylight saving since 1991 (SQL side of the period keys)
 log = logging.getLogger("jifen.rollups")

@@ -268,6 +268,7 @@ def post_opening_grants(db: Database, settings: Settings, now: datetime | None =
     from ledger.registry.models import Household, Person, Team, Village
     now = now or utcnow()
     posted = 0
+    posted += post_opening_balances(db, settings, now)
     with db.sessions() as s:
         plans = []
         for code in store.catalog_codes(s):
@@ -287,6 +288,8 @@ def post_opening_grants(db: Database, settings: Settings, now: datetime | None =
     for c, subject, hid, vid in plans:
         g = c.opening_grant
         period = period_key(g.every, local_date(now))
+        if g.negative == "reset":
+            _reset_debt(db, settings, c, subject, hid, vid, period, now)
         details = {"catalog": c.code, "catalog_version": c.version, "opening_grant": period,
                    "points": c.points(g.points_steps)}
         r = book.write_award(
@@ -297,3 +300,62 @@ def post_opening_grants(db: Database, settings: Settings, now: datetime | None =
             source_ref=f"{c.code}:{period}", details=details, now=now)
         posted += 0 if r.replayed else 1
     return posted
+
+
+def _in_scope(s: Session, c: S.Catalog, subjects) -> list[tuple[str, int, int]]:
+    from ledger.registry.models import Household, Person, Team, Village
+    villages = [v.id for v in s.scalars(select(Village)) if c.covers_village(v.name)]
+    models = {"household": Household, "person": Person, "team": Team}
+    return [(subject, hid, vid) for subject in subjects
+            for hid, vid in s.execute(select(models[subject].id, models[subject].village_id)
+                                      .where(models[subject].village_id.in_(villages)))]
+
+
+def post_opening_balances(db: Database, settings: Settings, now: datetime | None = None) -> int:
+    """The catalog's `opening_balance`, once per holder and catalog, to every holder in scope
+    that has not had it (a holder who joins gets it at the next sweep)."""
+    now = now or utcnow()
+    with db.sessions() as s:
+        plans = []
+        for code in store.catalog_codes(s):
+            c = store.catalog(s, code, on=local_date(now))
+            if c.opening_balance is not None and local_date(now) >= c.effective_from:
+                plans += [(c, *x) for x in _in_scope(s, c, c.opening_balance.subjects)]
+    posted = 0
+    for c, subject, hid, vid in plans:
+        ob = c.opening_balance
+        details = {"catalog": c.code, "catalog_version": c.version, "opening_balance": True,
+                   "points": c.points(ob.points_steps)}
+        r = book.write_award(
+            db, key=f"opening:{c.code}:{subject}:{hid}",
+            request={"op": "opening_balance", "catalog": c.code, "holder": [subject, hid]},
+            village_id=vid, holder_type=subject, holder_id=hid, amount=ob.points_steps,
+            shards=settings.budget_shards, memo=f"{c.name} 开户积分", source="opening_balance",
+            source_ref=c.code, details=details, now=now)
+        posted += 0 if r.replayed else 1
+    return posted
+
+
+def _reset_debt(db: Database, settings: Settings, c: S.Catalog, subject: str, hid: int,
+                vid: int, period: str, now: datetime) -> None:
+    """`negative: reset`: a debt left at the end of the last period is written off (kind
+    `reset`, not civility) before the new period's grant, so the period starts at N. Keyed
+    per holder and period, and decided on the balance read under the account's lock."""
+    from ledger.journal.accounts import budget_shards
+
+    def work(s: Session) -> dict:
+        acct = open_account(s, holder_type=subject, holder_id=hid, purpose=Purpose.POINTS)
+        q = select(Account.balance).where(Account.id == acct)
+        debt = -int(s.scalar(q.with_for_update() if s.get_bind().dialect.name == "postgresql"
+                             else q) or 0)
+        if debt <= 0:
+            return {"reset": 0}
+        e = post_entry(s, unit=Unit.POINTS, kind="reset", lines=[
+            Line(budget_shards(s, vid, settings.budget_shards), -debt, hot=True),
+            Line.of(acct, debt)], memo=f"{c.name} 新周期从 {c.points(c.opening_grant.points_steps)}"
+            " 分开始：上期欠分清除", source="opening_grant", source_ref=f"{c.code}:{period}",
+            details={"catalog": c.code, "period": period, "debt_written_off": debt}, now=now)
+        return {"reset": debt, "entry_id": e.id}
+    book.write(db, work, key=f"reset:{c.code}:{period}:{subject}:{hid}",
+               request={"op": "reset", "catalog": c.code, "period": period,
+                        "holder": [subject, hid]})

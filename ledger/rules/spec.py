@@ -105,11 +105,23 @@ class Category:
     items: tuple[str, ...] = ()
 
 
+GRANT_NEGATIVE = ("carry", "reset")  # a negative balance at a new period: N + debt, or N
+
+
 @dataclass(frozen=True)
 class Grant:
     points_steps: int
     every: str
     subjects: tuple[str, ...] = ("household",)
+    negative: str = "carry"
+
+
+@dataclass(frozen=True)
+class OpeningBalance:
+    """Given once to each holder of these subjects when it joins the scheme."""
+
+    points_steps: int
+    subjects: tuple[str, ...] = ("person",)
 
 
 @dataclass(frozen=True)
@@ -159,6 +171,7 @@ class Catalog:
     redemption: RedemptionPolicy | None = None
     expiry: Expiry | None = None
     opening_grant: Grant | None = None
+    opening_balance: OpeningBalance | None = None
     caps: Caps = ()
     multipliers: tuple[Multiplier, ...] = ()
     version: int = field(default=0, compare=False)
@@ -303,6 +316,11 @@ def to_dict(c: Catalog) -> dict:
         g = c.opening_grant
         head["opening_grant"] = {"points": p(g.points_steps), "every": g.every,
                                  "subjects": list(g.subjects)}
+        if g.negative != "carry":
+            head["opening_grant"]["negative"] = g.negative
+    if c.opening_balance is not None:
+        head["opening_balance"] = {"points": p(c.opening_balance.points_steps),
+                                   "subjects": list(c.opening_balance.subjects)}
     if c.caps:
         head["caps"] = _caps_dict(c.caps, c.scale)
     if c.multipliers:

@@ -27,7 +27,7 @@ HEAD_KEYS = ("code", "name", "demo", "description", "town", "villages", "scale",
              "point_value_fen", "effective_from", "approval", "subjects", "recorders",
              "public_notice_days", "village_notice_days", "appeal_days",
              "second_confirmation_over", "thresholds", "expiry", "opening_grant", "caps",
-             "multipliers", "wallet", "redemption")
+             "multipliers", "wallet", "redemption", "opening_balance")
 REDEMPTION_KEYS = ("per_holder", "per_reward", "days_of_month", "period_ends", "min_activities")
 REDEMPTION_PERIODS = ("week", "month", "quarter", "half_year", "year")
 MAX_REDEMPTIONS_PER_PERIOD = 1000
@@ -275,13 +275,23 @@ def _head(ck: Checker, h: dict, path: Path) -> dict:
                                                         S.DEFAULT_EXPIRY_NOTICE_DAYS))
     if "opening_grant" in h:
         g = ck.mapping(h["opening_grant"], path + ("opening_grant",),
-                       ("points", "every", "subjects"), ("points", "every"))
+                       ("points", "every", "subjects", "negative"), ("points", "every"))
         gp = path + ("opening_grant",)
         out["opening_grant"] = S.Grant(
             points_steps=ck.steps(g.get("points"), gp + ("points",), scale, positive=True) or 1,
             every=ck.choice(g.get("every"), gp + ("every",), S.GRANT_PERIODS, "year"),
             subjects=ck.choices(g["subjects"], gp + ("subjects",), S.SUBJECTS)
-            if "subjects" in g else ("household",))
+            if "subjects" in g else ("household",),
+            negative=ck.choice(g.get("negative"), gp + ("negative",), S.GRANT_NEGATIVE,
+                               "carry"))
+    if "opening_balance" in h:
+        ob = ck.mapping(h["opening_balance"], path + ("opening_balance",),
+                        ("points", "subjects"), ("points",))
+        op = path + ("opening_balance",)
+        out["opening_balance"] = S.OpeningBalance(
+            points_steps=ck.steps(ob.get("points"), op + ("points",), scale, positive=True) or 1,
+            subjects=ck.choices(ob["subjects"], op + ("subjects",), S.SUBJECTS)
+            if "subjects" in ob else ("person",))
     out["caps"] = ck.caps(h.get("caps"), path + ("caps",), scale, S.CATALOG_CAP_METRICS)
     mults = h.get("multipliers") or []
     if not isinstance(mults, list) or len(mults) > MAX_MULTIPLIERS:
