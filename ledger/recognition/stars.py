@@ -282,6 +282,9 @@ def star_level(session: Session, holder_type: str, holder_id: int) -> int:
     """The stars a holder holds now, 0..5: a volunteer's from certified hours to date; a
     household's from its last completed assessment period; a team's from last year."""
     now = utcnow()
+    from ledger.rules.standing import refusal  # a state of standing withholds the stars
+    if refusal(session, holder_type, holder_id, "stars", now) is not None:
+        return 0
     if holder_type == HolderType.PERSON:
         return rate(session, StarKind.VOLUNTEER, holder_id, now=now).level
     if holder_type == HolderType.HOUSEHOLD:

@@ -277,8 +277,8 @@ def _credit(c: S.Catalog, item: S.Item, holder: Holder, inp: Inputs, hist: Histo
     keeps_minutes = item.per != "occurrence" and item.books_minutes and rolled_minutes is None
     steps = _apply_points_caps(c, item, holder, inp, hist, steps, caps_log,
                                allow_zero=keeps_minutes or steps == 0)
-    if steps == 0 and not keeps_minutes and not (item.sanction and
-                                                 item.sanction.bar_redemption_days):
+    if steps == 0 and not keeps_minutes and not (item.sanction and (
+            item.sanction.bar_redemption_days or item.sanction.ban_days)):
         raise _Refuse("nothing_to_deduct" if item.sanction else "cap_reached")
     own_minutes = minutes if item.books_minutes and rolled_minutes is None else 0
     return Credit(holder, steps, own_minutes, keys, caps_log)
@@ -335,7 +335,8 @@ def evaluate(c: S.Catalog, item_code: str, holder: Holder, actor: Actor, inp: In
         dec.notice_days = c.notice_days_for(item, holder.village_name)
         if item.sanction:
             dec.sanction = {"zero_balance": item.sanction.zero_balance,
-                            "bar_redemption_days": item.sanction.bar_redemption_days}
+                            "bar_redemption_days": item.sanction.bar_redemption_days,
+                            "ban_days": item.sanction.ban_days}
         _check_who(c, item, holder, actor, inp)
         _check_inputs(c, item, inp, hist)
         base = _base(c, item, inp, hist)

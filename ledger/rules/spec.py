@@ -55,6 +55,24 @@ class Multiplier:
 class Sanction:
     zero_balance: bool = False
     bar_redemption_days: int = 0
+    ban_days: int = 0  # a ban from everything standing governs (faked hours: 1–3 years)
+
+
+STANDING_EFFECTS = ("redeem", "draws", "honors", "stars", "checkin")
+
+
+@dataclass(frozen=True)
+class StandingState:
+    """A named state of standing and what it stops (see ledger/rules/standing.py): in force
+    while the balance is below `below_steps`, or for `for_days` after the points deducted in
+    a year pass `deducted_over_steps`."""
+
+    code: str
+    name: str
+    effects: tuple[str, ...]
+    below_steps: int | None = None
+    deducted_over_steps: int | None = None
+    for_days: int = 0
 
 
 @dataclass(frozen=True)
@@ -172,6 +190,7 @@ class Catalog:
     expiry: Expiry | None = None
     opening_grant: Grant | None = None
     opening_balance: OpeningBalance | None = None
+    standing: tuple[StandingState, ...] = ()
     caps: Caps = ()
     multipliers: tuple[Multiplier, ...] = ()
     version: int = field(default=0, compare=False)
@@ -257,6 +276,8 @@ def _item_dict(it: Item, scale: int) -> dict:
             s["zero_balance"] = True
         if it.sanction.bar_redemption_days:
             s["bar_redemption_days"] = it.sanction.bar_redemption_days
+        if it.sanction.ban_days:
+            s["ban_days"] = it.sanction.ban_days
         d["sanction"] = s
     return d
 
@@ -321,6 +342,14 @@ def to_dict(c: Catalog) -> dict:
     if c.opening_balance is not None:
         head["opening_balance"] = {"points": p(c.opening_balance.points_steps),
                                    "subjects": list(c.opening_balance.subjects)}
+    if c.standing:
+        head["standing"] = [{k: v for k, v in (
+            ("code", st.code), ("name", st.name),
+            ("below", p(st.below_steps) if st.below_steps is not None else None),
+            ("deducted_over", p(st.deducted_over_steps)
+             if st.deducted_over_steps is not None else None),
+            ("for_days", st.for_days or None), ("effects", list(st.effects)))
+            if v is not None} for st in c.standing]
     if c.caps:
         head["caps"] = _caps_dict(c.caps, c.scale)
     if c.multipliers:

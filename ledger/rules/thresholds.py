@@ -83,6 +83,9 @@ def redemption_refusal(session: Session, holder_type: str, holder_id: int,
                        now: datetime | None = None) -> DomainError | None:
     """What the rules say against redeeming now, or None (read by ledger.redemption)."""
     now = now or utcnow()
+    from ledger.rules.standing import refusal as standing_refusal
+    if (stop := standing_refusal(session, holder_type, holder_id, "redeem", now)) is not None:
+        return stop
     bars = active_bars(session, holder_type, holder_id, now)
     if bars:
         return Forbidden(f"因处罚暂停兑换至 {bars[0].ends_at.isoformat()} (redemption barred)",

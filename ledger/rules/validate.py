@@ -27,7 +27,10 @@ HEAD_KEYS = ("code", "name", "demo", "description", "town", "villages", "scale",
              "point_value_fen", "effective_from", "approval", "subjects", "recorders",
              "public_notice_days", "village_notice_days", "appeal_days",
              "second_confirmation_over", "thresholds", "expiry", "opening_grant", "caps",
-             "multipliers", "wallet", "redemption", "opening_balance")
+             "multipliers", "wallet", "redemption", "opening_balance", "standing")
+STANDING_KEYS = ("code", "name", "below", "deducted_over", "for_days", "effects")
+MAX_STANDING_STATES = 10
+MAX_STANDING_DAYS = 3 * 366
 REDEMPTION_KEYS = ("per_holder", "per_reward", "days_of_month", "period_ends", "min_activities")
 REDEMPTION_PERIODS = ("week", "month", "quarter", "half_year", "year")
 MAX_REDEMPTIONS_PER_PERIOD = 1000
@@ -110,7 +113,8 @@ def _item_points(ck: Checker, m: dict, path: Path, scale: int) -> dict:
             ck.err(path + ("levels",), "各级别分值须同号 (all levels of one sign)")
         out["levels"] = tuple(vals)
     elif pts is not None:
-        zero_ok = bool(sanction.get("bar_redemption_days") or sanction.get("zero_balance"))
+        zero_ok = bool(sanction.get("bar_redemption_days") or sanction.get("zero_balance")
+                       or sanction.get("ban_days"))
         n = ck.steps(pts, path + ("points",), scale, allow_zero=zero_ok)
         if n is not None:
             out["points_steps"] = n
@@ -142,15 +146,17 @@ def _item(ck: Checker, v, path: Path, cat: str, scale: int, head: dict) -> S.Ite
     sanction = None
     if "sanction" in m:
         sm = ck.mapping(m["sanction"], path + ("sanction",),
-                        ("zero_balance", "bar_redemption_days"))
+                        ("zero_balance", "bar_redemption_days", "ban_days"))
         sanction = S.Sanction(
             zero_balance=ck.boolean(sm.get("zero_balance"), path + ("sanction", "zero_balance")),
             bar_redemption_days=ck.integer(sm.get("bar_redemption_days"),
                                            path + ("sanction", "bar_redemption_days"),
-                                           1, MAX_BAR_DAYS, 0) or 0)
-        if not (sanction.zero_balance or sanction.bar_redemption_days):
-            ck.err(path + ("sanction",), "处罚须清零或限制兑换 (a sanction zeroes the balance "
-                                         "or bars redemption)")
+                                           1, MAX_BAR_DAYS, 0) or 0,
+            ban_days=ck.integer(sm.get("ban_days"), path + ("sanction", "ban_days"), 1,
+                                MAX_STANDING_DAYS, 0) or 0)
+        if not (sanction.zero_balance or sanction.bar_redemption_days or sanction.ban_days):
+            ck.err(path + ("sanction",), "处罚须清零、限制兑换或禁止参与 (a sanction zeroes the "
+                                         "balance, bars redemption or bans)")
     eff_from = ck.day(m.get("effective_from"), path + ("effective_from",))
     eff_to = ck.day(m.get("effective_to"), path + ("effective_to",))
     if eff_from and eff_to and eff_to < eff_from:
@@ -206,6 +212,41 @@ def _redemption(ck: Checker, v, path: Path) -> S.RedemptionPolicy:
                                   MAX_MIN_ACTIVITIES, 0) or 0)
 
 
+def _standing(ck: Checker, v, path: Path, scale: int) -> tuple[S.StandingState, ...]:
+    if not isinstance(v, list) or not v or len(v) > MAX_STANDING_STATES:
+        ck.err(path, f"应为 1–{MAX_STANDING_STATES} 个状态的列表 (a list of 1-"
+                     f"{MAX_STANDING_STATES} states)")
+        return ()
+    out = []
+    for i, raw in enumerate(v):
+        p = path + (i,)
+        m = ck.mapping(raw, p, STANDING_KEYS, ("code", "name", "effects"))
+        if not m:
+            continue
+        below = ck.steps(m["below"], p + ("below",), scale, allow_zero=True) \
+            if "below" in m else None
+        over = ck.steps(m["deducted_over"], p + ("deducted_over",), scale, positive=True) \
+            if "deducted_over" in m else None
+        days = ck.integer(m.get("for_days"), p + ("for_days",), 1, MAX_STANDING_DAYS, 0) or 0
+        if (below is None) == (over is None):
+            ck.err(p, "写 below 或 deducted_over 之一 (a state is either below a balance or "
+                      "after points deducted in a year, one of them)")
+        elif over is not None and not days:
+            ck.err(p + ("for_days",), "扣分限制须写天数 (a bar after deductions needs "
+                                      "for_days)")
+        elif below is not None and days:
+            ck.err(p + ("for_days",), "余额状态随余额解除，不写天数 (a balance state ends when "
+                                      "the balance is back; for_days is for deductions)")
+        code = ck.code(m.get("code"), p + ("code",))
+        if any(s.code == code for s in out):
+            ck.err(p + ("code",), f"状态编码 {code!r} 重复 (duplicate state code)")
+        out.append(S.StandingState(
+            code=code, name=ck.text(m.get("name"), p + ("name",)),
+            effects=tuple(ck.choices(m.get("effects"), p + ("effects",), S.STANDING_EFFECTS)),
+            below_steps=below, deducted_over_steps=over, for_days=days))
+    return tuple(out)
+
+
 def _head(ck: Checker, h: dict, path: Path) -> dict:
     scale = ck.integer(h.get("scale"), path + ("scale",), 1, 100, 1)
     if scale not in S.ALLOWED_SCALES:
@@ -259,6 +300,8 @@ def _head(ck: Checker, h: dict, path: Path) -> dict:
             if t.get(key) is not None:
                 out[attr] = ck.steps(t[key], path + ("thresholds", key), scale, allow_zero=True,
                                      nonneg=key in ("redeem_min", "floor"))
+    if "standing" in h:
+        out["standing"] = _standing(ck, h["standing"], path + ("standing",), scale)
     if "redemption" in h:
         out["redemption"] = _redemption(ck, h["redemption"], path + ("redemption",))
     if "expiry" in h:
