@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from api.i18n_admin import ADMIN_MESSAGES
+from api.i18n_schemes import SCHEME_MESSAGES
 
 DEFAULT_LANG = "zh"
 LANGS = ("zh", "en")
@@ -345,6 +346,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
 }
 
 MESSAGES.update(ADMIN_MESSAGES)
+MESSAGES.update(SCHEME_MESSAGES)
 
 
 def translator(lang: str) -> Callable[..., str]:

@@ -37,13 +37,17 @@ def _page(request: Request, db: Database, plate_code: str, p: Principal | None, 
           status: int = 200, **ctx) -> Template:
     t = t_for(request)
     with db.sessions() as s:
-        house = household_public(s, inspections.household_by_plate(db, plate_code), t)
+        hh = inspections.household_by_plate(db, plate_code)
+        house = household_public(s, hh, t)
+        from ledger.rules.thresholds import standing  # the standing block (schemes)
+        held = standing(s, "household", hh.id)
         items = (rule_items(s, channel="inspector")
                  if _may_inspect(p, house["village_id"]) else [])
     options = [(it.code, f"{it.code} {it.name}（{_points_text(c, it)}）") for c, it in items
                if "household" in (it.subjects or c.subjects)]
     return render(request, "household.html", status=status, house=house, plate=plate_code,
-                  item_options=[("", t("admin.choose")), *options], **ctx)
+                  item_options=[("", t("admin.choose")), *options], standing=held,
+                  public=not _may_inspect(p, house["village_id"]), **ctx)
 
 
 def _points_text(c, it) -> str:

@@ -42,8 +42,11 @@ def me(request: Request, db: Database, maybe_principal: Principal | None,
         hours = history(s, PERSON, p.person_id, t, unit=Unit.MINUTES) if before is None else None
         stars = star_info.volunteer(s, p.person_id, minutes["certified_minutes"])
         orders = redemption.list_orders(s, [(PERSON, p.person_id)], limit=ORDERS_SHOWN)
+        from ledger.rules.thresholds import standing  # the standing block (schemes)
+        held = standing(s, PERSON, p.person_id)
     return render(request, "me.html", person=p.person_id, balance=balance, minutes=minutes,
-                  entries=entries, hours=hours, stars=stars, orders=orders["items"])
+                  entries=entries, hours=hours, stars=stars, orders=orders["items"],
+                  standing=held, public=False)
 
 
 @get("/rewards", name="rewards", sync_to_thread=True)
