@@ -23,7 +23,7 @@ from ledger.rules.types import (  # noqa: F401 - the engine's public types, re-e
 
 MAX_QUANTITY = 100
 MAX_MINUTES_PER_RECORD = 24 * 60
-MAX_BACKDATE_DAYS = 90
+MAX_BACKDATE_DAYS = S.DEFAULT_BACKDATE_DAYS  # the default; catalogs and items set their own
 FUTURE_SLACK = timedelta(minutes=5)
 MAX_REF_CHARS = 64
 MAX_NOTE_CHARS = 1000
@@ -47,7 +47,7 @@ MESSAGES = {
     "minutes_required": "请填写服务时长（分钟）",
     "quantity_out_of_range": "次数超出范围",
     "occurred_in_future": "发生时间晚于现在",
-    "occurred_too_long_ago": f"发生时间早于 {MAX_BACKDATE_DAYS} 天前，不能补记",
+    "occurred_too_long_ago": "发生时间早于本条目允许的补记期限（见 max_days），不能补记",
     "period_already_scored": "本周期已计过分",
     "cap_reached": "已达到上限",
     "nothing_to_deduct": "余额不为正，无可清零",
@@ -128,8 +128,9 @@ def _check_who(c: S.Catalog, item: S.Item, holder: Holder, actor: Actor, inp: In
 def _check_inputs(c: S.Catalog, item: S.Item, inp: Inputs, hist: History) -> None:
     if inp.occurred_at > hist.now + FUTURE_SLACK:
         raise _Refuse("occurred_in_future")
-    if inp.occurred_at < hist.now - timedelta(days=MAX_BACKDATE_DAYS):
-        raise _Refuse("occurred_too_long_ago")
+    days = c.backdate_days_of(item)  # per catalog or item: a year-end assessment reaches back
+    if inp.occurred_at < hist.now - timedelta(days=days):
+        raise _Refuse("occurred_too_long_ago", max_days=days)
     if "note" in item.evidence and not inp.evidence.note.strip():
         raise _Refuse("evidence_required", missing="note")
     if "photo" in item.evidence and not inp.evidence.photos:
@@ -333,6 +334,7 @@ def evaluate(c: S.Catalog, item_code: str, holder: Holder, actor: Actor, inp: In
         dec.sign = item.sign
         dec.needs_review = item.review or inp.channel == "claim"
         dec.notice_days = c.notice_days_for(item, holder.village_name)
+        dec.backdate_days = c.backdate_days_of(item)
         if item.sanction:
             dec.sanction = {"zero_balance": item.sanction.zero_balance,
                             "bar_redemption_days": item.sanction.bar_redemption_days,

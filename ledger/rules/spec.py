@@ -26,6 +26,8 @@ DEFAULT_SUBJECTS = ("person", "household")
 DEFAULT_RECORDERS = ("inspector", "organizer", "admin")
 DEFAULT_HALF_DAY_MINUTES = 240
 DEFAULT_APPEAL_DAYS = 7
+DEFAULT_BACKDATE_DAYS = 90
+MAX_BACKDATE_DAYS = 400  # a year-end assessment reaches back a whole year, not further
 DEFAULT_EXPIRY_NOTICE_DAYS = 30
 
 Caps = tuple[tuple[str, str, int], ...]  # (metric, period, limit); points limits in steps
@@ -89,6 +91,7 @@ class Item:
     subjects: tuple[str, ...] | None = None  # None: the catalog's
     rollup: str | None = None  # "household": a person's deed also counts for the household
     wallet: str | None = None  # "own" | "household": where it is held (None: the catalog's)
+    backdate_days: int | None = None  # how far back a deed may be recorded (None: catalog's)
     caps: Caps = ()
     max_minutes_per_activity: int | None = None
     recorders: tuple[str, ...] | None = None
@@ -186,6 +189,7 @@ class Catalog:
     flag_below_steps: int | None = None
     floor_steps: int | None = None  # only points above this base may be spent
     wallet: str = "own"  # where a person's deed is held unless its item says
+    backdate_days: int = DEFAULT_BACKDATE_DAYS  # a committee records a year's findings: 366
     redemption: RedemptionPolicy | None = None
     expiry: Expiry | None = None
     opening_grant: Grant | None = None
@@ -194,6 +198,9 @@ class Catalog:
     caps: Caps = ()
     multipliers: tuple[Multiplier, ...] = ()
     version: int = field(default=0, compare=False)
+
+    def backdate_days_of(self, item: Item) -> int:
+        return item.backdate_days if item.backdate_days is not None else self.backdate_days
 
     def wallet_of(self, item: Item) -> str:
         return item.wallet or self.wallet
@@ -259,7 +266,7 @@ def _item_dict(it: Item, scale: int) -> dict:
     if it.per == "half_day" and it.half_day_minutes != DEFAULT_HALF_DAY_MINUTES:
         d["half_day_minutes"] = it.half_day_minutes
     opt = (("once_per", it.once_per), ("subjects", list(it.subjects or ()) or None),
-           ("rollup", it.rollup), ("wallet", it.wallet),
+           ("rollup", it.rollup), ("wallet", it.wallet), ("backdate_days", it.backdate_days),
            ("caps", _caps_dict(it.caps, scale) or None),
            ("max_minutes_per_activity", it.max_minutes_per_activity),
            ("recorders", list(it.recorders) if it.recorders is not None else None),
@@ -308,6 +315,8 @@ def to_dict(c: Catalog) -> dict:
         head["recorders"] = list(c.recorders)
     if c.wallet != "own":
         head["wallet"] = c.wallet
+    if c.backdate_days != DEFAULT_BACKDATE_DAYS:
+        head["backdate_days"] = c.backdate_days
     if c.public_notice_days:
         head["public_notice_days"] = c.public_notice_days
     if c.village_notice_days:

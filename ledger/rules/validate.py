@@ -27,7 +27,8 @@ HEAD_KEYS = ("code", "name", "demo", "description", "town", "villages", "scale",
              "point_value_fen", "effective_from", "approval", "subjects", "recorders",
              "public_notice_days", "village_notice_days", "appeal_days",
              "second_confirmation_over", "thresholds", "expiry", "opening_grant", "caps",
-             "multipliers", "wallet", "redemption", "opening_balance", "standing")
+             "multipliers", "wallet", "redemption", "opening_balance", "standing",
+             "backdate_days")
 STANDING_KEYS = ("code", "name", "below", "deducted_over", "for_days", "effects")
 MAX_STANDING_STATES = 10
 MAX_STANDING_DAYS = 3 * 366
@@ -38,7 +39,7 @@ MAX_MIN_ACTIVITIES = 1000
 ITEM_KEYS = ("code", "name", "description", "per", "points", "levels", "half_day_minutes",
              "once_per", "subjects", "rollup", "caps", "max_minutes_per_activity", "recorders",
              "review", "evidence", "public_notice_days", "effective_from", "effective_to",
-             "sanction", "book_minutes", "wallet")
+             "sanction", "book_minutes", "wallet", "backdate_days")
 MULTIPLIER_KEYS = ("code", "name", "factor", "categories", "items", "days_of_month", "weekdays",
                    "from", "to", "holder_tags", "applies_to")
 
@@ -171,6 +172,8 @@ def _item(ck: Checker, v, path: Path, cat: str, scale: int, head: dict) -> S.Ite
                                     30, 720, S.DEFAULT_HALF_DAY_MINUTES),
         once_per=ck.choice(m.get("once_per"), path + ("once_per",), S.ONCE_PERIODS),
         subjects=subjects, rollup=rollup, wallet=wallet,
+        backdate_days=ck.integer(m.get("backdate_days"), path + ("backdate_days",), 0,
+                                 S.MAX_BACKDATE_DAYS),
         caps=ck.caps(m.get("caps"), path + ("caps",), scale, S.ITEM_CAP_METRICS),
         max_minutes_per_activity=ck.integer(m.get("max_minutes_per_activity"),
                                             path + ("max_minutes_per_activity",), 1, 24 * 60),
@@ -275,6 +278,8 @@ def _head(ck: Checker, h: dict, path: Path) -> dict:
     for key, opts in (("subjects", S.SUBJECTS), ("recorders", S.CHANNELS)):
         if key in h:
             out[key] = ck.choices(h[key], path + (key,), opts)
+    out["backdate_days"] = ck.integer(h.get("backdate_days"), path + ("backdate_days",), 0,
+                                      S.MAX_BACKDATE_DAYS, S.DEFAULT_BACKDATE_DAYS)
     if "wallet" in h:
         out["wallet"] = ck.choice(h["wallet"], path + ("wallet",), S.WALLETS, "own")
     out["public_notice_days"] = ck.integer(h.get("public_notice_days"),
