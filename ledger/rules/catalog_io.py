@@ -15,7 +15,7 @@ from ledger.rules.validate import CatalogInvalid, build
 MAX_CATALOG_BYTES = 1024 * 1024
 MAX_DEPTH = 12
 CATALOG_DIR = FsPath(__file__).parent / "catalogs"
-SHIPPED = ("baogai", "household_1000", "volunteer_hours")
+SHIPPED = ("baogai", "household_1000", "volunteer_hours", "family_bank")
 DEFAULT_CATALOG = "baogai"
 
 
