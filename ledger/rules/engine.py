@@ -75,6 +75,8 @@ def _holder_keys(c: S.Catalog, item: S.Item, holder: Holder, inp: Inputs) -> lis
         periods = {p for _, p, _ in caps}
         if scope.startswith("item:") and item.once_per:
             periods.add(item.once_per)
+        if scope.startswith("item:") and item.accumulate:
+            periods.add(item.accumulate)
         keys += [CounterKey(holder.type, holder.id, scope, period_key(p, d)) for p in periods]
     if item.max_minutes_per_activity and inp.activity_ref:
         keys.append(CounterKey(holder.type, holder.id,
@@ -270,7 +272,14 @@ def _credit(c: S.Catalog, item: S.Item, holder: Holder, inp: Inputs, hist: Histo
     if item.per != "occurrence":
         minutes = rolled_minutes if rolled_minutes is not None else \
             _counted_minutes(c, item, holder, inp, hist, caps_log)
-        if item.per == "hour":
+        if item.per == "hour" and item.accumulate and rolled_minutes is None:
+            # remainders carry within the period: two 30-minute deeds give one hour's points
+            k = CounterKey(holder.type, holder.id, f"item:{c.code}:{item.code}",
+                           period_key(item.accumulate, local_date(inp.occurred_at)))
+            before = _usage(hist, k).minutes
+            steps = item.points_steps * (before + minutes) // 60 - \
+                item.points_steps * before // 60
+        elif item.per == "hour":
             steps = item.points_steps * minutes // 60
         else:
             steps = item.points_steps * (minutes // item.half_day_minutes)

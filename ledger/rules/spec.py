@@ -92,6 +92,7 @@ class Item:
     rollup: str | None = None  # "household": a person's deed also counts for the household
     wallet: str | None = None  # "own" | "household": where it is held (None: the catalog's)
     backdate_days: int | None = None  # how far back a deed may be recorded (None: catalog's)
+    accumulate: str | None = None  # per-hour: minutes carry over within this period
     caps: Caps = ()
     max_minutes_per_activity: int | None = None
     recorders: tuple[str, ...] | None = None
@@ -267,6 +268,7 @@ def _item_dict(it: Item, scale: int) -> dict:
         d["half_day_minutes"] = it.half_day_minutes
     opt = (("once_per", it.once_per), ("subjects", list(it.subjects or ()) or None),
            ("rollup", it.rollup), ("wallet", it.wallet), ("backdate_days", it.backdate_days),
+           ("accumulate", it.accumulate),
            ("caps", _caps_dict(it.caps, scale) or None),
            ("max_minutes_per_activity", it.max_minutes_per_activity),
            ("recorders", list(it.recorders) if it.recorders is not None else None),

@@ -39,7 +39,7 @@ MAX_MIN_ACTIVITIES = 1000
 ITEM_KEYS = ("code", "name", "description", "per", "points", "levels", "half_day_minutes",
              "once_per", "subjects", "rollup", "caps", "max_minutes_per_activity", "recorders",
              "review", "evidence", "public_notice_days", "effective_from", "effective_to",
-             "sanction", "book_minutes", "wallet", "backdate_days")
+             "sanction", "book_minutes", "wallet", "backdate_days", "accumulate")
 MULTIPLIER_KEYS = ("code", "name", "factor", "categories", "items", "days_of_month", "weekdays",
                    "from", "to", "holder_tags", "applies_to")
 
@@ -174,6 +174,8 @@ def _item(ck: Checker, v, path: Path, cat: str, scale: int, head: dict) -> S.Ite
         subjects=subjects, rollup=rollup, wallet=wallet,
         backdate_days=ck.integer(m.get("backdate_days"), path + ("backdate_days",), 0,
                                  S.MAX_BACKDATE_DAYS),
+        accumulate=ck.choice(m.get("accumulate"), path + ("accumulate",),
+                             ("day", "week", "month", "quarter", "half_year", "year")),
         caps=ck.caps(m.get("caps"), path + ("caps",), scale, S.ITEM_CAP_METRICS),
         max_minutes_per_activity=ck.integer(m.get("max_minutes_per_activity"),
                                             path + ("max_minutes_per_activity",), 1, 24 * 60),
@@ -187,6 +189,12 @@ def _item(ck: Checker, v, path: Path, cat: str, scale: int, head: dict) -> S.Ite
         effective_from=eff_from, effective_to=eff_to, sanction=sanction,
         book_minutes=ck.boolean(m["book_minutes"], path + ("book_minutes",))
         if "book_minutes" in m else None)
+    if item.accumulate and (item.per != "hour" or not item.books_minutes):
+        ck.err(path + ("accumulate",), "累计分钟只适用于按小时且记时长的条目 (accumulate needs "
+                                       "per: hour with service minutes booked)")
+    elif item.accumulate and (item.rollup or item.wallet == "household"):
+        ck.err(path + ("accumulate",), "累计分钟的条目不能计入或存入家庭 (accumulate is per "
+                                       "person: not with rollup or wallet: household)")
     if item.sign < 0 and item.per != "occurrence":
         ck.err(path + ("per",), "扣分条目只能按次 (deductions are per occurrence)")
     if item.sanction and item.sign > 0 and (item.points_steps or 0) > 0:
