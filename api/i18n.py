@@ -14,6 +14,7 @@ from api.i18n_stations import STATIONS_MESSAGES
 from api.i18n_ops import OPS_MESSAGES
 from api.i18n_sheets import SHEETS_MESSAGES
 from api.i18n_pages import PAGES_MESSAGES
+from api.i18n_schemes import SCHEME_MESSAGES
 
 DEFAULT_LANG = "zh"
 LANGS = ("zh", "en")
@@ -355,6 +356,7 @@ MESSAGES.update(STATIONS_MESSAGES)
 MESSAGES.update(OPS_MESSAGES)
 MESSAGES.update(SHEETS_MESSAGES)
 MESSAGES.update(PAGES_MESSAGES)
+MESSAGES.update(SCHEME_MESSAGES)
 
 
 def translator(lang: str) -> Callable[..., str]:

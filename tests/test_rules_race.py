@@ -7,9 +7,11 @@ import threading
 from collections import Counter
 
 import pytest
+from sqlalchemy import select
 
 from ledger.config import Settings
 from ledger.errors import DomainError
+from ledger.journal.models import Account
 from ledger.rules import service as svc
 from ledger.rules import store
 from tests.conftest import audit_clean
@@ -79,5 +81,10 @@ def test_parallel_awards_cannot_both_pass_a_cap_or_a_period(pg_db, tmp_path):
     # Different people of one household race for the household's daily roll-up cap.
     rolled = _race(pg_db, settings, "ROLL", [("person", q) for q in people], admin)
     assert rolled == Counter({"ok:2": THREADS})
-    assert balance(pg_db, "household", w.households["陈家"]) == 7
+    hh = w.households["陈家"]
+    assert balance(pg_db, "household", hh) == 0  # counted for the household, not credited
+    with pg_db.sessions() as s:
+        assert s.scalar(select(Account.balance).where(
+            Account.holder_type == "household", Account.holder_id == hh,
+            Account.purpose == "score")) == 7  # within the household's daily cap
     audit_clean(pg_db)

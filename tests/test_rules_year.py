@@ -124,20 +124,26 @@ class Plain:
             base = dict(item.levels)[inputs["level"]]
         elif item.per == "occurrence":
             base = item.points_steps * inputs.get("quantity", 1)
+        before = dict(self.used)
         got = self._one(item, holder, d, base, inputs.get("minutes", 0), tags, None)
         if got is None:
             return
-        self.minutes[holder] += got[1] if item.per != "occurrence" else 0
         in_household = self.c.wallet_of(item) == "household" and household
         if (item.rollup or in_household) and household:
             hh = self._one(item, ("household", household), d, base, 0, tags,
                            got[1] if item.per != "occurrence" else None)
             if in_household:  # held by the household, counted for the person
-                self.points[("household", household)] += hh[0] if hh else 0
+                if hh is None:  # nowhere to hold it: the whole deed is refused
+                    self.used.clear()
+                    self.used.update(before)
+                    return
+                self.minutes[holder] += got[1] if item.per != "occurrence" else 0
+                self.points[("household", household)] += hh[0]
                 self.counted[holder] += got[0]
                 return
             if hh is not None:  # counted for the household, held by the person
                 self.counted[("household", household)] += hh[0]
+        self.minutes[holder] += got[1] if item.per != "occurrence" else 0
         self.points[holder] += got[0]
 
 
@@ -163,7 +169,8 @@ def _inputs(rng, c, item):
 
 
 @pytest.mark.parametrize("code,village", [("baogai", "塘后村"), ("household_1000", "坑东村"),
-                                          ("volunteer_hours", "塘后村")])
+                                          ("volunteer_hours", "塘后村"),
+                                          ("family_bank", "塘后村")])
 def test_a_year_of_activity_gives_the_expected_totals(db, settings, code, village):
     rng = random.Random(f"year:{code}")
     w = make_world(db, villages=(village,), budget=10_000_000)
@@ -184,10 +191,16 @@ def test_a_year_of_activity_gives_the_expected_totals(db, settings, code, villag
     admin = staff(50, "village_admin", "inspector", "organizer", village_id=vid)
     second = staff(51, "inspector", village_id=vid)
     plain = Plain(c)
-    if c.opening_grant:
+    if c.opening_grant or c.opening_balance:
         post_opening_grants(db, settings, YEAR_START + timedelta(hours=1))
+    if c.opening_grant:
         for h in households:
             plain.points[("household", h)] += c.opening_grant.points_steps
+    if c.opening_balance:  # once per holder, beside any grant
+        for subject in c.opening_balance.subjects:
+            for hid in {"household": households, "person": [p for p, _ in people],
+                        "team": [team_id]}[subject]:
+                plain.points[(subject, hid)] += c.opening_balance.points_steps
     items = [it for it in c.items.values() if _usable(c, it)]
     for n in range(EVENTS):
         at = YEAR_START + timedelta(days=n * 365 // EVENTS, hours=rng.randrange(8, 20),

@@ -48,10 +48,13 @@ def _page(request: Request, db: Database, plate_code: str, p: Principal | None, 
             subject="household", villages={house["village_id"]: house["village"]},
         ) if _may_inspect(p, house["village_id"]) else []
         wf_ctx = plate_workflow(s, hh.id, p)
+        from ledger.rules.thresholds import standing  # the standing block (schemes)
+        held = standing(s, "household", hh.id)
     options = [(it.code, f"{it.code} {it.name}（{item_points_text(c, it, t, sign=True)}）")
                for c, it in items]
     return render(request, "household.html", status=status, house=house, plate=plate_code,
-                  item_options=[("", t("admin.choose")), *options], **wf_ctx, **ctx)
+                  item_options=[("", t("admin.choose")), *options], standing=held,
+                  public=not _may_inspect(p, house["village_id"]), **wf_ctx, **ctx)
 
 
 @get("/h/{plate_code:str}", name="household", sync_to_thread=True)

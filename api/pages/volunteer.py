@@ -54,8 +54,11 @@ def me(request: Request, db: Database, maybe_principal: Principal | None,
         stars = star_info.volunteer(s, p.person_id, minutes["certified_minutes"])
         orders = redemption.list_orders(s, [(PERSON, p.person_id)], limit=ORDERS_SHOWN)
         more = me_workflow(s, p.person_id, utcnow())
+        from ledger.rules.thresholds import standing  # the standing block (schemes)
+        held = standing(s, PERSON, p.person_id)
     return render(request, "me.html", person=p.person_id, balance=balance, minutes=minutes,
-                  entries=entries, hours=hours, stars=stars, orders=orders["items"], **more)
+                  entries=entries, hours=hours, stars=stars, orders=orders["items"],
+                  standing=held, public=False, **more)
 
 
 def _rewards_for(s, person_id: int | None) -> list[dict]:  # noqa: ANN001 - Session

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from ledger.activities.models import Activity, Attendance, PointsState
 from ledger.config import Settings
 from ledger.db import Database
-from ledger.errors import Conflict, DomainError, InvalidInput
+from ledger.errors import DomainError, InvalidInput
 from ledger.rules import service as rules
 from ledger.rules import store
 from ledger.rules.engine import MESSAGES, refusal_of_recorder

@@ -175,6 +175,9 @@ def _attendance(s: Session, activity_id: int, person_id: int) -> Attendance | No
 
 def _check_in(s: Session, act: Activity, scan: Scan, claims: tokens.TokenClaims,
               geo: dict | None, now: datetime) -> dict:
+    from ledger.rules.standing import refusal  # registration cancelled, barred, banned
+    if (stop := refusal(s, "person", scan.person_id, "checkin", now)) is not None:
+        raise stop
     sg = my_signup(s, act.id, scan.person_id)
     walk_in = sg is None or sg.status != SignupStatus.SIGNED_UP
     if walk_in:

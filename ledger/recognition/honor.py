@@ -254,6 +254,9 @@ def compute_draft(s: Session, list_id: int, now: datetime | None = None) -> dict
     d = s.get(HonorDefinition, hl.definition_id)
     rollups.catch_up_in(s)  # every posting committed before now is in the rollups
     ranked = _fetch(s, d, hl)
+    from ledger.rules.standing import stopped  # a state of standing that stops honors
+    out = stopped(s, METRICS[d.metric][1], [h for h, _ in ranked], "honors", now)
+    ranked = [(h, v) for h, v in ranked if h not in out]
     names = _names(s, d.metric, [h for h, _ in ranked])
     hl.candidates = [{"holder_id": h, "value": v, "name": names.get(h, ("", ""))[0],
                       "village": names.get(h, ("", ""))[1]} for h, v in ranked]

@@ -47,10 +47,11 @@ from ledger.recognition.models import (
     RollupCursor,
     RollupProgress,
 )
-from ledger.rules.periods import local_date
+from ledger.rules.periods import deed_time, local_date
 
 ROLLUP_HOLDERS = ("person", "household", "team")
-NON_SCORE_KINDS = frozenset({"redeem", "expire", "sanction"})
+# spending, expiry, zeroing, and a debt written off when a period starts afresh (`reset`)
+NON_SCORE_KINDS = frozenset({"redeem", "expire", "sanction", "reset"})
 ITEM_KEYS = ("item", "item_code", "rule_item")
 UTC_OFFSET_H = 8  # Asia/Shanghai, no daylight saving since 1991 (SQL side of the period keys)
 log = logging.getLogger("jifen.rollups")
@@ -68,6 +69,19 @@ _TARGET_JOIN = ("JOIN account t ON t.unit = sa.unit AND t.holder_type = sa.holde
 _TARGETS = text(
     f"SELECT sa.id, t.id FROM account sa {_TARGET_JOIN} "
     "WHERE sa.purpose = 'score' AND sa.id IN :ids").bindparams(bindparam("ids", expanding=True))
+
+
+def deed_time_sql(dialect: str) -> str:
+    """SQL for `periods.deed_time` over a posting `p` of an entry `e`, as the naive UTC the
+    time columns hold (a deed on notice over New Year belongs to the old year)."""
+    if dialect == "postgresql":
+        return ("COALESCE((e.details::jsonb ->> 'period_at')::timestamptz AT TIME ZONE 'UTC', "
+                "(e.details::jsonb -> 'inputs' ->> 'occurred_at')::timestamptz "
+                "AT TIME ZONE 'UTC', p.created_at)")
+    j = ("(strftime('%Y-%m-%d %H:%M:%S', json_extract(e.details, '{0}')) "
+         "|| substr(strftime('%f', json_extract(e.details, '{0}')), 3) || '000')")
+    return f"COALESCE({j.format('$.period_at')}, {j.format('$.inputs.occurred_at')}, " \
+           "p.created_at)"
 
 
 def month_key(d: date) -> str:
@@ -233,7 +247,8 @@ def apply_accounts(s: Session, ids: list[int]) -> tuple[int, dict]:
         top[acct] = max(seq, top.get(acct, 0))
         if not counts_in_score(kind, rkind):
             continue
-        at = _as_utc(at)
+        details = details if isinstance(details, dict) else _json(details)
+        at = deed_time(details, _as_utc(at))
         target = row_of.get(acct, acct)
         meta[target] = (unit, htype, hid)
         for key in period_keys(at):
@@ -243,7 +258,7 @@ def apply_accounts(s: Session, ids: list[int]) -> tuple[int, dict]:
             changes[(htype, hid, unit)].add(key)
         last[(htype, hid, unit)] = (entry_id, at)
         if amount < 0 and kind != "reverse":
-            code = item_code_of(details if isinstance(details, dict) else _json(details))
+            code = item_code_of(details)
             if code:
                 marks.append({"entry_id": entry_id, "account_id": acct, "holder_type": htype,
                               "holder_id": hid, "item_code": code, "amount": -amount,
@@ -342,11 +357,13 @@ def _upsert(session: Session, rows: list[dict]) -> None:
 
 
 def _month_bucket(dialect: str) -> tuple[str, str]:
-    """(group-by expression of a posting's local month, its `month:YYYY-MM` key)."""
+    """(group-by expression of a posting's local month — the month of its deed —, its
+    `month:YYYY-MM` key)."""
+    at = deed_time_sql(dialect)
     if dialect == "postgresql":
-        return (f"date_trunc('month', p.created_at + interval '{UTC_OFFSET_H} hours')",
+        return (f"date_trunc('month', {at} + interval '{UTC_OFFSET_H} hours')",
                 "'month:' || to_char(x.m, 'YYYY-MM')")
-    return f"strftime('%Y-%m', p.created_at, '+{UTC_OFFSET_H} hours')", "'month:' || x.m"
+    return f"strftime('%Y-%m', {at}, '+{UTC_OFFSET_H} hours')", "'month:' || x.m"
 
 
 # The holder's village and town, joined once per rollup row (after aggregation).
@@ -421,11 +438,13 @@ def _rebuild_marks(s: Session) -> int:
         )).all()
     marks = []
     for entry_id, acct, htype, hid, details, amount, at, reversed_by in rows:
-        code = item_code_of(details if isinstance(details, dict) else _json(details))
+        details = details if isinstance(details, dict) else _json(details)
+        code = item_code_of(details)
         if code:
             marks.append({"entry_id": entry_id, "account_id": acct, "holder_type": htype,
                           "holder_id": hid, "item_code": code, "amount": amount,
-                          "created_at": _as_utc(at), "reversed_by": reversed_by})
+                          "created_at": deed_time(details, _as_utc(at)),
+                          "reversed_by": reversed_by})
     if marks:
         s.execute(_insert(s)(DeductionMark).on_conflict_do_nothing(), marks)
     return len(marks)

@@ -174,16 +174,21 @@ def volunteer_minutes(s: Session, person_id: int) -> int:
         Account.holder_type == HolderType.PERSON, Account.holder_id == person_id)) or 0)
 
 
-_HOUSEHOLD_POSTINGS = text(
-    "SELECT p.amount, e.id, e.kind, r.kind, e.details, "
-    "(SELECT x.id FROM journal_entry x WHERE x.reverses_id = e.id) "
-    "FROM account a JOIN posting p ON p.account_id = a.id "
-    "JOIN journal_entry e ON e.id = p.entry_id "
-    "LEFT JOIN journal_entry r ON r.id = e.reverses_id "
-    "WHERE a.holder_type = 'household' AND a.holder_id = :h "
-    "AND a.purpose IN ('points', 'score') "
-    "AND a.unit = 'points' AND p.created_at >= :lo AND p.created_at < :hi"
-).bindparams(bindparam("lo", type_=UTCDateTime()), bindparam("hi", type_=UTCDateTime()))
+def _household_postings(dialect: str):
+    """A household's postings whose deed falls in [lo, hi) (rollups.deed_time_sql), its own
+    and its members' deeds counted for it (ledger/rules/wallets.py)."""
+    from ledger.recognition.rollups import deed_time_sql
+    at = deed_time_sql(dialect)
+    return text(
+        "SELECT p.amount, e.id, e.kind, r.kind, e.details, "
+        "(SELECT x.id FROM journal_entry x WHERE x.reverses_id = e.id) "
+        "FROM account a JOIN posting p ON p.account_id = a.id "
+        "JOIN journal_entry e ON e.id = p.entry_id "
+        "LEFT JOIN journal_entry r ON r.id = e.reverses_id "
+        "WHERE a.holder_type = 'household' AND a.holder_id = :h "
+        "AND a.purpose IN ('points', 'score') AND a.unit = 'points' "
+        f"AND {at} >= :lo AND {at} < :hi"
+    ).bindparams(bindparam("lo", type_=UTCDateTime()), bindparam("hi", type_=UTCDateTime()))
 
 
 def household_figures(s: Session, cfg: Config, household_id: int, start: date, end: date
@@ -194,7 +199,8 @@ def household_figures(s: Session, cfg: Config, household_id: int, start: date, e
     caps = dict(cfg.veto)
     score, vetoes = 0, []
     for amount, eid, kind, rkind, details, reversed_by in s.execute(
-            _HOUSEHOLD_POSTINGS, {"h": household_id, "lo": _utc(start), "hi": _utc(end)}):
+            _household_postings(s.get_bind().dialect.name),
+            {"h": household_id, "lo": _utc(start), "hi": _utc(end)}):
         if not counts_in_score(kind, rkind):
             continue
         score += amount
@@ -281,6 +287,9 @@ def star_level(session: Session, holder_type: str, holder_id: int) -> int:
     """The stars a holder holds now, 0..5: a volunteer's from certified hours to date; a
     household's from its last completed assessment period; a team's from last year."""
     now = utcnow()
+    from ledger.rules.standing import refusal  # a state of standing withholds the stars
+    if refusal(session, holder_type, holder_id, "stars", now) is not None:
+        return 0
     if holder_type == HolderType.PERSON:
         return rate(session, StarKind.VOLUNTEER, holder_id, now=now).level
     if holder_type == HolderType.HOUSEHOLD:

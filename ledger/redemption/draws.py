@@ -133,7 +133,9 @@ def population(s: Session, town_id: int, pop: dict) -> list[tuple[str, int]]:
     if len(ids) > MAX_DRAW_POPULATION:
         raise InvalidInput(f"a draw's population is at most {MAX_DRAW_POPULATION}",
                            code="draw_population_too_large")
-    return [(str(holder_type), i) for i in ids]
+    from ledger.rules.standing import stopped  # a state of standing that stops draws
+    out = stopped(s, str(holder_type), ids, "draws")
+    return [(str(holder_type), i) for i in ids if i not in out]
 
 
 def draw_view(d: LuckyDraw) -> dict:

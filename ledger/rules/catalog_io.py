@@ -24,7 +24,7 @@ MAX_SCALAR_CHARS = 10_000
 MAX_NUMBER_CHARS = 30  # an integer or float written with more characters is refused
 log = structlog.get_logger("jifen.rules")
 CATALOG_DIR = FsPath(__file__).parent / "catalogs"
-SHIPPED = ("baogai", "household_1000", "volunteer_hours")
+SHIPPED = ("baogai", "household_1000", "volunteer_hours", "family_bank")
 DEFAULT_CATALOG = "baogai"
 
 

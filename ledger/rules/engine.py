@@ -23,7 +23,7 @@ from ledger.rules.types import (  # noqa: F401 - the engine's public types, re-e
 
 MAX_QUANTITY = 100
 MAX_MINUTES_PER_RECORD = 24 * 60
-MAX_BACKDATE_DAYS = 90
+MAX_BACKDATE_DAYS = S.DEFAULT_BACKDATE_DAYS  # the default; catalogs and items set their own
 FUTURE_SLACK = timedelta(minutes=5)
 MAX_REF_CHARS = 64
 MAX_NOTE_CHARS = 1000
@@ -47,7 +47,7 @@ MESSAGES = {
     "minutes_required": "请填写服务时长（分钟）",
     "quantity_out_of_range": "次数超出范围",
     "occurred_in_future": "发生时间晚于现在",
-    "occurred_too_long_ago": f"发生时间早于 {MAX_BACKDATE_DAYS} 天前，不能补记",
+    "occurred_too_long_ago": "发生时间早于本条目允许的补记期限（见 max_days），不能补记",
     "period_already_scored": "本周期已计过分",
     "cap_reached": "已达到上限",
     "nothing_to_deduct": "余额不为正，无可清零",
@@ -76,6 +76,8 @@ def _holder_keys(c: S.Catalog, item: S.Item, holder: Holder, inp: Inputs) -> lis
         periods = {p for _, p, _ in caps}
         if scope.startswith("item:") and item.once_per:
             periods.add(item.once_per)
+        if scope.startswith("item:") and item.accumulate:
+            periods.add(item.accumulate)
         keys += [CounterKey(holder.type, holder.id, scope, period_key(p, d)) for p in periods]
     if item.max_minutes_per_activity and inp.activity_ref:
         keys.append(CounterKey(holder.type, holder.id,
@@ -145,8 +147,9 @@ def _check_who(c: S.Catalog, item: S.Item, holder: Holder, actor: Actor, inp: In
 def _check_inputs(c: S.Catalog, item: S.Item, inp: Inputs, hist: History) -> None:
     if inp.occurred_at > hist.now + FUTURE_SLACK:
         raise _Refuse("occurred_in_future")
-    if inp.occurred_at < hist.now - timedelta(days=MAX_BACKDATE_DAYS):
-        raise _Refuse("occurred_too_long_ago")
+    days = c.backdate_days_of(item)  # per catalog or item: a year-end assessment reaches back
+    if inp.occurred_at < hist.now - timedelta(days=days):
+        raise _Refuse("occurred_too_long_ago", max_days=days)
     if "note" in item.evidence and not inp.evidence.note.strip():
         raise _Refuse("evidence_required", missing="note")
     if "photo" in item.evidence and not inp.evidence.photos:
@@ -286,7 +289,14 @@ def _credit(c: S.Catalog, item: S.Item, holder: Holder, inp: Inputs, hist: Histo
     if item.per != "occurrence":
         minutes = rolled_minutes if rolled_minutes is not None else \
             _counted_minutes(c, item, holder, inp, hist, caps_log)
-        if item.per == "hour":
+        if item.per == "hour" and item.accumulate and rolled_minutes is None:
+            # remainders carry within the period: two 30-minute deeds give one hour's points
+            k = CounterKey(holder.type, holder.id, f"item:{c.code}:{item.code}",
+                           period_key(item.accumulate, local_date(inp.occurred_at)))
+            before = _usage(hist, k).minutes
+            steps = item.points_steps * (before + minutes) // 60 - \
+                item.points_steps * before // 60
+        elif item.per == "hour":
             steps = item.points_steps * minutes // 60
         else:
             steps = item.points_steps * (minutes // item.half_day_minutes)
@@ -294,8 +304,8 @@ def _credit(c: S.Catalog, item: S.Item, holder: Holder, inp: Inputs, hist: Histo
     keeps_minutes = item.per != "occurrence" and item.books_minutes and rolled_minutes is None
     steps = _apply_points_caps(c, item, holder, inp, hist, steps, caps_log,
                                allow_zero=keeps_minutes or steps == 0)
-    if steps == 0 and not keeps_minutes and not (item.sanction and
-                                                 item.sanction.bar_redemption_days):
+    if steps == 0 and not keeps_minutes and not (item.sanction and (
+            item.sanction.bar_redemption_days or item.sanction.ban_days)):
         raise _Refuse("nothing_to_deduct" if item.sanction else "cap_reached")
     own_minutes = minutes if item.books_minutes and rolled_minutes is None else 0
     return Credit(holder, steps, own_minutes, keys, caps_log)
@@ -350,9 +360,11 @@ def evaluate(c: S.Catalog, item_code: str, holder: Holder, actor: Actor, inp: In
         dec.sign = item.sign
         dec.needs_review = item.review or inp.channel == "claim"
         dec.notice_days = c.notice_days_for(item, holder.village_name)
+        dec.backdate_days = c.backdate_days_of(item)
         if item.sanction:
             dec.sanction = {"zero_balance": item.sanction.zero_balance,
-                            "bar_redemption_days": item.sanction.bar_redemption_days}
+                            "bar_redemption_days": item.sanction.bar_redemption_days,
+                            "ban_days": item.sanction.ban_days}
         _check_who(c, item, holder, actor, inp)
         _check_inputs(c, item, inp, hist)
         base = _base(c, item, inp, hist)

@@ -12,7 +12,7 @@ expired account, one idempotent entry per account and instant."""
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from sqlalchemy import select
@@ -27,7 +27,7 @@ from ledger.journal.models import Account, HolderType, JournalEntry, Posting, Pu
 from ledger.journal.posting import Line, post_entry
 from ledger.rules import spec as S
 from ledger.rules import store
-from ledger.rules.periods import add_years, local_date, local_midnight, period_key
+from ledger.rules.periods import add_years, deed_time, local_date, local_midnight, period_key
 from ledger.timeutil import utcnow
 
 EXPIRY_BATCH = 500
@@ -47,6 +47,9 @@ class FifoResult:
     due: dict[datetime, int]  # expiry instant → amount still to post (≤ now)
     upcoming: list[tuple[datetime, int]]  # later expiries of what remains, oldest first
     debt: int
+    # instant → expired too much: a deed of the closed period (a finding on 公示 over New
+    # Year) posted after its expiry used up lots that were expired in full; give it back
+    restore: dict[datetime, int] = field(default_factory=dict)
 
 
 def expiry_instant(policy: S.Expiry | None, earned_at: datetime) -> datetime | None:
@@ -93,11 +96,13 @@ def fifo(events: list[Event], now: datetime) -> FifoResult:
             debt += need
     expire_until(now)
     due = {t: n - realized.get(t, 0) for t, n in expired.items() if n - realized.get(t, 0) > 0}
+    restore = {t: n - expired.get(t, 0) for t, n in realized.items()
+               if t <= now and n - expired.get(t, 0) > 0}
     upcoming: dict[datetime, int] = defaultdict(int)
     for exp, n in lots:
         if exp is not None:
             upcoming[exp] += n
-    return FifoResult(due, sorted(upcoming.items()), debt)
+    return FifoResult(due, sorted(upcoming.items()), debt, restore)
 
 
 class _Policies:
@@ -139,12 +144,14 @@ def account_events(s: Session, account_id: int, policies: _Policies,
                      .join(JournalEntry, JournalEntry.id == Posting.entry_id)
                      .where(Posting.account_id == account_id).order_by(Posting.seq)).all()
     events = []
-    for amount, at, kind, details in rows:
+    for amount, posted_at, kind, details in rows:
         details = details or {}
-        if kind == "expire" and amount < 0 and details.get("expires_at"):
-            events.append(Event(at, amount, realizes=datetime.fromisoformat(
+        if kind == "expire" and details.get("expires_at"):  # an expiry, or its restoration
+            events.append(Event(posted_at, amount, realizes=datetime.fromisoformat(
                 details["expires_at"])))
-        elif amount > 0:
+            continue
+        at = deed_time(details, posted_at)  # a deed belongs to its own period (guarantee 9)
+        if amount > 0:
             d = local_date(at)
             code = details.get("catalog") or policies.default_code(village_name, d)
             policy = policies.of(code, d) if code else None
@@ -203,6 +210,7 @@ def expire_due(db: Database, now: datetime | None = None) -> int:
                 res = fifo(account_events(s, acct, policies, _village_name(s, h_type, h_id)), now)
                 town = _town(s, h_type, h_id)
                 work += [(acct, town, t, n) for t, n in sorted(res.due.items())]
+                work += [(acct, town, t, -n) for t, n in sorted(res.restore.items())]
             last = rows[-1][0]
         for acct, town, t, n in work:
             posted += _post_expiry(db, acct, town, t, n, now)
@@ -210,6 +218,9 @@ def expire_due(db: Database, now: datetime | None = None) -> int:
 
 def _post_expiry(db: Database, acct: int, town: int, t: datetime, amount: int,
                  now: datetime) -> int:
+    if amount < 0:
+        return _post_restore(db, acct, town, t, -amount, now)
+
     def work(s: Session) -> dict:
         a = s.get(Account, acct)
         take = min(amount, a.balance - a.pending_out)  # points held for a redemption stay
@@ -231,12 +242,33 @@ def _post_expiry(db: Database, acct: int, town: int, t: datetime, amount: int,
         return 0  # spent meanwhile; the next sweep looks again
 
 
+def _post_restore(db: Database, acct: int, town: int, t: datetime, amount: int,
+                  now: datetime) -> int:
+    """Give back what an expiry took beyond what its period finally held (keyed: once)."""
+    def work(s: Session) -> dict:
+        expired = open_account(s, holder_type=HolderType.TOWN, holder_id=town,
+                               purpose=Purpose.EXPIRED)
+        e = post_entry(s, unit=Unit.POINTS, kind="expire", lines=[
+            Line.of(expired, -amount, hot=True), Line.of(acct, amount)],
+            memo=f"到期积分更正：所属期间后记的扣分（{local_date(t).isoformat()}）",
+            source="expiry", source_ref=str(acct),
+            details={"expires_at": t.isoformat(), "restored": amount}, now=now)
+        return {"posted": 1, "entry_id": e.id}
+    try:
+        return book.write(db, work, key=f"unexpire:{acct}:{t.isoformat()}:{amount}",
+                          request={"op": "unexpire", "account": acct, "at": t.isoformat(),
+                                   "amount": amount}).result["posted"]
+    except DomainError:
+        return 0
+
+
 def post_opening_grants(db: Database, settings: Settings, now: datetime | None = None) -> int:
     """Give every holder in a catalog's scope its opening grant for the current period
     (every household starts the year at 1000, …). One keyed entry per holder and period."""
     from ledger.registry.models import Household, Person, Team, Village
     now = now or utcnow()
     posted = 0
+    posted += post_opening_balances(db, settings, now)
     with db.sessions() as s:
         plans = []
         for code in store.catalog_codes(s):
@@ -256,6 +288,8 @@ def post_opening_grants(db: Database, settings: Settings, now: datetime | None =
     for c, subject, hid, vid in plans:
         g = c.opening_grant
         period = period_key(g.every, local_date(now))
+        if g.negative == "reset":
+            _reset_debt(db, settings, c, subject, hid, vid, period, now)
         details = {"catalog": c.code, "catalog_version": c.version, "opening_grant": period,
                    "points": c.points(g.points_steps)}
         r = book.write_award(
@@ -266,3 +300,62 @@ def post_opening_grants(db: Database, settings: Settings, now: datetime | None =
             source_ref=f"{c.code}:{period}", details=details, now=now)
         posted += 0 if r.replayed else 1
     return posted
+
+
+def _in_scope(s: Session, c: S.Catalog, subjects) -> list[tuple[str, int, int]]:
+    from ledger.registry.models import Household, Person, Team, Village
+    villages = [v.id for v in s.scalars(select(Village)) if c.covers_village(v.name)]
+    models = {"household": Household, "person": Person, "team": Team}
+    return [(subject, hid, vid) for subject in subjects
+            for hid, vid in s.execute(select(models[subject].id, models[subject].village_id)
+                                      .where(models[subject].village_id.in_(villages)))]
+
+
+def post_opening_balances(db: Database, settings: Settings, now: datetime | None = None) -> int:
+    """The catalog's `opening_balance`, once per holder and catalog, to every holder in scope
+    that has not had it (a holder who joins gets it at the next sweep)."""
+    now = now or utcnow()
+    with db.sessions() as s:
+        plans = []
+        for code in store.catalog_codes(s):
+            c = store.catalog(s, code, on=local_date(now))
+            if c.opening_balance is not None and local_date(now) >= c.effective_from:
+                plans += [(c, *x) for x in _in_scope(s, c, c.opening_balance.subjects)]
+    posted = 0
+    for c, subject, hid, vid in plans:
+        ob = c.opening_balance
+        details = {"catalog": c.code, "catalog_version": c.version, "opening_balance": True,
+                   "points": c.points(ob.points_steps)}
+        r = book.write_award(
+            db, key=f"opening:{c.code}:{subject}:{hid}",
+            request={"op": "opening_balance", "catalog": c.code, "holder": [subject, hid]},
+            village_id=vid, holder_type=subject, holder_id=hid, amount=ob.points_steps,
+            shards=settings.budget_shards, memo=f"{c.name} 开户积分", source="opening_balance",
+            source_ref=c.code, details=details, now=now)
+        posted += 0 if r.replayed else 1
+    return posted
+
+
+def _reset_debt(db: Database, settings: Settings, c: S.Catalog, subject: str, hid: int,
+                vid: int, period: str, now: datetime) -> None:
+    """`negative: reset`: a debt left at the end of the last period is written off (kind
+    `reset`, not civility) before the new period's grant, so the period starts at N. Keyed
+    per holder and period, and decided on the balance read under the account's lock."""
+    from ledger.journal.accounts import budget_shards
+
+    def work(s: Session) -> dict:
+        acct = open_account(s, holder_type=subject, holder_id=hid, purpose=Purpose.POINTS)
+        q = select(Account.balance).where(Account.id == acct)
+        debt = -int(s.scalar(q.with_for_update() if s.get_bind().dialect.name == "postgresql"
+                             else q) or 0)
+        if debt <= 0:
+            return {"reset": 0}
+        e = post_entry(s, unit=Unit.POINTS, kind="reset", lines=[
+            Line(budget_shards(s, vid, settings.budget_shards), -debt, hot=True),
+            Line.of(acct, debt)], memo=f"{c.name} 新周期从 {c.points(c.opening_grant.points_steps)}"
+            " 分开始：上期欠分清除", source="opening_grant", source_ref=f"{c.code}:{period}",
+            details={"catalog": c.code, "period": period, "debt_written_off": debt}, now=now)
+        return {"reset": debt, "entry_id": e.id}
+    book.write(db, work, key=f"reset:{c.code}:{period}:{subject}:{hid}",
+               request={"op": "reset", "catalog": c.code, "period": period,
+                        "holder": [subject, hid]})

@@ -212,3 +212,24 @@ class Sanction(Base):
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
     ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
     lifted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class StandingChange(Base):
+    """A holder entering or leaving a state of standing (benefits suspended, registration
+    cancelled, barred, banned): who (`actor_id`; None = computed by the rules), why (`reason`,
+    `cause` such as `award:12` or `balance`), when (`at`) and until when (`until`)."""
+
+    __tablename__ = "standing_change"
+    __table_args__ = (Index("ix_standing_change_holder", "holder_type", "holder_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    holder_type: Mapped[str] = mapped_column(String(16))
+    holder_id: Mapped[int] = mapped_column(BigInteger)
+    state: Mapped[str] = mapped_column(String(32))
+    change: Mapped[str] = mapped_column(String(8))  # entered | left
+    reason: Mapped[str] = mapped_column(String(500), default="")
+    cause: Mapped[str] = mapped_column(String(64), default="")
+    effects: Mapped[list] = mapped_column(JSON, default=list)
+    actor_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    until: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)

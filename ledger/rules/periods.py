@@ -18,6 +18,25 @@ def local_midnight(d: date) -> datetime:
     return datetime.combine(d, time(0), tzinfo=LOCAL_TZ).astimezone(UTC)
 
 
+def deed_time(details, posted_at: datetime) -> datetime:
+    """When the deed behind an entry happened (DESIGN guarantee 9): `details.period_at` (set
+    on reversals of an award), else the rule engine's `details.inputs.occurred_at`, else the
+    posting's own time. Periods (yearly scores, rankings, expiry) follow this; the posting
+    keeps its own time. The SQL twin is ledger.recognition.rollups.deed_time_sql."""
+    if isinstance(details, dict):
+        inputs = details.get("inputs")
+        v = details.get("period_at") or (inputs.get("occurred_at")
+                                         if isinstance(inputs, dict) else None)
+        if isinstance(v, str):
+            try:
+                at = datetime.fromisoformat(v)
+            except ValueError:
+                return posted_at
+            if at.tzinfo is not None:
+                return at.astimezone(UTC)
+    return posted_at
+
+
 def period_start(kind: str, d: date) -> date:
     if kind == "day":
         return d

@@ -358,7 +358,8 @@ def revoke(s: Session, award: AwardRecord, *, actor_id: int | None, memo: str, s
         e = reverse_entry(s, int(entry_id), memo=memo[:500], actor_id=actor_id, source=source,
                           source_ref=source_ref, now=now,
                           details={"reverses": int(entry_id), "award_id": award.id,
-                                   source: source_ref})
+                                   source: source_ref,
+                                   "period_at": award.occurred_at.isoformat()})
         done.append(e.id)
     for sanction in s.scalars(select(Sanction).where(Sanction.award_id == award.id,
                                                      Sanction.lifted_at.is_(None))):

@@ -27,6 +27,8 @@ DEFAULT_SUBJECTS = ("person", "household")
 DEFAULT_RECORDERS = ("inspector", "organizer", "admin")
 DEFAULT_HALF_DAY_MINUTES = 240
 DEFAULT_APPEAL_DAYS = 7
+DEFAULT_BACKDATE_DAYS = 90
+MAX_BACKDATE_DAYS = 400  # a year-end assessment reaches back a whole year, not further
 DEFAULT_EXPIRY_NOTICE_DAYS = 30
 
 Caps = tuple[tuple[str, str, int], ...]  # (metric, period, limit); points limits in steps
@@ -56,6 +58,24 @@ class Multiplier:
 class Sanction:
     zero_balance: bool = False
     bar_redemption_days: int = 0
+    ban_days: int = 0  # a ban from everything standing governs (faked hours: 1–3 years)
+
+
+STANDING_EFFECTS = ("redeem", "draws", "honors", "stars", "checkin")
+
+
+@dataclass(frozen=True)
+class StandingState:
+    """A named state of standing and what it stops (see ledger/rules/standing.py): in force
+    while the balance is below `below_steps`, or for `for_days` after the points deducted in
+    a year pass `deducted_over_steps`."""
+
+    code: str
+    name: str
+    effects: tuple[str, ...]
+    below_steps: int | None = None
+    deducted_over_steps: int | None = None
+    for_days: int = 0
 
 
 @dataclass(frozen=True)
@@ -72,6 +92,8 @@ class Item:
     subjects: tuple[str, ...] | None = None  # None: the catalog's
     rollup: str | None = None  # "household": a person's deed also counts for the household
     wallet: str | None = None  # "own" | "household": where it is held (None: the catalog's)
+    backdate_days: int | None = None  # how far back a deed may be recorded (None: catalog's)
+    accumulate: str | None = None  # per-hour: minutes carry over within this period
     caps: Caps = ()
     max_minutes_per_activity: int | None = None
     recorders: tuple[str, ...] | None = None
@@ -106,11 +128,23 @@ class Category:
     items: tuple[str, ...] = ()
 
 
+GRANT_NEGATIVE = ("carry", "reset")  # a negative balance at a new period: N + debt, or N
+
+
 @dataclass(frozen=True)
 class Grant:
     points_steps: int
     every: str
     subjects: tuple[str, ...] = ("household",)
+    negative: str = "carry"
+
+
+@dataclass(frozen=True)
+class OpeningBalance:
+    """Given once to each holder of these subjects when it joins the scheme."""
+
+    points_steps: int
+    subjects: tuple[str, ...] = ("person",)
 
 
 @dataclass(frozen=True)
@@ -157,12 +191,18 @@ class Catalog:
     flag_below_steps: int | None = None
     floor_steps: int | None = None  # only points above this base may be spent
     wallet: str = "own"  # where a person's deed is held unless its item says
+    backdate_days: int = DEFAULT_BACKDATE_DAYS  # a committee records a year's findings: 366
     redemption: RedemptionPolicy | None = None
     expiry: Expiry | None = None
     opening_grant: Grant | None = None
+    opening_balance: OpeningBalance | None = None
+    standing: tuple[StandingState, ...] = ()
     caps: Caps = ()
     multipliers: tuple[Multiplier, ...] = ()
     version: int = field(default=0, compare=False)
+
+    def backdate_days_of(self, item: Item) -> int:
+        return item.backdate_days if item.backdate_days is not None else self.backdate_days
 
     def wallet_of(self, item: Item) -> str:
         return item.wallet or self.wallet
@@ -225,7 +265,8 @@ def _item_dict(it: Item, scale: int) -> dict:
     if it.per == "half_day" and it.half_day_minutes != DEFAULT_HALF_DAY_MINUTES:
         d["half_day_minutes"] = it.half_day_minutes
     opt = (("once_per", it.once_per), ("subjects", list(it.subjects or ()) or None),
-           ("rollup", it.rollup), ("wallet", it.wallet),
+           ("rollup", it.rollup), ("wallet", it.wallet), ("backdate_days", it.backdate_days),
+           ("accumulate", it.accumulate),
            ("caps", _caps_dict(it.caps, scale) or None),
            ("max_minutes_per_activity", it.max_minutes_per_activity),
            ("recorders", list(it.recorders) if it.recorders is not None else None),
@@ -242,6 +283,8 @@ def _item_dict(it: Item, scale: int) -> dict:
             s["zero_balance"] = True
         if it.sanction.bar_redemption_days:
             s["bar_redemption_days"] = it.sanction.bar_redemption_days
+        if it.sanction.ban_days:
+            s["ban_days"] = it.sanction.ban_days
         d["sanction"] = s
     return d
 
@@ -272,6 +315,8 @@ def to_dict(c: Catalog) -> dict:
         head["recorders"] = list(c.recorders)
     if c.wallet != "own":
         head["wallet"] = c.wallet
+    if c.backdate_days != DEFAULT_BACKDATE_DAYS:
+        head["backdate_days"] = c.backdate_days
     if c.public_notice_days:
         head["public_notice_days"] = c.public_notice_days
     if c.village_notice_days:
@@ -301,6 +346,19 @@ def to_dict(c: Catalog) -> dict:
         g = c.opening_grant
         head["opening_grant"] = {"points": p(g.points_steps), "every": g.every,
                                  "subjects": list(g.subjects)}
+        if g.negative != "carry":
+            head["opening_grant"]["negative"] = g.negative
+    if c.opening_balance is not None:
+        head["opening_balance"] = {"points": p(c.opening_balance.points_steps),
+                                   "subjects": list(c.opening_balance.subjects)}
+    if c.standing:
+        head["standing"] = [{k: v for k, v in (
+            ("code", st.code), ("name", st.name),
+            ("below", p(st.below_steps) if st.below_steps is not None else None),
+            ("deducted_over", p(st.deducted_over_steps)
+             if st.deducted_over_steps is not None else None),
+            ("for_days", st.for_days or None), ("effects", list(st.effects)))
+            if v is not None} for st in c.standing]
     if c.caps:
         head["caps"] = _caps_dict(c.caps, c.scale)
     if c.multipliers:

@@ -62,13 +62,25 @@ def standing(s: Session, holder_type: str, holder_id: int, now: datetime | None 
         AwardRecord.holder_type == holder_type, AwardRecord.holder_id == holder_id,
         AwardRecord.status.in_([AwardStatus.ON_NOTICE, AwardStatus.IN_REVIEW]))).all()
     p = lambda n: S.points_of(n, scale)
+    from ledger.rules import standing as standing_states
+    available = holder_available(s, h)
+    floor = max((c.floor_steps for c in cats if c.floor_steps is not None), default=None)
+    states = standing_states.compute(s, holder_type, holder_id, now)
+    stop = states.stopping("redeem")
     return {
         "holder_type": holder_type, "holder_id": holder_id, "village_id": h.village_id,
         "balance": p(bal), "balance_steps": bal, "scale": scale,
+        "available": p(available), "available_steps": available,
+        "floor": p(floor) if floor is not None else None,
+        "spendable": p(max(available - (floor or 0), 0)),
+        "states": [x.as_dict() for x in states.states],
+        "standing_history": standing_states.history(s, holder_type, holder_id),
+        "redemption_policy": _policy_view(cats, now),
         "catalogs": [c.code for c in cats],
         "point_value_fen": max((c.point_value_fen for c in cats), default=0),
         "redeem_min": p(redeem_min) if redeem_min is not None else None,
-        "may_redeem": not bars and (redeem_min is None or bal >= redeem_min),
+        "may_redeem": not bars and stop is None and (redeem_min is None
+                                                      or available >= redeem_min),
         "flag_below": p(flag_below) if flag_below is not None else None,
         "benefits_flagged": flag_below is not None and bal < flag_below,
         "redemption_barred_until": bars[0].ends_at.isoformat() if bars else None,
@@ -80,10 +92,30 @@ def standing(s: Session, holder_type: str, holder_id: int, now: datetime | None 
     }
 
 
+def _policy_view(cats: list[S.Catalog], now: datetime) -> list[dict]:
+    """Each catalog's holder-level redemption policy and the next day it allows."""
+    from ledger.redemption.holder_policy import allowed_day, next_allowed_day
+    out = []
+    today = local_date(now)
+    for c in cats:
+        r = c.redemption
+        if r is None:
+            continue
+        nxt = today if allowed_day(r, today) else next_allowed_day(r, today)
+        out.append({"catalog": c.code, "per_holder": dict(r.per_holder),
+                    "per_reward": dict(r.per_reward), "days_of_month": list(r.days_of_month),
+                    "period_ends": list(r.period_ends), "min_activities": r.min_activities,
+                    "next_redemption_day": nxt.isoformat() if nxt else None})
+    return out
+
+
 def redemption_refusal(session: Session, holder_type: str, holder_id: int,
                        now: datetime | None = None) -> DomainError | None:
     """What the rules say against redeeming now, or None (read by ledger.redemption)."""
     now = now or utcnow()
+    from ledger.rules.standing import refusal as standing_refusal
+    if (stop := standing_refusal(session, holder_type, holder_id, "redeem", now)) is not None:
+        return stop
     bars = active_bars(session, holder_type, holder_id, now)
     if bars:
         return Forbidden(f"因处罚暂停兑换至 {bars[0].ends_at.isoformat()} (redemption barred)",

@@ -133,6 +133,7 @@ class Decision:
     needs_review: bool = False
     sanction: dict | None = None
     rollup_refused: dict | None = None
+    backdate_days: int = 0  # how far back this item may be recorded
 
     @property
     def steps(self) -> int:
@@ -156,5 +157,5 @@ class Decision:
                          "held": c.held, "caps": c.caps} for c in self.credits],
             "minutes_input": self.minutes_input, "notice_days": self.notice_days,
             "needs_review": self.needs_review, "sanction": self.sanction,
-            "rollup_refused": self.rollup_refused,
+            "rollup_refused": self.rollup_refused, "backdate_days": self.backdate_days,
         }

@@ -27,7 +27,11 @@ HEAD_KEYS = ("code", "name", "demo", "description", "town", "villages", "scale",
              "point_value_fen", "effective_from", "approval", "subjects", "recorders",
              "public_notice_days", "village_notice_days", "appeal_days",
              "second_confirmation_over", "thresholds", "expiry", "opening_grant", "caps",
-             "multipliers", "wallet", "redemption")
+             "multipliers", "wallet", "redemption", "opening_balance", "standing",
+             "backdate_days")
+STANDING_KEYS = ("code", "name", "below", "deducted_over", "for_days", "effects")
+MAX_STANDING_STATES = 10
+MAX_STANDING_DAYS = 3 * 366
 REDEMPTION_KEYS = ("per_holder", "per_reward", "days_of_month", "period_ends", "min_activities")
 REDEMPTION_PERIODS = ("week", "month", "quarter", "half_year", "year")
 MAX_REDEMPTIONS_PER_PERIOD = 1000
@@ -35,7 +39,7 @@ MAX_MIN_ACTIVITIES = 1000
 ITEM_KEYS = ("code", "name", "description", "per", "points", "levels", "half_day_minutes",
              "once_per", "subjects", "rollup", "caps", "max_minutes_per_activity", "recorders",
              "review", "evidence", "public_notice_days", "effective_from", "effective_to",
-             "sanction", "book_minutes", "wallet")
+             "sanction", "book_minutes", "wallet", "backdate_days", "accumulate")
 MULTIPLIER_KEYS = ("code", "name", "factor", "categories", "items", "days_of_month", "weekdays",
                    "from", "to", "holder_tags", "applies_to")
 
@@ -110,7 +114,8 @@ def _item_points(ck: Checker, m: dict, path: Path, scale: int) -> dict:
             ck.err(path + ("levels",), "各级别分值须同号 (all levels of one sign)")
         out["levels"] = tuple(vals)
     elif pts is not None:
-        zero_ok = bool(sanction.get("bar_redemption_days") or sanction.get("zero_balance"))
+        zero_ok = bool(sanction.get("bar_redemption_days") or sanction.get("zero_balance")
+                       or sanction.get("ban_days"))
         n = ck.steps(pts, path + ("points",), scale, allow_zero=zero_ok)
         if n is not None:
             out["points_steps"] = n
@@ -142,15 +147,17 @@ def _item(ck: Checker, v, path: Path, cat: str, scale: int, head: dict) -> S.Ite
     sanction = None
     if "sanction" in m:
         sm = ck.mapping(m["sanction"], path + ("sanction",),
-                        ("zero_balance", "bar_redemption_days"))
+                        ("zero_balance", "bar_redemption_days", "ban_days"))
         sanction = S.Sanction(
             zero_balance=ck.boolean(sm.get("zero_balance"), path + ("sanction", "zero_balance")),
             bar_redemption_days=ck.integer(sm.get("bar_redemption_days"),
                                            path + ("sanction", "bar_redemption_days"),
-                                           1, MAX_BAR_DAYS, 0) or 0)
-        if not (sanction.zero_balance or sanction.bar_redemption_days):
-            ck.err(path + ("sanction",), "处罚须清零或限制兑换 (a sanction zeroes the balance "
-                                         "or bars redemption)")
+                                           1, MAX_BAR_DAYS, 0) or 0,
+            ban_days=ck.integer(sm.get("ban_days"), path + ("sanction", "ban_days"), 1,
+                                MAX_STANDING_DAYS, 0) or 0)
+        if not (sanction.zero_balance or sanction.bar_redemption_days or sanction.ban_days):
+            ck.err(path + ("sanction",), "处罚须清零、限制兑换或禁止参与 (a sanction zeroes the "
+                                         "balance, bars redemption or bans)")
     eff_from = ck.day(m.get("effective_from"), path + ("effective_from",))
     eff_to = ck.day(m.get("effective_to"), path + ("effective_to",))
     if eff_from and eff_to and eff_to < eff_from:
@@ -165,6 +172,10 @@ def _item(ck: Checker, v, path: Path, cat: str, scale: int, head: dict) -> S.Ite
                                     30, 720, S.DEFAULT_HALF_DAY_MINUTES),
         once_per=ck.choice(m.get("once_per"), path + ("once_per",), S.ONCE_PERIODS),
         subjects=subjects, rollup=rollup, wallet=wallet,
+        backdate_days=ck.integer(m.get("backdate_days"), path + ("backdate_days",), 0,
+                                 S.MAX_BACKDATE_DAYS),
+        accumulate=ck.choice(m.get("accumulate"), path + ("accumulate",),
+                             ("day", "week", "month", "quarter", "half_year", "year")),
         caps=ck.caps(m.get("caps"), path + ("caps",), scale, S.ITEM_CAP_METRICS),
         max_minutes_per_activity=ck.integer(m.get("max_minutes_per_activity"),
                                             path + ("max_minutes_per_activity",), 1, 24 * 60),
@@ -178,6 +189,12 @@ def _item(ck: Checker, v, path: Path, cat: str, scale: int, head: dict) -> S.Ite
         effective_from=eff_from, effective_to=eff_to, sanction=sanction,
         book_minutes=ck.boolean(m["book_minutes"], path + ("book_minutes",))
         if "book_minutes" in m else None)
+    if item.accumulate and (item.per != "hour" or not item.books_minutes):
+        ck.err(path + ("accumulate",), "累计分钟只适用于按小时且记时长的条目 (accumulate needs "
+                                       "per: hour with service minutes booked)")
+    elif item.accumulate and (item.rollup or item.wallet == "household"):
+        ck.err(path + ("accumulate",), "累计分钟的条目不能计入或存入家庭 (accumulate is per "
+                                       "person: not with rollup or wallet: household)")
     if item.sign < 0 and item.per != "occurrence":
         ck.err(path + ("per",), "扣分条目只能按次 (deductions are per occurrence)")
     if item.sanction and item.sign > 0 and (item.points_steps or 0) > 0:
@@ -204,6 +221,41 @@ def _redemption(ck: Checker, v, path: Path) -> S.RedemptionPolicy:
                                      REDEMPTION_PERIODS)) if "period_ends" in m else (),
         min_activities=ck.integer(m.get("min_activities"), path + ("min_activities",), 1,
                                   MAX_MIN_ACTIVITIES, 0) or 0)
+
+
+def _standing(ck: Checker, v, path: Path, scale: int) -> tuple[S.StandingState, ...]:
+    if not isinstance(v, list) or not v or len(v) > MAX_STANDING_STATES:
+        ck.err(path, f"应为 1–{MAX_STANDING_STATES} 个状态的列表 (a list of 1-"
+                     f"{MAX_STANDING_STATES} states)")
+        return ()
+    out = []
+    for i, raw in enumerate(v):
+        p = path + (i,)
+        m = ck.mapping(raw, p, STANDING_KEYS, ("code", "name", "effects"))
+        if not m:
+            continue
+        below = ck.steps(m["below"], p + ("below",), scale, allow_zero=True) \
+            if "below" in m else None
+        over = ck.steps(m["deducted_over"], p + ("deducted_over",), scale, positive=True) \
+            if "deducted_over" in m else None
+        days = ck.integer(m.get("for_days"), p + ("for_days",), 1, MAX_STANDING_DAYS, 0) or 0
+        if (below is None) == (over is None):
+            ck.err(p, "写 below 或 deducted_over 之一 (a state is either below a balance or "
+                      "after points deducted in a year, one of them)")
+        elif over is not None and not days:
+            ck.err(p + ("for_days",), "扣分限制须写天数 (a bar after deductions needs "
+                                      "for_days)")
+        elif below is not None and days:
+            ck.err(p + ("for_days",), "余额状态随余额解除，不写天数 (a balance state ends when "
+                                      "the balance is back; for_days is for deductions)")
+        code = ck.code(m.get("code"), p + ("code",))
+        if any(s.code == code for s in out):
+            ck.err(p + ("code",), f"状态编码 {code!r} 重复 (duplicate state code)")
+        out.append(S.StandingState(
+            code=code, name=ck.text(m.get("name"), p + ("name",)),
+            effects=tuple(ck.choices(m.get("effects"), p + ("effects",), S.STANDING_EFFECTS)),
+            below_steps=below, deducted_over_steps=over, for_days=days))
+    return tuple(out)
 
 
 def _head(ck: Checker, h: dict, path: Path) -> dict:
@@ -234,6 +286,8 @@ def _head(ck: Checker, h: dict, path: Path) -> dict:
     for key, opts in (("subjects", S.SUBJECTS), ("recorders", S.CHANNELS)):
         if key in h:
             out[key] = ck.choices(h[key], path + (key,), opts)
+    out["backdate_days"] = ck.integer(h.get("backdate_days"), path + ("backdate_days",), 0,
+                                      S.MAX_BACKDATE_DAYS, S.DEFAULT_BACKDATE_DAYS)
     if "wallet" in h:
         out["wallet"] = ck.choice(h["wallet"], path + ("wallet",), S.WALLETS, "own")
     out["public_notice_days"] = ck.integer(h.get("public_notice_days"),
@@ -259,6 +313,8 @@ def _head(ck: Checker, h: dict, path: Path) -> dict:
             if t.get(key) is not None:
                 out[attr] = ck.steps(t[key], path + ("thresholds", key), scale, allow_zero=True,
                                      nonneg=key in ("redeem_min", "floor"))
+    if "standing" in h:
+        out["standing"] = _standing(ck, h["standing"], path + ("standing",), scale)
     if "redemption" in h:
         out["redemption"] = _redemption(ck, h["redemption"], path + ("redemption",))
     if "expiry" in h:
@@ -275,13 +331,23 @@ def _head(ck: Checker, h: dict, path: Path) -> dict:
                                                         S.DEFAULT_EXPIRY_NOTICE_DAYS))
     if "opening_grant" in h:
         g = ck.mapping(h["opening_grant"], path + ("opening_grant",),
-                       ("points", "every", "subjects"), ("points", "every"))
+                       ("points", "every", "subjects", "negative"), ("points", "every"))
         gp = path + ("opening_grant",)
         out["opening_grant"] = S.Grant(
             points_steps=ck.steps(g.get("points"), gp + ("points",), scale, positive=True) or 1,
             every=ck.choice(g.get("every"), gp + ("every",), S.GRANT_PERIODS, "year"),
             subjects=ck.choices(g["subjects"], gp + ("subjects",), S.SUBJECTS)
-            if "subjects" in g else ("household",))
+            if "subjects" in g else ("household",),
+            negative=ck.choice(g.get("negative"), gp + ("negative",), S.GRANT_NEGATIVE,
+                               "carry"))
+    if "opening_balance" in h:
+        ob = ck.mapping(h["opening_balance"], path + ("opening_balance",),
+                        ("points", "subjects"), ("points",))
+        op = path + ("opening_balance",)
+        out["opening_balance"] = S.OpeningBalance(
+            points_steps=ck.steps(ob.get("points"), op + ("points",), scale, positive=True) or 1,
+            subjects=ck.choices(ob["subjects"], op + ("subjects",), S.SUBJECTS)
+            if "subjects" in ob else ("person",))
     out["caps"] = ck.caps(h.get("caps"), path + ("caps",), scale, S.CATALOG_CAP_METRICS)
     mults = h.get("multipliers") or []
     if not isinstance(mults, list) or len(mults) > MAX_MULTIPLIERS:
