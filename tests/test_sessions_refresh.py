@@ -7,6 +7,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
 from api.auth import COOKIE, decode_token
 from ledger.identity import sessions
@@ -44,9 +45,8 @@ def test_refresh_token_is_rotated_and_a_reused_one_ends_the_session(app_client, 
     second = r.json()
     assert second["refresh_token"] != first["refresh_token"]
     assert second["session_id"] == first["session_id"]
-    assert decode_token(settings, second["token"]).roles == (("volunteer",
-                                                              second["user"]["roles"][0]
-                                                              ["village_id"]),)
+    claims = decode_token(settings, second["token"])
+    assert (claims.user_id, claims.only) == (first["user"]["id"], ("volunteer",))
     stolen = app_client.post("/api/v1/auth/refresh",
                              json={"refresh_token": first["refresh_token"]})
     assert stolen.status_code == 401 and stolen.json()["code"] == "refresh_reused"
@@ -109,7 +109,8 @@ def test_a_disabled_volunteer_cannot_refresh(app_client, db, auth):
     app_client.post(f"/api/v1/users/{first['user']['id']}/active", json={"active": False},
                     headers=auth("town_admin"))
     r = app_client.post("/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
-    assert r.status_code == 403 and r.json()["code"] == "account_disabled"
+    # disabling ended the long session with every other token of the user
+    assert r.status_code == 401 and r.json()["code"] == "refresh_invalid"
 
 
 def test_a_sixth_phone_ends_the_oldest_session(db, settings):
@@ -145,7 +146,10 @@ def test_pages_resume_a_volunteer_whose_token_lapsed_and_sign_out_ends_it(client
     assert r.status_code == 303 and r.headers["location"].startswith("/signin")
     r = client.get(r.headers["location"], follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/me"
-    assert decode_token(settings, client.cookies.get(COOKIE)).person_id == person
+    from ledger.identity.models import AppUser
+    with db.sessions() as s:
+        uid = s.scalar(select(AppUser.id).where(AppUser.person_id == person))
+    assert decode_token(settings, client.cookies.get(COOKIE)).user_id == uid
     assert client.cookies.get("jifen_refresh") not in (None, refresh)  # rotated
     me = client.get("/me")
     token = me.text.split('name="_csrf_token" value="', 1)[1].split('"', 1)[0]
@@ -153,3 +157,14 @@ def test_pages_resume_a_volunteer_whose_token_lapsed_and_sign_out_ends_it(client
     client.post("/signout", data={"_csrf_token": token})
     with pytest.raises(sessions.SessionRefused):
         sessions.rotate(db, settings.secret_key, current)
+
+
+def test_signing_out_ends_the_long_session_too(app_client, db):
+    """A refresh token must not mint a new access token once the user signed out (on any
+    device: signing out ends every token of the user)."""
+    first = _volunteer_sign_in(app_client, db)
+    bearer = {"Authorization": f"Bearer {first['token']}"}
+    assert app_client.post("/api/v1/auth/signout", headers=bearer).status_code == 200
+    r = app_client.post("/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    assert r.status_code == 401 and r.json()["code"] == "refresh_invalid", r.text
+    assert app_client.get("/api/v1/auth/me", headers=bearer).status_code == 401

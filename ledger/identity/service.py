@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from ledger.registry import lookup
@@ -22,7 +22,7 @@ from ledger.registry.models import Village
 from ledger.db import Database
 from ledger.errors import Conflict, DomainError, Forbidden, InvalidInput, LimitExceeded, NotFound
 from ledger.identity import current, passwords
-from ledger.identity.models import AppUser, RoleAssignment
+from ledger.identity.models import AppUser, RefreshToken, RoleAssignment
 from ledger.identity.roles import (
     TOWN_ADMIN,
     VILLAGE_ADMIN,
@@ -244,7 +244,7 @@ def set_password(db: Database, actor, user_id: int, new_password: str, *,
                                code="password_wrong")
         passwords.check_new_password(new_password, login=u.login)
         u.password_hash = passwords.hash_password(new_password)
-        u.token_version = (u.token_version or 0) + 1  # every session of the old password ends
+        _end_every_token(s, u, "password")  # every session of the old password ends
         out = {"id": u.id, "password_changed": True}
     current.forget(db, user_id)
     return out
@@ -256,7 +256,7 @@ def set_active(db: Database, actor, user_id: int, active: bool) -> dict:
     with db.transaction() as s:
         u = _user(s, user_id)
         if u.active and not active:  # enabling again does not bring old tokens back
-            u.token_version = (u.token_version or 0) + 1
+            _end_every_token(s, u, "disabled")
         u.active = active
         s.flush()
         out = user_view(s, u)
@@ -264,11 +264,21 @@ def set_active(db: Database, actor, user_id: int, active: bool) -> dict:
     return out
 
 
+def _end_every_token(s: Session, u: AppUser, reason: str) -> None:
+    """The one way a user's tokens end: the access tokens by their version, and the long
+    sessions' refresh tokens (ledger/identity/sessions.py), which would otherwise mint new
+    access tokens at the new version."""
+    u.token_version = (u.token_version or 0) + 1
+    s.execute(update(RefreshToken).where(RefreshToken.user_id == u.id,
+                                         RefreshToken.revoked_at.is_(None))
+              .values(revoked_at=utcnow(), revoke_reason=reason))
+
+
 def sign_out(db: Database, user_id: int) -> None:
-    """End every token of this user (all their devices): the next request with one is refused."""
+    """End every token of this user (all their devices): the next request with one is refused,
+    and no refresh token of theirs mints another."""
     with db.transaction() as s:
-        u = _user(s, user_id)
-        u.token_version = (u.token_version or 0) + 1
+        _end_every_token(s, _user(s, user_id), "signed_out")
     current.forget(db, user_id)
 
 
