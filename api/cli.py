@@ -68,16 +68,15 @@ def serve(host: str = "127.0.0.1", port: int = 8000, with_demo: bool = typer.Opt
                                  "this machine's LAN address and put it in every QR code")
         ) -> None:
     """Apply migrations and serve the API (OpenAPI docs at /docs)."""
-    import os
-
     import uvicorn
 
     from ledger import migrate as m
+    from ledger.config import export_default
     if lan:
         host = lan_address()
         # every QR code (check-in, plates, vouchers) carries this address, unless one is set
-        os.environ.setdefault(PUBLIC_URL_ENV, f"http://{host}:{port}")
-        console.print(f"LAN mode: phones on this network open {os.environ[PUBLIC_URL_ENV]}")
+        url = export_default(PUBLIC_URL_ENV, f"http://{host}:{port}")
+        console.print(f"LAN mode: phones on this network open {url}")
     settings, db = _db()
     m.upgrade(db)
     if with_demo:

@@ -47,6 +47,14 @@ def env(name: str, default: str | None = None) -> str | None:
     return os.environ.get(name) or default
 
 
+def export_default(name: str, value: str) -> str:
+    """Set a setting for this process and the server processes it starts (`jifen serve --lan`
+    names the public URL), unless the environment or `.env` names it already; the value in
+    force."""
+    load_env_file()
+    return os.environ.setdefault(name, value)
+
+
 def env_int(name: str, default: int) -> int:
     raw = env(name)
     if raw is None:

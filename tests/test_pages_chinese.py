@@ -18,7 +18,7 @@ from tests.test_redemption_support import give_points, make_household, make_pers
 
 # Latin words a Chinese page may show: the language switch, file formats, units and names.
 ALLOWED_LATIN = {"English", "QR", "PDF", "PNG", "CSV", "YAML", "yaml", "xlsx", "sha", "SHA",
-                 "Excel", "ID", "GPS", "App", "H5", "MB",
+                 "Excel", "ID", "GPS", "App", "H5", "MB", "GBK", "UTF",  # encodings a file is saved in
                  "baogai"}  # the code of Baogai's rule catalog
 LATIN_WORD = re.compile(r"(?<![A-Za-z0-9_.:/-])[A-Za-z]{2,}(?![A-Za-z0-9_])")
 

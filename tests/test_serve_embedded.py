@@ -91,7 +91,8 @@ def test_serve_runs_the_periodic_jobs_without_celery(tmp_path):
 
 
 def test_lan_mode_binds_this_machines_address_and_puts_it_in_the_qr_codes(tmp_path):
-    from api.auth import COOKIE, Principal, issue_token
+    from api.auth import COOKIE, Principal
+    from tests.tokens import token_for
     from ledger.activities import planning
     from ledger.config import Settings
     from ledger.rules import store
@@ -111,11 +112,11 @@ def test_lan_mode_binds_this_machines_address_and_puts_it_in_the_qr_codes(tmp_pa
         village_id=village, title="河道清理", rule_item_code="A07", starts_at=now,
         ends_at=now + timedelta(hours=2)))
     planning.set_status(db, organizer, act["id"], "open")
-    db.dispose()
     settings = Settings(database_url=url, redis_url=None, secret_key=SECRET, data_dir=tmp_path,
                         public_base_url=base)
-    token = issue_token(settings, Principal(user_id=77, name="组织者",
-                                            roles=(("organizer", village),)))
+    token = token_for(db, settings, Principal(user_id=77, name="组织者",
+                                              roles=(("organizer", village),)))
+    db.dispose()
     proc = _serve(tmp_path, "--lan", "--port", str(port))
     try:
         deadline = time.monotonic() + WAIT_S

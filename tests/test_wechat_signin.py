@@ -14,7 +14,7 @@ from sqlalchemy import select
 from api.auth import COOKIE, decode_token
 from ledger.config import WechatSettings
 from ledger.identity import wechat
-from ledger.identity.models import WechatBinding
+from ledger.identity.models import AppUser, WechatBinding
 from ledger.registry.models import Person
 from tests.fake_providers import FakeWechat
 from tests.pages_support import form_fields
@@ -96,7 +96,9 @@ def test_volunteer_in_wechat_binds_once_by_sms_then_is_recognised(wx_client, db,
     sent_before = len(client.app.state.otp_sender.sent)
     page = _through_wechat(client, fake_wechat, path)
     assert page.status_code == 200 and "政策宣讲进村" in page.text
-    assert decode_token(settings, client.cookies.get(COOKIE)).person_id == person
+    with db.sessions() as s:
+        uid = s.scalar(select(AppUser.id).where(AppUser.person_id == person))
+    assert decode_token(settings, client.cookies.get(COOKIE)).user_id == uid
     assert len(client.app.state.otp_sender.sent) == sent_before
     r = client.post(path, data=form_fields(page.text, path))
     assert "签到成功" in r.text

@@ -13,7 +13,6 @@ commit and its `forget`.
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 import weakref
@@ -23,6 +22,7 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
+from ledger.config import env
 from ledger.db import Database
 from ledger.errors import DomainError
 from ledger.identity.models import AppUser, RoleAssignment
@@ -181,7 +181,7 @@ def _store(db: Database):
     with _lock:
         store = _stores.get(db.engine)
         if store is None:  # unconfigured (the CLI): the same variable Settings reads
-            url = os.environ.get("JIFEN_REDIS_URL") or None
+            url = env("JIFEN_REDIS_URL")
             store = _stores[db.engine] = (RedisStates(url, _prefix(db.engine)) if url
                                           else MemoryStates())
     return store

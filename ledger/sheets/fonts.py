@@ -7,10 +7,10 @@ JIFEN_PDF_FONT (a .ttf, or a .ttc whose first face is the one to use)."""
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 from pathlib import Path
 
+from ledger.config import env
 from ledger.errors import DomainError
 
 PDF_FONT = "JifenCJK"
@@ -30,8 +30,8 @@ class PdfFontMissing(DomainError):
 
 
 def font_path() -> str | None:
-    env = os.environ.get(FONT_ENV)
-    for p in ((env,) if env else ()) + TRUETYPE_CANDIDATES:
+    named = env(FONT_ENV)
+    for p in ((named,) if named else ()) + TRUETYPE_CANDIDATES:
         if p and Path(p).is_file():
             return p
     return None
