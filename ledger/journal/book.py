@@ -51,6 +51,11 @@ MAX_RETRIES = 10  # deadlocks and serialization failures, retried with a growing
 MAX_SHARD_RETRIES = 64
 
 WorkFn = Callable[[Session], dict]
+# A work may write its idempotency record itself, in a statement it sends anyway (the award
+# path does, rules/direct.py): it finds (key, request hash) under KEY_TO_PUT in session.info,
+# and sets KEY_PUT_BY_WORK to True (written) or False (the key was taken: `write` rolls back
+# and answers with the stored record, as when its own INSERT finds the key taken).
+KEY_TO_PUT, KEY_PUT_BY_WORK = "idempotency_key_to_put", "idempotency_key_put_by_work"
 
 _KEY_GET = Sql.of("SELECT request_hash, result FROM idempotency_record WHERE key = :key")
 _KEY_PUT = Sql.of(
@@ -128,8 +133,13 @@ def _attempts(db: Database, fn: WorkFn, key: str | None, rhash: str) -> WriteRes
         try:
             with db.transaction() as s:
                 s.info["shard_hints"] = hints
-                result = fn(s)
                 if key is not None:
+                    s.info[KEY_TO_PUT] = (key, rhash)
+                result = fn(s)
+                put = s.info.pop(KEY_PUT_BY_WORK, None)
+                if put is False:
+                    raise _KeyTaken
+                if key is not None and put is None:
                     raw = Raw(s)  # flushes the work's pending ORM changes first
                     if raw.first(_KEY_PUT, {"key": key, "hash": rhash, "result": dumps(result),
                                             "now": raw.time(utcnow())}) is None:

@@ -27,11 +27,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from sqlalchemy import JSON, BigInteger, Integer, SmallInteger
+from sqlalchemy import JSON
 from sqlalchemy.orm import Session
 
 from ledger.errors import NotFound
+from ledger.journal.apply import PgAlso
+from ledger.journal.book import KEY_PUT_BY_WORK, KEY_TO_PUT
 from ledger.journal.models import HolderType, Purpose, Unit
+from ledger.journal.posting import Line, post_entry, post_entry_with
 from ledger.journal.rawdb import Raw, Sql, dumps
 from ledger.rules import spec as S
 from ledger.rules import store
@@ -46,7 +49,7 @@ from ledger.rules.holders import (
 from ledger.rules.models import AwardRecord
 from ledger.rules.periods import local_date
 from ledger.rules.types import Actor, CounterKey, Holder, Inputs, Usage
-from ledger.timeutil import UTCDateTime
+from ledger.timeutil import UTCDateTime, utcnow
 
 _BUDGET = ("(SELECT COALESCE(SUM(a.balance - a.pending_out), 0) FROM account a "
            "WHERE a.holder_type = :vt AND a.holder_id = v.id AND a.purpose = :pu "
@@ -138,63 +141,50 @@ def lock_counters(s: Session, keys) -> dict[CounterKey, Usage]:
             for r in Raw(s).all(_lock_sql(len(keys)), params)}
 
 
-def _pg_cast(column) -> str:
-    t = column.type
-    if isinstance(t, JSON):
-        return "json"
-    if isinstance(t, UTCDateTime):
-        return "timestamp"
-    if isinstance(t, SmallInteger):
-        return "smallint"
-    if isinstance(t, BigInteger) or column.primary_key:
-        return "bigint"
-    if isinstance(t, Integer):
-        return "integer"
-    return "varchar"
-
-
 _AWARD_COLUMNS = [c for c in AwardRecord.__table__.columns]
 _AWARD_NAMES = [c.name for c in _AWARD_COLUMNS]
 _JSON = {c.name for c in _AWARD_COLUMNS if isinstance(c.type, JSON)}
 _TIMES = {c.name for c in _AWARD_COLUMNS if isinstance(c.type, UTCDateTime)}
-_INSERT_AWARD = (f"INSERT INTO rule_award ({', '.join(_AWARD_NAMES)}) VALUES "
-                 + "({values})")
 _ADD_SQLITE = Sql.of(
     "UPDATE rule_counter SET award_steps = award_steps + :a, deduct_steps = deduct_steps + :d, "
     "times = times + :t, minutes = minutes + :m WHERE holder_type = :ht AND holder_id = :hid "
     "AND scope = :sc AND period = :pe")
 
 
-@lru_cache(maxsize=32)
-def _pg_insert_award(n: int) -> Sql:
-    """The award record and its n counters' new usage, as one statement."""
-    values = ", ".join(f"CAST(:{c.name} AS {_pg_cast(c)})" for c in _AWARD_COLUMNS)
-    text = f"WITH w AS ({_INSERT_AWARD.format(values=values)} RETURNING id)"
-    if n:
-        rows = ", ".join(
-            f"(CAST(:ht{k} AS varchar), CAST(:hid{k} AS bigint), CAST(:sc{k} AS varchar), "
-            f"CAST(:pe{k} AS varchar), CAST(:a{k} AS bigint), CAST(:d{k} AS bigint), "
-            f"CAST(:t{k} AS bigint), CAST(:m{k} AS bigint))" for k in range(n))
-        text += (", c AS (UPDATE rule_counter r SET award_steps = r.award_steps + d.a, "
-                 "deduct_steps = r.deduct_steps + d.dd, times = r.times + d.t, "
-                 "minutes = r.minutes + d.m "
-                 f"FROM (VALUES {rows}) AS d(ht, hid, sc, pe, a, dd, t, m) "
-                 "WHERE r.holder_type = d.ht AND r.holder_id = d.hid AND r.scope = d.sc "
-                 "AND r.period = d.pe RETURNING 1) "
-                 "SELECT (SELECT id FROM w), (SELECT count(*) FROM c)")
-    else:
-        text += " SELECT (SELECT id FROM w), 0"
-    return Sql.of(text, text)
+# PostgreSQL: the award record, its counters' new usage and the idempotency record, written in
+# the statement that posts its entry (apply.PgAlso), and only if the entry is posted. The
+# record and the answer are each one JSON parameter completed with the entry's id, and the
+# counters' deltas one JSON array, so that the statement is one fixed text per entry size
+# (psycopg caches the conversion of a statement only up to 50 parameters).
+_ENTRY_IDS = "jsonb_build_object('entry_id', e.id, 'entry_ids', jsonb_build_array(e.id))"
+_PG_ALSO = {
+    keyed: PgAlso(
+        ctes=("w AS (INSERT INTO rule_award SELECT r.* FROM e, jsonb_populate_record("
+              f"NULL::rule_award, CAST(:rec AS jsonb) || {_ENTRY_IDS}) AS r RETURNING id),\n"
+              "c AS (UPDATE rule_counter r SET award_steps = r.award_steps + d.a, "
+              "deduct_steps = r.deduct_steps + d.dd, times = r.times + d.t, "
+              "minutes = r.minutes + d.m FROM json_to_recordset(CAST(:deltas AS json)) "
+              "AS d(ht varchar, hid bigint, sc varchar, pe varchar, a bigint, dd bigint, "
+              "t bigint, m bigint) WHERE r.holder_type = d.ht AND r.holder_id = d.hid "
+              "AND r.scope = d.sc AND r.period = d.pe AND EXISTS (SELECT 1 FROM e) "
+              "RETURNING 1)"
+              + (",\nk AS (INSERT INTO idempotency_record (key, request_hash, status, result, "
+                 "created_at) SELECT :key, :hash, 200, CAST(CAST(:result AS jsonb) || "
+                 f"{_ENTRY_IDS} AS json), CAST(:key_at AS timestamp) FROM e "
+                 "ON CONFLICT (key) DO NOTHING RETURNING key)" if keyed else "")),
+        columns=("(SELECT count(*) FROM w), (SELECT count(*) FROM c), "
+                 + ("(SELECT count(*) FROM k)" if keyed else "1")))
+    for keyed in (False, True)}
+_SQLITE_INSERT_AWARD = Sql.of(
+    f"INSERT INTO rule_award ({', '.join(_AWARD_NAMES)}) VALUES "
+    f"({', '.join(f':{n}' for n in _AWARD_NAMES)})")
+_ADD_SQLITE = Sql.of(
+    "UPDATE rule_counter SET award_steps = award_steps + :a, deduct_steps = deduct_steps + :d, "
+    "times = times + :t, minutes = minutes + :m WHERE holder_type = :ht AND holder_id = :hid "
+    "AND scope = :sc AND period = :pe")
 
 
-_SQLITE_INSERT_AWARD = Sql.of(_INSERT_AWARD.format(
-    values=", ".join(f":{n}" for n in _AWARD_NAMES)) + " RETURNING id")
-
-
-def insert_award(s: Session, cols: dict, deltas: list[tuple[CounterKey, Usage]]) -> int:
-    """Write the award record (`cols`: every column of AwardRecord) and add `deltas` to its
-    counters, locked by `lock_counters` in this transaction. Returns the award's id."""
-    raw = Raw(s)
+def _summed(deltas: list[tuple[CounterKey, Usage]]) -> list[tuple[CounterKey, Usage]]:
     summed: dict[CounterKey, Usage] = {}
     for k, u in deltas:
         got = summed.setdefault(k, Usage())
@@ -202,24 +192,46 @@ def insert_award(s: Session, cols: dict, deltas: list[tuple[CounterKey, Usage]])
         got.deduct_steps += u.deduct_steps
         got.times += u.times
         got.minutes += u.minutes
-    params = {n: (dumps(cols[n]) if n in _JSON else raw.time(cols[n])
-                  if n in _TIMES and cols[n] is not None else cols[n]) for n in _AWARD_NAMES}
-    rows = sorted(summed.items())
-    if raw.pg:
-        for k, (key, u) in enumerate(rows):
-            params.update({f"ht{k}": key.holder_type, f"hid{k}": key.holder_id,
-                           f"sc{k}": key.scope, f"pe{k}": key.period, f"a{k}": u.award_steps,
-                           f"d{k}": u.deduct_steps, f"t{k}": u.times, f"m{k}": u.minutes})
-        award_id, changed = raw.first(_pg_insert_award(len(rows)), params)
-        if changed != len(rows):
-            raise AssertionError(f"award {award_id}: {changed} of {len(rows)} counters found")
-        return award_id
-    award_id = raw.first(_SQLITE_INSERT_AWARD, params)[0]
-    raw.cur.executemany(_ADD_SQLITE.sqlite, [
+    return sorted(summed.items())
+
+
+def post(s: Session, lines: list[Line], entry: dict, cols: dict,
+         deltas: list[tuple[CounterKey, Usage]], answer: dict) -> int:
+    """Post the award's entry (`entry`: post_entry's keywords) and write its record (`cols`:
+    every column of AwardRecord but the entry ids), the counters' deltas (their rows locked by
+    `lock_counters` in this transaction) and, when `book.write` has a key for this write, the
+    idempotency record with `answer` (both completed with the entry's id). One statement on
+    PostgreSQL. Returns the entry's id. Refusals are post_entry's."""
+    raw = Raw(s)
+    rows = _summed(deltas)
+    if not raw.pg:
+        e = post_entry(s, lines=lines, **entry)
+        raw.execute(_SQLITE_INSERT_AWARD, {
+            n: (dumps(v) if n in _JSON else raw.time(v) if n in _TIMES and v is not None else v)
+            for n, v in {**cols, "entry_id": e.id, "entry_ids": [e.id]}.items()})
+        raw.cur.executemany(_ADD_SQLITE.sqlite, [
+            {"ht": key.holder_type, "hid": key.holder_id, "sc": key.scope, "pe": key.period,
+             "a": u.award_steps, "d": u.deduct_steps, "t": u.times, "m": u.minutes}
+            for key, u in rows])
+        return e.id
+    keyed = s.info.get(KEY_TO_PUT)
+    rec = {n: (raw.time(v).isoformat() if n in _TIMES and v is not None else v)
+           for n, v in cols.items()}
+    params = {"rec": dumps(rec), "deltas": dumps([
         {"ht": key.holder_type, "hid": key.holder_id, "sc": key.scope, "pe": key.period,
-         "a": u.award_steps, "d": u.deduct_steps, "t": u.times, "m": u.minutes}
-        for key, u in rows])
-    return award_id
+         "a": u.award_steps, "dd": u.deduct_steps, "t": u.times, "m": u.minutes}
+        for key, u in rows])}
+    if keyed:
+        params.update(key=keyed[0], hash=keyed[1], result=dumps(answer),
+                      key_at=raw.time(utcnow()))
+    e, (written, changed, key_new) = post_entry_with(s, lines, also=_PG_ALSO[bool(keyed)],
+                                                     also_params=params, **entry)
+    if written != 1 or changed != len(rows):
+        raise AssertionError(f"award {cols['id']}: record {written}, {changed} of {len(rows)} "
+                             "counters written")
+    if keyed:
+        s.info[KEY_PUT_BY_WORK] = key_new == 1
+    return e.id
 
 
-__all__ = ["Prepared", "insert_award", "lock_counters", "prepare"]
+__all__ = ["Prepared", "lock_counters", "post", "prepare"]

@@ -156,7 +156,8 @@ def record_award(db: Database, settings: Settings, *, item_code: str, holder, re
                              budget_available=budget if item.sign > 0 else None)
         dec = E.evaluate(c, item.code, h, actor, inp, hist, confirmer=conf)
         if got is not None and dec.ok and not waits and dec.notice_days == 0 \
-                and not item.sanction and not _books_minutes(dec, context):
+                and not item.sanction and not _books_minutes(dec, context) \
+                and any(cr.steps for cr in dec.credits):
             return _post_direct(s, settings, c, item, h, actor, conf, inp, context, dec, at,
                                 got.award_id)
         return finish(s, settings, c, item, h, actor, conf, inp, context, dec, at)
@@ -220,20 +221,20 @@ def _post_direct(s: Session, settings: Settings, c: S.Catalog, item: S.Item, h: 
     award.amount_steps, award.minutes = dec.steps, dec.credits[0].minutes
     award.status, award.posted_at = AwardStatus.POSTED, at
     credits = [cr for cr in award.credits if cr["steps"] != 0]
-    if credits:
-        total = sum(cr["steps"] for cr in credits)
-        lines = [Line.of(open_account(s, holder_type=cr["holder_type"],
-                                      holder_id=cr["holder_id"], purpose=Purpose.POINTS),
-                         cr["steps"]) for cr in credits]
-        lines.append(Line(budget_shards(s, award.village_id, settings.budget_shards), -total,
-                          hot=True))
-        e = post_entry(s, unit=Unit.POINTS, kind="award" if total > 0 else "deduct",
-                       lines=lines, memo=award.item_name[:500], source="rule",
-                       source_ref=str(award.id), actor_id=award.recorder_id,
-                       details=entry_details(award), now=at)
-        award.entry_id, award.entry_ids = e.id, [e.id]
-    award.id = direct.insert_award(s, award.__dict__, deltas)
-    return award_view(award)
+    total = sum(cr["steps"] for cr in credits)
+    lines = [Line.of(open_account(s, holder_type=cr["holder_type"], holder_id=cr["holder_id"],
+                                  purpose=Purpose.POINTS), cr["steps"]) for cr in credits]
+    lines.append(Line(budget_shards(s, award.village_id, settings.budget_shards), -total,
+                      hot=True))
+    entry = dict(unit=Unit.POINTS, kind="award" if total > 0 else "deduct",
+                 memo=award.item_name[:500], source="rule", source_ref=str(award.id),
+                 actor_id=award.recorder_id, details=entry_details(award), now=at)
+    cols = dict(award.__dict__)
+    del cols["entry_id"], cols["entry_ids"]
+    answer = award_view(award)
+    entry_id = direct.post(s, lines, entry, cols, deltas, answer)
+    award.entry_id, award.entry_ids = entry_id, [entry_id]
+    return {**answer, "entry_id": entry_id, "entry_ids": [entry_id]}
 
 
 class AwardView:
