@@ -19,6 +19,7 @@ from ledger.config import Settings
 from ledger.db import Database
 from ledger.errors import Conflict, DomainError, NotFound
 from ledger.journal import book
+from ledger.journal import minutes as minutes_book
 from ledger.journal.accounts import budget_shards, open_account
 from ledger.journal.models import Account, HolderType, Purpose, Unit
 from ledger.journal.posting import Line, post_entry, reverse_entry
@@ -382,16 +383,11 @@ def post_award(s: Session, shards: int, award: AwardRecord, now: datetime) -> No
     from_attendance = _from_attendance((award.inputs or {}).get("refs"))
     minutes = [] if from_attendance else [cr for cr in award.credits if cr["minutes"] > 0]
     if minutes:
-        town = store.catalog_town(s, award.catalog_code)
-        service = open_account(s, holder_type=HolderType.TOWN, holder_id=town,
-                               purpose=Purpose.SERVICE, unit=Unit.MINUTES)
-        lines = [Line.of(open_account(s, holder_type=cr["holder_type"], holder_id=cr["holder_id"],
-                                      purpose=Purpose.POINTS, unit=Unit.MINUTES), cr["minutes"])
-                 for cr in minutes]
-        lines.append(Line.of(service, -sum(cr["minutes"] for cr in minutes), hot=True))
-        e = post_entry(s, unit=Unit.MINUTES, kind="award", lines=lines, memo=memo,
-                       source="rule", source_ref=str(award.id), actor_id=award.recorder_id,
-                       details=details, now=now)
+        e = minutes_book.credit(
+            s, town_id=store.catalog_town(s, award.catalog_code), shards=shards,
+            holders=[(cr["holder_type"], cr["holder_id"], cr["minutes"]) for cr in minutes],
+            kind="award", memo=memo, source="rule", source_ref=str(award.id),
+            actor_id=award.recorder_id, details=details, now=now)
         entries.append(e.id)
         award.minutes_entry_id = e.id
     bar = (award.decision.get("sanction") or {}).get("bar_redemption_days")
