@@ -19,6 +19,7 @@ import queue
 import tempfile
 import threading
 import traceback
+import zlib
 import time
 from dataclasses import dataclass
 
@@ -158,9 +159,11 @@ def rule_award_once(db: Database, settings: Settings, *, writer: int, i: int, sh
                     tag: str) -> dict:
     """One check-out's points as `activities.awards.settle_points` asks for them."""
     holder = holder_id(writer, i, shared)
+    # Each run its own activities: the item limits the minutes of one holder in one activity.
+    activity = (zlib.crc32(tag.encode()) % 100_000) * 10_000_000 + i
     return rules.record_award(
         db, settings, item_code=BENCH_ITEM, holder=("person", holder), recorder=ORGANIZER_USER,
-        context={"activity_id": i, "attendance_id": i, "minutes": 60,
+        context={"activity_id": activity, "attendance_id": activity, "minutes": 60,
                  "village_id": SHARED_VILLAGE if shared else OWN_VILLAGE_BASE + writer,
                  "activity_title": "基准", "source": "scanned"},
         key=f"{tag}:{writer}:{i}:points")
