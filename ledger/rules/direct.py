@@ -1,25 +1,25 @@
 """The award path's statements, built once and sent on the session's DBAPI connection.
 
 An award posted at once (a check-out's points, an inspector's finding, an admin's award) is,
-on PostgreSQL, BEGIN and five statements (the idempotency key among them) and COMMIT:
+on PostgreSQL, BEGIN, three statements and COMMIT:
 
 1. `prepare`: the holder, their household and village, the village's budget available, the
-   stamp of the catalogs (the highest catalog version id) and, on PostgreSQL, the award's id
-   from its sequence, in one statement. The parsed catalog comes from memory when the stamp
-   is the one this process last read (`store.versions_at`): a version published by any
-   process changes the stamp, and the next award reads the versions afresh.
+   stamp of the catalogs (the highest catalog version id) and the award's id (PostgreSQL: from
+   its sequence), in one statement. The parsed catalog comes from memory when the stamp is the
+   one this process last read (`store.versions_at`): a version published by any process
+   changes the stamp, and the next award reads the versions afresh.
 2. `lock_counters`: the award's counters, created if missing and locked, in one fixed order,
    with their usage (one upsert that returns the rows).
-3. The posting itself (`journal.posting.post_entry`: one statement on PostgreSQL).
-4. `insert_award`: the award record and its counters' new usage (one statement on
-   PostgreSQL: data-modifying CTEs).
-5. The idempotency record (`journal.book.write`).
+3. `post`: the entry (`journal.posting.post_entry_with`) and, in the same statement on
+   PostgreSQL (`journal.apply.PgAlso`), the award record, the counters' new usage and the
+   idempotency record that `journal.book.write` would otherwise insert after the work. SQLite
+   (one writer, no network) runs the same writes as separate statements.
 
 Account ids come from the process's memory (`journal.accounts`), as for every posting. The
 decision between the reads and the writes is the engine's (`engine.evaluate`), taken on the
 counters as locked, exactly as the general path takes it (`service.finish`), which remains for
 everything that is not posted at once (claims, reviews, public notice, sanctions, a second
-confirmation, awards that book service minutes, teams).
+confirmation, awards that book service minutes without an attendance, teams).
 """
 
 from __future__ import annotations
