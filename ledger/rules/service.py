@@ -5,6 +5,9 @@ Entry points for other packages (documented in docs/rules.md):
 - `evaluate(db, settings, item_code=, holder=, recorder=, context=)` → the decision, no write;
 - `record_award(db, settings, item_code=, holder=, recorder=, context=, key=)` → the award
   record (posted, on public notice, or waiting for confirmation / review), idempotent by key.
+
+Over 400 lines on purpose: an award's whole life (decide, post, revoke) reads in one module;
+the statements of the common case are in `direct.py`.
 """
 
 from __future__ import annotations
