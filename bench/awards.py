@@ -1,24 +1,43 @@
-"""Our side of the comparison: single award postings (village budget → person points) through
-the ledger's public path for them, `book.write_award` (one statement on PostgreSQL once the
-accounts are known, else `book.write` + `book.award`), with an idempotency key as every real
-award has. Each writer is its own process with its own holders."""
+"""Our side of the comparison: single awards, each with an idempotency key as every real award
+has, through two paths:
+
+- `rules.service.record_award` (what users get: a check-out's points, an inspector's finding,
+  an approved claim): the rule engine decides under the bench catalog's per-hour item (points
+  and minutes caps, a per-activity limit, a household roll-up: five counters an award) and
+  posts budget → person and household, with the explanation;
+- `journal.book.write_award` (one plain posting, village budget → person points; what admin
+  adjustments and the opening grants take), kept beside for comparison.
+
+Each writer has its own holders; in the shared mode they all live in village 1 (whose budget
+every award draws on), in the own mode writer w's live in village 1000 + w."""
 
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import queue
+import tempfile
 import threading
+import traceback
+import zlib
 import time
 from dataclasses import dataclass
 
+from datetime import UTC, datetime
+
+import psycopg
 from sqlalchemy import event, text
 
 from ledger import outbox
+from ledger.config import Settings
 from ledger.db import Database
 from ledger.journal import book
 from ledger.journal.accounts import open_account
 from ledger.journal.ddl import statements
 from ledger.models import metadata
+from ledger.registry.models import Household, Person, Town, Village
+from ledger.rules import service as rules
+from ledger.rules import store
 
 TOWN_ID = 1
 SHARED_VILLAGE = 1
@@ -30,8 +49,36 @@ BUDGET_PER_VILLAGE = 10**11
 WARMUP_AWARDS = HOLDERS_PER_WRITER
 
 
-def holder_id(writer: int, i: int) -> int:
-    return (writer + 1) * 1_000_000 + i % HOLDERS_PER_WRITER
+PATHS = ("record_award", "write_award")
+OWN_HOLDERS = 500_000  # offset of a writer's own-budget holders among its ids
+ORGANIZER_USER = 9  # the recorder: a trusted caller's user id, as a check-out passes it
+BENCH_ITEM = "bench:R01"
+# The shape of a check-out's item (Baogai's A01): per hour, rolled up to the household, a
+# per-activity limit, a monthly points cap and a yearly catalog cap, all far above what a run
+# reaches, so that every award is decided and posted, never refused.
+BENCH_CATALOG = """\
+catalog:
+  code: bench
+  name: 基准测试目录
+  town: 基准镇
+  scale: 2
+  effective_from: 2020-01-01
+  approval: {approved_by: 基准, decision: 基准〔2026〕1号}
+  subjects: [person, household]
+  recorders: [organizer, admin]
+  caps:
+    points: {year: 100000}
+categories:
+  - code: R
+    name: 志愿服务
+    items:
+      - {code: R01, name: 志愿服务（按小时）, per: hour, points: 1, rollup: household,
+         max_minutes_per_activity: 240, subjects: [person], caps: {points: {month: 100000}}}
+"""
+
+
+def holder_id(writer: int, i: int, shared: bool = True) -> int:
+    return (writer + 1) * 1_000_000 + (0 if shared else OWN_HOLDERS) + i % HOLDERS_PER_WRITER
 
 
 def build_schema(db: Database) -> None:
@@ -51,7 +98,31 @@ def seed(db: Database, writers: int, shards: int) -> None:
             for i in range(HOLDERS_PER_WRITER):
                 open_account(s, holder_type="person", holder_id=holder_id(w, i),
                              purpose="points")
+    seed_registry(db, writers)
     analyze(db)
+
+
+def seed_registry(db: Database, writers: int) -> None:
+    """The people `record_award` resolves: each holder a person in a household of its own, in
+    village 1 (shared mode) or 1000 + w (own mode); and the bench catalog."""
+    now = datetime.now(UTC)
+    with db.transaction() as s:
+        s.add(Town(id=TOWN_ID, name="基准镇", created_at=now))
+        s.flush()
+        s.add_all([Village(id=v, town_id=TOWN_ID, name=f"村{v}", kind="village", created_at=now)
+                   for v in [SHARED_VILLAGE] + [OWN_VILLAGE_BASE + w for w in range(writers)]])
+        s.flush()
+        for w in range(writers):
+            for shared in (True, False):
+                village = SHARED_VILLAGE if shared else OWN_VILLAGE_BASE + w
+                ids = [holder_id(w, i, shared) for i in range(HOLDERS_PER_WRITER)]
+                s.add_all([Household(id=h, village_id=village, plate_code=f"b{h}",
+                                     head_name="户", created_at=now) for h in ids])
+                s.flush()
+                s.add_all([Person(id=h, village_id=village, household_id=h, name="人",
+                                  created_at=now) for h in ids])
+            s.flush()
+    store.import_catalog(db, BENCH_CATALOG, actor_id=None, town_id=TOWN_ID)
 
 
 def analyze(db: Database) -> None:
@@ -77,6 +148,25 @@ def award_once(db: Database, *, writer: int, i: int, village: int, shards: int, 
         holder_type="person", holder_id=holder, amount=1, shards=shards, source="bench",
         source_ref=f"{tag}:{writer}:{i}", actor_id=writer,
         details={"rule_item": "bench", "rule_version": 1, "points": 1}).result
+
+
+def bench_settings(url: str, shards: int) -> Settings:
+    return Settings(database_url=url, redis_url="", secret_key="bench" * 9,
+                    data_dir=tempfile.gettempdir(), budget_shards=shards)
+
+
+def rule_award_once(db: Database, settings: Settings, *, writer: int, i: int, shared: bool,
+                    tag: str) -> dict:
+    """One check-out's points as `activities.awards.settle_points` asks for them."""
+    holder = holder_id(writer, i, shared)
+    # Each run its own activities: the item limits the minutes of one holder in one activity.
+    activity = (zlib.crc32(tag.encode()) % 100_000) * 10_000_000 + i
+    return rules.record_award(
+        db, settings, item_code=BENCH_ITEM, holder=("person", holder), recorder=ORGANIZER_USER,
+        context={"activity_id": activity, "attendance_id": activity, "minutes": 60,
+                 "village_id": SHARED_VILLAGE if shared else OWN_VILLAGE_BASE + writer,
+                 "activity_title": "基准", "source": "scanned"},
+        key=f"{tag}:{writer}:{i}:points")
 
 
 def _leave_for_worker(_engine, _ids) -> None:
@@ -107,25 +197,50 @@ def backend_cpu_s(pids) -> float | None:
     return total / 1e9
 
 
-def _writer(db: Database, writer: int, shared: bool, shards: int, tag: str, ready, go,
-            stop_at: list[float], counts: dict) -> None:
+def warmup(path: str) -> int:
+    """Awards before the measurement: every holder once; for record_award twice, since the
+    household's account an award opens in its own transaction is remembered only when a
+    later award finds it committed (`journal.accounts`)."""
+    return WARMUP_AWARDS * (2 if path == "record_award" else 1)
+
+
+def awarder(db: Database, path: str, writer: int, shared: bool, shards: int, tag: str):
+    """`one(i)`: the i-th award of this writer through `path`."""
+    if path == "record_award":
+        settings = bench_settings(db.url, shards)
+        return lambda i: rule_award_once(db, settings, writer=writer, i=i, shared=shared,
+                                         tag=tag)
     village = SHARED_VILLAGE if shared else OWN_VILLAGE_BASE + writer
+    return lambda i: award_once(db, writer=writer, i=i, village=village, shards=shards, tag=tag)
+
+
+def _writer(*args) -> None:
+    try:
+        _write(*args)
+    except BaseException:  # noqa: BLE001 - a failed writer fails the run at once, not at a barrier
+        traceback.print_exc()
+        os._exit(1)
+
+
+def _write(db: Database, path: str, writer: int, shared: bool, shards: int, tag: str, ready,
+           go, stop_at: list[float], counts: dict) -> None:
+    one = awarder(db, path, writer, shared, shards, tag)
     i = 0
-    for _ in range(WARMUP_AWARDS):
-        award_once(db, writer=writer, i=i, village=village, shards=shards, tag=tag)
+    for _ in range(warmup(path)):
+        one(i)
         i += 1
     ready.wait()
     go.wait()
     done, deadline = 0, stop_at[0]
     while time.monotonic() < deadline:
-        award_once(db, writer=writer, i=i, village=village, shards=shards, tag=tag)
+        one(i)
         i += 1
         done += 1
     counts[writer] = done
 
 
-def _process(url: str, writers: list[int], shared: bool, shards: int, seconds: float, tag: str,
-             barrier, out) -> None:
+def _process(url: str, path: str, writers: list[int], shared: bool, shards: int,
+             seconds: float, tag: str, barrier, out) -> None:
     """One client process running `writers` as threads, each on its own pooled connection (as
     pgbench runs its clients as threads of one process, and as an API process serves requests)."""
     db = open_db(url)
@@ -136,8 +251,8 @@ def _process(url: str, writers: list[int], shared: bool, shards: int, seconds: f
     ready, go = threading.Barrier(len(writers) + 1), threading.Event()
     stop_at: list[float] = [0.0]
     counts: dict[int, int] = {}
-    threads = [threading.Thread(target=_writer, args=(db, w, shared, shards, tag, ready, go,
-                                                      stop_at, counts)) for w in writers]
+    threads = [threading.Thread(target=_writer, args=(db, path, w, shared, shards, tag, ready,
+                                                      go, stop_at, counts)) for w in writers]
     for t in threads:
         t.start()
     ready.wait()  # every thread warmed up
@@ -169,15 +284,15 @@ class Run:
 
 
 def run_awards(url: str, *, writers: int, shared: bool, shards: int, seconds: float,
-               tag: str, processes: int = 1) -> Run:
-    """Awards per second of `writers` concurrent writers posting for `seconds`, run as threads
-    of `processes` client processes (writers dealt out among them)."""
+               tag: str, processes: int = 1, path: str = "record_award") -> Run:
+    """Awards per second of `writers` concurrent writers posting through `path` for `seconds`,
+    run as threads of `processes` client processes (writers dealt out among them)."""
     vacuum_hot(url)
     ctx = mp.get_context("fork")
     groups = [list(range(writers))[p::processes] for p in range(min(processes, writers))]
     barrier, out = ctx.Barrier(len(groups)), ctx.Queue()
-    procs = [ctx.Process(target=_process, args=(url, g, shared, shards, seconds, tag, barrier,
-                                                 out)) for g in groups]
+    procs = [ctx.Process(target=_process, args=(url, path, g, shared, shards, seconds, tag,
+                                                 barrier, out)) for g in groups]
     for p in procs:
         p.start()
     return collect(procs, out, seconds)
@@ -202,3 +317,64 @@ def collect(procs: list, out, seconds: float) -> Run:
     server = None if any(r[2] is None for r in reports) else sum(r[2] for r in reports)
     return Run(sum(r[0] for r in reports) / seconds, sum(r[1] for r in reports) / done * 1e3,
                None if server is None else server / done * 1e3)
+
+
+# --- Statements per award ----------------------------------------------------------------------
+
+class _CountingCursor(psycopg.Cursor):
+    """Counts what a psycopg connection sends: each execute / executemany is a statement (one
+    round trip), and the BEGIN psycopg sends before the first statement of a transaction."""
+
+    counts = {"statements": 0, "begins": 0}
+
+    def execute(self, *a, **kw):
+        self._count()
+        return super().execute(*a, **kw)
+
+    def executemany(self, *a, **kw):
+        self._count()
+        return super().executemany(*a, **kw)
+
+    def _count(self) -> None:
+        conn = self.connection
+        if not conn.autocommit and conn.info.transaction_status == \
+                psycopg.pq.TransactionStatus.IDLE:
+            _CountingCursor.counts["begins"] += 1
+        _CountingCursor.counts["statements"] += 1
+
+
+def statements_per_award(url: str, path: str, shards: int, tag: str, n: int = 200) -> dict:
+    """Statements and round trips per award through `path`, counted on the client over `n`
+    awards by one warmed-up writer (as `_writer` runs them): every statement the driver sends,
+    plus BEGIN and COMMIT/ROLLBACK (PostgreSQL: psycopg cursors and the engine's commit
+    events; SQLite: the connection's trace callback, which sees every statement)."""
+    db = open_db(url)
+    counts = {"statements": 0, "begins": 0, "ends": 0}
+    if db.is_sqlite:
+        def trace(sql: str) -> None:
+            word = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else ""
+            key = {"BEGIN": "begins", "COMMIT": "ends", "ROLLBACK": "ends"}.get(word,
+                                                                               "statements")
+            counts[key] += 1
+        event.listen(db.engine, "connect",
+                     lambda dbapi, _rec: dbapi.set_trace_callback(trace))
+    else:
+        event.listen(db.engine, "connect",
+                     lambda dbapi, _rec: setattr(dbapi, "cursor_factory", _CountingCursor))
+        for name in ("commit", "rollback"):
+            event.listen(db.engine, name,
+                         lambda _conn: counts.__setitem__("ends", counts["ends"] + 1))
+    one = awarder(db, path, 0, False, shards, tag)
+    for i in range(warmup(path)):
+        one(i)
+    base = dict(_CountingCursor.counts)
+    counts.update(statements=0, begins=0, ends=0)
+    for i in range(warmup(path), warmup(path) + n):
+        one(i)
+    if not db.is_sqlite:
+        counts["statements"] = _CountingCursor.counts["statements"] - base["statements"]
+        counts["begins"] = _CountingCursor.counts["begins"] - base["begins"]
+    db.dispose()
+    stmts = counts["statements"] / n
+    trips = (counts["statements"] + counts["begins"] + counts["ends"]) / n
+    return {"statements": stmts, "round_trips": trips}

@@ -218,6 +218,14 @@ class Settings:
         return self.database_url.startswith("sqlite")
 
 
+@dataclass(frozen=True)
+class PostingSettings:
+    """What posting an award reads of the settings, carried in an outbox task's arguments (a
+    check-out's points: ledger/activities/awards.py) to whichever process runs it."""
+
+    budget_shards: int
+
+
 def load_settings() -> Settings:
     data_dir = _data_dir()
     db_url = env("JIFEN_DATABASE_URL")

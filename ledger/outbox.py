@@ -75,15 +75,23 @@ OUTBOX_KEEP_DAYS = 30
 
 Handler = Callable[..., dict | None]
 HANDLERS: dict[str, Handler] = {}
+# Tasks whose handler runs its own transactions, `fn(db, **args)`: a write with an idempotency
+# key (a check-out's points: `book.write` commits the award with its key). The row is marked
+# done after the handler returns; a task delivered twice runs twice, and the key answers the
+# second run with the first one's result.
+OWN_TRANSACTIONS: set[str] = set()
 
 
-def handler(name: str) -> Callable[[Handler], Handler]:
-    """Register `fn(session, **args)` as the handler of outbox task `name`."""
+def handler(name: str, *, own_transactions: bool = False) -> Callable[[Handler], Handler]:
+    """Register `fn(session, **args)` as the handler of outbox task `name` (with
+    `own_transactions`: `fn(db, **args)`, which must be idempotent; see OWN_TRANSACTIONS)."""
     if not 1 <= len(name) <= MAX_TASK_CHARS:
         raise ValueError(f"task names are 1..{MAX_TASK_CHARS} characters")
 
     def register(fn: Handler) -> Handler:
         HANDLERS[name] = fn
+        if own_transactions:
+            OWN_TRANSACTIONS.add(name)
         return fn
 
     return register
@@ -191,7 +199,20 @@ def _claim(s: Session, oid: int) -> OutboxRow | None:
 
 
 def run_row(db: Database, oid: int, now: datetime | None = None) -> str:
-    """Run one outbox row exactly once: 'done', 'already_done', 'dead', 'missing', 'failed'."""
+    """Run one outbox row exactly once: 'done', 'already_done', 'dead', 'missing', 'failed'.
+    (A task with its own transactions runs at least once; see OWN_TRANSACTIONS.)"""
+    with db.sessions() as s:
+        row = s.get(OutboxRow, oid)
+        if row is not None and row.task in OWN_TRANSACTIONS:
+            if row.done_at is not None:
+                return "already_done"
+            if row.dead_at is not None:
+                return "dead"
+            task, args = row.task, dict(row.args or {})
+        else:
+            task = None
+    if task is not None:
+        return _run_own(db, oid, task, args, now)
     try:
         with db.transaction() as s:
             row = _claim(s, oid)
@@ -205,6 +226,23 @@ def run_row(db: Database, oid: int, now: datetime | None = None) -> str:
             if fn is None:
                 raise LookupError(f"no handler registered for task {row.task!r}")
             result = fn(s, **(row.args or {}))
+            row.done_at = now or utcnow()
+            row.sent_at = row.sent_at or row.done_at
+            row.attempts += 1
+            row.result = result if isinstance(result, dict) else None
+            return "done"
+    except Exception as exc:  # noqa: BLE001 - recorded on the row, retried with backoff
+        _record_failure(db, oid, exc)
+        return "failed"
+
+
+def _run_own(db: Database, oid: int, task: str, args: dict, now: datetime | None) -> str:
+    try:
+        result = HANDLERS[task](db, **args)
+        with db.transaction() as s:
+            row = _claim(s, oid)
+            if row.done_at is not None:
+                return "already_done"
             row.done_at = now or utcnow()
             row.sent_at = row.sent_at or row.done_at
             row.attempts += 1

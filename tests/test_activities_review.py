@@ -8,11 +8,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from ledger import outbox
 from ledger.activities import awards, planning, review
 from ledger.activities.models import PointsState
 from ledger.activities.planning import ActivityDraft
 from ledger.errors import Conflict, Forbidden, InvalidInput
 from ledger.journal.models import JournalEntry
+from ledger.outbox import OutboxRow
 from ledger.rules import service as rules
 from ledger.rules.models import AwardRecord
 from tests.conftest import audit_clean
@@ -62,7 +64,7 @@ def test_a_retried_award_pays_exactly_once(db, settings):
     # ...the confirmation then settles with the same key and gets the same award back.
     done = review.confirm(db, settings, w.organizer, att.id, now=T0 + timedelta(hours=2))
     assert done["points"]["award_id"] == first["award_id"]
-    assert awards.retry_due(db, settings) == 0
+    assert outbox.relay(db, lambda ids: [outbox.run_row(db, i) for i in ids], grace=False) == 0
     assert points_of(db, "person", w.people[0]) == 3
     with db.sessions() as s:
         assert s.scalar(select(func.count()).select_from(AwardRecord)) == 1
@@ -245,72 +247,82 @@ def test_monthly_themes_are_the_towns_five():
     assert tuple(themes) == planning.MONTHLY_THEMES
 
 
-def test_points_left_due_by_a_crash_are_paid_by_the_scheduled_retry_once(db, settings):
-    """A check-out committed its minutes and points_state=due, then the process died before
-    the award: the minute-by-minute retry pays it, once, and leaves recent ones to their
-    request."""
-    from sqlalchemy import update
+def _with_dispatcher(db, dispatcher, fn):
+    """Run `fn` with this database's committed outbox rows handed to `dispatcher` (as
+    production's API process hands them to Celery), then back to the embedded default."""
+    outbox.attach(db, dispatcher)
+    try:
+        return fn()
+    finally:
+        outbox.attach(db, outbox.inline)
 
-    from ledger.activities.models import Attendance, PointsState
+
+def _settle_rows(db) -> list[int]:
+    with db.sessions() as s:
+        return list(s.scalars(select(OutboxRow.id).where(OutboxRow.task == awards.SETTLE_TASK)))
+
+
+def test_points_left_due_by_a_crash_are_paid_by_the_relay_once(db, settings):
+    """A check-out committed its minutes, points_state=due and the task that pays them, then
+    the process died before the task ran: the relay delivers the task and it pays, once; a
+    second delivery, or the task's own second run, pays nothing more."""
     w = make_world(db)
     act = make_activity(db, w)
-    out = _checked_out(db, settings, w, act, 0, 90)
+    out = _with_dispatcher(db, lambda _engine, _ids: None,  # the process dies after COMMIT
+                           lambda: _checked_out(db, settings, w, act, 0, 90))
     att_id = out["attendance_id"]
+    assert out["points_state"] == "due" and attendance(db, att_id).points_state == "due"
+    assert points_of(db, "person", w.people[0]) == 0
+    ran: list[str] = []
+    assert outbox.relay(db, lambda ids: ran.extend(outbox.run_row(db, i) for i in ids),
+                        grace=False) == 1
+    assert ran == ["done"] and attendance(db, att_id).points_state == PointsState.AWARDED
     paid = points_of(db, "person", w.people[0])
+    assert paid == 3
+    (oid,) = _settle_rows(db)
+    assert outbox.run_row(db, oid) == "already_done"  # a late duplicate delivery
     with db.sessions() as s:
-        award_count = s.scalar(select(func.count()).select_from(AwardRecord))
-    with db.transaction() as s:  # as if the award had never happened
-        s.execute(update(Attendance.__table__).where(Attendance.id == att_id).values(
-            points_state=PointsState.DUE, points_result=None, updated_at=T0))
-    later = T0 + timedelta(minutes=5)
-    assert awards.retry_due(db, settings, older_than_s=600, now=later) == 0  # too recent
-    assert awards.retry_due(db, settings, older_than_s=60, now=later) == 1
-    assert awards.retry_due(db, settings, older_than_s=60, now=later) == 0
-    assert attendance(db, att_id).points_state == PointsState.AWARDED
+        args = s.get(OutboxRow, oid).args
+    assert outbox.HANDLERS[awards.SETTLE_TASK](db, **args) == {"points_state": "awarded"}
     assert points_of(db, "person", w.people[0]) == paid  # the key: paid exactly once
     with db.sessions() as s:
-        assert s.scalar(select(func.count()).select_from(AwardRecord)) == award_count
-
-
-def test_with_a_payer_attached_check_out_answers_at_once_and_the_payer_pays_once(db, settings):
-    """Production: the check-out hands the due points to the workers (a Celery task there;
-    here a list) and answers with them due; the task pays them, once, however often it runs."""
-    from workers import tasks
-    w = make_world(db)
-    act = make_activity(db, w)
-    handed: list[int] = []
-    awards.attach_payer(db, handed.append)
-    try:
-        out = _checked_out(db, settings, w, act, 0, 90)
-    finally:
-        awards.attach_payer(db, None)
-    assert out["points_state"] == "due" and out["points"] is None
-    assert out["message"].endswith("积分发放中") and out["minutes"] == 90
-    assert handed == [out["attendance_id"]]
-    assert points_of(db, "person", w.people[0]) == 0
-    for _ in range(2):  # a redelivered message pays nothing more
-        paid = awards.settle_points(db, settings, handed[0], now=T0 + timedelta(minutes=91))
-        assert paid[0] == PointsState.AWARDED
-    assert points_of(db, "person", w.people[0]) == 3
-    assert attendance(db, handed[0]).points_state == PointsState.AWARDED
-    assert tasks.settle_points.name in tasks.TASKS
+        assert s.scalar(select(func.count()).select_from(AwardRecord)) == 1
     audit_clean(db)
 
 
-def test_a_payer_that_fails_leaves_the_points_due_for_the_scheduled_retry(db, settings):
+def test_with_workers_check_out_answers_at_once_and_the_task_pays_once(db, settings):
+    """Production: the check-out's commit hands its outbox row to the workers (a Celery task
+    there; here a list) and answers with the points due; the task pays them, once, however
+    often it runs."""
+    w = make_world(db)
+    act = make_activity(db, w)
+    handed: list[int] = []
+    out = _with_dispatcher(db, lambda _engine, ids: handed.extend(ids),
+                           lambda: _checked_out(db, settings, w, act, 0, 90))
+    assert out["points_state"] == "due" and out["points"] is None
+    assert out["message"].endswith("积分发放中") and out["minutes"] == 90
+    assert handed == _settle_rows(db)
+    assert points_of(db, "person", w.people[0]) == 0
+    with db.sessions() as s:
+        row = s.get(OutboxRow, handed[0])
+        assert row.args["attendance_id"] == out["attendance_id"]
+    for _ in range(2):  # a redelivered message pays nothing more
+        outbox.run_row(db, handed[0])
+        outbox.HANDLERS[awards.SETTLE_TASK](db, **row.args)
+    assert points_of(db, "person", w.people[0]) == 3
+    assert attendance(db, out["attendance_id"]).points_state == PointsState.AWARDED
+    audit_clean(db)
+
+
+def test_a_broker_outage_leaves_the_points_due_for_the_relay(db, settings):
     w = make_world(db)
     act = make_activity(db, w)
 
-    def broker_down(_attendance_id: int) -> None:
+    def broker_down(_engine, _ids) -> None:
         raise ConnectionError("redis is down")
 
-    awards.attach_payer(db, broker_down)
-    try:
-        out = _checked_out(db, settings, w, act, 0, 90)
-    finally:
-        awards.attach_payer(db, None)
+    out = _with_dispatcher(db, broker_down, lambda: _checked_out(db, settings, w, act, 0, 90))
     assert out["points_state"] == "due"  # the check-out itself stands
-    later = T0 + timedelta(minutes=95)
-    assert awards.retry_due(db, settings, older_than_s=awards.RETRY_AFTER_S, now=later) == 1
+    assert outbox.relay(db, lambda ids: [outbox.run_row(db, i) for i in ids], grace=False) == 1
     assert points_of(db, "person", w.people[0]) == 3
     audit_clean(db)

@@ -65,9 +65,9 @@ def test_volunteer_checks_in_and_out_by_opening_the_code_url(client, db, setting
 
 def test_in_production_the_check_out_page_says_the_points_are_on_their_way(client, db,
                                                                           settings):
-    """With the workers paying (a payer attached, as production's API process has), the page
-    answers before the points are paid and says so."""
-    from ledger.activities import awards
+    """With the workers paying (committed outbox rows handed on, as production's API process
+    does), the page answers before the points are paid and says so."""
+    from ledger import outbox
     village, activity_id = _activity(client, db, settings)
     path = _code_url(client, activity_id).replace(settings.public_base_url, "")
     person = make_person(db, village)
@@ -75,12 +75,12 @@ def test_in_production_the_check_out_page_says_the_points_are_on_their_way(clien
     sign_in(client, settings, "volunteer", person_id=person, user_id=302)
     client.post(path, data=form_fields(client.get(path).text, path))
     handed: list[int] = []
-    awards.attach_payer(db, handed.append)
+    outbox.attach(db, lambda _engine, ids: handed.extend(ids))
     try:
         again = client.get(path)
         r = client.post(path, data=form_fields(again.text, path))
     finally:
-        awards.attach_payer(db, None)
+        outbox.attach(db, outbox.inline)
     assert "签退成功" in r.text and 'data-testid="points-due"' in r.text
     assert "积分发放中" in r.text and len(handed) == 1
     assert 'data-testid="points"' not in r.text

@@ -201,7 +201,7 @@ def test_a_real_worker_pays_the_points_a_check_out_handed_on(db, settings, redis
     from ledger.activities import awards
     from ledger.timeutil import utcnow
     from tests import test_activities_support as acts
-    from workers.celery_app import make_app, points_sender
+    from workers.celery_app import celery_sender, make_app
     w = acts.make_world(db)
     start = utcnow() - timedelta(hours=3)
     act = acts.make_activity(db, w, start=start, hours=4)
@@ -209,12 +209,12 @@ def test_a_real_worker_pays_the_points_a_check_out_handed_on(db, settings, redis
     worker = workers(db, redis_url, queue)
     worker.env["JIFEN_BUDGET_SHARDS"] = str(settings.budget_shards)
     worker.start()
-    awards.attach_payer(db, points_sender(queue, make_app(redis_url)))
+    outbox.attach(db, celery_sender(queue, make_app(redis_url)))
     try:
         acts.scan(db, settings, w, act, 0, start + timedelta(minutes=5))
         out = acts.scan(db, settings, w, act, 0, start + timedelta(minutes=95))
     finally:
-        awards.attach_payer(db, None)
+        outbox.attach(db, outbox.inline)
     assert out["points_state"] == "due" and out["minutes"] == 90
 
     def paid():
@@ -222,5 +222,8 @@ def test_a_real_worker_pays_the_points_a_check_out_handed_on(db, settings, redis
 
     _wait(paid, 60, "the worker to pay the check-out's points", worker)
     assert acts.points_of(db, "person", w.people[0]) == 3  # H1: 2 an hour, 90 minutes
-    assert awards.settle_points(db, settings, out["attendance_id"])[0] == "awarded"
+    with db.sessions() as s:
+        row = s.scalars(select(OutboxRow).where(OutboxRow.task == awards.SETTLE_TASK)).one()
+    assert row.done_at is not None
+    assert outbox.HANDLERS[awards.SETTLE_TASK](db, **row.args) == {"points_state": "awarded"}
     assert acts.points_of(db, "person", w.people[0]) == 3  # a second delivery pays nothing

@@ -25,7 +25,7 @@ from celery import Celery, signals
 from celery.schedules import crontab
 
 from ledger import outbox
-from ledger.activities import awards
+from ledger.activities import awards  # noqa: F401 - registers the check-out points' handler
 from ledger.config import Settings, env, env_int, load_settings
 from ledger.db import Database
 from ledger.logs import configure_logging
@@ -39,7 +39,6 @@ log = logging.getLogger("jifen.workers")
 QUEUE = env("JIFEN_CELERY_QUEUE", "jifen")
 VISIBILITY_S = env_int("JIFEN_CELERY_VISIBILITY_S", 3600)
 RUN_OUTBOX = "jifen.outbox.run"
-SETTLE_POINTS = "jifen.activities.settle"
 
 # name → (schedule, kwargs). Times are the town's local time (Asia/Shanghai).
 BEAT = {
@@ -49,7 +48,6 @@ BEAT = {
     "sweep-holds": ("jifen.sweep.holds", timedelta(minutes=1)),
     "sweep-vouchers": ("jifen.sweep.vouchers", timedelta(minutes=5)),
     "sweep-checkouts": ("jifen.sweep.checkouts", timedelta(minutes=10)),
-    "points-due": ("jifen.activities.retry_due", timedelta(minutes=1)),
     "orders-deadlines": ("jifen.matching.sweep", timedelta(minutes=5)),
     "post-notices": ("jifen.rules.post_due_notices", timedelta(minutes=15)),
     "expire-points": ("jifen.rules.expire_points", crontab(hour=0, minute=30)),
@@ -167,23 +165,12 @@ def celery_sender(queue: str = QUEUE, celery_app: Celery | None = None) -> outbo
     return send
 
 
-def points_sender(queue: str = QUEUE, celery_app: Celery | None = None) -> awards.Payer:
-    """Hand an attendance whose points became due to the workers."""
-    target = celery_app or app
-
-    def send(attendance_id: int) -> None:
-        target.send_task(SETTLE_POINTS, args=[attendance_id], queue=queue)
-
-    return send
-
-
 def attach_dispatcher(database: Database, s: Settings, *, queue: str = QUEUE) -> None:
-    """How this process hands committed outbox rows and due check-out points on, and where
-    its live boards are: production → Celery and Redis; embedded → in-process and memory."""
+    """How this process hands committed outbox rows on (a check-out's points among them), and
+    where its live boards are: production → Celery and Redis; embedded → in-process and
+    memory."""
     if s.tasks == "celery":
         outbox.attach(database, celery_sender(queue))
-        awards.attach_payer(database, points_sender(queue))
     else:
         outbox.attach(database, outbox.inline)
-        awards.attach_payer(database, None)
     leaderboards.configure(database.engine, s.redis_url)

@@ -10,7 +10,7 @@ from ledger.journal import service as journal
 from ledger.recognition import leaderboards, rollups
 from ledger.recognition import tasks as recognition
 from ledger.timeutil import utcnow
-from workers.celery_app import RUN_OUTBOX, SETTLE_POINTS, app, db, settings
+from workers.celery_app import RUN_OUTBOX, app, db, settings
 
 log = logging.getLogger("jifen.workers")
 
@@ -91,20 +91,6 @@ def sweep_orders() -> dict:
     return sweep(db(), utcnow())
 
 
-@app.task(name=SETTLE_POINTS)
-def settle_points(attendance_id: int) -> str:
-    """The points of one attendance, handed on by the request that made them due."""
-    from ledger.activities.awards import settle_points as settle
-    return settle(db(), settings(), int(attendance_id))[0]
-
-
-@app.task(name="jifen.activities.retry_due")
-def retry_due_points() -> int:
-    """Points of check-outs that a crash or a lost message left unpaid (due for a minute)."""
-    from ledger.activities.awards import RETRY_AFTER_S, retry_due
-    return retry_due(db(), settings(), older_than_s=RETRY_AFTER_S)
-
-
 @app.task(name="jifen.rules.post_due_notices")
 def post_due_notices() -> int:
     from ledger.rules.workflow import post_due_notices as post
@@ -179,6 +165,6 @@ def render_plates(village_id: int) -> dict:
 # name → function, for `jifen task NAME` and the embedded scheduler (same functions, no broker)
 TASKS = {t.name: t for t in (
     run_outbox, relay, prune_outbox, catch_up, recompute_stars, rebuild_boards, rebuild_rollups,
-    sweep_holds, sweep_vouchers, sweep_checkouts, sweep_orders, settle_points, retry_due_points,
-    post_due_notices, expire_points, nightly_audit, nightly_backup, honor_draft, render_poster,
-    render_plates, export_village)}
+    sweep_holds, sweep_vouchers, sweep_checkouts, sweep_orders, post_due_notices,
+    expire_points, nightly_audit, nightly_backup, honor_draft, render_poster, render_plates,
+    export_village)}

@@ -11,17 +11,14 @@ attendance (ledger.rules.service.post_award), so hours are never counted twice.
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
-from datetime import datetime, timedelta
-from weakref import WeakKeyDictionary
+from datetime import datetime
 
-from sqlalchemy import select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from ledger.activities.models import Activity, Attendance, PointsState
-from ledger.config import Settings
+from ledger import outbox
+from ledger.config import PostingSettings, Settings
 from ledger.db import Database
 from ledger.errors import DomainError, InvalidInput
 from ledger.rules import service as rules
@@ -34,10 +31,6 @@ from ledger.rules.types import Actor as RuleActor
 from ledger.rules.workflow import lock_award
 from ledger.timeutil import utcnow
 
-log = logging.getLogger("jifen.activities")
-
-RETRY_BATCH = 200
-RETRY_AFTER_S = 60  # retry_due leaves alone points due for less than this (being paid now)
 REVOCABLE = (AwardStatus.POSTED, AwardStatus.ON_NOTICE, AwardStatus.IN_REVIEW)
 NOT_YET_COUNTED = (AwardStatus.CLAIMED, AwardStatus.VERIFIED, AwardStatus.PENDING_REVIEW,
                    AwardStatus.AWAITING_CONFIRMATION)
@@ -90,47 +83,39 @@ def award_request(act: Activity, att: Attendance) -> dict:
                         "activity_title": act.title[:64], "source": att.source}}
 
 
-# Who pays the points an attendance became due for, per database: nobody attached (embedded
-# default) → the request pays them itself, before it answers; a payer (production: a Celery
-# task, workers/celery_app.py) → the request hands the attendance id on and answers at once
-# with the points due. The attendance row is the durable record either way: a payer that
-# fails or a lost message leaves it due, and `retry_due` pays it (every minute, after
-# RETRY_AFTER_S). The key makes paying twice impossible.
-Payer = Callable[[int], None]
-_payers: WeakKeyDictionary[Engine, Payer] = WeakKeyDictionary()
+# A check-out (or a confirmation) that makes an attendance's points due writes the outbox task
+# SETTLE_TASK in its own transaction (`points_due`); the outbox runs it after the commit: in
+# this process at once in the embedded default, on the workers in production (docs/workers.md).
+# The attendance row and the outbox row are both durable: a crash, a lost message or a broker
+# outage leaves the row undone and the relay delivers it again. The key makes paying twice
+# impossible, so the task may run twice.
+SETTLE_TASK = "activities.settle_points"
 
 
-def attach_payer(db: Database, payer: Payer | None) -> None:
-    if payer is None:
-        _payers.pop(db.engine, None)
-    else:
-        _payers[db.engine] = payer
+def points_due(s: Session, settings: Settings, att: Attendance, now: datetime) -> None:
+    """Mark the attendance's points due and write the task that pays them, in the caller's
+    transaction. The award is dated `now` (the check-out or the confirmation)."""
+    att.points_state = PointsState.DUE
+    outbox.enqueue(s, SETTLE_TASK, {"attendance_id": att.id,
+                                    "budget_shards": settings.budget_shards,
+                                    "due_at": now.isoformat()}, now=now)
 
 
-def hand_on(db: Database, attendance_id: int) -> bool:
-    """Give a due attendance to the attached payer; False when there is none (pay it now)."""
-    payer = _payers.get(db.engine)
-    if payer is None:
-        return False
-    try:
-        payer(attendance_id)
-    except Exception:  # noqa: BLE001 - the points stay due; retry_due pays them
-        log.exception("handing on attendance %s failed; retry_due will pay it", attendance_id)
-    return True
+@outbox.handler(SETTLE_TASK, own_transactions=True)
+def _settle_task(db: Database, attendance_id: int, budget_shards: int, due_at: str) -> dict:
+    state, _ = settle_points(db, PostingSettings(budget_shards), attendance_id,
+                             now=datetime.fromisoformat(due_at))
+    return {"points_state": state}
 
 
-def settle_points(db: Database, settings: Settings, attendance_id: int, *,
-                  now: datetime | None = None, request: dict | None = None
-                  ) -> tuple[str, dict | None]:
-    """Award the points of a certified attendance whose points are due; record the outcome.
-    `request` (from `award_request`, built in the transaction that made the points due) saves
-    reading the attendance again."""
-    if request is None:
-        with db.sessions() as s:
-            att = s.get(Attendance, attendance_id)
-            if att.points_state != PointsState.DUE:
-                return att.points_state, att.points_result
-            request = award_request(s.get(Activity, att.activity_id), att)
+def settle_points(db: Database, settings: Settings | PostingSettings, attendance_id: int, *,
+                  now: datetime | None = None) -> tuple[str, dict | None]:
+    """Award the points of a certified attendance whose points are due; record the outcome."""
+    with db.sessions() as s:
+        att = s.get(Attendance, attendance_id)
+        if att.points_state != PointsState.DUE:
+            return att.points_state, att.points_result
+        request = award_request(s.get(Activity, att.activity_id), att)
     occurred = datetime.fromisoformat(request["context"]["occurred_at"])
 
     def record(s: Session, state: str, result: dict) -> None:
@@ -173,21 +158,6 @@ def revoke_points(s: Session, settings: Settings, att: Attendance, *, actor_id: 
     elif award.status in NOT_YET_COUNTED:
         award.status, award.note = AwardStatus.REJECTED, memo[:500]
         award.reviewer_id, award.updated_at = actor_id, now
-
-
-def retry_due(db: Database, settings: Settings, limit: int = RETRY_BATCH,
-              older_than_s: float = 0, now: datetime | None = None) -> int:
-    """Pay what a crash left due: attendances certified (points due) whose award never noted
-    its outcome. The keys make it safe to pay again; `older_than_s` leaves alone those a
-    request is paying right now. Run every minute by the workers (jifen.activities.retry_due)."""
-    cutoff = (now or utcnow()) - timedelta(seconds=older_than_s)
-    with db.sessions() as s:
-        ids = list(s.scalars(select(Attendance.id).where(
-            Attendance.points_state == PointsState.DUE, Attendance.updated_at <= cutoff)
-            .order_by(Attendance.id).limit(limit)))
-    for i in ids:
-        settle_points(db, settings, i, now=now)
-    return len(ids)
 
 
 def record_inspection(db: Database, settings: Settings, *, item_code: str, household_id: int,

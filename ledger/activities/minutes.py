@@ -1,5 +1,6 @@
-"""Service minutes: how many are credited for an attendance (the rounding rule), and their
-entries in the ledger's minutes book.
+"""Service minutes of an attendance: how many are credited (the rounding rule), and when
+(checked out, confirmed, turned down). The entries are the minutes book's
+(ledger/journal/minutes.py), where every minute is booked.
 
 Rounding (docs/checkins.md): the counted interval is the part of [check-in, check-out] inside the
 activity's scheduled window [starts_at, ends_at]; its length is floored to whole minutes (59.9 s
@@ -21,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ledger.errors import InvalidInput
-from ledger.journal.accounts import open_account
+from ledger.journal import minutes as book
 from ledger.journal.models import Account, HolderType, Purpose, Unit
 from ledger.journal.posting import Line, PostedEntry, post_entry
 
@@ -50,35 +51,14 @@ def counted_minutes(*, check_in: datetime, check_out: datetime, starts_at: datet
     return minutes
 
 
-def service_shards(s: Session, town_id: int, shards: int) -> tuple[int, ...]:
-    """The town's source of service minutes, split like a budget so writers spread out
-    (read in one query; missing shards are opened)."""
-    n = max(1, shards)
-    found = dict(s.execute(select(Account.shard, Account.id).where(
-        Account.unit == Unit.MINUTES, Account.holder_type == HolderType.TOWN,
-        Account.holder_id == town_id, Account.purpose == Purpose.SERVICE,
-        Account.shard < n)).all())
-    for i in range(n):
-        if i not in found:
-            found[i] = open_account(s, holder_type=HolderType.TOWN, holder_id=town_id,
-                                    purpose=Purpose.SERVICE, unit=Unit.MINUTES, shard=i)
-    return tuple(found[i] for i in range(n))
-
-
-def _person(s: Session, person_id: int, purpose: str) -> int:
-    return open_account(s, holder_type=HolderType.PERSON, holder_id=person_id, purpose=purpose,
-                        unit=Unit.MINUTES)
-
-
 def book_minutes(s: Session, *, town_id: int, person_id: int, minutes: int, certified: bool,
                  attendance_id: int, actor_id: int | None, details: dict, shards: int,
                  now: datetime | None = None) -> PostedEntry:
     """Service → the person's certified minutes, or → their pending (transit) minutes."""
-    purpose = Purpose.POINTS if certified else Purpose.TRANSIT
-    return post_entry(
-        s, unit=Unit.MINUTES, kind="service" if certified else "service_pending",
-        lines=[Line.of(_person(s, person_id, purpose), minutes),
-               Line(service_shards(s, town_id, shards), -minutes, hot=True)],
+    return book.credit(
+        s, town_id=town_id, holders=[(HolderType.PERSON, person_id, minutes)], shards=shards,
+        purpose=Purpose.POINTS if certified else Purpose.TRANSIT,
+        kind="service" if certified else "service_pending",
         memo="志愿服务时长" + ("" if certified else "（待确认）"), source=SOURCE,
         source_ref=str(attendance_id), actor_id=actor_id, details=details, now=now)
 
@@ -89,8 +69,9 @@ def certify_minutes(s: Session, *, person_id: int, minutes: int, attendance_id: 
     """Pending → certified, when the organizer confirms."""
     return post_entry(
         s, unit=Unit.MINUTES, kind="service_certify",
-        lines=[Line.of(_person(s, person_id, Purpose.TRANSIT), -minutes),
-               Line.of(_person(s, person_id, Purpose.POINTS), minutes)],
+        lines=[Line.of(book.holder_account(s, HolderType.PERSON, person_id, Purpose.TRANSIT),
+                       -minutes),
+               Line.of(book.holder_account(s, HolderType.PERSON, person_id), minutes)],
         memo="志愿服务时长确认", source=SOURCE, source_ref=str(attendance_id),
         actor_id=actor_id, details=details, now=now)
 
@@ -99,12 +80,11 @@ def return_pending(s: Session, *, town_id: int, person_id: int, minutes: int,
                    attendance_id: int, actor_id: int | None, details: dict, shards: int,
                    now: datetime | None = None) -> PostedEntry:
     """Pending → back to the source, when the organizer rejects."""
-    return post_entry(
-        s, unit=Unit.MINUTES, kind="service_reject",
-        lines=[Line.of(_person(s, person_id, Purpose.TRANSIT), -minutes),
-               Line(service_shards(s, town_id, shards), minutes, hot=True)],
-        memo="志愿服务时长未获确认", source=SOURCE, source_ref=str(attendance_id),
-        actor_id=actor_id, details=details, now=now)
+    return book.credit(
+        s, town_id=town_id, holders=[(HolderType.PERSON, person_id, minutes)], shards=shards,
+        purpose=Purpose.TRANSIT, sign=-1, kind="service_reject", memo="志愿服务时长未获确认",
+        source=SOURCE, source_ref=str(attendance_id), actor_id=actor_id, details=details,
+        now=now)
 
 
 def person_minutes(s: Session, person_id: int) -> dict:

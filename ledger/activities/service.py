@@ -234,16 +234,16 @@ def check_out(db: Database, settings: Settings, activity_id: int, attendance_id:
 
 
 def settle(db: Database, settings: Settings, result: dict, now: datetime) -> dict:
-    """Pay the points an attendance just became due for (the rule engine's own transaction),
-    and answer with the outcome; or, where a payer is attached (production), hand them on and
-    answer with the points due (`awards.hand_on`)."""
-    request = result.pop("_award", None)
+    """The answer to a write that made an attendance's points due: its outbox task
+    (`awards.points_due`) has paid them by now where tasks run in this process (the embedded
+    default), and the answer says how; with workers (production) they are on their way."""
     if result.get("points_state") != PointsState.DUE:
         return result
-    if awards.hand_on(db, result["attendance_id"]):
+    with db.sessions() as s:
+        state, points = s.execute(select(Attendance.points_state, Attendance.points_result)
+                                  .where(Attendance.id == result["attendance_id"])).one()
+    if state == PointsState.DUE:
         return {**result, "message": result["message"] + MESSAGES["points_due"]}
-    state, points = awards.settle_points(db, settings, result["attendance_id"], now=now,
-                                         request=request)
     return {**result, "points_state": state, "points": points}
 
 
@@ -268,7 +268,10 @@ def credit_minutes(s: Session, settings: Settings, act: Activity, att: Attendanc
         att.minutes_entry_id = entry.id
     # The rule decides what an attendance earns: a per-occurrence item pays for being there,
     # a per-hour item refuses a stay of no whole minute (`minutes_required`).
-    att.points_state = PointsState.DUE if certified else PointsState.NONE
+    if certified:
+        awards.points_due(s, settings, att, now)
+    else:
+        att.points_state = PointsState.NONE
     s.flush()
 
 
@@ -298,10 +301,7 @@ MESSAGES = {
 
 def view(act: Activity, att: Attendance, *, action: str | None = None,
          repeated: bool = False) -> dict:
-    out = attendance_view(act, att, action=action, repeated=repeated)
-    if att.points_state == PointsState.DUE:
-        out["_award"] = awards.award_request(act, att)
-    return out
+    return attendance_view(act, att, action=action, repeated=repeated)
 
 
 def attendance_view(act: Activity, att: Attendance, *, action: str | None = None,

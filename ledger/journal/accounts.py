@@ -139,16 +139,6 @@ def award_accounts(session: Session, *, holder_type: str, holder_id: int, villag
     return points, budget_shards(session, village_id, shards, unit)
 
 
-def remembered(engine: Engine, keys: Sequence[Key]) -> list[int] | None:
-    """The ids this process remembers for `keys`, or None unless it remembers all of them.
-    (Whoever posts with them must check each row is still that account: `oneshot.py` does.)"""
-    cache = _caches.get(engine)
-    if cache is None:
-        return None
-    ids = [cache.get(k) for k in keys]
-    return None if None in ids else ids
-
-
 _FIND_POINTS = ("SELECT holder_id, id FROM account WHERE unit = :unit AND holder_type = :ht "
                 "AND purpose = :purpose AND shard = 0 AND holder_id IN ({ids})")
 PRELOAD_CHUNK = 1000

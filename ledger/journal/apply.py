@@ -75,13 +75,27 @@ p AS (INSERT INTO posting (entry_id, account_id, amount, seq, balance_after, has
 
 
 @lru_cache(maxsize=64)
-def _pg_statement(n: int) -> Sql:
-    """The whole entry as one PostgreSQL statement, for an entry of n postings."""
+def _pg_statement(n: int, also: PgAlso | None = None) -> Sql:
+    """The whole entry as one PostgreSQL statement, for an entry of n postings (and what
+    `also` adds when the entry is written)."""
+    ctes = f",\n{also.ctes}" if also else ""
+    cols = f", {also.columns}" if also else ""
     text = f"""WITH {pg_updates(n)},
-{pg_entry_inserts(n)}
+{pg_entry_inserts(n)}{ctes}
 SELECT u.i, (SELECT id FROM e), u.id, u.balance, u.posting_count, u.head_hash, u.unit,
-       u.holder_type, u.holder_id, u.purpose, u.shard FROM u"""
+       u.holder_type, u.holder_id, u.purpose, u.shard{cols} FROM u"""
     return Sql.of(text, text)
+
+
+@dataclass(frozen=True)
+class PgAlso:
+    """More writes in the entry's statement on PostgreSQL: CTEs that must read the entry CTE
+    `e` (so that they write only when the entry is written: `FROM e` or `WHERE EXISTS (SELECT
+    1 FROM e)`), and result columns (scalar subqueries over them), read back as
+    `Applied.also`."""
+
+    ctes: str
+    columns: str
 
 
 @dataclass
@@ -93,23 +107,27 @@ class Applied:
     rows: dict[int, tuple[int, int, str]]  # account id -> (balance, seq, head hash)
     refused: int | None
     keys: dict[int, tuple] = field(default_factory=dict)  # account id -> what the row is
+    also: tuple = ()  # the values of PgAlso.columns
 
 
 def apply_entry(raw: Raw, ordered: list[tuple[int, int, str]], entry: dict,
-                neg_ok: int) -> Applied:
+                neg_ok: int, also: PgAlso | None = None, also_params: dict | None = None
+                ) -> Applied:
     """`ordered`: (account id, amount, chain suffix) in lock order. `entry`: the entry's columns
     (unit, kind, now, reverses_id, memo, source, source_ref, actor_id, details as JSON text,
-    digest). On refusal nothing stays applied."""
+    digest). On refusal nothing stays applied. `also` (PostgreSQL only) and its parameters:
+    see PgAlso."""
     now = entry["now"]
     params = {**entry, "now": raw.time(now), "neg_ok": neg_ok}
     if raw.pg:
         for i, (acct, amount, suffix) in enumerate(ordered):
             params[f"id{i}"], params[f"a{i}"], params[f"s{i}"] = acct, amount, suffix
-        got = raw.all(_pg_statement(len(ordered)), params)
+        got = raw.all(_pg_statement(len(ordered), also), {**params, **(also_params or {})})
         rows = {r[2]: (r[3], r[4], r[5]) for r in got}
         entry_id = got[0][1] if got else None
         if entry_id is not None:
-            return Applied(entry_id, rows, None, {r[2]: tuple(r[6:11]) for r in got})
+            return Applied(entry_id, rows, None, {r[2]: tuple(r[6:11]) for r in got},
+                           tuple(got[0][11:]))
         done = {r[0] for r in got}
         refused = min(i for i in range(len(ordered)) if i not in done)
         undo(raw, [(a, n) for a, n, _ in ordered if a in rows])
@@ -138,4 +156,4 @@ def undo(raw: Raw, changed: list[tuple[int, int]]) -> None:
         raw.execute(_UNDO, {"id": acct, "amount": amount, "genesis": GENESIS_HASH})
 
 
-__all__ = ["Applied", "apply_entry", "pg_entry_inserts", "pg_updates", "undo"]
+__all__ = ["Applied", "PgAlso", "apply_entry", "pg_entry_inserts", "pg_updates", "undo"]

@@ -18,14 +18,7 @@ from sqlalchemy.orm import Session
 
 from ledger.db import Database
 from ledger.errors import DomainError, IdempotencyConflict, InsufficientFunds, InvalidInput
-from ledger.journal import oneshot
-from ledger.journal.accounts import (
-    MAX_BUDGET_SHARDS,
-    award_accounts,
-    budget_shards,
-    open_account,
-    remembered,
-)
+from ledger.journal.accounts import award_accounts, budget_shards, open_account
 from ledger.journal.models import Account, HolderType, Purpose, Unit
 from ledger.journal.posting import (
     Line,
@@ -34,7 +27,6 @@ from ledger.journal.posting import (
     StaleAccountId,
     canonical_json,
     post_entry,
-    prepare_entry,
     shards_available,
 )
 from ledger.journal.rawdb import Raw, Sql, dumps
@@ -51,6 +43,11 @@ MAX_RETRIES = 10  # deadlocks and serialization failures, retried with a growing
 MAX_SHARD_RETRIES = 64
 
 WorkFn = Callable[[Session], dict]
+# A work may write its idempotency record itself, in a statement it sends anyway (the award
+# path does, rules/direct.py): it finds (key, request hash) under KEY_TO_PUT in session.info,
+# and sets KEY_PUT_BY_WORK to True (written) or False (the key was taken: `write` rolls back
+# and answers with the stored record, as when its own INSERT finds the key taken).
+KEY_TO_PUT, KEY_PUT_BY_WORK = "idempotency_key_to_put", "idempotency_key_put_by_work"
 
 _KEY_GET = Sql.of("SELECT request_hash, result FROM idempotency_record WHERE key = :key")
 _KEY_PUT = Sql.of(
@@ -128,8 +125,13 @@ def _attempts(db: Database, fn: WorkFn, key: str | None, rhash: str) -> WriteRes
         try:
             with db.transaction() as s:
                 s.info["shard_hints"] = hints
-                result = fn(s)
                 if key is not None:
+                    s.info[KEY_TO_PUT] = (key, rhash)
+                result = fn(s)
+                put = s.info.pop(KEY_PUT_BY_WORK, None)
+                if put is False:
+                    raise _KeyTaken
+                if key is not None and put is None:
                     raw = Raw(s)  # flushes the work's pending ORM changes first
                     if raw.first(_KEY_PUT, {"key": key, "hash": rhash, "result": dumps(result),
                                             "now": raw.time(utcnow())}) is None:
@@ -269,51 +271,10 @@ def deduct(s: Session, *, village_id: int, holder_type: str, holder_id: int, amo
 
 def write_award(db: Database, *, key: str | None, request: dict, deduction: bool = False,
                 **kw) -> WriteResult:
-    """`write` of one `award` (or, with `deduction`, one `deduct`) and nothing else, with the
-    same answers. On PostgreSQL a keyed one whose accounts this process already knows is sent
-    as one autocommit statement (`oneshot.py`); a key already taken is answered with its
-    record, and whatever else that does not apply (a refusal, a database error) goes the
-    ordinary way, which gives the exact answer."""
+    """`write` of one `award` (or, with `deduction`, one `deduct`) and nothing else: an admin's
+    adjustment, an opening grant."""
     flow = deduct if deduction else award
-    if key is not None and not db.is_sqlite:
-        _check_key(key)
-        rhash = request_hash(request)
-        try:
-            posted = _award_oneshot(db, key, rhash, deduction, kw)
-        except oneshot.KeyTaken:  # a retry: the first result (or idempotency_conflict)
-            posted = None
-            found = _replay_stored(db, key, rhash, missing_ok=True)
-            if found is not None:
-                return found
-        if posted is not None:
-            return WriteResult(posted.as_dict())
     return write(db, lambda s: flow(s, **kw).as_dict(), key=key, request=request)
-
-
-def _award_oneshot(db: Database, key: str, rhash: str, deduction: bool, kw: dict
-                   ) -> PostedEntry | None:
-    amount, unit, shards = kw["amount"], str(kw.get("unit", Unit.POINTS)), kw["shards"]
-    if not isinstance(amount, int) or amount <= 0 or not 1 <= shards <= MAX_BUDGET_SHARDS:
-        return None  # the ordinary path refuses it with the right code
-    points_key = (unit, str(kw["holder_type"]), kw["holder_id"], str(Purpose.POINTS), 0)
-    shard_keys = [(unit, str(HolderType.VILLAGE), kw["village_id"], str(Purpose.BUDGET), i)
-                  for i in range(shards)]
-    ids = remembered(db.engine, [points_key, *shard_keys])
-    if ids is None:
-        return None
-    sign = -1 if deduction else 1
-    try:
-        prep = prepare_entry(
-            [Line.of(ids[0], sign * amount), Line(tuple(ids[1:]), -sign * amount, hot=True)],
-            unit=unit, kind="deduct" if deduction else kw.get("kind", "award"),
-            memo=kw.get("memo", ""), source=kw.get("source", ""),
-            source_ref=kw.get("source_ref", ""), actor_id=kw.get("actor_id"),
-            details=kw.get("details"), now=kw.get("now"))
-    except DomainError:
-        return None
-    shard = prep.chosen[1]
-    return oneshot.try_post(db, prep, [points_key, shard_keys[ids.index(shard) - 1]],
-                            key=key, rhash=rhash)
 
 
 def village_budget_available(s: Session, village_id: int, unit: str = Unit.POINTS) -> int:

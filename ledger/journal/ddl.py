@@ -1,6 +1,6 @@
-"""Database objects the ORM does not describe: the append-only guards on the journal, the hash
-function the guarded UPDATE calls, and the check that makes a one-statement posting all or
-nothing. Applied by the migrations (each revision its own list; `statements` gives them all)."""
+"""Database objects the ORM does not describe: the append-only guards on the journal and the
+hash function the guarded UPDATE calls. Applied by the migrations (each revision its own list;
+`statements` gives them all, in order)."""
 
 APPEND_ONLY_TABLES = ("journal_entry", "posting")
 
@@ -24,7 +24,8 @@ POSTGRES_DOWN = [f"DROP TRIGGER IF EXISTS {t}_append_only ON {t}" for t in APPEN
     "DROP FUNCTION IF EXISTS jifen_sha256(text)",
 ]
 
-# Revision 0004: the one-statement posting (`oneshot.py`) ends with this check. Raising aborts
+# Revision 0004: the autocommit one-statement posting (`oneshot.py`, removed in 0010: awards
+# post in a transaction, rules/direct.py) ended with this check. Raising aborts
 # the whole statement, so the UPDATEs that did apply are undone with the rest.
 POSTGRES_UP_0004 = [
     """CREATE OR REPLACE FUNCTION jifen_oneshot_check(applied boolean, key_new boolean)
@@ -40,6 +41,8 @@ POSTGRES_UP_0004 = [
        END $$""",
 ]
 POSTGRES_DOWN_0004 = ["DROP FUNCTION IF EXISTS jifen_oneshot_check(boolean, boolean)"]
+# Revision 0010: the check goes with the one-statement posting.
+POSTGRES_UP_0010, POSTGRES_DOWN_0010 = POSTGRES_DOWN_0004, POSTGRES_UP_0004
 
 SQLITE_UP = [
     f"""CREATE TRIGGER IF NOT EXISTS {t}_no_{op.lower()} BEFORE {op} ON {t}
@@ -52,12 +55,13 @@ SQLITE_DOWN = [f"DROP TRIGGER IF EXISTS {t}_no_{op.lower()}"
 
 
 def statements(dialect: str, up: bool = True, revision: str | None = None) -> list[str]:
-    """The statements of one revision ("0001", "0004"), or of all of them (for a schema built
-    with `create_all`, as tests and benchmarks do)."""
+    """The statements of one revision ("0001", "0004", "0010"), or of all of them (for a schema
+    built with `create_all`, as tests and benchmarks do)."""
     if dialect == "postgresql":
         by_rev = {"0001": (POSTGRES_UP, POSTGRES_DOWN),
-                  "0004": (POSTGRES_UP_0004, POSTGRES_DOWN_0004)}
+                  "0004": (POSTGRES_UP_0004, POSTGRES_DOWN_0004),
+                  "0010": (POSTGRES_UP_0010, POSTGRES_DOWN_0010)}
     else:
-        by_rev = {"0001": (SQLITE_UP, SQLITE_DOWN), "0004": ([], [])}
+        by_rev = {"0001": (SQLITE_UP, SQLITE_DOWN), "0004": ([], []), "0010": ([], [])}
     revs = [revision] if revision else sorted(by_rev, reverse=not up)
     return [stmt for rev in revs for stmt in by_rev[rev][0 if up else 1]]

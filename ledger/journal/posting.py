@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from ledger.db import sha256_hex
 from ledger.errors import Conflict, InsufficientFunds, InvalidInput, NotFound
 from ledger.journal.accounts import CACHED, forget_accounts
-from ledger.journal.apply import apply_entry
+from ledger.journal.apply import PgAlso, apply_entry
 from ledger.journal.models import JournalEntry, Posting, Purpose
 from ledger.journal.rawdb import Raw, Sql, dumps
 from ledger.timeutil import utcnow
@@ -239,15 +239,25 @@ def post_entry(session: Session, *, unit: str, kind: str, lines: Sequence[Line],
     (nothing applied) and `book.write` retries on a shard that can.
     `neg_ok` lets a holder's account go below zero for this entry whatever its kind.
     """
-    prep = prepare_entry(lines, unit=unit, kind=kind, memo=memo, source=source,
-                         source_ref=source_ref, actor_id=actor_id, details=details,
-                         reverses_id=reverses_id, now=now, neg_ok=neg_ok,
-                         hints=session.info.setdefault("shard_hints", {}))
+    return post_entry_with(session, lines, unit=unit, kind=kind, memo=memo, source=source,
+                           source_ref=source_ref, actor_id=actor_id, details=details,
+                           reverses_id=reverses_id, now=now, neg_ok=neg_ok)[0]
+
+
+def post_entry_with(session: Session, lines: Sequence[Line], *, also: PgAlso | None = None,
+                    also_params: dict | None = None, **entry) -> tuple[PostedEntry, tuple]:
+    """`post_entry`, and on PostgreSQL the writes of `also` in the same statement (see
+    apply.PgAlso: they happen only if the entry is posted). Returns the entry and the values
+    of `also.columns` (empty without `also`, and on SQLite, where the caller writes them
+    itself)."""
+    prep = prepare_entry(lines, **entry, hints=session.info.setdefault("shard_hints", {}))
     raw = Raw(session)
-    done = apply_entry(raw, prep.ordered, prep.columns, prep.neg_flag)
+    done = apply_entry(raw, prep.ordered, prep.columns, prep.neg_flag,
+                       also if raw.pg else None, also_params)
     if done.entry_id is not None:
         _check_cached(session, done.keys)
-        return prep.posted(done.entry_id, {a: row[0] for a, row in done.rows.items()})
+        return prep.posted(done.entry_id, {a: row[0] for a, row in done.rows.items()}), done.also
+    unit = entry["unit"]
     i = prep.order[done.refused]
     line = lines[i]
     if len(line.accounts) == 1 or line.amount > 0:
@@ -306,6 +316,7 @@ __all__ = [
     "hot_flags",
     "load_entry",
     "post_entry",
+    "post_entry_with",
     "prepare_entry",
     "reverse_entry",
     "shards_available",

@@ -283,7 +283,7 @@ def post_opening_grants(db: Database, settings: Settings, now: datetime | None =
                 rows = s.execute(select(m.id, m.village_id).where(
                     m.village_id.in_(list(villages)))).all()
                 plans += [(c, subject, hid, vid) for hid, vid in rows]
-                # Known accounts let each grant be one statement (book.write_award).
+                # Known accounts cost each grant no lookup (journal/accounts.py).
                 remember_points_accounts(s, subject, [hid for hid, _ in rows])
     for c, subject, hid, vid in plans:
         g = c.opening_grant

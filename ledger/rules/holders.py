@@ -26,6 +26,16 @@ CHANNEL_ROLE = {"inspector": "inspector", "organizer": "organizer", "admin": "vi
                 "system": "system"}
 
 
+def holder_arg(holder) -> tuple[str, int]:
+    """("person"|"household"|"team", id) from a Holder, a dict or a pair."""
+    if isinstance(holder, Holder):
+        return holder.type, holder.id
+    if isinstance(holder, dict):
+        return holder["holder_type"], int(holder["holder_id"])
+    h_type, h_id = holder
+    return str(h_type), int(h_id)
+
+
 def resolve_holder(s: Session, holder_type: str, holder_id: int, *, tags=(),
                    village_id: int | None = None) -> Holder:
     """The holder with its village and household, from the registry."""

@@ -5,6 +5,9 @@ Entry points for other packages (documented in docs/rules.md):
 - `evaluate(db, settings, item_code=, holder=, recorder=, context=)` → the decision, no write;
 - `record_award(db, settings, item_code=, holder=, recorder=, context=, key=)` → the award
   record (posted, on public notice, or waiting for confirmation / review), idempotent by key.
+
+Over 400 lines on purpose: an award's whole life (decide, post, revoke) reads in one module;
+the statements of the common case are in `direct.py`.
 """
 
 from __future__ import annotations
@@ -19,10 +22,11 @@ from ledger.config import Settings
 from ledger.db import Database
 from ledger.errors import Conflict, DomainError, NotFound
 from ledger.journal import book
+from ledger.journal import minutes as minutes_book
 from ledger.journal.accounts import budget_shards, open_account
 from ledger.journal.models import Account, HolderType, Purpose, Unit
 from ledger.journal.posting import Line, post_entry, reverse_entry
-from ledger.rules import counters, store, wallets
+from ledger.rules import counters, direct, store, wallets
 from ledger.rules import engine as E
 from ledger.rules import spec as S
 from ledger.rules.holders import (
@@ -32,6 +36,7 @@ from ledger.rules.holders import (
     context_refs,
     context_tags,
     default_channel,
+    holder_arg,
     make_inputs,
     resolve_actor,
     resolve_holder,
@@ -55,15 +60,6 @@ def refused(dec: E.Decision, scale: int) -> RuleRefused:
     return RuleRefused(f"{dec.message} ({dec.reason})", code=dec.reason,
                        status=STATUS_BY_REASON.get(dec.reason, 422), reason=dec.reason,
                        explanation=dec.explain(scale))
-
-
-def _holder_arg(holder) -> tuple[str, int]:
-    if isinstance(holder, Holder):
-        return holder.type, holder.id
-    if isinstance(holder, dict):
-        return holder["holder_type"], int(holder["holder_id"])
-    h_type, h_id = holder
-    return str(h_type), int(h_id)
 
 
 def offered_items(s: Session, actor: Actor, *, channel: str, subject: str,
@@ -104,7 +100,7 @@ def _history(s: Session, c: S.Catalog, item: S.Item, holder: Holder, inp: Inputs
 
 
 def _prepare(s: Session, *, item_code, holder, recorder, context, catalog, confirmer, now):
-    h_type, h_id = _holder_arg(holder)
+    h_type, h_id = holder_arg(holder)
     ctx = context if isinstance(context, dict) else {}
     h = resolve_holder(s, h_type, h_id, tags=context_tags(ctx), village_id=ctx.get("village_id"))
     channel = ctx.get("channel") or (default_channel(recorder, h.village_id)
@@ -138,7 +134,7 @@ def _request(item_code, holder, recorder, context, catalog, confirmer) -> dict:
         ctx = {**context.as_dict(), "note": context.evidence.note,
                "photos": list(context.evidence.photos)}
     return {"op": "rule_award", "item": item_code, "catalog": catalog,
-            "holder": list(_holder_arg(holder)), "recorder": rec,
+            "holder": list(holder_arg(holder)), "recorder": rec,
             "confirmer": confirmer.user_id if confirmer else None, "context": ctx}
 
 
@@ -163,29 +159,33 @@ def record_award(db: Database, settings: Settings, *, item_code: str, holder, re
 
     def decide(s: Session) -> dict:
         at = now or utcnow()
-        c, item, h, actor, conf, inp = _prepare(
-            s, item_code=item_code, holder=holder, recorder=recorder, context=context,
-            catalog=catalog, confirmer=confirmer, now=at)
+        got = direct.prepare(s, item_code=item_code, holder=holder, recorder=recorder,
+                             context=context, catalog=catalog, confirmer=confirmer, now=at)
+        if got is None:  # a team (its village may come from the context): the general path
+            c, item, h, actor, conf, inp = _prepare(
+                s, item_code=item_code, holder=holder, recorder=recorder, context=context,
+                catalog=catalog, confirmer=confirmer, now=at)
+            budget = None
+        else:
+            c, item, h, actor, conf, inp = (got.catalog, got.item, got.holder, got.actor,
+                                            got.confirmer, got.inputs)
+            budget = got.budget_available
         # Records that wait for a claim's or a reviewer's approval are checked now and
         # committed (under lock) later; the others lock their counters right away.
-        waits = item.review or inp.channel == "claim"
-        dec = E.evaluate(c, item.code, h, actor, inp,
-                         _history(s, c, item, h, inp, at, locked=not waits), confirmer=conf)
-        if not dec.ok and dec.reason != "needs_second_confirmation":
-            raise refused(dec, c.scale)
-        award = new_record(c, item, h, actor, conf, inp, context, at)
-        award.decision = dec.explain(c.scale)
-        if not dec.ok:
-            award.status = AwardStatus.AWAITING_CONFIRMATION
-        elif waits:
-            award.status = AwardStatus.CLAIMED if inp.channel == "claim" \
-                else AwardStatus.PENDING_REVIEW
+        waits = waits_for_approval(item, inp)
+        if waits or budget is None or item.sanction:
+            hist = _history(s, c, item, h, inp, at, locked=not waits)
         else:
-            _apply(s, settings, award, c, dec, at)
-            return award_view(award)
-        s.add(award)
-        s.flush()
-        return award_view(award)
+            usage = direct.lock_counters(s, E.counter_keys(c, item.code, h, inp))
+            hist = E.History(now=at, usage=usage,
+                             budget_available=budget if item.sign > 0 else None)
+        dec = E.evaluate(c, item.code, h, actor, inp, hist, confirmer=conf)
+        if got is not None and dec.ok and not waits and dec.notice_days == 0 \
+                and not item.sanction and not _books_minutes(dec, context) \
+                and any(cr.steps for cr in dec.credits):
+            return _post_direct(s, settings, c, item, h, actor, conf, inp, context, dec, at,
+                                got.award_id)
+        return finish(s, settings, c, item, h, actor, conf, inp, context, dec, at)
 
     done = book.write(db, work, key=key, request=_request(
         item_code, holder, recorder, context, catalog, confirmer))
@@ -195,20 +195,104 @@ def record_award(db: Database, settings: Settings, *, item_code: str, holder, re
     return done.result
 
 
-def new_record(c: S.Catalog, item: S.Item, h: Holder, actor: Actor, conf: Actor | None,
-               inp: Inputs, context, at: datetime) -> AwardRecord:
-    return AwardRecord(
-        catalog_code=c.code, catalog_version=c.version, item_code=item.code,
+def waits_for_approval(item: S.Item, inp: Inputs) -> bool:
+    """A claim, or an item under review: checked now, committed (under lock) later."""
+    return bool(item.review) or inp.channel == "claim"
+
+
+def finish(s: Session, settings: Settings, c: S.Catalog, item: S.Item, h: Holder, actor: Actor,
+           conf: Actor | None, inp: Inputs, context, dec: E.Decision, at: datetime) -> dict:
+    """Record a decision through the ORM: posted (or on notice), or waiting for a
+    confirmation, a claim's verification or a review."""
+    if not dec.ok and dec.reason != "needs_second_confirmation":
+        raise refused(dec, c.scale)
+    award = new_record(c, item, h, actor, conf, inp, context, at)
+    award.decision = dec.explain(c.scale)
+    if not dec.ok:
+        award.status = AwardStatus.AWAITING_CONFIRMATION
+    elif waits_for_approval(item, inp):
+        award.status = AwardStatus.CLAIMED if inp.channel == "claim" \
+            else AwardStatus.PENDING_REVIEW
+    else:
+        _apply(s, settings, award, c, dec, at)
+        return award_view(award)
+    s.add(award)
+    s.flush()
+    return award_view(award)
+
+
+def _books_minutes(dec: E.Decision, context) -> bool:
+    """Whether posting the decision books service minutes (`post_award`)."""
+    return not _from_attendance(context) and any(cr.minutes > 0 for cr in dec.credits)
+
+
+def _from_attendance(context) -> bool:
+    return bool(context_refs(context).get("attendance_id"))
+
+
+def _post_direct(s: Session, settings: Settings, c: S.Catalog, item: S.Item, h: Holder,
+                 actor: Actor, conf: Actor | None, inp: Inputs, context, dec: E.Decision,
+                 at: datetime, award_id: int) -> dict:
+    """`finish` + `_apply` + `post_award` for an award posted at once, on prepared statements:
+    the same record, counters, entry and explanation, without the ORM's unit of work."""
+    award = AwardView(**record_columns(c, item, h, actor, conf, inp, context, at))
+    award.id = award_id
+    award.decision = dec.explain(c.scale)
+    deltas = [(k, cr.delta()) for cr in dec.credits for k in cr.keys]
+    award.credits = [{"holder_type": cr.holder.type, "holder_id": cr.holder.id,
+                      "steps": cr.steps, "minutes": cr.minutes,
+                      "counters": counters.encode((k, cr.delta()) for k in cr.keys)}
+                     for cr in dec.credits]
+    award.amount_steps, award.minutes = dec.steps, dec.credits[0].minutes
+    award.status, award.posted_at = AwardStatus.POSTED, at
+    credits = [cr for cr in award.credits if cr["steps"] != 0]
+    total = sum(cr["steps"] for cr in credits)
+    lines = [Line.of(open_account(s, holder_type=cr["holder_type"], holder_id=cr["holder_id"],
+                                  purpose=Purpose.POINTS), cr["steps"]) for cr in credits]
+    lines.append(Line(budget_shards(s, award.village_id, settings.budget_shards), -total,
+                      hot=True))
+    entry = dict(unit=Unit.POINTS, kind="award" if total > 0 else "deduct",
+                 memo=award.item_name[:500], source="rule", source_ref=str(award.id),
+                 actor_id=award.recorder_id, details=entry_details(award), now=at)
+    cols = dict(award.__dict__)
+    del cols["entry_id"], cols["entry_ids"]
+    answer = award_view(award)
+    entry_id = direct.post(s, lines, entry, cols, deltas, answer)
+    award.entry_id, award.entry_ids = entry_id, [entry_id]
+    return {**answer, "entry_id": entry_id, "entry_ids": [entry_id]}
+
+
+class AwardView:
+    """An award record's columns as plain attributes (what `entry_details` and `award_view`
+    read), for the award path that writes the row itself."""
+
+    def __init__(self, **cols) -> None:
+        self.__dict__.update(cols)
+
+
+def record_columns(c: S.Catalog, item: S.Item, h: Holder, actor: Actor, conf: Actor | None,
+                   inp: Inputs, context, at: datetime) -> dict:
+    """The columns of a new award record (see AwardRecord)."""
+    return dict(
+        id=None, catalog_code=c.code, catalog_version=c.version, item_code=item.code,
         item_version=item.version, item_name=item.name, village_id=h.village_id,
         holder_type=h.type, holder_id=h.id, sign=item.sign, amount_steps=0, minutes=0,
         status="new", channel=inp.channel, recorder_id=actor.user_id,
-        confirmer_id=conf.user_id if conf else None,
+        confirmer_id=conf.user_id if conf else None, verifier_id=None, approver_id=None,
+        reviewer_id=None,
         actors={"recorder": actor_dict(actor), "confirmer": actor_dict(conf),
                 "holder_tags": sorted(h.tags)},
-        occurred_at=inp.occurred_at, created_at=at, updated_at=at,
-        inputs={**inp.as_dict(), "refs": context_refs(context)},
+        occurred_at=inp.occurred_at, created_at=at, updated_at=at, notice_until=None,
+        posted_at=None, inputs={**inp.as_dict(), "refs": context_refs(context)},
         evidence={"note": inp.evidence.note, "photos": list(inp.evidence.photos)},
-        decision={}, credits=[], entry_ids=[])
+        decision={}, credits=[], entry_ids=[], entry_id=None, minutes_entry_id=None, note="")
+
+
+def new_record(c: S.Catalog, item: S.Item, h: Holder, actor: Actor, conf: Actor | None,
+               inp: Inputs, context, at: datetime) -> AwardRecord:
+    cols = record_columns(c, item, h, actor, conf, inp, context, at)
+    cols.pop("id")
+    return AwardRecord(**cols)
 
 
 def record_inputs(award: AwardRecord) -> Inputs:
@@ -319,19 +403,14 @@ def post_award(s: Session, shards: int, award: AwardRecord, now: datetime) -> No
         award.entry_id = e.id
     # An attendance books its own certified minutes (ledger.activities); an award made for
     # one must not book them a second time.
-    from_attendance = bool(((award.inputs or {}).get("refs") or {}).get("attendance_id"))
+    from_attendance = _from_attendance((award.inputs or {}).get("refs"))
     minutes = [] if from_attendance else [cr for cr in award.credits if cr["minutes"] > 0]
     if minutes:
-        town = store.catalog_town(s, award.catalog_code)
-        service = open_account(s, holder_type=HolderType.TOWN, holder_id=town,
-                               purpose=Purpose.SERVICE, unit=Unit.MINUTES)
-        lines = [Line.of(open_account(s, holder_type=cr["holder_type"], holder_id=cr["holder_id"],
-                                      purpose=Purpose.POINTS, unit=Unit.MINUTES), cr["minutes"])
-                 for cr in minutes]
-        lines.append(Line.of(service, -sum(cr["minutes"] for cr in minutes), hot=True))
-        e = post_entry(s, unit=Unit.MINUTES, kind="award", lines=lines, memo=memo,
-                       source="rule", source_ref=str(award.id), actor_id=award.recorder_id,
-                       details=details, now=now)
+        e = minutes_book.credit(
+            s, town_id=store.catalog_town(s, award.catalog_code), shards=shards,
+            holders=[(cr["holder_type"], cr["holder_id"], cr["minutes"]) for cr in minutes],
+            kind="award", memo=memo, source="rule", source_ref=str(award.id),
+            actor_id=award.recorder_id, details=details, now=now)
         entries.append(e.id)
         award.minutes_entry_id = e.id
     bar = (award.decision.get("sanction") or {}).get("bar_redemption_days")

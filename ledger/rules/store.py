@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import date
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from ledger.db import Database, sha256_hex
@@ -22,6 +24,13 @@ _CACHE_SIZE = 64
 # Parsed catalogs by content (file hash, version, item versions): rows never change, and the
 # key stays right across databases.
 _parsed: dict[tuple, S.Catalog] = {}
+# Per database: the version rows of every catalog, with the stamp they were read at (the
+# highest catalog version id: versions are only ever added, so a new one changes the stamp).
+# The award path reads the stamp in a statement it sends anyway (rules/direct.py) and finds
+# its catalog here without a query; a version published by any process is seen at its next
+# award.
+_versions: WeakKeyDictionary[Engine, tuple[int, dict[str, list]]] = WeakKeyDictionary()
+CATALOG_STAMP_SQL = "(SELECT max(id) FROM rule_catalog_version)"
 
 
 def _hash(obj) -> str:
@@ -136,8 +145,23 @@ def _light_rows(s: Session, code: str | None = None) -> dict[str, list]:
     return out
 
 
-def _one(s: Session, code: str, on: date | None, version: int | None):
-    rows = _light_rows(s, code).get(code)
+def versions_at(s: Session, stamp: int | None) -> dict[str, list]:
+    """Every catalog's version rows as of `stamp` (see `_versions`): from memory when this
+    process has read them at that stamp, else read once and remembered."""
+    bind = s.get_bind()
+    engine = getattr(bind, "engine", bind)
+    found = _versions.get(engine)
+    if found is not None and stamp is not None and found[0] == stamp:
+        return found[1]
+    rows = _light_rows(s)
+    if stamp is not None:
+        _versions[engine] = (stamp, rows)
+    return rows
+
+
+def _one(s: Session, code: str, on: date | None, version: int | None,
+         rows_by_code: dict[str, list] | None = None):
+    rows = (rows_by_code if rows_by_code is not None else _light_rows(s, code)).get(code)
     if not rows:
         raise NotFound(f"没有规则目录 {code!r} (no such catalog)", code="catalog_not_found")
     row = _choose(rows, on, version)
@@ -153,13 +177,17 @@ def version_row(s: Session, code: str, *, on: date | None = None,
 
 
 def catalog(s: Session, code: str, *, on: date | None = None,
-            version: int | None = None) -> S.Catalog:
-    return _parsed_for(s, _one(s, code, on, version))
+            version: int | None = None, rows: dict[str, list] | None = None) -> S.Catalog:
+    """`rows`: the version rows already at hand (`versions_at`), else they are read."""
+    return _parsed_for(s, _one(s, code, on, version, rows))
 
 
-def catalogs_in_force(s: Session, on: date) -> list[S.Catalog]:
-    """Every catalog, in the version in force on `on` (one query when cached)."""
-    return [_parsed_for(s, _choose(rows, on, None)) for rows in _light_rows(s).values()]
+def catalogs_in_force(s: Session, on: date, rows: dict[str, list] | None = None
+                      ) -> list[S.Catalog]:
+    """Every catalog, in the version in force on `on` (one query when cached; none when
+    `rows` are given)."""
+    return [_parsed_for(s, _choose(r, on, None))
+            for r in (rows if rows is not None else _light_rows(s)).values()]
 
 
 def catalog_town(s: Session, code: str) -> int:
@@ -171,12 +199,14 @@ def catalog_codes(s: Session) -> list[str]:
 
 
 def find_item(s: Session, item_code: str, *, on: date, village_name: str | None,
-              catalog_code: str | None = None) -> tuple[S.Catalog, S.Item]:
+              catalog_code: str | None = None, rows: dict[str, list] | None = None
+              ) -> tuple[S.Catalog, S.Item]:
     """`item_code` may be qualified (`baogai:A01`); a bare code must name exactly one item
-    among the catalogs that cover the holder's village."""
+    among the catalogs that cover the holder's village. `rows`: see `catalog`."""
     if catalog_code is None and ":" in item_code:
         catalog_code, item_code = item_code.split(":", 1)
-    cats = [catalog(s, catalog_code, on=on)] if catalog_code else catalogs_in_force(s, on)
+    cats = [catalog(s, catalog_code, on=on, rows=rows)] if catalog_code \
+        else catalogs_in_force(s, on, rows)
     hits = [c for c in cats
             if item_code in c.items and (catalog_code or c.covers_village(village_name))]
     if not hits:

@@ -21,13 +21,11 @@ from decimal import Decimal, InvalidOperation
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ledger.activities.minutes import _person as minutes_account
-from ledger.activities.minutes import service_shards
 from ledger.db import Database
 from ledger.identity.roles import REGISTRY_ADMINS, require, villages_of
 from ledger.journal import book
-from ledger.journal.models import Account, JournalEntry, Posting, Purpose, Unit
-from ledger.journal.posting import Line, post_entry
+from ledger.journal import minutes as minutes_book
+from ledger.journal.models import Account, JournalEntry, Posting, Unit
 from ledger.registry.models import Household, Person, Village
 from ledger.rules.service import village_shards
 from ledger.units import scale_in_force as points_scale
@@ -276,11 +274,11 @@ class HistoryImport:
                      now=at)
                 points += 1
             if r.minutes:
-                post_entry(s, unit=Unit.MINUTES, kind="service", lines=[
-                    Line.of(minutes_account(s, r.holder_id, Purpose.POINTS), r.minutes),
-                    Line(service_shards(s, r.town_id, 1), -r.minutes, hot=True)],
-                    memo=memo, source=SOURCE, source_ref=r.row_key, actor_id=actor_id,
-                    details=details, now=at)
+                minutes_book.credit(s, town_id=r.town_id, holders=[("person", r.holder_id,
+                                                                     r.minutes)],
+                                    shards=1, kind="service", memo=memo, source=SOURCE,
+                                    source_ref=r.row_key, actor_id=actor_id, details=details,
+                                    now=at)
                 minutes += 1
         return {"rows_booked": len(plan.rows), "points_entries": points,
                 "minutes_entries": minutes}

@@ -1,0 +1,82 @@
+"""Profile one writer's awards on client CPU time: where an award's Python goes.
+
+  .venv/bin/python -m bench.profile_award                      # record_award on PostgreSQL
+  .venv/bin/python -m bench.profile_award --path write_award --backend sqlite --sort tottime
+
+A scratch database (dropped at the end) seeded as `make bench` seeds it for one writer; the
+writer awards each of its holders twice (as a running process has: account ids remembered,
+statements prepared), then `--awards` more under cProfile with `time.process_time` as the clock
+(waiting for the server is not counted), and the top `--top` functions are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import pstats
+import shutil
+import tempfile
+import time
+import uuid
+
+from sqlalchemy import create_engine, text
+
+from bench import awards
+from bench.posting import DEFAULT_PG_URL
+from ledger.db import Database
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m bench.profile_award", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--path", choices=awards.PATHS, default="record_award")
+    ap.add_argument("--backend", choices=("postgres", "sqlite"), default="postgres")
+    ap.add_argument("--pg-url", default=os.environ.get("JIFEN_BENCH_PG_URL", DEFAULT_PG_URL))
+    ap.add_argument("--awards", type=int, default=2000)
+    ap.add_argument("--shards", type=int, default=8)
+    ap.add_argument("--sort", default="cumulative")
+    ap.add_argument("--top", type=int, default=30)
+    args = ap.parse_args(argv)
+    tmp = tempfile.mkdtemp(prefix="jifen_profile_")
+    admin = name = None
+    if args.backend == "postgres":
+        name = f"jifen_profile_{uuid.uuid4().hex[:6]}"
+        admin = create_engine(args.pg_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as c:
+            c.execute(text(f'CREATE DATABASE "{name}"'))
+        url = args.pg_url.rsplit("/", 1)[0] + "/" + name
+    else:
+        url = f"sqlite:///{os.path.join(tmp, 'profile.sqlite3')}"
+    try:
+        db = Database(url)
+        awards.build_schema(db)
+        awards.seed(db, 1, args.shards)
+        db.dispose()
+        db = awards.open_db(url)
+        one = awards.awarder(db, args.path, 0, False, args.shards, "profile")
+        first = awards.warmup(args.path)
+        for i in range(first):
+            one(i)
+        prof = cProfile.Profile(time.process_time)
+        wall, cpu = time.perf_counter(), time.process_time()
+        prof.enable()
+        for i in range(first, first + args.awards):
+            one(i)
+        prof.disable()
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        print(f"{args.path} on {args.backend}: {args.awards} awards, client CPU "
+              f"{cpu / args.awards * 1e3:.2f} ms per award under the profiler, wall "
+              f"{wall / args.awards * 1e3:.2f} ms")
+        pstats.Stats(prof).sort_stats(args.sort).print_stats(args.top)
+        db.dispose()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if admin is not None:
+            with admin.connect() as c:
+                c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,237 @@
+"""The award path's statements, built once and sent on the session's DBAPI connection.
+
+An award posted at once (a check-out's points, an inspector's finding, an admin's award) is,
+on PostgreSQL, BEGIN, three statements and COMMIT:
+
+1. `prepare`: the holder, their household and village, the village's budget available, the
+   stamp of the catalogs (the highest catalog version id) and the award's id (PostgreSQL: from
+   its sequence), in one statement. The parsed catalog comes from memory when the stamp is the
+   one this process last read (`store.versions_at`): a version published by any process
+   changes the stamp, and the next award reads the versions afresh.
+2. `lock_counters`: the award's counters, created if missing and locked, in one fixed order,
+   with their usage (one upsert that returns the rows).
+3. `post`: the entry (`journal.posting.post_entry_with`) and, in the same statement on
+   PostgreSQL (`journal.apply.PgAlso`), the award record, the counters' new usage and the
+   idempotency record that `journal.book.write` would otherwise insert after the work. SQLite
+   (one writer, no network) runs the same writes as separate statements.
+
+Account ids come from the process's memory (`journal.accounts`), as for every posting. The
+decision between the reads and the writes is the engine's (`engine.evaluate`), taken on the
+counters as locked, exactly as the general path takes it (`service.finish`), which remains for
+everything that is not posted at once (claims, reviews, public notice, sanctions, a second
+confirmation, awards that book service minutes without an attendance, teams).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from sqlalchemy import JSON
+from sqlalchemy.orm import Session
+
+from ledger.errors import NotFound
+from ledger.journal.apply import PgAlso
+from ledger.journal.book import KEY_PUT_BY_WORK, KEY_TO_PUT
+from ledger.journal.models import HolderType, Purpose, Unit
+from ledger.journal.posting import Line, post_entry, post_entry_with
+from ledger.journal.rawdb import Raw, Sql, dumps
+from ledger.rules import spec as S
+from ledger.rules import store
+from ledger.rules.holders import (
+    actor_from,
+    context_tags,
+    default_channel,
+    holder_arg,
+    make_inputs,
+    resolve_actor,
+)
+from ledger.rules.models import AwardRecord
+from ledger.rules.periods import local_date
+from ledger.rules.types import Actor, CounterKey, Holder, Inputs, Usage
+from ledger.timeutil import UTCDateTime, utcnow
+
+_BUDGET = ("(SELECT COALESCE(SUM(a.balance - a.pending_out), 0) FROM account a "
+           "WHERE a.holder_type = :vt AND a.holder_id = v.id AND a.purpose = :pu "
+           "AND a.unit = :un)")
+# The award's id before its entry is built (the entry's details name it): from the sequence on
+# PostgreSQL; on SQLite, whose one writer at a time holds the database, the next rowid.
+_NEXT_ID = {"pg": "nextval(pg_get_serial_sequence('rule_award', 'id'))",
+            "sqlite": "(SELECT COALESCE(MAX(id), 0) + 1 FROM rule_award)"}
+_FROM = {HolderType.PERSON: ("x.household_id", "person x"),
+         HolderType.HOUSEHOLD: ("x.id", "household x")}
+
+
+def _holder_sql(holder_type: str) -> Sql:
+    household, table = _FROM[holder_type]
+    text = (f"SELECT v.id, {household}, v.name, {store.CATALOG_STAMP_SQL}, {_BUDGET}, {{next}} "
+            f"FROM {table} JOIN village v ON v.id = x.village_id WHERE x.id = :hid")
+    return Sql.of(text.format(next=_NEXT_ID["sqlite"]), text.format(next=_NEXT_ID["pg"]))
+
+
+_HOLDER = {t: _holder_sql(t) for t in _FROM}
+
+
+@dataclass
+class Prepared:
+    catalog: S.Catalog
+    item: S.Item
+    holder: Holder
+    actor: Actor
+    confirmer: Actor | None
+    inputs: Inputs
+    budget_available: int  # the holder's village, points
+    award_id: int  # the id the award record will have if it is posted at once
+
+
+def prepare(s: Session, *, item_code: str, holder, recorder, context, catalog: str | None,
+            confirmer: Actor | None, now) -> Prepared | None:
+    """What `service._prepare` finds, read in one statement; None for a team (whose village
+    may come from the context: the general path resolves it)."""
+    h_type, h_id = holder_arg(holder)
+    if h_type not in _HOLDER:
+        return None
+    ctx = context if isinstance(context, dict) else {}
+    tags = context_tags(ctx)
+    raw = Raw(s)
+    row = raw.first(_HOLDER[h_type], {"hid": h_id, "vt": str(HolderType.VILLAGE),
+                                      "pu": str(Purpose.BUDGET), "un": str(Unit.POINTS)})
+    if row is None:
+        raise NotFound(f"{h_type} {h_id} does not exist", code="holder_not_found")
+    village_id, household_id, village_name, stamp, budget, award_id = row
+    h = Holder(h_type, h_id, village_id, village_name, household_id, frozenset(tags))
+    channel = ctx.get("channel") or (default_channel(recorder, h.village_id)
+                                     if isinstance(recorder, Actor) else "organizer")
+    actor = resolve_actor(s, actor_from(recorder, channel, h.village_id))
+    conf = resolve_actor(s, confirmer) if confirmer is not None else None
+    inp = make_inputs(context, channel=channel, now=now)
+    c, item = store.find_item(s, item_code, on=local_date(inp.occurred_at),
+                              village_name=h.village_name, catalog_code=catalog,
+                              rows=store.versions_at(s, stamp))
+    return Prepared(c, item, h, actor, conf, inp, int(budget), int(award_id))
+
+
+_COUNTER_COLS = "holder_type, holder_id, scope, period, award_steps, deduct_steps, times, minutes"
+
+
+@lru_cache(maxsize=32)
+def _lock_sql(n: int) -> Sql:
+    def values(pg: bool) -> str:
+        hid = "CAST(:i{k} AS bigint)" if pg else ":i{k}"
+        return ", ".join(f"(:t{{k}}, {hid}, :s{{k}}, :p{{k}}, 0, 0, 0, 0)".format(k=k)
+                         for k in range(n))
+    text = (f"INSERT INTO rule_counter ({_COUNTER_COLS}) VALUES {{values}} "
+            "ON CONFLICT (holder_type, holder_id, scope, period) DO UPDATE SET "
+            f"times = rule_counter.times RETURNING {_COUNTER_COLS}")
+    return Sql.of(text.format(values=values(False)), text.format(values=values(True)))
+
+
+def lock_counters(s: Session, keys) -> dict[CounterKey, Usage]:
+    """The counters' rows, created if missing and locked (PostgreSQL: the upsert's row locks,
+    taken in the keys' order, as `counters.lock` takes them; SQLite has one writer at a time),
+    with their usage. One statement."""
+    keys = sorted(set(keys))
+    if not keys:
+        return {}
+    params = {}
+    for k, key in enumerate(keys):
+        params.update({f"t{k}": key.holder_type, f"i{k}": key.holder_id, f"s{k}": key.scope,
+                       f"p{k}": key.period})
+    return {CounterKey(r[0], r[1], r[2], r[3]): Usage(r[4], r[5], r[6], r[7])
+            for r in Raw(s).all(_lock_sql(len(keys)), params)}
+
+
+_AWARD_COLUMNS = [c for c in AwardRecord.__table__.columns]
+_AWARD_NAMES = [c.name for c in _AWARD_COLUMNS]
+_JSON = {c.name for c in _AWARD_COLUMNS if isinstance(c.type, JSON)}
+_TIMES = {c.name for c in _AWARD_COLUMNS if isinstance(c.type, UTCDateTime)}
+_ADD_SQLITE = Sql.of(
+    "UPDATE rule_counter SET award_steps = award_steps + :a, deduct_steps = deduct_steps + :d, "
+    "times = times + :t, minutes = minutes + :m WHERE holder_type = :ht AND holder_id = :hid "
+    "AND scope = :sc AND period = :pe")
+
+
+# PostgreSQL: the award record, its counters' new usage and the idempotency record, written in
+# the statement that posts its entry (apply.PgAlso), and only if the entry is posted. The
+# record and the answer are each one JSON parameter completed with the entry's id, and the
+# counters' deltas one JSON array, so that the statement is one fixed text per entry size
+# (psycopg caches the conversion of a statement only up to 50 parameters).
+_ENTRY_IDS = "jsonb_build_object('entry_id', e.id, 'entry_ids', jsonb_build_array(e.id))"
+_PG_ALSO = {
+    keyed: PgAlso(
+        ctes=("w AS (INSERT INTO rule_award SELECT r.* FROM e, jsonb_populate_record("
+              f"NULL::rule_award, CAST(:rec AS jsonb) || {_ENTRY_IDS}) AS r RETURNING id),\n"
+              "c AS (UPDATE rule_counter r SET award_steps = r.award_steps + d.a, "
+              "deduct_steps = r.deduct_steps + d.dd, times = r.times + d.t, "
+              "minutes = r.minutes + d.m FROM json_to_recordset(CAST(:deltas AS json)) "
+              "AS d(ht varchar, hid bigint, sc varchar, pe varchar, a bigint, dd bigint, "
+              "t bigint, m bigint) WHERE r.holder_type = d.ht AND r.holder_id = d.hid "
+              "AND r.scope = d.sc AND r.period = d.pe AND EXISTS (SELECT 1 FROM e) "
+              "RETURNING 1)"
+              + (",\nk AS (INSERT INTO idempotency_record (key, request_hash, status, result, "
+                 "created_at) SELECT :key, :hash, 200, CAST(CAST(:result AS jsonb) || "
+                 f"{_ENTRY_IDS} AS json), CAST(:key_at AS timestamp) FROM e "
+                 "ON CONFLICT (key) DO NOTHING RETURNING key)" if keyed else "")),
+        columns=("(SELECT count(*) FROM w), (SELECT count(*) FROM c), "
+                 + ("(SELECT count(*) FROM k)" if keyed else "1")))
+    for keyed in (False, True)}
+_SQLITE_INSERT_AWARD = Sql.of(
+    f"INSERT INTO rule_award ({', '.join(_AWARD_NAMES)}) VALUES "
+    f"({', '.join(f':{n}' for n in _AWARD_NAMES)})")
+_ADD_SQLITE = Sql.of(
+    "UPDATE rule_counter SET award_steps = award_steps + :a, deduct_steps = deduct_steps + :d, "
+    "times = times + :t, minutes = minutes + :m WHERE holder_type = :ht AND holder_id = :hid "
+    "AND scope = :sc AND period = :pe")
+
+
+def _summed(deltas: list[tuple[CounterKey, Usage]]) -> list[tuple[CounterKey, Usage]]:
+    summed: dict[CounterKey, Usage] = {}
+    for k, u in deltas:
+        got = summed.setdefault(k, Usage())
+        got.award_steps += u.award_steps
+        got.deduct_steps += u.deduct_steps
+        got.times += u.times
+        got.minutes += u.minutes
+    return sorted(summed.items())
+
+
+def post(s: Session, lines: list[Line], entry: dict, cols: dict,
+         deltas: list[tuple[CounterKey, Usage]], answer: dict) -> int:
+    """Post the award's entry (`entry`: post_entry's keywords) and write its record (`cols`:
+    every column of AwardRecord but the entry ids), the counters' deltas (their rows locked by
+    `lock_counters` in this transaction) and, when `book.write` has a key for this write, the
+    idempotency record with `answer` (both completed with the entry's id). One statement on
+    PostgreSQL. Returns the entry's id. Refusals are post_entry's."""
+    raw = Raw(s)
+    rows = _summed(deltas)
+    if not raw.pg:
+        e = post_entry(s, lines=lines, **entry)
+        raw.execute(_SQLITE_INSERT_AWARD, {
+            n: (dumps(v) if n in _JSON else raw.time(v) if n in _TIMES and v is not None else v)
+            for n, v in {**cols, "entry_id": e.id, "entry_ids": [e.id]}.items()})
+        raw.cur.executemany(_ADD_SQLITE.sqlite, [
+            {"ht": key.holder_type, "hid": key.holder_id, "sc": key.scope, "pe": key.period,
+             "a": u.award_steps, "d": u.deduct_steps, "t": u.times, "m": u.minutes}
+            for key, u in rows])
+        return e.id
+    keyed = s.info.get(KEY_TO_PUT)
+    rec = {n: (raw.time(v).isoformat() if n in _TIMES and v is not None else v)
+           for n, v in cols.items()}
+    params = {"rec": dumps(rec), "deltas": dumps([
+        {"ht": key.holder_type, "hid": key.holder_id, "sc": key.scope, "pe": key.period,
+         "a": u.award_steps, "dd": u.deduct_steps, "t": u.times, "m": u.minutes}
+        for key, u in rows])}
+    if keyed:
+        params.update(key=keyed[0], hash=keyed[1], result=dumps(answer),
+                      key_at=raw.time(utcnow()))
+    e, (written, changed, key_new) = post_entry_with(s, lines, also=_PG_ALSO[bool(keyed)],
+                                                     also_params=params, **entry)
+    if written != 1 or changed != len(rows):
+        raise AssertionError(f"award {cols['id']}: record {written}, {changed} of {len(rows)} "
+                             "counters written")
+    if keyed:
+        s.info[KEY_PUT_BY_WORK] = key_new == 1
+    return e.id
+
+
+__all__ = ["Prepared", "lock_counters", "post", "prepare"]
