@@ -240,17 +240,17 @@ def _post_direct(s: Session, settings: Settings, c: S.Catalog, item: S.Item, h: 
     award.decision = dec.explain(c.scale)
     deltas = [(k, cr.delta()) for cr in dec.credits for k in cr.keys]
     award.credits = [{"holder_type": cr.holder.type, "holder_id": cr.holder.id,
-                      "steps": cr.steps, "minutes": cr.minutes,
+                      "steps": cr.steps, "minutes": cr.minutes, "held": cr.held,
                       "counters": counters.encode((k, cr.delta()) for k in cr.keys)}
                      for cr in dec.credits]
     award.amount_steps, award.minutes = dec.steps, dec.credits[0].minutes
     award.status, award.posted_at = AwardStatus.POSTED, at
     credits = [cr for cr in award.credits if cr["steps"] != 0]
-    total = sum(cr["steps"] for cr in credits)
-    lines = [Line.of(open_account(s, holder_type=cr["holder_type"], holder_id=cr["holder_id"],
-                                  purpose=Purpose.POINTS), cr["steps"]) for cr in credits]
-    lines.append(Line(budget_shards(s, award.village_id, settings.budget_shards), -total,
-                      hot=True))
+    lines = wallets.credit_lines(s, award.village_id, credits)  # held once, counted (as post_award)
+    total = wallets.held_total(credits)
+    if total:
+        lines.append(Line(budget_shards(s, award.village_id, settings.budget_shards), -total,
+                          hot=True))
     entry = dict(unit=Unit.POINTS, kind="award" if total > 0 else "deduct",
                  memo=award.item_name[:500], source="rule", source_ref=str(award.id),
                  actor_id=award.recorder_id, details=entry_details(award), now=at)
