@@ -558,3 +558,23 @@ def test_schema_declares_the_idempotency_key_on_every_operation_that_requires_it
                                                 and x.get("in") == "header" and x["required"]
                                                 for x in op.get("parameters", []))}
     assert declared == required and len(declared) >= 50
+
+
+def test_a_village_admins_station_report_holds_only_their_stations_figures(client, auth, db):
+    """The town's totals less one's own row would be the other villages' figures: a village
+    admin's totals and 挂牌-only list are of their own stations."""
+    from tests.test_matching_support import make_town
+    t = make_town(db)
+    with db.transaction() as s:
+        hh = add_household(s, HouseholdDraft(t.w.other_village_id, "黄大伯", address="坑东村 9 号"))
+    matching.place_order(db, Actor(9700, roles=(("town_admin", None),)), matching.OrderDraft(
+        village_id=t.w.other_village_id, need="水管漏水", preferred_at=utcnow() + timedelta(days=1),
+        household_id=hh.id))
+    params = {"period": utcnow().strftime("%Y-%m"), "town_id": t.w.town_id}
+    town = client.get("/api/v1/reports/stations", headers=auth("town_admin"), params=params).json()
+    mine = client.get("/api/v1/reports/stations", params=params,
+                      headers=auth("village_admin", village_id=t.w.village_id)).json()
+    assert town["totals"]["orders_placed"] == 1 and len(town["stations"]) == 2
+    assert [x["station_id"] for x in mine["stations"]] == [t.w.village_id]
+    assert mine["totals"]["orders_placed"] == 0
+    assert set(mine["sign_only"]) <= {x["name"] for x in mine["stations"]}
