@@ -130,6 +130,9 @@ class StationsController(Controller):
         if not principal.is_town_admin:
             mine = principal.villages(VILLAGE_ADMIN)
             r["stations"] = [x for x in r["stations"] if x["station_id"] in mine]
+            # the town's totals less one's own row would be the other villages' figures
+            r["totals"] = reports.totals(r["stations"])
+            r["sign_only"] = [x["name"] for x in r["stations"] if x["sign_only"]]
         return r
 
     @get("/reports/honour-candidates", sync_to_thread=True, guards=[requires_role(TOWN_ADMIN)],

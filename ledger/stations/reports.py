@@ -151,16 +151,21 @@ def station_figures(s: Session, town_id: int, p: Period, *, now: datetime | None
     return out
 
 
+def totals(rows: list[dict]) -> dict:
+    """The sums of these stations' figures (station_figures rows) and their average rating."""
+    keys = ("activities", "participations", "minutes", "orders_placed", "orders_done",
+            "orders_overdue", "orders_rated", "rating_sum")
+    out = {k: sum(r[k] for r in rows) for k in keys}
+    out["rating_avg"] = round(out["rating_sum"] / out["orders_rated"], 1) \
+        if out["orders_rated"] else None
+    return out
+
+
 def report(s: Session, town_id: int, p: Period, *, now: datetime | None = None) -> dict:
     """The town's report for a period: each station, the totals, the 挂牌-only stations, the
     teams behind pace (months of the period at whose end they were behind)."""
     now = now or utcnow()
     rows = station_figures(s, town_id, p, now=now)
-    keys = ("activities", "participations", "minutes", "orders_placed", "orders_done",
-            "orders_overdue", "orders_rated", "rating_sum")
-    totals = {k: sum(r[k] for r in rows) for k in keys}
-    totals["rating_avg"] = round(totals["rating_sum"] / totals["orders_rated"], 1) \
-        if totals["orders_rated"] else None
     last = _add_months(p.end, -1)
     teams = team_progress(s, town_id, last.year, today=min(now.astimezone(LOCAL_TZ).date(),
                                                           p.end))
@@ -168,7 +173,7 @@ def report(s: Session, town_id: int, p: Period, *, now: datetime | None = None) 
     behind = [{**t, "behind_in_period": sorted(months & set(t["behind_months"]))}
               for t in teams if months & set(t["behind_months"])]
     return {"period": p.code, "label": p.label, "start": p.start.isoformat(),
-            "end": p.end.isoformat(), "stations": rows, "totals": totals,
+            "end": p.end.isoformat(), "stations": rows, "totals": totals(rows),
             "sign_only": [r["name"] for r in rows if r["sign_only"]],
             "teams": teams, "teams_behind": behind, "quality": quality(s, town_id, p)}
 
