@@ -85,6 +85,9 @@ def test_dashboard_shows_charts_and_sign_only_stations(client, db, settings):
     assert "仅挂牌" in html and "坑东村" in html  # nothing held there
     sign_in(client, settings, "volunteer", village_id=t.w.village_id, user_id=5)
     assert client.get("/town/dashboard").status_code == 403
+    # a village admin would read the other villages' figures off the town's: not theirs
+    sign_in(client, settings, "village_admin", village_id=t.w.village_id, user_id=6)
+    assert client.get("/town/dashboard").status_code == 403
 
 
 def test_order_form_for_a_station_that_does_not_exist_is_a_404_page(client, db, settings):

@@ -9,7 +9,7 @@ from litestar.response import Redirect, Template
 from markupsafe import Markup
 from sqlalchemy import select
 
-from api.auth import TOWN_ADMIN, VILLAGE_ADMIN, Principal
+from api.auth import TOWN_ADMIN, Principal
 from api.pages.chart import bar_chart
 from api.pages.common import need_role, render, t_for
 from ledger.activities.certificates import hours_text
@@ -49,7 +49,9 @@ def chart(rows: list[tuple[str, int]], title: str, n: int, fmt=str) -> Markup:
 @get("/town/dashboard", name="town_dashboard", sync_to_thread=True)
 def dashboard(request: Request, db: Database,
               maybe_principal: Principal | None) -> Template | Redirect:
-    p = need_role(request, maybe_principal, TOWN_ADMIN, VILLAGE_ADMIN)
+    # The whole town's figures and honour candidates: the town admin's (a village admin's own
+    # station report is GET /api/v1/reports/stations, filtered to their stations).
+    p = need_role(request, maybe_principal, TOWN_ADMIN)
     if not isinstance(p, Principal):
         return p
     raw = request.query_params.get("period") or ""
