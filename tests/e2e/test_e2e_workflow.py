@@ -361,7 +361,7 @@ def test_honor_list_on_notice_takes_an_objection(browser, live_app, page):
     admin.get_by_label("名称").fill("年度好人榜（公示）")
     admin.get_by_label("范围").select_option(f"village:{village}")
     admin.get_by_label("评比依据").select_option("points")
-    admin.get_by_label("周期").select_option("year")
+    admin.locator("select[name=period]").select_option("year")  # the new list's own select
     admin.get_by_label("上榜人数").fill("2")
     admin.get_by_role("button", name="保存").click()
     card = admin.locator("section.card", has_text="年度好人榜（公示）")
