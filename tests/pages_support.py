@@ -10,10 +10,12 @@ from tests.tokens import token_for
 
 
 def sign_in(client, settings, *roles, village_id=None, user_id=7, person_id=None,
-            name="测试") -> Principal:
+            name="测试", db=None) -> Principal:
+    """A token cookie for a user written with exactly these roles; `db` for a client of a
+    server in another process (an httpx.Client has no app to find it on)."""
     p = Principal(user_id=user_id, name=name, roles=tuple((r, village_id) for r in roles),
                   person_id=person_id)
-    client.cookies.set(COOKIE, token_for(client.app.state.db, settings, p))
+    client.cookies.set(COOKIE, token_for(db or client.app.state.db, settings, p))
     return p
 
 

@@ -20,7 +20,7 @@ def _activity(client, db, settings, *, confirm=False):
     store.load_shipped(db)
     town = make_town(db, villages=1)
     village = town["villages"][0]
-    sign_in(client, settings, "organizer", village_id=village, user_id=ORGANIZER_USER)
+    sign_in(client, settings, "organizer", village_id=village, user_id=ORGANIZER_USER, db=db)
     page = client.get("/org/new")
     assert page.status_code == 200 and "A07 理论政策宣讲" in page.text
     start = (utcnow() - timedelta(minutes=10)).astimezone(LOCAL_TZ)
