@@ -11,7 +11,7 @@ from litestar.response import Redirect, Template
 from sqlalchemy import select
 
 from api.auth import Principal
-from api.pages.common import FormData, field_errors, form_key, render, t_for, to_signin
+from api.pages.common import FormData, field_errors, form_key, need_person, render, t_for, to_signin
 from api.pages.organizer import actor_of
 from ledger.activities import certificates
 from ledger.activities.models import Certificate
@@ -51,11 +51,9 @@ def _page(request: Request, db: Database, p: Principal, *, status: int = 200,
 @get("/me/certificates", name="my_certificates", sync_to_thread=True)
 def my_certificates(request: Request, db: Database,
                     maybe_principal: Principal | None) -> Template | Redirect:
-    p = maybe_principal
-    if p is None:
-        return to_signin(request)
-    if p.person_id is None:
-        return render(request, "me.html", person=None)
+    p = need_person(request, maybe_principal)
+    if not isinstance(p, Principal):
+        return p
     return _page(request, db, p)
 
 

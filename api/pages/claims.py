@@ -13,7 +13,7 @@ from litestar.params import Body
 from litestar.response import Redirect, Template
 
 from api.auth import Principal
-from api.pages.common import FormData, field_errors, form_key, render, t_for, to_signin
+from api.pages.common import FormData, field_errors, form_key, need_person, render, t_for, to_signin
 from api.pages.household import MAX_UPLOAD_BYTES
 from api.pages.notices import rule_actor
 from api.pages.views import item_points_text
@@ -64,11 +64,9 @@ def _page(request: Request, db: Database, p: Principal, *, status: int = 200,
 @get("/me/claims", name="my_claims", sync_to_thread=True)
 def my_claims(request: Request, db: Database,
               maybe_principal: Principal | None) -> Template | Redirect:
-    p = maybe_principal
-    if p is None:
-        return to_signin(request)
-    if p.person_id is None:
-        return render(request, "me.html", person=None)
+    p = need_person(request, maybe_principal)
+    if not isinstance(p, Principal):
+        return p
     return _page(request, db, p)
 
 

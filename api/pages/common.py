@@ -208,9 +208,14 @@ page_exception_handlers = {
 }
 
 
-def signed_in_or_redirect(request: Request) -> Principal | Redirect:
-    p = principal_of(request)
-    return p if p is not None else to_signin(request)
+def need_person(request: Request, p: Principal | None) -> Principal | Redirect | Template:
+    """The caller if they are a person of the registry (a volunteer or resident); a redirect to
+    sign in if anonymous; for staff without a person, the /me page that says so."""
+    if p is None:
+        return to_signin(request)
+    if p.person_id is None:
+        return render(request, "me.html", person=None)
+    return p
 
 
 def need_role(request: Request, p: Principal | None, *roles: str,

@@ -10,7 +10,15 @@ from litestar.response import Redirect, Template
 from sqlalchemy import select
 
 from api.auth import ORGANIZER, TOWN_ADMIN, VILLAGE_ADMIN, Principal
-from api.pages.common import FormData, field_errors, need_role, render, t_for, to_signin
+from api.pages.common import (
+    FormData,
+    field_errors,
+    need_person,
+    need_role,
+    render,
+    t_for,
+    to_signin,
+)
 from api.pages.notices import reason_field
 from api.pages.organizer import actor_of
 from api.pages.views import person_names, village_names
@@ -50,11 +58,9 @@ def _list(request: Request, db: Database, p: Principal, *, status: int = 200,
 @get("/activities", name="signup_list", sync_to_thread=True)
 def signup_list(request: Request, db: Database,
                 maybe_principal: Principal | None) -> Template | Redirect:
-    p = maybe_principal
-    if p is None:
-        return to_signin(request)
-    if p.person_id is None:
-        return render(request, "me.html", person=None)
+    p = need_person(request, maybe_principal)
+    if not isinstance(p, Principal):
+        return p
     return _list(request, db, p, promoted=request.query_params.get("promoted") == "1")
 
 
