@@ -64,7 +64,9 @@ def test_bad_draft_period_is_shown_next_to_the_field(client, db, settings):
     page = client.get("/admin/honors")
     action = re.search(r'action="(/admin/honors/\d+/drafts)"', page.text).group(1)
     r = client.post(action, data={**form_fields(page.text, action), "period": "2026"})
-    assert r.status_code == 422 and 'id="e-period">周期格式不对' in r.text
+    list_id = action.split("/")[3]  # each list's draft form has its own ids
+    assert r.status_code == 422 and f'id="e-period-{list_id}">周期格式不对' in r.text
+    assert f'aria-describedby="e-period-{list_id}"' in r.text
 
 
 def test_star_thresholds_are_saved_and_bad_ones_refused_next_to_the_field(client, db, settings):
