@@ -40,6 +40,8 @@ SECRET = "d" * 43
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
+BEAT_WAIT_S = 20  # beat's first send of its 5-second entries, after its own start-up
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -152,6 +154,11 @@ def test_procfile_serves_a_check_in_paid_by_its_worker_and_stops(tmp_path, empty
                if " web.1 " in x and "| {" in x]
         assert {"route": "/health", "client": "203.0.113.7"}.items() <= {
             k: v for x in web if x.get("client") == "203.0.113.7" for k, v in x.items()}.items()
+        # beat's shortest entries run every few seconds: wait for its first send (bounded)
+        deadline = time.monotonic() + BEAT_WAIT_S
+        while "Scheduler: Sending due task" not in log.read_text() \
+                and time.monotonic() < deadline:
+            time.sleep(0.5)
         assert "beat" in log.read_text() and "Scheduler: Sending due task" in log.read_text()
     finally:
         if db is not None:
