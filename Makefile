@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run run-lan test install sysdeps bench fuzz clean audit
+.PHONY: run run-lan test install sysdeps rundeps bench fuzz clean audit
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,11 +23,15 @@ install: $(VENV)/.installed
 sysdeps:
 	@bash scripts/sysdeps.sh
 
-run: install
+# What the service itself needs from the system (the CJK font its PDFs embed).
+rundeps:
+	@bash scripts/sysdeps.sh run
+
+run: install rundeps
 	$(VENV)/bin/jifen serve --demo --host $(HOST) --port $(PORT)
 
 # The same, for phones on this network: binds this machine's LAN address, which every QR code carries.
-run-lan: install
+run-lan: install rundeps
 	$(VENV)/bin/jifen serve --demo --lan --port $(PORT)
 
 test: install sysdeps
