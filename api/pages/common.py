@@ -68,9 +68,9 @@ def form_key(form: dict, principal: Principal | None, purpose: str) -> str | Non
 def points_scale_of(request: Request) -> int:
     """Steps per point of the town's points (read per page: two small indexed queries; a
     cache here would outlive a catalog import in another process)."""
-    from api.pages.views import points_scale
+    from ledger.units import scale_in_force
     with request.app.state.db.sessions() as s:
-        return points_scale(s)
+        return scale_in_force(s)
 
 
 def render(request: Request, template: str, *, status: int = 200, cookies: Iterable = (),

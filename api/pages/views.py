@@ -20,10 +20,6 @@ WHY_KEYS = (("item_name", "why.item"), ("item", "why.item_code"),
             ("order_id", "why.order"), ("quantity", "why.quantity"))
 INPUT_KEYS = ("activity_title", "activity_id", "minutes", "note", "level", "inspection_id")
 
-def points_scale(s: Session) -> int:
-    """Ledger steps per point for the town's points (ledger.units.scale_in_force)."""
-    return scale_in_force(s)
-
 
 def points_account(s: Session, holder_type: str, holder_id: int, unit: str = Unit.POINTS):
     """The holder's spendable account, or None before its first posting (reading never opens
