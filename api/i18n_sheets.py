@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 SHEETS_MESSAGES: dict[str, tuple[str, str]] = {
-    "registry.import": ("导入住户和人员（Excel 或 CSV）",
-                        "Import households and people (Excel or CSV)"),
-    "registry.file": ("Excel（.xlsx）或 CSV 文件", "Excel (.xlsx) or CSV file"),
     "sheets.template": ("下载模板（含中文表头和示例行）",
                         "Download the template (header and an example row)"),
     "sheets.limits": ("每个文件最多 {rows} 行；CSV 可以是 UTF-8 或 GBK/GB18030 编码。",
