@@ -5,6 +5,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 TEST_DB ?= sqlite
+# Test processes: one per core (pytest-xdist); a test module stays in one process, so its
+# module-scoped fixtures (a live server, a browser) start once. TEST_JOBS=0 runs in this process.
+TEST_JOBS ?= auto
 PYTEST_ARGS ?=
 HOST ?= 127.0.0.1
 PORT ?= 8000
@@ -35,7 +38,7 @@ run-lan: install rundeps
 	$(VENV)/bin/jifen serve --demo --lan --port $(PORT)
 
 test: install sysdeps
-	JIFEN_TEST_DB=$(TEST_DB) $(PY) -m pytest -q $(PYTEST_ARGS)
+	JIFEN_TEST_DB=$(TEST_DB) $(PY) -m pytest -q -n $(TEST_JOBS) --dist loadfile $(PYTEST_ARGS)
 
 audit: install
 	$(VENV)/bin/jifen audit

@@ -27,7 +27,24 @@ PG_ADMIN_URL = os.environ.get("JIFEN_TEST_PG_URL",
                               "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 ON_CI = bool(os.environ.get("CI"))
 TEST_DB = os.environ.get("JIFEN_TEST_DB", "sqlite")
-REDIS_URL = os.environ.get("JIFEN_REDIS_URL") or None
+
+
+def _redis_of_this_process(url: str | None) -> str | None:
+    """Under pytest-xdist every test process gets its own Redis database (db N, N-1, …), so the
+    user-state cache and the rate limits of one process's scratch database never answer for
+    another's. Subprocesses the tests start read the same variable."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not url or not worker.startswith("gw"):
+        return url
+    base, _, number = url.rpartition("/")
+    if not number.isdigit():
+        return url
+    mine = f"{base}/{(int(number) - int(worker[2:])) % 16}"
+    os.environ["JIFEN_REDIS_URL"] = mine
+    return mine
+
+
+REDIS_URL = _redis_of_this_process(os.environ.get("JIFEN_REDIS_URL")) or None
 
 
 def _pg_reachable() -> str | None:
