@@ -23,7 +23,7 @@ from ledger.redemption import settlement
 from ledger.redemption.models import Provider, RedemptionOrder, Reward, Voucher
 from ledger.registry.models import Household, Person, Village
 from ledger.rules.spec import points_of
-from ledger.units import scale_in_force as points_scale
+from ledger.rules.store import scale_in_force as points_scale
 from ledger.sheets import tabular
 from ledger.timeutil import LOCAL_TZ
 
