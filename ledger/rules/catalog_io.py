@@ -10,7 +10,7 @@ import yaml
 
 from ledger.errors import InvalidInput
 from ledger.rules import spec as S
-from ledger.rules.checker import Problem
+from ledger.rules.validate_fields import Problem
 from ledger.rules.validate import CatalogInvalid, build
 
 MAX_CATALOG_BYTES = 1024 * 1024
