@@ -34,7 +34,8 @@ def test_order_from_placing_to_rating_pays_through_the_rule_engine(db, settings)
     o = matching.dispatch(db, t.staff, o["id"], team_id=t.team_id, now=t.now(1))
     assert o["status"] == "dispatched" and o["assignee_team"] == "卫生环保志愿服务队"
     with db.sessions() as s:  # a team member sees the contact while the order is open
-        assert matching_views.order_view(s, matching_orders.get_order(s, o["id"]), t.member)["address"]
+        order = matching_orders.get_order(s, o["id"])
+        assert matching_views.order_view(s, order, t.member)["address"]
     o = matching.accept(db, t.leader, o["id"], now=t.now(2))
     assert o["status"] == "accepted"
     scan(db, settings, t, o["id"], 2, T0 + timedelta(minutes=5))
@@ -46,7 +47,8 @@ def test_order_from_placing_to_rating_pays_through_the_rule_engine(db, settings)
     view = matching_views.read_order(db, t.resident, o["id"])
     assert view["status"] == "done" and "rate" in view["can"]
     with db.sessions() as s:  # the order is closed: the team no longer sees the contact
-        assert matching_views.order_view(s, matching_orders.get_order(s, o["id"]), t.member)["address"] is None
+        order = matching_orders.get_order(s, o["id"])
+        assert matching_views.order_view(s, order, t.member)["address"] is None
     refused("rate_own_team", matching.rate, db, t.member, o["id"], 5)
     refused("not_your_order", matching.rate, db, Actor(6010, person_id=t.w.people[5]), o["id"], 5)
     o = matching.rate(db, t.resident, o["id"], 5, "师傅很耐心", now=T0 + timedelta(hours=2))

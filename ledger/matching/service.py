@@ -26,6 +26,7 @@ from ledger.activities.models import Activity, ActivityStatus, Signup, SignupSta
 from ledger.db import Database
 from ledger.errors import Conflict, Forbidden, InvalidInput, NotFound
 from ledger.journal import book
+from ledger.matching.menu import FREE_TEXT_CODE, has_skill, menu_item
 from ledger.matching.models import (
     OPEN_STATUSES,
     Channel,
@@ -34,7 +35,6 @@ from ledger.matching.models import (
     OrderStatus,
     ServiceOrder,
 )
-from ledger.matching.menu import FREE_TEXT_CODE, has_skill, menu_item
 from ledger.matching.orders import (
     MAX_REASON_CHARS,
     back_to_station,

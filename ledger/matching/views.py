@@ -28,7 +28,6 @@ from ledger.registry.models import Household, Person, Team, TeamMember
 from ledger.timeutil import utcnow
 
 
-
 def may_see_contact(s: Session, o: ServiceOrder, actor) -> bool:
     """The resident's phone and address: the household and the station's staff; the assigned
     team (or volunteer) only while the order is open."""

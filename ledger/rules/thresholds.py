@@ -16,8 +16,8 @@ from ledger.rules.expiry import holder_fifo
 from ledger.rules.holders import holder_available, resolve_holder
 from ledger.rules.models import AwardRecord, AwardStatus, Sanction
 from ledger.rules.periods import local_date
-from ledger.rules.store import catalogs_for
 from ledger.rules.service import holder_balance
+from ledger.rules.store import catalogs_for
 from ledger.timeutil import utcnow
 from ledger.units import value_fen
 
@@ -101,7 +101,8 @@ def redemption_refusal(session: Session, holder_type: str, holder_id: int,
                        now: datetime | None = None) -> DomainError | None:
     """What the rules say against redeeming now, or None (read by ledger.redemption)."""
     now = now or utcnow()
-    if (stop := standing_states.refusal(session, holder_type, holder_id, "redeem", now)) is not None:
+    stop = standing_states.refusal(session, holder_type, holder_id, "redeem", now)
+    if stop is not None:
         return stop
     bars = active_bars(session, holder_type, holder_id, now)
     if bars:
