@@ -10,27 +10,10 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from api.cli_sheets import run_import, settings_and_db, steps, village_id
+
 console = Console(stderr=True)
 user_app = typer.Typer(help="员工账号 (staff users): create, list", no_args_is_help=True)
-
-
-def _db() -> tuple:
-    from ledger.config import load_settings
-    from ledger.db import Database
-    settings = load_settings()
-    return settings, Database(settings.database_url)
-
-
-def _village_id(db, name: str) -> int:
-    from sqlalchemy import select
-
-    from ledger.registry.models import Village
-    with db.sessions() as s:
-        found = list(s.scalars(select(Village.id).where(Village.name == name)))
-    if len(found) != 1:
-        console.print(f"[red]{'no' if not found else 'more than one'} village named {name}[/red]")
-        raise typer.Exit(1)
-    return found[0]
 
 
 def plates(village: str = typer.Option(..., "--village", help="村（社区）名称, e.g. 塘边村"),
@@ -38,8 +21,8 @@ def plates(village: str = typer.Option(..., "--village", help="村（社区）�
     """Write a printable A4 sheet of a village's door plates (二维码门牌), eight per page."""
     from ledger.registry import lookup
     from ledger.registry import plates as plate_sheet
-    settings, db = _db()
-    vid = _village_id(db, village)
+    settings, db = settings_and_db()
+    vid = village_id(db, village)
     with db.sessions() as s:
         town, vname, rows = lookup.village_plates(s, vid)
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -58,7 +41,6 @@ def import_registry(file: Path = typer.Argument(..., help=".xlsx or CSV (UTF-8 o
                     ) -> None:
     """Import households and people from .xlsx or CSV: every bad row is listed; nothing of a
     file with errors is applied (exit 1); the same file imported again changes nothing."""
-    from api.cli_sheets import run_import
     from ledger.errors import DomainError
     try:
         r = run_import("registry", file, check)
@@ -78,9 +60,8 @@ def export_registry(out: Path = typer.Option(..., "--out", help=".xlsx or .csv f
     import's columns, in full: keep the file safe, it holds phone and ID numbers."""
     from ledger.registry import csvio
     from ledger.identity.service import SYSTEM
-    from api.cli_sheets import steps
-    _, db = _db()
-    vid = _village_id(db, village) if village else None
+    _, db = settings_and_db()
+    vid = village_id(db, village) if village else None
     export = csvio.export_xlsx if out.suffix.lower() == ".xlsx" else csvio.export_csv
     with steps("导出户籍名册", ["查询并生成", "写入文件"]) as step:
         step("查询并生成")
@@ -94,7 +75,7 @@ def _roles(specs: list[str], db) -> list[tuple[str, int | None]]:
     roles = []
     for spec in specs:
         role, _, village = spec.partition(":")
-        roles.append((role, _village_id(db, village) if village else None))
+        roles.append((role, village_id(db, village) if village else None))
     return roles
 
 
@@ -108,7 +89,7 @@ def user_create(login: str = typer.Option(..., help="登录名: a-z 0-9 . _ -"),
     """Create a staff user (town admin, village admin, organizer, inspector, clerk)."""
     from ledger.errors import DomainError
     from ledger.identity import service
-    _, db = _db()
+    _, db = settings_and_db()
     try:
         u = service.create_user(db, service.SYSTEM, login=login, name=name, password=password,
                                 roles=_roles(role, db))
@@ -123,7 +104,7 @@ def user_create(login: str = typer.Option(..., help="登录名: a-z 0-9 . _ -"),
 def user_list() -> None:
     """Every user with their roles."""
     from ledger.identity import service
-    _, db = _db()
+    _, db = settings_and_db()
     for u in service.list_users(db, service.SYSTEM):
         roles = ", ".join(f"{r['role']}@{r['village_id'] or 'town'}" for r in u["roles"])
         console.print(f"{u['id']:>5} {u['login'] or '-':<24} {u['name']:<16} {roles}"

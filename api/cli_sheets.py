@@ -1,7 +1,7 @@
 """`jifen sheets …`: imports, exports, templates and printed sheets from the command line, each
 with a progress display (rich) through its steps and a summary line with the counts; and
 `steps`, the progress display the other long commands (demo, backup, restore, recomputations)
-use too."""
+use too, with `settings_and_db` and `village_id` that the registry's commands share."""
 
 from __future__ import annotations
 
@@ -40,11 +40,25 @@ def steps(title: str, names: list[str]) -> Iterator[Callable[[str], None]]:
         bar.update(task, completed=len(names), description=f"{title}：完成")
 
 
-def _db():
+def settings_and_db() -> tuple:
+    """The settings and a Database on their URL, for a command."""
     from ledger.config import load_settings
     from ledger.db import Database
     settings = load_settings()
     return settings, Database(settings.database_url)
+
+
+def village_id(db, name: str) -> int:  # noqa: ANN001 - a Database
+    """The id of the one village with this name; exit 1 when none or several have it."""
+    from sqlalchemy import select
+
+    from ledger.registry.models import Village
+    with db.sessions() as s:
+        found = list(s.scalars(select(Village.id).where(Village.name == name)))
+    if len(found) != 1:
+        console.print(f"[red]{'no' if not found else 'more than one'} village named {name}[/red]")
+        raise typer.Exit(1)
+    return found[0]
 
 
 def _summary(result: dict) -> str:
@@ -56,7 +70,7 @@ def run_import(kind: str, file: Path, check: bool) -> dict:
     from ledger.identity.service import SYSTEM
     from ledger.registry import csvio
     from ledger.sheets import attendance, history, stock, teams
-    settings, db = _db()
+    settings, db = settings_and_db()
     fns = {"registry": csvio.import_csv, "history": history.import_history,
            "teams": teams.import_teams, "stock": stock.import_stock,
            "attendance": lambda *a, **kw: attendance.import_attendance(*a, settings=settings,
@@ -101,12 +115,11 @@ def export_file(kind: str = typer.Argument(..., help=" | ".join(EXPORT_KINDS)),
                 ) -> None:
     """Export as .xlsx: the import formats (registry, history, teams, stock, attendance), a
     village's lists of a year, or settlement of a period."""
-    from api.cli_registry import _village_id
     from ledger.identity.service import SYSTEM
     from ledger.registry import csvio
     from ledger.sheets import attendance, exports, history, stock, teams
     from ledger.timeutil import LOCAL_TZ, utcnow
-    settings, db = _db()
+    settings, db = settings_and_db()
     with steps(f"导出 {kind}", ["查询并生成", "写入文件"]) as step:
         step("查询并生成")
         if kind == "registry":
@@ -120,7 +133,7 @@ def export_file(kind: str = typer.Argument(..., help=" | ".join(EXPORT_KINDS)),
         elif kind == "attendance" and activity:
             data = attendance.export_xlsx(db, SYSTEM, activity)
         elif kind == "lists" and village:
-            data = exports.village_workbook(db, SYSTEM, "all", _village_id(db, village),
+            data = exports.village_workbook(db, SYSTEM, "all", village_id(db, village),
                                             year or utcnow().astimezone(LOCAL_TZ).year)
         elif kind == "settlement" and start and end:
             data = exports.settlement_workbook(db, SYSTEM, date.fromisoformat(start),
@@ -158,18 +171,17 @@ def print_sheet(what: str = typer.Argument(..., help="notices | scores | voucher
                 order: list[int] = typer.Option([], "--order", help="order ids (vouchers)"),
                 ) -> None:
     """Print for the notice board: the 公示 sheet, the monthly 红榜, or vouchers of orders."""
-    from api.cli_registry import _village_id
     from ledger.identity.service import SYSTEM
     from ledger.sheets import paper
     from ledger.timeutil import LOCAL_TZ, utcnow
-    settings, db = _db()
+    settings, db = settings_and_db()
     base = settings.public_base_url
     with steps(f"打印 {what}", ["生成", "写入文件"]) as step:
         step("生成")
         if what == "vouchers" and order:
             pdf = paper.vouchers_pdf(db, SYSTEM, order, public_base_url=base)
         elif what in ("notices", "scores") and village:
-            vid = _village_id(db, village)
+            vid = village_id(db, village)
             pdf = (paper.notice_sheet_pdf(db, SYSTEM, vid, public_base_url=base)
                    if what == "notices" else
                    paper.score_sheet_pdf(db, SYSTEM, vid,

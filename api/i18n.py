@@ -347,7 +347,6 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "err.rate_limited": ("操作太频繁，请稍后再试", "Too many attempts; try later"),
     "err.unauthenticated": ("请先登录", "Please sign in"),
     "err.bad_form_key": ("表单已失效，请刷新页面", "The form expired; reload the page"),
-    "err.page_unavailable": ("此功能尚未开通", "This feature is not available yet"),
 }
 
 MESSAGES.update(ADMIN_MESSAGES)

@@ -11,6 +11,7 @@ import structlog
 from litestar import Request, Response, get
 
 from ledger import metrics as domain_metrics
+from ledger import ops
 from ledger.logs import configure_logging  # noqa: F401 - the app sets logging up from here
 from ledger.metrics import LATENCY, REQUESTS
 
@@ -98,6 +99,6 @@ def metrics(request: Request) -> Response:
     backup) are measured now, by this process; with PROMETHEUS_MULTIPROC_DIR the samples of
     every process on the box are added up (several API workers report as one)."""
     state = request.app.state
-    domain_metrics.refresh_gauges(state.db, state.settings)
+    ops.refresh_gauges(state.db, state.settings)
     body, content_type = domain_metrics.exposition(state.settings.metrics_dir)
     return Response(body, media_type=content_type)

@@ -195,7 +195,6 @@ class Settings:
     metrics_dir: Path | None = None
     sms: SmsSettings = field(default_factory=SmsSettings)
     wechat: WechatSettings = field(default_factory=WechatSettings)
-    extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.tasks not in TASK_MODES:

@@ -2,7 +2,9 @@
 
 With PROMETHEUS_MULTIPROC_DIR set (deploy/), every process on the box (API workers, Celery
 worker and beat) writes its samples there and /metrics adds them up; gauges say how: the audit
-result and the outbox lag are the most recent value any process measured."""
+result and the outbox lag are the most recent value any process measured. The gauges whose
+truth lives in the database are measured by `ledger.ops.refresh_gauges`: this module only
+defines the instruments, and imports nothing of the domain but its settings."""
 
 from ledger.config import load_env_file, metrics_dir
 
@@ -37,51 +39,6 @@ BUDGET_AVAILABLE = Gauge("jifen_budget_available_points",
                          "What each village can still award (sum of its budget shards)",
                          ["village_id"], multiprocess_mode="mostrecent")
 MAX_BUDGET_SERIES = 500  # villages reported; a town has dozens
-
-
-def refresh_gauges(db, settings) -> None:  # noqa: ANN001 - a Database and its Settings
-    """Measure, in the process about to expose them, the gauges whose truth lives in the
-    database (the audit runs, the outbox, the budgets) or on disk (the backups). A scrape
-    while the database is down still answers, with the gauges as they were."""
-    import structlog
-    from sqlalchemy import func, select
-
-    from ledger import ops, outbox
-    from ledger.journal.models import Account, HolderType, Purpose, Unit
-    from ledger.timeutil import utcnow
-    now = utcnow()
-    try:
-        with db.sessions() as s:
-            TASK_LAG.set(outbox.stats(s, now)["oldest_pending_s"])
-            last = s.scalars(select(ops.AuditRun).where(ops.AuditRun.finished_at.is_not(None))
-                             .order_by(ops.AuditRun.id.desc()).limit(1)).first()
-            if last is not None:
-                AUDIT_OK.set(1 if last.ok else 0)
-            clean = s.scalar(select(func.max(ops.AuditRun.finished_at))
-                             .where(ops.AuditRun.ok.is_(True)))
-            AUDIT_CLEAN_AGE.set((now - clean).total_seconds() if clean else -1)
-            rows = s.execute(
-                select(Account.holder_id, func.sum(Account.balance - Account.pending_out))
-                .where(Account.holder_type == HolderType.VILLAGE,
-                       Account.purpose == Purpose.BUDGET, Account.unit == Unit.POINTS)
-                .group_by(Account.holder_id).order_by(Account.holder_id)
-                .limit(MAX_BUDGET_SERIES))
-            for village_id, available in rows:
-                BUDGET_AVAILABLE.labels(str(village_id)).set(int(available or 0))
-    except Exception as exc:  # noqa: BLE001 - metrics must answer when the database does not
-        structlog.get_logger("jifen.metrics").warning("gauges_not_refreshed",
-                                                      error=type(exc).__name__)
-    newest = _newest_backup(settings.backup_dir)
-    if newest is not None:
-        BACKUP_LAST_OK.set(newest)
-
-
-def _newest_backup(folder) -> float | None:  # noqa: ANN001
-    from ledger.backup import BACKUP_GLOB
-    if folder is None or not folder.is_dir():
-        return None
-    times = [p.stat().st_mtime for p in folder.glob(BACKUP_GLOB)]
-    return max(times) if times else None
 
 
 def exposition(metrics_dir) -> tuple[bytes, str]:  # noqa: ANN001

@@ -4,6 +4,7 @@ A run proves the journal (ledger.journal.audit), and only when it is clean hashe
 heads into a new checkpoint: a checkpoint over a journal that fails its audit would vouch for
 the damage. A failed run logs an ERROR line (`ledger audit FAILED`) and sets the metric
 `jifen_audit_ok` to 0; `GET /api/v1/ops/audit-status` reports it until a clean run follows.
+`refresh_gauges` measures the gauges whose truth lives in the database or on disk.
 """
 
 from __future__ import annotations
@@ -11,15 +12,24 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import BigInteger, Boolean, String, select
+import structlog
+from sqlalchemy import BigInteger, Boolean, String, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from sqlalchemy.types import JSON
 
 from ledger import outbox
+from ledger.backup import BACKUP_GLOB
 from ledger.db import Base, Database
 from ledger.journal.audit import make_checkpoint, run_audit
-from ledger.journal.models import BigId, Checkpoint
-from ledger.metrics import AUDIT_OK, TASK_LAG
+from ledger.journal.models import Account, BigId, Checkpoint, HolderType, Purpose, Unit
+from ledger.metrics import (
+    AUDIT_CLEAN_AGE,
+    AUDIT_OK,
+    BACKUP_LAST_OK,
+    BUDGET_AVAILABLE,
+    MAX_BUDGET_SERIES,
+    TASK_LAG,
+)
 from ledger.timeutil import UTCDateTime, utcnow
 
 log = logging.getLogger("jifen.audit")
@@ -116,3 +126,41 @@ def audit_status(s: Session, now: datetime | None = None) -> dict:
             "latest_checkpoint": None if cp is None else {
                 "id": cp.id, "root": cp.root, "at": cp.created_at.isoformat()},
             "outbox": box}
+
+
+def refresh_gauges(db, settings) -> None:  # noqa: ANN001 - a Database and its Settings
+    """Measure, in the process about to expose them, the gauges whose truth lives in the
+    database (the audit runs, the outbox, the budgets) or on disk (the backups). A scrape
+    while the database is down still answers, with the gauges as they were."""
+    now = utcnow()
+    try:
+        with db.sessions() as s:
+            TASK_LAG.set(outbox.stats(s, now)["oldest_pending_s"])
+            last = s.scalars(select(AuditRun).where(AuditRun.finished_at.is_not(None))
+                             .order_by(AuditRun.id.desc()).limit(1)).first()
+            if last is not None:
+                AUDIT_OK.set(1 if last.ok else 0)
+            clean = s.scalar(select(func.max(AuditRun.finished_at))
+                             .where(AuditRun.ok.is_(True)))
+            AUDIT_CLEAN_AGE.set((now - clean).total_seconds() if clean else -1)
+            rows = s.execute(
+                select(Account.holder_id, func.sum(Account.balance - Account.pending_out))
+                .where(Account.holder_type == HolderType.VILLAGE,
+                       Account.purpose == Purpose.BUDGET, Account.unit == Unit.POINTS)
+                .group_by(Account.holder_id).order_by(Account.holder_id)
+                .limit(MAX_BUDGET_SERIES))
+            for village_id, available in rows:
+                BUDGET_AVAILABLE.labels(str(village_id)).set(int(available or 0))
+    except Exception as exc:  # noqa: BLE001 - metrics must answer when the database does not
+        structlog.get_logger("jifen.metrics").warning("gauges_not_refreshed",
+                                                      error=type(exc).__name__)
+    newest = _newest_backup(settings.backup_dir)
+    if newest is not None:
+        BACKUP_LAST_OK.set(newest)
+
+
+def _newest_backup(folder) -> float | None:  # noqa: ANN001
+    if folder is None or not folder.is_dir():
+        return None
+    times = [p.stat().st_mtime for p in folder.glob(BACKUP_GLOB)]
+    return max(times) if times else None

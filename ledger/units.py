@@ -4,18 +4,14 @@ read, for every output (API, pages, PDFs, CSV, posters, settlement).
 The ledger keeps amounts as whole *steps* of the rule catalog's scale: with `scale: 2` one step
 is half a point, so 23 points are 46 steps. Whatever leaves the core says which unit it is in:
 `points` (or a name ending in `_points`) for points as people read them, `amount_steps` /
-`*_steps` for raw steps. Input typed as points comes back through `steps_of`.
+`*_steps` for raw steps. Input typed as points comes back through `steps_of`. The scale in
+force (steps per point) is the rule catalogs' to say: `ledger.rules.store.scale_in_force`.
+This module imports nothing of the domain: every layer may use it.
 """
 
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from datetime import date
-
-    from sqlalchemy.orm import Session
 
 FEN_PER_YUAN = 100
 
@@ -47,18 +43,6 @@ def steps_of(points: float | str | Fraction, scale: int) -> int:
 def value_fen(steps: int, scale: int, point_value_fen: int) -> int:
     """What `steps` are worth in settlement when one point is worth `point_value_fen` fen."""
     return int(steps) * point_value_fen // scale
-
-
-def scale_in_force(s: Session, on: date | None = None) -> int:
-    """Steps per point for the town's points, from the rule catalogs in force on `on` (today;
-    the largest, 2 where any catalog gives half points); 1 when none is loaded. With
-    `points_of`, what turns stored steps into the points people read everywhere."""
-    from ledger.rules import store  # the catalogs live above this module
-    from ledger.rules.periods import local_date
-    from ledger.timeutil import utcnow
-    today = on or local_date(utcnow())
-    scales = {store.catalog(s, code, on=today).scale for code in store.catalog_codes(s)}
-    return max(scales) if scales else 1
 
 
 AVERAGE_DIGITS = 2  # an average of points is shown to two decimals (0.05, never 0)

@@ -10,7 +10,11 @@ import pytest
 
 from ledger.activities.planning import Actor
 from ledger.errors import DomainError
+from ledger.matching import menu as matching_menu
+from ledger.matching import orders as matching_orders
+from ledger.matching import progress as matching_progress
 from ledger.matching import service as matching
+from ledger.matching import views as matching_views
 from tests.conftest import audit_clean
 from tests.test_activities_support import T0, minutes_of, points_of
 from tests.test_matching_support import make_town, place, scan
@@ -30,25 +34,27 @@ def test_order_from_placing_to_rating_pays_through_the_rule_engine(db, settings)
     o = matching.dispatch(db, t.staff, o["id"], team_id=t.team_id, now=t.now(1))
     assert o["status"] == "dispatched" and o["assignee_team"] == "卫生环保志愿服务队"
     with db.sessions() as s:  # a team member sees the contact while the order is open
-        assert matching.order_view(s, matching.get_order(s, o["id"]), t.member)["address"]
+        order = matching_orders.get_order(s, o["id"])
+        assert matching_views.order_view(s, order, t.member)["address"]
     o = matching.accept(db, t.leader, o["id"], now=t.now(2))
     assert o["status"] == "accepted"
     scan(db, settings, t, o["id"], 2, T0 + timedelta(minutes=5))
-    assert matching.read_order(db, t.resident, o["id"])["status"] == "serving"
+    assert matching_views.read_order(db, t.resident, o["id"])["status"] == "serving"
     out = scan(db, settings, t, o["id"], 2, T0 + timedelta(minutes=65), action="out")
     assert out["minutes"] == 60 and out["points_state"] == "awarded"
     assert points_of(db, "person", t.w.people[2]) == 3  # P1: 3 points an occurrence
     assert minutes_of(db, t.w.people[2])["certified"] == 60
-    view = matching.read_order(db, t.resident, o["id"])
+    view = matching_views.read_order(db, t.resident, o["id"])
     assert view["status"] == "done" and "rate" in view["can"]
     with db.sessions() as s:  # the order is closed: the team no longer sees the contact
-        assert matching.order_view(s, matching.get_order(s, o["id"]), t.member)["address"] is None
+        order = matching_orders.get_order(s, o["id"])
+        assert matching_views.order_view(s, order, t.member)["address"] is None
     refused("rate_own_team", matching.rate, db, t.member, o["id"], 5)
     refused("not_your_order", matching.rate, db, Actor(6010, person_id=t.w.people[5]), o["id"], 5)
     o = matching.rate(db, t.resident, o["id"], 5, "师傅很耐心", now=T0 + timedelta(hours=2))
     assert o["status"] == "rated" and o["rating"] == 5
     refused("order_already_rated", matching.rate, db, t.resident, o["id"], 4)
-    events = matching.read_order(db, t.staff, o["id"])["events"]
+    events = matching_views.read_order(db, t.staff, o["id"])["events"]
     assert [e["action"] for e in events] == ["place", "dispatch", "accept", "check_in", "done",
                                              "rate"]
     assert events[3]["actor_person_id"] == t.w.people[2] and events[-1]["actor_user_id"] == 6000
@@ -96,11 +102,11 @@ def test_decline_and_missed_deadlines_escalate_to_the_station_then_the_town(db, 
     assert d["status"] == "placed" and d["escalation"] == 1 and d["assignee_team_id"] is None
     matching.dispatch(db, t.staff, o["id"], team_id=t.team_id, now=t.now(3))
     late = t.now(3) + matching.ACCEPT_DEADLINE + timedelta(minutes=1)
-    assert matching.sweep(db, now=late)["to_station"] == 1
-    assert matching.sweep(db, now=late)["to_station"] == 0  # once
-    later = late + matching.STATION_DEADLINE + timedelta(minutes=1)
-    assert matching.sweep(db, now=later)["to_town"] == 1
-    view = matching.read_order(db, t.staff, o["id"])
+    assert matching_progress.sweep(db, now=late)["to_station"] == 1
+    assert matching_progress.sweep(db, now=late)["to_station"] == 0  # once
+    later = late + matching_orders.STATION_DEADLINE + timedelta(minutes=1)
+    assert matching_progress.sweep(db, now=later)["to_town"] == 1
+    view = matching_views.read_order(db, t.staff, o["id"])
     assert view["escalation"] == 2 and view["overdue"]
     assert [e["action"] for e in view["events"]][-3:] == ["dispatch", "escalate_station",
                                                           "escalate_town"]
@@ -113,7 +119,7 @@ def test_staff_order_for_a_resident_by_phone_and_rating_recorded_from_a_call(db,
               contact_phone="13800001111", code="haircut", need="")
     assert o["channel"] == "phone" and o["contact_phone"] == "13800001111"
     with db.sessions() as s:
-        assert matching.candidates(s, matching.get_order(s, o["id"]))["people"] == [
+        assert matching_menu.candidates(s, matching_orders.get_order(s, o["id"]))["people"] == [
             {"id": t.w.people[4], "name": "林志愿4"}]
     matching.dispatch(db, t.staff, o["id"], person_id=t.w.people[4], now=t.now(1))
     v4 = Actor(6004, person_id=t.w.people[4])
@@ -122,8 +128,8 @@ def test_staff_order_for_a_resident_by_phone_and_rating_recorded_from_a_call(db,
     scan(db, settings, t, o["id"], 4, T0 + timedelta(minutes=30), action="out")
     r = matching.rate(db, t.staff, o["id"], 4, "电话回访：满意", now=T0 + timedelta(hours=1))
     assert r["rating"] == 4
-    assert matching.read_order(db, t.staff, o["id"])["events"][-1]["details"]["channel"] == \
+    assert matching_views.read_order(db, t.staff, o["id"])["events"][-1]["details"]["channel"] == \
         "phone"
     with db.sessions() as s:  # a stranger sees neither phone nor address
-        view = matching.order_view(s, matching.get_order(s, o["id"]), Actor(9999))
+        view = matching_views.order_view(s, matching_orders.get_order(s, o["id"]), Actor(9999))
         assert view["contact_phone"] is None and view["address"] is None

@@ -10,12 +10,14 @@ from datetime import datetime, timedelta
 from ledger.activities.models import Activity
 from ledger.activities.planning import Actor
 from ledger.db import Database
+from ledger.matching import menu as matching_menu
+from ledger.matching import orders as matching_orders
 from ledger.matching import service as matching
 from ledger.registry import service as registry
 from tests.test_activities_support import T0, World, make_world
 
 MENU = (("repair", "家电维修", "P1"), ("haircut", "爱心理发", "H1"),
-        (matching.FREE_TEXT_CODE, "其他服务", "P1"))
+        (matching_menu.FREE_TEXT_CODE, "其他服务", "P1"))
 STAFF_ID = 810
 
 
@@ -36,12 +38,12 @@ def make_town(db: Database) -> Town:
     w = make_world(db, n_people=6)
     with db.transaction() as s:
         for code, name, item in MENU:
-            matching.add_menu_item(s, w.town_id, code, name, item)
+            matching_menu.add_menu_item(s, w.town_id, code, name, item)
         team = registry.add_team(s, town_id=w.town_id, kind="卫生环保", name="卫生环保志愿服务队",
                                  standing=True)
         registry.add_members(s, team.id, w.people[1:4], leader_id=w.people[1])
-        matching.add_skill(s, w.town_id, "repair", "team", team.id)
-        matching.add_skill(s, w.town_id, "haircut", "person", w.people[4])
+        matching_menu.add_skill(s, w.town_id, "repair", "team", team.id)
+        matching_menu.add_skill(s, w.town_id, "haircut", "person", w.people[4])
     return Town(w, team.id,
                 leader=Actor(6001, person_id=w.people[1], roles=(("volunteer", w.village_id),)),
                 member=Actor(6002, person_id=w.people[2], roles=(("volunteer", w.village_id),)),
@@ -62,7 +64,7 @@ def scan(db: Database, settings, t: Town, order_id: int, person_index: int, at: 
     from ledger.activities import service as checkin
     from ledger.activities import tokens
     with db.sessions() as s:
-        act = s.get(Activity, matching.get_order(s, order_id).activity_id)
+        act = s.get(Activity, matching_orders.get_order(s, order_id).activity_id)
         token = tokens.static_token(settings.secret_key, act.id, act.static_version)
     return checkin.scan(db, settings, checkin.Scan(
         token=token, person_id=t.w.people[person_index], user_id=6000 + person_index,

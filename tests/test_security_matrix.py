@@ -112,7 +112,7 @@ def self_or_staff(caller, target):
 
 
 def station_staff(caller, target):
-    """四单: the station's staff (ledger/matching/service.py STAFF_ROLES: no clerk, no
+    """四单: the station's staff (ledger/matching/orders.py STAFF_ROLES: no clerk, no
     inspector), the town admin at every station."""
     return caller == "town_admin" or (caller in ("village_admin_a", "organizer") and
                                       target in OWN)

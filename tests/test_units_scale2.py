@@ -17,7 +17,7 @@ from ledger.registry import lookup
 from ledger.registry.models import Household
 from ledger.rules import store
 from ledger.timeutil import LOCAL_TZ, utcnow
-from ledger.units import points_of, points_text, scale_in_force, steps_of
+from ledger.units import points_of, points_text, steps_of
 from tests.test_recognition_support import award, make_world
 from tests.test_redemption_support import give_points, make_reward, make_shop
 
@@ -27,7 +27,7 @@ CLERK = 811
 def _scale2(db) -> int:
     store.load_shipped(db)  # Baogai's catalog: scale 2
     with db.sessions() as s:
-        scale = scale_in_force(s)
+        scale = store.scale_in_force(s)
     assert scale == 2
     return scale
 

@@ -86,8 +86,8 @@ def sweep_checkouts() -> dict:
 @app.task(name="jifen.matching.sweep")
 def sweep_orders() -> dict:
     """Service orders: missed accept deadlines back to the station, then up to the town;
-    orders being served follow their check-ins (ledger.matching.service.sweep)."""
-    from ledger.matching.service import sweep
+    orders being served follow their check-ins (ledger.matching.progress.sweep)."""
+    from ledger.matching.progress import sweep
     return sweep(db(), utcnow())
 
 

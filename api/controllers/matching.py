@@ -1,7 +1,7 @@
 """四单 over HTTP: the station menu (public), placing an order (a resident for their household,
 station staff for a caller or a visitor), the station's queue, dispatching, accepting or
 declining, the order's check-in code, rating and cancelling. Who may do each is decided by the
-domain (ledger/matching/service.py) from the order itself: the station's staff, the household,
+domain (ledger/matching/orders.py) from the order itself: the station's staff, the household,
 the assigned team's leader."""
 
 from __future__ import annotations
@@ -18,9 +18,12 @@ from api.deps import scoped_key
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.errors import Forbidden, InvalidInput
+from ledger.matching import menu as matching_menu
+from ledger.matching import orders as matching_orders
 from ledger.matching import service as matching
+from ledger.matching import views as matching_views
 
-Reason = Annotated[str, msgspec.Meta(max_length=matching.MAX_REASON_CHARS)]
+Reason = Annotated[str, msgspec.Meta(max_length=matching_orders.MAX_REASON_CHARS)]
 
 
 class OrderIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -57,7 +60,7 @@ class MatchingController(Controller):
     @get("/service-menu", sync_to_thread=True, summary="The stations' service menu (public)")
     def service_menu(self, db: Database, town_id: int = 1) -> list[dict]:
         with db.sessions() as s:
-            return matching.menu(s, town_id)
+            return matching_menu.menu(s, town_id)
 
     @post("/orders", guards=[signed_in], sync_to_thread=True,
           summary="点单: order a service for a household (a resident's own; staff name one)")
@@ -81,23 +84,23 @@ class MatchingController(Controller):
         if which == "station" and station_id is None:
             raise InvalidInput("name the station", code="station_required")
         with db.sessions() as s:
-            return matching.list_orders(s, principal, village_id=station_id if which ==
+            return matching_views.list_orders(s, principal, village_id=station_id if which ==
                                         "station" else None, mine=which == "mine",
                                         tasks=which == "tasks", limit=limit)
 
     @get("/orders/{order_id:int}", guards=[signed_in], sync_to_thread=True,
          summary="One order with its history (who, when, why) and what the caller may do")
     def get_order(self, order_id: int, db: Database, principal: Principal) -> dict:
-        return matching.read_order(db, principal, order_id)
+        return matching_views.read_order(db, principal, order_id)
 
     @get("/orders/{order_id:int}/candidates", guards=[signed_in], sync_to_thread=True,
          summary="Teams and volunteers with the skill, for 派单 (station staff)")
     def candidates(self, order_id: int, db: Database, principal: Principal) -> dict:
         with db.sessions() as s:
-            o = matching.get_order(s, order_id)
-            if not matching.is_staff(principal, o.village_id):
+            o = matching_orders.get_order(s, order_id)
+            if not matching_orders.is_staff(principal, o.village_id):
                 raise Forbidden("只有站点工作人员可以派单", code="not_station_staff")
-            return matching.candidates(s, o)
+            return matching_menu.candidates(s, o)
 
     @post("/orders/{order_id:int}/dispatch", guards=[signed_in], sync_to_thread=True,
           summary="派单: to a team or a volunteer with the skill (station staff)")
@@ -124,7 +127,7 @@ class MatchingController(Controller):
          summary="The order's check-in code (the household or the station shows it)")
     def code(self, order_id: int, db: Database, settings: Settings,
              principal: Principal) -> dict:
-        return matching.service_code(db, settings.secret_key, settings.public_base_url,
+        return matching_views.service_code(db, settings.secret_key, settings.public_base_url,
                                      principal, order_id)
 
     @post("/orders/{order_id:int}/rating", guards=[signed_in], sync_to_thread=True,

@@ -15,7 +15,7 @@ from api.auth import TOWN_ADMIN, VILLAGE_ADMIN, Principal, requires_role
 from ledger.db import Database
 from ledger.errors import InvalidInput
 from ledger.identity.roles import REGISTRY_ADMINS, require
-from ledger.matching import service as matching
+from ledger.matching import menu as matching_menu
 from ledger.registry.models import Town
 from ledger.stations import export, honours, reports, service
 from ledger.stations.service import (
@@ -83,7 +83,7 @@ class StationsController(Controller):
     def get_station(self, station_id: int, db: Database) -> dict:
         with db.sessions() as s:
             page = service.station_page(s, station_id)
-            page["menu"] = matching.menu(s, service.station(s, station_id).town_id)
+            page["menu"] = matching_menu.menu(s, service.station(s, station_id).town_id)
             return page
 
     @put("/stations/{station_id:int}/profile", sync_to_thread=True,

@@ -68,7 +68,7 @@ def form_key(form: dict, principal: Principal | None, purpose: str) -> str | Non
 def points_scale_of(request: Request) -> int:
     """Steps per point of the town's points (read per page: two small indexed queries; a
     cache here would outlive a catalog import in another process)."""
-    from ledger.units import scale_in_force
+    from ledger.rules.store import scale_in_force
     with request.app.state.db.sessions() as s:
         return scale_in_force(s)
 

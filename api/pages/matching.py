@@ -26,7 +26,10 @@ from api.pages.organizer import parse_local
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.errors import DomainError, Forbidden
+from ledger.matching import menu as matching_menu
+from ledger.matching import orders as matching_orders
 from ledger.matching import service as matching
+from ledger.matching import views as matching_views
 from ledger.registry.models import Household
 from ledger.stations import service as stations
 from ledger.timeutil import LOCAL_TZ, utcnow
@@ -40,14 +43,14 @@ MAX_HOUSEHOLD_OPTIONS = 2000
 def _form_ctx(db: Database, p: Principal, station_id: int, t) -> dict:
     with db.sessions() as s:
         st = stations.station(s, station_id)
-        menu = matching.menu(s, st.town_id)
-        staff = matching.is_staff(p, station_id)
+        menu = matching_menu.menu(s, st.town_id)
+        staff = matching_orders.is_staff(p, station_id)
         households = []
         if staff:
             households = [(h.id, f"{h.head_name} · {h.address}") for h in s.scalars(
                 select(Household).where(Household.village_id == station_id)
                 .order_by(Household.id).limit(MAX_HOUSEHOLD_OPTIONS))]
-    services = [(m["code"], m["name"]) for m in menu if m["code"] != matching.FREE_TEXT_CODE]
+    services = [(m["code"], m["name"]) for m in menu if m["code"] != matching_menu.FREE_TEXT_CODE]
     return {"station": st, "staff": staff,
             "service_options": [*services, ("", t("ord.other"))],
             "household_options": [("", t("admin.choose")), *households],
@@ -103,8 +106,8 @@ def orders_home(request: Request, db: Database,
     if maybe_principal is None:
         return to_signin(request)
     with db.sessions() as s:
-        mine = matching.list_orders(s, maybe_principal, mine=True)
-        tasks = matching.list_orders(s, maybe_principal, tasks=True)
+        mine = matching_views.list_orders(s, maybe_principal, mine=True)
+        tasks = matching_views.list_orders(s, maybe_principal, tasks=True)
     return render(request, "orders/home.html", mine=mine, tasks=tasks)
 
 
@@ -115,24 +118,24 @@ def station_orders(request: Request, station_id: int, db: Database,
         return to_signin(request)
     with db.sessions() as s:
         st = stations.station(s, station_id)
-        items = matching.list_orders(s, maybe_principal, village_id=station_id)
+        items = matching_views.list_orders(s, maybe_principal, village_id=station_id)
     return render(request, "orders/queue.html", station=st, orders=items)
 
 
 def _detail(request: Request, db: Database, settings: Settings, p: Principal, order_id: int,
             *, status: int = 200, error: str | None = None) -> Template:
     t = t_for(request)
-    o = matching.read_order(db, p, order_id)
+    o = matching_views.read_order(db, p, order_id)
     ctx: dict = {"o": o, "error": error}
     if "dispatch" in o["can"]:
         with db.sessions() as s:
-            c = matching.candidates(s, matching.get_order(s, order_id))
+            c = matching_menu.candidates(s, matching_orders.get_order(s, order_id))
         ctx["team_options"] = [("", t("admin.choose"))] + [(x["id"], x["name"])
                                                            for x in c["teams"]]
         ctx["person_options"] = [("", t("admin.choose"))] + [(x["id"], x["name"])
                                                              for x in c["people"]]
     if "show_code" in o["can"]:
-        code = matching.service_code(db, settings.secret_key, settings.public_base_url, p,
+        code = matching_views.service_code(db, settings.secret_key, settings.public_base_url, p,
                                      order_id)
         ctx["code"] = {"url": code["url"], "qr": qr_svg(code["url"], label=t("ord.code"))}
     ctx["rating_options"] = [(n, t("ord.stars_n", n=n)) for n in (5, 4, 3, 2, 1)]

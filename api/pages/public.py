@@ -10,6 +10,7 @@ from litestar.response import Redirect, Template
 
 from api.auth import clear_token_cookie, principal_of
 from api.pages.common import render, t_for
+from api.pages.sign_in_redirect import REFRESH_COOKIE
 from ledger.identity import service as identity
 from ledger.config import Settings
 from ledger.db import Database
@@ -60,7 +61,6 @@ def scan_go(request: Request, target: str = "", accept: str = "") -> Redirect | 
 def signout(request: Request, db: Database, settings: Settings) -> Redirect:
     """End the user's tokens and the long session, and forget the cookies (a CSRF-checked
     post, so no other site can sign a user out)."""
-    from api.pages.signin import REFRESH_COOKIE
     from ledger.identity import sessions
     p = principal_of(request)
     if p is not None:

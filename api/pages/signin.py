@@ -7,18 +7,17 @@ from __future__ import annotations
 from litestar import Request, get, post
 from litestar.response import Redirect, Template
 
-from api.auth import issue_token, principal_from, principal_of, set_token_cookie
+from api.auth import principal_of
 from api.pages import wechat as wechat_pages
 from api.pages.checkin import limiter_of
-from api.pages.common import FormData, exc_text, home_of, render, safe_next, t_for
+from api.pages.common import FormData, exc_text, render, safe_next, t_for
+from api.pages.sign_in_redirect import REFRESH_COOKIE, signed_in
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.errors import DomainError
 from ledger.identity import otp
 from ledger.identity import service as identity
 from ledger.identity import sessions
-
-REFRESH_COOKIE = "jifen_refresh"
 
 VOLUNTEER_PATHS = ("/c/",)  # sign-in on the way to these pages shows phone sign-in first
 CODE_FIELDS = {"otp_format": "code", "otp_invalid": "code", "otp_expired": "code",
@@ -36,21 +35,6 @@ def sender(request: Request) -> otp.CodeSender:
 
 def _address(request: Request) -> str:
     return request.client.host if request.client else ""
-
-
-def signed_in(request: Request, settings: Settings, who: identity.Identity,
-              next_path: str, session: dict | None = None) -> Redirect:
-    """The one way a page signs a person in: back to the page asked for, else to the person's
-    home by role (home_of). `session` (a volunteer's long session, ledger/identity/sessions.py)
-    puts its refresh token in a cookie too."""
-    principal = principal_from(who)
-    r = Redirect(path=safe_next(next_path, home_of(principal)), status_code=303)
-    set_token_cookie(r, settings, issue_token(settings, principal))
-    if session is not None:
-        r.set_cookie(REFRESH_COOKIE, session["refresh_token"],
-                     max_age=session["refresh_expires_in"], httponly=True, samesite="lax",
-                     secure=settings.public_base_url.startswith("https://"), path="/")
-    return r
 
 
 def resume_session(request: Request, db: Database, settings: Settings) -> Redirect | None:

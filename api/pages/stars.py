@@ -5,20 +5,13 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from ledger.recognition import stars
+
 MINUTES_PER_HOUR = 60
 
 
-def _ready() -> bool:
-    """Recognition's tables are part of the schema (ledger/models.py registers them)."""
-    from ledger.models import metadata
-    return "star_config" in metadata.tables
-
-
-def volunteer(s: Session, person_id: int, certified_minutes: int) -> dict | None:
+def volunteer(s: Session, person_id: int, certified_minutes: int) -> dict:
     """{"stars", "next_stars", "hours_to_next"} for the 'my points' page."""
-    if not _ready():
-        return None
-    from ledger.recognition import stars
     sm = stars.summary(s, "person", person_id)
     cur = sm["current"]
     nxt = cur.get("next_threshold")
@@ -29,10 +22,7 @@ def volunteer(s: Session, person_id: int, certified_minutes: int) -> dict | None
     return out
 
 
-def household(s: Session, household_id: int, year_score: int) -> dict | None:
+def household(s: Session, household_id: int, year_score: int) -> dict:
     """{"stars", "capped_by"} for the door-plate page."""
-    if not _ready():
-        return None
-    from ledger.recognition import stars
     sm = stars.summary(s, "household", household_id)
     return {"stars": sm["stars"], "capped_by": sm["current"].get("capped_by")}

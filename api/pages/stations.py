@@ -15,7 +15,8 @@ from api.pages.common import need_role, render, t_for
 from ledger.activities.certificates import hours_text
 from ledger.db import Database
 from ledger.errors import InvalidInput
-from ledger.matching import service as matching
+from ledger.matching import menu as matching_menu
+from ledger.matching import orders as matching_orders
 from ledger.registry.models import Town
 from ledger.stations import honours, reports, service
 from ledger.stations.service import local_today
@@ -35,8 +36,8 @@ def station_page(request: Request, station_id: int, db: Database,
                  maybe_principal: Principal | None) -> Template:
     with db.sessions() as s:
         page = service.station_page(s, station_id)
-        menu = matching.menu(s, service.station(s, station_id).town_id)
-    staff = maybe_principal is not None and matching.is_staff(maybe_principal, station_id)
+        menu = matching_menu.menu(s, service.station(s, station_id).town_id)
+    staff = maybe_principal is not None and matching_orders.is_staff(maybe_principal, station_id)
     return render(request, "stations/station.html", st=page, menu=menu, staff=staff)
 
 

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from ledger.journal import queries
 from ledger.journal.accounts import holder_accounts
 from ledger.journal.models import Purpose, Unit
-from ledger.units import scale_in_force
+from ledger.rules.store import scale_in_force
 
 HISTORY_PAGE = 20
 # Entry details → message keys, in the order a person reads them. Rule awards carry catalog,

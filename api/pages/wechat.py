@@ -16,6 +16,7 @@ from litestar import Request, get
 from litestar.response import Redirect
 
 from api.pages.common import safe_next
+from api.pages.sign_in_redirect import signed_in
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.errors import DomainError
@@ -94,8 +95,6 @@ def wechat_start(request: Request, settings: Settings) -> Redirect:
 
 @get(CALLBACK_PATH, name="wechat_callback", sync_to_thread=True)
 def wechat_callback(request: Request, db: Database, settings: Settings) -> Redirect:
-    from api.pages.signin import signed_in  # the one way a page signs a person in
-
     code = request.query_params.get("code") or ""
     state = request.query_params.get("state") or ""
     claims = _open(settings, "wx-state", request.cookies.get(STATE_COOKIE))

@@ -35,7 +35,8 @@ from ledger.recognition.models import (
 )
 from ledger.rules.periods import next_period_start
 from ledger.timeutil import utcnow
-from ledger.units import points_of, scale_in_force
+from ledger.rules.store import scale_in_force
+from ledger.units import points_of
 
 SCOPES = ("town", "village", "team")
 PERIODS = ("month", "quarter", "year", "custom")

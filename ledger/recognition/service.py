@@ -14,7 +14,8 @@ from ledger.journal import book
 from ledger.recognition import honor, leaderboards, rollups, stars
 from ledger.recognition.models import HonorDefinition, HonorList
 from ledger.recognition.tasks import EXPORT_TASK, RECOMPUTE_TASK
-from ledger.units import points_of, scale_in_force
+from ledger.rules.store import scale_in_force
+from ledger.units import points_of
 
 MAX_PAGE = 100
 

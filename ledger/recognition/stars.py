@@ -34,7 +34,8 @@ from ledger.recognition.models import (
 )
 from ledger.rules.periods import local_date, next_period_start, period_key, period_start
 from ledger.timeutil import LOCAL_TZ, UTCDateTime, utcnow
-from ledger.units import points_of, scale_in_force, steps_of
+from ledger.rules.store import scale_in_force
+from ledger.units import points_of, steps_of
 
 MAX_LEVEL = 5
 MAX_VETO_ITEMS = 50

@@ -18,7 +18,7 @@ from ledger.recognition import leaderboards, rollups, star_history, stars
 from ledger.recognition.models import HolderRollup
 from ledger.rules.periods import local_date
 from ledger.rules.spec import points_of
-from ledger.units import scale_in_force as points_scale
+from ledger.rules.store import scale_in_force as points_scale
 from ledger.sheets import tabular
 from ledger.timeutil import utcnow
 

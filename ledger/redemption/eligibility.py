@@ -4,8 +4,7 @@ household's), the reward's village and minimum star level, and the rule engine's
 Two things come from other packages and are passed in as functions (a `Policy`), so this
 package does not import them at load time and tests can put their own in:
 - `star_level(session, holder_type, holder_id) -> int`, 0..5 stars: by default
-  ledger.recognition.stars.star_level (asked only for rewards that need stars); `no_stars`
-  gives everyone 0.
+  ledger.recognition.stars.star_level (asked only for rewards that need stars).
 - `refusal(session, holder) -> DomainError | None`: the rule engine's thresholds ("redeem only
   at or above a balance", a sanction that bars redemption): by default
   ledger.rules.thresholds.redemption_refusal. A failure there fails the order: a sanction is
@@ -43,11 +42,6 @@ class Holder:
 StarLevelFn = Callable[[Session, str, int], int]
 RefusalFn = Callable[[Session, Holder], DomainError | None]
 BalanceRefusalFn = Callable[[Session, Holder, int, datetime], DomainError | None]
-
-
-def no_stars(session: Session, holder_type: str, holder_id: int) -> int:
-    """Everyone has 0 stars: the fallback where recognition is not installed."""
-    return 0
 
 
 def recognition_stars(session: Session, holder_type: str, holder_id: int) -> int:

@@ -11,7 +11,7 @@ expired orders give their slot back); draw prizes are not the holder's redemptio
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
@@ -19,27 +19,12 @@ from sqlalchemy.orm import Session
 from ledger.errors import DomainError, Forbidden, LimitExceeded
 from ledger.redemption.models import FundedBy, RedemptionOrder, Voucher, VoucherStatus
 from ledger.rules import spec as S
+from ledger.rules import store
+from ledger.rules.holders import resolve_holder
 from ledger.rules.periods import local_date, local_midnight, next_period_start, period_start
 
-MAX_DAYS_AHEAD = 400  # a policy that allows no day within this far is refused with no date
 PERIOD_NAMES = {"week": "本周", "month": "本月", "quarter": "本季度", "half_year": "本半年",
                 "year": "本年"}
-
-
-def allowed_day(p: S.RedemptionPolicy, d: date) -> bool:
-    if not p.days_of_month and not p.period_ends:
-        return True
-    if d.day in p.days_of_month:
-        return True
-    nxt = d + timedelta(days=1)
-    return any(period_start(k, nxt) == nxt for k in p.period_ends)
-
-
-def next_allowed_day(p: S.RedemptionPolicy, d: date) -> date | None:
-    for i in range(1, MAX_DAYS_AHEAD):
-        if allowed_day(p, d + timedelta(days=i)):
-            return d + timedelta(days=i)
-    return None
 
 
 def _orders(s: Session, holder_type: str, holder_id: int, since: datetime, *,
@@ -95,8 +80,8 @@ def refusal(s: Session, policy: S.RedemptionPolicy, holder_type: str, holder_id:
             reward_id: int, order_id: int | None, now: datetime) -> DomainError | None:
     """Why this holder may not place this order now under the catalog's policy, or None."""
     today = local_date(now)
-    if not allowed_day(policy, today):
-        nxt = next_allowed_day(policy, today)
+    if not policy.allows(today):
+        nxt = policy.next_day(today)
         return Forbidden(f"今天不是兑换日，下一个兑换日是 {nxt.isoformat() if nxt else '—'} "
                          "(not a redemption day)", code="not_a_redemption_day",
                          next_on=nxt.isoformat() if nxt else None,
@@ -118,10 +103,8 @@ def refusal(s: Session, policy: S.RedemptionPolicy, holder_type: str, holder_id:
 def holder_refusal(s: Session, holder_type: str, holder_id: int, *, reward_id: int,
                    order_id: int | None, now: datetime) -> DomainError | None:
     """The policies of every catalog covering the holder's village; the first refusal."""
-    from ledger.rules.holders import resolve_holder
-    from ledger.rules.thresholds import catalogs_for
     h = resolve_holder(s, holder_type, holder_id)
-    for c in catalogs_for(s, h.village_name, now):
+    for c in store.catalogs_for(s, h.village_name, now):
         if c.redemption is not None and (r := refusal(
                 s, c.redemption, holder_type, holder_id, reward_id=reward_id,
                 order_id=order_id, now=now)):

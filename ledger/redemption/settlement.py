@@ -21,9 +21,10 @@ from sqlalchemy.orm import Session
 from ledger.errors import InvalidInput
 from ledger.journal.models import Account, HolderType, JournalEntry, Posting, Purpose, Unit
 from ledger.redemption.models import Provider, RedemptionOrder, Reward
+from ledger.rules.store import scale_in_force
 from ledger.sheets import tabular
 from ledger.timeutil import LOCAL_TZ
-from ledger.units import points_of, scale_in_force, value_fen
+from ledger.units import points_of, value_fen
 
 MAX_SETTLEMENT_DAYS = 366
 MAX_SETTLEMENT_LINES = 100_000

@@ -203,7 +203,8 @@ def public_summary(s: Session, plate_code: str, *, since) -> dict:
     """What anyone who scans a door plate may see: the village and the household's points —
     no name, no address, no people."""
     from ledger.journal.models import Account, Posting
-    from ledger.units import points_of, scale_in_force
+    from ledger.rules.store import scale_in_force
+    from ledger.units import points_of
     h, v = household_by_plate(s, plate_code)
     acct = s.scalar(select(Account).where(Account.holder_type == "household",
                                           Account.holder_id == h.id,

@@ -10,8 +10,8 @@ import yaml
 
 from ledger.errors import InvalidInput
 from ledger.rules import spec as S
-from ledger.rules.checker import Problem
 from ledger.rules.validate import CatalogInvalid, build
+from ledger.rules.validate_fields import Problem
 
 MAX_CATALOG_BYTES = 1024 * 1024
 MAX_DEPTH = 12

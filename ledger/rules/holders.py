@@ -1,14 +1,17 @@
 """Who is who for the engine: holders and recorders resolved from the registry (village,
-household), and the inputs of a deed read from a caller's context."""
+household), the inputs of a deed read from a caller's context, and what a holder has
+available (balance less open holds), which every balance rule reads."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from ledger.registry.models import Household, Person, Team, Village
 from ledger.errors import InvalidInput, NotFound
+from ledger.journal.models import Account, Purpose, Unit
 from ledger.rules.engine import MAX_NOTE_CHARS, MAX_PHOTOS, MAX_REF_CHARS
 from ledger.rules.types import Actor, Evidence, Holder, Inputs
 
@@ -171,3 +174,23 @@ def context_refs(context) -> dict:
     if not isinstance(context, dict):
         return {}
     return {k: context[k] for k in REF_KEYS if context.get(k) is not None}
+
+
+_AVAILABLE = text("SELECT balance - pending_out FROM account WHERE id = :id")
+
+
+def holder_available(session: Session, h, *, account_id: int | None = None,
+                     lock: bool = False) -> int:
+    """Balance less open holds (DESIGN guarantee 8): what every balance rule reads. With
+    `lock`, the account row stays locked to the end of the transaction, so the hold placed
+    next under the same lock cannot be joined by another that read the same figure."""
+    if account_id is None:
+        account_id = session.scalar(select(Account.id).where(
+            Account.unit == Unit.POINTS, Account.holder_type == h.type,
+            Account.holder_id == h.id, Account.purpose == Purpose.POINTS, Account.shard == 0))
+        if account_id is None:
+            return 0
+    sql = _AVAILABLE
+    if lock and session.get_bind().dialect.name == "postgresql":
+        sql = text(_AVAILABLE.text + " FOR UPDATE")
+    return int(session.scalar(sql, {"id": account_id}) or 0)

@@ -5,10 +5,10 @@ catalog's scale (scale 2: one step is half a point), so every amount is an integ
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from fractions import Fraction
 
-from ledger.rules.periods import PERIODS
+from ledger.rules.periods import PERIODS, period_start
 from ledger.units import points_of  # noqa: F401 - re-exported: S.points_of
 
 ALLOWED_SCALES = (1, 2, 4, 5, 10, 20, 100)
@@ -20,6 +20,7 @@ GRANT_PERIODS = ("month", "quarter", "half_year", "year")
 PER_UNITS = ("occurrence", "hour", "half_day")
 WALLETS = ("own", "household")  # where a person's deed is held (see ledger/rules/wallets.py)
 EVIDENCE_KINDS = ("note", "photo")
+MAX_POLICY_DAYS_AHEAD = 400  # a redemption policy that opens no day within this far has no next day
 ITEM_CAP_METRICS = ("points", "times", "minutes")
 CATALOG_CAP_METRICS = ("points", "minutes")
 MULTIPLIER_TARGETS = ("awards", "deductions", "both")
@@ -156,6 +157,22 @@ class RedemptionPolicy:
     days_of_month: tuple[int, ...] = ()  # only on these days …
     period_ends: tuple[str, ...] = ()  # … or on the last day of these periods
     min_activities: int = 0  # only after this many certified activities attended
+
+    def allows(self, d: date) -> bool:
+        """Whether redeeming is open on the local day `d` (every day when no days are set)."""
+        if not self.days_of_month and not self.period_ends:
+            return True
+        if d.day in self.days_of_month:
+            return True
+        nxt = d + timedelta(days=1)
+        return any(period_start(k, nxt) == nxt for k in self.period_ends)
+
+    def next_day(self, d: date) -> date | None:
+        """The first day after `d` that redeeming is open, within MAX_POLICY_DAYS_AHEAD."""
+        for i in range(1, MAX_POLICY_DAYS_AHEAD):
+            if self.allows(d + timedelta(days=i)):
+                return d + timedelta(days=i)
+        return None
 
 
 @dataclass(frozen=True)

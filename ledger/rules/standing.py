@@ -23,8 +23,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ledger.errors import DomainError, Forbidden, InvalidInput
+from ledger.errors import DomainError, Forbidden, InvalidInput, NotFound
+from ledger.journal.models import Account, Purpose, Unit
 from ledger.rules import spec as S
+from ledger.rules import store
+from ledger.rules.holders import holder_available, resolve_holder
 from ledger.rules.models import AwardRecord, AwardStatus, StandingChange
 from ledger.rules.periods import local_date
 from ledger.timeutil import utcnow
@@ -114,14 +117,12 @@ def compute(s: Session, holder_type: str, holder_id: int, now: datetime | None =
             ) -> Standing:
     """The states the holder is in now, from the catalogs, its available points, its posted
     deductions and sanctions, and the bans admins imposed. Writes nothing."""
-    from ledger.rules.holders import resolve_holder
-    from ledger.rules.thresholds import catalogs_for, holder_available
     now = now or utcnow()
     out = Standing(holder_type, holder_id)
     if holder_type not in ("person", "household", "team"):
         return out
     h = resolve_holder(s, holder_type, holder_id)
-    cats = [c for c in catalogs_for(s, h.village_name, now)]
+    cats = [c for c in store.catalogs_for(s, h.village_name, now)]
     awards = _awards(s, holder_type, holder_id, now)
     available = None
     for c in cats:
@@ -221,8 +222,6 @@ def stopped(s: Session, holder_type: str, ids: list[int], effect: str,
     Cheap queries find the suspects (available below the highest threshold with this effect,
     a posted deduction or sanction in the look-back, an admin's ban); only those are computed
     one by one, so a population of 500,000 costs a few queries."""
-    from ledger.journal.models import Account, Purpose, Unit
-    from ledger.rules import store
     now = now or utcnow()
     if not ids:
         return set()
@@ -277,7 +276,6 @@ def lift(s: Session, change_id: int, *, actor_id: int, reason: str,
     now = now or utcnow()
     ch = s.get(StandingChange, change_id)
     if ch is None or ch.change != "entered" or not ch.cause.startswith("admin:"):
-        from ledger.errors import NotFound
         raise NotFound(f"no ban {change_id}", code="ban_not_found")
     out = StandingChange(holder_type=ch.holder_type, holder_id=ch.holder_id, state=ch.state,
                          change="left", reason=reason.strip()[:500] or "解除", cause=ch.cause,

@@ -4,7 +4,7 @@ changed get a new item version), and finding the catalog and item in force on a 
 from __future__ import annotations
 
 import dataclasses
-from datetime import date
+from datetime import date, datetime
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import func, select
@@ -17,6 +17,7 @@ from ledger.journal.posting import canonical_json
 from ledger.rules import catalog_io
 from ledger.rules import spec as S
 from ledger.rules.models import CatalogVersion, RuleCatalog, RuleCategory, RuleItem
+from ledger.rules.periods import local_date
 from ledger.timeutil import utcnow
 
 MAX_CATALOGS = 50
@@ -188,6 +189,25 @@ def catalogs_in_force(s: Session, on: date, rows: dict[str, list] | None = None
     `rows` are given)."""
     return [_parsed_for(s, _choose(r, on, None))
             for r in (rows if rows is not None else _light_rows(s)).values()]
+
+
+def catalogs_for(s: Session, village_name: str | None, now: datetime) -> list[S.Catalog]:
+    """The catalogs in force now that cover the village."""
+    out = []
+    for code in catalog_codes(s):
+        c = catalog(s, code, on=local_date(now))
+        if c.covers_village(village_name):
+            out.append(c)
+    return out
+
+
+def scale_in_force(s: Session, on: date | None = None) -> int:
+    """Steps per point for the town's points, from the rule catalogs in force on `on` (today;
+    the largest, 2 where any catalog gives half points); 1 when none is loaded. With
+    `ledger.units.points_of`, what turns stored steps into the points people read everywhere."""
+    today = on or local_date(utcnow())
+    scales = {catalog(s, code, on=today).scale for code in catalog_codes(s)}
+    return max(scales) if scales else 1
 
 
 def catalog_town(s: Session, code: str) -> int:

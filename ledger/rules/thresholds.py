@@ -6,32 +6,22 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ledger.errors import DomainError, Forbidden
-from ledger.journal.models import Account, Purpose, Unit
 from ledger.rules import spec as S
-from ledger.rules import store
+from ledger.rules import standing as standing_states
 from ledger.rules.expiry import holder_fifo
-from ledger.rules.holders import resolve_holder
+from ledger.rules.holders import holder_available, resolve_holder
 from ledger.rules.models import AwardRecord, AwardStatus, Sanction
 from ledger.rules.periods import local_date
 from ledger.rules.service import holder_balance
+from ledger.rules.store import catalogs_for
 from ledger.timeutil import utcnow
 from ledger.units import value_fen
 
 MAX_UPCOMING = 24
-
-
-def catalogs_for(s: Session, village_name: str | None, now: datetime) -> list[S.Catalog]:
-    """The catalogs in force now that cover the village."""
-    out = []
-    for code in store.catalog_codes(s):
-        c = store.catalog(s, code, on=local_date(now))
-        if c.covers_village(village_name):
-            out.append(c)
-    return out
 
 
 def active_bars(s: Session, holder_type: str, holder_id: int, now: datetime) -> list[Sanction]:
@@ -62,7 +52,6 @@ def standing(s: Session, holder_type: str, holder_id: int, now: datetime | None 
         AwardRecord.holder_type == holder_type, AwardRecord.holder_id == holder_id,
         AwardRecord.status.in_([AwardStatus.ON_NOTICE, AwardStatus.IN_REVIEW]))).all()
     p = lambda n: S.points_of(n, scale)
-    from ledger.rules import standing as standing_states
     available = holder_available(s, h)
     floor = max((c.floor_steps for c in cats if c.floor_steps is not None), default=None)
     states = standing_states.compute(s, holder_type, holder_id, now)
@@ -94,14 +83,13 @@ def standing(s: Session, holder_type: str, holder_id: int, now: datetime | None 
 
 def _policy_view(cats: list[S.Catalog], now: datetime) -> list[dict]:
     """Each catalog's holder-level redemption policy and the next day it allows."""
-    from ledger.redemption.holder_policy import allowed_day, next_allowed_day
     out = []
     today = local_date(now)
     for c in cats:
         r = c.redemption
         if r is None:
             continue
-        nxt = today if allowed_day(r, today) else next_allowed_day(r, today)
+        nxt = today if r.allows(today) else r.next_day(today)
         out.append({"catalog": c.code, "per_holder": dict(r.per_holder),
                     "per_reward": dict(r.per_reward), "days_of_month": list(r.days_of_month),
                     "period_ends": list(r.period_ends), "min_activities": r.min_activities,
@@ -113,8 +101,8 @@ def redemption_refusal(session: Session, holder_type: str, holder_id: int,
                        now: datetime | None = None) -> DomainError | None:
     """What the rules say against redeeming now, or None (read by ledger.redemption)."""
     now = now or utcnow()
-    from ledger.rules.standing import refusal as standing_refusal
-    if (stop := standing_refusal(session, holder_type, holder_id, "redeem", now)) is not None:
+    stop = standing_states.refusal(session, holder_type, holder_id, "redeem", now)
+    if stop is not None:
         return stop
     bars = active_bars(session, holder_type, holder_id, now)
     if bars:
@@ -135,26 +123,6 @@ def _below_minimum(c: S.Catalog, available: int) -> DomainError | None:
                          "points below the redemption threshold)", code="below_redeem_threshold",
                          redeem_min=c.points(c.redeem_min_steps), available=c.points(available))
     return None
-
-
-_AVAILABLE = text("SELECT balance - pending_out FROM account WHERE id = :id")
-
-
-def holder_available(session: Session, h, *, account_id: int | None = None,
-                     lock: bool = False) -> int:
-    """Balance less open holds (DESIGN guarantee 8): what every balance rule reads. With
-    `lock`, the account row stays locked to the end of the transaction, so the hold placed
-    next under the same lock cannot be joined by another that read the same figure."""
-    if account_id is None:
-        account_id = session.scalar(select(Account.id).where(
-            Account.unit == Unit.POINTS, Account.holder_type == h.type,
-            Account.holder_id == h.id, Account.purpose == Purpose.POINTS, Account.shard == 0))
-        if account_id is None:
-            return 0
-    sql = _AVAILABLE
-    if lock and session.get_bind().dialect.name == "postgresql":
-        sql = text(_AVAILABLE.text + " FOR UPDATE")
-    return int(session.scalar(sql, {"id": account_id}) or 0)
 
 
 def balance_refusal(session: Session, holder_type: str, holder_id: int, *, account_id: int,

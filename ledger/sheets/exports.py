@@ -6,7 +6,6 @@ through `points_of`, minutes → hours); every cell through the one neutraliser 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -23,7 +22,7 @@ from ledger.redemption import settlement
 from ledger.redemption.models import Provider, RedemptionOrder, Reward, Voucher
 from ledger.registry.models import Household, Person, Village
 from ledger.rules.spec import points_of
-from ledger.units import scale_in_force as points_scale
+from ledger.rules.store import scale_in_force as points_scale
 from ledger.sheets import tabular
 from ledger.timeutil import LOCAL_TZ
 
@@ -189,11 +188,3 @@ def settlement_workbook(db: Database, actor, start: date, end: date) -> bytes:
     require(actor, (TOWN_ADMIN,), None, "exporting settlement")
     with db.sessions() as s:
         return tabular.to_xlsx(settlement_sheet(s, start, end))
-
-
-def sheet_rows(data: bytes) -> Iterator[list[str]]:
-    """The rows of the first sheet of a workbook, as an import reads them (tests, CLI)."""
-    table = tabular.read_table(data)
-    yield table.header
-    for _, cells in table.rows:
-        yield cells

@@ -28,7 +28,7 @@ from ledger.journal import minutes as minutes_book
 from ledger.journal.models import Account, JournalEntry, Posting, Unit
 from ledger.registry.models import Household, Person, Village
 from ledger.rules.service import village_shards
-from ledger.units import scale_in_force as points_scale
+from ledger.rules.store import scale_in_force as points_scale
 from ledger.rules.spec import points_of
 from ledger.sheets import imports, tabular
 from ledger.sheets.holders import Holders, find_holder

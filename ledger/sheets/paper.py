@@ -30,7 +30,7 @@ from ledger.registry.models import Household, Person, Town, Village
 from ledger.registry.privacy import mask_name
 from ledger.rules.explain import village_notices
 from ledger.rules.spec import points_of
-from ledger.units import scale_in_force as points_scale
+from ledger.rules.store import scale_in_force as points_scale
 from ledger.sheets.fonts import pdf_font
 from ledger.timeutil import LOCAL_TZ, utcnow
 

@@ -18,7 +18,7 @@ from ledger.config import Settings
 from ledger.db import Database
 from ledger.identity import service as identity
 from ledger.identity.models import AppUser
-from ledger.matching import service as matching
+from ledger.matching import menu as matching_menu
 from ledger.matching.models import MenuItem, ServiceOrder
 from ledger.registry.models import Person, Team, TeamMember, Village
 from ledger.stations import generate, reports
@@ -81,12 +81,12 @@ def _menu(db: Database, town_id: int) -> int:
     with db.transaction() as s:
         if s.scalar(select(MenuItem.id).where(MenuItem.town_id == town_id)):
             return 0
-        for code, name, item in matching.DEFAULT_MENU:
-            matching.add_menu_item(s, town_id, code, name, item)
+        for code, name, item in matching_menu.DEFAULT_MENU:
+            matching_menu.add_menu_item(s, town_id, code, name, item)
         for t in s.scalars(select(Team).where(Team.town_id == town_id, Team.standing.is_(True))):
             for code in TEAM_SKILLS.get(t.kind, ()):
-                matching.add_skill(s, town_id, code, "team", t.id)
-        return len(matching.DEFAULT_MENU)
+                matching_menu.add_skill(s, town_id, code, "team", t.id)
+        return len(matching_menu.DEFAULT_MENU)
 
 
 def _users(db: Database, villages: dict[str, int], password_hash: str | None) -> None:

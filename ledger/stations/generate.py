@@ -21,6 +21,9 @@ from ledger.activities.planning import MONTHLY_THEMES, Actor, ActivityDraft
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.errors import DomainError
+from ledger.matching import menu as matching_menu
+from ledger.matching import orders as matching_orders
+from ledger.matching import progress as matching_progress
 from ledger.matching import service as matching
 from ledger.matching.models import Channel
 from ledger.registry.models import Household, Person, Team, Village
@@ -140,7 +143,7 @@ def _order(db: Database, settings: Settings, actor: Actor, out: dict, v: Village
     out["orders_placed"] += 1
     team = None
     with db.transaction() as s:
-        teams = matching.candidates(s, matching.get_order(s, o["id"]))["teams"]
+        teams = matching_menu.candidates(s, matching_orders.get_order(s, o["id"]))["teams"]
         if teams and rng.random() < 0.5:  # a standing team with the skill, led from outside
             team = rng.choice(teams)["id"]
             leader = team_leaders(s, team)[0]
@@ -149,7 +152,7 @@ def _order(db: Database, settings: Settings, actor: Actor, out: dict, v: Village
             else:
                 server = leader
         if team is None:
-            matching.add_skill(s, v.town_id, code, "person", server)
+            matching_menu.add_skill(s, v.town_id, code, "person", server)
     try:
         matching.dispatch(db, actor, o["id"], person_id=None if team else server, team_id=team,
                           now=at - timedelta(hours=20))
@@ -161,7 +164,7 @@ def _order(db: Database, settings: Settings, actor: Actor, out: dict, v: Village
         activity_id=_activity_of(db, o["id"]), person_id=server,
         check_in_at=at, check_out_at=at + timedelta(minutes=stay), note="上门服务"),
         now=at + timedelta(hours=5))
-    matching.refresh(db, o["id"])
+    matching_progress.refresh(db, o["id"])
     out["orders_done"] += 1
     out["minutes"] += stay
     if rate_it:
@@ -173,4 +176,4 @@ def _order(db: Database, settings: Settings, actor: Actor, out: dict, v: Village
 
 def _activity_of(db: Database, order_id: int) -> int:
     with db.sessions() as s:
-        return matching.get_order(s, order_id).activity_id
+        return matching_orders.get_order(s, order_id).activity_id

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from ledger.activities.models import CERTIFIED_REVIEWS, Activity, ActivityStatus, Attendance
 from ledger.errors import InvalidInput
 from ledger.matching.models import ServiceOrder
-from ledger.matching.service import overdue
+from ledger.matching.orders import overdue
 from ledger.registry.models import Village
 from ledger.stations.service import KIND_NAMES, team_progress
 from ledger.timeutil import LOCAL_TZ, utcnow

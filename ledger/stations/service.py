@@ -203,11 +203,6 @@ def team_members(s: Session, team_id: int) -> list[int]:
                           .order_by(TeamMember.person_id)))
 
 
-def teams_led_by(s: Session, person_id: int) -> list[int]:
-    return list(s.scalars(select(TeamMember.team_id).where(
-        TeamMember.person_id == person_id, TeamMember.is_leader.is_(True))))
-
-
 def team_progress(s: Session, town_id: int, year: int, *, today: date | None = None) -> list[dict]:
     """Each standing team's collective services this year against the 12-a-year target, month
     by month; `behind_months`: the months (1..12, up to the last finished one) at whose end the

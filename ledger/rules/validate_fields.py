@@ -1,5 +1,6 @@
-"""Reading a catalog's plain form with typed checks that collect every problem, each with its
-path and line, instead of stopping at the first."""
+"""Reading one value of a catalog's plain form, for the catalog validator (validate.py and
+validate_items.py): typed readers that record every problem with its path and line instead of
+stopping at the first, and the limits more than one part of a catalog shares."""
 
 from __future__ import annotations
 
@@ -11,14 +12,8 @@ from fractions import Fraction
 from ledger.rules import spec as S
 from ledger.rules.periods import PERIODS
 
-MAX_CATEGORIES = 50
-MAX_ITEMS = 500
-MAX_MULTIPLIERS = 20
 MAX_NOTICE_DAYS = 30
-MAX_APPEAL_DAYS = 90
-MAX_EXPIRY_YEARS = 10
-MAX_BAR_DAYS = 3 * 366
-MAX_FACTOR = Fraction(10)
+MAX_STANDING_DAYS = 3 * 366
 MAX_POINTS = 100_000  # per item, in points
 MAX_CAP = 10**9
 MAX_NAME = 100
