@@ -51,6 +51,7 @@ from ledger.recognition.models import (
     StarKind,
 )
 from ledger.recognition.scores import (
+    ITEM_KEYS,
     NON_SCORE_KINDS,
     counts_in_score,
     deed_time_sql,
@@ -351,23 +352,35 @@ def rebuild(db: Database) -> dict:
             s.execute(delete(t))
         skip = ", ".join(f"'{k}'" for k in sorted(NON_SCORE_KINDS))
         bucket, key = _month_bucket(dialect)
+        # Set-based, in three passes over the journal's holder postings at most once: (1) the
+        # holder accounts and the rollup row each rolls into (a `score` account into its
+        # holder's points account) in a small table; (2) postings joined to it and to their
+        # entry, grouped by (row, deed month); (3) years from the months. Progress is each
+        # account's posting count (its postings are seq 1..n in any snapshot).
+        s.execute(text("DROP TABLE IF EXISTS rollup_rebuild_map"))
+        s.execute(text(
+            "CREATE TEMPORARY TABLE rollup_rebuild_map AS "
+            "SELECT sa.id AS src, t.id AS dst FROM account sa "
+            f"{_TARGET_JOIN} WHERE sa.purpose IN ('points', 'score') "
+            f"AND sa.holder_type IN ({_HOLDERS_SQL})"))
+        s.execute(text("CREATE UNIQUE INDEX rollup_rebuild_map_src ON rollup_rebuild_map (src)"))
+        s.execute(text("ANALYZE rollup_rebuild_map"))
         s.execute(text(
             "INSERT INTO holder_rollup (account_id, period_key, unit, holder_type, holder_id, "
             "village_id, town_id, gained, lost, net, postings) "
             f"SELECT x.account_id, {key}, a.unit, a.holder_type, a.holder_id, {_SCOPE_COLS}, "
             "x.g, x.l, x.n, x.c FROM ("
-            f"  SELECT t.id AS account_id, {bucket} AS m, "
+            f"  SELECT m.dst AS account_id, {bucket} AS m, "
             "   SUM(CASE WHEN p.amount > 0 THEN p.amount ELSE 0 END) AS g, "
             "   SUM(CASE WHEN p.amount < 0 THEN -p.amount ELSE 0 END) AS l, "
             "   SUM(p.amount) AS n, COUNT(*) AS c "
-            "  FROM posting p JOIN journal_entry e ON e.id = p.entry_id "
-            f"  JOIN account sa ON sa.id = p.account_id {_TARGET_JOIN} "
-            "  WHERE sa.purpose IN ('points', 'score') "
-            f"   AND sa.holder_type IN ({_HOLDERS_SQL}) "
-            "  AND COALESCE(CASE WHEN e.kind = 'reverse' THEN (SELECT r.kind FROM "
+            "  FROM posting p JOIN rollup_rebuild_map m ON m.src = p.account_id "
+            "  JOIN journal_entry e ON e.id = p.entry_id "
+            "  WHERE COALESCE(CASE WHEN e.kind = 'reverse' THEN (SELECT r.kind FROM "
             f"  journal_entry r WHERE r.id = e.reverses_id) END, e.kind) NOT IN ({skip}) "
-            f"  GROUP BY t.id, {bucket}) x "
+            f"  GROUP BY m.dst, {bucket}) x "
             f"JOIN account a ON a.id = x.account_id {_SCOPE_JOINS}"))
+        s.execute(text("DROP TABLE rollup_rebuild_map"))
         s.execute(text(
             "INSERT INTO holder_rollup (account_id, period_key, unit, holder_type, holder_id, "
             "village_id, town_id, gained, lost, net, postings) "
@@ -377,9 +390,9 @@ def rebuild(db: Database) -> dict:
             "GROUP BY account_id, substr(period_key, 7, 4), unit, holder_type, holder_id"))
         s.execute(text(
             "INSERT INTO rollup_progress (account_id, applied_seq) "
-            "SELECT p.account_id, MAX(p.seq) FROM posting p JOIN account a ON a.id = p.account_id "
+            "SELECT a.id, a.posting_count FROM account a "
             f"WHERE a.purpose IN ('points', 'score') AND a.holder_type IN ({_HOLDERS_SQL}) "
-            "GROUP BY p.account_id"))
+            "AND a.posting_count > 0"))
         marks = _rebuild_marks(s)
         top = s.scalar(select(func.max(Posting.id))) or 0
         _advance_cursor(s, top)
@@ -387,28 +400,34 @@ def rebuild(db: Database) -> dict:
     return {"rollup_rows": int(n or 0), "deduction_marks": marks}
 
 
+def _item_code_sql(dialect: str) -> str:
+    """SQL for `scores.item_code_of(e.details)` (the item a rule entry names)."""
+    if dialect == "postgresql":
+        d = "e.details::jsonb"
+        parts = [f"NULLIF({d} ->> '{k}', '')" for k in ITEM_KEYS] + [f"{d} -> 'rule' ->> 'item'"]
+    else:
+        parts = [f"NULLIF(json_extract(e.details, '$.{k}'), '')" for k in ITEM_KEYS]
+        parts.append("json_extract(e.details, '$.rule.item')")
+    return f"substr(COALESCE({', '.join(parts)}), 1, 64)"
+
+
 def _rebuild_marks(s: Session) -> int:
-    holders = _HOLDERS_SQL
-    rows = s.execute(text(
-        "SELECT p.entry_id, p.account_id, a.holder_type, a.holder_id, e.details, -p.amount, "
-        "p.created_at, (SELECT x.id FROM journal_entry x WHERE x.reverses_id = e.id) "
+    """The veto marks, set-based: every deduction on a holder account that names an item."""
+    dialect = s.get_bind().dialect.name
+    code = _item_code_sql(dialect)
+    at = deed_time_sql(dialect)
+    skip = ", ".join(repr(k) for k in sorted(NON_SCORE_KINDS))
+    return s.execute(text(
+        "INSERT INTO deduction_mark (entry_id, account_id, holder_type, holder_id, item_code, "
+        "amount, created_at, reversed_by) SELECT * FROM ("
+        f"SELECT p.entry_id, p.account_id, a.holder_type, a.holder_id, {code} AS code, "
+        f"-p.amount, {at}, "
+        "(SELECT MIN(x.id) FROM journal_entry x WHERE x.reverses_id = e.id) "
         "FROM posting p JOIN account a ON a.id = p.account_id "
         "JOIN journal_entry e ON e.id = p.entry_id "
-        f"WHERE a.purpose IN ('points', 'score') AND a.holder_type IN ({holders}) AND p.amount < 0 "
-        f"AND e.kind NOT IN ('reverse', {', '.join(repr(k) for k in sorted(NON_SCORE_KINDS))})"
-        )).all()
-    marks = []
-    for entry_id, acct, htype, hid, details, amount, at, reversed_by in rows:
-        details = details if isinstance(details, dict) else _json(details)
-        code = item_code_of(details)
-        if code:
-            marks.append({"entry_id": entry_id, "account_id": acct, "holder_type": htype,
-                          "holder_id": hid, "item_code": code, "amount": amount,
-                          "created_at": deed_time(details, _as_utc(at)),
-                          "reversed_by": reversed_by})
-    if marks:
-        s.execute(_insert(s)(DeductionMark).on_conflict_do_nothing(), marks)
-    return len(marks)
+        f"WHERE a.purpose IN ('points', 'score') AND a.holder_type IN ({_HOLDERS_SQL}) "
+        f"AND p.amount < 0 AND e.kind NOT IN ('reverse', {skip})) m WHERE m.code IS NOT NULL"
+    )).rowcount or 0
 
 
 def snapshot(s: Session) -> dict[tuple[int, str], tuple]:

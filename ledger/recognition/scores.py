@@ -39,10 +39,11 @@ def counts_in_score(kind: str, reversed_kind: str | None) -> bool:
 def deed_time_sql(dialect: str) -> str:
     """SQL for `periods.deed_time` over a posting `p` of an entry `e`, as the naive UTC the
     time columns hold (a deed on notice over New Year belongs to the old year)."""
-    if dialect == "postgresql":
-        return ("COALESCE((e.details::jsonb ->> 'period_at')::timestamptz AT TIME ZONE 'UTC', "
+    if dialect == "postgresql":  # parsed only where the text names one of the two times
+        return ("CASE WHEN strpos(e.details::text, '_at\"') = 0 THEN p.created_at ELSE "
+                "COALESCE((e.details::jsonb ->> 'period_at')::timestamptz AT TIME ZONE 'UTC', "
                 "(e.details::jsonb -> 'inputs' ->> 'occurred_at')::timestamptz "
-                "AT TIME ZONE 'UTC', p.created_at)")
+                "AT TIME ZONE 'UTC', p.created_at) END")
     j = ("(strftime('%Y-%m-%d %H:%M:%S', json_extract(e.details, '{0}')) "
          "|| substr(strftime('%f', json_extract(e.details, '{0}')), 3) || '000')")
     return f"COALESCE({j.format('$.period_at')}, {j.format('$.inputs.occurred_at')}, " \
