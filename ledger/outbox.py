@@ -15,12 +15,19 @@ follow, and dispatched only after it commits.
 
 Handlers are plain functions `fn(session, **args) -> dict | None` registered by name with
 `@handler("area.name")` in the domain package that owns them.
+
+- `enqueue_once(session, task, key)` queues a task unless a row with the same dedupe key is
+  still waiting: a burst of commits queues one row (the rollups' catch-up after every posting).
+  A row gives its key up when it starts running, so a commit after that queues a new one. A
+  task registered with `coalesce_s` runs inline (embedded) at most once per that interval per
+  database; a row left waiting runs at a later commit's dispatch or by the relay.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 import weakref
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -32,6 +39,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from ledger.db import Base, Database
 from ledger.errors import InvalidInput
 from ledger.journal.models import BigId
+from ledger.journal.rawdb import Raw, Sql, dumps
 from ledger.timeutil import UTCDateTime, utcnow
 
 log = logging.getLogger("jifen.outbox")
@@ -46,6 +54,8 @@ GRACE_S = 60  # a row not done this long after commit is the relay's to send
 REDISPATCH_S = 600  # a row sent but not done after this long is sent again
 BACKOFF_S = (5, 30, 120, 600, 1800, 3600, 3600, 3600)
 _PENDING = "outbox_pending_ids"
+_NUDGE = "outbox_nudge"  # a dedupe row was already waiting: an inline dispatch may run it
+MAX_KEY_CHARS = 64
 
 
 class OutboxRow(Base):
@@ -56,6 +66,9 @@ class OutboxRow(Base):
     __table_args__ = (
         Index("ix_outbox_due", "available_at", postgresql_where=text("done_at IS NULL"),
               sqlite_where=text("done_at IS NULL")),
+        Index("ux_outbox_dedupe_key", "dedupe_key", unique=True,
+              postgresql_where=text("dedupe_key IS NOT NULL"),
+              sqlite_where=text("dedupe_key IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -69,6 +82,8 @@ class OutboxRow(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str] = mapped_column(String(500), default="")
     result: Mapped[dict | None] = mapped_column(JSON, default=None)
+    # set while the row waits (enqueue_once); cleared when it starts running
+    dedupe_key: Mapped[str | None] = mapped_column(String(MAX_KEY_CHARS), default=None)
 
 
 OUTBOX_KEEP_DAYS = 30
@@ -80,11 +95,16 @@ HANDLERS: dict[str, Handler] = {}
 # done after the handler returns; a task delivered twice runs twice, and the key answers the
 # second run with the first one's result.
 OWN_TRANSACTIONS: set[str] = set()
+# Tasks run inline (embedded) at most once per this many seconds per database (enqueue_once)
+COALESCE_S: dict[str, float] = {}
+_last_inline: weakref.WeakKeyDictionary[Engine, dict[str, float]] = weakref.WeakKeyDictionary()
 
 
-def handler(name: str, *, own_transactions: bool = False) -> Callable[[Handler], Handler]:
+def handler(name: str, *, own_transactions: bool = False, coalesce_s: float = 0.0
+            ) -> Callable[[Handler], Handler]:
     """Register `fn(session, **args)` as the handler of outbox task `name` (with
-    `own_transactions`: `fn(db, **args)`, which must be idempotent; see OWN_TRANSACTIONS)."""
+    `own_transactions`: `fn(db, **args)`, which must be idempotent; see OWN_TRANSACTIONS;
+    with `coalesce_s`: run inline at most once per that many seconds, see enqueue_once)."""
     if not 1 <= len(name) <= MAX_TASK_CHARS:
         raise ValueError(f"task names are 1..{MAX_TASK_CHARS} characters")
 
@@ -92,6 +112,8 @@ def handler(name: str, *, own_transactions: bool = False) -> Callable[[Handler],
         HANDLERS[name] = fn
         if own_transactions:
             OWN_TRANSACTIONS.add(name)
+        if coalesce_s:
+            COALESCE_S[name] = coalesce_s
         return fn
 
     return register
@@ -111,6 +133,33 @@ def enqueue(session: Session, task: str, args: dict | None = None, *,
     return row.id
 
 
+_ONCE = Sql.of(
+    "INSERT INTO outbox (task, args, created_at, available_at, attempts, last_error, "
+    "dedupe_key) VALUES (:task, :args, :now, :now, 0, '', :key) "
+    "ON CONFLICT (dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING RETURNING id",
+    "INSERT INTO outbox (task, args, created_at, available_at, attempts, last_error, "
+    "dedupe_key) VALUES (:task, CAST(:args AS json), CAST(:now AS timestamp), "
+    "CAST(:now AS timestamp), 0, '', :key) "
+    "ON CONFLICT (dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING RETURNING id")
+
+
+def enqueue_once(session: Session, task: str, key: str, args: dict | None = None) -> int | None:
+    """`enqueue`, unless a row with this dedupe key is still waiting (then nothing is added
+    and None is returned: that row, which has not started yet, does the work). One statement,
+    no ORM flush: this runs on the award path. On PostgreSQL a concurrent transaction that
+    just queued the key makes this wait for its commit (the unique index), then skip."""
+    if not 1 <= len(key) <= MAX_KEY_CHARS:
+        raise InvalidInput(f"dedupe keys are 1..{MAX_KEY_CHARS} characters", code="task_invalid")
+    raw = Raw(session)
+    row = raw.first(_ONCE, {"task": task, "args": dumps(args or {}),
+                            "now": raw.time(utcnow()), "key": key})
+    if row is None:
+        session.info[_NUDGE] = True
+        return None
+    session.info.setdefault(_PENDING, []).append(row[0])
+    return row[0]
+
+
 # ---------------------------------------------------------------------------------------------
 # Dispatch after commit
 
@@ -120,14 +169,41 @@ Dispatcher = Callable[[Engine, Sequence[int]], None]
 
 def inline(engine: Engine, ids: Sequence[int]) -> None:
     """Embedded mode: run the rows now, in this process, each in its own transaction; then the
-    few older rows that are due (retries after a failure)."""
+    few older rows that are due (retries after a failure, coalesced rows left waiting). A
+    coalesced task (COALESCE_S) runs at most once per its interval; a row of it left waiting
+    keeps its dedupe key, so the commits meanwhile add nothing."""
     db = database_for(engine)
-    for oid in ids:
-        run_row(db, oid)
-    with db.sessions() as s:
-        due = _due_ids(s, utcnow(), INLINE_DRAIN, include_unsent_grace=False)
-    for oid in due:
-        run_row(db, oid)
+    if ids:
+        with db.sessions() as s:
+            tasks = dict(s.execute(select(OutboxRow.id, OutboxRow.task)
+                                   .where(OutboxRow.id.in_(list(ids)))).all())
+        for oid in ids:
+            if _may_run_inline(engine, tasks.get(oid)):
+                run_row(db, oid)
+    if ids or _coalesced_may_run(engine):
+        with db.sessions() as s:
+            due = s.execute(_due_query(utcnow(), INLINE_DRAIN)).all()
+        for oid, task in due:
+            if _may_run_inline(engine, task):
+                run_row(db, oid)
+
+
+def _coalesced_may_run(engine: Engine) -> bool:
+    last = _last_inline.get(engine, {})
+    now = time.monotonic()
+    return any(now - last.get(t, -1e9) >= gap for t, gap in COALESCE_S.items())
+
+
+def _may_run_inline(engine: Engine, task: str | None) -> bool:
+    gap = COALESCE_S.get(task or "")
+    if not gap:
+        return True
+    last = _last_inline.setdefault(engine, {})
+    now = time.monotonic()
+    if now - last.get(task, -1e9) < gap:
+        return False
+    last[task] = now
+    return True
 
 
 _dispatchers: weakref.WeakKeyDictionary[Engine, Dispatcher] = weakref.WeakKeyDictionary()
@@ -165,15 +241,19 @@ def database_for(engine: Engine) -> Database:
 @event.listens_for(Session, "after_commit")
 def _after_commit(session: Session) -> None:
     ids = session.info.pop(_PENDING, None)
-    if not ids:
+    nudge = session.info.pop(_NUDGE, False)
+    if not ids and not nudge:
         return
     bind = session.get_bind()
     engine = bind if isinstance(bind, Engine) else bind.engine
     if getattr(_local, "dispatching", False):
         return  # a handler committed more rows: the outer dispatch's drain or the relay runs them
+    dispatch = _dispatchers.get(engine, inline)
+    if not ids and (dispatch is not inline or not _coalesced_may_run(engine)):
+        return  # a waiting row was already sent (production) or runs at a later dispatch
     _local.dispatching = True
     try:
-        _dispatchers.get(engine, inline)(engine, ids)
+        dispatch(engine, ids or [])
     except Exception:  # noqa: BLE001 - the commit stands; the relay sends the rows later
         log.exception("outbox dispatch failed; the relay will retry", extra={"ids": ids})
     finally:
@@ -185,6 +265,7 @@ def _after_rollback(session: Session) -> None:
     # Rows of a rolled-back transaction never existed. (A rolled-back savepoint's ids may stay
     # listed; dispatching them finds no row and does nothing.)
     session.info.pop(_PENDING, None)
+    session.info.pop(_NUDGE, None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -203,6 +284,10 @@ def run_row(db: Database, oid: int, now: datetime | None = None) -> str:
     (A task with its own transactions runs at least once; see OWN_TRANSACTIONS.)"""
     with db.sessions() as s:
         row = s.get(OutboxRow, oid)
+        if row is not None and row.dedupe_key is not None and row.done_at is None:
+            # from now on a commit queues a new row: what it wrote may be after our reads
+            s.execute(update(OutboxRow).where(OutboxRow.id == oid).values(dedupe_key=None))
+            s.commit()
         if row is not None and row.task in OWN_TRANSACTIONS:
             if row.done_at is not None:
                 return "already_done"
@@ -274,6 +359,14 @@ def _record_failure(db: Database, oid: int, exc: Exception) -> None:
 
 # ---------------------------------------------------------------------------------------------
 # The relay: the safety net that sends what the after-commit dispatch did not get done
+
+
+def _due_query(now: datetime, limit: int):  # noqa: ANN202
+    """(id, task) of the unsent rows that are due, oldest first (the inline drain)."""
+    return (select(OutboxRow.id, OutboxRow.task)
+            .where(OutboxRow.done_at.is_(None), OutboxRow.dead_at.is_(None),
+                   OutboxRow.available_at <= now, OutboxRow.sent_at.is_(None))
+            .order_by(OutboxRow.available_at, OutboxRow.id).limit(limit))
 
 
 def _due_ids(s: Session, now: datetime, limit: int, *, include_unsent_grace: bool = True

@@ -3,6 +3,8 @@ balances and statement, and each journal entry put in words (what, why, from whi
 
 from __future__ import annotations
 
+from datetime import date
+
 from sqlalchemy.orm import Session
 
 from ledger.journal import queries
@@ -177,38 +179,55 @@ def my_attendance(s: Session, activity_id: int, person_id: int) -> dict | None:
 PUBLIC_ENTRIES = 10
 
 
-def year_start_utc():
-    """1 January, 00:00 in the town's time zone, as a UTC instant."""
-    from ledger.timeutil import LOCAL_TZ, utcnow
-    now = utcnow().astimezone(LOCAL_TZ)
-    return now.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
+def this_year() -> int:
+    """The current year in the town's time zone."""
+    from ledger.rules.periods import local_date
+    from ledger.timeutil import utcnow
+    return local_date(utcnow()).year
 
 
-def household_public(s: Session, hh, t) -> dict:
-    """What a door plate shows anyone: village, masked name, this year's civility score
-    (awards and deductions; spending at the shop is not civility), the latest entries by item
-    (title, date, points — never notes, photos or people)."""
+def year_start_utc(year: int | None = None):
+    """1 January (of `year`, default this one), 00:00 in the town's time zone, as an instant."""
+    from ledger.rules.periods import local_midnight
+    return local_midnight(date(year or this_year(), 1, 1))
+
+
+def household_public(s: Session, hh, t, *, year: int | None = None) -> dict:
+    """What a door plate shows anyone: village, masked name, the year's civility score
+    (ledger/recognition/scores.py: awards and deductions of deeds done in the year, reversals
+    as what they reverse; spending at the shop is not civility), the latest of those entries
+    and their sums by item (title, date, points — never notes, photos or people). The score
+    is read from the rollups (caught up first); the entries are the same ones, from the
+    household's own accounts."""
     from sqlalchemy import select
+    from sqlalchemy.orm import aliased
 
     from api.pages.filters import mask_name
-    from ledger.registry.models import Village
     from ledger.journal.models import HolderType, JournalEntry, Posting
-    from ledger.recognition.rollups import NON_SCORE_KINDS
+    from ledger.recognition import rollups, scores
+    from ledger.registry.models import Village
+    from ledger.rules.periods import deed_time
+    year = year or this_year()
+    start, end = scores.year_bounds(year)
+    lo, hi = year_start_utc(year), year_start_utc(year + 1)
+    rollups.catch_up_for_read(s)
+    score = scores.household_score(s, hh.id, start, end)
     # its own points and its members' deeds counted for it (ledger/rules/wallets.py)
     accts = [a.id for a in holder_accounts(s, HolderType.HOUSEHOLD, hh.id)
              if a.unit == Unit.POINTS and a.purpose in (Purpose.POINTS, Purpose.SCORE)]
-    since = year_start_utc()
-    score, entries, by_item = 0, [], {}
+    entries, by_item = [], {}
     if accts:
-        rows = s.execute(select(Posting.amount, JournalEntry.created_at, JournalEntry.details,
-                                JournalEntry.memo, JournalEntry.kind)
+        r = aliased(JournalEntry)
+        rows = s.execute(select(Posting.amount, Posting.created_at, JournalEntry.details,
+                                JournalEntry.memo, JournalEntry.kind, r.kind)
                          .join(JournalEntry, JournalEntry.id == Posting.entry_id)
-                         .where(Posting.account_id.in_(accts), Posting.created_at >= since,
-                                JournalEntry.kind.not_in(NON_SCORE_KINDS))
+                         .outerjoin(r, r.id == JournalEntry.reverses_id)
+                         .where(Posting.account_id.in_(accts))
                          .order_by(Posting.created_at.desc(), Posting.id.desc())).all()
-        score = sum(r[0] for r in rows)
-        for amount, at, details, memo, kind in rows:
-            d = details or {}
+        for amount, at, details, memo, kind, rkind in rows:
+            d = details if isinstance(details, dict) else {}
+            if not scores.counts_in_score(kind, rkind) or not lo <= deed_time(d, at) < hi:
+                continue
             title = d.get("item_name") or memo or t("kind." + kind, default=kind)
             if len(entries) < PUBLIC_ENTRIES:
                 entries.append({"title": title, "at": at, "amount": amount})
@@ -218,35 +237,27 @@ def household_public(s: Session, hh, t) -> dict:
     village = s.get(Village, hh.village_id)
     from api.pages import stars as star_info
     return {"village_id": hh.village_id, "village": village.name if village else "",
-            "name": mask_name(hh.head_name), "score": score, "entries": entries,
+            "name": mask_name(hh.head_name), "score": score, "year": year, "entries": entries,
             "by_item": sorted(by_item.values(), key=lambda r: -abs(r["amount"])),
             "stars": star_info.household(s, hh.id, score)}
 
 
-def village_ranking(s: Session) -> dict:
-    """Villages by this year's average household score (households with no entries count
-    as zero), for the public ranking page and its chart: ordered by the exact average, shown
-    in points to two decimals (ledger.units), never truncated."""
-    from ledger.units import mean_points, mean_points_text
+def village_ranking(s: Session, *, year: int | None = None) -> dict:
+    """Villages by the year's average household civility score (scores.village_totals, from
+    the rollups; households with no entries count as zero), for the public ranking page and
+    its chart: ordered by the exact average, shown in points to two decimals (ledger.units),
+    never truncated."""
     from sqlalchemy import func, select
 
+    from ledger.recognition import rollups, scores
     from ledger.registry.models import Household, Village
-    from ledger.journal.models import Account, HolderType, JournalEntry, Posting
-    from ledger.recognition.rollups import NON_SCORE_KINDS
-    since = year_start_utc()
+    from ledger.units import mean_points, mean_points_text
+    year = year or this_year()
     scale = scale_in_force(s)
+    rollups.catch_up_for_read(s)
     counts = dict(s.execute(select(Household.village_id, func.count())
                             .group_by(Household.village_id)).all())
-    totals = dict(s.execute(
-        select(Household.village_id, func.sum(Posting.amount))
-        .join(Account, (Account.holder_type == HolderType.HOUSEHOLD)
-              & (Account.holder_id == Household.id)
-              & Account.purpose.in_((Purpose.POINTS, Purpose.SCORE))
-              & (Account.unit == Unit.POINTS))
-        .join(Posting, Posting.account_id == Account.id)
-        .join(JournalEntry, JournalEntry.id == Posting.entry_id)
-        .where(Posting.created_at >= since, JournalEntry.kind.not_in(NON_SCORE_KINDS))
-        .group_by(Household.village_id)).all())
+    totals = scores.village_totals(s, *scores.year_bounds(year))
     villages = []
     for vid, name in s.execute(select(Village.id, Village.name).order_by(Village.id)):
         n = counts.get(vid, 0)
@@ -257,4 +268,4 @@ def village_ranking(s: Session) -> dict:
                          "average_points": mean_points(total, n, scale),
                          "average_text": mean_points_text(total, n, scale)})
     villages.sort(key=lambda r: (-r["average_points"], r["village_id"]))
-    return {"villages": villages, "since": since, "scale": scale}
+    return {"villages": villages, "since": year_start_utc(year), "year": year, "scale": scale}

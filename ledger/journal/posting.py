@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ledger import outbox
 from ledger.db import sha256_hex
 from ledger.errors import Conflict, InsufficientFunds, InvalidInput, NotFound
 from ledger.journal.accounts import CACHED, forget_accounts
@@ -256,6 +257,7 @@ def post_entry_with(session: Session, lines: Sequence[Line], *, also: PgAlso | N
                        also if raw.pg else None, also_params)
     if done.entry_id is not None:
         _check_cached(session, done.keys)
+        _rollups_due(session)
         return prep.posted(done.entry_id, {a: row[0] for a, row in done.rows.items()}), done.also
     unit = entry["unit"]
     i = prep.order[done.refused]
@@ -263,6 +265,19 @@ def post_entry_with(session: Session, lines: Sequence[Line], *, also: PgAlso | N
     if len(line.accounts) == 1 or line.amount > 0:
         raise _refusal(session, prep.chosen[i], unit, line.amount)
     raise ShardsExhausted(line, prep.chosen[i])
+
+
+# The rollups follow the journal (ledger/recognition/rollups.py): every transaction that posts
+# queues their catch-up with its entries, once (one waiting row for all writers: dedupe key).
+ROLLUPS_DUE_TASK, ROLLUPS_DUE_KEY = "recognition.catch_up", "rollups"
+_QUEUED = "rollups_due_queued"
+
+
+def _rollups_due(session: Session) -> None:
+    txn = session.get_transaction()
+    if session.info.get(_QUEUED) is not txn:
+        outbox.enqueue_once(session, ROLLUPS_DUE_TASK, ROLLUPS_DUE_KEY)
+        session.info[_QUEUED] = txn
 
 
 def load_entry(session: Session, entry_id: int) -> tuple[JournalEntry, list[Posting]]:

@@ -25,9 +25,8 @@ from ledger.errors import Conflict, InvalidInput, NotFound
 from ledger.journal.audit import make_checkpoint
 from ledger.journal.models import Checkpoint
 from ledger.journal.posting import canonical_json
-from ledger.recognition import rollups, stars
+from ledger.recognition import rollups, scores, stars
 from ledger.recognition.models import (
-    HolderRollup,
     HonorDefinition,
     HonorList,
     HonorObjection,
@@ -90,7 +89,7 @@ def parse_period(kind: str, spec: str, until: str | None = None) -> tuple[str, d
         return f"year:{spec}", start, date(start.year + 1, 1, 1)
     start, last = _month(spec, "period"), _month(until or "", "until")
     end = next_period_start("month", last)
-    if last < start or len(stars.months_of(start, end)) > MAX_CUSTOM_MONTHS:
+    if last < start or len(scores.months_of(start, end)) > MAX_CUSTOM_MONTHS:
         raise _bad(f"a custom period is 1..{MAX_CUSTOM_MONTHS} whole months, in order",
                    "honor_period_invalid")
     return f"custom:{spec}..{until}", start, end
@@ -209,23 +208,10 @@ def _fetch(s: Session, d: HonorDefinition, hl: HonorList) -> list[tuple[int, int
                         key=lambda x: (-x[1], x[0]))
         return ranked[:limit]
     unit, htype = METRICS[d.metric]
-    R = HolderRollup
-    months = stars.months_of(hl.period_start, hl.period_end)
-    if d.period == "year":
-        keys, value = [f"year:{hl.period_start.year}"], R.net
-    elif len(months) == 1:
-        keys, value = months, R.net
-    else:
-        keys, value = months, func.sum(R.net)
-    q = select(R.holder_id, value).where(R.unit == unit, R.holder_type == htype,
-                                         R.period_key.in_(keys))
-    q = _scope_filter(q, d, R.holder_id, R.village_id, R.town_id)
-    if value is R.net:
-        q = q.where(R.net >= minimum).order_by(R.net.desc(), R.holder_id)
-    else:
-        q = (q.group_by(R.holder_id).having(func.sum(R.net) >= minimum)
-             .order_by(func.sum(R.net).desc(), R.holder_id))
-    return [(int(h), int(v)) for h, v in s.execute(q.limit(limit))]
+    return scores.ranking(s, unit=unit, holder_type=htype, start=hl.period_start,
+                          end=hl.period_end, minimum=minimum, limit=limit,
+                          scope=lambda q, R: _scope_filter(q, d, R.holder_id, R.village_id,
+                                                           R.town_id))
 
 
 def _names(s: Session, metric: str, ids: list[int]) -> dict[int, tuple[str, str]]:

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from ledger.config import env
 from ledger.errors import DomainError, InvalidInput
 from ledger.recognition.models import HolderRollup
-from ledger.recognition.rollups import month_key, year_key
+from ledger.recognition.scores import month_key, year_key
 from ledger.rules.periods import local_date
 from ledger.timeutil import utcnow
 

@@ -11,29 +11,29 @@ applies every committed posting exactly once and never one of a rolled-back tran
 to look is only a hint (postings after a cursor); a `full` pass compares every holder account's
 posting count with its progress and catches anything the hint missed.
 
-Who runs it: with a worker (production), the worker every few seconds (`recent`) and every
-ten minutes (`full`); without one (the embedded default), the committing thread after a commit,
-at most once a second (measured: following every single commit from the writer cut award
-throughput tenfold on SQLite and fourfold at 8 writers on PostgreSQL); and always before
-reading: a `new` pass before a live ranking or a star page, a `full` pass before an honor
-list draft, an export or a recomputation of all stars.
+Who runs it: the outbox. Every transaction that posts to the journal queues the task
+`recognition.catch_up` with it (journal/posting.py, `outbox.enqueue_once`: one pending row at a
+time, so a burst of awards queues one catch-up); the outbox delivers it after the commit — to
+the worker in production, in-process in the embedded default, there at most once a second per
+database (measured: following every single commit from the writer cut award throughput tenfold
+on SQLite and fourfold at 8 writers on PostgreSQL; a row left waiting runs at the next commit's
+dispatch or the relay). The beat's `recent` pass every 5 s and `full` pass every 10 min are the
+safety net; reads that need the figures catch up first (`new` before a live ranking, a star
+page, the door plate; `full` before an honor list draft, an export or a recomputation).
 
-`net` is the civility score of the period: awards minus deductions, reversals included;
-spending (redeem), expiry and sanctions that zero a balance are not civility and are left out
-(a reversal counts as the kind of entry it reverses). Deductions naming a rule item are kept in
+`net` is the civility score of the period as ledger/recognition/scores.py defines it (what
+counts, how a reversal counts, the deed's period). Deductions naming a rule item are kept in
 `deduction_mark` for veto checks. `rebuild` recomputes everything from the journal.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-import threading
-import time
-import weakref
 from collections import defaultdict
 from datetime import UTC, date, datetime
 
-from sqlalchemy import bindparam, delete, event, func, select, text, update
+from sqlalchemy import bindparam, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -41,23 +41,32 @@ from sqlalchemy.orm import Session
 from ledger import outbox
 from ledger.db import Database
 from ledger.journal.models import Posting
+from ledger.journal.posting import ROLLUPS_DUE_TASK
+from ledger.recognition import leaderboards, star_history, stars
 from ledger.recognition.models import (
     DeductionMark,
     HolderRollup,
     RollupCursor,
     RollupProgress,
+    StarKind,
+)
+from ledger.recognition.scores import (
+    ITEM_KEYS,
+    NON_SCORE_KINDS,
+    counts_in_score,
+    deed_time_sql,
+    item_code_of,
+    month_key,
+    year_key,
 )
 from ledger.rules.periods import deed_time, local_date
 
 ROLLUP_HOLDERS = ("person", "household", "team")
-# spending, expiry, zeroing, and a debt written off when a period starts afresh (`reset`)
-NON_SCORE_KINDS = frozenset({"redeem", "expire", "sanction", "reset"})
-ITEM_KEYS = ("item", "item_code", "rule_item")
 UTC_OFFSET_H = 8  # Asia/Shanghai, no daylight saving since 1991 (SQL side of the period keys)
 log = logging.getLogger("jifen.rollups")
-_local = threading.local()
-INLINE_INTERVAL_S = 1.0
-_last_inline: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# The outbox task that follows commits (queued by journal/posting.py; one pending row at a time)
+CATCH_UP_TASK = ROLLUPS_DUE_TASK
+INLINE_INTERVAL_S = 1.0  # embedded: at most one catch-up a second per database
 CURSOR = "journal"
 TAIL_BATCH = 500  # accounts per transaction
 RECENT_MARGIN_IDS = 20_000
@@ -71,48 +80,9 @@ _TARGETS = text(
     "WHERE sa.purpose = 'score' AND sa.id IN :ids").bindparams(bindparam("ids", expanding=True))
 
 
-def deed_time_sql(dialect: str) -> str:
-    """SQL for `periods.deed_time` over a posting `p` of an entry `e`, as the naive UTC the
-    time columns hold (a deed on notice over New Year belongs to the old year)."""
-    if dialect == "postgresql":
-        return ("COALESCE((e.details::jsonb ->> 'period_at')::timestamptz AT TIME ZONE 'UTC', "
-                "(e.details::jsonb -> 'inputs' ->> 'occurred_at')::timestamptz "
-                "AT TIME ZONE 'UTC', p.created_at)")
-    j = ("(strftime('%Y-%m-%d %H:%M:%S', json_extract(e.details, '{0}')) "
-         "|| substr(strftime('%f', json_extract(e.details, '{0}')), 3) || '000')")
-    return f"COALESCE({j.format('$.period_at')}, {j.format('$.inputs.occurred_at')}, " \
-           "p.created_at)"
-
-
-def month_key(d: date) -> str:
-    return f"month:{d.year}-{d.month:02d}"
-
-
-def year_key(d: date) -> str:
-    return f"year:{d.year}"
-
-
 def period_keys(at: datetime) -> tuple[str, str]:
     d = local_date(at)
     return month_key(d), year_key(d)
-
-
-def item_code_of(details: dict | None) -> str | None:
-    """The rule item an entry names (the rule engine writes `item`)."""
-    if not isinstance(details, dict):
-        return None
-    for k in ITEM_KEYS:
-        v = details.get(k)
-        if isinstance(v, str) and v:
-            return v[:64]
-    rule = details.get("rule")
-    if isinstance(rule, dict) and isinstance(rule.get("item"), str):
-        return rule["item"][:64]
-    return None
-
-
-def counts_in_score(kind: str, reversed_kind: str | None) -> bool:
-    return (reversed_kind if kind == "reverse" and reversed_kind else kind) not in NON_SCORE_KINDS
 
 
 # ---------------------------------------------------------------------------------------------
@@ -159,34 +129,29 @@ def catch_up(db: Database, *, mode: str = "new") -> dict:
         _advance_cursor(s, top)
     if changes:
         with db.sessions() as s:
-            from ledger.recognition import leaderboards
             leaderboards.refresh(s, [k for k in changes], sorted({p for v in changes.values()
                                                                    for p in v}))
     return {"accounts": len(accounts), "postings": applied}
 
 
-@event.listens_for(Session, "after_commit")
-def _after_commit(session: Session) -> None:
-    """Without a worker (tasks in-process), follow the commits from the committing thread, at
-    most once every INLINE_INTERVAL_S per database: a burst of awards costs one catch-up, and
-    every read that needs the rollups catches up first anyway."""
-    if getattr(_local, "busy", False):
-        return
-    bind = session.get_bind()
-    engine = getattr(bind, "engine", bind)
-    if not outbox.runs_inline(engine):
-        return
-    now = time.monotonic()
-    if now - _last_inline.get(engine, -INLINE_INTERVAL_S) < INLINE_INTERVAL_S:
-        return
-    _last_inline[engine] = now
-    _local.busy = True
-    try:
-        catch_up(outbox.database_for(engine), mode="new")
-    except Exception:  # noqa: BLE001 - the commit stands; the next catch-up applies it
-        log.exception("rollup catch-up after commit failed")
-    finally:
-        _local.busy = False
+@outbox.handler(CATCH_UP_TASK, own_transactions=True, coalesce_s=INLINE_INTERVAL_S)
+def catch_up_task(db: Database) -> dict:
+    """The outbox's delivery of "the journal moved": a `new` catch-up (idempotent, so a row
+    delivered twice is harmless)."""
+    return catch_up(db, mode="new")
+
+
+def catch_up_for_read(s: Session) -> dict:
+    """A `new` catch-up before a page reads the rollups (the door plate, the village ranking):
+    two cheap reads when nothing is new; its writes are its own transactions. The reading
+    session must have written nothing: on SQLite (one writer at a time, every transaction
+    takes the lock) its open read transaction is ended first."""
+    bind = s.get_bind()
+    if bind.dialect.name == "sqlite" and s.in_transaction():
+        if s.new or s.dirty or s.deleted:
+            raise AssertionError("catch_up_for_read needs a session that has written nothing")
+        s.commit()
+    return catch_up(outbox.database_for(bind), mode="new")
 
 
 def _advance_cursor(s: Session, top: int) -> None:
@@ -286,8 +251,6 @@ def apply_accounts(s: Session, ids: list[int]) -> tuple[int, dict]:
 
 
 def _refresh_stars(s: Session, last: dict, changes: dict) -> None:
-    from ledger.recognition import star_history, stars
-    from ledger.recognition.models import StarKind
     for (htype, hid, unit), (entry_id, at) in sorted(last.items()):
         if htype == "person" and unit == "minutes":
             star_history.refresh_holder(s, StarKind.VOLUNTEER, hid, cause="service_minutes",
@@ -334,7 +297,6 @@ def scopes_of(session: Session, holders: set[tuple[str, int]]) -> dict[tuple[str
 
 
 def _json(v):  # noqa: ANN001, ANN202
-    import json
     try:
         return json.loads(v) if isinstance(v, str) else None
     except ValueError:
@@ -390,23 +352,35 @@ def rebuild(db: Database) -> dict:
             s.execute(delete(t))
         skip = ", ".join(f"'{k}'" for k in sorted(NON_SCORE_KINDS))
         bucket, key = _month_bucket(dialect)
+        # Set-based, in three passes over the journal's holder postings at most once: (1) the
+        # holder accounts and the rollup row each rolls into (a `score` account into its
+        # holder's points account) in a small table; (2) postings joined to it and to their
+        # entry, grouped by (row, deed month); (3) years from the months. Progress is each
+        # account's posting count (its postings are seq 1..n in any snapshot).
+        s.execute(text("DROP TABLE IF EXISTS rollup_rebuild_map"))
+        s.execute(text(
+            "CREATE TEMPORARY TABLE rollup_rebuild_map AS "
+            "SELECT sa.id AS src, t.id AS dst FROM account sa "
+            f"{_TARGET_JOIN} WHERE sa.purpose IN ('points', 'score') "
+            f"AND sa.holder_type IN ({_HOLDERS_SQL})"))
+        s.execute(text("CREATE UNIQUE INDEX rollup_rebuild_map_src ON rollup_rebuild_map (src)"))
+        s.execute(text("ANALYZE rollup_rebuild_map"))
         s.execute(text(
             "INSERT INTO holder_rollup (account_id, period_key, unit, holder_type, holder_id, "
             "village_id, town_id, gained, lost, net, postings) "
             f"SELECT x.account_id, {key}, a.unit, a.holder_type, a.holder_id, {_SCOPE_COLS}, "
             "x.g, x.l, x.n, x.c FROM ("
-            f"  SELECT t.id AS account_id, {bucket} AS m, "
+            f"  SELECT m.dst AS account_id, {bucket} AS m, "
             "   SUM(CASE WHEN p.amount > 0 THEN p.amount ELSE 0 END) AS g, "
             "   SUM(CASE WHEN p.amount < 0 THEN -p.amount ELSE 0 END) AS l, "
             "   SUM(p.amount) AS n, COUNT(*) AS c "
-            "  FROM posting p JOIN journal_entry e ON e.id = p.entry_id "
-            f"  JOIN account sa ON sa.id = p.account_id {_TARGET_JOIN} "
-            "  WHERE sa.purpose IN ('points', 'score') "
-            f"   AND sa.holder_type IN ({_HOLDERS_SQL}) "
-            "  AND COALESCE(CASE WHEN e.kind = 'reverse' THEN (SELECT r.kind FROM "
+            "  FROM posting p JOIN rollup_rebuild_map m ON m.src = p.account_id "
+            "  JOIN journal_entry e ON e.id = p.entry_id "
+            "  WHERE COALESCE(CASE WHEN e.kind = 'reverse' THEN (SELECT r.kind FROM "
             f"  journal_entry r WHERE r.id = e.reverses_id) END, e.kind) NOT IN ({skip}) "
-            f"  GROUP BY t.id, {bucket}) x "
+            f"  GROUP BY m.dst, {bucket}) x "
             f"JOIN account a ON a.id = x.account_id {_SCOPE_JOINS}"))
+        s.execute(text("DROP TABLE rollup_rebuild_map"))
         s.execute(text(
             "INSERT INTO holder_rollup (account_id, period_key, unit, holder_type, holder_id, "
             "village_id, town_id, gained, lost, net, postings) "
@@ -416,9 +390,9 @@ def rebuild(db: Database) -> dict:
             "GROUP BY account_id, substr(period_key, 7, 4), unit, holder_type, holder_id"))
         s.execute(text(
             "INSERT INTO rollup_progress (account_id, applied_seq) "
-            "SELECT p.account_id, MAX(p.seq) FROM posting p JOIN account a ON a.id = p.account_id "
+            "SELECT a.id, a.posting_count FROM account a "
             f"WHERE a.purpose IN ('points', 'score') AND a.holder_type IN ({_HOLDERS_SQL}) "
-            "GROUP BY p.account_id"))
+            "AND a.posting_count > 0"))
         marks = _rebuild_marks(s)
         top = s.scalar(select(func.max(Posting.id))) or 0
         _advance_cursor(s, top)
@@ -426,28 +400,34 @@ def rebuild(db: Database) -> dict:
     return {"rollup_rows": int(n or 0), "deduction_marks": marks}
 
 
+def _item_code_sql(dialect: str) -> str:
+    """SQL for `scores.item_code_of(e.details)` (the item a rule entry names)."""
+    if dialect == "postgresql":
+        d = "e.details::jsonb"
+        parts = [f"NULLIF({d} ->> '{k}', '')" for k in ITEM_KEYS] + [f"{d} -> 'rule' ->> 'item'"]
+    else:
+        parts = [f"NULLIF(json_extract(e.details, '$.{k}'), '')" for k in ITEM_KEYS]
+        parts.append("json_extract(e.details, '$.rule.item')")
+    return f"substr(COALESCE({', '.join(parts)}), 1, 64)"
+
+
 def _rebuild_marks(s: Session) -> int:
-    holders = _HOLDERS_SQL
-    rows = s.execute(text(
-        "SELECT p.entry_id, p.account_id, a.holder_type, a.holder_id, e.details, -p.amount, "
-        "p.created_at, (SELECT x.id FROM journal_entry x WHERE x.reverses_id = e.id) "
+    """The veto marks, set-based: every deduction on a holder account that names an item."""
+    dialect = s.get_bind().dialect.name
+    code = _item_code_sql(dialect)
+    at = deed_time_sql(dialect)
+    skip = ", ".join(repr(k) for k in sorted(NON_SCORE_KINDS))
+    return s.execute(text(
+        "INSERT INTO deduction_mark (entry_id, account_id, holder_type, holder_id, item_code, "
+        "amount, created_at, reversed_by) SELECT * FROM ("
+        f"SELECT p.entry_id, p.account_id, a.holder_type, a.holder_id, {code} AS code, "
+        f"-p.amount, {at}, "
+        "(SELECT MIN(x.id) FROM journal_entry x WHERE x.reverses_id = e.id) "
         "FROM posting p JOIN account a ON a.id = p.account_id "
         "JOIN journal_entry e ON e.id = p.entry_id "
-        f"WHERE a.purpose IN ('points', 'score') AND a.holder_type IN ({holders}) AND p.amount < 0 "
-        f"AND e.kind NOT IN ('reverse', {', '.join(repr(k) for k in sorted(NON_SCORE_KINDS))})"
-        )).all()
-    marks = []
-    for entry_id, acct, htype, hid, details, amount, at, reversed_by in rows:
-        details = details if isinstance(details, dict) else _json(details)
-        code = item_code_of(details)
-        if code:
-            marks.append({"entry_id": entry_id, "account_id": acct, "holder_type": htype,
-                          "holder_id": hid, "item_code": code, "amount": amount,
-                          "created_at": deed_time(details, _as_utc(at)),
-                          "reversed_by": reversed_by})
-    if marks:
-        s.execute(_insert(s)(DeductionMark).on_conflict_do_nothing(), marks)
-    return len(marks)
+        f"WHERE a.purpose IN ('points', 'score') AND a.holder_type IN ({_HOLDERS_SQL}) "
+        f"AND p.amount < 0 AND e.kind NOT IN ('reverse', {skip})) m WHERE m.code IS NOT NULL"
+    )).rowcount or 0
 
 
 def snapshot(s: Session) -> dict[tuple[int, str], tuple]:
@@ -455,12 +435,3 @@ def snapshot(s: Session) -> dict[tuple[int, str], tuple]:
     return {(r.account_id, r.period_key): (r.unit, r.holder_type, r.holder_id, r.village_id,
                                            r.town_id, r.gained, r.lost, r.net, r.postings)
             for r in s.scalars(select(HolderRollup))}
-
-
-def period_net(s: Session, holder_type: str, holder_id: int, unit: str,
-               period_keys_: list[str]) -> int:
-    """A holder's net over the given rollup periods (e.g. the 3 months of a quarter)."""
-    from sqlalchemy import func
-    return int(s.scalar(select(func.coalesce(func.sum(HolderRollup.net), 0)).where(
-        HolderRollup.holder_type == holder_type, HolderRollup.holder_id == holder_id,
-        HolderRollup.unit == unit, HolderRollup.period_key.in_(period_keys_))) or 0)

@@ -10,8 +10,8 @@ from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.orm import Session
 
 from ledger.registry.models import Team
-from ledger.journal.models import HolderType, Unit
-from ledger.recognition.models import HolderRollup, StarChange, StarKind, StarStatus
+from ledger.recognition.models import StarChange, StarKind, StarStatus
+from ledger.recognition.scores import household_scores
 from ledger.recognition.stars import (
     KIND_HOLDER,
     MAX_LEVEL,
@@ -20,7 +20,6 @@ from ledger.recognition.stars import (
     collective_services,
     get_config,
     level_for,
-    months_of,
     period_bounds,
     rate,
     town_of,
@@ -70,15 +69,6 @@ def refresh_holder(s: Session, kind: str, holder_id: int, *, cause: str, cause_r
     cfg = get_config(s, town_of(s, htype, holder_id), kind)
     return record(s, rate(s, kind, holder_id, on=on, now=now), cause=cause, cause_ref=cause_ref,
                   config_version=cfg.version, now=now)
-
-
-def history(s: Session, kind: str, holder_id: int, limit: int = 50) -> list[dict]:
-    rows = s.scalars(select(StarChange).where(StarChange.kind == kind,
-                                              StarChange.holder_id == holder_id)
-                     .order_by(StarChange.id.desc()).limit(limit))
-    return [{"at": c.changed_at.isoformat(), "period": c.period_key, "from": c.old_level,
-             "to": c.new_level, "value": c.value, "cause": c.cause, "ref": c.cause_ref,
-             "config_version": c.config_version} for c in rows]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -138,10 +128,7 @@ def recompute_households(s: Session, town_id: int, *, on: date | None = None,
     on = on or local_date(now)
     start, end = period_bounds(cfg.period, on)
     pkey = period_key(cfg.period, on)
-    scored = dict(s.execute(select(HolderRollup.holder_id, func.sum(HolderRollup.net)).where(
-        HolderRollup.holder_type == HolderType.HOUSEHOLD, HolderRollup.unit == Unit.POINTS,
-        HolderRollup.town_id == town_id, HolderRollup.period_key.in_(months_of(start, end)))
-        .group_by(HolderRollup.holder_id)).all())
+    scored = household_scores(s, start, end, town_id=town_id)
     stored = set(s.scalars(select(StarStatus.holder_id).where(
         StarStatus.kind == StarKind.HOUSEHOLD, StarStatus.period_key == pkey)))
     ratings = []

@@ -17,11 +17,10 @@ holds the current level and is only ever changed together with such a row.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 
-from sqlalchemy import and_, bindparam, exists, func, select, text
+from sqlalchemy import and_, exists, func, select
 from sqlalchemy.orm import Session
 
 from ledger.registry.models import Household, Person, Team, Village
@@ -29,9 +28,11 @@ from ledger.errors import InvalidInput
 from ledger.journal.models import Account, HolderType, Purpose, Unit
 from ledger.recognition.models import (
     DeductionMark,
+    StarChange,
     StarConfig,
     StarKind,
 )
+from ledger.recognition.scores import household_score
 from ledger.rules.periods import local_date, next_period_start, period_key, period_start
 from ledger.timeutil import LOCAL_TZ, UTCDateTime, utcnow
 from ledger.rules.store import scale_in_force
@@ -161,58 +162,19 @@ def _utc(d: date) -> datetime:
     return datetime.combine(d, time(0), tzinfo=LOCAL_TZ).astimezone(UTC)
 
 
-def months_of(start: date, end: date) -> list[str]:
-    keys, d = [], start.replace(day=1)
-    while d < end:
-        keys.append(f"month:{d.year}-{d.month:02d}")
-        d = date(d.year + (d.month == 12), d.month % 12 + 1, 1)
-    return keys
-
-
 def volunteer_minutes(s: Session, person_id: int) -> int:
     return int(s.scalar(select(func.coalesce(func.sum(Account.balance), 0)).where(
         Account.unit == Unit.MINUTES, Account.purpose == Purpose.POINTS,
         Account.holder_type == HolderType.PERSON, Account.holder_id == person_id)) or 0)
 
 
-def _household_postings(dialect: str):
-    """A household's postings whose deed falls in [lo, hi) (rollups.deed_time_sql), its own
-    and its members' deeds counted for it (ledger/rules/wallets.py)."""
-    from ledger.recognition.rollups import deed_time_sql
-    at = deed_time_sql(dialect)
-    return text(
-        "SELECT p.amount, e.id, e.kind, r.kind, e.details, "
-        "(SELECT x.id FROM journal_entry x WHERE x.reverses_id = e.id) "
-        "FROM account a JOIN posting p ON p.account_id = a.id "
-        "JOIN journal_entry e ON e.id = p.entry_id "
-        "LEFT JOIN journal_entry r ON r.id = e.reverses_id "
-        "WHERE a.holder_type = 'household' AND a.holder_id = :h "
-        "AND a.purpose IN ('points', 'score') AND a.unit = 'points' "
-        f"AND {at} >= :lo AND {at} < :hi"
-    ).bindparams(bindparam("lo", type_=UTCDateTime()), bindparam("hi", type_=UTCDateTime()))
-
-
 def household_figures(s: Session, cfg: Config, household_id: int, start: date, end: date
                       ) -> tuple[int, int, str | None]:
-    """(civility score, star cap, veto cause) of one household in [start, end), from its own
-    account's postings in the period (an index range, never the whole journal)."""
-    from ledger.recognition.rollups import counts_in_score, item_code_of
-    caps = dict(cfg.veto)
-    score, vetoes = 0, []
-    for amount, eid, kind, rkind, details, reversed_by in s.execute(
-            _household_postings(s.get_bind().dialect.name),
-            {"h": household_id, "lo": _utc(start), "hi": _utc(end)}):
-        if not counts_in_score(kind, rkind):
-            continue
-        score += amount
-        if amount < 0 and kind != "reverse" and reversed_by is None and caps:
-            code = item_code_of(json.loads(details) if isinstance(details, str) else details)
-            if code in caps:
-                vetoes.append((caps[code], eid, code))
-    if not vetoes:
-        return score, MAX_LEVEL, None
-    cap, eid, code = min(vetoes)
-    return score, cap, f"{code}@entry:{eid}"
+    """(civility score, star cap, veto cause) of one household in [start, end): the score as
+    ledger/recognition/scores.py defines it, from the rollups; the cap from the veto marks."""
+    score = household_score(s, household_id, start, end)
+    cap, why = veto_caps(s, cfg, [household_id], start, end).get(household_id, (MAX_LEVEL, None))
+    return score, cap, why
 
 
 def veto_caps(s: Session, cfg: Config, household_ids: list[int], start: date, end: date
@@ -306,7 +268,6 @@ def star_level(session: Session, holder_type: str, holder_id: int) -> int:
 
 def summary(s: Session, holder_type: str, holder_id: int, now: datetime | None = None) -> dict:
     """What a holder's star page shows: stars held, the live figure, the next threshold."""
-    from ledger.recognition import star_history
     now = now or utcnow()
     kind = {v: k for k, v in KIND_HOLDER.items()}.get(HolderType(holder_type))
     if kind is None:
@@ -319,7 +280,7 @@ def summary(s: Session, holder_type: str, holder_id: int, now: datetime | None =
            "stars": star_level(s, holder_type, holder_id), "config": cfg.as_dict(),
            "current": {"period": live.period_key, "value": live.value, "level": live.level,
                        "capped_by": live.capped_by, "next_threshold": nxt},
-           "history": star_history.history(s, kind, holder_id)}
+           "history": history(s, kind, holder_id)}
     if kind == StarKind.VOLUNTEER:
         out["current"]["hours_x10"] = live.value * 10 // 60
     if kind == StarKind.HOUSEHOLD:  # the score in steps; in points as people read it
@@ -329,3 +290,13 @@ def summary(s: Session, holder_type: str, holder_id: int, now: datetime | None =
     if kind == StarKind.TEAM:
         out["current"]["meets_plan"] = live.value >= MIN_COLLECTIVE_SERVICES
     return out
+
+
+def history(s: Session, kind: str, holder_id: int, limit: int = 50) -> list[dict]:
+    """A holder's recorded star changes, newest first."""
+    rows = s.scalars(select(StarChange).where(StarChange.kind == kind,
+                                              StarChange.holder_id == holder_id)
+                     .order_by(StarChange.id.desc()).limit(limit))
+    return [{"at": c.changed_at.isoformat(), "period": c.period_key, "from": c.old_level,
+             "to": c.new_level, "value": c.value, "cause": c.cause, "ref": c.cause_ref,
+             "config_version": c.config_version} for c in rows]

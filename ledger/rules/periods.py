@@ -22,7 +22,7 @@ def deed_time(details, posted_at: datetime) -> datetime:
     """When the deed behind an entry happened (DESIGN guarantee 9): `details.period_at` (set
     on reversals of an award), else the rule engine's `details.inputs.occurred_at`, else the
     posting's own time. Periods (yearly scores, rankings, expiry) follow this; the posting
-    keeps its own time. The SQL twin is ledger.recognition.rollups.deed_time_sql."""
+    keeps its own time. The SQL twin is ledger.recognition.scores.deed_time_sql."""
     if isinstance(details, dict):
         inputs = details.get("inputs")
         v = details.get("period_at") or (inputs.get("occurred_at")

@@ -16,7 +16,7 @@ from ledger.db import Database
 from ledger.errors import InvalidInput, NotFound
 from ledger.identity.roles import REGISTRY_ADMINS, TOWN_ADMIN, require
 from ledger.journal.models import Account, HolderType, JournalEntry, Posting, Purpose, Unit
-from ledger.recognition import rollups
+from ledger.recognition import rollups, scores
 from ledger.recognition.models import HolderRollup
 from ledger.redemption import settlement
 from ledger.redemption.models import Provider, RedemptionOrder, Reward, Voucher
@@ -98,7 +98,7 @@ def entries(s: Session, village_id: int, year: int) -> tabular.Sheet:
     names = _names(s, found)
     rows = [[_local(e.created_at), ENTRY_KINDS.get(e.kind, e.kind), HOLDER_LABELS.get(ht, ht),
              names.get((ht, hid), ""), points_of(amount, scale), e.memo,
-             rollups.item_code_of(e.details) or "", e.id]
+             scores.item_code_of(e.details) or "", e.id]
             for e, ht, hid, amount in found]
     return tabular.Sheet(f"{year}年加分扣分", ["时间", "类别", "对象", "姓名/户主", "积分",
                                            "事由", "规则项", "分录号"], rows,
