@@ -21,6 +21,7 @@ from api.auth import Principal, principal_of
 from api.i18n import DEFAULT_LANG, LANGS, translator
 from api.pages.filters import chinese_part
 from ledger.errors import DomainError, Forbidden
+from ledger.identity.actor import ANYWHERE, may
 
 log = structlog.get_logger("jifen.pages")
 LANG_COOKIE = "lang"
@@ -224,9 +225,7 @@ def need_role(request: Request, p: Principal | None, *roles: str,
     scope when not); a redirect to sign in if anonymous; a 403 page otherwise."""
     if p is None:
         return to_signin(request)
-    ok = p.has_any(roles, village_id) if village_id is not None else any(
-        r in roles for r, _ in p.roles)
-    if not ok:
+    if not may(p, roles, ANYWHERE if village_id is None else village_id):
         raise Forbidden("this page needs one of the roles " + ", ".join(roles),
                         code="forbidden")
     return p

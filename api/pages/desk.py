@@ -13,7 +13,7 @@ from litestar.response import File, Redirect, Template
 
 from api.auth import INSPECTOR, ORGANIZER, TOWN_ADMIN, VILLAGE_ADMIN, Principal
 from api.pages.common import FormData, field_errors, form_key, need_role, render, t_for
-from api.pages.notices import reason_field, rule_actor
+from api.pages.notices import reason_field
 from api.pages.workflow_views import desk
 from ledger.activities.inspections import photo_dir
 from ledger.config import Settings
@@ -61,7 +61,7 @@ def review_award(request: Request, award_id: int, action: str, db: Database,
         errors["_form"] = t("err.bad_form_key")
     reason = reason_field(data, t, errors) if action == "reject" else ""
     if not errors:
-        who = rule_actor(p)
+        who = p
         try:
             if action == "confirm":
                 wf.confirm_award(db, settings, award_id=award_id, confirmer=who, key=key)
@@ -96,7 +96,7 @@ def review_appeal(request: Request, appeal_id: int, db: Database, settings: Sett
         errors["_form"] = t("err.bad_form_key")
     if not errors:
         try:
-            wf.decide_appeal(db, settings, appeal_id=appeal_id, decider=rule_actor(p),
+            wf.decide_appeal(db, settings, appeal_id=appeal_id, decider=p,
                              upheld=data.get("upheld") == "1",
                              note=str(data.get("note") or "")[:wf.MAX_REASON_CHARS], key=key)
             return Redirect(path="/review?saved=1", status_code=303)

@@ -18,12 +18,10 @@ from api.pages.views import household_public, item_points_text, village_ranking
 from api.pages.workflow_views import evidence_field, finding_message, plate_workflow
 from ledger.activities import inspections
 from ledger.activities.awards import inspection_channel
-from ledger.activities.planning import Actor
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.errors import DomainError
 from ledger.rules import service as rules
-from ledger.rules.types import Actor as RuleActor
 
 INSPECTORS = (INSPECTOR, VILLAGE_ADMIN, TOWN_ADMIN)
 MAX_UPLOAD_BYTES = 9 * 1024 * 1024
@@ -44,7 +42,7 @@ def _page(request: Request, db: Database, plate_code: str, p: Principal | None, 
         house = household_public(s, hh, t)
         # exactly what the engine accepts from this person for this household
         items = rules.offered_items(
-            s, RuleActor(p.user_id, p.roles, p.person_id), channel=inspection_channel(p.roles),
+            s, p, channel=inspection_channel(p.roles),
             subject="household", villages={house["village_id"]: house["village"]},
         ) if _may_inspect(p, house["village_id"]) else []
         wf_ctx = plate_workflow(s, hh.id, p)
@@ -89,9 +87,8 @@ def household_inspect(request: Request, plate_code: str, db: Database, settings:
     if key is None:
         errors["_form"] = t("err.bad_form_key")
     if not errors:
-        actor = Actor(user_id=p.user_id, person_id=p.person_id, roles=p.roles)
         try:
-            done = inspections.record(db, settings, actor, inspections.Finding(
+            done = inspections.record(db, settings, p, inspections.Finding(
                 plate_code, form["item_code"], form.get("note", ""), points,
                 form.get("level") or None, raw), key=key)
             with db.sessions() as s:

@@ -31,7 +31,6 @@ from ledger.activities.models import ActivityStatus
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.errors import DomainError
-from ledger.rules.types import Actor as RuleActor
 from ledger.timeutil import LOCAL_TZ, utcnow
 
 ROLES = (ORGANIZER, VILLAGE_ADMIN, TOWN_ADMIN)
@@ -39,10 +38,6 @@ POLL_SLACK_MS = 300  # ask just after the code turns over
 ACTIVITY_FIELDS = {"title*": "title", "window*": "ends_at", "time*": "starts_at",
                    "rule_item*": "rule_item_code", "village*": "village_id",
                    "forbidden_village": "village_id", "rotate_s*": "rotate_s"}
-
-
-def actor_of(p: Principal) -> planning.Actor:
-    return planning.Actor(user_id=p.user_id, person_id=p.person_id, roles=p.roles)
 
 
 def parse_local(raw: str | None, t, errors: dict, name: str) -> datetime | None:
@@ -81,7 +76,7 @@ def _new_form(request: Request, db: Database, p: Principal, *, status: int = 200
         villages = [(i, n) for i, n in names.items() if None in allowed or i in allowed]
         # what the engine will pay attendance with in these villages (awards.check_item)
         items = [(it.code, f"{it.code} {it.name}") for _, it in awards.offered_items(
-            s, RuleActor(p.user_id, p.roles, p.person_id), dict(villages))]
+            s, p, dict(villages))]
     return render(request, "org/new.html", status=status,
                   village_options=[("", t("admin.choose")), *villages],
                   item_options=[("", t("admin.choose")), *items], **ctx)
@@ -121,7 +116,7 @@ def org_create(request: Request, db: Database, maybe_principal: Principal | None
             ends_at=ends, place=(data.get("place") or "").strip()[:planning.MAX_PLACE_CHARS],
             needs_confirmation=data.get("needs_confirmation") == "1", rotate_s=rotate_s)
         try:
-            act = planning.create_activity(db, actor_of(p), draft)
+            act = planning.create_activity(db, p, draft)
             return Redirect(path=f"/org/activities/{act['id']}", status_code=303)
         except DomainError as exc:
             errors = field_errors(exc, t, ACTIVITY_FIELDS)
@@ -134,7 +129,7 @@ def org_activity(request: Request, activity_id: int, db: Database,
     p = _guard(request, maybe_principal)
     if not isinstance(p, Principal):
         return p
-    listing = review.list_attendances(db, actor_of(p), activity_id)  # checks the manager
+    listing = review.list_attendances(db, p, activity_id)  # checks the manager
     with db.sessions() as s:
         act = planning.activity_view(planning.get_activity(s, activity_id))
         counts = attendance_counts(s, activity_id)
@@ -152,13 +147,13 @@ def org_status(request: Request, activity_id: int, db: Database,
     status = data.get("status", "")
     if status not in (ActivityStatus.OPEN, ActivityStatus.CLOSED):
         status = ActivityStatus.OPEN
-    planning.set_status(db, actor_of(p), activity_id, status)
+    planning.set_status(db, p, activity_id, status)
     return Redirect(path=f"/org/activities/{activity_id}", status_code=303)
 
 
 def _code(db: Database, settings: Settings, p: Principal, activity_id: int, t) -> dict:
     """The rotating code to show now (the manager check is the API's own `current_code`)."""
-    code = current_code(db, settings, actor_of(p), activity_id, "rotating")
+    code = current_code(db, settings, p, activity_id, "rotating")
     return {"qr": str(qr_svg(code["url"], label=t("checkin.title"))), "url": code["url"],
             "every_ms": code["refresh_in_s"] * 1000 + POLL_SLACK_MS}
 
@@ -197,7 +192,7 @@ def org_confirm(request: Request, attendance_id: int, db: Database, settings: Se
     p = _guard(request, maybe_principal)
     if not isinstance(p, Principal):
         return p
-    result = review.confirm(db, settings, actor_of(p), attendance_id)
+    result = review.confirm(db, settings, p, attendance_id)
     return Redirect(path=f"/org/activities/{result['activity_id']}?saved=1", status_code=303)
 
 

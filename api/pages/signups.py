@@ -20,7 +20,6 @@ from api.pages.common import (
     to_signin,
 )
 from api.pages.notices import reason_field
-from api.pages.organizer import actor_of
 from api.pages.views import person_names, village_names
 from ledger.activities import review, signups
 from ledger.activities.models import Activity, ActivityStatus, Attendance, Signup, SignupStatus
@@ -91,7 +90,7 @@ def org_signups(request: Request, activity_id: int, db: Database,
     p = need_role(request, maybe_principal, *ORGANIZERS)
     if not isinstance(p, Principal):
         return p
-    listing = signups.list_signups(db, actor_of(p), activity_id)
+    listing = signups.list_signups(db, p, activity_id)
     with db.sessions() as s:
         act = activity_view(s.get(Activity, activity_id))
         names = person_names(s, [r["person_id"] for r in listing["items"]])
@@ -119,7 +118,7 @@ def org_reject(request: Request, attendance_id: int, db: Database, settings: Set
         errors["_form"] = t("err.not_found")
     if not errors:
         try:
-            review.reject(db, settings, actor_of(p), attendance_id, reason)
+            review.reject(db, settings, p, attendance_id, reason)
             return Redirect(path=f"/org/activities/{activity_id}?saved=1", status_code=303)
         except DomainError as exc:
             errors = field_errors(exc, t, {"reason*": "reason"})

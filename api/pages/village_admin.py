@@ -23,7 +23,6 @@ from api.pages.common import (
     t_for,
 )
 from api.pages.organizer import ROLES as ORGANIZERS
-from api.pages.organizer import actor_of
 from api.pages.views import village_names
 from ledger.config import Settings
 from ledger.db import Database
@@ -284,7 +283,7 @@ def org_print_code(request: Request, activity_id: int, db: Database, settings: S
     p = need_role(request, maybe_principal, *ORGANIZERS)
     if not isinstance(p, Principal):
         return p
-    code = current_code(db, settings, actor_of(p), activity_id, "static")
+    code = current_code(db, settings, p, activity_id, "static")
     from ledger.activities.planning import activity_view, get_activity
     with db.sessions() as s:
         act = activity_view(get_activity(s, activity_id))
