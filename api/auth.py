@@ -152,14 +152,17 @@ def signed_in(connection: ASGIConnection, _: BaseRouteHandler) -> None:
         raise _sign_in_first(connection)
 
 
-def requires_role(*roles: str, scope_param: str | None = None):
+def requires_role(*roles: str, scope_param: str | None = None, page: bool = False):
     """Guard: the caller holds one of `roles`, town-wide or for the village named by the path
-    parameter `scope_param`. Village-scoped checks on bodies happen in the service."""
+    parameter `scope_param` (`identity.actor.may`). Village-scoped checks on bodies happen in
+    the service. A page's guard (`page=True`) sends anyone not signed in (or whose sign-in
+    has ended) to sign in (the pages' 401 handler), where the API answers with the reason."""
 
     def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
         p = principal_of(connection)
         if p is None:
-            raise _sign_in_first(connection)
+            raise NotAuthorizedException("sign in first") if page else \
+                _sign_in_first(connection)
         village = ANYWHERE  # the service checks the village named in the body
         if scope_param is not None:
             raw = connection.path_params.get(scope_param)

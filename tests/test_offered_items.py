@@ -16,7 +16,6 @@ from ledger.errors import InvalidInput
 from ledger.registry.models import Household
 from ledger.rules import service as rules
 from ledger.rules import store
-from ledger.identity.actor import Actor
 from ledger.timeutil import utcnow
 from tests.pages_support import sign_in
 from tests.test_redemption_support import make_household, make_person, make_town
