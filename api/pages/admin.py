@@ -22,7 +22,7 @@ from api.pages.common import (
 from api.pages.views import village_budgets, village_names
 from ledger.config import Settings
 from ledger.db import Database
-from ledger.identity.roles import villages_of
+from ledger.identity.actor import villages_of
 from ledger.journal import service as journal
 from ledger.journal.posting import MAX_ABS_AMOUNT
 from ledger.redemption import catalog

@@ -29,7 +29,8 @@ from ledger.config import Settings
 from ledger.db import Database
 from ledger.errors import DomainError, NotFound
 from ledger.identity import service as identity
-from ledger.identity.roles import ROLE_NAMES, STAFF_ROLES, villages_of
+from ledger.identity.actor import villages_of
+from ledger.identity.roles import ROLE_NAMES, STAFF_ROLES
 from ledger.registry import commands, lookup, plates
 from ledger.registry.models import Household
 from ledger.registry.service import HouseholdDraft, PersonDraft

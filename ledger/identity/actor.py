@@ -17,7 +17,6 @@ from ledger.identity.roles import (
     STAFF_ROLES,
     TOWN_ADMIN,
     VILLAGE_ADMIN,
-    holds,
 )
 
 # A trusted domain caller (the check-in module's organizer, a scheduled task) records under
@@ -107,16 +106,27 @@ def is_self_or_household(person_id: int | None, household_id: int | None, holder
     return household_id is not None and holder_household_id == household_id
 
 
-def roles_for(action: str | tuple[str, ...]) -> tuple[str, ...]:
-    if isinstance(action, tuple):
-        return action
+Action = str | Iterable[str]  # a name in ACTIONS, or the roles themselves (a route's guard)
+
+
+def roles_for(action: Action) -> tuple[str, ...]:
+    if not isinstance(action, str):
+        return tuple(action)
     try:
         return ACTIONS[action]
     except KeyError:
         raise AssertionError(f"unknown action {action!r}") from None
 
 
-def refusal(actor: Actor | None, action: str | tuple[str, ...], village_id=ANYWHERE, *,
+def holds(actor, roles: Iterable[str], village_id: int | None) -> bool:
+    """The scope rule, once: one of `roles` held town-wide, or for `village_id` (None: only a
+    town-wide role counts). `may` asks it; nothing outside this module should."""
+    wanted = set(roles)
+    return any(r in wanted and (scope is None or (village_id is not None and scope == village_id))
+               for r, scope in getattr(actor, "roles", ()))
+
+
+def refusal(actor: Actor | None, action: Action, village_id=ANYWHERE, *,
             holder=None) -> str | None:
     """Why `actor` may not do `action` in `village_id` (to `holder`, when one is named), as a
     stable code, or None when it may. `village_id`: a village's id; None for the whole town
@@ -136,18 +146,27 @@ def refusal(actor: Actor | None, action: str | tuple[str, ...], village_id=ANYWH
     return None
 
 
-def may(actor: Actor | None, action: str | tuple[str, ...], village_id=ANYWHERE, *,
-        holder=None) -> bool:
+def may(actor: Actor | None, action: Action, village_id=ANYWHERE, *, holder=None) -> bool:
     """May this actor do this action (to this holder) in this village? See `refusal`."""
     return refusal(actor, action, village_id, holder=holder) is None
 
 
-def require(actor: Actor, action: str | tuple[str, ...], village_id, what: str, *,
+def require(actor: Actor, action: Action, village_id, what: str, *,
             code: str = "forbidden_village") -> None:
     """Refuse (403 `code`) unless `may`; `what` names the deed in the message."""
     if not may(actor, action, village_id):
         where = (f"village {village_id}" if isinstance(village_id, int) else
                  "the whole town" if village_id is None else "any village")
         raise Forbidden(f"{what} needs one of the roles {', '.join(roles_for(action))} for "
-                        f"{where}", code=code, village_id=village_id
-                        if isinstance(village_id, int) else None)
+                        f"{where}", code=code,
+                        village_id=village_id if isinstance(village_id, int) else None)
+
+
+def villages_of(actor, action: Action) -> set[int] | None:
+    """Where `may(actor, action, v)` holds, for a form's list of villages: the ids, or None
+    for every village (a town-wide role)."""
+    wanted = set(roles_for(action))
+    scopes = {scope for r, scope in getattr(actor, "roles", ()) if r in wanted}
+    if None in scopes:
+        return None
+    return scopes

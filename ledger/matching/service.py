@@ -30,7 +30,7 @@ from ledger.activities.models import (
 )
 from ledger.db import Database
 from ledger.errors import Conflict, Forbidden, InvalidInput, NotFound
-from ledger.identity.roles import holds
+from ledger.identity.actor import may
 from ledger.journal import book
 from ledger.matching.models import (
     OPEN_STATUSES,
@@ -64,7 +64,7 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 def is_staff(actor, village_id: int) -> bool:
-    return holds(actor, STAFF_ROLES, village_id)
+    return may(actor, STAFF_ROLES, village_id)
 
 
 def _reason(raw: str | None, what: str = "reason") -> str:
@@ -643,7 +643,7 @@ def read_order(db: Database, actor, order_id: int) -> dict:
         o = get_order(s, order_id)
         if not (in_household(s, o, actor.person_id) or is_staff(actor, o.village_id)
                 or is_assignee(s, o, actor.person_id, leader_only=False)
-                or holds(actor, ("town_admin",), None)):
+                or may(actor, ("town_admin",), None)):
             raise Forbidden("无权查看此服务单", code="not_your_order")
         return {**order_view(s, o, actor), "events": events(s, o.id),
                 "can": _abilities(s, o, actor)}

@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 from ledger.registry.models import Household, Person, Team, TeamMember, Town, Village
 from ledger.registry.privacy import mask_id_number, mask_phone, sees_phone
 from ledger.errors import InvalidInput, NotFound
-from ledger.identity.actor import is_self_or_household
-from ledger.identity.roles import REGISTRY_READERS, require
+from ledger.identity.actor import is_self_or_household, require
+from ledger.identity.roles import REGISTRY_READERS
 
 MAX_PAGE = 200
 DEFAULT_PAGE = 50
