@@ -9,7 +9,7 @@ bumped token version (password reset, sign-out) or a revoked role counts on the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 
 import jwt
@@ -20,6 +20,7 @@ from litestar.handlers.base import BaseRouteHandler
 
 from ledger.config import Settings
 from ledger.identity import current
+from ledger.identity.actor import ANYWHERE, Actor, may
 from ledger.identity.roles import (  # noqa: F401 - re-exported: the roles' one definition
     ALL_ROLES,
     CLERK,
@@ -36,30 +37,9 @@ COOKIE = "jifen_token"
 ALGORITHM = "HS256"
 
 
-@dataclass(frozen=True)
-class Principal:
-    user_id: int
-    name: str = ""
-    # (role, village_id or None for town-wide)
-    roles: tuple[tuple[str, int | None], ...] = field(default_factory=tuple)
-    person_id: int | None = None
-    token_version: int = 0
-    only: tuple[str, ...] | None = None  # the roles this token may use; None: all held
-
-    def has(self, role: str, village_id: int | None = None) -> bool:
-        """True if the role is held town-wide, or for this village."""
-        return any(r == role and (scope is None or (village_id is not None and scope == village_id))
-                   for r, scope in self.roles)
-
-    def has_any(self, roles, village_id: int | None = None) -> bool:
-        return any(self.has(r, village_id) for r in roles)
-
-    def villages(self, role: str) -> set[int | None]:
-        return {scope for r, scope in self.roles if r == role}
-
-    @property
-    def is_town_admin(self) -> bool:
-        return self.has(TOWN_ADMIN)
+# The caller is the domain's one Actor; `Principal` is the web layer's name for it (the type
+# the controllers and pages take from `principal` / `maybe_principal`).
+Principal = Actor
 
 
 def issue_token(settings: Settings, p: Principal, ttl_s: int | None = None) -> str:
@@ -172,25 +152,25 @@ def signed_in(connection: ASGIConnection, _: BaseRouteHandler) -> None:
         raise _sign_in_first(connection)
 
 
-def requires_role(*roles: str, scope_param: str | None = None):
+def requires_role(*roles: str, scope_param: str | None = None, page: bool = False):
     """Guard: the caller holds one of `roles`, town-wide or for the village named by the path
-    parameter `scope_param`. Village-scoped checks on bodies happen in the service."""
+    parameter `scope_param` (`identity.actor.may`). Village-scoped checks on bodies happen in
+    the service. A page's guard (`page=True`) sends anyone not signed in (or whose sign-in
+    has ended) to sign in (the pages' 401 handler), where the API answers with the reason."""
 
     def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
         p = principal_of(connection)
         if p is None:
-            raise _sign_in_first(connection)
-        if scope_param is None:  # the service checks the village named in the body
-            allowed = any(r in roles for r, _ in p.roles)
-            village = None
-        else:
+            raise NotAuthorizedException("sign in first") if page else \
+                _sign_in_first(connection)
+        village = ANYWHERE  # the service checks the village named in the body
+        if scope_param is not None:
             raw = connection.path_params.get(scope_param)
             village = int(raw) if raw is not None else None
-            allowed = p.has_any(roles, village)
-        if not allowed:
+        if not may(p, roles, village):
             raise PermissionDeniedException(
                 f"this needs one of the roles {', '.join(roles)}"
-                + (f" for village {village}" if village is not None else ""))
+                + (f" for village {village}" if isinstance(village, int) else ""))
 
     guard.__name__ = f"requires_{'_or_'.join(roles)}"
     return guard

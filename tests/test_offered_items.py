@@ -16,7 +16,6 @@ from ledger.errors import InvalidInput
 from ledger.registry.models import Household
 from ledger.rules import service as rules
 from ledger.rules import store
-from ledger.rules.types import Actor
 from ledger.timeutil import utcnow
 from tests.pages_support import sign_in
 from tests.test_redemption_support import make_household, make_person, make_town
@@ -39,7 +38,7 @@ def test_inspection_form_offers_what_the_engine_accepts_from_this_person(client,
     p = sign_in(client, settings, role, village_id=village, user_id=4242)
     offered = _options(client.get(f"/h/{plate}").text, "item_code")
     assert offered
-    actor = Actor(p.user_id, p.roles, p.person_id)
+    actor = p  # the signed-in Principal is the engine's Actor
     channel = inspection_channel(p.roles)
     for code in offered:
         dec = rules.evaluate(db, settings, item_code=code, holder=("household", hh),

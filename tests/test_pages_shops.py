@@ -114,11 +114,11 @@ def test_the_town_home_lists_what_needs_attention(client, db, settings):
 
     from ledger.rules import service as rules
     from ledger.rules.models import AwardRecord
-    from ledger.rules.types import Actor
+    from ledger.identity.actor import Actor
     from ledger.timeutil import utcnow
     w = world(db)  # 塘边村: on notice for 3 days
     done = rules.record_award(db, settings, item_code="C06", holder=("household", w.household),
-                              recorder=Actor(11, (("inspector", w.village),)), context={})
+                              recorder=Actor(11, roles=(("inspector", w.village),)), context={})
     with db.transaction() as s:  # ends in two hours
         s.get(AwardRecord, done["award_id"]).notice_until = utcnow() + timedelta(hours=2)
     sign_in(client, settings, "village_admin", village_id=w.village, user_id=80)

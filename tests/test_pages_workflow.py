@@ -11,7 +11,7 @@ from PIL import Image
 
 from ledger.rules import service as rules
 from ledger.rules.models import AwardRecord
-from ledger.rules.types import Actor
+from ledger.identity.actor import Actor
 from tests.pages2_support import world
 from tests.pages_support import form_fields, sign_in
 
@@ -114,7 +114,7 @@ def test_the_recorder_cannot_decide_the_objection_to_their_own_finding(client, d
 def test_a_deduction_is_appealed_from_me_and_decided_by_another_admin(client, db, settings):
     w = world(db, village_name="坑东村")  # no notice: posted at once
     done = rules.record_award(db, settings, item_code="C06", holder=("household", w.household),
-                              recorder=Actor(21, (("village_admin", w.village),)),
+                              recorder=Actor(21, roles=(("village_admin", w.village),)),
                               context={"note": "门口堆放杂物"})
     award_id = done["award_id"]
     assert done["status"] == "posted"
@@ -217,7 +217,7 @@ def test_a_resident_claims_with_a_photo_and_staff_verify_and_approve(client, db,
 def test_a_claim_turned_down_shows_why(client, db, settings):
     w = world(db, village_name="坑东村")
     award = rules.record_award(db, settings, item_code="D09", holder=("person", w.resident),
-                               recorder=Actor(12, (("volunteer", w.village),), w.resident),
+                               recorder=Actor(12, roles=(("volunteer", w.village),), person_id=w.resident),
                                context={"channel": "claim", "note": "路灯坏了"})
     _as(client, settings, "village_admin", village=w.village, user_id=42)
     desk = client.get("/review").text
@@ -234,7 +234,7 @@ def test_a_claim_turned_down_shows_why(client, db, settings):
 def test_points_on_pages_are_in_points_for_half_point_catalogs(client, db, settings):
     w = world(db)  # Baogai's catalog keeps 2 steps per point
     rules.record_award(db, settings, item_code="C03", holder=("household", w.household),
-                       recorder=Actor(11, (("inspector", w.village),)), context={})
+                       recorder=Actor(11, roles=(("inspector", w.village),)), context={})
     client.cookies.clear()
     plate = client.get(f"/h/{w.plate}").text
     assert "+0.5" in plate.split('data-testid="pending-notices"')[1]
@@ -277,7 +277,7 @@ def test_twenty_minutes_of_a_per_hour_item_explain_the_zero(db, settings):
     from ledger.activities.awards import _outcome
     w = world(db, village_name="坑东村")
     award = rules.record_award(db, settings, item_code="A01", holder=("person", w.resident),
-                               recorder=Actor(51, (("organizer", w.village),)),
+                               recorder=Actor(51, roles=(("organizer", w.village),)),
                                context={"minutes": 20})
     assert award["steps"] == 0 and award["status"] == "posted"
     with db.sessions() as s:

@@ -13,7 +13,7 @@ from ledger.rules.periods import local_date, period_key
 NOW = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)  # 10:00 in Baogai
 PERSON = E.Holder("person", 5, 1, "塘后村", household_id=3)
 HOUSEHOLD = E.Holder("household", 3, 1, "塘后村", household_id=3)
-INSPECTOR = E.Actor(9, (("inspector", 1), ("organizer", 1), ("village_admin", 1)),
+INSPECTOR = E.Actor(9, roles=(("inspector", 1), ("organizer", 1), ("village_admin", 1)),
                     person_id=70, household_id=8)
 
 HEAD = """
@@ -278,19 +278,19 @@ categories:
 
 
 def test_recorder_needs_the_items_channel_and_role():
-    organizer = E.Actor(10, (("organizer", 1),))
+    organizer = E.Actor(10, roles=(("organizer", 1),))
     d = ev(WHO, "ADMIN", actor=organizer, channel="organizer")
     assert d.reason == "not_permitted"
     assert ev(WHO, "ADMIN", actor=organizer, channel="admin").reason == "not_permitted"
     assert ev(WHO, "ADMIN", channel="admin").ok
-    other_village = E.Actor(11, (("village_admin", 2),))
+    other_village = E.Actor(11, roles=(("village_admin", 2),))
     assert ev(WHO, "ADMIN", actor=other_village, channel="admin").reason == "not_permitted"
 
 
 def test_no_one_records_for_themself_or_their_household():
-    me = E.Actor(12, (("village_admin", 1),), person_id=5, household_id=3)
+    me = E.Actor(12, roles=(("village_admin", 1),), person_id=5, household_id=3)
     assert ev(WHO, "ADMIN", actor=me, channel="admin").reason == "self_award_forbidden"
-    family_member = E.Actor(13, (("village_admin", 1),), person_id=6, household_id=3)
+    family_member = E.Actor(13, roles=(("village_admin", 1),), person_id=6, household_id=3)
     assert ev(WHO, "ADMIN", actor=family_member, channel="admin").reason == \
         "self_award_forbidden"
     assert ev(WHO, "HH", holder=HOUSEHOLD, actor=family_member,
@@ -298,11 +298,11 @@ def test_no_one_records_for_themself_or_their_household():
 
 
 def test_a_claim_is_only_for_oneself_and_needs_its_evidence():
-    me = E.Actor(12, (), person_id=5, household_id=3)
+    me = E.Actor(12, roles=(), person_id=5, household_id=3)
     assert ev(WHO, "CLAIM", actor=me, channel="claim").reason == "evidence_required"
     d = ev(WHO, "CLAIM", actor=me, channel="claim", evidence=E.Evidence(photos=("p1",)))
     assert d.ok and d.needs_review
-    stranger = E.Actor(14, (), person_id=99, household_id=98)
+    stranger = E.Actor(14, roles=(), person_id=99, household_id=98)
     assert ev(WHO, "CLAIM", actor=stranger, channel="claim",
               evidence=E.Evidence(photos=("p",))).reason == "not_permitted"
 
@@ -329,9 +329,9 @@ def test_large_deduction_needs_a_second_person_above_the_threshold_only():
     assert ev(WHO, "BIG", channel="admin").reason == "needs_second_confirmation"
     assert ev(WHO, "BIG", channel="admin", confirmer=INSPECTOR).reason == \
         "confirmer_same_as_recorder"
-    second = E.Actor(20, (("inspector", 1),))
+    second = E.Actor(20, roles=(("inspector", 1),))
     assert ev(WHO, "BIG", channel="admin", confirmer=second).ok
-    no_role = E.Actor(21, ())
+    no_role = E.Actor(21, roles=())
     assert ev(WHO, "BIG", channel="admin", confirmer=no_role).reason == "not_permitted"
 
 

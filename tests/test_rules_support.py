@@ -15,7 +15,7 @@ from ledger.db import Database
 from ledger.journal import service
 from ledger.journal.models import Account
 from ledger.rules import store
-from ledger.rules.types import Actor
+from ledger.identity.actor import Actor
 from ledger.timeutil import utcnow
 
 SHARDS = 4
@@ -80,7 +80,7 @@ def family(db: Database, w: World, village: str = "塘后村", tag: str = "陈")
 
 def staff(user_id: int, *roles: str, village_id: int | None = None,
           person_id: int | None = None) -> Actor:
-    return Actor(user_id, tuple((r, village_id) for r in roles), person_id)
+    return Actor(user_id, roles=tuple((r, village_id) for r in roles), person_id=person_id)
 
 
 def load(db: Database, *codes: str) -> None:

@@ -25,7 +25,8 @@ from api.deps import scoped_key
 from ledger.activities import certificates, export, inspections, planning, review, signups, tokens
 from ledger.activities import service as checkin
 from ledger.activities.models import ForgottenPolicy
-from ledger.activities.planning import Actor, ActivityDraft
+from ledger.activities.planning import ActivityDraft
+from ledger.identity.actor import Actor
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.errors import Forbidden, NotFound
@@ -40,7 +41,7 @@ NO_STORE = {"Cache-Control": "no-store"}
 
 
 def actor_of(p: Principal) -> Actor:
-    return Actor(user_id=p.user_id, person_id=p.person_id, roles=p.roles)
+    return p  # the caller is the domain's Actor
 
 
 async def provide_limiter(request: Request, settings: Settings) -> RateLimiter:

@@ -15,6 +15,7 @@ from api.deps import scoped_key
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.errors import Forbidden
+from ledger.identity.actor import may
 from ledger.ratelimit import Limit
 from ledger.redemption import catalog, draws, service, settlement
 from ledger.redemption.catalog import DEFAULT_VOUCHER_TTL_S
@@ -103,12 +104,8 @@ class RunDrawIn(msgspec.Struct, forbid_unknown_fields=True):
     seed: str | None = None
 
 
-def _is_admin_for(p: Principal, village_id: int | None) -> bool:
-    return p.has(TOWN_ADMIN) or (village_id is not None and p.has(VILLAGE_ADMIN, village_id))
-
-
 def _check_admin(p: Principal, village_id: int | None) -> None:
-    if not _is_admin_for(p, village_id):
+    if not may(p, "village.admin", village_id):
         raise Forbidden("only the town's admins, or this shop's village admins, may do this",
                         code="forbidden_village")
 

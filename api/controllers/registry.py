@@ -22,7 +22,8 @@ from ledger.config import Settings
 from ledger.db import Database
 from ledger.errors import InvalidInput
 from ledger.identity import export
-from ledger.identity.roles import REGISTRY_ADMINS, REGISTRY_READERS, require
+from ledger.identity.actor import require
+from ledger.identity.roles import REGISTRY_ADMINS, REGISTRY_READERS
 from ledger.timeutil import LOCAL_TZ, utcnow
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME_CHARS)]

@@ -28,7 +28,7 @@ from ledger.rules import catalog_io, explain, store, thresholds
 from ledger.rules import service as svc
 from ledger.rules import workflow as wf
 from ledger.rules.catalog_io import MAX_CATALOG_BYTES
-from ledger.rules.types import Actor
+from ledger.identity.actor import Actor
 from ledger.timeutil import utcnow
 
 MAX_ID = 2**63 - 1  # BIGINT: larger ids name nothing
@@ -91,7 +91,7 @@ class AppealDecision(msgspec.Struct, forbid_unknown_fields=True):
 
 
 def actor(p: Principal) -> Actor:
-    return Actor(p.user_id, p.roles, p.person_id)
+    return p  # the caller is the engine's Actor
 
 
 class RulesController(Controller):

@@ -14,7 +14,8 @@ from litestar.params import Parameter
 from api.auth import TOWN_ADMIN, VILLAGE_ADMIN, Principal, requires_role
 from ledger.db import Database
 from ledger.errors import InvalidInput
-from ledger.identity.roles import REGISTRY_ADMINS, require
+from ledger.identity.actor import require
+from ledger.identity.roles import REGISTRY_ADMINS
 from ledger.matching import menu as matching_menu
 from ledger.registry.models import Town
 from ledger.stations import export, honours, reports, service

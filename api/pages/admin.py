@@ -9,20 +9,20 @@ from litestar.response import Redirect, Template
 from api.auth import TOWN_ADMIN, VILLAGE_ADMIN, Principal
 from api.pages.common import (
     FormData,
-    field_errors,
     form_key,
     int_field,
-    need_role,
+    page_role,
     points_scale_of,
+    refusals_into,
     render,
     require_field,
+    saved,
     t_for,
 )
 from api.pages.views import village_budgets, village_names
 from ledger.config import Settings
 from ledger.db import Database
-from ledger.errors import DomainError
-from ledger.identity.roles import villages_of
+from ledger.identity.actor import villages_of
 from ledger.journal import service as journal
 from ledger.journal.posting import MAX_ABS_AMOUNT
 from ledger.redemption import catalog
@@ -45,12 +45,9 @@ TOWN_SECTIONS = [("/town", "town.title"), ("/admin/shops", "shop.title"),
                  ("/admin/settlement", "shop.settlement"), ("/admin/draws", "draw.title")]
 
 
-@get("/admin", name="admin", sync_to_thread=False)
-def admin_home(request: Request, maybe_principal: Principal | None) -> Template | Redirect:
-    p = need_role(request, maybe_principal, *ADMINS)
-    if not isinstance(p, Principal):
-        return p
-    town = TOWN_SECTIONS if p.is_town_admin else []
+@get("/admin", name="admin", guards=[page_role(*ADMINS)], sync_to_thread=False)
+def admin_home(request: Request, principal: Principal) -> Template | Redirect:
+    town = TOWN_SECTIONS if principal.is_town_admin else []
     return render(request, "admin/home.html", sections=[*town[:1], *SECTIONS, *town[1:]])
 
 
@@ -67,19 +64,15 @@ def _rewards_page(request: Request, db: Database, *, status: int = 200, **ctx) -
                   **ctx)
 
 
-@get("/admin/rewards", name="admin_rewards", sync_to_thread=True)
-def admin_rewards(request: Request, db: Database,
-                  maybe_principal: Principal | None) -> Template | Redirect:
-    p = need_role(request, maybe_principal, TOWN_ADMIN)
-    return p if not isinstance(p, Principal) else _rewards_page(request, db)
+@get("/admin/rewards", name="admin_rewards", guards=[page_role(TOWN_ADMIN)], sync_to_thread=True)
+def admin_rewards(request: Request, db: Database) -> Template | Redirect:
+    return _rewards_page(request, db)
 
 
-@post("/admin/rewards", name="admin_reward_create", sync_to_thread=True)
-def admin_reward_create(request: Request, db: Database, maybe_principal: Principal | None,
+@post("/admin/rewards", name="admin_reward_create",
+      guards=[page_role(TOWN_ADMIN)], sync_to_thread=True)
+def admin_reward_create(request: Request, db: Database, principal: Principal,
                         data: FormData) -> Template | Redirect:
-    p = need_role(request, maybe_principal, TOWN_ADMIN)
-    if not isinstance(p, Principal):
-        return p
     t = t_for(request)
     errors: dict[str, str] = {}
     name = require_field(data, "name", t, errors, max_chars=catalog.MAX_NAME_CHARS)
@@ -93,43 +86,37 @@ def admin_reward_create(request: Request, db: Database, maybe_principal: Princip
     fields = {"name": name, "cost_points": cost * scale if cost else cost, "kind": kind,
               "description": (data.get("description") or "").strip()}
     if not errors:
-        try:
+        with refusals_into(errors, t, REWARD_FIELDS):
             catalog.create_reward(db, provider_id=provider_id, fields=fields, stock=stock,
-                                  actor_id=p.user_id, key=form_key(data, p, "reward"))
-            return Redirect(path="/admin/rewards?saved=1", status_code=303)
-        except DomainError as exc:
-            errors = field_errors(exc, t, REWARD_FIELDS)
+                                  actor_id=principal.user_id,
+                                  key=form_key(data, principal, "reward"))
+            return saved("/admin/rewards")
     return _rewards_page(request, db, status=422, errors=errors, values=data)
 
 
-@post("/admin/rewards/{reward_id:int}/stock", name="admin_reward_stock", sync_to_thread=True)
+@post("/admin/rewards/{reward_id:int}/stock", name="admin_reward_stock",
+      guards=[page_role(TOWN_ADMIN)], sync_to_thread=True)
 def admin_reward_stock(request: Request, reward_id: int, db: Database,
-                       maybe_principal: Principal | None, data: FormData) -> Template | Redirect:
-    p = need_role(request, maybe_principal, TOWN_ADMIN)
-    if not isinstance(p, Principal):
-        return p
+                       principal: Principal, data: FormData) -> Template | Redirect:
     t = t_for(request)
     errors: dict[str, str] = {}
     add = int_field(data, "add", t, errors, lo=-catalog.MAX_STOCK, hi=catalog.MAX_STOCK)
     if not errors:
-        try:
-            catalog.change_stock(db, reward_id, add=add, actor_id=p.user_id,
-                                 key=form_key(data, p, f"stock:{reward_id}"))
-            return Redirect(path="/admin/rewards?saved=1", status_code=303)
-        except DomainError as exc:
-            errors = field_errors(exc, t, REWARD_FIELDS)
+        with refusals_into(errors, t, REWARD_FIELDS):
+            catalog.change_stock(db, reward_id, add=add, actor_id=principal.user_id,
+                                 key=form_key(data, principal, f"stock:{reward_id}"))
+            return saved("/admin/rewards")
     return _rewards_page(request, db, status=422, stock_errors={reward_id: errors})
 
 
-@post("/admin/rewards/{reward_id:int}/active", name="admin_reward_active", sync_to_thread=True)
+@post("/admin/rewards/{reward_id:int}/active", name="admin_reward_active",
+      guards=[page_role(TOWN_ADMIN)], sync_to_thread=True)
 def admin_reward_active(request: Request, reward_id: int, db: Database,
-                        maybe_principal: Principal | None, data: FormData) -> Redirect:
-    p = need_role(request, maybe_principal, TOWN_ADMIN)
-    if not isinstance(p, Principal):
-        return p
+                        principal: Principal, data: FormData) -> Redirect:
     catalog.update_reward(db, reward_id, changes={"active": data.get("active") == "1"},
-                          actor_id=p.user_id, key=form_key(data, p, f"active:{reward_id}"))
-    return Redirect(path="/admin/rewards?saved=1", status_code=303)
+                          actor_id=principal.user_id,
+                          key=form_key(data, principal, f"active:{reward_id}"))
+    return saved("/admin/rewards")
 
 
 def _budgets_page(request: Request, db: Database, p: Principal, *, status: int = 200,
@@ -143,52 +130,42 @@ def _budgets_page(request: Request, db: Database, p: Principal, *, status: int =
                   village_options=options, can_allocate=p.is_town_admin, **ctx)
 
 
-@get("/admin/budgets", name="admin_budgets", sync_to_thread=True)
+@get("/admin/budgets", name="admin_budgets", guards=[page_role(*ADMINS)], sync_to_thread=True)
 def admin_budgets(request: Request, db: Database,
-                  maybe_principal: Principal | None) -> Template | Redirect:
-    p = need_role(request, maybe_principal, *ADMINS)
-    return p if not isinstance(p, Principal) else _budgets_page(request, db, p)
+                  principal: Principal) -> Template | Redirect:
+    return _budgets_page(request, db, principal)
 
 
-@post("/admin/budgets", name="admin_allocate", sync_to_thread=True)
+@post("/admin/budgets", name="admin_allocate", guards=[page_role(TOWN_ADMIN)], sync_to_thread=True)
 def admin_allocate(request: Request, db: Database, settings: Settings,
-                   maybe_principal: Principal | None, data: FormData) -> Template | Redirect:
-    p = need_role(request, maybe_principal, TOWN_ADMIN)
-    if not isinstance(p, Principal):
-        return p
+                   principal: Principal, data: FormData) -> Template | Redirect:
     t = t_for(request)
     errors: dict[str, str] = {}
     village_id = int_field(data, "village_id", t, errors, lo=1)
     amount = int_field(data, "amount", t, errors, lo=1, hi=MAX_ABS_AMOUNT)
     memo = (data.get("memo") or "").strip()[:500]
     if not errors:
-        try:
+        with refusals_into(errors, t, {"village*": "village_id", "amount*": "amount"}):
             with db.sessions() as s:
                 town_id = village_names(s, with_town=True).get(village_id, (None, 1))[1]
             journal.allocate(db, shards=settings.budget_shards, town_id=town_id,
                              village_id=village_id, amount=amount * points_scale_of(request),
-                             actor_id=p.user_id,
-                             key=form_key(data, p, "allocate"), memo=memo)
-            return Redirect(path="/admin/budgets?saved=1", status_code=303)
-        except DomainError as exc:
-            errors = field_errors(exc, t, {"village*": "village_id", "amount*": "amount"})
-    return _budgets_page(request, db, p, status=422, errors=errors, values=data)
+                             actor_id=principal.user_id,
+                             key=form_key(data, principal, "allocate"), memo=memo)
+            return saved("/admin/budgets")
+    return _budgets_page(request, db, principal, status=422, errors=errors, values=data)
 
 
-@get("/admin/audit", name="admin_audit", sync_to_thread=False)
-def admin_audit(request: Request, maybe_principal: Principal | None) -> Template | Redirect:
-    p = need_role(request, maybe_principal, TOWN_ADMIN)
-    return p if not isinstance(p, Principal) else render(request, "admin/audit.html",
+@get("/admin/audit", name="admin_audit", guards=[page_role(TOWN_ADMIN)], sync_to_thread=False)
+def admin_audit(request: Request) -> Template | Redirect:
+    return render(request, "admin/audit.html",
                                                          report=None)
 
 
-@post("/admin/audit", name="admin_audit_run", sync_to_thread=True)
-def admin_audit_run(request: Request, db: Database, maybe_principal: Principal | None,
+@post("/admin/audit", name="admin_audit_run", guards=[page_role(TOWN_ADMIN)], sync_to_thread=True)
+def admin_audit_run(request: Request, db: Database,
                     data: FormData) -> Template | Redirect:
     """Runs the whole audit (can take a while on a big journal: the form shows progress)."""
-    p = need_role(request, maybe_principal, TOWN_ADMIN)
-    if not isinstance(p, Principal):
-        return p
     return render(request, "admin/audit.html", report=journal.audit(db))
 
 

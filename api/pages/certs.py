@@ -12,7 +12,6 @@ from sqlalchemy import select
 
 from api.auth import Principal
 from api.pages.common import FormData, field_errors, form_key, need_person, render, t_for, to_signin
-from api.pages.organizer import actor_of
 from ledger.activities import certificates
 from ledger.activities.models import Certificate
 from ledger.config import Settings
@@ -71,7 +70,7 @@ def certificate_issue(request: Request, db: Database, settings: Settings,
         errors["_form"] = t("err.bad_form_key")
     if not errors:
         try:
-            rec = certificates.issue(db, settings, actor_of(p), person_id=p.person_id,
+            rec = certificates.issue(db, settings, p, person_id=p.person_id,
                                      start=start, end=end, key=key)
             return Redirect(path=f"/me/certificates/{rec['code']}", status_code=303)
         except DomainError as exc:
@@ -86,7 +85,7 @@ def my_certificate(request: Request, code: str, db: Database, settings: Settings
     p = maybe_principal
     if p is None:
         return to_signin(request)
-    rec = certificates.load(db, settings, actor_of(p), code)
+    rec = certificates.load(db, settings, p, code)
     return render(request, "certs/cert.html", rec=rec)
 
 
@@ -96,7 +95,7 @@ def my_certificate_pdf(request: Request, code: str, db: Database, settings: Sett
     p = maybe_principal
     if p is None:
         return to_signin(request)
-    rec = certificates.load(db, settings, actor_of(p), code)
+    rec = certificates.load(db, settings, p, code)
     return Response(certificates.render_pdf(rec), media_type="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="service-record-{code}.pdf"'})
 

@@ -15,7 +15,6 @@ from litestar.response import Redirect, Template
 from api.auth import Principal
 from api.pages.common import FormData, field_errors, form_key, need_person, render, t_for, to_signin
 from api.pages.household import MAX_UPLOAD_BYTES
-from api.pages.notices import rule_actor
 from api.pages.views import item_points_text
 from api.pages.workflow_views import claims, evidence_field, holders_of
 from ledger.activities.inspections import MAX_NOTE_CHARS, store_photo
@@ -40,7 +39,7 @@ def _options(s, t, p: Principal) -> list[tuple[str, str]]:
     _, village = lookup.person_with_village(s, p.person_id)
     seen: dict[str, str] = {}
     for subject in ("person", "household"):
-        for c, it in rules.offered_items(s, rule_actor(p), channel="claim", subject=subject,
+        for c, it in rules.offered_items(s, p, channel="claim", subject=subject,
                                          villages={village.id: village.name}):
             seen.setdefault(it.code, f"{it.code} {it.name}（{item_points_text(c, it, t, sign=True)}）")
     return [("", t("admin.choose")), *seen.items()]
@@ -110,7 +109,7 @@ def claim_send(request: Request, db: Database, settings: Settings,
                 ctx["points"] = points
             rules.record_award(db, settings, item_code=form["item_code"],
                                holder=(holder_type, holders[holder_type]),
-                               recorder=rule_actor(p), context=ctx, key=key)
+                               recorder=p, context=ctx, key=key)
             return Redirect(path="/me/claims?saved=1", status_code=303)
         except DomainError as exc:
             errors = evidence_field(exc, t) or field_errors(exc, t, CLAIM_FIELDS)
@@ -123,7 +122,7 @@ def claim_withdraw(request: Request, award_id: int, db: Database, settings: Sett
     p = maybe_principal
     if p is None:
         return to_signin(request)
-    wf.reject_award(db, settings, award_id=award_id, actor=rule_actor(p),
+    wf.reject_award(db, settings, award_id=award_id, actor=p,
                     reason=t_for(request)("claim.withdraw"),
                     key=form_key(data, p, f"claim-withdraw:{award_id}"))
     return Redirect(path="/me/claims", status_code=303)

@@ -9,6 +9,7 @@ from api.auth import CLERK, Principal
 from api.pages.common import FormData, field_errors, form_key, render, t_for, to_signin
 from ledger.db import Database
 from ledger.errors import DomainError, NotFound
+from ledger.identity.actor import may
 from ledger.journal.models import HolderType
 from ledger.redemption import service as redemption
 
@@ -27,7 +28,7 @@ def voucher_scan(request: Request, code: str, db: Database,
     p = maybe_principal
     if p is None:
         return to_signin(request)
-    if not any(r == CLERK for r, _ in p.roles):
+    if not may(p, (CLERK,)):
         if p.person_id is None:
             raise NotFound("no voucher has this code", code="voucher_not_found")
         with db.sessions() as s:

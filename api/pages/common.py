@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Iterable
+from contextlib import contextmanager
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -17,10 +18,11 @@ from litestar.exceptions import HTTPException, NotAuthorizedException, Permissio
 from litestar.params import Body
 from litestar.response import Redirect, Template
 
-from api.auth import Principal, principal_of
+from api.auth import Principal, principal_of, requires_role
 from api.i18n import DEFAULT_LANG, LANGS, translator
 from api.pages.filters import chinese_part
 from ledger.errors import DomainError, Forbidden
+from ledger.identity.actor import ANYWHERE, may
 
 log = structlog.get_logger("jifen.pages")
 LANG_COOKIE = "lang"
@@ -218,15 +220,35 @@ def need_person(request: Request, p: Principal | None) -> Principal | Redirect |
     return p
 
 
+def page_role(*roles: str):
+    """A page's guard, next to its route: the caller holds one of `roles` (any village; the
+    domain checks the village it acts in); else sign in first, or the 403 page. The handler
+    then takes `principal: Principal`."""
+    return requires_role(*roles, page=True)
+
+
+@contextmanager
+def refusals_into(errors: dict[str, str], t, fields: dict[str, str]):
+    """Around a form's domain call: a refusal (DomainError) lands in `errors`, next to the
+    field it concerns (`field_errors`), and the handler goes on to show the form again."""
+    try:
+        yield
+    except DomainError as exc:
+        errors.update(field_errors(exc, t, fields))
+
+
+def saved(path: str) -> Redirect:
+    """After a form's write: see the page again (303), told it was saved."""
+    return Redirect(path=path + ("&" if "?" in path else "?") + "saved=1", status_code=303)
+
+
 def need_role(request: Request, p: Principal | None, *roles: str,
               village_id: int | None = None) -> Principal | Redirect:
     """The caller if they hold one of `roles` (town-wide, or for `village_id` when given; any
     scope when not); a redirect to sign in if anonymous; a 403 page otherwise."""
     if p is None:
         return to_signin(request)
-    ok = p.has_any(roles, village_id) if village_id is not None else any(
-        r in roles for r, _ in p.roles)
-    if not ok:
+    if not may(p, roles, ANYWHERE if village_id is None else village_id):
         raise Forbidden("this page needs one of the roles " + ", ".join(roles),
                         code="forbidden")
     return p

@@ -13,7 +13,7 @@ from ledger.config import Settings
 from ledger.courtesy import service as courtesy
 from ledger.db import Database
 from ledger.errors import DomainError
-from ledger.identity.roles import holds
+from ledger.identity.actor import may
 
 
 @get("/courtesy", name="courtesy", sync_to_thread=True)
@@ -49,7 +49,7 @@ def courtesy_pass(request: Request, code: str, db: Database,
                   maybe_principal: Principal | None) -> Template:
     with db.sessions() as s:
         x = courtesy.check(s, code)
-    clerk = maybe_principal is not None and holds(maybe_principal, courtesy.USERS_OF_PASSES,
+    clerk = maybe_principal is not None and may(maybe_principal, courtesy.USERS_OF_PASSES,
                                                   x["village_id"])
     return render(request, "courtesy/pass.html", x=x, clerk=clerk)
 

@@ -12,13 +12,21 @@ from litestar import Request, get, post
 from litestar.response import File, Redirect, Template
 
 from api.auth import INSPECTOR, ORGANIZER, TOWN_ADMIN, VILLAGE_ADMIN, Principal
-from api.pages.common import FormData, field_errors, form_key, need_role, render, t_for
-from api.pages.notices import reason_field, rule_actor
+from api.pages.common import (
+    FormData,
+    form_key,
+    page_role,
+    refusals_into,
+    render,
+    saved,
+    t_for,
+)
+from api.pages.notices import reason_field
 from api.pages.workflow_views import desk
 from ledger.activities.inspections import photo_dir
 from ledger.config import Settings
 from ledger.db import Database
-from ledger.errors import DomainError, NotFound
+from ledger.errors import NotFound
 from ledger.rules import workflow as wf
 
 DESK_ROLES = (INSPECTOR, VILLAGE_ADMIN, TOWN_ADMIN)
@@ -36,33 +44,28 @@ def _desk(request: Request, db: Database, p: Principal, *, status: int = 200,
     return render(request, "desk/desk.html", status=status, d=d, **ctx)
 
 
-@get("/review", name="review_desk", sync_to_thread=True)
+@get("/review", name="review_desk", guards=[page_role(*DESK_ROLES)], sync_to_thread=True)
 def review_desk(request: Request, db: Database,
-                maybe_principal: Principal | None) -> Template | Redirect:
-    p = need_role(request, maybe_principal, *DESK_ROLES)
-    if not isinstance(p, Principal):
-        return p
-    return _desk(request, db, p)
+                principal: Principal) -> Template | Redirect:
+    return _desk(request, db, principal)
 
 
-@post("/review/awards/{award_id:int}/{action:str}", name="review_award", sync_to_thread=True)
+@post("/review/awards/{award_id:int}/{action:str}", name="review_award",
+      guards=[page_role(*DESK_ROLES)], sync_to_thread=True)
 def review_award(request: Request, award_id: int, action: str, db: Database,
-                 settings: Settings, maybe_principal: Principal | None,
+                 settings: Settings, principal: Principal,
                  data: FormData) -> Template | Redirect:
-    p = need_role(request, maybe_principal, *DESK_ROLES)
-    if not isinstance(p, Principal):
-        return p
     if action not in ACTIONS:
         raise NotFound(f"no action {action}", code="not_found")
     t = t_for(request)
     errors: dict[str, str] = {}
-    key = form_key(data, p, f"desk:{action}:{award_id}")
+    key = form_key(data, principal, f"desk:{action}:{award_id}")
     if key is None:
         errors["_form"] = t("err.bad_form_key")
     reason = reason_field(data, t, errors) if action == "reject" else ""
     if not errors:
-        who = rule_actor(p)
-        try:
+        who = principal
+        with refusals_into(errors, t, {}):
             if action == "confirm":
                 wf.confirm_award(db, settings, award_id=award_id, confirmer=who, key=key)
             elif action == "verify":
@@ -77,41 +80,32 @@ def review_award(request: Request, award_id: int, action: str, db: Database,
                                      uphold=data.get("uphold") == "1",
                                      note=str(data.get("note") or "")[:wf.MAX_REASON_CHARS],
                                      key=key)
-            return Redirect(path="/review?saved=1", status_code=303)
-        except DomainError as exc:
-            errors = field_errors(exc, t, {})
-    return _desk(request, db, p, status=422, errors=errors, failed=award_id)
+            return saved("/review")
+    return _desk(request, db, principal, status=422, errors=errors, failed=award_id)
 
 
-@post("/review/appeals/{appeal_id:int}", name="review_appeal", sync_to_thread=True)
+@post("/review/appeals/{appeal_id:int}", name="review_appeal",
+      guards=[page_role(VILLAGE_ADMIN, TOWN_ADMIN)], sync_to_thread=True)
 def review_appeal(request: Request, appeal_id: int, db: Database, settings: Settings,
-                  maybe_principal: Principal | None, data: FormData) -> Template | Redirect:
-    p = need_role(request, maybe_principal, VILLAGE_ADMIN, TOWN_ADMIN)
-    if not isinstance(p, Principal):
-        return p
+                  principal: Principal, data: FormData) -> Template | Redirect:
     t = t_for(request)
     errors: dict[str, str] = {}
-    key = form_key(data, p, f"desk:appeal:{appeal_id}")
+    key = form_key(data, principal, f"desk:appeal:{appeal_id}")
     if key is None:
         errors["_form"] = t("err.bad_form_key")
     if not errors:
-        try:
-            wf.decide_appeal(db, settings, appeal_id=appeal_id, decider=rule_actor(p),
+        with refusals_into(errors, t, {}):
+            wf.decide_appeal(db, settings, appeal_id=appeal_id, decider=principal,
                              upheld=data.get("upheld") == "1",
                              note=str(data.get("note") or "")[:wf.MAX_REASON_CHARS], key=key)
-            return Redirect(path="/review?saved=1", status_code=303)
-        except DomainError as exc:
-            errors = field_errors(exc, t, {})
-    return _desk(request, db, p, status=422, errors=errors, failed_appeal=appeal_id)
+            return saved("/review")
+    return _desk(request, db, principal, status=422, errors=errors, failed_appeal=appeal_id)
 
 
-@get("/review/photos/{sha:str}", name="review_photo", sync_to_thread=True)
-def review_photo(request: Request, sha: str, settings: Settings,
-                 maybe_principal: Principal | None) -> File | Redirect:
+@get("/review/photos/{sha:str}", name="review_photo",
+     guards=[page_role(*PHOTO_ROLES)], sync_to_thread=True)
+def review_photo(request: Request, sha: str, settings: Settings) -> File | Redirect:
     """An evidence photo (stored re-encoded, without its EXIF data), for staff only."""
-    p = need_role(request, maybe_principal, *PHOTO_ROLES)
-    if not isinstance(p, Principal):
-        return p
     if not _SHA256.match(sha):
         raise NotFound("no such photo", code="not_found")
     path = photo_dir(settings) / sha[:2] / f"{sha}.jpg"

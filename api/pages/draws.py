@@ -13,12 +13,13 @@ from sqlalchemy import select
 from api.auth import TOWN_ADMIN, Principal
 from api.pages.common import (
     FormData,
-    field_errors,
     form_key,
     int_field,
-    need_role,
+    page_role,
+    refusals_into,
     render,
     require_field,
+    saved,
     t_for,
 )
 from api.pages.views import village_names
@@ -49,19 +50,14 @@ def _page(request: Request, db: Database, *, status: int = 200, **ctx) -> Templa
                       (str(v), n) for v, (n, _) in names.items()], **ctx)
 
 
-@get("/admin/draws", name="admin_draws", sync_to_thread=True)
-def admin_draws(request: Request, db: Database,
-                maybe_principal: Principal | None) -> Template | Redirect:
-    p = need_role(request, maybe_principal, TOWN_ADMIN)
-    return p if not isinstance(p, Principal) else _page(request, db)
+@get("/admin/draws", name="admin_draws", guards=[page_role(TOWN_ADMIN)], sync_to_thread=True)
+def admin_draws(request: Request, db: Database) -> Template | Redirect:
+    return _page(request, db)
 
 
-@post("/admin/draws", name="admin_draw_new", sync_to_thread=True)
-def admin_draw_new(request: Request, db: Database, maybe_principal: Principal | None,
+@post("/admin/draws", name="admin_draw_new", guards=[page_role(TOWN_ADMIN)], sync_to_thread=True)
+def admin_draw_new(request: Request, db: Database, principal: Principal,
                    data: FormData) -> Template | Redirect:
-    p = need_role(request, maybe_principal, TOWN_ADMIN)
-    if not isinstance(p, Principal):
-        return p
     t = t_for(request)
     errors: dict[str, str] = {}
     name = require_field(data, "name", t, errors, max_chars=catalog.MAX_NAME_CHARS)
@@ -76,41 +72,34 @@ def admin_draw_new(request: Request, db: Database, maybe_principal: Principal | 
             pop["village_ids"] = [village]
         if hours:
             pop["min_service_hours"] = hours
-        try:
+        with refusals_into(errors, t, DRAW_FIELDS):
             with db.sessions() as s:
                 town = catalog.get_provider(s, catalog.get_reward(s, reward).provider_id).town_id
             draws.create_draw(db, town_id=town, name=name, reward_id=reward,
-                              winners_count=winners, population_def=pop, actor_id=p.user_id,
-                              key=form_key(data, p, "draw"))
-            return Redirect(path="/admin/draws?saved=1", status_code=303)
-        except DomainError as exc:
-            errors = field_errors(exc, t, DRAW_FIELDS)
+                              winners_count=winners, population_def=pop, actor_id=principal.user_id,
+                              key=form_key(data, principal, "draw"))
+            return saved("/admin/draws")
     return _page(request, db, status=422, errors=errors, values=data)
 
 
-@post("/admin/draws/{draw_id:int}/run", name="admin_draw_run", sync_to_thread=True)
+@post("/admin/draws/{draw_id:int}/run", name="admin_draw_run",
+      guards=[page_role(TOWN_ADMIN)], sync_to_thread=True)
 def admin_draw_run(request: Request, draw_id: int, db: Database,
-                   maybe_principal: Principal | None, data: FormData) -> Template | Redirect:
-    p = need_role(request, maybe_principal, TOWN_ADMIN)
-    if not isinstance(p, Principal):
-        return p
+                   principal: Principal, data: FormData) -> Template | Redirect:
     seed = str(data.get("seed") or "").strip() or None
     try:
-        draws.run_draw(db, draw_id, seed=seed, actor_id=p.user_id,
-                       key=form_key(data, p, f"draw_run:{draw_id}"))
+        draws.run_draw(db, draw_id, seed=seed, actor_id=principal.user_id,
+                       key=form_key(data, principal, f"draw_run:{draw_id}"))
     except DomainError as exc:
         return _page(request, db, status=exc.status, errors={
             "_form": t_for(request)("err." + exc.code, default=exc.detail)})
     return Redirect(path=f"/admin/draws/{draw_id}", status_code=303)
 
 
-@get("/admin/draws/{draw_id:int}", name="admin_draw", sync_to_thread=True)
-def admin_draw(request: Request, draw_id: int, db: Database,
-               maybe_principal: Principal | None, verify: bool = False
+@get("/admin/draws/{draw_id:int}", name="admin_draw",
+     guards=[page_role(TOWN_ADMIN)], sync_to_thread=True)
+def admin_draw(request: Request, draw_id: int, db: Database, verify: bool = False
                ) -> Template | Redirect:
-    p = need_role(request, maybe_principal, TOWN_ADMIN)
-    if not isinstance(p, Principal):
-        return p
     from api.pages.views import person_names
     with db.sessions() as s:
         if s.get(LuckyDraw, draw_id) is None:

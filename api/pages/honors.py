@@ -15,15 +15,18 @@ from api.pages.common import (
     field_errors,
     form_key,
     int_field,
-    need_role,
+    page_role,
+    refusals_into,
     render,
     require_field,
+    saved,
     t_for,
 )
 from api.pages.views import village_names
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.errors import DomainError, Forbidden
+from ledger.identity.actor import may
 from ledger.recognition import honor, service
 from ledger.recognition.stars import MAX_LEVEL, get_config
 
@@ -36,15 +39,10 @@ STAR_KINDS = ("volunteer", "household")
 COMPUTING_REFRESH_S = 2
 
 
-def _guard(request: Request, p: Principal | None):
-    return need_role(request, p, *ADMINS)
-
-
 def _check_scope(p: Principal, scope: tuple[int, int | None]) -> None:
     """Town admins manage every list; a village admin, the lists of their village."""
-    if p.is_town_admin or (scope[1] is not None and p.has(VILLAGE_ADMIN, scope[1])):
-        return
-    raise Forbidden("only this scope's admins may do this", code="forbidden_scope")
+    if not may(p, "village.admin", scope[1]):  # None: the whole town, a town admin's
+        raise Forbidden("only this scope's admins may do this", code="forbidden_scope")
 
 
 def _home(request: Request, db: Database, p: Principal, *, status: int = 200,
@@ -52,11 +50,10 @@ def _home(request: Request, db: Database, p: Principal, *, status: int = 200,
     t = t_for(request)
     with db.sessions() as s:
         names = village_names(s, with_town=True)
-    villages = {v for r, v in p.roles if r in ADMINS}
     scope_options = ([(f"town:{town}", t("honor.whole_town")) for town in
-                      sorted({tw for _, tw in names.values()})] if None in villages else [])
+                      sorted({tw for _, tw in names.values()})] if may(p, "village.admin", None) else [])
     scope_options += [(f"village:{vid}", name) for vid, (name, _) in names.items()
-                      if None in villages or vid in villages]
+                      if may(p, "village.admin", vid)]
     defs = service.list_definitions(db, town_id=None, village_id=None)
     return render(request, "admin/honors.html", status=status, definitions=defs,
                   published=service.published(db, town_id=None, village_id=None),
@@ -66,19 +63,15 @@ def _home(request: Request, db: Database, p: Principal, *, status: int = 200,
                   **ctx)
 
 
-@get("/admin/honors", name="admin_honors", sync_to_thread=True)
+@get("/admin/honors", name="admin_honors", guards=[page_role(*ADMINS)], sync_to_thread=True)
 def honors_home(request: Request, db: Database,
-                maybe_principal: Principal | None) -> Template | Redirect:
-    p = _guard(request, maybe_principal)
-    return p if not isinstance(p, Principal) else _home(request, db, p)
+                principal: Principal) -> Template | Redirect:
+    return _home(request, db, principal)
 
 
-@post("/admin/honors", name="admin_honor_define", sync_to_thread=True)
-def honor_define(request: Request, db: Database, maybe_principal: Principal | None,
+@post("/admin/honors", name="admin_honor_define", guards=[page_role(*ADMINS)], sync_to_thread=True)
+def honor_define(request: Request, db: Database, principal: Principal,
                  data: FormData) -> Template | Redirect:
-    p = _guard(request, maybe_principal)
-    if not isinstance(p, Principal):
-        return p
     t = t_for(request)
     errors: dict[str, str] = {}
     name = require_field(data, "name", t, errors, max_chars=honor.MAX_NAME_CHARS)
@@ -91,64 +84,56 @@ def honor_define(request: Request, db: Database, maybe_principal: Principal | No
         fields = {"name": name, "scope": scope, "scope_id": int(raw_id),
                   "period": data.get("period", ""), "metric": data.get("metric", ""),
                   "size": size, "minimum": minimum, "mask_names": data.get("mask_names") == "1"}
-        try:
-            _check_scope(p, (0, None) if scope == "town" else (0, int(raw_id)))
-            service.create_definition(db, fields=fields, actor_id=p.user_id,
-                                      key=form_key(data, p, "honor_def"))
-            return Redirect(path="/admin/honors?saved=1", status_code=303)
-        except DomainError as exc:
-            errors = field_errors(exc, t, DEFINITION_FIELDS)
-    return _home(request, db, p, status=422, errors=errors, values=data)
+        with refusals_into(errors, t, DEFINITION_FIELDS):
+            _check_scope(principal, (0, None) if scope == "town" else (0, int(raw_id)))
+            service.create_definition(db, fields=fields, actor_id=principal.user_id,
+                                      key=form_key(data, principal, "honor_def"))
+            return saved("/admin/honors")
+    return _home(request, db, principal, status=422, errors=errors, values=data)
 
 
-@post("/admin/honors/{def_id:int}/drafts", name="admin_honor_draft", sync_to_thread=True)
-def honor_draft(request: Request, def_id: int, db: Database, maybe_principal: Principal | None,
+@post("/admin/honors/{def_id:int}/drafts", name="admin_honor_draft",
+      guards=[page_role(*ADMINS)], sync_to_thread=True)
+def honor_draft(request: Request, def_id: int, db: Database, principal: Principal,
                 data: FormData) -> Template | Redirect:
-    p = _guard(request, maybe_principal)
-    if not isinstance(p, Principal):
-        return p
     t = t_for(request)
-    _check_scope(p, service.scope_of_definition(db, def_id))
+    _check_scope(principal, service.scope_of_definition(db, def_id))
     try:
         hl = service.request_draft(db, def_id=def_id, period=(data.get("period") or "").strip(),
-                                   until=None, actor_id=p.user_id,
-                                   key=form_key(data, p, f"honor_draft:{def_id}"))
+                                   until=None, actor_id=principal.user_id,
+                                   key=form_key(data, principal, f"honor_draft:{def_id}"))
     except DomainError as exc:
-        return _home(request, db, p, status=422, draft_errors={
+        return _home(request, db, principal, status=422, draft_errors={
             def_id: field_errors(exc, t, {"honor_period*": "period"})},
             draft_values={def_id: data})
     return Redirect(path=f"/admin/honors/lists/{hl['id']}", status_code=303)
 
 
-@get("/admin/honors/lists/{list_id:int}", name="admin_honor_list", sync_to_thread=True)
+@get("/admin/honors/lists/{list_id:int}", name="admin_honor_list",
+     guards=[page_role(*ADMINS)], sync_to_thread=True)
 def honor_list(request: Request, list_id: int, db: Database, settings: Settings,
-               maybe_principal: Principal | None) -> Template | Redirect:
-    p = _guard(request, maybe_principal)
-    if not isinstance(p, Principal):
-        return p
-    _check_scope(p, service.scope_of_list(db, list_id))
+               principal: Principal) -> Template | Redirect:
+    _check_scope(principal, service.scope_of_list(db, list_id))
     view = service.get_list(db, list_id, admin=True)
     return render(request, "admin/honor_list.html", hl=view, refresh_s=COMPUTING_REFRESH_S,
                   public_url=f"{settings.public_base_url}/api/v1/honor-lists/{list_id}")
 
 
 @post("/admin/honors/lists/{list_id:int}/{action:str}", name="admin_honor_action",
+      guards=[page_role(*ADMINS)],
       sync_to_thread=True)
 def honor_action(request: Request, list_id: int, action: str, db: Database,
-                 settings: Settings, maybe_principal: Principal | None,
+                 settings: Settings, principal: Principal,
                  data: FormData) -> Template | Redirect:
     """review (draft → review), exclude (leave a candidate off, with a reason), publish."""
-    p = _guard(request, maybe_principal)
-    if not isinstance(p, Principal):
-        return p
-    _check_scope(p, service.scope_of_list(db, list_id))
-    key = form_key(data, p, f"honor_{action}:{list_id}")
+    _check_scope(principal, service.scope_of_list(db, list_id))
+    key = form_key(data, principal, f"honor_{action}:{list_id}")
     t = t_for(request)
     try:
         if action == "review":
-            service.start_review(db, list_id=list_id, actor_id=p.user_id, key=key)
+            service.start_review(db, list_id=list_id, actor_id=principal.user_id, key=key)
         elif action == "publish":
-            service.publish(db, list_id=list_id, actor_id=p.user_id,
+            service.publish(db, list_id=list_id, actor_id=principal.user_id,
                             poster_dir=str(settings.data_dir / "posters"),
                             base_url=settings.public_base_url, key=key)
         elif action == "exclude":
@@ -157,7 +142,7 @@ def honor_action(request: Request, list_id: int, action: str, db: Database,
             if errors:
                 raise DomainError(errors["holder_id"], code="honor_candidate_not_found")
             service.exclude(db, list_id=list_id, holder_id=holder,
-                            reason=(data.get("reason") or "").strip(), actor_id=p.user_id,
+                            reason=(data.get("reason") or "").strip(), actor_id=principal.user_id,
                             key=key)
         else:
             raise DomainError("unknown action", code="not_found", status=404)
@@ -166,7 +151,7 @@ def honor_action(request: Request, list_id: int, action: str, db: Database,
         return render(request, "admin/honor_list.html", status=exc.status, hl=view,
                       refresh_s=COMPUTING_REFRESH_S, public_url="",
                       errors=field_errors(exc, t, {"exclusion*": "reason"}), values=data)
-    return Redirect(path=f"/admin/honors/lists/{list_id}?saved=1", status_code=303)
+    return saved(f"/admin/honors/lists/{list_id}")
 
 
 def _stars_page(request: Request, db: Database, *, status: int = 200, **ctx) -> Template:
@@ -178,11 +163,9 @@ def _stars_page(request: Request, db: Database, *, status: int = 200, **ctx) -> 
                   **ctx)
 
 
-@get("/admin/stars", name="admin_stars", sync_to_thread=True)
-def stars_page(request: Request, db: Database,
-               maybe_principal: Principal | None) -> Template | Redirect:
-    p = need_role(request, maybe_principal, TOWN_ADMIN)
-    return p if not isinstance(p, Principal) else _stars_page(request, db)
+@get("/admin/stars", name="admin_stars", guards=[page_role(TOWN_ADMIN)], sync_to_thread=True)
+def stars_page(request: Request, db: Database) -> Template | Redirect:
+    return _stars_page(request, db)
 
 
 def parse_thresholds(raw: str) -> list[int] | None:
@@ -196,12 +179,10 @@ def parse_thresholds(raw: str) -> list[int] | None:
     return nums if ok else None
 
 
-@post("/admin/stars/{kind:str}", name="admin_stars_save", sync_to_thread=True)
-def stars_save(request: Request, kind: str, db: Database, maybe_principal: Principal | None,
+@post("/admin/stars/{kind:str}", name="admin_stars_save",
+      guards=[page_role(TOWN_ADMIN)], sync_to_thread=True)
+def stars_save(request: Request, kind: str, db: Database, principal: Principal,
                data: FormData) -> Template | Redirect:
-    p = need_role(request, maybe_principal, TOWN_ADMIN)
-    if not isinstance(p, Principal):
-        return p
     t = t_for(request)
     nums = parse_thresholds(data.get(kind) or "") if kind in STAR_KINDS else None
     if nums is None:
@@ -209,12 +190,13 @@ def stars_save(request: Request, kind: str, db: Database, maybe_principal: Princ
                            values={**{k: "" for k in STAR_KINDS}, **data})
     try:
         service.set_star_config(db, town_id=1, kind=kind, body={"thresholds": nums},
-                                actor_id=p.user_id, key=form_key(data, p, f"stars:{kind}"))
+                                actor_id=principal.user_id,
+                                key=form_key(data, principal, f"stars:{kind}"))
     except DomainError as exc:
         return _stars_page(request, db, status=422,
                            errors={kind: exc_text(t, exc)},
                            values={**{k: "" for k in STAR_KINDS}, **data})
-    return Redirect(path="/admin/stars?saved=1", status_code=303)
+    return saved("/admin/stars")
 
 
 handlers = [honors_home, honor_define, honor_draft, honor_list, honor_action, stars_page,

@@ -11,8 +11,17 @@ from litestar import Request, get, post
 from litestar.response import Redirect, Template
 
 from api.auth import Principal
-from api.pages.common import FormData, field_errors, form_key, int_field, render, t_for
-from api.pages.honors import _check_scope, _guard
+from api.pages.common import (
+    FormData,
+    form_key,
+    int_field,
+    page_role,
+    refusals_into,
+    render,
+    saved,
+    t_for,
+)
+from api.pages.honors import ADMINS, _check_scope
 from api.pages.notices import reason_field
 from ledger.db import Database
 from ledger.errors import DomainError
@@ -60,45 +69,38 @@ def honor_object(request: Request, list_id: int, db: Database,
     if key is None:
         errors["_form"] = t("err.bad_form_key")
     if not errors:
-        try:
+        with refusals_into(errors, t, {"honor_candidate*": "holder_id"}):
             service.object_to_list(db, list_id=list_id, user_id=p.user_id, reason=reason,
                                    holder_id=holder, key=key)
             return Redirect(path=f"/honors/{list_id}?objected=1", status_code=303)
-        except DomainError as exc:
-            errors = field_errors(exc, t, {"honor_candidate*": "holder_id"})
     return _list_page(request, db, list_id, status=422, errors=errors, values=data)
 
 
-@post("/admin/honor-notices/{list_id:int}", name="honor_notice_start", sync_to_thread=True)
+@post("/admin/honor-notices/{list_id:int}", name="honor_notice_start",
+      guards=[page_role(*ADMINS)], sync_to_thread=True)
 def honor_notice_start(request: Request, list_id: int, db: Database,
-                       maybe_principal: Principal | None, data: FormData) -> Redirect:
-    p = _guard(request, maybe_principal)
-    if not isinstance(p, Principal):
-        return p
-    _check_scope(p, service.scope_of_list(db, list_id))
+                       principal: Principal, data: FormData) -> Redirect:
+    _check_scope(principal, service.scope_of_list(db, list_id))
     t = t_for(request)
     errors: dict[str, str] = {}
     days = int_field(data, "days", t, errors, lo=1, hi=honor.MAX_NOTICE_DAYS)
     if errors:
         raise DomainError(errors["days"], code="honor_notice_days_invalid", status=422)
-    service.start_notice(db, list_id=list_id, actor_id=p.user_id, days=days,
-                         key=form_key(data, p, f"honor_notice:{list_id}"))
-    return Redirect(path=f"/admin/honors/lists/{list_id}?saved=1", status_code=303)
+    service.start_notice(db, list_id=list_id, actor_id=principal.user_id, days=days,
+                         key=form_key(data, principal, f"honor_notice:{list_id}"))
+    return saved(f"/admin/honors/lists/{list_id}")
 
 
 @post("/admin/honor-notices/{list_id:int}/objections/{objection_id:int}",
-      name="honor_objection_decide", sync_to_thread=True)
+      name="honor_objection_decide", guards=[page_role(*ADMINS)], sync_to_thread=True)
 def honor_objection_decide(request: Request, list_id: int, objection_id: int, db: Database,
-                           maybe_principal: Principal | None, data: FormData) -> Redirect:
-    p = _guard(request, maybe_principal)
-    if not isinstance(p, Principal):
-        return p
-    _check_scope(p, service.scope_of_list(db, list_id))
+                           principal: Principal, data: FormData) -> Redirect:
+    _check_scope(principal, service.scope_of_list(db, list_id))
     service.decide_objection(db, list_id=list_id, objection_id=objection_id,
-                             actor_id=p.user_id, upheld=data.get("upheld") == "1",
+                             actor_id=principal.user_id, upheld=data.get("upheld") == "1",
                              note=str(data.get("note") or ""),
-                             key=form_key(data, p, f"honor_decide:{objection_id}"))
-    return Redirect(path=f"/admin/honors/lists/{list_id}?saved=1", status_code=303)
+                             key=form_key(data, principal, f"honor_decide:{objection_id}"))
+    return saved(f"/admin/honors/lists/{list_id}")
 
 
 handlers = [honor_lists_public, honor_list_public, honor_object, honor_notice_start,

@@ -13,27 +13,29 @@ from litestar.response import Redirect, Template
 
 from api.auth import INSPECTOR, TOWN_ADMIN, VILLAGE_ADMIN, Principal
 from api.pages.chart import bar_chart
-from api.pages.common import field_errors, form_key, need_role, points_scale_of, render, t_for
+from api.pages.common import (
+    field_errors,
+    form_key,
+    page_role,
+    points_scale_of,
+    render,
+    t_for,
+)
 from api.pages.views import household_public, item_points_text, village_ranking
 from api.pages.workflow_views import evidence_field, finding_message, plate_workflow
 from ledger.activities import inspections
 from ledger.activities.awards import inspection_channel
-from ledger.activities.planning import Actor
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.errors import DomainError
+from ledger.identity.actor import may
 from ledger.rules import service as rules
-from ledger.rules.types import Actor as RuleActor
 
 INSPECTORS = (INSPECTOR, VILLAGE_ADMIN, TOWN_ADMIN)
 MAX_UPLOAD_BYTES = 9 * 1024 * 1024
 FINDING_FIELDS = {"item*": "item_code", "rule_item*": "item_code", "note*": "note",
                   "points*": "points", "range*": "points", "level*": "level",
                   "photo*": "photo", "evidence*": "note"}
-
-
-def _may_inspect(p: Principal | None, village_id: int) -> bool:
-    return p is not None and p.has_any(INSPECTORS, village_id)
 
 
 def _page(request: Request, db: Database, plate_code: str, p: Principal | None, *,
@@ -44,9 +46,9 @@ def _page(request: Request, db: Database, plate_code: str, p: Principal | None, 
         house = household_public(s, hh, t)
         # exactly what the engine accepts from this person for this household
         items = rules.offered_items(
-            s, RuleActor(p.user_id, p.roles, p.person_id), channel=inspection_channel(p.roles),
+            s, p, channel=inspection_channel(p.roles),
             subject="household", villages={house["village_id"]: house["village"]},
-        ) if _may_inspect(p, house["village_id"]) else []
+        ) if may(p, "household.inspect", house["village_id"]) else []
         wf_ctx = plate_workflow(s, hh.id, p)
         from ledger.rules.thresholds import standing  # the standing block (schemes)
         held = standing(s, "household", hh.id)
@@ -54,7 +56,7 @@ def _page(request: Request, db: Database, plate_code: str, p: Principal | None, 
                for c, it in items]
     return render(request, "household.html", status=status, house=house, plate=plate_code,
                   item_options=[("", t("admin.choose")), *options], standing=held,
-                  public=not _may_inspect(p, house["village_id"]), **wf_ctx, **ctx)
+                  public=not may(p, "household.inspect", house["village_id"]), **wf_ctx, **ctx)
 
 
 @get("/h/{plate_code:str}", name="household", sync_to_thread=True)
@@ -63,15 +65,13 @@ def household(request: Request, plate_code: str, db: Database,
     return _page(request, db, plate_code, maybe_principal)
 
 
-@post("/h/{plate_code:str}/inspect", name="household_inspect", sync_to_thread=True,
+@post("/h/{plate_code:str}/inspect", name="household_inspect",
+      guards=[page_role(*INSPECTORS)], sync_to_thread=True,
       request_max_body_size=MAX_UPLOAD_BYTES)
 def household_inspect(request: Request, plate_code: str, db: Database, settings: Settings,
-                      maybe_principal: Principal | None,
+                      principal: Principal,
                       data: Annotated[dict, Body(media_type=RequestEncodingType.MULTI_PART)]
                       ) -> Template | Redirect:
-    p = need_role(request, maybe_principal, *INSPECTORS)
-    if not isinstance(p, Principal):
-        return p
     t = t_for(request)
     form = {k: v for k, v in data.items() if isinstance(v, str)}
     photo = data.get("photo")
@@ -85,29 +85,25 @@ def household_inspect(request: Request, plate_code: str, db: Database, settings:
             points = float(form["points"])
         except ValueError:
             errors["points"] = t("err.not_number")
-    key = form_key(form, p, f"inspect:{plate_code}")
+    key = form_key(form, principal, f"inspect:{plate_code}")
     if key is None:
         errors["_form"] = t("err.bad_form_key")
     if not errors:
-        actor = Actor(user_id=p.user_id, person_id=p.person_id, roles=p.roles)
         try:
-            done = inspections.record(db, settings, actor, inspections.Finding(
+            done = inspections.record(db, settings, principal, inspections.Finding(
                 plate_code, form["item_code"], form.get("note", ""), points,
                 form.get("level") or None, raw), key=key)
             with db.sessions() as s:
                 outcome = finding_message(s, done, t, points_scale_of(request))
-            return _page(request, db, plate_code, p, done=done, outcome=outcome)
+            return _page(request, db, plate_code, principal, done=done, outcome=outcome)
         except DomainError as exc:
             errors = field_errors(exc, t, FINDING_FIELDS)
             errors = evidence_field(exc, t) or errors
-    return _page(request, db, plate_code, p, status=422, errors=errors, values=form)
+    return _page(request, db, plate_code, principal, status=422, errors=errors, values=form)
 
 
-@get("/inspect", name="inspect", sync_to_thread=False)
-def inspect_scan(request: Request, maybe_principal: Principal | None) -> Template | Redirect:
-    p = need_role(request, maybe_principal, *INSPECTORS)
-    if not isinstance(p, Principal):
-        return p
+@get("/inspect", name="inspect", guards=[page_role(*INSPECTORS)], sync_to_thread=False)
+def inspect_scan(request: Request) -> Template | Redirect:
     return render(request, "scan.html", accept="h", heading=t_for(request)("insp.scan"),
                   desk_link=True)
 

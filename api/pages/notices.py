@@ -17,15 +17,9 @@ from ledger.db import Database
 from ledger.errors import DomainError, NotFound
 from ledger.rules import explain
 from ledger.rules import workflow as wf
-from ledger.rules.types import Actor
 from ledger.timeutil import utcnow
 
 MAX_REASON_CHARS = wf.MAX_REASON_CHARS
-
-
-def rule_actor(p: Principal) -> Actor:
-    """The signed-in person as the rules' workflow sees them."""
-    return Actor(p.user_id, p.roles, p.person_id)
 
 
 def _signin_to(path: str) -> Redirect:
@@ -87,7 +81,7 @@ def notice_object(request: Request, village_id: int, award_id: int, db: Database
         errors["_form"] = t("err.bad_form_key")
     if not errors:
         try:
-            wf.object_to_award(db, award_id=award_id, actor=rule_actor(p), reason=reason,
+            wf.object_to_award(db, award_id=award_id, actor=p, reason=reason,
                                key=key)
             return Redirect(path=f"/notices/{village_id}?objected={award_id}", status_code=303)
         except DomainError as exc:
@@ -129,7 +123,7 @@ def appeal_send(request: Request, award_id: int, db: Database,
         errors["_form"] = t("err.bad_form_key")
     if not errors:
         try:
-            wf.appeal(db, award_id=award_id, appellant=rule_actor(p), reason=reason, key=key)
+            wf.appeal(db, award_id=award_id, appellant=p, reason=reason, key=key)
             return Redirect(path="/me?appealed=1", status_code=303)
         except DomainError as exc:
             errors = field_errors(exc, t, {"appeal_*": "reason"})

@@ -12,11 +12,13 @@ from api.auth import ORGANIZER, TOWN_ADMIN, VILLAGE_ADMIN, Principal
 from api.controllers.activities import current_code
 from api.pages.common import (
     FormData,
-    field_errors,
     int_field,
     need_role,
+    page_role,
+    refusals_into,
     render,
     require_field,
+    saved,
     t_for,
 )
 from api.pages.filters import qr_svg
@@ -30,8 +32,7 @@ from ledger.activities import awards, planning, review, tokens
 from ledger.activities.models import ActivityStatus
 from ledger.config import Settings
 from ledger.db import Database
-from ledger.errors import DomainError
-from ledger.rules.types import Actor as RuleActor
+from ledger.identity.actor import may
 from ledger.timeutil import LOCAL_TZ, utcnow
 
 ROLES = (ORGANIZER, VILLAGE_ADMIN, TOWN_ADMIN)
@@ -39,10 +40,6 @@ POLL_SLACK_MS = 300  # ask just after the code turns over
 ACTIVITY_FIELDS = {"title*": "title", "window*": "ends_at", "time*": "starts_at",
                    "rule_item*": "rule_item_code", "village*": "village_id",
                    "forbidden_village": "village_id", "rotate_s*": "rotate_s"}
-
-
-def actor_of(p: Principal) -> planning.Actor:
-    return planning.Actor(user_id=p.user_id, person_id=p.person_id, roles=p.roles)
 
 
 def parse_local(raw: str | None, t, errors: dict, name: str) -> datetime | None:
@@ -58,54 +55,40 @@ def parse_local(raw: str | None, t, errors: dict, name: str) -> datetime | None:
         return None
 
 
-def _guard(request: Request, p: Principal | None):
-    return need_role(request, p, *ROLES)
-
-
-@get("/org", name="org", sync_to_thread=True)
+@get("/org", name="org", guards=[page_role(*ROLES)], sync_to_thread=True)
 def org_home(request: Request, db: Database,
-             maybe_principal: Principal | None) -> Template | Redirect:
-    p = _guard(request, maybe_principal)
-    if not isinstance(p, Principal):
-        return p
+             principal: Principal) -> Template | Redirect:
     with db.sessions() as s:
-        items = activities_of(s, p)
+        items = activities_of(s, principal)
     return render(request, "org/home.html", activities=items)
 
 
 def _new_form(request: Request, db: Database, p: Principal, *, status: int = 200, **ctx):
     t = t_for(request)
-    allowed = {v for r, v in p.roles if r in ROLES}
     with db.sessions() as s:
         names = village_names(s)
-        villages = [(i, n) for i, n in names.items() if None in allowed or i in allowed]
+        villages = [(i, n) for i, n in names.items() if may(p, "activity.create", i)]
         # what the engine will pay attendance with in these villages (awards.check_item)
         items = [(it.code, f"{it.code} {it.name}") for _, it in awards.offered_items(
-            s, RuleActor(p.user_id, p.roles, p.person_id), dict(villages))]
+            s, p, dict(villages))]
     return render(request, "org/new.html", status=status,
                   village_options=[("", t("admin.choose")), *villages],
                   item_options=[("", t("admin.choose")), *items], **ctx)
 
 
-@get("/org/new", name="org_new", sync_to_thread=True)
+@get("/org/new", name="org_new", guards=[page_role(*ROLES)], sync_to_thread=True)
 def org_new(request: Request, db: Database,
-            maybe_principal: Principal | None) -> Template | Redirect:
-    p = _guard(request, maybe_principal)
-    if not isinstance(p, Principal):
-        return p
+            principal: Principal) -> Template | Redirect:
     now = utcnow().astimezone(LOCAL_TZ).replace(second=0, microsecond=0)
     values = {"starts_at": now.strftime("%Y-%m-%dT%H:%M"),
               "ends_at": now.replace(hour=min(now.hour + 2, 23)).strftime("%Y-%m-%dT%H:%M"),
               "rotate_s": str(tokens.DEFAULT_ROTATE_S)}
-    return _new_form(request, db, p, values=values)
+    return _new_form(request, db, principal, values=values)
 
 
-@post("/org/new", name="org_create", sync_to_thread=True)
-def org_create(request: Request, db: Database, maybe_principal: Principal | None,
+@post("/org/new", name="org_create", guards=[page_role(*ROLES)], sync_to_thread=True)
+def org_create(request: Request, db: Database, principal: Principal,
                data: FormData) -> Template | Redirect:
-    p = _guard(request, maybe_principal)
-    if not isinstance(p, Principal):
-        return p
     t = t_for(request)
     errors: dict[str, str] = {}
     title = require_field(data, "title", t, errors, max_chars=planning.MAX_TITLE_CHARS)
@@ -120,21 +103,17 @@ def org_create(request: Request, db: Database, maybe_principal: Principal | None
             village_id=village_id, title=title, rule_item_code=item, starts_at=starts,
             ends_at=ends, place=(data.get("place") or "").strip()[:planning.MAX_PLACE_CHARS],
             needs_confirmation=data.get("needs_confirmation") == "1", rotate_s=rotate_s)
-        try:
-            act = planning.create_activity(db, actor_of(p), draft)
+        with refusals_into(errors, t, ACTIVITY_FIELDS):
+            act = planning.create_activity(db, principal, draft)
             return Redirect(path=f"/org/activities/{act['id']}", status_code=303)
-        except DomainError as exc:
-            errors = field_errors(exc, t, ACTIVITY_FIELDS)
-    return _new_form(request, db, p, status=422, errors=errors, values=data)
+    return _new_form(request, db, principal, status=422, errors=errors, values=data)
 
 
-@get("/org/activities/{activity_id:int}", name="org_activity", sync_to_thread=True)
+@get("/org/activities/{activity_id:int}", name="org_activity",
+     guards=[page_role(*ROLES)], sync_to_thread=True)
 def org_activity(request: Request, activity_id: int, db: Database,
-                 maybe_principal: Principal | None) -> Template | Redirect:
-    p = _guard(request, maybe_principal)
-    if not isinstance(p, Principal):
-        return p
-    listing = review.list_attendances(db, actor_of(p), activity_id)  # checks the manager
+                 principal: Principal) -> Template | Redirect:
+    listing = review.list_attendances(db, principal, activity_id)  # checks the manager
     with db.sessions() as s:
         act = planning.activity_view(planning.get_activity(s, activity_id))
         counts = attendance_counts(s, activity_id)
@@ -143,34 +122,30 @@ def org_activity(request: Request, activity_id: int, db: Database,
                   counts=counts, names=names)
 
 
-@post("/org/activities/{activity_id:int}/status", name="org_status", sync_to_thread=True)
+@post("/org/activities/{activity_id:int}/status", name="org_status",
+      guards=[page_role(*ROLES)], sync_to_thread=True)
 def org_status(request: Request, activity_id: int, db: Database,
-               maybe_principal: Principal | None, data: FormData) -> Template | Redirect:
-    p = _guard(request, maybe_principal)
-    if not isinstance(p, Principal):
-        return p
+               principal: Principal, data: FormData) -> Template | Redirect:
     status = data.get("status", "")
     if status not in (ActivityStatus.OPEN, ActivityStatus.CLOSED):
         status = ActivityStatus.OPEN
-    planning.set_status(db, actor_of(p), activity_id, status)
+    planning.set_status(db, principal, activity_id, status)
     return Redirect(path=f"/org/activities/{activity_id}", status_code=303)
 
 
 def _code(db: Database, settings: Settings, p: Principal, activity_id: int, t) -> dict:
     """The rotating code to show now (the manager check is the API's own `current_code`)."""
-    code = current_code(db, settings, actor_of(p), activity_id, "rotating")
+    code = current_code(db, settings, p, activity_id, "rotating")
     return {"qr": str(qr_svg(code["url"], label=t("checkin.title"))), "url": code["url"],
             "every_ms": code["refresh_in_s"] * 1000 + POLL_SLACK_MS}
 
 
-@get("/org/activities/{activity_id:int}/qr", name="org_qr", sync_to_thread=True)
+@get("/org/activities/{activity_id:int}/qr", name="org_qr",
+     guards=[page_role(*ROLES)], sync_to_thread=True)
 def org_qr(request: Request, activity_id: int, db: Database, settings: Settings,
-           maybe_principal: Principal | None) -> Template | Redirect:
-    p = _guard(request, maybe_principal)
-    if not isinstance(p, Principal):
-        return p
+           principal: Principal) -> Template | Redirect:
     t = t_for(request)
-    code = _code(db, settings, p, activity_id, t)
+    code = _code(db, settings, principal, activity_id, t)
     with db.sessions() as s:
         act = planning.activity_view(planning.get_activity(s, activity_id))
         counts = attendance_counts(s, activity_id)
@@ -180,7 +155,7 @@ def org_qr(request: Request, activity_id: int, db: Database, settings: Settings,
 @get("/org/activities/{activity_id:int}/qr.json", name="org_qr_json", sync_to_thread=True)
 def org_qr_json(request: Request, activity_id: int, db: Database, settings: Settings,
                 maybe_principal: Principal | None) -> dict:
-    p = _guard(request, maybe_principal)
+    p = need_role(request, maybe_principal, *ROLES)
     if not isinstance(p, Principal):
         return {"error": "unauthenticated"}
     t = t_for(request)
@@ -191,14 +166,12 @@ def org_qr_json(request: Request, activity_id: int, db: Database, settings: Sett
             "left": t("org.left", n=counts["left"])}
 
 
-@post("/org/attendances/{attendance_id:int}/confirm", name="org_confirm", sync_to_thread=True)
+@post("/org/attendances/{attendance_id:int}/confirm", name="org_confirm",
+      guards=[page_role(*ROLES)], sync_to_thread=True)
 def org_confirm(request: Request, attendance_id: int, db: Database, settings: Settings,
-                maybe_principal: Principal | None, data: FormData) -> Template | Redirect:
-    p = _guard(request, maybe_principal)
-    if not isinstance(p, Principal):
-        return p
-    result = review.confirm(db, settings, actor_of(p), attendance_id)
-    return Redirect(path=f"/org/activities/{result['activity_id']}?saved=1", status_code=303)
+                principal: Principal, data: FormData) -> Template | Redirect:
+    result = review.confirm(db, settings, principal, attendance_id)
+    return saved(f"/org/activities/{result['activity_id']}")
 
 
 handlers = [org_home, org_new, org_create, org_activity, org_status, org_qr, org_qr_json,

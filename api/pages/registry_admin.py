@@ -14,7 +14,7 @@ from litestar.params import Body
 from litestar.response import Redirect, Template
 
 from api.auth import TOWN_ADMIN, VILLAGE_ADMIN, Principal
-from api.pages.common import exc_text, need_role, render, t_for
+from api.pages.common import exc_text, page_role, render, t_for
 from ledger.db import Database
 from ledger.errors import DomainError
 from ledger.registry import csvio
@@ -31,20 +31,17 @@ def _page(request: Request, *, status: int = 200, **ctx) -> Template:
                   **ctx)
 
 
-@get("/admin/registry", name="admin_registry", sync_to_thread=False)
-def registry_page(request: Request, maybe_principal: Principal | None) -> Template | Redirect:
-    p = need_role(request, maybe_principal, *ADMINS)
-    return p if not isinstance(p, Principal) else _page(request)
+@get("/admin/registry", name="admin_registry", guards=[page_role(*ADMINS)], sync_to_thread=False)
+def registry_page(request: Request) -> Template | Redirect:
+    return _page(request)
 
 
-@post("/admin/registry/import", name="admin_registry_import", sync_to_thread=True,
+@post("/admin/registry/import", name="admin_registry_import",
+      guards=[page_role(*ADMINS)], sync_to_thread=True,
       request_max_body_size=tabular.MAX_FILE_BYTES + 64 * 1024)
-def registry_import(request: Request, db: Database, maybe_principal: Principal | None,
+def registry_import(request: Request, db: Database, principal: Principal,
                     data: Annotated[dict, Body(media_type=RequestEncodingType.MULTI_PART)]
                     ) -> Template | Redirect:
-    p = need_role(request, maybe_principal, *ADMINS)
-    if not isinstance(p, Principal):
-        return p
     t = t_for(request)
     upload = data.get("file")
     if not isinstance(upload, UploadFile) or not upload.filename:
@@ -53,7 +50,7 @@ def registry_import(request: Request, db: Database, maybe_principal: Principal |
     dry_run = data.get("dry_run") == "1"
     try:
         # The file's digest is the key: a double submit or the same file again changes nothing.
-        result = csvio.import_csv(db, p, raw, dry_run=dry_run)
+        result = csvio.import_csv(db, principal, raw, dry_run=dry_run)
     except DomainError as exc:
         return _page(request, status=422, rows=exc.extra.get("errors") or [],
                      error_count=exc.extra.get("error_count"),
@@ -66,30 +63,23 @@ def _download(content: bytes, media_type: str, filename: str) -> Response:
         **NO_STORE, "Content-Disposition": f'attachment; filename="{filename}"'})
 
 
-@get("/admin/registry/export.csv", name="admin_registry_export", sync_to_thread=True)
+@get("/admin/registry/export.csv", name="admin_registry_export",
+     guards=[page_role(*ADMINS)], sync_to_thread=True)
 def registry_export(request: Request, db: Database,
-                    maybe_principal: Principal | None) -> Response | Redirect:
-    p = need_role(request, maybe_principal, *ADMINS)
-    if not isinstance(p, Principal):
-        return p
-    return _download(csvio.export_csv(db, p), tabular.CSV_MEDIA_TYPE, "households.csv")
+                    principal: Principal) -> Response | Redirect:
+    return _download(csvio.export_csv(db, principal), tabular.CSV_MEDIA_TYPE, "households.csv")
 
 
-@get("/admin/registry/export.xlsx", name="admin_registry_export_xlsx", sync_to_thread=True)
+@get("/admin/registry/export.xlsx", name="admin_registry_export_xlsx",
+     guards=[page_role(*ADMINS)], sync_to_thread=True)
 def registry_export_xlsx(request: Request, db: Database,
-                         maybe_principal: Principal | None) -> Response | Redirect:
-    p = need_role(request, maybe_principal, *ADMINS)
-    if not isinstance(p, Principal):
-        return p
-    return _download(csvio.export_xlsx(db, p), tabular.XLSX_MEDIA_TYPE, "households.xlsx")
+                         principal: Principal) -> Response | Redirect:
+    return _download(csvio.export_xlsx(db, principal), tabular.XLSX_MEDIA_TYPE, "households.xlsx")
 
 
-@get("/admin/registry/template.xlsx", name="admin_registry_template", sync_to_thread=True)
-def registry_template(request: Request,
-                      maybe_principal: Principal | None) -> Response | Redirect:
-    p = need_role(request, maybe_principal, *ADMINS)
-    if not isinstance(p, Principal):
-        return p
+@get("/admin/registry/template.xlsx", name="admin_registry_template",
+     guards=[page_role(*ADMINS)], sync_to_thread=True)
+def registry_template(request: Request) -> Response | Redirect:
     return _download(csvio.template_xlsx(), tabular.XLSX_MEDIA_TYPE, "households-template.xlsx")
 
 

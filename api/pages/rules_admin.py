@@ -14,7 +14,7 @@ from litestar.params import Body
 from litestar.response import Redirect, Template
 
 from api.auth import TOWN_ADMIN, Principal
-from api.pages.common import FormData, exc_text, need_role, render, t_for
+from api.pages.common import FormData, exc_text, page_role, render, t_for
 from api.pages.views import item_points_text
 from ledger.db import Database
 from ledger.errors import DomainError
@@ -27,34 +27,23 @@ MAX_IMPORT_BYTES = catalog_io.MAX_CATALOG_BYTES
 EDITABLE = ("name", "points", "description")
 
 
-def _guard(request: Request, p: Principal | None):
-    return need_role(request, p, TOWN_ADMIN)
-
-
 def _catalog(db: Database, code: str) -> tuple[S.Catalog, object]:
     with db.sessions() as s:
         row = store.version_row(s, code, on=local_date(utcnow()))
         return store.catalog(s, code, version=row.version), row
 
 
-@get("/admin/rules", name="admin_rules", sync_to_thread=True)
-def rules_home(request: Request, db: Database,
-               maybe_principal: Principal | None) -> Template | Redirect:
-    p = _guard(request, maybe_principal)
-    if not isinstance(p, Principal):
-        return p
+@get("/admin/rules", name="admin_rules", guards=[page_role(TOWN_ADMIN)], sync_to_thread=True)
+def rules_home(request: Request, db: Database) -> Template | Redirect:
     with db.sessions() as s:
         today = local_date(utcnow())
         catalogs = [store.catalog(s, code, on=today) for code in store.catalog_codes(s)]
     return render(request, "admin/rules.html", catalogs=catalogs, result=None)
 
 
-@get("/admin/rules/{code:str}", name="admin_catalog", sync_to_thread=True)
-def catalog_page(request: Request, code: str, db: Database,
-                 maybe_principal: Principal | None) -> Template | Redirect:
-    p = _guard(request, maybe_principal)
-    if not isinstance(p, Principal):
-        return p
+@get("/admin/rules/{code:str}", name="admin_catalog",
+     guards=[page_role(TOWN_ADMIN)], sync_to_thread=True)
+def catalog_page(request: Request, code: str, db: Database) -> Template | Redirect:
     c, row = _catalog(db, code)
     t = t_for(request)
     cats = [{"code": cat.code, "name": cat.name,
@@ -63,12 +52,9 @@ def catalog_page(request: Request, code: str, db: Database,
     return render(request, "admin/catalog.html", c=c, row=row, cats=cats)
 
 
-@get("/admin/rules/{code:str}/export.yaml", name="admin_catalog_export", sync_to_thread=True)
-def catalog_export(request: Request, code: str, db: Database,
-                   maybe_principal: Principal | None) -> Response | Redirect:
-    p = _guard(request, maybe_principal)
-    if not isinstance(p, Principal):
-        return p
+@get("/admin/rules/{code:str}/export.yaml", name="admin_catalog_export",
+     guards=[page_role(TOWN_ADMIN)], sync_to_thread=True)
+def catalog_export(request: Request, code: str, db: Database) -> Response | Redirect:
     c, _ = _catalog(db, code)
     return Response(catalog_io.dump_text(c).encode("utf-8"),
                     media_type="application/yaml; charset=utf-8",
@@ -92,12 +78,9 @@ def _item_page(request: Request, db: Database, code: str, item_code: str, *,
                   fixed=it.points_steps is not None, values=values, **ctx)
 
 
-@get("/admin/rules/{code:str}/items/{item_code:str}", name="admin_item", sync_to_thread=True)
-def item_page(request: Request, code: str, item_code: str, db: Database,
-              maybe_principal: Principal | None) -> Template | Redirect:
-    p = _guard(request, maybe_principal)
-    if not isinstance(p, Principal):
-        return p
+@get("/admin/rules/{code:str}/items/{item_code:str}", name="admin_item",
+     guards=[page_role(TOWN_ADMIN)], sync_to_thread=True)
+def item_page(request: Request, code: str, item_code: str, db: Database) -> Template | Redirect:
     return _item_page(request, db, code, item_code)
 
 
@@ -139,12 +122,10 @@ def _errors_by_field(exc: DomainError, t) -> dict[str, str]:
 
 
 @post("/admin/rules/{code:str}/items/{item_code:str}", name="admin_item_save",
+      guards=[page_role(TOWN_ADMIN)],
       sync_to_thread=True)
 def item_save(request: Request, code: str, item_code: str, db: Database,
-              maybe_principal: Principal | None, data: FormData) -> Template | Redirect:
-    p = _guard(request, maybe_principal)
-    if not isinstance(p, Principal):
-        return p
+              principal: Principal, data: FormData) -> Template | Redirect:
     t = t_for(request)
     c, _ = _catalog(db, code)
     errors: dict[str, str] = {}
@@ -161,7 +142,7 @@ def item_save(request: Request, code: str, item_code: str, db: Database,
         try:
             plain = edited_catalog(c, item_code, data)
             text = catalog_io.dump_text(catalog_io.from_plain(plain))
-            result = store.import_catalog(db, text, actor_id=p.user_id)
+            result = store.import_catalog(db, text, actor_id=principal.user_id)
             return Redirect(path=f"/admin/rules/{code}?version={result['version']}",
                             status_code=303)
         except DomainError as exc:
@@ -169,14 +150,12 @@ def item_save(request: Request, code: str, item_code: str, db: Database,
     return _item_page(request, db, code, item_code, status=422, errors=errors, values=data)
 
 
-@post("/admin/rules/import", name="admin_rules_import", sync_to_thread=True,
+@post("/admin/rules/import", name="admin_rules_import",
+      guards=[page_role(TOWN_ADMIN)], sync_to_thread=True,
       request_max_body_size=MAX_IMPORT_BYTES + 64 * 1024)
-def rules_import(request: Request, db: Database, maybe_principal: Principal | None,
+def rules_import(request: Request, db: Database, principal: Principal,
                  data: Annotated[dict, Body(media_type=RequestEncodingType.MULTI_PART)]
                  ) -> Template | Redirect:
-    p = _guard(request, maybe_principal)
-    if not isinstance(p, Principal):
-        return p
     t = t_for(request)
     upload = data.get("file")
     text = data.get("yaml") if isinstance(data.get("yaml"), str) else ""
@@ -191,7 +170,7 @@ def rules_import(request: Request, db: Database, maybe_principal: Principal | No
     if not text.strip():
         return _import_failed(request, db, {"file": t("err.required")}, [])
     try:
-        result = store.import_catalog(db, text, actor_id=p.user_id)
+        result = store.import_catalog(db, text, actor_id=principal.user_id)
     except DomainError as exc:
         return _import_failed(request, db, {"yaml": exc_text(t, exc)},
                               exc.extra.get("errors") or [], text=text)

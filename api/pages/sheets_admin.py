@@ -16,11 +16,12 @@ from litestar.response import Redirect, Template
 from sqlalchemy import select
 
 from api.auth import TOWN_ADMIN, VILLAGE_ADMIN, Principal
-from api.pages.common import need_role, render, t_for
+from api.pages.common import need_role, page_role, render, t_for
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.errors import DomainError
-from ledger.identity.roles import REGISTRY_ADMINS, villages_of
+from ledger.identity.actor import villages_of
+from ledger.identity.roles import REGISTRY_ADMINS
 from ledger.registry.models import Village
 from ledger.sheets import attendance, exports, history, imports, paper, stock, tabular, teams
 from ledger.timeutil import LOCAL_TZ, utcnow
@@ -46,15 +47,12 @@ def _villages(db: Database, p: Principal) -> list[tuple[int, str]]:
         return [tuple(r) for r in s.execute(q)]
 
 
-@get("/admin/sheets", name="admin_sheets", sync_to_thread=True)
+@get("/admin/sheets", name="admin_sheets", guards=[page_role(*ADMINS)], sync_to_thread=True)
 def sheets_home(request: Request, db: Database,
-                maybe_principal: Principal | None) -> Template | Redirect:
-    p = need_role(request, maybe_principal, *ADMINS)
-    if not isinstance(p, Principal):
-        return p
+                principal: Principal) -> Template | Redirect:
     today = utcnow().astimezone(LOCAL_TZ)
     return render(request, "admin/sheets.html", kinds=KINDS, kind=None,
-                  villages=_villages(db, p), year=today.year, month=f"{today:%Y-%m}",
+                  villages=_villages(db, principal), year=today.year, month=f"{today:%Y-%m}",
                   list_kinds=exports.KIND_TITLES)
 
 
@@ -104,34 +102,27 @@ def sheets_import(request: Request, kind: str, db: Database, settings: Settings,
 
 
 @get("/admin/sheets/{kind:str}/template.xlsx", name="admin_sheets_template",
+     guards=[page_role(*ADMINS)],
      sync_to_thread=False)
-def sheets_template(request: Request, kind: str,
-                    maybe_principal: Principal | None) -> Response | Redirect:
-    p = need_role(request, maybe_principal, *ADMINS)
-    if not isinstance(p, Principal):
-        return p
+def sheets_template(request: Request, kind: str) -> Response | Redirect:
     if kind not in KINDS:
         return Redirect("/admin/sheets")
     return _download(imports.template(KINDS[kind][0]), f"{kind}-template.xlsx")
 
 
-@get("/admin/lists/{kind:str}/sheet.xlsx", name="admin_list_export", sync_to_thread=True)
-def list_export(request: Request, kind: str, db: Database, maybe_principal: Principal | None,
+@get("/admin/lists/{kind:str}/sheet.xlsx", name="admin_list_export",
+     guards=[page_role(*ADMINS)], sync_to_thread=True)
+def list_export(request: Request, kind: str, db: Database, principal: Principal,
                 village_id: int, year: int) -> Response | Redirect:
-    p = need_role(request, maybe_principal, *ADMINS)
-    if not isinstance(p, Principal):
-        return p
-    return _download(exports.village_workbook(db, p, kind, village_id, year),
+    return _download(exports.village_workbook(db, principal, kind, village_id, year),
                      f"village-{village_id}-{kind}-{year}.xlsx")
 
 
-@get("/admin/settlement.xlsx", name="admin_settlement_export", sync_to_thread=True)
-def settlement_export(request: Request, db: Database, maybe_principal: Principal | None,
+@get("/admin/settlement.xlsx", name="admin_settlement_export",
+     guards=[page_role(TOWN_ADMIN)], sync_to_thread=True)
+def settlement_export(request: Request, db: Database, principal: Principal,
                       start: date, end: date) -> Response | Redirect:
-    p = need_role(request, maybe_principal, TOWN_ADMIN)
-    if not isinstance(p, Principal):
-        return p
-    return _download(exports.settlement_workbook(db, p, start, end),
+    return _download(exports.settlement_workbook(db, principal, start, end),
                      f"settlement-{start}_{end}.xlsx")
 
 
@@ -140,25 +131,21 @@ def _pdf(content: bytes, filename: str) -> Response:
         "Cache-Control": "no-store", "Content-Disposition": f'attachment; filename="{filename}"'})
 
 
-@get("/admin/paper/notice-sheet.pdf", name="admin_notice_sheet", sync_to_thread=True)
+@get("/admin/paper/notice-sheet.pdf", name="admin_notice_sheet",
+     guards=[page_role(*ADMINS)], sync_to_thread=True)
 def notice_sheet(request: Request, db: Database, settings: Settings,
-                 maybe_principal: Principal | None, village_id: int) -> Response | Redirect:
-    p = need_role(request, maybe_principal, *ADMINS)
-    if not isinstance(p, Principal):
-        return p
-    return _pdf(paper.notice_sheet_pdf(db, p, village_id,
+                 principal: Principal, village_id: int) -> Response | Redirect:
+    return _pdf(paper.notice_sheet_pdf(db, principal, village_id,
                                        public_base_url=settings.public_base_url),
                 f"notices-{village_id}.pdf")
 
 
-@get("/admin/paper/score-sheet.pdf", name="admin_score_sheet", sync_to_thread=True)
+@get("/admin/paper/score-sheet.pdf", name="admin_score_sheet",
+     guards=[page_role(*ADMINS)], sync_to_thread=True)
 def score_sheet(request: Request, db: Database, settings: Settings,
-                maybe_principal: Principal | None, village_id: int, month: str,
+                principal: Principal, village_id: int, month: str,
                 improve: bool = False) -> Response | Redirect:
-    p = need_role(request, maybe_principal, *ADMINS)
-    if not isinstance(p, Principal):
-        return p
-    return _pdf(paper.score_sheet_pdf(db, p, village_id, month, include_improve=improve,
+    return _pdf(paper.score_sheet_pdf(db, principal, village_id, month, include_improve=improve,
                                       public_base_url=settings.public_base_url),
                 f"score-{village_id}-{month}.pdf")
 

@@ -18,9 +18,11 @@ from api.pages.common import (
     field_errors,
     form_key,
     int_field,
-    need_role,
+    page_role,
+    refusals_into,
     render,
     require_field,
+    saved,
     t_for,
 )
 from api.pages.views import village_names
@@ -69,51 +71,43 @@ def _town_of(s, village_id: int | None) -> int:
     return s.scalar(select(Town.id).order_by(Town.id).limit(1)) or 1
 
 
-@get("/admin/shops", name="admin_shops", sync_to_thread=True)
-def admin_shops(request: Request, db: Database,
-                maybe_principal: Principal | None) -> Template | Redirect:
-    p = need_role(request, maybe_principal, TOWN_ADMIN)
-    return p if not isinstance(p, Principal) else _page(request, db)
+@get("/admin/shops", name="admin_shops", guards=[page_role(TOWN_ADMIN)], sync_to_thread=True)
+def admin_shops(request: Request, db: Database) -> Template | Redirect:
+    return _page(request, db)
 
 
-@post("/admin/shops", name="admin_shop_new", sync_to_thread=True)
-def admin_shop_new(request: Request, db: Database, maybe_principal: Principal | None,
+@post("/admin/shops", name="admin_shop_new", guards=[page_role(TOWN_ADMIN)], sync_to_thread=True)
+def admin_shop_new(request: Request, db: Database, principal: Principal,
                    data: FormData) -> Template | Redirect:
-    p = need_role(request, maybe_principal, TOWN_ADMIN)
-    if not isinstance(p, Principal):
-        return p
     t = t_for(request)
     errors: dict[str, str] = {}
     name = require_field(data, "name", t, errors, max_chars=catalog.MAX_NAME_CHARS)
     village = int_field(data, "village_id", t, errors, lo=1, required=False)
     fen = int_field(data, "fen_per_point", t, errors, lo=0, hi=catalog.MAX_FEN_PER_POINT)
     if not errors:
-        try:
+        with refusals_into(errors, t, PROVIDER_FIELDS):
             with db.sessions() as s:
                 town = _town_of(s, village)
             catalog.create_provider(db, town_id=town, name=name, kind=data.get("kind", ""),
-                                    village_id=village, fen_per_point=fen, actor_id=p.user_id,
-                                    key=form_key(data, p, "provider"))
-            return Redirect(path="/admin/shops?saved=1", status_code=303)
-        except DomainError as exc:
-            errors = field_errors(exc, t, PROVIDER_FIELDS)
+                                    village_id=village, fen_per_point=fen,
+                                    actor_id=principal.user_id,
+                                    key=form_key(data, principal, "provider"))
+            return saved("/admin/shops")
     return _page(request, db, status=422, errors=errors, values=data)
 
 
 @post("/admin/shops/{provider_id:int}/{action:str}", name="admin_shop_action",
+      guards=[page_role(TOWN_ADMIN)],
       sync_to_thread=True)
 def admin_shop_action(request: Request, provider_id: int, action: str, db: Database,
-                      maybe_principal: Principal | None, data: FormData) -> Template | Redirect:
+                      principal: Principal, data: FormData) -> Template | Redirect:
     """active (close or reopen), clerk (add a clerk by login), unclerk (remove one)."""
-    p = need_role(request, maybe_principal, TOWN_ADMIN)
-    if not isinstance(p, Principal):
-        return p
     t = t_for(request)
-    key = form_key(data, p, f"shop_{action}:{provider_id}")
+    key = form_key(data, principal, f"shop_{action}:{provider_id}")
     try:
         if action == "active":
             catalog.update_provider(db, provider_id, changes={"active": data.get("active") == "1"},
-                                    actor_id=p.user_id, key=key)
+                                    actor_id=principal.user_id, key=key)
         elif action == "clerk":
             login = identity.normalize_login(str(data.get("login") or ""))
             with db.sessions() as s:
@@ -125,9 +119,9 @@ def admin_shop_action(request: Request, provider_id: int, action: str, db: Datab
             if user is None:
                 raise NotFound(f"no user {login!r}", code="user_not_found", field="login")
             if not has_role:
-                identity.grant_role(db, p, user.id, CLERK, village)
+                identity.grant_role(db, principal, user.id, CLERK, village)
             catalog.assign_clerk(db, provider_id=provider_id, user_id=user.id,
-                                 actor_id=p.user_id, key=key)
+                                 actor_id=principal.user_id, key=key)
         elif action == "unclerk":
             errors: dict[str, str] = {}
             user_id = int_field(data, "user_id", t, errors, lo=1)
@@ -136,20 +130,18 @@ def admin_shop_action(request: Request, provider_id: int, action: str, db: Datab
             catalog.remove_clerk(db, provider_id=provider_id, user_id=user_id)
         else:
             raise NotFound(f"no action {action}", code="not_found")
-        return Redirect(path="/admin/shops?saved=1", status_code=303)
+        return saved("/admin/shops")
     except DomainError as exc:
         errors = field_errors(exc, t, {"user_not_found": "login"})
         return _page(request, db, status=exc.status, failed=provider_id, errors={
             "_form": "；".join(errors.values())})
 
 
-@get("/admin/settlement", name="admin_settlement", sync_to_thread=True)
-def admin_settlement(request: Request, db: Database, maybe_principal: Principal | None,
+@get("/admin/settlement", name="admin_settlement",
+     guards=[page_role(TOWN_ADMIN)], sync_to_thread=True)
+def admin_settlement(request: Request, db: Database,
                      start: date | None = None, end: date | None = None
                      ) -> Template | Redirect:
-    p = need_role(request, maybe_principal, TOWN_ADMIN)
-    if not isinstance(p, Principal):
-        return p
     today = local_date(utcnow())
     start = start or today.replace(day=1)
     end = end or today

@@ -14,13 +14,14 @@ from api.pages.common import (
     FormData,
     field_errors,
     need_person,
-    need_role,
+    page_role,
+    refusals_into,
     render,
+    saved,
     t_for,
     to_signin,
 )
 from api.pages.notices import reason_field
-from api.pages.organizer import actor_of
 from api.pages.views import person_names, village_names
 from ledger.activities import review, signups
 from ledger.activities.models import Activity, ActivityStatus, Attendance, Signup, SignupStatus
@@ -85,13 +86,11 @@ def signup_action(request: Request, activity_id: int, action: str, db: Database,
                      failed=activity_id)
 
 
-@get("/org/activities/{activity_id:int}/signups", name="org_signups", sync_to_thread=True)
+@get("/org/activities/{activity_id:int}/signups", name="org_signups",
+     guards=[page_role(*ORGANIZERS)], sync_to_thread=True)
 def org_signups(request: Request, activity_id: int, db: Database,
-                maybe_principal: Principal | None) -> Template | Redirect:
-    p = need_role(request, maybe_principal, *ORGANIZERS)
-    if not isinstance(p, Principal):
-        return p
-    listing = signups.list_signups(db, actor_of(p), activity_id)
+                principal: Principal) -> Template | Redirect:
+    listing = signups.list_signups(db, principal, activity_id)
     with db.sessions() as s:
         act = activity_view(s.get(Activity, activity_id))
         names = person_names(s, [r["person_id"] for r in listing["items"]])
@@ -101,14 +100,12 @@ def org_signups(request: Request, activity_id: int, db: Database,
                   seated=seated, waiting=waiting)
 
 
-@post("/org/attendances/{attendance_id:int}/reject", name="org_reject", sync_to_thread=True)
+@post("/org/attendances/{attendance_id:int}/reject", name="org_reject",
+      guards=[page_role(*ORGANIZERS)], sync_to_thread=True)
 def org_reject(request: Request, attendance_id: int, db: Database, settings: Settings,
-               maybe_principal: Principal | None, data: FormData) -> Template | Redirect:
+               principal: Principal, data: FormData) -> Template | Redirect:
     """The organizer turns down an attendance (wrong person, did not serve), with a reason:
     pending minutes go back, certified ones and their points are reversed."""
-    p = need_role(request, maybe_principal, *ORGANIZERS)
-    if not isinstance(p, Principal):
-        return p
     t = t_for(request)
     with db.sessions() as s:
         att = s.get(Attendance, attendance_id)
@@ -118,11 +115,9 @@ def org_reject(request: Request, attendance_id: int, db: Database, settings: Set
     if activity_id is None:
         errors["_form"] = t("err.not_found")
     if not errors:
-        try:
-            review.reject(db, settings, actor_of(p), attendance_id, reason)
-            return Redirect(path=f"/org/activities/{activity_id}?saved=1", status_code=303)
-        except DomainError as exc:
-            errors = field_errors(exc, t, {"reason*": "reason"})
+        with refusals_into(errors, t, {"reason*": "reason"}):
+            review.reject(db, settings, principal, attendance_id, reason)
+            return saved(f"/org/activities/{activity_id}")
     return render(request, "error.html", status=422, code="reject_failed",
                   message="；".join(errors.values()))
 

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from api.auth import TOWN_ADMIN, Principal
 from api.pages.chart import bar_chart
-from api.pages.common import need_role, render, t_for
+from api.pages.common import page_role, render, t_for
 from ledger.activities.certificates import hours_text
 from ledger.db import Database
 from ledger.errors import InvalidInput
@@ -47,14 +47,10 @@ def chart(rows: list[tuple[str, int]], title: str, n: int, fmt=str) -> Markup:
         '"chart-title"', f'"chart-title-{n}"'))
 
 
-@get("/town/dashboard", name="town_dashboard", sync_to_thread=True)
-def dashboard(request: Request, db: Database,
-              maybe_principal: Principal | None) -> Template | Redirect:
+@get("/town/dashboard", name="town_dashboard", guards=[page_role(TOWN_ADMIN)], sync_to_thread=True)
+def dashboard(request: Request, db: Database) -> Template | Redirect:
     # The whole town's figures and honour candidates: the town admin's (a village admin's own
     # station report is GET /api/v1/reports/stations, filtered to their stations).
-    p = need_role(request, maybe_principal, TOWN_ADMIN)
-    if not isinstance(p, Principal):
-        return p
     raw = request.query_params.get("period") or ""
     try:
         period = reports.parse_period(raw) if raw else reports.last_full_quarter(local_today())

@@ -11,7 +11,7 @@ from litestar.response import Redirect, Template
 from sqlalchemy import func, select
 
 from api.auth import TOWN_ADMIN, Principal
-from api.pages.common import need_role, points_scale_of, render
+from api.pages.common import page_role, points_scale_of, render
 from api.pages.views import village_budgets, village_names
 from api.pages.workflow_views import desk
 from ledger.db import Database
@@ -24,12 +24,9 @@ LOW_BUDGET_POINTS = 100  # a village budget below this many points is flagged
 ROWS_SHOWN = 50
 
 
-@get("/town", name="town_home", sync_to_thread=True)
+@get("/town", name="town_home", guards=[page_role(TOWN_ADMIN)], sync_to_thread=True)
 def town_home(request: Request, db: Database,
-              maybe_principal: Principal | None) -> Template | Redirect:
-    p = need_role(request, maybe_principal, TOWN_ADMIN)
-    if not isinstance(p, Principal):
-        return p
+              principal: Principal) -> Template | Redirect:
     now = utcnow()
     month_start = now.astimezone(LOCAL_TZ).replace(day=1, hour=0, minute=0, second=0,
                                                    microsecond=0)
@@ -40,7 +37,7 @@ def town_home(request: Request, db: Database,
             AwardRecord.status == AwardStatus.ON_NOTICE,
             AwardRecord.notice_until <= now + NOTICE_SOON)
             .order_by(AwardRecord.notice_until).limit(ROWS_SHOWN)))
-        waiting = desk(s, p)
+        waiting = desk(s, principal)
         low = [b for b in village_budgets(s) if b["available"] < LOW_BUDGET_POINTS * scale]
         active = set(s.scalars(select(AwardRecord.village_id).where(
             AwardRecord.created_at >= month_start).group_by(AwardRecord.village_id)))

@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from api.auth import Principal
 from ledger.identity.models import AppUser
-from ledger.identity.roles import INSPECTOR, TOWN_ADMIN, VILLAGE_ADMIN, villages_of
+from ledger.identity.actor import villages_of
+from ledger.identity.roles import INSPECTOR, TOWN_ADMIN, VILLAGE_ADMIN
 from ledger.registry.models import Household, Person, Team
 from ledger.rules import store
 from ledger.rules.models import Appeal, AwardRecord, AwardStatus, Objection

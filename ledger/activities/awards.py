@@ -27,7 +27,7 @@ from ledger.rules.engine import MESSAGES, refusal_of_recorder
 from ledger.rules.holders import CHANNEL_ROLE, actor_from
 from ledger.rules.models import AwardRecord, AwardStatus
 from ledger.rules.periods import local_date
-from ledger.rules.types import Actor as RuleActor
+from ledger.identity.actor import Actor
 from ledger.rules.workflow import lock_award
 from ledger.timeutil import utcnow
 
@@ -60,10 +60,10 @@ def check_item(s: Session, code: str, *, village_id: int, village_name: str | No
     return bool(item.review)
 
 
-def offered_items(s: Session, actor: RuleActor, villages: dict[int, str | None]) -> list:
+def offered_items(s: Session, actor: Actor, villages: dict[int, str | None]) -> list:
     """(catalog, item) an activity of one of `villages` may pay with (see check_item)."""
     role = CHANNEL_ROLE[ACTIVITY_CHANNEL]
-    organizer = RuleActor(actor.user_id, tuple((role, v) for v in villages))
+    organizer = Actor(actor.user_id, roles=tuple((role, v) for v in villages))
     return rules.offered_items(s, organizer, channel=ACTIVITY_CHANNEL, subject="person",
                                villages=villages, for_activity=True)
 
@@ -161,10 +161,10 @@ def revoke_points(s: Session, settings: Settings, att: Attendance, *, actor_id: 
 
 
 def record_inspection(db: Database, settings: Settings, *, item_code: str, household_id: int,
-                      actor, context: dict, key: str,  # noqa: ANN001 - planning.Actor
+                      actor: Actor, context: dict, key: str,
                       now: datetime | None = None) -> dict:
     """An inspector's finding for a household, through the engine; its refusal propagates."""
-    recorder = RuleActor(actor.user_id, tuple(actor.roles), actor.person_id)
+    recorder = actor
     ctx = {k: v for k, v in context.items() if v not in (None, [], "")}
     ctx.setdefault("channel", inspection_channel(actor.roles))
     if ctx.get("points") is not None and ctx.get("note"):

@@ -31,7 +31,7 @@ from ledger.activities.models import (
     Attendance,
     Certificate,
 )
-from ledger.activities.planning import Actor
+from ledger.identity.actor import Actor, may
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.errors import Forbidden, InvalidInput, NotFound
@@ -103,8 +103,7 @@ def issue(db: Database, settings: Settings, actor: Actor, *, person_id: int, sta
         person = s.get(Person, person_id)
         if person is None:
             raise NotFound(f"person {person_id} does not exist", code="person_not_found")
-        if actor.person_id != person_id and not any(
-                actor.has(r, person.village_id) for r in ("town_admin", "village_admin")):
+        if actor.person_id != person_id and not may(actor, "village.admin", person.village_id):
             raise Forbidden("只能为本人或本村志愿者出具证明", code="forbidden_certificate")
         village = s.get(Village, person.village_id)
         town = s.get(Town, village.town_id)
@@ -173,8 +172,7 @@ def load(db: Database, settings: Settings, actor: Actor, code: str) -> dict:
         if cert is None:
             raise NotFound("no certificate has this code", code="certificate_not_found")
         person = s.get(Person, cert.person_id)
-        if actor.person_id != cert.person_id and not any(
-                actor.has(r, person.village_id) for r in ("town_admin", "village_admin")):
+        if actor.person_id != cert.person_id and not may(actor, "village.admin", person.village_id):
             raise Forbidden("not your certificate", code="forbidden_certificate")
         return record_view(cert, person, settings)
 

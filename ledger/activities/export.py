@@ -13,7 +13,7 @@ from sqlalchemy import select
 from ledger.registry.models import Person, Village
 from ledger.activities.certificates import hours_text, local_day_bounds
 from ledger.activities.models import CERTIFIED_REVIEWS, Activity, Attendance
-from ledger.activities.planning import Actor
+from ledger.identity.actor import Actor, may
 from ledger.db import Database
 from ledger.errors import Forbidden, InvalidInput, LimitExceeded
 from ledger.sheets.tabular import neutralise
@@ -43,10 +43,9 @@ def export_csv(db: Database, actor: Actor, *, village_id: int | None, start: dat
     if end < start or (end - start).days > MAX_EXPORT_DAYS:
         raise InvalidInput(f"the period must run forwards and cover at most {MAX_EXPORT_DAYS} days",
                            code="period_invalid", field="end")
-    if village_id is None and not actor.has("town_admin", None):
+    if village_id is None and not may(actor, "village.admin", None):
         raise Forbidden("a town-wide export needs the town admin", code="forbidden_village")
-    if village_id is not None and not any(actor.has(r, village_id)
-                                          for r in ("town_admin", "village_admin")):
+    if village_id is not None and not may(actor, "village.admin", village_id):
         raise Forbidden(f"no admin role for village {village_id}", code="forbidden_village")
     lo, hi = local_day_bounds(start, end)
     q = (select(Attendance, Activity, Person, Village.name)

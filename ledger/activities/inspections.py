@@ -23,7 +23,7 @@ from ledger.registry.models import Household, Village
 from ledger.activities import awards
 from ledger.registry.privacy import mask_name
 from ledger.activities.models import Inspection
-from ledger.activities.planning import Actor
+from ledger.identity.actor import Actor, may
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.errors import DomainError, Forbidden, InvalidInput, LimitExceeded, NotFound
@@ -33,7 +33,6 @@ MAX_PHOTO_BYTES = 8 * 1024 * 1024
 MAX_PHOTO_PIXELS = 40_000_000  # refuses decompression bombs before decoding
 MAX_PHOTO_SIDE_PX = 1600
 MAX_NOTE_CHARS = 500
-INSPECTOR_ROLES = ("inspector", "village_admin", "town_admin")
 HISTORY_LIMIT = 20
 
 
@@ -83,7 +82,7 @@ def household_by_plate(db: Database, plate_code: str) -> Household:
 
 
 def _require_inspector(actor: Actor, village_id: int) -> None:
-    if not any(actor.has(r, village_id) for r in INSPECTOR_ROLES):
+    if not may(actor, "household.inspect", village_id):
         raise Forbidden(f"no inspector role for village {village_id}", code="forbidden_village")
 
 

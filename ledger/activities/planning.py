@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -13,6 +13,7 @@ from ledger.activities import tokens
 from ledger.activities.minutes import MAX_ACTIVITY_MINUTES, ROUNDING_STEPS_MIN
 from ledger.activities.models import Activity, ActivityStatus, ForgottenPolicy
 from ledger.db import Database
+from ledger.identity.actor import Actor, may
 from ledger.errors import Conflict, Forbidden, InvalidInput, NotFound
 from ledger.journal import book
 from ledger.timeutil import utcnow
@@ -26,26 +27,12 @@ MAX_PLACE_CHARS = 200
 MAX_CAPACITY = 100_000
 MIN_GEOFENCE_M, MAX_GEOFENCE_M = 20, 5_000
 MAX_PLAN_AHEAD = timedelta(days=366)
-MANAGER_ROLES = ("town_admin", "village_admin")
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who acts, as the domain needs to know it (the API builds it from its Principal)."""
-
-    user_id: int
-    person_id: int | None = None
-    roles: tuple[tuple[str, int | None], ...] = field(default_factory=tuple)
-
-    def has(self, role: str, village_id: int | None) -> bool:
-        return any(r == role and (scope is None or scope == village_id)
-                   for r, scope in self.roles)
 
 
 def can_manage(actor: Actor, activity: Activity) -> bool:
     """The organizer of the activity, or an admin of its village or of the town."""
-    return actor.user_id == activity.organizer_user_id or any(
-        actor.has(r, activity.village_id) for r in MANAGER_ROLES)
+    return actor.user_id == activity.organizer_user_id or may(actor, "activity.manage",
+                                                              activity.village_id)
 
 
 def require_manager(actor: Actor, activity: Activity) -> None:
@@ -135,8 +122,7 @@ def create_activity(db: Database, actor: Actor, d: ActivityDraft, *, key: str | 
     With a key, a retried request answers with the activity it created."""
     now = now or utcnow()
     _validate(d, now)
-    if not (actor.has("organizer", d.village_id)
-            or any(actor.has(r, d.village_id) for r in MANAGER_ROLES)):
+    if not may(actor, "activity.create", d.village_id):
         raise Forbidden(f"no organizer role for village {d.village_id}",
                         code="forbidden_village")
     return book.write(db, lambda s: _insert(s, actor, d, now), key=key,
@@ -147,8 +133,7 @@ def insert_activity(s: Session, actor: Actor, d: ActivityDraft, now: datetime) -
     """`create_activity` inside the caller's transaction (a service order's activity is made
     with the order's dispatch): the same checks, the same row."""
     _validate(d, now)
-    if not (actor.has("organizer", d.village_id)
-            or any(actor.has(r, d.village_id) for r in MANAGER_ROLES)):
+    if not may(actor, "activity.create", d.village_id):
         raise Forbidden(f"no organizer role for village {d.village_id}",
                         code="forbidden_village")
     return _insert(s, actor, d, now)

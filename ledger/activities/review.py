@@ -23,7 +23,8 @@ from ledger.activities.models import (
     PointsState,
     Review,
 )
-from ledger.activities.planning import Actor, get_activity, require_manager
+from ledger.activities.planning import get_activity, require_manager
+from ledger.identity.actor import Actor
 from ledger.activities.service import (
     CHECKIN_OPENS_BEFORE,
     SCAN_GRACE_AFTER_END,

@@ -20,7 +20,8 @@ from ledger.activities.models import (
     Signup,
     SignupStatus,
 )
-from ledger.activities.planning import Actor, get_activity, require_manager
+from ledger.activities.planning import get_activity, require_manager
+from ledger.identity.actor import Actor
 from ledger.db import Database
 from ledger.errors import Conflict, NotFound
 from ledger.timeutil import utcnow

@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 from ledger.courtesy.models import Benefit, Pass
 from ledger.db import Database
 from ledger.errors import Conflict, Forbidden, InvalidInput, NotFound
-from ledger.identity.roles import CLERK, TOWN_ADMIN, VILLAGE_ADMIN, holds, require
+from ledger.identity.actor import may, require
+from ledger.identity.roles import CLERK, TOWN_ADMIN, VILLAGE_ADMIN
 from ledger.journal import book
 from ledger.recognition.stars import MAX_LEVEL, star_level
 from ledger.registry.models import Person, Village
@@ -156,7 +157,7 @@ def use(db: Database, actor, code: str, *, now: datetime | None = None) -> dict:
         if x is None:
             raise NotFound("礼遇凭证无效", code="pass_not_found")
         village = s.get(Person, x.person_id).village_id
-        if not holds(actor, USERS_OF_PASSES, village):
+        if not may(actor, USERS_OF_PASSES, village):
             raise Forbidden("只有店员或站点工作人员可以核销", code="not_pass_clerk")
         if x.used_at is not None:
             raise Conflict("此凭证已使用", code="pass_used", used_at=x.used_at.isoformat())

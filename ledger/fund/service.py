@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 from ledger.db import Database
 from ledger.errors import InvalidInput, NotFound
 from ledger.fund.models import Donation, Donor
-from ledger.identity.roles import TOWN_ADMIN, require
+from ledger.identity.actor import require
+from ledger.identity.roles import TOWN_ADMIN
 from ledger.journal import book
 from ledger.journal.accounts import budget_shards, open_account
 from ledger.journal.models import Purpose, Unit

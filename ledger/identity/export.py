@@ -19,7 +19,8 @@ from ledger.registry import lookup
 from ledger.registry.models import Household, Person
 from ledger.db import Base, Database
 from ledger.identity.models import AppUser
-from ledger.identity.roles import REGISTRY_ADMINS, require
+from ledger.identity.actor import require
+from ledger.identity.roles import REGISTRY_ADMINS
 from ledger.journal.models import Account, JournalEntry, Posting
 from ledger.timeutil import utcnow
 

@@ -1,12 +1,9 @@
-"""The roles, where each may be held (a village or the whole town), and the scope checks the
-domain uses. An actor is anything with `roles`: ((role, village_id or None), ...) — the API's
-Principal and the domains' Actor classes all fit."""
+"""The roles, and where each may be held (a village or the whole town). Who may do what with
+them is asked of ledger/identity/actor.py (`may`), the one place that reads an actor's roles."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
-from ledger.errors import Forbidden, InvalidInput
+from ledger.errors import InvalidInput
 
 TOWN_ADMIN = "town_admin"
 VILLAGE_ADMIN = "village_admin"
@@ -27,31 +24,6 @@ VILLAGE_GRANTABLE = frozenset({ORGANIZER, INSPECTOR, CLERK, VOLUNTEER})
 # Registry readers and writers.
 REGISTRY_ADMINS = (TOWN_ADMIN, VILLAGE_ADMIN)
 REGISTRY_READERS = (TOWN_ADMIN, VILLAGE_ADMIN, ORGANIZER, INSPECTOR)
-
-
-def holds(actor, roles: Iterable[str], village_id: int | None) -> bool:
-    """True if the actor holds one of `roles` town-wide, or for `village_id`."""
-    wanted = set(roles)
-    return any(r in wanted and (scope is None or (village_id is not None and scope == village_id))
-               for r, scope in getattr(actor, "roles", ()))
-
-
-def require(actor, roles: Iterable[str], village_id: int | None, what: str) -> None:
-    """Refuse (403 forbidden_village) unless the actor holds a role for that village."""
-    roles = tuple(roles)
-    if not holds(actor, roles, village_id):
-        where = f"village {village_id}" if village_id is not None else "the whole town"
-        raise Forbidden(f"{what} needs one of the roles {', '.join(roles)} for {where}",
-                        code="forbidden_village", village_id=village_id)
-
-
-def villages_of(actor, roles: Iterable[str]) -> set[int] | None:
-    """The villages where the actor holds one of `roles`; None means every village."""
-    wanted = set(roles)
-    scopes = {scope for r, scope in getattr(actor, "roles", ()) if r in wanted}
-    if None in scopes:
-        return None
-    return scopes
 
 
 def check_scope(role: str, village_id: int | None) -> None:

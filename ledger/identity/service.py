@@ -23,14 +23,8 @@ from ledger.db import Database
 from ledger.errors import Conflict, DomainError, Forbidden, InvalidInput, LimitExceeded, NotFound
 from ledger.identity import current, passwords
 from ledger.identity.models import AppUser, RefreshToken, RoleAssignment
-from ledger.identity.roles import (
-    TOWN_ADMIN,
-    VILLAGE_ADMIN,
-    VILLAGE_GRANTABLE,
-    check_scope,
-    holds,
-    villages_of,
-)
+from ledger.identity.actor import may, villages_of
+from ledger.identity.roles import TOWN_ADMIN, VILLAGE_ADMIN, VILLAGE_GRANTABLE, check_scope
 from ledger.ratelimit import Limit, RateLimiter
 from ledger.timeutil import utcnow
 
@@ -101,10 +95,10 @@ def identity_of(s: Session, user: AppUser, only: tuple[str, ...] | None = None) 
 
 
 def may_grant(actor, role: str, village_id: int | None) -> bool:
-    if holds(actor, (TOWN_ADMIN,), None):
+    if may(actor, (TOWN_ADMIN,), None):
         return True
     return (village_id is not None and role in VILLAGE_GRANTABLE
-            and holds(actor, (VILLAGE_ADMIN,), village_id))
+            and may(actor, (VILLAGE_ADMIN,), village_id))
 
 
 def _require_grant(actor, role: str, village_id: int | None) -> None:
@@ -177,7 +171,7 @@ def create_user(db: Database, actor, *, login: str, name: str, password: str,
                 person_id: int | None = None, roles=(), key: str | None = None) -> dict:
     """A staff user with a password and roles. Every role must be one the actor may grant."""
     roles = tuple((r, v) for r, v in roles)
-    if not roles and not holds(actor, (TOWN_ADMIN,), None):
+    if not roles and not may(actor, (TOWN_ADMIN,), None):
         raise Forbidden("only a town admin creates users without roles", code="forbidden_grant")
     for role, village_id in roles:
         _require_grant(actor, role, village_id)
@@ -236,7 +230,7 @@ def set_password(db: Database, actor, user_id: int, new_password: str, *,
     with db.transaction() as s:
         u = _user(s, user_id)
         own = getattr(actor, "user_id", None) == u.id
-        if not own and not holds(actor, (TOWN_ADMIN,), None):
+        if not own and not may(actor, (TOWN_ADMIN,), None):
             raise Forbidden("only a town admin resets another user's password",
                             code="forbidden_role")
         if own and not passwords.verify_password(u.password_hash, old_password or ""):
@@ -251,7 +245,7 @@ def set_password(db: Database, actor, user_id: int, new_password: str, *,
 
 
 def set_active(db: Database, actor, user_id: int, active: bool) -> dict:
-    if not holds(actor, (TOWN_ADMIN,), None):
+    if not may(actor, (TOWN_ADMIN,), None):
         raise Forbidden("only a town admin disables or enables users", code="forbidden_role")
     with db.transaction() as s:
         u = _user(s, user_id)

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from ledger.activities.models import Attendance
 from ledger.errors import Conflict, InvalidInput, NotFound
-from ledger.identity.roles import holds
+from ledger.identity.actor import may
 from ledger.matching.models import OPEN_STATUSES, OrderEvent, OrderStatus, ServiceOrder
 from ledger.registry.models import Person
 from ledger.stations.service import team_leaders, team_members
@@ -24,7 +24,7 @@ OVERDUE_AFTER = timedelta(days=3)  # an open order this long past its preferred 
 
 
 def is_staff(actor, village_id: int) -> bool:
-    return holds(actor, STAFF_ROLES, village_id)
+    return may(actor, STAFF_ROLES, village_id)
 
 
 def checked_reason(raw: str | None, what: str = "reason") -> str:

@@ -234,8 +234,7 @@ def _service_activity(s: Session, actor, o: ServiceOrder, at: datetime, now: dat
         rule_item_code=item.rule_item_code, starts_at=at, ends_at=at + SERVICE_WINDOW,
         place="上门服务", description=o.need[:planning.MAX_DESCRIPTION_CHARS],
         walk_ins_allowed=False)  # no team_id: one household's order is no collective service
-    pa = planning.Actor(actor.user_id, actor.person_id, tuple(actor.roles))
-    o.activity_id = planning.insert_activity(s, pa, d, now)["id"]
+    o.activity_id = planning.insert_activity(s, actor, d, now)["id"]
 
 
 def _as_assignee(s: Session, o: ServiceOrder, actor) -> None:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from ledger.activities.models import Activity
 from ledger.db import Database
 from ledger.errors import Forbidden, InvalidInput
-from ledger.identity.roles import holds
+from ledger.identity.actor import may
 from ledger.matching.models import MenuItem, OrderEvent, OrderStatus, ServiceOrder
 from ledger.matching.orders import (
     get_order,
@@ -95,7 +95,7 @@ def read_order(db: Database, actor, order_id: int) -> dict:
         o = get_order(s, order_id)
         if not (in_household(s, o, actor.person_id) or is_staff(actor, o.village_id)
                 or is_assignee(s, o, actor.person_id, leader_only=False)
-                or holds(actor, ("town_admin",), None)):
+                or may(actor, ("town_admin",), None)):
             raise Forbidden("无权查看此服务单", code="not_your_order")
         return {**order_view(s, o, actor), "events": events(s, o.id),
                 "can": _abilities(s, o, actor)}

@@ -17,7 +17,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, func, insert, select, text
 from sqlalchemy.orm import Session
 
-from ledger.registry.lookup import is_self_or_household
+from ledger.identity.actor import is_self_or_household
 from ledger.registry.models import Household, Person, Village
 from ledger.db import Database
 from ledger.errors import Conflict, InvalidInput, NotFound

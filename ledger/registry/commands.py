@@ -28,7 +28,8 @@ from ledger.registry.service import (
 )
 from ledger.db import Database
 from ledger.errors import Conflict, InvalidInput, NotFound
-from ledger.identity.roles import REGISTRY_ADMINS, TOWN_ADMIN, require
+from ledger.identity.actor import require
+from ledger.identity.roles import REGISTRY_ADMINS, TOWN_ADMIN
 from ledger.journal import book
 from ledger.timeutil import utcnow
 

@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 
 from ledger.db import Database
 from ledger.errors import Forbidden
-from ledger.identity.roles import REGISTRY_ADMINS, require, villages_of
+from ledger.identity.actor import require, villages_of
+from ledger.identity.roles import REGISTRY_ADMINS
 from ledger.registry import commands, service
 from ledger.registry.models import Household, Person, Village
 from ledger.registry.privacy import normalize_id_number, normalize_phone

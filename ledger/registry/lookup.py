@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 from ledger.registry.models import Household, Person, Team, TeamMember, Town, Village
 from ledger.registry.privacy import mask_id_number, mask_phone, sees_phone
 from ledger.errors import InvalidInput, NotFound
-from ledger.identity.roles import REGISTRY_READERS, require
+from ledger.identity.actor import is_self_or_household, require
+from ledger.identity.roles import REGISTRY_READERS
 
 MAX_PAGE = 200
 DEFAULT_PAGE = 50
@@ -247,16 +248,6 @@ def require_holder_in_village(s: Session, holder_type: str, holder_id: int,
 
 
 SELF_AWARD_MESSAGE = "不能为本人或本户记分 (no one records points for themself or their household)"
-
-
-def is_self_or_household(person_id: int | None, household_id: int | None, holder_type: str,
-                         holder_id: int, holder_household_id: int | None) -> bool:
-    """The no-self-award rule's one test: the holder is this person, or this person's
-    household, or a member of it. Every path that moves points asks it (through
-    `refuse_self_award`, or the rule engine's Actor with the values already loaded)."""
-    if holder_type == "person" and person_id is not None and holder_id == person_id:
-        return True
-    return household_id is not None and holder_household_id == household_id
 
 
 def refuse_self_award(s: Session, person_id: int | None, holder_type: str,

@@ -13,7 +13,8 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from ledger.identity.roles import TOWN_ADMIN, VILLAGE_ADMIN, holds
+from ledger.identity.actor import may
+from ledger.identity.roles import TOWN_ADMIN, VILLAGE_ADMIN
 
 PHONE_RE = re.compile(r"^1[3-9]\d{9}$")  # mainland mobile numbers
 ID_RE = re.compile(r"^\d{17}[\dX]$")
@@ -90,4 +91,4 @@ def mask_name(name: str | None) -> str:
 
 
 def sees_phone(actor, village_id: int) -> bool:
-    return actor is not None and holds(actor, PHONE_ROLES, village_id)
+    return actor is not None and may(actor, PHONE_ROLES, village_id)

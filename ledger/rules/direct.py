@@ -48,7 +48,8 @@ from ledger.rules.holders import (
 )
 from ledger.rules.models import AwardRecord
 from ledger.rules.periods import local_date
-from ledger.rules.types import Actor, CounterKey, Holder, Inputs, Usage
+from ledger.identity.actor import Actor
+from ledger.rules.types import CounterKey, Holder, Inputs, Usage
 from ledger.timeutil import UTCDateTime, utcnow
 
 _BUDGET = ("(SELECT COALESCE(SUM(a.balance - a.pending_out), 0) FROM account a "

@@ -9,8 +9,8 @@ from fractions import Fraction
 
 from ledger.rules import spec as S
 from ledger.rules.periods import local_date, period_key
+from ledger.identity.actor import Actor
 from ledger.rules.types import (  # noqa: F401 - the engine's public types, re-exported
-    Actor,
     CounterKey,
     Credit,
     Decision,

@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ledger.errors import NotFound
-from ledger.identity.roles import INSPECTOR, ORGANIZER, TOWN_ADMIN, VILLAGE_ADMIN, require
+from ledger.identity.actor import require
+from ledger.identity.roles import INSPECTOR, ORGANIZER, TOWN_ADMIN, VILLAGE_ADMIN
 from ledger.journal.models import Account, Posting
 from ledger.journal.posting import load_entry
 from ledger.registry.lookup import holder_ref

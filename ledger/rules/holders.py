@@ -4,6 +4,7 @@ available (balance less open holds), which every balance rule reads."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy import select, text
@@ -13,7 +14,8 @@ from ledger.registry.models import Household, Person, Team, Village
 from ledger.errors import InvalidInput, NotFound
 from ledger.journal.models import Account, Purpose, Unit
 from ledger.rules.engine import MAX_NOTE_CHARS, MAX_PHOTOS, MAX_REF_CHARS
-from ledger.rules.types import Actor, Evidence, Holder, Inputs
+from ledger.identity.actor import Actor
+from ledger.rules.types import Evidence, Holder, Inputs
 
 MAX_TAGS = 10
 MAX_PHOTO_REF_CHARS = 300
@@ -73,7 +75,7 @@ def resolve_actor(s: Session, actor: Actor) -> Actor:
     person = s.get(Person, actor.person_id)
     if person is None or person.household_id is None:
         return actor
-    return Actor(actor.user_id, actor.roles, actor.person_id, person.household_id)
+    return replace(actor, household_id=person.household_id)
 
 
 def actor_from(recorder, channel: str, village_id: int | None) -> Actor:
@@ -83,7 +85,7 @@ def actor_from(recorder, channel: str, village_id: int | None) -> Actor:
         return recorder
     if isinstance(recorder, int) and not isinstance(recorder, bool):
         role = CHANNEL_ROLE.get(channel, "organizer")
-        return Actor(recorder, ((role, village_id),))
+        return Actor(recorder, roles=((role, village_id),))
     raise InvalidInput("recorder must be an Actor or a user id", code="recorder_invalid")
 
 
@@ -97,8 +99,8 @@ def actor_dict(a: Actor | None) -> dict | None:
 def actor_load(d: dict | None) -> Actor | None:
     if not d:
         return None
-    return Actor(d["user_id"], tuple((r, v) for r, v in d.get("roles", [])),
-                 d.get("person_id"), d.get("household_id"))
+    return Actor(d["user_id"], roles=tuple((r, v) for r, v in d.get("roles", [])),
+                 person_id=d.get("person_id"), household_id=d.get("household_id"))
 
 
 def _when(v, now: datetime) -> datetime:

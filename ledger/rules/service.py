@@ -43,7 +43,8 @@ from ledger.rules.holders import (
 )
 from ledger.rules.models import AwardRecord, AwardStatus, Sanction
 from ledger.rules.periods import local_date
-from ledger.rules.types import Actor, Evidence, Holder, Inputs
+from ledger.identity.actor import Actor
+from ledger.rules.types import Evidence, Holder, Inputs
 from ledger.timeutil import utcnow
 
 STATUS_BY_REASON = {"activity_item_deduction": 422, "cap_reached": 409, "period_already_scored": 409, "budget_exhausted": 409,

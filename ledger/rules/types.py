@@ -1,5 +1,5 @@
-"""The engine's inputs and outputs: who holds and who records, what was done, what the period
-so far says, and the decision with its explanation."""
+"""The engine's inputs and outputs: who holds, what was done, what the period so far says, and
+the decision with its explanation. Who records is ledger/identity/actor.Actor."""
 
 from __future__ import annotations
 
@@ -7,12 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
 
-from ledger.registry.lookup import is_self_or_household
 from ledger.rules import spec as S
-
-ROLE_CHANNELS = {"inspector": "inspector", "organizer": "organizer", "village_admin": "admin",
-                 "town_admin": "admin", "system": "system"}
-
 
 class CounterKey(NamedTuple):
     holder_type: str
@@ -37,24 +32,6 @@ class Holder:
     village_name: str | None = None
     household_id: int | None = None  # a person's household; a household's own id
     tags: frozenset[str] = frozenset()
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Whoever records, confirms, verifies or approves."""
-
-    user_id: int
-    roles: tuple[tuple[str, int | None], ...] = ()
-    person_id: int | None = None
-    household_id: int | None = None
-
-    def channels(self, village_id: int | None) -> set[str]:
-        return {ROLE_CHANNELS[r] for r, scope in self.roles if r in ROLE_CHANNELS
-                and (scope is None or scope == village_id)}
-
-    def is_self_or_household(self, holder: Holder) -> bool:
-        return is_self_or_household(self.person_id, self.household_id, holder.type, holder.id,
-                                    holder.household_id)
 
 
 @dataclass(frozen=True)

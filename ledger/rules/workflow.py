@@ -16,6 +16,7 @@ from ledger.db import Database
 from ledger.errors import Conflict, Forbidden, NotFound
 from ledger.journal import book
 from ledger.journal.posting import reverse_entry
+from ledger.identity.actor import Actor
 from ledger.rules import engine as E
 from ledger.rules import service as svc
 from ledger.rules import store
@@ -43,7 +44,7 @@ def _expect(award: AwardRecord, *statuses: str) -> None:
 
 
 def _check_actor(s: Session, award: AwardRecord, actor, *, channels: tuple[str, ...],
-                 not_users: dict[str, int | None]) -> E.Actor:
+                 not_users: dict[str, int | None]) -> Actor:
     """The actor holds one of `channels` for the award's village, is none of `not_users`
     (recorder, verifier…), and is not the holder or of the holder's household."""
     actor = resolve_actor(s, actor)
@@ -64,7 +65,7 @@ def _write(db: Database, fn, key: str | None, request: dict) -> dict:
     return book.write(db, fn, key=key, request=request).result
 
 
-def confirm_award(db: Database, settings: Settings, *, award_id: int, confirmer: E.Actor,
+def confirm_award(db: Database, settings: Settings, *, award_id: int, confirmer: Actor,
                   key: str | None, now: datetime | None = None) -> dict:
     """A second person confirms a large deduction; it then goes to review or is committed."""
     def work(s: Session) -> dict:
@@ -87,7 +88,7 @@ def confirm_award(db: Database, settings: Settings, *, award_id: int, confirmer:
     return _write(db, work, key, {"op": "confirm", "award": award_id, "by": confirmer.user_id})
 
 
-def verify_claim(db: Database, settings: Settings, *, award_id: int, verifier: E.Actor,
+def verify_claim(db: Database, settings: Settings, *, award_id: int, verifier: Actor,
                  key: str | None, now: datetime | None = None) -> dict:
     """Step one of a claim (申报): someone other than the claimant checks the evidence."""
     def work(s: Session) -> dict:
@@ -103,7 +104,7 @@ def verify_claim(db: Database, settings: Settings, *, award_id: int, verifier: E
     return _write(db, work, key, {"op": "verify", "award": award_id, "by": verifier.user_id})
 
 
-def approve_award(db: Database, settings: Settings, *, award_id: int, approver: E.Actor,
+def approve_award(db: Database, settings: Settings, *, award_id: int, approver: Actor,
                   key: str | None, now: datetime | None = None) -> dict:
     """Approve a verified claim, or an item that needs review: the award is then committed
     (caps checked again under lock) and posted or put on notice."""
@@ -122,7 +123,7 @@ def approve_award(db: Database, settings: Settings, *, award_id: int, approver: 
     return _write(db, work, key, {"op": "approve", "award": award_id, "by": approver.user_id})
 
 
-def reject_award(db: Database, settings: Settings, *, award_id: int, actor: E.Actor,
+def reject_award(db: Database, settings: Settings, *, award_id: int, actor: Actor,
                  reason: str, key: str | None, now: datetime | None = None) -> dict:
     """Turn down a claim or a record waiting for confirmation or review (or withdraw one's
     own). Nothing was counted yet, so nothing is given back."""
@@ -141,7 +142,7 @@ def reject_award(db: Database, settings: Settings, *, award_id: int, actor: E.Ac
                                   "reason": reason})
 
 
-def object_to_award(db: Database, *, award_id: int, actor: E.Actor, reason: str,
+def object_to_award(db: Database, *, award_id: int, actor: Actor, reason: str,
                     key: str | None, now: datetime | None = None) -> dict:
     """An objection during public notice sends the award back to review."""
     def work(s: Session) -> dict:
@@ -165,7 +166,7 @@ def object_to_award(db: Database, *, award_id: int, actor: E.Actor, reason: str,
                                   "reason": reason})
 
 
-def review_objections(db: Database, settings: Settings, *, award_id: int, reviewer: E.Actor,
+def review_objections(db: Database, settings: Settings, *, award_id: int, reviewer: Actor,
                       uphold: bool, note: str, key: str | None,
                       now: datetime | None = None) -> dict:
     """Decide the objections: upheld → the award is rejected, its caps given back and its
@@ -221,7 +222,7 @@ def post_due_notices(db: Database, now: datetime | None = None,
     return posted
 
 
-def appeal(db: Database, *, award_id: int, appellant: E.Actor, reason: str, key: str | None,
+def appeal(db: Database, *, award_id: int, appellant: Actor, reason: str, key: str | None,
            now: datetime | None = None) -> dict:
     """The holder appeals a posted deduction within the catalog's appeal window."""
     def work(s: Session) -> dict:
@@ -254,7 +255,7 @@ def appeal(db: Database, *, award_id: int, appellant: E.Actor, reason: str, key:
                                   "reason": reason})
 
 
-def decide_appeal(db: Database, settings: Settings, *, appeal_id: int, decider: E.Actor,
+def decide_appeal(db: Database, settings: Settings, *, appeal_id: int, decider: Actor,
                   upheld: bool, note: str, key: str | None, now: datetime | None = None) -> dict:
     """Someone other than the deduction's recorder (and confirmer) decides. Upheld: a reversing
     entry that names the appeal, caps given back, sanctions lifted."""

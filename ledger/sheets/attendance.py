@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 
 from ledger.activities import review
 from ledger.activities.models import Activity, ActivityStatus, Attendance
-from ledger.activities.planning import Actor, can_manage
+from ledger.activities.planning import can_manage
+from ledger.identity.actor import Actor
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.errors import InvalidInput, LimitExceeded
@@ -56,6 +57,9 @@ def parse_local(text: str) -> datetime | None:
 
 
 def actor_of(actor) -> Actor:
+    """The caller as an Actor (a command-line import passes none: user 0, no roles)."""
+    if isinstance(actor, Actor):
+        return actor
     return Actor(user_id=getattr(actor, "user_id", None) or 0,
                  person_id=getattr(actor, "person_id", None),
                  roles=tuple(getattr(actor, "roles", ())))

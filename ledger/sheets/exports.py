@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session, aliased
 
 from ledger.db import Database
 from ledger.errors import InvalidInput, NotFound
-from ledger.identity.roles import REGISTRY_ADMINS, TOWN_ADMIN, require
+from ledger.identity.actor import require
+from ledger.identity.roles import REGISTRY_ADMINS, TOWN_ADMIN
 from ledger.journal.models import Account, HolderType, JournalEntry, Posting, Purpose, Unit
 from ledger.recognition import rollups, scores
 from ledger.recognition.models import HolderRollup

@@ -22,7 +22,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ledger.db import Database
-from ledger.identity.roles import REGISTRY_ADMINS, require, villages_of
+from ledger.identity.actor import require, villages_of
+from ledger.identity.roles import REGISTRY_ADMINS
 from ledger.journal import book
 from ledger.journal import minutes as minutes_book
 from ledger.journal.models import Account, JournalEntry, Posting, Unit

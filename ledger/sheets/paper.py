@@ -21,7 +21,8 @@ from sqlalchemy.orm import Session
 
 from ledger.db import Database
 from ledger.errors import InvalidInput, LimitExceeded, NotFound
-from ledger.identity.roles import REGISTRY_ADMINS, require
+from ledger.identity.actor import require
+from ledger.identity.roles import REGISTRY_ADMINS
 from ledger.recognition import rollups
 from ledger.recognition.models import HolderRollup
 from ledger.redemption import vouchers

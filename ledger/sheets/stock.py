@@ -11,7 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ledger.db import Database
-from ledger.identity.roles import TOWN_ADMIN, require
+from ledger.identity.actor import require
+from ledger.identity.roles import TOWN_ADMIN
 from ledger.redemption import catalog
 from ledger.redemption.models import Provider, Reward
 from ledger.sheets import imports, tabular

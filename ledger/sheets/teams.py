@@ -13,7 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ledger.db import Database
-from ledger.identity.roles import REGISTRY_ADMINS, TOWN_ADMIN, require, villages_of
+from ledger.identity.actor import require, villages_of
+from ledger.identity.roles import REGISTRY_ADMINS, TOWN_ADMIN
 from ledger.registry import service
 from ledger.registry.models import Person, Team, TeamMember, Town, Village
 from ledger.sheets import imports, tabular

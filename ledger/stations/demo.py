@@ -13,7 +13,8 @@ from datetime import date
 
 from sqlalchemy import select
 
-from ledger.activities.planning import MONTHLY_THEMES, Actor
+from ledger.activities.planning import MONTHLY_THEMES
+from ledger.identity.actor import Actor
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.identity import service as identity

@@ -17,7 +17,8 @@ from datetime import UTC, datetime, time, timedelta
 from sqlalchemy import select
 
 from ledger.activities import planning, review
-from ledger.activities.planning import MONTHLY_THEMES, Actor, ActivityDraft
+from ledger.activities.planning import MONTHLY_THEMES, ActivityDraft
+from ledger.identity.actor import Actor
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.errors import DomainError

@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 from ledger.activities.planning import MONTHLY_THEMES
 from ledger.db import Database
 from ledger.errors import InvalidInput, NotFound
-from ledger.identity.roles import REGISTRY_ADMINS, require
+from ledger.identity.actor import require
+from ledger.identity.roles import REGISTRY_ADMINS
 from ledger.recognition.stars import MIN_COLLECTIVE_SERVICES, collective_services
 from ledger.registry.models import Team, TeamMember, Village
 from ledger.timeutil import LOCAL_TZ, utcnow

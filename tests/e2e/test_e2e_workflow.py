@@ -22,7 +22,7 @@ from ledger.demo import DEMO_PASSWORD
 from ledger.identity.models import AppUser
 from ledger.registry.models import Household, Person, Village
 from ledger.rules import service as rules
-from ledger.rules.types import Actor
+from ledger.identity.actor import Actor
 from ledger.timeutil import utcnow
 from tests.e2e.conftest import PHONE, axe_violations, shot
 
@@ -175,7 +175,7 @@ def test_deduction_appealed_from_me_and_decided_by_another_admin(browser, live_a
     recorder = _user_id(db, "kengdong.admin")
     rules.record_award(db, live_app.settings, item_code="C09",
                        holder=("household", r["household"]),
-                       recorder=Actor(recorder, (("village_admin", r["village"]),)),
+                       recorder=Actor(recorder, roles=(("village_admin", r["village"]),)),
                        context={"note": "散养鸡鸭"})
     _phone_sign_in(page, live_app, r["phone"], "/me")
     section = page.get_by_test_id("deductions")
