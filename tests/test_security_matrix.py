@@ -304,6 +304,10 @@ _rows(shop_clerks,
       )
 _rows(self_or_staff,
       "GET /api/v1/rules/holders/{holder_type}/{holder_id}/standing",
+      "GET /api/v1/rules/holders/{holder_type}/{holder_id}/levels",
+      )
+_rows(admins_anywhere,  # the holder's village is checked after the body is read (403):
+      "POST /api/v1/rules/holders/{holder_type}/{holder_id}/levels/selection",  # test_rules_levels
       )
 _rows(organizers,
       "POST /api/v1/activities",

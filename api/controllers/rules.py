@@ -80,6 +80,13 @@ class ReasonBody(msgspec.Struct, forbid_unknown_fields=True):
     reason: Reason
 
 
+class LevelSelection(msgspec.Struct, forbid_unknown_fields=True):
+    catalog: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+    level: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+    reason: Reason
+    selected: bool = True
+
+
 class ReviewBody(msgspec.Struct, forbid_unknown_fields=True):
     uphold: bool
     note: Annotated[str, msgspec.Meta(max_length=500)] = ""
@@ -269,6 +276,36 @@ class RulesController(Controller):
             if not own and not principal.has_any(STAFF_ROLES, view["village_id"]):
                 raise Forbidden("only the holder or staff of the village", code="forbidden")
             return view
+
+    @get("/holders/{holder_type:str}/{holder_id:int}/levels", guards=[signed_in],
+         sync_to_thread=True, summary="Levels under the catalogs' levels (or the national "
+                                      "stars), what the next needs, and their history")
+    def levels(self, holder_type: str, holder_id: Id, db: Database,
+               principal: Principal) -> dict:
+        from ledger.rules import levels as lv
+        from ledger.rules.holders import resolve_holder
+        with db.transaction() as s:
+            h = resolve_holder(s, holder_type, holder_id)
+            own = holder_type == "person" and principal.person_id == holder_id
+            if not own and not principal.has_any(STAFF_ROLES, h.village_id):
+                raise Forbidden("only the holder or staff of the village", code="forbidden")
+            return lv.summary(s, holder_type, holder_id)
+
+    @post("/holders/{holder_type:str}/{holder_id:int}/levels/selection",
+          guards=[requires_role(*ADMINS)],
+          status_code=200, sync_to_thread=True,
+          summary="An admin selects (or withdraws) a holder for a level that asks for it")
+    def select_level(self, holder_type: str, holder_id: Id, data: LevelSelection,
+                     db: Database, principal: Principal) -> dict:
+        from ledger.rules import levels as lv
+        from ledger.rules.holders import resolve_holder
+        with db.transaction() as s:
+            h = resolve_holder(s, holder_type, holder_id)
+            if not principal.has(VILLAGE_ADMIN, h.village_id) and not principal.is_town_admin:
+                raise Forbidden("the village's admin selects for a level", code="forbidden")
+            return lv.choose(s, holder_type, holder_id, catalog=data.catalog, level=data.level,
+                             selected=data.selected, actor_id=principal.user_id,
+                             reason=data.reason)
 
     @post("/sweeps/notices", guards=[requires_role(TOWN_ADMIN)], status_code=200,
           sync_to_thread=True, summary="Post awards whose notice window has passed")

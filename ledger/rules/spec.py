@@ -1,6 +1,7 @@
 """A catalog in memory: frozen dataclasses the engine reads, and their canonical plain form
 (`to_dict`) that export writes and the database stores. Points are kept in steps of the
-catalog's scale (scale 2: one step is half a point), so every amount is an integer."""
+catalog's scale (scale 2: one step is half a point), so every amount is an integer.
+(Just over 400 lines: the catalog's every shape and its plain form belong together.)"""
 
 from __future__ import annotations
 
@@ -76,6 +77,31 @@ class StandingState:
     below_steps: int | None = None
     deducted_over_steps: int | None = None
     for_days: int = 0
+
+
+LEVEL_DOWNGRADES = ("never", "points")  # levels kept once reached, or fall with points held
+
+
+@dataclass(frozen=True)
+class Level:
+    """One level of a scheme (ledger/rules/levels.py): reached when every criterion it names
+    holds; criteria left out (None, False) are not asked."""
+
+    code: str
+    name: str
+    hours: int | None = None  # certified service hours, lifetime (never go down)
+    points_earned_steps: int | None = None  # points ever awarded (posted, positive)
+    points_held_steps: int | None = None  # points available now (balance less holds)
+    activities: int | None = None  # certified activities attended
+    after: str | None = None  # a lower level reached first
+    selection: bool = False  # an admin's selection recorded for this level
+
+
+@dataclass(frozen=True)
+class LevelScheme:
+    levels: tuple[Level, ...]
+    subjects: tuple[str, ...] = ("person",)
+    downgrade: str = "never"  # "points": a level whose points held are no longer met falls
 
 
 @dataclass(frozen=True)
@@ -197,6 +223,7 @@ class Catalog:
     opening_grant: Grant | None = None
     opening_balance: OpeningBalance | None = None
     standing: tuple[StandingState, ...] = ()
+    levels: LevelScheme | None = None  # None: the national 1–5 stars by hours stay the levels
     caps: Caps = ()
     multipliers: tuple[Multiplier, ...] = ()
     version: int = field(default=0, compare=False)
@@ -222,8 +249,6 @@ class Catalog:
     def points(self, steps: int) -> int | float:
         """Steps back to points for people and files: whole numbers stay whole."""
         return points_of(steps, self.scale)
-
-
 
 
 def _caps_dict(caps: Caps, scale: int) -> dict:
@@ -359,6 +384,9 @@ def to_dict(c: Catalog) -> dict:
              if st.deducted_over_steps is not None else None),
             ("for_days", st.for_days or None), ("effects", list(st.effects)))
             if v is not None} for st in c.standing]
+    if c.levels is not None:
+        from ledger.rules.validate_levels import levels_dict
+        head["levels"] = levels_dict(c.levels, c.scale)
     if c.caps:
         head["caps"] = _caps_dict(c.caps, c.scale)
     if c.multipliers:

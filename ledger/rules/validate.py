@@ -8,6 +8,7 @@ from datetime import date
 from fractions import Fraction
 
 from ledger.rules import spec as S
+from ledger.rules import validate_levels
 from ledger.rules.checker import (
     MAX_APPEAL_DAYS,
     MAX_BAR_DAYS,
@@ -28,7 +29,7 @@ HEAD_KEYS = ("code", "name", "demo", "description", "town", "villages", "scale",
              "public_notice_days", "village_notice_days", "appeal_days",
              "second_confirmation_over", "thresholds", "expiry", "opening_grant", "caps",
              "multipliers", "wallet", "redemption", "opening_balance", "standing",
-             "backdate_days")
+             "backdate_days", "levels")
 STANDING_KEYS = ("code", "name", "below", "deducted_over", "for_days", "effects")
 MAX_STANDING_STATES = 10
 MAX_STANDING_DAYS = 3 * 366
@@ -348,6 +349,7 @@ def _head(ck: Checker, h: dict, path: Path) -> dict:
             points_steps=ck.steps(ob.get("points"), op + ("points",), scale, positive=True) or 1,
             subjects=ck.choices(ob["subjects"], op + ("subjects",), S.SUBJECTS)
             if "subjects" in ob else ("person",))
+    out.update(validate_levels.head(ck, h, path, scale))  # levels beyond five stars
     out["caps"] = ck.caps(h.get("caps"), path + ("caps",), scale, S.CATALOG_CAP_METRICS)
     mults = h.get("multipliers") or []
     if not isinstance(mults, list) or len(mults) > MAX_MULTIPLIERS:
