@@ -105,6 +105,30 @@ class LevelScheme:
 
 
 @dataclass(frozen=True)
+class TimeBank:
+    """Hours as a currency (ledger/rules/timebank.py): a person spends banked minutes to
+    receive help, the helper earns them; certified service minutes are never touched."""
+
+    opening_minutes: int = 0  # given once to each person at their first exchange
+    max_exchange_minutes: int = 480
+    year_cap_minutes: int | None = None  # at most this many earned through the bank a year
+
+
+@dataclass(frozen=True)
+class Coin:
+    """An earning currency (ledger/rules/coins.py): items of these categories credit the coin,
+    not points; a holder converts coins into the shop currency (points) at the coin's rate;
+    `caps` per holder across the coin's categories (an annual cap per coin)."""
+
+    code: str
+    name: str
+    categories: tuple[str, ...]
+    rate_coin_steps: int  # this many coin steps …
+    rate_points_steps: int  # … convert into this many points steps (the shop currency)
+    caps: Caps = ()
+
+
+@dataclass(frozen=True)
 class Item:
     code: str
     name: str
@@ -224,6 +248,8 @@ class Catalog:
     opening_balance: OpeningBalance | None = None
     standing: tuple[StandingState, ...] = ()
     levels: LevelScheme | None = None  # None: the national 1–5 stars by hours stay the levels
+    time_bank: TimeBank | None = None
+    coins: tuple[Coin, ...] = ()
     caps: Caps = ()
     multipliers: tuple[Multiplier, ...] = ()
     version: int = field(default=0, compare=False)
@@ -233,6 +259,9 @@ class Catalog:
 
     def wallet_of(self, item: Item) -> str:
         return item.wallet or self.wallet
+
+    def coin_of(self, item: Item) -> Coin | None:
+        return next((k for k in self.coins if item.category in k.categories), None)
 
     def category_of(self, item: Item) -> Category:
         return next(c for c in self.categories if c.code == item.category)
@@ -387,6 +416,9 @@ def to_dict(c: Catalog) -> dict:
     if c.levels is not None:
         from ledger.rules.validate_levels import levels_dict
         head["levels"] = levels_dict(c.levels, c.scale)
+    if c.time_bank is not None or c.coins:
+        from ledger.rules.validate_currencies import currencies_dict
+        head.update(currencies_dict(c))
     if c.caps:
         head["caps"] = _caps_dict(c.caps, c.scale)
     if c.multipliers:

@@ -8,7 +8,7 @@ from datetime import date
 from fractions import Fraction
 
 from ledger.rules import spec as S
-from ledger.rules import validate_levels
+from ledger.rules import validate_currencies, validate_levels
 from ledger.rules.checker import (
     MAX_APPEAL_DAYS,
     MAX_BAR_DAYS,
@@ -29,7 +29,7 @@ HEAD_KEYS = ("code", "name", "demo", "description", "town", "villages", "scale",
              "public_notice_days", "village_notice_days", "appeal_days",
              "second_confirmation_over", "thresholds", "expiry", "opening_grant", "caps",
              "multipliers", "wallet", "redemption", "opening_balance", "standing",
-             "backdate_days", "levels")
+             "backdate_days", "levels", "time_bank", "coins")
 STANDING_KEYS = ("code", "name", "below", "deducted_over", "for_days", "effects")
 MAX_STANDING_STATES = 10
 MAX_STANDING_DAYS = 3 * 366
@@ -350,6 +350,7 @@ def _head(ck: Checker, h: dict, path: Path) -> dict:
             subjects=ck.choices(ob["subjects"], op + ("subjects",), S.SUBJECTS)
             if "subjects" in ob else ("person",))
     out.update(validate_levels.head(ck, h, path, scale))  # levels beyond five stars
+    out.update(validate_currencies.head(ck, h, path, scale))  # time bank, coins
     out["caps"] = ck.caps(h.get("caps"), path + ("caps",), scale, S.CATALOG_CAP_METRICS)
     mults = h.get("multipliers") or []
     if not isinstance(mults, list) or len(mults) > MAX_MULTIPLIERS:
@@ -421,6 +422,7 @@ def build(data, lines: dict[Path, int] | None = None) -> S.Catalog:
         for c in m.items:
             if c not in items:
                 ck.err(("catalog", "multipliers", i, "items"), f"没有条目 {c!r} (no such item)")
+    validate_currencies.check(ck, head, categories, items)  # coins name categories
     if ck.problems:
         raise CatalogInvalid(ck.problems)
     return S.Catalog(categories=tuple(categories), items=items, **head)
