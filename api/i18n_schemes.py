@@ -38,4 +38,8 @@ SCHEME_MESSAGES: dict[str, tuple[str, str]] = {
     "levels.down": ("降至", "down to"),
     "levels.selected": ("评定", "selected for"),
     "levels.deselected": ("撤销评定", "selection withdrawn for"),
+    "coins.title": ("币种与时间银行", "Coins and time bank"),
+    "coins.rate": ("{c} 个兑换 {p} 积分", "{c} convert into {p} points"),
+    "coins.bank": ("时间银行", "Time bank"),
+    "coins.bank_hint": ("用于互助，不计入认证服务时长", "for mutual help; not certified service hours"),
 }

@@ -74,23 +74,23 @@ def test_coins_are_earned_per_category_and_converted_at_the_rate(db, settings, t
             balance(db, "person", p), balance(db, "person", p, unit="minutes")) == (15, 2, 3, 120)
     with pytest.raises(DomainError) as e:
         coins.convert(db, settings, holder_type="person", holder_id=p, coin_code="know",
-                      coins_steps=15, recorder=me(p))
+                      amount=15, recorder=me(p))
     assert e.value.code == "conversion_amount_invalid"
     got = coins.convert(db, settings, holder_type="person", holder_id=p, coin_code="know",
-                        coins_steps=10, recorder=me(p), key="conv-1")
+                        amount=10, recorder=me(p), key="conv-1")
     assert (got["coins"], got["points"]) == (10, 1)
     again = coins.convert(db, settings, holder_type="person", holder_id=p, coin_code="know",
-                          coins_steps=10, recorder=me(p), key="conv-1")
+                          amount=10, recorder=me(p), key="conv-1")
     assert again == got  # the key replays: converted once
     assert (balance(db, "person", p, unit="coin.know"), balance(db, "person", p)) == (5, 4)
     with pytest.raises(DomainError) as e:
         coins.convert(db, settings, holder_type="person", holder_id=p, coin_code="know",
-                      coins_steps=10, recorder=me(p))
+                      amount=10, recorder=me(p))
     assert e.value.code == "coins_insufficient"
     other = add_person(db, town, "李强")
     with pytest.raises(DomainError) as e:  # not the holder, not staff
         coins.convert(db, settings, holder_type="person", holder_id=p, coin_code="svc",
-                      coins_steps=1, recorder=me(other))
+                      amount=1, recorder=me(other))
     assert e.value.code == "conversion_not_permitted"
     audit_clean(db)
 
@@ -148,3 +148,21 @@ def test_currency_keys_are_checked_and_round_trip():
     assert any("opening_hours" in m and "hours in (0, 100]" in m for m in msgs), msgs
     assert any("a coin code has at most 10" in m for m in msgs), msgs
     assert any("a category earns one coin" in m for m in msgs), msgs
+
+
+def test_me_and_the_api_show_coins_and_banked_hours(client, db, settings, town):
+    from tests.pages_support import sign_in
+    a, b = add_person(db, town, "郑好"), add_person(db, town, "钱多")
+    rec(db, settings, town, "K1", a)
+    sign_in(client, settings, "volunteer", person_id=a)
+    r = client.post("/api/v1/rules/time-bank/exchanges", headers={"Idempotency-Key": "x1"},
+                    json={"receiver_id": a, "helper_id": b, "minutes": 30, "note": "陪护"})
+    assert r.status_code == 201 and r.json()["receiver_minutes"] == 90, r.text
+    r = client.post(f"/api/v1/rules/holders/person/{b}/coins/conversions",
+                    headers={"Idempotency-Key": "x2"}, json={"coin": "know", "coins": 10})
+    assert r.status_code == 403 and r.json()["code"] == "conversion_not_permitted"
+    view = client.get(f"/api/v1/rules/holders/person/{a}/currencies").json()
+    assert [(k["coin"], k["coins"]) for k in view["coins"]] == [("know", 5), ("svc", 0)]
+    assert view["time_bank"] == {"minutes": 90}
+    html = client.get("/me").text
+    assert 'data-testid="currencies"' in html and "知识币" in html and "10 个兑换 1 积分" in html

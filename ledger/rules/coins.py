@@ -24,6 +24,7 @@ from ledger.journal.posting import Line, post_entry
 from ledger.rules import spec as S
 from ledger.rules.types import Actor
 from ledger.timeutil import utcnow
+from ledger.units import steps_of
 
 KIND = "convert"
 STAFF = ("organizer", "village_admin")
@@ -87,8 +88,9 @@ def _may_convert(s: Session, recorder: Actor, holder_type: str, holder_id: int,
 
 
 def convert_in(s: Session, shards: int, *, holder_type: str, holder_id: int, coin_code: str,
-               coins_steps: int, recorder: Actor, now: datetime) -> dict:
-    """Convert inside the caller's transaction: two entries, or nothing."""
+               amount: float | str, recorder: Actor, now: datetime) -> dict:
+    """Convert `amount` coins (as a person writes them) inside the caller's transaction: two
+    entries, or nothing."""
     from ledger.rules.holders import resolve_holder
     from ledger.rules.thresholds import catalogs_for
     h = resolve_holder(s, holder_type, holder_id)
@@ -98,6 +100,10 @@ def convert_in(s: Session, shards: int, *, holder_type: str, holder_id: int, coi
         raise NotFound(f"没有币种 {coin_code!r} (no such coin here)", code="coin_unknown")
     c, coin = found[0]
     _may_convert(s, recorder, holder_type, holder_id, h.household_id, h.village_id)
+    try:
+        coins_steps = steps_of(amount, c.scale)
+    except (ValueError, ZeroDivisionError):
+        coins_steps = 0
     if not 0 < coins_steps <= MAX_CONVERT_STEPS or coins_steps % coin.rate_coin_steps:
         raise InvalidInput(f"兑换数量须为 {c.points(coin.rate_coin_steps)} 的整数倍 (convert a "
                            f"whole multiple of the rate's coins)", code="conversion_amount_invalid",
@@ -128,17 +134,31 @@ def convert_in(s: Session, shards: int, *, holder_type: str, holder_id: int, coi
 
 
 def convert(db: Database, settings: Settings, *, holder_type: str, holder_id: int,
-            coin_code: str, coins_steps: int, recorder: Actor, key: str | None = None,
+            coin_code: str, amount: float | str, recorder: Actor, key: str | None = None,
             now: datetime | None = None) -> dict:
     """One conversion in one transaction, idempotent by `key` (book.write); the budget's
     shards retried by book.write when one is short."""
     now = now or utcnow()
     request = {"op": "convert", "holder": [holder_type, holder_id], "coin": coin_code,
-               "coins_steps": coins_steps}
+               "amount": str(amount)}
     return book.write(db, lambda s: convert_in(
         s, settings.budget_shards, holder_type=holder_type, holder_id=holder_id,
-        coin_code=coin_code, coins_steps=coins_steps, recorder=recorder, now=now),
+        coin_code=coin_code, amount=amount, recorder=recorder, now=now),
         key=key, request=request).result
 
 
-__all__ = ["award_lines", "balances", "convert", "convert_in", "unit_of"]
+def summary(s: Session, holder_type: str, holder_id: int, now: datetime | None = None) -> dict:
+    """For the holder's page and the API: each coin's balance and rate, and banked hours
+    where a time bank covers the holder (a person)."""
+    from ledger.rules.holders import resolve_holder
+    from ledger.rules.thresholds import catalogs_for
+    from ledger.rules.timebank import balance as bank_balance
+    h = resolve_holder(s, holder_type, holder_id)
+    cats = catalogs_for(s, h.village_name, now or utcnow())
+    bank = any(c.time_bank is not None for c in cats) and holder_type == "person"
+    return {"holder_type": holder_type, "holder_id": holder_id, "village_id": h.village_id,
+            "coins": [b for c in cats for b in balances(s, c, holder_type, holder_id)],
+            "time_bank": {"minutes": bank_balance(s, holder_id)} if bank else None}
+
+
+__all__ = ["award_lines", "balances", "convert", "convert_in", "summary", "unit_of"]
