@@ -14,8 +14,8 @@ from sqlalchemy import select
 from ledger.registry.models import Team
 from ledger.errors import DomainError
 from ledger.journal.models import Account
+from ledger.rules import coins, levels, store, timebank
 from ledger.rules import service as svc
-from ledger.rules import store
 from ledger.rules.expiry import expire_due, post_opening_grants
 from ledger.rules.periods import local_date, period_key
 from ledger.rules.workflow import post_due_notices
@@ -44,11 +44,17 @@ class Plain:
         self.points = defaultdict(int)
         self.minutes = defaultdict(int)
         self.counted = defaultdict(int)  # a deed held in another wallet, counted here
+        self.coins = defaultdict(int)  # (holder, coin) → coins earned (rules/coins.py)
+        self.earned = defaultdict(int)  # positive amounts awarded (levels' points_earned)
+        self.deducted = defaultdict(list)  # holder → (time, steps) of each deduction
+        self.bank = defaultdict(int)  # person → banked minutes (rules/timebank.py)
+        self.bank_earned = defaultdict(int)
 
     def _caps(self, item):
         cat = self.c.category_of(item)
+        coin = self.c.coin_of(item)
         return [("item:" + item.code, item.caps), ("cat:" + cat.code, cat.caps),
-                ("catalog", self.c.caps)]
+                ("catalog", self.c.caps)] + ([("coin:" + coin.code, coin.caps)] if coin else [])
 
     def _room(self, holder, scope, caps, metric, d, sign_key):
         rooms = []
@@ -115,7 +121,7 @@ class Plain:
                 self.used[(*k, "min")] += counted if rolled is None else 0
         return sign * mag, counted
 
-    def deed(self, item, holder, household, at, inputs, tags):
+    def deed(self, item, holder, household, at, inputs, tags):  # noqa: C901 - the rules, plainly
         d = local_date(at)
         base = 0
         if item.range_steps:
@@ -144,7 +150,54 @@ class Plain:
             if hh is not None:  # counted for the household, held by the person
                 self.counted[("household", household)] += hh[0]
         self.minutes[holder] += got[1] if item.per != "occurrence" else 0
-        self.points[holder] += got[0]
+        coin = self.c.coin_of(item)
+        if coin is not None:  # earned in the coin, not in points
+            self.coins[(holder, coin.code)] += got[0]
+        else:
+            self.points[holder] += got[0]
+            self.earned[holder] += max(got[0], 0)
+            if got[0] < 0:
+                self.deducted[holder].append((at, -got[0]))
+
+    def exchange(self, receiver, helper, minutes, at):
+        """A time-bank exchange: both opened once (only if it goes through), the helper's
+        yearly cap, the receiver never overdrawn. Returns whether it went through."""
+        tb = self.c.time_bank
+        bank = dict(self.bank)
+        for p in (receiver, helper):
+            if p not in self.bank:
+                bank[p] = tb.opening_minutes
+        year = (helper, local_date(at).year)
+        if tb.year_cap_minutes is not None and \
+                self.bank_earned[year] + minutes > tb.year_cap_minutes:
+            return False
+        if bank[receiver] < minutes:
+            return False
+        bank[receiver] -= minutes
+        bank[helper] += minutes
+        self.bank.update(bank)
+        self.bank_earned[year] += minutes
+        return True
+
+    def level(self, holder, now):
+        """The rank the demo's levels give: levels met from the lowest up (each is `after` the
+        one below), none while a bar after heavy deductions stands."""
+        total = 0
+        for at, steps in self.deducted[holder]:
+            total += steps
+            for st in self.c.standing:
+                if st.deducted_over_steps is not None and total > st.deducted_over_steps \
+                        and "stars" in st.effects and at <= now < at + timedelta(days=st.for_days):
+                    return 0
+        rank = 0
+        for lv in self.c.levels.levels:
+            if lv.selection or lv.activities or \
+                    (lv.hours and self.minutes[holder] < lv.hours * 60) or \
+                    (lv.points_held_steps and self.points[holder] < lv.points_held_steps) or \
+                    (lv.points_earned_steps and self.earned[holder] < lv.points_earned_steps):
+                break
+            rank += 1
+        return rank
 
 
 def _usable(c, item):
@@ -170,7 +223,9 @@ def _inputs(rng, c, item):
 
 @pytest.mark.parametrize("code,village", [("baogai", "塘后村"), ("household_1000", "坑东村"),
                                           ("volunteer_hours", "塘后村"),
-                                          ("family_bank", "塘后村")])
+                                          ("family_bank", "塘后村"),
+                                          ("volunteer_levels", "塘后村"),
+                                          ("multi_currency", "坑东村")])
 def test_a_year_of_activity_gives_the_expected_totals(db, settings, code, village):
     rng = random.Random(f"year:{code}")
     w = make_world(db, villages=(village,), budget=10_000_000)
@@ -202,6 +257,7 @@ def test_a_year_of_activity_gives_the_expected_totals(db, settings, code, villag
                         "team": [team_id]}[subject]:
                 plain.points[(subject, hid)] += c.opening_balance.points_steps
     items = [it for it in c.items.values() if _usable(c, it)]
+    seen_levels: set[int] = set()
     for n in range(EVENTS):
         at = YEAR_START + timedelta(days=n * 365 // EVENTS, hours=rng.randrange(8, 20),
                                     minutes=rng.randrange(60))
@@ -227,6 +283,24 @@ def test_a_year_of_activity_gives_the_expected_totals(db, settings, code, villag
         except DomainError as exc:
             assert exc.code in {"cap_reached", "period_already_scored"}, exc.code
         plain.deed(item, holder, hh, at, ctx, t)
+        if c.levels and n % 50 == 49:  # levels now, as the holder's page would record them
+            with db.transaction() as s:
+                for pid, _ in people:
+                    got = levels.refresh(s, "person", pid, at)[0]["rank"]
+                    assert got == plain.level(("person", pid), at), (pid, at)
+                    seen_levels.add(got or None)
+                    seen_levels.discard(None)
+        if c.time_bank and n % 3 == 0:  # a neighbour's help paid in banked hours
+            (r, _), (h, _) = rng.sample(people, 2)
+            m = rng.randrange(10, c.time_bank.max_exchange_minutes + 1)
+            try:
+                timebank.record(db, settings, timebank.Exchange(r, h, m, "互助"),
+                                recorder=admin, now=at)
+                went = True
+            except DomainError as exc:
+                assert exc.code in {"time_bank_insufficient", "time_bank_year_cap"}, exc.code
+                went = False
+            assert went == plain.exchange(r, h, m, at)
     while post_due_notices(db, YEAR_START + timedelta(days=400)):
         pass
     holders = [("person", p) for p, _ in people] + [("household", h) for h in households] + \
@@ -235,7 +309,32 @@ def test_a_year_of_activity_gives_the_expected_totals(db, settings, code, villag
         assert balance(db, *h) == plain.points[h], h
         assert balance(db, *h, unit="minutes") == plain.minutes[h], h
         assert score_balance(db, *h) == plain.counted[h], h
-    assert sum(plain.points.values()) != 0
+        for coin in c.coins:
+            assert balance(db, *h, unit=coins.unit_of(coin)) == plain.coins[(h, coin.code)], h
+    assert sum(plain.points.values()) + sum(plain.coins.values()) != 0
+    end = YEAR_START + timedelta(days=365)
+    if c.levels:  # each person's level from the plain figures
+        with db.transaction() as s:
+            for pid, _ in people:
+                got = levels.refresh(s, "person", pid, end)[0]["rank"]
+                assert got == plain.level(("person", pid), end), pid
+        assert seen_levels, "no level reached all year"
+    if c.time_bank:
+        for pid, _ in people:
+            assert balance(db, "person", pid, unit="bank_minutes") == plain.bank.get(pid, 0)
+            assert balance(db, "person", pid, unit="minutes") == plain.minutes[("person", pid)]
+    for coin in c.coins:  # each person converts what the rate allows into points
+        for pid, _ in people:
+            h = ("person", pid)
+            n = plain.coins[(h, coin.code)] // coin.rate_coin_steps * coin.rate_coin_steps
+            if n <= 0:
+                continue
+            coins.convert(db, settings, holder_type="person", holder_id=pid,
+                          coin_code=coin.code, amount=c.points(n), recorder=admin, now=end)
+            plain.coins[(h, coin.code)] -= n
+            plain.points[h] += n // coin.rate_coin_steps * coin.rate_points_steps
+            assert balance(db, *h, unit=coins.unit_of(coin)) == plain.coins[(h, coin.code)]
+            assert balance(db, *h) == plain.points[h]
     if c.expiry and c.expiry.year_end:  # 清零: the year's positive balances all expire
         expire_due(db, YEAR_START + timedelta(days=365))
         for h in holders:

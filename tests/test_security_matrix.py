@@ -304,6 +304,15 @@ _rows(shop_clerks,
       )
 _rows(self_or_staff,
       "GET /api/v1/rules/holders/{holder_type}/{holder_id}/standing",
+      "GET /api/v1/rules/holders/{holder_type}/{holder_id}/levels",
+      "GET /api/v1/rules/holders/{holder_type}/{holder_id}/currencies",
+      )
+_rows(signed_in,  # the service checks who: the holder (or receiver) or the village's staff
+      "POST /api/v1/rules/holders/{holder_type}/{holder_id}/coins/conversions",  # currencies
+      "POST /api/v1/rules/time-bank/exchanges",  # tests/test_rules_currencies.py
+      )
+_rows(admins_anywhere,  # the holder's village is checked after the body is read (403):
+      "POST /api/v1/rules/holders/{holder_type}/{holder_id}/levels/selection",  # test_rules_levels
       )
 _rows(organizers,
       "POST /api/v1/activities",

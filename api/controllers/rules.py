@@ -80,6 +80,26 @@ class ReasonBody(msgspec.Struct, forbid_unknown_fields=True):
     reason: Reason
 
 
+class TimeBankExchange(msgspec.Struct, forbid_unknown_fields=True):
+    receiver_id: Annotated[int, msgspec.Meta(ge=1, le=MAX_ID)]
+    helper_id: Annotated[int, msgspec.Meta(ge=1, le=MAX_ID)]
+    minutes: Annotated[int, msgspec.Meta(ge=1, le=24 * 60)]
+    note: Text = ""
+    occurred_at: datetime | None = None
+
+
+class CoinConversion(msgspec.Struct, forbid_unknown_fields=True):
+    coin: Annotated[str, msgspec.Meta(min_length=1, max_length=10)]
+    coins: Annotated[float, msgspec.Meta(gt=0, le=1_000_000)]
+
+
+class LevelSelection(msgspec.Struct, forbid_unknown_fields=True):
+    catalog: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+    level: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+    reason: Reason
+    selected: bool = True
+
+
 class ReviewBody(msgspec.Struct, forbid_unknown_fields=True):
     uphold: bool
     note: Annotated[str, msgspec.Meta(max_length=500)] = ""
@@ -269,6 +289,67 @@ class RulesController(Controller):
             if not own and not principal.has_any(STAFF_ROLES, view["village_id"]):
                 raise Forbidden("only the holder or staff of the village", code="forbidden")
             return view
+
+    @get("/holders/{holder_type:str}/{holder_id:int}/levels", guards=[signed_in],
+         sync_to_thread=True, summary="Levels under the catalogs' levels (or the national "
+                                      "stars), what the next needs, and their history")
+    def levels(self, holder_type: str, holder_id: Id, db: Database,
+               principal: Principal) -> dict:
+        from ledger.rules import levels as lv
+        from ledger.rules.holders import resolve_holder
+        with db.transaction() as s:
+            h = resolve_holder(s, holder_type, holder_id)
+            own = holder_type == "person" and principal.person_id == holder_id
+            if not own and not principal.has_any(STAFF_ROLES, h.village_id):
+                raise Forbidden("only the holder or staff of the village", code="forbidden")
+            return lv.summary(s, holder_type, holder_id)
+
+    @post("/holders/{holder_type:str}/{holder_id:int}/levels/selection",
+          guards=[requires_role(*ADMINS)],
+          status_code=200, sync_to_thread=True,
+          summary="An admin selects (or withdraws) a holder for a level that asks for it")
+    def select_level(self, holder_type: str, holder_id: Id, data: LevelSelection,
+                     db: Database, principal: Principal) -> dict:
+        from ledger.rules import levels as lv
+        from ledger.rules.holders import resolve_holder
+        with db.transaction() as s:
+            h = resolve_holder(s, holder_type, holder_id)
+            if not principal.has(VILLAGE_ADMIN, h.village_id) and not principal.is_town_admin:
+                raise Forbidden("the village's admin selects for a level", code="forbidden")
+            return lv.choose(s, holder_type, holder_id, catalog=data.catalog, level=data.level,
+                             selected=data.selected, actor_id=principal.user_id,
+                             reason=data.reason)
+
+    @get("/holders/{holder_type:str}/{holder_id:int}/currencies", guards=[signed_in],
+         sync_to_thread=True, summary="Coins earned per currency, their rates, banked hours")
+    def currencies(self, holder_type: str, holder_id: Id, db: Database,
+                   principal: Principal) -> dict:
+        from ledger.rules import coins
+        with db.sessions() as s:
+            view = coins.summary(s, holder_type, holder_id)
+            own = holder_type == "person" and principal.person_id == holder_id
+            if not own and not principal.has_any(STAFF_ROLES, view["village_id"]):
+                raise Forbidden("only the holder or staff of the village", code="forbidden")
+            return view
+
+    @post("/holders/{holder_type:str}/{holder_id:int}/coins/conversions", guards=[signed_in],
+          status_code=201, sync_to_thread=True,
+          summary="Convert a coin into points at the catalog's rate (the holder or its staff)")
+    def convert(self, request: Request, holder_type: str, holder_id: Id, data: CoinConversion,
+                db: Database, settings: Settings, principal: Principal) -> dict:
+        from ledger.rules import coins
+        return coins.convert(db, settings, holder_type=holder_type, holder_id=holder_id,
+                             coin_code=data.coin, amount=data.coins,
+                             recorder=actor(principal), key=scoped_key(request, principal))
+
+    @post("/time-bank/exchanges", guards=[signed_in], status_code=201, sync_to_thread=True,
+          summary="Banked hours from the receiver to the helper (the receiver or village staff)")
+    def time_bank(self, request: Request, data: TimeBankExchange, db: Database,
+                  settings: Settings, principal: Principal) -> dict:
+        from ledger.rules import timebank
+        return timebank.record(db, settings, timebank.Exchange(
+            data.receiver_id, data.helper_id, data.minutes, data.note, data.occurred_at),
+            recorder=actor(principal), key=scoped_key(request, principal))
 
     @post("/sweeps/notices", guards=[requires_role(TOWN_ADMIN)], status_code=200,
           sync_to_thread=True, summary="Post awards whose notice window has passed")

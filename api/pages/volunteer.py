@@ -56,9 +56,13 @@ def me(request: Request, db: Database, maybe_principal: Principal | None,
         more = me_workflow(s, p.person_id, utcnow())
         from ledger.rules.thresholds import standing  # the standing block (schemes)
         held = standing(s, PERSON, p.person_id)
+    from ledger.rules import coins, levels as level_info  # the levels block (schemes)
+    with db.transaction() as s:  # a move of level seen here is recorded in the history
+        levels = level_info.summary(s, PERSON, p.person_id)
+        currencies = coins.summary(s, PERSON, p.person_id)
     return render(request, "me.html", person=p.person_id, balance=balance, minutes=minutes,
                   entries=entries, hours=hours, stars=stars, orders=orders["items"],
-                  standing=held, public=False, **more)
+                  standing=held, levels=levels, currencies=currencies, public=False, **more)
 
 
 def _rewards_for(s, person_id: int | None) -> list[dict]:  # noqa: ANN001 - Session

@@ -34,6 +34,8 @@ class Unit(StrEnum):
 
     POINTS = "points"
     MINUTES = "minutes"  # service minutes (服务时长)
+    BANK_MINUTES = "bank_minutes"  # a time bank's hours, apart from certified minutes
+    # an earning coin is its own unit too: `coin.<code>` (ledger/rules/coins.py)
 
 
 class Purpose(StrEnum):

@@ -24,7 +24,8 @@ MAX_SCALAR_CHARS = 10_000
 MAX_NUMBER_CHARS = 30  # an integer or float written with more characters is refused
 log = structlog.get_logger("jifen.rules")
 CATALOG_DIR = FsPath(__file__).parent / "catalogs"
-SHIPPED = ("baogai", "household_1000", "volunteer_hours", "family_bank")
+SHIPPED = ("baogai", "household_1000", "volunteer_hours", "family_bank", "volunteer_levels",
+           "multi_currency")
 DEFAULT_CATALOG = "baogai"
 
 

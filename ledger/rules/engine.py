@@ -64,9 +64,12 @@ class _Refuse(Exception):
 
 
 def _scopes(c: S.Catalog, item: S.Item) -> list[tuple[str, S.Caps]]:
-    return [(f"item:{c.code}:{item.code}", item.caps),
-            (f"cat:{c.code}:{item.category}", c.category_of(item).caps),
-            (f"catalog:{c.code}", c.caps)]
+    out = [(f"item:{c.code}:{item.code}", item.caps),
+           (f"cat:{c.code}:{item.category}", c.category_of(item).caps),
+           (f"catalog:{c.code}", c.caps)]
+    if c.coins and (coin := c.coin_of(item)) is not None:  # a cap per coin (rules/coins.py)
+        out.append((f"coin:{c.code}:{coin.code}", coin.caps))
+    return out
 
 
 def _holder_keys(c: S.Catalog, item: S.Item, holder: Holder, inp: Inputs) -> list[CounterKey]:

@@ -233,3 +233,23 @@ class StandingChange(Base):
     actor_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
     at: Mapped[datetime] = mapped_column(UTCDateTime())
     until: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class LevelChange(Base):
+    """A holder's level under a catalog's `levels:` moving up or down (`up`, `down`), or an
+    admin selecting or deselecting it for a level that asks for a selection (`selected`,
+    `deselected`): who (`actor_id`; None = the rules), why, when (ledger/rules/levels.py)."""
+
+    __tablename__ = "level_change"
+    __table_args__ = (Index("ix_level_change_holder", "holder_type", "holder_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    holder_type: Mapped[str] = mapped_column(String(16))
+    holder_id: Mapped[int] = mapped_column(BigInteger)
+    catalog: Mapped[str] = mapped_column(String(32))
+    change: Mapped[str] = mapped_column(String(12))  # up | down | selected | deselected
+    level: Mapped[str | None] = mapped_column(String(32), default=None)  # None: no level
+    rank: Mapped[int] = mapped_column(Integer, default=0)  # 0: none; 1: the lowest level
+    reason: Mapped[str] = mapped_column(String(500), default="")
+    actor_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -26,7 +26,7 @@ from ledger.journal import minutes as minutes_book
 from ledger.journal.accounts import budget_shards, open_account
 from ledger.journal.models import Account, HolderType, Purpose, Unit
 from ledger.journal.posting import Line, post_entry, reverse_entry
-from ledger.rules import counters, direct, store, wallets
+from ledger.rules import coins, counters, direct, store, wallets
 from ledger.rules import engine as E
 from ledger.rules import spec as S
 from ledger.rules.holders import (
@@ -183,7 +183,7 @@ def record_award(db: Database, settings: Settings, *, item_code: str, holder, re
         dec = E.evaluate(c, item.code, h, actor, inp, hist, confirmer=conf)
         if got is not None and dec.ok and not waits and dec.notice_days == 0 \
                 and not item.sanction and not _books_minutes(dec, context) \
-                and any(cr.steps for cr in dec.credits):
+                and any(cr.steps for cr in dec.credits) and not c.coins:
             return _post_direct(s, settings, c, item, h, actor, conf, inp, context, dec, at,
                                 got.award_id)
         return finish(s, settings, c, item, h, actor, conf, inp, context, dec, at)
@@ -353,7 +353,7 @@ def _apply(s: Session, settings: Settings, award: AwardRecord, c: S.Catalog,
                 actor_id=award.recorder_id, details=entry_details(award), now=now)
             award.entry_ids = [e.id]
     else:
-        post_award(s, settings.budget_shards, award, now)
+        post_award(s, settings.budget_shards, award, now, catalog=c)
 
 
 def _transit(s: Session, village_id: int) -> int:
@@ -381,12 +381,24 @@ def village_shards(s: Session, village_id: int) -> int:
     return max(int(n or 0), 1)
 
 
-def post_award(s: Session, shards: int, award: AwardRecord, now: datetime) -> None:
-    """Post the award's points (and service minutes) to the holders' accounts."""
+def post_award(s: Session, shards: int, award: AwardRecord, now: datetime,
+               catalog: S.Catalog | None = None) -> None:
+    """Post the award's points (and service minutes) to the holders' accounts; an item of a
+    coin's category posts that coin instead of points. `catalog`: the award's, when at hand."""
     entries = list(award.entry_ids or [])
     details = entry_details(award)
     memo = award.item_name[:500]
     credits = [cr for cr in award.credits if cr["steps"] != 0]
+    coin = _coin_of(s, award, catalog)
+    if credits and coin is not None:  # an earning coin, not points (rules/coins.py)
+        total = sum(cr["steps"] for cr in credits)
+        e = post_entry(s, unit=coins.unit_of(coin), kind="award" if total > 0 else "deduct",
+                       lines=coins.award_lines(s, coin, award.village_id, credits), memo=memo,
+                       source="rule", source_ref=str(award.id), actor_id=award.recorder_id,
+                       details=details, now=now)
+        entries.append(e.id)
+        award.entry_id = e.id
+        credits = []
     holder_lines = wallets.credit_lines(s, award.village_id, credits)  # held once, counted
     total = wallets.held_total(credits)
     if credits:
@@ -420,6 +432,13 @@ def post_award(s: Session, shards: int, award: AwardRecord, now: datetime) -> No
                        award_id=award.id, starts_at=now, ends_at=now + timedelta(days=bar)))
     award.entry_ids = entries
     award.status, award.posted_at, award.updated_at = AwardStatus.POSTED, now, now
+
+
+def _coin_of(s: Session, award: AwardRecord, c: S.Catalog | None) -> S.Coin | None:
+    """The coin the award's item earns, if its catalog has coins (the catalog is cached)."""
+    if c is None or c.version != award.catalog_version or c.code != award.catalog_code:
+        c = store.catalog(s, award.catalog_code, version=award.catalog_version)
+    return c.coin_of(c.items[award.item_code]) if c.coins else None
 
 
 def release(s: Session, award: AwardRecord) -> None:

@@ -1,6 +1,7 @@
 """A catalog in memory: frozen dataclasses the engine reads, and their canonical plain form
 (`to_dict`) that export writes and the database stores. Points are kept in steps of the
-catalog's scale (scale 2: one step is half a point), so every amount is an integer."""
+catalog's scale (scale 2: one step is half a point), so every amount is an integer.
+(Just over 400 lines: the catalog's every shape and its plain form belong together.)"""
 
 from __future__ import annotations
 
@@ -77,6 +78,55 @@ class StandingState:
     below_steps: int | None = None
     deducted_over_steps: int | None = None
     for_days: int = 0
+
+
+LEVEL_DOWNGRADES = ("never", "points")  # levels kept once reached, or fall with points held
+
+
+@dataclass(frozen=True)
+class Level:
+    """One level of a scheme (ledger/rules/levels.py): reached when every criterion it names
+    holds; criteria left out (None, False) are not asked."""
+
+    code: str
+    name: str
+    hours: int | None = None  # certified service hours, lifetime (never go down)
+    points_earned_steps: int | None = None  # points ever awarded (posted, positive)
+    points_held_steps: int | None = None  # points available now (balance less holds)
+    activities: int | None = None  # certified activities attended
+    after: str | None = None  # a lower level reached first
+    selection: bool = False  # an admin's selection recorded for this level
+
+
+@dataclass(frozen=True)
+class LevelScheme:
+    levels: tuple[Level, ...]
+    subjects: tuple[str, ...] = ("person",)
+    downgrade: str = "never"  # "points": a level whose points held are no longer met falls
+
+
+@dataclass(frozen=True)
+class TimeBank:
+    """Hours as a currency (ledger/rules/timebank.py): a person spends banked minutes to
+    receive help, the helper earns them; certified service minutes are never touched."""
+
+    opening_minutes: int = 0  # given once to each person at their first exchange
+    max_exchange_minutes: int = 480
+    year_cap_minutes: int | None = None  # at most this many earned through the bank a year
+
+
+@dataclass(frozen=True)
+class Coin:
+    """An earning currency (ledger/rules/coins.py): items of these categories credit the coin,
+    not points; a holder converts coins into the shop currency (points) at the coin's rate;
+    `caps` per holder across the coin's categories (an annual cap per coin)."""
+
+    code: str
+    name: str
+    categories: tuple[str, ...]
+    rate_coin_steps: int  # this many coin steps …
+    rate_points_steps: int  # … convert into this many points steps (the shop currency)
+    caps: Caps = ()
 
 
 @dataclass(frozen=True)
@@ -214,6 +264,9 @@ class Catalog:
     opening_grant: Grant | None = None
     opening_balance: OpeningBalance | None = None
     standing: tuple[StandingState, ...] = ()
+    levels: LevelScheme | None = None  # None: the national 1–5 stars by hours stay the levels
+    time_bank: TimeBank | None = None
+    coins: tuple[Coin, ...] = ()
     caps: Caps = ()
     multipliers: tuple[Multiplier, ...] = ()
     version: int = field(default=0, compare=False)
@@ -223,6 +276,9 @@ class Catalog:
 
     def wallet_of(self, item: Item) -> str:
         return item.wallet or self.wallet
+
+    def coin_of(self, item: Item) -> Coin | None:
+        return next((k for k in self.coins if item.category in k.categories), None)
 
     def category_of(self, item: Item) -> Category:
         return next(c for c in self.categories if c.code == item.category)
@@ -239,8 +295,6 @@ class Catalog:
     def points(self, steps: int) -> int | float:
         """Steps back to points for people and files: whole numbers stay whole."""
         return points_of(steps, self.scale)
-
-
 
 
 def _caps_dict(caps: Caps, scale: int) -> dict:
@@ -376,6 +430,12 @@ def to_dict(c: Catalog) -> dict:
              if st.deducted_over_steps is not None else None),
             ("for_days", st.for_days or None), ("effects", list(st.effects)))
             if v is not None} for st in c.standing]
+    if c.levels is not None:
+        from ledger.rules.validate_levels import levels_dict
+        head["levels"] = levels_dict(c.levels, c.scale)
+    if c.time_bank is not None or c.coins:
+        from ledger.rules.validate_currencies import currencies_dict
+        head.update(currencies_dict(c))
     if c.caps:
         head["caps"] = _caps_dict(c.caps, c.scale)
     if c.multipliers:

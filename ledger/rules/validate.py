@@ -14,6 +14,7 @@ from __future__ import annotations
 from datetime import date
 
 from ledger.rules import spec as S
+from ledger.rules import validate_currencies, validate_levels
 from ledger.rules.validate_fields import (
     MAX_NOTICE_DAYS,
     MAX_STANDING_DAYS,
@@ -34,7 +35,7 @@ HEAD_KEYS = ("code", "name", "demo", "description", "town", "villages", "scale",
              "public_notice_days", "village_notice_days", "appeal_days",
              "second_confirmation_over", "thresholds", "expiry", "opening_grant", "caps",
              "multipliers", "wallet", "redemption", "opening_balance", "standing",
-             "backdate_days")
+             "backdate_days", "levels", "time_bank", "coins")
 STANDING_KEYS = ("code", "name", "below", "deducted_over", "for_days", "effects")
 MAX_STANDING_STATES = 10
 REDEMPTION_KEYS = ("per_holder", "per_reward", "days_of_month", "period_ends", "min_activities")
@@ -189,6 +190,8 @@ def _head(ck: Checker, h: dict, path: Path) -> dict:
             points_steps=ck.steps(ob.get("points"), op + ("points",), scale, positive=True) or 1,
             subjects=ck.choices(ob["subjects"], op + ("subjects",), S.SUBJECTS)
             if "subjects" in ob else ("person",))
+    out.update(validate_levels.head(ck, h, path, scale))  # levels beyond five stars
+    out.update(validate_currencies.head(ck, h, path, scale))  # time bank, coins
     out["caps"] = ck.caps(h.get("caps"), path + ("caps",), scale, S.CATALOG_CAP_METRICS)
     mults = h.get("multipliers") or []
     if not isinstance(mults, list) or len(mults) > MAX_MULTIPLIERS:
@@ -260,6 +263,7 @@ def build(data, lines: dict[Path, int] | None = None) -> S.Catalog:
         for c in m.items:
             if c not in items:
                 ck.err(("catalog", "multipliers", i, "items"), f"没有条目 {c!r} (no such item)")
+    validate_currencies.check(ck, head, categories, items)  # coins name categories
     if ck.problems:
         raise CatalogInvalid(ck.problems)
     return S.Catalog(categories=tuple(categories), items=items, **head)
