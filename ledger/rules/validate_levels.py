@@ -1,6 +1,6 @@
 """Checking a catalog's `levels:` (any number of levels beyond the five national stars) and
-writing them back to the plain form. Called from `validate._head` by one line, so the checker
-merge stays easy; enforcement lives in ledger/rules/levels.py."""
+writing them back to the plain form. Called from `validate._head` by one line;
+enforcement lives in ledger/rules/levels.py."""
 
 from __future__ import annotations
 
