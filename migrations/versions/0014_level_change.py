@@ -2,7 +2,7 @@
 selection for a level, with who, why, when
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-06 13:00:00
 """
 import sqlalchemy as sa
@@ -11,7 +11,7 @@ from alembic import op
 import ledger.timeutil
 
 revision = '0014'
-down_revision = '0012'
+down_revision = '0013'
 branch_labels = None
 depends_on = None
 
