@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from ledger.errors import InvalidInput
-from ledger.rules import catalog_io, spec, store
+from ledger.rules import catalog_io, plain, store
 from ledger.rules import service as svc
 from ledger.rules.models import CatalogVersion, RuleCatalog, RuleItem
 from tests.test_rules_support import T0, family, load, make_world, staff
@@ -21,7 +21,7 @@ def test_each_shipped_catalog_round_trips_through_export_and_load(code):
     c = catalog_io.load_shipped(code)
     text = catalog_io.dump_text(c)
     again = catalog_io.load_text(text)
-    assert spec.to_dict(again) == spec.to_dict(c)
+    assert plain.to_dict(again) == plain.to_dict(c)
     assert catalog_io.dump_text(again) == text
     assert again.demo and "DEMO" in text.splitlines()[0]
 
@@ -115,7 +115,7 @@ def test_catalog_needs_approval_on_record(db):
 
 
 def _edited(code: str, item: str, **changes) -> str:
-    data = spec.to_dict(catalog_io.load_shipped(code))
+    data = plain.to_dict(catalog_io.load_shipped(code))
     for cat in data["categories"]:
         for it in cat["items"]:
             if it["code"] == item:
@@ -177,8 +177,8 @@ def test_cli_loads_and_exports_a_catalog(db, settings, tmp_path, monkeypatch):
     out = tmp_path / "export.yaml"
     r = runner.invoke(app, ["catalog", "export", "volunteer_hours", "--out", str(out)])
     assert r.exit_code == 0, r.output
-    assert spec.to_dict(catalog_io.load_text(out.read_text(encoding="utf-8"))) == \
-        spec.to_dict(catalog_io.load_shipped("volunteer_hours"))
+    assert plain.to_dict(catalog_io.load_text(out.read_text(encoding="utf-8"))) == \
+        plain.to_dict(catalog_io.load_shipped("volunteer_hours"))
     bad = tmp_path / "bad.yaml"
     bad.write_text(BAD, encoding="utf-8")
     r = runner.invoke(app, ["catalog", "load", str(bad)])

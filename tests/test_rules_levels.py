@@ -13,7 +13,7 @@ from ledger.errors import DomainError
 from ledger.rules import levels, store
 from ledger.rules import service as svc
 from ledger.rules.catalog_io import from_plain, load_text
-from ledger.rules.spec import to_dict
+from ledger.rules.plain import to_dict
 from tests.pages_support import sign_in
 from tests.test_rules_support import T0, add_person, make_world, staff
 

@@ -169,9 +169,8 @@ def test_a_check_in_caller_records_with_a_user_id_and_gets_the_entry(db, setting
 def test_bare_item_code_in_two_catalogs_is_ambiguous(db, settings, town):
     import yaml
 
-    from ledger.rules import catalog_io, store
-    from ledger.rules import spec as S
-    data = S.to_dict(catalog_io.load_shipped("baogai"))
+    from ledger.rules import catalog_io, plain, store
+    data = plain.to_dict(catalog_io.load_shipped("baogai"))
     data["catalog"]["code"] = "copy"
     store.import_catalog(db, yaml.safe_dump(data, allow_unicode=True), actor_id=1)
     with pytest.raises(Exception) as e:

@@ -21,6 +21,7 @@ from ledger.errors import DomainError
 from ledger.rules import catalog_io, store
 from ledger.rules import spec as S
 from ledger.rules.periods import local_date
+from ledger.rules.plain import to_dict
 from ledger.timeutil import utcnow
 
 MAX_IMPORT_BYTES = catalog_io.MAX_CATALOG_BYTES
@@ -87,7 +88,7 @@ def item_page(request: Request, code: str, item_code: str, db: Database) -> Temp
 def edited_catalog(c: S.Catalog, item_code: str, form: dict) -> dict:
     """The catalog's plain form with one item's name, points or description changed: the
     text the town approves and imports as its next version."""
-    plain = copy.deepcopy(S.to_dict(c))
+    plain = copy.deepcopy(to_dict(c))
     for cat in plain["categories"]:
         for item in cat["items"]:
             if item["code"] != item_code:

@@ -9,6 +9,7 @@ import structlog
 import yaml
 
 from ledger.errors import InvalidInput
+from ledger.rules import plain
 from ledger.rules import spec as S
 from ledger.rules.validate import CatalogInvalid, build
 from ledger.rules.validate_fields import Problem
@@ -221,14 +222,14 @@ def plain_json_value(v):
 
 def plain_json(c: S.Catalog) -> dict:
     """The canonical form with dates as ISO text, for JSON columns and the API."""
-    return plain_json_value(S.to_dict(c))
+    return plain_json_value(plain.to_dict(c))
 
 
 def dump_text(c: S.Catalog) -> str:
     head = (f"# 积分规则目录 {c.name} ({c.code})"
             + (" — 演示目录 DEMO，非正式公布的细则" if c.demo else "") + "\n"
             "# 格式说明见 docs/rules.md；本文件可直接用 `jifen catalog load` 导入。\n")
-    body = yaml.dump(S.to_dict(c), Dumper=_Dumper, allow_unicode=True, sort_keys=False,
+    body = yaml.dump(plain.to_dict(c), Dumper=_Dumper, allow_unicode=True, sort_keys=False,
                      default_flow_style=False, width=100, indent=2)
     return head + body
 

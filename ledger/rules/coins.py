@@ -92,7 +92,7 @@ def convert_in(s: Session, shards: int, *, holder_type: str, holder_id: int, coi
     """Convert `amount` coins (as a person writes them) inside the caller's transaction: two
     entries, or nothing."""
     from ledger.rules.holders import resolve_holder
-    from ledger.rules.thresholds import catalogs_for
+    from ledger.rules.store import catalogs_for
     h = resolve_holder(s, holder_type, holder_id)
     found = [(c, k) for c in catalogs_for(s, h.village_name, now) for k in c.coins
              if k.code == coin_code]
@@ -151,7 +151,7 @@ def summary(s: Session, holder_type: str, holder_id: int, now: datetime | None =
     """For the holder's page and the API: each coin's balance and rate, and banked hours
     where a time bank covers the holder (a person)."""
     from ledger.rules.holders import resolve_holder
-    from ledger.rules.thresholds import catalogs_for
+    from ledger.rules.store import catalogs_for
     from ledger.rules.timebank import balance as bank_balance
     h = resolve_holder(s, holder_type, holder_id)
     cats = catalogs_for(s, h.village_name, now or utcnow())

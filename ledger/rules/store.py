@@ -18,6 +18,7 @@ from ledger.rules import catalog_io
 from ledger.rules import spec as S
 from ledger.rules.models import CatalogVersion, RuleCatalog, RuleCategory, RuleItem
 from ledger.rules.periods import local_date
+from ledger.rules.plain import item_dict
 from ledger.timeutil import utcnow
 
 MAX_CATALOGS = 50
@@ -75,7 +76,7 @@ def _store(s: Session, c: S.Catalog, plain: dict, *, actor_id: int | None, town_
     prev_items = dict(latest.item_versions) if latest else {}
     item_versions, new, changed = {}, [], []
     for code, item in c.items.items():
-        spec = S.item_dict(c, code)
+        spec = item_dict(c, code)
         spec["category"] = item.category
         h = _hash({"item": catalog_io.plain_json_value(spec), "scale": c.scale})
         last = s.scalar(select(RuleItem).where(RuleItem.catalog_id == row.id,

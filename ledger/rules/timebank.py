@@ -47,7 +47,7 @@ class Exchange:
 
 
 def _catalog(s: Session, village_name: str | None, now: datetime) -> S.Catalog:
-    from ledger.rules.thresholds import catalogs_for
+    from ledger.rules.store import catalogs_for
     cats = [c for c in catalogs_for(s, village_name, now) if c.time_bank is not None]
     if not cats:
         raise NotFound("本村未开设时间银行 (no time bank covers this village)",

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from ledger.rules import spec as S
 from ledger.rules.validate_fields import Checker, Path
-from ledger.units import points_of
 
 TIME_BANK_KEYS = ("opening_hours", "max_exchange_hours", "year_cap_hours")
 COIN_KEYS = ("code", "name", "categories", "rate", "caps")
@@ -110,25 +109,3 @@ def check(ck: Checker, head: dict, categories: list[S.Category], items: dict[str
             ck.err(("categories",), f"条目 {it.code}：币种条目不设公示、计入家庭、存入家庭或处罚 "
                                     "(a coin item has no notice, rollup, household wallet or "
                                     "sanction)")
-
-
-def currencies_dict(c: S.Catalog) -> dict:
-    p = lambda n: points_of(n, c.scale)
-    out: dict = {}
-    if c.time_bank is not None:
-        tb = c.time_bank
-        h = lambda m: m // 60 if m % 60 == 0 else m / 60
-        d = {"max_exchange_hours": h(tb.max_exchange_minutes)}
-        if tb.opening_minutes:
-            d["opening_hours"] = h(tb.opening_minutes)
-        if tb.year_cap_minutes is not None:
-            d["year_cap_hours"] = h(tb.year_cap_minutes)
-        out["time_bank"] = d
-    if c.coins:
-        from ledger.rules.spec import _caps_dict
-        out["coins"] = [{k: v for k, v in (
-            ("code", k.code), ("name", k.name), ("categories", list(k.categories)),
-            ("rate", {"coins": p(k.rate_coin_steps), "points": p(k.rate_points_steps)}),
-            ("caps", _caps_dict(k.caps, c.scale) or None)) if v is not None}
-            for k in c.coins]
-    return out

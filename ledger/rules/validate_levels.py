@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from ledger.rules import spec as S
 from ledger.rules.validate_fields import Checker, Path
-from ledger.units import points_of
 
 LEVELS_KEYS = ("subjects", "downgrade", "list")
 LEVEL_KEYS = ("code", "name", "hours", "points_earned", "points_held", "activities", "after",
@@ -86,26 +85,3 @@ def head(ck: Checker, h: dict, path: Path, scale: int) -> dict:
     if "levels" not in h:
         return {}
     return {"levels": parse(ck, h["levels"], path + ("levels",), scale)}
-
-
-def levels_dict(ls: S.LevelScheme, scale: int) -> dict:
-    out: dict = {}
-    if ls.subjects != ("person",):
-        out["subjects"] = list(ls.subjects)
-    if ls.downgrade != "never":
-        out["downgrade"] = ls.downgrade
-    rows = []
-    for lv in ls.levels:
-        d: dict = {"code": lv.code, "name": lv.name}
-        for key, val in (("hours", lv.hours),
-                         ("points_earned", points_of(lv.points_earned_steps, scale)
-                          if lv.points_earned_steps is not None else None),
-                         ("points_held", points_of(lv.points_held_steps, scale)
-                          if lv.points_held_steps is not None else None),
-                         ("activities", lv.activities), ("after", lv.after),
-                         ("selection", lv.selection or None)):
-            if val is not None:
-                d[key] = val
-        rows.append(d)
-    out["list"] = rows
-    return out
