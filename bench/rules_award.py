@@ -20,7 +20,7 @@ from ledger.journal import service as journal
 from ledger.registry.models import Household, Person, Town, Village
 from ledger.rules import service as svc
 from ledger.rules import store
-from ledger.rules.types import Actor
+from ledger.identity.actor import Actor
 from ledger.timeutil import utcnow
 
 PEOPLE = 200
@@ -58,8 +58,8 @@ def setup(db: Database) -> tuple[int, list[int]]:
 
 def run(db: Database, settings, n: int) -> dict:
     village_id, people = setup(db)
-    who = Actor(50, (("village_admin", village_id), ("inspector", village_id),
-                     ("organizer", village_id)))
+    who = Actor(user_id=50, roles=(("village_admin", village_id), ("inspector", village_id),
+                                 ("organizer", village_id)))
     lat = []
     began, cpu = time.perf_counter(), time.process_time()
     for i in range(n):

@@ -14,7 +14,7 @@ from ledger.rules import coins, store, timebank
 from ledger.rules import service as svc
 from ledger.rules.catalog_io import from_plain, load_text
 from ledger.rules.plain import to_dict
-from ledger.rules.types import Actor
+from ledger.identity.actor import Actor
 from tests.conftest import audit_clean
 from tests.test_rules_support import T0, add_person, balance, make_world, staff
 
@@ -61,7 +61,7 @@ def rec(db, settings, w, item, p, at=T0, **ctx):
 
 
 def me(p: int) -> Actor:
-    return Actor(900 + p, (("volunteer", None),), p)
+    return Actor(user_id=900 + p, roles=(("volunteer", None),), person_id=p)
 
 
 def test_coins_are_earned_per_category_and_converted_at_the_rate(db, settings, town):
@@ -128,7 +128,7 @@ def test_the_time_bank_moves_banked_hours_and_never_certified_ones(db, settings,
         with pytest.raises(DomainError) as e:
             timebank.record(db, settings, ex, recorder=who, now=T0)
         assert e.value.code == code, (ex, code)
-    organizer = Actor(60, (("organizer", town.villages["塘后村"]),))
+    organizer = Actor(user_id=60, roles=(("organizer", town.villages["塘后村"]),))
     timebank.record(db, settings, timebank.Exchange(b, a, 120, ""), recorder=organizer, now=T0)
     with pytest.raises(DomainError) as e:  # a has earned 2 h of its 3 h a year
         timebank.record(db, settings, timebank.Exchange(b, a, 90, ""), recorder=organizer,

@@ -22,7 +22,7 @@ from ledger.journal.accounts import budget_shards, open_account
 from ledger.journal.models import Account, HolderType, Purpose, Unit
 from ledger.journal.posting import Line, post_entry
 from ledger.rules import spec as S
-from ledger.rules.types import Actor
+from ledger.identity.actor import Actor
 from ledger.timeutil import utcnow
 from ledger.units import steps_of
 

@@ -28,7 +28,7 @@ from ledger.journal.models import HolderType, JournalEntry, Posting, Purpose, Un
 from ledger.journal.posting import Line, post_entry
 from ledger.rules import spec as S
 from ledger.rules.periods import local_date
-from ledger.rules.types import Actor
+from ledger.identity.actor import Actor
 from ledger.timeutil import LOCAL_TZ, utcnow
 
 KIND = "time_bank"
