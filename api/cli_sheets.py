@@ -84,24 +84,28 @@ def run_import(kind: str, file: Path, check: bool) -> dict:
 
 @app.command("import")
 def import_file(kind: str = typer.Argument(..., help=" | ".join(IMPORT_KINDS)),
-                file: Path = typer.Argument(..., help=".xlsx or CSV (UTF-8 or GBK/GB18030)"),
+                files: list[Path] = typer.Argument(..., help=".xlsx or CSV (UTF-8 or GBK/GB18030)"
+                                                   "; several files are imported in turn"),
                 check: bool = typer.Option(False, "--check", help="check only, change nothing")
                 ) -> None:
-    """Import a file: every bad row is listed (exit 1) and nothing of it is applied; the same
-    file again changes nothing."""
+    """Import files, one after another, each whole or not at all: every bad row is listed
+    (exit 1, the files after it are not imported) and nothing of its file is applied; the same
+    file again changes nothing (a town's years of history: one file per year or ledger)."""
     from ledger.errors import DomainError
     if kind not in IMPORT_KINDS:
         console.print(f"[red]kind must be one of {', '.join(IMPORT_KINDS)}[/red]")
         raise typer.Exit(2)
-    try:
-        r = run_import(kind, file, check)
-    except DomainError as exc:
-        typer.echo(f"{exc.code}: {exc.detail}", err=True)
-        for e in exc.extra.get("errors", []):  # one line each, unwrapped: grep-able
-            typer.echo(f"{file}:{e['line']}: {e['code']}: {e.get('text') or e['message']}",
-                       err=True)
-        sys.exit(1)
-    console.print(f"[green]{'checked' if check else 'imported'}[/green] {file}: {_summary(r)}")
+    for file in files:
+        try:
+            r = run_import(kind, file, check)
+        except DomainError as exc:
+            typer.echo(f"{exc.code}: {exc.detail}", err=True)
+            for e in exc.extra.get("errors", []):  # one line each, unwrapped: grep-able
+                typer.echo(f"{file}:{e['line']}: {e['code']}: {e.get('text') or e['message']}",
+                           err=True)
+            sys.exit(1)
+        console.print(f"[green]{'checked' if check else 'imported'}[/green] {file}: "
+                      f"{_summary(r)}")
 
 
 @app.command("export")

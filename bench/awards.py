@@ -323,9 +323,11 @@ def collect(procs: list, out, seconds: float) -> Run:
 
 class _CountingCursor(psycopg.Cursor):
     """Counts what a psycopg connection sends: each execute / executemany is a statement (one
-    round trip), and the BEGIN psycopg sends before the first statement of a transaction."""
+    round trip), and the BEGIN psycopg sends before the first statement of a transaction.
+    Statements (and a BEGIN) sent in a pipeline (`connection.pipeline()`) share its one round
+    trip: they are counted apart, and the pipelines by `_count_pipelines`."""
 
-    counts = {"statements": 0, "begins": 0}
+    counts = {"statements": 0, "begins": 0, "piped": 0, "pipelines": 0}
 
     def execute(self, *a, **kw):
         self._count()
@@ -337,10 +339,28 @@ class _CountingCursor(psycopg.Cursor):
 
     def _count(self) -> None:
         conn = self.connection
+        piped = getattr(conn, "_pipeline", None) is not None
         if not conn.autocommit and conn.info.transaction_status == \
                 psycopg.pq.TransactionStatus.IDLE:
             _CountingCursor.counts["begins"] += 1
+            _CountingCursor.counts["piped"] += piped
         _CountingCursor.counts["statements"] += 1
+        _CountingCursor.counts["piped"] += piped
+
+
+def _count_pipelines(dbapi) -> None:  # noqa: ANN001 - a psycopg connection
+    """Each pipeline is one round trip (its sync), whatever it sends."""
+    opened = dbapi.pipeline
+
+    def pipeline(*a, **kw):  # noqa: ANN202
+        _CountingCursor.counts["pipelines"] += 1
+        return opened(*a, **kw)
+    dbapi.pipeline = pipeline
+
+
+def _counting(dbapi) -> None:  # noqa: ANN001
+    dbapi.cursor_factory = _CountingCursor
+    _count_pipelines(dbapi)
 
 
 def statements_per_award(url: str, path: str, shards: int, tag: str, n: int = 200) -> dict:
@@ -349,7 +369,7 @@ def statements_per_award(url: str, path: str, shards: int, tag: str, n: int = 20
     plus BEGIN and COMMIT/ROLLBACK (PostgreSQL: psycopg cursors and the engine's commit
     events; SQLite: the connection's trace callback, which sees every statement)."""
     db = open_db(url)
-    counts = {"statements": 0, "begins": 0, "ends": 0}
+    counts = {"statements": 0, "begins": 0, "ends": 0, "piped": 0, "pipelines": 0}
     if db.is_sqlite:
         def trace(sql: str) -> None:
             word = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else ""
@@ -359,8 +379,7 @@ def statements_per_award(url: str, path: str, shards: int, tag: str, n: int = 20
         event.listen(db.engine, "connect",
                      lambda dbapi, _rec: dbapi.set_trace_callback(trace))
     else:
-        event.listen(db.engine, "connect",
-                     lambda dbapi, _rec: setattr(dbapi, "cursor_factory", _CountingCursor))
+        event.listen(db.engine, "connect", lambda dbapi, _rec: _counting(dbapi))
         for name in ("commit", "rollback"):
             event.listen(db.engine, name,
                          lambda _conn: counts.__setitem__("ends", counts["ends"] + 1))
@@ -368,13 +387,15 @@ def statements_per_award(url: str, path: str, shards: int, tag: str, n: int = 20
     for i in range(warmup(path)):
         one(i)
     base = dict(_CountingCursor.counts)
-    counts.update(statements=0, begins=0, ends=0)
+    counts.update(statements=0, begins=0, ends=0, piped=0, pipelines=0)
     for i in range(warmup(path), warmup(path) + n):
         one(i)
     if not db.is_sqlite:
         counts["statements"] = _CountingCursor.counts["statements"] - base["statements"]
-        counts["begins"] = _CountingCursor.counts["begins"] - base["begins"]
+        for k in ("begins", "piped", "pipelines"):
+            counts[k] = _CountingCursor.counts[k] - base[k]
     db.dispose()
     stmts = counts["statements"] / n
-    trips = (counts["statements"] + counts["begins"] + counts["ends"]) / n
+    trips = (counts["statements"] + counts["begins"] + counts["ends"] - counts["piped"]
+             + counts["pipelines"]) / n
     return {"statements": stmts, "round_trips": trips}

@@ -63,3 +63,31 @@ def test_backup_and_recompute_show_progress_and_a_summary(db, tmp_path, monkeypa
     r = run(app, ["recompute"])
     assert r.exit_code == 0, r.output
     assert "重新计算" in r.output and "recomputed" in r.output
+
+
+def test_history_import_takes_several_files_in_one_command(db, tmp_path, monkeypatch):
+    from api.cli import app
+    from ledger.journal import service as journal
+    from ledger.registry.models import Village
+    from sqlalchemy import select
+    _env(db, tmp_path, monkeypatch)
+    run = CliRunner().invoke
+    assert run(app, ["sheets", "import", "registry",
+                     str(FIXTURES / "registry-excel-gbk.csv")]).exit_code == 0
+    with db.sessions() as s:
+        vid = s.scalar(select(Village.id).where(Village.name == "塘边村"))
+    journal.allocate(db, shards=2, town_id=1, village_id=vid, amount=10_000, actor_id=None,
+                     key=None)
+    files = []
+    for year in (2021, 2022):
+        f = tmp_path / f"{year}.csv"
+        f.write_text("村（社区）,对象,姓名/户主,日期,积分,事由,来源\n"
+                     f"塘边村,个人,陈美玲,{year}-05-05,5,环境整治,{year}年台账\n", "utf-8")
+        files.append(str(f))
+    r = run(app, ["sheets", "import", "history", *files])
+    assert r.exit_code == 0, r.output
+    assert r.output.count("rows_booked 1") == 2
+    r = run(app, ["sheets", "import", "history", *files])  # again: the first answers
+    assert r.exit_code == 0 and r.output.count("rows_booked 1") == 2
+    report = journal.audit(db)  # the allocation and one award per file, chains intact
+    assert report["ok"] and report["entries"] == 3

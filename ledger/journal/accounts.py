@@ -167,6 +167,45 @@ def remember_points_accounts(session: Session, holder_type: str, holder_ids: Seq
     return found
 
 
+def open_accounts(session: Session, keys: Sequence[Key], now: datetime | None = None
+                  ) -> dict[Key, int]:
+    """`open_account` for many keys at once (a bulk load): the existing ids in one query per
+    PRELOAD_CHUNK holders of a kind, the missing accounts created in one batch. The ids are not
+    remembered (some were created by this transaction, which may still roll back)."""
+    raw = Raw(session)
+    want = {(str(u), str(ht), int(hid), str(pu), int(sh)) for u, ht, hid, pu, sh in keys}
+    found: dict[Key, int] = {}
+
+    def look(todo: set[Key]) -> None:
+        kinds: dict[tuple, list[int]] = {}
+        for u, ht, hid, pu, sh in todo:
+            kinds.setdefault((u, ht, pu, sh), []).append(hid)
+        for (u, ht, pu, sh), hids in kinds.items():
+            hids.sort()
+            for i in range(0, len(hids), PRELOAD_CHUNK):
+                chunk = ", ".join(str(h) for h in hids[i:i + PRELOAD_CHUNK])  # ints only
+                sql = Sql.of(_FIND_POINTS.replace("purpose = :purpose AND shard = 0",
+                                                  "purpose = :purpose AND shard = :shard")
+                             .format(ids=chunk))
+                for hid, acct in raw.cur.execute(sql.pg if raw.pg else sql.sqlite, {
+                        "unit": u, "ht": ht, "purpose": pu, "shard": sh}).fetchall():
+                    found[(u, ht, hid, pu, sh)] = acct
+
+    look(want)
+    missing = sorted(want - set(found))
+    if missing:
+        at = raw.time(now or utcnow())
+        rows = [{"unit": u, "holder_type": ht, "holder_id": hid, "purpose": pu, "shard": sh,
+                 "overdraft": str(DEFAULT_OVERDRAFT[Purpose(pu)]), "balance": 0,
+                 "pending_out": 0, "pending_in": 0, "posting_count": 0,
+                 "head_hash": GENESIS_HASH, "created_at": at} for u, ht, hid, pu, sh in missing]
+        sql = _CREATE.pg if raw.pg else _CREATE.sqlite
+        raw.cur.executemany(sql.replace(" RETURNING id", ""), rows)
+        session.info.setdefault(_NEW, set()).update(missing)
+        look(set(missing))
+    return found
+
+
 def holder_accounts(session: Session, holder_type: str, holder_id: int,
                     purpose: str | None = None) -> Sequence[Account]:
     q = select(Account).where(Account.holder_type == holder_type, Account.holder_id == holder_id)

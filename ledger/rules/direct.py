@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import JSON
 from sqlalchemy.orm import Session
@@ -36,6 +37,7 @@ from ledger.journal.book import KEY_PUT_BY_WORK, KEY_TO_PUT
 from ledger.journal.models import HolderType, Purpose, Unit
 from ledger.journal.posting import Line, post_entry, post_entry_with
 from ledger.journal.rawdb import Raw, Sql, dumps
+from ledger.rules import engine as E
 from ledger.rules import spec as S
 from ledger.rules import store
 from ledger.rules.holders import (
@@ -85,30 +87,95 @@ class Prepared:
     award_id: int  # the id the award record will have if it is posted at once
 
 
+# What `prepare` last read of a holder (village id, household id, village name, catalog stamp),
+# per engine: the next award of the same holder predicts its counters from it and locks them in
+# the round trip that reads (PostgreSQL pipeline: BEGIN, the read and the counters' upsert sent
+# at once). The read then tells whether the prediction held; when it did not (the holder moved,
+# a catalog was published) the right counters are locked by `lock_counters` as without it.
+_BASIS: WeakKeyDictionary = WeakKeyDictionary()
+BASIS_CACHE_SIZE = 200_000
+_LOCKED = "direct_counters_locked"  # session.info: (transaction, keys, usage) locked ahead
+_SECOND: WeakKeyDictionary = WeakKeyDictionary()  # psycopg connection -> its second cursor
+
+
+def _derive(s: Session, basis: tuple, *, h_type: str, h_id: int, tags, ctx: dict, recorder,
+            context, item_code: str, catalog: str | None, now, rows=None):
+    """The holder, inputs, catalog and item an award reads, from what the holder's row gave."""
+    village_id, household_id, village_name, stamp = basis
+    h = Holder(h_type, h_id, village_id, village_name, household_id, frozenset(tags))
+    channel = ctx.get("channel") or (default_channel(recorder, h.village_id)
+                                     if isinstance(recorder, Actor) else "organizer")
+    inp = make_inputs(context, channel=channel, now=now)
+    c, item = store.find_item(s, item_code, on=local_date(inp.occurred_at),
+                              village_name=h.village_name, catalog_code=catalog,
+                              rows=rows if rows is not None else store.versions_at(s, stamp))
+    return h, channel, inp, c, item
+
+
+def _predicted_keys(s: Session, basis: tuple, **kw) -> list[CounterKey] | None:
+    """The counters an award posted at once will lock, if `basis` still holds; None when it
+    would not lock them at once (see service.record_award) or cannot be predicted."""
+    from ledger.rules.service import waits_for_approval  # service imports this module
+    rows = store.known_versions(s, basis[3])
+    if rows is None:  # a catalog was published since: no guess (reading them is no guess)
+        return None
+    try:
+        h, _, inp, c, item = _derive(s, basis, rows=rows, **kw)
+    except Exception:  # noqa: BLE001 - the real read raises it again, in order
+        return None
+    if waits_for_approval(item, inp) or item.sanction:
+        return None
+    return sorted(set(E.counter_keys(c, item.code, h, inp))) or None
+
+
+def _second_cursor(raw: Raw):
+    cur = _SECOND.get(raw.conn)
+    if cur is None:
+        cur = _SECOND[raw.conn] = raw.conn.cursor()
+    return cur
+
+
 def prepare(s: Session, *, item_code: str, holder, recorder, context, catalog: str | None,
             confirmer: Actor | None, now) -> Prepared | None:
     """What `service._prepare` finds, read in one statement; None for a team (whose village
-    may come from the context: the general path resolves it)."""
+    may come from the context: the general path resolves it). On PostgreSQL, a holder seen
+    before has its counters locked in the same round trip (see _BASIS)."""
     h_type, h_id = holder_arg(holder)
     if h_type not in _HOLDER:
         return None
     ctx = context if isinstance(context, dict) else {}
     tags = context_tags(ctx)
+    kw = dict(h_type=h_type, h_id=h_id, tags=tags, ctx=ctx, recorder=recorder, context=context,
+              item_code=item_code, catalog=catalog, now=now)
     raw = Raw(s)
-    row = raw.first(_HOLDER[h_type], {"hid": h_id, "vt": str(HolderType.VILLAGE),
-                                      "pu": str(Purpose.BUDGET), "un": str(Unit.POINTS)})
+    params = {"hid": h_id, "vt": str(HolderType.VILLAGE), "pu": str(Purpose.BUDGET),
+              "un": str(Unit.POINTS)}
+    bind = s.get_bind()
+    cache = _BASIS.setdefault(getattr(bind, "engine", bind), {})
+    guess = cache.get((h_type, h_id)) if raw.pg else None
+    keys = _predicted_keys(s, guess, **kw) if guess is not None else None
+    if keys is not None:
+        second = _second_cursor(raw)
+        with raw.conn.pipeline():
+            raw.cur.execute(_HOLDER[h_type].pg, params, prepare=True)
+            second.execute(_lock_sql(len(keys)).pg, _lock_params(keys), prepare=True)
+        row = raw.cur.fetchone()
+        locked = _usage(second.fetchall())
+    else:
+        row = raw.first(_HOLDER[h_type], params)
     if row is None:
         raise NotFound(f"{h_type} {h_id} does not exist", code="holder_not_found")
     village_id, household_id, village_name, stamp, budget, award_id = row
-    h = Holder(h_type, h_id, village_id, village_name, household_id, frozenset(tags))
-    channel = ctx.get("channel") or (default_channel(recorder, h.village_id)
-                                     if isinstance(recorder, Actor) else "organizer")
+    basis = (village_id, household_id, village_name, stamp)
+    if keys is not None and basis == guess:
+        s.info[_LOCKED] = (s.get_transaction(), tuple(keys), locked)
+    if len(cache) >= BASIS_CACHE_SIZE:
+        for old in list(cache)[: BASIS_CACHE_SIZE // 10]:  # drop the oldest tenth
+            del cache[old]
+    cache[(h_type, h_id)] = basis
+    h, channel, inp, c, item = _derive(s, basis, **kw)
     actor = resolve_actor(s, actor_from(recorder, channel, h.village_id))
     conf = resolve_actor(s, confirmer) if confirmer is not None else None
-    inp = make_inputs(context, channel=channel, now=now)
-    c, item = store.find_item(s, item_code, on=local_date(inp.occurred_at),
-                              village_name=h.village_name, catalog_code=catalog,
-                              rows=store.versions_at(s, stamp))
     return Prepared(c, item, h, actor, conf, inp, int(budget), int(award_id))
 
 
@@ -127,19 +194,29 @@ def _lock_sql(n: int) -> Sql:
     return Sql.of(text.format(values=values(False)), text.format(values=values(True)))
 
 
-def lock_counters(s: Session, keys) -> dict[CounterKey, Usage]:
-    """The counters' rows, created if missing and locked (PostgreSQL: the upsert's row locks,
-    taken in the keys' order, as `counters.lock` takes them; SQLite has one writer at a time),
-    with their usage. One statement."""
-    keys = sorted(set(keys))
-    if not keys:
-        return {}
+def _lock_params(keys: list[CounterKey]) -> dict:
     params = {}
     for k, key in enumerate(keys):
         params.update({f"t{k}": key.holder_type, f"i{k}": key.holder_id, f"s{k}": key.scope,
                        f"p{k}": key.period})
-    return {CounterKey(r[0], r[1], r[2], r[3]): Usage(r[4], r[5], r[6], r[7])
-            for r in Raw(s).all(_lock_sql(len(keys)), params)}
+    return params
+
+
+def _usage(rows) -> dict[CounterKey, Usage]:
+    return {CounterKey(r[0], r[1], r[2], r[3]): Usage(r[4], r[5], r[6], r[7]) for r in rows}
+
+
+def lock_counters(s: Session, keys) -> dict[CounterKey, Usage]:
+    """The counters' rows, created if missing and locked (PostgreSQL: the upsert's row locks,
+    taken in the keys' order, as `counters.lock` takes them; SQLite has one writer at a time),
+    with their usage. One statement, or none when `prepare` locked these very keys ahead."""
+    keys = sorted(set(keys))
+    if not keys:
+        return {}
+    ahead = s.info.pop(_LOCKED, None)
+    if ahead is not None and ahead[0] is s.get_transaction() and ahead[1] == tuple(keys):
+        return ahead[2]
+    return _usage(Raw(s).all(_lock_sql(len(keys)), _lock_params(keys)))
 
 
 _AWARD_COLUMNS = [c for c in AwardRecord.__table__.columns]

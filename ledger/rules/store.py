@@ -161,6 +161,13 @@ def versions_at(s: Session, stamp: int | None) -> dict[str, list]:
     return rows
 
 
+def known_versions(s: Session, stamp: int | None) -> dict[str, list] | None:
+    """`versions_at` from memory only: None unless this process has read them at `stamp`."""
+    bind = s.get_bind()
+    found = _versions.get(getattr(bind, "engine", bind))
+    return found[1] if found is not None and stamp is not None and found[0] == stamp else None
+
+
 def _one(s: Session, code: str, on: date | None, version: int | None,
          rows_by_code: dict[str, list] | None = None):
     rows = (rows_by_code if rows_by_code is not None else _light_rows(s, code)).get(code)

@@ -25,8 +25,10 @@ from ledger.db import Database
 from ledger.identity.actor import require, villages_of
 from ledger.identity.roles import REGISTRY_ADMINS
 from ledger.journal import book
-from ledger.journal import minutes as minutes_book
-from ledger.journal.models import Account, JournalEntry, Posting, Unit
+from ledger.journal.accounts import open_accounts
+from ledger.journal.bulk import BulkEntry, post_many
+from ledger.journal.models import Account, HolderType, JournalEntry, Posting, Purpose, Unit
+from ledger.journal.posting import Line
 from ledger.registry.models import Household, Person, Village
 from ledger.rules.service import village_shards
 from ledger.rules.store import scale_in_force as points_scale
@@ -258,8 +260,14 @@ class HistoryImport:
                 left[r.village_id] = -1  # one error per village is enough
 
     def apply(self, s: Session, plan: imports.Plan, actor) -> dict:
+        """Every row's entries posted in one batch (journal.bulk: the accounts locked once,
+        COPY on PostgreSQL), in file order, each as `book.award` / `book.deduct` and
+        `minutes.credit` would post it."""
         actor_id = getattr(actor, "user_id", None)
-        shards: dict[int, int] = {}
+        budgets = {vid: village_shards(s, vid) for vid in {r.village_id for r in plan.rows
+                                                            if r.steps}}
+        ids = open_accounts(s, _account_keys(plan.rows, budgets))
+        entries: list[BulkEntry] = []
         points = minutes = 0
         for r in plan.rows:
             details = {"import": {"source": r.source, "date": r.on.isoformat(),
@@ -267,22 +275,41 @@ class HistoryImport:
             at = booked_at(r.on)
             memo = f"历史记录导入：{r.reason}"[:500]
             if r.steps:
-                n = shards.setdefault(r.village_id, village_shards(s, r.village_id))
-                flow = book.award if r.steps > 0 else book.deduct
-                flow(s, village_id=r.village_id, holder_type=r.holder_type,
-                     holder_id=r.holder_id, amount=abs(r.steps), shards=n, memo=memo,
-                     source=SOURCE, source_ref=r.row_key, actor_id=actor_id, details=details,
-                     now=at)
+                holder = ids[(Unit.POINTS, r.holder_type, r.holder_id, Purpose.POINTS, 0)]
+                shards = tuple(ids[(Unit.POINTS, HolderType.VILLAGE, r.village_id,
+                                    Purpose.BUDGET, i)] for i in range(budgets[r.village_id]))
+                entries.append(BulkEntry(
+                    Unit.POINTS, "award" if r.steps > 0 else "deduct",
+                    [Line.of(holder, r.steps), Line(shards, -r.steps, hot=True)], at,
+                    memo=memo, source=SOURCE, source_ref=r.row_key, actor_id=actor_id,
+                    details=details))
                 points += 1
             if r.minutes:
-                minutes_book.credit(s, town_id=r.town_id, holders=[("person", r.holder_id,
-                                                                     r.minutes)],
-                                    shards=1, kind="service", memo=memo, source=SOURCE,
-                                    source_ref=r.row_key, actor_id=actor_id, details=details,
-                                    now=at)
+                holder = ids[(Unit.MINUTES, HolderType.PERSON, r.holder_id, Purpose.POINTS, 0)]
+                service = ids[(Unit.MINUTES, HolderType.TOWN, r.town_id, Purpose.SERVICE, 0)]
+                entries.append(BulkEntry(
+                    Unit.MINUTES, "service",
+                    [Line.of(holder, r.minutes), Line((service,), -r.minutes, hot=True)], at,
+                    memo=memo, source=SOURCE, source_ref=r.row_key, actor_id=actor_id,
+                    details=details))
                 minutes += 1
+        post_many(s, entries)
         return {"rows_booked": len(plan.rows), "points_entries": points,
                 "minutes_entries": minutes}
+
+
+def _account_keys(rows: list[Row], budgets: dict[int, int]) -> list[tuple]:
+    """The accounts a history's rows post to: holders' points and minutes, the villages'
+    budget shards, the towns' source of service minutes (one shard, as imports always used)."""
+    keys = {(Unit.POINTS, HolderType.VILLAGE, vid, Purpose.BUDGET, i)
+            for vid, n in budgets.items() for i in range(n)}
+    for r in rows:
+        if r.steps:
+            keys.add((Unit.POINTS, r.holder_type, r.holder_id, Purpose.POINTS, 0))
+        if r.minutes:
+            keys.add((Unit.MINUTES, HolderType.PERSON, r.holder_id, Purpose.POINTS, 0))
+            keys.add((Unit.MINUTES, HolderType.TOWN, r.town_id, Purpose.SERVICE, 0))
+    return [(str(u), str(ht), hid, str(pu), sh) for u, ht, hid, pu, sh in keys]
 
 
 COLUMN_LABELS = {c.key: c.header for c in COLUMNS}

@@ -97,6 +97,8 @@ def run(db: Database, kind: Kind, actor, data: bytes, *, dry_run: bool = False,
                 "already_imported": done}
 
     def work(s: Session) -> dict:
+        if done:  # the key is taken: `write` answers with the first result, nothing checked
+            return {}
         plan, _ = checked(s, kind, table, actor)
         refuse(kind, plan)
         return {**kind.apply(s, plan, actor), "skipped": plan.skipped}

@@ -1,0 +1,91 @@
+"""Posting many entries at once (journal/bulk.py): the same chains, balances and overdraft
+rules as posting one by one, proved by the audit; a refusal anywhere applies nothing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from ledger.errors import InsufficientFunds
+from ledger.journal import service
+from ledger.journal.accounts import budget_shards, open_account, open_accounts
+from ledger.journal.audit import run_audit
+from ledger.journal.bulk import BulkEntry, post_many
+from ledger.journal.models import Account, JournalEntry
+from ledger.journal.posting import Line, post_entry
+
+SHARDS = 4
+T0 = datetime(2021, 3, 1, 4, tzinfo=UTC)
+
+
+def _setup(db, budget: int) -> tuple[tuple[int, ...], list[int]]:
+    service.allocate(db, shards=SHARDS, town_id=1, village_id=1, amount=budget, actor_id=None,
+                     key=None)
+    with db.transaction() as s:
+        shards = budget_shards(s, 1, SHARDS)
+        got = open_accounts(s, [("points", "person", p, "points", 0) for p in (5, 6, 7)])
+    return shards, [got[("points", "person", p, "points", 0)] for p in (5, 6, 7)]
+
+
+def _award(shards, holder: int, amount: int, day: int) -> BulkEntry:
+    return BulkEntry("points", "award" if amount > 0 else "deduct",
+                     [Line.of(holder, amount), Line(shards, -amount, hot=True)],
+                     T0 + timedelta(days=day), memo="历史\t导入\n第二行", source="import",
+                     source_ref=f"r{day}", details={"import": {"line": day}})
+
+
+def test_bulk_entries_chain_like_single_postings_and_audit_clean(db):
+    shards, (a, b, c) = _setup(db, 1000)
+    with db.transaction() as s:
+        ids = post_many(s, [_award(shards, a, 100, 1), _award(shards, b, 50, 2),
+                            _award(shards, a, -30, 3)])
+        # a posting after the batch extends the same chains
+        post_entry(s, unit="points", kind="award", lines=[
+            Line.of(c, 5), Line.of(shards[0], -5, hot=True)])
+    assert ids == sorted(ids) and len(ids) == 3
+    with db.sessions() as s:
+        bal = dict(s.execute(select(Account.id, Account.balance)
+                             .where(Account.id.in_((a, b, c)))).all())
+        assert bal == {a: 70, b: 50, c: 5}
+        first = s.get(JournalEntry, ids[0])
+        assert first.created_at == T0 + timedelta(days=1) and first.memo == "历史\t导入\n第二行"
+        assert first.details == {"import": {"line": 1}}
+        report = run_audit(s)
+        assert report.ok, report.violations
+
+
+def test_bulk_batch_consolidates_shards_when_none_alone_can_pay(db):
+    shards, (a, _, _) = _setup(db, 400)  # 100 on each of 4 shards
+    with db.transaction() as s:
+        post_many(s, [_award(shards, a, 350, 1)])
+    with db.sessions() as s:
+        kinds = [k for (k,) in s.execute(select(JournalEntry.kind).order_by(JournalEntry.id))]
+        assert kinds[-2:] == ["rebalance", "award"]
+        assert s.scalar(select(func.sum(Account.balance)).where(Account.id.in_(shards))) == 50
+        assert run_audit(s).ok
+
+
+def test_bulk_refusal_applies_nothing(db):
+    shards, (a, b, _) = _setup(db, 100)
+    with db.sessions() as s:
+        before = s.scalar(select(func.count()).select_from(JournalEntry))
+    with pytest.raises(InsufficientFunds) as err, db.transaction() as s:
+        post_many(s, [_award(shards, a, 60, 1), _award(shards, b, 60, 2)])
+    assert err.value.code == "budget_exhausted"
+    with db.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(JournalEntry)) == before
+        assert s.scalar(select(func.sum(Account.balance)).where(Account.id.in_(shards))) == 100
+        assert run_audit(s).ok
+
+
+def test_open_accounts_finds_existing_and_creates_missing_once(db):
+    with db.transaction() as s:
+        old = open_account(s, holder_type="person", holder_id=9, purpose="points")
+    keys = [("points", "person", 9, "points", 0), ("minutes", "person", 9, "points", 0)]
+    with db.transaction() as s:
+        got = open_accounts(s, keys)
+    with db.transaction() as s:
+        again = open_accounts(s, keys)
+    assert got == again and got[keys[0]] == old and len(set(got.values())) == 2
