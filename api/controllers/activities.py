@@ -21,16 +21,17 @@ from litestar.params import Body, Parameter
 from litestar.response import Template
 
 from api.auth import INSPECTOR, ORGANIZER, TOWN_ADMIN, VILLAGE_ADMIN, Principal, requires_role
+from api.controllers import paged as pg
 from api.deps import scoped_key
 from ledger.activities import certificates, export, inspections, planning, review, signups, tokens
 from ledger.activities import service as checkin
+from ledger.activities.codes import CheckinCode, current_code
 from ledger.activities.models import ForgottenPolicy
 from ledger.activities.planning import Actor, ActivityDraft
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.errors import Forbidden, NotFound
 from ledger.ratelimit import Limit, RateLimiter
-from ledger.timeutil import utcnow
 
 Text = Annotated[str, msgspec.Meta(max_length=500)]
 Note = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
@@ -165,30 +166,26 @@ def _qr_bytes(url: str, fmt: str) -> tuple[bytes, str]:
     return buf.getvalue(), "image/png"
 
 
-def current_code(db: Database, settings: Settings, actor: Actor, activity_id: int,
-                 kind: str) -> dict:
-    with db.sessions() as s:
-        act = planning.get_activity(s, activity_id)
-        planning.require_manager(actor, act)
-        if kind == "static":
-            tok = tokens.static_token(settings.secret_key, act.id, act.static_version)
-            return {"kind": "static", "token": tok, "url": f"{settings.public_base_url}/c/{tok}",
-                    "valid_from": (act.starts_at - checkin.CHECKIN_OPENS_BEFORE).isoformat(),
-                    "valid_until": (act.ends_at + checkin.SCAN_GRACE_AFTER_END).isoformat()}
-        tok, left = tokens.rotating_token(settings.secret_key, act.id, act.rotate_s, utcnow())
-        return {"kind": "rotating", "token": tok, "url": f"{settings.public_base_url}/c/{tok}",
-                "period_s": act.rotate_s, "refresh_in_s": left,
-                "accepted_for_s": act.rotate_s * tokens.ACCEPTED_PERIODS}
-
-
 def _code_image(db: Database, settings: Settings, p: Principal, activity_id: int, kind: str,
                 fmt: str) -> Response:
     c = current_code(db, settings, actor_of(p), activity_id, kind)
-    body, media = _qr_bytes(c["url"], fmt)
-    headers = {**NO_STORE, "X-Checkin-URL": c["url"]}
+    body, media = _qr_bytes(c.url, fmt)
+    headers = {**NO_STORE, "X-Checkin-URL": c.url}
     if kind == "rotating":
-        headers["X-Refresh-In"] = str(c["refresh_in_s"])
+        headers["X-Refresh-In"] = str(c.refresh_in_s)
     return Response(body, media_type=media, headers=headers)
+
+
+class Signups(pg.Page[dict]):
+    """An activity's sign-ups (withdrawn ones left out), paged by person."""
+    activity_id: int = 0
+    capacity: int | None = None
+    seats_taken: int = 0
+
+
+class Attendances(pg.AfterIdPage[dict]):
+    """An activity's attendances, oldest first."""
+    activity_id: int = 0
 
 
 class ActivitiesController(Controller):
@@ -230,7 +227,7 @@ class ActivitiesController(Controller):
          response_headers={"Cache-Control": "no-store"},
          summary="The check-in code to show now (rotating) or to print (kind=static)")
     def code(self, activity_id: int, db: Database, settings: Settings, principal: Principal,
-             kind: Literal["rotating", "static"] = "rotating") -> dict:
+             kind: Literal["rotating", "static"] = "rotating") -> CheckinCode:
         return current_code(db, settings, actor_of(principal), activity_id, kind)
 
     @get("/activities/{activity_id:int}/checkin-code.png", sync_to_thread=True,
@@ -250,17 +247,24 @@ class ActivitiesController(Controller):
         return _code_image(db, settings, principal, activity_id, kind, "svg")
 
     @get("/activities/{activity_id:int}/signups", sync_to_thread=True)
-    def signup_list(self, activity_id: int, db: Database, principal: Principal) -> dict:
-        return signups.list_signups(db, actor_of(principal), activity_id)
+    def signup_list(self, activity_id: int, db: Database, principal: Principal,
+                    cursor: pg.Cursor = None, limit: pg.Limit = pg.DEFAULT_PAGE) -> Signups:
+        listing = signups.list_signups(db, actor_of(principal), activity_id)
+        page = pg.page_of(listing["items"], cursor, limit, lambda r: r["person_id"])
+        return Signups(items=page.items, next_cursor=page.next_cursor, activity_id=activity_id,
+                       capacity=listing["capacity"], seats_taken=listing["seats_taken"])
 
     @get("/activities/{activity_id:int}/attendances", sync_to_thread=True)
     def attendances(self, activity_id: int, db: Database, principal: Principal,
                     state_filter: Annotated[str | None, Parameter(query="state")] = None,
                     review_state: Annotated[
-                        str | None, Parameter(query="review")] = None, after_id: int = 0,
-                    limit: Annotated[int, Parameter(ge=1, le=review.MAX_LIST)] = 100) -> dict:
-        return review.list_attendances(db, actor_of(principal), activity_id, state=state_filter,
-                                       review=review_state, after_id=after_id, limit=limit)
+                        str | None, Parameter(query="review")] = None,
+                    cursor: pg.Cursor = None, after_id: pg.OldAfterId = None,
+                    limit: pg.Limit = pg.DEFAULT_PAGE) -> Attendances:
+        return pg.paged(review.list_attendances(
+            db, actor_of(principal), activity_id, state=state_filter, review=review_state,
+            after_id=pg.either(cursor, after_id) or 0, limit=limit), "next_after_id",
+            Attendances)
 
     @post("/activities/{activity_id:int}/attendances", status_code=201, sync_to_thread=True,
           summary="Add a forgotten attendance, with a note")
@@ -342,7 +346,8 @@ class ActivitiesController(Controller):
                                   start=data.start, end=data.end,
                                   key=scoped_key(request, principal))
 
-    @get("/certificates/{code:str}/pdf", sync_to_thread=True, media_type="application/pdf")
+    @get("/certificates/{code:str}/certificate.pdf", sync_to_thread=True,
+         media_type="application/pdf")
     def certificate_pdf(self, code: str, db: Database, settings: Settings,
                         principal: Principal) -> Response:
         rec = certificates.load(db, settings, actor_of(principal), code)

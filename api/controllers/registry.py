@@ -14,6 +14,7 @@ from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.params import Parameter
 
 from api.auth import TOWN_ADMIN, Principal, requires_role, signed_in
+from api.controllers import paged as pg
 from api.deps import scoped_key
 from ledger.registry import commands, csvio, lookup, plates
 from ledger.sheets import tabular
@@ -101,15 +102,17 @@ class RegistryController(Controller):
     tags = ["registry"]
 
     @get("/towns", guards=[signed_in], sync_to_thread=True)
-    def towns(self, db: Database) -> list[dict]:
+    def towns(self, db: Database, cursor: pg.Cursor = None,
+              limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.Page[dict]:
         with db.sessions() as s:
-            return lookup.list_towns(s)
+            return pg.page_of(lookup.list_towns(s), cursor, limit, _id)
 
     @get("/villages", guards=[signed_in], sync_to_thread=True,
          summary="Villages, communities, the institute and points, with household counts")
-    def villages(self, db: Database, town_id: int | None = None) -> list[dict]:
+    def villages(self, db: Database, town_id: int | None = None, cursor: pg.Cursor = None,
+                 limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.Page[dict]:
         with db.sessions() as s:
-            return lookup.list_villages(s, town_id)
+            return pg.page_of(lookup.list_villages(s, town_id), cursor, limit, _id)
 
     @post("/villages", guards=[requires_role(TOWN_ADMIN)], status_code=201, sync_to_thread=True)
     def add_village(self, request: Request, data: VillageIn, db: Database,
@@ -120,11 +123,12 @@ class RegistryController(Controller):
     @get("/villages/{village_id:int}/households",
          guards=[requires_role(*REGISTRY_READERS, scope_param="village_id")], sync_to_thread=True)
     def households(self, village_id: int, db: Database, principal: Principal,
-                   after_id: int | None = None,
-                   limit: Annotated[int, Parameter(ge=1, le=lookup.MAX_PAGE)] = 50) -> dict:
+                   cursor: pg.Cursor = None, after_id: pg.OldAfterId = None,
+                   limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.AfterIdPage[dict]:
         with db.sessions() as s:
-            return lookup.list_households(s, principal, village_id, after_id=after_id,
-                                          limit=limit)
+            return pg.paged(lookup.list_households(
+                s, principal, village_id, after_id=pg.either(cursor, after_id), limit=limit),
+                "next_after_id")
 
     @post("/villages/{village_id:int}/households", status_code=201, sync_to_thread=True,
           guards=[requires_role(*REGISTRY_ADMINS, scope_param="village_id")],
@@ -141,11 +145,13 @@ class RegistryController(Controller):
          guards=[requires_role(*REGISTRY_READERS, scope_param="village_id")], sync_to_thread=True)
     def people(self, village_id: int, db: Database, principal: Principal,
                q: Annotated[str | None, Parameter(max_length=lookup.MAX_QUERY_CHARS)] = None,
-               volunteers: bool = False, after_id: int | None = None,
-               limit: Annotated[int, Parameter(ge=1, le=lookup.MAX_PAGE)] = 50) -> dict:
+               volunteers: bool = False, cursor: pg.Cursor = None,
+               after_id: pg.OldAfterId = None,
+               limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.AfterIdPage[dict]:
         with db.sessions() as s:
-            return lookup.list_people(s, principal, village_id, q=q, after_id=after_id,
-                                      limit=limit, volunteers_only=volunteers)
+            return pg.paged(lookup.list_people(
+                s, principal, village_id, q=q, after_id=pg.either(cursor, after_id),
+                limit=limit, volunteers_only=volunteers), "next_after_id")
 
     @post("/villages/{village_id:int}/people", status_code=201, sync_to_thread=True,
           guards=[requires_role(*REGISTRY_ADMINS, scope_param="village_id")])
@@ -221,10 +227,11 @@ class RegistryController(Controller):
                                 principal.person_id)
 
     @get("/teams", guards=[signed_in], sync_to_thread=True)
-    def teams(self, db: Database, town_id: int | None = None,
-              village_id: int | None = None) -> list[dict]:
+    def teams(self, db: Database, town_id: int | None = None, village_id: int | None = None,
+              cursor: pg.Cursor = None, limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.Page[dict]:
         with db.sessions() as s:
-            return lookup.list_teams(s, town_id=town_id, village_id=village_id)
+            return pg.page_of(lookup.list_teams(s, town_id=town_id, village_id=village_id),
+                              cursor, limit, _id)
 
     @post("/teams", guards=[requires_role(*REGISTRY_ADMINS)], status_code=201,
           sync_to_thread=True)
@@ -260,7 +267,7 @@ class RegistryController(Controller):
         return await anyio.to_thread.run_sync(functools.partial(
             csvio.import_csv, db, principal, data, dry_run=dry_run, key=key))
 
-    @get("/registry/export", guards=[requires_role(*REGISTRY_ADMINS)], sync_to_thread=True,
+    @get("/registry/export.csv", guards=[requires_role(*REGISTRY_ADMINS)], sync_to_thread=True,
          media_type=CSV,
          summary="Households and people as CSV (the import's columns)")
     def export_csv(self, db: Database, principal: Principal,
@@ -289,6 +296,10 @@ class RegistryController(Controller):
         since = now.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
         with db.sessions() as s:
             return lookup.public_summary(s, plate_code[:64], since=since)
+
+
+def _id(row: dict) -> int:
+    return row["id"]
 
 
 def _plate_url(db: Database, settings: Settings, principal: Principal, household_id: int) -> str:

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ledger import paging
 from ledger.activities import planning
 from ledger.activities.models import (
     Activity,
@@ -152,7 +153,7 @@ def add_skill(s: Session, town_id: int, service_code: str, holder_type: str, hol
 
 
 def menu(s: Session, town_id: int) -> list[dict]:
-    return [{"code": m.code, "name": m.name, "rule_item_code": m.rule_item_code}
+    return [{"id": m.id, "code": m.code, "name": m.name, "rule_item_code": m.rule_item_code}
             for m in s.scalars(select(MenuItem).where(MenuItem.town_id == town_id,
                                                       MenuItem.active.is_(True))
                                .order_by(MenuItem.id))]
@@ -670,9 +671,14 @@ def _abilities(s: Session, o: ServiceOrder, actor) -> list[str]:
 
 
 def list_orders(s: Session, actor, *, village_id: int | None = None, mine: bool = False,
-                tasks: bool = False, limit: int = 100) -> list[dict]:
-    """A station's queue (staff), a household's orders (mine), or a volunteer's tasks."""
-    q = select(ServiceOrder).order_by(ServiceOrder.id.desc()).limit(min(limit, 500))
+                tasks: bool = False, limit: int = 100,
+                before_id: int | None = None) -> list[dict]:
+    """A station's queue (staff), a household's orders (mine), or a volunteer's tasks; newest
+    first, the next page read from `before_id` (ledger/paging.py)."""
+    q = (select(ServiceOrder).order_by(ServiceOrder.id.desc())
+         .limit(paging.check_limit(min(limit, paging.MAX_PAGE))))
+    if before_id is not None:
+        q = q.where(ServiceOrder.id < before_id)
     if village_id is not None:
         if not is_staff(actor, village_id):
             raise Forbidden("只有站点工作人员可以查看站点的服务单", code="not_station_staff")
