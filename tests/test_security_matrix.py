@@ -463,7 +463,8 @@ QUERY_VALUES = {"month": "2026-11", "year": 2026, "period": "2026Q4", "start": "
 PATH_VALUES = {"month": "2026-11", "period": "2026Q4", "role": "inspector"}
 PATH_OVERRIDES = {"/api/v1/villages/{village_id}/lists/{kind}/sheet.xlsx": {"kind": "households"}}
 # a village admin exports their own village's records (the town-wide export is the town admin's)
-VILLAGE_A_QUERY = {"GET /api/v1/service-records.csv"}
+# and takes back a role held in their own village (a town-wide one is the town admin's)
+VILLAGE_A_QUERY = {"GET /api/v1/service-records.csv", "DELETE /api/v1/users/{user_id}/roles/{role}"}
 
 
 def _query(op: str, operation: dict, known: dict) -> dict:

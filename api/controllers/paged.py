@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Generic, TypeVar
 
+import msgspec
 from litestar.params import Parameter
 
 from ledger.paging import (DEFAULT_PAGE, MAX_CURSOR_CHARS, MAX_PAGE, Page, cursor_of, either,
@@ -40,8 +41,12 @@ class BeforeIdPage(Page[T], Generic[T]):
     next_before_id: int | None = None
 
 
-def paged(result: dict[str, Any], old: str, kind: type = AfterIdPage) -> Any:
+def paged(result: dict[str, Any], old: str, kind: type = AfterIdPage,
+          item: type | None = None) -> Any:
     """A domain page (`{items, next_<old>, …}`) as its struct, with both cursor names; the
-    struct's other fields (`account`, `activity_id`) are taken from the page as they are."""
+    struct's other fields (`account`, `activity_id`) are taken from the page as they are, the
+    items converted to `item` when it is given."""
     fields = {k: v for k, v in result.items() if k in kind.__struct_fields__}
+    if item is not None:
+        fields["items"] = msgspec.convert(fields["items"], list[item])
     return kind(**fields, next_cursor=cursor_of(result[old]))

@@ -17,6 +17,8 @@ from api.auth import TOWN_ADMIN, Principal, requires_role, signed_in
 from api.controllers import paged as pg
 from api.deps import scoped_key
 from ledger.registry import commands, csvio, lookup, plates
+from ledger.registry.schemas import (HouseholdView, PersonView, TeamView, TownView, VillageView,
+                                     typed)
 from ledger.sheets import tabular
 from ledger.registry.service import MAX_ADDRESS_CHARS, MAX_NAME_CHARS, HouseholdDraft, PersonDraft
 from ledger.config import Settings
@@ -103,16 +105,17 @@ class RegistryController(Controller):
 
     @get("/towns", guards=[signed_in], sync_to_thread=True)
     def towns(self, db: Database, cursor: pg.Cursor = None,
-              limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.Page[dict]:
+              limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.Page[TownView]:
         with db.sessions() as s:
-            return pg.page_of(lookup.list_towns(s), cursor, limit, _id)
+            return pg.page_of(typed(lookup.list_towns(s), list[TownView]), cursor, limit, _id)
 
     @get("/villages", guards=[signed_in], sync_to_thread=True,
          summary="Villages, communities, the institute and points, with household counts")
     def villages(self, db: Database, town_id: int | None = None, cursor: pg.Cursor = None,
-                 limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.Page[dict]:
+                 limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.Page[VillageView]:
         with db.sessions() as s:
-            return pg.page_of(lookup.list_villages(s, town_id), cursor, limit, _id)
+            return pg.page_of(typed(lookup.list_villages(s, town_id), list[VillageView]),
+                              cursor, limit, _id)
 
     @post("/villages", guards=[requires_role(TOWN_ADMIN)], status_code=201, sync_to_thread=True)
     def add_village(self, request: Request, data: VillageIn, db: Database,
@@ -124,11 +127,11 @@ class RegistryController(Controller):
          guards=[requires_role(*REGISTRY_READERS, scope_param="village_id")], sync_to_thread=True)
     def households(self, village_id: int, db: Database, principal: Principal,
                    cursor: pg.Cursor = None, after_id: pg.OldAfterId = None,
-                   limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.AfterIdPage[dict]:
+                   limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.AfterIdPage[HouseholdView]:
         with db.sessions() as s:
             return pg.paged(lookup.list_households(
                 s, principal, village_id, after_id=pg.either(cursor, after_id), limit=limit),
-                "next_after_id")
+                "next_after_id", item=HouseholdView)
 
     @post("/villages/{village_id:int}/households", status_code=201, sync_to_thread=True,
           guards=[requires_role(*REGISTRY_ADMINS, scope_param="village_id")],
@@ -147,11 +150,11 @@ class RegistryController(Controller):
                q: Annotated[str | None, Parameter(max_length=lookup.MAX_QUERY_CHARS)] = None,
                volunteers: bool = False, cursor: pg.Cursor = None,
                after_id: pg.OldAfterId = None,
-               limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.AfterIdPage[dict]:
+               limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.AfterIdPage[PersonView]:
         with db.sessions() as s:
             return pg.paged(lookup.list_people(
                 s, principal, village_id, q=q, after_id=pg.either(cursor, after_id),
-                limit=limit, volunteers_only=volunteers), "next_after_id")
+                limit=limit, volunteers_only=volunteers), "next_after_id", item=PersonView)
 
     @post("/villages/{village_id:int}/people", status_code=201, sync_to_thread=True,
           guards=[requires_role(*REGISTRY_ADMINS, scope_param="village_id")])
@@ -172,9 +175,10 @@ class RegistryController(Controller):
         return _attachment(pdf, PDF, f"plates-{village_id}.pdf")
 
     @get("/households/{household_id:int}", guards=[signed_in], sync_to_thread=True)
-    def household(self, household_id: int, db: Database, principal: Principal) -> dict:
+    def household(self, household_id: int, db: Database,
+                  principal: Principal) -> HouseholdView:
         with db.sessions() as s:
-            return lookup.get_household(s, principal, household_id)
+            return typed(lookup.get_household(s, principal, household_id), HouseholdView)
 
     @patch("/households/{household_id:int}", guards=[requires_role(*REGISTRY_ADMINS)],
            sync_to_thread=True)
@@ -202,9 +206,9 @@ class RegistryController(Controller):
         return Response(plates.qr_svg(url), media_type=SVG)
 
     @get("/people/{person_id:int}", guards=[signed_in], sync_to_thread=True)
-    def person(self, person_id: int, db: Database, principal: Principal) -> dict:
+    def person(self, person_id: int, db: Database, principal: Principal) -> PersonView:
         with db.sessions() as s:
-            return lookup.get_person(s, principal, person_id)
+            return typed(lookup.get_person(s, principal, person_id), PersonView)
 
     @patch("/people/{person_id:int}", guards=[requires_role(*REGISTRY_ADMINS)],
            sync_to_thread=True)
@@ -228,10 +232,11 @@ class RegistryController(Controller):
 
     @get("/teams", guards=[signed_in], sync_to_thread=True)
     def teams(self, db: Database, town_id: int | None = None, village_id: int | None = None,
-              cursor: pg.Cursor = None, limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.Page[dict]:
+              cursor: pg.Cursor = None,
+              limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.Page[TeamView]:
         with db.sessions() as s:
-            return pg.page_of(lookup.list_teams(s, town_id=town_id, village_id=village_id),
-                              cursor, limit, _id)
+            teams = lookup.list_teams(s, town_id=town_id, village_id=village_id)
+            return pg.page_of(typed(teams, list[TeamView]), cursor, limit, _id)
 
     @post("/teams", guards=[requires_role(*REGISTRY_ADMINS)], status_code=201,
           sync_to_thread=True)
@@ -298,8 +303,8 @@ class RegistryController(Controller):
             return lookup.public_summary(s, plate_code[:64], since=since)
 
 
-def _id(row: dict) -> int:
-    return row["id"]
+def _id(row: TownView | VillageView | TeamView) -> int:
+    return row.id
 
 
 def _plate_url(db: Database, settings: Settings, principal: Principal, household_id: int) -> str:
