@@ -150,7 +150,7 @@ def test_inspection_with_photo_and_certificate_pdf_over_http(db, settings, clien
     cert = client.post(f"/api/v1/people/{w.people[0]}/certificates", headers=me,
                        json={"start": today, "end": today})
     assert cert.status_code == 201
-    pdf = client.get(f"/api/v1/certificates/{cert.json()['code']}/pdf", headers=me)
+    pdf = client.get(f"/api/v1/certificates/{cert.json()['code']}/certificate.pdf", headers=me)
     assert pdf.headers["content-type"] == "application/pdf" and pdf.content.startswith(b"%PDF")
     admin = auth("village_admin", village_id=w.village_id)
     csv = client.get(f"/api/v1/service-records.csv?village_id={w.village_id}&start={today}"

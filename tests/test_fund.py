@@ -88,7 +88,7 @@ def test_fund_over_http_and_the_public_thanks_page(client, auth, db, settings):
                              "value_fen": 100}).status_code == 403
     st = client.get(f"/api/v1/fund/donors/{donor}/statement", headers=auth("town_admin"))
     assert st.json()["ledger_balance"] == -246
-    thanks = client.get("/api/v1/fund/thanks", params={"town_id": town_id}).json()
+    thanks = client.get("/api/v1/fund/thanks", params={"town_id": town_id}).json()["items"]
     assert [d["name"] for d in thanks][:1] == ["石狮某鞋服有限公司（演示）"]
     page = client.get("/fund").text
     assert "某爱心人士" in page and "123.45 元" in page

@@ -64,7 +64,7 @@ def test_honor_list_lifecycle_over_http(client, auth, world):
     public = _ok(client.get(f"{API}/honor-lists/{hl['id']}"))
     assert public["verified"] and "exclusions" not in public
     assert [e["name"] for e in public["content"]["entries"]][0].startswith("林")
-    assert _ok(client.get(f"{API}/honor-lists"))[0]["id"] == hl["id"]
+    assert _ok(client.get(f"{API}/honor-lists"))["items"][0]["id"] == hl["id"]
     png = client.get(f"{API}/honor-lists/{hl['id']}/poster.png")
     assert png.status_code == 200 and png.headers["content-type"] == "image/png"
     assert png.content[:8] == b"\x89PNG\r\n\x1a\n"
@@ -147,7 +147,7 @@ def test_village_export_is_a_background_task_with_a_csv(client, auth, world, db)
     task = _ok(client.post(f"{API}/villages/{w.villages[1]}/exports", headers=admin,
                            json={"year": int(YEAR)}), 202)
     assert task["state"] == "done" and task["result"]["rows"] == 2
-    r = client.get(f"{API}/villages/{w.villages[1]}/exports/{YEAR}",
+    r = client.get(f"{API}/villages/{w.villages[1]}/exports/{YEAR}/export.csv",
                    headers=auth("village_admin", village_id=w.villages[1]))
     assert r.status_code == 200
     rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))

@@ -126,8 +126,9 @@ WRITES: dict[str, tuple[Callable[[Ctx, int], Call], Callable[[str, str], bool]]]
     "grant role": (lambda c, v: Call("POST", f"/api/v1/users/{make_user(c.db)}/roles", {
         "role": "inspector", "village_id": v}), admins),
     "revoke role": (lambda c, v: Call(
-        "POST", f"/api/v1/users/{make_user(c.db, (('inspector', v),))}/roles/revoke",
-        {"role": "inspector", "village_id": v}), admins),
+        "DELETE",
+        f"/api/v1/users/{make_user(c.db, (('inspector', v),))}/roles/inspector?village_id={v}"),
+        admins),
     "reset password": (lambda c, v: Call(
         "POST", f"/api/v1/users/{make_user(c.db, (('clerk', v),))}/password",
         {"new_password": "another-horse-7"}), town_only),
@@ -159,7 +160,8 @@ READS: dict[str, tuple[Callable[[Ctx, int], Call], Callable[[str, str], bool]]] 
         "GET", f"/api/v1/households/{make_household(c.db, v, members=1)['id']}/plate.png"),
         readers),
     "plates pdf": (lambda c, v: Call("GET", f"/api/v1/villages/{v}/plates.pdf"), admins),
-    "export csv": (lambda c, v: Call("GET", f"/api/v1/registry/export?village_id={v}"), admins),
+    "export csv": (lambda c, v: Call("GET", f"/api/v1/registry/export.csv?village_id={v}"),
+                   admins),
     "export person": (lambda c, v: Call(
         "GET", f"/api/v1/people/{make_person(c.db, v)}/export"), admins),
     "list users": (lambda c, v: Call("GET", f"/api/v1/users?village_id={v}"), admins),

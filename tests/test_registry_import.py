@@ -144,7 +144,7 @@ def test_api_import_answers_422_problem_with_row_errors(client, db, auth):
                     headers={**auth("village_admin", village_id=w.own),
                              "Content-Type": "text/csv"})
     assert r.status_code == 201 and r.json() == {"households_created": 1, "people_created": 1}
-    r = client.get(f"/api/v1/registry/export?village_id={w.own}",
+    r = client.get(f"/api/v1/registry/export.csv?village_id={w.own}",
                    headers=auth("village_admin", village_id=w.own))
     assert r.status_code == 200 and "陈某甲" in r.content.decode("utf-8-sig")
 

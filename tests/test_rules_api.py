@@ -24,17 +24,17 @@ def test_import_refuses_a_bad_file_with_lines_and_exports_what_it_stored(client,
     r = client.post(f"{BASE}/catalogs", json={"yaml": bad}, headers=auth("town_admin"))
     assert r.status_code == 422 and r.json()["code"] == "catalog_invalid"
     assert {"line": 5, "path": "catalog.colour"}.items() <= r.json()["errors"][0].items()
-    assert client.get(f"{BASE}/catalogs").json() == []
+    assert client.get(f"{BASE}/catalogs").json() == {"items": [], "next_cursor": None}
     text = catalog_io.shipped_path("volunteer_hours").read_text(encoding="utf-8")
     r = client.post(f"{BASE}/catalogs", json={"yaml": text}, headers=auth("town_admin"))
     assert r.status_code == 201 and r.json()["version"] == 1
     r = client.post(f"{BASE}/catalogs", json={"yaml": text}, headers=auth("village_admin",
                                                                            village_id=1))
     assert r.status_code == 403
-    exported = client.get(f"{BASE}/catalogs/volunteer_hours/export")
+    exported = client.get(f"{BASE}/catalogs/volunteer_hours/export.yaml")
     assert exported.headers["content-type"].startswith("application/yaml")
     assert yaml.safe_load(exported.text)["catalog"]["code"] == "volunteer_hours"
-    listed = client.get(f"{BASE}/catalogs").json()
+    listed = client.get(f"{BASE}/catalogs").json()["items"]
     assert listed[0]["decision"] == "演示〔2024〕3号" and listed[0]["items"] == 11
 
 
@@ -90,7 +90,7 @@ def test_public_notice_page_objection_and_review(client, auth, db, town):
                                             "holder_id": p},
                     headers=auth("village_admin", village_id=vid, user_id=5))
     aid = r.json()["award_id"]
-    shown = client.get(f"{BASE}/villages/{vid}/notices").json()  # no sign-in needed
+    shown = client.get(f"{BASE}/villages/{vid}/notices").json()["items"]  # no sign-in needed
     assert shown[0]["award_id"] == aid and shown[0]["open_for_objection"]
     o = client.post(f"{BASE}/awards/{aid}/objections", json={"reason": "不属实"},
                     headers=auth("volunteer"))

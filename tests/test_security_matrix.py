@@ -176,7 +176,7 @@ _rows(town,
 _rows(signed_in,
       "GET /api/v1/activities/{activity_id}",
       "GET /api/v1/auth/me",
-      "GET /api/v1/certificates/{code}/pdf",
+      "GET /api/v1/certificates/{code}/certificate.pdf",
       "GET /api/v1/households/{household_id}/stars",
       "GET /api/v1/me/export",
       "GET /api/v1/redemption/orders",
@@ -211,11 +211,11 @@ _rows(admins,
       "GET /api/v1/activities/{activity_id}/checkin-code.svg",
       "GET /api/v1/activities/{activity_id}/signups",
       "GET /api/v1/honor-definitions",
-      "GET /api/v1/registry/export",
+      "GET /api/v1/registry/export.csv",
       "GET /api/v1/service-records.csv",
       "GET /api/v1/tasks/{task_id}",
       "GET /api/v1/users",
-      "GET /api/v1/villages/{village_id}/exports/{year}",
+      "GET /api/v1/villages/{village_id}/exports/{year}/export.csv",
       "GET /api/v1/villages/{village_id}/plates.pdf",
       "PATCH /api/v1/households/{household_id}",
       "PATCH /api/v1/people/{person_id}",
@@ -243,7 +243,7 @@ _rows(admins,
       "POST /api/v1/teams/{team_id}/members",
       "POST /api/v1/users",
       "POST /api/v1/users/{user_id}/roles",
-      "POST /api/v1/users/{user_id}/roles/revoke",
+      "DELETE /api/v1/users/{user_id}/roles/{role}",
       "POST /api/v1/villages/{village_id}/households",
       "POST /api/v1/villages/{village_id}/people",
       "DELETE /api/v1/redemption/providers/{provider_id}/clerks/{user_id}",
@@ -258,7 +258,7 @@ _rows(anyone,
       "GET /api/v1/rankings/{scope_kind}/{scope_id}",
       "GET /api/v1/rules/catalogs",
       "GET /api/v1/rules/catalogs/{code}",
-      "GET /api/v1/rules/catalogs/{code}/export",
+      "GET /api/v1/rules/catalogs/{code}/export.yaml",
       "GET /api/v1/rules/catalogs/{code}/items/{item}/versions",
       "GET /api/v1/rules/villages/{village_id}/notices",
       "GET /api/v1/star-config/{kind}",
@@ -336,7 +336,7 @@ _rows(admins_anywhere,
 _rows(anyone,  # public pages: the network, the menu, thanked donors, a pass's masked check
       "GET /api/v1/stations",
       "GET /api/v1/stations/{station_id}",
-      "GET /api/v1/service-menu",
+      "GET /api/v1/matching/service-menu",
       "GET /api/v1/fund/thanks",
       "GET /api/v1/courtesy/passes/{code}",
       "POST /api/v1/auth/refresh",  # the refresh token in the body is the credential
@@ -345,8 +345,8 @@ _rows(admins,  # the village named by the path is the caller's (the station's vi
       "PUT /api/v1/stations/{station_id}/profile",
       "POST /api/v1/stations/{station_id}/liaisons",
       "PUT /api/v1/stations/{station_id}/plans/{month}",
-      "GET /api/v1/stations/{station_id}/reports/{period}/pdf",
-      "GET /api/v1/stations/{station_id}/reports/{period}/xlsx",
+      "GET /api/v1/stations/{station_id}/reports/{period}/report.pdf",
+      "GET /api/v1/stations/{station_id}/reports/{period}/report.xlsx",
       "GET /api/v1/villages/{village_id}/lists/{kind}/sheet.xlsx",
       "GET /api/v1/villages/{village_id}/notice-sheet.pdf",
       "GET /api/v1/villages/{village_id}/score-sheet.pdf",
@@ -358,11 +358,11 @@ _rows(admins_anywhere,  # the village is in the body or the rows: the service ke
       "POST /api/v1/imports/{kind}",
       "GET /api/v1/registry/export.xlsx",
       "GET /api/v1/registry/template.xlsx",
-      "GET /api/v1/vouchers/sheet.pdf",
+      "GET /api/v1/redemption/vouchers/sheet.pdf",
       )
 _rows(town,
       "GET /api/v1/reports/honour-candidates",
-      "GET /api/v1/settlement.xlsx",
+      "GET /api/v1/redemption/settlement.xlsx",
       "GET /api/v1/fund/donors/{donor_id}/statement",
       "POST /api/v1/fund/donors",
       "POST /api/v1/fund/donations",
@@ -371,14 +371,14 @@ _rows(town,
       "DELETE /api/v1/users/{user_id}/wechat",
       )
 _rows(household_or_station_staff,
-      "GET /api/v1/orders/{order_id}",
-      "GET /api/v1/orders/{order_id}/code",
+      "GET /api/v1/matching/orders/{order_id}",
+      "GET /api/v1/matching/orders/{order_id}/code",
       )
 _rows(station_staff,
-      "GET /api/v1/orders/{order_id}/candidates",
+      "GET /api/v1/matching/orders/{order_id}/candidates",
       )
 _rows(only_the_assignee,
-      "POST /api/v1/orders/{order_id}/accept",
+      "POST /api/v1/matching/orders/{order_id}/accept",
       )
 _rows(residents,  # a pass is a person's: only someone with a person record has one
       "GET /api/v1/courtesy/mine",
@@ -386,12 +386,12 @@ _rows(residents,  # a pass is a person's: only someone with a person record has 
       )
 _rows(signed_in,  # 四单 writes read their body first (a reason, a rating, a team): the service
       # then decides per order (household, station staff, assignee: tests/test_matching_*.py)
-      "GET /api/v1/orders",
-      "POST /api/v1/orders",
-      "POST /api/v1/orders/{order_id}/cancel",
-      "POST /api/v1/orders/{order_id}/decline",
-      "POST /api/v1/orders/{order_id}/dispatch",
-      "POST /api/v1/orders/{order_id}/rating",
+      "GET /api/v1/matching/orders",
+      "POST /api/v1/matching/orders",
+      "POST /api/v1/matching/orders/{order_id}/cancel",
+      "POST /api/v1/matching/orders/{order_id}/decline",
+      "POST /api/v1/matching/orders/{order_id}/dispatch",
+      "POST /api/v1/matching/orders/{order_id}/rating",
       "POST /api/v1/courtesy/passes/{code}/use",  # the service: a clerk or staff of its village
       # one's own sessions and WeChat binding
       "GET /api/v1/auth/sessions",
@@ -452,7 +452,7 @@ def _targets(path: str, caller: str, w: dict, people: dict) -> list[tuple[str, d
         if caller in people:
             out.append(("self", people[caller]))
         return [(t, {"person_id": p, "holder_id": p, "holder_type": "person"}) for t, p in out]
-    if path.startswith("/api/v1/orders/{order_id}"):
+    if path.startswith("/api/v1/matching/orders/{order_id}"):
         return [(t, {"order_id": o}) for t, o in w["service_orders"].items()]
     if "{household_id}" in path:
         return [(t, {"household_id": h}) for t, h in (
@@ -469,10 +469,11 @@ def _targets(path: str, caller: str, w: dict, people: dict) -> list[tuple[str, d
 # check of the village the path names) runs instead of stopping at a 400 about the query.
 QUERY_VALUES = {"month": "2026-11", "year": 2026, "period": "2026Q4", "start": "2026-01-01",
                 "end": "2026-12-31"}
-PATH_VALUES = {"month": "2026-11", "period": "2026Q4"}
+PATH_VALUES = {"month": "2026-11", "period": "2026Q4", "role": "inspector"}
 PATH_OVERRIDES = {"/api/v1/villages/{village_id}/lists/{kind}/sheet.xlsx": {"kind": "households"}}
 # a village admin exports their own village's records (the town-wide export is the town admin's)
-VILLAGE_A_QUERY = {"GET /api/v1/service-records.csv"}
+# and takes back a role held in their own village (a town-wide one is the town admin's)
+VILLAGE_A_QUERY = {"GET /api/v1/service-records.csv", "DELETE /api/v1/users/{user_id}/roles/{role}"}
 
 
 def _query(op: str, operation: dict, known: dict) -> dict:

@@ -64,8 +64,8 @@ def test_revoked_role_is_gone_on_the_next_request(client, db, settings, staff):
     w, uid, _, token = staff
     person = make_person(db, w.own)
     assert _award(client, token, w, person).status_code == 201
-    r = client.post(f"/api/v1/users/{uid}/roles/revoke", headers=_town(db, settings),
-                    json={"role": "village_admin", "village_id": w.own})
+    r = client.delete(f"/api/v1/users/{uid}/roles/village_admin", headers=_town(db, settings),
+                      params={"village_id": w.own})
     assert r.status_code == 200
     again = _award(client, token, w, person)
     assert again.status_code == 403 and again.json()["code"].startswith("forbidden")
@@ -189,8 +189,8 @@ def test_two_instances_sharing_redis_see_each_others_revocations(
             assert len(b.get(ME, headers=_h(token)).json()["roles"]) == 2  # B caches it
             assert redis.client().keys("jifen:us:*")
             town = _town(db, shared)
-            r = a.post(f"/api/v1/users/{uid}/roles/revoke", headers=town,
-                       json={"role": "organizer", "village_id": w.own})
+            r = a.delete(f"/api/v1/users/{uid}/roles/organizer", headers=town,
+                         params={"village_id": w.own})
             assert r.status_code == 200
             assert b.get(ME, headers=_h(token)).json()["roles"] == [
                 {"role": "village_admin", "village_id": w.own}]

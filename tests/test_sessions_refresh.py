@@ -90,7 +90,7 @@ def test_staff_sign_in_gets_no_refresh_token(app_client, db):
 def test_sessions_are_listed_and_ended_by_the_volunteer_or_a_town_admin(app_client, db, auth):
     first = _volunteer_sign_in(app_client, db)
     headers = {"Authorization": f"Bearer {first['token']}"}
-    [live] = app_client.get("/api/v1/auth/sessions", headers=headers).json()
+    [live] = app_client.get("/api/v1/auth/sessions", headers=headers).json()["items"]
     assert live["session_id"] == first["session_id"]
     r = app_client.delete(f"/api/v1/auth/sessions/{first['session_id']}", headers=headers)
     assert r.status_code == 200 and r.json() == {"ended": 1}

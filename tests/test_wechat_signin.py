@@ -107,7 +107,7 @@ def test_volunteer_in_wechat_binds_once_by_sms_then_is_recognised(wx_client, db,
     r = client.delete("/api/v1/auth/wechat")
     assert r.status_code == 200 and r.json()["unbound"] is True
     me = decode_token(settings, client.cookies.get(COOKIE))
-    [h] = client.get("/api/v1/auth/wechat").json()
+    [h] = client.get("/api/v1/auth/wechat").json()["items"]
     assert h["unbound_by"] == me.user_id and h["unbind_reason"] == "self" and h["unbound_at"]
     client.cookies.clear()
     page = _through_wechat(client, fake_wechat, path)

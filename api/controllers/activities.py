@@ -21,27 +21,23 @@ from litestar.params import Body, Parameter
 from litestar.response import Template
 
 from api.auth import INSPECTOR, ORGANIZER, TOWN_ADMIN, VILLAGE_ADMIN, Principal, requires_role
+from api.controllers import paged as pg
 from api.deps import scoped_key
 from ledger.activities import certificates, export, inspections, planning, review, signups, tokens
 from ledger.activities import service as checkin
+from ledger.activities.codes import CheckinCode, current_code
 from ledger.activities.models import ForgottenPolicy
 from ledger.activities.planning import ActivityDraft
-from ledger.identity.actor import Actor
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.errors import Forbidden, NotFound
 from ledger.ratelimit import Limit, RateLimiter
-from ledger.timeutil import utcnow
 
 Text = Annotated[str, msgspec.Meta(max_length=500)]
 Note = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
 MAX_PHOTO_REQUEST_BYTES = 9 * 1024 * 1024
 VERIFY_PER_ADDRESS = Limit("cert_verify", max_hits=60, window_s=60)
 NO_STORE = {"Cache-Control": "no-store"}
-
-
-def actor_of(p: Principal) -> Actor:
-    return p  # the caller is the domain's Actor
 
 
 async def provide_limiter(request: Request, settings: Settings) -> RateLimiter:
@@ -166,30 +162,26 @@ def _qr_bytes(url: str, fmt: str) -> tuple[bytes, str]:
     return buf.getvalue(), "image/png"
 
 
-def current_code(db: Database, settings: Settings, actor: Actor, activity_id: int,
-                 kind: str) -> dict:
-    with db.sessions() as s:
-        act = planning.get_activity(s, activity_id)
-        planning.require_manager(actor, act)
-        if kind == "static":
-            tok = tokens.static_token(settings.secret_key, act.id, act.static_version)
-            return {"kind": "static", "token": tok, "url": f"{settings.public_base_url}/c/{tok}",
-                    "valid_from": (act.starts_at - checkin.CHECKIN_OPENS_BEFORE).isoformat(),
-                    "valid_until": (act.ends_at + checkin.SCAN_GRACE_AFTER_END).isoformat()}
-        tok, left = tokens.rotating_token(settings.secret_key, act.id, act.rotate_s, utcnow())
-        return {"kind": "rotating", "token": tok, "url": f"{settings.public_base_url}/c/{tok}",
-                "period_s": act.rotate_s, "refresh_in_s": left,
-                "accepted_for_s": act.rotate_s * tokens.ACCEPTED_PERIODS}
-
-
 def _code_image(db: Database, settings: Settings, p: Principal, activity_id: int, kind: str,
                 fmt: str) -> Response:
-    c = current_code(db, settings, actor_of(p), activity_id, kind)
-    body, media = _qr_bytes(c["url"], fmt)
-    headers = {**NO_STORE, "X-Checkin-URL": c["url"]}
+    c = current_code(db, settings, p, activity_id, kind)
+    body, media = _qr_bytes(c.url, fmt)
+    headers = {**NO_STORE, "X-Checkin-URL": c.url}
     if kind == "rotating":
-        headers["X-Refresh-In"] = str(c["refresh_in_s"])
+        headers["X-Refresh-In"] = str(c.refresh_in_s)
     return Response(body, media_type=media, headers=headers)
+
+
+class Signups(pg.Page[dict]):
+    """An activity's sign-ups (withdrawn ones left out), paged by person."""
+    activity_id: int = 0
+    capacity: int | None = None
+    seats_taken: int = 0
+
+
+class Attendances(pg.AfterIdPage[dict]):
+    """An activity's attendances, oldest first."""
+    activity_id: int = 0
 
 
 class ActivitiesController(Controller):
@@ -202,7 +194,7 @@ class ActivitiesController(Controller):
           status_code=201, sync_to_thread=True, summary="Create a draft activity")
     def create(self, request: Request, data: ActivityIn, db: Database,
                principal: Principal) -> dict:
-        return planning.create_activity(db, actor_of(principal), data.draft(),
+        return planning.create_activity(db, principal, data.draft(),
                                         key=scoped_key(request, principal))
 
     @get("/activities/{activity_id:int}", sync_to_thread=True)
@@ -216,23 +208,23 @@ class ActivitiesController(Controller):
 
     @post("/activities/{activity_id:int}/open", status_code=200, sync_to_thread=True)
     def open(self, activity_id: int, db: Database, principal: Principal) -> dict:
-        return planning.set_status(db, actor_of(principal), activity_id, "open")
+        return planning.set_status(db, principal, activity_id, "open")
 
     @post("/activities/{activity_id:int}/close", status_code=200, sync_to_thread=True)
     def close(self, activity_id: int, db: Database, principal: Principal) -> dict:
-        return planning.set_status(db, actor_of(principal), activity_id, "closed")
+        return planning.set_status(db, principal, activity_id, "closed")
 
     @post("/activities/{activity_id:int}/static-code", status_code=200, sync_to_thread=True,
           summary="Reissue the printed code; earlier prints stop working")
     def reissue(self, activity_id: int, db: Database, principal: Principal) -> dict:
-        return planning.reissue_static_code(db, actor_of(principal), activity_id)
+        return planning.reissue_static_code(db, principal, activity_id)
 
     @get("/activities/{activity_id:int}/checkin-code", sync_to_thread=True,
          response_headers={"Cache-Control": "no-store"},
          summary="The check-in code to show now (rotating) or to print (kind=static)")
     def code(self, activity_id: int, db: Database, settings: Settings, principal: Principal,
-             kind: Literal["rotating", "static"] = "rotating") -> dict:
-        return current_code(db, settings, actor_of(principal), activity_id, kind)
+             kind: Literal["rotating", "static"] = "rotating") -> CheckinCode:
+        return current_code(db, settings, principal, activity_id, kind)
 
     @get("/activities/{activity_id:int}/checkin-code.png", sync_to_thread=True,
          media_type="image/png",
@@ -251,23 +243,30 @@ class ActivitiesController(Controller):
         return _code_image(db, settings, principal, activity_id, kind, "svg")
 
     @get("/activities/{activity_id:int}/signups", sync_to_thread=True)
-    def signup_list(self, activity_id: int, db: Database, principal: Principal) -> dict:
-        return signups.list_signups(db, actor_of(principal), activity_id)
+    def signup_list(self, activity_id: int, db: Database, principal: Principal,
+                    cursor: pg.Cursor = None, limit: pg.Limit = pg.DEFAULT_PAGE) -> Signups:
+        listing = signups.list_signups(db, principal, activity_id)
+        page = pg.page_of(listing["items"], cursor, limit, lambda r: r["person_id"])
+        return Signups(items=page.items, next_cursor=page.next_cursor, activity_id=activity_id,
+                       capacity=listing["capacity"], seats_taken=listing["seats_taken"])
 
     @get("/activities/{activity_id:int}/attendances", sync_to_thread=True)
     def attendances(self, activity_id: int, db: Database, principal: Principal,
                     state_filter: Annotated[str | None, Parameter(query="state")] = None,
                     review_state: Annotated[
-                        str | None, Parameter(query="review")] = None, after_id: int = 0,
-                    limit: Annotated[int, Parameter(ge=1, le=review.MAX_LIST)] = 100) -> dict:
-        return review.list_attendances(db, actor_of(principal), activity_id, state=state_filter,
-                                       review=review_state, after_id=after_id, limit=limit)
+                        str | None, Parameter(query="review")] = None,
+                    cursor: pg.Cursor = None, after_id: pg.OldAfterId = None,
+                    limit: pg.Limit = pg.DEFAULT_PAGE) -> Attendances:
+        return pg.paged(review.list_attendances(
+            db, principal, activity_id, state=state_filter, review=review_state,
+            after_id=pg.either(cursor, after_id) or 0, limit=limit), "next_after_id",
+            Attendances)
 
     @post("/activities/{activity_id:int}/attendances", status_code=201, sync_to_thread=True,
           summary="Add a forgotten attendance, with a note")
     def add(self, request: Request, activity_id: int, data: RecordIn, db: Database,
             settings: Settings, principal: Principal) -> dict:
-        return review.add_attendance(db, settings, actor_of(principal), review.Record(
+        return review.add_attendance(db, settings, principal, review.Record(
             activity_id, data.person_id, data.check_in_at, data.check_out_at, data.note),
             key=scoped_key(request, principal))
 
@@ -278,24 +277,24 @@ class ActivitiesController(Controller):
                     principal: Principal) -> dict:
         rows = [review.Record(activity_id, r.person_id, r.check_in_at, r.check_out_at, r.note)
                 for r in data.rows]
-        return review.import_records(db, settings, actor_of(principal), rows,
+        return review.import_records(db, settings, principal, rows,
                                      batch_ref=f"{activity_id}:{data.batch_ref}")
 
     @post("/attendances/{attendance_id:int}/confirm", status_code=200, sync_to_thread=True)
     def confirm(self, attendance_id: int, db: Database, settings: Settings,
                 principal: Principal) -> dict:
-        return review.confirm(db, settings, actor_of(principal), attendance_id)
+        return review.confirm(db, settings, principal, attendance_id)
 
     @post("/attendances/{attendance_id:int}/reject", status_code=200, sync_to_thread=True)
     def reject(self, attendance_id: int, data: Rejection, db: Database, settings: Settings,
                principal: Principal) -> dict:
-        return review.reject(db, settings, actor_of(principal), attendance_id, data.reason)
+        return review.reject(db, settings, principal, attendance_id, data.reason)
 
     @post("/attendances/{attendance_id:int}/check-out", status_code=200, sync_to_thread=True,
           summary="Set the check-out time of someone who forgot to scan out")
     def resolve(self, attendance_id: int, data: CheckOutIn, db: Database, settings: Settings,
                 principal: Principal) -> dict:
-        return review.resolve_forgotten(db, settings, actor_of(principal), attendance_id,
+        return review.resolve_forgotten(db, settings, principal, attendance_id,
                                         data.check_out_at, data.note)
 
     # ---- volunteers --------------------------------------------------------------------------
@@ -324,7 +323,7 @@ class ActivitiesController(Controller):
           summary="Claim a missed scan (pending until the organizer confirms)")
     def claim(self, request: Request, activity_id: int, data: ClaimIn, db: Database,
               settings: Settings, principal: Principal) -> dict:
-        return review.self_report(db, settings, actor_of(principal), review.Record(
+        return review.self_report(db, settings, principal, review.Record(
             activity_id, _person(principal), data.check_in_at, data.check_out_at, data.note),
             key=scoped_key(request, principal))
 
@@ -339,14 +338,15 @@ class ActivitiesController(Controller):
           summary="Issue a 志愿服务记录证明 (the volunteer, or an admin of their village)")
     def issue(self, request: Request, person_id: int, data: CertificateIn, db: Database,
               settings: Settings, principal: Principal) -> dict:
-        return certificates.issue(db, settings, actor_of(principal), person_id=person_id,
+        return certificates.issue(db, settings, principal, person_id=person_id,
                                   start=data.start, end=data.end,
                                   key=scoped_key(request, principal))
 
-    @get("/certificates/{code:str}/pdf", sync_to_thread=True, media_type="application/pdf")
+    @get("/certificates/{code:str}/certificate.pdf", sync_to_thread=True,
+         media_type="application/pdf")
     def certificate_pdf(self, code: str, db: Database, settings: Settings,
                         principal: Principal) -> Response:
-        rec = certificates.load(db, settings, actor_of(principal), code)
+        rec = certificates.load(db, settings, principal, code)
         return Response(certificates.render_pdf(rec), media_type="application/pdf", headers={
             "Content-Disposition": f'attachment; filename="service-record-{code}.pdf"'})
 
@@ -362,7 +362,7 @@ class ActivitiesController(Controller):
          summary="Certified service records for upload to the national volunteer system")
     def records_csv(self, db: Database, principal: Principal, start: date, end: date,
                     village_id: int | None = None) -> Response:
-        body = export.export_csv(db, actor_of(principal), village_id=village_id, start=start,
+        body = export.export_csv(db, principal, village_id=village_id, start=start,
                                  end=end)
         name = f"service-records-{village_id or 'town'}-{start}-{end}.csv"
         return Response(body.encode("utf-8"), media_type="text/csv; charset=utf-8",
@@ -372,7 +372,7 @@ class ActivitiesController(Controller):
     @get("/plates/{plate_code:str}/inspection", sync_to_thread=True,
          guards=[requires_role(INSPECTOR, VILLAGE_ADMIN, TOWN_ADMIN)])
     def plate(self, plate_code: str, db: Database, principal: Principal) -> dict:
-        return inspections.plate_summary(db, actor_of(principal), plate_code)
+        return inspections.plate_summary(db, principal, plate_code)
 
     @post("/plates/{plate_code:str}/inspections", status_code=201, sync_to_thread=True,
           guards=[requires_role(INSPECTOR, VILLAGE_ADMIN, TOWN_ADMIN)],
@@ -382,7 +382,7 @@ class ActivitiesController(Controller):
                 principal: Principal, data: Annotated[FindingForm, Body(
                     media_type=RequestEncodingType.MULTI_PART)]) -> dict:
         photo = data.photo.file.read() if data.photo is not None else None
-        return inspections.record(db, settings, actor_of(principal), inspections.Finding(
+        return inspections.record(db, settings, principal, inspections.Finding(
             plate_code, data.item_code, data.note, data.points, data.level, photo),
             key=scoped_key(request, principal))
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import msgspec
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Request, Response, delete, get, post
 from litestar.di import Provide
 
 from api.auth import (
@@ -24,6 +24,7 @@ from api.auth import (
     set_token_cookie,
     signed_in,
 )
+from api.controllers import paged as pg
 from api.deps import scoped_key
 from ledger.config import Settings
 from ledger.db import Database
@@ -179,9 +180,11 @@ class UsersController(Controller):
     tags = ["auth"]
 
     @get("/", guards=[requires_role(*ADMINS)], sync_to_thread=True)
-    def list_users(self, db: Database, principal: Principal,
-                   village_id: int | None = None) -> list[dict]:
-        return identity.list_users(db, principal, village_id)
+    def list_users(self, db: Database, principal: Principal, village_id: int | None = None,
+                   cursor: pg.Cursor = None,
+                   limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.Page[dict]:
+        return pg.page_of(identity.list_users(db, principal, village_id), cursor, limit,
+                          lambda u: u["id"])
 
     @post("/", guards=[requires_role(*ADMINS)], status_code=201, sync_to_thread=True,
           summary="Create a staff user with a password and roles")
@@ -199,11 +202,11 @@ class UsersController(Controller):
         return identity.grant_role(db, principal, user_id, data.role, data.village_id,
                                    key=scoped_key(request, principal))
 
-    @post("/{user_id:int}/roles/revoke", guards=[requires_role(*ADMINS)], status_code=200,
-          sync_to_thread=True)
-    def revoke(self, request: Request, user_id: int, data: RoleIn, db: Database,
-               principal: Principal) -> dict:
-        return identity.revoke_role(db, principal, user_id, data.role, data.village_id,
+    @delete("/{user_id:int}/roles/{role:str}", guards=[requires_role(*ADMINS)], status_code=200,
+            sync_to_thread=True, summary="Take a role back (village_id: where it was held)")
+    def revoke(self, request: Request, user_id: int, role: str, db: Database,
+               principal: Principal, village_id: int | None = None) -> dict:
+        return identity.revoke_role(db, principal, user_id, role, village_id,
                                     key=scoped_key(request, principal))
 
     @post("/{user_id:int}/password", guards=[requires_role(TOWN_ADMIN)], status_code=200,

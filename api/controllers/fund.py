@@ -9,6 +9,7 @@ import msgspec
 from litestar import Controller, Request, get, post
 
 from api.auth import TOWN_ADMIN, Principal, requires_role
+from api.controllers import paged as pg
 from api.deps import scoped_key
 from ledger.config import Settings
 from ledger.db import Database
@@ -34,9 +35,10 @@ class FundController(Controller):
     tags = ["fund"]
 
     @get("/thanks", sync_to_thread=True, summary="Donors thanked in public, with their totals")
-    def thanks(self, db: Database, town_id: int = 1) -> list[dict]:
+    def thanks(self, db: Database, town_id: int = 1,
+               cursor: pg.Cursor = None, limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.Page[dict]:
         with db.sessions() as s:
-            return fund.thanks(s, town_id)
+            return pg.page_of(fund.thanks(s, town_id), cursor, limit, lambda d: d["id"])
 
     @post("/donors", guards=[requires_role(TOWN_ADMIN)], sync_to_thread=True,
           summary="Add a donor (a business, group or person): an account in the ledger")

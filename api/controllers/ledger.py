@@ -10,6 +10,7 @@ from litestar import Controller, Request, get, post
 from litestar.params import Parameter
 
 from api.auth import TOWN_ADMIN, VILLAGE_ADMIN, Principal, requires_role
+from api.controllers import paged as pg
 from api.deps import scoped_key
 from ledger.registry.lookup import refuse_self_award, require_holder_in_village
 from ledger.config import Settings
@@ -55,6 +56,12 @@ class HoldRequest(msgspec.Struct, forbid_unknown_fields=True):
 def _check_village(p: Principal, village_id: int) -> None:
     if not p.has_any((TOWN_ADMIN, VILLAGE_ADMIN), village_id):
         raise Forbidden(f"no admin role for village {village_id}", code="forbidden_village")
+
+
+class Statement(pg.Page[dict], kw_only=True):
+    """An account's postings, newest first; `next_before_seq` is `next_cursor`'s old name."""
+    account: dict = {}
+    next_before_seq: int | None = None
 
 
 class LedgerController(Controller):
@@ -126,11 +133,13 @@ class LedgerController(Controller):
 
     @get("/accounts/{account_id:int}/statement", guards=[requires_role(TOWN_ADMIN)],
          sync_to_thread=True)
-    def statement(self, account_id: int, db: Database,
-                  limit: Annotated[int, Parameter(ge=1, le=queries.MAX_PAGE)] = 50,
-                  before_seq: int | None = None) -> dict:
+    def statement(self, account_id: int, db: Database, cursor: pg.Cursor = None,
+                  before_seq: pg.OldBeforeSeq = None,
+                  limit: pg.Limit = pg.DEFAULT_PAGE) -> Statement:
         with db.sessions() as s:
-            return queries.statement(s, account_id, limit=limit, before_seq=before_seq)
+            return pg.paged(queries.statement(s, account_id, limit=limit,
+                                              before_seq=pg.either(cursor, before_seq)),
+                            "next_before_seq", Statement)
 
     @get("/audit", guards=[requires_role(TOWN_ADMIN)], sync_to_thread=True,
          summary="Run the ledger audit now")

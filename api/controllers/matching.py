@@ -14,6 +14,7 @@ from litestar import Controller, Request, get, post
 from litestar.params import Parameter
 
 from api.auth import Principal, signed_in
+from api.controllers import paged as pg
 from api.deps import scoped_key
 from ledger.config import Settings
 from ledger.db import Database
@@ -54,13 +55,14 @@ class RatingIn(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class MatchingController(Controller):
-    path = "/api/v1"
+    path = "/api/v1/matching"
     tags = ["matching"]
 
     @get("/service-menu", sync_to_thread=True, summary="The stations' service menu (public)")
-    def service_menu(self, db: Database, town_id: int = 1) -> list[dict]:
+    def service_menu(self, db: Database, town_id: int = 1,
+                     cursor: pg.Cursor = None, limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.Page[dict]:
         with db.sessions() as s:
-            return matching_menu.menu(s, town_id)
+            return pg.page_of(matching_menu.menu(s, town_id), cursor, limit, lambda m: m["id"])
 
     @post("/orders", guards=[signed_in], sync_to_thread=True,
           summary="点单: order a service for a household (a resident's own; staff name one)")
@@ -77,16 +79,18 @@ class MatchingController(Controller):
                  "station (a station's queue, staff)")
     def list_orders(self, db: Database, principal: Principal,
                     which: Annotated[str, Parameter(query="scope", max_length=10)] = "mine",
-                    station_id: int | None = None,
-                    limit: Annotated[int, Parameter(ge=1, le=500)] = 100) -> list[dict]:
+                    station_id: int | None = None, cursor: pg.Cursor = None,
+                    limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.Page[dict]:
         if which not in ("mine", "tasks", "station"):
             raise InvalidInput("scope is mine, tasks or station", code="order_list_scope")
         if which == "station" and station_id is None:
             raise InvalidInput("name the station", code="station_required")
         with db.sessions() as s:
-            return matching_views.list_orders(s, principal, village_id=station_id if which ==
+            rows = matching_views.list_orders(s, principal, village_id=station_id if which ==
                                         "station" else None, mine=which == "mine",
-                                        tasks=which == "tasks", limit=limit)
+                                        tasks=which == "tasks", limit=limit,
+                                        before_id=pg.either(cursor, None))
+        return pg.Page(rows, pg.cursor_of(pg.next_key(rows, limit, lambda o: o["id"])))
 
     @get("/orders/{order_id:int}", guards=[signed_in], sync_to_thread=True,
          summary="One order with its history (who, when, why) and what the caller may do")

@@ -20,6 +20,7 @@ from api.auth import (
     requires_role,
     signed_in,
 )
+from api.controllers import paged as pg
 from api.deps import scoped_key
 from ledger.config import Settings
 from ledger.db import Database
@@ -98,6 +99,10 @@ def _is_admin(p: Principal | None, db: Database, list_id: int) -> bool:
         return False
 
 
+def _id(row: dict) -> int:
+    return row["id"]
+
+
 class RecognitionController(Controller):
     path = "/api/v1"
     tags = ["recognition"]
@@ -165,8 +170,10 @@ class RecognitionController(Controller):
 
     @get("/honor-definitions", guards=[requires_role(*ADMINS)], sync_to_thread=True)
     def definitions(self, db: Database, town_id: int | None = None,
-                    village_id: int | None = None) -> list:
-        return service.list_definitions(db, town_id=town_id, village_id=village_id)
+                    village_id: int | None = None,
+                    cursor: pg.Cursor = None, limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.Page[dict]:
+        return pg.page_of(service.list_definitions(db, town_id=town_id, village_id=village_id),
+                          cursor, limit, _id)
 
     @post("/honor-definitions/{def_id:int}/drafts", guards=[requires_role(*ADMINS)],
           status_code=202, sync_to_thread=True,
@@ -181,8 +188,10 @@ class RecognitionController(Controller):
 
     @get("/honor-lists", sync_to_thread=True, summary="Published honor lists (public)")
     def published(self, db: Database, town_id: int | None = None,
-                  village_id: int | None = None) -> list:
-        return service.published(db, town_id=town_id, village_id=village_id)
+                  village_id: int | None = None,
+                  cursor: pg.Cursor = None, limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.Page[dict]:
+        return pg.page_of(service.published(db, town_id=town_id, village_id=village_id),
+                          cursor, limit, _id, newest_first=True)
 
     @get("/honor-lists/{list_id:int}", sync_to_thread=True,
          summary="A published list (public, with its hash and checkpoint); admins see drafts")
@@ -260,7 +269,8 @@ class RecognitionController(Controller):
                                       out_dir=str(settings.data_dir / "exports"),
                                       key=scoped_key(request, principal))
 
-    @get("/villages/{village_id:int}/exports/{year:int}", guards=[requires_role(*ADMINS)],
+    @get("/villages/{village_id:int}/exports/{year:int}/export.csv",
+         guards=[requires_role(*ADMINS)],
          sync_to_thread=True, media_type="text/csv",
          summary="The CSV an export task wrote (UTF-8 with BOM)")
     def export_file(self, village_id: int, year: int, settings: Settings,

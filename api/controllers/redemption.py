@@ -8,9 +8,9 @@ from typing import Annotated
 
 import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
-from litestar.params import Parameter
 
 from api.auth import CLERK, TOWN_ADMIN, VILLAGE_ADMIN, Principal, requires_role, signed_in
+from api.controllers import paged as pg
 from api.deps import scoped_key
 from ledger.config import Settings
 from ledger.db import Database
@@ -143,9 +143,11 @@ class RedemptionController(Controller):
     # -- catalog ---------------------------------------------------------------------------
 
     @get("/providers", guards=[signed_in], sync_to_thread=True)
-    def providers(self, db: Database, town_id: int | None = None) -> list[dict]:
+    def providers(self, db: Database, town_id: int | None = None, cursor: pg.Cursor = None,
+                  limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.Page[dict]:
         with db.sessions() as s:
-            return catalog.list_providers(s, town_id)
+            return pg.page_of(catalog.list_providers(s, town_id), cursor, limit,
+                              lambda p: p["id"])
 
     @post("/providers", guards=[requires_role(*ADMINS)], status_code=201, sync_to_thread=True,
           summary="Add a shop or partner (its redeemed account opens with it)")
@@ -187,13 +189,14 @@ class RedemptionController(Controller):
          summary="The catalog; admins may ask for withdrawn and out-of-window rewards too")
     def rewards(self, db: Database, principal: Principal, provider_id: int | None = None,
                 include_unavailable: bool = False,
-                limit: Annotated[int, Parameter(ge=1, le=catalog.MAX_PAGE)] = 50,
-                after_id: int | None = None) -> dict:
+                cursor: pg.Cursor = None, after_id: pg.OldAfterId = None,
+                limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.AfterIdPage[dict]:
         is_admin = any(role in ADMINS for role, _ in principal.roles)
         only_offered = not (include_unavailable and is_admin)
         with db.sessions() as s:
-            return catalog.list_rewards(s, only_offered=only_offered, provider_id=provider_id,
-                                        limit=limit, after_id=after_id)
+            return pg.paged(catalog.list_rewards(
+                s, only_offered=only_offered, provider_id=provider_id, limit=limit,
+                after_id=pg.either(cursor, after_id)), "next_after_id")
 
     @get("/rewards/{reward_id:int}", guards=[signed_in], sync_to_thread=True)
     def reward(self, reward_id: int, db: Database) -> dict:
@@ -248,14 +251,14 @@ class RedemptionController(Controller):
     @get("/orders", guards=[signed_in], sync_to_thread=True, summary="My orders, newest first")
     def my_orders(self, db: Database, settings: Settings, principal: Principal,
                   status: str | None = None,
-                  limit: Annotated[int, Parameter(ge=1, le=service.MAX_PAGE)] = 50,
-                  before_id: int | None = None) -> dict:
+                  cursor: pg.Cursor = None, before_id: pg.OldBeforeId = None,
+                  limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.BeforeIdPage[dict]:
         holders = _holders(db, principal)
         with db.sessions() as s:
             page = service.list_orders(s, holders, status=status, limit=limit,
-                                       before_id=before_id)
+                                       before_id=pg.either(cursor, before_id))
         page["items"] = [_links(o, settings) for o in page["items"]]
-        return page
+        return pg.paged(page, "next_before_id", pg.BeforeIdPage)
 
     @get("/orders/{order_id:int}", guards=[signed_in], sync_to_thread=True)
     def order(self, order_id: int, db: Database, settings: Settings,

@@ -14,8 +14,11 @@ from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.params import Parameter
 
 from api.auth import TOWN_ADMIN, Principal, requires_role, signed_in
+from api.controllers import paged as pg
 from api.deps import scoped_key
 from ledger.registry import commands, csvio, lookup, plates
+from ledger.registry.schemas import (HouseholdView, PersonView, TeamView, TownView, VillageView,
+                                     typed)
 from ledger.sheets import tabular
 from ledger.registry.service import MAX_ADDRESS_CHARS, MAX_NAME_CHARS, HouseholdDraft, PersonDraft
 from ledger.config import Settings
@@ -102,15 +105,18 @@ class RegistryController(Controller):
     tags = ["registry"]
 
     @get("/towns", guards=[signed_in], sync_to_thread=True)
-    def towns(self, db: Database) -> list[dict]:
+    def towns(self, db: Database, cursor: pg.Cursor = None,
+              limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.Page[TownView]:
         with db.sessions() as s:
-            return lookup.list_towns(s)
+            return pg.page_of(typed(lookup.list_towns(s), list[TownView]), cursor, limit, _id)
 
     @get("/villages", guards=[signed_in], sync_to_thread=True,
          summary="Villages, communities, the institute and points, with household counts")
-    def villages(self, db: Database, town_id: int | None = None) -> list[dict]:
+    def villages(self, db: Database, town_id: int | None = None, cursor: pg.Cursor = None,
+                 limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.Page[VillageView]:
         with db.sessions() as s:
-            return lookup.list_villages(s, town_id)
+            return pg.page_of(typed(lookup.list_villages(s, town_id), list[VillageView]),
+                              cursor, limit, _id)
 
     @post("/villages", guards=[requires_role(TOWN_ADMIN)], status_code=201, sync_to_thread=True)
     def add_village(self, request: Request, data: VillageIn, db: Database,
@@ -121,11 +127,12 @@ class RegistryController(Controller):
     @get("/villages/{village_id:int}/households",
          guards=[requires_role(*REGISTRY_READERS, scope_param="village_id")], sync_to_thread=True)
     def households(self, village_id: int, db: Database, principal: Principal,
-                   after_id: int | None = None,
-                   limit: Annotated[int, Parameter(ge=1, le=lookup.MAX_PAGE)] = 50) -> dict:
+                   cursor: pg.Cursor = None, after_id: pg.OldAfterId = None,
+                   limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.AfterIdPage[HouseholdView]:
         with db.sessions() as s:
-            return lookup.list_households(s, principal, village_id, after_id=after_id,
-                                          limit=limit)
+            return pg.paged(lookup.list_households(
+                s, principal, village_id, after_id=pg.either(cursor, after_id), limit=limit),
+                "next_after_id", item=HouseholdView)
 
     @post("/villages/{village_id:int}/households", status_code=201, sync_to_thread=True,
           guards=[requires_role(*REGISTRY_ADMINS, scope_param="village_id")],
@@ -142,11 +149,13 @@ class RegistryController(Controller):
          guards=[requires_role(*REGISTRY_READERS, scope_param="village_id")], sync_to_thread=True)
     def people(self, village_id: int, db: Database, principal: Principal,
                q: Annotated[str | None, Parameter(max_length=lookup.MAX_QUERY_CHARS)] = None,
-               volunteers: bool = False, after_id: int | None = None,
-               limit: Annotated[int, Parameter(ge=1, le=lookup.MAX_PAGE)] = 50) -> dict:
+               volunteers: bool = False, cursor: pg.Cursor = None,
+               after_id: pg.OldAfterId = None,
+               limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.AfterIdPage[PersonView]:
         with db.sessions() as s:
-            return lookup.list_people(s, principal, village_id, q=q, after_id=after_id,
-                                      limit=limit, volunteers_only=volunteers)
+            return pg.paged(lookup.list_people(
+                s, principal, village_id, q=q, after_id=pg.either(cursor, after_id),
+                limit=limit, volunteers_only=volunteers), "next_after_id", item=PersonView)
 
     @post("/villages/{village_id:int}/people", status_code=201, sync_to_thread=True,
           guards=[requires_role(*REGISTRY_ADMINS, scope_param="village_id")])
@@ -167,9 +176,10 @@ class RegistryController(Controller):
         return _attachment(pdf, PDF, f"plates-{village_id}.pdf")
 
     @get("/households/{household_id:int}", guards=[signed_in], sync_to_thread=True)
-    def household(self, household_id: int, db: Database, principal: Principal) -> dict:
+    def household(self, household_id: int, db: Database,
+                  principal: Principal) -> HouseholdView:
         with db.sessions() as s:
-            return lookup.get_household(s, principal, household_id)
+            return typed(lookup.get_household(s, principal, household_id), HouseholdView)
 
     @patch("/households/{household_id:int}", guards=[requires_role(*REGISTRY_ADMINS)],
            sync_to_thread=True)
@@ -197,9 +207,9 @@ class RegistryController(Controller):
         return Response(plates.qr_svg(url), media_type=SVG)
 
     @get("/people/{person_id:int}", guards=[signed_in], sync_to_thread=True)
-    def person(self, person_id: int, db: Database, principal: Principal) -> dict:
+    def person(self, person_id: int, db: Database, principal: Principal) -> PersonView:
         with db.sessions() as s:
-            return lookup.get_person(s, principal, person_id)
+            return typed(lookup.get_person(s, principal, person_id), PersonView)
 
     @patch("/people/{person_id:int}", guards=[requires_role(*REGISTRY_ADMINS)],
            sync_to_thread=True)
@@ -222,10 +232,12 @@ class RegistryController(Controller):
                                 principal.person_id)
 
     @get("/teams", guards=[signed_in], sync_to_thread=True)
-    def teams(self, db: Database, town_id: int | None = None,
-              village_id: int | None = None) -> list[dict]:
+    def teams(self, db: Database, town_id: int | None = None, village_id: int | None = None,
+              cursor: pg.Cursor = None,
+              limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.Page[TeamView]:
         with db.sessions() as s:
-            return lookup.list_teams(s, town_id=town_id, village_id=village_id)
+            teams = lookup.list_teams(s, town_id=town_id, village_id=village_id)
+            return pg.page_of(typed(teams, list[TeamView]), cursor, limit, _id)
 
     @post("/teams", guards=[requires_role(*REGISTRY_ADMINS)], status_code=201,
           sync_to_thread=True)
@@ -261,7 +273,7 @@ class RegistryController(Controller):
         return await anyio.to_thread.run_sync(functools.partial(
             csvio.import_csv, db, principal, data, dry_run=dry_run, key=key))
 
-    @get("/registry/export", guards=[requires_role(*REGISTRY_ADMINS)], sync_to_thread=True,
+    @get("/registry/export.csv", guards=[requires_role(*REGISTRY_ADMINS)], sync_to_thread=True,
          media_type=CSV,
          summary="Households and people as CSV (the import's columns)")
     def export_csv(self, db: Database, principal: Principal,
@@ -290,6 +302,10 @@ class RegistryController(Controller):
         since = now.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
         with db.sessions() as s:
             return lookup.public_summary(s, plate_code[:64], since=since)
+
+
+def _id(row: TownView | VillageView | TeamView) -> int:
+    return row.id
 
 
 def _plate_url(db: Database, settings: Settings, principal: Principal, household_id: int) -> str:

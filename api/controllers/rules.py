@@ -20,6 +20,7 @@ from api.auth import (
     requires_role,
     signed_in,
 )
+from api.controllers import paged as pg
 from api.deps import scoped_key
 from ledger.config import Settings
 from ledger.db import Database
@@ -120,7 +121,8 @@ class RulesController(Controller):
 
     # --- catalogs -------------------------------------------------------------------------
     @get("/catalogs", sync_to_thread=True, summary="Catalogs in force (public)")
-    def catalogs(self, db: Database) -> list[dict]:
+    def catalogs(self, db: Database,
+                 cursor: pg.Cursor = None, limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.Page[dict]:
         with db.sessions() as s:
             out = []
             for code in store.catalog_codes(s):
@@ -130,7 +132,7 @@ class RulesController(Controller):
                             "effective_from": row.effective_from.isoformat(),
                             "approved_by": row.approved_by, "decision": row.decision,
                             "villages": list(c.villages), "items": len(c.items)})
-            return out
+        return pg.page_of(out, cursor, limit, lambda c: c["code"])
 
     @get("/catalogs/{code:str}", sync_to_thread=True, summary="One catalog (public)")
     def catalog(self, code: str, db: Database,
@@ -141,7 +143,7 @@ class RulesController(Controller):
                     "decision": row.decision, "loaded_at": row.loaded_at.isoformat(),
                     "item_versions": row.item_versions, "spec": row.spec}
 
-    @get("/catalogs/{code:str}/export", sync_to_thread=True, summary="Catalog as YAML",
+    @get("/catalogs/{code:str}/export.yaml", sync_to_thread=True, summary="Catalog as YAML",
          media_type="application/yaml")
     def export(self, code: str, db: Database,
                version: Annotated[int | None, Parameter(ge=1, le=10**6)] = None) -> Response:
@@ -151,9 +153,11 @@ class RulesController(Controller):
             "Content-Disposition": f'attachment; filename="{code}.yaml"'})
 
     @get("/catalogs/{code:str}/items/{item:str}/versions", sync_to_thread=True)
-    def item_versions(self, code: str, item: str, db: Database) -> list[dict]:
+    def item_versions(self, code: str, item: str, db: Database,
+                      cursor: pg.Cursor = None, limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.Page[dict]:
         with db.sessions() as s:
-            return store.item_history(s, code, item)
+            return pg.page_of(store.item_history(s, code, item), cursor, limit,
+                              lambda v: v["version"])
 
     @post("/catalogs", guards=[requires_role(TOWN_ADMIN)], status_code=201, sync_to_thread=True,
           summary="Import a catalog file as a new approved version")
@@ -256,9 +260,11 @@ class RulesController(Controller):
     # --- reading ------------------------------------------------------------------------------
     @get("/villages/{village_id:int}/notices", sync_to_thread=True,
          summary="Awards and deductions on public notice in a village (public)")
-    def notices(self, village_id: Id, db: Database) -> list[dict]:
+    def notices(self, village_id: Id, db: Database,
+                cursor: pg.Cursor = None, limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.Page[dict]:
         with db.sessions() as s:
-            return explain.village_notices(s, village_id, utcnow())
+            return pg.page_of(explain.village_notices(s, village_id, utcnow()), cursor, limit,
+                              lambda n: n["award_id"])
 
     @get("/entries/{entry_id:int}/explanation", guards=[requires_role(*explain.READERS)],
          sync_to_thread=True, summary="Why an entry exists, down to its evidence (village staff)")

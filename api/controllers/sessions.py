@@ -9,6 +9,7 @@ import msgspec
 from litestar import Controller, Response, delete, get, post
 
 from api.auth import TOWN_ADMIN, Principal, requires_role, signed_in
+from api.controllers import paged as pg
 from api.controllers.auth import _signed_in
 from ledger.config import Settings
 from ledger.db import Database
@@ -32,8 +33,10 @@ class SessionsController(Controller):
 
     @get("/auth/sessions", guards=[signed_in], sync_to_thread=True,
          summary="The caller's live long sessions (one per phone)")
-    def mine(self, db: Database, principal: Principal) -> list[dict]:
-        return sessions.live_sessions(db, principal.user_id)
+    def mine(self, db: Database, principal: Principal,
+             cursor: pg.Cursor = None, limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.Page[dict]:
+        return pg.page_of(sessions.live_sessions(db, principal.user_id), cursor, limit,
+                          lambda x: x["session_id"])
 
     @delete("/auth/sessions", guards=[signed_in], sync_to_thread=True, status_code=200,
             summary="End all of the caller's long sessions")

@@ -73,15 +73,16 @@ class SheetsController(Controller):
         return xlsx(exports.village_workbook(db, principal, kind, village_id, year),
                     f"village-{village_id}-{kind}-{year}.xlsx")
 
-    @get("/settlement.xlsx", guards=[requires_role(TOWN_ADMIN)], sync_to_thread=True,
+    @get("/redemption/settlement.xlsx", guards=[requires_role(TOWN_ADMIN)], sync_to_thread=True,
          media_type=tabular.XLSX_MEDIA_TYPE, summary="Settlement of a period as .xlsx")
     def settlement(self, start: date, end: date, db: Database,
                    principal: Principal) -> Response:
         return xlsx(exports.settlement_workbook(db, principal, start, end),
                     f"settlement-{start}_{end}.xlsx")
 
-    @get("/vouchers/sheet.pdf", guards=[requires_role(*REGISTRY_ADMINS)], sync_to_thread=True,
-         media_type=PDF, summary="A printable sheet of the open vouchers of some orders")
+    @get("/redemption/vouchers/sheet.pdf", guards=[requires_role(*REGISTRY_ADMINS)],
+         sync_to_thread=True, media_type=PDF,
+         summary="A printable sheet of the open vouchers of some orders")
     def voucher_sheet(self, order_id: list[int], db: Database, settings: Settings,
                       principal: Principal) -> Response:
         return pdf(paper.vouchers_pdf(db, principal, order_id,

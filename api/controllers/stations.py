@@ -12,6 +12,7 @@ from litestar import Controller, Response, get, post, put
 from litestar.params import Parameter
 
 from api.auth import TOWN_ADMIN, VILLAGE_ADMIN, Principal, requires_role
+from api.controllers import paged as pg
 from ledger.db import Database
 from ledger.errors import InvalidInput
 from ledger.identity.actor import require
@@ -75,9 +76,11 @@ class StationsController(Controller):
 
     @get("/stations", sync_to_thread=True, summary="The practice network: institute, points, "
                                                    "stations (public)")
-    def list_stations(self, db: Database, town_id: int | None = None) -> list[dict]:
+    def list_stations(self, db: Database, town_id: int | None = None,
+                      cursor: pg.Cursor = None, limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.Page[dict]:
         with db.sessions() as s:
-            return service.list_stations(s, town_id)
+            return pg.page_of(service.list_stations(s, town_id), cursor, limit,
+                              lambda v: v["id"])
 
     @get("/stations/{station_id:int}", sync_to_thread=True,
          summary="A station's public page: place, liaisons, monthly plans, teams, menu")
@@ -115,9 +118,11 @@ class StationsController(Controller):
     @get("/teams/progress", sync_to_thread=True, guards=[requires_role(*ADMINS)],
          summary="Standing teams' collective services against 12 a year, behind-pace months")
     def teams_progress(self, db: Database, year: Annotated[int, Parameter(ge=2000, le=2100)],
-                       town_id: int = 1) -> list[dict]:
+                       town_id: int = 1, cursor: pg.Cursor = None,
+                       limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.Page[dict]:
         with db.sessions() as s:
-            return service.team_progress(s, town_id, year)
+            return pg.page_of(service.team_progress(s, town_id, year), cursor, limit,
+                              lambda t: t["team_id"])
 
     @get("/reports/stations", sync_to_thread=True, guards=[requires_role(*ADMINS)],
          summary="Per-station figures for a month (YYYY-MM) or quarter (YYYYQn); a village "
@@ -143,7 +148,7 @@ class StationsController(Controller):
         with db.sessions() as s:
             return honours.candidates(s, town_id, reports.parse_period(period))
 
-    @get("/stations/{station_id:int}/reports/{period:str}/pdf", sync_to_thread=True,
+    @get("/stations/{station_id:int}/reports/{period:str}/report.pdf", sync_to_thread=True,
          guards=[requires_role(*ADMINS, scope_param="station_id")], media_type=PDF,
          summary="A station's quarterly summary for its liaisons, A4 PDF")
     def quarter_pdf(self, station_id: int, period: str, db: Database) -> Response:
@@ -151,7 +156,7 @@ class StationsController(Controller):
         return Response(export.render_pdf(q, town), media_type=PDF, headers={
             "Content-Disposition": f'inline; filename="station-{station_id}-{period}.pdf"'})
 
-    @get("/stations/{station_id:int}/reports/{period:str}/xlsx", sync_to_thread=True,
+    @get("/stations/{station_id:int}/reports/{period:str}/report.xlsx", sync_to_thread=True,
          guards=[requires_role(*ADMINS, scope_param="station_id")], media_type=XLSX,
          summary="A station's quarterly summary for its liaisons, .xlsx")
     def quarter_xlsx(self, station_id: int, period: str, db: Database) -> Response:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from litestar import Controller, delete, get
 
 from api.auth import TOWN_ADMIN, Principal, requires_role, signed_in
+from api.controllers import paged as pg
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.identity import wechat
@@ -17,8 +18,10 @@ class WechatController(Controller):
 
     @get("/auth/wechat", guards=[signed_in], sync_to_thread=True,
          summary="The caller's WeChat bindings, newest first (live and removed)")
-    def mine(self, db: Database, principal: Principal) -> list[dict]:
-        return wechat.history(db, principal.user_id)
+    def mine(self, db: Database, principal: Principal,
+             cursor: pg.Cursor = None, limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.Page[dict]:
+        return pg.page_of(wechat.history(db, principal.user_id), cursor, limit,
+                          lambda b: b["id"], newest_first=True)
 
     @delete("/auth/wechat", guards=[signed_in], status_code=200, sync_to_thread=True,
             summary="Unbind the caller's WeChat: opening links in WeChat no longer signs in")

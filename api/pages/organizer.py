@@ -9,7 +9,6 @@ from litestar import Request, get, post
 from litestar.response import Redirect, Template
 
 from api.auth import ORGANIZER, TOWN_ADMIN, VILLAGE_ADMIN, Principal
-from api.controllers.activities import current_code
 from api.pages.common import (
     FormData,
     int_field,
@@ -29,6 +28,7 @@ from api.pages.views import (
     village_names,
 )
 from ledger.activities import awards, planning, review, tokens
+from ledger.activities.codes import current_code
 from ledger.activities.models import ActivityStatus
 from ledger.config import Settings
 from ledger.db import Database
@@ -134,10 +134,10 @@ def org_status(request: Request, activity_id: int, db: Database,
 
 
 def _code(db: Database, settings: Settings, p: Principal, activity_id: int, t) -> dict:
-    """The rotating code to show now (the manager check is the API's own `current_code`)."""
+    """The rotating code to show now (the manager check is `current_code`'s own)."""
     code = current_code(db, settings, p, activity_id, "rotating")
-    return {"qr": str(qr_svg(code["url"], label=t("checkin.title"))), "url": code["url"],
-            "every_ms": code["refresh_in_s"] * 1000 + POLL_SLACK_MS}
+    return {"qr": str(qr_svg(code.url, label=t("checkin.title"))), "url": code.url,
+            "every_ms": code.refresh_in_s * 1000 + POLL_SLACK_MS}
 
 
 @get("/org/activities/{activity_id:int}/qr", name="org_qr",

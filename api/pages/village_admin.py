@@ -11,7 +11,6 @@ from litestar.response import Redirect, Template
 from sqlalchemy import select
 
 from api.auth import TOWN_ADMIN, VILLAGE_ADMIN, Principal
-from api.controllers.activities import current_code
 from api.pages.common import (
     FormData,
     form_key,
@@ -25,6 +24,7 @@ from api.pages.common import (
 )
 from api.pages.organizer import ROLES as ORGANIZERS
 from api.pages.views import village_names
+from ledger.activities.codes import current_code
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.errors import DomainError, NotFound

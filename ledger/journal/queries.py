@@ -7,10 +7,11 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ledger.errors import InvalidInput, NotFound
+from ledger import paging
+from ledger.errors import NotFound
 from ledger.journal.models import Account, JournalEntry, Posting
 
-MAX_PAGE = 200
+MAX_PAGE = paging.MAX_PAGE
 
 
 def get_account(s: Session, account_id: int) -> Account:
@@ -38,8 +39,7 @@ def balance_as_of(s: Session, account_id: int, at: datetime) -> int:
 def statement(s: Session, account_id: int, *, limit: int = 50,
               before_seq: int | None = None) -> dict:
     """Newest first; pass the returned `next_before_seq` to read the next page."""
-    if not 1 <= limit <= MAX_PAGE:
-        raise InvalidInput(f"limit must be 1..{MAX_PAGE}", code="page_size_out_of_range")
+    paging.check_limit(limit)
     acct = get_account(s, account_id)
     q = (select(Posting, JournalEntry).join(JournalEntry, JournalEntry.id == Posting.entry_id)
          .where(Posting.account_id == account_id))

@@ -60,7 +60,7 @@ def add_skill(s: Session, town_id: int, service_code: str, holder_type: str, hol
 
 
 def menu(s: Session, town_id: int) -> list[dict]:
-    return [{"code": m.code, "name": m.name, "rule_item_code": m.rule_item_code}
+    return [{"id": m.id, "code": m.code, "name": m.name, "rule_item_code": m.rule_item_code}
             for m in s.scalars(select(MenuItem).where(MenuItem.town_id == town_id,
                                                       MenuItem.active.is_(True))
                                .order_by(MenuItem.id))]

@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ledger import paging
 from ledger.activities.models import Activity
 from ledger.db import Database
 from ledger.errors import Forbidden, InvalidInput
@@ -121,9 +122,14 @@ def _abilities(s: Session, o: ServiceOrder, actor) -> list[str]:
 
 
 def list_orders(s: Session, actor, *, village_id: int | None = None, mine: bool = False,
-                tasks: bool = False, limit: int = 100) -> list[dict]:
-    """A station's queue (staff), a household's orders (mine), or a volunteer's tasks."""
-    q = select(ServiceOrder).order_by(ServiceOrder.id.desc()).limit(min(limit, 500))
+                tasks: bool = False, limit: int = 100,
+                before_id: int | None = None) -> list[dict]:
+    """A station's queue (staff), a household's orders (mine), or a volunteer's tasks; newest
+    first, the next page read from `before_id` (ledger/paging.py)."""
+    q = (select(ServiceOrder).order_by(ServiceOrder.id.desc())
+         .limit(paging.check_limit(min(limit, paging.MAX_PAGE))))
+    if before_id is not None:
+        q = q.where(ServiceOrder.id < before_id)
     if village_id is not None:
         if not is_staff(actor, village_id):
             raise Forbidden("只有站点工作人员可以查看站点的服务单", code="not_station_staff")

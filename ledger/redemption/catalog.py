@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import bindparam, select, text
 from sqlalchemy.orm import Session
 
+from ledger import paging
 from ledger.registry.models import Town, Village
 from ledger.db import Database
 from ledger.errors import Conflict, InvalidInput, NotFound
@@ -35,7 +36,7 @@ MAX_FEN_PER_POINT = 100_000  # 1000 yuan per point: far above any real scheme
 MIN_VOUCHER_TTL_S = 600
 MAX_VOUCHER_TTL_S = 60 * 24 * 3600
 DEFAULT_VOUCHER_TTL_S = 14 * 24 * 3600
-MAX_PAGE = 200
+MAX_PAGE = paging.MAX_PAGE
 
 REWARD_FIELDS = ("name", "description", "kind", "cost_points", "limit_per_month",
                  "limit_per_year", "min_star_level", "village_id", "holder_kinds",
@@ -327,8 +328,7 @@ def list_rewards(s: Session, *, now: datetime | None = None, only_offered: bool 
                  after_id: int | None = None) -> dict:
     """The catalog, by id, `limit` at a time; `only_offered` hides inactive or out-of-window;
     `town_id` keeps the rewards of that town's providers."""
-    if not 1 <= limit <= MAX_PAGE:
-        raise InvalidInput(f"limit must be 1..{MAX_PAGE}", code="page_size_out_of_range")
+    paging.check_limit(limit)
     now = now or utcnow()
     q = select(Reward).order_by(Reward.id).limit(limit)
     if only_offered:

@@ -16,6 +16,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from ledger import paging
 from ledger.db import Database
 from ledger.errors import Conflict, DomainError, Forbidden, InvalidInput, LimitExceeded, NotFound
 from ledger.journal import book, holds
@@ -50,7 +51,7 @@ log = structlog.get_logger("jifen.redemption")
 MAX_QUANTITY = 10  # units of one reward in one order
 HOLD_GRACE_S = 7 * 24 * 3600  # a hold outlives its voucher, so only our sweep releases it
 SWEEP_BATCH = 500
-MAX_PAGE = 200
+MAX_PAGE = paging.MAX_PAGE
 
 _now = bindparam("now", type_=UTCDateTime())
 TAKE_STOCK = text("UPDATE reward SET reserved = reserved + :q WHERE id = :id "
@@ -376,8 +377,7 @@ def holder_voucher_code(s: Session, code: str, holders: list[tuple[str, int]] | 
 def list_orders(s: Session, holders: list[tuple[str, int]], *, status: str | None = None,
                 limit: int = 50, before_id: int | None = None) -> dict:
     """The holders' orders, newest first, `limit` at a time."""
-    if not 1 <= limit <= MAX_PAGE:
-        raise InvalidInput(f"limit must be 1..{MAX_PAGE}", code="page_size_out_of_range")
+    paging.check_limit(limit)
     if status is not None and status not in set(VoucherStatus):
         raise InvalidInput(f"status must be one of {', '.join(VoucherStatus)}",
                            code="invalid_status")

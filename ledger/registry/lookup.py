@@ -11,12 +11,12 @@ from sqlalchemy.orm import Session
 
 from ledger.registry.models import Household, Person, Team, TeamMember, Town, Village
 from ledger.registry.privacy import mask_id_number, mask_phone, sees_phone
+from ledger import paging
 from ledger.errors import InvalidInput, NotFound
 from ledger.identity.actor import is_self_or_household, require
 from ledger.identity.roles import REGISTRY_READERS
 
-MAX_PAGE = 200
-DEFAULT_PAGE = 50
+DEFAULT_PAGE = paging.DEFAULT_PAGE
 MAX_QUERY_CHARS = 50
 
 
@@ -119,8 +119,7 @@ def team_view(t: Team, members: int | None = None) -> dict:
 
 
 def _page(limit: int, after_id: int | None) -> int:
-    if not 1 <= limit <= MAX_PAGE:
-        raise InvalidInput(f"limit must be 1..{MAX_PAGE}", code="page_size_invalid")
+    paging.check_limit(limit)
     if after_id is not None and after_id < 0:
         raise InvalidInput("after_id must not be negative", code="cursor_invalid")
     return limit

@@ -1,0 +1,67 @@
+"""The registry's answers as types: what `lookup`'s views hold, so the API's schema documents
+each body and a view that drifts from its type fails at the boundary (`msgspec.convert`), not in
+a client. Fields that a view adds only sometimes (a village's household count, a household's
+members, a person's teams) are left out of the JSON when absent, as the views leave them out;
+the others are always there, null or not."""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class TownView(msgspec.Struct, omit_defaults=True, kw_only=True):
+    id: int
+    name: str
+    city: str | None
+    prefecture: str | None
+
+
+class VillageView(msgspec.Struct, omit_defaults=True, kw_only=True):
+    id: int
+    town_id: int
+    name: str
+    kind: str | None
+    households: int | None = None
+
+
+class TeamView(msgspec.Struct, omit_defaults=True, kw_only=True):
+    id: int
+    town_id: int
+    village_id: int | None
+    kind: str
+    name: str
+    standing: bool
+    created_at: str | None
+    members: int | None = None
+
+
+class PersonView(msgspec.Struct, omit_defaults=True, kw_only=True):
+    """A person; `phone` in full only for the roles that call residents, `id_number` masked."""
+    id: int
+    name: str
+    village_id: int
+    village: str
+    household_id: int | None
+    phone: str | None
+    id_number: str | None
+    is_volunteer: bool
+    left: str | None  # why the person left the register (moved, died…), or null
+    left_at: str | None
+    created_at: str | None
+    teams: list[TeamView] | None = None
+
+
+class HouseholdView(msgspec.Struct, omit_defaults=True, kw_only=True):
+    id: int
+    village_id: int
+    village: str
+    plate_code: str
+    head_name: str
+    address: str
+    created_at: str | None
+    members: list[PersonView] | None = None
+
+
+def typed(value, kind):
+    """A view (or a list of views) as its type."""
+    return msgspec.convert(value, kind)
