@@ -223,10 +223,11 @@ def household_public(s: Session, hh, t) -> dict:
             "stars": star_info.household(s, hh.id, score)}
 
 
-def village_ranking(s: Session) -> dict:
-    """Villages by this year's average household score (households with no entries count
-    as zero), for the public ranking page and its chart: ordered by the exact average, shown
-    in points to two decimals (ledger.units), never truncated."""
+def village_ranking(s: Session, town_id: int) -> dict:
+    """The villages of one town by this year's average household score (households with no
+    entries count as zero), for the public ranking page and its chart: ordered by the exact
+    average, shown in points to two decimals (ledger.units), never truncated. Villages of
+    other towns are not compared: each town ranks its own."""
     from ledger.units import mean_points, mean_points_text
     from sqlalchemy import func, select
 
@@ -235,7 +236,9 @@ def village_ranking(s: Session) -> dict:
     from ledger.recognition.rollups import NON_SCORE_KINDS
     since = year_start_utc()
     scale = scale_in_force(s)
+    mine = select(Village.id).where(Village.town_id == town_id)
     counts = dict(s.execute(select(Household.village_id, func.count())
+                            .where(Household.village_id.in_(mine))
                             .group_by(Household.village_id)).all())
     totals = dict(s.execute(
         select(Household.village_id, func.sum(Posting.amount))
@@ -245,10 +248,12 @@ def village_ranking(s: Session) -> dict:
               & (Account.unit == Unit.POINTS))
         .join(Posting, Posting.account_id == Account.id)
         .join(JournalEntry, JournalEntry.id == Posting.entry_id)
-        .where(Posting.created_at >= since, JournalEntry.kind.not_in(NON_SCORE_KINDS))
+        .where(Posting.created_at >= since, JournalEntry.kind.not_in(NON_SCORE_KINDS),
+               Household.village_id.in_(mine))
         .group_by(Household.village_id)).all())
     villages = []
-    for vid, name in s.execute(select(Village.id, Village.name).order_by(Village.id)):
+    for vid, name in s.execute(select(Village.id, Village.name)
+                               .where(Village.town_id == town_id).order_by(Village.id)):
         n = counts.get(vid, 0)
         if n == 0:
             continue
