@@ -147,16 +147,19 @@ def admin_shop_action(request: Request, provider_id: int, action: str, db: Datab
 def admin_settlement(request: Request, db: Database, maybe_principal: Principal | None,
                      start: date | None = None, end: date | None = None
                      ) -> Template | Redirect:
-    p = need_role(request, maybe_principal, TOWN_ADMIN)
+    p = need_role(request, maybe_principal, TOWN_ADMIN, CLERK)  # a clerk: their own shop
     if not isinstance(p, Principal):
         return p
     today = local_date(utcnow())
     start = start or today.replace(day=1)
     end = end or today
     t = t_for(request)
+    with db.sessions() as s:
+        provider_id = settlement.settlement_scope(s, p)
     try:
         with db.sessions() as s:
-            report = settlement.settlement_report(s, start=start, end=end, with_lines=False)
+            report = settlement.settlement_report(s, start=start, end=end, with_lines=False,
+                                                  provider_id=provider_id)
         errors = {}
     except DomainError as exc:
         report, errors = None, field_errors(exc, t, {"settlement*": "end", "invalid_period": "end",

@@ -18,8 +18,10 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ledger.errors import InvalidInput
+from ledger.errors import Forbidden, InvalidInput
+from ledger.identity.roles import CLERK, TOWN_ADMIN, holds
 from ledger.journal.models import Account, HolderType, JournalEntry, Posting, Purpose, Unit
+from ledger.redemption.catalog import clerk_provider_id
 from ledger.redemption.models import Provider, RedemptionOrder, Reward
 from ledger.sheets import tabular
 from ledger.sheets.labels import ENTRY_KINDS, FUNDED_BY, HOLDERS, label
@@ -32,6 +34,19 @@ IN_BATCH = 1000
 # The columns of the settlement sheet (CSV and .xlsx alike), in the units people read.
 SHEET_HEADER = ("兑换点编号", "兑换点", "分录号", "时间", "类别", "订单号", "礼品编号", "礼品",
                 "数量（件）", "对象类型", "对象编号", "资金来源", "抽奖编号", "积分", "金额（分）")
+
+
+def settlement_scope(s: Session, actor) -> int | None:
+    """Whose settlement the caller may read: every provider's (None) for a town admin, their
+    own shop's for a clerk; anyone else is refused."""
+    if holds(actor, (TOWN_ADMIN,), None):
+        return None
+    if any(r == CLERK for r, _ in getattr(actor, "roles", ())):
+        provider_id = clerk_provider_id(s, actor.user_id)
+        if provider_id is not None:
+            return provider_id
+    raise Forbidden("settlement is the town admin's, or a clerk's for their own shop",
+                    code="settlement_forbidden")
 
 
 def period_bounds(start: date, end: date) -> tuple[datetime, datetime]:

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, aliased
 
 from ledger.db import Database
 from ledger.errors import InvalidInput, NotFound
-from ledger.identity.roles import REGISTRY_ADMINS, TOWN_ADMIN, require
+from ledger.identity.roles import REGISTRY_ADMINS, require
 from ledger.journal.models import Account, HolderType, JournalEntry, Posting, Purpose, Unit
 from ledger.recognition import rollups
 from ledger.recognition.models import HolderRollup
@@ -156,8 +156,10 @@ def orders(s: Session, village_id: int, year: int) -> tabular.Sheet:
                                         "领取/取消时间"], rows)
 
 
-def settlement_sheet(s: Session, start: date, end: date) -> tabular.Sheet:
-    report = settlement.settlement_report(s, start=start, end=end, with_lines=True)
+def settlement_sheet(s: Session, start: date, end: date, provider_id: int | None = None
+                     ) -> tabular.Sheet:
+    report = settlement.settlement_report(s, start=start, end=end, provider_id=provider_id,
+                                          with_lines=True)
     return settlement.settlement_sheet(report)
 
 
@@ -182,10 +184,12 @@ def village_workbook(db: Database, actor, kind: str, village_id: int, year: int)
         return tabular.to_xlsx(*(_SHEETS[k](s, village_id, year) for k in kinds))
 
 
-def settlement_workbook(db: Database, actor, start: date, end: date) -> bytes:
-    require(actor, (TOWN_ADMIN,), None, "exporting settlement")
+def settlement_workbook(db: Database, actor, start: date, end: date, *, csv: bool = False
+                        ) -> bytes:
+    """The settlement as .xlsx (or CSV): every shop's for a town admin, a clerk's own shop's."""
     with db.sessions() as s:
-        return tabular.to_xlsx(settlement_sheet(s, start, end))
+        sheet = settlement_sheet(s, start, end, settlement.settlement_scope(s, actor))
+        return tabular.sheet_csv(sheet) if csv else tabular.to_xlsx(sheet)
 
 
 def sheet_rows(data: bytes) -> Iterator[list[str]]:
