@@ -18,6 +18,8 @@ from ledger.identity import service as identity
 from ledger.identity.models import AppUser
 from ledger.redemption import service as redemption
 from ledger.registry.models import Village
+from ledger.rules import service as rules
+from ledger.rules.types import Actor
 from tests.e2e.conftest import PHONE, axe_violations, shot
 from tests.e2e.support_people import (
     decode_qr,
@@ -26,7 +28,15 @@ from tests.e2e.support_people import (
     sign_in_by_phone,
     sign_in_with_password,
 )
-from tests.test_redemption_support import give_points, make_person, make_reward, make_shop
+from tests.test_redemption_support import (
+    give_points,
+    make_household,
+    make_people,
+    make_person,
+    make_reward,
+    make_shop,
+    make_town,
+)
 
 PASSWORD = "Baogai-2026!"
 
@@ -175,3 +185,128 @@ def test_clerk_walk(browser, live_app, page):
         open(got.value.path(), encoding="utf-8-sig").read())))
     assert [(r["类别"], r["礼品"], r["积分"]) for r in rows] \
         == [("兑换", "花生油一桶", "10"), ("合计", "", "10")]
+
+
+def _pdf_pages(page, href: str) -> int:
+    """Follow a page's link to a PDF in the signed-in browser: its page count."""
+    import pypdfium2 as pdfium
+    got = page.context.request.get(href)
+    assert got.status == 200 and got.headers["content-type"].startswith("application/pdf")
+    return len(pdfium.PdfDocument(got.body()))
+
+
+def test_village_admin_walk(live_app, page):
+    """The village's budget; a new household and its member; a staff account with its role;
+    the door plates to print; a large deduction confirmed as the second person."""
+    db = live_app.db
+    village, _ = _village(db, "坑东村")
+    login = _staff(db, "赵村官", (("village_admin", village),))
+    inspector = _user_id(db, _staff(db, "孙评议", (("inspector", village),)))
+    gambler = make_person(db, village)
+    rules.record_award(db, live_app.settings, item_code="B11", holder=("person", gambler),
+                       recorder=Actor(inspector, (("inspector", village),)),
+                       context={"note": "派出所通报，参与赌博"})  # −20: over 10, a second person
+    head, member = f"吴大山{uuid.uuid4().hex[:3]}", f"吴小溪{uuid.uuid4().hex[:3]}"
+    new_login = f"zhou{uuid.uuid4().hex[:6]}"
+
+    sign_in_with_password(page, login, PASSWORD)
+    page.wait_for_url("**/admin")
+    step(page, "walk-village-admin-1-home")
+    page.get_by_role("link", name="积分预算").first.click()
+    assert "坑东村" in page.locator("table").first.inner_text()
+    step(page, "walk-village-admin-2-budgets")
+
+    page.goto("/admin")
+    page.get_by_role("link", name="户籍与门牌").first.click()
+    page.get_by_label("户主").fill(head)
+    page.get_by_label("地址").fill("坑东村新村路8号")
+    page.get_by_role("button", name="新增").click()
+    page.wait_for_url(re.compile(r"/admin/households/\d+\?saved=1"))
+    add = page.locator("form[action$='/members']")
+    add.get_by_label("名称").fill(member)
+    add.get_by_label("手机号").fill("139" + f"{uuid.uuid4().int % 10 ** 8:08d}")
+    add.get_by_role("button", name="添加成员").click()
+    page.wait_for_load_state()
+    assert page.locator(f"input[value='{member}']").count() == 1
+    step(page, "walk-village-admin-3-household")
+    plates = page.get_by_role("link", name="打印本村门牌（PDF）").get_attribute("href")
+    assert _pdf_pages(page, plates) >= 1
+
+    page.goto("/admin")
+    page.get_by_role("link", name="账号与角色").first.click()
+    form = page.locator("form[action='/admin/users']")
+    form.get_by_label("账号").fill(new_login)
+    form.get_by_label("名称").fill("周评议")
+    form.get_by_label("密码").fill("Kengdong-2026!")
+    form.get_by_label("角色").select_option(label="评议员")
+    form.get_by_role("button", name="新增账号").click()
+    page.get_by_test_id("va-saved").wait_for()
+    entry = page.get_by_test_id("users").locator("li", has_text=new_login).first
+    assert "评议员" in entry.inner_text()
+    step(page, "walk-village-admin-4-users")
+
+    page.goto("/admin")
+    page.get_by_role("link", name="待我处理").first.click()
+    confirmations = page.get_by_test_id("desk-confirmations")
+    item = confirmations.locator("li").filter(has_text="参与赌博").first
+    step(page, "walk-village-admin-5-desk")
+    item.get_by_role("button", name="确认扣分").click()
+    page.get_by_test_id("desk-saved").wait_for(state="visible")
+    assert page.get_by_test_id("desk-confirmations").count() == 0 \
+        or "派出所通报" not in page.get_by_test_id("desk-confirmations").inner_text()
+
+
+def test_town_admin_walk(live_app, page):
+    """The town home; an honor list computed, reviewed and published through the pages, its
+    poster; the ranking of the town's villages."""
+    from ledger.timeutil import LOCAL_TZ, utcnow
+    db = live_app.db
+    town = make_town(db, villages=2)
+    with db.transaction() as s:
+        names = {v: f"{n}{uuid.uuid4().hex[:3]}" for v, n in zip(town["villages"],
+                                                                 ("东埔村", "西埔村"))}
+        for v, n in names.items():
+            s.get(Village, v).name = n
+    east, west = town["villages"]
+    for person, pts in zip(make_people(db, east, 2), (60, 40), strict=True):
+        give_points(db, "person", person, east, pts)
+    give_points(db, "household", make_household(db, east), east, 20)  # 10 points
+    make_household(db, west)  # none yet
+    login = _staff(db, "镇管理员", (("town_admin", None),))
+    title = f"年度积分榜{uuid.uuid4().hex[:3]}"
+
+    sign_in_with_password(page, login, PASSWORD)
+    page.wait_for_url("**/admin")
+    page.get_by_role("link", name="今日待办").first.click()
+    page.wait_for_url("**/town")
+    for section in ("town-desk", "town-ending", "town-budgets", "town-quiet"):
+        assert page.get_by_test_id(section).is_visible(), section
+    step(page, "walk-town-admin-1-today")
+
+    page.goto("/admin")
+    page.get_by_role("link", name="光荣榜").first.click()
+    page.get_by_label("名称").fill(title)
+    page.get_by_label("范围").select_option(f"village:{east}")
+    page.get_by_label("评比依据").select_option("points")
+    page.locator("select[name=period]").select_option("year")
+    page.get_by_label("上榜人数").fill("2")
+    page.get_by_role("button", name="保存").click()
+    card = page.locator("section.card", has_text=title)
+    card.get_by_label("年度").fill(str(utcnow().astimezone(LOCAL_TZ).year))
+    card.get_by_role("button", name="生成草稿").click()
+    page.get_by_text("草稿", exact=True).wait_for()
+    page.get_by_role("button", name="提交审核").click()
+    page.once("dialog", lambda d: d.accept())
+    page.get_by_role("button", name="审核通过，发布").click()
+    page.get_by_test_id("honor-status").filter(has_text="已发布").wait_for()
+    assert page.get_by_test_id("honor-entries").locator("tbody tr").count() == 2
+    step(page, "walk-town-admin-2-honor-published")
+    assert _pdf_pages(page, page.get_by_test_id("poster-pdf").get_attribute("href")) >= 1
+
+    page.get_by_role("link", name="排行").first.click()
+    page.get_by_label("镇（街道）").select_option(str(town["town"]))
+    page.get_by_role("button", name="查看").click()
+    rows = page.get_by_test_id("rank-table").inner_text()
+    assert names[east] in rows and names[west] in rows and "坑东村" not in rows
+    assert rows.index(names[east]) < rows.index(names[west])  # 10 points a household vs 0
+    step(page, "walk-town-admin-3-rank")
