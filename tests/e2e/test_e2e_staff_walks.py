@@ -19,6 +19,7 @@ from ledger.identity.models import AppUser
 from ledger.redemption import service as redemption
 from ledger.registry.models import Village
 from ledger.rules import service as rules
+from ledger.rules import workflow
 from ledger.rules.types import Actor
 from tests.e2e.conftest import PHONE, axe_violations, shot
 from tests.e2e.support_people import (
@@ -197,7 +198,8 @@ def _pdf_pages(page, href: str) -> int:
 
 def test_village_admin_walk(live_app, page):
     """The village's budget; a new household and its member; a staff account with its role;
-    the door plates to print; a large deduction confirmed as the second person."""
+    the door plates to print; a large deduction confirmed as the second person; a household's
+    appeal decided."""
     db = live_app.db
     village, _ = _village(db, "坑东村")
     login = _staff(db, "赵村官", (("village_admin", village),))
@@ -206,6 +208,15 @@ def test_village_admin_walk(live_app, page):
     rules.record_award(db, live_app.settings, item_code="B11", holder=("person", gambler),
                        recorder=Actor(inspector, (("inspector", village),)),
                        context={"note": "派出所通报，参与赌博"})  # −20: over 10, a second person
+    home = make_household(db, village)
+    appellant = make_person(db, village, household_id=home)
+    posted = rules.record_award(db, live_app.settings, item_code="C09",
+                                holder=("household", home),
+                                recorder=Actor(inspector, (("inspector", village),)),
+                                context={"note": "散养鸡鸭"})
+    reason = f"鸡鸭已圈养{uuid.uuid4().hex[:4]}"
+    workflow.appeal(db, award_id=posted["award_id"], reason=reason, key=None,
+                    appellant=Actor(93_777, (), person_id=appellant))  # the household appeals
     head, member = f"吴大山{uuid.uuid4().hex[:3]}", f"吴小溪{uuid.uuid4().hex[:3]}"
     new_login = f"zhou{uuid.uuid4().hex[:6]}"
 
@@ -254,6 +265,13 @@ def test_village_admin_walk(live_app, page):
     page.get_by_test_id("desk-saved").wait_for(state="visible")
     assert page.get_by_test_id("desk-confirmations").count() == 0 \
         or "派出所通报" not in page.get_by_test_id("desk-confirmations").inner_text()
+    item = page.get_by_test_id("desk-appeals").locator("li").filter(has_text=reason).first
+    item.get_by_label("处理意见").fill("现场查看仍有散养")
+    item.get_by_role("button", name="申诉不成立，维持扣分").click()
+    page.get_by_test_id("desk-saved").wait_for(state="visible")
+    assert page.get_by_test_id("desk-appeals").count() == 0 \
+        or reason not in page.get_by_test_id("desk-appeals").inner_text()
+    step(page, "walk-village-admin-6-decided")
 
 
 def test_town_admin_walk(live_app, page):
