@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run run-lan test install sysdeps rundeps bench fuzz clean audit
+.PHONY: run run-lan test install sysdeps rundeps bench fuzz clean audit screenshots
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,11 @@ run-lan: install rundeps
 
 test: install sysdeps
 	JIFEN_TEST_DB=$(TEST_DB) $(PY) -m pytest -q -n $(TEST_JOBS) --dist loadfile $(PYTEST_ARGS)
+
+# Browser tests keep their screenshots in artifacts/screenshots (git-ignored); this runs them and
+# refreshes in docs/screenshots the ones docs/pages.md shows.
+screenshots: install sysdeps
+	JIFEN_DOCS_SCREENSHOTS=1 JIFEN_TEST_DB=$(TEST_DB) $(PY) -m pytest -q tests/e2e
 
 audit: install
 	$(VENV)/bin/jifen audit

@@ -15,6 +15,7 @@ from api.i18n_ops import OPS_MESSAGES
 from api.i18n_sheets import SHEETS_MESSAGES
 from api.i18n_pages import PAGES_MESSAGES
 from api.i18n_schemes import SCHEME_MESSAGES
+from api.i18n_walks import WALKS_MESSAGES
 
 DEFAULT_LANG = "zh"
 LANGS = ("zh", "en")
@@ -356,6 +357,7 @@ MESSAGES.update(OPS_MESSAGES)
 MESSAGES.update(SHEETS_MESSAGES)
 MESSAGES.update(PAGES_MESSAGES)
 MESSAGES.update(SCHEME_MESSAGES)
+MESSAGES.update(WALKS_MESSAGES)
 
 
 def translator(lang: str) -> Callable[..., str]:

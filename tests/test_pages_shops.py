@@ -135,3 +135,30 @@ def test_the_town_home_lists_what_needs_attention(client, db, settings):
     assert "暂无" in budgets  # the test village has a large budget
     quiet = page.split('data-testid="town-quiet"')[1].split("</section>")[0]
     assert "塘边村" not in quiet  # something was recorded this month
+
+
+def test_a_clerk_sees_and_downloads_their_own_shops_settlement_only(client, db, settings):
+    import csv
+    import io
+    w = world(db, village_name="坑东村")
+    mine = make_shop(db, w.town, name="坑东村积分超市", clerks=(90,))
+    other = make_shop(db, w.town, name="镇影院", clerks=(91,))
+    give_points(db, "person", w.resident, w.village, 100)
+    for shop, clerk in ((mine, 90), (other, 91)):
+        reward = make_reward(db, shop, cost_points=20)
+        order = redemption.redeem(db, reward_id=reward["id"], holder_type="person",
+                                  holder_id=w.resident, quantity=1, actor_id=1, key=None)
+        redemption.fulfil(db, code=order["voucher"]["code"], clerk_user_id=clerk, key=None)
+    sign_in(client, settings, "clerk", village_id=w.village, user_id=90)
+    assert 'href="/admin/settlement"' in client.get("/clerk").text
+    page = client.get("/admin/settlement")
+    assert page.status_code == 200
+    table = page.text.split('data-testid="settlement"')[1].split("</table>")[0]
+    assert "坑东村积分超市" in table and "镇影院" not in table
+    link = re.search(r'href="(/admin/settlement\.csv[^"]*)"', page.text).group(1)
+    rows = list(csv.DictReader(io.StringIO(
+        client.get(link.replace("&amp;", "&")).content.decode("utf-8-sig"))))
+    assert {r["兑换点"] for r in rows} == {"坑东村积分超市"}
+    client.cookies.clear()
+    sign_in(client, settings, "clerk", village_id=w.village, user_id=92)  # serves no shop
+    assert client.get("/admin/settlement").status_code == 403

@@ -21,7 +21,7 @@ def test_admin_edits_a_household_moves_a_member_and_adds_one(client, db, setting
     assert 'href="/admin/households"' in client.get("/admin").text
     listing = client.get("/admin/households").text
     assert f'href="/admin/households/{w.household}"' in listing
-    assert f"/api/v1/registry/villages/{w.village}/plates.pdf" in listing
+    assert f"/api/v1/villages/{w.village}/plates.pdf" in listing
     page = client.get(f"/admin/households/{w.household}").text
     assert '<svg class="qr"' in page
     action = f"/admin/households/{w.household}"
@@ -123,3 +123,14 @@ def test_a_person_marked_deceased_keeps_their_record_and_leaves_draws_and_sign_i
     otp.request_code(db, RateLimiter(None), sent, phone="17000009999",
                      secret=settings.secret_key)
     assert sent.codes == []  # no code for someone no longer a volunteer
+
+
+def test_the_print_plates_link_of_the_household_pages_answers_a_pdf(client, db, settings):
+    w = world(db, village_name="坑东村")
+    sign_in(client, settings, "village_admin", village_id=w.village, user_id=91)
+    for page in (f"/admin/households?village_id={w.village}", f"/admin/households/{w.household}"):
+        href = re.search(r'href="([^"]+)">打印本村门牌', client.get(page).text).group(1)
+        got = client.get(href)
+        assert got.status_code == 200, (page, href)
+        assert got.headers["content-type"].startswith("application/pdf")
+        assert got.content.startswith(b"%PDF")

@@ -100,7 +100,7 @@ def test_every_score_is_the_same_both_ways(db):
                 assert stars.household_figures(s, cfg, h, date(yr, 1, 1),
                                                date(yr + 1, 1, 1))[0] == journal.get((h, yr), 0)
             ranking = {r["village_id"]: r["total"]
-                       for r in village_ranking(s, year=yr)["villages"]}
+                       for r in village_ranking(s, w.town, year=yr)["villages"]}
         for v in w.villages:
             assert ranking[v] == sum(journal.get((h, yr), 0) for h in w.households
                                      if v_of[h] == v)

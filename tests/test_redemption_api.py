@@ -184,8 +184,8 @@ def test_draw_and_settlement_over_the_api(client, auth, shop, db):
     assert r.headers["content-type"].startswith("text/csv")
     assert "attachment" in r.headers["content-disposition"]
     rows = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"))))
-    assert [(x["kind"], x["funded_by"], x["points"]) for x in rows] \
-        == [("redeem", "draw", "20"), ("total", "", "20")]
+    assert [(x["类别"], x["资金来源"], x["积分"]) for x in rows] \
+        == [("兑换", "抽奖（镇出资）", "20"), ("合计", "", "20")]
     audit_clean(db)
 
 

@@ -81,10 +81,10 @@ def test_csv_has_a_row_per_entry_and_a_total_per_provider(db, trade):
     text = settlement_csv(_report(db, start=today, end=today, provider_id=trade["shop"]))
     assert text.startswith("\ufeff")
     rows = list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
-    assert [r["kind"] for r in rows] == ["redeem", "redeem", "reverse", "total"]
-    assert rows[-1]["points"] == "100" and rows[-1]["amount_fen"] == "10000"
-    assert rows[0]["provider_name"] == "'=塘边村积分超市"  # never a spreadsheet formula
-    assert rows[0]["reward_name"] == "花生油"
+    assert [r["类别"] for r in rows] == ["兑换", "兑换", "冲正", "合计"]
+    assert rows[-1]["积分"] == "100" and rows[-1]["金额（分）"] == "10000"
+    assert rows[0]["兑换点"] == "'=塘边村积分超市"  # never a spreadsheet formula
+    assert rows[0]["礼品"] == "花生油"
     audit_clean(db)
 
 

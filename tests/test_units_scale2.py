@@ -85,7 +85,7 @@ def test_settlement_page_figures_and_csv_are_points_and_their_value(db):
     assert (p["points"], p["amount_steps"], p["amount_fen"]) == (10, 20, 1000)
     assert (report["total_points"], report["total_fen"]) == (10, 1000)
     rows = list(csv.DictReader(io.StringIO(settlement_csv(report).lstrip("\ufeff"))))
-    assert [(r["points"], r["amount_fen"]) for r in rows] == [("10", "1000"), ("10", "1000")]
+    assert [(r["积分"], r["金额（分）"]) for r in rows] == [("10", "1000"), ("10", "1000")]
 
 
 def test_public_plate_json_and_household_star_thresholds_are_points(db):

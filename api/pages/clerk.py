@@ -18,7 +18,8 @@ from ledger.redemption import service as redemption
 def clerk(request: Request, maybe_principal: Principal | None) -> Template | Redirect:
     if maybe_principal is None:
         return to_signin(request)
-    return render(request, "scan.html", accept="v", heading=t_for(request)("clerk.scan"))
+    return render(request, "scan.html", accept="v", heading=t_for(request)("clerk.scan"),
+                  settlement_link=True)
 
 
 @get("/v/{code:str}", name="voucher_scan", sync_to_thread=True)

@@ -73,6 +73,32 @@ def duration(minutes: int | None, lang: str = "zh") -> str:
     return f"{h} 小时" if lang == "zh" else f"{h} h"
 
 
+_PERIOD = re.compile(r"^(year|month|quarter|half_year|week|day|custom):(.+)$")
+
+
+def period_text(key: str | None, lang: str = "zh") -> str:
+    """A period key as people read it: year:2026 → 2026年, month:2026-03 → 2026年3月,
+    quarter:2026-Q1 → 2026年第1季度, custom:2026-01..2026-03 → 2026-01 至 2026-03."""
+    m = _PERIOD.match(key or "")
+    if m is None or lang != "zh":
+        return str(key or "")
+    kind, spec = m.groups()
+    parts = re.split(r"[-QHW]+", spec) if kind != "custom" else []
+    if kind == "year":
+        return f"{spec}年"
+    if kind == "month" and len(parts) == 2:
+        return f"{parts[0]}年{int(parts[1])}月"
+    if kind == "quarter" and len(parts) == 2:
+        return f"{parts[0]}年第{int(parts[1])}季度"
+    if kind == "half_year" and len(parts) == 2:
+        return f"{parts[0]}年" + ("上半年" if parts[1] == "1" else "下半年")
+    if kind == "week" and len(parts) == 2:
+        return f"{parts[0]}年第{int(parts[1])}周"
+    if kind == "custom":
+        return spec.replace("..", " 至 ")
+    return spec
+
+
 def qr_svg(data: str, box_size: int = 10, label: str = "") -> Markup:
     """The QR code of `data` as an inline SVG element that scales with its container."""
     if len(data) > MAX_QR_CHARS:
@@ -92,4 +118,4 @@ def qr_svg(data: str, box_size: int = 10, label: str = "") -> Markup:
 
 def install(env: Environment) -> None:
     env.filters.update(localtime=localtime, mask_name=mask_name, signed=signed, qr_svg=qr_svg,
-                       pts=pts, duration=duration, in_lang=in_lang)
+                       pts=pts, duration=duration, in_lang=in_lang, period_text=period_text)

@@ -10,6 +10,7 @@ from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.response import Redirect, Template
+from sqlalchemy import select
 
 from api.auth import INSPECTOR, TOWN_ADMIN, VILLAGE_ADMIN, Principal
 from api.pages.chart import bar_chart
@@ -27,8 +28,9 @@ from ledger.activities import inspections
 from ledger.activities.awards import inspection_channel
 from ledger.config import Settings
 from ledger.db import Database
-from ledger.errors import DomainError
+from ledger.errors import DomainError, NotFound
 from ledger.identity.actor import may
+from ledger.registry.models import Person, Town, Village
 from ledger.rules import service as rules
 
 INSPECTORS = (INSPECTOR, VILLAGE_ADMIN, TOWN_ADMIN)
@@ -108,15 +110,39 @@ def inspect_scan(request: Request) -> Template | Redirect:
                   desk_link=True)
 
 
+MAX_TOWNS_LISTED = 200  # the town select on /rank
+
+
+def _viewer_town(s, p: Principal | None) -> int | None:
+    """The town of the village the viewer works in or lives in; None for a visitor or a
+    town-wide role (they choose)."""
+    village = next((v for _, v in (p.roles if p else ()) if v is not None), None)
+    if village is None and p is not None and p.person_id is not None:
+        village = s.scalar(select(Person.village_id).where(Person.id == p.person_id))
+    if village is None:
+        return None
+    return s.scalar(select(Village.town_id).where(Village.id == village))
+
+
 @get("/rank", name="rank", sync_to_thread=True)
-def rank(request: Request, db: Database) -> Template:
+def rank(request: Request, db: Database, maybe_principal: Principal | None,
+         town_id: int | None = None) -> Template:
+    """One town's villages (the town chosen on the page, else the viewer's, else the first)."""
     t = t_for(request)
     with db.sessions() as s:
-        ranking = village_ranking(s)
+        towns = s.execute(select(Town.id, Town.name).order_by(Town.id)
+                          .limit(MAX_TOWNS_LISTED)).all()
+        known = {tid for tid, _ in towns}
+        if town_id is not None and town_id not in known:
+            raise NotFound(f"town {town_id} does not exist", code="town_not_found")
+        town = town_id or _viewer_town(s, maybe_principal) or (towns[0][0] if towns else 0)
+        ranking = village_ranking(s, town)
+    town_name = dict(towns).get(town, "")
     texts = {float(r["average_points"]): r["average_text"] for r in ranking["villages"]}
     chart = bar_chart([(r["village"], float(r["average_points"])) for r in ranking["villages"]],
                       title=t("rank.chart"), fmt=lambda v: texts.get(v, str(v)))
-    return render(request, "rank.html", ranking=ranking, chart=chart)
+    return render(request, "rank.html", ranking=ranking, chart=chart, towns=towns,
+                  town_id=town, town_name=town_name)
 
 
 handlers = [household, household_inspect, inspect_scan, rank]

@@ -15,7 +15,7 @@ from litestar.params import Body
 from litestar.response import Redirect, Template
 from sqlalchemy import select
 
-from api.auth import TOWN_ADMIN, VILLAGE_ADMIN, Principal
+from api.auth import CLERK, TOWN_ADMIN, VILLAGE_ADMIN, Principal
 from api.pages.common import need_role, page_role, render, t_for
 from ledger.config import Settings
 from ledger.db import Database
@@ -33,8 +33,9 @@ KINDS = {"history": (history.KIND, history.import_history, ADMINS),
          "attendance": (attendance.KIND, attendance.import_attendance, ADMINS)}
 
 
-def _download(content: bytes, filename: str) -> Response:
-    return Response(content, media_type=tabular.XLSX_MEDIA_TYPE, headers={
+def _download(content: bytes, filename: str, media_type: str = tabular.XLSX_MEDIA_TYPE
+              ) -> Response:
+    return Response(content, media_type=media_type, headers={
         "Cache-Control": "no-store", "Content-Disposition": f'attachment; filename="{filename}"'})
 
 
@@ -119,11 +120,20 @@ def list_export(request: Request, kind: str, db: Database, principal: Principal,
 
 
 @get("/admin/settlement.xlsx", name="admin_settlement_export",
-     guards=[page_role(TOWN_ADMIN)], sync_to_thread=True)
+     guards=[page_role(TOWN_ADMIN, CLERK)], sync_to_thread=True)
 def settlement_export(request: Request, db: Database, principal: Principal,
                       start: date, end: date) -> Response | Redirect:
+    """The settlement page's downloads: every shop for a town admin, a clerk's own shop."""
     return _download(exports.settlement_workbook(db, principal, start, end),
                      f"settlement-{start}_{end}.xlsx")
+
+
+@get("/admin/settlement.csv", name="admin_settlement_csv",
+     guards=[page_role(TOWN_ADMIN, CLERK)], sync_to_thread=True)
+def settlement_csv(request: Request, db: Database, principal: Principal,
+                   start: date, end: date) -> Response | Redirect:
+    return _download(exports.settlement_workbook(db, principal, start, end, csv=True),
+                     f"settlement-{start}_{end}.csv", tabular.CSV_MEDIA_TYPE)
 
 
 def _pdf(content: bytes, filename: str) -> Response:
@@ -151,4 +161,4 @@ def score_sheet(request: Request, db: Database, settings: Settings,
 
 
 handlers = [sheets_home, sheets_kind, sheets_import, sheets_template, list_export,
-            settlement_export, notice_sheet, score_sheet]
+            settlement_export, settlement_csv, notice_sheet, score_sheet]

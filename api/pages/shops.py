@@ -138,17 +138,21 @@ def admin_shop_action(request: Request, provider_id: int, action: str, db: Datab
 
 
 @get("/admin/settlement", name="admin_settlement",
-     guards=[page_role(TOWN_ADMIN)], sync_to_thread=True)
-def admin_settlement(request: Request, db: Database,
+     guards=[page_role(TOWN_ADMIN, CLERK)], sync_to_thread=True)
+def admin_settlement(request: Request, db: Database, principal: Principal,
                      start: date | None = None, end: date | None = None
                      ) -> Template | Redirect:
+    """Every shop's settlement for a town admin; a clerk's own shop's."""
     today = local_date(utcnow())
     start = start or today.replace(day=1)
     end = end or today
     t = t_for(request)
+    with db.sessions() as s:
+        provider_id = settlement.settlement_scope(s, principal)
     try:
         with db.sessions() as s:
-            report = settlement.settlement_report(s, start=start, end=end, with_lines=False)
+            report = settlement.settlement_report(s, start=start, end=end, with_lines=False,
+                                                  provider_id=provider_id)
         errors = {}
     except DomainError as exc:
         report, errors = None, field_errors(exc, t, {"settlement*": "end", "invalid_period": "end",

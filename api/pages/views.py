@@ -242,11 +242,12 @@ def household_public(s: Session, hh, t, *, year: int | None = None) -> dict:
             "stars": star_info.household(s, hh.id, score)}
 
 
-def village_ranking(s: Session, *, year: int | None = None) -> dict:
-    """Villages by the year's average household civility score (scores.village_totals, from
-    the rollups; households with no entries count as zero), for the public ranking page and
-    its chart: ordered by the exact average, shown in points to two decimals (ledger.units),
-    never truncated."""
+def village_ranking(s: Session, town_id: int, *, year: int | None = None) -> dict:
+    """The villages of one town by the year's average household civility score
+    (scores.village_totals, from the rollups; households with no entries count as zero), for
+    the public ranking page and its chart: ordered by the exact average, shown in points to two
+    decimals (ledger.units), never truncated. Villages of other towns are not compared: each
+    town ranks its own."""
     from sqlalchemy import func, select
 
     from ledger.recognition import rollups, scores
@@ -255,11 +256,14 @@ def village_ranking(s: Session, *, year: int | None = None) -> dict:
     year = year or this_year()
     scale = scale_in_force(s)
     rollups.catch_up_for_read(s)
+    mine = select(Village.id).where(Village.town_id == town_id)
     counts = dict(s.execute(select(Household.village_id, func.count())
+                            .where(Household.village_id.in_(mine))
                             .group_by(Household.village_id)).all())
     totals = scores.village_totals(s, *scores.year_bounds(year))
     villages = []
-    for vid, name in s.execute(select(Village.id, Village.name).order_by(Village.id)):
+    for vid, name in s.execute(select(Village.id, Village.name)
+                               .where(Village.town_id == town_id).order_by(Village.id)):
         n = counts.get(vid, 0)
         if n == 0:
             continue

@@ -20,6 +20,7 @@ from ledger.rules.periods import local_date
 from ledger.rules.spec import points_of
 from ledger.rules.store import scale_in_force as points_scale
 from ledger.sheets import tabular
+from ledger.sheets.labels import HOLDERS, UNITS, label
 from ledger.timeutil import utcnow
 
 RECOMPUTE_TASK = "recognition.recompute_stars"
@@ -96,10 +97,9 @@ def export_village(s: Session, village_id: int, year: int, out_dir: str) -> dict
     scale = points_scale(s)
     for (htype, hid, unit), vals in sorted(table.items()):
         name = (people if htype == "person" else homes).get(hid, "")
-        label = {"person": "个人", "household": "家庭", "team": "队伍"}.get(htype, htype)
         # Points in the unit people read (steps → points); minutes stay minutes, as labelled.
         shown = (lambda n: n) if unit == "minutes" else (lambda n: points_of(n, scale))
-        out.append([label, hid, name, "分钟" if unit == "minutes" else "积分",
+        out.append([label(HOLDERS, htype), hid, name, label(UNITS, unit),
                     shown(vals.get(f"year:{year}", 0))] + [shown(vals.get(m, 0)) for m in months])
     path = export_path(out_dir, village_id, year)
     _write_atomic(path, tabular.to_csv(out))

@@ -18,20 +18,37 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ledger.errors import InvalidInput
+from ledger.errors import Forbidden, InvalidInput
+from ledger.identity.actor import may
+from ledger.identity.roles import CLERK, TOWN_ADMIN
 from ledger.journal.models import Account, HolderType, JournalEntry, Posting, Purpose, Unit
+from ledger.redemption.catalog import clerk_provider_id
 from ledger.redemption.models import Provider, RedemptionOrder, Reward
 from ledger.rules.store import scale_in_force
 from ledger.sheets import tabular
+from ledger.sheets.labels import ENTRY_KINDS, FUNDED_BY, HOLDERS, label
 from ledger.timeutil import LOCAL_TZ
 from ledger.units import points_of, value_fen
 
 MAX_SETTLEMENT_DAYS = 366
 MAX_SETTLEMENT_LINES = 100_000
 IN_BATCH = 1000
-CSV_FIELDS = ("provider_id", "provider_name", "entry_id", "posted_at", "kind", "order_id",
-              "reward_id", "reward_name", "quantity", "holder_type", "holder_id", "funded_by",
-              "draw_id", "points", "amount_fen")  # in the units people read: points and fen
+# The columns of the settlement sheet (CSV and .xlsx alike), in the units people read.
+SHEET_HEADER = ("兑换点编号", "兑换点", "分录号", "时间", "类别", "订单号", "礼品编号", "礼品",
+                "数量（件）", "对象类型", "对象编号", "资金来源", "抽奖编号", "积分", "金额（分）")
+
+
+def settlement_scope(s: Session, actor) -> int | None:
+    """Whose settlement the caller may read: every provider's (None) for a town admin, their
+    own shop's for a clerk; anyone else is refused."""
+    if may(actor, (TOWN_ADMIN,), None):
+        return None
+    if any(r == CLERK for r, _ in getattr(actor, "roles", ())):
+        provider_id = clerk_provider_id(s, actor.user_id)
+        if provider_id is not None:
+            return provider_id
+    raise Forbidden("settlement is the town admin's, or a clerk's for their own shop",
+                    code="settlement_forbidden")
 
 
 def period_bounds(start: date, end: date) -> tuple[datetime, datetime]:
@@ -129,19 +146,31 @@ def settlement_report(s: Session, *, start: date, end: date, provider_id: int | 
             "total_fen": sum(p["amount_fen"] for p in items)}
 
 
+def _local(iso: str) -> str:
+    return datetime.fromisoformat(iso).astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
+
+
 def settlement_rows(report: dict):
-    """One row per entry, then one `total` row per provider, in CSV_FIELDS order."""
+    """One row per entry, then one 合计 row per provider, in SHEET_HEADER order, codes as their
+    Chinese labels (ledger/sheets/labels)."""
     for p in report["providers"]:
         for line in p.get("lines", []):
-            yield (p["provider_id"], p["name"], line["entry_id"], line["posted_at"], line["kind"],
-                   line["order_id"], line["reward_id"], line["reward_name"], line["quantity"],
-                   line["holder_type"], line["holder_id"], line["funded_by"], line["draw_id"],
+            yield (p["provider_id"], p["name"], line["entry_id"], _local(line["posted_at"]),
+                   label(ENTRY_KINDS, line["kind"]), line["order_id"], line["reward_id"],
+                   line["reward_name"], line["quantity"], label(HOLDERS, line["holder_type"]),
+                   line["holder_id"], label(FUNDED_BY, line["funded_by"]), line["draw_id"],
                    line["points"], line["amount_fen"])
-        yield (p["provider_id"], p["name"], "", f"{report['start']}..{report['end']}", "total",
-               "", "", "", "", "", "", "", "", p["points"], p["amount_fen"])
+        yield (p["provider_id"], p["name"], "", f"{report['start']} 至 {report['end']}",
+               label(ENTRY_KINDS, "total"), "", "", "", "", "", "", "", "", p["points"],
+               p["amount_fen"])
+
+
+def settlement_sheet(report: dict) -> tabular.Sheet:
+    """The settlement as the one table writer writes it, for the CSV and the .xlsx alike."""
+    return tabular.Sheet("兑换结算", SHEET_HEADER, list(settlement_rows(report)))
 
 
 def settlement_csv(report: dict) -> str:
     """UTF-8 with a BOM (spreadsheet programs then read the Chinese names right), every cell
     through the one neutraliser."""
-    return tabular.to_csv([CSV_FIELDS, *settlement_rows(report)]).decode("utf-8")
+    return tabular.sheet_csv(settlement_sheet(report)).decode("utf-8")

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, aliased
 from ledger.db import Database
 from ledger.errors import InvalidInput, NotFound
 from ledger.identity.actor import require
-from ledger.identity.roles import REGISTRY_ADMINS, TOWN_ADMIN
+from ledger.identity.roles import REGISTRY_ADMINS
 from ledger.journal.models import Account, HolderType, JournalEntry, Posting, Purpose, Unit
 from ledger.recognition import rollups, scores
 from ledger.recognition.models import HolderRollup
@@ -25,15 +25,13 @@ from ledger.registry.models import Household, Person, Village
 from ledger.rules.spec import points_of
 from ledger.rules.store import scale_in_force as points_scale
 from ledger.sheets import tabular
+from ledger.sheets.labels import ENTRY_KINDS, HOLDERS, ORDER_STATUS, label
 from ledger.timeutil import LOCAL_TZ
 
 MAX_EXPORT_ROWS = 200_000
 KINDS = ("households", "entries", "hours", "orders")
 KIND_TITLES = {"households": "户积分", "entries": "加分扣分明细", "hours": "志愿服务时长",
                "orders": "兑换订单与兑换券", "settlement": "兑换结算"}
-ENTRY_KINDS = {"award": "加分", "deduct": "扣分", "sanction": "清零", "reverse": "冲正"}
-ORDER_STATUS = {"issued": "待领取", "used": "已领取", "cancelled": "已取消", "expired": "已过期"}
-HOLDER_LABELS = {"person": "个人", "household": "家庭", "team": "队伍"}
 
 
 def hours_of(minutes: int) -> float | int:
@@ -97,7 +95,7 @@ def entries(s: Session, village_id: int, year: int) -> tabular.Sheet:
          .order_by(JournalEntry.id).limit(MAX_EXPORT_ROWS))
     found = s.execute(q).all()
     names = _names(s, found)
-    rows = [[_local(e.created_at), ENTRY_KINDS.get(e.kind, e.kind), HOLDER_LABELS.get(ht, ht),
+    rows = [[_local(e.created_at), label(ENTRY_KINDS, e.kind), label(HOLDERS, ht),
              names.get((ht, hid), ""), points_of(amount, scale), e.memo,
              scores.item_code_of(e.details) or "", e.id]
             for e, ht, hid, amount in found]
@@ -146,22 +144,23 @@ def orders(s: Session, village_id: int, year: int) -> tabular.Sheet:
                    & RedemptionOrder.holder_id.in_(hid)))
          .order_by(RedemptionOrder.id).limit(MAX_EXPORT_ROWS))
     found = s.execute(q).all()
+    scale = points_scale(s)
     names = _names(s, [(None, o.holder_type, o.holder_id, None) for o, *_ in found])
-    rows = [[o.id, _local(o.created_at), HOLDER_LABELS.get(o.holder_type, o.holder_type),
+    rows = [[o.id, _local(o.created_at), label(HOLDERS, o.holder_type),
              names.get((o.holder_type, o.holder_id), ""), reward, provider, o.quantity,
-             o.amount_points, v.code[-6:] if v else "", ORDER_STATUS.get(v.status, v.status)
-             if v else "", _local(v.resolved_at) if v else ""]
+             points_of(o.amount_points, scale), v.code[-6:] if v else "",
+             label(ORDER_STATUS, v.status) if v else "", _local(v.resolved_at) if v else ""]
             for o, reward, provider, v in found]
     return tabular.Sheet(f"{year}年兑换", ["订单号", "下单时间", "对象", "姓名/户主", "礼品",
                                         "兑换点", "数量（件）", "积分", "兑换券尾号", "状态",
                                         "领取/取消时间"], rows)
 
 
-def settlement_sheet(s: Session, start: date, end: date) -> tabular.Sheet:
-    report = settlement.settlement_report(s, start=start, end=end, with_lines=True)
-    header = ["兑换点编号", "兑换点", "分录号", "时间", "类别", "订单号", "礼品编号", "礼品",
-              "数量（件）", "对象类型", "对象编号", "资金来源", "抽奖编号", "积分", "金额（分）"]
-    return tabular.Sheet("兑换结算", header, list(settlement.settlement_rows(report)))
+def settlement_sheet(s: Session, start: date, end: date, provider_id: int | None = None
+                     ) -> tabular.Sheet:
+    report = settlement.settlement_report(s, start=start, end=end, provider_id=provider_id,
+                                          with_lines=True)
+    return settlement.settlement_sheet(report)
 
 
 _SHEETS = {"households": households, "entries": entries, "hours": hours, "orders": orders}
@@ -185,7 +184,9 @@ def village_workbook(db: Database, actor, kind: str, village_id: int, year: int)
         return tabular.to_xlsx(*(_SHEETS[k](s, village_id, year) for k in kinds))
 
 
-def settlement_workbook(db: Database, actor, start: date, end: date) -> bytes:
-    require(actor, (TOWN_ADMIN,), None, "exporting settlement")
+def settlement_workbook(db: Database, actor, start: date, end: date, *, csv: bool = False
+                        ) -> bytes:
+    """The settlement as .xlsx (or CSV): every shop's for a town admin, a clerk's own shop's."""
     with db.sessions() as s:
-        return tabular.to_xlsx(settlement_sheet(s, start, end))
+        sheet = settlement_sheet(s, start, end, settlement.settlement_scope(s, actor))
+        return tabular.sheet_csv(sheet) if csv else tabular.to_xlsx(sheet)

@@ -34,6 +34,7 @@ from ledger.rules.service import village_shards
 from ledger.rules.store import scale_in_force as points_scale
 from ledger.rules.spec import points_of
 from ledger.sheets import imports, tabular
+from ledger.sheets.labels import HOLDERS
 from ledger.sheets.holders import Holders, find_holder
 from ledger.sheets.tabular import Column, RowError, Table
 from ledger.timeutil import LOCAL_TZ
@@ -48,7 +49,6 @@ MAX_SOURCE_CHARS = 100
 MAX_REF_CHARS = 40
 HOLDER_TYPES = {"个人": "person", "person": "person", "家庭": "household", "户": "household",
                 "household": "household"}
-HOLDER_LABELS = {"person": "个人", "household": "家庭"}
 
 COLUMNS = (
     Column("village", "村（社区）", required=True, example="塘边村"),
@@ -371,7 +371,7 @@ def export_rows(s: Session, actor, village_id: int | None = None):
         if scope is not None and v.id not in scope:
             continue
         d = r["details"]
-        yield [v.name, HOLDER_LABELS[htype], *who, d.get("date", ""), r["points"], r["hours"],
+        yield [v.name, HOLDERS[htype], *who, d.get("date", ""), r["points"], r["hours"],
                d.get("reason", ""), d.get("source", ""), d.get("ref", "")]
 
 

@@ -33,6 +33,7 @@ from ledger.rules.explain import village_notices
 from ledger.rules.spec import points_of
 from ledger.rules.store import scale_in_force as points_scale
 from ledger.sheets.fonts import pdf_font
+from ledger.sheets.labels import HOLDERS, label
 from ledger.timeutil import LOCAL_TZ, utcnow
 
 MAX_VOUCHERS_PER_SHEET = 400
@@ -168,7 +169,7 @@ def notice_sheet_pdf(db: Database, actor, village_id: int, *, public_base_url: s
     if len(notices) > MAX_NOTICE_ROWS:
         raise LimitExceeded(f"more than {MAX_NOTICE_ROWS} items on notice",
                             code="notice_sheet_too_long")
-    rows = [(str(i), n["holder_name"], HOLDER_LABELS.get(n["holder_type"], ""),
+    rows = [(str(i), n["holder_name"], label(HOLDERS, n["holder_type"]),
              n["item_name"][:20], _signed(n["points"]),
              _local_day(datetime.fromisoformat(n["notice_until"])))
             for i, n in enumerate(notices, 1)]
@@ -179,9 +180,6 @@ def notice_sheet_pdf(db: Database, actor, village_id: int, *, public_base_url: s
     return _table_sheet(title, lines, ["序号", "对象", "类型", "事项", "积分", "异议截止"],
                         rows, notice_board_url(public_base_url, village_id),
                         "扫码进入公示栏", widths=(12, 26, 16, 66, 22, 36))
-
-
-HOLDER_LABELS = {"person": "个人", "household": "家庭", "team": "队伍"}
 
 
 def _signed(p: int | float) -> str:

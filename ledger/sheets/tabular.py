@@ -341,6 +341,11 @@ def to_xlsx(*sheets: Sheet) -> bytes:
     return out.getvalue()
 
 
+def sheet_csv(sheet: Sheet) -> bytes:
+    """A sheet as CSV: its header, then its rows (the same Sheet an .xlsx export writes)."""
+    return to_csv([sheet.header, *sheet.rows])
+
+
 def _letter(i: int) -> str:
     from openpyxl.utils import get_column_letter
 

@@ -25,6 +25,11 @@ from tests.conftest import REDIS_URL, TEST_DB, PgServer, build_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts" / "screenshots"
+DOCS_SHOTS = ROOT / "docs" / "screenshots"
+PAGE_MAP = ROOT / "docs" / "pages.md"
+# `make screenshots` sets this to refresh the documented shots in docs/screenshots; by default
+# every screenshot goes to artifacts/ (git-ignored), so a test run leaves the tree clean.
+REFRESH_DOCS = os.environ.get("JIFEN_DOCS_SCREENSHOTS") == "1"
 AXE = Path(__file__).resolve().parent / "vendor" / "axe.min.js"
 CHROMIUM = os.environ.get("JIFEN_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -133,11 +138,20 @@ def page(browser, live_app):
     assert not errors, f"JavaScript errors on the page: {errors}"
 
 
+def documented(name: str) -> bool:
+    """A screenshot the page map (docs/pages.md) shows."""
+    return f"screenshots/{name}.png" in PAGE_MAP.read_text(encoding="utf-8")
+
+
 def shot(page, name: str) -> Path:
-    """Save a phone-width screenshot of the page under artifacts/ (not committed)."""
+    """Save a phone-width screenshot of the page under artifacts/ (git-ignored); with
+    `make screenshots` (JIFEN_DOCS_SCREENSHOTS=1) the ones docs/pages.md shows are refreshed in
+    docs/screenshots too."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
+    if REFRESH_DOCS and documented(name):
+        (DOCS_SHOTS / f"{name}.png").write_bytes(path.read_bytes())
     return path
 
 

@@ -63,6 +63,20 @@ def sign_in_by_phone(page, live_app: LiveApp, phone: str) -> None:
     page.locator("form[action='/signin/code']").get_by_role("button", name="登录").click()
 
 
+def sign_in_with_password(page, login: str, password: str | None = None,
+                          next_path: str | None = None) -> None:
+    """On the sign-in page: the staff form's account and password, 登录 (the demo password
+    unless another is given); with `next_path`, waits to land there."""
+    from ledger.demo import DEMO_PASSWORD
+    page.goto("/signin" + (f"?next={next_path}" if next_path else ""))
+    form = page.locator("form[action='/signin']")
+    form.get_by_label(re.compile(r"^账号")).fill(login)
+    form.get_by_label(re.compile(r"^密码")).fill(password or DEMO_PASSWORD)
+    form.get_by_role("button", name="登录").click()
+    if next_path:
+        page.wait_for_url(f"**{next_path}")
+
+
 def decode_qr(locator) -> str:
     """What a phone's camera reads from the QR code shown by `locator` (a real decoder)."""
     import io

@@ -1,7 +1,8 @@
 """Each role's whole job in a phone-sized Chromium (390×844), from the first scan, through the
 pages only: no API calls and no cookies set by hand for the steps under test. The organizer's
 screen and the plate sheet are only where the QR codes come from. Screenshots of every step go
-to docs/screenshots/ (committed: docs/pages.md shows them); every page passes axe."""
+to artifacts/screenshots, and to docs/screenshots/ with `make screenshots` (docs/pages.md shows
+them); every page passes axe."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import io
 import re
 import uuid
 from datetime import timedelta
-from pathlib import Path
 
 from api.auth import Principal
 from ledger.activities import planning
@@ -17,8 +17,21 @@ from ledger.identity import service as identity
 from ledger.registry.models import Household
 from ledger.registry.plates import Plate, plates_pdf
 from ledger.timeutil import utcnow
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, PHONE, axe_violations, sign_in_as
-from tests.e2e.support_people import decode_qr, make_volunteer, path_of, sign_in_by_phone
+from tests.e2e.conftest import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    PHONE,
+    axe_violations,
+    shot,
+    sign_in_as,
+)
+from tests.e2e.support_people import (
+    decode_qr,
+    make_volunteer,
+    path_of,
+    sign_in_by_phone,
+    sign_in_with_password,
+)
 from tests.e2e.test_e2e_camera import write_y4m
 from tests.test_redemption_support import (
     give_points,
@@ -28,14 +41,12 @@ from tests.test_redemption_support import (
     make_town,
 )
 
-DOCS_SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 ORGANIZER = 93_001
 
 
 def step(page, name: str) -> None:
     """A screenshot of this step for the docs, and the axe check of the page."""
-    DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(DOCS_SHOTS / f"{name}.png"), full_page=True)
+    shot(page, name)
     assert axe_violations(page) == [], name
 
 
@@ -159,11 +170,7 @@ def test_inspector_walk(playwright, live_app, tmp_path):
         ctx = b.new_context(viewport=PHONE, base_url=live_app.url, locale="zh-CN",
                             permissions=["camera"], is_mobile=True, has_touch=True)
         page = ctx.new_page()
-        page.goto("/signin")
-        form = page.locator("form[action='/signin']")
-        form.get_by_label(re.compile(r"^账号或手机号")).fill(login)
-        form.get_by_label(re.compile(r"^密码")).fill("Baogai-2026!")
-        form.get_by_role("button", name="登录").click()
+        sign_in_with_password(page, login, "Baogai-2026!")
         page.wait_for_url("**/inspect")  # an inspector's home, not "my points"
         step(page, "walk-inspector-1-home")
         page.get_by_role("button", name="打开相机").click()

@@ -18,24 +18,15 @@ from PIL import Image
 from sqlalchemy import select
 
 from ledger.activities import planning
-from ledger.demo import DEMO_PASSWORD
 from ledger.identity.models import AppUser
 from ledger.registry.models import Household, Person, Village
 from ledger.rules import service as rules
 from ledger.identity.actor import Actor
 from ledger.timeutil import utcnow
 from tests.e2e.conftest import PHONE, axe_violations, shot
+from tests.e2e.support_people import sign_in_with_password
 
-ROOT = Path(__file__).resolve().parents[2]
-DOCS_SHOTS = ROOT / "docs" / "screenshots"
 CODE_WAIT_S = 10
-
-
-def _doc_shot(page, name: str) -> None:
-    """A phone-width screenshot kept in docs/screenshots (the page map shows them)."""
-    shot(page, name)
-    DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(DOCS_SHOTS / f"{name}.png"), full_page=True)
 
 
 def _axe(page) -> None:
@@ -47,14 +38,6 @@ def _new_page(browser, live_app):
                               base_url=live_app.url, is_mobile=True, has_touch=True)
     ctx.set_default_timeout(10_000)
     return ctx.new_page()
-
-
-def _staff_sign_in(page, login: str, next_path: str) -> None:
-    page.goto(f"/signin?next={next_path}")
-    page.get_by_label("账号").fill(login)
-    page.get_by_label("密码").fill(DEMO_PASSWORD)
-    page.locator('form[action="/signin"] button[type=submit]').click()
-    page.wait_for_url(f"**{next_path}")
 
 
 def _logged_code(live_app, phone: str, after: int) -> str:
@@ -122,7 +105,7 @@ def _png() -> bytes:
 def test_finding_on_notice_objection_and_decision(browser, live_app, page):
     r = _resident(live_app.db, "塘边村", skip=0)  # 塘边村: 3 days of public notice
     insp = _new_page(browser, live_app)
-    _staff_sign_in(insp, "tangbian.inspector", f"/h/{r['plate']}")
+    sign_in_with_password(insp, "tangbian.inspector", next_path=f"/h/{r['plate']}")
     insp.get_by_label("评议项目").select_option("C06")
     insp.get_by_label("情况说明").fill("门口堆放杂物")
     insp.get_by_role("button", name="提交评议").click()
@@ -130,7 +113,7 @@ def test_finding_on_notice_objection_and_decision(browser, live_app, page):
     assert "已记录，公示中：房前屋后乱堆乱放 -2 分，公示至" in done
     pending = insp.get_by_test_id("pending-notices").inner_text()
     assert "公示中" in pending and "公示至" in pending
-    _doc_shot(insp, "notice-plate")
+    shot(insp, "notice-plate")
     _axe(insp)
     insp.context.close()
 
@@ -139,7 +122,7 @@ def test_finding_on_notice_objection_and_decision(browser, live_app, page):
     page.get_by_role("link", name="本村公示栏").click()
     page.wait_for_url(f"**/notices/{r['village']}")
     assert "房前屋后乱堆乱放" in page.get_by_test_id("notice-rows").inner_text()
-    _doc_shot(page, "notice-board")
+    shot(page, "notice-board")
     _axe(page)
 
     _phone_sign_in(page, live_app, r["phone"], f"/notices/{r['village']}")
@@ -151,14 +134,14 @@ def test_finding_on_notice_objection_and_decision(browser, live_app, page):
     assert "异议复核中" in page.get_by_test_id("notice-rows").inner_text()
     page.goto("/me")
     assert "异议复核中" in page.get_by_test_id("pending-notices").inner_text()
-    _doc_shot(page, "me-pending")
+    shot(page, "me-pending")
     _axe(page)
 
     admin = _new_page(browser, live_app)
-    _staff_sign_in(admin, "tangbian.admin", "/review")
+    sign_in_with_password(admin, "tangbian.admin", next_path="/review")
     section = admin.get_by_test_id("desk-objections")
     assert "杂物是邻居家的" in section.inner_text()
-    _doc_shot(admin, "review-desk")
+    shot(admin, "review-desk")
     _axe(admin)
     item = section.locator("li").filter(has_text="杂物是邻居家的").first
     item.get_by_label("处理意见").fill("经核实属实")
@@ -182,7 +165,7 @@ def test_deduction_appealed_from_me_and_decided_by_another_admin(browser, live_a
     assert "违规散养家禽" in section.inner_text()
     section.get_by_role("link", name="申诉").first.click()
     page.get_by_label("申诉理由").fill("家禽已圈养")
-    _doc_shot(page, "appeal")
+    shot(page, "appeal")
     _axe(page)
     page.get_by_role("button", name="申诉").click()
     page.wait_for_url("**/me?appealed=1")
@@ -190,7 +173,7 @@ def test_deduction_appealed_from_me_and_decided_by_another_admin(browser, live_a
     assert "申诉处理中" in page.get_by_test_id("deductions").inner_text()
 
     town = _new_page(browser, live_app)
-    _staff_sign_in(town, "admin", "/review")
+    sign_in_with_password(town, "admin", next_path="/review")
     appeals = town.get_by_test_id("desk-appeals")
     item = appeals.locator("li").filter(has_text="家禽已圈养").first
     item.get_by_role("button", name="申诉成立，撤销扣分").click()
@@ -210,14 +193,14 @@ def test_claim_with_a_photo_is_verified_and_approved(browser, live_app, page):
     page.get_by_label("情况说明").fill("在镇卫生院无偿献血 200 毫升")
     page.get_by_label("拍照或上传照片").set_input_files(
         files=[{"name": "blood.png", "mimeType": "image/png", "buffer": _png()}])
-    _doc_shot(page, "claim")
+    shot(page, "claim")
     _axe(page)
     page.get_by_role("button", name="提交申报").click()
     page.get_by_test_id("claim-sent").wait_for(state="visible")
     assert "待核实" in page.get_by_test_id("claims").inner_text()
 
     insp = _new_page(browser, live_app)
-    _staff_sign_in(insp, "tangbian.inspector", "/review")
+    sign_in_with_password(insp, "tangbian.inspector", next_path="/review")
     claims = insp.get_by_test_id("desk-claims")
     item = claims.locator("li").filter(has_text="无偿献血").first
     assert item.locator("img").count() == 1
@@ -225,7 +208,7 @@ def test_claim_with_a_photo_is_verified_and_approved(browser, live_app, page):
     insp.get_by_test_id("desk-saved").wait_for(state="visible")
     insp.context.close()
     admin = _new_page(browser, live_app)
-    _staff_sign_in(admin, "tangbian.admin", "/review")
+    sign_in_with_password(admin, "tangbian.admin", next_path="/review")
     item = admin.get_by_test_id("desk-approvals").locator("li").filter(has_text="无偿献血").first
     item.get_by_role("button", name="批准").click()
     admin.get_by_test_id("desk-saved").wait_for(state="visible")
@@ -262,7 +245,7 @@ def test_volunteers_sign_up_wait_and_withdraw(browser, live_app, page):
     card.get_by_role("button", name="我要报名").click()
     card = other.get_by_test_id(f"activity-{act['id']}")
     assert card.get_by_test_id("signup-state").inner_text() == "候补第 1 位"
-    _doc_shot(other, "signup-waiting")
+    shot(other, "signup-waiting")
     _axe(other)
 
     page.get_by_test_id(f"activity-{act['id']}").get_by_role("button", name="取消报名").click()
@@ -274,10 +257,11 @@ def test_volunteers_sign_up_wait_and_withdraw(browser, live_app, page):
     other.context.close()
 
     orgp = _new_page(browser, live_app)
-    _staff_sign_in(orgp, "tangbian.organizer", f"/org/activities/{act['id']}")
+    sign_in_with_password(orgp, "tangbian.organizer",
+                          next_path=f"/org/activities/{act['id']}")
     orgp.get_by_role("link", name="报名名单").click()
     assert b["name"] in orgp.get_by_test_id("seated").inner_text()
-    _doc_shot(orgp, "org-signups")
+    shot(orgp, "org-signups")
     _axe(orgp)
     orgp.context.close()
 
@@ -291,7 +275,7 @@ def test_certificate_issued_and_checked_on_its_public_page(browser, live_app, pa
     page.get_by_role("button", name="开具").click()
     page.wait_for_url(re.compile(r".*/me/certificates/[A-Za-z0-9_-]+$"))
     page.locator("svg.qr").wait_for(state="visible")
-    _doc_shot(page, "certificate")
+    shot(page, "certificate")
     _axe(page)
     code = page.get_by_test_id("cert-code").inner_text()
 
@@ -299,7 +283,7 @@ def test_certificate_issued_and_checked_on_its_public_page(browser, live_app, pa
     anyone.goto(f"/cert/{code}")
     anyone.get_by_test_id("cert-valid").wait_for(state="visible")
     assert r["name"] not in anyone.content()  # masked
-    _doc_shot(anyone, "certificate-verify")
+    shot(anyone, "certificate-verify")
     _axe(anyone)
     anyone.context.close()
 
@@ -311,7 +295,7 @@ def test_admin_pages_at_phone_size_pass_axe(browser, live_app, page):
         vid = s.scalar(select(Village.id).where(Village.name == "坑东村"))
         hh = s.scalar(select(Household.id).where(Household.village_id == vid)
                       .order_by(Household.id))
-    _staff_sign_in(page, "admin", "/admin")
+    sign_in_with_password(page, "admin", next_path="/admin")
     for name, link in (("town-home", "今日待办"), ("shops", "兑换点设置"),
                        ("settlement", "兑换结算"), ("draws", "幸运抽奖"),
                        ("households", "户籍与门牌"), ("users", "账号与角色"),
@@ -320,10 +304,10 @@ def test_admin_pages_at_phone_size_pass_axe(browser, live_app, page):
         page.get_by_role("link", name=link, exact=True).click()
         page.wait_for_load_state()
         assert page.locator("h1").count() == 1
-        _doc_shot(page, f"admin-{name}")
+        shot(page, f"admin-{name}")
         _axe(page)
     page.goto(f"/admin/households/{hh}")
-    _doc_shot(page, "admin-household")
+    shot(page, "admin-household")
     _axe(page)
     for path in ("/honors", "/activities", "/me/claims"):
         page.goto(path)
@@ -338,11 +322,12 @@ def test_admin_pages_at_phone_size_pass_axe(browser, live_app, page):
     act = planning.create_activity(db, organizer, planning.ActivityDraft(
         village_id=tb, title="敬老院探访", rule_item_code="A01",
         starts_at=now + timedelta(hours=2), ends_at=now + timedelta(hours=4), place="敬老院"))
-    _staff_sign_in(org, "tangbian.organizer", f"/org/activities/{act['id']}")
+    sign_in_with_password(org, "tangbian.organizer",
+                          next_path=f"/org/activities/{act['id']}")
     org.get_by_role("link", name="打印签到码").click()
     org.wait_for_url(f"**/org/activities/{act['id']}/print")
     org.get_by_test_id("static-qr").locator("svg").wait_for(state="visible")
-    _doc_shot(org, "print-code")
+    shot(org, "print-code")
     _axe(org)
     org.context.close()
 
@@ -356,7 +341,7 @@ def test_honor_list_on_notice_takes_an_objection(browser, live_app, page):
     for person, pts in zip(make_people(db, village, 2), (60, 40), strict=True):
         give_points(db, "person", person, village, pts)
     admin = _new_page(browser, live_app)
-    _staff_sign_in(admin, "admin", "/admin")
+    sign_in_with_password(admin, "admin", next_path="/admin")
     admin.goto("/admin/honors")
     admin.get_by_label("名称").fill("年度好人榜（公示）")
     admin.get_by_label("范围").select_option(f"village:{village}")
@@ -381,7 +366,7 @@ def test_honor_list_on_notice_takes_an_objection(browser, live_app, page):
     _phone_sign_in(page, live_app, r["phone"], f"/honors/{list_id}")
     page.get_by_test_id("honor-notice").wait_for(state="visible")
     page.get_by_label("异议理由").fill("名单漏掉了张某，请核实")
-    _doc_shot(page, "honor-notice")
+    shot(page, "honor-notice")
     _axe(page)
     page.get_by_role("button", name="提出异议").click()
     page.get_by_test_id("honor-objected").wait_for(state="visible")
