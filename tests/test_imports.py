@@ -15,15 +15,6 @@ import grimp
 PACKAGES = ("ledger", "api", "workers")
 WEB_AND_WORKERS = ("api", "workers")
 
-# Cycles the recognition helper is breaking on its own branch (issue #18.8, recognition/*).
-# TODO(lead): remove at merge, once recognition's branch has landed; the test must then pass
-# with this empty.
-ALLOWED_CYCLES: tuple[frozenset[str], ...] = (
-    frozenset({"ledger.recognition.leaderboards", "ledger.recognition.rollups",
-               "ledger.recognition.star_history", "ledger.recognition.stars"}),
-)
-
-
 def build(*packages: str) -> grimp.ImportGraph:
     return grimp.build_graph(*packages, cache_dir=None, exclude_type_checking_imports=True)
 
@@ -110,7 +101,7 @@ def test_ledger_imports_neither_api_nor_workers():
 
 def test_no_import_cycles():
     graph = build(*PACKAGES)
-    bad = [c for c in cycles(graph) if not any(set(c) <= allowed for allowed in ALLOWED_CYCLES)]
+    bad = cycles(graph)
     assert not bad, "import cycles:\n" + "\n".join(describe(graph, c) for c in bad)
 
 

@@ -115,7 +115,6 @@ def _derive(s: Session, basis: tuple, *, h_type: str, h_id: int, tags, ctx: dict
 def _predicted_keys(s: Session, basis: tuple, **kw) -> list[CounterKey] | None:
     """The counters an award posted at once will lock, if `basis` still holds; None when it
     would not lock them at once (see service.record_award) or cannot be predicted."""
-    from ledger.rules.service import waits_for_approval  # service imports this module
     rows = store.known_versions(s, basis[3])
     if rows is None:  # a catalog was published since: no guess (reading them is no guess)
         return None
@@ -123,7 +122,7 @@ def _predicted_keys(s: Session, basis: tuple, **kw) -> list[CounterKey] | None:
         h, _, inp, c, item = _derive(s, basis, rows=rows, **kw)
     except Exception:  # noqa: BLE001 - the real read raises it again, in order
         return None
-    if waits_for_approval(item, inp) or item.sanction:
+    if E.waits_for_approval(item, inp) or item.sanction:
         return None
     return sorted(set(E.counter_keys(c, item.code, h, inp))) or None
 

@@ -72,6 +72,11 @@ def _scopes(c: S.Catalog, item: S.Item) -> list[tuple[str, S.Caps]]:
     return out
 
 
+def waits_for_approval(item: S.Item, inp: Inputs) -> bool:
+    """A claim, or an item under review: checked now, committed (under lock) later."""
+    return bool(item.review) or inp.channel == "claim"
+
+
 def _holder_keys(c: S.Catalog, item: S.Item, holder: Holder, inp: Inputs) -> list[CounterKey]:
     d = local_date(inp.occurred_at)
     keys = []

@@ -173,7 +173,7 @@ def record_award(db: Database, settings: Settings, *, item_code: str, holder, re
             budget = got.budget_available
         # Records that wait for a claim's or a reviewer's approval are checked now and
         # committed (under lock) later; the others lock their counters right away.
-        waits = waits_for_approval(item, inp)
+        waits = E.waits_for_approval(item, inp)
         if waits or budget is None or item.sanction:
             hist = _history(s, c, item, h, inp, at, locked=not waits)
         else:
@@ -196,11 +196,6 @@ def record_award(db: Database, settings: Settings, *, item_code: str, holder, re
     return done.result
 
 
-def waits_for_approval(item: S.Item, inp: Inputs) -> bool:
-    """A claim, or an item under review: checked now, committed (under lock) later."""
-    return bool(item.review) or inp.channel == "claim"
-
-
 def finish(s: Session, settings: Settings, c: S.Catalog, item: S.Item, h: Holder, actor: Actor,
            conf: Actor | None, inp: Inputs, context, dec: E.Decision, at: datetime) -> dict:
     """Record a decision through the ORM: posted (or on notice), or waiting for a
@@ -211,7 +206,7 @@ def finish(s: Session, settings: Settings, c: S.Catalog, item: S.Item, h: Holder
     award.decision = dec.explain(c.scale)
     if not dec.ok:
         award.status = AwardStatus.AWAITING_CONFIRMATION
-    elif waits_for_approval(item, inp):
+    elif E.waits_for_approval(item, inp):
         award.status = AwardStatus.CLAIMED if inp.channel == "claim" \
             else AwardStatus.PENDING_REVIEW
     else:
