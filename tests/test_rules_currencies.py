@@ -166,3 +166,14 @@ def test_me_and_the_api_show_coins_and_banked_hours(client, db, settings, town):
     assert view["time_bank"] == {"minutes": 90}
     html = client.get("/me").text
     assert 'data-testid="currencies"' in html and "知识币" in html and "10 个兑换 1 积分" in html
+
+
+def test_a_coin_item_draws_on_no_points_budget(db, settings):
+    w = make_world(db, budget=2)
+    store.import_catalog(db, CATALOG, actor_id=1)
+    p = add_person(db, w, "冯雪")
+    rec(db, settings, w, "K1", p)  # 5 coins while the village has 2 points to award
+    assert balance(db, "person", p, unit="coin.know") == 5
+    with pytest.raises(DomainError) as e:
+        rec(db, settings, w, "P1", p)  # 3 points: the budget is short
+    assert e.value.code == "budget_exhausted"
