@@ -158,6 +158,10 @@ def test_me_and_the_api_show_coins_and_banked_hours(client, db, settings, town):
     r = client.post("/api/v1/rules/time-bank/exchanges", headers={"Idempotency-Key": "x1"},
                     json={"receiver_id": a, "helper_id": b, "minutes": 30, "note": "陪护"})
     assert r.status_code == 201 and r.json()["receiver_minutes"] == 90, r.text
+    r = client.post("/api/v1/rules/time-bank/exchanges", headers={"Idempotency-Key": "x3"},
+                    json={"receiver_id": a, "helper_id": b, "minutes": 30,
+                          "occurred_at": "2026-03-01T10:00:00"})
+    assert r.status_code == 422 and r.json()["code"] == "occurred_at_invalid", r.text
     r = client.post(f"/api/v1/rules/holders/person/{b}/coins/conversions",
                     headers={"Idempotency-Key": "x2"}, json={"coin": "know", "coins": 10})
     assert r.status_code == 403 and r.json()["code"] == "conversion_not_permitted"
