@@ -158,6 +158,10 @@ def test_me_and_the_api_show_coins_and_banked_hours(client, db, settings, town):
     r = client.post("/api/v1/rules/time-bank/exchanges", headers={"Idempotency-Key": "x1"},
                     json={"receiver_id": a, "helper_id": b, "minutes": 30, "note": "陪护"})
     assert r.status_code == 201 and r.json()["receiver_minutes"] == 90, r.text
+    r = client.post("/api/v1/rules/time-bank/exchanges", headers={"Idempotency-Key": "x3"},
+                    json={"receiver_id": a, "helper_id": b, "minutes": 30,
+                          "occurred_at": "2026-03-01T10:00:00"})
+    assert r.status_code == 422 and r.json()["code"] == "occurred_at_invalid", r.text
     r = client.post(f"/api/v1/rules/holders/person/{b}/coins/conversions",
                     headers={"Idempotency-Key": "x2"}, json={"coin": "know", "coins": 10})
     assert r.status_code == 403 and r.json()["code"] == "conversion_not_permitted"
@@ -166,3 +170,14 @@ def test_me_and_the_api_show_coins_and_banked_hours(client, db, settings, town):
     assert view["time_bank"] == {"minutes": 90}
     html = client.get("/me").text
     assert 'data-testid="currencies"' in html and "知识币" in html and "10 个兑换 1 积分" in html
+
+
+def test_a_coin_item_draws_on_no_points_budget(db, settings):
+    w = make_world(db, budget=2)
+    store.import_catalog(db, CATALOG, actor_id=1)
+    p = add_person(db, w, "冯雪")
+    rec(db, settings, w, "K1", p)  # 5 coins while the village has 2 points to award
+    assert balance(db, "person", p, unit="coin.know") == 5
+    with pytest.raises(DomainError) as e:
+        rec(db, settings, w, "P1", p)  # 3 points: the budget is short
+    assert e.value.code == "budget_exhausted"

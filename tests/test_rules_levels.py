@@ -113,6 +113,10 @@ def test_a_selected_level_needs_the_admins_selection_and_records_who(db, setting
         levels.choose(s, "person", p, catalog="lv", level="L1", selected=True, actor_id=77,
                       reason="x")
     assert e.value.code == "level_not_selected"
+    with db.transaction() as s, pytest.raises(DomainError) as e:  # an admin who is the holder
+        levels.choose(s, "person", p, catalog="lv", level="L3", selected=False, actor_id=78,
+                      actor_person_id=p, reason="撤销")
+    assert e.value.code == "self_award_forbidden"
 
 
 def test_a_bar_after_heavy_deductions_withholds_levels_until_it_ends(db, settings, town):

@@ -324,7 +324,7 @@ class RulesController(Controller):
                 raise Forbidden("the village's admin selects for a level", code="forbidden")
             return lv.choose(s, holder_type, holder_id, catalog=data.catalog, level=data.level,
                              selected=data.selected, actor_id=principal.user_id,
-                             reason=data.reason)
+                             actor_person_id=principal.person_id, reason=data.reason)
 
     @get("/holders/{holder_type:str}/{holder_id:int}/currencies", guards=[signed_in],
          sync_to_thread=True, summary="Coins earned per currency, their rates, banked hours")

@@ -170,10 +170,14 @@ def _view(c: S.Catalog, scheme: S.LevelScheme, f: Figures, rank: int, lacks, sel
 
 
 def choose(s: Session, holder_type: str, holder_id: int, *, catalog: str, level: str,
-           selected: bool, actor_id: int, reason: str, now: datetime | None = None) -> dict:
+           selected: bool, actor_id: int, reason: str, actor_person_id: int | None = None,
+           now: datetime | None = None) -> dict:
     """An admin's selection (or its withdrawal) of a holder for a level that asks for one;
-    the level is then refreshed at once. Who may do it is the route's guard."""
+    the level is then refreshed at once. Who may do it is the route's guard; nobody selects
+    themself or their household (`self_award_forbidden`)."""
+    from ledger.registry.lookup import refuse_self_award
     now = now or utcnow()
+    refuse_self_award(s, actor_person_id, holder_type, holder_id)
     c = next((c for c in _schemes(s, holder_type, holder_id, now) if c.code == catalog), None)
     if c is None:
         raise NotFound(f"no levels of catalog {catalog!r} for this holder", code="no_levels")

@@ -95,7 +95,8 @@ def _history(s: Session, c: S.Catalog, item: S.Item, holder: Holder, inp: Inputs
              at: datetime, *, locked: bool) -> E.History:
     keys = E.counter_keys(c, item.code, holder, inp)
     usage = counters.lock(s, keys) if locked else counters.read(s, keys)
-    budget = book.village_budget_available(s, holder.village_id) if item.sign > 0 else None
+    draws = item.sign > 0 and (not c.coins or c.coin_of(item) is None)  # a coin: no budget
+    budget = book.village_budget_available(s, holder.village_id) if draws else None
     balance = holder_balance(s, holder) if item.sanction and item.sanction.zero_balance else 0
     return E.History(now=at, usage=usage, budget_available=budget, balance_steps=balance)
 
@@ -178,8 +179,8 @@ def record_award(db: Database, settings: Settings, *, item_code: str, holder, re
             hist = _history(s, c, item, h, inp, at, locked=not waits)
         else:
             usage = direct.lock_counters(s, E.counter_keys(c, item.code, h, inp))
-            hist = E.History(now=at, usage=usage,
-                             budget_available=budget if item.sign > 0 else None)
+            hist = E.History(now=at, usage=usage, budget_available=budget if item.sign > 0 and (
+                not c.coins or c.coin_of(item) is None) else None)  # a coin draws no budget
         dec = E.evaluate(c, item.code, h, actor, inp, hist, confirmer=conf)
         if got is not None and dec.ok and not waits and dec.notice_days == 0 \
                 and not item.sanction and not _books_minutes(dec, context) \

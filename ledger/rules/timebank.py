@@ -120,6 +120,8 @@ def exchange(s: Session, x: Exchange, *, recorder: Actor, now: datetime) -> dict
                            code="time_bank_self")
     receiver = resolve_holder(s, "person", x.receiver_id)
     helper = resolve_holder(s, "person", x.helper_id)
+    if x.occurred_at is not None and x.occurred_at.tzinfo is None:
+        raise InvalidInput("occurred_at needs a time zone", code="occurred_at_invalid")
     at = x.occurred_at or now
     c = _catalog(s, receiver.village_name, at)
     if not c.covers_village(helper.village_name):
