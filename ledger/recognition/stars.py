@@ -23,7 +23,6 @@ from datetime import UTC, date, datetime, time
 from sqlalchemy import and_, exists, func, select
 from sqlalchemy.orm import Session
 
-from ledger.registry.models import Household, Person, Team, Village
 from ledger.errors import InvalidInput
 from ledger.journal.models import Account, HolderType, Purpose, Unit
 from ledger.recognition.models import (
@@ -33,9 +32,10 @@ from ledger.recognition.models import (
     StarKind,
 )
 from ledger.recognition.scores import household_score
+from ledger.registry.models import Household, Person, Team, Village
 from ledger.rules.periods import local_date, next_period_start, period_key, period_start
-from ledger.timeutil import LOCAL_TZ, UTCDateTime, utcnow
 from ledger.rules.store import scale_in_force
+from ledger.timeutil import LOCAL_TZ, utcnow
 from ledger.units import points_of, steps_of
 
 MAX_LEVEL = 5

@@ -115,7 +115,7 @@ def _recorded(rows: list[LevelChange]) -> tuple[int, set[str]]:
 def _schemes(s: Session, holder_type: str, holder_id: int, now: datetime
              ) -> list[S.Catalog]:
     from ledger.rules.holders import resolve_holder
-    from ledger.rules.thresholds import catalogs_for
+    from ledger.rules.store import catalogs_for
     h = resolve_holder(s, holder_type, holder_id)
     return [c for c in catalogs_for(s, h.village_name, now)
             if c.levels is not None and holder_type in c.levels.subjects]

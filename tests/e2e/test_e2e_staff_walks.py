@@ -15,12 +15,12 @@ import uuid
 from sqlalchemy import select
 
 from ledger.identity import service as identity
+from ledger.identity.actor import Actor
 from ledger.identity.models import AppUser
 from ledger.redemption import service as redemption
 from ledger.registry.models import Village
 from ledger.rules import service as rules
 from ledger.rules import workflow
-from ledger.rules.types import Actor
 from tests.e2e.conftest import PHONE, axe_violations, shot
 from tests.e2e.support_people import (
     decode_qr,
@@ -206,17 +206,17 @@ def test_village_admin_walk(live_app, page):
     inspector = _user_id(db, _staff(db, "孙评议", (("inspector", village),)))
     gambler = make_person(db, village)
     rules.record_award(db, live_app.settings, item_code="B11", holder=("person", gambler),
-                       recorder=Actor(inspector, (("inspector", village),)),
+                       recorder=Actor(user_id=inspector, roles=(("inspector", village),)),
                        context={"note": "派出所通报，参与赌博"})  # −20: over 10, a second person
     home = make_household(db, village)
     appellant = make_person(db, village, household_id=home)
     posted = rules.record_award(db, live_app.settings, item_code="C09",
                                 holder=("household", home),
-                                recorder=Actor(inspector, (("inspector", village),)),
+                                recorder=Actor(user_id=inspector, roles=(("inspector", village),)),
                                 context={"note": "散养鸡鸭"})
     reason = f"鸡鸭已圈养{uuid.uuid4().hex[:4]}"
     workflow.appeal(db, award_id=posted["award_id"], reason=reason, key=None,
-                    appellant=Actor(93_777, (), person_id=appellant))  # the household appeals
+                    appellant=Actor(user_id=93_777, person_id=appellant))  # the household appeals
     head, member = f"吴大山{uuid.uuid4().hex[:3]}", f"吴小溪{uuid.uuid4().hex[:3]}"
     new_login = f"zhou{uuid.uuid4().hex[:6]}"
 
