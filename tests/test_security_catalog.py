@@ -62,9 +62,9 @@ def test_hostile_catalog_is_refused_by_the_api_with_its_code_in_bounded_memory(
     def post():
         out["r"] = client.post("/api/v1/rules/catalogs", json={"yaml": text},
                                headers=auth("town_admin"))
-    started = time.monotonic()
-    peak = _peak(post)
-    elapsed = time.monotonic() - started
+    started = time.process_time()  # CPU of this process (the app runs in it): a busy machine
+    peak = _peak(post)              # does not make a bounded refusal look unbounded
+    elapsed = time.process_time() - started
     r = out["r"]
     status, code = API_ANSWER.get(name, (422, code))
     assert r.status_code == status, r.text[:300]
