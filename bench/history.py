@@ -12,9 +12,9 @@ third of them with service hours too, a reason, a source, an original number) ar
 after another, each whole in one transaction, as the command imports them. Printed per file and
 in total: postings per second for the whole import (read, check, post) and for its posting
 phase alone (journal.bulk.post_many: accounts locked, digests and chains computed, COPY,
-accounts written). Then: the first file imported again (answered from its idempotency record,
-nothing posted), the rollups rebuilt from the journal (`rollups.rebuild`, timed) and the audit (must be clean:
-balances, digests, hash chains). First, pgbench's TPC-B at 8 clients on the same server
+accounts written). Then: the first file imported again (answered from its idempotency
+record, nothing posted), the rollups rebuilt from the journal (`rollups.rebuild`, timed) and
+the audit (must be clean: balances, digests, hash chains). First, pgbench's TPC-B at 8 clients on the same server
 (`--tpcb-seconds`, 0 skips it): the posting rate is printed as a multiple of it too, so that
 runs on machines of different speed (or differently loaded) compare. Target (issue #23):
 ≥ 100,000 postings/s on PostgreSQL.
