@@ -12,9 +12,12 @@ third of them with service hours too, a reason, a source, an original number) ar
 after another, each whole in one transaction, as the command imports them. Printed per file and
 in total: postings per second for the whole import (read, check, post) and for its posting
 phase alone (journal.bulk.post_many: accounts locked, digests and chains computed, COPY,
-accounts written). Then: the first file imported again (answered from its idempotency record,
-nothing posted), the rollups rebuilt from the journal (`rollups.rebuild`, timed) and the audit (must be clean:
-balances, digests, hash chains). Target (issue #23): ≥ 100,000 postings/s on PostgreSQL.
+accounts written). Then: the first file imported again (answered from its idempotency
+record, nothing posted), the rollups rebuilt from the journal (`rollups.rebuild`, timed) and
+the audit (must be clean: balances, digests, hash chains). First, pgbench's TPC-B at 8 clients on the same server
+(`--tpcb-seconds`, 0 skips it): the posting rate is printed as a multiple of it too, so that
+runs on machines of different speed (or differently loaded) compare. Target (issue #23):
+≥ 100,000 postings/s on PostgreSQL.
 Exit status 1 when the audit is not clean or the target is missed.
 """
 
@@ -102,7 +105,22 @@ def count_postings(db: Database) -> int:
         return s.scalar(select(func.count()).select_from(Posting))
 
 
-def run(admin_url: str, files: int, rows: int, people: int, keep: bool) -> int:
+def tpcb(admin_url: str, seconds: int) -> float:
+    if seconds <= 0:
+        return 0.0
+    from bench.tpcb import PgBench
+    bench = PgBench(admin_url, f"jifen_pgbench_{uuid.uuid4().hex[:8]}")
+    try:
+        return bench.run(8, seconds).rate
+    finally:
+        bench.drop()
+
+
+def run(admin_url: str, files: int, rows: int, people: int, keep: bool,
+        tpcb_seconds: int = 0) -> int:
+    tps = tpcb(admin_url, tpcb_seconds)
+    if tps:
+        print(f"pgbench TPC-B, 8 clients, {tpcb_seconds} s: {tps:,.0f} tps")
     name = f"jifen_hbench_{uuid.uuid4().hex[:6]}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as c:
@@ -157,6 +175,10 @@ def run(admin_url: str, files: int, rows: int, people: int, keep: bool) -> int:
         print(f"== history: {total_postings:,.0f} postings; whole import {whole:,.0f} "
               f"postings/s; posting phase {phase:,.0f} postings/s (target ≥ "
               f"{TARGET_POSTINGS_S:,}) {'ok' if met else 'MISSED'}")
+        if tps:
+            print(f"   as multiples of TPC-B ({tps:,.0f} tps): whole import {whole / tps:.1f}×, "
+                  f"posting phase {phase / tps:.1f}× (the target is about 50× on a machine "
+                  "where TPC-B gives 2,000)")
         return 0 if ok and met else 1
     finally:
         history.post_many = timed.real
@@ -174,8 +196,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--people", type=int, default=20_000)
     ap.add_argument("--pg-url", default=os.environ.get("JIFEN_BENCH_PG_URL", DEFAULT_PG_URL))
     ap.add_argument("--keep", action="store_true", help="keep the scratch database")
+    ap.add_argument("--tpcb-seconds", type=int, default=10)
     a = ap.parse_args(argv)
-    return run(a.pg_url, a.files, a.rows, a.people, a.keep)
+    return run(a.pg_url, a.files, a.rows, a.people, a.keep, a.tpcb_seconds)
 
 
 if __name__ == "__main__":

@@ -112,19 +112,22 @@ def _derive(s: Session, basis: tuple, *, h_type: str, h_id: int, tags, ctx: dict
     return h, channel, inp, c, item
 
 
-def _predicted_keys(s: Session, basis: tuple, **kw) -> list[CounterKey] | None:
-    """The counters an award posted at once will lock, if `basis` still holds; None when it
-    would not lock them at once (see service.record_award) or cannot be predicted."""
+def _predicted(s: Session, basis: tuple, **kw) -> tuple[list[CounterKey], tuple] | None:
+    """The counters an award posted at once will lock if `basis` still holds, and what
+    `_derive` gave for it; None when it would not lock them at once (see
+    service.record_award) or cannot be predicted."""
     rows = store.known_versions(s, basis[3])
     if rows is None:  # a catalog was published since: no guess (reading them is no guess)
         return None
     try:
-        h, _, inp, c, item = _derive(s, basis, rows=rows, **kw)
+        derived = _derive(s, basis, rows=rows, **kw)
     except Exception:  # noqa: BLE001 - the real read raises it again, in order
         return None
+    h, _, inp, c, item = derived
     if E.waits_for_approval(item, inp) or item.sanction:
         return None
-    return sorted(set(E.counter_keys(c, item.code, h, inp))) or None
+    keys = sorted(set(E.counter_keys(c, item.code, h, inp)))
+    return (keys, derived) if keys else None
 
 
 def _second_cursor(raw: Raw):
@@ -152,7 +155,8 @@ def prepare(s: Session, *, item_code: str, holder, recorder, context, catalog: s
     bind = s.get_bind()
     cache = _BASIS.setdefault(getattr(bind, "engine", bind), {})
     guess = cache.get((h_type, h_id)) if raw.pg else None
-    keys = _predicted_keys(s, guess, **kw) if guess is not None else None
+    predicted = _predicted(s, guess, **kw) if guess is not None else None
+    keys = predicted[0] if predicted is not None else None
     if keys is not None:
         second = _second_cursor(raw)
         with raw.conn.pipeline():
@@ -166,13 +170,14 @@ def prepare(s: Session, *, item_code: str, holder, recorder, context, catalog: s
         raise NotFound(f"{h_type} {h_id} does not exist", code="holder_not_found")
     village_id, household_id, village_name, stamp, budget, award_id = row
     basis = (village_id, household_id, village_name, stamp)
-    if keys is not None and basis == guess:
+    held = predicted is not None and basis == guess
+    if held:  # the guess was right: its counters are locked, its derivation is this one's
         s.info[_LOCKED] = (s.get_transaction(), tuple(keys), locked)
     if len(cache) >= BASIS_CACHE_SIZE:
         for old in list(cache)[: BASIS_CACHE_SIZE // 10]:  # drop the oldest tenth
             del cache[old]
     cache[(h_type, h_id)] = basis
-    h, channel, inp, c, item = _derive(s, basis, **kw)
+    h, channel, inp, c, item = predicted[1] if held else _derive(s, basis, **kw)
     actor = resolve_actor(s, actor_from(recorder, channel, h.village_id))
     conf = resolve_actor(s, confirmer) if confirmer is not None else None
     return Prepared(c, item, h, actor, conf, inp, int(budget), int(award_id))
