@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import sys
 import time
 import uuid
 from datetime import date, timedelta
