@@ -14,7 +14,7 @@ from litestar.response import File, Redirect, Template
 from api.auth import INSPECTOR, ORGANIZER, TOWN_ADMIN, VILLAGE_ADMIN, Principal
 from api.pages.common import (
     FormData,
-    form_key,
+    checked_form_key,
     page_role,
     refusals_into,
     render,
@@ -59,9 +59,7 @@ def review_award(request: Request, award_id: int, action: str, db: Database,
         raise NotFound(f"no action {action}", code="not_found")
     t = t_for(request)
     errors: dict[str, str] = {}
-    key = form_key(data, principal, f"desk:{action}:{award_id}")
-    if key is None:
-        errors["_form"] = t("err.bad_form_key")
+    key = checked_form_key(data, principal, f"desk:{action}:{award_id}", t, errors)
     reason = reason_field(data, t, errors) if action == "reject" else ""
     if not errors:
         who = principal
@@ -90,9 +88,7 @@ def review_appeal(request: Request, appeal_id: int, db: Database, settings: Sett
                   principal: Principal, data: FormData) -> Template | Redirect:
     t = t_for(request)
     errors: dict[str, str] = {}
-    key = form_key(data, principal, f"desk:appeal:{appeal_id}")
-    if key is None:
-        errors["_form"] = t("err.bad_form_key")
+    key = checked_form_key(data, principal, f"desk:appeal:{appeal_id}", t, errors)
     if not errors:
         with refusals_into(errors, t, {}):
             wf.decide_appeal(db, settings, appeal_id=appeal_id, decider=principal,

@@ -50,8 +50,9 @@ def _home(request: Request, db: Database, p: Principal, *, status: int = 200,
     t = t_for(request)
     with db.sessions() as s:
         names = village_names(s, with_town=True)
+    town_wide = may(p, "village.admin", None)
     scope_options = ([(f"town:{town}", t("honor.whole_town")) for town in
-                      sorted({tw for _, tw in names.values()})] if may(p, "village.admin", None) else [])
+                      sorted({tw for _, tw in names.values()})] if town_wide else [])
     scope_options += [(f"village:{vid}", name) for vid, (name, _) in names.items()
                       if may(p, "village.admin", vid)]
     defs = service.list_definitions(db, town_id=None, village_id=None)

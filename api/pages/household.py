@@ -14,8 +14,8 @@ from litestar.response import Redirect, Template
 from api.auth import INSPECTOR, TOWN_ADMIN, VILLAGE_ADMIN, Principal
 from api.pages.chart import bar_chart
 from api.pages.common import (
+    checked_form_key,
     field_errors,
-    form_key,
     page_role,
     points_scale_of,
     render,
@@ -85,9 +85,7 @@ def household_inspect(request: Request, plate_code: str, db: Database, settings:
             points = float(form["points"])
         except ValueError:
             errors["points"] = t("err.not_number")
-    key = form_key(form, principal, f"inspect:{plate_code}")
-    if key is None:
-        errors["_form"] = t("err.bad_form_key")
+    key = checked_form_key(form, principal, f"inspect:{plate_code}", t, errors)
     if not errors:
         try:
             done = inspections.record(db, settings, principal, inspections.Finding(
