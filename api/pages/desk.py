@@ -27,9 +27,10 @@ from ledger.activities.inspections import photo_dir
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.errors import NotFound
+from ledger.identity.actor import ACTIONS
 from ledger.rules import workflow as wf
 
-DESK_ROLES = (INSPECTOR, VILLAGE_ADMIN, TOWN_ADMIN)
+DESK_ROLES = ACTIONS["award.confirm"]
 PHOTO_ROLES = (INSPECTOR, ORGANIZER, VILLAGE_ADMIN, TOWN_ADMIN)
 ACTIONS = ("confirm", "verify", "approve", "reject", "objection")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")

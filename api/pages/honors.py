@@ -8,7 +8,7 @@ import itertools
 from litestar import Request, get, post
 from litestar.response import Redirect, Template
 
-from api.auth import TOWN_ADMIN, VILLAGE_ADMIN, Principal
+from api.auth import TOWN_ADMIN, Principal
 from api.pages.common import (
     FormData,
     exc_text,
@@ -26,11 +26,11 @@ from api.pages.views import village_names
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.errors import DomainError, Forbidden
-from ledger.identity.actor import may
+from ledger.identity.actor import ACTIONS, may
 from ledger.recognition import honor, service
 from ledger.recognition.stars import MAX_LEVEL, get_config
 
-ADMINS = (TOWN_ADMIN, VILLAGE_ADMIN)
+ADMINS = ACTIONS["village.admin"]
 DEFINITION_FIELDS = {"honor_name*": "name", "honor_scope*": "scope_id",
                      "honor_period*": "period", "honor_metric*": "metric",
                      "honor_size*": "size", "honor_minimum*": "minimum",

@@ -11,7 +11,7 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.response import Redirect, Template
 
-from api.auth import INSPECTOR, TOWN_ADMIN, VILLAGE_ADMIN, Principal
+from api.auth import Principal
 from api.pages.chart import bar_chart
 from api.pages.common import (
     checked_form_key,
@@ -28,10 +28,10 @@ from ledger.activities.awards import inspection_channel
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.errors import DomainError
-from ledger.identity.actor import may
+from ledger.identity.actor import ACTIONS, may
 from ledger.rules import service as rules
 
-INSPECTORS = (INSPECTOR, VILLAGE_ADMIN, TOWN_ADMIN)
+INSPECTORS = ACTIONS["household.inspect"]
 MAX_UPLOAD_BYTES = 9 * 1024 * 1024
 FINDING_FIELDS = {"item*": "item_code", "rule_item*": "item_code", "note*": "note",
                   "points*": "points", "range*": "points", "level*": "level",
