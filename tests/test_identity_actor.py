@@ -25,6 +25,11 @@ def test_the_api_caller_is_the_domain_actor():
     assert (p.user_id, p.name, p.roles, p.person_id) == (7, "村管理员", (("village_admin", 3),), 10)
 
 
+def test_roles_in_the_name_s_place_are_refused():
+    with pytest.raises(AssertionError):
+        Actor(5, (("village_admin", 3),))  # the rules' old positional order
+
+
 def test_a_village_role_answers_for_its_village_only():
     assert may(ADMIN_OF_3, "village.admin", 3)
     assert not may(ADMIN_OF_3, "village.admin", 4)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from litestar import Request, get, post
 from litestar.response import Redirect, Template
 
-from api.auth import TOWN_ADMIN, VILLAGE_ADMIN, Principal
+from api.auth import TOWN_ADMIN, Principal
 from api.pages.common import (
     FormData,
     form_key,
@@ -22,13 +22,13 @@ from api.pages.common import (
 from api.pages.views import village_budgets, village_names
 from ledger.config import Settings
 from ledger.db import Database
-from ledger.identity.actor import villages_of
+from ledger.identity.actor import ACTIONS, villages_of
 from ledger.journal import service as journal
 from ledger.journal.posting import MAX_ABS_AMOUNT
 from ledger.redemption import catalog
 from ledger.redemption.models import RewardKind
 
-ADMINS = (TOWN_ADMIN, VILLAGE_ADMIN)
+ADMINS = ACTIONS["village.admin"]
 REWARD_FIELDS = {"invalid_name": "name", "invalid_cost_points": "cost_points",
                  "invalid_kind": "kind", "invalid_stock": "stock", "invalid_stock_add": "add",
                  "stock_below_committed": "add", "stock_unlimited": "add",

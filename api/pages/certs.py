@@ -11,12 +11,19 @@ from litestar.response import Redirect, Template
 from sqlalchemy import select
 
 from api.auth import Principal
-from api.pages.common import FormData, field_errors, form_key, need_person, render, t_for, to_signin
+from api.pages.common import (
+    FormData,
+    checked_form_key,
+    need_person,
+    refusals_into,
+    render,
+    t_for,
+    to_signin,
+)
 from ledger.activities import certificates
 from ledger.activities.models import Certificate
 from ledger.config import Settings
 from ledger.db import Database
-from ledger.errors import DomainError
 from ledger.rules.periods import local_date
 from ledger.timeutil import utcnow
 
@@ -65,16 +72,12 @@ def certificate_issue(request: Request, db: Database, settings: Settings,
     t = t_for(request)
     errors: dict[str, str] = {}
     start, end = _date(data, "start", t, errors), _date(data, "end", t, errors)
-    key = form_key(data, p, "certificate")
-    if key is None:
-        errors["_form"] = t("err.bad_form_key")
+    key = checked_form_key(data, p, "certificate", t, errors)
     if not errors:
-        try:
+        with refusals_into(errors, t, CERT_FIELDS):
             rec = certificates.issue(db, settings, p, person_id=p.person_id,
                                      start=start, end=end, key=key)
             return Redirect(path=f"/me/certificates/{rec['code']}", status_code=303)
-        except DomainError as exc:
-            errors = field_errors(exc, t, CERT_FIELDS)
     return _page(request, db, p, status=422, errors=errors,
                  values={"start": data.get("start", ""), "end": data.get("end", "")})
 

@@ -13,7 +13,17 @@ from litestar.params import Body
 from litestar.response import Redirect, Template
 
 from api.auth import Principal
-from api.pages.common import FormData, field_errors, form_key, need_person, render, t_for, to_signin
+from api.pages.common import (
+    FormData,
+    checked_form_key,
+    field_errors,
+    form_key,
+    need_person,
+    render,
+    saved,
+    t_for,
+    to_signin,
+)
 from api.pages.household import MAX_UPLOAD_BYTES
 from api.pages.views import item_points_text
 from api.pages.workflow_views import claims, evidence_field, holders_of
@@ -94,9 +104,7 @@ def claim_send(request: Request, db: Database, settings: Settings,
             points = float(form["points"])
         except ValueError:
             errors["points"] = t("err.not_number")
-    key = form_key(form, p, "claim")
-    if key is None:
-        errors["_form"] = t("err.bad_form_key")
+    key = checked_form_key(form, p, "claim", t, errors)
     with db.sessions() as s:
         holders = dict(holders_of(s, p.person_id))
     holder_type = form.get("holder") if form.get("holder") in holders else "person"
@@ -110,7 +118,7 @@ def claim_send(request: Request, db: Database, settings: Settings,
             rules.record_award(db, settings, item_code=form["item_code"],
                                holder=(holder_type, holders[holder_type]),
                                recorder=p, context=ctx, key=key)
-            return Redirect(path="/me/claims?saved=1", status_code=303)
+            return saved("/me/claims")
         except DomainError as exc:
             errors = evidence_field(exc, t) or field_errors(exc, t, CLAIM_FIELDS)
     return _page(request, db, p, status=422, errors=errors, values=form)

@@ -67,6 +67,16 @@ def form_key(form: dict, principal: Principal | None, purpose: str) -> str | Non
     return f"page:u{who}:{purpose}:{raw}"
 
 
+def checked_form_key(form: dict, principal: Principal | None, purpose: str, t,
+                     errors: dict[str, str]) -> str | None:
+    """`form_key`, with the form's error when the page's key is missing or malformed (a form
+    that cannot be told apart from its resend is not sent)."""
+    key = form_key(form, principal, purpose)
+    if key is None:
+        errors["_form"] = t("err.bad_form_key")
+    return key
+
+
 def points_scale_of(request: Request) -> int:
     """Steps per point of the town's points (read per page: two small indexed queries; a
     cache here would outlive a catalog import in another process)."""

@@ -7,7 +7,7 @@ from litestar import Request, get, post
 from litestar.response import Redirect, Template
 
 from api.auth import Principal
-from api.pages.common import FormData, form_key, render, t_for, to_signin
+from api.pages.common import FormData, form_key, render, saved, t_for, to_signin
 from api.pages.filters import qr_svg
 from ledger.config import Settings
 from ledger.courtesy import service as courtesy
@@ -41,7 +41,7 @@ def courtesy_claim(request: Request, benefit_id: int, db: Database,
         courtesy.claim(db, p, benefit_id, key=form_key(data, p, "courtesy"))
     except DomainError as exc:
         return Redirect(path=f"/courtesy?error={exc.code}", status_code=303)
-    return Redirect(path="/courtesy?saved=1", status_code=303)
+    return saved("/courtesy")
 
 
 @get("/courtesy/p/{code:str}", name="courtesy_pass", sync_to_thread=True)
@@ -69,7 +69,7 @@ def courtesy_use(request: Request, code: str, db: Database,
             x = courtesy.check(s, code)
         return render(request, "courtesy/pass.html", status=409, x=x, clerk=False,
                       error=t("err." + exc.code, default=exc.detail))
-    return Redirect(path=f"/courtesy/p/{code}?saved=1", status_code=303)
+    return saved(f"/courtesy/p/{code}")
 
 
 handlers = [my_courtesy, courtesy_claim, courtesy_pass, courtesy_use]

@@ -14,7 +14,7 @@ from litestar.response import File, Redirect, Template
 from api.auth import INSPECTOR, ORGANIZER, TOWN_ADMIN, VILLAGE_ADMIN, Principal
 from api.pages.common import (
     FormData,
-    form_key,
+    checked_form_key,
     page_role,
     refusals_into,
     render,
@@ -27,9 +27,10 @@ from ledger.activities.inspections import photo_dir
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.errors import NotFound
+from ledger.identity.actor import ACTIONS
 from ledger.rules import workflow as wf
 
-DESK_ROLES = (INSPECTOR, VILLAGE_ADMIN, TOWN_ADMIN)
+DESK_ROLES = ACTIONS["award.confirm"]
 PHOTO_ROLES = (INSPECTOR, ORGANIZER, VILLAGE_ADMIN, TOWN_ADMIN)
 ACTIONS = ("confirm", "verify", "approve", "reject", "objection")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -59,9 +60,7 @@ def review_award(request: Request, award_id: int, action: str, db: Database,
         raise NotFound(f"no action {action}", code="not_found")
     t = t_for(request)
     errors: dict[str, str] = {}
-    key = form_key(data, principal, f"desk:{action}:{award_id}")
-    if key is None:
-        errors["_form"] = t("err.bad_form_key")
+    key = checked_form_key(data, principal, f"desk:{action}:{award_id}", t, errors)
     reason = reason_field(data, t, errors) if action == "reject" else ""
     if not errors:
         who = principal
@@ -90,9 +89,7 @@ def review_appeal(request: Request, appeal_id: int, db: Database, settings: Sett
                   principal: Principal, data: FormData) -> Template | Redirect:
     t = t_for(request)
     errors: dict[str, str] = {}
-    key = form_key(data, principal, f"desk:appeal:{appeal_id}")
-    if key is None:
-        errors["_form"] = t("err.bad_form_key")
+    key = checked_form_key(data, principal, f"desk:appeal:{appeal_id}", t, errors)
     if not errors:
         with refusals_into(errors, t, {}):
             wf.decide_appeal(db, settings, appeal_id=appeal_id, decider=principal,

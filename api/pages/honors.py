@@ -8,7 +8,7 @@ import itertools
 from litestar import Request, get, post
 from litestar.response import Redirect, Template
 
-from api.auth import TOWN_ADMIN, VILLAGE_ADMIN, Principal
+from api.auth import TOWN_ADMIN, Principal
 from api.pages.common import (
     FormData,
     exc_text,
@@ -26,11 +26,11 @@ from api.pages.views import village_names
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.errors import DomainError, Forbidden
-from ledger.identity.actor import may
+from ledger.identity.actor import ACTIONS, may
 from ledger.recognition import honor, service
 from ledger.recognition.stars import MAX_LEVEL, get_config
 
-ADMINS = (TOWN_ADMIN, VILLAGE_ADMIN)
+ADMINS = ACTIONS["village.admin"]
 DEFINITION_FIELDS = {"honor_name*": "name", "honor_scope*": "scope_id",
                      "honor_period*": "period", "honor_metric*": "metric",
                      "honor_size*": "size", "honor_minimum*": "minimum",
@@ -50,8 +50,9 @@ def _home(request: Request, db: Database, p: Principal, *, status: int = 200,
     t = t_for(request)
     with db.sessions() as s:
         names = village_names(s, with_town=True)
+    town_wide = may(p, "village.admin", None)
     scope_options = ([(f"town:{town}", t("honor.whole_town")) for town in
-                      sorted({tw for _, tw in names.values()})] if may(p, "village.admin", None) else [])
+                      sorted({tw for _, tw in names.values()})] if town_wide else [])
     scope_options += [(f"village:{vid}", name) for vid, (name, _) in names.items()
                       if may(p, "village.admin", vid)]
     defs = service.list_definitions(db, town_id=None, village_id=None)

@@ -13,6 +13,7 @@ from litestar.response import Redirect, Template
 from api.auth import Principal
 from api.pages.common import (
     FormData,
+    checked_form_key,
     form_key,
     int_field,
     page_role,
@@ -65,9 +66,7 @@ def honor_object(request: Request, list_id: int, db: Database,
     errors: dict[str, str] = {}
     reason = reason_field(data, t, errors)
     holder = int_field(data, "holder_id", t, errors, lo=1, required=False)
-    key = form_key(data, p, f"honor_object:{list_id}")
-    if key is None:
-        errors["_form"] = t("err.bad_form_key")
+    key = checked_form_key(data, p, f"honor_object:{list_id}", t, errors)
     if not errors:
         with refusals_into(errors, t, {"honor_candidate*": "holder_id"}):
             service.object_to_list(db, list_id=list_id, user_id=p.user_id, reason=reason,

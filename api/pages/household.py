@@ -12,11 +12,11 @@ from litestar.params import Body
 from litestar.response import Redirect, Template
 from sqlalchemy import select
 
-from api.auth import INSPECTOR, TOWN_ADMIN, VILLAGE_ADMIN, Principal
+from api.auth import Principal
 from api.pages.chart import bar_chart
 from api.pages.common import (
+    checked_form_key,
     field_errors,
-    form_key,
     page_role,
     points_scale_of,
     render,
@@ -29,11 +29,11 @@ from ledger.activities.awards import inspection_channel
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.errors import DomainError, NotFound
-from ledger.identity.actor import may
+from ledger.identity.actor import ACTIONS, may
 from ledger.registry.models import Person, Town, Village
 from ledger.rules import service as rules
 
-INSPECTORS = (INSPECTOR, VILLAGE_ADMIN, TOWN_ADMIN)
+INSPECTORS = ACTIONS["household.inspect"]
 MAX_UPLOAD_BYTES = 9 * 1024 * 1024
 FINDING_FIELDS = {"item*": "item_code", "rule_item*": "item_code", "note*": "note",
                   "points*": "points", "range*": "points", "level*": "level",
@@ -87,9 +87,7 @@ def household_inspect(request: Request, plate_code: str, db: Database, settings:
             points = float(form["points"])
         except ValueError:
             errors["points"] = t("err.not_number")
-    key = form_key(form, principal, f"inspect:{plate_code}")
-    if key is None:
-        errors["_form"] = t("err.bad_form_key")
+    key = checked_form_key(form, principal, f"inspect:{plate_code}", t, errors)
     if not errors:
         try:
             done = inspections.record(db, settings, principal, inspections.Finding(

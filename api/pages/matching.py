@@ -14,10 +14,11 @@ from sqlalchemy import select
 from api.auth import Principal
 from api.pages.common import (
     FormData,
-    field_errors,
     form_key,
     int_field,
+    refusals_into,
     render,
+    saved,
     t_for,
     to_signin,
 )
@@ -91,11 +92,9 @@ def order_create(request: Request, db: Database, maybe_principal: Principal | No
             service_code=data.get("service_code") or None, household_id=household,
             contact_phone=str(data.get("contact_phone") or "").strip()[:20],
             channel=data.get("channel") or "self")
-        try:
+        with refusals_into(errors, t, ORDER_FIELDS):
             o = matching.place_order(db, p, d, key=form_key(data, p, "order"))
             return Redirect(path=f"/orders/{o['id']}", status_code=303)
-        except DomainError as exc:
-            errors = field_errors(exc, t, ORDER_FIELDS)
     return render(request, "orders/new.html", status=422, errors=errors, values=data,
                   **_form_ctx(db, p, station_id, t))
 
@@ -163,7 +162,7 @@ def _act(request: Request, order_id: int, db: Database, settings: Settings,
         t = t_for(request)
         return _detail(request, db, settings, p, order_id, status=exc.status,
                        error=t("err." + exc.code, default=exc.detail))
-    return Redirect(path=f"/orders/{order_id}?saved=1", status_code=303)
+    return saved(f"/orders/{order_id}")
 
 
 def _int(raw) -> int | None:

@@ -10,11 +10,17 @@ from litestar import Request, get, post
 from litestar.response import Redirect, Template
 
 from api.auth import Principal
-from api.pages.common import FormData, field_errors, form_key, render, t_for
+from api.pages.common import (
+    FormData,
+    checked_form_key,
+    refusals_into,
+    render,
+    t_for,
+)
 from api.pages.views import village_names
 from api.pages.workflow_views import appealable, holders_of
 from ledger.db import Database
-from ledger.errors import DomainError, NotFound
+from ledger.errors import NotFound
 from ledger.rules import explain
 from ledger.rules import workflow as wf
 from ledger.timeutil import utcnow
@@ -76,16 +82,12 @@ def notice_object(request: Request, village_id: int, award_id: int, db: Database
     t = t_for(request)
     errors: dict[str, str] = {}
     reason = reason_field(data, t, errors)
-    key = form_key(data, p, f"object:{award_id}")
-    if key is None:
-        errors["_form"] = t("err.bad_form_key")
+    key = checked_form_key(data, p, f"object:{award_id}", t, errors)
     if not errors:
-        try:
+        with refusals_into(errors, t, {}):
             wf.object_to_award(db, award_id=award_id, actor=p, reason=reason,
                                key=key)
             return Redirect(path=f"/notices/{village_id}?objected={award_id}", status_code=303)
-        except DomainError as exc:
-            errors = field_errors(exc, t, {})
     return _board(request, db, village_id, status=422, errors=errors, failed=award_id,
                   values={"reason": reason})
 
@@ -118,15 +120,11 @@ def appeal_send(request: Request, award_id: int, db: Database,
     t = t_for(request)
     errors: dict[str, str] = {}
     reason = reason_field(data, t, errors)
-    key = form_key(data, p, f"appeal:{award_id}")
-    if key is None:
-        errors["_form"] = t("err.bad_form_key")
+    key = checked_form_key(data, p, f"appeal:{award_id}", t, errors)
     if not errors:
-        try:
+        with refusals_into(errors, t, {"appeal_*": "reason"}):
             wf.appeal(db, award_id=award_id, appellant=p, reason=reason, key=key)
             return Redirect(path="/me?appealed=1", status_code=303)
-        except DomainError as exc:
-            errors = field_errors(exc, t, {"appeal_*": "reason"})
     return _appeal_page(request, db, p, award_id, status=422, errors=errors,
                         values={"reason": reason})
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from litestar import Request, get, post
 from litestar.response import Redirect, Template
 
-from api.auth import ORGANIZER, TOWN_ADMIN, VILLAGE_ADMIN, Principal
+from api.auth import Principal
 from api.pages.common import (
     FormData,
     int_field,
@@ -32,10 +32,10 @@ from ledger.activities.codes import current_code
 from ledger.activities.models import ActivityStatus
 from ledger.config import Settings
 from ledger.db import Database
-from ledger.identity.actor import may
+from ledger.identity.actor import ACTIONS, may
 from ledger.timeutil import LOCAL_TZ, utcnow
 
-ROLES = (ORGANIZER, VILLAGE_ADMIN, TOWN_ADMIN)
+ROLES = ACTIONS["activity.create"]
 POLL_SLACK_MS = 300  # ask just after the code turns over
 ACTIVITY_FIELDS = {"title*": "title", "window*": "ends_at", "time*": "starts_at",
                    "rule_item*": "rule_item_code", "village*": "village_id",

@@ -13,14 +13,15 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.response import Redirect, Template
 
-from api.auth import TOWN_ADMIN, VILLAGE_ADMIN, Principal
+from api.auth import Principal
 from api.pages.common import exc_text, page_role, render, t_for
 from ledger.db import Database
 from ledger.errors import DomainError
+from ledger.identity.actor import ACTIONS
 from ledger.registry import csvio
 from ledger.sheets import tabular
 
-ADMINS = (TOWN_ADMIN, VILLAGE_ADMIN)
+ADMINS = ACTIONS["village.admin"]
 NO_STORE = {"Cache-Control": "no-store"}
 
 

@@ -15,18 +15,18 @@ from litestar.params import Body
 from litestar.response import Redirect, Template
 from sqlalchemy import select
 
-from api.auth import CLERK, TOWN_ADMIN, VILLAGE_ADMIN, Principal
+from api.auth import CLERK, TOWN_ADMIN, Principal
 from api.pages.common import need_role, page_role, render, t_for
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.errors import DomainError
-from ledger.identity.actor import villages_of
+from ledger.identity.actor import ACTIONS, villages_of
 from ledger.identity.roles import REGISTRY_ADMINS
 from ledger.registry.models import Village
 from ledger.sheets import attendance, exports, history, imports, paper, stock, tabular, teams
 from ledger.timeutil import LOCAL_TZ, utcnow
 
-ADMINS = (TOWN_ADMIN, VILLAGE_ADMIN)
+ADMINS = ACTIONS["village.admin"]
 KINDS = {"history": (history.KIND, history.import_history, ADMINS),
          "teams": (teams.KIND, teams.import_teams, ADMINS),
          "stock": (stock.KIND, stock.import_stock, (TOWN_ADMIN,)),

@@ -9,7 +9,7 @@ from litestar import Request, get, post
 from litestar.response import Redirect, Template
 from sqlalchemy import select
 
-from api.auth import ORGANIZER, TOWN_ADMIN, VILLAGE_ADMIN, Principal
+from api.auth import Principal
 from api.pages.common import (
     FormData,
     field_errors,
@@ -29,9 +29,10 @@ from ledger.activities.planning import activity_view
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.errors import DomainError
+from ledger.identity.actor import ACTIONS
 from ledger.timeutil import utcnow
 
-ORGANIZERS = (ORGANIZER, VILLAGE_ADMIN, TOWN_ADMIN)
+ORGANIZERS = ACTIONS["activity.create"]
 ACTIVITIES_SHOWN = 50
 
 

@@ -10,7 +10,7 @@ from litestar import Request, get, post
 from litestar.response import Redirect, Template
 from sqlalchemy import select
 
-from api.auth import TOWN_ADMIN, VILLAGE_ADMIN, Principal
+from api.auth import Principal
 from api.pages.common import (
     FormData,
     form_key,
@@ -29,13 +29,13 @@ from ledger.config import Settings
 from ledger.db import Database
 from ledger.errors import DomainError, NotFound
 from ledger.identity import service as identity
-from ledger.identity.actor import villages_of
+from ledger.identity.actor import ACTIONS, villages_of
 from ledger.identity.roles import ROLE_NAMES, STAFF_ROLES
 from ledger.registry import commands, lookup, plates
 from ledger.registry.models import Household
 from ledger.registry.service import HouseholdDraft, PersonDraft
 
-ADMINS = (TOWN_ADMIN, VILLAGE_ADMIN)
+ADMINS = ACTIONS["village.admin"]
 HOUSEHOLDS_PAGE = 50
 PERSON_FIELDS = {"name*": "name", "invalid_name": "name", "phone*": "phone", "left*": "left",
                  "id_number*": "id_number", "household*": "plate", "plate*": "plate"}

@@ -10,10 +10,11 @@ from api.auth import Principal
 from api.pages import stars as star_info
 from api.pages.common import (
     FormData,
-    field_errors,
+    checked_form_key,
     form_key,
     home_of,
     int_field,
+    refusals_into,
     render,
     t_for,
     to_signin,
@@ -22,7 +23,6 @@ from api.pages.views import available_points, history
 from api.pages.workflow_views import me_workflow
 from ledger.config import Settings
 from ledger.db import Database
-from ledger.errors import DomainError
 from ledger.journal.models import HolderType, Unit
 from ledger.redemption import catalog
 from ledger.redemption import service as redemption
@@ -95,19 +95,15 @@ def redeem(request: Request, reward_id: int, db: Database, maybe_principal: Prin
     form = data
     errors: dict[str, str] = {}
     quantity = int_field(form, "quantity", t, errors, lo=1, hi=redemption.MAX_QUANTITY)
-    key = form_key(form, p, f"redeem:{reward_id}")
-    if key is None:
-        errors["_form"] = t("err.bad_form_key")
+    key = checked_form_key(form, p, f"redeem:{reward_id}", t, errors)
     if p.person_id is None:
         errors["_form"] = t("me.no_person")
     if not errors:
-        try:
+        with refusals_into(errors, t, REDEEM_FIELDS):
             order = redemption.redeem(db, reward_id=reward_id, holder_type=PERSON,
                                       holder_id=p.person_id, quantity=quantity,
                                       actor_id=p.user_id, key=key)
             return Redirect(path=f"/me/vouchers/{order['voucher']['code']}", status_code=303)
-        except DomainError as exc:
-            errors = field_errors(exc, t, REDEEM_FIELDS)
     with db.sessions() as s:
         items = _rewards_for(s, p.person_id)
         balance = available_points(s, PERSON, p.person_id) if p.person_id else None

@@ -11,9 +11,8 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from api.auth import Principal
+from ledger.identity.actor import ACTIONS, villages_of
 from ledger.identity.models import AppUser
-from ledger.identity.actor import villages_of
-from ledger.identity.roles import INSPECTOR, TOWN_ADMIN, VILLAGE_ADMIN
 from ledger.registry.models import Household, Person, Team
 from ledger.rules import store
 from ledger.rules.models import Appeal, AwardRecord, AwardStatus, Objection
@@ -23,8 +22,8 @@ CLAIM_STATES = (AwardStatus.CLAIMED, AwardStatus.VERIFIED, AwardStatus.PENDING_R
                 AwardStatus.ON_NOTICE, AwardStatus.IN_REVIEW, AwardStatus.POSTED,
                 AwardStatus.REJECTED)
 MAX_ROWS = 100
-ADMINS = (VILLAGE_ADMIN, TOWN_ADMIN)
-CONFIRMERS = (INSPECTOR, VILLAGE_ADMIN, TOWN_ADMIN)  # the rules' CONFIRMER_CHANNELS as roles
+ADMINS = ACTIONS["village.admin"]
+CONFIRMERS = ACTIONS["award.confirm"]
 
 
 def holders_of(s: Session, person_id: int | None) -> list[tuple[str, int]]:

@@ -73,6 +73,11 @@ class Actor:
     only: tuple[str, ...] | None = None  # the roles this sign-in may use; None: all held
     household_id: int | None = None
 
+    def __post_init__(self) -> None:
+        # The rules' old Actor took (user_id, roles, …): a call in that order would leave this
+        # actor without roles, silently refused everywhere. Refuse it loudly instead.
+        assert isinstance(self.name, str), "Actor(user_id, name, roles, …): pass roles= by name"
+
     def has(self, role: str, village_id: int | None = None) -> bool:
         """The role held town-wide, or for this village (None: town-wide only)."""
         return holds(self, (role,), village_id)
