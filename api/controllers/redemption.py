@@ -21,6 +21,7 @@ from ledger.redemption import catalog, draws, service, settlement
 from ledger.redemption.catalog import DEFAULT_VOUCHER_TTL_S
 from ledger.redemption.eligibility import person_holders
 from ledger.redemption.models import HolderKinds, ProviderKind, RewardKind
+from ledger.redemption.schemas import ProviderView
 from ledger.redemption.vouchers import qr_png, qr_svg, voucher_url
 
 ADMINS = (TOWN_ADMIN, VILLAGE_ADMIN)
@@ -144,30 +145,31 @@ class RedemptionController(Controller):
 
     @get("/providers", guards=[signed_in], sync_to_thread=True)
     def providers(self, db: Database, town_id: int | None = None, cursor: pg.Cursor = None,
-                  limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.Page[dict]:
+                  limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.Page[ProviderView]:
         with db.sessions() as s:
-            return pg.page_of(catalog.list_providers(s, town_id), cursor, limit,
-                              lambda p: p["id"])
+            rows = msgspec.convert(catalog.list_providers(s, town_id), list[ProviderView])
+        return pg.page_of(rows, cursor, limit, lambda p: p.id)
 
     @post("/providers", guards=[requires_role(*ADMINS)], status_code=201, sync_to_thread=True,
           summary="Add a shop or partner (its redeemed account opens with it)")
     def create_provider(self, request: Request, data: ProviderIn, db: Database,
-                        principal: Principal) -> dict:
+                        principal: Principal) -> ProviderView:
         _check_admin(principal, data.village_id)
-        return catalog.create_provider(
+        return msgspec.convert(catalog.create_provider(
             db, town_id=data.town_id, name=data.name, kind=data.kind, village_id=data.village_id,
             fen_per_point=data.fen_per_point, actor_id=principal.user_id,
-            key=scoped_key(request, principal))
+            key=scoped_key(request, principal)), ProviderView)
 
     @patch("/providers/{provider_id:int}", guards=[requires_role(*ADMINS)],
            sync_to_thread=True, summary="Rename, revalue, or close a provider")
     def update_provider(self, request: Request, provider_id: int, data: ProviderPatch,
-                        db: Database, principal: Principal) -> dict:
+                        db: Database, principal: Principal) -> ProviderView:
         _provider_admin(db, principal, provider_id)
         changes = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not UNSET}
-        return catalog.update_provider(db, provider_id, changes=changes,
-                                       actor_id=principal.user_id,
-                                       key=scoped_key(request, principal))
+        return msgspec.convert(catalog.update_provider(db, provider_id, changes=changes,
+                                                       actor_id=principal.user_id,
+                                                       key=scoped_key(request, principal)),
+                               ProviderView)
 
     @post("/providers/{provider_id:int}/clerks", guards=[requires_role(*ADMINS)],
           status_code=201, sync_to_thread=True, summary="Make a user a clerk of this shop")
