@@ -34,5 +34,4 @@ def household(s: Session, household_id: int, year_score: int) -> dict | None:
     if not _ready():
         return None
     from ledger.recognition import stars
-    sm = stars.summary(s, "household", household_id)
-    return {"stars": sm["stars"], "capped_by": sm["current"].get("capped_by")}
+    return stars.household_plate(s, household_id)

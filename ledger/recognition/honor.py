@@ -33,6 +33,7 @@ from ledger.recognition.models import (
     HonorStatus,
 )
 from ledger.rules.periods import next_period_start
+from ledger.rules.standing import stopped  # a state of standing that stops honors
 from ledger.timeutil import utcnow
 from ledger.units import points_of, scale_in_force
 
@@ -240,7 +241,6 @@ def compute_draft(s: Session, list_id: int, now: datetime | None = None) -> dict
     d = s.get(HonorDefinition, hl.definition_id)
     rollups.catch_up_in(s)  # every posting committed before now is in the rollups
     ranked = _fetch(s, d, hl)
-    from ledger.rules.standing import stopped  # a state of standing that stops honors
     out = stopped(s, METRICS[d.metric][1], [h for h, _ in ranked], "honors", now)
     ranked = [(h, v) for h, v in ranked if h not in out]
     names = _names(s, d.metric, [h for h, _ in ranked])
