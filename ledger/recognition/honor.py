@@ -8,6 +8,9 @@ Tie-break rules (a definition picks one; both are tested):
 - `registration`: equal values are ordered by registration (the lower holder id first) and the
   list stops exactly at its size; ranks are 1..size.
 Order within equal values is by holder id in both rules, so a draft is deterministic.
+
+(Over 400 lines on purpose: definitions, drafts, review, publication and objections are one
+lifecycle of one record, the honor list.)
 """
 
 from __future__ import annotations

@@ -24,6 +24,9 @@ page, the door plate; `full` before an honor list draft, an export or a recomput
 `net` is the civility score of the period as ledger/recognition/scores.py defines it (what
 counts, how a reversal counts, the deed's period). Deductions naming a rule item are kept in
 `deduction_mark` for veto checks. `rebuild` recomputes everything from the journal.
+
+(Over 400 lines on purpose: the tailer and the rebuild are two ways to one result — the same
+rows from the same rules — and the tests hold them to it; kept side by side.)
 """
 
 from __future__ import annotations
