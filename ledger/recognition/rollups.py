@@ -144,17 +144,26 @@ def catch_up_task(db: Database) -> dict:
     return catch_up(db, mode="new")
 
 
-def catch_up_for_read(s: Session) -> dict:
-    """A `new` catch-up before a page reads the rollups (the door plate, the village ranking):
-    two cheap reads when nothing is new; its writes are its own transactions. The reading
-    session must have written nothing: on SQLite (one writer at a time, every transaction
-    takes the lock) its open read transaction is ended first."""
+def catch_up_for_read(s: Session) -> None:
+    """Before a page reads the rollups (the door plate, the village ranking): when postings
+    are past the cursor and this process follows the journal itself (embedded: a coalesced
+    catch-up may be waiting), a `new` catch-up now. Production leaves it to the worker (it runs
+    after every commit). Two cheap reads on the page's own connection when nothing is new; the
+    catch-up's transactions are its own, and the page's read transaction is ended first so
+    that no request ever holds two pooled connections at once (measured: under load, pages
+    waiting for a second connection held the whole pool). The session must have written
+    nothing."""
     bind = s.get_bind()
-    if bind.dialect.name == "sqlite" and s.in_transaction():
-        if s.new or s.dirty or s.deleted:
-            raise AssertionError("catch_up_for_read needs a session that has written nothing")
-        s.commit()
-    return catch_up(outbox.database_for(bind), mode="new")
+    if not outbox.runs_inline(bind):
+        return
+    cursor = s.scalar(select(RollupCursor.last_posting_id).where(
+        RollupCursor.name == CURSOR)) or 0
+    if (s.scalar(select(func.max(Posting.id))) or 0) <= cursor:
+        return
+    if s.new or s.dirty or s.deleted:
+        raise AssertionError("catch_up_for_read needs a session that has written nothing")
+    s.commit()
+    catch_up(outbox.database_for(bind), mode="new")
 
 
 def _advance_cursor(s: Session, top: int) -> None:
