@@ -21,6 +21,9 @@ Handlers are plain functions `fn(session, **args) -> dict | None` registered by 
   A row gives its key up when it starts running, so a commit after that queues a new one. A
   task registered with `coalesce_s` runs inline (embedded) at most once per that interval per
   database; a row left waiting runs at a later commit's dispatch or by the relay.
+
+(Over 400 lines on purpose: the row, enqueueing, dispatch, running a row and the relay are one
+mechanism whose exactly-once argument reads best in one file.)
 """
 
 from __future__ import annotations

@@ -24,5 +24,4 @@ def volunteer(s: Session, person_id: int, certified_minutes: int) -> dict:
 
 def household(s: Session, household_id: int, year_score: int) -> dict:
     """{"stars", "capped_by"} for the door-plate page."""
-    sm = stars.summary(s, "household", household_id)
-    return {"stars": sm["stars"], "capped_by": sm["current"].get("capped_by")}
+    return stars.household_plate(s, household_id)

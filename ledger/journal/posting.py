@@ -274,7 +274,8 @@ _QUEUED = "rollups_due_queued"
 
 
 def _rollups_due(session: Session) -> None:
-    txn = session.get_transaction()
+    # once per transaction (per savepoint: a rolled-back savepoint takes its row with it)
+    txn = session.get_nested_transaction() or session.get_transaction()
     if session.info.get(_QUEUED) is not txn:
         outbox.enqueue_once(session, ROLLUPS_DUE_TASK, ROLLUPS_DUE_KEY)
         session.info[_QUEUED] = txn

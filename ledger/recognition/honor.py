@@ -8,6 +8,9 @@ Tie-break rules (a definition picks one; both are tested):
 - `registration`: equal values are ordered by registration (the lower holder id first) and the
   list stops exactly at its size; ranks are 1..size.
 Order within equal values is by holder id in both rules, so a draft is deterministic.
+
+(Over 400 lines on purpose: definitions, drafts, review, publication and objections are one
+lifecycle of one record, the honor list.)
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from ledger.recognition.models import (
     HonorStatus,
 )
 from ledger.rules.periods import next_period_start
+from ledger.rules.standing import stopped  # a state of standing that stops honors
 from ledger.timeutil import utcnow
 from ledger.rules.store import scale_in_force
 from ledger.units import points_of
@@ -241,7 +245,6 @@ def compute_draft(s: Session, list_id: int, now: datetime | None = None) -> dict
     d = s.get(HonorDefinition, hl.definition_id)
     rollups.catch_up_in(s)  # every posting committed before now is in the rollups
     ranked = _fetch(s, d, hl)
-    from ledger.rules.standing import stopped  # a state of standing that stops honors
     out = stopped(s, METRICS[d.metric][1], [h for h, _ in ranked], "honors", now)
     ranked = [(h, v) for h, v in ranked if h not in out]
     names = _names(s, d.metric, [h for h, _ in ranked])

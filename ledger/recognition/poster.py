@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from ledger import outbox
 from ledger.config import env
 from ledger.errors import DomainError
+from ledger.recognition.honor import get_list
 from ledger.sheets.fonts import pdf_font
 from ledger.timeutil import LOCAL_TZ
 
@@ -196,7 +197,6 @@ def poster_bytes(content: dict, sha256: str, base_url: str, ext: str,
 @outbox.handler("recognition.honor_poster")
 def render_posters(s: Session, list_id: int, out_dir: str, base_url: str = "") -> dict:
     """Render both posters of a published list into the cache (idempotent: same files)."""
-    from ledger.recognition.honor import get_list
     hl = get_list(s, list_id)
     if hl.content is None:
         return {"list_id": list_id, "skipped": True}

@@ -7,12 +7,14 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from ledger import outbox
-from ledger.registry.models import Town, Village
+from ledger.registry.models import Household, Person, Town, Village
 from ledger.db import Database
 from ledger.errors import InvalidInput, NotFound
 from ledger.journal import book
 from ledger.recognition import honor, leaderboards, rollups, stars
+from ledger.recognition.leaderboards import live_periods
 from ledger.recognition.models import HonorDefinition, HonorList
+from ledger.recognition.poster import poster_bytes
 from ledger.recognition.tasks import EXPORT_TASK, RECOMPUTE_TASK
 from ledger.rules.store import scale_in_force
 from ledger.units import points_of
@@ -140,7 +142,6 @@ def published(db: Database, *, town_id: int | None, village_id: int | None) -> l
 
 
 def poster(db: Database, *, list_id: int, ext: str, poster_dir: str, base_url: str) -> bytes:
-    from ledger.recognition.poster import poster_bytes
     with db.sessions() as s:
         hl = honor.get_list(s, list_id)
         if hl.status != "published":
@@ -154,8 +155,6 @@ def ranking(db: Database, *, scope: str, scope_id: int, metric: str, period: str
     """A live board, with masked names (it is public)."""
     from sqlalchemy import select
 
-    from ledger.registry.models import Household, Person
-    from ledger.recognition.leaderboards import live_periods
     units = {"points": ("points", "person"), "hours": ("minutes", "person"),
              "household_score": ("points", "household")}
     if metric not in units:

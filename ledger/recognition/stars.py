@@ -23,6 +23,7 @@ from datetime import UTC, date, datetime, time
 from sqlalchemy import and_, exists, func, select
 from sqlalchemy.orm import Session
 
+from ledger.activities.models import CERTIFIED_REVIEWS, Activity, Attendance
 from ledger.errors import InvalidInput
 from ledger.journal.models import Account, HolderType, Purpose, Unit
 from ledger.recognition.models import (
@@ -34,6 +35,7 @@ from ledger.recognition.models import (
 from ledger.recognition.scores import household_score
 from ledger.registry.models import Household, Person, Team, Village
 from ledger.rules.periods import local_date, next_period_start, period_key, period_start
+from ledger.rules.standing import refusal  # a state of standing withholds the stars
 from ledger.rules.store import scale_in_force
 from ledger.timeutil import LOCAL_TZ, utcnow
 from ledger.units import points_of, steps_of
@@ -201,7 +203,6 @@ def veto_caps(s: Session, cfg: Config, household_ids: list[int], start: date, en
 def collective_services(s: Session, team_ids: list[int] | None, start: date, end: date,
                         now: datetime | None = None) -> dict[int, int]:
     """Activities of each team that ended in [start, end) with a certified attendance."""
-    from ledger.activities.models import CERTIFIED_REVIEWS, Activity, Attendance
     now = now or utcnow()
     hi = min(_utc(end), now)
     q = (select(Activity.team_id, func.count(Activity.id))
@@ -236,21 +237,38 @@ def rate(s: Session, kind: str, holder_id: int, *, on: date | None = None,
         v = volunteer_minutes(s, holder_id)
         return Rating(kind, holder_id, EVER, v, level_for(v, cfg.value_thresholds))
     if kind == StarKind.HOUSEHOLD:
-        start, end = period_bounds(cfg.period, on)
-        v, cap, why = household_figures(s, cfg, holder_id, start, end)
-        raw = level_for(v, cfg.value_thresholds)
-        return Rating(kind, holder_id, period_key(cfg.period, on), v, min(raw, cap),
-                      why if cap < raw else None)
+        return _household_rating(s, cfg, holder_id, on)
     start, end = period_bounds("year", on)
     v = collective_services(s, [holder_id], start, end, now).get(holder_id, 0)
     return Rating(kind, holder_id, period_key("year", on), v, level_for(v, cfg.value_thresholds))
+
+
+def _household_rating(s: Session, cfg: Config, holder_id: int, on: date) -> Rating:
+    start, end = period_bounds(cfg.period, on)
+    v, cap, why = household_figures(s, cfg, holder_id, start, end)
+    raw = level_for(v, cfg.value_thresholds)
+    return Rating(StarKind.HOUSEHOLD, holder_id, period_key(cfg.period, on), v, min(raw, cap),
+                  why if cap < raw else None)
+
+
+def household_plate(s: Session, household_id: int, now: datetime | None = None) -> dict:
+    """What the door plate shows of a household's stars, with one configuration lookup:
+    {"stars": held (as `star_level`), "capped_by": the current period's veto, if any}."""
+    now = now or utcnow()
+    cfg = get_config(s, town_of(s, HolderType.HOUSEHOLD, household_id), StarKind.HOUSEHOLD)
+    today = local_date(now)
+    current = _household_rating(s, cfg, household_id, today)
+    held = 0
+    if refusal(s, HolderType.HOUSEHOLD, household_id, "stars", now) is None:
+        prev = date.fromordinal(period_start(cfg.period, today).toordinal() - 1)
+        held = _household_rating(s, cfg, household_id, prev).level
+    return {"stars": held, "capped_by": current.capped_by}
 
 
 def star_level(session: Session, holder_type: str, holder_id: int) -> int:
     """The stars a holder holds now, 0..5: a volunteer's from certified hours to date; a
     household's from its last completed assessment period; a team's from last year."""
     now = utcnow()
-    from ledger.rules.standing import refusal  # a state of standing withholds the stars
     if refusal(session, holder_type, holder_id, "stars", now) is not None:
         return 0
     if holder_type == HolderType.PERSON:
