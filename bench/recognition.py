@@ -117,7 +117,7 @@ def seed(db: Database, people: int, entries: int) -> None:
         c.execute(text("SET LOCAL work_mem = '256MB'"))
         c.execute(text("SET LOCAL maintenance_work_mem = '512MB'"))
         c.execute(text("SET LOCAL synchronous_commit = off"))
-        rebuild = _drop_secondary(c, ("journal_entry", "posting"))
+        rebuild = rollups.drop_secondary(c, ("journal_entry", "posting"))
         for stmt in sql:
             t0 = time.monotonic()
             c.execute(text(stmt), {k: v for k, v in p.items() if f":{k}" in stmt})
@@ -130,26 +130,6 @@ def seed(db: Database, people: int, entries: int) -> None:
               file=sys.stderr, flush=True)
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
         c.execute(text("VACUUM ANALYZE"))  # autovacuum is off here: plans need statistics
-
-
-def _drop_secondary(c, tables: tuple[str, ...]) -> list[str]:  # noqa: ANN001
-    """Drop the tables' secondary indexes and foreign keys for the load (a bulk load builds
-    them once at the end); returns the statements that put them back."""
-    back: list[str] = []
-    for t in tables:
-        for name, definition in c.execute(text(
-                "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-                "WHERE conrelid = CAST(:t AS regclass) AND contype IN ('f', 'u')"), {"t": t}):
-            c.execute(text(f'ALTER TABLE {t} DROP CONSTRAINT "{name}"'))
-            back.append(f'ALTER TABLE {t} ADD CONSTRAINT "{name}" {definition}')
-        for name, definition in c.execute(text(
-                "SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x "
-                "JOIN pg_class i ON i.oid = x.indexrelid WHERE x.indrelid = CAST(:t AS regclass) "
-                "AND NOT x.indisprimary AND NOT EXISTS (SELECT 1 FROM pg_constraint k "
-                "WHERE k.conindid = i.oid)"), {"t": t}):
-            c.execute(text(f'DROP INDEX "{name}"'))
-            back.append(definition)
-    return back
 
 
 def honor_list(db: Database) -> tuple[dict, int]:

@@ -25,11 +25,11 @@ from api.deps import scoped_key
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.errors import Forbidden
+from ledger.identity.actor import Actor, may
 from ledger.rules import catalog_io, explain, store, thresholds
 from ledger.rules import service as svc
 from ledger.rules import workflow as wf
 from ledger.rules.catalog_io import MAX_CATALOG_BYTES
-from ledger.identity.actor import Actor
 from ledger.timeutil import utcnow
 
 MAX_ID = 2**63 - 1  # BIGINT: larger ids name nothing
@@ -39,6 +39,13 @@ Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
 RECORDERS = (TOWN_ADMIN, VILLAGE_ADMIN, INSPECTOR, ORGANIZER)
 ADMINS = (TOWN_ADMIN, VILLAGE_ADMIN)
 
+
+
+def _own_or_staff(p: Principal, holder_type: str, holder_id: int, village_id: int | None) -> None:
+    """A holder's own figures: the person themself, or staff of the holder's village."""
+    own = holder_type == "person" and p.person_id == holder_id
+    if not own and not may(p, "staff", village_id):
+        raise Forbidden("only the holder or staff of the village", code="forbidden")
 
 class Context(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     occurred_at: datetime | None = None
@@ -291,9 +298,7 @@ class RulesController(Controller):
                  principal: Principal) -> dict:
         with db.sessions() as s:
             view = thresholds.standing(s, holder_type, holder_id)
-            own = holder_type == "person" and principal.person_id == holder_id
-            if not own and not principal.has_any(STAFF_ROLES, view["village_id"]):
-                raise Forbidden("only the holder or staff of the village", code="forbidden")
+            _own_or_staff(principal, holder_type, holder_id, view["village_id"])
             return view
 
     @get("/holders/{holder_type:str}/{holder_id:int}/levels", guards=[signed_in],
@@ -305,9 +310,7 @@ class RulesController(Controller):
         from ledger.rules.holders import resolve_holder
         with db.transaction() as s:
             h = resolve_holder(s, holder_type, holder_id)
-            own = holder_type == "person" and principal.person_id == holder_id
-            if not own and not principal.has_any(STAFF_ROLES, h.village_id):
-                raise Forbidden("only the holder or staff of the village", code="forbidden")
+            _own_or_staff(principal, holder_type, holder_id, h.village_id)
             return lv.summary(s, holder_type, holder_id)
 
     @post("/holders/{holder_type:str}/{holder_id:int}/levels/selection",
@@ -333,9 +336,7 @@ class RulesController(Controller):
         from ledger.rules import coins
         with db.sessions() as s:
             view = coins.summary(s, holder_type, holder_id)
-            own = holder_type == "person" and principal.person_id == holder_id
-            if not own and not principal.has_any(STAFF_ROLES, view["village_id"]):
-                raise Forbidden("only the holder or staff of the village", code="forbidden")
+            _own_or_staff(principal, holder_type, holder_id, view["village_id"])
             return view
 
     @post("/holders/{holder_type:str}/{holder_id:int}/coins/conversions", guards=[signed_in],

@@ -39,6 +39,7 @@ from datetime import UTC, date, datetime
 from sqlalchemy import bindparam, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from ledger import outbox
@@ -369,7 +370,7 @@ def rebuild(db: Database) -> dict:
             s.execute(text("LOCK TABLE holder_rollup, deduction_mark, rollup_progress "
                            "IN ACCESS EXCLUSIVE MODE"))
             s.execute(text("TRUNCATE holder_rollup, deduction_mark, rollup_progress"))
-            restore = _drop_secondary(s, ("holder_rollup", "deduction_mark", "rollup_progress"))
+            restore = drop_secondary(s, ("holder_rollup", "deduction_mark", "rollup_progress"))
         else:
             for t in (HolderRollup, DeductionMark, RollupProgress):
                 s.execute(delete(t))
@@ -430,9 +431,10 @@ def rebuild(db: Database) -> dict:
     return {"rollup_rows": int(n or 0), "deduction_marks": marks}
 
 
-def _drop_secondary(s: Session, tables: tuple[str, ...]) -> list[str]:
-    """PostgreSQL: drop the tables' foreign keys and secondary indexes; returns the statements
-    that put them back (run after the load, in the same transaction)."""
+def drop_secondary(s: Session | Connection, tables: tuple[str, ...]) -> list[str]:
+    """PostgreSQL: drop the tables' foreign keys and secondary indexes for a bulk load (the
+    rebuild here, the benchmark's seeding); returns the statements that put them back (run
+    after the load, in the same transaction)."""
     back: list[str] = []
     for t in tables:
         for name, definition in s.execute(text(
