@@ -156,11 +156,32 @@ def enqueue_once(session: Session, task: str, key: str, args: dict | None = None
     raw = Raw(session)
     row = raw.first(_ONCE, {"task": task, "args": dumps(args or {}),
                             "now": raw.time(utcnow()), "key": key})
-    if row is None:
+    return noted_once(session, row[0] if row else None)
+
+
+# The same insert as a CTE of another PostgreSQL statement (journal/posting.py puts the rollups'
+# catch-up into the entry's own statement: no round trip of its own). Written only when the
+# statement's entry `e` is; `o_…` parameters from `once_params`; the id read back by `noted_once`.
+ONCE_CTE = ("o AS (INSERT INTO outbox (task, args, created_at, available_at, attempts, "
+            "last_error, dedupe_key) SELECT :o_task, CAST(:o_args AS json), "
+            "CAST(:o_now AS timestamp), CAST(:o_now AS timestamp), 0, '', :o_key FROM e "
+            "ON CONFLICT (dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING RETURNING id)")
+ONCE_COLUMN = "(SELECT id FROM o)"
+
+
+def once_params(raw: Raw, task: str, key: str, args: dict | None = None) -> dict:
+    return {"o_task": task, "o_args": dumps(args or {}), "o_now": raw.time(utcnow()),
+            "o_key": key}
+
+
+def noted_once(session: Session, row_id: int | None) -> int | None:
+    """What `enqueue_once` inserted (its id, or None when a waiting row had the key), noted
+    for the dispatch after commit."""
+    if row_id is None:
         session.info[_NUDGE] = True
         return None
-    session.info.setdefault(_PENDING, []).append(row[0])
-    return row[0]
+    session.info.setdefault(_PENDING, []).append(row_id)
+    return row_id
 
 
 # ---------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -253,12 +254,22 @@ def post_entry_with(session: Session, lines: Sequence[Line], *, also: PgAlso | N
     itself)."""
     prep = prepare_entry(lines, **entry, hints=session.info.setdefault("shard_hints", {}))
     raw = Raw(session)
+    queue = raw.pg and not _rollups_queued(session)  # in this statement, on PostgreSQL
+    if queue:
+        also, also_params = _with_rollups_due(also), {
+            **(also_params or {}), **outbox.once_params(raw, ROLLUPS_DUE_TASK, ROLLUPS_DUE_KEY)}
     done = apply_entry(raw, prep.ordered, prep.columns, prep.neg_flag,
                        also if raw.pg else None, also_params)
     if done.entry_id is not None:
         _check_cached(session, done.keys)
-        _rollups_due(session)
-        return prep.posted(done.entry_id, {a: row[0] for a, row in done.rows.items()}), done.also
+        got = done.also
+        if queue:
+            outbox.noted_once(session, got[-1])
+            got = got[:-1]
+            _mark_rollups_queued(session)
+        else:
+            _rollups_due(session)
+        return prep.posted(done.entry_id, {a: row[0] for a, row in done.rows.items()}), got
     unit = entry["unit"]
     i = prep.order[done.refused]
     line = lines[i]
@@ -273,12 +284,30 @@ ROLLUPS_DUE_TASK, ROLLUPS_DUE_KEY = "recognition.catch_up", "rollups"
 _QUEUED = "rollups_due_queued"
 
 
-def _rollups_due(session: Session) -> None:
+def _rollups_queued(session: Session) -> bool:
     # once per transaction (per savepoint: a rolled-back savepoint takes its row with it)
     txn = session.get_nested_transaction() or session.get_transaction()
-    if session.info.get(_QUEUED) is not txn:
+    return session.info.get(_QUEUED) is txn
+
+
+def _mark_rollups_queued(session: Session) -> None:
+    session.info[_QUEUED] = session.get_nested_transaction() or session.get_transaction()
+
+
+def _rollups_due(session: Session) -> None:
+    """Queue the catch-up by its own statement (SQLite; PostgreSQL writes it in the entry's)."""
+    if not _rollups_queued(session):
         outbox.enqueue_once(session, ROLLUPS_DUE_TASK, ROLLUPS_DUE_KEY)
-        session.info[_QUEUED] = txn
+        _mark_rollups_queued(session)
+
+
+@lru_cache(maxsize=16)
+def _with_rollups_due(also: PgAlso | None) -> PgAlso:
+    """`also` (or nothing) plus the catch-up's outbox row, its id the last column."""
+    if also is None:
+        return PgAlso(ctes=outbox.ONCE_CTE, columns=outbox.ONCE_COLUMN)
+    return PgAlso(ctes=f"{also.ctes},\n{outbox.ONCE_CTE}",
+                  columns=f"{also.columns}, {outbox.ONCE_COLUMN}")
 
 
 def load_entry(session: Session, entry_id: int) -> tuple[JournalEntry, list[Posting]]:
