@@ -141,3 +141,28 @@ def test_activity_form_errors_are_next_to_the_field(client, db, settings):
     r = client.post("/org/new", data=data)
     assert r.status_code == 422 and 'id="e-ends_at">' in r.text
     assert "结束时间须晚于开始时间" in r.text
+
+
+def test_the_new_activity_form_proposes_a_window_that_is_accepted_late_at_night(
+        client, db, settings, monkeypatch):
+    """At 23:10 the proposed end was 23:10 too (the hour capped at 23), so the form refused its
+    own default; it now ends two hours on, the next day."""
+    from datetime import UTC, datetime
+
+    import api.pages.organizer as organizer
+    late = datetime(2026, 12, 6, 15, 10, tzinfo=UTC)  # 23:10 in Shishi
+    monkeypatch.setattr(organizer, "utcnow", lambda: late)
+    store.load_shipped(db)
+    village = make_town(db, villages=1)["villages"][0]
+    sign_in(client, settings, "organizer", village_id=village, user_id=ORGANIZER_USER, db=db)
+    page = client.get("/org/new")
+    proposed = {name: re.search(rf'<input[^>]*name="{name}"[^>]*>', page.text).group(0)
+                for name in ("starts_at", "ends_at")}
+    values = {k: re.search(r'value="([^"]*)"', tag).group(1) for k, tag in proposed.items()}
+    assert values == {"starts_at": "2026-12-06T23:10", "ends_at": "2026-12-07T01:10"}
+    r = client.post("/org/new", data={**form_fields(page.text, "/org/new"), **values,
+                                      "title": "夜间巡逻", "village_id": village,
+                                      "rule_item_code": "A07", "place": "坑东村村道",
+                                      "rotate_s": "15"},
+                    follow_redirects=False)
+    assert r.status_code == 303, r.text

@@ -3,7 +3,7 @@ check-in code with a live count of arrivals, and confirming attendances."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from litestar import Request, get, post
 from litestar.response import Redirect, Template
@@ -76,12 +76,17 @@ def _new_form(request: Request, db: Database, p: Principal, *, status: int = 200
                   item_options=[("", t("admin.choose")), *items], **ctx)
 
 
+# The new-activity form proposes now to two hours on (past midnight at 23:00: an evening
+# activity ends the next day).
+DEFAULT_WINDOW = timedelta(hours=2)
+
+
 @get("/org/new", name="org_new", guards=[page_role(*ROLES)], sync_to_thread=True)
 def org_new(request: Request, db: Database,
             principal: Principal) -> Template | Redirect:
     now = utcnow().astimezone(LOCAL_TZ).replace(second=0, microsecond=0)
     values = {"starts_at": now.strftime("%Y-%m-%dT%H:%M"),
-              "ends_at": now.replace(hour=min(now.hour + 2, 23)).strftime("%Y-%m-%dT%H:%M"),
+              "ends_at": (now + DEFAULT_WINDOW).strftime("%Y-%m-%dT%H:%M"),
               "rotate_s": str(tokens.DEFAULT_ROTATE_S)}
     return _new_form(request, db, principal, values=values)
 
