@@ -335,11 +335,7 @@ def run_row(db: Database, oid: int, now: datetime | None = None) -> str:
             if fn is None:
                 raise LookupError(f"no handler registered for task {row.task!r}")
             result = fn(s, **(row.args or {}))
-            row.done_at = now or utcnow()
-            row.sent_at = row.sent_at or row.done_at
-            row.attempts += 1
-            row.result = result if isinstance(result, dict) else None
-            return "done"
+            return _done(row, result, now)
     except Exception as exc:  # noqa: BLE001 - recorded on the row, retried with backoff
         _record_failure(db, oid, exc)
         return "failed"
@@ -352,14 +348,19 @@ def _run_own(db: Database, oid: int, task: str, args: dict, now: datetime | None
             row = _claim(s, oid)
             if row.done_at is not None:
                 return "already_done"
-            row.done_at = now or utcnow()
-            row.sent_at = row.sent_at or row.done_at
-            row.attempts += 1
-            row.result = result if isinstance(result, dict) else None
-            return "done"
+            return _done(row, result, now)
     except Exception as exc:  # noqa: BLE001 - recorded on the row, retried with backoff
         _record_failure(db, oid, exc)
         return "failed"
+
+
+def _done(row: OutboxRow, result, now: datetime | None) -> str:  # noqa: ANN001 - a task's answer
+    """Mark a row's run finished (inside the transaction that claimed it)."""
+    row.done_at = now or utcnow()
+    row.sent_at = row.sent_at or row.done_at
+    row.attempts += 1
+    row.result = result if isinstance(result, dict) else None
+    return "done"
 
 
 def _record_failure(db: Database, oid: int, exc: Exception) -> None:
