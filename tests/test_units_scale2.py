@@ -60,7 +60,8 @@ def test_poster_and_published_list_print_points_not_steps(db):
     pdf = poster.poster_bytes(content, digest, "https://jifen.example", "pdf")
     import pypdfium2 as pdfium
     text = pdfium.PdfDocument(pdf)[0].get_textpage().get_text_range()
-    assert "23" in text and "46" not in text.split("内容哈希")[0] and "3.5" in text
+    rows = [line.split() for line in text.splitlines() if line.startswith("第")]
+    assert [r[-1] for r in rows] == ["23", "3.5"]  # the figures printed, not the time or hash
     png_rows = poster._lines(content)[2]  # the rows the PNG draws
     assert [r[3] for r in png_rows] == ["23", "3.5"]
     from ledger.recognition import service as recognition
