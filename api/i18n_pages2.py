@@ -246,6 +246,8 @@ PAGES2_MESSAGES: dict[str, tuple[str, str]] = {
     "town.intro": ("全镇今天需要关注的事项。", "What needs attention in the town today."),
     "town.waiting": ("等待处理", "Waiting for a decision"),
     "town.ending": ("一天内公示期满", "Public notices ending within a day"),
+    "town.overdue": ("另有 {n} 条公示已期满、等待系统入账（系统定时入账；长时间不减少，请联系运维）",
+                     "{n} more notices are over and wait to be posted (the system posts them on a schedule; if this stays, call the operator)"),
     "town.low_budgets": ("积分预算不足 {n} 分的村", "Village budgets under {n} points"),
     "town.quiet": ("本月还没有记录的村（站点）", "Villages with nothing recorded this month"),
     # village admin: households, people, users, printing

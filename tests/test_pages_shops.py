@@ -135,6 +135,13 @@ def test_the_town_home_lists_what_needs_attention(client, db, settings):
     assert "暂无" in budgets  # the test village has a large budget
     quiet = page.split('data-testid="town-quiet"')[1].split("</section>")[0]
     assert "塘边村" not in quiet  # something was recorded this month
+    assert 'data-testid="town-overdue"' not in page
+    with db.transaction() as s:  # its notice ended an hour ago; the periodic job has not run
+        s.get(AwardRecord, done["award_id"]).notice_until = utcnow() - timedelta(hours=1)
+    page = client.get("/town").text
+    ending = page.split('data-testid="town-ending"')[1].split("</section>")[0]
+    assert "房前屋后乱堆乱放" not in ending  # not "ending within a day": it is over
+    assert "另有 1 条公示已期满、等待系统入账" in ending
 
 
 def test_a_clerk_sees_and_downloads_their_own_shops_settlement_only(client, db, settings):

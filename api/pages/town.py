@@ -35,8 +35,12 @@ def town_home(request: Request, db: Database,
         names = village_names(s)
         ending = list(s.scalars(select(AwardRecord).where(
             AwardRecord.status == AwardStatus.ON_NOTICE,
-            AwardRecord.notice_until <= now + NOTICE_SOON)
+            AwardRecord.notice_until > now, AwardRecord.notice_until <= now + NOTICE_SOON)
             .order_by(AwardRecord.notice_until).limit(ROWS_SHOWN)))
+        # Notices already over but not yet posted: the periodic job posts them; a count that
+        # stays up says that job is not running.
+        overdue = s.scalar(select(func.count()).select_from(AwardRecord).where(
+            AwardRecord.status == AwardStatus.ON_NOTICE, AwardRecord.notice_until <= now))
         waiting = desk(s, principal)
         low = [b for b in village_budgets(s) if b["available"] < LOW_BUDGET_POINTS * scale]
         active = set(s.scalars(select(AwardRecord.village_id).where(
@@ -48,7 +52,7 @@ def town_home(request: Request, db: Database,
             AwardRecord.status.in_([AwardStatus.ON_NOTICE, AwardStatus.IN_REVIEW]))
             .group_by(AwardRecord.village_id)).all())
     quiet = [(v, n) for v, n in names.items() if v not in active]
-    return render(request, "town/home.html", ending=ending, waiting=waiting, low=low,
+    return render(request, "town/home.html", ending=ending, overdue=overdue, waiting=waiting, low=low,
                   quiet=quiet, names=names, on_notice=on_notice,
                   honor_notices=recognition.notices(db), low_points=LOW_BUDGET_POINTS)
 
