@@ -32,6 +32,7 @@ from ledger import outbox
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.journal import book
+from ledger.journal import rawdb
 from ledger.journal.accounts import open_account
 from ledger.journal.ddl import statements
 from ledger.models import metadata
@@ -321,7 +322,7 @@ def collect(procs: list, out, seconds: float) -> Run:
 
 # --- Statements per award ----------------------------------------------------------------------
 
-class _CountingCursor(psycopg.Cursor):
+class _Counting:
     """Counts what a psycopg connection sends: each execute / executemany is a statement (one
     round trip), and the BEGIN psycopg sends before the first statement of a transaction.
     Statements (and a BEGIN) sent in a pipeline (`connection.pipeline()`) share its one round
@@ -342,10 +343,18 @@ class _CountingCursor(psycopg.Cursor):
         piped = getattr(conn, "_pipeline", None) is not None
         if not conn.autocommit and conn.info.transaction_status == \
                 psycopg.pq.TransactionStatus.IDLE:
-            _CountingCursor.counts["begins"] += 1
-            _CountingCursor.counts["piped"] += piped
-        _CountingCursor.counts["statements"] += 1
-        _CountingCursor.counts["piped"] += piped
+            _Counting.counts["begins"] += 1
+            _Counting.counts["piped"] += piped
+        _Counting.counts["statements"] += 1
+        _Counting.counts["piped"] += piped
+
+
+class _CountingCursor(_Counting, psycopg.Cursor):
+    """The connection's cursors (`connection.cursor()`)."""
+
+
+class _CountingRawCursor(_Counting, psycopg.RawCursor):
+    """The journal's `$n` statements (`rawdb.RAW_CURSOR`)."""
 
 
 def _count_pipelines(dbapi) -> None:  # noqa: ANN001 - a psycopg connection
@@ -353,7 +362,7 @@ def _count_pipelines(dbapi) -> None:  # noqa: ANN001 - a psycopg connection
     opened = dbapi.pipeline
 
     def pipeline(*a, **kw):  # noqa: ANN202
-        _CountingCursor.counts["pipelines"] += 1
+        _Counting.counts["pipelines"] += 1
         return opened(*a, **kw)
     dbapi.pipeline = pipeline
 
@@ -369,6 +378,7 @@ def statements_per_award(url: str, path: str, shards: int, tag: str, n: int = 20
     plus BEGIN and COMMIT/ROLLBACK (PostgreSQL: psycopg cursors and the engine's commit
     events; SQLite: the connection's trace callback, which sees every statement)."""
     db = open_db(url)
+    rawdb.RAW_CURSOR = _CountingRawCursor  # this process's raw cursors count too
     counts = {"statements": 0, "begins": 0, "ends": 0, "piped": 0, "pipelines": 0}
     if db.is_sqlite:
         def trace(sql: str) -> None:
@@ -386,15 +396,16 @@ def statements_per_award(url: str, path: str, shards: int, tag: str, n: int = 20
     one = awarder(db, path, 0, False, shards, tag)
     for i in range(warmup(path)):
         one(i)
-    base = dict(_CountingCursor.counts)
+    base = dict(_Counting.counts)
     counts.update(statements=0, begins=0, ends=0, piped=0, pipelines=0)
     for i in range(warmup(path), warmup(path) + n):
         one(i)
     if not db.is_sqlite:
-        counts["statements"] = _CountingCursor.counts["statements"] - base["statements"]
+        counts["statements"] = _Counting.counts["statements"] - base["statements"]
         for k in ("begins", "piped", "pipelines"):
-            counts[k] = _CountingCursor.counts[k] - base[k]
+            counts[k] = _Counting.counts[k] - base[k]
     db.dispose()
+    rawdb.RAW_CURSOR = psycopg.RawCursor
     stmts = counts["statements"] / n
     trips = (counts["statements"] + counts["begins"] + counts["ends"] - counts["piped"]
              + counts["pipelines"]) / n

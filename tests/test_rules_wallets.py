@@ -196,3 +196,49 @@ def test_double_credits_are_listed_and_settled_by_reversing_entries(db, settings
     assert score_of(db, "household", h) == 4
     assert wallets.settle_all(db, 4, actor_id=1, now=T0 + timedelta(days=1)) == []
     audit_clean(db)
+
+
+def test_the_village_score_is_sharded_and_concurrent_writers_take_different_shards(db,
+                                                                                  settings):
+    """Every roll-up award of a village posts to the village's score: it has as many
+    sub-accounts as the budget (one row made the village's awards wait for each other's
+    COMMIT), writer threads of one process take different shards, and together the shards
+    balance what the households count."""
+    import threading
+
+    from ledger.journal.models import Account
+    w = make_world(db)
+    _load(db)
+    people = [family(db, w, tag=f"陈{i}")[1] for i in range(4)]
+    errors = []
+
+    def award(p):
+        try:
+            for _ in range(3):
+                _rec(db, settings, w, "R", p)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+    threads = [threading.Thread(target=award, args=(p,)) for p in people]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    village = w.villages["塘后村"]
+    with db.sessions() as s:
+        shards = s.execute(select(Account.shard, Account.balance).where(
+            Account.holder_type == "village", Account.holder_id == village,
+            Account.purpose == "score")).all()
+    assert len(shards) == settings.budget_shards
+    used = [b for _, b in shards if b != 0]
+    assert len(used) == len(people)  # four threads, four different shards
+    assert sum(b for _, b in shards) == -2 * 3 * len(people)
+    assert sum(score_of(db, "household", h) for h in
+               {_household_of(db, p) for p in people}) == 2 * 3 * len(people)
+    audit_clean(db)
+
+
+def _household_of(db, person):
+    from ledger.registry.models import Person
+    with db.sessions() as s:
+        return s.get(Person, person).household_id

@@ -110,9 +110,16 @@ def open_account(session: Session, *, holder_type: str, holder_id: int, purpose:
 def budget_shards(session: Session, village_id: int, shards: int,
                   unit: str = Unit.POINTS) -> tuple[int, ...]:
     """The sub-accounts of a village budget; together they are the budget."""
+    return shards_of(session, village_id, shards, Purpose.BUDGET, unit)
+
+
+def shards_of(session: Session, village_id: int, shards: int, purpose: str,
+                   unit: str = Unit.POINTS) -> tuple[int, ...]:
+    """The sub-accounts of a village's hot account (its budget, its score: every award of the
+    village posts to one); together they are the account."""
     if not 1 <= shards <= MAX_BUDGET_SHARDS:
         raise ValueError(f"budget shards must be 1..{MAX_BUDGET_SHARDS}")
-    base = (str(unit), str(HolderType.VILLAGE), village_id, str(Purpose.BUDGET))
+    base = (str(unit), str(HolderType.VILLAGE), village_id, str(purpose))
     cache = _cache(session)
     known = [cache.get((*base, i)) for i in range(shards)]
     if None not in known:
@@ -126,7 +133,7 @@ def budget_shards(session: Session, village_id: int, shards: int,
     for i, acct in found.items():
         _remember(session, cache, (*base, i), acct)
     return tuple(found[i] if i in found else open_account(
-        session, holder_type=HolderType.VILLAGE, holder_id=village_id, purpose=Purpose.BUDGET,
+        session, holder_type=HolderType.VILLAGE, holder_id=village_id, purpose=purpose,
         unit=unit, shard=i) for i in range(shards))
 
 

@@ -27,6 +27,7 @@ from ledger.journal.posting import (
     StaleAccountId,
     canonical_json,
     post_entry,
+    shard_moved,
     shards_available,
 )
 from ledger.journal.rawdb import Raw, Sql, dumps
@@ -189,6 +190,7 @@ def prepare_shards(db: Database, line: Line, hints: dict) -> None:
                        lines=[Line.of(a, -v, hot=True) for a, v in moved]
                        + [Line.of(best, sum(v for _, v in moved), hot=True)])
     hints[line.accounts] = line.accounts.index(best)
+    shard_moved(line.accounts, hints[line.accounts])
 
 
 _UNIT_OF = Sql.of("SELECT unit FROM account WHERE id = :id")

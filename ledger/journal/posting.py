@@ -5,14 +5,19 @@ on PostgreSQL). Each account row is changed by one guarded UPDATE that checks th
 policy, moves the balance, advances the posting count and extends the account's hash chain.
 Rows are locked in a fixed order: ordinary accounts by id, then "hot" shared accounts (village
 budget shards, shops) last, so writers rarely deadlock (and are retried when they do) and the
-hot lock is held only from that statement to COMMIT. A sharded budget line starts on a random
-shard and moves to one that can pay, consolidating the shards when only together they can.
+hot lock is held only from that statement to COMMIT. A sharded line (a village's budget or
+score) starts on the shard its writer thread's number names (`writer_slot`: the writers of a
+process on different shards) and moves to one that can pay, consolidating the shards when only
+together they can.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
+import os
 import random
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -194,9 +199,10 @@ def prepare_entry(lines: Sequence[Line], *, unit: str, kind: str, memo: str = ""
                   source: str = "", source_ref: str = "", actor_id: int | None = None,
                   details: dict | None = None, reverses_id: int | None = None,
                   now: datetime | None = None, neg_ok: bool = False,
-                  hints: dict | None = None) -> Prepared:
-    """Validate an entry and resolve it: a sharded line takes the shard `hints` names, else a
-    random one. Raises InvalidInput for an entry that could never be posted."""
+                  hints: dict | None = None, slot: int | None = None) -> Prepared:
+    """Validate an entry and resolve it: a sharded line takes the shard `hints` names, else the
+    one its writer's `slot` names (see writer_slot), else a random one. Raises InvalidInput for
+    an entry that could never be posted."""
     _validate(lines, memo)
     details = details or {}
     # In UTC, as the database gives it back: the digest covers the time as written, and one
@@ -209,8 +215,12 @@ def prepare_entry(lines: Sequence[Line], *, unit: str, kind: str, memo: str = ""
             chosen.append(line.accounts[0])
         else:
             idx = hints.get(line.accounts)
-            chosen.append(line.accounts[idx if idx is not None
-                                        else random.randrange(len(line.accounts))])
+            if idx is None and slot is not None:
+                idx = getattr(_THREAD, "moved", {}).get(line.accounts)
+            if idx is None:
+                idx = slot % len(line.accounts) if slot is not None \
+                    else random.randrange(len(line.accounts))
+            chosen.append(line.accounts[idx])
     neg_flag = 1 if neg_ok or kind in NEGATIVE_OK_KINDS else 0
     # Lock order: ordinary accounts by id, then hot shared ones (budgets, shops) by id, so that
     # writers never deadlock and the hot rows are held for the shortest time.
@@ -246,13 +256,41 @@ def post_entry(session: Session, *, unit: str, kind: str, lines: Sequence[Line],
                            reverses_id=reverses_id, now=now, neg_ok=neg_ok)[0]
 
 
+# Each thread that posts gets the next number, starting from the process id: a sharded budget
+# line takes the shard its thread's number names (unless a retry was told another), so that
+# the writers of one process draw on different shards of a hot budget instead of colliding at
+# random (two writers on one shard wait for each other's COMMIT; docs/ledger.md).
+_SLOTS = itertools.count(os.getpid())
+_THREAD = threading.local()
+
+
+MAX_MOVED = 10_000  # sharded accounts whose shard a thread remembers having moved to
+
+
+def writer_slot() -> int:
+    slot = getattr(_THREAD, "slot", None)
+    if slot is None:
+        slot = _THREAD.slot = next(_SLOTS)
+    return slot
+
+
+def shard_moved(accounts: tuple[int, ...], index: int) -> None:
+    """The thread's shard of `accounts` could not pay and `book.prepare_shards` found `index`
+    that can: the thread's later entries take it too (not the short one again)."""
+    moved = getattr(_THREAD, "moved", None)
+    if moved is None or len(moved) >= MAX_MOVED:
+        moved = _THREAD.moved = {}
+    moved[accounts] = index
+
+
 def post_entry_with(session: Session, lines: Sequence[Line], *, also: PgAlso | None = None,
                     also_params: dict | None = None, **entry) -> tuple[PostedEntry, tuple]:
     """`post_entry`, and on PostgreSQL the writes of `also` in the same statement (see
     apply.PgAlso: they happen only if the entry is posted). Returns the entry and the values
     of `also.columns` (empty without `also`, and on SQLite, where the caller writes them
     itself)."""
-    prep = prepare_entry(lines, **entry, hints=session.info.setdefault("shard_hints", {}))
+    prep = prepare_entry(lines, **entry, hints=session.info.setdefault("shard_hints", {}),
+                         slot=writer_slot())
     raw = Raw(session)
     queue = raw.pg and not _rollups_queued(session)  # in this statement, on PostgreSQL
     if queue:
@@ -364,5 +402,6 @@ __all__ = [
     "post_entry_with",
     "prepare_entry",
     "reverse_entry",
+    "shard_moved",
     "shards_available",
 ]

@@ -3,8 +3,11 @@
 Every award runs a handful of statements; built and compiled by SQLAlchemy on each call they
 cost more client CPU than the database spends on them (docs/ledger.md, "measurements"). Here
 each statement is a fixed text per backend, sent on the session's own DBAPI connection (so it
-is part of the session's transaction); psycopg prepares it server-side after a few uses.
-Parameters are written `:name` and converted to psycopg's `%(name)s` once.
+is part of the session's transaction) and prepared server-side. Parameters are written
+`:name` and converted once to PostgreSQL's own `$1, $2…` (sent by a `psycopg.RawCursor`, which
+does not parse the text again: psycopg caches its parse of a `%(name)s` statement only up to
+4,096 characters, and the entry's statement is longer, so it was parsed again on every award)
+and to psycopg's `%(name)s` for the few callers that run `pg` themselves.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
 from sqlalchemy.orm import Session
 
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
@@ -23,24 +27,41 @@ _SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # SQLAlchemy's storage format for DateTim
 
 @dataclass(frozen=True)
 class Sql:
-    """One statement in both dialects; `pg` defaults to `sqlite` with psycopg placeholders."""
+    """One statement in both dialects; `pg` defaults to `sqlite` with psycopg placeholders,
+    `pg_raw` is it with PostgreSQL's `$n` placeholders for the parameters `names`."""
 
     sqlite: str
     pg: str
+    pg_raw: str = ""
+    names: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, sqlite: str, pg: str | None = None) -> Sql:
-        return cls(sqlite, _PARAM.sub(r"%(\1)s", pg if pg is not None else sqlite))
+        text = pg if pg is not None else sqlite
+        names: dict[str, int] = {}
+
+        def number(m: re.Match) -> str:
+            return f"${names.setdefault(m.group(1), len(names) + 1)}"
+        raw = _PARAM.sub(number, text)
+        return cls(sqlite, _PARAM.sub(r"%(\1)s", text), raw, tuple(names))
+
+    def values(self, params: dict | None) -> list:
+        """The parameters in `$n` order."""
+        return [params[n] for n in self.names] if self.names else []
 
 
 _CURSOR = "jifen_cursor"
+_RAW_CURSOR = "jifen_raw_cursor"
+# The class of the cursor that sends `Sql.pg_raw` (bench/awards.py counts statements with a
+# subclass of it).
+RAW_CURSOR: type = psycopg.RawCursor
 _RAW = "journal_raw"
 
 
 class Raw:
     """The session's DBAPI connection inside its current transaction."""
 
-    __slots__ = ("conn", "cur", "pg")
+    __slots__ = ("conn", "cur", "pg", "raw_cur")
 
     def __init__(self, session: Session) -> None:
         if session.new or session.dirty or session.deleted:
@@ -48,7 +69,7 @@ class Raw:
         txn = session.get_transaction()
         cached = session.info.get(_RAW)
         if txn is not None and cached is not None and cached[0] is txn:
-            self.pg, self.conn, self.cur = cached[1]
+            self.pg, self.conn, self.cur, self.raw_cur = cached[1]
             return
         connection = session.connection()
         self.pg = connection.dialect.name == "postgresql"
@@ -60,12 +81,16 @@ class Raw:
         self.cur = pooled.info.get(_CURSOR)
         if self.cur is None:
             self.cur = pooled.info[_CURSOR] = self.conn.cursor()
+        self.raw_cur = pooled.info.get(_RAW_CURSOR)
+        if self.raw_cur is None and self.pg:
+            self.raw_cur = pooled.info[_RAW_CURSOR] = RAW_CURSOR(self.conn)
         # The same connection serves the rest of this transaction: remember it for it.
-        session.info[_RAW] = (session.get_transaction(), (self.pg, self.conn, self.cur))
+        session.info[_RAW] = (session.get_transaction(), (self.pg, self.conn, self.cur,
+                                                           self.raw_cur))
 
     def execute(self, sql: Sql, params: dict | None = None):
         if self.pg:
-            return self.cur.execute(sql.pg, params, prepare=True)
+            return self.raw_cur.execute(sql.pg_raw, sql.values(params), prepare=True)
         return self.cur.execute(sql.sqlite, params or {})
 
     def first(self, sql: Sql, params: dict | None = None):

@@ -243,7 +243,8 @@ def _post_direct(s: Session, settings: Settings, c: S.Catalog, item: S.Item, h: 
     award.amount_steps, award.minutes = dec.steps, dec.credits[0].minutes
     award.status, award.posted_at = AwardStatus.POSTED, at
     credits = [cr for cr in award.credits if cr["steps"] != 0]
-    lines = wallets.credit_lines(s, award.village_id, credits)  # held once, counted (as post_award)
+    lines = wallets.credit_lines(s, award.village_id, credits,  # held once, counted (as post_award)
+                                 shards=settings.budget_shards)
     total = wallets.held_total(credits)
     if total:
         lines.append(Line(budget_shards(s, award.village_id, settings.budget_shards), -total,
@@ -395,7 +396,8 @@ def post_award(s: Session, shards: int, award: AwardRecord, now: datetime,
         entries.append(e.id)
         award.entry_id = e.id
         credits = []
-    holder_lines = wallets.credit_lines(s, award.village_id, credits)  # held once, counted
+    holder_lines = wallets.credit_lines(s, award.village_id, credits,  # held once, counted
+                                        shards=shards)
     total = wallets.held_total(credits)
     if credits:
         if total > 0 and entries:  # funded from transit when it went on notice

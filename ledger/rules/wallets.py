@@ -21,7 +21,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ledger.journal.accounts import open_account
+from ledger.journal.accounts import open_account, shards_of
 from ledger.journal.models import HolderType, JournalEntry, Purpose
 from ledger.journal.posting import Line, post_entry, reverse_entry
 
@@ -37,10 +37,13 @@ def held_total(credits: list[dict]) -> int:
     return sum(cr["steps"] for cr in credits if is_held(cr))
 
 
-def credit_lines(s: Session, village_id: int, credits: list[dict]) -> list[Line]:
+def credit_lines(s: Session, village_id: int, credits: list[dict], *, shards: int
+                 ) -> list[Line]:
     """The lines of an award's entry for its holders: each held credit to the holder's points,
-    each counted credit to the holder's score, and the village's score balancing the latter.
-    The caller adds the budget (or transit) line for `held_total`."""
+    each counted credit to the holder's score, and the village's score balancing the latter
+    (sharded as its budget is, `shards` sub-accounts: every roll-up award of the village posts
+    to it, and one row would make them wait for each other's COMMIT). The caller adds the
+    budget (or transit) line for `held_total`."""
     lines, counted = [], 0
     for cr in credits:
         if cr["steps"] == 0:
@@ -55,8 +58,8 @@ def credit_lines(s: Session, village_id: int, credits: list[dict]) -> list[Line]
                                           holder_id=cr["holder_id"], purpose=purpose),
                              cr["steps"]))
     if counted:
-        lines.append(Line.of(open_account(s, holder_type=HolderType.VILLAGE, holder_id=village_id,
-                                          purpose=Purpose.SCORE), -counted, hot=True))
+        lines.append(Line(shards_of(s, village_id, shards, Purpose.SCORE), -counted,
+                          hot=True))
     return lines
 
 
@@ -120,7 +123,7 @@ def settle_double_credit(s: Session, shards: int, d: DoubleCredit, *, actor_id: 
     credits = [{**cr, "held": cr["holder_type"] == a.holder_type} for cr in a.credits]
     original = s.get(JournalEntry, d.entry_id)
     total = held_total(credits)
-    lines = credit_lines(s, a.village_id, credits)
+    lines = credit_lines(s, a.village_id, credits, shards=shards)
     lines.append(Line(budget_shards(s, a.village_id, shards), -total, hot=True))
     e = post_entry(s, unit=original.unit, kind=original.kind, lines=lines, memo=original.memo,
                    source="rule", source_ref=str(a.id), actor_id=actor_id,
