@@ -39,7 +39,7 @@ from ledger.journal.posting import (
     _validate,
     chain_suffix,
 )
-from ledger.journal.rawdb import Raw
+from ledger.journal.rawdb import Raw, pg_array
 
 MAX_BULK_ENTRIES = 2_000_000  # one call; a bigger history is loaded in several files
 LOCK_CHUNK = 5_000  # account ids per locking SELECT
@@ -111,7 +111,7 @@ def canonical_body(*, unit: str, kind: str, at: str, memo: str, source: str, sou
 
 
 _LOCK_PG = ("SELECT id, unit, overdraft, balance, pending_out, posting_count, head_hash "
-            "FROM account WHERE id = ANY(%(ids)s) ORDER BY id FOR UPDATE")
+            "FROM account WHERE id = ANY(%(ids)s::bigint[]) ORDER BY id FOR UPDATE")
 _LOCK_SQLITE = ("SELECT id, unit, overdraft, balance, pending_out, posting_count, head_hash "
                 "FROM account WHERE id IN ({ids})")
 _ENTRY_COLS = ("id", "unit", "kind", "created_at", "reverses_id", "memo", "source", "source_ref",
@@ -127,7 +127,7 @@ def _lock(raw: Raw, ids: list[int]) -> dict[int, _Acct]:
     for i in range(0, len(ids), LOCK_CHUNK):
         chunk = ids[i:i + LOCK_CHUNK]
         if raw.pg:
-            rows = raw.cur.execute(_LOCK_PG, {"ids": chunk}).fetchall()
+            rows = raw.cur.execute(_LOCK_PG, {"ids": pg_array(chunk)}).fetchall()
         else:  # ints only: safe to inline; SQLite has one writer at a time already
             rows = raw.cur.execute(_LOCK_SQLITE.format(ids=", ".join(map(str, chunk)))
                                    ).fetchall()
@@ -238,11 +238,20 @@ def post_many(session: Session, entries: Iterable[BulkEntry]) -> list[int]:
     return [entry_ids[i] for i in mine]
 
 
+_NEXT_IDS = ("SELECT nextval(pg_get_serial_sequence('journal_entry', 'id')) AS v "
+             "FROM generate_series(1, %(n)s)")
+
+
 def _entry_ids(raw: Raw, n: int) -> list[int]:
     if raw.pg:
-        return [r[0] for r in raw.cur.execute(
-            "SELECT nextval(pg_get_serial_sequence('journal_entry', 'id')) "
-            "FROM generate_series(1, %(n)s)", {"n": n}).fetchall()]
+        # Usually nobody else draws meanwhile and the ids are one range: read its two ends
+        # rather than n rows. Otherwise they are drawn again and read one by one (the first
+        # ones are left unused: a sequence has gaps anyway).
+        lo, hi = raw.cur.execute(f"SELECT MIN(v), MAX(v) FROM ({_NEXT_IDS}) d", {"n": n}
+                                 ).fetchone()
+        if hi - lo + 1 == n:
+            return list(range(lo, hi + 1))
+        return [r[0] for r in raw.cur.execute(_NEXT_IDS, {"n": n}).fetchall()]
     top = raw.cur.execute("SELECT COALESCE(MAX(id), 0) FROM journal_entry").fetchone()[0]
     return list(range(top + 1, top + 1 + n))  # one writer at a time: nobody takes these
 
@@ -326,8 +335,7 @@ def _write_accounts(raw: Raw, book: _Book) -> None:
             "UPDATE account a SET balance = v.b, posting_count = v.c, head_hash = v.h "
             "FROM unnest(%(a)s::bigint[], %(b)s::bigint[], %(c)s::bigint[], %(h)s::text[]) "
             "AS v(id, b, c, h) WHERE a.id = v.id",
-            {"a": [r[0] for r in changed], "b": [r[1] for r in changed],
-             "c": [r[2] for r in changed], "h": [r[3] for r in changed]})
+            {k: pg_array(r[i] for r in changed) for i, k in enumerate("abch")})
     else:
         raw.cur.executemany("UPDATE account SET balance = ?, posting_count = ?, head_hash = ? "
                             "WHERE id = ?", [(b, c, h, a) for a, b, c, h in changed])
