@@ -45,6 +45,9 @@ _CREATE = Sql.of(
     "pending_out, pending_in, posting_count, head_hash, created_at) VALUES (:unit, "
     ":holder_type, :holder_id, :purpose, :shard, :overdraft, :balance, :pending_out, "
     ":pending_in, :posting_count, :head_hash, :created_at) ON CONFLICT DO NOTHING RETURNING id")
+_FIND_MANY_PG = ("SELECT holder_id, id FROM account WHERE unit = %(unit)s AND holder_type = %(ht)s "
+                 "AND purpose = %(purpose)s AND shard = %(shard)s "
+                 "AND holder_id = ANY(%(ids)s::bigint[])")
 _CREATE_MANY_PG = (  # new accounts: zero balances, the genesis head
     "INSERT INTO account (unit, holder_type, holder_id, purpose, shard, overdraft, balance, "
     "pending_out, pending_in, posting_count, head_hash, created_at) SELECT u, ht, hid, pu, sh, "
@@ -189,6 +192,12 @@ def open_accounts(session: Session, keys: Sequence[Key], now: datetime | None = 
             kinds.setdefault((u, ht, pu, sh), []).append(hid)
         for (u, ht, pu, sh), hids in kinds.items():
             hids.sort()
+            if raw.pg:  # all of a kind in one statement: the ids as one array parameter
+                for hid, acct in raw.cur.execute(_FIND_MANY_PG, {
+                        "unit": u, "ht": ht, "purpose": pu, "shard": sh,
+                        "ids": pg_array(hids)}).fetchall():
+                    found[(u, ht, hid, pu, sh)] = acct
+                continue
             for i in range(0, len(hids), PRELOAD_CHUNK):
                 chunk = ", ".join(str(h) for h in hids[i:i + PRELOAD_CHUNK])  # ints only
                 sql = Sql.of(_FIND_POINTS.replace("purpose = :purpose AND shard = 0",

@@ -145,6 +145,7 @@ class _Book:
         self.accts = accts
         self.entries: list[tuple] = []
         self.postings = 0
+        self.times: dict[datetime, tuple[str, datetime]] = {}  # a history repeats its dates
 
     def acct(self, account_id: int, unit: str) -> _Acct:
         a = self.accts.get(account_id)
@@ -181,11 +182,14 @@ class _Book:
             raise InvalidInput("an account appears twice in one entry",
                                code="entry_duplicate_account")
         unit = str(e.unit)
-        now = e.now.astimezone(UTC)
+        at = self.times.get(e.now)
+        if at is None:  # in UTC, as the digest covers it (posting.prepare_entry)
+            now = e.now.astimezone(UTC)
+            at = self.times[e.now] = (now.isoformat(), now.replace(tzinfo=None))
         details = canonical_json(e.details or {})
         pairs = [(a, line.amount) for a, line in zip(chosen, e.lines)]
         digest = sha256(canonical_body(
-            unit=unit, kind=e.kind, at=now.isoformat(), memo=e.memo, source=e.source,
+            unit=unit, kind=e.kind, at=at[0], memo=e.memo, source=e.source,
             source_ref=e.source_ref, actor_id=e.actor_id, details_json=details,
             lines=pairs).encode()).hexdigest()
         accts = [self.acct(a, unit) for a, _ in pairs]
@@ -204,7 +208,7 @@ class _Book:
             acct.changed = True
             postings.append((a, n, acct.count, acct.balance, acct.head))
         self.postings += len(postings)
-        self.entries.append((unit, e.kind, now.replace(tzinfo=None), e.memo, e.source,
+        self.entries.append((unit, e.kind, at[1], e.memo, e.source,
                              e.source_ref, e.actor_id, details, digest, postings))
 
 
