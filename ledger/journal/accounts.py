@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from ledger.journal.models import GENESIS_HASH, Account, HolderType, Overdraft, Purpose, Unit
-from ledger.journal.rawdb import Raw, Sql
+from ledger.journal.rawdb import Raw, Sql, pg_array
 from ledger.timeutil import utcnow
 
 # An allocation posts one line per shard plus the funding line, and an entry has at most 64.
@@ -45,6 +45,16 @@ _CREATE = Sql.of(
     "pending_out, pending_in, posting_count, head_hash, created_at) VALUES (:unit, "
     ":holder_type, :holder_id, :purpose, :shard, :overdraft, :balance, :pending_out, "
     ":pending_in, :posting_count, :head_hash, :created_at) ON CONFLICT DO NOTHING RETURNING id")
+_FIND_MANY_PG = ("SELECT holder_id, id FROM account WHERE unit = %(unit)s AND holder_type = %(ht)s "
+                 "AND purpose = %(purpose)s AND shard = %(shard)s "
+                 "AND holder_id = ANY(%(ids)s::bigint[])")
+_CREATE_MANY_PG = (  # new accounts: zero balances, the genesis head
+    "INSERT INTO account (unit, holder_type, holder_id, purpose, shard, overdraft, balance, "
+    "pending_out, pending_in, posting_count, head_hash, created_at) SELECT u, ht, hid, pu, sh, "
+    "od, 0, 0, 0, 0, %(head)s, %(at)s FROM unnest(%(u)s::text[], %(ht)s::text[], "
+    "%(hid)s::bigint[], %(pu)s::text[], %(sh)s::int[], %(od)s::text[]) "
+    "AS v(u, ht, hid, pu, sh, od) "
+    "ON CONFLICT DO NOTHING RETURNING unit, holder_type, holder_id, purpose, shard, id")
 _FIND_SHARDS = Sql.of("SELECT shard, id FROM account WHERE unit = :unit AND holder_type = :ht "
                       "AND holder_id = :hid AND purpose = :purpose AND shard < :n")
 
@@ -189,6 +199,12 @@ def open_accounts(session: Session, keys: Sequence[Key], now: datetime | None = 
             kinds.setdefault((u, ht, pu, sh), []).append(hid)
         for (u, ht, pu, sh), hids in kinds.items():
             hids.sort()
+            if raw.pg:  # all of a kind in one statement: the ids as one array parameter
+                for hid, acct in raw.cur.execute(_FIND_MANY_PG, {
+                        "unit": u, "ht": ht, "purpose": pu, "shard": sh,
+                        "ids": pg_array(hids)}).fetchall():
+                    found[(u, ht, hid, pu, sh)] = acct
+                continue
             for i in range(0, len(hids), PRELOAD_CHUNK):
                 chunk = ", ".join(str(h) for h in hids[i:i + PRELOAD_CHUNK])  # ints only
                 sql = Sql.of(_FIND_POINTS.replace("purpose = :purpose AND shard = 0",
@@ -206,9 +222,19 @@ def open_accounts(session: Session, keys: Sequence[Key], now: datetime | None = 
                  "overdraft": str(DEFAULT_OVERDRAFT[Purpose(pu)]), "balance": 0,
                  "pending_out": 0, "pending_in": 0, "posting_count": 0,
                  "head_hash": GENESIS_HASH, "created_at": at} for u, ht, hid, pu, sh in missing]
-        sql = _CREATE.pg if raw.pg else _CREATE.sqlite
-        raw.cur.executemany(sql.replace(" RETURNING id", ""), rows)
         session.info.setdefault(_NEW, set()).update(missing)
+        if raw.pg:  # one statement for all (a history opens tens of thousands at once)
+            made = raw.cur.execute(_CREATE_MANY_PG, {
+                "head": GENESIS_HASH, "at": at,
+                **{k: pg_array(r[c] for r in rows) for k, c in (
+                    ("u", "unit"), ("ht", "holder_type"), ("hid", "holder_id"),
+                    ("pu", "purpose"), ("sh", "shard"), ("od", "overdraft"))}}).fetchall()
+            for u, ht, hid, pu, sh, acct in made:
+                found[(u, ht, hid, pu, sh)] = acct
+            if len(made) < len(missing):  # others opened some meanwhile
+                look(set(missing) - set(found))
+            return found
+        raw.cur.executemany(_CREATE.sqlite.replace(" RETURNING id", ""), rows)
         look(set(missing))
     return found
 

@@ -29,6 +29,7 @@ from ledger.journal.accounts import open_accounts
 from ledger.journal.bulk import BulkEntry, post_many
 from ledger.journal.models import Account, HolderType, JournalEntry, Posting, Purpose, Unit
 from ledger.journal.posting import Line
+from ledger.journal.rawdb import Raw, pg_array
 from ledger.registry.models import Household, Person, Village
 from ledger.rules.service import village_shards
 from ledger.rules.store import scale_in_force as points_scale
@@ -40,6 +41,7 @@ from ledger.sheets.tabular import Column, RowError, Table
 from ledger.timeutil import LOCAL_TZ
 
 SOURCE = "import"  # journal_entry.source of every booked row
+BOOKED_CHUNK = 5_000  # row keys per query for the rows booked before (SQLite: its 32,766 limit)
 REF_PREFIX = "h:"
 EARLIEST_DATE = date(2000, 1, 1)
 MAX_POINTS_PER_ROW = 10_000
@@ -234,9 +236,15 @@ class HistoryImport:
         """Rows booked before (by an earlier file) are skipped: idempotent per row."""
         keys = [r.row_key for r in plan.rows]
         booked: set[str] = set()
-        for i in range(0, len(keys), 500):
-            booked |= set(s.scalars(select(JournalEntry.source_ref).where(
-                JournalEntry.source == SOURCE, JournalEntry.source_ref.in_(keys[i:i + 500]))))
+        raw = Raw(s)
+        for i in range(0, len(keys), BOOKED_CHUNK):
+            chunk = keys[i:i + BOOKED_CHUNK]
+            if raw.pg:  # one text parameter (the keys are hex): no per-key binding
+                rows = raw.cur.execute(_BOOKED_PG, {"source": SOURCE, "refs": pg_array(chunk)})
+            else:
+                rows = raw.cur.execute(_BOOKED_SQLITE.format(
+                    marks=", ".join("?" * len(chunk))), [SOURCE, *chunk])
+            booked.update(r[0] for r in rows.fetchall())
         fresh = [r for r in plan.rows if r.row_key not in booked]
         plan.skipped = len(plan.rows) - len(fresh)
         plan.rows = fresh
@@ -267,31 +275,34 @@ class HistoryImport:
         budgets = {vid: village_shards(s, vid) for vid in {r.village_id for r in plan.rows
                                                             if r.steps}}
         ids = open_accounts(s, _account_keys(plan.rows, budgets))
+        points_unit, minutes_unit = str(Unit.POINTS), str(Unit.MINUTES)
+        holder_purpose, village = str(Purpose.POINTS), str(HolderType.VILLAGE)
+        shards = {vid: tuple(ids[(points_unit, village, vid, str(Purpose.BUDGET), i)]
+                             for i in range(n)) for vid, n in budgets.items()}
+        services: dict[int, int] = {}
+        times: dict[date, datetime] = {}
         entries: list[BulkEntry] = []
         points = minutes = 0
         for r in plan.rows:
             details = {"import": {"source": r.source, "date": r.on.isoformat(),
                                   "reason": r.reason, "ref": r.ref, "line": r.line}}
-            at = booked_at(r.on)
+            at = times.get(r.on) or times.setdefault(r.on, booked_at(r.on))
             memo = f"历史记录导入：{r.reason}"[:500]
             if r.steps:
-                holder = ids[(Unit.POINTS, r.holder_type, r.holder_id, Purpose.POINTS, 0)]
-                shards = tuple(ids[(Unit.POINTS, HolderType.VILLAGE, r.village_id,
-                                    Purpose.BUDGET, i)] for i in range(budgets[r.village_id]))
+                holder = ids[(points_unit, r.holder_type, r.holder_id, holder_purpose, 0)]
                 entries.append(BulkEntry(
-                    Unit.POINTS, "award" if r.steps > 0 else "deduct",
-                    [Line.of(holder, r.steps), Line(shards, -r.steps, hot=True)], at,
-                    memo=memo, source=SOURCE, source_ref=r.row_key, actor_id=actor_id,
-                    details=details))
+                    points_unit, "award" if r.steps > 0 else "deduct",
+                    (Line((holder,), r.steps), Line(shards[r.village_id], -r.steps, True)), at,
+                    memo, SOURCE, r.row_key, actor_id, details))
                 points += 1
             if r.minutes:
-                holder = ids[(Unit.MINUTES, HolderType.PERSON, r.holder_id, Purpose.POINTS, 0)]
-                service = ids[(Unit.MINUTES, HolderType.TOWN, r.town_id, Purpose.SERVICE, 0)]
+                holder = ids[(minutes_unit, "person", r.holder_id, holder_purpose, 0)]
+                service = services.get(r.town_id) or services.setdefault(r.town_id, ids[
+                    (minutes_unit, str(HolderType.TOWN), r.town_id, str(Purpose.SERVICE), 0)])
                 entries.append(BulkEntry(
-                    Unit.MINUTES, "service",
-                    [Line.of(holder, r.minutes), Line((service,), -r.minutes, hot=True)], at,
-                    memo=memo, source=SOURCE, source_ref=r.row_key, actor_id=actor_id,
-                    details=details))
+                    minutes_unit, "service",
+                    (Line((holder,), r.minutes), Line((service,), -r.minutes, True)), at,
+                    memo, SOURCE, r.row_key, actor_id, details))
                 minutes += 1
         post_many(s, entries)
         return {"rows_booked": len(plan.rows), "points_entries": points,
@@ -313,6 +324,9 @@ def _account_keys(rows: list[Row], budgets: dict[int, int]) -> list[tuple]:
 
 
 COLUMN_LABELS = {c.key: c.header for c in COLUMNS}
+_BOOKED_PG = ("SELECT source_ref FROM journal_entry WHERE source = %(source)s "
+              "AND source_ref = ANY(%(refs)s::text[])")
+_BOOKED_SQLITE = "SELECT source_ref FROM journal_entry WHERE source = ? AND source_ref IN ({marks})"
 KIND = HistoryImport()
 
 
