@@ -76,8 +76,8 @@ CURSOR = "journal"
 TAIL_BATCH = 500  # accounts per transaction
 RECENT_MARGIN_IDS = 20_000
 # PostgreSQL settings of the rebuild's transaction (SET LOCAL): memory for the one big hash
-# join, its sort and the index builds; no JIT (measured: it compiled for over a second per
-# statement, more than it saved)
+# join, its sort and the index builds; no JIT (measured: 1.2 s of compiling in the 11 s
+# aggregate of 2 M postings)
 REBUILD_SETTINGS = {"work_mem": "512MB", "maintenance_work_mem": "1GB", "jit": "off"}
 _HOLDERS_SQL = ", ".join(f"'{h}'" for h in ROLLUP_HOLDERS)
 # A holder's `score` postings (deeds held in another wallet that count for it, see
@@ -354,7 +354,7 @@ def _month_sql(dialect: str) -> tuple[str, str, str]:
     row `x`). The deed time is scores.deed_time_sql's, computed per entry with no fallback
     (`e.at`), the posting's time filled in after the join."""
     if dialect == "postgresql":
-        # a timestamp, not text: fixed-width keys sort and hash faster (measured)
+        # a timestamp, not text: a fixed-width sort key (text compares through the collation)
         return (f"date_trunc('month', COALESCE(e.at, p.created_at) "
                 f"+ interval '{UTC_OFFSET_H} hours')",
                 "'month:' || to_char(x.m, 'YYYY-MM')", "'year:' || to_char(x.m, 'YYYY')")
@@ -404,16 +404,17 @@ def rebuild(db: Database) -> dict:
         skip = ", ".join(f"'{k}'" for k in sorted(NON_SCORE_KINDS))
         bucket, month, year = _month_sql(dialect)
         # Staging tables: UNLOGGED on PostgreSQL (no WAL; regular, not temporary, so that
-        # parallel workers may scan them), created and dropped inside this transaction.
+        # parallel workers may scan them — the planner chose no parallel plan on the loaded
+        # 2-core machine measured), created and dropped inside this transaction.
         staged = "CREATE UNLOGGED TABLE" if pg else "CREATE TEMPORARY TABLE"
         for t in _STAGED:
             s.execute(text(f"DROP TABLE IF EXISTS {t}"))
-        # (1) the holder accounts and the rollup row each rolls into (a `score` account into
-        # its holder's points account); (2) the kind each reversal reverses, through the
-        # reversals' own index (reversals are few: no second pass over all the entries);
-        # A holder's own points account (shard 0: every holder's) rolls into itself: only the
-        # rest go through the join on (unit, holder) (measured: the self-join of every holder
-        # account was 10 s of a loaded 8 M-posting rebuild).
+        # (1) the holder accounts and the rollup row each rolls into: a holder's own points
+        # account (shard 0) into itself, a `score` account into its holder's points account
+        # (only these go through the join on unit and holder: the self-join of every holder
+        # account took 10 s of a loaded 8 M-posting rebuild); (2) the kind each reversal
+        # reverses, through the reversals' own index (reversals are few: before, a second
+        # hash of every entry).
         s.execute(text(
             f"{staged} rollup_rebuild_map AS "
             "SELECT a.id AS src, a.id AS dst FROM account a WHERE a.purpose = 'points' "
@@ -423,7 +424,8 @@ def rebuild(db: Database) -> dict:
             "AND (sa.purpose = 'score' OR (sa.purpose = 'points' AND sa.shard <> 0))"))
         s.execute(text(
             f"{staged} rollup_rebuild_rev AS SELECT e.id, r.kind FROM journal_entry e "
-            "JOIN journal_entry r ON r.id = e.reverses_id WHERE e.reverses_id IS NOT NULL"))
+            "JOIN journal_entry r ON r.id = e.reverses_id "
+            "WHERE e.reverses_id IS NOT NULL AND e.kind = 'reverse'"))
         for t in _STAGED[:2]:
             s.execute(text(f"ANALYZE {t}"))
         ph.done("stage accounts and reversals")
@@ -435,7 +437,7 @@ def rebuild(db: Database) -> dict:
         # ⋈ the map first, which drops the other side of every entry (a budget's or the
         # town's account: half the postings) before the entries' hash is probed. Grouped by
         # sorting, not hashing (a hash aggregate keeps a numeric SUM state per group: 311 MB
-        # for 587,729 groups, and it was several times slower than the sort).
+        # for 587,729 groups, and it was the slower of the two in the plans measured).
         if pg:
             for k in ("enable_nestloop", "enable_mergejoin", "enable_hashagg"):
                 s.execute(text(f"SET LOCAL {k} = off"))
@@ -525,8 +527,8 @@ def _item_code_sql(dialect: str) -> str:
 def _rebuild_marks(s: Session, staged: str) -> int:
     """The veto marks, set-based: every deduction on a holder account that names an item.
     The holder accounts' deductions are staged first (one pass over the postings); only their
-    entries' details are parsed (measured: parsing every entry's
-    JSON took 9 s of the 9.3 s for 2 M postings)."""
+    entries' details are parsed (before, every entry's JSON was: 9 s of 9.3 s at 2 M
+    postings)."""
     dialect = s.get_bind().dialect.name
     code = _item_code_sql(dialect)
     at = deed_time_sql(dialect)
