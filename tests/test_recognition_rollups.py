@@ -4,6 +4,7 @@ equal a rebuild from the journal; the live boards' rebuild equals their incremen
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -222,3 +223,39 @@ def test_board_top_shares_ranks_on_ties(db):
     assert values == sorted(values, reverse=True)
     for a, b in zip(top, top[1:]):
         assert (b["rank"] == a["rank"]) == (a["value"] == b["value"])
+
+
+def test_rebuild_equals_live_with_deeds_counted_for_and_held_by_the_household(db, settings):
+    """The rebuild's map of holder accounts sends a member's deed counted for the household
+    (its `score` account) and one held in the household's wallet to the household's row; a
+    rule deduction of a deed time across months, and its reversal (the reversed kind staged
+    from the reversals' index): the rebuilt rows and veto marks equal the live ones."""
+    from ledger.rules import service as svc
+    from tests.test_rules_support import T0, family, staff
+    from tests.test_rules_support import make_world as rules_world
+    from tests.test_rules_wallets import ROLLUP, _load
+
+    w = rules_world(db)
+    _load(db, ROLLUP)
+    h, p = family(db, w)
+    who = staff(50, "village_admin", "inspector", village_id=w.villages["塘后村"])
+
+    def deed(item, at):
+        return svc.record_award(db, settings, item_code=item, holder=("person", p),
+                                recorder=who, context={"occurred_at": at.isoformat(),
+                                                       "channel": "admin"}, now=at)
+
+    deed("R", T0)
+    deed("W", T0)
+    d = deed("D", T0 - timedelta(days=40))
+    deed("D", T0)
+    reverse(db, d["entry_id"])
+    live, rebuilt = rebuild_equals_live(db)
+    assert live == rebuilt
+    assert {k[1] for k in live} >= {f"year:{T0.year}", f"month:{T0:%Y-%m}"}
+    assert any(v[1] == "household" and v[7] == 2 + 3 - 1 for k, v in live.items()
+               if k[1] == f"year:{T0.year}")
+    with db.sessions() as s:
+        marks = {(m.item_code, m.reversed_by is not None) for m in s.scalars(
+            select(DeductionMark))}
+    assert ("D", True) in marks and ("D", False) in marks

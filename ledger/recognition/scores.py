@@ -36,18 +36,20 @@ def counts_in_score(kind: str, reversed_kind: str | None) -> bool:
     return (reversed_kind if kind == "reverse" and reversed_kind else kind) not in NON_SCORE_KINDS
 
 
-def deed_time_sql(dialect: str) -> str:
+def deed_time_sql(dialect: str, posted: str = "p.created_at") -> str:
     """SQL for `periods.deed_time` over a posting `p` of an entry `e`, as the naive UTC the
-    time columns hold (a deed on notice over New Year belongs to the old year)."""
+    time columns hold (a deed on notice over New Year belongs to the old year). `posted` is
+    the fallback, the posting's time (the rebuild passes NULL to compute the entry's part once
+    per entry, and fills in the posting's time after the join)."""
     if dialect == "postgresql":  # parsed only where the text names one of the two times
-        return ("CASE WHEN strpos(e.details::text, '_at\"') = 0 THEN p.created_at ELSE "
+        return (f"CASE WHEN strpos(e.details::text, '_at\"') = 0 THEN {posted} ELSE "
                 "COALESCE((e.details::jsonb ->> 'period_at')::timestamptz AT TIME ZONE 'UTC', "
                 "(e.details::jsonb -> 'inputs' ->> 'occurred_at')::timestamptz "
-                "AT TIME ZONE 'UTC', p.created_at) END")
+                f"AT TIME ZONE 'UTC', {posted}) END")
     j = ("(strftime('%Y-%m-%d %H:%M:%S', json_extract(e.details, '{0}')) "
          "|| substr(strftime('%f', json_extract(e.details, '{0}')), 3) || '000')")
     return f"COALESCE({j.format('$.period_at')}, {j.format('$.inputs.occurred_at')}, " \
-           "p.created_at)"
+           f"{posted})"
 
 
 def item_code_of(details: dict | None) -> str | None:
