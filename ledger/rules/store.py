@@ -97,6 +97,7 @@ def _store(s: Session, c: S.Catalog, plain: dict, *, actor_id: int | None, town_
                         approved_on=c.approved_on, loaded_by=actor_id, loaded_at=now)
     s.add(cv)
     s.flush()
+    s.info.pop(_SESSION_ROWS, None)
     for i, cat in enumerate(c.categories):
         s.add(RuleCategory(catalog_version_id=cv.id, code=cat.code, name=cat.name, position=i))
     row.current_version, row.name = version, c.name
@@ -199,14 +200,28 @@ def catalogs_in_force(s: Session, on: date, rows: dict[str, list] | None = None
             for r in (rows if rows is not None else _light_rows(s)).values()]
 
 
+_SESSION_ROWS = "jifen.catalog_rows"
+
+
+def _rows_this_transaction(s: Session) -> dict[str, list]:
+    """Every catalog's version rows, read once per transaction of the session (a page asks
+    for the scale and the catalogs covering a holder several times); `_store` forgets them
+    when it adds a version, and the next transaction reads them again."""
+    memo = s.info.get(_SESSION_ROWS)
+    tx = s.get_transaction()
+    if memo is not None and tx is not None and memo[0] is tx:
+        return memo[1]
+    rows = _light_rows(s)
+    s.info[_SESSION_ROWS] = (s.get_transaction(), rows)
+    return rows
+
+
 def catalogs_for(s: Session, village_name: str | None, now: datetime) -> list[S.Catalog]:
     """The catalogs in force now that cover the village."""
-    out = []
-    for code in catalog_codes(s):
-        c = catalog(s, code, on=local_date(now))
-        if c.covers_village(village_name):
-            out.append(c)
-    return out
+    on = local_date(now)
+    cats = [_parsed_for(s, _choose(rows, on, None))
+            for rows in _rows_this_transaction(s).values()]
+    return [c for c in cats if c.covers_village(village_name)]
 
 
 def scale_in_force(s: Session, on: date | None = None) -> int:
@@ -214,7 +229,8 @@ def scale_in_force(s: Session, on: date | None = None) -> int:
     the largest, 2 where any catalog gives half points); 1 when none is loaded. With
     `ledger.units.points_of`, what turns stored steps into the points people read everywhere."""
     today = on or local_date(utcnow())
-    scales = {catalog(s, code, on=today).scale for code in catalog_codes(s)}
+    scales = {_parsed_for(s, _choose(rows, today, None)).scale
+              for rows in _rows_this_transaction(s).values()}
     return max(scales) if scales else 1
 
 
