@@ -6,8 +6,9 @@ measured in the same run on the same server so figures from different machines c
     .venv/bin/python -m bench.reads                     # 200 requests/s for 60 s
     .venv/bin/python -m bench.reads --rate 200 --seconds 60 --households 2000 --entries 200000
 
-Seed: a town of 20 villages and `--households` households with a year of civility entries
-(90 % awards, 10 % deductions) generated on the server with set-based SQL, the rollups rebuilt
+Seed: a town of 20 villages, Baogai's demo rule catalog, and `--households` households with a
+year of civility entries (90 % awards, 10 % deductions) generated on the server with set-based
+SQL, the rollups rebuilt
 from that journal (`rollups.rebuild`, timed), ANALYZE. Both pages read the rollups
 (ledger/recognition/scores.py); the door plate also lists the household's latest entries.
 Latency is measured from each request's scheduled instant (queueing included); an error is
@@ -45,9 +46,11 @@ from bench.checkin_load import (
 from bench.tpcb import PgBench
 from ledger.db import Database
 from ledger.recognition import rollups
+from ledger.rules import store
 from ledger.timeutil import utcnow
 
 VILLAGES = 20
+CATALOG = Path(store.__file__).resolve().parent / "catalogs" / "baogai.yaml"
 P99_TARGET_MS = 50.0
 TPCB_CLIENTS = 8
 TPCB_SECONDS = 10
@@ -103,6 +106,9 @@ def seed(db: Database, households: int, entries: int) -> None:
         c.execute(text("SET LOCAL synchronous_commit = off"))
         for stmt in sql:
             c.execute(text(stmt), {k: v for k, v in p.items() if f":{k}" in stmt})
+    # the town's rules, as in production: pages read the scale, the standing states and the
+    # star thresholds from the catalog in force (Baogai's demo catalog: half points)
+    store.import_catalog(db, CATALOG.read_text(encoding="utf-8"), actor_id=None, town_id=1)
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
         c.execute(text("VACUUM ANALYZE"))  # autovacuum is off on these machines
 
