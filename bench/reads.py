@@ -6,8 +6,9 @@ measured in the same run on the same server so figures from different machines c
     .venv/bin/python -m bench.reads                     # 200 requests/s for 60 s
     .venv/bin/python -m bench.reads --rate 200 --seconds 60 --households 2000 --entries 200000
 
-Seed: a town of 20 villages and `--households` households with a year of civility entries
-(90 % awards, 10 % deductions) generated on the server with set-based SQL, the rollups rebuilt
+Seed: a town of 20 villages, Baogai's demo rule catalog, and `--households` households with a
+year of civility entries (90 % awards, 10 % deductions) generated on the server with set-based
+SQL, the rollups rebuilt
 from that journal (`rollups.rebuild`, timed), ANALYZE. Both pages read the rollups
 (ledger/recognition/scores.py); the door plate also lists the household's latest entries.
 Latency is measured from each request's scheduled instant (queueing included); an error is
@@ -45,9 +46,11 @@ from bench.checkin_load import (
 from bench.tpcb import PgBench
 from ledger.db import Database
 from ledger.recognition import rollups
+from ledger.rules import store
 from ledger.timeutil import utcnow
 
 VILLAGES = 20
+CATALOG = Path(store.__file__).resolve().parent / "catalogs" / "baogai.yaml"
 P99_TARGET_MS = 50.0
 TPCB_CLIENTS = 8
 TPCB_SECONDS = 10
@@ -103,6 +106,9 @@ def seed(db: Database, households: int, entries: int) -> None:
         c.execute(text("SET LOCAL synchronous_commit = off"))
         for stmt in sql:
             c.execute(text(stmt), {k: v for k, v in p.items() if f":{k}" in stmt})
+    # the town's rules, as in production: pages read the scale, the standing states and the
+    # star thresholds from the catalog in force (Baogai's demo catalog: half points)
+    store.import_catalog(db, CATALOG.read_text(encoding="utf-8"), actor_id=None, town_id=1)
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
         c.execute(text("VACUUM ANALYZE"))  # autovacuum is off on these machines
 
@@ -148,6 +154,41 @@ async def load(base: str, plates: list[str], rate: float, seconds: float,
     return out
 
 
+def page_costs(env: dict, plates: list[str], n: int) -> dict[str, tuple[float, float]]:
+    """Each page `n` times in this process, on the server's settings (Litestar's test client,
+    after a warm-up): page → (CPU ms a request, statements a request). The CPU is the whole
+    process's (the handler's thread and the client's), so it is an upper bound of the server's;
+    compare it with the same figure of another commit, not with latencies."""
+    from litestar.testing import TestClient
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    from api.app import create_app
+    os.environ.update(env)
+    sent = [0]
+
+    def count(*_a) -> None:
+        sent[0] += 1
+
+    event.listen(Engine, "before_cursor_execute", count)
+    out = {}
+    try:
+        with TestClient(create_app()) as client:
+            for kind, paths in (("plate", [f"/h/{plates[i * 37 % len(plates)]}"
+                                           for i in range(n)]), ("rank", ["/rank"] * n)):
+                for path in paths[:5]:
+                    if client.get(path).status_code != 200:
+                        raise RuntimeError(f"{path} did not answer 200")
+                sent[0] = 0
+                t0 = time.process_time()
+                for path in paths:
+                    client.get(path)
+                out[kind] = ((time.process_time() - t0) * 1e3 / n, sent[0] / n)
+    finally:
+        event.remove(Engine, "before_cursor_execute", count)
+    return out
+
+
 def run(args) -> int:
     name, url = scratch_db()
     tmp = Path(tempfile.mkdtemp(prefix="jifen-reads-"))
@@ -175,6 +216,13 @@ def run(args) -> int:
               f"{tpcb:.0f}/s", flush=True)
         port = free_port()
         env = server_env(url, secret, tmp, port, args.redis_url)
+        if args.page_costs:
+            costs = page_costs(env, [f"plate{i}" for i in range(1, args.households + 1)],
+                               args.page_costs)
+            for kind, (cpu_ms, stmts) in costs.items():
+                print(f"   {kind:<6} in process, {args.page_costs} requests: {cpu_ms:.1f} ms CPU "
+                      f"and {stmts:.1f} statements a request", flush=True)
+            return 0
         helpers = start_workers(env, tmp / "server.log")
         proc = start_server(env, port, args.workers, tmp / "server.log")
         base = f"http://127.0.0.1:{port}"
@@ -232,6 +280,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--redis-url", default=os.environ.get("JIFEN_BENCH_REDIS_URL",
                                                           "redis://127.0.0.1:6379/3"))
     ap.add_argument("--keep", action="store_true", help="keep the scratch database")
+    ap.add_argument("--page-costs", type=int, default=0, metavar="N",
+                    help="instead of the load: each page N times in this process, CPU and "
+                         "statements a request (after TPC-B, on the same seed)")
     return run(ap.parse_args(argv))
 
 

@@ -88,8 +88,9 @@ def points_scale_of(request: Request) -> int:
 def render(request: Request, template: str, *, status: int = 200, cookies: Iterable = (),
            **context: Any) -> Template:
     lang = lang_of(request)
+    if "scale" not in context:  # a handler that read it in its own session passes it
+        context["scale"] = points_scale_of(request)
     ctx = {"t": translator(lang), "lang": lang, "me": principal_of(request),
-           "scale": points_scale_of(request),
            "path": request.url.path, "query": request.url.query, "form_key": new_form_key(),
            "errors": {}, "values": {}, "saved": request.query_params.get("saved") == "1",
            **context}

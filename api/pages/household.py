@@ -32,6 +32,9 @@ from ledger.errors import DomainError, NotFound
 from ledger.identity.actor import ACTIONS, may
 from ledger.registry.models import Person, Town, Village
 from ledger.rules import service as rules
+from ledger.rules import standing as standing_states
+from ledger.rules.thresholds import standing
+from ledger.rules.store import scale_in_force
 
 INSPECTORS = ACTIONS["household.inspect"]
 MAX_UPLOAD_BYTES = 9 * 1024 * 1024
@@ -45,20 +48,24 @@ def _page(request: Request, db: Database, plate_code: str, p: Principal | None, 
     t = t_for(request)
     with db.sessions() as s:
         hh = inspections.household_by_plate(db, plate_code)
-        house = household_public(s, hh, t)
+        inspector = may(p, "household.inspect", hh.village_id)
+        # states of standing: read once, for the stars and for the public block
+        states = None if inspector else standing_states.refresh(s, "household", hh.id)
+        house = household_public(s, hh, t, standing=states)
         # exactly what the engine accepts from this person for this household
         items = rules.offered_items(
             s, p, channel=inspection_channel(p.roles),
             subject="household", villages={house["village_id"]: house["village"]},
-        ) if may(p, "household.inspect", house["village_id"]) else []
+        ) if inspector else []
         wf_ctx = plate_workflow(s, hh.id, p)
-        from ledger.rules.thresholds import standing  # the standing block (schemes)
-        held = standing(s, "household", hh.id)
+        held = (standing(s, "household", hh.id) if inspector  # the whole standing
+                else {"states": [x.as_dict() for x in states.states]})  # what the block shows
+        scale = scale_in_force(s)
     options = [(it.code, f"{it.code} {it.name}（{item_points_text(c, it, t, sign=True)}）")
                for c, it in items]
     return render(request, "household.html", status=status, house=house, plate=plate_code,
                   item_options=[("", t("admin.choose")), *options], standing=held,
-                  public=not may(p, "household.inspect", house["village_id"]), **wf_ctx, **ctx)
+                  public=not inspector, scale=scale, **wf_ctx, **ctx)
 
 
 @get("/h/{plate_code:str}", name="household", sync_to_thread=True)
@@ -140,7 +147,7 @@ def rank(request: Request, db: Database, maybe_principal: Principal | None,
     chart = bar_chart([(r["village"], float(r["average_points"])) for r in ranking["villages"]],
                       title=t("rank.chart"), fmt=lambda v: texts.get(v, str(v)))
     return render(request, "rank.html", ranking=ranking, chart=chart, towns=towns,
-                  town_id=town, town_name=town_name)
+                  town_id=town, town_name=town_name, scale=ranking["scale"])
 
 
 handlers = [household, household_inspect, inspect_scan, rank]

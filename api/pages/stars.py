@@ -22,6 +22,7 @@ def volunteer(s: Session, person_id: int, certified_minutes: int) -> dict:
     return out
 
 
-def household(s: Session, household_id: int, year_score: int) -> dict:
-    """{"stars", "capped_by"} for the door-plate page."""
-    return stars.household_plate(s, household_id)
+def household(s: Session, household_id: int, year_score: int, standing=None) -> dict:
+    """{"stars", "capped_by"} for the door-plate page (`standing`: see
+    `stars.household_plate`)."""
+    return stars.household_plate(s, household_id, standing=standing)

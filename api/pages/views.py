@@ -192,13 +192,14 @@ def year_start_utc(year: int | None = None):
     return local_midnight(date(year or this_year(), 1, 1))
 
 
-def household_public(s: Session, hh, t, *, year: int | None = None) -> dict:
+def household_public(s: Session, hh, t, *, year: int | None = None, standing=None) -> dict:
     """What a door plate shows anyone: village, masked name, the year's civility score
     (ledger/recognition/scores.py: awards and deductions of deeds done in the year, reversals
     as what they reverse; spending at the shop is not civility), the latest of those entries
     and their sums by item (title, date, points — never notes, photos or people). The score
     is read from the rollups (caught up first); the entries are the same ones, from the
-    household's own accounts."""
+    household's own accounts. `standing`: the household's standing refreshed in this session
+    (ledger.rules.standing.refresh), which the stars read; else the stars refresh it."""
     from sqlalchemy import select
     from sqlalchemy.orm import aliased
 
@@ -239,7 +240,7 @@ def household_public(s: Session, hh, t, *, year: int | None = None) -> dict:
     return {"village_id": hh.village_id, "village": village.name if village else "",
             "name": mask_name(hh.head_name), "score": score, "year": year, "entries": entries,
             "by_item": sorted(by_item.values(), key=lambda r: -abs(r["amount"])),
-            "stars": star_info.household(s, hh.id, score)}
+            "stars": star_info.household(s, hh.id, score, standing)}
 
 
 def village_ranking(s: Session, town_id: int, *, year: int | None = None) -> dict:

@@ -35,7 +35,7 @@ from ledger.recognition.models import (
 from ledger.recognition.scores import household_score
 from ledger.registry.models import Household, Person, Team, Village
 from ledger.rules.periods import local_date, next_period_start, period_key, period_start
-from ledger.rules.standing import refusal  # a state of standing withholds the stars
+from ledger.rules.standing import Standing, refusal  # a state of standing withholds the stars
 from ledger.rules.store import scale_in_force
 from ledger.timeutil import LOCAL_TZ, utcnow
 from ledger.units import points_of, steps_of
@@ -251,15 +251,20 @@ def _household_rating(s: Session, cfg: Config, holder_id: int, on: date) -> Rati
                   why if cap < raw else None)
 
 
-def household_plate(s: Session, household_id: int, now: datetime | None = None) -> dict:
+def household_plate(s: Session, household_id: int, now: datetime | None = None, *,
+                    standing: Standing | None = None) -> dict:
     """What the door plate shows of a household's stars, with one configuration lookup:
-    {"stars": held (as `star_level`), "capped_by": the current period's veto, if any}."""
+    {"stars": held (as `star_level`), "capped_by": the current period's veto, if any}.
+    `standing`: the household's standing as the caller refreshed it in this session
+    (`ledger.rules.standing.refresh`, what `refusal` reads), else refreshed here."""
     now = now or utcnow()
     cfg = get_config(s, town_of(s, HolderType.HOUSEHOLD, household_id), StarKind.HOUSEHOLD)
     today = local_date(now)
     current = _household_rating(s, cfg, household_id, today)
     held = 0
-    if refusal(s, HolderType.HOUSEHOLD, household_id, "stars", now) is None:
+    stops = (standing.stopping("stars") if standing is not None
+             else refusal(s, HolderType.HOUSEHOLD, household_id, "stars", now))
+    if stops is None:
         prev = date.fromordinal(period_start(cfg.period, today).toordinal() - 1)
         held = _household_rating(s, cfg, household_id, prev).level
     return {"stars": held, "capped_by": current.capped_by}

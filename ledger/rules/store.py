@@ -97,6 +97,7 @@ def _store(s: Session, c: S.Catalog, plain: dict, *, actor_id: int | None, town_
                         approved_on=c.approved_on, loaded_by=actor_id, loaded_at=now)
     s.add(cv)
     s.flush()
+    s.info.pop(_SESSION_ROWS, None)
     for i, cat in enumerate(c.categories):
         s.add(RuleCategory(catalog_version_id=cv.id, code=cat.code, name=cat.name, position=i))
     row.current_version, row.name = version, c.name
@@ -137,14 +138,29 @@ def _choose(rows: list, on: date | None, version: int | None):
     return rows[-1]
 
 
-def _light_rows(s: Session, code: str | None = None) -> dict[str, list]:
+def _light_rows(s: Session) -> dict[str, list]:
     q = select(*_LIGHT).join(CatalogVersion, CatalogVersion.catalog_id == RuleCatalog.id)
-    if code is not None:
-        q = q.where(RuleCatalog.code == code)
     out: dict[str, list] = {}
     for row in s.execute(q.order_by(RuleCatalog.id, CatalogVersion.version)).all():
         out.setdefault(row[0], []).append(row)
     return out
+
+
+_SESSION_ROWS = "jifen.catalog_rows"
+
+
+def _rows_this_transaction(s: Session) -> dict[str, list]:
+    """Every catalog's version rows, read once per transaction of the session: a page asks
+    for the scale and the catalogs covering a holder several times, and the expiry policy of
+    each of a holder's postings (measured: a door plate sent 241 statements, 200 of them this
+    read). `_store` forgets them when it adds a version; the next transaction reads again."""
+    memo = s.info.get(_SESSION_ROWS)
+    tx = s.get_transaction()
+    if memo is not None and tx is not None and memo[0] is tx:
+        return memo[1]
+    rows = _light_rows(s)
+    s.info[_SESSION_ROWS] = (s.get_transaction(), rows)
+    return rows
 
 
 def versions_at(s: Session, stamp: int | None) -> dict[str, list]:
@@ -170,7 +186,7 @@ def known_versions(s: Session, stamp: int | None) -> dict[str, list] | None:
 
 def _one(s: Session, code: str, on: date | None, version: int | None,
          rows_by_code: dict[str, list] | None = None):
-    rows = (rows_by_code if rows_by_code is not None else _light_rows(s, code)).get(code)
+    rows = (rows_by_code if rows_by_code is not None else _rows_this_transaction(s)).get(code)
     if not rows:
         raise NotFound(f"没有规则目录 {code!r} (no such catalog)", code="catalog_not_found")
     row = _choose(rows, on, version)
@@ -196,17 +212,15 @@ def catalogs_in_force(s: Session, on: date, rows: dict[str, list] | None = None
     """Every catalog, in the version in force on `on` (one query when cached; none when
     `rows` are given)."""
     return [_parsed_for(s, _choose(r, on, None))
-            for r in (rows if rows is not None else _light_rows(s)).values()]
+            for r in (rows if rows is not None else _rows_this_transaction(s)).values()]
 
 
 def catalogs_for(s: Session, village_name: str | None, now: datetime) -> list[S.Catalog]:
     """The catalogs in force now that cover the village."""
-    out = []
-    for code in catalog_codes(s):
-        c = catalog(s, code, on=local_date(now))
-        if c.covers_village(village_name):
-            out.append(c)
-    return out
+    on = local_date(now)
+    cats = [_parsed_for(s, _choose(rows, on, None))
+            for rows in _rows_this_transaction(s).values()]
+    return [c for c in cats if c.covers_village(village_name)]
 
 
 def scale_in_force(s: Session, on: date | None = None) -> int:
@@ -214,7 +228,8 @@ def scale_in_force(s: Session, on: date | None = None) -> int:
     the largest, 2 where any catalog gives half points); 1 when none is loaded. With
     `ledger.units.points_of`, what turns stored steps into the points people read everywhere."""
     today = on or local_date(utcnow())
-    scales = {catalog(s, code, on=today).scale for code in catalog_codes(s)}
+    scales = {_parsed_for(s, _choose(rows, today, None)).scale
+              for rows in _rows_this_transaction(s).values()}
     return max(scales) if scales else 1
 
 
