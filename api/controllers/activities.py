@@ -280,17 +280,17 @@ class ActivitiesController(Controller):
         return review.import_records(db, settings, principal, rows,
                                      batch_ref=f"{activity_id}:{data.batch_ref}")
 
-    @post("/attendances/{attendance_id:int}/confirm", status_code=200, sync_to_thread=True)
+    @post("/activities/attendances/{attendance_id:int}/confirm", status_code=200, sync_to_thread=True)
     def confirm(self, attendance_id: int, db: Database, settings: Settings,
                 principal: Principal) -> dict:
         return review.confirm(db, settings, principal, attendance_id)
 
-    @post("/attendances/{attendance_id:int}/reject", status_code=200, sync_to_thread=True)
+    @post("/activities/attendances/{attendance_id:int}/reject", status_code=200, sync_to_thread=True)
     def reject(self, attendance_id: int, data: Rejection, db: Database, settings: Settings,
                principal: Principal) -> dict:
         return review.reject(db, settings, principal, attendance_id, data.reason)
 
-    @post("/attendances/{attendance_id:int}/check-out", status_code=200, sync_to_thread=True,
+    @post("/activities/attendances/{attendance_id:int}/check-out", status_code=200, sync_to_thread=True,
           summary="Set the check-out time of someone who forgot to scan out")
     def resolve(self, attendance_id: int, data: CheckOutIn, db: Database, settings: Settings,
                 principal: Principal) -> dict:
@@ -342,7 +342,7 @@ class ActivitiesController(Controller):
                                   start=data.start, end=data.end,
                                   key=scoped_key(request, principal))
 
-    @get("/certificates/{code:str}/certificate.pdf", sync_to_thread=True,
+    @get("/activities/certificates/{code:str}/certificate.pdf", sync_to_thread=True,
          media_type="application/pdf")
     def certificate_pdf(self, code: str, db: Database, settings: Settings,
                         principal: Principal) -> Response:
@@ -350,7 +350,7 @@ class ActivitiesController(Controller):
         return Response(certificates.render_pdf(rec), media_type="application/pdf", headers={
             "Content-Disposition": f'attachment; filename="service-record-{code}.pdf"'})
 
-    @get("/certificates/{code:str}/verification", sync_to_thread=True,
+    @get("/activities/certificates/{code:str}/verification", sync_to_thread=True,
          summary="Public check of a certificate: masked name, hours, issuer")
     def verification(self, request: Request, code: str, db: Database,
                      limiter: RateLimiter) -> dict:
@@ -369,12 +369,12 @@ class ActivitiesController(Controller):
                         headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
     # ---- inspections -----------------------------------------------------------------------
-    @get("/plates/{plate_code:str}/inspection", sync_to_thread=True,
+    @get("/activities/plates/{plate_code:str}/inspection", sync_to_thread=True,
          guards=[requires_role(INSPECTOR, VILLAGE_ADMIN, TOWN_ADMIN)])
     def plate(self, plate_code: str, db: Database, principal: Principal) -> dict:
         return inspections.plate_summary(db, principal, plate_code)
 
-    @post("/plates/{plate_code:str}/inspections", status_code=201, sync_to_thread=True,
+    @post("/activities/plates/{plate_code:str}/inspections", status_code=201, sync_to_thread=True,
           guards=[requires_role(INSPECTOR, VILLAGE_ADMIN, TOWN_ADMIN)],
           request_max_body_size=MAX_PHOTO_REQUEST_BYTES,
           summary="Record a finding at a door plate (multipart: item_code, note, photo)")

@@ -127,13 +127,13 @@ class RecognitionController(Controller):
     def team_stars(self, team_id: int, db: Database) -> dict:
         return service.star_summary(db, "team", team_id)
 
-    @get("/star-config/{kind:str}", sync_to_thread=True, summary="Star thresholds (public)")
+    @get("/recognition/star-config/{kind:str}", sync_to_thread=True, summary="Star thresholds (public)")
     def star_config(self, kind: str, db: Database, town_id: int = 1) -> dict:
         from ledger.recognition.stars import get_config
         with db.sessions() as s:
             return get_config(s, town_id, _kind(kind)).as_dict()
 
-    @put("/star-config/{kind:str}", guards=[requires_role(TOWN_ADMIN)], sync_to_thread=True,
+    @put("/recognition/star-config/{kind:str}", guards=[requires_role(TOWN_ADMIN)], sync_to_thread=True,
          summary="New star thresholds (a new version); every star is recomputed")
     def set_star_config(self, request: Request, kind: str, data: StarConfigIn,
                         db: Database, principal: Principal) -> dict:
@@ -146,7 +146,7 @@ class RecognitionController(Controller):
                                        actor_id=principal.user_id,
                                        key=scoped_key(request, principal))
 
-    @post("/stars/recompute", guards=[requires_role(TOWN_ADMIN)], status_code=202,
+    @post("/recognition/stars/recompute", guards=[requires_role(TOWN_ADMIN)], status_code=202,
           sync_to_thread=True, summary="Recompute every star now (the worker does it nightly)")
     def recompute(self, request: Request, data: RecomputeIn, db: Database,
                   principal: Principal) -> dict:
@@ -156,7 +156,7 @@ class RecognitionController(Controller):
 
     # --- honor lists ------------------------------------------------------------------------
 
-    @post("/honor-definitions", guards=[requires_role(*ADMINS)], status_code=201,
+    @post("/recognition/honor-definitions", guards=[requires_role(*ADMINS)], status_code=201,
           sync_to_thread=True, summary="Define an honor list (scope, period, metric, size…)")
     def create_definition(self, request: Request, data: DefinitionIn, db: Database,
                           principal: Principal) -> dict:
@@ -168,14 +168,14 @@ class RecognitionController(Controller):
                                          actor_id=principal.user_id,
                                          key=scoped_key(request, principal))
 
-    @get("/honor-definitions", guards=[requires_role(*ADMINS)], sync_to_thread=True)
+    @get("/recognition/honor-definitions", guards=[requires_role(*ADMINS)], sync_to_thread=True)
     def definitions(self, db: Database, town_id: int | None = None,
                     village_id: int | None = None,
                     cursor: pg.Cursor = None, limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.Page[dict]:
         return pg.page_of(service.list_definitions(db, town_id=town_id, village_id=village_id),
                           cursor, limit, _id)
 
-    @post("/honor-definitions/{def_id:int}/drafts", guards=[requires_role(*ADMINS)],
+    @post("/recognition/honor-definitions/{def_id:int}/drafts", guards=[requires_role(*ADMINS)],
           status_code=202, sync_to_thread=True,
           summary="Compute a draft for a period (month 2026-03, quarter 2026-Q1, year 2026, "
                   "custom 2026-01 until 2026-06)")
@@ -186,14 +186,14 @@ class RecognitionController(Controller):
                                      actor_id=principal.user_id,
                                      key=scoped_key(request, principal))
 
-    @get("/honor-lists", sync_to_thread=True, summary="Published honor lists (public)")
+    @get("/recognition/honor-lists", sync_to_thread=True, summary="Published honor lists (public)")
     def published(self, db: Database, town_id: int | None = None,
                   village_id: int | None = None,
                   cursor: pg.Cursor = None, limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.Page[dict]:
         return pg.page_of(service.published(db, town_id=town_id, village_id=village_id),
                           cursor, limit, _id, newest_first=True)
 
-    @get("/honor-lists/{list_id:int}", sync_to_thread=True,
+    @get("/recognition/honor-lists/{list_id:int}", sync_to_thread=True,
          summary="A published list (public, with its hash and checkpoint); admins see drafts")
     def get_list(self, list_id: int, db: Database,
                  maybe_principal: Principal | None) -> Response:
@@ -202,7 +202,7 @@ class RecognitionController(Controller):
         headers = {"Cache-Control": CACHE_PUBLISHED} if not admin else {}
         return Response(view, headers=headers)
 
-    @post("/honor-lists/{list_id:int}/review", guards=[requires_role(*ADMINS)],
+    @post("/recognition/honor-lists/{list_id:int}/review", guards=[requires_role(*ADMINS)],
           status_code=200, sync_to_thread=True)
     def review(self, request: Request, list_id: int, db: Database,
                principal: Principal) -> dict:
@@ -210,7 +210,7 @@ class RecognitionController(Controller):
         return service.start_review(db, list_id=list_id, actor_id=principal.user_id,
                                     key=scoped_key(request, principal))
 
-    @post("/honor-lists/{list_id:int}/exclusions", guards=[requires_role(*ADMINS)],
+    @post("/recognition/honor-lists/{list_id:int}/exclusions", guards=[requires_role(*ADMINS)],
           status_code=200, sync_to_thread=True, summary="Leave a candidate off, with a reason")
     def exclude(self, request: Request, list_id: int, data: ExclusionIn, db: Database,
                 principal: Principal) -> dict:
@@ -219,7 +219,7 @@ class RecognitionController(Controller):
                                reason=data.reason, actor_id=principal.user_id,
                                key=scoped_key(request, principal))
 
-    @post("/honor-lists/{list_id:int}/publish", guards=[requires_role(*ADMINS)],
+    @post("/recognition/honor-lists/{list_id:int}/publish", guards=[requires_role(*ADMINS)],
           status_code=200, sync_to_thread=True, summary="Publish: freeze content and hash")
     def publish(self, request: Request, list_id: int, db: Database, settings: Settings,
                 principal: Principal) -> dict:
@@ -229,12 +229,12 @@ class RecognitionController(Controller):
                                base_url=settings.public_base_url,
                                key=scoped_key(request, principal))
 
-    @get("/honor-lists/{list_id:int}/poster.png", sync_to_thread=True, media_type="image/png",
+    @get("/recognition/honor-lists/{list_id:int}/poster.png", sync_to_thread=True, media_type="image/png",
          summary="The poster as PNG (A4, 150 dpi)")
     def poster_png(self, list_id: int, db: Database, settings: Settings) -> Response:
         return self._poster(list_id, "png", db, settings, "image/png")
 
-    @get("/honor-lists/{list_id:int}/poster.pdf", sync_to_thread=True,
+    @get("/recognition/honor-lists/{list_id:int}/poster.pdf", sync_to_thread=True,
          media_type="application/pdf", summary="The poster as PDF (A4)")
     def poster_pdf(self, list_id: int, db: Database, settings: Settings) -> Response:
         return self._poster(list_id, "pdf", db, settings, "application/pdf")
@@ -251,7 +251,7 @@ class RecognitionController(Controller):
 
     # --- rankings and exports ---------------------------------------------------------------
 
-    @get("/rankings/{scope_kind:str}/{scope_id:int}", sync_to_thread=True,
+    @get("/recognition/rankings/{scope_kind:str}/{scope_id:int}", sync_to_thread=True,
          summary="Live ranking of a village or the town (public, masked names)")
     def ranking(self, scope_kind: str, scope_id: int, db: Database, metric: str = "points",
                 period: str = "month",
@@ -283,7 +283,7 @@ class RecognitionController(Controller):
         return Response(path.read_bytes(), media_type="text/csv", headers={
             "Content-Disposition": f'attachment; filename="village-{village_id}-{year}.csv"'})
 
-    @get("/tasks/{task_id:int}", guards=[requires_role(*ADMINS)], sync_to_thread=True,
+    @get("/recognition/tasks/{task_id:int}", guards=[requires_role(*ADMINS)], sync_to_thread=True,
          summary="State of a background task")
     def task(self, task_id: int, db: Database) -> dict:
         return service.task_status(db, task_id)

@@ -15,11 +15,10 @@ from api.auth import TOWN_ADMIN, VILLAGE_ADMIN, Principal, requires_role
 from api.controllers import paged as pg
 from ledger.db import Database
 from ledger.errors import InvalidInput
-from ledger.identity.actor import require
-from ledger.identity.roles import REGISTRY_ADMINS
-from ledger.matching import menu as matching_menu
 from ledger.registry.models import Town
 from ledger.stations import export, honours, reports, service
+from ledger.stations.schemas import (LiaisonView, PlanView, ProfileView, StationPage,
+                                     StationSummary, TeamProgress)
 from ledger.stations.service import (
     MAX_HOURS_CHARS,
     MAX_PLAN_LINES,
@@ -77,24 +76,20 @@ class StationsController(Controller):
     @get("/stations", sync_to_thread=True, summary="The practice network: institute, points, "
                                                    "stations (public)")
     def list_stations(self, db: Database, town_id: int | None = None,
-                      cursor: pg.Cursor = None, limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.Page[dict]:
-        with db.sessions() as s:
-            return pg.page_of(service.list_stations(s, town_id), cursor, limit,
-                              lambda v: v["id"])
+                      cursor: pg.Cursor = None, limit: pg.Limit = pg.DEFAULT_PAGE
+                      ) -> pg.Page[StationSummary]:
+        return pg.page_of(service.stations(db, town_id), cursor, limit, lambda v: v.id)
 
     @get("/stations/{station_id:int}", sync_to_thread=True,
          summary="A station's public page: place, liaisons, monthly plans, teams, menu")
-    def get_station(self, station_id: int, db: Database) -> dict:
-        with db.sessions() as s:
-            page = service.station_page(s, station_id)
-            page["menu"] = matching_menu.menu(s, service.station(s, station_id).town_id)
-            return page
+    def get_station(self, station_id: int, db: Database) -> StationPage:
+        return service.public_page(db, station_id)
 
     @put("/stations/{station_id:int}/profile", sync_to_thread=True,
          guards=[requires_role(*ADMINS, scope_param="station_id")],
          summary="Set a station's address, hours, phone and function rooms")
     def put_profile(self, station_id: int, data: ProfileIn, db: Database,
-                    principal: Principal) -> dict:
+                    principal: Principal) -> ProfileView:
         return service.update_profile(db, principal, station_id, service.ProfileDraft(
             data.address, data.opening_hours, data.phone, tuple(data.rooms)))
 
@@ -102,16 +97,14 @@ class StationsController(Controller):
           guards=[requires_role(*ADMINS, scope_param="station_id")],
           summary="Add a liaison town leader (挂钩联系) to a station")
     def add_liaison(self, station_id: int, data: LiaisonIn, db: Database,
-                    principal: Principal) -> dict:
-        require(principal, REGISTRY_ADMINS, station_id, "adding a liaison")
-        with db.transaction() as s:
-            return service.add_liaison(s, station_id, data.name, data.title)
+                    principal: Principal) -> LiaisonView:
+        return service.add_liaison_as(db, principal, station_id, data.name, data.title)
 
     @put("/stations/{station_id:int}/plans/{month:str}", sync_to_thread=True,
          guards=[requires_role(*ADMINS, scope_param="station_id")],
          summary="Publish a station's plan for a month (YYYY-MM): theme and activities")
     def put_plan(self, station_id: int, month: str, data: PlanIn, db: Database,
-                 principal: Principal) -> dict:
+                 principal: Principal) -> PlanView:
         return service.publish_plan_as(db, principal, station_id, _month(month), data.theme,
                                        [msgspec.structs.asdict(ln) for ln in data.lines])
 
@@ -119,12 +112,11 @@ class StationsController(Controller):
          summary="Standing teams' collective services against 12 a year, behind-pace months")
     def teams_progress(self, db: Database, year: Annotated[int, Parameter(ge=2000, le=2100)],
                        town_id: int = 1, cursor: pg.Cursor = None,
-                       limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.Page[dict]:
-        with db.sessions() as s:
-            return pg.page_of(service.team_progress(s, town_id, year), cursor, limit,
-                              lambda t: t["team_id"])
+                       limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.Page[TeamProgress]:
+        return pg.page_of(service.progress(db, town_id, year), cursor, limit,
+                          lambda t: t.team_id)
 
-    @get("/reports/stations", sync_to_thread=True, guards=[requires_role(*ADMINS)],
+    @get("/stations/reports", sync_to_thread=True, guards=[requires_role(*ADMINS)],
          summary="Per-station figures for a month (YYYY-MM) or quarter (YYYYQn); a village "
                  "admin sees their own stations' rows")
     def station_report(self, db: Database, principal: Principal,
@@ -141,7 +133,7 @@ class StationsController(Controller):
             r["sign_only"] = [x["name"] for x in r["stations"] if x["sign_only"]]
         return r
 
-    @get("/reports/honour-candidates", sync_to_thread=True, guards=[requires_role(TOWN_ADMIN)],
+    @get("/stations/reports/honour-candidates", sync_to_thread=True, guards=[requires_role(TOWN_ADMIN)],
          summary="Candidates for 优秀志愿服务组织 / 组织者 / 项目 from the period's figures")
     def honour_candidates(self, db: Database, period: Annotated[str, Parameter(max_length=8)],
                           town_id: int = 1) -> dict:

@@ -117,7 +117,7 @@ def honor_list(request: Request, list_id: int, db: Database, settings: Settings,
     _check_scope(principal, service.scope_of_list(db, list_id))
     view = service.get_list(db, list_id, admin=True)
     return render(request, "admin/honor_list.html", hl=view, refresh_s=COMPUTING_REFRESH_S,
-                  public_url=f"{settings.public_base_url}/api/v1/honor-lists/{list_id}")
+                  public_url=f"{settings.public_base_url}/api/v1/recognition/honor-lists/{list_id}")
 
 
 @post("/admin/honors/lists/{list_id:int}/{action:str}", name="admin_honor_action",
