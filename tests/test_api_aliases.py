@@ -39,6 +39,9 @@ def test_every_alias_has_a_request():
     assert set(REQUESTS) == set(MOVED)
 
 
+VOLATILE = ("request_id", "instance", "at", "checked_at", "started_at", "finished_at")
+
+
 def _call(client, auth, method: str, path: str, body: dict | None, role: str | None):
     headers = auth(role) if role else {}
     return client.request(method, path, json=body, headers=headers)
@@ -48,8 +51,7 @@ def _comparable(r) -> tuple:
     ctype = r.headers.get("content-type", "")
     body = r.json() if "json" in ctype else r.content
     if isinstance(body, dict):
-        body = {k: v for k, v in body.items() if k not in ("request_id", "instance", "at", "checked_at",
-                                                           "started_at", "finished_at")}
+        body = {k: v for k, v in body.items() if k not in VOLATILE}
     return r.status_code, body
 
 

@@ -249,7 +249,8 @@ def test_broker_down_postings_commit_and_their_tasks_run_when_it_returns(
                     break
                 time.sleep(0.3)
             assert not left, f"tasks {left} never ran:\n{worker.output()}"
-            task = client.get(f"/api/v1/recognition/tasks/{asked.json()['task_id']}", headers=a.town)
+            task = client.get(f"/api/v1/recognition/tasks/{asked.json()['task_id']}",
+                              headers=a.town)
             assert task.status_code == 200 and task.json()["state"] == "done", task.text
     finally:
         outbox.attach(db, outbox.inline)

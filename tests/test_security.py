@@ -252,7 +252,8 @@ def test_numbers_out_of_range_are_a_422_problem(world):
     _problem(c.post("/api/v1/ledger/adjustments", headers=_headers(w, TOWN), json={
         "village_id": 2**64 - 1, "holder_type": "person", "holder_id": 1, "amount": 1,
         "memo": "x"}), 422, "value_out_of_range")
-    _problem(c.get(f"/api/v1/recognition/honor-definitions/{2**63}", headers=h), 404)  # unknown route id
+    _problem(c.get(f"/api/v1/recognition/honor-definitions/{2**63}", headers=h),
+             404)  # unknown route id
     audit_clean(c.app.state.db)
 
 
@@ -306,7 +307,8 @@ def test_invalid_utf8_in_a_form_post_is_a_400_not_a_crash(world):
 # ---- headers and logs --------------------------------------------------------------------
 
 def test_pages_and_api_answers_carry_the_security_headers(world):
-    for path in ["/", "/signin", "/no-such-page", "/api/v1/ledger/audit", "/health", "/static/x.css"]:
+    for path in ["/", "/signin", "/no-such-page", "/api/v1/ledger/audit", "/health",
+                 "/static/x.css"]:
         h = world["client"].get(path).headers
         assert h["x-content-type-options"] == "nosniff", path
         assert h["x-frame-options"] == "DENY", path

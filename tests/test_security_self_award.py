@@ -65,7 +65,8 @@ def test_reversal_of_ones_own_deduction_is_refused(client, auth, db, home, setti
     town = auth("town_admin", person_id=me)
     r = client.post(f"/api/v1/ledger/entries/{mine}/reversal", headers=town, json={"reason": "撤销"})
     assert r.status_code == 403 and r.json()["code"] == "self_award_forbidden", r.text
-    r = client.post(f"/api/v1/ledger/entries/{theirs}/reversal", headers=auth("town_admin", person_id=me),
+    r = client.post(f"/api/v1/ledger/entries/{theirs}/reversal",
+                    headers=auth("town_admin", person_id=me),
                     json={"reason": "录错了"})
     assert r.status_code == 201, r.text
     audit_clean(db)

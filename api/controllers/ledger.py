@@ -17,8 +17,8 @@ from ledger.db import Database
 from ledger.journal import queries, service
 from ledger.journal.models import HolderType, Unit
 from ledger.journal.posting import MAX_ABS_AMOUNT
-from ledger.journal.schemas import (AccountView, AuditView, EntryView, HoldView, Statement,
-                                    typed)
+from ledger.journal.schemas import AccountView, AuditView, EntryView, HoldView, Statement
+from ledger.view import typed
 
 Amount = Annotated[int, msgspec.Meta(gt=0, le=MAX_ABS_AMOUNT)]
 SignedAmount = Annotated[int, msgspec.Meta(ge=-MAX_ABS_AMOUNT, le=MAX_ABS_AMOUNT)]

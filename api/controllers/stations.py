@@ -15,10 +15,9 @@ from api.auth import TOWN_ADMIN, VILLAGE_ADMIN, Principal, requires_role
 from api.controllers import paged as pg
 from ledger.db import Database
 from ledger.errors import InvalidInput
-from ledger.registry.models import Town
 from ledger.stations import export, honours, reports, service
-from ledger.stations.schemas import (LiaisonView, PlanView, ProfileView, StationPage,
-                                     StationSummary, TeamProgress)
+from ledger.stations.schemas import (HonourCandidates, LiaisonView, PlanView, ProfileView,
+                                     StationPage, StationReport, StationSummary, TeamProgress)
 from ledger.stations.service import (
     MAX_HOURS_CHARS,
     MAX_PLAN_LINES,
@@ -61,12 +60,6 @@ def _month(raw: str) -> date:
         return date(int(y), int(m), 1)
     except ValueError:
         raise InvalidInput("month is YYYY-MM", code="month_invalid") from None
-
-
-def _town_of(db: Database, station_id: int) -> tuple[int, str]:
-    with db.sessions() as s:
-        v = service.station(s, station_id)
-        return v.town_id, s.get(Town, v.town_id).name
 
 
 class StationsController(Controller):
@@ -121,30 +114,21 @@ class StationsController(Controller):
                  "admin sees their own stations' rows")
     def station_report(self, db: Database, principal: Principal,
                        period: Annotated[str, Parameter(max_length=8)],
-                       town_id: int = 1) -> dict:
-        p = reports.parse_period(period)
-        with db.sessions() as s:
-            r = reports.report(s, town_id, p)
-        if not principal.is_town_admin:
-            mine = principal.villages(VILLAGE_ADMIN)
-            r["stations"] = [x for x in r["stations"] if x["station_id"] in mine]
-            # the town's totals less one's own row would be the other villages' figures
-            r["totals"] = reports.totals(r["stations"])
-            r["sign_only"] = [x["name"] for x in r["stations"] if x["sign_only"]]
-        return r
+                       town_id: int = 1) -> StationReport:
+        return reports.report_for(db, principal, town_id, period)
 
-    @get("/stations/reports/honour-candidates", sync_to_thread=True, guards=[requires_role(TOWN_ADMIN)],
+    @get("/stations/reports/honour-candidates", sync_to_thread=True,
+         guards=[requires_role(TOWN_ADMIN)],
          summary="Candidates for 优秀志愿服务组织 / 组织者 / 项目 from the period's figures")
     def honour_candidates(self, db: Database, period: Annotated[str, Parameter(max_length=8)],
-                          town_id: int = 1) -> dict:
-        with db.sessions() as s:
-            return honours.candidates(s, town_id, reports.parse_period(period))
+                          town_id: int = 1) -> HonourCandidates:
+        return honours.candidates_of(db, town_id, period)
 
     @get("/stations/{station_id:int}/reports/{period:str}/report.pdf", sync_to_thread=True,
          guards=[requires_role(*ADMINS, scope_param="station_id")], media_type=PDF,
          summary="A station's quarterly summary for its liaisons, A4 PDF")
     def quarter_pdf(self, station_id: int, period: str, db: Database) -> Response:
-        q, town = self._quarter(db, station_id, period)
+        q, town = reports.quarter_summary(db, station_id, period)
         return Response(export.render_pdf(q, town), media_type=PDF, headers={
             "Content-Disposition": f'inline; filename="station-{station_id}-{period}.pdf"'})
 
@@ -152,15 +136,6 @@ class StationsController(Controller):
          guards=[requires_role(*ADMINS, scope_param="station_id")], media_type=XLSX,
          summary="A station's quarterly summary for its liaisons, .xlsx")
     def quarter_xlsx(self, station_id: int, period: str, db: Database) -> Response:
-        q, town = self._quarter(db, station_id, period)
+        q, town = reports.quarter_summary(db, station_id, period)
         return Response(export.render_xlsx(q, town), media_type=XLSX, headers={
             "Content-Disposition": f'attachment; filename="station-{station_id}-{period}.xlsx"'})
-
-    @staticmethod
-    def _quarter(db: Database, station_id: int, period: str) -> tuple[dict, str]:
-        p = reports.parse_period(period)
-        if "Q" not in p.code:
-            raise InvalidInput("the summary is quarterly: YYYYQn", code="period_not_quarter")
-        town_id, town = _town_of(db, station_id)
-        with db.sessions() as s:
-            return reports.station_quarter(s, town_id, station_id, p), town

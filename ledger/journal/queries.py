@@ -11,7 +11,8 @@ from ledger import paging
 from ledger.db import Database
 from ledger.errors import NotFound
 from ledger.journal.models import Account, JournalEntry, Posting
-from ledger.journal.schemas import AccountView, Statement, typed
+from ledger.journal.schemas import AccountView, Statement
+from ledger.view import typed
 
 MAX_PAGE = paging.MAX_PAGE
 

@@ -7,18 +7,17 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
-
 from ledger.paging import Page
+from ledger.view import View
 
 
-class PostingLine(msgspec.Struct, kw_only=True):
+class PostingLine(View):
     account_id: int
     amount: int  # in the unit's steps
     balance_after: int
 
 
-class EntryView(msgspec.Struct, kw_only=True):
+class EntryView(View):
     """A posted entry: an allocation, an adjustment, a reversal, a posted hold."""
     entry_id: int
     unit: str
@@ -27,14 +26,14 @@ class EntryView(msgspec.Struct, kw_only=True):
     postings: list[PostingLine]
 
 
-class HoldView(msgspec.Struct, omit_defaults=True, kw_only=True):
+class HoldView(View, omit_defaults=True):
     """A hold placed (`pending`) or voided (`voided`, with its amount)."""
     hold_id: int
     status: str
     amount: int | None = None
 
 
-class AccountView(msgspec.Struct, omit_defaults=True, kw_only=True):
+class AccountView(View, omit_defaults=True):
     """An account's balances; `balance_as_of` and `as_of` only when asked for a past time."""
     id: int
     unit: str
@@ -52,7 +51,7 @@ class AccountView(msgspec.Struct, omit_defaults=True, kw_only=True):
     as_of: str | None = None
 
 
-class StatementLine(msgspec.Struct, kw_only=True):
+class StatementLine(View):
     seq: int
     entry_id: int
     kind: str
@@ -66,14 +65,14 @@ class StatementLine(msgspec.Struct, kw_only=True):
     details: dict[str, Any] | None
 
 
-class Statement(Page[StatementLine], kw_only=True):
+class Statement(Page[StatementLine], kw_only=True, forbid_unknown_fields=True):
     """An account's postings, newest first; `next_before_seq` is `next_cursor`'s old name."""
     items: list[StatementLine]  # named again: the schema does not resolve an inherited T
     account: AccountView
     next_before_seq: int | None = None
 
 
-class ViolationView(msgspec.Struct, omit_defaults=True, kw_only=True):
+class ViolationView(View, omit_defaults=True):
     code: str
     message: str
     account_id: int | None = None
@@ -82,7 +81,7 @@ class ViolationView(msgspec.Struct, omit_defaults=True, kw_only=True):
     checkpoint_id: int | None = None
 
 
-class AuditView(msgspec.Struct, kw_only=True):
+class AuditView(View):
     ok: bool
     at: str
     entries: int
@@ -91,7 +90,3 @@ class AuditView(msgspec.Struct, kw_only=True):
     checkpoints: int
     violations: list[ViolationView]
 
-
-def typed(value, kind):
-    """A result dict (or a list of them) as its type."""
-    return msgspec.convert(value, kind)

@@ -12,7 +12,8 @@ from ledger.journal import book, holds
 from ledger.journal.audit import make_checkpoint, run_audit
 from ledger.journal.models import Account, Posting
 from ledger.journal.posting import reverse_entry
-from ledger.journal.schemas import AuditView, EntryView, typed
+from ledger.journal.schemas import AuditView, EntryView
+from ledger.view import typed
 from ledger.registry.lookup import refuse_self_award, require_holder_in_village
 
 MAX_ID = 2**63 - 1  # BIGINT ids

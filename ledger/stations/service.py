@@ -18,8 +18,9 @@ from ledger.matching.menu import menu
 from ledger.recognition.stars import MIN_COLLECTIVE_SERVICES, collective_services
 from ledger.registry.models import Team, TeamMember, Village
 from ledger.stations.schemas import (LiaisonView, PlanView, ProfileView, StationPage,
-                                     StationSummary, TeamProgress, typed)
+                                     StationSummary, TeamProgress)
 from ledger.timeutil import LOCAL_TZ, utcnow
+from ledger.view import typed
 
 KIND_NAMES = {"institute": "新时代文明实践所", "point": "新时代文明实践点",
               "village": "新时代文明实践站", "community": "新时代文明实践站"}
