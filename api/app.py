@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from litestar import Litestar
 
+from api.aliases import OldPaths
 from api.controllers.activities import handlers as activities_handlers
 from api.controllers.auth import AuthController, UsersController
 from api.controllers.courtesy import CourtesyController
@@ -66,5 +67,6 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     )
     document_problems(app)
     document_idempotency(app)
-    app.asgi_handler = ObservabilityMiddleware(app.asgi_handler)  # outermost: 404s included
+    # outermost: 404s included; old paths (api/aliases.py) are rewritten before routing
+    app.asgi_handler = ObservabilityMiddleware(OldPaths(app.asgi_handler))
     return app

@@ -125,21 +125,23 @@ def test_signup_confirm_reject_and_add_over_http(db, settings, client, auth):
     client.post(f"/api/v1/c/{token}", json={}, headers=b)
     out = client.post(f"/api/v1/c/{token}", json={"action": "out"}, headers=b).json()
     assert out["review"] == "pending"
-    r = client.post(f"/api/v1/attendances/{out['attendance_id']}/reject", headers=org,
+    r = client.post(f"/api/v1/activities/attendances/{out['attendance_id']}/reject", headers=org,
                     json={"reason": "未参加"})
     assert r.status_code == 200 and r.json()["reject_reason"] == "未参加"
-    c = client.post(f"/api/v1/attendances/{added.json()['attendance_id']}/confirm", headers=org)
+    c = client.post(f"/api/v1/activities/attendances/{added.json()['attendance_id']}/confirm",
+                    headers=org)
     assert c.json()["repeated"]  # the organizer's own record was certified when added
 
 
 def test_inspection_with_photo_and_certificate_pdf_over_http(db, settings, client, auth):
     w = make_world(db)
     insp = auth("inspector", village_id=w.village_id, user_id=900)
-    summary = client.get(f"/api/v1/plates/{w.plate_code}/inspection", headers=insp).json()
+    summary = client.get(f"/api/v1/activities/plates/{w.plate_code}/inspection",
+                         headers=insp).json()
     assert summary["household_id"] == w.household_id
     buf = io.BytesIO()
     Image.new("RGB", (40, 30), (0, 120, 0)).save(buf, format="PNG")
-    r = client.post(f"/api/v1/plates/{w.plate_code}/inspections", headers=insp,
+    r = client.post(f"/api/v1/activities/plates/{w.plate_code}/inspections", headers=insp,
                     data={"item_code": "C10", "note": "污水直排"},
                     files={"photo": ("p.png", buf.getvalue(), "image/png")})
     assert r.status_code == 201, r.text
@@ -150,7 +152,8 @@ def test_inspection_with_photo_and_certificate_pdf_over_http(db, settings, clien
     cert = client.post(f"/api/v1/people/{w.people[0]}/certificates", headers=me,
                        json={"start": today, "end": today})
     assert cert.status_code == 201
-    pdf = client.get(f"/api/v1/certificates/{cert.json()['code']}/certificate.pdf", headers=me)
+    pdf = client.get(f"/api/v1/activities/certificates/{cert.json()['code']}/certificate.pdf",
+                     headers=me)
     assert pdf.headers["content-type"] == "application/pdf" and pdf.content.startswith(b"%PDF")
     admin = auth("village_admin", village_id=w.village_id)
     csv = client.get(f"/api/v1/service-records.csv?village_id={w.village_id}&start={today}"

@@ -64,7 +64,7 @@ def test_certificate_qr_opens_a_verification_page_with_masked_name_hours_and_iss
     assert page.status_code == 200
     assert "林**0" in page.text and "2.41 小时" in page.text and "宝盖镇" in page.text
     assert "林志愿0" not in page.text and "3505" not in page.text
-    api = client.get(f"/api/v1/certificates/{rec['code']}/verification").json()
+    api = client.get(f"/api/v1/activities/certificates/{rec['code']}/verification").json()
     assert api["valid"] and api["masked_name"] == "林**0" and api["minutes_total"] == 145
     assert api["issuer"].endswith("塘边村") and api["check_code"] == rec["content_sha256"][:16]
     missing = client.get("/cert/not-a-real-code")

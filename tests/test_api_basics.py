@@ -41,7 +41,7 @@ def test_idempotent_retry_over_http_returns_first_result_and_conflict_on_new_bod
     assert first.status_code == 201 and again.json() == first.json()
     other = client.post("/api/v1/villages/1/allocations", json={"amount": 101}, headers=h)
     assert other.status_code == 409 and other.json()["code"] == "idempotency_conflict"
-    audit = client.get("/api/v1/audit", headers=h).json()
+    audit = client.get("/api/v1/ledger/audit", headers=h).json()
     assert audit["ok"] and audit["entries"] == 1
 
 
@@ -54,7 +54,7 @@ def test_validation_error_names_the_field(client, auth):
 
 
 def test_village_admin_cannot_adjust_another_village(client, auth):
-    r = client.post("/api/v1/adjustments", headers=auth("village_admin", village_id=2),
+    r = client.post("/api/v1/ledger/adjustments", headers=auth("village_admin", village_id=2),
                     json={"village_id": 3, "holder_type": "person", "holder_id": 1,
                           "amount": 5, "memo": "x"})
     assert r.status_code == 403 and r.json()["code"] == "forbidden_village"
@@ -64,7 +64,7 @@ def test_budget_exhausted_is_a_distinct_problem(client, auth, db):
     from tests.test_registry_support import make_person, make_world
     w = make_world(db, fund=False)
     person = make_person(db, w.own)
-    r = client.post("/api/v1/adjustments", headers=auth("town_admin"), json={
+    r = client.post("/api/v1/ledger/adjustments", headers=auth("town_admin"), json={
         "village_id": w.own, "holder_type": "person", "holder_id": person, "amount": 5,
         "memo": "x"})
     assert r.status_code == 409 and r.json()["code"] == "budget_exhausted"
@@ -74,7 +74,7 @@ def test_no_one_pays_a_holder_of_another_village_from_a_village_budget(client, a
     from tests.test_registry_support import make_person, make_world
     w = make_world(db)
     stranger = make_person(db, w.other)
-    r = client.post("/api/v1/adjustments", headers=auth("town_admin"), json={
+    r = client.post("/api/v1/ledger/adjustments", headers=auth("town_admin"), json={
         "village_id": w.own, "holder_type": "person", "holder_id": stranger, "amount": 5,
         "memo": "x"})
     assert r.status_code == 403 and r.json()["code"] == "forbidden_village"

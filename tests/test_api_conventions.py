@@ -19,7 +19,7 @@ OLD_CURSORS = {
     "/api/v1/activities/{activity_id}/attendances": "after_id",
     "/api/v1/redemption/rewards": "after_id",
     "/api/v1/redemption/orders": "before_id",
-    "/api/v1/accounts/{account_id}/statement": "before_seq",
+    "/api/v1/ledger/accounts/{account_id}/statement": "before_seq",
 }
 REMOVAL_WORDS = {"revoke", "remove", "delete", "unbind", "unassign", "leave", "drop", "destroy",
                  "clear", "unlink"}

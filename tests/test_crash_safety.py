@@ -134,7 +134,7 @@ class Client(threading.Thread):
     def request(self, kind: str, key: str, amount: int | None) -> tuple[str, str, dict, dict]:
         v1 = self.world["village_ids"][0]
         if kind == "adjust":
-            return ("/api/v1/adjustments", "adm", {"Idempotency-Key": key}, {
+            return ("/api/v1/ledger/adjustments", "adm", {"Idempotency-Key": key}, {
                 "village_id": v1, "holder_type": "person", "holder_id": self.person,
                 "amount": amount, "memo": f"crash {key}"})
         if kind == "order":

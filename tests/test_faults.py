@@ -117,7 +117,7 @@ class Actors:
                                                 person_id=self.w["person_ids"][i]))
 
     def award(self, client, i: int, amount: int) -> dict:
-        r = client.post("/api/v1/adjustments", headers={
+        r = client.post("/api/v1/ledger/adjustments", headers={
             **self.admin, "Idempotency-Key": uuid.uuid4().hex}, json={
             "village_id": self.w["village_ids"][0], "holder_type": "person",
             "holder_id": self.w["person_ids"][i], "amount": amount, "memo": "故障演练奖励"})
@@ -137,7 +137,7 @@ class Actors:
         return r.json()
 
     def ranking(self, client):
-        return client.get(f"/api/v1/rankings/village/{self.w['village_ids'][0]}",
+        return client.get(f"/api/v1/recognition/rankings/village/{self.w['village_ids'][0]}",
                           params={"metric": "points", "period": "month"})
 
 
@@ -223,7 +223,7 @@ def test_broker_down_postings_commit_and_their_tasks_run_when_it_returns(
             before = _points(db, w["person_ids"][0])
             for n in (3, 4, 5):
                 a.award(client, 0, n)  # commits, though the broker is unreachable
-            asked = client.post("/api/v1/stars/recompute", headers={
+            asked = client.post("/api/v1/recognition/stars/recompute", headers={
                 **a.town, "Idempotency-Key": uuid.uuid4().hex}, json={})
             assert asked.status_code == 202, asked.text
             assert _points(db, w["person_ids"][0]) == before + 12
@@ -249,7 +249,8 @@ def test_broker_down_postings_commit_and_their_tasks_run_when_it_returns(
                     break
                 time.sleep(0.3)
             assert not left, f"tasks {left} never ran:\n{worker.output()}"
-            task = client.get(f"/api/v1/tasks/{asked.json()['task_id']}", headers=a.town)
+            task = client.get(f"/api/v1/recognition/tasks/{asked.json()['task_id']}",
+                              headers=a.town)
             assert task.status_code == 200 and task.json()["state"] == "done", task.text
     finally:
         outbox.attach(db, outbox.inline)

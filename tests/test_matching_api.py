@@ -92,12 +92,12 @@ def test_station_pages_and_reports_over_http(client, auth, db, settings):
     assert page["profile"]["address"] == "塘边村委会" and page["liaisons"][0]["title"] == \
         "镇党委委员" and page["plans"][0]["theme"] == "丰富活跃文化生活"
     town = auth("town_admin")
-    r = client.get("/api/v1/reports/stations", headers=town,
+    r = client.get("/api/v1/stations/reports", headers=town,
                    params={"period": "2026Q1", "town_id": t.w.town_id})
     assert r.status_code == 200 and len(r.json()["stations"]) == 2
-    assert client.get("/api/v1/reports/stations", headers=town,
+    assert client.get("/api/v1/stations/reports", headers=town,
                       params={"period": "2026Q9"}).json()["code"] == "period_invalid"
-    c = client.get("/api/v1/reports/honour-candidates", headers=town,
+    c = client.get("/api/v1/stations/reports/honour-candidates", headers=town,
                    params={"period": "2026Q1", "town_id": t.w.town_id})
     assert set(c.json()) == {"period", "organisations", "organisers", "projects"}
     pdf = client.get(f"/api/v1/stations/{v}/reports/2026Q1/report.pdf", headers=admin)

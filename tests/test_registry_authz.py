@@ -138,16 +138,16 @@ WRITES: dict[str, tuple[Callable[[Ctx, int], Call], Callable[[str, str], bool]]]
     # ledger (api/controllers/ledger.py)
     "allocate budget": (lambda c, v: Call("POST", f"/api/v1/villages/{v}/allocations", {
         "amount": 100, "town_id": c.w.town_id}), town_only),
-    "adjust points": (lambda c, v: Call("POST", "/api/v1/adjustments", {
+    "adjust points": (lambda c, v: Call("POST", "/api/v1/ledger/adjustments", {
         "village_id": v, "holder_type": "person", "holder_id": make_person(c.db, v),
         "amount": 5, "memo": "好人好事"}), admins),
     "reverse entry": (lambda c, v: Call(
-        "POST", f"/api/v1/entries/{c.award(v)[1]}/reversal", {"reason": "录错了"}), town_only),
-    "place hold": (lambda c, v: Call("POST", "/api/v1/holds", dict(zip(
+        "POST", f"/api/v1/ledger/entries/{c.award(v)[1]}/reversal", {"reason": "录错了"}), town_only),
+    "place hold": (lambda c, v: Call("POST", "/api/v1/ledger/holds", dict(zip(
         ("debit_account_id", "credit_account_id"), c.accounts(v), strict=True), amount=10)),
         town_only),
-    "post hold": (lambda c, v: Call("POST", f"/api/v1/holds/{c.hold(v)}/post"), town_only),
-    "void hold": (lambda c, v: Call("POST", f"/api/v1/holds/{c.hold(v)}/void"), town_only),
+    "post hold": (lambda c, v: Call("POST", f"/api/v1/ledger/holds/{c.hold(v)}/post"), town_only),
+    "void hold": (lambda c, v: Call("POST", f"/api/v1/ledger/holds/{c.hold(v)}/void"), town_only),
 }
 
 READS: dict[str, tuple[Callable[[Ctx, int], Call], Callable[[str, str], bool]]] = {
@@ -209,7 +209,7 @@ def test_volunteer_cannot_award_points_even_to_themself(client, auth, db):
     me = make_person(db, w.own, is_volunteer=True)
     h = auth("volunteer", village_id=w.own, person_id=me)
     for holder_type, holder_id in (("person", me), ("person", make_person(db, w.own))):
-        r = client.post("/api/v1/adjustments", headers=h, json={
+        r = client.post("/api/v1/ledger/adjustments", headers=h, json={
             "village_id": w.own, "holder_type": holder_type, "holder_id": holder_id,
             "amount": 10, "memo": "给自己加分"})
         assert r.status_code == 403 and r.json()["code"] == "forbidden"

@@ -87,7 +87,7 @@ def test_cli_plates_writes_the_village_sheet(db, settings, tmp_path, monkeypatch
 def test_public_summary_shows_village_and_points_but_no_personal_data(client, db, auth):
     w = make_world(db)
     h = make_household(db, w.own)
-    r = client.post("/api/v1/adjustments", headers=auth("village_admin", village_id=w.own),
+    r = client.post("/api/v1/ledger/adjustments", headers=auth("village_admin", village_id=w.own),
                     json={"village_id": w.own, "holder_type": "household", "holder_id": h["id"],
                           "amount": 15, "memo": "庭院整洁"})
     assert r.status_code == 201, r.text

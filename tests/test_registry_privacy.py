@@ -55,7 +55,7 @@ def test_personal_data_export_holds_everything_and_no_secrets(client, db, auth, 
 
         from ledger.registry.models import Person
         s.execute(update(Person).where(Person.id == pid).values(id_number=id_number))
-    r = client.post("/api/v1/adjustments", headers=auth("village_admin", village_id=w.own),
+    r = client.post("/api/v1/ledger/adjustments", headers=auth("village_admin", village_id=w.own),
                     json={"village_id": w.own, "holder_type": "person", "holder_id": pid,
                           "amount": 8, "memo": "帮扶孤寡老人"})
     assert r.status_code == 201

@@ -188,7 +188,7 @@ def test_a_village_admin_cannot_reach_into_another_village(world):
     assert other.status_code == 201, other.text
     pid = other.json()["id"]
     h = _headers(w, _admin(w, v1))
-    _problem(c.post("/api/v1/adjustments", headers=h, json={
+    _problem(c.post("/api/v1/ledger/adjustments", headers=h, json={
         "village_id": v2, "holder_type": "person", "holder_id": pid, "amount": 50,
         "memo": "越权加分"}), 403)
     _problem(c.get(f"/api/v1/villages/{v2}/people", headers=h), 403)
@@ -209,7 +209,7 @@ def test_a_village_admin_cannot_pay_a_person_of_another_village_from_its_own_bud
     v1, v2 = w["village_ids"]
     other = c.post(f"/api/v1/villages/{v2}/people", headers=_headers(w, TOWN),
                    json={"name": "坑东村村民", "is_volunteer": True})
-    _problem(c.post("/api/v1/adjustments", headers=_headers(w, _admin(w, v1)), json={
+    _problem(c.post("/api/v1/ledger/adjustments", headers=_headers(w, _admin(w, v1)), json={
         "village_id": v1, "holder_type": "person", "holder_id": other.json()["id"],
         "amount": 50, "memo": "借本村预算给外村人加分"}), 403)
 
@@ -220,7 +220,7 @@ def test_an_oversized_body_is_refused_with_a_413_problem(world):
     w = world
     big = json.dumps({"village_id": 1, "holder_type": "person", "holder_id": 1, "amount": 1,
                       "memo": "长" * 700_000})
-    r = w["client"].post("/api/v1/adjustments", headers={**_headers(w, TOWN),
+    r = w["client"].post("/api/v1/ledger/adjustments", headers={**_headers(w, TOWN),
                          "Content-Type": "application/json"}, content=big.encode())
     _problem(r, 413, "body_too_large")
 
@@ -237,7 +237,7 @@ MALFORMED = [
 def test_a_malformed_json_body_is_a_400_problem(world):
     w = world
     for body in MALFORMED:
-        r = w["client"].post("/api/v1/adjustments", content=body, headers={
+        r = w["client"].post("/api/v1/ledger/adjustments", content=body, headers={
             **_headers(w, TOWN), "Content-Type": "application/json"})
         _problem(r, 400)
     audit_clean(w["client"].app.state.db)
@@ -247,12 +247,13 @@ def test_numbers_out_of_range_are_a_422_problem(world):
     w = world
     c = w["client"]
     h = _headers(w, TOWN)
-    _problem(c.get(f"/api/v1/accounts/{2**64}", headers=h), 422, "value_out_of_range")
-    _problem(c.get(f"/api/v1/accounts/{2**63}", headers=h), 422, "value_out_of_range")
-    _problem(c.post("/api/v1/adjustments", headers=_headers(w, TOWN), json={
+    _problem(c.get(f"/api/v1/ledger/accounts/{2**64}", headers=h), 422, "value_out_of_range")
+    _problem(c.get(f"/api/v1/ledger/accounts/{2**63}", headers=h), 422, "value_out_of_range")
+    _problem(c.post("/api/v1/ledger/adjustments", headers=_headers(w, TOWN), json={
         "village_id": 2**64 - 1, "holder_type": "person", "holder_id": 1, "amount": 1,
         "memo": "x"}), 422, "value_out_of_range")
-    _problem(c.get(f"/api/v1/honor-definitions/{2**63}", headers=h), 404)  # unknown route id
+    _problem(c.get(f"/api/v1/recognition/honor-definitions/{2**63}", headers=h),
+             404)  # unknown route id
     audit_clean(c.app.state.db)
 
 
@@ -271,7 +272,7 @@ def _round_trip(w: dict, name: str) -> None:
     assert r.json()["name"] == name
     got = c.get(f"/api/v1/people/{r.json()['id']}", headers=_headers(w, TOWN, key=False))
     assert got.status_code == 200 and got.json()["name"] == name
-    award = c.post("/api/v1/adjustments", headers=_headers(w, TOWN), json={
+    award = c.post("/api/v1/ledger/adjustments", headers=_headers(w, TOWN), json={
         "village_id": v1, "holder_type": "person", "holder_id": r.json()["id"], "amount": 2,
         "memo": name})
     assert award.status_code == 201, award.text
@@ -297,7 +298,7 @@ def test_invalid_utf8_in_a_form_post_is_a_400_not_a_crash(world):
             "C06\r\n"
             f"--{boundary}\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\n").encode() \
         + b"\xff\xfe\xfd bad bytes\r\n" + f"--{boundary}--\r\n".encode()
-    r = w["client"].post(f"/api/v1/plates/{w['plate_code']}/inspections", content=body,
+    r = w["client"].post(f"/api/v1/activities/plates/{w['plate_code']}/inspections", content=body,
                          headers={**_headers(w, p),
                                   "Content-Type": f"multipart/form-data; boundary={boundary}"})
     _problem(r, 400, "invalid_utf8")
@@ -306,7 +307,8 @@ def test_invalid_utf8_in_a_form_post_is_a_400_not_a_crash(world):
 # ---- headers and logs --------------------------------------------------------------------
 
 def test_pages_and_api_answers_carry_the_security_headers(world):
-    for path in ["/", "/signin", "/no-such-page", "/api/v1/audit", "/health", "/static/x.css"]:
+    for path in ["/", "/signin", "/no-such-page", "/api/v1/ledger/audit", "/health",
+                 "/static/x.css"]:
         h = world["client"].get(path).headers
         assert h["x-content-type-options"] == "nosniff", path
         assert h["x-frame-options"] == "DENY", path
@@ -345,7 +347,7 @@ def test_secrets_never_reach_the_logs(world, db, capfd, caplog):
     verified = c.post("/api/v1/auth/code/verify", json={"phone": phone, "code": code})
     assert verified.status_code == 200, verified.text
     vol_token = verified.json()["token"]
-    c.get("/api/v1/audit", headers={"Authorization": f"Bearer {token}"})  # a refusal, logged
+    c.get("/api/v1/ledger/audit", headers={"Authorization": f"Bearer {token}"})  # a refusal, logged
     out, err = capfd.readouterr()
     logs = out + err + caplog.text  # structured lines on stderr, and the stdlib loggers
     assert '"request_id"' in logs, "the requests were not logged at all"

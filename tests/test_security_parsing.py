@@ -24,7 +24,7 @@ def test_deeply_nested_json_is_a_400_with_a_warning_and_no_traceback(client, cap
 
 def test_nested_objects_to_a_signed_in_write_are_refused_the_same_way(client, auth):
     body = '{"village_id": 1, "memo": ' + '{"a": ' * 5_000 + "1" + "}" * 5_000 + "}"
-    r = client.post("/api/v1/adjustments", content=body, headers={
+    r = client.post("/api/v1/ledger/adjustments", content=body, headers={
         **auth("town_admin"), "content-type": "application/json"})
     assert r.status_code == 400 and r.json()["code"] == "body_too_deep"
 

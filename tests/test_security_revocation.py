@@ -36,7 +36,7 @@ def _h(token: str) -> dict:
 
 
 def _award(client, token: str, w, person: int):
-    return client.post("/api/v1/adjustments", headers=_h(token), json={
+    return client.post("/api/v1/ledger/adjustments", headers=_h(token), json={
         "village_id": w.own, "holder_type": "person", "holder_id": person, "amount": 7,
         "memo": "好人好事"})
 

@@ -31,7 +31,7 @@ def home(db):
 
 
 def _adjust(client, headers, village, holder_type, holder_id, amount=500):
-    return client.post("/api/v1/adjustments", headers=headers, json={
+    return client.post("/api/v1/ledger/adjustments", headers=headers, json={
         "village_id": village, "holder_type": holder_type, "holder_id": holder_id,
         "amount": amount, "memo": "奖励"})
 
@@ -63,9 +63,10 @@ def test_reversal_of_ones_own_deduction_is_refused(client, auth, db, home, setti
                             holder_type="person", holder_id=other, amount=-20, memo="扣分",
                             actor_id=None, key=None).result["entry_id"]
     town = auth("town_admin", person_id=me)
-    r = client.post(f"/api/v1/entries/{mine}/reversal", headers=town, json={"reason": "撤销"})
+    r = client.post(f"/api/v1/ledger/entries/{mine}/reversal", headers=town, json={"reason": "撤销"})
     assert r.status_code == 403 and r.json()["code"] == "self_award_forbidden", r.text
-    r = client.post(f"/api/v1/entries/{theirs}/reversal", headers=auth("town_admin", person_id=me),
+    r = client.post(f"/api/v1/ledger/entries/{theirs}/reversal",
+                    headers=auth("town_admin", person_id=me),
                     json={"reason": "录错了"})
     assert r.status_code == 201, r.text
     audit_clean(db)

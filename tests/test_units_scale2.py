@@ -67,7 +67,7 @@ def test_poster_and_published_list_print_points_not_steps(db):
     from ledger.recognition import service as recognition
     live = recognition.ranking(db, scope="town", scope_id=w.town, metric="points",
                                period="year", n=5)  # the live board, as the API gives it
-    assert [(e["points"], e["value"]) for e in live["entries"]] == [(23, 46), (3.5, 7)]
+    assert [(e.points, e.value) for e in live.entries] == [(23, 46), (3.5, 7)]
 
 
 def test_settlement_page_figures_and_csv_are_points_and_their_value(db):

@@ -119,16 +119,16 @@ def test_a_real_worker_runs_a_task_sent_after_the_commit(db, redis_url, workers)
         "name": "年度积分榜", "scope": "town", "scope_id": w.town, "period": "year",
         "metric": "points", "size": 2}, actor_id=1, key=None)
     from ledger.timeutil import utcnow
-    view = service.request_draft(db, def_id=d["id"], period=str(utcnow().year), until=None,
+    view = service.request_draft(db, def_id=d.id, period=str(utcnow().year), until=None,
                                  actor_id=1, key=None)
-    list_id = view["id"]
+    list_id = view.id
 
     def drafted():
         with db.sessions() as s:
             return s.get(HonorList, list_id).status == "draft"
 
     _wait(drafted, 60, "the worker to compute the draft", worker)
-    entries = service.get_list(db, list_id, admin=True)["entries"]
+    entries = service.get_list(db, list_id, admin=True).entries
     assert [(e["holder_id"], e["value"]) for e in entries] == [
         (w.people[0], 15), (w.people[1], 9)]
 

@@ -23,15 +23,21 @@ from litestar.response import Template
 from api.auth import INSPECTOR, ORGANIZER, TOWN_ADMIN, VILLAGE_ADMIN, Principal, requires_role
 from api.controllers import paged as pg
 from api.deps import scoped_key
-from ledger.activities import certificates, export, inspections, planning, review, signups, tokens
+from ledger.activities import (certificates, export, inspections, minutes, planning, review,
+                               signups, tokens)
 from ledger.activities import service as checkin
 from ledger.activities.codes import CheckinCode, current_code
 from ledger.activities.models import ForgottenPolicy
 from ledger.activities.planning import ActivityDraft
+from ledger.activities.schemas import (ActivityView, AttendanceResult, AttendanceRow,
+                                       Attendances, CertificateCheck, CertificateView,
+                                       ImportResult, InspectionView, PlateSummary,
+                                       ServiceMinutes, Signups, SignupView)
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.errors import Forbidden, NotFound
 from ledger.ratelimit import Limit, RateLimiter
+from ledger.view import typed
 
 Text = Annotated[str, msgspec.Meta(max_length=500)]
 Note = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
@@ -138,16 +144,16 @@ class FindingForm(msgspec.Struct):
 
 def _scan(request: Request, db: Database, settings: Settings, p: Principal,
           limiter: RateLimiter, token: str, data: ScanIn | None,
-          activity_id: int | None = None) -> dict:
+          activity_id: int | None = None) -> AttendanceResult:
     if request.headers.get("authorization") is None and \
             not request.headers.get("content-type", "").startswith("application/json"):
         # Signed in by cookie: only a same-site script can send JSON (no CSRF by form post).
         raise Forbidden("send the scan as application/json", code="json_required")
     d = data or ScanIn()
-    return checkin.scan(db, settings, checkin.Scan(
+    return typed(checkin.scan(db, settings, checkin.Scan(
         token=token, person_id=p.person_id, user_id=p.user_id, ip=_ip(request),
         action=d.action, lat=d.lat, lon=d.lon, accuracy_m=d.accuracy_m,
-        activity_id=activity_id), limiter=limiter)
+        activity_id=activity_id), limiter=limiter), AttendanceResult)
 
 
 def _qr_bytes(url: str, fmt: str) -> tuple[bytes, str]:
@@ -172,18 +178,6 @@ def _code_image(db: Database, settings: Settings, p: Principal, activity_id: int
     return Response(body, media_type=media, headers=headers)
 
 
-class Signups(pg.Page[dict]):
-    """An activity's sign-ups (withdrawn ones left out), paged by person."""
-    activity_id: int = 0
-    capacity: int | None = None
-    seats_taken: int = 0
-
-
-class Attendances(pg.AfterIdPage[dict]):
-    """An activity's attendances, oldest first."""
-    activity_id: int = 0
-
-
 class ActivitiesController(Controller):
     path = "/api/v1"
     tags = ["activities"]
@@ -193,31 +187,26 @@ class ActivitiesController(Controller):
     @post("/activities", guards=[requires_role(ORGANIZER, VILLAGE_ADMIN, TOWN_ADMIN)],
           status_code=201, sync_to_thread=True, summary="Create a draft activity")
     def create(self, request: Request, data: ActivityIn, db: Database,
-               principal: Principal) -> dict:
-        return planning.create_activity(db, principal, data.draft(),
-                                        key=scoped_key(request, principal))
+               principal: Principal) -> ActivityView:
+        return typed(planning.create_activity(db, principal, data.draft(),
+                                              key=scoped_key(request, principal)), ActivityView)
 
     @get("/activities/{activity_id:int}", sync_to_thread=True)
-    def show(self, activity_id: int, db: Database, principal: Principal) -> dict:
-        with db.sessions() as s:
-            view = planning.activity_view(planning.get_activity(s, activity_id))
-            if principal.person_id is not None:
-                sg = signups.my_signup(s, activity_id, principal.person_id)
-                view["my_signup"] = sg.status if sg else None
-            return view
+    def show(self, activity_id: int, db: Database, principal: Principal) -> ActivityView:
+        return signups.activity_for(db, activity_id, principal.person_id)
 
     @post("/activities/{activity_id:int}/open", status_code=200, sync_to_thread=True)
-    def open(self, activity_id: int, db: Database, principal: Principal) -> dict:
-        return planning.set_status(db, principal, activity_id, "open")
+    def open(self, activity_id: int, db: Database, principal: Principal) -> ActivityView:
+        return typed(planning.set_status(db, principal, activity_id, "open"), ActivityView)
 
     @post("/activities/{activity_id:int}/close", status_code=200, sync_to_thread=True)
-    def close(self, activity_id: int, db: Database, principal: Principal) -> dict:
-        return planning.set_status(db, principal, activity_id, "closed")
+    def close(self, activity_id: int, db: Database, principal: Principal) -> ActivityView:
+        return typed(planning.set_status(db, principal, activity_id, "closed"), ActivityView)
 
     @post("/activities/{activity_id:int}/static-code", status_code=200, sync_to_thread=True,
           summary="Reissue the printed code; earlier prints stop working")
-    def reissue(self, activity_id: int, db: Database, principal: Principal) -> dict:
-        return planning.reissue_static_code(db, principal, activity_id)
+    def reissue(self, activity_id: int, db: Database, principal: Principal) -> ActivityView:
+        return typed(planning.reissue_static_code(db, principal, activity_id), ActivityView)
 
     @get("/activities/{activity_id:int}/checkin-code", sync_to_thread=True,
          response_headers={"Cache-Control": "no-store"},
@@ -246,7 +235,8 @@ class ActivitiesController(Controller):
     def signup_list(self, activity_id: int, db: Database, principal: Principal,
                     cursor: pg.Cursor = None, limit: pg.Limit = pg.DEFAULT_PAGE) -> Signups:
         listing = signups.list_signups(db, principal, activity_id)
-        page = pg.page_of(listing["items"], cursor, limit, lambda r: r["person_id"])
+        page = pg.page_of(typed(listing["items"], list[SignupView]), cursor, limit,
+                          lambda r: r.person_id)
         return Signups(items=page.items, next_cursor=page.next_cursor, activity_id=activity_id,
                        capacity=listing["capacity"], seats_taken=listing["seats_taken"])
 
@@ -260,89 +250,95 @@ class ActivitiesController(Controller):
         return pg.paged(review.list_attendances(
             db, principal, activity_id, state=state_filter, review=review_state,
             after_id=pg.either(cursor, after_id) or 0, limit=limit), "next_after_id",
-            Attendances)
+            Attendances, item=AttendanceRow)
 
     @post("/activities/{activity_id:int}/attendances", status_code=201, sync_to_thread=True,
           summary="Add a forgotten attendance, with a note")
     def add(self, request: Request, activity_id: int, data: RecordIn, db: Database,
-            settings: Settings, principal: Principal) -> dict:
-        return review.add_attendance(db, settings, principal, review.Record(
+            settings: Settings, principal: Principal) -> AttendanceResult:
+        return typed(review.add_attendance(db, settings, principal, review.Record(
             activity_id, data.person_id, data.check_in_at, data.check_out_at, data.note),
-            key=scoped_key(request, principal))
+            key=scoped_key(request, principal)), AttendanceResult)
 
     @post("/activities/{activity_id:int}/imports", status_code=201, sync_to_thread=True,
           guards=[requires_role(VILLAGE_ADMIN, TOWN_ADMIN)],
           summary="Import service records kept elsewhere (paper sheets, an older system)")
     def import_rows(self, activity_id: int, data: ImportIn, db: Database, settings: Settings,
-                    principal: Principal) -> dict:
+                    principal: Principal) -> ImportResult:
         rows = [review.Record(activity_id, r.person_id, r.check_in_at, r.check_out_at, r.note)
                 for r in data.rows]
-        return review.import_records(db, settings, principal, rows,
-                                     batch_ref=f"{activity_id}:{data.batch_ref}")
+        return typed(review.import_records(db, settings, principal, rows,
+                                           batch_ref=f"{activity_id}:{data.batch_ref}"),
+                     ImportResult)
 
-    @post("/attendances/{attendance_id:int}/confirm", status_code=200, sync_to_thread=True)
+    @post("/activities/attendances/{attendance_id:int}/confirm", status_code=200,
+          sync_to_thread=True)
     def confirm(self, attendance_id: int, db: Database, settings: Settings,
-                principal: Principal) -> dict:
-        return review.confirm(db, settings, principal, attendance_id)
+                principal: Principal) -> AttendanceResult:
+        return typed(review.confirm(db, settings, principal, attendance_id), AttendanceResult)
 
-    @post("/attendances/{attendance_id:int}/reject", status_code=200, sync_to_thread=True)
+    @post("/activities/attendances/{attendance_id:int}/reject", status_code=200,
+          sync_to_thread=True)
     def reject(self, attendance_id: int, data: Rejection, db: Database, settings: Settings,
-               principal: Principal) -> dict:
-        return review.reject(db, settings, principal, attendance_id, data.reason)
+               principal: Principal) -> AttendanceResult:
+        return typed(review.reject(db, settings, principal, attendance_id, data.reason),
+                     AttendanceResult)
 
-    @post("/attendances/{attendance_id:int}/check-out", status_code=200, sync_to_thread=True,
+    @post("/activities/attendances/{attendance_id:int}/check-out", status_code=200,
+          sync_to_thread=True,
           summary="Set the check-out time of someone who forgot to scan out")
     def resolve(self, attendance_id: int, data: CheckOutIn, db: Database, settings: Settings,
-                principal: Principal) -> dict:
-        return review.resolve_forgotten(db, settings, principal, attendance_id,
-                                        data.check_out_at, data.note)
+                principal: Principal) -> AttendanceResult:
+        return typed(review.resolve_forgotten(db, settings, principal, attendance_id,
+                                              data.check_out_at, data.note), AttendanceResult)
 
     # ---- volunteers --------------------------------------------------------------------------
     @post("/activities/{activity_id:int}/signup", status_code=200, sync_to_thread=True)
-    def sign_up(self, activity_id: int, db: Database, principal: Principal) -> dict:
-        return signups.sign_up(db, activity_id=activity_id, person_id=_person(principal))
+    def sign_up(self, activity_id: int, db: Database, principal: Principal) -> SignupView:
+        return typed(signups.sign_up(db, activity_id=activity_id, person_id=_person(principal)),
+                     SignupView)
 
     @post("/activities/{activity_id:int}/withdraw", status_code=200, sync_to_thread=True)
-    def withdraw(self, activity_id: int, db: Database, principal: Principal) -> dict:
-        return signups.withdraw(db, activity_id=activity_id, person_id=_person(principal))
+    def withdraw(self, activity_id: int, db: Database, principal: Principal) -> SignupView:
+        return typed(signups.withdraw(db, activity_id=activity_id,
+                                      person_id=_person(principal)), SignupView)
 
     @post("/c/{token:str}", status_code=200, sync_to_thread=True,
           summary="Scan a check-in code: check in, or out (the JSON twin of the /c/ page)")
     def scan_token(self, request: Request, token: str, db: Database, settings: Settings,
                    principal: Principal, limiter: RateLimiter,
-                   data: ScanIn | None = None) -> dict:
+                   data: ScanIn | None = None) -> AttendanceResult:
         return _scan(request, db, settings, principal, limiter, token, data)
 
     @post("/activities/{activity_id:int}/scan", status_code=200, sync_to_thread=True,
           summary="Scan from an activity's own page: a code of another activity is refused")
     def scan_here(self, request: Request, activity_id: int, data: TokenScanIn, db: Database,
-                  settings: Settings, principal: Principal, limiter: RateLimiter) -> dict:
+                  settings: Settings, principal: Principal, limiter: RateLimiter
+                  ) -> AttendanceResult:
         return _scan(request, db, settings, principal, limiter, data.token, data, activity_id)
 
     @post("/activities/{activity_id:int}/claims", status_code=201, sync_to_thread=True,
           summary="Claim a missed scan (pending until the organizer confirms)")
     def claim(self, request: Request, activity_id: int, data: ClaimIn, db: Database,
-              settings: Settings, principal: Principal) -> dict:
-        return review.self_report(db, settings, principal, review.Record(
+              settings: Settings, principal: Principal) -> AttendanceResult:
+        return typed(review.self_report(db, settings, principal, review.Record(
             activity_id, _person(principal), data.check_in_at, data.check_out_at, data.note),
-            key=scoped_key(request, principal))
+            key=scoped_key(request, principal)), AttendanceResult)
 
     @get("/me/service", sync_to_thread=True, summary="My certified and pending service minutes")
-    def my_service(self, db: Database, principal: Principal) -> dict:
-        from ledger.activities.minutes import person_minutes
-        with db.sessions() as s:
-            return {"person_id": _person(principal), **person_minutes(s, _person(principal))}
+    def my_service(self, db: Database, principal: Principal) -> ServiceMinutes:
+        return minutes.service_of(db, _person(principal))
 
     # ---- certificates and exports --------------------------------------------------------------
     @post("/people/{person_id:int}/certificates", status_code=201, sync_to_thread=True,
           summary="Issue a 志愿服务记录证明 (the volunteer, or an admin of their village)")
     def issue(self, request: Request, person_id: int, data: CertificateIn, db: Database,
-              settings: Settings, principal: Principal) -> dict:
-        return certificates.issue(db, settings, principal, person_id=person_id,
-                                  start=data.start, end=data.end,
-                                  key=scoped_key(request, principal))
+              settings: Settings, principal: Principal) -> CertificateView:
+        return typed(certificates.issue(db, settings, principal, person_id=person_id,
+                                        start=data.start, end=data.end,
+                                        key=scoped_key(request, principal)), CertificateView)
 
-    @get("/certificates/{code:str}/certificate.pdf", sync_to_thread=True,
+    @get("/activities/certificates/{code:str}/certificate.pdf", sync_to_thread=True,
          media_type="application/pdf")
     def certificate_pdf(self, code: str, db: Database, settings: Settings,
                         principal: Principal) -> Response:
@@ -350,12 +346,12 @@ class ActivitiesController(Controller):
         return Response(certificates.render_pdf(rec), media_type="application/pdf", headers={
             "Content-Disposition": f'attachment; filename="service-record-{code}.pdf"'})
 
-    @get("/certificates/{code:str}/verification", sync_to_thread=True,
+    @get("/activities/certificates/{code:str}/verification", sync_to_thread=True,
          summary="Public check of a certificate: masked name, hours, issuer")
     def verification(self, request: Request, code: str, db: Database,
-                     limiter: RateLimiter) -> dict:
+                     limiter: RateLimiter) -> CertificateCheck:
         limiter.check(VERIFY_PER_ADDRESS, _ip(request))
-        return certificates.verify(db, code)
+        return typed(certificates.verify(db, code), CertificateCheck)
 
     @get("/service-records.csv", sync_to_thread=True, media_type="text/csv; charset=utf-8",
          guards=[requires_role(VILLAGE_ADMIN, TOWN_ADMIN)],
@@ -369,22 +365,22 @@ class ActivitiesController(Controller):
                         headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
     # ---- inspections -----------------------------------------------------------------------
-    @get("/plates/{plate_code:str}/inspection", sync_to_thread=True,
+    @get("/activities/plates/{plate_code:str}/inspection", sync_to_thread=True,
          guards=[requires_role(INSPECTOR, VILLAGE_ADMIN, TOWN_ADMIN)])
-    def plate(self, plate_code: str, db: Database, principal: Principal) -> dict:
-        return inspections.plate_summary(db, principal, plate_code)
+    def plate(self, plate_code: str, db: Database, principal: Principal) -> PlateSummary:
+        return typed(inspections.plate_summary(db, principal, plate_code), PlateSummary)
 
-    @post("/plates/{plate_code:str}/inspections", status_code=201, sync_to_thread=True,
+    @post("/activities/plates/{plate_code:str}/inspections", status_code=201, sync_to_thread=True,
           guards=[requires_role(INSPECTOR, VILLAGE_ADMIN, TOWN_ADMIN)],
           request_max_body_size=MAX_PHOTO_REQUEST_BYTES,
           summary="Record a finding at a door plate (multipart: item_code, note, photo)")
     def inspect(self, request: Request, plate_code: str, db: Database, settings: Settings,
                 principal: Principal, data: Annotated[FindingForm, Body(
-                    media_type=RequestEncodingType.MULTI_PART)]) -> dict:
+                    media_type=RequestEncodingType.MULTI_PART)]) -> InspectionView:
         photo = data.photo.file.read() if data.photo is not None else None
-        return inspections.record(db, settings, principal, inspections.Finding(
+        return typed(inspections.record(db, settings, principal, inspections.Finding(
             plate_code, data.item_code, data.note, data.points, data.level, photo),
-            key=scoped_key(request, principal))
+            key=scoped_key(request, principal)), InspectionView)
 
 
 @get("/cert/{code:str}", include_in_schema=False, sync_to_thread=True,

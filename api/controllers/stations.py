@@ -15,11 +15,9 @@ from api.auth import TOWN_ADMIN, VILLAGE_ADMIN, Principal, requires_role
 from api.controllers import paged as pg
 from ledger.db import Database
 from ledger.errors import InvalidInput
-from ledger.identity.actor import require
-from ledger.identity.roles import REGISTRY_ADMINS
-from ledger.matching import menu as matching_menu
-from ledger.registry.models import Town
 from ledger.stations import export, honours, reports, service
+from ledger.stations.schemas import (HonourCandidates, LiaisonView, PlanView, ProfileView,
+                                     StationPage, StationReport, StationSummary, TeamProgress)
 from ledger.stations.service import (
     MAX_HOURS_CHARS,
     MAX_PLAN_LINES,
@@ -64,12 +62,6 @@ def _month(raw: str) -> date:
         raise InvalidInput("month is YYYY-MM", code="month_invalid") from None
 
 
-def _town_of(db: Database, station_id: int) -> tuple[int, str]:
-    with db.sessions() as s:
-        v = service.station(s, station_id)
-        return v.town_id, s.get(Town, v.town_id).name
-
-
 class StationsController(Controller):
     path = "/api/v1"
     tags = ["stations"]
@@ -77,24 +69,20 @@ class StationsController(Controller):
     @get("/stations", sync_to_thread=True, summary="The practice network: institute, points, "
                                                    "stations (public)")
     def list_stations(self, db: Database, town_id: int | None = None,
-                      cursor: pg.Cursor = None, limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.Page[dict]:
-        with db.sessions() as s:
-            return pg.page_of(service.list_stations(s, town_id), cursor, limit,
-                              lambda v: v["id"])
+                      cursor: pg.Cursor = None, limit: pg.Limit = pg.DEFAULT_PAGE
+                      ) -> pg.Page[StationSummary]:
+        return pg.page_of(service.stations(db, town_id), cursor, limit, lambda v: v.id)
 
     @get("/stations/{station_id:int}", sync_to_thread=True,
          summary="A station's public page: place, liaisons, monthly plans, teams, menu")
-    def get_station(self, station_id: int, db: Database) -> dict:
-        with db.sessions() as s:
-            page = service.station_page(s, station_id)
-            page["menu"] = matching_menu.menu(s, service.station(s, station_id).town_id)
-            return page
+    def get_station(self, station_id: int, db: Database) -> StationPage:
+        return service.public_page(db, station_id)
 
     @put("/stations/{station_id:int}/profile", sync_to_thread=True,
          guards=[requires_role(*ADMINS, scope_param="station_id")],
          summary="Set a station's address, hours, phone and function rooms")
     def put_profile(self, station_id: int, data: ProfileIn, db: Database,
-                    principal: Principal) -> dict:
+                    principal: Principal) -> ProfileView:
         return service.update_profile(db, principal, station_id, service.ProfileDraft(
             data.address, data.opening_hours, data.phone, tuple(data.rooms)))
 
@@ -102,16 +90,14 @@ class StationsController(Controller):
           guards=[requires_role(*ADMINS, scope_param="station_id")],
           summary="Add a liaison town leader (挂钩联系) to a station")
     def add_liaison(self, station_id: int, data: LiaisonIn, db: Database,
-                    principal: Principal) -> dict:
-        require(principal, REGISTRY_ADMINS, station_id, "adding a liaison")
-        with db.transaction() as s:
-            return service.add_liaison(s, station_id, data.name, data.title)
+                    principal: Principal) -> LiaisonView:
+        return service.add_liaison_as(db, principal, station_id, data.name, data.title)
 
     @put("/stations/{station_id:int}/plans/{month:str}", sync_to_thread=True,
          guards=[requires_role(*ADMINS, scope_param="station_id")],
          summary="Publish a station's plan for a month (YYYY-MM): theme and activities")
     def put_plan(self, station_id: int, month: str, data: PlanIn, db: Database,
-                 principal: Principal) -> dict:
+                 principal: Principal) -> PlanView:
         return service.publish_plan_as(db, principal, station_id, _month(month), data.theme,
                                        [msgspec.structs.asdict(ln) for ln in data.lines])
 
@@ -119,40 +105,30 @@ class StationsController(Controller):
          summary="Standing teams' collective services against 12 a year, behind-pace months")
     def teams_progress(self, db: Database, year: Annotated[int, Parameter(ge=2000, le=2100)],
                        town_id: int = 1, cursor: pg.Cursor = None,
-                       limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.Page[dict]:
-        with db.sessions() as s:
-            return pg.page_of(service.team_progress(s, town_id, year), cursor, limit,
-                              lambda t: t["team_id"])
+                       limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.Page[TeamProgress]:
+        return pg.page_of(service.progress(db, town_id, year), cursor, limit,
+                          lambda t: t.team_id)
 
-    @get("/reports/stations", sync_to_thread=True, guards=[requires_role(*ADMINS)],
+    @get("/stations/reports", sync_to_thread=True, guards=[requires_role(*ADMINS)],
          summary="Per-station figures for a month (YYYY-MM) or quarter (YYYYQn); a village "
                  "admin sees their own stations' rows")
     def station_report(self, db: Database, principal: Principal,
                        period: Annotated[str, Parameter(max_length=8)],
-                       town_id: int = 1) -> dict:
-        p = reports.parse_period(period)
-        with db.sessions() as s:
-            r = reports.report(s, town_id, p)
-        if not principal.is_town_admin:
-            mine = principal.villages(VILLAGE_ADMIN)
-            r["stations"] = [x for x in r["stations"] if x["station_id"] in mine]
-            # the town's totals less one's own row would be the other villages' figures
-            r["totals"] = reports.totals(r["stations"])
-            r["sign_only"] = [x["name"] for x in r["stations"] if x["sign_only"]]
-        return r
+                       town_id: int = 1) -> StationReport:
+        return reports.report_for(db, principal, town_id, period)
 
-    @get("/reports/honour-candidates", sync_to_thread=True, guards=[requires_role(TOWN_ADMIN)],
+    @get("/stations/reports/honour-candidates", sync_to_thread=True,
+         guards=[requires_role(TOWN_ADMIN)],
          summary="Candidates for 优秀志愿服务组织 / 组织者 / 项目 from the period's figures")
     def honour_candidates(self, db: Database, period: Annotated[str, Parameter(max_length=8)],
-                          town_id: int = 1) -> dict:
-        with db.sessions() as s:
-            return honours.candidates(s, town_id, reports.parse_period(period))
+                          town_id: int = 1) -> HonourCandidates:
+        return honours.candidates_of(db, town_id, period)
 
     @get("/stations/{station_id:int}/reports/{period:str}/report.pdf", sync_to_thread=True,
          guards=[requires_role(*ADMINS, scope_param="station_id")], media_type=PDF,
          summary="A station's quarterly summary for its liaisons, A4 PDF")
     def quarter_pdf(self, station_id: int, period: str, db: Database) -> Response:
-        q, town = self._quarter(db, station_id, period)
+        q, town = reports.quarter_summary(db, station_id, period)
         return Response(export.render_pdf(q, town), media_type=PDF, headers={
             "Content-Disposition": f'inline; filename="station-{station_id}-{period}.pdf"'})
 
@@ -160,15 +136,6 @@ class StationsController(Controller):
          guards=[requires_role(*ADMINS, scope_param="station_id")], media_type=XLSX,
          summary="A station's quarterly summary for its liaisons, .xlsx")
     def quarter_xlsx(self, station_id: int, period: str, db: Database) -> Response:
-        q, town = self._quarter(db, station_id, period)
+        q, town = reports.quarter_summary(db, station_id, period)
         return Response(export.render_xlsx(q, town), media_type=XLSX, headers={
             "Content-Disposition": f'attachment; filename="station-{station_id}-{period}.xlsx"'})
-
-    @staticmethod
-    def _quarter(db: Database, station_id: int, period: str) -> tuple[dict, str]:
-        p = reports.parse_period(period)
-        if "Q" not in p.code:
-            raise InvalidInput("the summary is quarterly: YYYYQn", code="period_not_quarter")
-        town_id, town = _town_of(db, station_id)
-        with db.sessions() as s:
-            return reports.station_quarter(s, town_id, station_id, p), town

@@ -7,6 +7,7 @@ import itertools
 
 from litestar import Request, get, post
 from litestar.response import Redirect, Template
+from msgspec import to_builtins
 
 from api.auth import TOWN_ADMIN, Principal
 from api.pages.common import (
@@ -31,6 +32,7 @@ from ledger.recognition import honor, service
 from ledger.recognition.stars import MAX_LEVEL, get_config
 
 ADMINS = ACTIONS["village.admin"]
+API_LIST = "/api/v1/recognition/honor-lists/"  # the published list's JSON
 DEFINITION_FIELDS = {"honor_name*": "name", "honor_scope*": "scope_id",
                      "honor_period*": "period", "honor_metric*": "metric",
                      "honor_size*": "size", "honor_minimum*": "minimum",
@@ -56,8 +58,8 @@ def _home(request: Request, db: Database, p: Principal, *, status: int = 200,
     scope_options += [(f"village:{vid}", name) for vid, (name, _) in names.items()
                       if may(p, "village.admin", vid)]
     defs = service.list_definitions(db, town_id=None, village_id=None)
-    return render(request, "admin/honors.html", status=status, definitions=defs,
-                  published=service.published(db, town_id=None, village_id=None),
+    return render(request, "admin/honors.html", status=status, definitions=to_builtins(defs),
+                  published=to_builtins(service.published(db, town_id=None, village_id=None)),
                   scope_options=scope_options, names={k: v[0] for k, v in names.items()},
                   metric_options=[(m, t("metric." + m)) for m in honor.METRICS],
                   period_options=[(x, t("period." + x)) for x in honor.PERIODS if x != "custom"],
@@ -107,7 +109,7 @@ def honor_draft(request: Request, def_id: int, db: Database, principal: Principa
         return _home(request, db, principal, status=422, draft_errors={
             def_id: field_errors(exc, t, {"honor_period*": "period"})},
             draft_values={def_id: data})
-    return Redirect(path=f"/admin/honors/lists/{hl['id']}", status_code=303)
+    return Redirect(path=f"/admin/honors/lists/{hl.id}", status_code=303)
 
 
 @get("/admin/honors/lists/{list_id:int}", name="admin_honor_list",
@@ -115,9 +117,9 @@ def honor_draft(request: Request, def_id: int, db: Database, principal: Principa
 def honor_list(request: Request, list_id: int, db: Database, settings: Settings,
                principal: Principal) -> Template | Redirect:
     _check_scope(principal, service.scope_of_list(db, list_id))
-    view = service.get_list(db, list_id, admin=True)
+    view = to_builtins(service.get_list(db, list_id, admin=True))  # the template's dict
     return render(request, "admin/honor_list.html", hl=view, refresh_s=COMPUTING_REFRESH_S,
-                  public_url=f"{settings.public_base_url}/api/v1/honor-lists/{list_id}")
+                  public_url=f"{settings.public_base_url}{API_LIST}{list_id}")
 
 
 @post("/admin/honors/lists/{list_id:int}/{action:str}", name="admin_honor_action",
@@ -148,7 +150,7 @@ def honor_action(request: Request, list_id: int, action: str, db: Database,
         else:
             raise DomainError("unknown action", code="not_found", status=404)
     except DomainError as exc:
-        view = service.get_list(db, list_id, admin=True)
+        view = to_builtins(service.get_list(db, list_id, admin=True))  # the template's dict
         return render(request, "admin/honor_list.html", status=exc.status, hl=view,
                       refresh_s=COMPUTING_REFRESH_S, public_url="",
                       errors=field_errors(exc, t, {"exclusion*": "reason"}), values=data)

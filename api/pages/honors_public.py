@@ -9,6 +9,7 @@ from urllib.parse import quote
 
 from litestar import Request, get, post
 from litestar.response import Redirect, Template
+from msgspec import to_builtins
 
 from api.auth import Principal
 from api.pages.common import (
@@ -35,7 +36,7 @@ DEFAULT_NOTICE_DAYS = 5
 @get("/honors", name="honor_lists_public", sync_to_thread=True)
 def honor_lists_public(request: Request, db: Database) -> Template:
     return render(request, "honors_public/lists.html", notices=service.notices(db),
-                  lists=service.published(db, town_id=None, village_id=None))
+                  lists=to_builtins(service.published(db, town_id=None, village_id=None)))
 
 
 def _list_page(request: Request, db: Database, list_id: int, *, status: int = 200,
@@ -45,7 +46,7 @@ def _list_page(request: Request, db: Database, list_id: int, *, status: int = 20
     if state == "notice":
         return render(request, "honors_public/notice.html", status=status,
                       hl=service.notice_list(db, list_id), point_metrics=POINT_METRICS, **ctx)
-    view = service.get_list(db, list_id, admin=False)
+    view = to_builtins(service.get_list(db, list_id, admin=False))  # the template's dict
     return render(request, "honors_public/list.html", status=status, hl=view,
                   content=view["content"], point_metrics=POINT_METRICS, **ctx)
 

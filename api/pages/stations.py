@@ -50,7 +50,7 @@ def chart(rows: list[tuple[str, int]], title: str, n: int, fmt=str) -> Markup:
 @get("/town/dashboard", name="town_dashboard", guards=[page_role(TOWN_ADMIN)], sync_to_thread=True)
 def dashboard(request: Request, db: Database) -> Template | Redirect:
     # The whole town's figures and honour candidates: the town admin's (a village admin's own
-    # station report is GET /api/v1/reports/stations, filtered to their stations).
+    # station report is GET /api/v1/stations/reports, filtered to their stations).
     raw = request.query_params.get("period") or ""
     try:
         period = reports.parse_period(raw) if raw else reports.last_full_quarter(local_today())

@@ -21,10 +21,13 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ledger.activities.schemas import ServiceMinutes
+from ledger.db import Database
 from ledger.errors import InvalidInput
 from ledger.journal import minutes as book
 from ledger.journal.models import Account, HolderType, Purpose, Unit
 from ledger.journal.posting import Line, PostedEntry, post_entry
+from ledger.view import typed
 
 US_PER_MINUTE = 60_000_000
 ROUNDING_STEPS_MIN = (1, 5, 10, 15, 30, 60)
@@ -95,3 +98,9 @@ def person_minutes(s: Session, person_id: int) -> dict:
     by = dict(rows)
     return {"certified_minutes": int(by.get(Purpose.POINTS, 0)),
             "pending_minutes": int(by.get(Purpose.TRANSIT, 0))}
+
+
+def service_of(db: Database, person_id: int) -> ServiceMinutes:
+    """A volunteer's certified and pending minutes (the API's `/me/service`)."""
+    with db.sessions() as s:
+        return typed({"person_id": person_id, **person_minutes(s, person_id)}, ServiceMinutes)

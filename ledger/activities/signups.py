@@ -20,11 +20,13 @@ from ledger.activities.models import (
     Signup,
     SignupStatus,
 )
-from ledger.activities.planning import get_activity, require_manager
+from ledger.activities.planning import activity_view, get_activity, require_manager
+from ledger.activities.schemas import ActivityView
 from ledger.identity.actor import Actor
 from ledger.db import Database
 from ledger.errors import Conflict, NotFound
 from ledger.timeutil import utcnow
+from ledger.view import typed
 
 MAX_LIST_PAGE = 500
 
@@ -149,3 +151,14 @@ def list_signups(db: Database, actor: Actor, activity_id: int) -> dict:
         return {"activity_id": activity_id, "capacity": act.capacity,
                 "seats_taken": seats_taken(s, activity_id),
                 "items": [_signup_view(r, act) for r in rows]}
+
+
+def activity_for(db: Database, activity_id: int, person_id: int | None) -> ActivityView:
+    """An activity as its reader sees it: a volunteer also reads their own sign-up's status
+    (`my_signup`, null when they have none)."""
+    with db.sessions() as s:
+        view = activity_view(get_activity(s, activity_id))
+        if person_id is not None:
+            sg = my_signup(s, activity_id, person_id)
+            view["my_signup"] = sg.status if sg else None
+    return typed(view, ActivityView)

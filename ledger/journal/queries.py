@@ -8,8 +8,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ledger import paging
+from ledger.db import Database
 from ledger.errors import NotFound
 from ledger.journal.models import Account, JournalEntry, Posting
+from ledger.journal.schemas import AccountView, Statement
+from ledger.view import typed
 
 MAX_PAGE = paging.MAX_PAGE
 
@@ -52,3 +55,21 @@ def statement(s: Session, account_id: int, *, limit: int = 50,
               "details": e.details} for p, e in rows]
     nxt = items[-1]["seq"] if len(items) == limit and items[-1]["seq"] > 1 else None
     return {"account": account_view(acct), "items": items, "next_before_seq": nxt}
+
+
+def account(db: Database, account_id: int, as_of: datetime | None = None) -> AccountView:
+    """An account's balances now, and at `as_of` when asked (the API's account view)."""
+    with db.sessions() as s:
+        view = account_view(get_account(s, account_id))
+        if as_of is not None:
+            view["balance_as_of"] = balance_as_of(s, account_id, as_of)
+            view["as_of"] = as_of.isoformat()
+    return typed(view, AccountView)
+
+
+def statement_page(db: Database, account_id: int, *, limit: int,
+                   before_seq: int | None) -> Statement:
+    """A page of `statement` as its type, with both cursor names."""
+    with db.sessions() as s:
+        page = statement(s, account_id, limit=limit, before_seq=before_seq)
+    return typed({**page, "next_cursor": paging.cursor_of(page["next_before_seq"])}, Statement)

@@ -6,12 +6,17 @@ from __future__ import annotations
 from sqlalchemy import select, text
 
 from ledger.db import Database
-from ledger.errors import Conflict
+from ledger.errors import Conflict, InvalidInput
+from ledger.identity.actor import Actor, require
 from ledger.journal import book, holds
 from ledger.journal.audit import make_checkpoint, run_audit
 from ledger.journal.models import Account, Posting
 from ledger.journal.posting import reverse_entry
-from ledger.registry.lookup import refuse_self_award
+from ledger.journal.schemas import AuditView, EntryView
+from ledger.view import typed
+from ledger.registry.lookup import refuse_self_award, require_holder_in_village
+
+MAX_ID = 2**63 - 1  # BIGINT ids
 
 
 def allocate(db: Database, *, shards: int, town_id: int, village_id: int, amount: int,
@@ -32,6 +37,21 @@ def adjust(db: Database, *, shards: int, village_id: int, holder_type: str, hold
                             village_id=village_id, holder_type=holder_type, holder_id=holder_id,
                             amount=abs(amount), shards=shards, memo=memo, source="admin",
                             actor_id=actor_id)
+
+
+def adjust_as(db: Database, actor: Actor, *, shards: int, village_id: int, holder_type: str,
+              holder_id: int, amount: int, memo: str, key: str | None) -> EntryView:
+    """`adjust` by an admin of the village (the API's manual award or deduction): a village
+    pays only its own people, households and teams, and never the actor's own household."""
+    require(actor, "village.admin", village_id, "a manual award or deduction")
+    if not (0 < village_id <= MAX_ID and 0 < holder_id <= MAX_ID):
+        raise InvalidInput("ids are positive 64-bit integers", code="value_out_of_range")
+    with db.sessions() as s:
+        require_holder_in_village(s, holder_type, holder_id, village_id)
+        refuse_self_award(s, actor.person_id, holder_type, holder_id)
+    return typed(adjust(db, shards=shards, village_id=village_id, holder_type=holder_type,
+                        holder_id=holder_id, amount=amount, memo=memo, actor_id=actor.user_id,
+                        key=key).result, EntryView)
 
 
 def reverse(db: Database, *, entry_id: int, reason: str, actor_id: int | None,
@@ -106,6 +126,11 @@ def sweep_expired_holds(db: Database) -> int:
 def audit(db: Database) -> dict:
     with db.sessions() as s:
         return run_audit(s).as_dict()
+
+
+def audit_view(db: Database) -> AuditView:
+    """The audit run now, as the API answers it."""
+    return typed(audit(db), AuditView)
 
 
 def checkpoint(db: Database) -> dict | None:

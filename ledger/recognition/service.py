@@ -15,15 +15,18 @@ from ledger.recognition import honor, leaderboards, rollups, stars
 from ledger.recognition.leaderboards import live_periods
 from ledger.recognition.models import HonorDefinition, HonorList
 from ledger.recognition.poster import poster_bytes
+from ledger.recognition.schemas import (DefinitionView, HonorListView, PublishedListView,
+                                        RankingView, StarConfigView, StarSummary, TaskView)
 from ledger.recognition.tasks import EXPORT_TASK, RECOMPUTE_TASK
 from ledger.rules.store import scale_in_force
 from ledger.units import points_of
+from ledger.view import typed
 
 MAX_PAGE = 100
 
 
 def set_star_config(db: Database, *, town_id: int, kind: str, body: dict,
-                    actor_id: int | None, key: str | None) -> dict:
+                    actor_id: int | None, key: str | None) -> StarConfigView:
     """A new version of a town's thresholds; every star is recomputed after the commit."""
     def work(s) -> dict:
         _town(s, town_id)
@@ -31,19 +34,27 @@ def set_star_config(db: Database, *, town_id: int, kind: str, body: dict,
         outbox.enqueue(s, RECOMPUTE_TASK, {"town_id": town_id, "cause": "thresholds"})
         return cfg.as_dict()
 
-    return book.write(db, work, key=key, request={"op": "star_config", "town": town_id,
-                                                  "kind": kind, "body": body}).result
+    return typed(book.write(db, work, key=key, request={
+        "op": "star_config", "town": town_id, "kind": kind, "body": body}).result,
+        StarConfigView)
 
 
-def request_recompute(db: Database, *, town_id: int | None, key: str | None) -> dict:
+def star_config(db: Database, town_id: int, kind: str) -> StarConfigView:
+    """A town's star thresholds of one kind now (the defaults until it sets its own)."""
+    with db.sessions() as s:
+        return typed(stars.get_config(s, town_id, kind).as_dict(), StarConfigView)
+
+
+def request_recompute(db: Database, *, town_id: int | None, key: str | None) -> TaskView:
+    """Recompute every star (of a town, or of all) in a background task; its state now."""
     def work(s: Session) -> dict:
         if town_id is not None:
             _town(s, town_id)
         return {"task_id": outbox.enqueue(s, RECOMPUTE_TASK,
                                           {"town_id": town_id, "cause": "recompute"})}
 
-    return book.write(db, work, key=key,
-                      request={"op": "recompute_stars", "town": town_id}).result
+    res = book.write(db, work, key=key, request={"op": "recompute_stars", "town": town_id})
+    return task_status(db, res.result["task_id"])
 
 
 def _town(s: Session, town_id: int) -> None:
@@ -52,20 +63,21 @@ def _town(s: Session, town_id: int) -> None:
         raise NotFound(f"town {town_id} does not exist", code="town_not_found")
 
 
-def star_summary(db: Database, holder_type: str, holder_id: int) -> dict:
+def star_summary(db: Database, holder_type: str, holder_id: int) -> StarSummary:
     rollups.catch_up(db, mode="new")  # the history includes every committed change
     with db.sessions() as s:
-        return stars.summary(s, holder_type, holder_id)
+        return typed(stars.summary(s, holder_type, holder_id), StarSummary)
 
 
 def create_definition(db: Database, *, fields: dict, actor_id: int | None,
-                      key: str | None) -> dict:
-    return book.write(db, lambda s: honor.definition_view(
+                      key: str | None) -> DefinitionView:
+    return typed(book.write(db, lambda s: honor.definition_view(
         honor.create_definition(s, fields, actor_id)), key=key,
-        request={"op": "honor_definition", **fields}).result
+        request={"op": "honor_definition", **fields}).result, DefinitionView)
 
 
-def list_definitions(db: Database, *, town_id: int | None, village_id: int | None) -> list:
+def list_definitions(db: Database, *, town_id: int | None,
+                     village_id: int | None) -> list[DefinitionView]:
     from sqlalchemy import select
     with db.sessions() as s:
         q = select(HonorDefinition).where(HonorDefinition.active.is_(True))
@@ -73,8 +85,8 @@ def list_definitions(db: Database, *, town_id: int | None, village_id: int | Non
             q = q.where(HonorDefinition.town_id == town_id)
         if village_id is not None:
             q = q.where(HonorDefinition.scope == "village", HonorDefinition.scope_id == village_id)
-        return [honor.definition_view(d) for d in s.scalars(q.order_by(HonorDefinition.id)
-                                                              .limit(MAX_PAGE))]
+        return typed([honor.definition_view(d) for d in s.scalars(
+            q.order_by(HonorDefinition.id).limit(MAX_PAGE))], list[DefinitionView])
 
 
 def scope_of_definition(db: Database, def_id: int) -> tuple[int, int | None]:
@@ -82,6 +94,12 @@ def scope_of_definition(db: Database, def_id: int) -> tuple[int, int | None]:
     with db.sessions() as s:
         d = honor.get_definition(s, def_id)
         return honor.scope_town(s, d.scope, d.scope_id)
+
+
+def scope_of(db: Database, scope: str, scope_id: int) -> tuple[int, int | None]:
+    """(town id, village id or None) whose admins manage lists of this scope."""
+    with db.sessions() as s:
+        return honor.scope_town(s, scope, scope_id)
 
 
 def scope_of_list(db: Database, list_id: int) -> tuple[int, int | None]:
@@ -94,7 +112,7 @@ def scope_of_list(db: Database, list_id: int) -> tuple[int, int | None]:
 
 
 def request_draft(db: Database, *, def_id: int, period: str, until: str | None,
-                  actor_id: int | None, key: str | None) -> dict:
+                  actor_id: int | None, key: str | None) -> HonorListView:
     """Ask for a draft (computed by the worker; in the embedded default, before this returns)."""
     res = book.write(db, lambda s: {"list_id": honor.request_draft(
         s, def_id, period, until, actor_id).id}, key=key,
@@ -102,43 +120,46 @@ def request_draft(db: Database, *, def_id: int, period: str, until: str | None,
     return get_list(db, res.result["list_id"], admin=True)
 
 
-def get_list(db: Database, list_id: int, *, admin: bool) -> dict:
+def get_list(db: Database, list_id: int, *, admin: bool) -> HonorListView:
     with db.sessions() as s:
         hl = honor.get_list(s, list_id)
         if not admin and hl.status != "published":
             raise NotFound(f"honor list {list_id} is not published", code="honor_list_not_found")
-        return honor.list_view(s, hl, admin=admin)
+        return typed(honor.list_view(s, hl, admin=admin), HonorListView)
 
 
-def _list_op(db: Database, list_id: int, op: str, fn, key: str | None, req: dict) -> dict:  # noqa: ANN001
+def _list_op(db: Database, list_id: int, op: str, fn, key: str | None,  # noqa: ANN001
+             req: dict) -> HonorListView:
     book.write(db, lambda s: {"list_id": fn(s).id}, key=key,
                request={"op": op, "list": list_id, **req})
     return get_list(db, list_id, admin=True)
 
 
-def start_review(db: Database, *, list_id: int, actor_id: int | None, key: str | None) -> dict:
+def start_review(db: Database, *, list_id: int, actor_id: int | None,
+                 key: str | None) -> HonorListView:
     return _list_op(db, list_id, "honor_review",
                     lambda s: honor.start_review(s, list_id, actor_id), key, {})
 
 
 def exclude(db: Database, *, list_id: int, holder_id: int, reason: str, actor_id: int | None,
-            key: str | None) -> dict:
+            key: str | None) -> HonorListView:
     return _list_op(db, list_id, "honor_exclude",
                     lambda s: honor.exclude(s, list_id, holder_id, reason, actor_id), key,
                     {"holder": holder_id, "reason": reason})
 
 
 def publish(db: Database, *, list_id: int, actor_id: int | None, poster_dir: str,
-            base_url: str, key: str | None) -> dict:
+            base_url: str, key: str | None) -> HonorListView:
     return _list_op(db, list_id, "honor_publish",
                     lambda s: honor.publish(s, list_id, actor_id, poster_dir=poster_dir,
                                             base_url=base_url), key, {})
 
 
-def published(db: Database, *, town_id: int | None, village_id: int | None) -> list:
+def published(db: Database, *, town_id: int | None,
+              village_id: int | None) -> list[PublishedListView]:
     with db.sessions() as s:
-        return honor.published_lists(s, town_id=town_id, village_id=village_id,
-                                     limit=MAX_PAGE)
+        return typed(honor.published_lists(s, town_id=town_id, village_id=village_id,
+                                           limit=MAX_PAGE), list[PublishedListView])
 
 
 def poster(db: Database, *, list_id: int, ext: str, poster_dir: str, base_url: str) -> bytes:
@@ -151,7 +172,7 @@ def poster(db: Database, *, list_id: int, ext: str, poster_dir: str, base_url: s
 
 
 def ranking(db: Database, *, scope: str, scope_id: int, metric: str, period: str,
-            n: int) -> dict:
+            n: int) -> RankingView:
     """A live board, with masked names (it is public)."""
     from sqlalchemy import select
 
@@ -181,12 +202,12 @@ def ranking(db: Database, *, scope: str, scope_id: int, metric: str, period: str
             r["hours_x10"] = r["value"] * 10 // 60
         else:  # `value` is in ledger steps; `points` as people read them (ledger.units)
             r["points"] = points_of(r["value"], scale)
-    return {"scope": scope, "scope_id": scope_id, "metric": metric,
-            "period": periods[period], "entries": rows}
+    return typed({"scope": scope, "scope_id": scope_id, "metric": metric,
+                  "period": periods[period], "entries": rows}, RankingView)
 
 
 def request_export(db: Database, *, village_id: int, year: int, out_dir: str,
-                   key: str | None) -> dict:
+                   key: str | None) -> TaskView:
     def work(s: Session) -> dict:
         # Refuse now what the task would refuse later: a task for no village would only
         # retry until it is dead, and the caller would have been told 202.
@@ -200,19 +221,19 @@ def request_export(db: Database, *, village_id: int, year: int, out_dir: str,
     return task_status(db, res.result["task_id"])
 
 
-def task_status(db: Database, task_id: int) -> dict:
+def task_status(db: Database, task_id: int) -> TaskView:
     with db.sessions() as s:
         row = s.get(outbox.OutboxRow, task_id)
         if row is None:
             raise NotFound(f"task {task_id} does not exist", code="task_not_found")
         state = ("done" if row.done_at else "dead" if row.dead_at else
                  "retrying" if row.attempts else "queued")
-        return {"task_id": row.id, "task": row.task, "state": state, "attempts": row.attempts,
-                "error": row.last_error or None, "result": row.result}
+        return TaskView(task_id=row.id, task=row.task, state=state, attempts=row.attempts,
+                        error=row.last_error or None, result=row.result)
 
 
 def start_notice(db: Database, *, list_id: int, actor_id: int | None, days: int,
-                 key: str | None) -> dict:
+                 key: str | None) -> HonorListView:
     return _list_op(db, list_id, "honor_notice",
                     lambda s: honor.start_notice(s, list_id, actor_id, days), key,
                     {"days": days})
@@ -228,7 +249,7 @@ def object_to_list(db: Database, *, list_id: int, user_id: int, reason: str,
 
 
 def decide_objection(db: Database, *, list_id: int, objection_id: int, actor_id: int | None,
-                     upheld: bool, note: str, key: str | None) -> dict:
+                     upheld: bool, note: str, key: str | None) -> HonorListView:
     return _list_op(db, list_id, "honor_objection",
                     lambda s: honor.decide_objection(s, objection_id, actor_id, upheld, note),
                     key, {"objection": objection_id, "upheld": upheld, "note": note})

@@ -11,11 +11,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ledger.activities.models import Activity, ActivityStatus, Attendance
+from ledger.db import Database
 from ledger.identity.models import AppUser
 from ledger.matching.models import MenuItem, OrderStatus, ServiceOrder
 from ledger.recognition.stars import collective_services
 from ledger.registry.models import Team
-from ledger.stations.reports import Period, order_activity_ids
+from ledger.stations.reports import Period, order_activity_ids, parse_period
+from ledger.stations.schemas import HonourCandidates
+from ledger.view import typed
 
 MAX_CANDIDATES = 10
 MIN_ORGANISER_ACTIVITIES = 3
@@ -91,3 +94,9 @@ def _score(v: dict) -> dict:
     out["rated"] = len(ratings)
     out["rating_avg"] = round(sum(ratings) / len(ratings), 1) if ratings else None
     return out
+
+
+def candidates_of(db: Database, town_id: int, period: str) -> HonourCandidates:
+    """`candidates` for a period given as text (YYYY-MM or YYYYQn)."""
+    with db.sessions() as s:
+        return typed(candidates(s, town_id, parse_period(period)), HonourCandidates)

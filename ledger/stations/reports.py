@@ -16,12 +16,16 @@ from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
 
 from ledger.activities.models import CERTIFIED_REVIEWS, Activity, ActivityStatus, Attendance
+from ledger.db import Database
 from ledger.errors import InvalidInput
+from ledger.identity.actor import Actor, villages_of
 from ledger.matching.models import ServiceOrder
 from ledger.matching.orders import overdue
-from ledger.registry.models import Village
-from ledger.stations.service import KIND_NAMES, team_progress
+from ledger.registry.models import Town, Village
+from ledger.stations.schemas import StationReport
+from ledger.stations.service import KIND_NAMES, station, team_progress
 from ledger.timeutil import LOCAL_TZ, utcnow
+from ledger.view import typed
 
 MAX_SERIES_MONTHS = 24
 _PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$|^(\d{4})Q([1-4])$")
@@ -258,3 +262,30 @@ def station_quarter(s: Session, town_id: int, station_id: int, q: Period, *,
     return {"station_id": v.id, "name": v.name, "kind_name": KIND_NAMES.get(v.kind, ""),
             "period": q.code, "label": q.label, "months": months, "total": total,
             "activities": held, "liaisons": liaisons}
+
+
+def report_for(db: Database, actor: Actor, town_id: int, period: str) -> StationReport:
+    """`report` as `actor` may read it: the town's admins every station; a village admin
+    their own stations' rows, with the totals of those rows (the town's totals less one's
+    own row would be the other villages' figures)."""
+    p = parse_period(period)
+    with db.sessions() as s:
+        r = report(s, town_id, p)
+    mine = villages_of(actor, "village.admin")  # None: every village
+    if mine is not None:
+        r["stations"] = [x for x in r["stations"] if x["station_id"] in mine]
+        r["totals"] = totals(r["stations"])
+        r["sign_only"] = [x["name"] for x in r["stations"] if x["sign_only"]]
+    return typed(r, StationReport)
+
+
+def quarter_summary(db: Database, station_id: int, period: str) -> tuple[dict, str]:
+    """A station's quarterly summary (`station_quarter`) and its town's name, for the PDF
+    and the workbook its liaisons get."""
+    p = parse_period(period)
+    if "Q" not in p.code:
+        raise InvalidInput("the summary is quarterly: YYYYQn", code="period_not_quarter")
+    with db.sessions() as s:
+        v = station(s, station_id)
+        town = s.get(Town, v.town_id).name
+        return station_quarter(s, v.town_id, station_id, p), town

@@ -14,9 +14,13 @@ from ledger.db import Database
 from ledger.errors import InvalidInput, NotFound
 from ledger.identity.actor import require
 from ledger.identity.roles import REGISTRY_ADMINS
+from ledger.matching.menu import menu
 from ledger.recognition.stars import MIN_COLLECTIVE_SERVICES, collective_services
 from ledger.registry.models import Team, TeamMember, Village
+from ledger.stations.schemas import (LiaisonView, PlanView, ProfileView, StationPage,
+                                     StationSummary, TeamProgress)
 from ledger.timeutil import LOCAL_TZ, utcnow
+from ledger.view import typed
 
 KIND_NAMES = {"institute": "新时代文明实践所", "point": "新时代文明实践点",
               "village": "新时代文明实践站", "community": "新时代文明实践站"}
@@ -82,10 +86,10 @@ def set_profile(s: Session, village_id: int, d: ProfileDraft, *, actor_id: int |
     return profile_view(p)
 
 
-def update_profile(db: Database, actor, village_id: int, d: ProfileDraft) -> dict:
+def update_profile(db: Database, actor, village_id: int, d: ProfileDraft) -> ProfileView:
     require(actor, REGISTRY_ADMINS, village_id, "editing a station")
     with db.transaction() as s:
-        return set_profile(s, village_id, d, actor_id=actor.user_id)
+        return typed(set_profile(s, village_id, d, actor_id=actor.user_id), ProfileView)
 
 
 def add_liaison(s: Session, village_id: int, name: str, title: str = "",
@@ -150,10 +154,11 @@ def publish_plan(s: Session, village_id: int, month: date, theme: str, lines: li
 
 
 def publish_plan_as(db: Database, actor, village_id: int, month: date, theme: str,
-                    lines: list[dict]) -> dict:
+                    lines: list[dict]) -> PlanView:
     require(actor, REGISTRY_ADMINS, village_id, "publishing a station's plan")
     with db.transaction() as s:
-        return publish_plan(s, village_id, month, theme, lines, actor_id=actor.user_id)
+        return typed(publish_plan(s, village_id, month, theme, lines, actor_id=actor.user_id),
+                     PlanView)
 
 
 def plan_view(p) -> dict:
@@ -234,3 +239,29 @@ def team_progress(s: Session, town_id: int, year: int, *, today: date | None = N
                     "behind_months": behind,
                     "behind_now": bool(behind) and behind[-1] == last_done})
     return out
+
+
+# ---- the API's answers (ledger/stations/schemas.py) ------------------------------------------
+
+def stations(db: Database, town_id: int | None = None) -> list[StationSummary]:
+    with db.sessions() as s:
+        return typed(list_stations(s, town_id), list[StationSummary])
+
+
+def public_page(db: Database, village_id: int) -> StationPage:
+    """`station_page` with the town's menu of services (四单)."""
+    with db.sessions() as s:
+        page = station_page(s, village_id)
+        page["menu"] = menu(s, station(s, village_id).town_id)
+    return typed(page, StationPage)
+
+
+def add_liaison_as(db: Database, actor, village_id: int, name: str, title: str) -> LiaisonView:
+    require(actor, REGISTRY_ADMINS, village_id, "adding a liaison")
+    with db.transaction() as s:
+        return typed(add_liaison(s, village_id, name, title), LiaisonView)
+
+
+def progress(db: Database, town_id: int, year: int) -> list[TeamProgress]:
+    with db.sessions() as s:
+        return typed(team_progress(s, town_id, year), list[TeamProgress])

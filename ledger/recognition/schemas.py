@@ -1,0 +1,149 @@
+"""Recognition's answers as types (stars, thresholds, honor lists, rankings, background tasks),
+so the API's schema documents each body and a view that drifts from its type fails at the
+boundary (`msgspec.convert`), not in a client. A field that a view carries only sometimes is
+`UNSET` when absent (left out of the JSON, as the view leaves it out); a field always carried
+is there, null or not."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from msgspec import UNSET, UnsetType
+
+from ledger.view import View
+
+Points = int | float  # points as people read them (ledger.units.points_of: 3.5 at scale 2)
+
+
+class StarConfigView(View):
+    """A town's star thresholds of one kind; a household's also name the period and vetoes."""
+    kind: str
+    version: int
+    thresholds: list[int]
+    period: str | UnsetType = UNSET
+    veto: dict[str, int] | UnsetType = UNSET
+
+
+class StarCurrent(View):
+    """The live figure of the current period: a volunteer's in minutes (and `hours_x10`), a
+    household's score in steps (and `points`), a team's collective services (`meets_plan`)."""
+    period: str
+    value: int
+    level: int
+    capped_by: str | None
+    next_threshold: int | None
+    hours_x10: int | UnsetType = UNSET
+    points: Points | UnsetType = UNSET
+    next_threshold_points: Points | None | UnsetType = UNSET
+    meets_plan: bool | UnsetType = UNSET
+
+
+class StarChangeView(View):
+    at: str
+    period: str
+    from_: int = msgspec.field(name="from")
+    to: int
+    value: int
+    cause: str
+    ref: str | None
+    config_version: int | None
+
+
+class StarSummary(View):
+    holder_type: str
+    holder_id: int
+    kind: str
+    stars: int
+    config: StarConfigView
+    current: StarCurrent
+    history: list[StarChangeView]
+
+
+class TaskView(View):
+    """A background task (an outbox row): queued, retrying, done or dead."""
+    task_id: int
+    task: str
+    state: str
+    attempts: int
+    error: str | None
+    result: Any
+
+
+class DefinitionView(View):
+    id: int
+    town_id: int
+    name: str
+    scope: str
+    scope_id: int
+    period: str
+    metric: str
+    size: int
+    minimum: int
+    tie_break: str
+    mask_names: bool
+    active: bool
+
+
+class ObjectionView(View):
+    id: int
+    holder_id: int | None
+    reason: str
+    created_at: str
+    outcome: str | None
+    decided_by: int | None
+    decision_note: str
+
+
+class HonorListView(View):
+    """A list: everyone sees a published one (content, hash, checkpoint); its admins also see
+    a draft's entries and the exclusions, notice and objections."""
+    id: int
+    definition: DefinitionView
+    period: str
+    version: int
+    status: str
+    content: dict[str, Any] | UnsetType = UNSET
+    content_sha256: str | UnsetType = UNSET
+    checkpoint_root: str | None | UnsetType = UNSET
+    verified: bool | UnsetType = UNSET
+    published_at: str | UnsetType = UNSET
+    entries: list[dict[str, Any]] | UnsetType = UNSET
+    note: str | None | UnsetType = UNSET
+    unit: str | UnsetType = UNSET
+    candidates: int | UnsetType = UNSET
+    computed_at: str | None | UnsetType = UNSET
+    exclusions: list[dict[str, Any]] | UnsetType = UNSET
+    notice_until: str | None | UnsetType = UNSET
+    objections: list[ObjectionView] | UnsetType = UNSET
+
+
+class PublishedListView(View):
+    id: int
+    title: str
+    scope: str
+    scope_id: int
+    period: str
+    version: int
+    published_at: str
+    content_sha256: str
+
+
+class RankingEntry(View):
+    """One place on a live board; the name masked. `value` in the unit's steps (minutes, or
+    ledger steps), with `hours_x10` or `points` as people read it."""
+    rank: int
+    holder_id: int
+    value: int
+    name: str
+    hours_x10: int | UnsetType = UNSET
+    points: Points | UnsetType = UNSET
+
+
+class RankingView(View):
+    scope: str
+    scope_id: int
+    metric: str
+    period: str
+    entries: list[RankingEntry]
+
