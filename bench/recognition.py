@@ -3,11 +3,18 @@ PostgreSQL, then a town-wide yearly honor list and a full star recomputation, ti
 
     .venv/bin/python -m bench.recognition                    # the full size (about an hour)
     .venv/bin/python -m bench.recognition --people 20000 --entries 200000   # a smoke run
+    .venv/bin/python -m bench.recognition --people 150000 --entries 1000000 --keep
+    .venv/bin/python -m bench.recognition --database jifen_rbench_XXXXXX --repeat 3
+    .venv/bin/python -m bench.recognition --towns 4 --people 150000 --entries 1000000
 
 Targets (issue #23.4): rollups rebuilt from the journal under 120 s, honor list under 2 s, star
 recomputation under 10 s, at the full size (docs/recognition.md). A scaled-down run prints the
-rebuild's rate (postings/s) and what it extrapolates to at 20,000,000 postings (linear: the
-rebuild is a hash join and a sort-free aggregation over the postings).
+rebuild's rate (postings/s), its median and min–max over `--repeat` runs, the wall time of each
+of its phases, and pgbench's TPC-B at 8 clients measured before and after the rebuilds in the
+same run (`--tpcb-seconds`). Seed once with `--keep`, then time on the kept database with
+`--database` (never dropped). `--towns N` (issue #23.7, docs/scale.md): N towns as independent
+books, one database each sharing `--people` and `--entries`, rebuilt one after another and all
+at once. Figures: bench/README.md.
 
 The bulk path: the journal has no bulk-load API yet, so the journal rows are generated on the
 server with set-based SQL (INSERT … SELECT over generate_series, window functions for each
