@@ -192,3 +192,27 @@ def test_the_default_catalog_is_baogais_demo_loaded_once(db):
     assert store.ensure_default_catalog(db) is None
     with db.sessions() as s:
         assert store.catalog(s, "baogai").demo
+
+
+def test_catalog_versions_are_read_once_a_transaction_and_a_new_version_is_seen_after(db):
+    """Pages ask for the scale and the catalogs covering a holder many times a request (the
+    expiry FIFO once per posting): the version rows are read once per transaction, and a
+    version published meanwhile is seen from the session's next transaction."""
+    from sqlalchemy import event
+    load(db, "baogai")
+    sent: list[str] = []
+    event.listen(db.engine, "before_cursor_execute", lambda *a: sent.append(a[2]))
+    now = datetime(2026, 3, 20, 2, 0, tzinfo=UTC)
+    with db.sessions() as s:
+        assert store.catalog(s, "baogai").version == 1  # reads the rows (and a spec, if new)
+        first = len(sent)
+        for _ in range(5):
+            assert store.scale_in_force(s) == 2
+            assert [c.code for c in store.catalogs_for(s, "塘后村", now)] == ["baogai"]
+            assert store.catalog(s, "baogai", on=now.date()).version == 1
+        assert len(sent) == first  # nothing read again in the same transaction
+        s.commit()
+        store.import_catalog(db, _edited("baogai", "D08", points=4), actor_id=1)
+        assert store.catalog(s, "baogai").version == 2
+        assert store.catalog(s, "baogai").items["D08"].points_steps == 8  # 4 points, scale 2
+        assert len(sent) > first
