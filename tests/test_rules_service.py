@@ -225,7 +225,7 @@ def test_preview_evaluates_without_writing(db, settings, town):
     d = svc.evaluate(db, settings, item_code="D01", holder=("person", p),
                      recorder=staff(50, "village_admin", village_id=town.villages["塘后村"]),
                      context={"level": "provincial", "photos": ["p:1"]}, now=T0)
-    assert d["ok"] and [c["points"] for c in d["credits"]] == [50, 50]
+    assert d.ok and [c.points for c in d.credits] == [50, 50]
     assert balance(db, "person", p) == 0
 
 

@@ -4,6 +4,8 @@ schema documents each body. Every field here is always on the wire (null or not)
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 
 UNSET = msgspec.UNSET
@@ -102,3 +104,67 @@ class Unbound(msgspec.Struct, kw_only=True):
 
 def roles_view(roles) -> list[RoleView]:
     return [RoleView(role=r, village_id=v) for r, v in roles]
+
+
+class ExportVillage(msgspec.Struct, kw_only=True):
+    id: int
+    name: str
+    kind: str | None
+
+
+class ExportHousehold(msgspec.Struct, kw_only=True):
+    id: int
+    plate_code: str
+    head_name: str
+    address: str
+
+
+class ExportUser(msgspec.Struct, kw_only=True):
+    id: int
+    login: str | None
+    name: str
+    active: bool
+    created_at: str | None
+    last_sign_in_at: str | None
+
+
+class ExportPosting(msgspec.Struct, kw_only=True):
+    seq: int
+    amount: int
+    balance_after: int
+    at: str | None
+    entry_id: int
+    kind: str
+    memo: str | None
+    source: str | None
+    source_ref: str | None
+    details: Any  # the entry's details as written (an object)
+
+
+class ExportAccount(msgspec.Struct, kw_only=True):
+    """One of the person's accounts, its postings newest first (`truncated`: cut at the
+    export's limit)."""
+    account_id: int
+    unit: str
+    purpose: str
+    balance: int
+    held: int
+    postings: list[ExportPosting]
+    truncated: bool
+
+
+class ExportTable(msgspec.Struct, kw_only=True):
+    rows: list[dict[str, Any]]  # a table's rows naming the person, secrets left out
+    truncated: bool
+
+
+class PersonExport(msgspec.Struct, kw_only=True):
+    """Everything kept about one person (个人信息导出): the register, their users, their
+    accounts with postings, and every other table's rows that name them."""
+    exported_at: str
+    person: dict[str, Any]
+    village: ExportVillage
+    household: ExportHousehold | None
+    users: list[ExportUser]
+    accounts: list[ExportAccount]
+    records: dict[str, ExportTable]
