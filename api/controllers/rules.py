@@ -119,14 +119,10 @@ def actor(p: Principal) -> Actor:
 
 
 def _award(result: dict) -> AwardView:
-    """An award's answer as its type. The award path (`record_award`) and the workflow answer
-    the record's view as a dict, which the idempotency record stores and replays as it was;
+    """An award's answer as its type. `record_award` answers the record's view as a dict (its
+    callers on the award path read it so, and its idempotency record replays it as stored);
     it is typed here, where it leaves for the wire."""
     return msgspec.convert(result, AwardView)
-
-
-def _appeal(result: dict) -> AppealView:
-    return msgspec.convert(result, AppealView)
 
 
 class RulesController(Controller):
@@ -150,8 +146,8 @@ class RulesController(Controller):
          media_type="application/yaml")
     def export(self, code: str, db: Database,
                version: Annotated[int | None, Parameter(ge=1, le=10**6)] = None) -> Response:
-        return Response(store.export_text(db, code, version), media_type="application/yaml", headers={
-            "Content-Disposition": f'attachment; filename="{code}.yaml"'})
+        return Response(store.export_text(db, code, version), media_type="application/yaml",
+                        headers={"Content-Disposition": f'attachment; filename="{code}.yaml"'})
 
     @get("/catalogs/{code:str}/items/{item:str}/versions", sync_to_thread=True)
     def item_versions(self, code: str, item: str, db: Database,
@@ -204,63 +200,59 @@ class RulesController(Controller):
           sync_to_thread=True, summary="Second person confirms a large deduction")
     def confirm(self, request: Request, award_id: Id, db: Database, settings: Settings,
                 principal: Principal) -> AwardView:
-        return _award(wf.confirm_award(db, settings, award_id=award_id,
-                                       confirmer=actor(principal),
-                                       key=scoped_key(request, principal)))
+        return wf.confirm_award(db, settings, award_id=award_id, confirmer=actor(principal),
+                                key=scoped_key(request, principal))
 
     @post("/awards/{award_id:int}/verify", guards=[requires_role(*RECORDERS)], status_code=200,
           sync_to_thread=True, summary="Verify a claim")
     def verify(self, request: Request, award_id: Id, db: Database, settings: Settings,
                principal: Principal) -> AwardView:
-        return _award(wf.verify_claim(db, settings, award_id=award_id,
-                                      verifier=actor(principal),
-                                      key=scoped_key(request, principal)))
+        return wf.verify_claim(db, settings, award_id=award_id, verifier=actor(principal),
+                               key=scoped_key(request, principal))
 
     @post("/awards/{award_id:int}/approve", guards=[requires_role(*ADMINS)], status_code=200,
           sync_to_thread=True, summary="Approve a verified claim or an item needing review")
     def approve(self, request: Request, award_id: Id, db: Database, settings: Settings,
                 principal: Principal) -> AwardView:
-        return _award(wf.approve_award(db, settings, award_id=award_id,
-                                       approver=actor(principal),
-                                       key=scoped_key(request, principal)))
+        return wf.approve_award(db, settings, award_id=award_id, approver=actor(principal),
+                                key=scoped_key(request, principal))
 
     @post("/awards/{award_id:int}/reject", guards=[signed_in], status_code=200,
           sync_to_thread=True, summary="Reject (or withdraw one's own) before it counts")
     def reject(self, request: Request, award_id: Id, data: ReasonBody, db: Database,
                settings: Settings, principal: Principal) -> AwardView:
-        return _award(wf.reject_award(db, settings, award_id=award_id, actor=actor(principal),
-                                      reason=data.reason, key=scoped_key(request, principal)))
+        return wf.reject_award(db, settings, award_id=award_id, actor=actor(principal),
+                               reason=data.reason, key=scoped_key(request, principal))
 
     @post("/awards/{award_id:int}/objections", guards=[signed_in], status_code=201,
           sync_to_thread=True, summary="Object during public notice (公示)")
     def object(self, request: Request, award_id: Id, data: ReasonBody, db: Database,
                principal: Principal) -> AwardView:
-        return _award(wf.object_to_award(db, award_id=award_id, actor=actor(principal),
-                                         reason=data.reason,
-                                         key=scoped_key(request, principal)))
+        return wf.object_to_award(db, award_id=award_id, actor=actor(principal),
+                                  reason=data.reason, key=scoped_key(request, principal))
 
     @post("/awards/{award_id:int}/review", guards=[requires_role(*ADMINS)], status_code=200,
           sync_to_thread=True, summary="Decide the objections to an award")
     def review(self, request: Request, award_id: Id, data: ReviewBody, db: Database,
                settings: Settings, principal: Principal) -> AwardView:
-        return _award(wf.review_objections(db, settings, award_id=award_id,
-                                           reviewer=actor(principal), uphold=data.uphold,
-                                           note=data.note, key=scoped_key(request, principal)))
+        return wf.review_objections(db, settings, award_id=award_id, reviewer=actor(principal),
+                                    uphold=data.uphold, note=data.note,
+                                    key=scoped_key(request, principal))
 
     @post("/awards/{award_id:int}/appeals", guards=[signed_in], status_code=201,
           sync_to_thread=True, summary="Appeal a deduction (申诉)")
     def appeal(self, request: Request, award_id: Id, data: ReasonBody, db: Database,
                principal: Principal) -> AppealView:
-        return _appeal(wf.appeal(db, award_id=award_id, appellant=actor(principal),
-                                 reason=data.reason, key=scoped_key(request, principal)))
+        return wf.appeal(db, award_id=award_id, appellant=actor(principal), reason=data.reason,
+                         key=scoped_key(request, principal))
 
     @post("/appeals/{appeal_id:int}/decision", guards=[requires_role(*ADMINS)], status_code=200,
           sync_to_thread=True, summary="Decide an appeal (not by the deduction's recorder)")
     def decide(self, request: Request, appeal_id: Id, data: AppealDecision, db: Database,
                settings: Settings, principal: Principal) -> AppealView:
-        return _appeal(wf.decide_appeal(db, settings, appeal_id=appeal_id,
-                                        decider=actor(principal), upheld=data.upheld,
-                                        note=data.note, key=scoped_key(request, principal)))
+        return wf.decide_appeal(db, settings, appeal_id=appeal_id, decider=actor(principal),
+                                upheld=data.upheld, note=data.note,
+                                key=scoped_key(request, principal))
 
     # --- reading ------------------------------------------------------------------------------
     @get("/villages/{village_id:int}/notices", sync_to_thread=True,
