@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import msgspec
 
+from ledger.units import Points
+
 
 class TownView(msgspec.Struct, omit_defaults=True, kw_only=True):
     id: int
@@ -81,9 +83,9 @@ class PublicHousehold(msgspec.Struct, kw_only=True):
     plate_code: str
     town: str
     village: str
-    balance_points: int | float
+    balance_points: Points
     balance_steps: int
-    score_this_year_points: int | float
+    score_this_year_points: Points
     score_this_year_steps: int
     scale: int
 

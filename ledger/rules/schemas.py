@@ -12,7 +12,8 @@ from typing import Any
 
 import msgspec
 
-Points = int | float
+from ledger.units import Points, PointsOrNone
+
 Obj = dict[str, Any]
 UNSET = msgspec.UNSET
 
@@ -270,16 +271,16 @@ class Standing(msgspec.Struct, kw_only=True):
     scale: int
     available: Points
     available_steps: int
-    floor: Points | None
+    floor: PointsOrNone
     spendable: Points
     states: list[Obj]
     standing_history: list[Obj]
     redemption_policy: list[Obj]
     catalogs: list[str]
     point_value_fen: int
-    redeem_min: Points | None
+    redeem_min: PointsOrNone
     may_redeem: bool
-    flag_below: Points | None
+    flag_below: PointsOrNone
     benefits_flagged: bool
     redemption_barred_until: str | None
     pending: list[PendingAward]
