@@ -218,10 +218,10 @@ def catalog_load(file: str, approved_by: str = typer.Option(None, help="批准�
         for e in exc.extra.get("errors", []):  # file:line: path: message, one per line
             typer.echo(f"{file}:{e['line'] or '?'}: {e['path']}: {e['message']}", err=True)
         sys.exit(1)
-    state = "new version" if r["created"] else "unchanged"
-    console.print(f"[green]{r['catalog']} v{r['version']}[/green] ({state}); new items "
-                  f"{len(r['items_new'])}, changed {len(r['items_changed'])}, removed "
-                  f"{len(r['items_removed'])}")
+    state = "new version" if r.created else "unchanged"
+    console.print(f"[green]{r.catalog} v{r.version}[/green] ({state}); new items "
+                  f"{len(r.items_new)}, changed {len(r.items_changed)}, removed "
+                  f"{len(r.items_removed)}")
 
 
 @catalog_app.command("export")

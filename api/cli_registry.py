@@ -96,8 +96,8 @@ def user_create(login: str = typer.Option(..., help="登录名: a-z 0-9 . _ -"),
     except DomainError as exc:
         typer.echo(f"{exc.code}: {exc.detail}", err=True)
         sys.exit(1)
-    console.print(f"[green]user {u['id']} {u['login']}[/green] roles "
-                  + ", ".join(f"{r['role']}@{r['village_id'] or 'town'}" for r in u["roles"]))
+    console.print(f"[green]user {u.id} {u.login}[/green] roles "
+                  + ", ".join(f"{r.role}@{r.village_id or 'town'}" for r in u.roles))
 
 
 @user_app.command("list")
@@ -106,9 +106,9 @@ def user_list() -> None:
     from ledger.identity import service
     _, db = settings_and_db()
     for u in service.list_users(db, service.SYSTEM):
-        roles = ", ".join(f"{r['role']}@{r['village_id'] or 'town'}" for r in u["roles"])
-        console.print(f"{u['id']:>5} {u['login'] or '-':<24} {u['name']:<16} {roles}"
-                      + ("" if u["active"] else "  [red](disabled)[/red]"))
+        roles = ", ".join(f"{r.role}@{r.village_id or 'town'}" for r in u.roles)
+        console.print(f"{u.id:>5} {u.login or '-':<24} {u.name:<16} {roles}"
+                      + ("" if u.active else "  [red](disabled)[/red]"))
 
 
 def register(app: typer.Typer) -> None:

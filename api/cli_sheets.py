@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
+import msgspec
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
@@ -79,7 +80,7 @@ def run_import(kind: str, file: Path, check: bool) -> dict:
         step("读取")
         data = file.read_bytes()
         step("检查" if check else "检查并写入")
-        return fns[kind](db, SYSTEM, data, dry_run=check)
+        return msgspec.to_builtins(fns[kind](db, SYSTEM, data, dry_run=check))  # a Struct too
 
 
 @app.command("import")

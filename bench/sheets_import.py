@@ -72,9 +72,9 @@ def main(argv: list[str] | None = None) -> int:
         result = csvio.import_csv(db, SYSTEM, data)
         took, cpu = time.monotonic() - t0, time.process_time() - c0
         db.dispose()
-    assert checked["rows"] == args.rows, checked
+    assert checked.rows == args.rows, checked
     ok = took < TARGET_S
-    print(f"import of {result['households_created']} households, {result['people_created']} "
+    print(f"import of {result.households_created} households, {result.people_created} "
           f"people from .xlsx on SQLite: {took:.2f} s (CPU {cpu:.2f} s; target < "
           f"{TARGET_S:.0f} s) "
           f"{'OK' if ok else 'MISSED'}")

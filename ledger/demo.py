@@ -156,7 +156,7 @@ def load_demo(db: Database, settings: Settings, console=None, *, quarter: bool =
     catalog = store.load_shipped(db)
     summary = {"town_id": town_id, "villages": len(villages), "people_created": people,
                "teams_created": teams, "users_created": users,
-               "villages_allocated": allocated, "catalog_version": catalog["version"]}
+               "villages_allocated": allocated, "catalog_version": catalog.version}
     from ledger.stations import demo as stations_demo  # places, menu, plans, a generated quarter
     summary.update(stations_demo.load(db, settings, town_id, villages, quarter=quarter))
     if console is not None and users:

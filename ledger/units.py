@@ -12,8 +12,19 @@ This module imports nothing of the domain: every layer may use it.
 from __future__ import annotations
 
 from fractions import Fraction
+from typing import Annotated
+
+import msgspec
 
 FEN_PER_YUAN = 100
+
+# Points in a typed answer (`points_of`: an int when whole, a float for half points). The
+# OpenAPI schema says `number` (an int is one): a choice of integer or number would let a
+# whole amount match both, which a schema's `oneOf` forbids.
+Points = Annotated[int | float, msgspec.Meta(
+    extra_json_schema={"extra": {"oneOf": None, "type": "number"}})]
+PointsOrNone = Annotated[int | float | None, msgspec.Meta(
+    extra_json_schema={"extra": {"oneOf": None, "type": ["number", "null"]}})]
 
 
 def points_of(steps: int, scale: int) -> int | float:

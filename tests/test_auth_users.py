@@ -116,7 +116,7 @@ def test_only_a_town_admin_resets_someone_elses_password(db):
 
     with pytest.raises(Forbidden):
         identity.set_password(db, VillageAdmin(), uid, "brand-new-42")
-    assert identity.set_password(db, identity.SYSTEM, uid, "brand-new-42")["password_changed"]
+    assert identity.set_password(db, identity.SYSTEM, uid, "brand-new-42").password_changed
 
 
 def test_village_admin_lists_only_users_of_own_village(client, db, auth):

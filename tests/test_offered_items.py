@@ -43,7 +43,7 @@ def test_inspection_form_offers_what_the_engine_accepts_from_this_person(client,
     for code in offered:
         dec = rules.evaluate(db, settings, item_code=code, holder=("household", hh),
                              recorder=actor, context={"channel": channel, "note": "核查记录"})
-        assert dec["reason"] not in ("not_permitted", "subject_not_allowed"), (code, dec)
+        assert dec.reason not in ("not_permitted", "subject_not_allowed"), (code, dec)
     if role == "village_admin":  # C01 is recorded by inspectors only; C04 by admins
         assert "C01" not in offered and "C04" in offered
     else:
@@ -78,4 +78,4 @@ def test_activities_pay_only_with_earning_items(client, db, settings):
     person = make_person(db, village)
     dec = rules.evaluate(db, settings, item_code="C08", holder=("person", person),
                          recorder=4343, context={"channel": "organizer", "activity_id": 1})
-    assert (dec["ok"], dec["reason"]) == (False, "activity_item_deduction")
+    assert (dec.ok, dec.reason) == (False, "activity_item_deduction")

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from ledger.registry import csvio
+from ledger.registry.schemas import RegistryImported
 from ledger.sheets import tabular
 from ledger.registry.models import Household, Person
 from ledger.errors import Forbidden, InvalidInput
@@ -62,8 +63,9 @@ def test_file_with_bad_rows_is_refused_whole_with_each_row_reason(db):
 def test_whole_gbk_file_is_detected_and_imported(db):
     w = make_world(db, fund=False)
     data = (HEADER + f"{w.own_name},A1,,陈某甲,,,否,是\n").encode("gbk")
-    assert csvio.import_csv(db, SYSTEM, data, dry_run=True)["encoding"] == "gb18030"
-    assert csvio.import_csv(db, SYSTEM, data) == {"households_created": 1, "people_created": 1}
+    assert csvio.import_csv(db, SYSTEM, data, dry_run=True).encoding == "gb18030"
+    assert csvio.import_csv(db, SYSTEM, data) == RegistryImported(households_created=1,
+                                                                  people_created=1)
     with db.sessions() as s:
         assert s.scalar(select(Person.name)) == "陈某甲"
 
@@ -76,12 +78,12 @@ def test_good_file_creates_households_people_and_their_accounts(db):
             + f"{w.other_name},B1,演示路9号,林某丙,,,否,是\n"
             + f"{w.own_name},,,独居志愿者,{fake_phone()},,是,否\n").encode("utf-8-sig")
     checked = csvio.import_csv(db, SYSTEM, data, dry_run=True)
-    assert {k: checked[k] for k in ("dry_run", "rows", "households", "encoding")} == {
+    assert {k: getattr(checked, k) for k in ("dry_run", "rows", "households", "encoding")} == {
         "dry_run": True, "rows": 4, "households": 2, "encoding": "utf-8"}
-    assert checked["preview"][0][:5] == [w.own_name, "", "A1", "演示路1号", "陈某甲"]
+    assert checked.preview[0][:5] == [w.own_name, "", "A1", "演示路1号", "陈某甲"]
     assert _counts(db)[:2] == (0, 0)
     r = csvio.import_csv(db, SYSTEM, data)
-    assert r == {"households_created": 2, "people_created": 4}
+    assert r == RegistryImported(households_created=2, people_created=4)
     with db.sessions() as s:
         heads = dict(s.execute(select(Household.village_id, Household.head_name)).all())
         assert heads == {w.own: "陈某甲", w.other: "林某丙"}
@@ -120,8 +122,8 @@ def test_export_imports_into_an_empty_database_with_the_same_plates(db, tmp_path
     with other.transaction() as s:
         town = registry.add_town(s, "宝盖镇")
         registry.add_village(s, town.id, w.own_name)
-    assert csvio.import_csv(other, SYSTEM, exported) == {"households_created": 1,
-                                                        "people_created": 2}
+    assert csvio.import_csv(other, SYSTEM, exported) == RegistryImported(households_created=1,
+                                                                         people_created=2)
     assert csvio.export_csv(other, SYSTEM) == exported
     other.dispose()
 
@@ -176,4 +178,5 @@ def test_row_limit_and_trailing_empty_columns(db, monkeypatch):
         csvio.import_csv(db, SYSTEM, data)
     assert e.value.code == "import_too_many_rows"
     monkeypatch.setattr(tabular, "MAX_ROWS", 3)
-    assert csvio.import_csv(db, SYSTEM, data) == {"households_created": 0, "people_created": 3}
+    assert csvio.import_csv(db, SYSTEM, data) == RegistryImported(households_created=0,
+                                                                  people_created=3)

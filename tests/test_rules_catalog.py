@@ -111,7 +111,7 @@ def test_catalog_needs_approval_on_record(db):
         row = store.version_row(s, "baogai")
         assert (row.approved_by, row.decision, row.loaded_by) == ("村民代表会议",
                                                                   "会议记录 2026-7", 1)
-    assert r["version"] == 1
+    assert r.version == 1
 
 
 def _edited(code: str, item: str, **changes) -> str:
@@ -132,9 +132,9 @@ def test_editing_an_item_makes_a_new_version_and_old_awards_keep_theirs(db, sett
     first = svc.record_award(db, settings, item_code="D08", holder=("person", p),
                              recorder=admin, context={"occurred_at": T0.isoformat()},
                              key="a1", now=T0)
-    assert store.load_shipped(db, "baogai")["created"] is False  # same file: no new version
+    assert store.load_shipped(db, "baogai").created is False  # same file: no new version
     r = store.import_catalog(db, _edited("baogai", "D08", points=4), actor_id=1)
-    assert r["version"] == 2 and r["items_changed"] == ["D08"] and not r["items_new"]
+    assert r.version == 2 and r.items_changed == ["D08"] and not r.items_new
     second = svc.record_award(db, settings, item_code="D08", holder=("person", p),
                               recorder=admin, context={"occurred_at": T0.isoformat()},
                               key="a2", now=T0)
@@ -188,7 +188,7 @@ def test_cli_loads_and_exports_a_catalog(db, settings, tmp_path, monkeypatch):
 
 
 def test_the_default_catalog_is_baogais_demo_loaded_once(db):
-    assert store.ensure_default_catalog(db)["catalog"] == "baogai"
+    assert store.ensure_default_catalog(db).catalog == "baogai"
     assert store.ensure_default_catalog(db) is None
     with db.sessions() as s:
         assert store.catalog(s, "baogai").demo

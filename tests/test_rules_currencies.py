@@ -78,7 +78,7 @@ def test_coins_are_earned_per_category_and_converted_at_the_rate(db, settings, t
     assert e.value.code == "conversion_amount_invalid"
     got = coins.convert(db, settings, holder_type="person", holder_id=p, coin_code="know",
                         amount=10, recorder=me(p), key="conv-1")
-    assert (got["coins"], got["points"]) == (10, 1)
+    assert (got.coins, got.points) == (10, 1)
     again = coins.convert(db, settings, holder_type="person", holder_id=p, coin_code="know",
                           amount=10, recorder=me(p), key="conv-1")
     assert again == got  # the key replays: converted once
@@ -112,7 +112,7 @@ def test_the_time_bank_moves_banked_hours_and_never_certified_ones(db, settings,
     rec(db, settings, town, "S1", b, minutes=60)  # b has 60 certified minutes
     x = timebank.Exchange(receiver_id=a, helper_id=b, minutes=90, note="帮忙修水管")
     got = timebank.record(db, settings, x, recorder=me(a), key="tb-1", now=T0)
-    assert (got["receiver_minutes"], got["helper_minutes"]) == (30, 210)  # 2 h opening each
+    assert (got.receiver_minutes, got.helper_minutes) == (30, 210)  # 2 h opening each
     assert timebank.record(db, settings, x, recorder=me(a), key="tb-1", now=T0) == got
     assert balance(db, "person", b, unit="minutes") == 60  # certified minutes untouched
     assert balance(db, "person", a, unit="minutes") == 0

@@ -191,10 +191,10 @@ def test_sanction_zeroes_the_balance_and_bars_redemption(db, settings, town):
     from ledger.rules.workflow import confirm_award
     second = staff(60, "inspector", village_id=town.villages["塘后村"])
     r = confirm_award(db, settings, award_id=r["award_id"], confirmer=second, key="c", now=T0)
-    assert r["status"] == "pending_review"
+    assert r.status == "pending_review"
     third = staff(61, "village_admin", village_id=town.villages["塘后村"])
-    r = approve_award(db, settings, award_id=r["award_id"], approver=third, key="a", now=T0)
-    assert r["status"] == "posted" and balance(db, "person", p) == 0
+    r = approve_award(db, settings, award_id=r.award_id, approver=third, key="a", now=T0)
+    assert r.status == "posted" and balance(db, "person", p) == 0
     with db.sessions() as s:
         refusal = redemption_refusal(s, "person", p, now=T0 + timedelta(days=1))
         assert refusal.code == "redemption_barred"
@@ -225,7 +225,7 @@ def test_preview_evaluates_without_writing(db, settings, town):
     d = svc.evaluate(db, settings, item_code="D01", holder=("person", p),
                      recorder=staff(50, "village_admin", village_id=town.villages["塘后村"]),
                      context={"level": "provincial", "photos": ["p:1"]}, now=T0)
-    assert d["ok"] and [c["points"] for c in d["credits"]] == [50, 50]
+    assert d.ok and [c.points for c in d.credits] == [50, 50]
     assert balance(db, "person", p) == 0
 
 

@@ -72,10 +72,10 @@ def test_large_deduction_waits_for_a_second_person(db, settings, town):
     done = wf.confirm_award(db, settings, award_id=r["award_id"],
                             confirmer=staff(53, "inspector", village_id=town.villages["塘后村"]),
                             key=None, now=T0)
-    assert done["status"] == "posted"
+    assert done.status == "posted"
     assert balance(db, "person", p) == -40 and balance(db, "household", h) == 0  # counted
     with db.sessions() as s:
-        assert explain_entry(s, done["entry_id"])["people"]["confirmer"] == 53
+        assert explain_entry(s, done.entry_id)["people"]["confirmer"] == 53
     audit_clean(db)
 
 
@@ -97,21 +97,21 @@ def test_claim_goes_through_verification_then_approval_by_different_people(db, s
     assert e.value.code == "same_as_recorder"
     inspector = staff(71, "inspector", village_id=town.villages["塘后村"])
     r = wf.verify_claim(db, settings, award_id=r["award_id"], verifier=inspector, key=None)
-    assert r["status"] == "verified"
+    assert r.status == "verified"
     with pytest.raises(Forbidden) as e:
-        wf.approve_award(db, settings, award_id=r["award_id"],
+        wf.approve_award(db, settings, award_id=r.award_id,
                          approver=staff(71, "village_admin", village_id=town.villages["塘后村"]),
                          key=None)
     assert e.value.code == "same_as_verifier"
     with pytest.raises(Forbidden) as e:
-        wf.approve_award(db, settings, award_id=r["award_id"], approver=staff(
+        wf.approve_award(db, settings, award_id=r.award_id, approver=staff(
             72, "inspector", village_id=town.villages["塘后村"]), key=None)
     assert e.value.code == "not_permitted"
-    r = wf.approve_award(db, settings, award_id=r["award_id"], approver=admin(town), key=None,
+    r = wf.approve_award(db, settings, award_id=r.award_id, approver=admin(town), key=None,
                          now=T0)
-    assert r["status"] == "posted" and balance(db, "person", p) == 20
+    assert r.status == "posted" and balance(db, "person", p) == 20
     with db.sessions() as s:
-        people = explain_entry(s, r["entry_id"])["people"]
+        people = explain_entry(s, r.entry_id)["people"]
     assert people == {"recorder": 70, "confirmer": None, "verifier": 71, "approver": 50,
                       "reviewer": None}
 
@@ -127,9 +127,9 @@ def test_claim_for_someone_else_is_refused_and_a_claim_can_be_rejected(db, setti
             photos=["x"])
     r = wf.reject_award(db, settings, award_id=r["award_id"], actor=admin(town),
                         reason="证明不清晰", key=None)
-    assert r["status"] == "rejected"
+    assert r.status == "rejected"
     with pytest.raises(Conflict) as e:
-        wf.approve_award(db, settings, award_id=r["award_id"], approver=admin(town), key=None)
+        wf.approve_award(db, settings, award_id=r.award_id, approver=admin(town), key=None)
     assert e.value.code == "award_status_conflict"
 
 
@@ -158,14 +158,14 @@ def test_objection_upheld_rejects_and_returns_budget_and_caps(db, settings, town
     r = rec(db, settings, "C01", ("household", h), inspector)
     o = wf.object_to_award(db, award_id=r["award_id"], actor=staff(90), reason="院子很乱",
                            key=None, now=T0 + timedelta(days=1))
-    assert o["status"] == "in_review"
+    assert o.status == "in_review"
     with pytest.raises(Forbidden):  # the recorder does not review objections to their record
         wf.review_objections(db, settings, award_id=r["award_id"],
                              reviewer=staff(51, "village_admin", village_id=vid), uphold=True,
                              note="", key=None)
     done = wf.review_objections(db, settings, award_id=r["award_id"], reviewer=admin(
         town, 52, "塘边村"), uphold=True, note="复核属实", key=None, now=T0 + timedelta(days=2))
-    assert done["status"] == "rejected" and balance(db, "household", h) == 0
+    assert done.status == "rejected" and balance(db, "household", h) == 0
     assert pending_points(db, vid) == 0
     with db.sessions() as s:
         assert book.village_budget_available(s, vid) == BUDGET
@@ -182,7 +182,7 @@ def test_objection_dismissed_posts_now_and_late_objection_is_refused(db, setting
     done = wf.review_objections(db, settings, award_id=r["award_id"],
                                 reviewer=admin(town, 52, "塘边村"), uphold=False, note="属实",
                                 key=None, now=T0 + timedelta(hours=1))
-    assert done["status"] == "posted" and balance(db, "person", p) == 6
+    assert done.status == "posted" and balance(db, "person", p) == 6
     r2 = rec(db, settings, "D05", ("person", p), admin(town, village="塘边村"))
     with pytest.raises(Conflict) as e:
         wf.object_to_award(db, award_id=r2["award_id"], actor=staff(90), reason="late",
@@ -213,16 +213,16 @@ def test_appeal_upheld_posts_a_reversing_entry_that_names_the_appeal(db, setting
     a = wf.appeal(db, award_id=r["award_id"], appellant=holder, reason="已整改", key=None,
                   now=T0 + timedelta(days=1))
     with pytest.raises(Forbidden) as e:
-        wf.decide_appeal(db, settings, appeal_id=a["appeal_id"], decider=admin(town),
+        wf.decide_appeal(db, settings, appeal_id=a.appeal_id, decider=admin(town),
                          upheld=True, note="", key=None)
     assert e.value.code == "same_as_recorder"
-    d = wf.decide_appeal(db, settings, appeal_id=a["appeal_id"], decider=admin(town, 55),
+    d = wf.decide_appeal(db, settings, appeal_id=a.appeal_id, decider=admin(town, 55),
                          upheld=True, note="情况属实", key=None, now=T0 + timedelta(days=2))
-    assert d["status"] == "upheld" and balance(db, "household", h) == 0
+    assert d.status == "upheld" and balance(db, "household", h) == 0
     with db.sessions() as s:
-        x = explain_entry(s, d["reversal_entry_id"])
+        x = explain_entry(s, d.reversal_entry_id)
     assert x["reverses_id"] == r["entry_id"] and x["source"] == "appeal"
-    assert x["appeal"]["appeal_id"] == a["appeal_id"] and x["award"]["status"] == "reversed"
+    assert x["appeal"]["appeal_id"] == a.appeal_id and x["award"]["status"] == "reversed"
     with pytest.raises(Conflict) as e:
         wf.appeal(db, award_id=r["award_id"], appellant=holder, reason="again", key=None)
     assert e.value.code == "award_status_conflict"
@@ -233,11 +233,11 @@ def test_appeal_rejected_keeps_the_deduction(db, settings, town):
     h, p, r = _posted_deduction(db, settings, town)
     a = wf.appeal(db, award_id=r["award_id"], appellant=staff(80, person_id=p), reason="不服",
                   key=None, now=T0)
-    d = wf.decide_appeal(db, settings, appeal_id=a["appeal_id"], decider=admin(town, 55),
+    d = wf.decide_appeal(db, settings, appeal_id=a.appeal_id, decider=admin(town, 55),
                          upheld=False, note="证据充分", key=None)
-    assert d["status"] == "rejected" and balance(db, "household", h) == -4
+    assert d.status == "rejected" and balance(db, "household", h) == -4
     with pytest.raises(Conflict) as e:
-        wf.decide_appeal(db, settings, appeal_id=a["appeal_id"], decider=admin(town, 56),
+        wf.decide_appeal(db, settings, appeal_id=a.appeal_id, decider=admin(town, 56),
                          upheld=True, note="", key=None)
     assert e.value.code == "appeal_decided"
 

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from ledger.errors import InvalidInput, LimitExceeded
 from ledger.identity.service import SYSTEM
 from ledger.registry import csvio
+from ledger.registry.schemas import RegistryImported
 from ledger.registry import service as registry
 from ledger.registry.models import Household, Person
 from ledger.sheets import tabular
@@ -121,8 +122,9 @@ def test_files_saved_by_a_spreadsheet_program_import(db, name, encoding, special
     _world_of_fixtures(db)
     data = (FIXTURES / name).read_bytes()
     checked = csvio.import_csv(db, SYSTEM, data, dry_run=True)
-    assert checked["encoding"] == encoding and checked["rows"] == 5
-    assert csvio.import_csv(db, SYSTEM, data) == {"households_created": 3, "people_created": 5}
+    assert checked.encoding == encoding and checked.rows == 5
+    assert csvio.import_csv(db, SYSTEM, data) == RegistryImported(households_created=3,
+                                                                  people_created=5)
     with db.sessions() as s:
         people = {p.name: p for p in s.scalars(select(Person))}
     assert people["陈美玲"].phone == "17000001001"  # a number cell in the .xlsx
@@ -142,7 +144,7 @@ def test_same_file_imported_again_changes_nothing(db):
     first = csvio.import_csv(db, SYSTEM, data)
     before = _count(db)
     assert csvio.import_csv(db, SYSTEM, data) == first
-    assert csvio.import_csv(db, SYSTEM, data, dry_run=True)["already_imported"] is True
+    assert csvio.import_csv(db, SYSTEM, data, dry_run=True).already_imported is True
     assert _count(db) == before == (3, 5)
 
 

@@ -96,9 +96,9 @@ def test_public_plate_json_and_household_star_thresholds_are_points(db):
     award(db, w.villages[0], "household", h, steps_of(5, scale))  # 5 points = 10 steps
     with db.sessions() as s:
         plate = s.get(Household, h).plate_code
-        body = lookup.public_summary(s, plate, since=utcnow().replace(month=1, day=1))
-    assert (body["balance_points"], body["balance_steps"]) == (5, 10)
-    assert body["score_this_year_points"] == 5
+    body = lookup.public_summary(db, plate)
+    assert (body.balance_points, body.balance_steps) == (5, 10)
+    assert body.score_this_year_points == 5
     with db.transaction() as s:  # the town admin types points: 5 points is one star
         stars.set_config(s, w.town, "household", {"thresholds": [5, 10, 20, 30, 40]}, 1)
     with db.sessions() as s:

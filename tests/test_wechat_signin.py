@@ -156,5 +156,5 @@ def test_a_second_volunteer_verifying_the_same_wechat_takes_it_over(db):
     first = wechat.bind(db, Identity(ids[0], "甲", (), a), APP_ID, "oShared")
     wechat.bind(db, Identity(ids[1], "乙", (), b), APP_ID, "oShared")
     assert wechat.sign_in(db, APP_ID, "oShared").user_id == ids[1]
-    [old] = [h for h in wechat.history(db, ids[0]) if h["id"] == first["id"]]
-    assert old["unbind_reason"] == "rebound" and old["unbound_by"] == ids[1]
+    [old] = [h for h in wechat.history(db, ids[0]) if h.id == first.id]
+    assert old.unbind_reason == "rebound" and old.unbound_by == ids[1]

@@ -32,6 +32,8 @@ from ledger.identity import otp
 from ledger.identity import service as identity
 from ledger.identity import sessions
 from ledger.identity.passwords import MAX_PASSWORD_CHARS
+from ledger.identity.schemas import (Caller, CodeSent, PasswordChanged, SignedIn, SignedInUser,
+                                     SignedOut, UserView, roles_view)
 from ledger.ratelimit import RateLimiter
 
 Login = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
@@ -102,16 +104,15 @@ class ActiveIn(msgspec.Struct, forbid_unknown_fields=True):
 
 
 def _signed_in(settings: Settings, who: identity.Identity,
-               session: dict | None = None) -> Response:
+               session: dict | None = None) -> Response[SignedIn]:
     """The sign-in answer; a volunteer's long session (ledger/identity/sessions.py) adds its
     refresh_token, for POST /api/v1/auth/refresh when the token lapses."""
     p = principal_from(who)
     token = issue_token(settings, p)
-    body = {"token": token, "token_type": "Bearer", "expires_in": settings.token_ttl_s,
-            **(session or {}),
-            "user": {"id": p.user_id, "name": p.name, "person_id": p.person_id,
-                     "login": who.login, "roles": [{"role": r, "village_id": v}
-                                                   for r, v in p.roles]}}
+    body = SignedIn(token=token, token_type="Bearer", expires_in=settings.token_ttl_s,
+                    **(session or {}),
+                    user=SignedInUser(id=p.user_id, name=p.name, person_id=p.person_id,
+                                      login=who.login, roles=roles_view(p.roles)))
     resp = Response(body, status_code=200, headers=NO_STORE)
     set_token_cookie(resp, settings, token)
     return resp
@@ -124,50 +125,50 @@ class AuthController(Controller):
 
     @post("/password", sync_to_thread=True, summary="Staff sign-in with login and password")
     def password(self, request: Request, data: PasswordSignIn, db: Database, settings: Settings,
-                 limiter: RateLimiter) -> Response:
+                 limiter: RateLimiter) -> Response[SignedIn]:
         return _signed_in(settings, identity.sign_in_password(
             db, limiter, login=data.login, password=data.password, address=_address(request)))
 
     @post("/code", status_code=202, sync_to_thread=True,
           summary="Send a one-time sign-in code to a volunteer's phone")
     def code(self, request: Request, data: CodeRequest, db: Database, settings: Settings,
-             limiter: RateLimiter, sender: otp.CodeSender) -> dict:
+             limiter: RateLimiter, sender: otp.CodeSender) -> CodeSent:
         return otp.request_code(db, limiter, sender, phone=data.phone,
                                 secret=settings.secret_key, address=_address(request))
 
     @post("/code/verify", sync_to_thread=True, summary="Volunteer sign-in with the code")
     def verify(self, data: CodeSignIn, db: Database, settings: Settings,
-               limiter: RateLimiter) -> Response:
+               limiter: RateLimiter) -> Response[SignedIn]:
         who = otp.verify_code(db, limiter, phone=data.phone, code=data.code,
                               secret=settings.secret_key)
         return _signed_in(settings, who, sessions.start(db, settings.secret_key, who.user_id))
 
     @post("/signout", status_code=200, sync_to_thread=True,
           summary="Sign out: every token of this user ends, and the cookie is cleared")
-    def signout(self, db: Database, maybe_principal: Principal | None) -> Response:
+    def signout(self, db: Database, maybe_principal: Principal | None) -> Response[SignedOut]:
         if maybe_principal is not None:
             identity.sign_out(db, maybe_principal.user_id)
-        resp = Response({"signed_out": True}, headers=NO_STORE)
+        resp = Response(SignedOut(signed_out=True), headers=NO_STORE)
         clear_token_cookie(resp)
         return resp
 
     @get("/me", guards=[signed_in], summary="Who the caller is, as their user stands now")
-    async def me(self, principal: Principal) -> dict:
-        return {"user_id": principal.user_id, "name": principal.name,
-                "person_id": principal.person_id,
-                "roles": [{"role": r, "village_id": v} for r, v in principal.roles]}
+    async def me(self, principal: Principal) -> Caller:
+        return Caller(user_id=principal.user_id, name=principal.name,
+                      person_id=principal.person_id, roles=roles_view(principal.roles))
 
     @post("/password/change", guards=[signed_in], sync_to_thread=True, status_code=200,
           summary="Change one's own password: other sessions end, this one gets a new token")
     def change_password(self, data: PasswordChange, db: Database, settings: Settings,
-                        principal: Principal) -> Response:
+                        principal: Principal) -> Response[PasswordChanged]:
         out = identity.set_password(db, principal, principal.user_id, data.new_password,
                                     old_password=data.old_password)
         fresh = principal_for(db, Claims(principal.user_id, principal.token_version + 1,
                                          principal.only))
         token = issue_token(settings, fresh)
-        resp = Response({**out, "token": token, "token_type": "Bearer",
-                         "expires_in": settings.token_ttl_s}, headers=NO_STORE)
+        resp = Response(PasswordChanged(id=out.id, password_changed=out.password_changed,
+                                        token=token, token_type="Bearer",
+                                        expires_in=settings.token_ttl_s), headers=NO_STORE)
         set_token_cookie(resp, settings, token)
         return resp
 
@@ -182,14 +183,14 @@ class UsersController(Controller):
     @get("/", guards=[requires_role(*ADMINS)], sync_to_thread=True)
     def list_users(self, db: Database, principal: Principal, village_id: int | None = None,
                    cursor: pg.Cursor = None,
-                   limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.Page[dict]:
+                   limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.Page[UserView]:
         return pg.page_of(identity.list_users(db, principal, village_id), cursor, limit,
-                          lambda u: u["id"])
+                          lambda u: u.id)
 
     @post("/", guards=[requires_role(*ADMINS)], status_code=201, sync_to_thread=True,
           summary="Create a staff user with a password and roles")
     def create(self, request: Request, data: UserIn, db: Database,
-               principal: Principal) -> dict:
+               principal: Principal) -> UserView:
         return identity.create_user(db, principal, login=data.login, name=data.name,
                                     password=data.password, person_id=data.person_id,
                                     roles=[(r.role, r.village_id) for r in data.roles],
@@ -198,25 +199,25 @@ class UsersController(Controller):
     @post("/{user_id:int}/roles", guards=[requires_role(*ADMINS)], status_code=201,
           sync_to_thread=True)
     def grant(self, request: Request, user_id: int, data: RoleIn, db: Database,
-              principal: Principal) -> dict:
+              principal: Principal) -> UserView:
         return identity.grant_role(db, principal, user_id, data.role, data.village_id,
                                    key=scoped_key(request, principal))
 
     @delete("/{user_id:int}/roles/{role:str}", guards=[requires_role(*ADMINS)], status_code=200,
             sync_to_thread=True, summary="Take a role back (village_id: where it was held)")
     def revoke(self, request: Request, user_id: int, role: str, db: Database,
-               principal: Principal, village_id: int | None = None) -> dict:
+               principal: Principal, village_id: int | None = None) -> UserView:
         return identity.revoke_role(db, principal, user_id, role, village_id,
                                     key=scoped_key(request, principal))
 
     @post("/{user_id:int}/password", guards=[requires_role(TOWN_ADMIN)], status_code=200,
           sync_to_thread=True, summary="A town admin resets a user's password")
     def reset_password(self, user_id: int, data: PasswordReset, db: Database,
-                       principal: Principal) -> dict:
+                       principal: Principal) -> PasswordChanged:
         return identity.set_password(db, principal, user_id, data.new_password)
 
     @post("/{user_id:int}/active", guards=[requires_role(TOWN_ADMIN)], status_code=200,
           sync_to_thread=True, summary="Disable or enable a user")
     def set_active(self, user_id: int, data: ActiveIn, db: Database,
-                   principal: Principal) -> dict:
+                   principal: Principal) -> UserView:
         return identity.set_active(db, principal, user_id, data.active)

@@ -17,17 +17,17 @@ from api.auth import TOWN_ADMIN, Principal, requires_role, signed_in
 from api.controllers import paged as pg
 from api.deps import scoped_key
 from ledger.registry import commands, csvio, lookup, plates
-from ledger.registry.schemas import (HouseholdView, PersonView, TeamView, TownView, VillageView,
-                                     typed)
+from ledger.registry.schemas import (HouseholdView, MemberRemoved, PersonView, PublicHousehold,
+                                     RegistryImportChecked, RegistryImported, TeamMemberView,
+                                     TeamView, TownView, VillageView)
 from ledger.sheets import tabular
 from ledger.registry.service import MAX_ADDRESS_CHARS, MAX_NAME_CHARS, HouseholdDraft, PersonDraft
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.errors import InvalidInput
 from ledger.identity import export
-from ledger.identity.actor import require
+from ledger.identity.schemas import PersonExport
 from ledger.identity.roles import REGISTRY_ADMINS, REGISTRY_READERS
-from ledger.timeutil import LOCAL_TZ, utcnow
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME_CHARS)]
 Address = Annotated[str, msgspec.Meta(max_length=MAX_ADDRESS_CHARS)]
@@ -107,20 +107,17 @@ class RegistryController(Controller):
     @get("/towns", guards=[signed_in], sync_to_thread=True)
     def towns(self, db: Database, cursor: pg.Cursor = None,
               limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.Page[TownView]:
-        with db.sessions() as s:
-            return pg.page_of(typed(lookup.list_towns(s), list[TownView]), cursor, limit, _id)
+        return pg.page_of(lookup.towns(db), cursor, limit, _id)
 
     @get("/villages", guards=[signed_in], sync_to_thread=True,
          summary="Villages, communities, the institute and points, with household counts")
     def villages(self, db: Database, town_id: int | None = None, cursor: pg.Cursor = None,
                  limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.Page[VillageView]:
-        with db.sessions() as s:
-            return pg.page_of(typed(lookup.list_villages(s, town_id), list[VillageView]),
-                              cursor, limit, _id)
+        return pg.page_of(lookup.villages(db, town_id), cursor, limit, _id)
 
     @post("/villages", guards=[requires_role(TOWN_ADMIN)], status_code=201, sync_to_thread=True)
     def add_village(self, request: Request, data: VillageIn, db: Database,
-                    principal: Principal) -> dict:
+                    principal: Principal) -> VillageView:
         return commands.create_village(db, principal, town_id=data.town_id, name=data.name,
                                        kind=data.kind, key=scoped_key(request, principal))
 
@@ -129,16 +126,15 @@ class RegistryController(Controller):
     def households(self, village_id: int, db: Database, principal: Principal,
                    cursor: pg.Cursor = None, after_id: pg.OldAfterId = None,
                    limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.AfterIdPage[HouseholdView]:
-        with db.sessions() as s:
-            return pg.paged(lookup.list_households(
-                s, principal, village_id, after_id=pg.either(cursor, after_id), limit=limit),
-                "next_after_id", item=HouseholdView)
+        return pg.paged(lookup.households(
+            db, principal, village_id, after_id=pg.either(cursor, after_id), limit=limit),
+            "next_after_id", item=HouseholdView)
 
     @post("/villages/{village_id:int}/households", status_code=201, sync_to_thread=True,
           guards=[requires_role(*REGISTRY_ADMINS, scope_param="village_id")],
           summary="Add a household (its plate code and points account come with it)")
     def add_household(self, request: Request, village_id: int, data: HouseholdIn,
-                      db: Database, principal: Principal) -> dict:
+                      db: Database, principal: Principal) -> HouseholdView:
         members = tuple(PersonDraft(village_id, m.name, None, m.phone, m.id_number,
                                     m.is_volunteer) for m in data.members)
         return commands.create_household(
@@ -152,15 +148,14 @@ class RegistryController(Controller):
                volunteers: bool = False, cursor: pg.Cursor = None,
                after_id: pg.OldAfterId = None,
                limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.AfterIdPage[PersonView]:
-        with db.sessions() as s:
-            return pg.paged(lookup.list_people(
-                s, principal, village_id, q=q, after_id=pg.either(cursor, after_id),
-                limit=limit, volunteers_only=volunteers), "next_after_id", item=PersonView)
+        return pg.paged(lookup.people(
+            db, principal, village_id, q=q, after_id=pg.either(cursor, after_id), limit=limit,
+            volunteers_only=volunteers), "next_after_id", item=PersonView)
 
     @post("/villages/{village_id:int}/people", status_code=201, sync_to_thread=True,
           guards=[requires_role(*REGISTRY_ADMINS, scope_param="village_id")])
     def add_person(self, request: Request, village_id: int, data: PersonIn, db: Database,
-                   principal: Principal) -> dict:
+                   principal: Principal) -> PersonView:
         return commands.create_person(db, principal, PersonDraft(
             village_id, data.name, data.household_id, data.phone, data.id_number,
             data.is_volunteer), key=scoped_key(request, principal))
@@ -169,22 +164,18 @@ class RegistryController(Controller):
          guards=[requires_role(*REGISTRY_ADMINS, scope_param="village_id")],
          summary="A printable A4 sheet of the village's door plates")
     def plates_pdf(self, village_id: int, db: Database, settings: Settings) -> Response:
-        with db.sessions() as s:
-            town, village, rows = lookup.village_plates(s, village_id)
-        pdf = plates.plates_pdf(town=town, village=village, plates=rows,
-                                public_base_url=settings.public_base_url)
-        return _attachment(pdf, PDF, f"plates-{village_id}.pdf")
+        return _attachment(lookup.plates_sheet(db, village_id, settings.public_base_url), PDF,
+                           f"plates-{village_id}.pdf")
 
     @get("/households/{household_id:int}", guards=[signed_in], sync_to_thread=True)
     def household(self, household_id: int, db: Database,
                   principal: Principal) -> HouseholdView:
-        with db.sessions() as s:
-            return typed(lookup.get_household(s, principal, household_id), HouseholdView)
+        return lookup.household(db, principal, household_id)
 
     @patch("/households/{household_id:int}", guards=[requires_role(*REGISTRY_ADMINS)],
            sync_to_thread=True)
     def change_household(self, request: Request, household_id: int, data: HouseholdPatch,
-                         db: Database, principal: Principal) -> dict:
+                         db: Database, principal: Principal) -> HouseholdView:
         return commands.update_household(db, principal, household_id, _changes(data),
                                          key=scoped_key(request, principal))
 
@@ -195,7 +186,7 @@ class RegistryController(Controller):
                   principal: Principal,
                   box_px: Annotated[int, Parameter(ge=plates.MIN_BOX_PX, le=plates.MAX_BOX_PX)]
                   = plates.DEFAULT_BOX_PX) -> Response:
-        url = _plate_url(db, settings, principal, household_id)
+        url = lookup.plate_url(db, principal, household_id, settings.public_base_url)
         return Response(plates.qr_png(url, box_px), media_type=PNG)
 
     @get("/households/{household_id:int}/plate.svg", guards=[signed_in], sync_to_thread=True,
@@ -203,29 +194,29 @@ class RegistryController(Controller):
          summary="The door plate's QR code as SVG")
     def plate_svg(self, household_id: int, db: Database, settings: Settings,
                   principal: Principal) -> Response:
-        url = _plate_url(db, settings, principal, household_id)
+        url = lookup.plate_url(db, principal, household_id, settings.public_base_url)
         return Response(plates.qr_svg(url), media_type=SVG)
 
     @get("/people/{person_id:int}", guards=[signed_in], sync_to_thread=True)
     def person(self, person_id: int, db: Database, principal: Principal) -> PersonView:
-        with db.sessions() as s:
-            return typed(lookup.get_person(s, principal, person_id), PersonView)
+        return lookup.person(db, principal, person_id)
 
     @patch("/people/{person_id:int}", guards=[requires_role(*REGISTRY_ADMINS)],
            sync_to_thread=True)
     def change_person(self, request: Request, person_id: int, data: PersonPatch, db: Database,
-                      principal: Principal) -> dict:
+                      principal: Principal) -> PersonView:
         return commands.update_person(db, principal, person_id, _changes(data),
                                       key=scoped_key(request, principal))
 
     @get("/people/{person_id:int}/export", guards=[signed_in], sync_to_thread=True,
          summary="Everything kept about one person (for them, or an admin of their village)")
-    def person_export(self, person_id: int, db: Database, principal: Principal) -> Response:
+    def person_export(self, person_id: int, db: Database,
+                      principal: Principal) -> Response[PersonExport]:
         return _json_attachment(export.export_person(db, principal, person_id), person_id)
 
     @get("/me/export", guards=[signed_in], sync_to_thread=True,
          summary="Everything kept about the signed-in volunteer")
-    def my_export(self, db: Database, principal: Principal) -> Response:
+    def my_export(self, db: Database, principal: Principal) -> Response[PersonExport]:
         if principal.person_id is None:
             raise InvalidInput("this user is not linked to a person", code="no_person")
         return _json_attachment(export.export_person(db, principal, principal.person_id),
@@ -235,14 +226,13 @@ class RegistryController(Controller):
     def teams(self, db: Database, town_id: int | None = None, village_id: int | None = None,
               cursor: pg.Cursor = None,
               limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.Page[TeamView]:
-        with db.sessions() as s:
-            teams = lookup.list_teams(s, town_id=town_id, village_id=village_id)
-            return pg.page_of(typed(teams, list[TeamView]), cursor, limit, _id)
+        return pg.page_of(lookup.teams(db, town_id=town_id, village_id=village_id), cursor,
+                          limit, _id)
 
     @post("/teams", guards=[requires_role(*REGISTRY_ADMINS)], status_code=201,
           sync_to_thread=True)
     def add_team(self, request: Request, data: TeamIn, db: Database,
-                 principal: Principal) -> dict:
+                 principal: Principal) -> TeamView:
         return commands.create_team(db, principal, town_id=data.town_id, kind=data.kind,
                                     name=data.name, village_id=data.village_id,
                                     standing=data.standing, key=scoped_key(request, principal))
@@ -250,7 +240,7 @@ class RegistryController(Controller):
     @post("/teams/{team_id:int}/members", guards=[requires_role(*REGISTRY_ADMINS)],
           status_code=201, sync_to_thread=True)
     def add_member(self, request: Request, team_id: int, data: MemberAdd, db: Database,
-                   principal: Principal) -> dict:
+                   principal: Principal) -> TeamMemberView:
         return commands.add_team_member(db, principal, team_id, data.person_id,
                                         is_leader=data.is_leader,
                                         key=scoped_key(request, principal))
@@ -258,7 +248,7 @@ class RegistryController(Controller):
     @delete("/teams/{team_id:int}/members/{person_id:int}", status_code=200,
             guards=[requires_role(*REGISTRY_ADMINS)], sync_to_thread=True)
     def remove_member(self, request: Request, team_id: int, person_id: int, db: Database,
-                      principal: Principal) -> dict:
+                      principal: Principal) -> MemberRemoved:
         return commands.remove_team_member(db, principal, team_id, person_id,
                                            key=scoped_key(request, principal))
 
@@ -267,7 +257,7 @@ class RegistryController(Controller):
           summary="Import households and people from .xlsx or CSV (UTF-8 or GB18030); all rows "
                   "or none; the same file again changes nothing")
     async def import_csv(self, request: Request, db: Database, principal: Principal,
-                         dry_run: bool = False) -> dict:
+                         dry_run: bool = False) -> RegistryImported | RegistryImportChecked:
         data = await request.body()
         key = None if dry_run else scoped_key(request, principal)
         return await anyio.to_thread.run_sync(functools.partial(
@@ -297,24 +287,14 @@ class RegistryController(Controller):
 
     @get("/public/households/{plate_code:str}", sync_to_thread=True,
          summary="A door plate's public summary: village and points, no personal data")
-    def public_household(self, plate_code: str, db: Database) -> dict:
-        now = utcnow().astimezone(LOCAL_TZ)
-        since = now.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
-        with db.sessions() as s:
-            return lookup.public_summary(s, plate_code[:64], since=since)
+    def public_household(self, plate_code: str, db: Database) -> PublicHousehold:
+        return lookup.public_summary(db, plate_code)
 
 
 def _id(row: TownView | VillageView | TeamView) -> int:
     return row.id
 
 
-def _plate_url(db: Database, settings: Settings, principal: Principal, household_id: int) -> str:
-    with db.sessions() as s:
-        h, v = lookup.household_with_village(s, household_id)
-        require(principal, REGISTRY_READERS, v.id, "printing a door plate")
-        return plates.plate_url(settings.public_base_url, h.plate_code)
-
-
-def _json_attachment(body: dict, person_id: int) -> Response:
+def _json_attachment(body: PersonExport, person_id: int) -> Response[PersonExport]:
     return Response(body, media_type="application/json", headers={
         **NO_STORE, "Content-Disposition": f'attachment; filename="person-{person_id}.json"'})

@@ -24,13 +24,16 @@ from api.controllers import paged as pg
 from api.deps import scoped_key
 from ledger.config import Settings
 from ledger.db import Database
-from ledger.errors import Forbidden
-from ledger.identity.actor import Actor, may
-from ledger.rules import catalog_io, explain, store, thresholds
+from ledger.identity.actor import Actor
+from ledger.rules import coins, explain, levels, store, thresholds, timebank
 from ledger.rules import service as svc
 from ledger.rules import workflow as wf
 from ledger.rules.catalog_io import MAX_CATALOG_BYTES
-from ledger.timeutil import utcnow
+from ledger.rules.schemas import (AppealView, AwardDetail, AwardView, CatalogImported,
+                                  CatalogSummary, CatalogVersionView, Conversion, Currencies,
+                                  DecisionView, EntryExplanation, ItemVersionView, Levels,
+                                  LevelScheme, NoticesPosted, NoticeView, RecorderReport,
+                                  Standing, TimeBankExchanged)
 
 MAX_ID = 2**63 - 1  # BIGINT: larger ids name nothing
 Id = Annotated[int, Parameter(ge=1, le=MAX_ID)]
@@ -39,13 +42,6 @@ Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
 RECORDERS = (TOWN_ADMIN, VILLAGE_ADMIN, INSPECTOR, ORGANIZER)
 ADMINS = (TOWN_ADMIN, VILLAGE_ADMIN)
 
-
-
-def _own_or_staff(p: Principal, holder_type: str, holder_id: int, village_id: int | None) -> None:
-    """A holder's own figures: the person themself, or staff of the holder's village."""
-    own = holder_type == "person" and p.person_id == holder_id
-    if not own and not may(p, "staff", village_id):
-        raise Forbidden("only the holder or staff of the village", code="forbidden")
 
 class Context(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     occurred_at: datetime | None = None
@@ -122,6 +118,13 @@ def actor(p: Principal) -> Actor:
     return p  # the caller is the engine's Actor
 
 
+def _award(result: dict) -> AwardView:
+    """An award's answer as its type. `record_award` answers the record's view as a dict (its
+    callers on the award path read it so, and its idempotency record replays it as stored);
+    it is typed here, where it leaves for the wire."""
+    return msgspec.convert(result, AwardView)
+
+
 class RulesController(Controller):
     path = "/api/v1/rules"
     tags = ["rules"]
@@ -129,46 +132,34 @@ class RulesController(Controller):
     # --- catalogs -------------------------------------------------------------------------
     @get("/catalogs", sync_to_thread=True, summary="Catalogs in force (public)")
     def catalogs(self, db: Database,
-                 cursor: pg.Cursor = None, limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.Page[dict]:
-        with db.sessions() as s:
-            out = []
-            for code in store.catalog_codes(s):
-                row = store.version_row(s, code)
-                c = store.catalog(s, code, version=row.version)
-                out.append({"code": code, "name": c.name, "demo": c.demo, "version": row.version,
-                            "effective_from": row.effective_from.isoformat(),
-                            "approved_by": row.approved_by, "decision": row.decision,
-                            "villages": list(c.villages), "items": len(c.items)})
-        return pg.page_of(out, cursor, limit, lambda c: c["code"])
+                 cursor: pg.Cursor = None,
+                 limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.Page[CatalogSummary]:
+        return pg.page_of(store.catalog_list(db), cursor, limit, lambda c: c.code)
 
     @get("/catalogs/{code:str}", sync_to_thread=True, summary="One catalog (public)")
     def catalog(self, code: str, db: Database,
-                version: Annotated[int | None, Parameter(ge=1, le=10**6)] = None) -> dict:
-        with db.sessions() as s:
-            row = store.version_row(s, code, version=version)
-            return {"code": code, "version": row.version, "approved_by": row.approved_by,
-                    "decision": row.decision, "loaded_at": row.loaded_at.isoformat(),
-                    "item_versions": row.item_versions, "spec": row.spec}
+                version: Annotated[int | None, Parameter(ge=1, le=10**6)] = None
+                ) -> CatalogVersionView:
+        return store.catalog_version(db, code, version)
 
     @get("/catalogs/{code:str}/export.yaml", sync_to_thread=True, summary="Catalog as YAML",
          media_type="application/yaml")
     def export(self, code: str, db: Database,
                version: Annotated[int | None, Parameter(ge=1, le=10**6)] = None) -> Response:
-        with db.sessions() as s:
-            text = catalog_io.dump_text(store.catalog(s, code, version=version))
-        return Response(text, media_type="application/yaml", headers={
-            "Content-Disposition": f'attachment; filename="{code}.yaml"'})
+        return Response(store.export_text(db, code, version), media_type="application/yaml",
+                        headers={"Content-Disposition": f'attachment; filename="{code}.yaml"'})
 
     @get("/catalogs/{code:str}/items/{item:str}/versions", sync_to_thread=True)
     def item_versions(self, code: str, item: str, db: Database,
-                      cursor: pg.Cursor = None, limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.Page[dict]:
-        with db.sessions() as s:
-            return pg.page_of(store.item_history(s, code, item), cursor, limit,
-                              lambda v: v["version"])
+                      cursor: pg.Cursor = None,
+                      limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.Page[ItemVersionView]:
+        return pg.page_of(store.item_versions(db, code, item), cursor, limit,
+                          lambda v: v.version)
 
     @post("/catalogs", guards=[requires_role(TOWN_ADMIN)], status_code=201, sync_to_thread=True,
           summary="Import a catalog file as a new approved version")
-    def import_catalog(self, data: CatalogImport, db: Database, principal: Principal) -> dict:
+    def import_catalog(self, data: CatalogImport, db: Database,
+                       principal: Principal) -> CatalogImported:
         return store.import_catalog(db, data.yaml, actor_id=principal.user_id,
                                     approved_by=data.approved_by, decision=data.decision)
 
@@ -176,7 +167,7 @@ class RulesController(Controller):
     @post("/evaluate", guards=[requires_role(*STAFF_ROLES)], status_code=200,
           sync_to_thread=True, summary="Preview: what recording would do, or why not")
     def evaluate(self, data: AwardRequest, db: Database, settings: Settings,
-                 principal: Principal) -> dict:
+                 principal: Principal) -> DecisionView:
         return svc.evaluate(db, settings, item_code=data.item, catalog=data.catalog,
                             holder=(data.holder_type, data.holder_id), recorder=actor(principal),
                             context=data.context.as_dict())
@@ -184,67 +175,66 @@ class RulesController(Controller):
     @post("/awards", guards=[requires_role(*RECORDERS)], status_code=201, sync_to_thread=True,
           summary="Record an award or deduction under an item")
     def record(self, request: Request, data: AwardRequest, db: Database, settings: Settings,
-               principal: Principal) -> dict:
-        return svc.record_award(db, settings, item_code=data.item, catalog=data.catalog,
-                                holder=(data.holder_type, data.holder_id),
-                                recorder=actor(principal), context=data.context.as_dict(),
-                                key=scoped_key(request, principal))
+               principal: Principal) -> AwardView:
+        return _award(svc.record_award(
+            db, settings, item_code=data.item, catalog=data.catalog,
+            holder=(data.holder_type, data.holder_id), recorder=actor(principal),
+            context=data.context.as_dict(), key=scoped_key(request, principal)))
 
     @post("/claims", guards=[signed_in], status_code=201, sync_to_thread=True,
           summary="A resident's own claim (申报) with evidence")
     def claim(self, request: Request, data: AwardRequest, db: Database, settings: Settings,
-              principal: Principal) -> dict:
+              principal: Principal) -> AwardView:
         ctx = {**data.context.as_dict(), "channel": "claim"}
-        return svc.record_award(db, settings, item_code=data.item, catalog=data.catalog,
-                                holder=(data.holder_type, data.holder_id),
-                                recorder=actor(principal), context=ctx,
-                                key=scoped_key(request, principal))
+        return _award(svc.record_award(
+            db, settings, item_code=data.item, catalog=data.catalog,
+            holder=(data.holder_type, data.holder_id), recorder=actor(principal), context=ctx,
+            key=scoped_key(request, principal)))
 
     @get("/awards/{award_id:int}", guards=[requires_role(*explain.READERS)],
          sync_to_thread=True, summary="An award's details, for staff of its village")
-    def award(self, award_id: Id, db: Database, principal: Principal) -> dict:
-        with db.sessions() as s:
-            return explain.award_detail_for(s, principal, award_id)
+    def award(self, award_id: Id, db: Database, principal: Principal) -> AwardDetail:
+        return explain.award_detail_for(db, principal, award_id)
 
     @post("/awards/{award_id:int}/confirm", guards=[requires_role(*RECORDERS)], status_code=200,
           sync_to_thread=True, summary="Second person confirms a large deduction")
     def confirm(self, request: Request, award_id: Id, db: Database, settings: Settings,
-                principal: Principal) -> dict:
+                principal: Principal) -> AwardView:
         return wf.confirm_award(db, settings, award_id=award_id, confirmer=actor(principal),
                                 key=scoped_key(request, principal))
 
     @post("/awards/{award_id:int}/verify", guards=[requires_role(*RECORDERS)], status_code=200,
           sync_to_thread=True, summary="Verify a claim")
     def verify(self, request: Request, award_id: Id, db: Database, settings: Settings,
-               principal: Principal) -> dict:
+               principal: Principal) -> AwardView:
         return wf.verify_claim(db, settings, award_id=award_id, verifier=actor(principal),
                                key=scoped_key(request, principal))
 
     @post("/awards/{award_id:int}/approve", guards=[requires_role(*ADMINS)], status_code=200,
           sync_to_thread=True, summary="Approve a verified claim or an item needing review")
     def approve(self, request: Request, award_id: Id, db: Database, settings: Settings,
-                principal: Principal) -> dict:
+                principal: Principal) -> AwardView:
         return wf.approve_award(db, settings, award_id=award_id, approver=actor(principal),
                                 key=scoped_key(request, principal))
 
     @post("/awards/{award_id:int}/reject", guards=[signed_in], status_code=200,
           sync_to_thread=True, summary="Reject (or withdraw one's own) before it counts")
     def reject(self, request: Request, award_id: Id, data: ReasonBody, db: Database,
-               settings: Settings, principal: Principal) -> dict:
+               settings: Settings, principal: Principal) -> AwardView:
         return wf.reject_award(db, settings, award_id=award_id, actor=actor(principal),
                                reason=data.reason, key=scoped_key(request, principal))
 
     @post("/awards/{award_id:int}/objections", guards=[signed_in], status_code=201,
           sync_to_thread=True, summary="Object during public notice (公示)")
     def object(self, request: Request, award_id: Id, data: ReasonBody, db: Database,
-               principal: Principal) -> dict:
+               principal: Principal) -> AwardView:
         return wf.object_to_award(db, award_id=award_id, actor=actor(principal),
                                   reason=data.reason, key=scoped_key(request, principal))
 
     @post("/awards/{award_id:int}/review", guards=[requires_role(*ADMINS)], status_code=200,
           sync_to_thread=True, summary="Decide the objections to an award")
     def review(self, request: Request, award_id: Id, data: ReviewBody, db: Database,
-               settings: Settings, principal: Principal) -> dict:
+               settings: Settings, principal: Principal) -> AwardView:
         return wf.review_objections(db, settings, award_id=award_id, reviewer=actor(principal),
                                     uphold=data.uphold, note=data.note,
                                     key=scoped_key(request, principal))
@@ -252,14 +242,14 @@ class RulesController(Controller):
     @post("/awards/{award_id:int}/appeals", guards=[signed_in], status_code=201,
           sync_to_thread=True, summary="Appeal a deduction (申诉)")
     def appeal(self, request: Request, award_id: Id, data: ReasonBody, db: Database,
-               principal: Principal) -> dict:
+               principal: Principal) -> AppealView:
         return wf.appeal(db, award_id=award_id, appellant=actor(principal), reason=data.reason,
                          key=scoped_key(request, principal))
 
     @post("/appeals/{appeal_id:int}/decision", guards=[requires_role(*ADMINS)], status_code=200,
           sync_to_thread=True, summary="Decide an appeal (not by the deduction's recorder)")
     def decide(self, request: Request, appeal_id: Id, data: AppealDecision, db: Database,
-               settings: Settings, principal: Principal) -> dict:
+               settings: Settings, principal: Principal) -> AppealView:
         return wf.decide_appeal(db, settings, appeal_id=appeal_id, decider=actor(principal),
                                 upheld=data.upheld, note=data.note,
                                 key=scoped_key(request, principal))
@@ -268,83 +258,59 @@ class RulesController(Controller):
     @get("/villages/{village_id:int}/notices", sync_to_thread=True,
          summary="Awards and deductions on public notice in a village (public)")
     def notices(self, village_id: Id, db: Database,
-                cursor: pg.Cursor = None, limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.Page[dict]:
-        with db.sessions() as s:
-            return pg.page_of(explain.village_notices(s, village_id, utcnow()), cursor, limit,
-                              lambda n: n["award_id"])
+                cursor: pg.Cursor = None,
+                limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.Page[NoticeView]:
+        return pg.page_of(explain.notices(db, village_id), cursor, limit, lambda n: n.award_id)
 
     @get("/entries/{entry_id:int}/explanation", guards=[requires_role(*explain.READERS)],
          sync_to_thread=True, summary="Why an entry exists, down to its evidence (village staff)")
-    def explanation(self, entry_id: Id, db: Database, principal: Principal) -> dict:
-        with db.sessions() as s:
-            return explain.explain_entry_for(s, principal, entry_id)
+    def explanation(self, entry_id: Id, db: Database,
+                    principal: Principal) -> EntryExplanation:
+        return explain.explain_entry_for(db, principal, entry_id)
 
     @get("/reports/recorders", guards=[requires_role(*ADMINS)], sync_to_thread=True,
          summary="Each recorder's awards and deductions by village and item")
     def recorders(self, db: Database, principal: Principal,
                   village_id: Annotated[int | None, Parameter(query="village_id", ge=1,
                                                               le=MAX_ID)] = None,
-                  since: datetime | None = None, until: datetime | None = None) -> dict:
-        if not principal.is_town_admin and (village_id is None
-                                            or not principal.has(VILLAGE_ADMIN, village_id)):
-            raise Forbidden("a village admin sees their own village's report",
-                            code="forbidden_village")
-        with db.sessions() as s:
-            return explain.recorder_report(s, village_id=village_id, since=since, until=until)
+                  since: datetime | None = None,
+                  until: datetime | None = None) -> RecorderReport:
+        return explain.recorder_report_for(db, principal, village_id=village_id, since=since,
+                                           until=until)
 
     @get("/holders/{holder_type:str}/{holder_id:int}/standing", guards=[signed_in],
          sync_to_thread=True, summary="Balance, thresholds, sanctions, coming expiries")
     def standing(self, holder_type: str, holder_id: Id, db: Database,
-                 principal: Principal) -> dict:
-        with db.sessions() as s:
-            view = thresholds.standing(s, holder_type, holder_id)
-            _own_or_staff(principal, holder_type, holder_id, view["village_id"])
-            return view
+                 principal: Principal) -> Standing:
+        return thresholds.standing_for(db, principal, holder_type, holder_id)
 
     @get("/holders/{holder_type:str}/{holder_id:int}/levels", guards=[signed_in],
          sync_to_thread=True, summary="Levels under the catalogs' levels (or the national "
                                       "stars), what the next needs, and their history")
     def levels(self, holder_type: str, holder_id: Id, db: Database,
-               principal: Principal) -> dict:
-        from ledger.rules import levels as lv
-        from ledger.rules.holders import resolve_holder
-        with db.transaction() as s:
-            h = resolve_holder(s, holder_type, holder_id)
-            _own_or_staff(principal, holder_type, holder_id, h.village_id)
-            return lv.summary(s, holder_type, holder_id)
+               principal: Principal) -> Levels:
+        return levels.summary_for(db, principal, holder_type, holder_id)
 
     @post("/holders/{holder_type:str}/{holder_id:int}/levels/selection",
           guards=[requires_role(*ADMINS)],
           status_code=200, sync_to_thread=True,
           summary="An admin selects (or withdraws) a holder for a level that asks for it")
     def select_level(self, holder_type: str, holder_id: Id, data: LevelSelection,
-                     db: Database, principal: Principal) -> dict:
-        from ledger.rules import levels as lv
-        from ledger.rules.holders import resolve_holder
-        with db.transaction() as s:
-            h = resolve_holder(s, holder_type, holder_id)
-            if not principal.has(VILLAGE_ADMIN, h.village_id) and not principal.is_town_admin:
-                raise Forbidden("the village's admin selects for a level", code="forbidden")
-            return lv.choose(s, holder_type, holder_id, catalog=data.catalog, level=data.level,
-                             selected=data.selected, actor_id=principal.user_id,
-                             actor_person_id=principal.person_id, reason=data.reason)
+                     db: Database, principal: Principal) -> LevelScheme:
+        return levels.select_for(db, principal, holder_type, holder_id, catalog=data.catalog,
+                                 level=data.level, selected=data.selected, reason=data.reason)
 
     @get("/holders/{holder_type:str}/{holder_id:int}/currencies", guards=[signed_in],
          sync_to_thread=True, summary="Coins earned per currency, their rates, banked hours")
     def currencies(self, holder_type: str, holder_id: Id, db: Database,
-                   principal: Principal) -> dict:
-        from ledger.rules import coins
-        with db.sessions() as s:
-            view = coins.summary(s, holder_type, holder_id)
-            _own_or_staff(principal, holder_type, holder_id, view["village_id"])
-            return view
+                   principal: Principal) -> Currencies:
+        return coins.summary_for(db, principal, holder_type, holder_id)
 
     @post("/holders/{holder_type:str}/{holder_id:int}/coins/conversions", guards=[signed_in],
           status_code=201, sync_to_thread=True,
           summary="Convert a coin into points at the catalog's rate (the holder or its staff)")
     def convert(self, request: Request, holder_type: str, holder_id: Id, data: CoinConversion,
-                db: Database, settings: Settings, principal: Principal) -> dict:
-        from ledger.rules import coins
+                db: Database, settings: Settings, principal: Principal) -> Conversion:
         return coins.convert(db, settings, holder_type=holder_type, holder_id=holder_id,
                              coin_code=data.coin, amount=data.coins,
                              recorder=actor(principal), key=scoped_key(request, principal))
@@ -352,13 +318,12 @@ class RulesController(Controller):
     @post("/time-bank/exchanges", guards=[signed_in], status_code=201, sync_to_thread=True,
           summary="Banked hours from the receiver to the helper (the receiver or village staff)")
     def time_bank(self, request: Request, data: TimeBankExchange, db: Database,
-                  settings: Settings, principal: Principal) -> dict:
-        from ledger.rules import timebank
+                  settings: Settings, principal: Principal) -> TimeBankExchanged:
         return timebank.record(db, settings, timebank.Exchange(
             data.receiver_id, data.helper_id, data.minutes, data.note, data.occurred_at),
             recorder=actor(principal), key=scoped_key(request, principal))
 
     @post("/sweeps/notices", guards=[requires_role(TOWN_ADMIN)], status_code=200,
           sync_to_thread=True, summary="Post awards whose notice window has passed")
-    def sweep(self, db: Database, settings: Settings) -> dict:
-        return {"posted": wf.post_due_notices(db, settings=settings)}
+    def sweep(self, db: Database, settings: Settings) -> NoticesPosted:
+        return NoticesPosted(posted=wf.post_due_notices(db, settings=settings))

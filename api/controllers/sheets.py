@@ -9,6 +9,7 @@ import functools
 from datetime import date
 
 import anyio.to_thread
+import msgspec
 from litestar import Controller, Request, Response, get, post
 
 from api.auth import TOWN_ADMIN, Principal, requires_role
@@ -18,12 +19,16 @@ from ledger.db import Database
 from ledger.errors import NotFound
 from ledger.identity.roles import REGISTRY_ADMINS
 from ledger.sheets import attendance, exports, history, imports, paper, stock, tabular, teams
+from ledger.sheets.schemas import (AttendanceImported, HistoryImported, ImportChecked,
+                                   SheetImport, StockImported, TeamsImported)
 
 IMPORTS = {"history": history.import_history, "teams": teams.import_teams,
            "stock": stock.import_stock,
            "attendance": None}  # takes the settings too (its points follow the activity's rules)
 KINDS = {"history": history.KIND, "teams": teams.KIND, "stock": stock.KIND,
          "attendance": attendance.KIND}
+ANSWERS = {"history": HistoryImported, "teams": TeamsImported, "stock": StockImported,
+           "attendance": AttendanceImported}
 NO_STORE = {"Cache-Control": "no-store"}
 PDF = "application/pdf"
 
@@ -49,13 +54,16 @@ class SheetsController(Controller):
           summary="Import an .xlsx or CSV file (history, teams, stock, attendance): all rows or "
                   "none; the same file or row again changes nothing")
     async def import_file(self, request: Request, kind: str, db: Database, settings: Settings,
-                          principal: Principal, dry_run: bool = False) -> dict:
+                          principal: Principal, dry_run: bool = False) -> SheetImport:
         fn = _kind(kind) or functools.partial(attendance.import_attendance, settings=settings)
         data = await request.body()
         # Optional: without one the file's digest is the key (the same file changes nothing).
         key = None if dry_run else scoped_key(request, principal, required=False)
-        return await anyio.to_thread.run_sync(functools.partial(
+        result = await anyio.to_thread.run_sync(functools.partial(
             fn, db, principal, data, dry_run=dry_run, key=key))
+        # The imports answer dicts (their idempotency records replay them as stored); each
+        # kind's answer is typed here, as it leaves for the wire.
+        return msgspec.convert(result, ImportChecked if dry_run else ANSWERS[kind])
 
     @get("/imports/{kind:str}/template.xlsx", guards=[requires_role(*REGISTRY_ADMINS)],
          sync_to_thread=False, media_type=tabular.XLSX_MEDIA_TYPE,

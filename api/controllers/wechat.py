@@ -10,6 +10,7 @@ from api.controllers import paged as pg
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.identity import wechat
+from ledger.identity.schemas import Unbound, WechatBindingView
 
 
 class WechatController(Controller):
@@ -19,18 +20,19 @@ class WechatController(Controller):
     @get("/auth/wechat", guards=[signed_in], sync_to_thread=True,
          summary="The caller's WeChat bindings, newest first (live and removed)")
     def mine(self, db: Database, principal: Principal,
-             cursor: pg.Cursor = None, limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.Page[dict]:
+             cursor: pg.Cursor = None,
+             limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.Page[WechatBindingView]:
         return pg.page_of(wechat.history(db, principal.user_id), cursor, limit,
-                          lambda b: b["id"], newest_first=True)
+                          lambda b: b.id, newest_first=True)
 
     @delete("/auth/wechat", guards=[signed_in], status_code=200, sync_to_thread=True,
             summary="Unbind the caller's WeChat: opening links in WeChat no longer signs in")
-    def unbind_mine(self, db: Database, settings: Settings, principal: Principal) -> dict:
+    def unbind_mine(self, db: Database, settings: Settings, principal: Principal) -> Unbound:
         return wechat.unbind(db, principal.user_id, settings.wechat.app_id,
                              by=principal.user_id)
 
     @delete("/users/{user_id:int}/wechat", guards=[requires_role(TOWN_ADMIN)], status_code=200,
             sync_to_thread=True, summary="A town admin unbinds a user's WeChat")
     def unbind_user(self, user_id: int, db: Database, settings: Settings,
-                    principal: Principal) -> dict:
+                    principal: Principal) -> Unbound:
         return wechat.unbind(db, user_id, settings.wechat.app_id, by=principal.user_id)

@@ -144,7 +144,7 @@ def item_save(request: Request, code: str, item_code: str, db: Database,
             plain = edited_catalog(c, item_code, data)
             text = catalog_io.dump_text(catalog_io.from_plain(plain))
             result = store.import_catalog(db, text, actor_id=principal.user_id)
-            return Redirect(path=f"/admin/rules/{code}?version={result['version']}",
+            return Redirect(path=f"/admin/rules/{code}?version={result.version}",
                             status_code=303)
         except DomainError as exc:
             errors = _errors_by_field(exc, t)

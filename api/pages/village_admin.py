@@ -181,7 +181,7 @@ def admin_household_new(request: Request, db: Database, principal: Principal,
     made = commands.create_household(db, principal, HouseholdDraft(
         village, head, str(data.get("address") or "").strip()),
         key=form_key(data, principal, "household_new"))
-    return saved(f"/admin/households/{made['id']}")
+    return saved(f"/admin/households/{made.id}")
 
 
 # ---- users and roles -------------------------------------------------------------------------

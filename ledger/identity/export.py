@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
+import msgspec
 from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
@@ -19,6 +20,7 @@ from ledger.registry import lookup
 from ledger.registry.models import Household, Person
 from ledger.db import Base, Database
 from ledger.identity.models import AppUser
+from ledger.identity.schemas import PersonExport
 from ledger.identity.actor import require
 from ledger.identity.roles import REGISTRY_ADMINS
 from ledger.journal.models import Account, JournalEntry, Posting
@@ -72,7 +74,7 @@ def _ledger(s: Session, person_id: int) -> list[dict]:
     return out
 
 
-def export_person(db: Database, actor, person_id: int) -> dict:
+def export_person(db: Database, actor, person_id: int) -> PersonExport:
     with db.sessions() as s:
         p, v = lookup.person_with_village(s, person_id)
         if getattr(actor, "person_id", None) != p.id:
@@ -98,7 +100,7 @@ def export_person(db: Database, actor, person_id: int) -> dict:
                     tables.setdefault(name, {"rows": [], "truncated": False})
                     tables[name]["rows"] += found["rows"]
                     tables[name]["truncated"] |= found["truncated"]
-        return {
+        return msgspec.convert({
             "exported_at": utcnow().isoformat(),
             "person": {c.key: _plain(getattr(p, c.key)) for c in Person.__table__.c},
             "village": {"id": v.id, "name": v.name, "kind": v.kind},
@@ -110,4 +112,4 @@ def export_person(db: Database, actor, person_id: int) -> dict:
                        "last_sign_in_at": _plain(u.last_sign_in_at)} for u in users],
             "accounts": _ledger(s, p.id),
             "records": tables,
-        }
+        }, PersonExport)

@@ -31,6 +31,7 @@ from ledger.errors import Forbidden, InvalidInput
 from ledger.identity import current
 from ledger.identity.models import AppUser, OtpCode
 from ledger.identity.roles import VOLUNTEER
+from ledger.identity.schemas import CodeSent
 from ledger.identity.sms import PROVIDERS
 from ledger.identity.service import Identity, SignInFailed, add_role, add_user, identity_of
 from ledger.ratelimit import Limit, RateLimiter
@@ -101,13 +102,14 @@ def _volunteer(s: Session, phone: str) -> Person | None:
 
 
 def request_code(db: Database, limiter: RateLimiter, sender: CodeSender, *, phone: str,
-                 secret: str, address: str | None = None, now: datetime | None = None) -> dict:
+                 secret: str, address: str | None = None, now: datetime | None = None
+                 ) -> CodeSent:
     phone = _phone(phone)
     if address:
         limiter.check(OTP_SEND_PER_ADDRESS, address)
     limiter.check(OTP_SEND_PER_PHONE, phone)
     now = now or utcnow()
-    answer = {"sent": True, "ttl_s": OTP_TTL_S}
+    answer = CodeSent(sent=True, ttl_s=OTP_TTL_S)
     with db.transaction() as s:
         if _volunteer(s, phone) is None:
             log.info("otp_unknown_phone", phone=mask_phone(phone))

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+import msgspec
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
@@ -24,6 +25,7 @@ from ledger.errors import Conflict, DomainError, Forbidden, InvalidInput, LimitE
 from ledger.identity import current, passwords
 from ledger.identity.models import AppUser, RefreshToken, RoleAssignment
 from ledger.identity.actor import may, villages_of
+from ledger.identity.schemas import PasswordChanged, UserView
 from ledger.identity.roles import TOWN_ADMIN, VILLAGE_ADMIN, VILLAGE_GRANTABLE, check_scope
 from ledger.ratelimit import Limit, RateLimiter
 from ledger.timeutil import utcnow
@@ -168,7 +170,7 @@ def _user(s: Session, user_id: int) -> AppUser:
 
 
 def create_user(db: Database, actor, *, login: str, name: str, password: str,
-                person_id: int | None = None, roles=(), key: str | None = None) -> dict:
+                person_id: int | None = None, roles=(), key: str | None = None) -> UserView:
     """A staff user with a password and roles. Every role must be one the actor may grant."""
     roles = tuple((r, v) for r, v in roles)
     if not roles and not may(actor, (TOWN_ADMIN,), None):
@@ -186,11 +188,11 @@ def create_user(db: Database, actor, *, login: str, name: str, password: str,
                                             "name": name, "person": person_id,
                                             "roles": [list(r) for r in roles]})
     current.forget(db, out["id"])
-    return out
+    return msgspec.convert(out, UserView)
 
 
 def grant_role(db: Database, actor, user_id: int, role: str, village_id: int | None, *,
-               key: str | None = None) -> dict:
+               key: str | None = None) -> UserView:
     _require_grant(actor, role, village_id)
 
     def work(s: Session) -> dict:
@@ -201,11 +203,11 @@ def grant_role(db: Database, actor, user_id: int, role: str, village_id: int | N
     out = keyed(db, work, key=key, request={"op": "grant", "user": user_id, "role": role,
                                             "village": village_id})
     current.forget(db, user_id)
-    return out
+    return msgspec.convert(out, UserView)
 
 
 def revoke_role(db: Database, actor, user_id: int, role: str, village_id: int | None, *,
-                key: str | None = None) -> dict:
+                key: str | None = None) -> UserView:
     _require_grant(actor, role, village_id)
 
     def work(s: Session) -> dict:
@@ -221,11 +223,11 @@ def revoke_role(db: Database, actor, user_id: int, role: str, village_id: int | 
     out = keyed(db, work, key=key, request={"op": "revoke", "user": user_id, "role": role,
                                             "village": village_id})
     current.forget(db, user_id)
-    return out
+    return msgspec.convert(out, UserView)
 
 
 def set_password(db: Database, actor, user_id: int, new_password: str, *,
-                 old_password: str | None = None) -> dict:
+                 old_password: str | None = None) -> PasswordChanged:
     """A user changes their own password (giving the old one); a town admin resets anyone's."""
     with db.transaction() as s:
         u = _user(s, user_id)
@@ -239,12 +241,12 @@ def set_password(db: Database, actor, user_id: int, new_password: str, *,
         passwords.check_new_password(new_password, login=u.login)
         u.password_hash = passwords.hash_password(new_password)
         _end_every_token(s, u, "password")  # every session of the old password ends
-        out = {"id": u.id, "password_changed": True}
+        out = PasswordChanged(id=u.id, password_changed=True)
     current.forget(db, user_id)
     return out
 
 
-def set_active(db: Database, actor, user_id: int, active: bool) -> dict:
+def set_active(db: Database, actor, user_id: int, active: bool) -> UserView:
     if not may(actor, (TOWN_ADMIN,), None):
         raise Forbidden("only a town admin disables or enables users", code="forbidden_role")
     with db.transaction() as s:
@@ -253,7 +255,7 @@ def set_active(db: Database, actor, user_id: int, active: bool) -> dict:
             _end_every_token(s, u, "disabled")
         u.active = active
         s.flush()
-        out = user_view(s, u)
+        out = msgspec.convert(user_view(s, u), UserView)
     current.forget(db, user_id)
     return out
 
@@ -276,7 +278,7 @@ def sign_out(db: Database, user_id: int) -> None:
     current.forget(db, user_id)
 
 
-def list_users(db: Database, actor, village_id: int | None = None) -> list[dict]:
+def list_users(db: Database, actor, village_id: int | None = None) -> list[UserView]:
     """A town admin sees every user; a village admin those holding a role in their villages."""
     scope = villages_of(actor, (TOWN_ADMIN, VILLAGE_ADMIN))
     if scope is not None and not scope:
@@ -290,7 +292,7 @@ def list_users(db: Database, actor, village_id: int | None = None) -> list[dict]
         if scope is not None:
             q = q.where(AppUser.id.in_(select(RoleAssignment.user_id).where(
                 RoleAssignment.village_id.in_(scope))))
-        return [user_view(s, u) for u in s.scalars(q)]
+        return msgspec.convert([user_view(s, u) for u in s.scalars(q)], list[UserView])
 
 
 def sign_in_password(db: Database, limiter: RateLimiter, *, login: str, password: str,

@@ -20,6 +20,7 @@ from ledger.db import Database
 from ledger.errors import DomainError, Forbidden, NotFound
 from ledger.identity.models import AppUser, RefreshToken
 from ledger.identity.roles import VOLUNTEER
+from ledger.identity.schemas import SessionsEnded, SessionView
 from ledger.identity.service import Identity, identity_of
 from ledger.timeutil import utcnow
 
@@ -111,7 +112,7 @@ def _spend(s: Session, secret: str, row: RefreshToken, now: datetime) -> tuple[I
 
 
 def end(db: Database, user_id: int, session_id: str | None, *, by: int,
-        now: datetime | None = None) -> dict:
+        now: datetime | None = None) -> SessionsEnded:
     """End one session of the user (session_id), or all of them (None)."""
     now = now or utcnow()
     with db.transaction() as s:
@@ -126,7 +127,7 @@ def end(db: Database, user_id: int, session_id: str | None, *, by: int,
         for family in families:
             _end_family(s, family, now, reason)
     log.info("sessions_ended", user_id=user_id, by=by, count=len(families))
-    return {"ended": len(families)}
+    return SessionsEnded(ended=len(families))
 
 
 def end_by_token(db: Database, secret: str, raw: str, now: datetime | None = None) -> None:
@@ -140,13 +141,13 @@ def end_by_token(db: Database, secret: str, raw: str, now: datetime | None = Non
             _end_family(s, family, now or utcnow(), "signed_out")
 
 
-def live_sessions(db: Database, user_id: int, now: datetime | None = None) -> list[dict]:
+def live_sessions(db: Database, user_id: int, now: datetime | None = None) -> list[SessionView]:
     now = now or utcnow()
     with db.sessions() as s:
         rows = s.scalars(select(RefreshToken).where(
             RefreshToken.user_id == user_id, RefreshToken.used_at.is_(None),
             RefreshToken.revoked_at.is_(None), RefreshToken.expires_at > now)
             .order_by(RefreshToken.started_at.desc()).limit(MAX_SESSIONS_PER_USER))
-        return [{"session_id": r.family, "started_at": r.started_at.isoformat(),
-                 "last_used_at": r.created_at.isoformat(),
-                 "expires_at": r.expires_at.isoformat()} for r in rows]
+        return [SessionView(session_id=r.family, started_at=r.started_at.isoformat(),
+                            last_used_at=r.created_at.isoformat(),
+                            expires_at=r.expires_at.isoformat()) for r in rows]

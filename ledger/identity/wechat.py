@@ -28,6 +28,7 @@ from ledger.db import Database
 from ledger.errors import DomainError, Forbidden, InvalidInput
 from ledger.identity.models import AppUser, WechatBinding
 from ledger.identity.roles import VOLUNTEER
+from ledger.identity.schemas import Unbound, WechatBindingView
 from ledger.identity.service import Identity, identity_of
 from ledger.timeutil import utcnow
 
@@ -143,7 +144,7 @@ def _close(row: WechatBinding, by: int | None, reason: str, now: datetime) -> No
 
 
 def bind(db: Database, who: Identity, app_id: str, openid: str, nickname: str = "",
-         now: datetime | None = None) -> dict:
+         now: datetime | None = None) -> WechatBindingView:
     """Bind this WeChat to the volunteer who just proved their phone. One live binding per
     openid and per user: an older one on either side is closed (recorded, not deleted)."""
     if not _OPENID.match(openid or ""):
@@ -171,27 +172,28 @@ def bind(db: Database, who: Identity, app_id: str, openid: str, nickname: str = 
 
 
 def unbind(db: Database, user_id: int, app_id: str, *, by: int,
-           now: datetime | None = None) -> dict:
+           now: datetime | None = None) -> Unbound:
     """Remove the user's live binding (by themselves or an admin): WeChat no longer signs
     them in. Unbinding nothing answers {"unbound": False}."""
     with db.transaction() as s:
         row = _live(s, app_id, user_id=user_id)
         if row is None:
-            return {"unbound": False}
+            return Unbound(unbound=False)
         _close(row, by, "self" if by == user_id else "admin", now or utcnow())
         log.info("wechat_unbound", user_id=user_id, by=by, binding_id=row.id)
-        return {"unbound": True, "binding": _view(row)}
+        return Unbound(unbound=True, binding=_view(row))
 
 
-def history(db: Database, user_id: int) -> list[dict]:
+def history(db: Database, user_id: int) -> list[WechatBindingView]:
     with db.sessions() as s:
         rows = s.scalars(select(WechatBinding).where(WechatBinding.user_id == user_id)
                          .order_by(WechatBinding.id.desc()).limit(MAX_BINDINGS_LISTED))
         return [_view(r) for r in rows]
 
 
-def _view(row: WechatBinding) -> dict:
-    return {"id": row.id, "app_id": row.app_id, "nickname": row.nickname,
-            "openid_tail": row.openid[-4:], "bound_at": row.bound_at.isoformat(),
-            "unbound_at": row.unbound_at.isoformat() if row.unbound_at else None,
-            "unbound_by": row.unbound_by, "unbind_reason": row.unbind_reason or None}
+def _view(row: WechatBinding) -> WechatBindingView:
+    return WechatBindingView(
+        id=row.id, app_id=row.app_id, nickname=row.nickname, openid_tail=row.openid[-4:],
+        bound_at=row.bound_at.isoformat(),
+        unbound_at=row.unbound_at.isoformat() if row.unbound_at else None,
+        unbound_by=row.unbound_by, unbind_reason=row.unbind_reason or None)

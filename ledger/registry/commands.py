@@ -31,6 +31,8 @@ from ledger.errors import Conflict, InvalidInput, NotFound
 from ledger.identity.actor import require
 from ledger.identity.roles import REGISTRY_ADMINS, TOWN_ADMIN
 from ledger.journal import book
+from ledger.registry.schemas import (HouseholdView, MemberRemoved, PersonView, TeamMemberView,
+                                     TeamView, VillageView, typed)
 from ledger.timeutil import utcnow
 
 
@@ -45,30 +47,34 @@ def keyed(db: Database, fn, *, key: str | None, request: dict) -> dict:
 
 
 def create_village(db: Database, actor, *, town_id: int, name: str, kind: str | None,
-                   key: str | None) -> dict:
+                   key: str | None) -> VillageView:
     require(actor, (TOWN_ADMIN,), None, "adding a village")
-    return keyed(db, lambda s: lookup.village_view(add_village(s, town_id, name, kind)),
-                 key=key, request={"op": "village", "town": town_id, "name": name, "kind": kind})
+    return typed(keyed(db, lambda s: lookup.village_view(add_village(s, town_id, name, kind)),
+                       key=key, request={"op": "village", "town": town_id, "name": name,
+                                         "kind": kind}), VillageView)
 
 
-def create_household(db: Database, actor, d: HouseholdDraft, *, key: str | None) -> dict:
+def create_household(db: Database, actor, d: HouseholdDraft, *, key: str | None
+                     ) -> HouseholdView:
     require(actor, REGISTRY_ADMINS, d.village_id, "adding a household")
 
     def work(s: Session) -> dict:
         h = add_household(s, d)
         return lookup.get_household(s, actor, h.id)
 
-    return keyed(db, work, key=key, request={"op": "household", "draft": _plain(d)})
+    return typed(keyed(db, work, key=key, request={"op": "household", "draft": _plain(d)}),
+                 HouseholdView)
 
 
-def create_person(db: Database, actor, d: PersonDraft, *, key: str | None) -> dict:
+def create_person(db: Database, actor, d: PersonDraft, *, key: str | None) -> PersonView:
     require(actor, REGISTRY_ADMINS, d.village_id, "adding a person")
 
     def work(s: Session) -> dict:
         p = add_person(s, d)
         return lookup.person_view(p, lookup.village(s, p.village_id), actor)
 
-    return keyed(db, work, key=key, request={"op": "person", "draft": _plain(d)})
+    return typed(keyed(db, work, key=key, request={"op": "person", "draft": _plain(d)}),
+                 PersonView)
 
 
 PERSON_FIELDS = frozenset({"name", "phone", "id_number", "is_volunteer", "household_id",
@@ -78,7 +84,7 @@ HOUSEHOLD_FIELDS = frozenset({"head_name", "address"})
 
 
 def update_person(db: Database, actor, person_id: int, changes: dict, *, key: str | None
-                  ) -> dict:
+                  ) -> PersonView:
     unknown = set(changes) - PERSON_FIELDS
     if unknown:
         raise InvalidInput(f"cannot change {', '.join(sorted(unknown))}", code="field_unknown")
@@ -109,12 +115,12 @@ def update_person(db: Database, actor, person_id: int, changes: dict, *, key: st
         s.flush()
         return lookup.person_view(p, v, actor)
 
-    return keyed(db, work, key=key, request={"op": "person_update", "id": person_id,
-                                             "changes": changes})
+    return typed(keyed(db, work, key=key, request={"op": "person_update", "id": person_id,
+                                                   "changes": changes}), PersonView)
 
 
 def update_household(db: Database, actor, household_id: int, changes: dict, *,
-                     key: str | None) -> dict:
+                     key: str | None) -> HouseholdView:
     unknown = set(changes) - HOUSEHOLD_FIELDS
     if unknown:
         raise InvalidInput(f"cannot change {', '.join(sorted(unknown))}", code="field_unknown")
@@ -129,23 +135,24 @@ def update_household(db: Database, actor, household_id: int, changes: dict, *,
         s.flush()
         return lookup.get_household(s, actor, h.id)
 
-    return keyed(db, work, key=key, request={"op": "household_update", "id": household_id,
-                                             "changes": changes})
+    return typed(keyed(db, work, key=key, request={"op": "household_update",
+                                                   "id": household_id, "changes": changes}),
+                 HouseholdView)
 
 
 def create_team(db: Database, actor, *, town_id: int, kind: str, name: str,
-                village_id: int | None, standing: bool = False, key: str | None) -> dict:
+                village_id: int | None, standing: bool = False, key: str | None) -> TeamView:
     # A town-wide team is the town's; a village team its village admin's.
     require(actor, REGISTRY_ADMINS if village_id is not None else (TOWN_ADMIN,), village_id,
             "adding a team")
-    return keyed(db, lambda s: lookup.team_view(add_team(
+    return typed(keyed(db, lambda s: lookup.team_view(add_team(
         s, town_id=town_id, kind=kind, name=name, village_id=village_id, standing=standing), 0),
         key=key, request={"op": "team", "town": town_id, "kind": kind, "name": name,
-                          "village": village_id, "standing": standing})
+                          "village": village_id, "standing": standing}), TeamView)
 
 
 def add_team_member(db: Database, actor, team_id: int, person_id: int, *,
-                    is_leader: bool = False, key: str | None) -> dict:
+                    is_leader: bool = False, key: str | None) -> TeamMemberView:
     def work(s: Session) -> dict:
         t = s.get(Team, team_id)
         if t is None:
@@ -158,12 +165,13 @@ def add_team_member(db: Database, actor, team_id: int, person_id: int, *,
         return {"team_id": m.team_id, "person_id": m.person_id, "is_leader": m.is_leader,
                 "joined_at": m.joined_at.isoformat()}
 
-    return keyed(db, work, key=key, request={"op": "team_member", "team": team_id,
-                                             "person": person_id, "leader": is_leader})
+    return typed(keyed(db, work, key=key, request={"op": "team_member", "team": team_id,
+                                                   "person": person_id, "leader": is_leader}),
+                 TeamMemberView)
 
 
 def remove_team_member(db: Database, actor, team_id: int, person_id: int, *,
-                       key: str | None) -> dict:
+                       key: str | None) -> MemberRemoved:
     def work(s: Session) -> dict:
         t = s.get(Team, team_id)
         if t is None:
@@ -176,8 +184,9 @@ def remove_team_member(db: Database, actor, team_id: int, person_id: int, *,
         s.delete(m)
         return {"team_id": team_id, "person_id": person_id, "removed": True}
 
-    return keyed(db, work, key=key, request={"op": "team_member_remove", "team": team_id,
-                                             "person": person_id})
+    return typed(keyed(db, work, key=key, request={"op": "team_member_remove",
+                                                   "team": team_id, "person": person_id}),
+                 MemberRemoved)
 
 
 def _plain(d) -> dict:

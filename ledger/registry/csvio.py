@@ -22,6 +22,7 @@ from ledger.errors import Forbidden
 from ledger.identity.actor import require, villages_of
 from ledger.identity.roles import REGISTRY_ADMINS
 from ledger.registry import commands, service
+from ledger.registry.schemas import RegistryImportChecked, RegistryImported, typed
 from ledger.registry.models import Household, Person, Village
 from ledger.registry.privacy import normalize_id_number, normalize_phone
 from ledger.sheets import imports, tabular
@@ -267,7 +268,7 @@ def _refuse(plan: Plan) -> None:
 
 
 def import_csv(db: Database, actor, data: bytes, *, dry_run: bool = False,
-               key: str | None = None) -> dict:
+               key: str | None = None) -> RegistryImported | RegistryImportChecked:
     """Check the file; refuse it whole (import_invalid, with every row error) or apply it whole,
     checked and applied in one transaction (nothing stale, nothing half-applied). Without a
     caller's key the file's digest is the key: the same file imported again returns the first
@@ -281,18 +282,20 @@ def import_csv(db: Database, actor, data: bytes, *, dry_run: bool = False,
             plan = plan_import(s, table, actor)
         if not done:
             _refuse(plan)
-        return {"dry_run": True, "rows": len(plan.rows),
-                "households": len({(r.village_id, r.household_key) for r in plan.rows
-                                   if r.household_key}),
-                "encoding": plan.encoding, "preview": plan.preview, "already_imported": done}
+        return RegistryImportChecked(
+            dry_run=True, rows=len(plan.rows),
+            households=len({(r.village_id, r.household_key) for r in plan.rows
+                            if r.household_key}),
+            encoding=plan.encoding, preview=plan.preview, already_imported=done)
 
     def work(s: Session) -> dict:
         plan = plan_import(s, table, actor)
         _refuse(plan)
         return apply_plan(s, plan)
 
-    return commands.keyed(db, work, key=key,
-                          request={"op": "import", "sha256": tabular.file_digest(data)})
+    return typed(commands.keyed(db, work, key=key,
+                                request={"op": "import", "sha256": tabular.file_digest(data)}),
+                 RegistryImported)
 
 
 HEADER = [c.header for c in COLUMNS]

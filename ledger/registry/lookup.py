@@ -5,19 +5,25 @@ village, and the views the API returns, masked as the caller's role requires."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ledger.registry.models import Household, Person, Team, TeamMember, Town, Village
 from ledger.registry.privacy import mask_id_number, mask_phone, sees_phone
+from ledger.registry.schemas import (HouseholdView, PersonView, PublicHousehold, TeamView,
+                                     TownView, VillageView, typed)
+from ledger.db import Database
 from ledger import paging
 from ledger.errors import InvalidInput, NotFound
 from ledger.identity.actor import is_self_or_household, require
 from ledger.identity.roles import REGISTRY_READERS
+from ledger.timeutil import LOCAL_TZ, utcnow
 
 DEFAULT_PAGE = paging.DEFAULT_PAGE
 MAX_QUERY_CHARS = 50
+MAX_PLATE_CODE_CHARS = 64  # longer than any plate code: the rest is never read
 
 
 @dataclass(frozen=True)
@@ -125,18 +131,22 @@ def _page(limit: int, after_id: int | None) -> int:
     return limit
 
 
-def list_villages(s: Session, town_id: int | None = None) -> list[dict]:
-    counts = dict(s.execute(select(Household.village_id, func.count())
-                            .group_by(Household.village_id)).all())
-    q = select(Village).order_by(Village.id)
-    if town_id is not None:
-        q = q.where(Village.town_id == town_id)
-    return [village_view(v, counts.get(v.id, 0)) for v in s.scalars(q)]
+def villages(db: Database, town_id: int | None = None) -> list[VillageView]:
+    """Every village (of a town), with its household count."""
+    with db.sessions() as s:
+        counts = dict(s.execute(select(Household.village_id, func.count())
+                                .group_by(Household.village_id)).all())
+        q = select(Village).order_by(Village.id)
+        if town_id is not None:
+            q = q.where(Village.town_id == town_id)
+        return typed([village_view(v, counts.get(v.id, 0)) for v in s.scalars(q)],
+                     list[VillageView])
 
 
-def list_towns(s: Session) -> list[dict]:
-    return [{"id": t.id, "name": t.name, "city": t.city, "prefecture": t.prefecture}
-            for t in s.scalars(select(Town).order_by(Town.id))]
+def towns(db: Database) -> list[TownView]:
+    with db.sessions() as s:
+        return [TownView(id=t.id, name=t.name, city=t.city, prefecture=t.prefecture)
+                for t in s.scalars(select(Town).order_by(Town.id))]
 
 
 def list_households(s: Session, actor, village_id: int, *, after_id: int | None = None,
@@ -150,33 +160,44 @@ def list_households(s: Session, actor, village_id: int, *, after_id: int | None 
             "next_after_id": rows[-1].id if len(rows) == limit else None}
 
 
-def list_people(s: Session, actor, village_id: int, *, after_id: int | None = None,
-                limit: int = DEFAULT_PAGE, q: str | None = None,
-                volunteers_only: bool = False) -> dict:
+def households(db: Database, actor, village_id: int, *, after_id: int | None = None,
+               limit: int = DEFAULT_PAGE) -> dict:
+    """A page of a village's households (`list_households`), in a session of its own."""
+    with db.sessions() as s:
+        return list_households(s, actor, village_id, after_id=after_id, limit=limit)
+
+
+def people(db: Database, actor, village_id: int, *, after_id: int | None = None,
+           limit: int = DEFAULT_PAGE, q: str | None = None,
+           volunteers_only: bool = False) -> dict:
+    """A page of a village's people (`{items, next_after_id}`), found by name or volunteers."""
     require(actor, REGISTRY_READERS, village_id, "reading people")
-    v = village(s, village_id)
-    query = select(Person).where(Person.village_id == village_id,
-                                 Person.id > (after_id or 0))
-    if q:
-        if len(q) > MAX_QUERY_CHARS:
-            raise InvalidInput(f"q: at most {MAX_QUERY_CHARS} characters", code="query_too_long")
-        query = query.where(Person.name.contains(q, autoescape=True))
-    if volunteers_only:
-        query = query.where(Person.is_volunteer.is_(True))
-    rows = list(s.scalars(query.order_by(Person.id).limit(_page(limit, after_id))))
-    return {"items": [person_view(p, v, actor) for p in rows],
-            "next_after_id": rows[-1].id if len(rows) == limit else None}
+    if q and len(q) > MAX_QUERY_CHARS:
+        raise InvalidInput(f"q: at most {MAX_QUERY_CHARS} characters", code="query_too_long")
+    with db.sessions() as s:
+        v = village(s, village_id)
+        query = select(Person).where(Person.village_id == village_id,
+                                     Person.id > (after_id or 0))
+        if q:
+            query = query.where(Person.name.contains(q, autoescape=True))
+        if volunteers_only:
+            query = query.where(Person.is_volunteer.is_(True))
+        rows = list(s.scalars(query.order_by(Person.id).limit(_page(limit, after_id))))
+        return {"items": [person_view(p, v, actor) for p in rows],
+                "next_after_id": rows[-1].id if len(rows) == limit else None}
 
 
-def get_person(s: Session, actor, person_id: int) -> dict:
-    p, v = person_with_village(s, person_id)
-    if getattr(actor, "person_id", None) != p.id:
-        require(actor, REGISTRY_READERS, v.id, "reading a person")
-    view = person_view(p, v, actor)
-    view["teams"] = [team_view(t) for t in s.scalars(
-        select(Team).join(TeamMember, TeamMember.team_id == Team.id)
-        .where(TeamMember.person_id == p.id).order_by(Team.id))]
-    return view
+def person(db: Database, actor, person_id: int) -> PersonView:
+    """A person with their teams: for themself, or the registry's readers of their village."""
+    with db.sessions() as s:
+        p, v = person_with_village(s, person_id)
+        if getattr(actor, "person_id", None) != p.id:
+            require(actor, REGISTRY_READERS, v.id, "reading a person")
+        view = person_view(p, v, actor)
+        view["teams"] = [team_view(t) for t in s.scalars(
+            select(Team).join(TeamMember, TeamMember.team_id == Team.id)
+            .where(TeamMember.person_id == p.id).order_by(Team.id))]
+        return typed(view, PersonView)
 
 
 def get_household(s: Session, actor, household_id: int) -> dict:
@@ -187,21 +208,39 @@ def get_household(s: Session, actor, household_id: int) -> dict:
     return household_view(h, v, members)
 
 
-def list_teams(s: Session, *, town_id: int | None = None, village_id: int | None = None
-               ) -> list[dict]:
-    counts = dict(s.execute(select(TeamMember.team_id, func.count())
-                            .group_by(TeamMember.team_id)).all())
-    q = select(Team).order_by(Team.id)
-    if town_id is not None:
-        q = q.where(Team.town_id == town_id)
-    if village_id is not None:
-        q = q.where(Team.village_id == village_id)
-    return [team_view(t, counts.get(t.id, 0)) for t in s.scalars(q)]
+def household(db: Database, actor, household_id: int) -> HouseholdView:
+    """A household with its members (`get_household`), in a session of its own."""
+    with db.sessions() as s:
+        return typed(get_household(s, actor, household_id), HouseholdView)
 
 
-def public_summary(s: Session, plate_code: str, *, since) -> dict:
-    """What anyone who scans a door plate may see: the village and the household's points —
-    no name, no address, no people."""
+def teams(db: Database, *, town_id: int | None = None, village_id: int | None = None
+          ) -> list[TeamView]:
+    """Every team (of a town, of a village), with its member count."""
+    with db.sessions() as s:
+        counts = dict(s.execute(select(TeamMember.team_id, func.count())
+                                .group_by(TeamMember.team_id)).all())
+        q = select(Team).order_by(Team.id)
+        if town_id is not None:
+            q = q.where(Team.town_id == town_id)
+        if village_id is not None:
+            q = q.where(Team.village_id == village_id)
+        return typed([team_view(t, counts.get(t.id, 0)) for t in s.scalars(q)],
+                     list[TeamView])
+
+
+def public_summary(db: Database, plate_code: str, *, now: datetime | None = None
+                   ) -> PublicHousehold:
+    """What anyone who scans a door plate may see: the village and the household's points,
+    this year's (from 1 January, Shishi time) beside the balance — no name, no address, no
+    people."""
+    local = (now or utcnow()).astimezone(LOCAL_TZ)
+    since = local.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
+    with db.sessions() as s:
+        return _public_summary(s, plate_code[:MAX_PLATE_CODE_CHARS], since=since)
+
+
+def _public_summary(s: Session, plate_code: str, *, since: datetime) -> PublicHousehold:
     from ledger.journal.models import Account, Posting
     from ledger.rules.store import scale_in_force
     from ledger.units import points_of
@@ -218,10 +257,28 @@ def public_summary(s: Session, plate_code: str, *, since) -> dict:
     scale = scale_in_force(s)
     balance = acct.balance if acct else 0
     # In points as people read them (ledger.units), the ledger's steps beside them.
-    return {"plate_code": h.plate_code, "town": town.name if town else "", "village": v.name,
-            "balance_points": points_of(balance, scale), "balance_steps": balance,
-            "score_this_year_points": points_of(year, scale), "score_this_year_steps": year,
-            "scale": scale}
+    return PublicHousehold(
+        plate_code=h.plate_code, town=town.name if town else "", village=v.name,
+        balance_points=points_of(balance, scale), balance_steps=balance,
+        score_this_year_points=points_of(year, scale), score_this_year_steps=year, scale=scale)
+
+
+def plate_url(db: Database, actor, household_id: int, public_base_url: str) -> str:
+    """The address a household's door plate points at, for the registry's readers of its
+    village (the QR code's text)."""
+    from ledger.registry.plates import plate_url as url_of
+    with db.sessions() as s:
+        h, v = household_with_village(s, household_id)
+        require(actor, REGISTRY_READERS, v.id, "printing a door plate")
+        return url_of(public_base_url, h.plate_code)
+
+
+def plates_sheet(db: Database, village_id: int, public_base_url: str) -> bytes:
+    """A village's printable A4 sheet of door plates (the caller's role checked at the door)."""
+    from ledger.registry.plates import plates_pdf
+    with db.sessions() as s:
+        town, name, rows = village_plates(s, village_id)
+    return plates_pdf(town=town, village=name, plates=rows, public_base_url=public_base_url)
 
 
 def village_plates(s: Session, village_id: int) -> tuple[str, str, list]:

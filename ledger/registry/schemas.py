@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import msgspec
 
+from ledger.units import Points
+
 
 class TownView(msgspec.Struct, omit_defaults=True, kw_only=True):
     id: int
@@ -60,6 +62,48 @@ class HouseholdView(msgspec.Struct, omit_defaults=True, kw_only=True):
     address: str
     created_at: str | None
     members: list[PersonView] | None = None
+
+
+class TeamMemberView(msgspec.Struct, kw_only=True):
+    team_id: int
+    person_id: int
+    is_leader: bool
+    joined_at: str
+
+
+class MemberRemoved(msgspec.Struct, kw_only=True):
+    team_id: int
+    person_id: int
+    removed: bool
+
+
+class PublicHousehold(msgspec.Struct, kw_only=True):
+    """What a door plate shows anyone: the village and the points, no personal data. Points as
+    people read them (`ledger.units`), the ledger's steps beside them, at `scale`."""
+    plate_code: str
+    town: str
+    village: str
+    balance_points: Points
+    balance_steps: int
+    score_this_year_points: Points
+    score_this_year_steps: int
+    scale: int
+
+
+class RegistryImported(msgspec.Struct, kw_only=True):
+    households_created: int
+    people_created: int
+
+
+class RegistryImportChecked(msgspec.Struct, kw_only=True):
+    """A dry run: what the file would do, its first rows as read, and whether it (or the
+    request's key) was imported before."""
+    dry_run: bool
+    rows: int
+    households: int
+    encoding: str | None
+    preview: list[list[str]]
+    already_imported: bool
 
 
 def typed(value, kind):

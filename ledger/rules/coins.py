@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import msgspec
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -22,6 +23,7 @@ from ledger.journal.accounts import budget_shards, open_account
 from ledger.journal.models import Account, HolderType, Purpose, Unit
 from ledger.journal.posting import Line, post_entry
 from ledger.rules import spec as S
+from ledger.rules.schemas import Conversion, Currencies
 from ledger.identity.actor import Actor
 from ledger.timeutil import utcnow
 from ledger.units import steps_of
@@ -135,16 +137,26 @@ def convert_in(s: Session, shards: int, *, holder_type: str, holder_id: int, coi
 
 def convert(db: Database, settings: Settings, *, holder_type: str, holder_id: int,
             coin_code: str, amount: float | str, recorder: Actor, key: str | None = None,
-            now: datetime | None = None) -> dict:
+            now: datetime | None = None) -> Conversion:
     """One conversion in one transaction, idempotent by `key` (book.write); the budget's
     shards retried by book.write when one is short."""
     now = now or utcnow()
     request = {"op": "convert", "holder": [holder_type, holder_id], "coin": coin_code,
                "amount": str(amount)}
-    return book.write(db, lambda s: convert_in(
+    return msgspec.convert(book.write(db, lambda s: convert_in(
         s, settings.budget_shards, holder_type=holder_type, holder_id=holder_id,
         coin_code=coin_code, amount=amount, recorder=recorder, now=now),
-        key=key, request=request).result
+        key=key, request=request).result, Conversion)
+
+
+def summary_for(db: Database, actor, holder_type: str, holder_id: int) -> Currencies:
+    """A holder's coins and banked hours (`summary`), for the holder or the staff of its
+    village."""
+    from ledger.rules.holders import require_own_or_staff
+    with db.sessions() as s:
+        view = summary(s, holder_type, holder_id)
+    require_own_or_staff(actor, holder_type, holder_id, view["village_id"])
+    return msgspec.convert(view, Currencies)
 
 
 def summary(s: Session, holder_type: str, holder_id: int, now: datetime | None = None) -> dict:
@@ -161,4 +173,5 @@ def summary(s: Session, holder_type: str, holder_id: int, now: datetime | None =
             "time_bank": {"minutes": bank_balance(s, holder_id)} if bank else None}
 
 
-__all__ = ["award_lines", "balances", "convert", "convert_in", "summary", "unit_of"]
+__all__ = ["award_lines", "balances", "convert", "convert_in", "summary", "summary_for",
+           "unit_of"]

@@ -8,9 +8,11 @@ from collections import defaultdict
 from datetime import datetime
 from statistics import median
 
+import msgspec
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ledger.db import Database
 from ledger.errors import NotFound
 from ledger.identity.actor import require
 from ledger.identity.roles import INSPECTOR, ORGANIZER, TOWN_ADMIN, VILLAGE_ADMIN
@@ -19,8 +21,10 @@ from ledger.journal.posting import load_entry
 from ledger.registry.lookup import holder_ref
 from ledger.rules import spec as S
 from ledger.rules.models import Appeal, AwardRecord, AwardStatus, Objection
+from ledger.rules.schemas import AwardDetail, EntryExplanation, NoticeView, RecorderReport
 from ledger.rules.service import award_view
 from ledger.rules.workflow import appeal_view
+from ledger.timeutil import utcnow
 
 MAX_NOTICES = 200
 MAX_REPORT_ROWS = 2000
@@ -177,18 +181,37 @@ def _villages_of_entry(s: Session, entry_id: int) -> set[int | None]:
     return out
 
 
-def award_detail_for(s: Session, actor, award_id: int) -> dict:
+def award_detail_for(db: Database, actor, award_id: int) -> AwardDetail:
     """An award's detail for a reader of its village (403 forbidden_village otherwise)."""
-    a = s.get(AwardRecord, award_id)
-    if a is None:
-        raise NotFound(f"award {award_id} does not exist", code="award_not_found")
-    require(actor, READERS, a.village_id, "reading an award")
-    return award_detail(s, award_id)
+    with db.sessions() as s:
+        a = s.get(AwardRecord, award_id)
+        if a is None:
+            raise NotFound(f"award {award_id} does not exist", code="award_not_found")
+        require(actor, READERS, a.village_id, "reading an award")
+        return msgspec.convert(award_detail(s, award_id), AwardDetail)
 
 
-def explain_entry_for(s: Session, actor, entry_id: int) -> dict:
+def explain_entry_for(db: Database, actor, entry_id: int) -> EntryExplanation:
     """An entry's explanation for a reader of every village it touches."""
-    load_entry(s, entry_id)  # 404 first
-    for village_id in _villages_of_entry(s, entry_id):
-        require(actor, READERS, village_id, "reading an entry's explanation")
-    return explain_entry(s, entry_id)
+    with db.sessions() as s:
+        load_entry(s, entry_id)  # 404 first
+        for village_id in _villages_of_entry(s, entry_id):
+            require(actor, READERS, village_id, "reading an entry's explanation")
+        return msgspec.convert(explain_entry(s, entry_id), EntryExplanation)
+
+
+def notices(db: Database, village_id: int) -> list[NoticeView]:
+    """What is on public notice in a village now (`village_notices`), for anyone."""
+    with db.sessions() as s:
+        return msgspec.convert(village_notices(s, village_id, utcnow()), list[NoticeView])
+
+
+def recorder_report_for(db: Database, actor, *, village_id: int | None = None,
+                        since: datetime | None = None, until: datetime | None = None
+                        ) -> RecorderReport:
+    """The recorder report (`recorder_report`): a village's for its admins, the whole town's
+    (no `village_id`) for a town admin."""
+    require(actor, "village.admin", village_id, "reading the recorders' report")
+    with db.sessions() as s:
+        return msgspec.convert(recorder_report(s, village_id=village_id, since=since,
+                                               until=until), RecorderReport)

@@ -11,10 +11,10 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from ledger.registry.models import Household, Person, Team, Village
-from ledger.errors import InvalidInput, NotFound
+from ledger.errors import Forbidden, InvalidInput, NotFound
 from ledger.journal.models import Account, Purpose, Unit
 from ledger.rules.engine import MAX_NOTE_CHARS, MAX_PHOTOS, MAX_REF_CHARS
-from ledger.identity.actor import Actor
+from ledger.identity.actor import Actor, may
 from ledger.rules.types import Evidence, Holder, Inputs
 
 MAX_TAGS = 10
@@ -196,3 +196,12 @@ def holder_available(session: Session, h, *, account_id: int | None = None,
     if lock and session.get_bind().dialect.name == "postgresql":
         sql = text(_AVAILABLE.text + " FOR UPDATE")
     return int(session.scalar(sql, {"id": account_id}) or 0)
+
+
+def require_own_or_staff(actor, holder_type: str, holder_id: int,
+                         village_id: int | None) -> None:
+    """A holder's own figures (standing, levels, coins): the person themself, or staff of the
+    holder's village."""
+    own = holder_type == "person" and getattr(actor, "person_id", None) == holder_id
+    if not own and not may(actor, "staff", village_id):
+        raise Forbidden("only the holder or staff of the village", code="forbidden")

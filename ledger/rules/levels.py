@@ -16,12 +16,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+import msgspec
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ledger.db import Database
 from ledger.errors import InvalidInput, NotFound
+from ledger.identity.actor import require
 from ledger.rules import spec as S
 from ledger.rules.models import AwardRecord, AwardStatus, LevelChange
+from ledger.rules.schemas import Levels, LevelScheme
 from ledger.timeutil import utcnow
 
 MAX_HISTORY = 100
@@ -201,6 +205,30 @@ def history(s: Session, holder_type: str, holder_id: int) -> list[dict]:
         .order_by(LevelChange.id.desc()).limit(MAX_HISTORY))
     return [{"catalog": r.catalog, "change": r.change, "level": r.level, "rank": r.rank,
              "reason": r.reason, "actor_id": r.actor_id, "at": r.at.isoformat()} for r in rows]
+
+
+def summary_for(db: Database, actor, holder_type: str, holder_id: int) -> Levels:
+    """A holder's levels (`summary`, refreshed in its own transaction), for the holder or the
+    staff of its village."""
+    from ledger.rules.holders import require_own_or_staff, resolve_holder
+    with db.transaction() as s:
+        h = resolve_holder(s, holder_type, holder_id)
+        require_own_or_staff(actor, holder_type, holder_id, h.village_id)
+        return msgspec.convert(summary(s, holder_type, holder_id), Levels)
+
+
+def select_for(db: Database, actor, holder_type: str, holder_id: int, *, catalog: str,
+               level: str, selected: bool, reason: str) -> LevelScheme:
+    """An admin of the holder's village selects (or withdraws) the holder for a level
+    (`choose`)."""
+    from ledger.rules.holders import resolve_holder
+    with db.transaction() as s:
+        h = resolve_holder(s, holder_type, holder_id)
+        require(actor, "village.admin", h.village_id, "selecting for a level", code="forbidden")
+        return msgspec.convert(choose(
+            s, holder_type, holder_id, catalog=catalog, level=level, selected=selected,
+            actor_id=actor.user_id, actor_person_id=actor.person_id, reason=reason),
+            LevelScheme)
 
 
 def summary(s: Session, holder_type: str, holder_id: int, now: datetime | None = None) -> dict:

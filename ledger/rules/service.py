@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+import msgspec
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -43,6 +44,7 @@ from ledger.rules.holders import (
 )
 from ledger.rules.models import AwardRecord, AwardStatus, Sanction
 from ledger.rules.periods import local_date
+from ledger.rules.schemas import DecisionView
 from ledger.identity.actor import Actor
 from ledger.rules.types import Evidence, Holder, Inputs
 from ledger.timeutil import utcnow
@@ -117,7 +119,7 @@ def _prepare(s: Session, *, item_code, holder, recorder, context, catalog, confi
 
 def evaluate(db: Database, settings: Settings, *, item_code: str, holder, recorder,
              context: dict | None = None, catalog: str | None = None,
-             confirmer: Actor | None = None, now: datetime | None = None) -> dict:
+             confirmer: Actor | None = None, now: datetime | None = None) -> DecisionView:
     """Preview: what recording this would do, or why it would be refused. Writes nothing."""
     now = now or utcnow()
     with db.sessions() as s:
@@ -126,7 +128,7 @@ def evaluate(db: Database, settings: Settings, *, item_code: str, holder, record
             catalog=catalog, confirmer=confirmer, now=now)
         dec = E.evaluate(c, item.code, h, actor, inp, _history(s, c, item, h, inp, now,
                                                                  locked=False), confirmer=conf)
-        return dec.explain(c.scale)
+        return msgspec.convert(dec.explain(c.scale), DecisionView)
 
 
 def _request(item_code, holder, recorder, context, catalog, confirmer) -> dict:

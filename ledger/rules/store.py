@@ -7,6 +7,7 @@ import dataclasses
 from datetime import date, datetime
 from weakref import WeakKeyDictionary
 
+import msgspec
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
@@ -19,6 +20,8 @@ from ledger.rules import spec as S
 from ledger.rules.models import CatalogVersion, RuleCatalog, RuleCategory, RuleItem
 from ledger.rules.periods import local_date
 from ledger.rules.plain import item_dict
+from ledger.rules.schemas import (CatalogImported, CatalogSummary, CatalogVersionView,
+                                  ItemVersionView)
 from ledger.timeutil import utcnow
 
 MAX_CATALOGS = 50
@@ -41,7 +44,7 @@ def _hash(obj) -> str:
 
 def import_catalog(db: Database, text: str, *, actor_id: int | None, town_id: int = 1,
                    approved_by: str | None = None, decision: str | None = None,
-                   approved_on: date | None = None) -> dict:
+                   approved_on: date | None = None) -> CatalogImported:
     """Check a catalog file and store it as the next version of its catalog. A bad file is
     refused (line-level errors) and changes nothing; an identical file adds no version."""
     c = catalog_io.load_text(text)
@@ -56,7 +59,8 @@ def import_catalog(db: Database, text: str, *, actor_id: int | None, town_id: in
         return _store(s, c, plain, actor_id=actor_id, town_id=town_id)
 
 
-def _store(s: Session, c: S.Catalog, plain: dict, *, actor_id: int | None, town_id: int) -> dict:
+def _store(s: Session, c: S.Catalog, plain: dict, *, actor_id: int | None, town_id: int
+           ) -> CatalogImported:
     now = utcnow()
     row = s.scalar(select(RuleCatalog).where(RuleCatalog.code == c.code).with_for_update())
     if row is None:
@@ -70,8 +74,8 @@ def _store(s: Session, c: S.Catalog, plain: dict, *, actor_id: int | None, town_
     latest = s.scalar(select(CatalogVersion).where(CatalogVersion.catalog_id == row.id)
                       .order_by(CatalogVersion.version.desc()).limit(1))
     if latest is not None and latest.spec_hash == spec_hash:
-        return {"catalog": c.code, "version": latest.version, "created": False,
-                "items_new": [], "items_changed": [], "items_removed": []}
+        return CatalogImported(catalog=c.code, version=latest.version, created=False,
+                               items_new=[], items_changed=[], items_removed=[])
     version = (latest.version if latest else 0) + 1
     prev_items = dict(latest.item_versions) if latest else {}
     item_versions, new, changed = {}, [], []
@@ -101,9 +105,9 @@ def _store(s: Session, c: S.Catalog, plain: dict, *, actor_id: int | None, town_
     for i, cat in enumerate(c.categories):
         s.add(RuleCategory(catalog_version_id=cv.id, code=cat.code, name=cat.name, position=i))
     row.current_version, row.name = version, c.name
-    return {"catalog": c.code, "version": version, "created": True, "items_new": new,
-            "items_changed": changed,
-            "items_removed": sorted(set(prev_items) - set(c.items))}
+    return CatalogImported(catalog=c.code, version=version, created=True, items_new=new,
+                           items_changed=changed,
+                           items_removed=sorted(set(prev_items) - set(c.items)))
 
 
 _LIGHT = (RuleCatalog.code, CatalogVersion.id, CatalogVersion.version,
@@ -261,6 +265,41 @@ def find_item(s: Session, item_code: str, *, on: date, village_name: str | None,
     return hits[0], hits[0].items[item_code]
 
 
+def catalog_list(db: Database) -> list[CatalogSummary]:
+    """Every catalog at its newest version (public)."""
+    with db.sessions() as s:
+        out = []
+        for code in catalog_codes(s):
+            row = version_row(s, code)
+            c = catalog(s, code, version=row.version)
+            out.append(CatalogSummary(
+                code=code, name=c.name, demo=c.demo, version=row.version,
+                effective_from=row.effective_from.isoformat(), approved_by=row.approved_by,
+                decision=row.decision, villages=list(c.villages), items=len(c.items)))
+        return out
+
+
+def catalog_version(db: Database, code: str, version: int | None = None) -> CatalogVersionView:
+    """One version of a catalog (the newest when `version` is None) as stored (public)."""
+    with db.sessions() as s:
+        row = version_row(s, code, version=version)
+        return CatalogVersionView(code=code, version=row.version, approved_by=row.approved_by,
+                                  decision=row.decision, loaded_at=row.loaded_at.isoformat(),
+                                  item_versions=row.item_versions, spec=row.spec)
+
+
+def export_text(db: Database, code: str, version: int | None = None) -> str:
+    """One version of a catalog (the newest when `version` is None) as a catalog file."""
+    with db.sessions() as s:
+        return catalog_io.dump_text(catalog(s, code, version=version))
+
+
+def item_versions(db: Database, code: str, item_code: str) -> list[ItemVersionView]:
+    """Every version of one item of a catalog, oldest first (public)."""
+    with db.sessions() as s:
+        return msgspec.convert(item_history(s, code, item_code), list[ItemVersionView])
+
+
 def item_history(s: Session, code: str, item_code: str) -> list[dict]:
     cat = s.scalar(select(RuleCatalog).where(RuleCatalog.code == code))
     if cat is None:
@@ -274,13 +313,13 @@ def item_history(s: Session, code: str, item_code: str) -> list[dict]:
 
 
 def load_shipped(db: Database, code: str = catalog_io.DEFAULT_CATALOG, *,
-                 actor_id: int | None = None) -> dict:
+                 actor_id: int | None = None) -> CatalogImported:
     """Load one of the catalogs shipped with Jifen (Baogai's demo is the default)."""
     return import_catalog(db, catalog_io.shipped_path(code).read_text(encoding="utf-8"),
                           actor_id=actor_id)
 
 
-def ensure_default_catalog(db: Database) -> dict | None:
+def ensure_default_catalog(db: Database) -> CatalogImported | None:
     """Load Baogai's demo catalog if no catalog is stored yet (for `jifen demo`)."""
     with db.sessions() as s:
         if catalog_codes(s):

@@ -6,16 +6,19 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import msgspec
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ledger.db import Database
 from ledger.errors import DomainError, Forbidden
 from ledger.rules import spec as S
 from ledger.rules import standing as standing_states
 from ledger.rules.expiry import holder_fifo
-from ledger.rules.holders import holder_available, resolve_holder
+from ledger.rules.holders import holder_available, require_own_or_staff, resolve_holder
 from ledger.rules.models import AwardRecord, AwardStatus, Sanction
 from ledger.rules.periods import local_date
+from ledger.rules.schemas import Standing
 from ledger.rules.service import holder_balance
 from ledger.rules.store import catalogs_for
 from ledger.timeutil import utcnow
@@ -29,6 +32,14 @@ def active_bars(s: Session, holder_type: str, holder_id: int, now: datetime) -> 
         Sanction.holder_type == holder_type, Sanction.holder_id == holder_id,
         Sanction.lifted_at.is_(None), Sanction.starts_at <= now, Sanction.ends_at > now)
         .order_by(Sanction.ends_at.desc())))
+
+
+def standing_for(db: Database, actor, holder_type: str, holder_id: int) -> Standing:
+    """A holder's standing (`standing`), for the holder or the staff of its village."""
+    with db.sessions() as s:
+        view = standing(s, holder_type, holder_id)
+    require_own_or_staff(actor, holder_type, holder_id, view["village_id"])
+    return msgspec.convert(view, Standing)
 
 
 def standing(s: Session, holder_type: str, holder_id: int, now: datetime | None = None) -> dict:

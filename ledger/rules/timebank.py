@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+import msgspec
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
@@ -28,6 +29,7 @@ from ledger.journal.models import HolderType, JournalEntry, Posting, Purpose, Un
 from ledger.journal.posting import Line, post_entry
 from ledger.rules import spec as S
 from ledger.rules.periods import local_date
+from ledger.rules.schemas import TimeBankExchanged
 from ledger.identity.actor import Actor
 from ledger.timeutil import LOCAL_TZ, utcnow
 
@@ -172,14 +174,14 @@ def exchange(s: Session, x: Exchange, *, recorder: Actor, now: datetime) -> dict
 
 
 def record(db: Database, settings: Settings, x: Exchange, *, recorder: Actor, key: str | None = None,
-           now: datetime | None = None) -> dict:
+           now: datetime | None = None) -> TimeBankExchanged:
     """One exchange in one transaction, idempotent by `key` (book.write)."""
     now = now or utcnow()
     request = {"op": "time_bank", "receiver": x.receiver_id, "helper": x.helper_id,
                "minutes": x.minutes, "note": x.note,
                "occurred_at": x.occurred_at.isoformat() if x.occurred_at else None}
-    return book.write(db, lambda s: exchange(s, x, recorder=recorder, now=now), key=key,
-                      request=request).result
+    return msgspec.convert(book.write(db, lambda s: exchange(s, x, recorder=recorder, now=now),
+                                      key=key, request=request).result, TimeBankExchanged)
 
 
 def summary(s: Session, person_id: int) -> dict:

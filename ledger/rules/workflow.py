@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import msgspec
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -22,6 +23,7 @@ from ledger.rules import service as svc
 from ledger.rules import store
 from ledger.rules.holders import actor_dict, actor_load, resolve_actor
 from ledger.rules.models import Appeal, AwardRecord, AwardStatus, Objection
+from ledger.rules.schemas import AppealView, AwardView
 from ledger.timeutil import utcnow
 
 MAX_REASON_CHARS = 500
@@ -61,12 +63,14 @@ def _check_actor(s: Session, award: AwardRecord, actor, *, channels: tuple[str, 
     return actor
 
 
-def _write(db: Database, fn, key: str | None, request: dict) -> dict:
-    return book.write(db, fn, key=key, request=request).result
+def _write(db: Database, fn, key: str | None, request: dict, kind: type = AwardView):
+    """`fn` in one keyed transaction; its view (stored as written by the idempotency record,
+    replayed as stored) answered as its type."""
+    return msgspec.convert(book.write(db, fn, key=key, request=request).result, kind)
 
 
 def confirm_award(db: Database, settings: Settings, *, award_id: int, confirmer: Actor,
-                  key: str | None, now: datetime | None = None) -> dict:
+                  key: str | None, now: datetime | None = None) -> AwardView:
     """A second person confirms a large deduction; it then goes to review or is committed."""
     def work(s: Session) -> dict:
         at = now or utcnow()
@@ -89,7 +93,7 @@ def confirm_award(db: Database, settings: Settings, *, award_id: int, confirmer:
 
 
 def verify_claim(db: Database, settings: Settings, *, award_id: int, verifier: Actor,
-                 key: str | None, now: datetime | None = None) -> dict:
+                 key: str | None, now: datetime | None = None) -> AwardView:
     """Step one of a claim (申报): someone other than the claimant checks the evidence."""
     def work(s: Session) -> dict:
         award = lock_award(s, award_id)
@@ -105,7 +109,7 @@ def verify_claim(db: Database, settings: Settings, *, award_id: int, verifier: A
 
 
 def approve_award(db: Database, settings: Settings, *, award_id: int, approver: Actor,
-                  key: str | None, now: datetime | None = None) -> dict:
+                  key: str | None, now: datetime | None = None) -> AwardView:
     """Approve a verified claim, or an item that needs review: the award is then committed
     (caps checked again under lock) and posted or put on notice."""
     def work(s: Session) -> dict:
@@ -124,7 +128,7 @@ def approve_award(db: Database, settings: Settings, *, award_id: int, approver: 
 
 
 def reject_award(db: Database, settings: Settings, *, award_id: int, actor: Actor,
-                 reason: str, key: str | None, now: datetime | None = None) -> dict:
+                 reason: str, key: str | None, now: datetime | None = None) -> AwardView:
     """Turn down a claim or a record waiting for confirmation or review (or withdraw one's
     own). Nothing was counted yet, so nothing is given back."""
     def work(s: Session) -> dict:
@@ -143,7 +147,7 @@ def reject_award(db: Database, settings: Settings, *, award_id: int, actor: Acto
 
 
 def object_to_award(db: Database, *, award_id: int, actor: Actor, reason: str,
-                    key: str | None, now: datetime | None = None) -> dict:
+                    key: str | None, now: datetime | None = None) -> AwardView:
     """An objection during public notice sends the award back to review."""
     def work(s: Session) -> dict:
         at = now or utcnow()
@@ -168,7 +172,7 @@ def object_to_award(db: Database, *, award_id: int, actor: Actor, reason: str,
 
 def review_objections(db: Database, settings: Settings, *, award_id: int, reviewer: Actor,
                       uphold: bool, note: str, key: str | None,
-                      now: datetime | None = None) -> dict:
+                      now: datetime | None = None) -> AwardView:
     """Decide the objections: upheld → the award is rejected, its caps given back and its
     set-aside budget returned; dismissed → it posts now."""
     def work(s: Session) -> dict:
@@ -223,7 +227,7 @@ def post_due_notices(db: Database, now: datetime | None = None,
 
 
 def appeal(db: Database, *, award_id: int, appellant: Actor, reason: str, key: str | None,
-           now: datetime | None = None) -> dict:
+           now: datetime | None = None) -> AppealView:
     """The holder appeals a posted deduction within the catalog's appeal window."""
     def work(s: Session) -> dict:
         at = now or utcnow()
@@ -252,11 +256,12 @@ def appeal(db: Database, *, award_id: int, appellant: Actor, reason: str, key: s
         return appeal_view(a)
 
     return _write(db, work, key, {"op": "appeal", "award": award_id, "by": appellant.user_id,
-                                  "reason": reason})
+                                  "reason": reason}, AppealView)
 
 
 def decide_appeal(db: Database, settings: Settings, *, appeal_id: int, decider: Actor,
-                  upheld: bool, note: str, key: str | None, now: datetime | None = None) -> dict:
+                  upheld: bool, note: str, key: str | None,
+                  now: datetime | None = None) -> AppealView:
     """Someone other than the deduction's recorder (and confirmer) decides. Upheld: a reversing
     entry that names the appeal, caps given back, sanctions lifted."""
     def work(s: Session) -> dict:
@@ -281,7 +286,8 @@ def decide_appeal(db: Database, settings: Settings, *, appeal_id: int, decider: 
         return appeal_view(a)
 
     return _write(db, work, key, {"op": "decide_appeal", "appeal": appeal_id,
-                                  "by": decider.user_id, "upheld": upheld, "note": note})
+                                  "by": decider.user_id, "upheld": upheld, "note": note},
+                  AppealView)
 
 
 def appeal_view(a: Appeal) -> dict:
