@@ -123,6 +123,33 @@ def test_award_larger_than_any_shard_consolidates_shards(db):
     audit_clean(db)
 
 
+def test_a_writer_whose_shard_ran_short_keeps_the_shard_that_could_pay(db, monkeypatch):
+    """A writer thread draws on its own shard (posting.writer_slot); once that shard could not
+    pay and another was found, its later awards go there at once, not through a retry each."""
+    import threading
+    _fund(db, amount=100)  # 25 per shard
+    found, errors = [], []
+    real = book.prepare_shards
+    monkeypatch.setattr(book, "prepare_shards",
+                        lambda *a: (found.append(a[1].amount), real(*a))[1])
+
+    def writer():  # a thread of its own: its number and memory start afresh
+        try:
+            _award(db, 7, 25)  # all of its shard
+            _award(db, 7, 5)  # its shard is empty: moved to one that can pay
+            _award(db, 7, 5)  # straight to that one
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+    t = threading.Thread(target=writer)
+    t.start()
+    t.join()
+    assert errors == [] and found == [-5]
+    assert _points(db, 7).balance == 35
+    with db.sessions() as s:
+        assert book.village_budget_available(s, 1) == 65
+    audit_clean(db)
+
+
 def test_deduction_may_take_holder_negative_but_spending_may_not(db):
     _fund(db)
     _award(db, 7, 10)
