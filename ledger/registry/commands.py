@@ -32,8 +32,9 @@ from ledger.identity.actor import require
 from ledger.identity.roles import REGISTRY_ADMINS, TOWN_ADMIN
 from ledger.journal import book
 from ledger.registry.schemas import (HouseholdView, MemberRemoved, PersonView, TeamMemberView,
-                                     TeamView, VillageView, typed)
+                                     TeamView, VillageView)
 from ledger.timeutil import utcnow
+from ledger.view import typed
 
 
 def keyed(db: Database, fn, *, key: str | None, request: dict) -> dict:

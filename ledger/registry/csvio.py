@@ -22,7 +22,8 @@ from ledger.errors import Forbidden
 from ledger.identity.actor import require, villages_of
 from ledger.identity.roles import REGISTRY_ADMINS
 from ledger.registry import commands, service
-from ledger.registry.schemas import RegistryImportChecked, RegistryImported, typed
+from ledger.registry.schemas import RegistryImportChecked, RegistryImported
+from ledger.view import typed
 from ledger.registry.models import Household, Person, Village
 from ledger.registry.privacy import normalize_id_number, normalize_phone
 from ledger.sheets import imports, tabular

@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 from ledger.registry.models import Household, Person, Team, TeamMember, Town, Village
 from ledger.registry.privacy import mask_id_number, mask_phone, sees_phone
 from ledger.registry.schemas import (HouseholdView, PersonView, PublicHousehold, TeamView,
-                                     TownView, VillageView, typed)
+                                     TownView, VillageView)
+from ledger.view import typed
 from ledger.db import Database
 from ledger import paging
 from ledger.errors import InvalidInput, NotFound

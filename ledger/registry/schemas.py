@@ -104,8 +104,3 @@ class RegistryImportChecked(msgspec.Struct, kw_only=True):
     encoding: str | None
     preview: list[list[str]]
     already_imported: bool
-
-
-def typed(value, kind):
-    """A view (or a list of views) as its type."""
-    return msgspec.convert(value, kind)
