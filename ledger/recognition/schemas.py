@@ -6,14 +6,18 @@ is there, null or not."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from msgspec import UNSET, UnsetType
 
 from ledger.view import View
 
-Points = int | float  # points as people read them (ledger.units.points_of: 3.5 at scale 2)
+# Points as people read them (ledger.units.points_of): an integer, or a number for half points
+# (3.5 at scale 2). Typed `Any`: `int | float` would be documented as oneOf integer/number,
+# which an integer matches twice (the fuzzer rightly refuses it); the value passes unchanged.
+Points = Annotated[Any, msgspec.Meta(
+    description="points as people read them: an integer, or a number with .5 for half points")]
 
 
 class StarConfigView(View):
@@ -35,7 +39,7 @@ class StarCurrent(View):
     next_threshold: int | None
     hours_x10: int | UnsetType = UNSET
     points: Points | UnsetType = UNSET
-    next_threshold_points: Points | None | UnsetType = UNSET
+    next_threshold_points: Points | UnsetType = UNSET  # null past the last threshold
     meets_plan: bool | UnsetType = UNSET
 
 
