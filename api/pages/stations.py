@@ -91,7 +91,7 @@ def fund_thanks(request: Request, db: Database) -> Template:
     from ledger.fund import service as fund
     with db.sessions() as s:
         town = s.scalar(select(Town).order_by(Town.id).limit(1))
-        donors = fund.thanks(s, town.id) if town else []
+    donors = fund.thanks(db, town.id) if town else []
     return render(request, "stations/fund.html", donors=donors, yuan=yuan)
 
 
