@@ -39,3 +39,31 @@ def test_security_schemes_are_declared_for_bearer_and_cookie(client):
     assert schemes["CookieToken"]["in"] == "cookie"
     assert schemes["CookieToken"]["name"] == "jifen_token"
     assert {"BearerToken": []} in doc["security"] and {"CookieToken": []} in doc["security"]
+
+
+# The modules whose answers are typed (issue #18.5): each JSON answer names a component.
+TYPED_MODULES = ("/api/v1/redemption/", "/api/v1/matching/", "/api/v1/courtesy/",
+                 "/api/v1/fund/", "/api/v1/ops/", "/health", "/ready")
+
+
+def _json_answers(doc: dict, prefixes: tuple[str, ...]):
+    """(operation, schema) for each 2xx JSON body of the operations under `prefixes`."""
+    for path, item in doc["paths"].items():
+        if not path.startswith(prefixes):
+            continue
+        for method, op in item.items():
+            for status, answer in op.get("responses", {}).items():
+                body = answer.get("content", {}).get("application/json")
+                if status.startswith("2") and body is not None:
+                    yield f"{method.upper()} {path} {status}", body.get("schema", {})
+
+
+def test_every_json_answer_of_the_typed_modules_names_its_schema(client):
+    doc = client.get("/docs/openapi.json").json()
+    answers = dict(_json_answers(doc, TYPED_MODULES))
+    seen = {p for p in TYPED_MODULES if any(f" {p}" in op for op in answers)}
+    assert seen == set(TYPED_MODULES)  # the walk found every module's operations
+    bare = {op: schema for op, schema in answers.items()
+            if "$ref" not in schema
+            or schema["$ref"].rsplit("/", 1)[-1] not in doc["components"]["schemas"]}
+    assert bare == {}, "answers documented as a bare object, not a named component"

@@ -87,8 +87,9 @@ class StationsController(Controller):
     def get_station(self, station_id: int, db: Database) -> dict:
         with db.sessions() as s:
             page = service.station_page(s, station_id)
-            page["menu"] = matching_menu.menu(s, service.station(s, station_id).town_id)
-            return page
+            town_id = service.station(s, station_id).town_id
+        page["menu"] = matching_menu.menu(db, town_id)
+        return page
 
     @put("/stations/{station_id:int}/profile", sync_to_thread=True,
          guards=[requires_role(*ADMINS, scope_param="station_id")],

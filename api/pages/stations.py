@@ -36,7 +36,8 @@ def station_page(request: Request, station_id: int, db: Database,
                  maybe_principal: Principal | None) -> Template:
     with db.sessions() as s:
         page = service.station_page(s, station_id)
-        menu = matching_menu.menu(s, service.station(s, station_id).town_id)
+        town_id = service.station(s, station_id).town_id
+    menu = matching_menu.menu(db, town_id)
     staff = maybe_principal is not None and matching_orders.is_staff(maybe_principal, station_id)
     return render(request, "stations/station.html", st=page, menu=menu, staff=staff)
 
