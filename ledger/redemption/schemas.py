@@ -3,9 +3,15 @@ drifts from its type fails at the boundary (`msgspec.convert`), not in a client.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
+
+# Points people read (ledger/units.points_of): whole numbers stay integers, half points are
+# decimals (scale 2). Not `int | float`: the schema would say `oneOf` integer or number, which
+# a whole number matches twice (schemathesis refuses it); described instead.
+Points = Annotated[Any, msgspec.Meta(
+    description="points: an integer, or a decimal at a scale of 2 (half points)")]
 
 
 class ProviderView(msgspec.Struct, omit_defaults=True, kw_only=True):
@@ -160,7 +166,7 @@ class SettlementLine(msgspec.Struct, kw_only=True):
     entry_id: int
     posted_at: str
     kind: str
-    points: int | float
+    points: Points
     amount_steps: int
     amount_fen: int
     reverses_id: int | None
@@ -179,7 +185,7 @@ class ProviderSettlement(msgspec.Struct, omit_defaults=True, kw_only=True):
     provider_id: int
     name: str
     fen_per_point: int
-    points: int | float
+    points: Points
     amount_steps: int
     amount_fen: int
     entries: int
@@ -192,6 +198,6 @@ class SettlementReport(msgspec.Struct, kw_only=True):
     end: str
     providers: list[ProviderSettlement]
     scale: int
-    total_points: int | float
+    total_points: Points
     total_steps: int
     total_fen: int
