@@ -89,16 +89,17 @@ def seed_world(db: Database, settings: Settings, people: int = 3) -> dict:
         starts_at=now - timedelta(minutes=30), ends_at=now + timedelta(hours=6),
         place="塘边村文化广场"), now=now - timedelta(days=1))
     planning.set_status(db, organizer, act["id"], "open", now=now - timedelta(days=1))
-    shop = catalog.create_provider(db, town_id=w["town_id"], name="塘边村积分超市", kind="shop",
-                                   village_id=w["village_ids"][0], actor_id=1, key=None)
-    catalog.assign_clerk(db, provider_id=shop["id"], user_id=CLERK_USER_ID, actor_id=1, key=None)
-    reward = catalog.create_reward(db, provider_id=shop["id"], stock=1000, actor_id=1, key=None,
+    admin = Actor(1, roles=(("town_admin", None),))
+    shop = catalog.create_provider(db, admin, town_id=w["town_id"], name="塘边村积分超市",
+                                   kind="shop", village_id=w["village_ids"][0], key=None)
+    catalog.assign_clerk(db, admin, provider_id=shop.id, user_id=CLERK_USER_ID, key=None)
+    reward = catalog.create_reward(db, admin, provider_id=shop.id, stock=1000, key=None,
                                    fields={"name": "电影票", "kind": "film_ticket",
                                            "cost_points": 10})
-    order = redemption.redeem(db, reward_id=reward["id"], holder_type="person",
+    order = redemption.redeem(db, reward_id=reward.id, holder_type="person",
                               holder_id=w["person_ids"][0], quantity=1, actor_id=1, key=None)
-    w.update(activity_id=act["id"], provider_id=shop["id"], reward_id=reward["id"],
-             order_id=order["order_id"], hold_id=order["hold_id"], voucher_code=order["voucher"]["code"])
+    w.update(activity_id=act["id"], provider_id=shop.id, reward_id=reward.id,
+             order_id=order.order_id, hold_id=order.hold_id, voucher_code=order.voucher.code)
     return w
 
 

@@ -12,14 +12,16 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+import msgspec
 import structlog
-from sqlalchemy import BigInteger, Boolean, String, func, select
+from sqlalchemy import BigInteger, Boolean, String, func, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from sqlalchemy.types import JSON
 
 from ledger import outbox
 from ledger.backup import BACKUP_GLOB
 from ledger.db import Base, Database
+from ledger.errors import Conflict
 from ledger.journal.audit import make_checkpoint, run_audit
 from ledger.journal.models import Account, BigId, Checkpoint, HolderType, Purpose, Unit
 from ledger.metrics import (
@@ -88,9 +90,89 @@ def nightly_audit(db: Database, now: datetime | None = None) -> dict:
             "violations": len(report["violations"]) if report else None, "error": error}
 
 
-def audit_status(s: Session, now: datetime | None = None) -> dict:
+class AuditViolation(msgspec.Struct, omit_defaults=True, kw_only=True):
+    """One thing the audit found wrong, naming what it found it in (absent: not that kind)."""
+    code: str
+    message: str
+    account_id: int | None = None
+    entry_id: int | None = None
+    posting_id: int | None = None
+    checkpoint_id: int | None = None
+
+
+class AuditRunView(msgspec.Struct, kw_only=True):
+    """One audit run; `violations` are its first 20, `checkpoint_*` the checkpoint a clean
+    run made (null when it made none)."""
+    id: int
+    started_at: str
+    finished_at: str | None
+    ok: bool | None
+    error: str | None
+    entries: int | None
+    postings: int | None
+    violations: list[AuditViolation]
+    checkpoint_id: int | None
+    checkpoint_root: str | None
+
+
+class Alert(msgspec.Struct, omit_defaults=True, kw_only=True):
+    """Why the status is failing: `run_id` names a failed run, `count` the dead tasks."""
+    code: str
+    message: str
+    run_id: int | None = None
+    count: int | None = None
+
+
+class CheckpointView(msgspec.Struct, kw_only=True):
+    id: int
+    root: str
+    at: str
+
+
+class DeadTask(msgspec.Struct, kw_only=True):
+    id: int
+    task: str
+    attempts: int
+    error: str | None
+    at: str
+
+
+class Backlog(msgspec.Struct, kw_only=True):
+    """The outbox: tasks waiting, how long the oldest has waited, the latest dead ones (20)."""
+    pending: int
+    oldest_pending_s: float
+    dead: list[DeadTask]
+
+
+class AuditStatus(msgspec.Struct, kw_only=True):
+    """`status` is "ok" or "failing" (then `alerts` says why)."""
+    status: str
+    alerts: list[Alert]
+    last_run: AuditRunView | None
+    last_clean_run: AuditRunView | None
+    latest_checkpoint: CheckpointView | None
+    outbox: Backlog
+
+
+class TaskRetried(msgspec.Struct, kw_only=True):
+    task_id: int
+    state: str
+
+
+def audit_status(db: Database, now: datetime | None = None) -> AuditStatus:
     """What the admin endpoint shows: the last run, the last clean run, the outbox backlog."""
-    now = now or utcnow()
+    with db.sessions() as s:
+        return msgspec.convert(_audit_status(s, now or utcnow()), AuditStatus)
+
+
+def retry_task(db: Database, task_id: int) -> TaskRetried:
+    """Give a dead background task another round of attempts; one not dead is refused."""
+    if not outbox.retry_dead(db, task_id):
+        raise Conflict(f"task {task_id} is not dead", code="task_not_dead")
+    return TaskRetried(task_id=task_id, state="queued")
+
+
+def _audit_status(s: Session, now: datetime) -> dict:
     last = s.scalars(select(AuditRun).where(AuditRun.finished_at.is_not(None))
                      .order_by(AuditRun.id.desc()).limit(1)).first()
     clean = s.scalars(select(AuditRun).where(AuditRun.ok.is_(True))
@@ -126,6 +208,46 @@ def audit_status(s: Session, now: datetime | None = None) -> dict:
             "latest_checkpoint": None if cp is None else {
                 "id": cp.id, "root": cp.root, "at": cp.created_at.isoformat()},
             "outbox": box}
+
+
+class Liveness(msgspec.Struct, kw_only=True):
+    status: str
+
+
+class ReadyChecks(msgspec.Struct, kw_only=True):
+    """Each dependency's state: "ok", "down: <error>", or for Redis "not configured …"."""
+    database: str
+    redis: str
+
+
+class Readiness(msgspec.Struct, kw_only=True):
+    """`status` "ok" when the database answers, else "degraded"."""
+    status: str
+    checks: ReadyChecks
+
+
+def readiness(db: Database, redis_url: str | None) -> Readiness:
+    """Ready when the database answers; Redis (rate limits, rankings, broker) is reported too.
+    Redis down degrades features but does not make the service unready: check-ins and
+    redemptions keep working on the database alone."""
+    try:
+        with db.engine.connect() as c:
+            c.execute(text("SELECT 1"))
+        database = "ok"
+    except Exception as exc:  # noqa: BLE001
+        database = f"down: {type(exc).__name__}"
+    if redis_url:
+        try:
+            import redis
+            redis.Redis.from_url(redis_url, socket_timeout=0.5,
+                                 socket_connect_timeout=0.5).ping()
+            cache = "ok"
+        except Exception as exc:  # noqa: BLE001
+            cache = f"down: {type(exc).__name__}"
+    else:
+        cache = "not configured (embedded: in-memory stores)"
+    return Readiness(status="ok" if database == "ok" else "degraded",
+                     checks=ReadyChecks(database=database, redis=cache))
 
 
 def refresh_gauges(db, settings) -> None:  # noqa: ANN001 - a Database and its Settings

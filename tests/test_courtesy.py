@@ -37,23 +37,21 @@ def test_passes_by_star_level_used_once_and_counted_per_year(db, settings):
     bonus = courtesy.add_benefit(db, ADMIN, town_id=w.town_id, name="四星级志愿者奖励金",
                                  kind="bonus", min_stars=4, once_ever=True)
     vol, other = Actor(6001, person_id=w.people[1]), Actor(6002, person_id=w.people[2])
-    with db.sessions() as s:
-        view = courtesy.mine(s, w.people[1])
-    assert view["stars"] == 2 and [b["open"] for b in view["benefits"]] == [True, False]
-    refused("stars_too_few", courtesy.claim, db, vol, bonus["id"])
-    refused("stars_too_few", courtesy.claim, db, other, film["id"])  # no hours, no stars
-    first = courtesy.claim(db, vol, film["id"])
-    courtesy.claim(db, vol, film["id"])
-    refused("benefit_used_up", courtesy.claim, db, vol, film["id"])
-    next_year = courtesy.claim(db, vol, film["id"], now=T0 + timedelta(days=366))
-    assert next_year["year"] == first["year"] + 1
-    with db.sessions() as s:
-        seen = courtesy.check(s, first["code"])
-    assert seen["valid"] and seen["holder"] != "林志愿1" and seen["benefit"] == "观影回馈"
-    refused("not_pass_clerk", courtesy.use, db, other, first["code"])
-    used = courtesy.use(db, Actor(9, roles=(("clerk", None),)), first["code"])
-    assert used["valid"] is False
-    refused("pass_used", courtesy.use, db, ADMIN, first["code"])
+    view = courtesy.mine(db, w.people[1])
+    assert view.stars == 2 and [b.open for b in view.benefits] == [True, False]
+    refused("stars_too_few", courtesy.claim, db, vol, bonus.id)
+    refused("stars_too_few", courtesy.claim, db, other, film.id)  # no hours, no stars
+    first = courtesy.claim(db, vol, film.id)
+    courtesy.claim(db, vol, film.id)
+    refused("benefit_used_up", courtesy.claim, db, vol, film.id)
+    next_year = courtesy.claim(db, vol, film.id, now=T0 + timedelta(days=366))
+    assert next_year.year == first.year + 1
+    seen = courtesy.check(db, first.code)
+    assert seen.valid and seen.holder != "林志愿1" and seen.benefit == "观影回馈"
+    refused("not_pass_clerk", courtesy.use, db, other, first.code)
+    used = courtesy.use(db, Actor(9, roles=(("clerk", None),)), first.code)
+    assert used.valid is False
+    refused("pass_used", courtesy.use, db, ADMIN, first.code)
     refused("pass_not_found", courtesy.use, db, ADMIN, "no-such-code")
     refused("forbidden_village", courtesy.add_benefit, db, vol, town_id=w.town_id, name="x",
             kind="discount", min_stars=1)

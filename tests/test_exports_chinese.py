@@ -52,9 +52,9 @@ def test_every_download_from_the_pages_has_chinese_headers_labels_and_points(
     shop = make_shop(db, w.town, name="坑东村积分超市", clerks=(CLERK,))
     ticket = make_reward(db, shop, cost_points=steps_of(10, 2))
     give_points(db, "person", w.resident, w.village, steps_of(30, 2))
-    order = redemption.redeem(db, reward_id=ticket["id"], holder_type="person",
+    order = redemption.redeem(db, reward_id=ticket.id, holder_type="person",
                               holder_id=w.resident, quantity=1, actor_id=1, key=None)
-    redemption.fulfil(db, code=order["voucher"]["code"], clerk_user_id=CLERK, key=None)
+    redemption.fulfil(db, code=order.voucher.code, clerk_user_id=CLERK, key=None)
     today = utcnow().astimezone(LOCAL_TZ).date().isoformat()
 
     sign_in(client, settings, "town_admin", user_id=81)

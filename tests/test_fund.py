@@ -24,18 +24,18 @@ def test_donation_funds_a_budget_at_its_stated_value_and_shows_on_the_statement(
         before = book.village_budget_available(s, v)
     donor = fund.add_donor(db, ADMIN, town_id=town_id, name="石狮某鞋业有限公司（演示）",
                            kind="business")
-    d = fund.donate(db, ADMIN, donor_id=donor["id"], village_id=v, value_fen=50_000,
+    d = fund.donate(db, ADMIN, donor_id=donor.id, village_id=v, value_fen=50_000,
                     shards=settings.budget_shards, note="年度捐赠", key="fund:test:1")
-    assert d["points_steps"] == 1000  # 500 yuan = 500 points = 1000 half-point steps
-    again = fund.donate(db, ADMIN, donor_id=donor["id"], village_id=v, value_fen=50_000,
+    assert d.points_steps == 1000  # 500 yuan = 500 points = 1000 half-point steps
+    again = fund.donate(db, ADMIN, donor_id=donor.id, village_id=v, value_fen=50_000,
                         shards=settings.budget_shards, note="年度捐赠", key="fund:test:1")
     assert again == d  # a retried request books nothing twice
     with db.sessions() as s:
         assert book.village_budget_available(s, v) == before + 1000
-        st = fund.statement(s, donor["id"])
-        assert st["value_fen"] == 50_000 and st["ledger_balance"] == -1000
-        assert [x["entry_id"] for x in st["donations"]] == [d["entry_id"]]
-        assert "石狮某鞋业有限公司（演示）" in [x["name"] for x in fund.thanks(s, town_id)]
+    st = fund.statement(db, donor.id)
+    assert st.value_fen == 50_000 and st.ledger_balance == -1000
+    assert [x.entry_id for x in st.donations] == [d.entry_id]
+    assert "石狮某鞋业有限公司（演示）" in [x.name for x in fund.thanks(db, town_id)]
     audit_clean(db)
 
 
@@ -52,7 +52,7 @@ def test_fund_refusals(db, settings):
         ("village_not_found", dict(village_id=999)),
     ]
     for code, kw in cases:
-        args = dict(actor=ADMIN, donor_id=donor["id"], village_id=villages["塘边村"],
+        args = dict(actor=ADMIN, donor_id=donor.id, village_id=villages["塘边村"],
                     value_fen=10_000, shards=settings.budget_shards, **{})
         args.update(kw)
         actor = args.pop("actor")
@@ -62,8 +62,7 @@ def test_fund_refusals(db, settings):
     with pytest.raises(DomainError) as exc:
         fund.add_donor(db, ADMIN, town_id=town_id, name="x", kind="alien")
     assert exc.value.code == "donor_kind_unknown"
-    with db.sessions() as s:
-        assert "某商会" not in [x["name"] for x in fund.thanks(s, town_id)]  # asked not to be
+    assert "某商会" not in [x.name for x in fund.thanks(db, town_id)]  # asked not to be
 
 
 def test_fund_over_http_and_the_public_thanks_page(client, auth, db, settings):

@@ -13,6 +13,7 @@ from ledger.db import Database
 from ledger.matching import menu as matching_menu
 from ledger.matching import orders as matching_orders
 from ledger.matching import service as matching
+from ledger.matching.schemas import OrderView
 from ledger.registry import service as registry
 from tests.test_activities_support import T0, World, make_world
 
@@ -52,7 +53,7 @@ def make_town(db: Database) -> Town:
 
 
 def place(db: Database, t: Town, *, code: str | None = "repair", need: str = "电视机没有信号",
-          now: datetime | None = None, actor: Actor | None = None, **kw) -> dict:
+          now: datetime | None = None, actor: Actor | None = None, **kw) -> OrderView:
     d = matching.OrderDraft(village_id=t.w.village_id, need=need, preferred_at=T0,
                             service_code=code, **kw)
     return matching.place_order(db, actor or t.resident, d, now=now or t.now())

@@ -41,8 +41,8 @@ def test_stock_below_committed_is_refused_next_to_the_field(client, db, settings
     town = make_town(db, villages=1)
     reward = make_reward(db, make_shop(db, town["town"]), stock=2)
     sign_in(client, settings, "town_admin")
-    fields = form_fields(client.get("/admin/rewards").text, f"/admin/rewards/{reward['id']}/stock")
-    r = client.post(f"/admin/rewards/{reward['id']}/stock", data={**fields, "add": "-5"})
+    fields = form_fields(client.get("/admin/rewards").text, f"/admin/rewards/{reward.id}/stock")
+    r = client.post(f"/admin/rewards/{reward.id}/stock", data={**fields, "add": "-5"})
     assert r.status_code == 422 and "库存" in r.text and 'id="e-add"' in r.text
 
 

@@ -28,16 +28,16 @@ def test_a_town_paid_prize_is_no_deduction_and_a_short_draw_says_so(client, db, 
     people = make_people(db, t["villages"][0], 3)
     for p in people:
         serve(db, t["town"], p, 60, utcnow())
-    d = draws.create_draw(db, town_id=t["town"], name="幸运志愿者", reward_id=gift["id"],
+    d = draws.create_draw(db, town_id=t["town"], name="幸运志愿者", reward_id=gift.id,
                           winners_count=5, population_def={"year": utcnow().year},
                           actor_id=1, key=None)
-    ran = draws.run_draw(db, d["id"], actor_id=1, key=None)
-    assert (ran["winners"], ran["everyone_eligible_won"], ran["prizes_left"]) == (3, True, 2)
+    ran = draws.run_draw(db, d.id, actor_id=1, key=None)
+    assert (ran.winners, ran.everyone_eligible_won, ran.prizes_left) == (3, True, 2)
     sign_in(client, settings, "volunteer", person_id=people[0])
     me = client.get("/me").text
     assert "吉祥礼物" in me and "抽奖奖品" in me and "-10" not in me
     with db.sessions() as s:
-        order = next(w for w in draws.draw_winners(s, d["id"])["winners"]
+        order = next(w for w in draws.draw_winners(s, d.id)["winners"]
                      if w["holder_id"] == people[0])
         from ledger.redemption.models import Voucher
         code = s.query(Voucher).filter_by(order_id=order["order_id"]).one().code
@@ -51,9 +51,9 @@ def test_a_voucher_handed_over_says_so_to_the_clerk(client, db, settings):
     shop = make_shop(db, t["town"], clerks=(CLERK,))
     rice = make_reward(db, shop, name="大米一袋", cost_points=30)
     from ledger.redemption.service import redeem
-    order = redeem(db, reward_id=rice["id"], holder_type="person", holder_id=person,
+    order = redeem(db, reward_id=rice.id, holder_type="person", holder_id=person,
                    quantity=1, actor_id=person, key=None)
-    code = order["voucher"]["code"]
+    code = order.voucher.code
     fulfil(db, code=code, clerk_user_id=CLERK, key=None)
     sign_in(client, settings, "clerk", user_id=CLERK)
     page = client.get(f"/v/{code}").text

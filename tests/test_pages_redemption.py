@@ -39,7 +39,7 @@ def test_volunteer_redeems_and_sees_voucher_qr(client, db, settings):
     sign_in(client, settings, "volunteer", person_id=person)
     page = client.get("/rewards")
     assert "大米一袋" in page.text and "需 30 积分" in page.text and "我的积分：100" in page.text
-    r = _redeem(client, reward["id"])
+    r = _redeem(client, reward.id)
     assert r.status_code == 303 and r.headers["location"].startswith("/me/vouchers/")
     code = r.headers["location"].rsplit("/", 1)[1]
     voucher = client.get(r.headers["location"])
@@ -52,8 +52,8 @@ def test_volunteer_redeems_and_sees_voucher_qr(client, db, settings):
 def test_resubmitting_the_same_redeem_form_orders_once(client, db, settings):
     _, person, reward = _setup(db)
     sign_in(client, settings, "volunteer", person_id=person)
-    fields = form_fields(client.get("/rewards").text, f"/rewards/{reward['id']}/redeem")
-    url = f"/rewards/{reward['id']}/redeem"
+    fields = form_fields(client.get("/rewards").text, f"/rewards/{reward.id}/redeem")
+    url = f"/rewards/{reward.id}/redeem"
     a = client.post(url, data={**fields, "quantity": 1}, follow_redirects=False)
     b = client.post(url, data={**fields, "quantity": 1}, follow_redirects=False)
     assert a.headers["location"] == b.headers["location"]
@@ -63,17 +63,17 @@ def test_resubmitting_the_same_redeem_form_orders_once(client, db, settings):
 def test_redeem_refusals_are_shown_next_to_the_quantity_in_chinese(client, db, settings):
     _, person, reward = _setup(db, cost=60)
     sign_in(client, settings, "volunteer", person_id=person)
-    r = _redeem(client, reward["id"], quantity=2)
+    r = _redeem(client, reward.id, quantity=2)
     assert r.status_code == 422
     assert 'id="e-quantity">积分不足' in r.text
-    r = _redeem(client, reward["id"], quantity=99)
+    r = _redeem(client, reward.id, quantity=99)
     assert r.status_code == 422 and 'id="e-quantity">应在 1 到 10 之间' in r.text
 
 
 def test_clerk_scans_voucher_and_fulfils_once(client, db, settings):
     _, person, reward = _setup(db)
     sign_in(client, settings, "volunteer", person_id=person)
-    code = _redeem(client, reward["id"]).headers["location"].rsplit("/", 1)[1]
+    code = _redeem(client, reward.id).headers["location"].rsplit("/", 1)[1]
     client.cookies.clear()
     sign_in(client, settings, "clerk", user_id=CLERK_USER)
     page = client.get(f"/v/{code}")
@@ -89,7 +89,7 @@ def test_clerk_scans_voucher_and_fulfils_once(client, db, settings):
 def test_clerk_of_another_shop_is_told_in_chinese(client, db, settings):
     _, person, reward = _setup(db)
     sign_in(client, settings, "volunteer", person_id=person)
-    code = _redeem(client, reward["id"]).headers["location"].rsplit("/", 1)[1]
+    code = _redeem(client, reward.id).headers["location"].rsplit("/", 1)[1]
     client.cookies.clear()
     sign_in(client, settings, "clerk", user_id=999)
     r = client.get(f"/v/{code}")
@@ -105,7 +105,7 @@ def test_pages_that_need_sign_in_redirect_to_it(client):
 def test_my_page_shows_balance_and_each_entry_explained(client, db, settings):
     _, person, reward = _setup(db)
     sign_in(client, settings, "volunteer", person_id=person)
-    _redeem(client, reward["id"])
+    _redeem(client, reward.id)
     page = client.get("/me")
     assert page.status_code == 200
     assert 'data-testid="balance">70<' in page.text

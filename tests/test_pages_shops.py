@@ -57,9 +57,9 @@ def test_settlement_page_shows_points_and_yuan(client, db, settings):
     shop = make_shop(db, w.town, name="坑东村积分超市", clerks=(90,))
     reward = make_reward(db, shop, cost_points=20)  # in ledger steps: 10 points at scale 2
     give_points(db, "person", w.resident, w.village, 40)
-    order = redemption.redeem(db, reward_id=reward["id"], holder_type="person",
+    order = redemption.redeem(db, reward_id=reward.id, holder_type="person",
                               holder_id=w.resident, quantity=1, actor_id=1, key=None)
-    redemption.fulfil(db, code=order["voucher"]["code"], clerk_user_id=90, key=None)
+    redemption.fulfil(db, code=order.voucher.code, clerk_user_id=90, key=None)
     sign_in(client, settings, "town_admin", user_id=81)
     page = client.get("/admin/settlement")
     assert page.status_code == 200
@@ -78,12 +78,12 @@ def test_a_lucky_draw_is_made_run_checked_and_the_winner_told_on_me(client, db, 
     assert 'href="/admin/draws"' in client.get("/admin").text
     page = client.get("/admin/draws").text
     r = client.post("/admin/draws", data={**form_fields(page, "/admin/draws"), "name": "",
-                                          "reward_id": str(reward["id"]),
+                                          "reward_id": str(reward.id),
                                           "winners_count": "5"})
     assert r.status_code == 422 and 'id="e-name">必填' in r.text
     r = client.post("/admin/draws", data={
         **form_fields(page, "/admin/draws"), "name": "志愿者观影抽奖",
-        "reward_id": str(reward["id"]), "winners_count": "5", "village_id": str(w.village),
+        "reward_id": str(reward.id), "winners_count": "5", "village_id": str(w.village),
         "volunteers_only": "1"}, follow_redirects=False)
     assert r.status_code == 303
     page = client.get("/admin/draws").text
@@ -153,9 +153,9 @@ def test_a_clerk_sees_and_downloads_their_own_shops_settlement_only(client, db, 
     give_points(db, "person", w.resident, w.village, 100)
     for shop, clerk in ((mine, 90), (other, 91)):
         reward = make_reward(db, shop, cost_points=20)
-        order = redemption.redeem(db, reward_id=reward["id"], holder_type="person",
+        order = redemption.redeem(db, reward_id=reward.id, holder_type="person",
                                   holder_id=w.resident, quantity=1, actor_id=1, key=None)
-        redemption.fulfil(db, code=order["voucher"]["code"], clerk_user_id=clerk, key=None)
+        redemption.fulfil(db, code=order.voucher.code, clerk_user_id=clerk, key=None)
     sign_in(client, settings, "clerk", village_id=w.village, user_id=90)
     assert 'href="/admin/settlement"' in client.get("/clerk").text
     page = client.get("/admin/settlement")

@@ -11,6 +11,7 @@ import pytest
 
 from ledger.db import Database
 from ledger.errors import DomainError
+from ledger.redemption.schemas import OrderView
 from ledger.redemption.service import cancel, redeem
 from ledger.rules import store
 from tests.conftest import audit_clean
@@ -57,23 +58,23 @@ def order(db, reward, me, qty=1):
 
 def test_minimum_to_redeem_counts_points_held_for_open_orders(db):
     me, shop = setup(db, "redeem_min: 100", 110)
-    fifty = make_reward(db, shop, cost_points=50)["id"]
-    ten = make_reward(db, shop, cost_points=10, name="纸巾")["id"]
+    fifty = make_reward(db, shop, cost_points=50).id
+    ten = make_reward(db, shop, cost_points=10, name="纸巾").id
     first = order(db, fifty, me)
-    assert isinstance(first, dict)
+    assert isinstance(first, OrderView)
     assert order(db, ten, me) == "below_redeem_threshold"  # 60 available, not 110
     assert order(db, fifty, me) == "below_redeem_threshold"
-    cancel(db, order_id=first["order_id"], actor_id=me, key=None, holder=("person", me))
-    assert isinstance(order(db, ten, me), dict)
+    cancel(db, order_id=first.order_id, actor_id=me, key=None, holder=("person", me))
+    assert isinstance(order(db, ten, me), OrderView)
     audit_clean(db)
 
 
 def test_a_floor_keeps_a_base_that_cannot_be_spent(db):
     me, shop = setup(db, "floor: 100", 110)
-    fifty = make_reward(db, shop, cost_points=50)["id"]
-    one = make_reward(db, shop, cost_points=1, name="纸巾")["id"]
+    fifty = make_reward(db, shop, cost_points=50).id
+    one = make_reward(db, shop, cost_points=1, name="纸巾").id
     assert order(db, fifty, me) == "below_floor"
-    assert isinstance(order(db, one, me, qty=10), dict)  # exactly down to the floor
+    assert isinstance(order(db, one, me, qty=10), OrderView)  # exactly down to the floor
     assert order(db, one, me) == "below_floor"
     assert points(db, "person", me)["available"] == 100
     audit_clean(db)
@@ -82,11 +83,11 @@ def test_a_floor_keeps_a_base_that_cannot_be_spent(db):
 def test_floor_and_minimum_are_distinct(db):
     """Eligible from 120, and 100 always kept: at 130 only 30 may go, one order at a time."""
     me, shop = setup(db, "redeem_min: 120, floor: 100", 130)
-    ten = make_reward(db, shop, cost_points=10)["id"]
-    assert isinstance(order(db, ten, me), dict)  # 130 ≥ 120, 120 left ≥ 100
-    assert isinstance(order(db, ten, me), dict)  # 120 ≥ 120, 110 left ≥ 100
+    ten = make_reward(db, shop, cost_points=10).id
+    assert isinstance(order(db, ten, me), OrderView)  # 130 ≥ 120, 120 left ≥ 100
+    assert isinstance(order(db, ten, me), OrderView)  # 120 ≥ 120, 110 left ≥ 100
     assert order(db, ten, me) == "below_redeem_threshold"  # 110 available: not eligible
-    one = make_reward(db, shop, cost_points=1, name="纸巾")["id"]
+    one = make_reward(db, shop, cost_points=1, name="纸巾").id
     assert order(db, one, me) == "below_redeem_threshold"
     audit_clean(db)
 
@@ -108,7 +109,7 @@ def test_parallel_orders_never_break_the_floor(db, rounds):
 def _race_round(db, racer, n):
     me, shop = setup(db, "floor: 100", 150)
     # a reward each: one reward's limit counter would serialize the orders before the rule
-    tens = [make_reward(db, shop, cost_points=10, name=f"礼品{i}")["id"] for i in range(n)]
+    tens = [make_reward(db, shop, cost_points=10, name=f"礼品{i}").id for i in range(n)]
     barrier = threading.Barrier(n)
     results = [None] * n
 
@@ -121,6 +122,6 @@ def _race_round(db, racer, n):
         t.start()
     for t in threads:
         t.join(timeout=120)
-    got = Counter("ok" if isinstance(r, dict) else r for r in results)
+    got = Counter("ok" if isinstance(r, OrderView) else r for r in results)
     assert got == Counter({"ok": 5, "below_floor": n - 5}), got
     assert points(db, "person", me)["available"] == 100

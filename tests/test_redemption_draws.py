@@ -56,24 +56,24 @@ def town(db):
 def _define(db, town, winners=5, **pop):
     population = {"min_service_hours": 50, "year": town["year"], **pop}
     return draws.create_draw(db, town_id=town["town"], name="500名幸运志愿者",
-                             reward_id=town["gift"]["id"], winners_count=winners,
+                             reward_id=town["gift"].id, winners_count=winners,
                              population_def=population, actor_id=1, key=None)
 
 
 def test_draw_picks_winners_reproducibly_from_the_recorded_seed(db, town):
     d = _define(db, town)
-    ran = draws.run_draw(db, d["id"], seed=SEED, actor_id=1, key="draw-1")
-    assert (ran["population_size"], ran["winners"], ran["seed"]) == (10, 5, SEED)
+    ran = draws.run_draw(db, d.id, seed=SEED, actor_id=1, key="draw-1")
+    assert (ran.population_size, ran.winners, ran.seed) == (10, 5, SEED)
     # Anyone can recompute the winners with sha256 alone.
     expect = sorted(town["served"], key=lambda i: hashlib.sha256(
         f"{SEED}:person:{i}".encode()).hexdigest())[:5]
     with db.sessions() as s:
-        listed = draws.draw_winners(s, d["id"])
+        listed = draws.draw_winners(s, d.id)
         assert [w["holder_id"] for w in listed["winners"]] == expect
-        assert draws.verify_draw(s, d["id"])["ok"]
-    assert draws.run_draw(db, d["id"], seed=SEED, actor_id=1, key="draw-1") == ran  # replay
+        assert draws.verify_draw(s, d.id)["ok"]
+    assert draws.run_draw(db, d.id, seed=SEED, actor_id=1, key="draw-1") == ran  # replay
     with pytest.raises(DomainError) as e:
-        draws.run_draw(db, d["id"], actor_id=1, key="draw-2")
+        draws.run_draw(db, d.id, actor_id=1, key="draw-2")
     assert e.value.code == "draw_already_run"
     audit_clean(db)
 
@@ -82,10 +82,10 @@ def test_winners_vouchers_are_paid_from_the_town_not_their_points(db, town):
     winner = town["served"][0]
     give_points(db, "person", winner, town["village"], 5)
     d = _define(db, town, winners=10)
-    draws.run_draw(db, d["id"], actor_id=1, key=None)
-    assert reward_row(db, town["gift"]["id"])["reserved"] == 10
+    draws.run_draw(db, d.id, actor_id=1, key=None)
+    assert reward_row(db, town["gift"].id)["reserved"] == 10
     with db.sessions() as s:
-        order = next(w for w in draws.draw_winners(s, d["id"])["winners"]
+        order = next(w for w in draws.draw_winners(s, d.id)["winners"]
                      if w["holder_id"] == winner)
         code = s.execute(text("SELECT code FROM voucher WHERE order_id = :o"),
                          {"o": order["order_id"]}).scalar_one()
@@ -93,7 +93,7 @@ def test_winners_vouchers_are_paid_from_the_town_not_their_points(db, town):
                                purpose="funding")
         before = queries.get_account(s, funding).balance
     done = fulfil(db, code=code, clerk_user_id=CLERK, key=None)
-    assert done["funded_by"] == "draw" and done["amount_points"] == 40
+    assert done.funded_by == "draw" and done.amount_points == 40
     acct = points(db, "person", winner)
     assert (acct["balance"], acct["pending_out"]) == (5, 0)
     with db.sessions() as s:
@@ -104,14 +104,14 @@ def test_winners_vouchers_are_paid_from_the_town_not_their_points(db, town):
 
 def test_a_draw_without_enough_stock_draws_nothing(db, town):
     small = make_reward(db, town["shop"], name="观影券", stock=3)
-    d = draws.create_draw(db, town_id=town["town"], name="观影回馈", reward_id=small["id"],
+    d = draws.create_draw(db, town_id=town["town"], name="观影回馈", reward_id=small.id,
                           winners_count=5, population_def={"min_service_hours": 50},
                           actor_id=1, key=None)
     with pytest.raises(DomainError) as e:
-        draws.run_draw(db, d["id"], actor_id=1, key=None)
+        draws.run_draw(db, d.id, actor_id=1, key=None)
     assert e.value.code == "out_of_stock"
     with db.sessions() as s:
-        assert draws.draw_winners(s, d["id"])["status"] == "draft"
+        assert draws.draw_winners(s, d.id)["status"] == "draft"
     audit_clean(db)
 
 
@@ -121,19 +121,19 @@ def test_population_filters_by_village_and_points(db, town):
         give_points(db, "person", p, town["villages"][1], 30)
     d = _define(db, town, winners=50, min_service_hours=None, min_points=30,
                 village_ids=[town["villages"][1]])
-    assert draws.run_draw(db, d["id"], actor_id=1, key=None)["winners"] == 4
+    assert draws.run_draw(db, d.id, actor_id=1, key=None).winners == 4
     audit_clean(db)
 
 
 def test_editing_the_recorded_population_is_detected(db, town):
     d = _define(db, town)
-    draws.run_draw(db, d["id"], seed=SEED, actor_id=1, key=None)
+    draws.run_draw(db, d.id, seed=SEED, actor_id=1, key=None)
     with db.transaction() as s:
         s.execute(text("DELETE FROM lucky_draw_candidate WHERE draw_id = :d AND holder_id = "
                        "(SELECT MAX(holder_id) FROM lucky_draw_candidate WHERE draw_id = :d)"),
-                  {"d": d["id"]})
+                  {"d": d.id})
     with db.sessions() as s:
-        check = draws.verify_draw(s, d["id"])
+        check = draws.verify_draw(s, d.id)
     assert not check["ok"] and not check["digest_ok"]
     audit_clean(db)
 

@@ -15,6 +15,7 @@ from ledger.db import Database
 from ledger.errors import DomainError
 from ledger.journal import queries
 from ledger.redemption.catalog import provider_account
+from ledger.redemption.schemas import OrderView
 from ledger.redemption.service import cancel, fulfil, redeem
 from tests.conftest import audit_clean
 from tests.test_redemption_support import (
@@ -34,10 +35,10 @@ RACE_CONNECTIONS = 16
 CONNECT_PATIENCE_S = 120
 
 
-def race(calls: list[Callable[[], dict]]) -> list[dict | str]:
-    """Run the calls at once, one thread each; each result is a dict or the refusal's code."""
+def race(calls: list[Callable[[], OrderView]]) -> list[OrderView | str]:
+    """Run the calls at once, one thread each; each result is an order or the refusal's code."""
     barrier = threading.Barrier(len(calls))
-    results: list[dict | str] = [None] * len(calls)
+    results: list[OrderView | str] = [None] * len(calls)
 
     def run(i: int) -> None:
         barrier.wait()
@@ -57,12 +58,12 @@ def race(calls: list[Callable[[], dict]]) -> list[dict | str]:
 
 
 def outcomes(results) -> Counter:
-    return Counter("ok" if isinstance(r, dict) else r for r in results)
+    return Counter("ok" if isinstance(r, OrderView) else r for r in results)
 
 
 def refusals(results) -> set:
     """For failure messages: what the losers were told (an unexpected error shows here)."""
-    return {r for r in results if not isinstance(r, dict)}
+    return {r for r in results if not isinstance(r, OrderView)}
 
 
 @pytest.fixture
@@ -97,11 +98,11 @@ def test_hundred_holders_racing_for_five_tickets_get_exactly_five(pg_db, racer, 
     for p in people:
         give_points(pg_db, "person", p, town["village"], 50)
     ticket = make_reward(pg_db, town["shop"], stock=5, cost_points=20)
-    results = race([lambda p=p: redeem(racer, reward_id=ticket["id"], holder_type="person",
+    results = race([lambda p=p: redeem(racer, reward_id=ticket.id, holder_type="person",
                                        holder_id=p, quantity=1, actor_id=p, key=f"r{p}")
                     for p in people])
     assert outcomes(results) == Counter({"ok": 5, "out_of_stock": 95}), refusals(results)
-    row = reward_row(pg_db, ticket["id"])
+    row = reward_row(pg_db, ticket.id)
     assert (row["reserved"], row["available"]) == (5, 0)
     held = sum(points(pg_db, "person", p)["pending_out"] for p in people)
     assert held == 5 * 20
@@ -113,13 +114,13 @@ def test_one_holder_firing_twenty_redemptions_with_points_for_three_gets_three(p
     me = make_person(pg_db, town["village"])
     give_points(pg_db, "person", me, town["village"], 30)
     gift = make_reward(pg_db, town["shop"], kind="gift", name="吉祥礼物", cost_points=10)
-    results = race([lambda i=i: redeem(racer, reward_id=gift["id"], holder_type="person",
+    results = race([lambda i=i: redeem(racer, reward_id=gift.id, holder_type="person",
                                        holder_id=me, quantity=1, actor_id=me, key=f"tap{i}")
                     for i in range(20)])
     assert outcomes(results) == Counter({"ok": 3, "insufficient_points": 17}), refusals(results)
     acct = points(pg_db, "person", me)
     assert (acct["balance"], acct["pending_out"], acct["available"]) == (30, 30, 0)
-    assert reward_row(pg_db, gift["id"])["reserved"] == 3
+    assert reward_row(pg_db, gift.id)["reserved"] == 3
     audit_clean(pg_db)
 
 
@@ -127,7 +128,7 @@ def test_one_holder_racing_past_a_monthly_limit_gets_exactly_the_limit(pg_db, ra
     me = make_person(pg_db, town["village"])
     give_points(pg_db, "person", me, town["village"], 1000)
     gift = make_reward(pg_db, town["shop"], kind="gift", cost_points=10, limit_per_month=2)
-    results = race([lambda i=i: redeem(racer, reward_id=gift["id"], holder_type="person",
+    results = race([lambda i=i: redeem(racer, reward_id=gift.id, holder_type="person",
                                        holder_id=me, quantity=1, actor_id=me, key=f"tap{i}")
                     for i in range(20)])
     assert outcomes(results) == Counter({"ok": 2, "limit_reached": 18}), refusals(results)
@@ -139,8 +140,8 @@ def test_voucher_scanned_at_two_counters_at_once_is_fulfilled_once(pg_db, racer,
     me = make_person(pg_db, town["village"])
     give_points(pg_db, "person", me, town["village"], 1000)
     ticket = make_reward(pg_db, town["shop"], stock=50, cost_points=25)
-    codes = [redeem(pg_db, reward_id=ticket["id"], holder_type="person", holder_id=me,
-                    quantity=1, actor_id=me, key=None)["voucher"]["code"] for _ in range(10)]
+    codes = [redeem(pg_db, reward_id=ticket.id, holder_type="person", holder_id=me,
+                    quantity=1, actor_id=me, key=None).voucher.code for _ in range(10)]
     for code in codes:
         results = race([lambda c=code: fulfil(racer, code=c, clerk_user_id=CLERK_A, key=f"a{c}"),
                         lambda c=code: fulfil(racer, code=c, clerk_user_id=CLERK_B, key=f"b{c}")])
@@ -149,7 +150,7 @@ def test_voucher_scanned_at_two_counters_at_once_is_fulfilled_once(pg_db, racer,
     assert (acct["balance"], acct["pending_out"]) == (1000 - 10 * 25, 0)
     with pg_db.sessions() as s:
         assert queries.get_account(s, provider_account(s, town["shop"])).balance == 10 * 25
-    row = reward_row(pg_db, ticket["id"])
+    row = reward_row(pg_db, ticket.id)
     assert (row["issued"], row["reserved"]) == (10, 0)
     audit_clean(pg_db)
 
@@ -159,21 +160,21 @@ def test_cancel_racing_a_scan_leaves_each_voucher_used_or_cancelled_never_both(p
     me = make_person(pg_db, town["village"])
     give_points(pg_db, "person", me, town["village"], 1000)
     ticket = make_reward(pg_db, town["shop"], stock=10, cost_points=10)
-    orders = [redeem(pg_db, reward_id=ticket["id"], holder_type="person", holder_id=me,
+    orders = [redeem(pg_db, reward_id=ticket.id, holder_type="person", holder_id=me,
                      quantity=1, actor_id=me, key=None) for _ in range(10)]
     used = 0
     for o in orders:
         results = race([
-            lambda o=o: fulfil(racer, code=o["voucher"]["code"], clerk_user_id=CLERK_A,
+            lambda o=o: fulfil(racer, code=o.voucher.code, clerk_user_id=CLERK_A,
                                key=None),
-            lambda o=o: cancel(racer, order_id=o["order_id"], actor_id=me, key=None,
+            lambda o=o: cancel(racer, order_id=o.order_id, actor_id=me, key=None,
                                holders=[("person", me)])])
         c = outcomes(results)
         assert c["ok"] == 1 and set(c) <= {"ok", "voucher_already_used", "voucher_cancelled"}, \
             results
-        used += isinstance(results[0], dict)
+        used += isinstance(results[0], OrderView)
     acct = points(pg_db, "person", me)
     assert (acct["balance"], acct["pending_out"]) == (1000 - used * 10, 0)
-    row = reward_row(pg_db, ticket["id"])
+    row = reward_row(pg_db, ticket.id)
     assert (row["issued"], row["reserved"], row["available"]) == (used, 0, 10 - used)
     audit_clean(pg_db)

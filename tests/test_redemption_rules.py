@@ -31,14 +31,14 @@ def test_balance_below_the_catalogs_redeem_minimum_refuses_the_order(db):
     shop = make_shop(db, w.town)
     soap = make_reward(db, shop, name="肥皂", kind="goods", cost_points=5)
     try:
-        redeem(db, reward_id=soap["id"], holder_type="person", holder_id=me, quantity=1,
+        redeem(db, reward_id=soap.id, holder_type="person", holder_id=me, quantity=1,
                actor_id=me, key=None)
         raise AssertionError("the threshold did not refuse")
     except DomainError as exc:
         assert exc.code == "below_redeem_threshold"
     assert points(db, "person", me)["pending_out"] == 0
     give_points(db, "person", me, village, 8)  # 10 points
-    redeem(db, reward_id=soap["id"], holder_type="person", holder_id=me, quantity=1,
+    redeem(db, reward_id=soap.id, holder_type="person", holder_id=me, quantity=1,
            actor_id=me, key=None)
     assert points(db, "person", me)["pending_out"] == 5
     audit_clean(db)
@@ -53,10 +53,10 @@ def test_stars_come_from_certified_service_hours(db):
     shop = make_shop(db, t["town"])
     two, three = (make_reward(db, shop, name=f"{n}星礼包", kind="gift", min_star_level=n)
                   for n in (2, 3))
-    redeem(db, reward_id=two["id"], holder_type="person", holder_id=me, quantity=1,
+    redeem(db, reward_id=two.id, holder_type="person", holder_id=me, quantity=1,
            actor_id=me, key=None)
     try:
-        redeem(db, reward_id=three["id"], holder_type="person", holder_id=me, quantity=1,
+        redeem(db, reward_id=three.id, holder_type="person", holder_id=me, quantity=1,
                actor_id=me, key=None)
         raise AssertionError("three stars were not asked for")
     except DomainError as exc:

@@ -43,17 +43,17 @@ def trade(db):
     film = make_reward(db, cinema, name="电影票", cost_points=30)
 
     def order(reward, quantity=1):
-        return redeem(db, reward_id=reward["id"], holder_type="person", holder_id=me,
+        return redeem(db, reward_id=reward.id, holder_type="person", holder_id=me,
                       quantity=quantity, actor_id=me, key=None)
 
-    used = [fulfil(db, code=order(oil, 2)["voucher"]["code"], clerk_user_id=SHOP_CLERK,
+    used = [fulfil(db, code=order(oil, 2).voucher.code, clerk_user_id=SHOP_CLERK,
                    key=None),
-            fulfil(db, code=order(oil)["voucher"]["code"], clerk_user_id=SHOP_CLERK, key=None),
-            fulfil(db, code=order(film)["voucher"]["code"], clerk_user_id=CINEMA_CLERK,
+            fulfil(db, code=order(oil).voucher.code, clerk_user_id=SHOP_CLERK, key=None),
+            fulfil(db, code=order(film).voucher.code, clerk_user_id=CINEMA_CLERK,
                    key=None)]
-    cancel(db, order_id=order(film)["order_id"], actor_id=me, key=None, holders=[("person", me)])
+    cancel(db, order_id=order(film).order_id, actor_id=me, key=None, holders=[("person", me)])
     order(oil)  # still open: not settled
-    returned = service.reverse(db, entry_id=used[1]["voucher"]["entry_id"],
+    returned = service.reverse(db, entry_id=used[1].voucher.entry_id,
                                reason="退货", actor_id=1, key=None).result
     return {"shop": shop, "cinema": cinema, "used": used, "returned": returned}
 
@@ -68,11 +68,11 @@ def test_report_sums_points_per_provider_with_the_entries_behind_them(db, trade)
     assert report["total_points"] == 130
     lines = {line["entry_id"]: line for line in shop["lines"]}
     first = trade["used"][0]
-    assert lines[first["voucher"]["entry_id"]]["order_id"] == first["order_id"]
-    assert lines[first["voucher"]["entry_id"]]["quantity"] == 2
+    assert lines[first.voucher.entry_id]["order_id"] == first.order_id
+    assert lines[first.voucher.entry_id]["quantity"] == 2
     back = lines[trade["returned"]["entry_id"]]
     assert (back["kind"], back["points"], back["order_id"]) \
-        == ("reverse", -50, trade["used"][1]["order_id"])
+        == ("reverse", -50, trade["used"][1].order_id)
     audit_clean(db)
 
 

@@ -11,11 +11,14 @@ from ledger.db import Database
 from ledger.journal import queries, service
 from ledger.journal.accounts import open_account
 from ledger.journal.posting import Line, post_entry
+from ledger.identity.actor import Actor
 from ledger.redemption import catalog
+from ledger.redemption.schemas import RewardView
 from ledger.timeutil import utcnow
 
 SHARDS = 4
 ADMIN = 1
+TOWN_ADMIN = Actor(ADMIN, roles=(("town_admin", None),))
 
 
 def make_town(db: Database, villages: int = 2) -> dict:
@@ -72,17 +75,18 @@ def points(db: Database, holder_type: str, holder_id: int) -> dict:
 
 def make_shop(db: Database, town_id: int, name: str = "塘边村积分超市",
               village_id: int | None = None, clerks: tuple[int, ...] = ()) -> int:
-    p = catalog.create_provider(db, town_id=town_id, name=name, kind="shop",
-                                village_id=village_id, actor_id=ADMIN, key=None)
+    p = catalog.create_provider(db, TOWN_ADMIN, town_id=town_id, name=name, kind="shop",
+                                village_id=village_id, key=None)
     for user in clerks:
-        catalog.assign_clerk(db, provider_id=p["id"], user_id=user, actor_id=ADMIN, key=None)
-    return p["id"]
+        catalog.assign_clerk(db, TOWN_ADMIN, provider_id=p.id, user_id=user, key=None)
+    return p.id
 
 
-def make_reward(db: Database, provider_id: int, *, stock: int | None = None, **fields) -> dict:
+def make_reward(db: Database, provider_id: int, *, stock: int | None = None,
+                **fields) -> RewardView:
     base = {"name": "电影票", "kind": "film_ticket", "cost_points": 10}
-    return catalog.create_reward(db, provider_id=provider_id, fields={**base, **fields},
-                                 stock=stock, actor_id=ADMIN, key=None)
+    return catalog.create_reward(db, TOWN_ADMIN, provider_id=provider_id,
+                                 fields={**base, **fields}, stock=stock, key=None)
 
 
 def reward_row(db: Database, reward_id: int) -> dict:

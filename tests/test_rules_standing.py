@@ -103,7 +103,7 @@ def test_a_ban_sanction_stops_everything_and_each_place_has_its_code(db, setting
     got = states(db, p, at)
     assert got["banned"].cause == f"award:{r['award_id']}"
     shop = make_shop(db, town.town)
-    gift = make_reward(db, shop, cost_points=1)["id"]
+    gift = make_reward(db, shop, cost_points=1).id
     with pytest.raises(DomainError) as e:
         redeem(db, reward_id=gift, holder_type="person", holder_id=p, quantity=1, actor_id=p,
                key=None, now=at)

@@ -117,7 +117,7 @@ def test_a_family_never_spends_more_than_was_credited(db, settings, ops):
     if not hasattr(db, "_fam"):
         w = make_world(db, villages=("塘后村",))
         shop_id = make_shop(db, w.town)
-        db._fam = (w, make_reward(db, shop_id, cost_points=1)["id"])
+        db._fam = (w, make_reward(db, shop_id, cost_points=1).id)
     w, reward = db._fam
     code = f"wp{next(_n)}"
     store.import_catalog(db, PROPERTY.format(code=code), actor_id=1)

@@ -420,7 +420,7 @@ def _run_world(db, tmp_path):
     w["service_orders"] = {
         target: matching.place_order(db, counter, matching.OrderDraft(
             village_id=village, need="水管漏水", preferred_at=when, household_id=hh,
-            contact_phone="13900000009"))["id"]
+            contact_phone="13900000009")).id
         for target, village, hh in (("own household", v1, w["household_id"]),
                                     ("own village", v1, hh_b.id),
                                     ("other village", v2, hh_v2.id))}

@@ -90,9 +90,9 @@ def test_claim_approved_by_a_housemate_is_refused(client, auth, db, home):
 def test_draw_runner_and_household_are_left_out_of_the_population(db, draw_town):  # noqa: F811
     runner = draw_town["served"][0]
     d = _define(db, draw_town, winners=10)
-    ran = draws.run_draw(db, d["id"], seed=SEED, actor_id=1, key=None, actor_person_id=runner)
-    assert ran["population_size"] == 9 and ran["winners"] == 9
+    ran = draws.run_draw(db, d.id, seed=SEED, actor_id=1, key=None, actor_person_id=runner)
+    assert ran.population_size == 9 and ran.winners == 9
     with db.sessions() as s:
-        assert runner not in [w["holder_id"] for w in draws.draw_winners(s, d["id"])["winners"]]
-        assert draws.verify_draw(s, d["id"])["ok"]
+        assert runner not in [w["holder_id"] for w in draws.draw_winners(s, d.id)["winners"]]
+        assert draws.verify_draw(s, d.id)["ok"]
     audit_clean(db)

@@ -67,7 +67,7 @@ def test_serve_runs_the_periodic_jobs_without_celery(tmp_path):
     give_points(db, "person", person, t["villages"][0], 100)
     shop = make_shop(db, t["town"])
     rice = make_reward(db, shop, name="大米一袋", cost_points=30)
-    order = redeem(db, reward_id=rice["id"], holder_type="person", holder_id=person,
+    order = redeem(db, reward_id=rice.id, holder_type="person", holder_id=person,
                    quantity=1, actor_id=person, key=None, now=utcnow() - timedelta(days=30))
     assert points(db, "person", person)["available"] == 70
     proc = _serve(tmp_path, "--port", str(_free_port()))
@@ -75,7 +75,7 @@ def test_serve_runs_the_periodic_jobs_without_celery(tmp_path):
         deadline = time.monotonic() + WAIT_S
         while True:
             with db.sessions() as s:
-                status = s.query(Voucher).filter_by(code=order["voucher"]["code"]).one().status
+                status = s.query(Voucher).filter_by(code=order.voucher.code).one().status
             if status != "issued" or time.monotonic() > deadline or proc.poll() is not None:
                 break
             time.sleep(0.5)

@@ -60,18 +60,18 @@ def test_voucher_sheet_prints_each_open_voucher_with_a_scannable_qr(db):
     t = make_town(db, villages=2)
     v = t["villages"][0]
     shop = make_shop(db, t["town"])
-    reward = make_reward(db, shop, stock=10, name="洗衣液", kind="goods")["id"]
+    reward = make_reward(db, shop, stock=10, name="洗衣液", kind="goods").id
     person = make_person(db, v)
     give_points(db, "person", person, v, 100)
     orders = [redeem(db, reward_id=reward, holder_type="person", holder_id=person, quantity=1,
                      actor_id=None, key=None) for _ in range(3)]
-    pdf = paper.vouchers_pdf(db, SYSTEM, [o["order_id"] for o in orders],
+    pdf = paper.vouchers_pdf(db, SYSTEM, [o.order_id for o in orders],
                              public_base_url="https://jifen.example")
     assert_chinese_embedded(pdf, "积分兑换券", "洗衣液", "塘边村积分超市")
-    codes = sorted(o["voucher"]["code"] for o in orders)
+    codes = sorted(o.voucher.code for o in orders)
     assert sorted(_decoded(pdf)) == [f"https://jifen.example/v/{c}" for c in codes]
     with pytest.raises(Forbidden):
-        paper.vouchers_pdf(db, Admin(t["villages"][1]), [orders[0]["order_id"]],
+        paper.vouchers_pdf(db, Admin(t["villages"][1]), [orders[0].order_id],
                            public_base_url="https://jifen.example")
 
 

@@ -100,8 +100,8 @@ def test_teams_export_imports_into_an_empty_database(db, tmp_path):
 def test_stock_totals_import_and_round_trip(db):
     w = make_world(db, fund=False)
     shop = make_shop(db, w.town_id)
-    film = make_reward(db, shop, stock=5)["id"]
-    soap = make_reward(db, shop, stock=None, name="洗衣液", kind="goods")["id"]
+    film = make_reward(db, shop, stock=5).id
+    soap = make_reward(db, shop, stock=None, name="洗衣液", kind="goods").id
     data = ("兑换点,礼品名称,库存总数（件）\n"
             "塘边村积分超市,电影票,40\n塘边村积分超市,洗衣液,12\n").encode("gbk")
     assert stock.import_stock(db, SYSTEM, data) == {"rewards_changed": 2, "skipped": 0}

@@ -76,9 +76,9 @@ def test_settlement_page_figures_and_csv_are_points_and_their_value(db):
     shop = make_shop(db, w.town, clerks=(CLERK,))  # 100 fen per point
     ticket = make_reward(db, shop, cost_points=steps_of(10, scale))  # a 10-point ticket
     give_points(db, "person", w.people[0], w.villages[0], steps_of(30, scale))
-    order = redeem(db, reward_id=ticket["id"], holder_type="person", holder_id=w.people[0],
+    order = redeem(db, reward_id=ticket.id, holder_type="person", holder_id=w.people[0],
                    quantity=1, actor_id=w.people[0], key=None)
-    fulfil(db, code=order["voucher"]["code"], clerk_user_id=CLERK, key=None)
+    fulfil(db, code=order.voucher.code, clerk_user_id=CLERK, key=None)
     today = utcnow().astimezone(LOCAL_TZ).date()
     with db.sessions() as s:
         report = settlement_report(s, start=today, end=today, provider_id=shop)

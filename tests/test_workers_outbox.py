@@ -111,7 +111,7 @@ def test_a_failing_task_backs_off_then_dies_and_can_be_retried(db, caplog):
     with db.sessions() as s:
         row = s.get(OutboxRow, oid)
         assert row.dead_at is not None and "handler failed" in row.last_error
-        assert ops.audit_status(s)["outbox"]["dead"][0]["id"] == oid
+    assert ops.audit_status(db).outbox.dead[0].id == oid
     assert outbox.retry_dead(db, oid)
     with db.transaction() as s:
         s.get(OutboxRow, oid).args = {"n": 6}  # the cause was fixed
@@ -133,20 +133,17 @@ def test_nightly_audit_checkpoints_a_clean_ledger_and_alerts_on_a_broken_one(db,
     award(db, w.villages[0], "person", w.people[0], 5)
     out = ops.nightly_audit(db)
     assert out["ok"] and out["checkpoint"] is not None
-    with db.sessions() as s:
-        st = ops.audit_status(s)
-    assert st["status"] == "ok" and st["last_run"]["checkpoint_root"] == \
-        st["latest_checkpoint"]["root"]
+    st = ops.audit_status(db)
+    assert st.status == "ok" and st.last_run.checkpoint_root == st.latest_checkpoint.root
     _tamper(db)
     with caplog.at_level(logging.ERROR, logger="jifen.audit"):
         out = ops.nightly_audit(db)
     assert not out["ok"] and out["checkpoint"] is None  # never checkpoint a broken journal
     assert "ledger audit FAILED" in caplog.text
-    with db.sessions() as s:
-        st = ops.audit_status(s)
-    assert st["status"] == "failing"
-    assert [a["code"] for a in st["alerts"]] == ["audit_failed"]
-    assert st["last_clean_run"]["ok"] is True
+    st = ops.audit_status(db)
+    assert st.status == "failing"
+    assert [a.code for a in st.alerts] == ["audit_failed"]
+    assert st.last_clean_run.ok is True
 
 
 def _tamper(db):

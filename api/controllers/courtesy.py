@@ -11,6 +11,7 @@ from litestar import Controller, Request, get, post
 from api.auth import TOWN_ADMIN, Principal, requires_role, signed_in
 from api.deps import scoped_key
 from ledger.courtesy import service as courtesy
+from ledger.courtesy.schemas import BenefitView, MyCourtesy, PassCheck, PassView
 from ledger.db import Database
 from ledger.errors import Forbidden
 
@@ -32,7 +33,7 @@ class CourtesyController(Controller):
     @post("/benefits", guards=[requires_role(TOWN_ADMIN)], sync_to_thread=True,
           summary="Configure a courtesy benefit (by star level; costs no points)")
     def add_benefit(self, request: Request, data: BenefitIn, db: Database,
-                    principal: Principal) -> dict:
+                    principal: Principal) -> BenefitView:
         return courtesy.add_benefit(db, principal, town_id=data.town_id, name=data.name,
                                     kind=data.kind, min_stars=data.min_stars,
                                     uses_per_year=data.uses_per_year, once_ever=data.once_ever,
@@ -40,25 +41,23 @@ class CourtesyController(Controller):
 
     @get("/mine", guards=[signed_in], sync_to_thread=True,
          summary="My stars, the benefits open to me, my passes")
-    def mine(self, db: Database, principal: Principal) -> dict:
+    def mine(self, db: Database, principal: Principal) -> MyCourtesy:
         if principal.person_id is None:
             raise Forbidden("请以志愿者身份登录", code="volunteer_required")
-        with db.sessions() as s:
-            return courtesy.mine(s, principal.person_id)
+        return courtesy.mine(db, principal.person_id)
 
     @post("/benefits/{benefit_id:int}/claim", guards=[signed_in], sync_to_thread=True,
           summary="Claim a pass for a benefit")
     def claim(self, request: Request, benefit_id: int, db: Database,
-              principal: Principal) -> dict:
+              principal: Principal) -> PassView:
         return courtesy.claim(db, principal, benefit_id, key=scoped_key(request, principal))
 
     @get("/passes/{code:str}", sync_to_thread=True,
          summary="Check a pass by its code (what its QR opens; masked name)")
-    def check(self, code: str, db: Database) -> dict:
-        with db.sessions() as s:
-            return courtesy.check(s, code)
+    def check(self, code: str, db: Database) -> PassCheck:
+        return courtesy.check(db, code)
 
     @post("/passes/{code:str}/use", guards=[signed_in], sync_to_thread=True,
           summary="Mark a pass used (a clerk or staff), once")
-    def use(self, code: str, db: Database, principal: Principal) -> dict:
+    def use(self, code: str, db: Database, principal: Principal) -> PassCheck:
         return courtesy.use(db, principal, code)

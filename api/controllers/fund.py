@@ -14,6 +14,7 @@ from api.deps import scoped_key
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.fund import service as fund
+from ledger.fund.schemas import DonationView, DonorStatement, DonorThanks, DonorView
 
 
 class DonorIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -36,14 +37,14 @@ class FundController(Controller):
 
     @get("/thanks", sync_to_thread=True, summary="Donors thanked in public, with their totals")
     def thanks(self, db: Database, town_id: int = 1,
-               cursor: pg.Cursor = None, limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.Page[dict]:
-        with db.sessions() as s:
-            return pg.page_of(fund.thanks(s, town_id), cursor, limit, lambda d: d["id"])
+               cursor: pg.Cursor = None,
+               limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.Page[DonorThanks]:
+        return pg.page_of(fund.thanks(db, town_id), cursor, limit, lambda d: d.id)
 
     @post("/donors", guards=[requires_role(TOWN_ADMIN)], sync_to_thread=True,
           summary="Add a donor (a business, group or person): an account in the ledger")
     def add_donor(self, request: Request, data: DonorIn, db: Database,
-                  principal: Principal) -> dict:
+                  principal: Principal) -> DonorView:
         return fund.add_donor(db, principal, town_id=data.town_id, name=data.name,
                               kind=data.kind, thank_publicly=data.thank_publicly,
                               key=scoped_key(request, principal))
@@ -51,13 +52,12 @@ class FundController(Controller):
     @post("/donations", guards=[requires_role(TOWN_ADMIN)], sync_to_thread=True,
           summary="Record a money donation into a village's budget at its stated value")
     def donate(self, request: Request, data: DonationIn, db: Database, settings: Settings,
-               principal: Principal) -> dict:
+               principal: Principal) -> DonationView:
         return fund.donate(db, principal, donor_id=data.donor_id, village_id=data.village_id,
                            value_fen=data.value_fen, shards=settings.budget_shards,
                            note=data.note, key=scoped_key(request, principal))
 
     @get("/donors/{donor_id:int}/statement", guards=[requires_role(TOWN_ADMIN)],
          sync_to_thread=True, summary="A donor's settlement statement")
-    def statement(self, donor_id: int, db: Database) -> dict:
-        with db.sessions() as s:
-            return fund.statement(s, donor_id)
+    def statement(self, donor_id: int, db: Database) -> DonorStatement:
+        return fund.statement(db, donor_id)

@@ -6,9 +6,8 @@ from __future__ import annotations
 from litestar import Controller, get, post
 
 from api.auth import TOWN_ADMIN, requires_role
-from ledger import ops, outbox
+from ledger import ops
 from ledger.db import Database
-from ledger.errors import Conflict
 
 
 class OpsController(Controller):
@@ -18,13 +17,10 @@ class OpsController(Controller):
 
     @get("/audit-status", sync_to_thread=True,
          summary="Last ledger audit and checkpoint; status 'failing' with alerts when not clean")
-    def audit_status(self, db: Database) -> dict:
-        with db.sessions() as s:
-            return ops.audit_status(s)
+    def audit_status(self, db: Database) -> ops.AuditStatus:
+        return ops.audit_status(db)
 
     @post("/tasks/{task_id:int}/retry", status_code=200, sync_to_thread=True,
           summary="Give a dead background task another round of attempts")
-    def retry(self, task_id: int, db: Database) -> dict:
-        if not outbox.retry_dead(db, task_id):
-            raise Conflict(f"task {task_id} is not dead", code="task_not_dead")
-        return {"task_id": task_id, "state": "queued"}
+    def retry(self, task_id: int, db: Database) -> ops.TaskRetried:
+        return ops.retry_task(db, task_id)

@@ -32,12 +32,15 @@ __all__ = ["DEFAULT_PAGE", "Cursor", "Limit", "Page", "AfterIdPage", "BeforeIdPa
 
 
 class AfterIdPage(Page[T], Generic[T]):
-    """A page of a list read oldest first; `next_after_id` is `next_cursor`'s old name."""
+    """A page of a list read oldest first; `next_after_id` is `next_cursor`'s old name.
+    (`items` is declared again so the schema generator sees `T` bound here, not `object`.)"""
+    items: list[T]
     next_after_id: int | None = None
 
 
 class BeforeIdPage(Page[T], Generic[T]):
     """A page of a list read newest first; `next_before_id` is `next_cursor`'s old name."""
+    items: list[T]
     next_before_id: int | None = None
 
 

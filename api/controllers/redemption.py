@@ -14,14 +14,24 @@ from api.controllers import paged as pg
 from api.deps import scoped_key
 from ledger.config import Settings
 from ledger.db import Database
-from ledger.errors import Forbidden
-from ledger.identity.actor import may
 from ledger.ratelimit import Limit
-from ledger.redemption import catalog, draws, service, settlement
+from ledger.redemption import answers, catalog, draws, service, settlement
 from ledger.redemption.catalog import DEFAULT_VOUCHER_TTL_S
-from ledger.redemption.eligibility import person_holders
 from ledger.redemption.models import HolderKinds, ProviderKind, RewardKind
-from ledger.redemption.schemas import ProviderView
+from ledger.redemption.schemas import (
+    ClerkRemoved,
+    ClerkView,
+    CounterView,
+    DrawCheck,
+    DrawRun,
+    DrawView,
+    DrawWinners,
+    OrderView,
+    ProviderView,
+    RewardView,
+    SettlementReport,
+    Swept,
+)
 from ledger.redemption.vouchers import qr_png, qr_svg, voucher_url
 
 ADMINS = (TOWN_ADMIN, VILLAGE_ADMIN)
@@ -105,33 +115,13 @@ class RunDrawIn(msgspec.Struct, forbid_unknown_fields=True):
     seed: str | None = None
 
 
-def _check_admin(p: Principal, village_id: int | None) -> None:
-    if not may(p, "village.admin", village_id):
-        raise Forbidden("only the town's admins, or this shop's village admins, may do this",
-                        code="forbidden_village")
-
-
-def _provider_admin(db: Database, p: Principal, provider_id: int) -> None:
-    with db.sessions() as s:
-        _check_admin(p, catalog.provider_village(s, provider_id))
-
-
-def _reward_admin(db: Database, p: Principal, reward_id: int) -> None:
-    with db.sessions() as s:
-        _check_admin(p, catalog.reward_village(s, reward_id))
-
-
-def _holders(db: Database, p: Principal) -> list[tuple[str, int]]:
-    with db.sessions() as s:
-        return person_holders(s, p.person_id)
-
-
-def _links(view: dict, settings: Settings) -> dict:
-    code = view["voucher"]["code"]
+def _links(order: OrderView, settings: Settings) -> OrderView:
+    """The holder's answer names where its voucher opens and its QR images (the API's paths)."""
+    code = order.voucher.code
     base = f"/api/v1/redemption/vouchers/{code}"
-    view["voucher"].update(url=voucher_url(settings.public_base_url, code),
-                           qr_png=f"{base}/qr.png", qr_svg=f"{base}/qr.svg")
-    return view
+    return msgspec.structs.replace(order, voucher=msgspec.structs.replace(
+        order.voucher, url=voucher_url(settings.public_base_url, code), qr_png=f"{base}/qr.png",
+        qr_svg=f"{base}/qr.svg"))
 
 
 VOUCHER_SCANS = Limit("voucher_scan", max_hits=30, window_s=60)  # per clerk
@@ -146,91 +136,73 @@ class RedemptionController(Controller):
     @get("/providers", guards=[signed_in], sync_to_thread=True)
     def providers(self, db: Database, town_id: int | None = None, cursor: pg.Cursor = None,
                   limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.Page[ProviderView]:
-        with db.sessions() as s:
-            rows = msgspec.convert(catalog.list_providers(s, town_id), list[ProviderView])
-        return pg.page_of(rows, cursor, limit, lambda p: p.id)
+        return pg.page_of(answers.providers(db, town_id), cursor, limit, lambda p: p.id)
 
     @post("/providers", guards=[requires_role(*ADMINS)], status_code=201, sync_to_thread=True,
           summary="Add a shop or partner (its redeemed account opens with it)")
     def create_provider(self, request: Request, data: ProviderIn, db: Database,
                         principal: Principal) -> ProviderView:
-        _check_admin(principal, data.village_id)
-        return msgspec.convert(catalog.create_provider(
-            db, town_id=data.town_id, name=data.name, kind=data.kind, village_id=data.village_id,
-            fen_per_point=data.fen_per_point, actor_id=principal.user_id,
-            key=scoped_key(request, principal)), ProviderView)
+        return catalog.create_provider(
+            db, principal, town_id=data.town_id, name=data.name, kind=data.kind,
+            village_id=data.village_id, fen_per_point=data.fen_per_point,
+            key=scoped_key(request, principal))
 
     @patch("/providers/{provider_id:int}", guards=[requires_role(*ADMINS)],
            sync_to_thread=True, summary="Rename, revalue, or close a provider")
     def update_provider(self, request: Request, provider_id: int, data: ProviderPatch,
                         db: Database, principal: Principal) -> ProviderView:
-        _provider_admin(db, principal, provider_id)
         changes = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not UNSET}
-        return msgspec.convert(catalog.update_provider(db, provider_id, changes=changes,
-                                                       actor_id=principal.user_id,
-                                                       key=scoped_key(request, principal)),
-                               ProviderView)
+        return catalog.update_provider(db, principal, provider_id, changes=changes,
+                                       key=scoped_key(request, principal))
 
     @post("/providers/{provider_id:int}/clerks", guards=[requires_role(*ADMINS)],
           status_code=201, sync_to_thread=True, summary="Make a user a clerk of this shop")
     def assign_clerk(self, request: Request, provider_id: int, data: ClerkIn, db: Database,
-                     principal: Principal) -> dict:
-        _provider_admin(db, principal, provider_id)
-        return catalog.assign_clerk(db, provider_id=provider_id, user_id=data.user_id,
-                                    actor_id=principal.user_id,
-                                    key=scoped_key(request, principal))
+                     principal: Principal) -> ClerkView:
+        return catalog.assign_clerk(db, principal, provider_id=provider_id,
+                                    user_id=data.user_id, key=scoped_key(request, principal))
 
     @delete("/providers/{provider_id:int}/clerks/{user_id:int}",
             guards=[requires_role(*ADMINS)], status_code=200, sync_to_thread=True)
     def remove_clerk(self, provider_id: int, user_id: int, db: Database,
-                     principal: Principal) -> dict:
-        _provider_admin(db, principal, provider_id)
-        return catalog.remove_clerk(db, provider_id=provider_id, user_id=user_id)
+                     principal: Principal) -> ClerkRemoved:
+        return catalog.remove_clerk(db, principal, provider_id=provider_id, user_id=user_id)
 
     @get("/rewards", guards=[signed_in], sync_to_thread=True,
          summary="The catalog; admins may ask for withdrawn and out-of-window rewards too")
     def rewards(self, db: Database, principal: Principal, provider_id: int | None = None,
                 include_unavailable: bool = False,
                 cursor: pg.Cursor = None, after_id: pg.OldAfterId = None,
-                limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.AfterIdPage[dict]:
-        is_admin = any(role in ADMINS for role, _ in principal.roles)
-        only_offered = not (include_unavailable and is_admin)
-        with db.sessions() as s:
-            return pg.paged(catalog.list_rewards(
-                s, only_offered=only_offered, provider_id=provider_id, limit=limit,
-                after_id=pg.either(cursor, after_id)), "next_after_id")
+                limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.AfterIdPage[RewardView]:
+        return pg.paged(answers.rewards(
+            db, principal, provider_id=provider_id, include_unavailable=include_unavailable,
+            limit=limit, after_id=pg.either(cursor, after_id)), "next_after_id")
 
     @get("/rewards/{reward_id:int}", guards=[signed_in], sync_to_thread=True)
-    def reward(self, reward_id: int, db: Database) -> dict:
-        with db.sessions() as s:
-            return catalog.reward_view(catalog.get_reward(s, reward_id))
+    def reward(self, reward_id: int, db: Database) -> RewardView:
+        return answers.reward(db, reward_id)
 
     @post("/rewards", guards=[requires_role(*ADMINS)], status_code=201, sync_to_thread=True)
     def create_reward(self, request: Request, data: RewardIn, db: Database,
-                      principal: Principal) -> dict:
-        _provider_admin(db, principal, data.provider_id)
+                      principal: Principal) -> RewardView:
         fields = msgspec.structs.asdict(data)
         provider_id, stock = fields.pop("provider_id"), fields.pop("stock")
-        return catalog.create_reward(db, provider_id=provider_id, fields=fields, stock=stock,
-                                     actor_id=principal.user_id,
-                                     key=scoped_key(request, principal))
+        return catalog.create_reward(db, principal, provider_id=provider_id, fields=fields,
+                                     stock=stock, key=scoped_key(request, principal))
 
     @patch("/rewards/{reward_id:int}", guards=[requires_role(*ADMINS)], sync_to_thread=True)
     def update_reward(self, request: Request, reward_id: int, data: RewardPatch, db: Database,
-                      principal: Principal) -> dict:
-        _reward_admin(db, principal, reward_id)
+                      principal: Principal) -> RewardView:
         changes = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not UNSET}
-        return catalog.update_reward(db, reward_id, changes=changes,
-                                     actor_id=principal.user_id,
+        return catalog.update_reward(db, principal, reward_id, changes=changes,
                                      key=scoped_key(request, principal))
 
     @post("/rewards/{reward_id:int}/stock", guards=[requires_role(*ADMINS)], status_code=200,
           sync_to_thread=True, summary="Restock, write off, set the total, or make unlimited")
     def stock(self, request: Request, reward_id: int, data: StockIn, db: Database,
-              principal: Principal) -> dict:
-        _reward_admin(db, principal, reward_id)
-        return catalog.change_stock(db, reward_id, add=data.add, set_to=data.set_to,
-                                    unlimited=data.unlimited, actor_id=principal.user_id,
+              principal: Principal) -> RewardView:
+        return catalog.change_stock(db, principal, reward_id, add=data.add, set_to=data.set_to,
+                                    unlimited=data.unlimited,
                                     key=scoped_key(request, principal))
 
     # -- orders and vouchers (holders) -----------------------------------------------------
@@ -238,54 +210,38 @@ class RedemptionController(Controller):
     @post("/orders", guards=[signed_in], status_code=201, sync_to_thread=True,
           summary="Redeem: points are held, a voucher with a QR code is issued")
     def redeem(self, request: Request, data: OrderIn, db: Database, settings: Settings,
-               principal: Principal) -> dict:
-        holders = _holders(db, principal)
-        wanted = "household" if data.household else "person"
-        holder = next((h for h in holders if h[0] == wanted), None)
-        if holder is None:
-            raise Forbidden(f"this account has no {wanted} to redeem for",
-                            code="no_holder_account")
-        return _links(service.redeem(db, reward_id=data.reward_id, holder_type=holder[0],
-                                     holder_id=holder[1], quantity=data.quantity,
-                                     actor_id=principal.user_id,
-                                     key=scoped_key(request, principal)), settings)
+               principal: Principal) -> OrderView:
+        return _links(answers.redeem_for(db, principal, reward_id=data.reward_id,
+                                         household=data.household, quantity=data.quantity,
+                                         key=scoped_key(request, principal)), settings)
 
     @get("/orders", guards=[signed_in], sync_to_thread=True, summary="My orders, newest first")
     def my_orders(self, db: Database, settings: Settings, principal: Principal,
                   status: str | None = None,
                   cursor: pg.Cursor = None, before_id: pg.OldBeforeId = None,
-                  limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.BeforeIdPage[dict]:
-        holders = _holders(db, principal)
-        with db.sessions() as s:
-            page = service.list_orders(s, holders, status=status, limit=limit,
-                                       before_id=pg.either(cursor, before_id))
+                  limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.BeforeIdPage[OrderView]:
+        page = answers.orders_of(db, principal, status=status, limit=limit,
+                                 before_id=pg.either(cursor, before_id))
         page["items"] = [_links(o, settings) for o in page["items"]]
         return pg.paged(page, "next_before_id", pg.BeforeIdPage)
 
     @get("/orders/{order_id:int}", guards=[signed_in], sync_to_thread=True)
     def order(self, order_id: int, db: Database, settings: Settings,
-              principal: Principal) -> dict:
-        holders = None if principal.has(TOWN_ADMIN) else _holders(db, principal)
-        with db.sessions() as s:
-            return _links(service.holder_order(s, order_id, holders), settings)
+              principal: Principal) -> OrderView:
+        return _links(answers.order_of(db, principal, order_id), settings)
 
     @post("/orders/{order_id:int}/cancel", guards=[signed_in], status_code=200,
           sync_to_thread=True, summary="Cancel an unused voucher (its holder or a town admin)")
     def cancel(self, request: Request, order_id: int, db: Database, settings: Settings,
-               principal: Principal) -> dict:
-        admin = principal.has(TOWN_ADMIN)
-        return _links(service.cancel(db, order_id=order_id, actor_id=principal.user_id,
-                                     holders=[] if admin else _holders(db, principal),
-                                     by_admin=admin, key=scoped_key(request, principal)),
-                      settings)
+               principal: Principal) -> OrderView:
+        return _links(answers.cancel_for(db, principal, order_id,
+                                         key=scoped_key(request, principal)), settings)
 
     @get("/vouchers/{code:str}/qr.png", guards=[signed_in], sync_to_thread=True,
          media_type="image/png")
     def voucher_png(self, code: str, db: Database, settings: Settings,
                     principal: Principal) -> Response:
-        holders = None if principal.has(TOWN_ADMIN) else _holders(db, principal)
-        with db.sessions() as s:
-            code = service.holder_voucher_code(s, code, holders)
+        code = answers.voucher_code_of(db, principal, code)
         return Response(qr_png(settings.public_base_url, code), media_type="image/png",
                         headers={"Cache-Control": "private, no-store"})
 
@@ -293,9 +249,7 @@ class RedemptionController(Controller):
          media_type="image/svg+xml")
     def voucher_svg(self, code: str, db: Database, settings: Settings,
                     principal: Principal) -> Response:
-        holders = None if principal.has(TOWN_ADMIN) else _holders(db, principal)
-        with db.sessions() as s:
-            code = service.holder_voucher_code(s, code, holders)
+        code = answers.voucher_code_of(db, principal, code)
         return Response(qr_svg(settings.public_base_url, code), media_type="image/svg+xml",
                         headers={"Cache-Control": "private, no-store"})
 
@@ -303,16 +257,16 @@ class RedemptionController(Controller):
 
     @get("/vouchers/{code:str}", guards=[requires_role(CLERK)], sync_to_thread=True,
          summary="What the counter sees after scanning a voucher")
-    def scan(self, request: Request, code: str, db: Database, principal: Principal) -> dict:
+    def scan(self, request: Request, code: str, db: Database,
+             principal: Principal) -> CounterView:
         # Voucher codes are unguessable; this limit makes guessing at a counter hopeless too.
         request.app.state.limiter.check(VOUCHER_SCANS, f"user:{principal.user_id}")
-        with db.sessions() as s:
-            return service.voucher_for_clerk(s, code, principal.user_id)
+        return answers.at_counter(db, code, principal.user_id)
 
     @post("/vouchers/{code:str}/fulfil", guards=[requires_role(CLERK)], status_code=200,
           sync_to_thread=True, summary="Hand the reward over: the voucher is used once")
     def fulfil(self, request: Request, code: str, db: Database,
-               principal: Principal) -> dict:
+               principal: Principal) -> OrderView:
         return service.fulfil(db, code=code, clerk_user_id=principal.user_id,
                               key=scoped_key(request, principal))
 
@@ -320,7 +274,7 @@ class RedemptionController(Controller):
 
     @post("/draws", guards=[requires_role(TOWN_ADMIN)], status_code=201, sync_to_thread=True)
     def create_draw(self, request: Request, data: DrawIn, db: Database,
-                    principal: Principal) -> dict:
+                    principal: Principal) -> DrawView:
         return draws.create_draw(db, town_id=data.town_id, name=data.name,
                                  reward_id=data.reward_id, winners_count=data.winners_count,
                                  population_def=data.population, actor_id=principal.user_id,
@@ -329,44 +283,38 @@ class RedemptionController(Controller):
     @post("/draws/{draw_id:int}/run", guards=[requires_role(TOWN_ADMIN)], status_code=200,
           sync_to_thread=True, summary="Draw the winners (once) from a recorded seed")
     def run_draw(self, request: Request, draw_id: int, data: RunDrawIn, db: Database,
-                 principal: Principal) -> dict:
+                 principal: Principal) -> DrawRun:
         return draws.run_draw(db, draw_id, seed=data.seed, actor_id=principal.user_id,
                               actor_person_id=principal.person_id,
                               key=scoped_key(request, principal))
 
     @get("/draws/{draw_id:int}", guards=[requires_role(TOWN_ADMIN)], sync_to_thread=True)
-    def draw(self, draw_id: int, db: Database) -> dict:
-        with db.sessions() as s:
-            return draws.draw_winners(s, draw_id)
+    def draw(self, draw_id: int, db: Database) -> DrawWinners:
+        return draws.winners(db, draw_id)
 
     @get("/draws/{draw_id:int}/verify", guards=[requires_role(TOWN_ADMIN)],
          sync_to_thread=True, summary="Recompute the winners from the recorded seed")
-    def verify_draw(self, draw_id: int, db: Database) -> dict:
-        with db.sessions() as s:
-            return draws.verify_draw(s, draw_id)
+    def verify_draw(self, draw_id: int, db: Database) -> DrawCheck:
+        return draws.check(db, draw_id)
 
     @get("/settlement", guards=[requires_role(TOWN_ADMIN)], sync_to_thread=True,
          summary="Points redeemed per provider in a period, with the entries behind them")
     def settlement(self, db: Database, start: date, end: date, provider_id: int | None = None,
-                   lines: bool = True) -> dict:
-        with db.sessions() as s:
-            return settlement.settlement_report(s, start=start, end=end,
-                                                provider_id=provider_id, with_lines=lines)
+                   lines: bool = True) -> SettlementReport:
+        return settlement.report(db, start=start, end=end, provider_id=provider_id,
+                                 with_lines=lines)
 
     @get("/settlement.csv", guards=[requires_role(TOWN_ADMIN)], sync_to_thread=True,
          media_type="text/csv")
     def settlement_csv(self, db: Database, start: date, end: date,
                        provider_id: int | None = None) -> Response:
-        with db.sessions() as s:
-            report = settlement.settlement_report(s, start=start, end=end,
-                                                  provider_id=provider_id)
         name = f"settlement-{start.isoformat()}_{end.isoformat()}.csv"
-        return Response(settlement.settlement_csv(report).encode("utf-8"),
+        return Response(settlement.csv_report(db, start=start, end=end,
+                                              provider_id=provider_id).encode("utf-8"),
                         media_type="text/csv",
                         headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
     @post("/sweep", guards=[requires_role(TOWN_ADMIN)], status_code=200, sync_to_thread=True,
           summary="Expire overdue vouchers now (the worker does this on a schedule)")
-    def sweep(self, db: Database) -> dict:
-        return {"expired": service.sweep_expired_vouchers(db)}
-
+    def sweep(self, db: Database) -> Swept:
+        return Swept(expired=service.sweep_expired_vouchers(db))

@@ -15,7 +15,7 @@ from api.auth import TOWN_ADMIN, VILLAGE_ADMIN, Principal, requires_role
 from api.controllers import paged as pg
 from ledger.db import Database
 from ledger.errors import InvalidInput
-from ledger.stations import export, honours, reports, service
+from ledger.stations import export, honours, public, reports, service
 from ledger.stations.schemas import (HonourCandidates, LiaisonView, PlanView, ProfileView,
                                      StationPage, StationReport, StationSummary, TeamProgress)
 from ledger.stations.service import (
@@ -76,7 +76,7 @@ class StationsController(Controller):
     @get("/stations/{station_id:int}", sync_to_thread=True,
          summary="A station's public page: place, liaisons, monthly plans, teams, menu")
     def get_station(self, station_id: int, db: Database) -> StationPage:
-        return service.public_page(db, station_id)
+        return public.public_page(db, station_id)
 
     @put("/stations/{station_id:int}/profile", sync_to_thread=True,
          guards=[requires_role(*ADMINS, scope_param="station_id")],

@@ -87,9 +87,8 @@ def admin_reward_create(request: Request, db: Database, principal: Principal,
               "description": (data.get("description") or "").strip()}
     if not errors:
         with refusals_into(errors, t, REWARD_FIELDS):
-            catalog.create_reward(db, provider_id=provider_id, fields=fields, stock=stock,
-                                  actor_id=principal.user_id,
-                                  key=form_key(data, principal, "reward"))
+            catalog.create_reward(db, principal, provider_id=provider_id, fields=fields,
+                                  stock=stock, key=form_key(data, principal, "reward"))
             return saved("/admin/rewards")
     return _rewards_page(request, db, status=422, errors=errors, values=data)
 
@@ -103,7 +102,7 @@ def admin_reward_stock(request: Request, reward_id: int, db: Database,
     add = int_field(data, "add", t, errors, lo=-catalog.MAX_STOCK, hi=catalog.MAX_STOCK)
     if not errors:
         with refusals_into(errors, t, REWARD_FIELDS):
-            catalog.change_stock(db, reward_id, add=add, actor_id=principal.user_id,
+            catalog.change_stock(db, principal, reward_id, add=add,
                                  key=form_key(data, principal, f"stock:{reward_id}"))
             return saved("/admin/rewards")
     return _rewards_page(request, db, status=422, stock_errors={reward_id: errors})
@@ -113,8 +112,8 @@ def admin_reward_stock(request: Request, reward_id: int, db: Database,
       guards=[page_role(TOWN_ADMIN)], sync_to_thread=True)
 def admin_reward_active(request: Request, reward_id: int, db: Database,
                         principal: Principal, data: FormData) -> Redirect:
-    catalog.update_reward(db, reward_id, changes={"active": data.get("active") == "1"},
-                          actor_id=principal.user_id,
+    catalog.update_reward(db, principal, reward_id,
+                          changes={"active": data.get("active") == "1"},
                           key=form_key(data, principal, f"active:{reward_id}"))
     return saved("/admin/rewards")
 

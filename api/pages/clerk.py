@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgspec
 from litestar import Request, get, post
 from litestar.response import Redirect, Template
 
@@ -51,8 +52,8 @@ def voucher_fulfil(request: Request, code: str, db: Database, maybe_principal: P
     key = form_key(data, p, f"fulfil:{code}")
     try:
         view = redemption.fulfil(db, code=code, clerk_user_id=p.user_id, key=key)
-        return render(request, "clerk_voucher.html", v={**view, "usable": False}, code=code,
-                      done=True)
+        return render(request, "clerk_voucher.html",
+                      v={**msgspec.to_builtins(view), "usable": False}, code=code, done=True)
     except DomainError as exc:
         with db.sessions() as s:
             view = redemption.voucher_for_clerk(s, code, p.user_id)

@@ -22,11 +22,10 @@ def my_courtesy(request: Request, db: Database, settings: Settings,
     p = maybe_principal
     if p is None or p.person_id is None:
         return to_signin(request)
-    with db.sessions() as s:
-        view = courtesy.mine(s, p.person_id)
+    view = courtesy.mine(db, p.person_id)
     base = settings.public_base_url
-    qrs = {x["code"]: qr_svg(f"{base}/courtesy/p/{x['code']}", box_size=6)
-           for x in view["passes"] if x["used_at"] is None}
+    qrs = {x.code: qr_svg(f"{base}/courtesy/p/{x.code}", box_size=6)
+           for x in view.passes if x.used_at is None}
     return render(request, "courtesy/mine.html", view=view, qrs=qrs,
                   error=request.query_params.get("error"))
 
@@ -47,10 +46,9 @@ def courtesy_claim(request: Request, benefit_id: int, db: Database,
 @get("/courtesy/p/{code:str}", name="courtesy_pass", sync_to_thread=True)
 def courtesy_pass(request: Request, code: str, db: Database,
                   maybe_principal: Principal | None) -> Template:
-    with db.sessions() as s:
-        x = courtesy.check(s, code)
+    x = courtesy.check(db, code)
     clerk = maybe_principal is not None and may(maybe_principal, courtesy.USERS_OF_PASSES,
-                                                  x["village_id"])
+                                                  x.village_id)
     return render(request, "courtesy/pass.html", x=x, clerk=clerk)
 
 
@@ -65,8 +63,7 @@ def courtesy_use(request: Request, code: str, db: Database,
         if exc.code != "pass_used":
             raise
         t = t_for(request)
-        with db.sessions() as s:
-            x = courtesy.check(s, code)
+        x = courtesy.check(db, code)
         return render(request, "courtesy/pass.html", status=409, x=x, clerk=False,
                       error=t("err." + exc.code, default=exc.detail))
     return saved(f"/courtesy/p/{code}")

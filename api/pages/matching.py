@@ -44,14 +44,14 @@ MAX_HOUSEHOLD_OPTIONS = 2000
 def _form_ctx(db: Database, p: Principal, station_id: int, t) -> dict:
     with db.sessions() as s:
         st = stations.station(s, station_id)
-        menu = matching_menu.menu(s, st.town_id)
         staff = matching_orders.is_staff(p, station_id)
         households = []
         if staff:
             households = [(h.id, f"{h.head_name} · {h.address}") for h in s.scalars(
                 select(Household).where(Household.village_id == station_id)
                 .order_by(Household.id).limit(MAX_HOUSEHOLD_OPTIONS))]
-    services = [(m["code"], m["name"]) for m in menu if m["code"] != matching_menu.FREE_TEXT_CODE]
+    menu = matching_menu.menu(db, st.town_id)
+    services = [(m.code, m.name) for m in menu if m.code != matching_menu.FREE_TEXT_CODE]
     return {"station": st, "staff": staff,
             "service_options": [*services, ("", t("ord.other"))],
             "household_options": [("", t("admin.choose")), *households],
@@ -94,7 +94,7 @@ def order_create(request: Request, db: Database, maybe_principal: Principal | No
             channel=data.get("channel") or "self")
         with refusals_into(errors, t, ORDER_FIELDS):
             o = matching.place_order(db, p, d, key=form_key(data, p, "order"))
-            return Redirect(path=f"/orders/{o['id']}", status_code=303)
+            return Redirect(path=f"/orders/{o.id}", status_code=303)
     return render(request, "orders/new.html", status=422, errors=errors, values=data,
                   **_form_ctx(db, p, station_id, t))
 
@@ -104,9 +104,8 @@ def orders_home(request: Request, db: Database,
                 maybe_principal: Principal | None) -> Template | Redirect:
     if maybe_principal is None:
         return to_signin(request)
-    with db.sessions() as s:
-        mine = matching_views.list_orders(s, maybe_principal, mine=True)
-        tasks = matching_views.list_orders(s, maybe_principal, tasks=True)
+    mine = matching_views.list_orders(db, maybe_principal, mine=True)
+    tasks = matching_views.list_orders(db, maybe_principal, tasks=True)
     return render(request, "orders/home.html", mine=mine, tasks=tasks)
 
 
@@ -117,7 +116,7 @@ def station_orders(request: Request, station_id: int, db: Database,
         return to_signin(request)
     with db.sessions() as s:
         st = stations.station(s, station_id)
-        items = matching_views.list_orders(s, maybe_principal, village_id=station_id)
+    items = matching_views.list_orders(db, maybe_principal, village_id=station_id)
     return render(request, "orders/queue.html", station=st, orders=items)
 
 
@@ -126,17 +125,14 @@ def _detail(request: Request, db: Database, settings: Settings, p: Principal, or
     t = t_for(request)
     o = matching_views.read_order(db, p, order_id)
     ctx: dict = {"o": o, "error": error}
-    if "dispatch" in o["can"]:
-        with db.sessions() as s:
-            c = matching_menu.candidates(s, matching_orders.get_order(s, order_id))
-        ctx["team_options"] = [("", t("admin.choose"))] + [(x["id"], x["name"])
-                                                           for x in c["teams"]]
-        ctx["person_options"] = [("", t("admin.choose"))] + [(x["id"], x["name"])
-                                                             for x in c["people"]]
-    if "show_code" in o["can"]:
+    if "dispatch" in o.can:
+        c = matching_menu.order_candidates(db, p, order_id)
+        ctx["team_options"] = [("", t("admin.choose"))] + [(x.id, x.name) for x in c.teams]
+        ctx["person_options"] = [("", t("admin.choose"))] + [(x.id, x.name) for x in c.people]
+    if "show_code" in o.can:
         code = matching_views.service_code(db, settings.secret_key, settings.public_base_url, p,
-                                     order_id)
-        ctx["code"] = {"url": code["url"], "qr": qr_svg(code["url"], label=t("ord.code"))}
+                                           order_id)
+        ctx["code"] = {"url": code.url, "qr": qr_svg(code.url, label=t("ord.code"))}
     ctx["rating_options"] = [(n, t("ord.stars_n", n=n)) for n in (5, 4, 3, 2, 1)]
     return render(request, "orders/detail.html", status=status, **ctx)
 

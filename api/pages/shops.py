@@ -88,10 +88,9 @@ def admin_shop_new(request: Request, db: Database, principal: Principal,
         with refusals_into(errors, t, PROVIDER_FIELDS):
             with db.sessions() as s:
                 town = _town_of(s, village)
-            catalog.create_provider(db, town_id=town, name=name, kind=data.get("kind", ""),
-                                    village_id=village, fen_per_point=fen,
-                                    actor_id=principal.user_id,
-                                    key=form_key(data, principal, "provider"))
+            catalog.create_provider(db, principal, town_id=town, name=name,
+                                    kind=data.get("kind", ""), village_id=village,
+                                    fen_per_point=fen, key=form_key(data, principal, "provider"))
             return saved("/admin/shops")
     return _page(request, db, status=422, errors=errors, values=data)
 
@@ -106,8 +105,8 @@ def admin_shop_action(request: Request, provider_id: int, action: str, db: Datab
     key = form_key(data, principal, f"shop_{action}:{provider_id}")
     try:
         if action == "active":
-            catalog.update_provider(db, provider_id, changes={"active": data.get("active") == "1"},
-                                    actor_id=principal.user_id, key=key)
+            catalog.update_provider(db, principal, provider_id,
+                                    changes={"active": data.get("active") == "1"}, key=key)
         elif action == "clerk":
             login = identity.normalize_login(str(data.get("login") or ""))
             with db.sessions() as s:
@@ -120,14 +119,14 @@ def admin_shop_action(request: Request, provider_id: int, action: str, db: Datab
                 raise NotFound(f"no user {login!r}", code="user_not_found", field="login")
             if not has_role:
                 identity.grant_role(db, principal, user.id, CLERK, village)
-            catalog.assign_clerk(db, provider_id=provider_id, user_id=user.id,
-                                 actor_id=principal.user_id, key=key)
+            catalog.assign_clerk(db, principal, provider_id=provider_id, user_id=user.id,
+                                 key=key)
         elif action == "unclerk":
             errors: dict[str, str] = {}
             user_id = int_field(data, "user_id", t, errors, lo=1)
             if errors:
                 raise NotFound("no such clerk", code="clerk_not_found")
-            catalog.remove_clerk(db, provider_id=provider_id, user_id=user_id)
+            catalog.remove_clerk(db, principal, provider_id=provider_id, user_id=user_id)
         else:
             raise NotFound(f"no action {action}", code="not_found")
         return saved("/admin/shops")

@@ -36,7 +36,8 @@ def station_page(request: Request, station_id: int, db: Database,
                  maybe_principal: Principal | None) -> Template:
     with db.sessions() as s:
         page = service.station_page(s, station_id)
-        menu = matching_menu.menu(s, service.station(s, station_id).town_id)
+        town_id = service.station(s, station_id).town_id
+    menu = matching_menu.menu(db, town_id)
     staff = maybe_principal is not None and matching_orders.is_staff(maybe_principal, station_id)
     return render(request, "stations/station.html", st=page, menu=menu, staff=staff)
 
@@ -91,7 +92,7 @@ def fund_thanks(request: Request, db: Database) -> Template:
     from ledger.fund import service as fund
     with db.sessions() as s:
         town = s.scalar(select(Town).order_by(Town.id).limit(1))
-        donors = fund.thanks(s, town.id) if town else []
+    donors = fund.thanks(db, town.id) if town else []
     return render(request, "stations/fund.html", donors=donors, yuan=yuan)
 
 

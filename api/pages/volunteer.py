@@ -103,7 +103,7 @@ def redeem(request: Request, reward_id: int, db: Database, maybe_principal: Prin
             order = redemption.redeem(db, reward_id=reward_id, holder_type=PERSON,
                                       holder_id=p.person_id, quantity=quantity,
                                       actor_id=p.user_id, key=key)
-            return Redirect(path=f"/me/vouchers/{order['voucher']['code']}", status_code=303)
+            return Redirect(path=f"/me/vouchers/{order.voucher.code}", status_code=303)
     with db.sessions() as s:
         items = _rewards_for(s, p.person_id)
         balance = available_points(s, PERSON, p.person_id) if p.person_id else None

@@ -8,10 +8,12 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 
+import msgspec
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ledger.courtesy.models import Benefit, Pass
+from ledger.courtesy.schemas import BenefitView, MyCourtesy, PassCheck, PassView
 from ledger.db import Database
 from ledger.errors import Conflict, Forbidden, InvalidInput, NotFound
 from ledger.identity.actor import may, require
@@ -31,7 +33,7 @@ USERS_OF_PASSES = (TOWN_ADMIN, VILLAGE_ADMIN, CLERK)
 
 def add_benefit(db: Database, actor, *, town_id: int, name: str, kind: str, min_stars: int,
                 uses_per_year: int = 1, once_ever: bool = False, partner: str = "",
-                key: str | None = None) -> dict:
+                key: str | None = None) -> BenefitView:
     require(actor, (TOWN_ADMIN,), None, "configuring courtesy benefits")
     name, partner = (name or "").strip(), (partner or "").strip()
     if not name or len(name) > 100 or len(partner) > 100:
@@ -56,8 +58,9 @@ def add_benefit(db: Database, actor, *, town_id: int, name: str, kind: str, min_
         s.flush()
         return benefit_view(b)
 
-    return book.write(db, work, key=key, request={"op": "courtesy_benefit", "town": town_id,
-                                                  "name": name, "kind": kind}).result
+    return msgspec.convert(book.write(db, work, key=key, request={
+        "op": "courtesy_benefit", "town": town_id, "name": name, "kind": kind}).result,
+        BenefitView)
 
 
 def benefit_view(b: Benefit) -> dict:
@@ -78,8 +81,13 @@ def _limit(b: Benefit) -> int:
     return 1 if b.once_ever else b.uses_per_year
 
 
-def mine(s: Session, person_id: int, now: datetime | None = None) -> dict:
+def mine(db: Database, person_id: int, now: datetime | None = None) -> MyCourtesy:
     """The benefits of the person's town, whether each is open to them, and their passes."""
+    with db.sessions() as s:
+        return msgspec.convert(_mine(s, person_id, now), MyCourtesy)
+
+
+def _mine(s: Session, person_id: int, now: datetime | None) -> dict:
     p = s.get(Person, person_id)
     if p is None:
         raise NotFound("no such person", code="person_not_found")
@@ -99,7 +107,7 @@ def mine(s: Session, person_id: int, now: datetime | None = None) -> dict:
 
 
 def claim(db: Database, actor, benefit_id: int, *, key: str | None = None,
-          now: datetime | None = None) -> dict:
+          now: datetime | None = None) -> PassView:
     """Issue a pass for the signed-in volunteer."""
     if actor.person_id is None:
         raise Forbidden("请以志愿者身份登录", code="volunteer_required")
@@ -126,8 +134,8 @@ def claim(db: Database, actor, benefit_id: int, *, key: str | None = None,
         s.flush()
         return pass_view(x, b.name)
 
-    return book.write(db, work, key=key, request={"op": "courtesy_claim",
-                                                  "benefit": benefit_id}).result
+    return msgspec.convert(book.write(db, work, key=key, request={
+        "op": "courtesy_claim", "benefit": benefit_id}).result, PassView)
 
 
 def pass_view(x: Pass, benefit: str) -> dict:
@@ -136,8 +144,13 @@ def pass_view(x: Pass, benefit: str) -> dict:
             "used_at": x.used_at.isoformat() if x.used_at else None}
 
 
-def check(s: Session, code: str) -> dict:
+def check(db: Database, code: str) -> PassCheck:
     """What a pass's QR opens, for anyone: the benefit, the holder's masked name, valid or used."""
+    with db.sessions() as s:
+        return msgspec.convert(_check(s, code), PassCheck)
+
+
+def _check(s: Session, code: str) -> dict:
     x = s.scalar(select(Pass).where(Pass.code == code)) if code else None
     if x is None:
         raise NotFound("礼遇凭证无效", code="pass_not_found")
@@ -148,7 +161,7 @@ def check(s: Session, code: str) -> dict:
             "village_id": p.village_id}
 
 
-def use(db: Database, actor, code: str, *, now: datetime | None = None) -> dict:
+def use(db: Database, actor, code: str, *, now: datetime | None = None) -> PassCheck:
     """Mark a pass used, once (a clerk at the partner's counter, or staff)."""
     now = now or utcnow()
 
@@ -162,6 +175,7 @@ def use(db: Database, actor, code: str, *, now: datetime | None = None) -> dict:
         if x.used_at is not None:
             raise Conflict("此凭证已使用", code="pass_used", used_at=x.used_at.isoformat())
         x.used_at, x.used_by = now, actor.user_id
-        return check(s, code)
+        return _check(s, code)
 
-    return book.write(db, work, request={"op": "courtesy_use", "code": code}).result
+    return msgspec.convert(book.write(db, work, request={"op": "courtesy_use",
+                                                         "code": code}).result, PassCheck)

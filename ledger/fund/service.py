@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import msgspec
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ledger.db import Database
 from ledger.errors import InvalidInput, NotFound
 from ledger.fund.models import Donation, Donor
+from ledger.fund.schemas import DonationView, DonorStatement, DonorThanks, DonorView
 from ledger.identity.actor import require
 from ledger.identity.roles import TOWN_ADMIN
 from ledger.journal import book
@@ -33,7 +35,7 @@ MAX_NOTE_CHARS = 200
 
 
 def add_donor(db: Database, actor, *, town_id: int, name: str, kind: str,
-              thank_publicly: bool = True, key: str | None = None) -> dict:
+              thank_publicly: bool = True, key: str | None = None) -> DonorView:
     require(actor, (TOWN_ADMIN,), None, "adding a donor")
     name = (name or "").strip()
     if not name or len(name) > MAX_NAME_CHARS:
@@ -51,8 +53,8 @@ def add_donor(db: Database, actor, *, town_id: int, name: str, kind: str,
         open_account(s, holder_type=HOLDER, holder_id=d.id, purpose=Purpose.FUNDING)
         return donor_view(d)
 
-    return book.write(db, work, key=key, request={"op": "donor", "town": town_id, "name": name,
-                                                  "kind": kind}).result
+    return msgspec.convert(book.write(db, work, key=key, request={
+        "op": "donor", "town": town_id, "name": name, "kind": kind}).result, DonorView)
 
 
 def _point_value(s: Session, village: Village, on: datetime) -> tuple[int, int]:
@@ -67,7 +69,7 @@ def _point_value(s: Session, village: Village, on: datetime) -> tuple[int, int]:
 
 def donate(db: Database, actor, *, donor_id: int, village_id: int, value_fen: int,
            shards: int, note: str = "", key: str | None = None,
-           now: datetime | None = None) -> dict:
+           now: datetime | None = None) -> DonationView:
     """A money donation into a village's budget at its stated value."""
     require(actor, (TOWN_ADMIN,), None, "recording a donation")
     if not isinstance(value_fen, int) or not 0 < value_fen <= MAX_DONATION_FEN:
@@ -108,9 +110,9 @@ def donate(db: Database, actor, *, donor_id: int, village_id: int, value_fen: in
         d.entry_id = e.id
         return donation_view(d, village.name)
 
-    return book.write(db, work, key=key, request={
+    return msgspec.convert(book.write(db, work, key=key, request={
         "op": "donation", "donor": donor_id, "village": village_id, "value_fen": value_fen,
-        "note": note}).result
+        "note": note}).result, DonationView)
 
 
 def donor_view(d: Donor) -> dict:
@@ -123,18 +125,25 @@ def donation_view(d: Donation, village: str) -> dict:
             "note": d.note, "at": d.created_at.isoformat()}
 
 
-def thanks(s: Session, town_id: int) -> list[dict]:
+def thanks(db: Database, town_id: int) -> list[DonorThanks]:
     """The public thank-you list: donors who agreed, with what they gave in all."""
-    rows = s.execute(select(Donor, func.count(Donation.id), func.sum(Donation.value_fen))
-                     .join(Donation, Donation.donor_id == Donor.id)
-                     .where(Donor.town_id == town_id, Donor.thank_publicly.is_(True))
-                     .group_by(Donor.id).order_by(func.sum(Donation.value_fen).desc()))
-    return [{**donor_view(d), "donations": n, "value_fen": int(v or 0)} for d, n, v in rows]
+    with db.sessions() as s:
+        rows = s.execute(select(Donor, func.count(Donation.id), func.sum(Donation.value_fen))
+                         .join(Donation, Donation.donor_id == Donor.id)
+                         .where(Donor.town_id == town_id, Donor.thank_publicly.is_(True))
+                         .group_by(Donor.id).order_by(func.sum(Donation.value_fen).desc()))
+        return [DonorThanks(id=d.id, name=d.name, kind=d.kind, thank_publicly=d.thank_publicly,
+                            donations=n, value_fen=int(v or 0)) for d, n, v in rows]
 
 
-def statement(s: Session, donor_id: int) -> dict:
+def statement(db: Database, donor_id: int) -> DonorStatement:
     """A donor's settlement statement: each donation, the entry that booked it, and the
     donor's ledger balance (minus what it put in, to the step)."""
+    with db.sessions() as s:
+        return _statement(s, donor_id)
+
+
+def _statement(s: Session, donor_id: int) -> DonorStatement:
     d = s.get(Donor, donor_id)
     if d is None:
         raise NotFound("no such donor", code="donor_not_found")
@@ -145,6 +154,8 @@ def statement(s: Session, donor_id: int) -> dict:
     balance = s.scalar(select(Account.balance).where(
         Account.holder_type == HOLDER, Account.holder_id == donor_id,
         Account.purpose == Purpose.FUNDING, Account.unit == Unit.POINTS)) or 0
-    return {**donor_view(d), "donations": items,
-            "value_fen": sum(x["value_fen"] for x in items),
-            "points_steps": sum(x["points_steps"] for x in items), "ledger_balance": balance}
+    return DonorStatement(id=d.id, name=d.name, kind=d.kind, thank_publicly=d.thank_publicly,
+                          donations=msgspec.convert(items, list[DonationView]),
+                          value_fen=sum(x["value_fen"] for x in items),
+                          points_steps=sum(x["points_steps"] for x in items),
+                          ledger_balance=balance)

@@ -41,6 +41,8 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     "activity.manage": (TOWN_ADMIN, VILLAGE_ADMIN),
     "household.inspect": (INSPECTOR, VILLAGE_ADMIN, TOWN_ADMIN),
     "courtesy.use": (TOWN_ADMIN, VILLAGE_ADMIN, CLERK),
+    # any holder's redemption orders and vouchers: to see them, show their QR, cancel them
+    "redemption.any_order": (TOWN_ADMIN,),
     "registry.read": REGISTRY_READERS,
     "registry.write": REGISTRY_ADMINS,
     "staff": STAFF_ROLES,

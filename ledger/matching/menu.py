@@ -6,11 +6,15 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
+import msgspec
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ledger.errors import InvalidInput, NotFound
+from ledger.db import Database
+from ledger.errors import Forbidden, InvalidInput, NotFound
 from ledger.matching.models import MenuItem, ServiceOrder, Skill
+from ledger.matching.orders import get_order, is_staff
+from ledger.matching.schemas import Candidates, MenuItemView
 from ledger.registry.models import Person, Team
 from ledger.timeutil import utcnow
 
@@ -59,17 +63,29 @@ def add_skill(s: Session, town_id: int, service_code: str, holder_type: str, hol
         s.flush()
 
 
-def menu(s: Session, town_id: int) -> list[dict]:
-    return [{"id": m.id, "code": m.code, "name": m.name, "rule_item_code": m.rule_item_code}
-            for m in s.scalars(select(MenuItem).where(MenuItem.town_id == town_id,
-                                                      MenuItem.active.is_(True))
-                               .order_by(MenuItem.id))]
+def menu(db: Database, town_id: int) -> list[MenuItemView]:
+    """The town's active services, in id order."""
+    with db.sessions() as s:
+        return [MenuItemView(id=m.id, code=m.code, name=m.name,
+                             rule_item_code=m.rule_item_code)
+                for m in s.scalars(select(MenuItem).where(MenuItem.town_id == town_id,
+                                                          MenuItem.active.is_(True))
+                                   .order_by(MenuItem.id))]
 
 
 def has_skill(s: Session, service_code: str, holder_type: str, holder_id: int) -> bool:
     return s.scalar(select(Skill.id).where(
         Skill.service_code == service_code, Skill.holder_type == holder_type,
         Skill.holder_id == holder_id)) is not None
+
+
+def order_candidates(db: Database, actor, order_id: int) -> Candidates:
+    """Who may take the order, for the station's staff to dispatch it."""
+    with db.sessions() as s:
+        o = get_order(s, order_id)
+        if not is_staff(actor, o.village_id):
+            raise Forbidden("只有站点工作人员可以派单", code="not_station_staff")
+        return msgspec.convert(candidates(s, o), Candidates)
 
 
 def candidates(s: Session, o: ServiceOrder) -> dict:

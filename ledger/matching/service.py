@@ -18,6 +18,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
+import msgspec
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -48,6 +49,7 @@ from ledger.matching.orders import (
     served_by,
 )
 from ledger.matching.progress import sync
+from ledger.matching.schemas import OrderView
 from ledger.matching.views import order_view
 from ledger.registry.models import Household, Person, Team, Village
 from ledger.stations.service import team_leaders, team_members
@@ -74,6 +76,11 @@ class OrderDraft:
     contact_phone: str = ""
     channel: str = Channel.SELF
     photos: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _typed(view: dict) -> OrderView:
+    """An order's view (fresh, or the first answer remembered for a retried key) as its type."""
+    return msgspec.convert(view, OrderView)
 
 
 def _check_draft(d: OrderDraft, now: datetime) -> str:
@@ -127,7 +134,7 @@ def _household_for(s: Session, actor, d: OrderDraft) -> tuple[Household, Person 
 
 
 def place_order(db: Database, actor, d: OrderDraft, *, key: str | None = None,
-                now: datetime | None = None) -> dict:
+                now: datetime | None = None) -> OrderView:
     now = now or utcnow()
     need = _check_draft(d, now)
 
@@ -162,12 +169,12 @@ def place_order(db: Database, actor, d: OrderDraft, *, key: str | None = None,
         return order_view(s, o, actor)
 
     request = {"op": "service_order", **asdict(d), "preferred_at": d.preferred_at.isoformat()}
-    return book.write(db, work, key=key, request=request).result
+    return _typed(book.write(db, work, key=key, request=request).result)
 
 
 def dispatch(db: Database, actor, order_id: int, *, team_id: int | None = None,
              person_id: int | None = None, service_at: datetime | None = None,
-             note: str = "", key: str | None = None, now: datetime | None = None) -> dict:
+             note: str = "", key: str | None = None, now: datetime | None = None) -> OrderView:
     now = now or utcnow()
     if (team_id is None) == (person_id is None):
         raise InvalidInput("派单须指定一支队伍或一名志愿者", code="assignee_required",
@@ -209,9 +216,9 @@ def dispatch(db: Database, actor, order_id: int, *, team_id: int | None = None,
                      service_at=at.isoformat())
         return order_view(s, o, actor)
 
-    return book.write(db, work, key=key, request={
+    return _typed(book.write(db, work, key=key, request={
         "op": "service_dispatch", "order": order_id, "team": team_id, "person": person_id,
-        "at": service_at.isoformat() if service_at else None}).result
+        "at": service_at.isoformat() if service_at else None}).result)
 
 
 def _service_activity(s: Session, actor, o: ServiceOrder, at: datetime, now: datetime) -> None:
@@ -243,7 +250,7 @@ def _as_assignee(s: Session, o: ServiceOrder, actor) -> None:
 
 
 def accept(db: Database, actor, order_id: int, *, key: str | None = None,
-           now: datetime | None = None) -> dict:
+           now: datetime | None = None) -> OrderView:
     now = now or utcnow()
 
     def work(s: Session) -> dict:
@@ -267,12 +274,12 @@ def accept(db: Database, actor, order_id: int, *, key: str | None = None,
         record_event(s, o, "accept", OrderStatus.ACCEPTED, actor, now)
         return order_view(s, o, actor)
 
-    return book.write(db, work, key=key, request={"op": "service_accept",
-                                                  "order": order_id}).result
+    return _typed(book.write(db, work, key=key, request={"op": "service_accept",
+                                                         "order": order_id}).result)
 
 
 def decline(db: Database, actor, order_id: int, reason: str, *, key: str | None = None,
-            now: datetime | None = None) -> dict:
+            now: datetime | None = None) -> OrderView:
     now = now or utcnow()
     why = checked_reason(reason)
 
@@ -283,12 +290,12 @@ def decline(db: Database, actor, order_id: int, reason: str, *, key: str | None 
         back_to_station(s, o, "decline", actor, now, why)
         return order_view(s, o, actor)
 
-    return book.write(db, work, key=key, request={"op": "service_decline", "order": order_id,
-                                                  "reason": why}).result
+    return _typed(book.write(db, work, key=key, request={
+        "op": "service_decline", "order": order_id, "reason": why}).result)
 
 
 def rate(db: Database, actor, order_id: int, rating: int, comment: str = "", *,
-         key: str | None = None, now: datetime | None = None) -> dict:
+         key: str | None = None, now: datetime | None = None) -> OrderView:
     now = now or utcnow()
     if not isinstance(rating, int) or not 1 <= rating <= 5:
         raise InvalidInput("评分为 1–5 星", code="rating_out_of_range", field="rating")
@@ -315,12 +322,12 @@ def rate(db: Database, actor, order_id: int, rating: int, comment: str = "", *,
         record_event(s, o, "rate", OrderStatus.RATED, actor, now, rating=rating, channel=channel)
         return order_view(s, o, actor)
 
-    return book.write(db, work, key=key, request={"op": "service_rate", "order": order_id,
-                                                  "rating": rating, "comment": comment}).result
+    return _typed(book.write(db, work, key=key, request={
+        "op": "service_rate", "order": order_id, "rating": rating, "comment": comment}).result)
 
 
 def cancel(db: Database, actor, order_id: int, reason: str, *, key: str | None = None,
-           now: datetime | None = None) -> dict:
+           now: datetime | None = None) -> OrderView:
     now = now or utcnow()
     why = checked_reason(reason)
 
@@ -337,5 +344,5 @@ def cancel(db: Database, actor, order_id: int, reason: str, *, key: str | None =
         record_event(s, o, "cancel", OrderStatus.CANCELLED, actor, now, reason=why)
         return order_view(s, o, actor)
 
-    return book.write(db, work, key=key, request={"op": "service_cancel", "order": order_id,
-                                                  "reason": why}).result
+    return _typed(book.write(db, work, key=key, request={
+        "op": "service_cancel", "order": order_id, "reason": why}).result)

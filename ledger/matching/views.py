@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import msgspec
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -25,6 +26,7 @@ from ledger.matching.orders import (
     served_by,
 )
 from ledger.matching.progress import refresh
+from ledger.matching.schemas import OrderDetail, OrderView, ServiceCode
 from ledger.registry.models import Household, Person, Team, TeamMember
 from ledger.timeutil import utcnow
 
@@ -89,7 +91,7 @@ def events(s: Session, order_id: int) -> list[dict]:
              "at": e.at.isoformat()} for e in rows]
 
 
-def read_order(db: Database, actor, order_id: int) -> dict:
+def read_order(db: Database, actor, order_id: int) -> OrderDetail:
     """One order as the caller may see it, with its events; brought up to date first."""
     refresh(db, order_id)
     with db.sessions() as s:
@@ -98,8 +100,8 @@ def read_order(db: Database, actor, order_id: int) -> dict:
                 or is_assignee(s, o, actor.person_id, leader_only=False)
                 or may(actor, ("town_admin",), None)):
             raise Forbidden("无权查看此服务单", code="not_your_order")
-        return {**order_view(s, o, actor), "events": events(s, o.id),
-                "can": _abilities(s, o, actor)}
+        return msgspec.convert({**order_view(s, o, actor), "events": events(s, o.id),
+                                "can": _abilities(s, o, actor)}, OrderDetail)
 
 
 def _abilities(s: Session, o: ServiceOrder, actor) -> list[str]:
@@ -121,11 +123,18 @@ def _abilities(s: Session, o: ServiceOrder, actor) -> list[str]:
     return out
 
 
-def list_orders(s: Session, actor, *, village_id: int | None = None, mine: bool = False,
+def list_orders(db: Database, actor, *, village_id: int | None = None, mine: bool = False,
                 tasks: bool = False, limit: int = 100,
-                before_id: int | None = None) -> list[dict]:
+                before_id: int | None = None) -> list[OrderView]:
     """A station's queue (staff), a household's orders (mine), or a volunteer's tasks; newest
     first, the next page read from `before_id` (ledger/paging.py)."""
+    with db.sessions() as s:
+        return msgspec.convert(_orders(s, actor, village_id, mine, tasks, limit, before_id),
+                               list[OrderView])
+
+
+def _orders(s: Session, actor, village_id: int | None, mine: bool, tasks: bool, limit: int,
+            before_id: int | None) -> list[dict]:
     q = (select(ServiceOrder).order_by(ServiceOrder.id.desc())
          .limit(paging.check_limit(min(limit, paging.MAX_PAGE))))
     if before_id is not None:
@@ -151,7 +160,8 @@ def list_orders(s: Session, actor, *, village_id: int | None = None, mine: bool 
     return [order_view(s, o, actor) for o in s.scalars(q)]
 
 
-def service_code(db: Database, secret: str, base_url: str, actor, order_id: int) -> dict:
+def service_code(db: Database, secret: str, base_url: str, actor,
+                 order_id: int) -> ServiceCode:
     """The order's check-in code, for the household's page (or the station to print): the
     activity's static code, valid while the order is accepted or being served."""
     from ledger.activities import tokens
@@ -163,5 +173,5 @@ def service_code(db: Database, secret: str, base_url: str, actor, order_id: int)
         need_status(o, OrderStatus.ACCEPTED, OrderStatus.SERVING)
         act = s.get(Activity, o.activity_id)
         tok = tokens.static_token(secret, act.id, act.static_version)
-        return {"order_id": o.id, "activity_id": act.id, "token": tok,
-                "url": f"{base_url}/c/{tok}"}
+        return ServiceCode(order_id=o.id, activity_id=act.id, token=tok,
+                           url=f"{base_url}/c/{tok}")

@@ -6,13 +6,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import msgspec
 from sqlalchemy import bindparam, select, text
 from sqlalchemy.orm import Session
 
 from ledger import paging
 from ledger.registry.models import Town, Village
 from ledger.db import Database
-from ledger.errors import Conflict, InvalidInput, NotFound
+from ledger.errors import Conflict, Forbidden, InvalidInput, NotFound
+from ledger.identity.actor import ANYWHERE, Actor, may
 from ledger.journal import book
 from ledger.journal.accounts import open_account
 from ledger.journal.models import HolderType, Purpose, Unit
@@ -25,6 +27,7 @@ from ledger.redemption.models import (
     Reward,
     RewardKind,
 )
+from ledger.redemption.schemas import ClerkRemoved, ClerkView, ProviderView, RewardView
 from ledger.timeutil import UTCDateTime, utcnow
 
 MAX_NAME_CHARS = 100
@@ -77,6 +80,18 @@ def _check_village(s: Session, village_id: int | None, town_id: int) -> None:
         raise NotFound(f"village {village_id} is not in town {town_id}", code="village_not_found")
 
 
+def check_admin(actor: Actor, village_id: int | None) -> None:
+    """A shop is managed by the town's admins, or by the admins of the shop's village."""
+    if not may(actor, "village.admin", village_id):
+        raise Forbidden("only the town's admins, or this shop's village admins, may do this",
+                        code="forbidden_village")
+
+
+def sees_unavailable(actor: Actor) -> bool:
+    """Admins (of any village) may list withdrawn and out-of-window rewards too."""
+    return may(actor, "village.admin", ANYWHERE)
+
+
 def get_provider(s: Session, provider_id: int) -> Provider:
     provider = s.get(Provider, provider_id)
     if provider is None:
@@ -94,9 +109,11 @@ def provider_view(p: Provider) -> dict:
             "kind": p.kind, "fen_per_point": p.fen_per_point, "active": p.active}
 
 
-def create_provider(db: Database, *, town_id: int, name: str, kind: str,
+def create_provider(db: Database, actor: Actor, *, town_id: int, name: str, kind: str,
                     village_id: int | None = None, fen_per_point: int = 100,
-                    actor_id: int | None, key: str | None) -> dict:
+                    key: str | None) -> ProviderView:
+    """A shop or partner, with its redeemed account (`account_id`)."""
+    check_admin(actor, village_id)
     name = _text(name, "name", MAX_NAME_CHARS)
     if kind not in set(ProviderKind):
         raise InvalidInput(f"kind must be one of {', '.join(ProviderKind)}", code="invalid_kind")
@@ -117,11 +134,11 @@ def create_provider(db: Database, *, town_id: int, name: str, kind: str,
         s.flush()
         return {**provider_view(p), "account_id": provider_account(s, p.id)}
 
-    return book.write(db, work, key=key, request=req).result
+    return msgspec.convert(book.write(db, work, key=key, request=req).result, ProviderView)
 
 
-def update_provider(db: Database, provider_id: int, *, changes: dict, actor_id: int | None,
-                    key: str | None) -> dict:
+def update_provider(db: Database, actor: Actor, provider_id: int, *, changes: dict,
+                    key: str | None) -> ProviderView:
     """Rename, change the settlement value, or close (`active` false: its rewards leave the
     catalog; vouchers already issued are still honoured at its counter)."""
     unknown = set(changes) - {"name", "fen_per_point", "active"}
@@ -137,6 +154,7 @@ def update_provider(db: Database, provider_id: int, *, changes: dict, actor_id: 
 
     def work(s: Session) -> dict:
         p = get_provider(s, provider_id)
+        check_admin(actor, p.village_id)
         if "name" in changes and changes["name"] != p.name and s.scalar(
                 select(Provider.id).where(Provider.town_id == p.town_id,
                                           Provider.name == changes["name"])) is not None:
@@ -147,38 +165,41 @@ def update_provider(db: Database, provider_id: int, *, changes: dict, actor_id: 
         s.flush()
         return provider_view(p)
 
-    return book.write(db, work, key=key, request={"op": "update_provider",
-                                                  "provider": provider_id,
-                                                  "changes": changes}).result
+    return msgspec.convert(book.write(db, work, key=key, request={
+        "op": "update_provider", "provider": provider_id, "changes": changes}).result,
+        ProviderView)
 
 
-def assign_clerk(db: Database, *, provider_id: int, user_id: int, actor_id: int | None,
-                 key: str | None) -> dict:
+def assign_clerk(db: Database, actor: Actor, *, provider_id: int, user_id: int,
+                 key: str | None) -> ClerkView:
     """Make the user a clerk of this provider (moving them from any other)."""
     def work(s: Session) -> dict:
-        get_provider(s, provider_id)
+        check_admin(actor, get_provider(s, provider_id).village_id)
         row = s.get(ProviderClerk, user_id)
         if row is None:
             row = ProviderClerk(user_id=user_id, provider_id=provider_id, assigned_at=utcnow(),
-                                assigned_by=actor_id)
+                                assigned_by=actor.user_id)
             s.add(row)
         else:
-            row.provider_id, row.assigned_at, row.assigned_by = provider_id, utcnow(), actor_id
+            row.provider_id, row.assigned_at = provider_id, utcnow()
+            row.assigned_by = actor.user_id
         s.flush()
         return {"user_id": user_id, "provider_id": provider_id}
 
-    return book.write(db, work, key=key, request={"op": "assign_clerk", "provider": provider_id,
-                                                  "user": user_id}).result
+    return msgspec.convert(book.write(db, work, key=key, request={
+        "op": "assign_clerk", "provider": provider_id, "user": user_id}).result, ClerkView)
 
 
-def remove_clerk(db: Database, *, provider_id: int, user_id: int) -> dict:
+def remove_clerk(db: Database, actor: Actor, *, provider_id: int,
+                 user_id: int) -> ClerkRemoved:
     with db.transaction() as s:
+        check_admin(actor, get_provider(s, provider_id).village_id)
         row = s.get(ProviderClerk, user_id)
         if row is None or row.provider_id != provider_id:
             raise NotFound(f"user {user_id} is not a clerk of provider {provider_id}",
                            code="clerk_not_found")
         s.delete(row)
-    return {"user_id": user_id, "provider_id": provider_id, "removed": True}
+    return ClerkRemoved(user_id=user_id, provider_id=provider_id, removed=True)
 
 
 def clerk_provider_id(s: Session, user_id: int) -> int | None:
@@ -234,8 +255,8 @@ def get_reward(s: Session, reward_id: int) -> Reward:
     return reward
 
 
-def create_reward(db: Database, *, provider_id: int, fields: dict, stock: int | None = None,
-                  actor_id: int | None, key: str | None) -> dict:
+def create_reward(db: Database, actor: Actor, *, provider_id: int, fields: dict,
+                  stock: int | None = None, key: str | None) -> RewardView:
     unknown = set(fields) - set(REWARD_FIELDS)
     if unknown:
         raise InvalidInput(f"unknown reward fields: {', '.join(sorted(unknown))}",
@@ -245,6 +266,7 @@ def create_reward(db: Database, *, provider_id: int, fields: dict, stock: int | 
 
     def work(s: Session) -> dict:
         provider = get_provider(s, provider_id)
+        check_admin(actor, provider.village_id)
         f = _validate_reward(s, provider, {"voucher_ttl_s": DEFAULT_VOUCHER_TTL_S,
                                            "min_star_level": 0, "active": True,
                                            "holder_kinds": HolderKinds.ANY, **fields})
@@ -255,11 +277,11 @@ def create_reward(db: Database, *, provider_id: int, fields: dict, stock: int | 
         s.flush()
         return reward_view(r)
 
-    return book.write(db, work, key=key, request=req).result
+    return msgspec.convert(book.write(db, work, key=key, request=req).result, RewardView)
 
 
-def update_reward(db: Database, reward_id: int, *, changes: dict, actor_id: int | None,
-                  key: str | None) -> dict:
+def update_reward(db: Database, actor: Actor, reward_id: int, *, changes: dict,
+                  key: str | None) -> RewardView:
     """Change catalog fields. Open vouchers keep what they were issued with."""
     unknown = set(changes) - set(REWARD_FIELDS)
     if unknown:
@@ -268,6 +290,7 @@ def update_reward(db: Database, reward_id: int, *, changes: dict, actor_id: int 
 
     def work(s: Session) -> dict:
         r = get_reward(s, reward_id)
+        check_admin(actor, provider_village(s, r.provider_id))
         f = {name: getattr(r, name) for name in REWARD_FIELDS}
         f.update(changes)
         f = _validate_reward(s, get_provider(s, r.provider_id), f)
@@ -277,13 +300,13 @@ def update_reward(db: Database, reward_id: int, *, changes: dict, actor_id: int 
         s.flush()
         return reward_view(r)
 
-    return book.write(db, work, key=key, request={"op": "update_reward", "reward": reward_id,
-                                                  "changes": changes}).result
+    return msgspec.convert(book.write(db, work, key=key, request={
+        "op": "update_reward", "reward": reward_id, "changes": changes}).result, RewardView)
 
 
-def change_stock(db: Database, reward_id: int, *, add: int | None = None,
-                 set_to: int | None = None, unlimited: bool = False, actor_id: int | None,
-                 key: str | None) -> dict:
+def change_stock(db: Database, actor: Actor, reward_id: int, *, add: int | None = None,
+                 set_to: int | None = None, unlimited: bool = False,
+                 key: str | None) -> RewardView:
     """Restock (`add` > 0), write off (`add` < 0), set the total, or make it unlimited. Stock
     never drops below what open vouchers hold plus what was handed over."""
     if sum(x is not None for x in (add, set_to)) + unlimited != 1:
@@ -293,10 +316,11 @@ def change_stock(db: Database, reward_id: int, *, add: int | None = None,
     _int_or_none(set_to, "stock", 0, MAX_STOCK)
 
     def work(s: Session) -> dict:
+        check_admin(actor, reward_village(s, reward_id))
         return apply_stock_change(s, reward_id, add=add, set_to=set_to, unlimited=unlimited)
 
     req = {"op": "stock", "reward": reward_id, "add": add, "set": set_to, "unlimited": unlimited}
-    return book.write(db, work, key=key, request=req).result
+    return msgspec.convert(book.write(db, work, key=key, request=req).result, RewardView)
 
 
 def apply_stock_change(s: Session, reward_id: int, *, add: int | None = None,

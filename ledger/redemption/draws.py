@@ -14,6 +14,7 @@ import hashlib
 import secrets
 from datetime import datetime
 
+import msgspec
 from sqlalchemy import bindparam, func, insert, select, text
 from sqlalchemy.orm import Session
 
@@ -35,6 +36,7 @@ from ledger.redemption.models import (
     RedemptionOrder,
     Voucher,
 )
+from ledger.redemption.schemas import DrawCheck, DrawRun, DrawView, DrawWinners
 from ledger.redemption.service import HOLD_GRACE_S, issue_voucher, periods, take_stock
 from ledger.timeutil import LOCAL_TZ, UTCDateTime, utcnow
 
@@ -160,7 +162,7 @@ def _get_draw(s: Session, draw_id: int) -> LuckyDraw:
 
 
 def create_draw(db: Database, *, town_id: int, name: str, reward_id: int, winners_count: int,
-                population_def: dict, actor_id: int | None, key: str | None) -> dict:
+                population_def: dict, actor_id: int | None, key: str | None) -> DrawView:
     if not isinstance(name, str) or not 1 <= len(name.strip()) <= MAX_NAME_CHARS:
         raise InvalidInput(f"name must be 1..{MAX_NAME_CHARS} characters", code="invalid_name")
     if not isinstance(winners_count, int) or not 1 <= winners_count <= MAX_DRAW_WINNERS:
@@ -181,7 +183,7 @@ def create_draw(db: Database, *, town_id: int, name: str, reward_id: int, winner
         s.flush()
         return draw_view(d)
 
-    return book.write(db, work, key=key, request=req).result
+    return msgspec.convert(book.write(db, work, key=key, request=req).result, DrawView)
 
 
 def _without_runner(s: Session, candidates: list[tuple[str, int]], person_id: int | None
@@ -205,7 +207,7 @@ def _without_runner(s: Session, candidates: list[tuple[str, int]], person_id: in
 
 def run_draw(db: Database, draw_id: int, *, seed: str | None = None, actor_id: int | None,
              key: str | None, now: datetime | None = None,
-             actor_person_id: int | None = None) -> dict:
+             actor_person_id: int | None = None) -> DrawRun:
     """Draw the winners once: record population and seed, issue vouchers paid by the town.
     A seed may be given (say, a public lottery number announced in advance); else a random one.
     The runner (`actor_person_id`) and their household are left out of the population."""
@@ -258,8 +260,20 @@ def run_draw(db: Database, draw_id: int, *, seed: str | None = None, actor_id: i
         s.flush()
         return {**draw_view(d), "winners": len(winners)}
 
-    return book.write(db, work, key=key, request={"op": "run_draw", "draw": draw_id,
-                                                  "seed": seed}).result
+    return msgspec.convert(book.write(db, work, key=key, request={
+        "op": "run_draw", "draw": draw_id, "seed": seed}).result, DrawRun)
+
+
+def winners(db: Database, draw_id: int) -> DrawWinners:
+    """The draw with its winners by rank and each prize voucher's state."""
+    with db.sessions() as s:
+        return msgspec.convert(draw_winners(s, draw_id), DrawWinners)
+
+
+def check(db: Database, draw_id: int) -> DrawCheck:
+    """`verify_draw`, for the API."""
+    with db.sessions() as s:
+        return msgspec.convert(verify_draw(s, draw_id), DrawCheck)
 
 
 def draw_winners(s: Session, draw_id: int) -> dict:

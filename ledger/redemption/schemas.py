@@ -3,7 +3,15 @@ drifts from its type fails at the boundary (`msgspec.convert`), not in a client.
 
 from __future__ import annotations
 
+from typing import Annotated, Any
+
 import msgspec
+
+# Points people read (ledger/units.points_of): whole numbers stay integers, half points are
+# decimals (scale 2). Not `int | float`: the schema would say `oneOf` integer or number, which
+# a whole number matches twice (schemathesis refuses it); described instead.
+Points = Annotated[Any, msgspec.Meta(
+    description="points: an integer, or a decimal at a scale of 2 (half points)")]
 
 
 class ProviderView(msgspec.Struct, omit_defaults=True, kw_only=True):
@@ -17,3 +25,179 @@ class ProviderView(msgspec.Struct, omit_defaults=True, kw_only=True):
     fen_per_point: int
     active: bool
     account_id: int | None = None
+
+
+class ClerkView(msgspec.Struct, kw_only=True):
+    """A clerk of a shop; `removed` only in the answer to removing one."""
+    user_id: int
+    provider_id: int
+
+
+class ClerkRemoved(ClerkView, kw_only=True):
+    removed: bool
+
+
+class RewardView(msgspec.Struct, kw_only=True):
+    """A reward in the catalog. `stock` null is unlimited; `available` is what is left to
+    order (stock less vouchers open and handed over), null when unlimited."""
+    id: int
+    provider_id: int
+    name: str
+    description: str
+    kind: str
+    cost_points: int
+    stock: int | None
+    reserved: int
+    issued: int
+    available: int | None
+    limit_per_month: int | None
+    limit_per_year: int | None
+    min_star_level: int
+    village_id: int | None
+    holder_kinds: str
+    available_from: str | None
+    available_until: str | None
+    voucher_ttl_s: int
+    active: bool
+
+
+class RewardRef(msgspec.Struct, kw_only=True):
+    id: int
+    name: str
+    kind: str
+
+
+class VoucherView(msgspec.Struct, omit_defaults=True, kw_only=True):
+    """An order's voucher; the holder's answers add where it opens (`url`) and its QR images."""
+    code: str
+    display_code: str
+    status: str
+    expires_at: str
+    resolved_at: str | None
+    entry_id: int | None
+    url: str | None = None
+    qr_png: str | None = None
+    qr_svg: str | None = None
+
+
+class OrderView(msgspec.Struct, kw_only=True):
+    """A redemption order and its voucher. `funded_by` says who pays (`holder`, or `draw`:
+    the town, for a prize); `hold_id` is the points hold until the voucher is used."""
+    order_id: int
+    reward: RewardRef
+    provider_id: int
+    holder_type: str
+    holder_id: int
+    quantity: int
+    unit_cost_points: int
+    amount_points: int
+    funded_by: str
+    draw_id: int | None
+    hold_id: int | None
+    created_at: str
+    voucher: VoucherView
+
+
+class CounterView(OrderView, kw_only=True):
+    """What the counter sees after a scan: `usable`, or the `refusal` code why not."""
+    usable: bool
+    refusal: str | None
+
+
+class Swept(msgspec.Struct, kw_only=True):
+    expired: int
+
+
+class DrawView(msgspec.Struct, kw_only=True):
+    """A lucky draw; once drawn, how many won and whether fewer were eligible than prizes
+    offered (then every eligible holder won: `everyone_eligible_won`)."""
+    id: int
+    town_id: int
+    name: str
+    reward_id: int
+    winners_count: int
+    population: dict[str, Any]
+    status: str
+    seed: str | None
+    population_size: int | None
+    population_digest: str | None
+    drawn_at: str | None
+    winners_drawn: int | None
+    everyone_eligible_won: bool
+    prizes_left: int | None
+
+
+class DrawRun(DrawView, kw_only=True):
+    """A draw just drawn; `winners` is how many won."""
+    winners: int
+
+
+class DrawWinner(msgspec.Struct, kw_only=True):
+    rank: int
+    holder_type: str
+    holder_id: int
+    order_id: int
+    voucher_status: str
+
+
+class DrawReward(msgspec.Struct, kw_only=True):
+    id: int
+    name: str
+
+
+class DrawWinners(DrawView, kw_only=True):
+    winners: list[DrawWinner]
+    reward: DrawReward
+
+
+class DrawCheck(msgspec.Struct, kw_only=True):
+    """A draw recomputed from its recorded seed and candidates: each part, and all (`ok`)."""
+    draw_id: int
+    seed: str | None
+    population_size: int
+    tickets_ok: bool
+    digest_ok: bool
+    winners_ok: bool
+    ok: bool
+
+
+class SettlementLine(msgspec.Struct, kw_only=True):
+    """One entry on a provider's redeemed account (a use, or its reversal), with its order."""
+    entry_id: int
+    posted_at: str
+    kind: str
+    points: Points
+    amount_steps: int
+    amount_fen: int
+    reverses_id: int | None
+    order_id: int | None
+    reward_id: int | None
+    reward_name: str
+    quantity: int | None
+    holder_type: str | None
+    holder_id: int | None
+    funded_by: str | None
+    draw_id: int | None
+
+
+class ProviderSettlement(msgspec.Struct, omit_defaults=True, kw_only=True):
+    """A provider's points redeemed in the period and what they are worth; `lines` when asked."""
+    provider_id: int
+    name: str
+    fen_per_point: int
+    points: Points
+    amount_steps: int
+    amount_fen: int
+    entries: int
+    lines: list[SettlementLine] | None = None
+
+
+class SettlementReport(msgspec.Struct, kw_only=True):
+    """Points redeemed per provider from `start` to `end` (local dates, both included)."""
+    start: str
+    end: str
+    providers: list[ProviderSettlement]
+    scale: int
+    total_points: Points
+    total_steps: int
+    total_fen: int

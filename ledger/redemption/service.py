@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import msgspec
 import structlog
 from sqlalchemy import and_, bindparam, or_, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -44,6 +45,7 @@ from ledger.redemption.models import (
     VoucherStatus,
 )
 from ledger.redemption import holder_policy
+from ledger.redemption.schemas import OrderView
 from ledger.redemption.vouchers import display_code, new_code, normalize_code
 from ledger.timeutil import LOCAL_TZ, UTCDateTime, utcnow
 
@@ -151,7 +153,7 @@ def order_view(order: RedemptionOrder, voucher: Voucher, reward: Reward) -> dict
 
 def redeem(db: Database, *, reward_id: int, holder_type: str, holder_id: int, quantity: int,
            actor_id: int | None, key: str | None, now: datetime | None = None,
-           policy: Policy = DEFAULT_POLICY) -> dict:
+           policy: Policy = DEFAULT_POLICY) -> OrderView:
     """Order `quantity` units for the holder: a hold on their points, limits counted, stock
     reserved and a voucher issued, all or nothing. Same key and request → the first result."""
     check_quantity(quantity)
@@ -201,7 +203,7 @@ def redeem(db: Database, *, reward_id: int, holder_type: str, holder_id: int, qu
         voucher = issue_voucher(s, order, reward, at)
         return order_view(order, voucher, reward)
 
-    return book.write(db, work, key=key, request=req).result
+    return msgspec.convert(book.write(db, work, key=key, request=req).result, OrderView)
 
 
 def _state_refusal(v: Voucher, now: datetime) -> Conflict | None:
@@ -217,7 +219,7 @@ def _state_refusal(v: Voucher, now: datetime) -> Conflict | None:
     return None
 
 
-def _voucher(s: Session, code: str) -> Voucher:
+def voucher_by_code(s: Session, code: str) -> Voucher:
     canonical = normalize_code(code)
     v = s.scalar(select(Voucher).where(Voucher.code == canonical)) if canonical else None
     if v is None:
@@ -226,7 +228,7 @@ def _voucher(s: Session, code: str) -> Voucher:
 
 
 def _clerk_voucher(s: Session, code: str, clerk_user_id: int) -> Voucher:
-    v = _voucher(s, code)
+    v = voucher_by_code(s, code)
     provider_id = clerk_provider_id(s, clerk_user_id)
     if provider_id is None:
         raise Forbidden("this account is not a clerk of any shop", code="clerk_not_assigned")
@@ -237,7 +239,7 @@ def _clerk_voucher(s: Session, code: str, clerk_user_id: int) -> Voucher:
 
 
 def fulfil(db: Database, *, code: str, clerk_user_id: int, key: str | None,
-           now: datetime | None = None) -> dict:
+           now: datetime | None = None) -> OrderView:
     """A clerk hands the reward over: the voucher is used and the hold posts to the provider.
     Exactly once however many counters scan it at the same moment."""
     canonical = normalize_code(code) or code
@@ -265,7 +267,9 @@ def fulfil(db: Database, *, code: str, clerk_user_id: int, key: str | None,
         s.refresh(v)
         return order_view(order, v, reward)
 
-    return book.write(db, work, key=key, request={"op": "fulfil", "code": canonical}).result
+    return msgspec.convert(book.write(db, work, key=key, request={"op": "fulfil",
+                                                                 "code": canonical}).result,
+                           OrderView)
 
 
 def _release(s: Session, order: RedemptionOrder, *, expired: bool, now: datetime) -> None:
@@ -288,7 +292,7 @@ def _release(s: Session, order: RedemptionOrder, *, expired: bool, now: datetime
 
 def cancel(db: Database, *, order_id: int, actor_id: int | None, key: str | None,
            holders: list[tuple[str, int]] | None = None, holder: tuple[str, int] | None = None,
-           by_admin: bool = False, now: datetime | None = None) -> dict:
+           by_admin: bool = False, now: datetime | None = None) -> OrderView:
     """The holder (the order's holder is `holder` or among `holders`) or an admin (`by_admin`)
     cancels an unused voucher; points, stock and the holder's limit are released."""
     mine = [(str(t), int(i)) for t, i in (holders or [])] + ([(str(holder[0]), int(holder[1]))]
@@ -310,7 +314,8 @@ def cancel(db: Database, *, order_id: int, actor_id: int | None, key: str | None
         s.refresh(v)
         return order_view(order, v, s.get(Reward, order.reward_id))
 
-    return book.write(db, work, key=key, request={"op": "cancel", "order": order_id}).result
+    return msgspec.convert(book.write(db, work, key=key, request={
+        "op": "cancel", "order": order_id}).result, OrderView)
 
 
 def sweep_expired_vouchers(db: Database, now: datetime | None = None) -> int:
@@ -355,19 +360,9 @@ def voucher_for_clerk(s: Session, code: str, clerk_user_id: int,
     return view
 
 
-def holder_order(s: Session, order_id: int, holders: list[tuple[str, int]] | None) -> dict:
-    """One order, if it belongs to one of `holders` (None: any, for admins)."""
-    order = s.get(RedemptionOrder, order_id)
-    if order is None or (holders is not None
-                         and (order.holder_type, order.holder_id) not in holders):
-        raise NotFound(f"order {order_id} does not exist", code="order_not_found")
-    v = s.scalar(select(Voucher).where(Voucher.order_id == order.id))
-    return order_view(order, v, s.get(Reward, order.reward_id))
-
-
 def holder_voucher_code(s: Session, code: str, holders: list[tuple[str, int]] | None) -> str:
     """The code, if the voucher belongs to one of `holders` (for showing its QR)."""
-    v = _voucher(s, code)
+    v = voucher_by_code(s, code)
     order = s.get(RedemptionOrder, v.order_id)
     if holders is not None and (order.holder_type, order.holder_id) not in holders:
         raise NotFound("no voucher has this code", code="voucher_not_found")

@@ -15,15 +15,18 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 
+import msgspec
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ledger.db import Database
 from ledger.errors import Forbidden, InvalidInput
 from ledger.identity.actor import may
 from ledger.identity.roles import CLERK, TOWN_ADMIN
 from ledger.journal.models import Account, HolderType, JournalEntry, Posting, Purpose, Unit
 from ledger.redemption.catalog import clerk_provider_id
 from ledger.redemption.models import Provider, RedemptionOrder, Reward
+from ledger.redemption.schemas import SettlementReport
 from ledger.rules.store import scale_in_force
 from ledger.sheets import tabular
 from ledger.sheets.labels import ENTRY_KINDS, FUNDED_BY, HOLDERS, label
@@ -84,6 +87,22 @@ def _reversed_order_ids(s: Session, entry_ids) -> dict[int, int | None]:
                                       .where(JournalEntry.id.in_(chunk))):
             out[eid] = (details or {}).get("order_id")
     return out
+
+
+def report(db: Database, *, start: date, end: date, provider_id: int | None = None,
+           with_lines: bool = True) -> SettlementReport:
+    """The settlement report, for the API."""
+    with db.sessions() as s:
+        return msgspec.convert(settlement_report(s, start=start, end=end,
+                                                 provider_id=provider_id,
+                                                 with_lines=with_lines), SettlementReport)
+
+
+def csv_report(db: Database, *, start: date, end: date, provider_id: int | None = None) -> str:
+    """The settlement report as CSV (`settlement_csv`: UTF-8 with a BOM)."""
+    with db.sessions() as s:
+        return settlement_csv(settlement_report(s, start=start, end=end,
+                                                provider_id=provider_id))
 
 
 def settlement_report(s: Session, *, start: date, end: date, provider_id: int | None = None,

@@ -151,7 +151,7 @@ def _donors(db: Database, settings: Settings, town_id: int, villages: dict[str, 
             return
     for name, kind, village, fen in DEMO_DONORS:
         d = fund.add_donor(db, actor, town_id=town_id, name=name, kind=kind)
-        fund.donate(db, actor, donor_id=d["id"], village_id=villages[village], value_fen=fen,
+        fund.donate(db, actor, donor_id=d.id, village_id=villages[village], value_fen=fen,
                     shards=settings.budget_shards, note="演示捐赠",
                     key=f"demo:donation:{town_id}:{village}")
 

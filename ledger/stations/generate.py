@@ -144,7 +144,7 @@ def _order(db: Database, settings: Settings, actor: Actor, out: dict, v: Village
     out["orders_placed"] += 1
     team = None
     with db.transaction() as s:
-        teams = matching_menu.candidates(s, matching_orders.get_order(s, o["id"]))["teams"]
+        teams = matching_menu.candidates(s, matching_orders.get_order(s, o.id))["teams"]
         if teams and rng.random() < 0.5:  # a standing team with the skill, led from outside
             team = rng.choice(teams)["id"]
             leader = team_leaders(s, team)[0]
@@ -155,22 +155,22 @@ def _order(db: Database, settings: Settings, actor: Actor, out: dict, v: Village
         if team is None:
             matching_menu.add_skill(s, v.town_id, code, "person", server)
     try:
-        matching.dispatch(db, actor, o["id"], person_id=None if team else server, team_id=team,
+        matching.dispatch(db, actor, o.id, person_id=None if team else server, team_id=team,
                           now=at - timedelta(hours=20))
-        matching.accept(db, Actor(0, person_id=server), o["id"], now=at - timedelta(hours=19))
+        matching.accept(db, Actor(0, person_id=server), o.id, now=at - timedelta(hours=19))
     except DomainError:  # left with the station: counted as placed, and overdue
         return
     stay = rng.randint(30, 90)
     review.add_attendance(db, settings, actor, review.Record(
-        activity_id=_activity_of(db, o["id"]), person_id=server,
+        activity_id=_activity_of(db, o.id), person_id=server,
         check_in_at=at, check_out_at=at + timedelta(minutes=stay), note="上门服务"),
         now=at + timedelta(hours=5))
-    matching_progress.refresh(db, o["id"])
+    matching_progress.refresh(db, o.id)
     out["orders_done"] += 1
     out["minutes"] += stay
     if rate_it:
         rating = rng.randint(3, 5)
-        matching.rate(db, actor, o["id"], rating, "电话回访", now=at + timedelta(days=1))
+        matching.rate(db, actor, o.id, rating, "电话回访", now=at + timedelta(days=1))
         out["orders_rated"] += 1
         out["rating_sum"] += rating
 

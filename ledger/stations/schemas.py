@@ -3,6 +3,7 @@ drifts from its type fails at the boundary (`msgspec.convert`), not in a client.
 
 from __future__ import annotations
 
+from ledger.matching.schemas import MenuItemView
 from ledger.view import View
 
 
@@ -44,13 +45,6 @@ class StationTeam(View):
     id: int
     name: str
     kind: str
-
-
-class MenuItemView(View):
-    id: int
-    code: str
-    name: str
-    rule_item_code: str
 
 
 class StationPage(View):

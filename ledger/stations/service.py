@@ -14,10 +14,9 @@ from ledger.db import Database
 from ledger.errors import InvalidInput, NotFound
 from ledger.identity.actor import require
 from ledger.identity.roles import REGISTRY_ADMINS
-from ledger.matching.menu import menu
 from ledger.recognition.stars import MIN_COLLECTIVE_SERVICES, collective_services
 from ledger.registry.models import Team, TeamMember, Village
-from ledger.stations.schemas import (LiaisonView, PlanView, ProfileView, StationPage,
+from ledger.stations.schemas import (LiaisonView, PlanView, ProfileView,
                                      StationSummary, TeamProgress)
 from ledger.timeutil import LOCAL_TZ, utcnow
 from ledger.view import typed
@@ -246,14 +245,6 @@ def team_progress(s: Session, town_id: int, year: int, *, today: date | None = N
 def stations(db: Database, town_id: int | None = None) -> list[StationSummary]:
     with db.sessions() as s:
         return typed(list_stations(s, town_id), list[StationSummary])
-
-
-def public_page(db: Database, village_id: int) -> StationPage:
-    """`station_page` with the town's menu of services (四单)."""
-    with db.sessions() as s:
-        page = station_page(s, village_id)
-        page["menu"] = menu(s, station(s, village_id).town_id)
-    return typed(page, StationPage)
 
 
 def add_liaison_as(db: Database, actor, village_id: int, name: str, title: str) -> LiaisonView:
