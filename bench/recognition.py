@@ -344,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"   rollups rebuilt: {_figure(r['rebuild_s'])}, {r['rollup_rows']:,} rows; "
           f"{rate:,.0f} postings/s{ratio} (target < {TARGET_REBUILD_S:.0f} s at "
           f"{FULL_POSTINGS:,} postings) {ok_r if r['postings'] >= FULL_POSTINGS else ''}")
-    print(f"   phases (median run): "
+    print("   phases (median run): "
           + ", ".join(f"{k} {v:.1f}" for k, v in r["phases"].items()))
     ok_h = "ok" if r["honor_s"] < TARGET_HONOR_S else "TARGET MISSED"
     ok_s = "ok" if r["stars_s"] < TARGET_STARS_S else "TARGET MISSED"

@@ -33,6 +33,7 @@ from ledger.metrics import (
     TASK_LAG,
 )
 from ledger.timeutil import UTCDateTime, utcnow
+from ledger.view import View
 
 log = logging.getLogger("jifen.audit")
 
@@ -90,7 +91,7 @@ def nightly_audit(db: Database, now: datetime | None = None) -> dict:
             "violations": len(report["violations"]) if report else None, "error": error}
 
 
-class AuditViolation(msgspec.Struct, omit_defaults=True, kw_only=True):
+class AuditViolation(View, omit_defaults=True):
     """One thing the audit found wrong, naming what it found it in (absent: not that kind)."""
     code: str
     message: str
@@ -100,7 +101,7 @@ class AuditViolation(msgspec.Struct, omit_defaults=True, kw_only=True):
     checkpoint_id: int | None = None
 
 
-class AuditRunView(msgspec.Struct, kw_only=True):
+class AuditRunView(View):
     """One audit run; `violations` are its first 20, `checkpoint_*` the checkpoint a clean
     run made (null when it made none)."""
     id: int
@@ -115,7 +116,7 @@ class AuditRunView(msgspec.Struct, kw_only=True):
     checkpoint_root: str | None
 
 
-class Alert(msgspec.Struct, omit_defaults=True, kw_only=True):
+class Alert(View, omit_defaults=True):
     """Why the status is failing: `run_id` names a failed run, `count` the dead tasks."""
     code: str
     message: str
@@ -123,13 +124,13 @@ class Alert(msgspec.Struct, omit_defaults=True, kw_only=True):
     count: int | None = None
 
 
-class CheckpointView(msgspec.Struct, kw_only=True):
+class CheckpointView(View):
     id: int
     root: str
     at: str
 
 
-class DeadTask(msgspec.Struct, kw_only=True):
+class DeadTask(View):
     id: int
     task: str
     attempts: int
@@ -137,14 +138,14 @@ class DeadTask(msgspec.Struct, kw_only=True):
     at: str
 
 
-class Backlog(msgspec.Struct, kw_only=True):
+class Backlog(View):
     """The outbox: tasks waiting, how long the oldest has waited, the latest dead ones (20)."""
     pending: int
     oldest_pending_s: float
     dead: list[DeadTask]
 
 
-class AuditStatus(msgspec.Struct, kw_only=True):
+class AuditStatus(View):
     """`status` is "ok" or "failing" (then `alerts` says why)."""
     status: str
     alerts: list[Alert]
@@ -154,7 +155,7 @@ class AuditStatus(msgspec.Struct, kw_only=True):
     outbox: Backlog
 
 
-class TaskRetried(msgspec.Struct, kw_only=True):
+class TaskRetried(View):
     task_id: int
     state: str
 
@@ -210,17 +211,17 @@ def _audit_status(s: Session, now: datetime) -> dict:
             "outbox": box}
 
 
-class Liveness(msgspec.Struct, kw_only=True):
+class Liveness(View):
     status: str
 
 
-class ReadyChecks(msgspec.Struct, kw_only=True):
+class ReadyChecks(View):
     """Each dependency's state: "ok", "down: <error>", or for Redis "not configured …"."""
     database: str
     redis: str
 
 
-class Readiness(msgspec.Struct, kw_only=True):
+class Readiness(View):
     """`status` "ok" when the database answers, else "degraded"."""
     status: str
     checks: ReadyChecks

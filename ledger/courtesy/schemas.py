@@ -3,10 +3,10 @@ its type fails at the boundary (`msgspec.convert`), not in a client."""
 
 from __future__ import annotations
 
-import msgspec
+from ledger.view import View
 
 
-class BenefitView(msgspec.Struct, kw_only=True):
+class BenefitView(View):
     id: int
     name: str
     kind: str
@@ -25,7 +25,7 @@ class OpenBenefit(BenefitView, kw_only=True):
     open: bool
 
 
-class PassView(msgspec.Struct, kw_only=True):
+class PassView(View):
     """A pass; `stars` is the holder's level when it was issued, `used_at` null until used."""
     id: int
     benefit_id: int
@@ -46,7 +46,7 @@ class PassCheck(PassView, kw_only=True):
     village_id: int
 
 
-class MyCourtesy(msgspec.Struct, kw_only=True):
+class MyCourtesy(View):
     """A volunteer's stars, the benefits of their town, their latest passes (newest first)."""
     stars: int
     benefits: list[OpenBenefit]

@@ -3,17 +3,17 @@ that drifts from its type fails at the boundary (`msgspec.convert`), not in a cl
 
 from __future__ import annotations
 
-import msgspec
+from ledger.view import View
 
 
-class DonorView(msgspec.Struct, kw_only=True):
+class DonorView(View):
     id: int
     name: str
     kind: str
     thank_publicly: bool
 
 
-class DonationView(msgspec.Struct, kw_only=True):
+class DonationView(View):
     """A money donation: `value_fen` as given, `points_steps` what it moved into the village's
     budget (in the catalog's steps), `entry_id` the journal entry that booked it."""
     id: int

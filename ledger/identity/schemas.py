@@ -7,16 +7,17 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+from ledger.view import View
 
 UNSET = msgspec.UNSET
 
 
-class RoleView(msgspec.Struct, kw_only=True):
+class RoleView(View):
     role: str
     village_id: int | None  # null: held for the whole town
 
 
-class UserView(msgspec.Struct, kw_only=True):
+class UserView(View):
     id: int
     login: str | None
     name: str
@@ -28,7 +29,7 @@ class UserView(msgspec.Struct, kw_only=True):
     last_sign_in_at: str | None
 
 
-class PasswordChanged(msgspec.Struct, kw_only=True):
+class PasswordChanged(View):
     """A password set; changing one's own also answers the new token (the others ended)."""
     id: int
     password_changed: bool
@@ -37,7 +38,7 @@ class PasswordChanged(msgspec.Struct, kw_only=True):
     expires_in: int | msgspec.UnsetType = UNSET
 
 
-class SignedInUser(msgspec.Struct, kw_only=True):
+class SignedInUser(View):
     id: int
     name: str
     person_id: int | None
@@ -45,7 +46,7 @@ class SignedInUser(msgspec.Struct, kw_only=True):
     roles: list[RoleView]
 
 
-class SignedIn(msgspec.Struct, kw_only=True):
+class SignedIn(View):
     """A sign-in's token; a volunteer's also opens a long session (`refresh_token`)."""
     token: str
     token_type: str
@@ -56,11 +57,11 @@ class SignedIn(msgspec.Struct, kw_only=True):
     refresh_expires_in: int | msgspec.UnsetType = UNSET
 
 
-class SignedOut(msgspec.Struct, kw_only=True):
+class SignedOut(View):
     signed_out: bool
 
 
-class Caller(msgspec.Struct, kw_only=True):
+class Caller(View):
     """Who the caller is, as their user stands now."""
     user_id: int
     name: str
@@ -68,24 +69,24 @@ class Caller(msgspec.Struct, kw_only=True):
     roles: list[RoleView]
 
 
-class CodeSent(msgspec.Struct, kw_only=True):
+class CodeSent(View):
     """Answered alike whether or not the phone is a volunteer's (nothing to learn from it)."""
     sent: bool
     ttl_s: int
 
 
-class SessionView(msgspec.Struct, kw_only=True):
+class SessionView(View):
     session_id: str
     started_at: str
     last_used_at: str
     expires_at: str
 
 
-class SessionsEnded(msgspec.Struct, kw_only=True):
+class SessionsEnded(View):
     ended: int
 
 
-class WechatBindingView(msgspec.Struct, kw_only=True):
+class WechatBindingView(View):
     id: int
     app_id: str
     nickname: str | None
@@ -96,7 +97,7 @@ class WechatBindingView(msgspec.Struct, kw_only=True):
     unbind_reason: str | None
 
 
-class Unbound(msgspec.Struct, kw_only=True):
+class Unbound(View):
     """`unbound: false` when there was nothing to remove (then no `binding`)."""
     unbound: bool
     binding: WechatBindingView | msgspec.UnsetType = UNSET
@@ -106,20 +107,20 @@ def roles_view(roles) -> list[RoleView]:
     return [RoleView(role=r, village_id=v) for r, v in roles]
 
 
-class ExportVillage(msgspec.Struct, kw_only=True):
+class ExportVillage(View):
     id: int
     name: str
     kind: str | None
 
 
-class ExportHousehold(msgspec.Struct, kw_only=True):
+class ExportHousehold(View):
     id: int
     plate_code: str
     head_name: str
     address: str
 
 
-class ExportUser(msgspec.Struct, kw_only=True):
+class ExportUser(View):
     id: int
     login: str | None
     name: str
@@ -128,7 +129,7 @@ class ExportUser(msgspec.Struct, kw_only=True):
     last_sign_in_at: str | None
 
 
-class ExportPosting(msgspec.Struct, kw_only=True):
+class ExportPosting(View):
     seq: int
     amount: int
     balance_after: int
@@ -141,7 +142,7 @@ class ExportPosting(msgspec.Struct, kw_only=True):
     details: Any  # the entry's details as written (an object)
 
 
-class ExportAccount(msgspec.Struct, kw_only=True):
+class ExportAccount(View):
     """One of the person's accounts, its postings newest first (`truncated`: cut at the
     export's limit)."""
     account_id: int
@@ -153,12 +154,12 @@ class ExportAccount(msgspec.Struct, kw_only=True):
     truncated: bool
 
 
-class ExportTable(msgspec.Struct, kw_only=True):
+class ExportTable(View):
     rows: list[dict[str, Any]]  # a table's rows naming the person, secrets left out
     truncated: bool
 
 
-class PersonExport(msgspec.Struct, kw_only=True):
+class PersonExport(View):
     """Everything kept about one person (个人信息导出): the register, their users, their
     accounts with postings, and every other table's rows that name them."""
     exported_at: str

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
+from ledger.view import View
 
 
-class MenuItemView(msgspec.Struct, kw_only=True):
+class MenuItemView(View):
     """A service on the stations' menu and the rule item its hours and points are booked under."""
     id: int
     code: str
@@ -17,7 +17,7 @@ class MenuItemView(msgspec.Struct, kw_only=True):
     rule_item_code: str
 
 
-class OrderView(msgspec.Struct, kw_only=True):
+class OrderView(View):
     """A service order as the caller may see it: the resident's name, phone and address only
     when `contact_visible` (else null)."""
     id: int
@@ -48,7 +48,7 @@ class OrderView(msgspec.Struct, kw_only=True):
     created_at: str
 
 
-class OrderEventView(msgspec.Struct, kw_only=True):
+class OrderEventView(View):
     """One step of an order's history; `actor` names the user (a volunteer's name masked), or
     is empty for the system (a deadline)."""
     action: str
@@ -69,24 +69,24 @@ class OrderDetail(OrderView, kw_only=True):
     can: list[str]
 
 
-class CandidateTeam(msgspec.Struct, kw_only=True):
+class CandidateTeam(View):
     id: int
     name: str
     kind: str
 
 
-class CandidatePerson(msgspec.Struct, kw_only=True):
+class CandidatePerson(View):
     id: int
     name: str
 
 
-class Candidates(msgspec.Struct, kw_only=True):
+class Candidates(View):
     """Who may take an order: teams and volunteers with its skill (any team for free text)."""
     teams: list[CandidateTeam]
     people: list[CandidatePerson]
 
 
-class ServiceCode(msgspec.Struct, kw_only=True):
+class ServiceCode(View):
     """An order's check-in code: its activity's static token and the URL its QR opens."""
     order_id: int
     activity_id: int

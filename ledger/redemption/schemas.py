@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import msgspec
+from ledger.view import View
 
 # Points people read (ledger/units.points_of): whole numbers stay integers, half points are
 # decimals (scale 2). Not `int | float`: the schema would say `oneOf` integer or number, which
@@ -14,7 +15,7 @@ Points = Annotated[Any, msgspec.Meta(
     description="points: an integer, or a decimal at a scale of 2 (half points)")]
 
 
-class ProviderView(msgspec.Struct, omit_defaults=True, kw_only=True):
+class ProviderView(View, omit_defaults=True):
     """A shop or partner; `fen_per_point` is the settlement value of one point in fen (分).
     A new provider's answer names its redeemed account (`account_id`)."""
     id: int
@@ -27,7 +28,7 @@ class ProviderView(msgspec.Struct, omit_defaults=True, kw_only=True):
     account_id: int | None = None
 
 
-class ClerkView(msgspec.Struct, kw_only=True):
+class ClerkView(View):
     """A clerk of a shop; `removed` only in the answer to removing one."""
     user_id: int
     provider_id: int
@@ -37,7 +38,7 @@ class ClerkRemoved(ClerkView, kw_only=True):
     removed: bool
 
 
-class RewardView(msgspec.Struct, kw_only=True):
+class RewardView(View):
     """A reward in the catalog. `stock` null is unlimited; `available` is what is left to
     order (stock less vouchers open and handed over), null when unlimited."""
     id: int
@@ -61,13 +62,13 @@ class RewardView(msgspec.Struct, kw_only=True):
     active: bool
 
 
-class RewardRef(msgspec.Struct, kw_only=True):
+class RewardRef(View):
     id: int
     name: str
     kind: str
 
 
-class VoucherView(msgspec.Struct, omit_defaults=True, kw_only=True):
+class VoucherView(View, omit_defaults=True):
     """An order's voucher; the holder's answers add where it opens (`url`) and its QR images."""
     code: str
     display_code: str
@@ -80,7 +81,7 @@ class VoucherView(msgspec.Struct, omit_defaults=True, kw_only=True):
     qr_svg: str | None = None
 
 
-class OrderView(msgspec.Struct, kw_only=True):
+class OrderView(View):
     """A redemption order and its voucher. `funded_by` says who pays (`holder`, or `draw`:
     the town, for a prize); `hold_id` is the points hold until the voucher is used."""
     order_id: int
@@ -104,11 +105,11 @@ class CounterView(OrderView, kw_only=True):
     refusal: str | None
 
 
-class Swept(msgspec.Struct, kw_only=True):
+class Swept(View):
     expired: int
 
 
-class DrawView(msgspec.Struct, kw_only=True):
+class DrawView(View):
     """A lucky draw; once drawn, how many won and whether fewer were eligible than prizes
     offered (then every eligible holder won: `everyone_eligible_won`)."""
     id: int
@@ -132,7 +133,7 @@ class DrawRun(DrawView, kw_only=True):
     winners: int
 
 
-class DrawWinner(msgspec.Struct, kw_only=True):
+class DrawWinner(View):
     rank: int
     holder_type: str
     holder_id: int
@@ -140,7 +141,7 @@ class DrawWinner(msgspec.Struct, kw_only=True):
     voucher_status: str
 
 
-class DrawReward(msgspec.Struct, kw_only=True):
+class DrawReward(View):
     id: int
     name: str
 
@@ -150,7 +151,7 @@ class DrawWinners(DrawView, kw_only=True):
     reward: DrawReward
 
 
-class DrawCheck(msgspec.Struct, kw_only=True):
+class DrawCheck(View):
     """A draw recomputed from its recorded seed and candidates: each part, and all (`ok`)."""
     draw_id: int
     seed: str | None
@@ -161,7 +162,7 @@ class DrawCheck(msgspec.Struct, kw_only=True):
     ok: bool
 
 
-class SettlementLine(msgspec.Struct, kw_only=True):
+class SettlementLine(View):
     """One entry on a provider's redeemed account (a use, or its reversal), with its order."""
     entry_id: int
     posted_at: str
@@ -180,7 +181,7 @@ class SettlementLine(msgspec.Struct, kw_only=True):
     draw_id: int | None
 
 
-class ProviderSettlement(msgspec.Struct, omit_defaults=True, kw_only=True):
+class ProviderSettlement(View, omit_defaults=True):
     """A provider's points redeemed in the period and what they are worth; `lines` when asked."""
     provider_id: int
     name: str
@@ -192,7 +193,7 @@ class ProviderSettlement(msgspec.Struct, omit_defaults=True, kw_only=True):
     lines: list[SettlementLine] | None = None
 
 
-class SettlementReport(msgspec.Struct, kw_only=True):
+class SettlementReport(View):
     """Points redeemed per provider from `start` to `end` (local dates, both included)."""
     start: str
     end: str

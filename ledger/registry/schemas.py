@@ -6,19 +6,19 @@ the others are always there, null or not."""
 
 from __future__ import annotations
 
-import msgspec
 
 from ledger.units import Points
+from ledger.view import View
 
 
-class TownView(msgspec.Struct, omit_defaults=True, kw_only=True):
+class TownView(View, omit_defaults=True):
     id: int
     name: str
     city: str | None
     prefecture: str | None
 
 
-class VillageView(msgspec.Struct, omit_defaults=True, kw_only=True):
+class VillageView(View, omit_defaults=True):
     id: int
     town_id: int
     name: str
@@ -26,7 +26,7 @@ class VillageView(msgspec.Struct, omit_defaults=True, kw_only=True):
     households: int | None = None
 
 
-class TeamView(msgspec.Struct, omit_defaults=True, kw_only=True):
+class TeamView(View, omit_defaults=True):
     id: int
     town_id: int
     village_id: int | None
@@ -37,7 +37,7 @@ class TeamView(msgspec.Struct, omit_defaults=True, kw_only=True):
     members: int | None = None
 
 
-class PersonView(msgspec.Struct, omit_defaults=True, kw_only=True):
+class PersonView(View, omit_defaults=True):
     """A person; `phone` in full only for the roles that call residents, `id_number` masked."""
     id: int
     name: str
@@ -53,7 +53,7 @@ class PersonView(msgspec.Struct, omit_defaults=True, kw_only=True):
     teams: list[TeamView] | None = None
 
 
-class HouseholdView(msgspec.Struct, omit_defaults=True, kw_only=True):
+class HouseholdView(View, omit_defaults=True):
     id: int
     village_id: int
     village: str
@@ -64,20 +64,20 @@ class HouseholdView(msgspec.Struct, omit_defaults=True, kw_only=True):
     members: list[PersonView] | None = None
 
 
-class TeamMemberView(msgspec.Struct, kw_only=True):
+class TeamMemberView(View):
     team_id: int
     person_id: int
     is_leader: bool
     joined_at: str
 
 
-class MemberRemoved(msgspec.Struct, kw_only=True):
+class MemberRemoved(View):
     team_id: int
     person_id: int
     removed: bool
 
 
-class PublicHousehold(msgspec.Struct, kw_only=True):
+class PublicHousehold(View):
     """What a door plate shows anyone: the village and the points, no personal data. Points as
     people read them (`ledger.units`), the ledger's steps beside them, at `scale`."""
     plate_code: str
@@ -90,12 +90,12 @@ class PublicHousehold(msgspec.Struct, kw_only=True):
     scale: int
 
 
-class RegistryImported(msgspec.Struct, kw_only=True):
+class RegistryImported(View):
     households_created: int
     people_created: int
 
 
-class RegistryImportChecked(msgspec.Struct, kw_only=True):
+class RegistryImportChecked(View):
     """A dry run: what the file would do, its first rows as read, and whether it (or the
     request's key) was imported before."""
     dry_run: bool

@@ -13,12 +13,13 @@ from typing import Any
 import msgspec
 
 from ledger.units import Points, PointsOrNone
+from ledger.view import View
 
 Obj = dict[str, Any]
 UNSET = msgspec.UNSET
 
 
-class CatalogSummary(msgspec.Struct, kw_only=True):
+class CatalogSummary(View):
     """A catalog in force: its newest version, the villages it covers, how many items."""
     code: str
     name: str
@@ -31,7 +32,7 @@ class CatalogSummary(msgspec.Struct, kw_only=True):
     items: int
 
 
-class CatalogVersionView(msgspec.Struct, kw_only=True):
+class CatalogVersionView(View):
     """One stored version of a catalog: its approval, each item's version, the spec itself."""
     code: str
     version: int
@@ -42,7 +43,7 @@ class CatalogVersionView(msgspec.Struct, kw_only=True):
     spec: Obj
 
 
-class ItemVersionView(msgspec.Struct, kw_only=True):
+class ItemVersionView(View):
     version: int
     name: str
     spec: Obj
@@ -50,7 +51,7 @@ class ItemVersionView(msgspec.Struct, kw_only=True):
     created_at: str
 
 
-class CatalogImported(msgspec.Struct, kw_only=True):
+class CatalogImported(View):
     """`created: false` when the file equals the newest version (no version added)."""
     catalog: str
     version: int
@@ -60,7 +61,7 @@ class CatalogImported(msgspec.Struct, kw_only=True):
     items_removed: list[str]
 
 
-class CreditView(msgspec.Struct, kw_only=True):
+class CreditView(View):
     holder_type: str
     holder_id: int
     points: Points
@@ -70,7 +71,7 @@ class CreditView(msgspec.Struct, kw_only=True):
     caps: list[Obj]
 
 
-class DecisionView(msgspec.Struct, kw_only=True):
+class DecisionView(View):
     """The engine's decision, explained: allowed or why not (`reason`, a stable code), and
     what each holder would be credited under which caps and multiplier."""
     ok: bool
@@ -95,7 +96,7 @@ class DecisionView(msgspec.Struct, kw_only=True):
     backdate_days: int
 
 
-class AwardView(msgspec.Struct, kw_only=True):
+class AwardView(View):
     """An award record as it stands (`status`), with the decision stored when it was made.
     An objection's answer names the objection (`objection_id`)."""
     award_id: int
@@ -122,7 +123,7 @@ class AwardView(msgspec.Struct, kw_only=True):
     objection_id: int | msgspec.UnsetType = UNSET
 
 
-class AppealView(msgspec.Struct, kw_only=True):
+class AppealView(View):
     appeal_id: int
     award_id: int
     status: str
@@ -135,7 +136,7 @@ class AppealView(msgspec.Struct, kw_only=True):
     reversal_entry_id: int | None
 
 
-class AwardPeople(msgspec.Struct, kw_only=True):
+class AwardPeople(View):
     recorder: int | None
     confirmer: int | None
     verifier: int | None
@@ -143,7 +144,7 @@ class AwardPeople(msgspec.Struct, kw_only=True):
     reviewer: int | None
 
 
-class ObjectionView(msgspec.Struct, kw_only=True):
+class ObjectionView(View):
     id: int
     user_id: int | None
     reason: str
@@ -164,12 +165,12 @@ class AwardDetail(AwardView, kw_only=True):
     appeal: AppealView | None
 
 
-class PostingView(msgspec.Struct, kw_only=True):
+class PostingView(View):
     account_id: int
     amount: int
 
 
-class RuleRef(msgspec.Struct, kw_only=True):
+class RuleRef(View):
     catalog: str | None
     catalog_version: int | None
     item: str | None
@@ -177,7 +178,7 @@ class RuleRef(msgspec.Struct, kw_only=True):
     item_name: str
 
 
-class EntryExplanation(msgspec.Struct, kw_only=True):
+class EntryExplanation(View):
     """A journal entry down to its evidence: the award (or appeal) that made it, the rule, the
     inputs, caps per holder, the multiplier, who was involved. An entry the rules did not make
     has only its own fields."""
@@ -202,7 +203,7 @@ class EntryExplanation(msgspec.Struct, kw_only=True):
     people: AwardPeople | msgspec.UnsetType = UNSET
 
 
-class NoticeView(msgspec.Struct, kw_only=True):
+class NoticeView(View):
     """An award on public notice (公示); the holder's name masked."""
     award_id: int
     status: str
@@ -217,7 +218,7 @@ class NoticeView(msgspec.Struct, kw_only=True):
     open_for_objection: bool
 
 
-class RecorderRow(msgspec.Struct, kw_only=True):
+class RecorderRow(View):
     recorder_id: int | None
     village_id: int | None
     catalog: str
@@ -229,7 +230,7 @@ class RecorderRow(msgspec.Struct, kw_only=True):
     minutes: int
 
 
-class RecorderTotal(msgspec.Struct, kw_only=True):
+class RecorderTotal(View):
     """A recorder's totals in a village; `outlier`: deductions far above the village's
     median."""
     recorder_id: int | None
@@ -241,26 +242,26 @@ class RecorderTotal(msgspec.Struct, kw_only=True):
     outlier: bool
 
 
-class RecorderReport(msgspec.Struct, kw_only=True):
+class RecorderReport(View):
     rows: list[RecorderRow]
     recorders: list[RecorderTotal]
     truncated: bool  # the rows stopped at the report's limit
 
 
-class PendingAward(msgspec.Struct, kw_only=True):
+class PendingAward(View):
     award_id: int
     item_name: str
     points: Points
     notice_until: str | None
 
 
-class Expiring(msgspec.Struct, kw_only=True):
+class Expiring(View):
     at: str
     last_valid_day: str
     points: Points
 
 
-class Standing(msgspec.Struct, kw_only=True):
+class Standing(View):
     """A holder's balance against the catalogs' thresholds: what may be spent, sanctions and
     states in force, awards on notice, points about to expire."""
     holder_type: str
@@ -287,7 +288,7 @@ class Standing(msgspec.Struct, kw_only=True):
     expiring: list[Expiring]
 
 
-class LevelChange(msgspec.Struct, kw_only=True):
+class LevelChange(View):
     catalog: str
     change: str
     level: str | None
@@ -297,26 +298,26 @@ class LevelChange(msgspec.Struct, kw_only=True):
     at: str
 
 
-class NextLevel(msgspec.Struct, kw_only=True):
+class NextLevel(View):
     level: str
     name: str
     lacks: list[str]  # what the holder still lacks for it
 
 
-class LevelBar(msgspec.Struct, kw_only=True):
+class LevelBar(View):
     code: str
     reason: str | None
     until: str | None
 
 
-class LevelFigures(msgspec.Struct, kw_only=True):
+class LevelFigures(View):
     hours: int
     points_earned: Points
     points_held: Points
     activities: int
 
 
-class LevelScheme(msgspec.Struct, kw_only=True):
+class LevelScheme(View):
     """A holder's level under one catalog's `levels:` (rank 0: none yet), the next one and
     what it lacks, a standing state that bars levels, the admins' selections."""
     catalog: str
@@ -331,7 +332,7 @@ class LevelScheme(msgspec.Struct, kw_only=True):
     figures: LevelFigures
 
 
-class Levels(msgspec.Struct, kw_only=True):
+class Levels(View):
     """Each catalog's level scheme for the holder (what the next level needs), its history;
     the national stars (`stars`) when no catalog has levels."""
     holder_type: str
@@ -341,11 +342,11 @@ class Levels(msgspec.Struct, kw_only=True):
     stars: int | msgspec.UnsetType = UNSET  # 0..5
 
 
-class TimeBankBalance(msgspec.Struct, kw_only=True):
+class TimeBankBalance(View):
     minutes: int
 
 
-class Currencies(msgspec.Struct, kw_only=True):
+class Currencies(View):
     """Coins per currency with their rates; banked hours when a catalog keeps a time bank."""
     holder_type: str
     holder_id: int
@@ -354,7 +355,7 @@ class Currencies(msgspec.Struct, kw_only=True):
     time_bank: TimeBankBalance | None
 
 
-class Conversion(msgspec.Struct, kw_only=True):
+class Conversion(View):
     catalog: str
     coin: str
     coins: Points
@@ -363,7 +364,7 @@ class Conversion(msgspec.Struct, kw_only=True):
     points_entry_id: int
 
 
-class TimeBankExchanged(msgspec.Struct, kw_only=True):
+class TimeBankExchanged(View):
     entry_id: int
     catalog: str
     receiver_id: int
@@ -373,5 +374,5 @@ class TimeBankExchanged(msgspec.Struct, kw_only=True):
     helper_minutes: int
 
 
-class NoticesPosted(msgspec.Struct, kw_only=True):
+class NoticesPosted(View):
     posted: int

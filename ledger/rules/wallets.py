@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ledger.journal.accounts import open_account, shards_of
-from ledger.journal.models import HolderType, JournalEntry, Purpose
+from ledger.journal.models import JournalEntry, Purpose
 from ledger.journal.posting import Line, post_entry, reverse_entry
 
 MAX_LISTED = 10_000  # double credits listed or settled per run

@@ -6,9 +6,10 @@ idempotency record replays)."""
 from __future__ import annotations
 
 import msgspec
+from ledger.view import View
 
 
-class ImportChecked(msgspec.Struct, kw_only=True):
+class ImportChecked(View):
     """A dry run: rows that would be applied, rows skipped (imported before), the encoding
     read, the first rows as read; `already_imported` when the file (or the key) was."""
     dry_run: bool
@@ -19,31 +20,31 @@ class ImportChecked(msgspec.Struct, kw_only=True):
     already_imported: bool | msgspec.UnsetType = msgspec.UNSET  # not for attendance lists
 
 
-class HistoryImported(msgspec.Struct, kw_only=True):
+class HistoryImported(View):
     rows_booked: int
     points_entries: int
     minutes_entries: int
     skipped: int
 
 
-class TeamsImported(msgspec.Struct, kw_only=True):
+class TeamsImported(View):
     teams_created: int
     members_added: int
     skipped: int
 
 
-class StockImported(msgspec.Struct, kw_only=True):
+class StockImported(View):
     rewards_changed: int
     skipped: int
 
 
-class AttendanceRefused(msgspec.Struct, kw_only=True):
+class AttendanceRefused(View):
     row: int
     code: str
     detail: str
 
 
-class AttendanceImported(msgspec.Struct, kw_only=True):
+class AttendanceImported(View):
     """Each row is its own keyed write: `refused` lists the rows the activity's rules
     refused, the others are recorded."""
     imported: int
