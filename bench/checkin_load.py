@@ -32,21 +32,21 @@ import httpx
 from sqlalchemy import create_engine, func, select, text
 
 from api.auth import Principal
-from tests.tokens import bearer
-from ledger.registry import service as registry
-from ledger.registry.models import Person, Town, Village
 from ledger.activities import planning
 from ledger.activities.models import Attendance, PointsState
-from ledger.activities.planning import Actor, ActivityDraft
+from ledger.activities.planning import ActivityDraft, Actor
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.journal import ddl
 from ledger.journal import service as journal
 from ledger.journal.models import Account, HolderType, JournalEntry, Purpose, Unit
 from ledger.models import metadata
+from ledger.registry import service as registry
+from ledger.registry.models import Person, Town, Village
 from ledger.rules import store
 from ledger.rules.models import AwardRecord
 from ledger.timeutil import utcnow
+from tests.tokens import bearer
 
 ADMIN_URL = os.environ.get("JIFEN_BENCH_PG_URL",
                            "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -336,15 +336,12 @@ async def main_async(args) -> int:
     rates = [int(r) for r in args.rates.split(",")]
     need = args.volunteers + sum(r * STEP_SECONDS // 2 for r in rates)
     db = Database(url)
-    proc, helpers, tpcb = None, [], None
+    proc, helpers = None, []
     try:
         tpcb_tps = 0.0
         if args.tpcb_seconds > 0:
-            from bench.tpcb import PgBench
-            tpcb = PgBench(ADMIN_URL, f"jifen_pgbench_{uuid.uuid4().hex[:8]}")
-            tpcb_tps = tpcb.run(TPCB_CLIENTS, args.tpcb_seconds).rate
-            tpcb.drop()
-            tpcb = None
+            from bench.tpcb import tpcb_rate
+            tpcb_tps = tpcb_rate(ADMIN_URL, args.tpcb_seconds, TPCB_CLIENTS)
             print(f"pgbench TPC-B on this server, {TPCB_CLIENTS} clients, {args.tpcb_seconds} s: "
                   f"{tpcb_tps:.0f} tps")
         act_id, ids, _ = seed(db, settings, need)
@@ -411,8 +408,6 @@ async def main_async(args) -> int:
             except subprocess.TimeoutExpired:  # keep-alive connections hold a graceful stop
                 proc.kill()
                 proc.wait(timeout=15)
-        if tpcb is not None:
-            tpcb.drop()
         db.dispose()
         drop_db(name)
 

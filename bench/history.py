@@ -34,6 +34,7 @@ from datetime import date, timedelta
 
 from sqlalchemy import create_engine, func, select, text
 
+from bench.tpcb import tpcb_rate
 from ledger.db import Database
 from ledger.identity.service import SYSTEM
 from ledger.journal import bulk
@@ -141,20 +142,9 @@ def count_postings(db: Database) -> int:
         return s.scalar(select(func.count()).select_from(Posting))
 
 
-def tpcb(admin_url: str, seconds: int) -> float:
-    if seconds <= 0:
-        return 0.0
-    from bench.tpcb import PgBench
-    bench = PgBench(admin_url, f"jifen_pgbench_{uuid.uuid4().hex[:8]}")
-    try:
-        return bench.run(8, seconds).rate
-    finally:
-        bench.drop()
-
-
 def run(admin_url: str, files: int, rows: int, people: int, keep: bool,
         tpcb_seconds: int = 0, steps: bool = False) -> int:
-    tps = tpcb(admin_url, tpcb_seconds)
+    tps = tpcb_rate(admin_url, tpcb_seconds)
     if tps:
         print(f"pgbench TPC-B, 8 clients, {tpcb_seconds} s: {tps:,.0f} tps")
     name = f"jifen_hbench_{uuid.uuid4().hex[:6]}"

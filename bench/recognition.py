@@ -41,6 +41,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import create_engine, text
 
+from bench.tpcb import tpcb_rate
 from ledger.db import Database
 from ledger.recognition import honor, rollups
 from ledger.recognition.tasks import recompute_stars
@@ -159,18 +160,6 @@ def stars(db: Database) -> dict:
         return recompute_stars(s, town_id=1)
 
 
-def tpcb(admin_url: str, seconds: int) -> float:
-    """pgbench's TPC-B at 8 clients in a scratch database of its own (the yardstick)."""
-    if seconds <= 0:
-        return 0.0
-    from bench.tpcb import PgBench
-    bench = PgBench(admin_url, f"jifen_pgbench_{uuid.uuid4().hex[:8]}")
-    try:
-        return bench.run(8, seconds).rate
-    finally:
-        bench.drop()
-
-
 def _open(admin_url: str, name: str) -> Database:
     db = Database(admin_url.rsplit("/", 1)[0] + "/" + name)
     from ledger import outbox
@@ -216,14 +205,14 @@ def run(admin_url: str, people: int, entries: int, keep: bool, database: str | N
     name = database or _create(admin_url, people, entries)
     db = _open(admin_url, name)
     try:
-        tps = [tpcb(admin_url, tpcb_seconds)]
+        tps = [tpcb_rate(admin_url, tpcb_seconds)]
         rebuilds = []
         for i in range(repeat):
             rb, took = _step(f"rollups rebuilt from the journal ({i + 1}/{repeat})",
                              rollups.rebuild, db)
             print(f"    phases: {rb['phases']}", file=sys.stderr, flush=True)
             rebuilds.append((took, rb))
-        tps.append(tpcb(admin_url, tpcb_seconds))
+        tps.append(tpcb_rate(admin_url, tpcb_seconds))
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
             c.execute(text("ANALYZE"))
         (draft, list_id), honor_s = _step("honor list (town, year, top 20)", honor_list, db)
@@ -269,7 +258,7 @@ def towns(admin_url: str, n: int, people: int, entries: int, keep: bool,
     names = databases or [_create(admin_url, people // n, entries // n, "jifen_rtown")
                           for _ in range(n)]
     try:
-        tps = [tpcb(admin_url, tpcb_seconds)]
+        tps = [tpcb_rate(admin_url, tpcb_seconds)]
         one_by_one, at_once = [], []
         for i in range(repeat):
             t0 = time.monotonic()
@@ -283,7 +272,7 @@ def towns(admin_url: str, n: int, people: int, entries: int, keep: bool,
             at_once.append(time.monotonic() - t0)
             print(f"  {len(names)} rebuilds at once: {at_once[-1]:.1f} s "
                   f"({', '.join(f'{t:.1f}' for t in each)})", file=sys.stderr, flush=True)
-        tps.append(tpcb(admin_url, tpcb_seconds))
+        tps.append(tpcb_rate(admin_url, tpcb_seconds))
         admin = create_engine(admin_url.rsplit("/", 1)[0] + "/" + names[0])
         with admin.connect() as c:
             per_town = c.execute(text("SELECT count(*) FROM posting")).scalar()

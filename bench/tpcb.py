@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import threading
 import time
+import uuid
 from urllib.parse import unquote, urlsplit
 
 import psycopg
@@ -111,6 +112,18 @@ class PgBench:
 
     def drop(self) -> None:
         self._psql(f'DROP DATABASE IF EXISTS "{self.dbname}" WITH (FORCE)', "postgres")
+
+
+def tpcb_rate(admin_url: str, seconds: float, clients: int = 8) -> float:
+    """pgbench's TPC-B rate (tps) at `clients` in a scratch database of its own, dropped after:
+    the yardstick each bench prints beside its own figures. 0 when `seconds` is 0."""
+    if seconds <= 0:
+        return 0.0
+    bench = PgBench(admin_url, f"jifen_pgbench_{uuid.uuid4().hex[:8]}")
+    try:
+        return bench.run(clients, seconds).rate
+    finally:
+        bench.drop()
 
 
 # --- SQLite: the TPC-B transaction in a plain sqlite3 script, in the ledger's own file ---------

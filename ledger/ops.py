@@ -24,6 +24,7 @@ from ledger.db import Base, Database
 from ledger.errors import Conflict
 from ledger.journal.audit import make_checkpoint, run_audit
 from ledger.journal.models import Account, BigId, Checkpoint, HolderType, Purpose, Unit
+from ledger.journal.schemas import ViolationView
 from ledger.metrics import (
     AUDIT_CLEAN_AGE,
     AUDIT_OK,
@@ -91,16 +92,6 @@ def nightly_audit(db: Database, now: datetime | None = None) -> dict:
             "violations": len(report["violations"]) if report else None, "error": error}
 
 
-class AuditViolation(View, omit_defaults=True):
-    """One thing the audit found wrong, naming what it found it in (absent: not that kind)."""
-    code: str
-    message: str
-    account_id: int | None = None
-    entry_id: int | None = None
-    posting_id: int | None = None
-    checkpoint_id: int | None = None
-
-
 class AuditRunView(View):
     """One audit run; `violations` are its first 20, `checkpoint_*` the checkpoint a clean
     run made (null when it made none)."""
@@ -111,7 +102,7 @@ class AuditRunView(View):
     error: str | None
     entries: int | None
     postings: int | None
-    violations: list[AuditViolation]
+    violations: list[ViolationView]  # the same as the audit's own answer
     checkpoint_id: int | None
     checkpoint_root: str | None
 
