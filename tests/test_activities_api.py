@@ -9,7 +9,7 @@ from PIL import Image
 from pyzbar.pyzbar import decode
 
 from ledger.timeutil import utcnow
-from tests.test_activities_support import make_world, points_of
+from tests.builders.activities import make_world, points_of
 
 
 def _create(client, auth, w, **kw) -> dict:

@@ -13,7 +13,7 @@ from pyzbar.pyzbar import decode
 
 from ledger.activities import certificates, export, review
 from ledger.errors import Forbidden, InvalidInput, NotFound
-from tests.test_activities_support import T0, make_activity, make_world, scan
+from tests.builders.activities import T0, make_activity, make_world, scan
 
 DAY = date(2026, 3, 5)
 

@@ -12,7 +12,7 @@ from ledger.activities.models import Attendance
 from ledger.errors import Conflict, Forbidden, InvalidInput
 from ledger.journal.models import JournalEntry
 from tests.conftest import audit_clean
-from tests.test_activities_support import (
+from tests.builders.activities import (
     T0,
     make_activity,
     make_world,

@@ -17,7 +17,7 @@ from ledger.activities.planning import Actor
 from ledger.errors import DomainError, Forbidden
 from ledger.journal.models import JournalEntry
 from tests.conftest import audit_clean
-from tests.test_activities_support import T0, make_world, points_of
+from tests.builders.activities import T0, make_world, points_of
 
 
 def _inspector(w) -> Actor:

@@ -15,7 +15,7 @@ from ledger.errors import DomainError
 from ledger.journal.models import JournalEntry
 from ledger.rules.models import AwardRecord
 from tests.conftest import audit_clean
-from tests.test_activities_support import (
+from tests.builders.activities import (
     T0,
     make_activity,
     make_world,

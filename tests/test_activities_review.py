@@ -18,7 +18,7 @@ from ledger.outbox import OutboxRow
 from ledger.rules import service as rules
 from ledger.rules.models import AwardRecord
 from tests.conftest import audit_clean
-from tests.test_activities_support import (
+from tests.builders.activities import (
     T0,
     attendance,
     make_activity,
@@ -106,7 +106,7 @@ def test_item_that_needs_review_makes_attendance_wait_for_confirmation(db, setti
 
 
 def test_per_hour_item_that_books_minutes_counts_attendance_hours_once(db, settings):
-    from tests.test_activities_support import minutes_of
+    from tests.builders.activities import minutes_of
     w = make_world(db)
     act = make_activity(db, w, rule_item_code="M1")
     out = _checked_out(db, settings, w, act, 0, 60)

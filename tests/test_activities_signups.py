@@ -9,7 +9,7 @@ import pytest
 
 from ledger.activities import signups
 from ledger.errors import Conflict, Forbidden
-from tests.test_activities_support import T0, make_activity, make_world, scan
+from tests.builders.activities import T0, make_activity, make_world, scan
 
 BEFORE = T0 - timedelta(days=1)
 

@@ -11,7 +11,7 @@ from ledger.activities import review
 from ledger.activities.models import ForgottenPolicy
 from ledger.errors import Conflict
 from tests.conftest import audit_clean
-from tests.test_activities_support import (
+from tests.builders.activities import (
     T0,
     attendance,
     make_activity,

@@ -11,7 +11,7 @@ from ledger.activities import planning, tokens
 from ledger.activities.tokens import TokenRefused
 from ledger.errors import Conflict, InvalidInput
 from ledger.ratelimit import RateLimited, RateLimiter
-from tests.test_activities_support import (
+from tests.builders.activities import (
     T0,
     make_activity,
     make_world,

@@ -61,7 +61,7 @@ def test_village_admin_cannot_adjust_another_village(client, auth):
 
 
 def test_budget_exhausted_is_a_distinct_problem(client, auth, db):
-    from tests.test_registry_support import make_person, make_world
+    from tests.builders.registry import make_person, make_world
     w = make_world(db, fund=False)
     person = make_person(db, w.own)
     r = client.post("/api/v1/ledger/adjustments", headers=auth("town_admin"), json={
@@ -71,7 +71,7 @@ def test_budget_exhausted_is_a_distinct_problem(client, auth, db):
 
 
 def test_no_one_pays_a_holder_of_another_village_from_a_village_budget(client, auth, db):
-    from tests.test_registry_support import make_person, make_world
+    from tests.builders.registry import make_person, make_world
     w = make_world(db)
     stranger = make_person(db, w.other)
     r = client.post("/api/v1/ledger/adjustments", headers=auth("town_admin"), json={

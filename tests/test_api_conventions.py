@@ -8,7 +8,7 @@ import re
 import pytest
 
 from ledger.paging import MAX_PAGE
-from tests.test_registry_support import make_household, make_world
+from tests.builders.registry import make_household, make_world
 
 API = "/api/v1/"
 # The six lists paged before the cursor had one name keep their old parameter for one release

@@ -18,7 +18,7 @@ from ledger.identity.models import AppUser
 from ledger.ratelimit import RateLimited, RateLimiter
 from ledger.timeutil import utcnow
 from tests.conftest import REDIS_URL
-from tests.test_registry_support import fake_phone, make_person, make_user, make_world
+from tests.builders.registry import fake_phone, make_person, make_user, make_world
 
 PASSWORD = "correct-horse-9"
 

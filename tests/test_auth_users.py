@@ -10,7 +10,7 @@ from api.auth import decode_token, principal_for
 from ledger.errors import Forbidden, InvalidInput
 from ledger.identity import service as identity
 from ledger.ratelimit import RateLimiter
-from tests.test_registry_support import make_user, make_world
+from tests.builders.registry import make_user, make_world
 
 PASSWORD = "correct-horse-9"
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from ledger.activities import tokens
-from tests.test_activities_support import T0, make_activity, make_world, rotating, scan
+from tests.builders.activities import T0, make_activity, make_world, rotating, scan
 
 
 def _pending(settings, act, token, at):

@@ -13,7 +13,7 @@ from ledger.activities.planning import Actor
 from ledger.courtesy import service as courtesy
 from ledger.errors import DomainError
 from ledger.recognition.stars import set_config
-from tests.test_activities_support import T0, make_activity, make_world
+from tests.builders.activities import T0, make_activity, make_world
 
 ADMIN = Actor(1, roles=(("town_admin", None),))
 
@@ -62,7 +62,7 @@ def test_passes_by_star_level_used_once_and_counted_per_year(db, settings):
 
 
 def test_courtesy_pages_and_api(client, auth, db, settings):
-    from tests.pages_support import form_fields, sign_in
+    from tests.builders.pages import form_fields, sign_in
     w = make_world(db)
     with db.transaction() as s:
         set_config(s, w.town_id, "volunteer", {"thresholds": [1, 2, 3, 4, 5]}, actor_id=None)

@@ -25,10 +25,10 @@ from ledger.config import Settings
 from ledger.db import Database
 from ledger.registry.models import Person
 from tests.conftest import PG_ADMIN_URL
-from tests.pages_support import form_fields, sign_in
+from tests.builders.pages import form_fields, sign_in
 from tests.procs import stop_group
 from tests.test_pages_checkin import _activity, _code_url
-from tests.test_redemption_support import make_person
+from tests.builders.redemption import make_person
 from tests.test_workers_real import redis_url  # noqa: F401 - the fixture
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -13,9 +13,9 @@ from openpyxl import load_workbook
 from ledger.redemption import service as redemption
 from ledger.timeutil import LOCAL_TZ, utcnow
 from ledger.units import steps_of
-from tests.pages2_support import world
-from tests.pages_support import sign_in
-from tests.test_redemption_support import give_points, make_reward, make_shop
+from tests.builders.workflow import world
+from tests.builders.pages import sign_in
+from tests.builders.redemption import give_points, make_reward, make_shop
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 CODE = re.compile(r"^[a-z][a-z_]*$")  # a code such as redeem, household, funded_by

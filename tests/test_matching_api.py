@@ -8,7 +8,7 @@ import uuid
 from datetime import timedelta
 
 from ledger.timeutil import utcnow
-from tests.test_matching_support import make_town
+from tests.builders.matching import make_town
 
 
 def fresh(headers: dict) -> dict:

@@ -16,8 +16,8 @@ from ledger.matching import progress as matching_progress
 from ledger.matching import service as matching
 from ledger.matching import views as matching_views
 from tests.conftest import audit_clean
-from tests.test_activities_support import T0, minutes_of, points_of
-from tests.test_matching_support import make_town, place, scan
+from tests.builders.activities import T0, minutes_of, points_of
+from tests.builders.matching import make_town, place, scan
 
 
 def refused(expected: str, fn, *a, **kw) -> DomainError:

@@ -43,7 +43,7 @@ def test_several_processes_report_as_one(tmp_path):
 
 def test_metrics_measure_audit_outbox_and_budgets_when_scraped(client, db):
     from ledger import ops
-    from tests.test_recognition_support import make_world
+    from tests.builders.recognition import make_world
     w = make_world(db)
     ops.nightly_audit(db)
     body = client.get("/metrics").text

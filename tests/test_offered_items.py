@@ -17,8 +17,8 @@ from ledger.registry.models import Household
 from ledger.rules import service as rules
 from ledger.rules import store
 from ledger.timeutil import utcnow
-from tests.pages_support import sign_in
-from tests.test_redemption_support import make_household, make_person, make_town
+from tests.builders.pages import sign_in
+from tests.builders.redemption import make_household, make_person, make_town
 
 
 def _options(html: str, name: str) -> list[str]:

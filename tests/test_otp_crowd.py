@@ -11,7 +11,7 @@ import pytest
 from ledger.identity import otp
 from ledger.ratelimit import RateLimiter
 from tests.conftest import REDIS_URL
-from tests.test_registry_support import make_person, make_world
+from tests.builders.registry import make_person, make_world
 
 CROWD = otp.OTP_EVENT_CROWD
 

@@ -3,8 +3,8 @@ the field in Chinese, and who may open them."""
 
 from __future__ import annotations
 
-from tests.pages_support import form_fields, sign_in
-from tests.test_redemption_support import make_reward, make_shop, make_town, reward_row
+from tests.builders.pages import form_fields, sign_in
+from tests.builders.redemption import make_reward, make_shop, make_town, reward_row
 
 
 def test_admin_creates_reward_and_restocks(client, db, settings):

@@ -10,8 +10,8 @@ from datetime import timedelta
 from ledger.activities import tokens
 from ledger.rules import store
 from ledger.timeutil import LOCAL_TZ, utcnow
-from tests.pages_support import form_fields, sign_in
-from tests.test_redemption_support import make_person, make_town
+from tests.builders.pages import form_fields, sign_in
+from tests.builders.redemption import make_person, make_town
 
 ORGANIZER_USER = 301
 

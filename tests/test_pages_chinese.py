@@ -13,8 +13,8 @@ from api.i18n import translator
 from api.pages.common import error_text, home_of
 from ledger.identity import service as identity
 from ledger.rules import store
-from tests.pages_support import form_fields, sign_in
-from tests.test_redemption_support import give_points, make_household, make_person, make_town
+from tests.builders.pages import form_fields, sign_in
+from tests.builders.redemption import give_points, make_household, make_person, make_town
 
 # Latin words a Chinese page may show: the language switch, file formats, units and names.
 ALLOWED_LATIN = {"English", "QR", "PDF", "PNG", "CSV", "YAML", "yaml", "xlsx", "sha", "SHA",

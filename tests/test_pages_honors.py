@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 
 from ledger.timeutil import LOCAL_TZ, utcnow
-from tests.pages_support import form_fields, sign_in
-from tests.test_redemption_support import give_points, make_people, make_town
+from tests.builders.pages import form_fields, sign_in
+from tests.builders.redemption import give_points, make_people, make_town
 
 
 def test_admin_defines_drafts_reviews_and_publishes_an_honor_list(client, db, settings):

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from ledger.registry.models import Household
 from ledger.rules import store
-from tests.pages_support import sign_in
-from tests.test_redemption_support import give_points, make_household, make_town
+from tests.builders.pages import sign_in
+from tests.builders.redemption import give_points, make_household, make_town
 
 
 def _plate(db, household_id):

@@ -6,8 +6,8 @@ from api.pages.filters import period_text
 from ledger.journal import service as journal
 from ledger.recognition import honor
 from ledger.timeutil import utcnow
-from tests.pages_support import sign_in
-from tests.test_recognition_support import award, make_world
+from tests.builders.pages import sign_in
+from tests.builders.recognition import award, make_world
 
 
 def test_period_keys_read_in_chinese():

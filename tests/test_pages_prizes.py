@@ -7,8 +7,8 @@ from __future__ import annotations
 from ledger.redemption import draws
 from ledger.redemption.service import fulfil
 from ledger.timeutil import utcnow
-from tests.pages_support import sign_in
-from tests.test_redemption_support import (
+from tests.builders.pages import sign_in
+from tests.builders.redemption import (
     give_points,
     make_people,
     make_person,

@@ -3,7 +3,7 @@ fraction of a point is above villages with none (a truncated average put it belo
 
 from __future__ import annotations
 
-from tests.test_redemption_support import give_points, make_household, make_town
+from tests.builders.redemption import give_points, make_household, make_town
 
 
 def test_a_small_average_ranks_above_zero(client, db):
@@ -31,7 +31,7 @@ def _rename(db, names: dict[int, str]) -> None:
 
 
 def test_each_town_ranks_its_own_villages(client, db, settings):
-    from tests.pages_support import sign_in
+    from tests.builders.pages import sign_in
     a, b = make_town(db, villages=2), make_town(db, villages=1)
     _rename(db, {a["villages"][0]: "甲村", a["villages"][1]: "乙村", b["villages"][0]: "外镇村"})
     for v in (*a["villages"], *b["villages"]):

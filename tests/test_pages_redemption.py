@@ -4,8 +4,8 @@ scan and fulfilment, and refusals shown next to the field in Chinese."""
 from __future__ import annotations
 
 from ledger.redemption.vouchers import voucher_url
-from tests.pages_support import form_fields, sign_in
-from tests.test_redemption_support import (
+from tests.builders.pages import form_fields, sign_in
+from tests.builders.redemption import (
     give_points,
     make_person,
     make_reward,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 
-from tests.pages_support import form_fields, sign_in
-from tests.test_redemption_support import make_town
+from tests.builders.pages import form_fields, sign_in
+from tests.builders.redemption import make_town
 
 HEADER = "村（社区）,户号,地址,姓名,手机号,身份证号,志愿者,户主\n"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from ledger.rules import catalog_io, store
-from tests.pages_support import form_fields, sign_in
+from tests.builders.pages import form_fields, sign_in
 
 
 def test_admin_sees_catalog_and_edits_item_into_new_version(client, db, settings):

@@ -74,8 +74,8 @@ def test_ledger_steps_show_as_points_with_the_towns_scale():
 
 def test_pages_show_no_raw_message_keys_in_either_language(client, db, settings):
     from ledger.rules import store
-    from tests.pages_support import sign_in
-    from tests.test_redemption_support import make_household, make_town
+    from tests.builders.pages import sign_in
+    from tests.builders.redemption import make_household, make_town
     store.load_shipped(db)
     town = make_town(db, villages=1)
     hh = make_household(db, town["villages"][0])

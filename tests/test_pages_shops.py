@@ -9,9 +9,9 @@ import re
 from ledger.identity import service as identity
 from ledger.identity.models import AppUser
 from ledger.redemption import service as redemption
-from tests.pages2_support import world
-from tests.pages_support import form_fields, sign_in
-from tests.test_redemption_support import give_points, make_reward, make_shop
+from tests.builders.workflow import world
+from tests.builders.pages import form_fields, sign_in
+from tests.builders.redemption import give_points, make_reward, make_shop
 
 
 def test_town_admin_opens_a_shop_and_adds_a_clerk(client, db, settings):

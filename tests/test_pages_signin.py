@@ -10,8 +10,8 @@ import pytest
 from api.auth import COOKIE, decode_token, principal_for
 from ledger.registry.models import Person
 from ledger.identity import service as identity
-from tests.pages_support import form_fields
-from tests.test_redemption_support import make_person, make_town
+from tests.builders.pages import form_fields
+from tests.builders.redemption import make_person, make_town
 
 
 class CapturingSender:

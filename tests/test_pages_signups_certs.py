@@ -11,9 +11,9 @@ from ledger.activities import planning, review
 from ledger.activities.models import Attendance
 from ledger.recognition import poster
 from ledger.timeutil import LOCAL_TZ, utcnow
-from tests.pages2_support import world
-from tests.pages_support import form_fields, sign_in
-from tests.test_redemption_support import give_points, make_person
+from tests.builders.workflow import world
+from tests.builders.pages import form_fields, sign_in
+from tests.builders.redemption import give_points, make_person
 
 
 def _as(client, settings, *roles, village=None, user_id, person_id=None):

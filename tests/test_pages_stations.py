@@ -10,9 +10,9 @@ from datetime import timedelta
 
 from ledger.stations.service import ProfileDraft, publish_plan, set_profile, local_today
 from ledger.timeutil import LOCAL_TZ, utcnow
-from tests.pages_support import form_fields, sign_in
-from tests.test_activities_support import T0
-from tests.test_matching_support import make_town, place, scan
+from tests.builders.pages import form_fields, sign_in
+from tests.builders.activities import T0
+from tests.builders.matching import make_town, place, scan
 
 
 def _post(client, page: str, action: str, **fields):

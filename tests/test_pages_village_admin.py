@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 
 from ledger.registry.models import Person
-from tests.pages2_support import world
-from tests.pages_support import form_fields, sign_in
-from tests.test_redemption_support import make_household
+from tests.builders.workflow import world
+from tests.builders.pages import form_fields, sign_in
+from tests.builders.redemption import make_household
 
 
 def test_admin_edits_a_household_moves_a_member_and_adds_one(client, db, settings):

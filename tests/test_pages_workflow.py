@@ -12,8 +12,8 @@ from PIL import Image
 from ledger.rules import service as rules
 from ledger.rules.models import AwardRecord
 from ledger.identity.actor import Actor
-from tests.pages2_support import world
-from tests.pages_support import form_fields, sign_in
+from tests.builders.workflow import world
+from tests.builders.pages import form_fields, sign_in
 
 NO_FILE = {"photo": ("", b"", "application/octet-stream")}
 
@@ -248,7 +248,7 @@ def test_a_per_hour_item_under_its_smallest_step_says_why_it_gave_nothing(client
 
     from ledger.activities import planning
     from ledger.timeutil import utcnow
-    from tests.test_redemption_support import make_person
+    from tests.builders.redemption import make_person
     w = world(db, village_name="坑东村")
     org = planning.Actor(user_id=51, roles=(("organizer", w.village),))
     now = utcnow()

@@ -9,7 +9,7 @@ import io
 import pytest
 
 from ledger.timeutil import utcnow
-from tests.test_recognition_support import award, deduct, make_world, serve
+from tests.builders.recognition import award, deduct, make_world, serve
 
 API = "/api/v1"
 REC = f"{API}/recognition"

@@ -15,7 +15,7 @@ from ledger.journal.posting import canonical_json
 from ledger.recognition import honor
 from ledger.recognition.models import HonorList
 from ledger.timeutil import utcnow
-from tests.test_recognition_support import add_team, award, make_world, months_ago, serve
+from tests.builders.recognition import add_team, award, make_world, months_ago, serve
 
 YEAR = str(utcnow().year)
 

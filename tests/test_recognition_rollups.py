@@ -14,7 +14,7 @@ from ledger.recognition import leaderboards, rollups
 from ledger.recognition.models import DeductionMark, HolderRollup
 from ledger.timeutil import utcnow
 from tests.conftest import REDIS_URL
-from tests.test_recognition_support import (
+from tests.builders.recognition import (
     award,
     deduct,
     make_world,
@@ -231,8 +231,8 @@ def test_rebuild_equals_live_with_deeds_counted_for_and_held_by_the_household(db
     rule deduction of a deed time across months, and its reversal (the reversed kind staged
     from the reversals' index): the rebuilt rows and veto marks equal the live ones."""
     from ledger.rules import service as svc
-    from tests.test_rules_support import T0, family, staff
-    from tests.test_rules_support import make_world as rules_world
+    from tests.builders.rules import T0, family, staff
+    from tests.builders.rules import make_world as rules_world
     from tests.test_rules_wallets import ROLLUP, _load
 
     w = rules_world(db)

@@ -21,7 +21,7 @@ from ledger.recognition.models import HonorList, StarKind
 from ledger.registry.models import Household
 from ledger.rules.periods import local_date
 from ledger.timeutil import utcnow
-from tests.test_recognition_support import SHARDS, award, deduct, make_world, reverse
+from tests.builders.recognition import SHARDS, award, deduct, make_world, reverse
 
 NOT_CIVILITY = {"redeem", "expire", "sanction", "reset"}  # written out here on purpose
 

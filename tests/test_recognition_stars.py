@@ -13,7 +13,7 @@ from ledger.recognition import stars
 from ledger.recognition.models import StarChange, StarKind, StarStatus
 from ledger.recognition.tasks import recompute_stars
 from ledger.timeutil import utcnow
-from tests.test_recognition_support import (
+from tests.builders.recognition import (
     award,
     deduct,
     make_world,
@@ -170,10 +170,10 @@ def test_veto_item_caps_the_stars_until_the_deduction_is_reversed(db):
 
 
 def test_team_stars_count_collective_services_of_the_year(db, settings):
-    from tests.test_activities_support import make_activity, scan
-    from tests.test_activities_support import make_world as activities_world
+    from tests.builders.activities import make_activity, scan
+    from tests.builders.activities import make_world as activities_world
     aw = activities_world(db, n_people=2)
-    from tests.test_recognition_support import World, add_team
+    from tests.builders.recognition import World, add_team
     w = World(aw.town_id, [aw.village_id])
     team = add_team(db, w, members=aw.people, village=aw.village_id)
     with db.transaction() as s:

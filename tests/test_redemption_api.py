@@ -11,7 +11,7 @@ from pyzbar.pyzbar import decode
 
 from ledger.timeutil import LOCAL_TZ, utcnow
 from tests.conftest import audit_clean
-from tests.test_redemption_support import give_points, make_household, make_person, make_town
+from tests.builders.redemption import give_points, make_household, make_person, make_town
 
 API = "/api/v1/redemption"
 CLERK, OTHER_CLERK = 901, 902

@@ -15,7 +15,7 @@ from ledger.redemption.schemas import OrderView
 from ledger.redemption.service import cancel, redeem
 from ledger.rules import store
 from tests.conftest import audit_clean
-from tests.test_redemption_support import (
+from tests.builders.redemption import (
     give_points,
     make_person,
     make_reward,

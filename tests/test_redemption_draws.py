@@ -16,7 +16,7 @@ from ledger.redemption.catalog import provider_account
 from ledger.redemption.service import fulfil
 from ledger.timeutil import utcnow
 from tests.conftest import audit_clean
-from tests.test_redemption_support import (
+from tests.builders.redemption import (
     give_points,
     make_people,
     make_reward,

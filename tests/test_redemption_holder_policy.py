@@ -11,7 +11,7 @@ from ledger.redemption.schemas import OrderView
 from ledger.redemption.service import cancel, redeem
 from ledger.rules import store
 from tests.conftest import audit_clean
-from tests.test_redemption_support import give_points, make_person, make_reward, make_shop, \
+from tests.builders.redemption import give_points, make_person, make_reward, make_shop, \
     make_town
 
 CATALOG = """
@@ -83,8 +83,8 @@ def test_redemption_only_on_the_first_and_at_the_half_years_end(db):
 
 
 def test_redemption_only_after_n_activities_attended(db, settings):
-    from tests.test_activities_support import T0, make_activity, scan
-    from tests.test_activities_support import make_world as activity_world
+    from tests.builders.activities import T0, make_activity, scan
+    from tests.builders.activities import make_world as activity_world
     w = activity_world(db)
     store.import_catalog(db, CATALOG.format(n=next(_n), policy="min_activities: 2"),
                          actor_id=1)

@@ -17,7 +17,7 @@ from ledger.redemption.catalog import provider_account
 from ledger.redemption.service import cancel, fulfil, redeem, sweep_expired_vouchers
 from ledger.timeutil import utcnow
 from tests.conftest import audit_clean
-from tests.test_redemption_support import (
+from tests.builders.redemption import (
     TOWN_ADMIN,
     give_points,
     make_household,

@@ -18,7 +18,7 @@ from ledger.redemption.catalog import provider_account
 from ledger.redemption.schemas import OrderView
 from ledger.redemption.service import cancel, fulfil, redeem
 from tests.conftest import audit_clean
-from tests.test_redemption_support import (
+from tests.builders.redemption import (
     give_points,
     make_people,
     make_person,

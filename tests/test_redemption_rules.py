@@ -10,7 +10,7 @@ from ledger.redemption.service import redeem
 from ledger.rules import store
 from ledger.timeutil import utcnow
 from tests.conftest import audit_clean
-from tests.test_redemption_support import (
+from tests.builders.redemption import (
     give_points,
     make_person,
     make_reward,
@@ -19,7 +19,7 @@ from tests.test_redemption_support import (
     points,
     serve,
 )
-from tests.test_rules_support import family, make_world
+from tests.builders.rules import family, make_world
 
 
 def test_balance_below_the_catalogs_redeem_minimum_refuses_the_order(db):

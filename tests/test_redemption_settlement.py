@@ -14,7 +14,7 @@ from ledger.redemption.service import cancel, fulfil, redeem
 from ledger.redemption.settlement import settlement_csv, settlement_report
 from ledger.timeutil import LOCAL_TZ, utcnow
 from tests.conftest import audit_clean
-from tests.test_redemption_support import (
+from tests.builders.redemption import (
     give_points,
     make_person,
     make_reward,

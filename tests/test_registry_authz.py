@@ -17,7 +17,7 @@ from ledger.identity.roles import ALL_ROLES
 from ledger.journal import service as journal
 from ledger.journal.accounts import open_account
 from tests.conftest import audit_clean
-from tests.test_registry_support import (
+from tests.builders.registry import (
     SHARDS,
     fake_id,
     make_household,

@@ -15,7 +15,7 @@ from ledger.registry.models import Household, Person
 from ledger.errors import Forbidden, InvalidInput
 from ledger.identity.service import SYSTEM
 from ledger.journal.models import Account
-from tests.test_registry_support import fake_id, fake_phone, make_person, make_world
+from tests.builders.registry import fake_id, fake_phone, make_person, make_world
 
 HEADER = "村（社区）,户号,地址,姓名,手机号,身份证号,志愿者,户主\n"
 

@@ -12,7 +12,7 @@ from pyzbar.pyzbar import decode
 from typer.testing import CliRunner
 
 from ledger.registry import plates
-from tests.test_registry_support import make_household, make_world
+from tests.builders.registry import make_household, make_world
 
 
 def _decoded(png: bytes) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ledger.identity import otp
 from ledger.ratelimit import RateLimiter
-from tests.test_registry_support import fake_id, fake_phone, make_household, make_person, make_world
+from tests.builders.registry import fake_id, fake_phone, make_household, make_person, make_world
 
 
 def test_phone_in_full_for_admins_masked_for_field_roles_id_always_masked(client, db, auth):

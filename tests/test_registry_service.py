@@ -15,7 +15,7 @@ from ledger.registry.privacy import mask_id_number, mask_phone, normalize_id_num
 from ledger.errors import Conflict, Forbidden, InvalidInput
 from ledger.journal.models import Account
 from tests.conftest import audit_clean
-from tests.test_registry_support import fake_id, fake_phone, make_household, make_person, make_world
+from tests.builders.registry import fake_id, fake_phone, make_household, make_person, make_world
 
 
 class Admin:

@@ -15,7 +15,7 @@ from ledger.rules import service as svc
 from ledger.rules import store
 from ledger.rules.models import RuleCounter
 from tests.conftest import audit_clean
-from tests.test_rules_support import T0, add_household, add_person, balance, make_world, staff
+from tests.builders.rules import T0, add_household, add_person, balance, make_world, staff
 
 CATALOG = """
 catalog:

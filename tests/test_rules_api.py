@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from ledger.rules import catalog_io
-from tests.test_rules_support import family, load, make_world
+from tests.builders.rules import family, load, make_world
 
 BASE = "/api/v1/rules"
 

@@ -13,7 +13,7 @@ from ledger.errors import InvalidInput
 from ledger.rules import catalog_io, plain, store
 from ledger.rules import service as svc
 from ledger.rules.models import CatalogVersion, RuleCatalog, RuleItem
-from tests.test_rules_support import T0, family, load, make_world, staff
+from tests.builders.rules import T0, family, load, make_world, staff
 
 
 @pytest.mark.parametrize("code", catalog_io.SHIPPED)

@@ -16,7 +16,7 @@ from ledger.rules.catalog_io import from_plain, load_text
 from ledger.rules.plain import to_dict
 from ledger.identity.actor import Actor
 from tests.conftest import audit_clean
-from tests.test_rules_support import T0, add_person, balance, make_world, staff
+from tests.builders.rules import T0, add_person, balance, make_world, staff
 
 CATALOG = """
 catalog:
@@ -151,7 +151,7 @@ def test_currency_keys_are_checked_and_round_trip():
 
 
 def test_me_and_the_api_show_coins_and_banked_hours(client, db, settings, town):
-    from tests.pages_support import sign_in
+    from tests.builders.pages import sign_in
     a, b = add_person(db, town, "郑好"), add_person(db, town, "钱多")
     rec(db, settings, town, "K1", a)
     sign_in(client, settings, "volunteer", person_id=a)

@@ -16,7 +16,7 @@ from ledger.rules.expiry import expire_due, post_opening_grants
 from ledger.rules.periods import local_date
 from ledger.rules.workflow import post_due_notices
 from tests.conftest import audit_clean
-from tests.test_rules_support import add_household, balance, load, make_world, staff
+from tests.builders.rules import add_household, balance, load, make_world, staff
 
 JAN1_2026 = datetime(2025, 12, 31, 16, 0, tzinfo=UTC)  # local midnight
 DEC30 = datetime(2026, 12, 30, 2, 0, tzinfo=UTC)

@@ -11,7 +11,7 @@ from ledger.rules import service as svc
 from ledger.rules.expiry import Event, expire_due, fifo, post_opening_grants
 from ledger.rules.thresholds import standing
 from tests.conftest import audit_clean
-from tests.test_rules_support import balance, family, load, make_world, staff
+from tests.builders.rules import balance, family, load, make_world, staff
 
 D = lambda y, m, d: datetime(y, m, d, 2, 0, tzinfo=UTC)
 EXP = lambda y, m, d: datetime(y, m, d, tzinfo=UTC) - timedelta(hours=8)

@@ -14,8 +14,8 @@ from ledger.rules import levels, store
 from ledger.rules import service as svc
 from ledger.rules.catalog_io import from_plain, load_text
 from ledger.rules.plain import to_dict
-from tests.pages_support import sign_in
-from tests.test_rules_support import T0, add_person, make_world, staff
+from tests.builders.pages import sign_in
+from tests.builders.rules import T0, add_person, make_world, staff
 
 CATALOG = """
 catalog:

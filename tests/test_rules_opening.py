@@ -9,7 +9,7 @@ from ledger.rules import service as svc
 from ledger.rules import store
 from ledger.rules.expiry import post_opening_grants
 from tests.conftest import audit_clean
-from tests.test_rules_support import add_household, add_person, balance, make_world, staff
+from tests.builders.rules import add_household, add_person, balance, make_world, staff
 
 CATALOG = """
 catalog:

@@ -20,7 +20,7 @@ from ledger.rules import service as svc
 from ledger.rules.models import AwardRecord
 from ledger.rules.periods import local_date, period_key
 from tests.conftest import audit_clean
-from tests.test_rules_support import T0, add_household, add_person, balance, make_world, staff
+from tests.builders.rules import T0, add_household, add_person, balance, make_world, staff
 
 PERIODS = ("day", "week", "month", "year")
 _codes = itertools.count()

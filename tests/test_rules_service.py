@@ -18,7 +18,7 @@ from ledger.rules.service import RuleRefused
 from ledger.rules.thresholds import redemption_refusal, standing
 from ledger.rules.workflow import approve_award
 from tests.conftest import audit_clean
-from tests.test_rules_support import BUDGET, T0, balance, family, load, make_world, staff
+from tests.builders.rules import BUDGET, T0, balance, family, load, make_world, staff
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ from ledger.redemption.service import redeem
 from ledger.rules import service as svc
 from ledger.rules import standing, store
 from ledger.rules.thresholds import redemption_refusal
-from tests.test_redemption_support import make_reward, make_shop
-from tests.test_rules_support import T0, add_person, make_world, staff
+from tests.builders.redemption import make_reward, make_shop
+from tests.builders.rules import T0, add_person, make_world, staff
 
 CATALOG = """
 catalog:

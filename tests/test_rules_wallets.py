@@ -18,8 +18,8 @@ from ledger.redemption import service as shop
 from ledger.rules import store
 from ledger.rules import service as svc
 from tests.conftest import audit_clean
-from tests.test_redemption_support import make_reward, make_shop, points
-from tests.test_rules_support import T0, add_person, balance, family, make_world, staff
+from tests.builders.redemption import make_reward, make_shop, points
+from tests.builders.rules import T0, add_person, balance, family, make_world, staff
 
 ROLLUP = """
 catalog:

@@ -14,7 +14,7 @@ from ledger.rules import workflow as wf
 from ledger.rules.explain import explain_entry, recorder_report, village_notices
 from ledger.rules.service import RuleRefused
 from tests.conftest import audit_clean
-from tests.test_rules_support import (
+from tests.builders.rules import (
     BUDGET,
     T0,
     add_person,

@@ -21,7 +21,7 @@ from ledger.rules.periods import local_date, period_key
 from ledger.rules.workflow import post_due_notices
 from ledger.timeutil import utcnow
 from tests.conftest import audit_clean
-from tests.test_rules_support import add_household, add_person, balance, load, make_world, staff
+from tests.builders.rules import add_household, add_person, balance, load, make_world, staff
 
 def score_balance(db, holder_type: str, holder_id: int) -> int:
     """What counts for the holder without being held by it (ledger/rules/wallets.py)."""

@@ -573,7 +573,7 @@ def test_schema_declares_the_idempotency_key_on_every_operation_that_requires_it
 def test_a_village_admins_station_report_holds_only_their_stations_figures(client, auth, db):
     """The town's totals less one's own row would be the other villages' figures: a village
     admin's totals and 挂牌-only list are of their own stations."""
-    from tests.test_matching_support import make_town
+    from tests.builders.matching import make_town
     t = make_town(db)
     with db.transaction() as s:
         hh = add_household(s, HouseholdDraft(t.w.other_village_id, "黄大伯", address="坑东村 9 号"))

@@ -16,7 +16,7 @@ from ledger.db import Database
 from ledger.identity import current
 from ledger.ratelimit import RateLimiter
 from tests.test_faults import private_redis  # noqa: F401 - fixture
-from tests.test_registry_support import make_person, make_user, make_world
+from tests.builders.registry import make_person, make_user, make_world
 from tests.tokens import bearer, ensure_user, token_for
 
 PASSWORD = "correct-horse-9"

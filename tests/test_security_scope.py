@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.pages_support import sign_in
-from tests.test_rules_support import add_household, add_person, load, make_world
+from tests.builders.pages import sign_in
+from tests.builders.rules import add_household, add_person, load, make_world
 
 BASE = "/api/v1/rules"
 

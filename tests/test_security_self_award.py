@@ -12,7 +12,7 @@ from ledger.redemption import draws
 from tests.conftest import audit_clean
 from tests.test_redemption_draws import SEED, _define
 from tests.test_redemption_draws import town as draw_town  # noqa: F401 - fixture
-from tests.test_rules_support import add_household, add_person, load, make_world
+from tests.builders.rules import add_household, add_person, load, make_world
 
 BASE = "/api/v1/rules"
 

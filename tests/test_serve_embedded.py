@@ -21,7 +21,7 @@ from ledger.db import Database
 from ledger.redemption.models import Voucher
 from ledger.redemption.service import redeem
 from ledger.timeutil import utcnow
-from tests.test_redemption_support import (
+from tests.builders.redemption import (
     give_points,
     make_person,
     make_reward,

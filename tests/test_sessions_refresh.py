@@ -14,9 +14,9 @@ from ledger.identity import sessions
 from ledger.ratelimit import RateLimiter
 from ledger.timeutil import utcnow
 from tests.conftest import REDIS_URL
-from tests.pages_support import form_fields
+from tests.builders.pages import form_fields
 from tests.test_auth_signin import PASSWORD, Outbox
-from tests.test_registry_support import fake_phone, make_person, make_user, make_world
+from tests.builders.registry import fake_phone, make_person, make_user, make_world
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from ledger.activities.models import Attendance
 from ledger.errors import Forbidden, InvalidInput
 from ledger.sheets import attendance
-from tests.test_activities_support import T0, make_activity, make_world, minutes_of
+from tests.builders.activities import T0, make_activity, make_world, minutes_of
 
 HEADER = "活动编号,活动名称,村（社区）,姓名,身份证号,手机号,签到时间,签退时间,备注\n"
 
@@ -74,7 +74,7 @@ def test_a_list_with_errors_records_nothing(db, settings):
 
 
 def test_api_and_page_take_attendance_lists(client, db, settings, auth):
-    from tests.pages_support import form_fields, sign_in
+    from tests.builders.pages import form_fields, sign_in
     w = make_world(db)
     act = make_activity(db, w)
     a, b = _local(T0), _local(T0 + timedelta(minutes=90))

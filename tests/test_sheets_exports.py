@@ -13,7 +13,7 @@ from ledger.errors import Forbidden
 from ledger.identity.service import SYSTEM
 from ledger.registry.models import Household, Person
 from ledger.sheets import exports
-from tests.test_recognition_support import award, deduct, make_world, serve
+from tests.builders.recognition import award, deduct, make_world, serve
 
 
 class VillageAdmin:

@@ -17,7 +17,7 @@ from ledger.journal.models import JournalEntry, Posting
 from ledger.recognition import rollups
 from ledger.recognition.models import HolderRollup
 from ledger.sheets import history
-from tests.test_registry_support import fake_id, make_household, make_person, make_world
+from tests.builders.registry import fake_id, make_household, make_person, make_world
 
 HEADER = ("村（社区）,对象,姓名/户主,身份证号,手机号,门牌码,日期,积分,服务时长（小时）,"
           "事由,来源,原始编号\n")
@@ -198,7 +198,7 @@ def test_an_entry_posted_with_a_local_time_verifies_in_the_audit(db):
     database stores it: the audit verifies the entry (before, it reported a digest mismatch)."""
     from datetime import datetime
 
-    from tests.test_recognition_support import award, make_world as recognition_world
+    from tests.builders.recognition import award, make_world as recognition_world
     w = recognition_world(db, people=1, households=0, villages=1)
     award(db, w.villages[0], "person", w.people[0], 5,
           at=datetime(2023, 5, 5, 12, 0, tzinfo=history.LOCAL_TZ))

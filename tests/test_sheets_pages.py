@@ -9,7 +9,7 @@ from pathlib import Path
 from openpyxl import load_workbook
 
 from ledger.registry import service as registry
-from tests.pages_support import form_fields, sign_in
+from tests.builders.pages import form_fields, sign_in
 
 FIXTURES = Path(__file__).parent / "fixtures" / "sheets"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -67,7 +67,7 @@ def test_template_downloads_with_the_chinese_header(client, db, settings):
 
 
 def _history_world(db):
-    from tests.test_registry_support import make_person, make_world
+    from tests.builders.registry import make_person, make_world
     w = make_world(db)
     make_person(db, w.own, name="陈美玲")
     return w
@@ -114,7 +114,7 @@ def test_stock_page_is_for_town_admins(client, db, settings):
 def test_sheets_page_prints_the_notice_and_score_sheets(client, db, settings):
     from datetime import datetime
 
-    from tests.test_recognition_support import make_world
+    from tests.builders.recognition import make_world
     w = make_world(db, people=0, households=1, villages=1)
     sign_in(client, settings, "village_admin", village_id=w.villages[0])
     home = client.get("/admin/sheets")

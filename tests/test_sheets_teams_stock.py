@@ -12,8 +12,8 @@ from ledger.identity.service import SYSTEM
 from ledger.registry import csvio
 from ledger.registry.models import Team, TeamMember
 from ledger.sheets import stock, teams
-from tests.test_redemption_support import make_reward, make_shop, reward_row
-from tests.test_registry_support import fake_id, make_person, make_world
+from tests.builders.redemption import make_reward, make_shop, reward_row
+from tests.builders.registry import fake_id, make_person, make_world
 
 HEADER = ("队伍名称,队伍类型,所属村（社区）,常设队伍,成员姓名,成员身份证号,成员手机号,"
           "成员所在村（社区）,队长\n")

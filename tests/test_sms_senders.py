@@ -15,7 +15,7 @@ from ledger.identity import otp, sms
 from ledger.ratelimit import RateLimiter
 from tests.conftest import REDIS_URL
 from tests.fake_providers import FakeAliyunSms, FakeTencentSms
-from tests.test_registry_support import fake_phone, make_person, make_world
+from tests.builders.registry import fake_phone, make_person, make_world
 
 ALI = dict(access_key_id="LTAI-test", access_key_secret="ali-secret-1", sign_name="宝盖镇积分",
            template_id="SMS_71390007", template_params=("code",))

@@ -18,8 +18,8 @@ from ledger.registry.models import Household
 from ledger.rules import store
 from ledger.timeutil import LOCAL_TZ, utcnow
 from ledger.units import points_of, points_text, steps_of
-from tests.test_recognition_support import award, make_world
-from tests.test_redemption_support import give_points, make_reward, make_shop
+from tests.builders.recognition import award, make_world
+from tests.builders.redemption import give_points, make_reward, make_shop
 
 CLERK = 811
 

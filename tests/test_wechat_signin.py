@@ -17,10 +17,10 @@ from ledger.identity import wechat
 from ledger.identity.models import AppUser, WechatBinding
 from ledger.registry.models import Person
 from tests.fake_providers import FakeWechat
-from tests.pages_support import form_fields
+from tests.builders.pages import form_fields
 from tests.test_pages_checkin import _activity, _code_url
 from tests.test_pages_signin import CapturingSender
-from tests.test_redemption_support import make_person
+from tests.builders.redemption import make_person
 
 WECHAT_UA = ("Mozilla/5.0 (Linux; Android 13; V2148A) AppleWebKit/537.36 (KHTML, like Gecko) "
              "Chrome/116.0.0.0 Mobile Safari/537.36 XWEB/1160065 MicroMessenger/8.0.47.2560")
@@ -144,7 +144,7 @@ def test_code_exchange_and_userinfo_follow_the_documented_requests(fake_wechat):
 
 
 def test_a_second_volunteer_verifying_the_same_wechat_takes_it_over(db):
-    from tests.test_registry_support import make_world
+    from tests.builders.registry import make_world
     from ledger.identity.service import Identity
     w = make_world(db, fund=False)
     a, b = make_person(db, w.own), make_person(db, w.own)

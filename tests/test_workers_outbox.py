@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from ledger import ops, outbox
 from ledger.outbox import OutboxRow
 from ledger.timeutil import utcnow
-from tests.test_recognition_support import award, make_world
+from tests.builders.recognition import award, make_world
 
 RUNS: list[dict] = []
 

@@ -22,7 +22,7 @@ from ledger.recognition import service
 from ledger.recognition.models import HonorList, StarChange
 from tests.conftest import ON_CI
 from tests.procs import kill_group, stop_group
-from tests.test_recognition_support import award, make_world, serve
+from tests.builders.recognition import award, make_world, serve
 
 ROOT = Path(__file__).resolve().parent.parent
 REDIS = os.environ.get("JIFEN_REDIS_URL") or ("redis://127.0.0.1:6379/15" if ON_CI else None)
@@ -200,7 +200,7 @@ def test_a_real_worker_pays_the_points_a_check_out_handed_on(db, settings, redis
 
     from ledger.activities import awards
     from ledger.timeutil import utcnow
-    from tests import test_activities_support as acts
+    from tests.builders import activities as acts
     from workers.celery_app import celery_sender, make_app
     w = acts.make_world(db)
     start = utcnow() - timedelta(hours=3)

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from ledger.recognition.models import StarChange
 from ledger.timeutil import utcnow
-from tests.test_recognition_support import make_world, serve
+from tests.builders.recognition import make_world, serve
 
 
 @pytest.fixture
@@ -64,7 +64,7 @@ def test_jifen_task_command_runs_a_task(db, tmp_path, monkeypatch, worker_state)
 
 def test_plates_and_posters_render_into_the_data_directory(db, settings, worker_state):
     from ledger.recognition import honor
-    from tests.test_recognition_support import award
+    from tests.builders.recognition import award
     w = make_world(db, people=2)
     award(db, w.villages[0], "person", w.people[0], 5)
     out = worker_state.app.tasks["jifen.render.plates"](w.villages[0])

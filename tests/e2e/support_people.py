@@ -11,7 +11,7 @@ import uuid
 
 from ledger.registry.models import Person
 from tests.e2e.conftest import LiveApp
-from tests.test_redemption_support import make_person
+from tests.builders.redemption import make_person
 
 SMS_WAIT_S = 10
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from api.auth import Principal
 from ledger.timeutil import LOCAL_TZ, utcnow
 from tests.e2e.conftest import shot, sign_in_as
-from tests.test_redemption_support import give_points, make_people, make_town
+from tests.builders.redemption import give_points, make_people, make_town
 
 
 def test_admin_edits_a_rule_and_publishes_an_honor_list(browser, live_app):

@@ -13,7 +13,7 @@ from api.auth import Principal
 from ledger.redemption import service as redemption
 from ledger.redemption.vouchers import voucher_url
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, PHONE, sign_in_as
-from tests.test_redemption_support import (
+from tests.builders.redemption import (
     give_points,
     make_person,
     make_reward,
@@ -51,9 +51,9 @@ def voucher(live_app):
     give_points(db, "person", person, village, 80)
     shop = make_shop(db, town["town"], name="扫码测试超市", clerks=(CLERK_USER,))
     reward = make_reward(db, shop, stock=1, cost_points=80, name="保温杯")
-    order = redemption.redeem(db, reward_id=reward["id"], holder_type="person",
+    order = redemption.redeem(db, reward_id=reward.id, holder_type="person",
                               holder_id=person, quantity=1, actor_id=None, key=None)
-    return order["voucher"]["code"]
+    return order.voucher.code
 
 
 def test_clerk_scans_voucher_with_the_phone_camera(playwright, live_app, voucher, tmp_path):

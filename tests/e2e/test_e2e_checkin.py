@@ -11,7 +11,7 @@ import time
 from api.auth import Principal
 from ledger.identity import service as identity
 from tests.e2e.conftest import axe_violations, shot, sign_in_as
-from tests.test_redemption_support import make_person, make_town
+from tests.builders.redemption import make_person, make_town
 
 ORGANIZER = 91_001
 MIN_STAY_S = 61  # service minutes are whole minutes, floored: stay just over one

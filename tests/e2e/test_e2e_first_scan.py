@@ -13,7 +13,7 @@ from ledger.activities import planning, tokens
 from ledger.timeutil import utcnow
 from tests.e2e.conftest import sign_in_as
 from tests.e2e.support_people import decode_qr, make_volunteer, path_of, sign_in_by_phone
-from tests.test_redemption_support import make_town
+from tests.builders.redemption import make_town
 
 ORGANIZER = 91_101
 ROTATE_S = 5

@@ -7,7 +7,7 @@ from __future__ import annotations
 from api.auth import Principal
 from ledger.registry.models import Household
 from tests.e2e.conftest import axe_violations, shot, sign_in_as
-from tests.test_redemption_support import make_household, make_town
+from tests.builders.redemption import make_household, make_town
 
 
 def test_inspection_shows_on_the_public_household_page(browser, live_app, page):

@@ -7,7 +7,7 @@ import re
 
 from api.auth import Principal
 from tests.e2e.conftest import axe_violations, shot, sign_in_as
-from tests.test_redemption_support import (
+from tests.builders.redemption import (
     give_points,
     make_person,
     make_reward,
@@ -30,7 +30,7 @@ def test_order_voucher_and_clerk_fulfilment(browser, live_app, page):
     sign_in_as(page, live_app, Principal(user_id=90_000, name="陈阿姨",
                                          roles=(("volunteer", village),), person_id=person))
     page.goto("/rewards")
-    card = page.locator(f"#reward-{reward['id']}")
+    card = page.locator(f"#reward-{reward.id}")
     assert "需 50 积分" in card.inner_text()
     shot(page, "rewards")
     assert axe_violations(page) == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from api.auth import Principal
 from tests.e2e.conftest import axe_violations, shot, sign_in_as
-from tests.test_redemption_support import make_people, make_town
+from tests.builders.redemption import make_people, make_town
 
 
 def test_village_admin_checks_then_imports_historical_points(page, live_app, tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from tests.e2e.conftest import axe_violations
 from tests.e2e.support_people import make_volunteer, sign_in_by_phone
-from tests.test_redemption_support import make_town
+from tests.builders.redemption import make_town
 
 
 def test_new_volunteer_signs_in_with_a_phone_code(live_app, page):

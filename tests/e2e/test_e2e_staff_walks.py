@@ -29,7 +29,7 @@ from tests.e2e.support_people import (
     sign_in_by_phone,
     sign_in_with_password,
 )
-from tests.test_redemption_support import (
+from tests.builders.redemption import (
     give_points,
     make_household,
     make_people,
@@ -147,9 +147,9 @@ def test_clerk_walk(browser, live_app, page):
     oil = make_reward(db, shop, name="花生油一桶", kind="goods", cost_points=20, stock=5)
     resident = make_person(db, village)
     give_points(db, "person", resident, village, 40)
-    order = redemption.redeem(db, reward_id=oil["id"], holder_type="person",
+    order = redemption.redeem(db, reward_id=oil.id, holder_type="person",
                               holder_id=resident, quantity=1, actor_id=1, key=None)
-    code = order["voucher"]["code"]
+    code = order.voucher.code
     shown = "-".join(code[i:i + 4] for i in range(0, len(code), 4))  # as the voucher reads
 
     sign_in_with_password(page, login, PASSWORD)

@@ -33,7 +33,7 @@ from tests.e2e.support_people import (
     sign_in_with_password,
 )
 from tests.e2e.test_e2e_camera import write_y4m
-from tests.test_redemption_support import (
+from tests.builders.redemption import (
     give_points,
     make_household,
     make_reward,

@@ -335,7 +335,7 @@ def test_admin_pages_at_phone_size_pass_axe(browser, live_app, page):
 def test_honor_list_on_notice_takes_an_objection(browser, live_app, page):
     """An admin puts a reviewed honor list on notice; a resident objects on its public page."""
     from ledger.timeutil import LOCAL_TZ
-    from tests.test_redemption_support import give_points, make_people, make_town
+    from tests.builders.redemption import give_points, make_people, make_town
     db = live_app.db
     village = make_town(db, villages=1)["villages"][0]
     for person, pts in zip(make_people(db, village, 2), (60, 40), strict=True):

@@ -1,22 +1,20 @@
 """Builders shared by the rule-engine tests (no tests here). Catalogs, awards and workflows go
-through the service functions users call; registry rows are added directly until the registry
-offers its own service functions."""
+through the service functions users call; towns, villages, households and people through the
+registry's own (`ledger.registry.service`)."""
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from ledger.registry.models import Household, Person, Town, Village
 from ledger.db import Database
+from ledger.identity.actor import Actor
 from ledger.journal import service
 from ledger.journal.models import Account
+from ledger.registry import service as registry
 from ledger.rules import store
-from ledger.identity.actor import Actor
-from ledger.timeutil import utcnow
 
 SHARDS = 4
 BUDGET = 1_000_000
@@ -35,14 +33,8 @@ class World:
 def make_world(db: Database, villages=("塘后村", "坑东村", "塘边村"), budget: int = BUDGET
                ) -> World:
     with db.transaction() as s:
-        town = Town(name="宝盖镇", city="石狮市", prefecture="泉州市", created_at=utcnow())
-        s.add(town)
-        s.flush()
-        vs = {name: Village(town_id=town.id, name=name, kind="village", created_at=utcnow())
-              for name in villages}
-        s.add_all(vs.values())
-        s.flush()
-        w = World(town.id, {n: v.id for n, v in vs.items()})
+        town = registry.add_town(s, "宝盖镇", "石狮市", "泉州市")
+        w = World(town.id, {n: registry.add_village(s, town.id, n).id for n in villages})
     for vid in w.villages.values():
         if budget:
             service.allocate(db, shards=SHARDS, town_id=w.town, village_id=vid, amount=budget,
@@ -52,10 +44,7 @@ def make_world(db: Database, villages=("塘后村", "坑东村", "塘边村"), b
 
 def add_household(db: Database, w: World, name: str, village: str = "塘后村") -> int:
     with db.transaction() as s:
-        h = Household(village_id=w.villages[village], plate_code=uuid.uuid4().hex[:16],
-                      head_name=name, created_at=utcnow())
-        s.add(h)
-        s.flush()
+        h = registry.add_household(s, registry.HouseholdDraft(w.villages[village], name))
         w.households[name] = h.id
         return h.id
 
@@ -63,11 +52,9 @@ def add_household(db: Database, w: World, name: str, village: str = "塘后村")
 def add_person(db: Database, w: World, name: str, village: str = "塘后村",
                household: str | None = None) -> int:
     with db.transaction() as s:
-        p = Person(village_id=w.villages[village], name=name,
-                   household_id=w.households[household] if household else None,
-                   created_at=utcnow())
-        s.add(p)
-        s.flush()
+        p = registry.add_person(s, registry.PersonDraft(
+            w.villages[village], name,
+            household_id=w.households[household] if household else None))
         w.people[name] = p.id
         return p.id
 

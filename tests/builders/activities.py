@@ -1,6 +1,6 @@
 """Builders shared by the activities tests (no tests here). Activities, sign-ups and scans go
-through the service functions users call; registry rows (town, villages, households, people)
-are added directly until the registry offers its own service functions."""
+through the service functions users call; towns, villages, households and people through the
+registry's own functions (`ledger.registry.service`)."""
 
 from __future__ import annotations
 
@@ -10,15 +10,16 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from ledger.registry.models import Household, Person, Town, Village
 from ledger.activities import planning, tokens
 from ledger.activities import service as checkin
-from ledger.activities.planning import Actor, ActivityDraft
+from ledger.activities.planning import ActivityDraft, Actor
 from ledger.db import Database
 from ledger.journal import service as journal
 from ledger.journal.models import Account, HolderType, Purpose, Unit
+from ledger.registry import service as registry
+from ledger.registry.models import Person
+from ledger.registry.privacy import id_check_digit
 from ledger.rules import store
-from ledger.timeutil import utcnow
 
 SHARDS = 4
 # 2026-03-05 09:00 in Baogai (UTC+8): the town's monthly activity day (每月5日).
@@ -74,28 +75,23 @@ class World:
         return Actor(5000 + i, person_id=self.people[i], roles=(("volunteer", None),))
 
 
+def _id_number(i: int) -> str:
+    """A valid resident ID number of Shishi (350581), born 1990-01-01, the i-th of that day."""
+    first17 = f"35058119900101{i:03d}"
+    return first17 + id_check_digit(first17)
+
+
 def make_world(db: Database, n_people: int = 6, *, fund: bool = True) -> World:
-    now = utcnow()
     with db.transaction() as s:
-        town = Town(name=f"宝盖镇{uuid.uuid4().hex[:4]}", city="石狮市", prefecture="泉州市",
-                    created_at=now)
-        s.add(town)
-        s.flush()
-        v1 = Village(town_id=town.id, name="塘边村", kind="village", created_at=now)
-        v2 = Village(town_id=town.id, name="坑东村", kind="village", created_at=now)
-        s.add_all([v1, v2])
-        s.flush()
-        hh = Household(village_id=v1.id, plate_code=uuid.uuid4().hex[:16], head_name="陈大明",
-                       address="塘边村 1 号", created_at=now)
-        s.add(hh)
-        s.flush()
-        people = [Person(village_id=v1.id, household_id=hh.id if i == 0 else None,
-                         name=f"林志愿{i}", phone=f"1380000{i:04d}",
-                         id_number=f"35058119900101{i:04d}", is_volunteer=True, created_at=now)
-                  for i in range(n_people)]
-        s.add_all(people)
-        s.flush()
-        w = World(town.id, v1.id, v2.id, [p.id for p in people], hh.id, hh.plate_code)
+        town = registry.add_town(s, f"宝盖镇{uuid.uuid4().hex[:4]}", "石狮市", "泉州市")
+        v1 = registry.add_village(s, town.id, "塘边村")
+        v2 = registry.add_village(s, town.id, "坑东村")
+        hh = registry.add_household(s, registry.HouseholdDraft(v1.id, "陈大明", "塘边村 1 号"))
+        people = registry.add_people(s, [registry.PersonDraft(
+            v1.id, f"林志愿{i}", household_id=hh.id if i == 0 else None,
+            phone=f"1380000{i:04d}", id_number=_id_number(i), is_volunteer=True)
+            for i in range(n_people)])
+        w = World(town.id, v1.id, v2.id, people, hh.id, hh.plate_code)
     store.import_catalog(db, CATALOG, actor_id=ADMIN_ID, town_id=w.town_id)
     if fund:
         for v in (w.village_id, w.other_village_id):

@@ -1,20 +1,19 @@
 """Builders shared by the redemption tests (no tests here). Points, providers and rewards are made
-through the service functions users call; registry rows (town, villages, households, people) are
-added directly until the registry offers its own service functions."""
+through the service functions users call; towns, villages, households and people through the
+registry's own (`ledger.registry.service`)."""
 
 from __future__ import annotations
 
 import uuid
 
-from ledger.registry.models import Household, Person, Town, Village
 from ledger.db import Database
+from ledger.identity.actor import Actor
 from ledger.journal import queries, service
 from ledger.journal.accounts import open_account
 from ledger.journal.posting import Line, post_entry
-from ledger.identity.actor import Actor
 from ledger.redemption import catalog
 from ledger.redemption.schemas import RewardView
-from ledger.timeutil import utcnow
+from ledger.registry import service as registry
 
 SHARDS = 4
 ADMIN = 1
@@ -23,15 +22,9 @@ TOWN_ADMIN = Actor(ADMIN, roles=(("town_admin", None),))
 
 def make_town(db: Database, villages: int = 2) -> dict:
     with db.transaction() as s:
-        town = Town(name=f"宝盖镇{uuid.uuid4().hex[:4]}", city="石狮市", prefecture="泉州市",
-                    created_at=utcnow())
-        s.add(town)
-        s.flush()
-        vs = [Village(town_id=town.id, name=f"塘边村{i}", kind="village", created_at=utcnow())
-              for i in range(villages)]
-        s.add_all(vs)
-        s.flush()
-        ids = {"town": town.id, "villages": [v.id for v in vs]}
+        town = registry.add_town(s, f"宝盖镇{uuid.uuid4().hex[:4]}", "石狮市", "泉州市")
+        ids = {"town": town.id, "villages": [registry.add_village(s, town.id, f"塘边村{i}").id
+                                             for i in range(villages)]}
     for v in ids["villages"]:
         service.allocate(db, shards=SHARDS, town_id=ids["town"], village_id=v,
                          amount=1_000_000, actor_id=ADMIN, key=None)
@@ -40,21 +33,15 @@ def make_town(db: Database, villages: int = 2) -> dict:
 
 def make_household(db: Database, village_id: int) -> int:
     with db.transaction() as s:
-        h = Household(village_id=village_id, plate_code=uuid.uuid4().hex[:16],
-                      head_name="陈家", created_at=utcnow())
-        s.add(h)
-        s.flush()
-        return h.id
+        return registry.add_household(s, registry.HouseholdDraft(village_id, "陈家")).id
 
 
 def make_people(db: Database, village_id: int, n: int, *, household_id: int | None = None,
                 volunteer: bool = True) -> list[int]:
     with db.transaction() as s:
-        people = [Person(village_id=village_id, household_id=household_id, name=f"志愿者{i}",
-                         is_volunteer=volunteer, created_at=utcnow()) for i in range(n)]
-        s.add_all(people)
-        s.flush()
-        return [p.id for p in people]
+        return registry.add_people(s, [registry.PersonDraft(
+            village_id, f"志愿者{i}", household_id=household_id, is_volunteer=volunteer)
+            for i in range(n)])
 
 
 def make_person(db: Database, village_id: int, **kw) -> int:

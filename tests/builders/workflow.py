@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from ledger.registry.models import Household, Village
 from ledger.rules import store
-from tests.test_redemption_support import make_household, make_person, make_town
+from tests.builders.redemption import make_household, make_person, make_town
 
 
 @dataclass

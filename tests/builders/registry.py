@@ -7,11 +7,11 @@ import itertools
 import uuid
 from dataclasses import dataclass
 
-from ledger.registry import service as registry
-from ledger.registry.privacy import id_check_digit
 from ledger.db import Database
 from ledger.identity import service as identity
 from ledger.journal import service as journal
+from ledger.registry import service as registry
+from ledger.registry.privacy import id_check_digit
 
 SHARDS = 4
 BUDGET = 1_000_000

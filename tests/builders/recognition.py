@@ -1,7 +1,7 @@
 """Builders shared by the recognition and worker tests (no tests here). Points and minutes go
 through the ledger's flows (book.award / book.deduct / the activities' minutes booking), as the
-rule engine and check-ins post them; registry rows are added directly until the registry offers
-its own service functions."""
+rule engine and check-ins post them; towns, villages, households, people and teams through the
+registry's own functions (`ledger.registry.service`)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from ledger import outbox
-from ledger.registry.models import Household, Person, Team, TeamMember, Town, Village
 from ledger.activities.minutes import book_minutes
 from ledger.db import Database
 from ledger.journal import book
 from ledger.journal import service as journal
 from ledger.recognition import leaderboards, rollups
+from ledger.registry import service as registry
 from ledger.timeutil import utcnow
 
 SHARDS = 4
@@ -42,27 +42,15 @@ def make_world(db: Database, *, people: int = 6, households: int = 4, villages: 
     leaderboards.configure(db.engine, None)
     now = utcnow()
     with db.transaction() as s:
-        town = Town(name=f"宝盖镇{uuid.uuid4().hex[:4]}", city="石狮市", prefecture="泉州市",
-                    created_at=now)
-        s.add(town)
-        s.flush()
-        vs = [Village(town_id=town.id, name=n, kind="village", created_at=now)
-              for n in ("塘边村", "坑东村", "前园村")[:villages]]
-        s.add_all(vs)
-        s.flush()
-        w = World(town.id, [v.id for v in vs])
-        hs = [Household(village_id=w.villages[i % villages], plate_code=uuid.uuid4().hex[:16],
-                        head_name=f"陈{'一二三四五六七八'[i % 8]}明", created_at=now)
-              for i in range(households)]
-        s.add_all(hs)
-        s.flush()
-        w.households = [h.id for h in hs]
-        ps = [Person(village_id=w.villages[i % villages],
-                     name=f"林志{'甲乙丙丁戊己庚辛'[i % 8]}{i}", is_volunteer=True, created_at=now)
-              for i in range(people)]
-        s.add_all(ps)
-        s.flush()
-        w.people = [p.id for p in ps]
+        town = registry.add_town(s, f"宝盖镇{uuid.uuid4().hex[:4]}", "石狮市", "泉州市", now)
+        w = World(town.id, [registry.add_village(s, town.id, n, now=now).id
+                            for n in ("塘边村", "坑东村", "前园村")[:villages]])
+        w.households = registry.add_households(s, [registry.HouseholdDraft(
+            w.villages[i % villages], f"陈{'一二三四五六七八'[i % 8]}明")
+            for i in range(households)], now)
+        w.people = registry.add_people(s, [registry.PersonDraft(
+            w.villages[i % villages], f"林志{'甲乙丙丁戊己庚辛'[i % 8]}{i}", is_volunteer=True)
+            for i in range(people)], now)
     if fund:
         for v in w.villages:
             journal.allocate(db, shards=SHARDS, town_id=w.town, village_id=v, amount=BUDGET,
@@ -72,13 +60,11 @@ def make_world(db: Database, *, people: int = 6, households: int = 4, villages: 
 
 def add_team(db: Database, w: World, name: str = "卫生环保志愿服务队", *,
              members: list[int] = (), village: int | None = None) -> int:
-    now = utcnow()
     with db.transaction() as s:
-        t = Team(town_id=w.town, village_id=village, kind="卫生环保", name=name, standing=True,
-                 created_at=now)
-        s.add(t)
-        s.flush()
-        s.add_all([TeamMember(team_id=t.id, person_id=p, joined_at=now) for p in members])
+        t = registry.add_team(s, town_id=w.town, kind="卫生环保", name=name, village_id=village,
+                              standing=True)
+        if members:
+            registry.add_members(s, t.id, list(members))
         w.teams.append(t.id)
         return t.id
 

@@ -15,7 +15,7 @@ from ledger.matching import orders as matching_orders
 from ledger.matching import service as matching
 from ledger.matching.schemas import OrderView
 from ledger.registry import service as registry
-from tests.test_activities_support import T0, World, make_world
+from tests.builders.activities import T0, World, make_world
 
 MENU = (("repair", "家电维修", "P1"), ("haircut", "爱心理发", "H1"),
         (matching_menu.FREE_TEXT_CODE, "其他服务", "P1"))
