@@ -150,6 +150,38 @@ def test_a_writer_whose_shard_ran_short_keeps_the_shard_that_could_pay(db, monke
     audit_clean(db)
 
 
+def test_a_writer_whose_shard_is_not_yet_opened_is_paid_from_one_that_is(db):
+    """The budget was allocated over fewer shards than an award asks for (the shard setting
+    was raised later): the missing shards are opened inside the award's transaction, so a
+    rolled-back attempt opens them again under new ids. A writer whose slot names one of them
+    must still be paid on its retry (keyed by the retry hint on shard 0, not the whole tuple:
+    before, every retry chose the same fresh shard and the award failed as 'budget shard
+    retries exhausted', which the Procfile's Celery worker hit). It shows on PostgreSQL, whose
+    sequences do not roll back; SQLite gives a rolled-back id out again."""
+    import threading
+    _fund(db, amount=100)  # SHARDS shards of 25
+    errors = []
+
+    def writer():
+        from ledger.journal import posting
+        posting._THREAD.slot = SHARDS + 1  # a shard past those the allocation opened
+        try:
+            service.adjust(db, shards=SHARDS * 2, village_id=1, holder_type="person",
+                           holder_id=7, amount=5, memo="test", actor_id=9, key=None)
+            service.adjust(db, shards=SHARDS * 2, village_id=1, holder_type="person",
+                           holder_id=7, amount=5, memo="test", actor_id=9, key=None)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+    t = threading.Thread(target=writer)
+    t.start()
+    t.join()
+    assert errors == []
+    assert _points(db, 7).balance == 10
+    with db.sessions() as s:
+        assert book.village_budget_available(s, 1) == 90
+    audit_clean(db)
+
+
 def test_deduction_may_take_holder_negative_but_spending_may_not(db):
     _fund(db)
     _award(db, 7, 10)

@@ -27,6 +27,7 @@ from ledger.journal.posting import (
     StaleAccountId,
     canonical_json,
     post_entry,
+    shard_key,
     shard_moved,
     shards_available,
 )
@@ -189,8 +190,8 @@ def prepare_shards(db: Database, line: Line, hints: dict) -> None:
                        memo="budget shards consolidated",
                        lines=[Line.of(a, -v, hot=True) for a, v in moved]
                        + [Line.of(best, sum(v for _, v in moved), hot=True)])
-    hints[line.accounts] = line.accounts.index(best)
-    shard_moved(line.accounts, hints[line.accounts])
+    hints[shard_key(line.accounts)] = line.accounts.index(best)
+    shard_moved(line.accounts, hints[shard_key(line.accounts)])
 
 
 _UNIT_OF = Sql.of("SELECT unit FROM account WHERE id = :id")

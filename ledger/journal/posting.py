@@ -214,9 +214,9 @@ def prepare_entry(lines: Sequence[Line], *, unit: str, kind: str, memo: str = ""
         if len(line.accounts) == 1:
             chosen.append(line.accounts[0])
         else:
-            idx = hints.get(line.accounts)
+            idx = hints.get(shard_key(line.accounts))
             if idx is None and slot is not None:
-                idx = getattr(_THREAD, "moved", {}).get(line.accounts)
+                idx = getattr(_THREAD, "moved", {}).get(shard_key(line.accounts))
             if idx is None:
                 idx = slot % len(line.accounts) if slot is not None \
                     else random.randrange(len(line.accounts))
@@ -273,13 +273,24 @@ def writer_slot() -> int:
     return slot
 
 
+def shard_key(accounts: tuple[int, ...]) -> int:
+    """What a retry hint or a thread's move names a sharded account by: its shard 0. Not the
+    whole tuple of shards: shards that did not exist yet are opened inside the transaction
+    (`accounts.shards_of`), so a transaction that rolled back on ShardsExhausted opens them
+    again under new ids, and a hint keyed by the tuple would never match its retry (with a
+    writer's fixed slot on such a shard, every retry failed alike). Shard 0 is the account the
+    budget's allocation opened and committed; when it was not, there is nothing to pay from
+    and the retry ends as budget_exhausted."""
+    return accounts[0]
+
+
 def shard_moved(accounts: tuple[int, ...], index: int) -> None:
     """The thread's shard of `accounts` could not pay and `book.prepare_shards` found `index`
     that can: the thread's later entries take it too (not the short one again)."""
     moved = getattr(_THREAD, "moved", None)
     if moved is None or len(moved) >= MAX_MOVED:
         moved = _THREAD.moved = {}
-    moved[accounts] = index
+    moved[shard_key(accounts)] = index
 
 
 def post_entry_with(session: Session, lines: Sequence[Line], *, also: PgAlso | None = None,
@@ -401,6 +412,7 @@ __all__ = [
     "post_entry_with",
     "prepare_entry",
     "reverse_entry",
+    "shard_key",
     "shard_moved",
     "shards_available",
 ]
