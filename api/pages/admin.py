@@ -19,7 +19,8 @@ from api.pages.common import (
     saved,
     t_for,
 )
-from api.pages.views import village_budgets, village_names
+from ledger.journal.queries import village_budgets
+from ledger.registry.lookup import village_names
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.identity.actor import ACTIONS, villages_of

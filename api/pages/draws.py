@@ -22,7 +22,7 @@ from api.pages.common import (
     saved,
     t_for,
 )
-from api.pages.views import village_names
+from ledger.registry.lookup import village_names
 from ledger.db import Database
 from ledger.errors import DomainError, NotFound
 from ledger.redemption import catalog, draws
@@ -100,7 +100,7 @@ def admin_draw_run(request: Request, draw_id: int, db: Database,
      guards=[page_role(TOWN_ADMIN)], sync_to_thread=True)
 def admin_draw(request: Request, draw_id: int, db: Database, verify: bool = False
                ) -> Template | Redirect:
-    from api.pages.views import person_names
+    from ledger.registry.lookup import person_names
     with db.sessions() as s:
         if s.get(LuckyDraw, draw_id) is None:
             raise NotFound(f"draw {draw_id} does not exist", code="draw_not_found")

@@ -17,7 +17,7 @@ from api.pages.common import (
     render,
     t_for,
 )
-from api.pages.views import village_names
+from ledger.registry.lookup import village_names
 from api.pages.workflow_views import appealable, holders_of
 from ledger.db import Database
 from ledger.errors import NotFound

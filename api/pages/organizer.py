@@ -21,18 +21,14 @@ from api.pages.common import (
     t_for,
 )
 from api.pages.filters import qr_svg
-from api.pages.views import (
-    activities_of,
-    attendance_counts,
-    person_names,
-    village_names,
-)
+from api.pages.views import activities_of, attendance_counts
 from ledger.activities import awards, planning, review, tokens
 from ledger.activities.codes import current_code
 from ledger.activities.models import ActivityStatus
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.identity.actor import ACTIONS, may
+from ledger.registry.lookup import person_names, village_names
 from ledger.timeutil import LOCAL_TZ, utcnow
 
 ROLES = ACTIONS["activity.create"]

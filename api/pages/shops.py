@@ -25,7 +25,7 @@ from api.pages.common import (
     saved,
     t_for,
 )
-from api.pages.views import village_names
+from ledger.registry.lookup import village_names
 from ledger.db import Database
 from ledger.errors import DomainError, NotFound
 from ledger.identity import service as identity

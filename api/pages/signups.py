@@ -22,7 +22,7 @@ from api.pages.common import (
     to_signin,
 )
 from api.pages.notices import reason_field
-from api.pages.views import person_names, village_names
+from ledger.registry.lookup import person_names, village_names
 from ledger.activities import review, signups
 from ledger.activities.models import Activity, ActivityStatus, Attendance, Signup, SignupStatus
 from ledger.activities.planning import activity_view

@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 
 from api.auth import TOWN_ADMIN, Principal
 from api.pages.common import page_role, points_scale_of, render
-from api.pages.views import village_budgets, village_names
+from ledger.journal.queries import village_budgets
+from ledger.registry.lookup import village_names
 from api.pages.workflow_views import desk
 from ledger.db import Database
 from ledger.recognition import service as recognition

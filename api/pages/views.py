@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from ledger.journal import queries
 from ledger.journal.accounts import holder_accounts
+from ledger.journal.queries import points_account
 from ledger.journal.models import Purpose, Unit
 from ledger.rules.store import scale_in_force
 
@@ -23,18 +24,8 @@ WHY_KEYS = (("item_name", "why.item"), ("item", "why.item_code"),
 INPUT_KEYS = ("activity_title", "activity_id", "minutes", "note", "level", "inspection_id")
 
 
-def points_account(s: Session, holder_type: str, holder_id: int, unit: str = Unit.POINTS):
-    """The holder's spendable account, or None before its first posting (reading never opens
-    an account)."""
-    for acct in holder_accounts(s, holder_type, holder_id, purpose=Purpose.POINTS):
-        if acct.unit == unit:
-            return acct
-    return None
 
 
-def available_points(s: Session, holder_type: str, holder_id: int) -> int:
-    acct = points_account(s, holder_type, holder_id)
-    return 0 if acct is None else queries.account_view(acct)["available"]
 
 
 def _fmt(value) -> str:
@@ -94,27 +85,8 @@ def history(s: Session, holder_type: str, holder_id: int, t, *, before_seq: int 
             "next_before_seq": st["next_before_seq"]}
 
 
-def village_names(s: Session, *, with_town: bool = False) -> dict:
-    """Village id → name (or → (name, town id)), for labels and selects."""
-    from sqlalchemy import select
-
-    from ledger.registry.models import Village
-    rows = s.execute(select(Village.id, Village.name, Village.town_id).order_by(Village.id))
-    return {i: ((n, town) if with_town else n) for i, n, town in rows}
 
 
-def village_budgets(s: Session) -> list[dict]:
-    """Each village's points budget (its shards summed): balance, held, available."""
-    from sqlalchemy import func, select
-
-    from ledger.journal.models import Account, HolderType
-    rows = s.execute(
-        select(Account.holder_id, func.sum(Account.balance), func.sum(Account.pending_out))
-        .where(Account.holder_type == HolderType.VILLAGE, Account.purpose == Purpose.BUDGET,
-               Account.unit == Unit.POINTS)
-        .group_by(Account.holder_id).order_by(Account.holder_id))
-    return [{"village_id": v, "balance": int(b), "held": int(h), "available": int(b - h)}
-            for v, b, h in rows]
 
 
 def item_points_text(c, it, t, *, sign: bool = False) -> str:  # noqa: ANN001
@@ -155,14 +127,6 @@ def attendance_counts(s: Session, activity_id: int) -> dict:
     return {"arrived": arrived, "left": arrived - rows.get(AttendanceState.CHECKED_IN, 0)}
 
 
-def person_names(s: Session, ids) -> dict[int, str]:
-    from sqlalchemy import select
-
-    from ledger.registry.models import Person
-    ids = list(set(ids))
-    if not ids:
-        return {}
-    return dict(s.execute(select(Person.id, Person.name).where(Person.id.in_(ids))).all())
 
 
 def my_attendance(s: Session, activity_id: int, person_id: int) -> dict | None:

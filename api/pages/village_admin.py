@@ -23,7 +23,7 @@ from api.pages.common import (
     t_for,
 )
 from api.pages.organizer import ROLES as ORGANIZERS
-from api.pages.views import village_names
+from ledger.registry.lookup import village_names
 from ledger.activities.codes import current_code
 from ledger.config import Settings
 from ledger.db import Database

@@ -19,7 +19,8 @@ from api.pages.common import (
     t_for,
     to_signin,
 )
-from api.pages.views import available_points, history
+from api.pages.views import history
+from ledger.journal.queries import available_points
 from api.pages.workflow_views import me_workflow
 from ledger.config import Settings
 from ledger.db import Database

@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 from ledger import paging
 from ledger.db import Database
 from ledger.errors import NotFound
-from ledger.journal.models import Account, JournalEntry, Posting
+from ledger.journal.accounts import holder_accounts
+from ledger.journal.models import Account, HolderType, JournalEntry, Posting, Purpose, Unit
 from ledger.journal.schemas import AccountView, Statement
 from ledger.view import typed
 
@@ -73,3 +74,28 @@ def statement_page(db: Database, account_id: int, *, limit: int,
     with db.sessions() as s:
         page = statement(s, account_id, limit=limit, before_seq=before_seq)
     return typed({**page, "next_cursor": paging.cursor_of(page["next_before_seq"])}, Statement)
+
+
+def points_account(s: Session, holder_type: str, holder_id: int, unit: str = Unit.POINTS):
+    """The holder's spendable account, or None before its first posting (reading never opens
+    an account)."""
+    for acct in holder_accounts(s, holder_type, holder_id, purpose=Purpose.POINTS):
+        if acct.unit == unit:
+            return acct
+    return None
+
+
+def available_points(s: Session, holder_type: str, holder_id: int) -> int:
+    acct = points_account(s, holder_type, holder_id)
+    return 0 if acct is None else account_view(acct)["available"]
+
+
+def village_budgets(s: Session) -> list[dict]:
+    """Each village's points budget (its shards summed): balance, held, available."""
+    rows = s.execute(
+        select(Account.holder_id, func.sum(Account.balance), func.sum(Account.pending_out))
+        .where(Account.holder_type == HolderType.VILLAGE, Account.purpose == Purpose.BUDGET,
+               Account.unit == Unit.POINTS)
+        .group_by(Account.holder_id).order_by(Account.holder_id))
+    return [{"village_id": v, "balance": int(b), "held": int(h), "available": int(b - h)}
+            for v, b, h in rows]

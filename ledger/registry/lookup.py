@@ -320,3 +320,16 @@ def refuse_self_award(s: Session, person_id: int | None, holder_type: str,
     ref = holder_ref(s, holder_type, holder_id)
     if is_self_or_household(person_id, household_id, holder_type, holder_id, ref.household_id):
         raise Forbidden(SELF_AWARD_MESSAGE, code="self_award_forbidden")
+
+
+def village_names(s: Session, *, with_town: bool = False) -> dict:
+    """Village id → name (or → (name, town id)), for labels and selects."""
+    rows = s.execute(select(Village.id, Village.name, Village.town_id).order_by(Village.id))
+    return {i: ((n, town) if with_town else n) for i, n, town in rows}
+
+
+def person_names(s: Session, ids) -> dict[int, str]:
+    ids = list(set(ids))
+    if not ids:
+        return {}
+    return dict(s.execute(select(Person.id, Person.name).where(Person.id.in_(ids))).all())
