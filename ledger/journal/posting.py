@@ -9,6 +9,9 @@ hot lock is held only from that statement to COMMIT. A sharded line (a village's
 score) starts on the shard its writer thread's number names (`writer_slot`: the writers of a
 process on different shards) and moves to one that can pay, consolidating the shards when only
 together they can.
+
+(Over 400 lines on purpose: lines, lock order, shard choice and the guarded statement are one
+path, the only one by which a balance changes; reading it in one place is the point.)
 """
 
 from __future__ import annotations
