@@ -4,7 +4,6 @@ registry's own functions (`ledger.registry.service`)."""
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -20,6 +19,7 @@ from ledger.registry import service as registry
 from ledger.registry.models import Person
 from ledger.registry.privacy import id_check_digit
 from ledger.rules import store
+from tests.builders import name_tag
 
 SHARDS = 4
 # 2026-03-05 09:00 in Baogai (UTC+8): the town's monthly activity day (每月5日).
@@ -83,7 +83,7 @@ def _id_number(i: int) -> str:
 
 def make_world(db: Database, n_people: int = 6, *, fund: bool = True) -> World:
     with db.transaction() as s:
-        town = registry.add_town(s, f"宝盖镇{uuid.uuid4().hex[:4]}", "石狮市", "泉州市")
+        town = registry.add_town(s, f"宝盖镇{name_tag()}", "石狮市", "泉州市")
         v1 = registry.add_village(s, town.id, "塘边村")
         v2 = registry.add_village(s, town.id, "坑东村")
         hh = registry.add_household(s, registry.HouseholdDraft(v1.id, "陈大明", "塘边村 1 号"))

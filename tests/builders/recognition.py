@@ -17,6 +17,7 @@ from ledger.journal import service as journal
 from ledger.recognition import leaderboards, rollups
 from ledger.registry import service as registry
 from ledger.timeutil import utcnow
+from tests.builders import name_tag
 
 SHARDS = 4
 BUDGET = 10_000_000
@@ -42,7 +43,7 @@ def make_world(db: Database, *, people: int = 6, households: int = 4, villages: 
     leaderboards.configure(db.engine, None)
     now = utcnow()
     with db.transaction() as s:
-        town = registry.add_town(s, f"宝盖镇{uuid.uuid4().hex[:4]}", "石狮市", "泉州市", now)
+        town = registry.add_town(s, f"宝盖镇{name_tag()}", "石狮市", "泉州市", now)
         w = World(town.id, [registry.add_village(s, town.id, n, now=now).id
                             for n in ("塘边村", "坑东村", "前园村")[:villages]])
         w.households = registry.add_households(s, [registry.HouseholdDraft(

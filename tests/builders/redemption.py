@@ -4,8 +4,6 @@ registry's own (`ledger.registry.service`)."""
 
 from __future__ import annotations
 
-import uuid
-
 from ledger.db import Database
 from ledger.identity.actor import Actor
 from ledger.journal import queries, service
@@ -14,6 +12,7 @@ from ledger.journal.posting import Line, post_entry
 from ledger.redemption import catalog
 from ledger.redemption.schemas import RewardView
 from ledger.registry import service as registry
+from tests.builders import name_tag
 
 SHARDS = 4
 ADMIN = 1
@@ -22,7 +21,7 @@ TOWN_ADMIN = Actor(ADMIN, roles=(("town_admin", None),))
 
 def make_town(db: Database, villages: int = 2) -> dict:
     with db.transaction() as s:
-        town = registry.add_town(s, f"宝盖镇{uuid.uuid4().hex[:4]}", "石狮市", "泉州市")
+        town = registry.add_town(s, f"宝盖镇{name_tag()}", "石狮市", "泉州市")
         ids = {"town": town.id, "villages": [registry.add_village(s, town.id, f"塘边村{i}").id
                                              for i in range(villages)]}
     for v in ids["villages"]:

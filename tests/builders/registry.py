@@ -12,6 +12,7 @@ from ledger.identity import service as identity
 from ledger.journal import service as journal
 from ledger.registry import service as registry
 from ledger.registry.privacy import id_check_digit
+from tests.builders import name_tag
 
 SHARDS = 4
 BUDGET = 1_000_000
@@ -39,7 +40,7 @@ class World:
 
 
 def make_world(db: Database, *, fund: bool = True) -> World:
-    tag = uuid.uuid4().hex[:4]
+    tag = name_tag()
     with db.transaction() as s:
         town = registry.add_town(s, f"宝盖镇{tag}", "石狮市", "泉州市")
         v1 = registry.add_village(s, town.id, f"塘边村{tag}")
@@ -79,7 +80,7 @@ def make_person(db: Database, village_id: int, **kw) -> int:
 def make_team(db: Database, w: World, village_id: int | None) -> int:
     with db.transaction() as s:
         return registry.add_team(s, town_id=w.town_id, kind="卫生环保",
-                                 name=f"卫生环保志愿服务队{uuid.uuid4().hex[:6]}",
+                                 name=f"卫生环保志愿服务队{name_tag(6)}",
                                  village_id=village_id).id
 
 
