@@ -77,7 +77,7 @@ def seed_world(db: Database, settings: Settings, people: int = 3) -> dict:
     for v in w["village_ids"]:
         entries.append(journal.allocate(db, shards=settings.budget_shards, town_id=w["town_id"],
                                         village_id=v, amount=100_000, actor_id=1,
-                                        key=None).result)
+                                        key=None))
     for pid in w["person_ids"]:
         journal.adjust(db, shards=settings.budget_shards, village_id=w["village_ids"][0],
                        holder_type="person", holder_id=pid, amount=500, memo="种子积分",

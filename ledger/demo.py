@@ -148,9 +148,10 @@ def load_demo(db: Database, settings: Settings, console=None, *, quarter: bool =
     users = _users(db, villages)
     allocated = 0
     for name, vid in sorted(villages.items(), key=lambda kv: kv[1]):
-        r = journal.allocate(db, shards=settings.budget_shards, town_id=town_id, village_id=vid,
-                             amount=DEMO_VILLAGE_BUDGET, actor_id=None,
-                             key=f"demo:allocate:{town_id}:{vid}", memo=f"{name} 演示年度预算")
+        r = journal.write_allocation(db, shards=settings.budget_shards, town_id=town_id,
+                                     village_id=vid, amount=DEMO_VILLAGE_BUDGET, actor_id=None,
+                                     key=f"demo:allocate:{town_id}:{vid}",
+                                     memo=f"{name} 演示年度预算")
         allocated += 0 if r.replayed else 1
     from ledger.rules import store
     catalog = store.load_shipped(db)

@@ -200,11 +200,11 @@ def test_deduction_may_take_holder_negative_but_spending_may_not(db):
 def test_reversal_names_original_and_cannot_repeat(db):
     _fund(db)
     entry = _award(db, 7, 40).result["entry_id"]
-    rev = service.reverse(db, entry_id=entry, reason="wrong person", actor_id=1, key=None).result
+    rev = service.reverse(db, entry_id=entry, reason="wrong person", actor_id=1, key=None)
     assert _points(db, 7).balance == 0
     with db.sessions() as s:
         from ledger.journal.models import JournalEntry
-        assert s.get(JournalEntry, rev["entry_id"]).reverses_id == entry
+        assert s.get(JournalEntry, rev.entry_id).reverses_id == entry
     with pytest.raises(Conflict) as e:
         service.reverse(db, entry_id=entry, reason="again", actor_id=1, key=None)
     assert e.value.code == "already_reversed"

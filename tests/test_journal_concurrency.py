@@ -18,6 +18,7 @@ from ledger.errors import DomainError, InsufficientFunds
 from ledger.journal import book, holds, queries, service
 from ledger.journal.accounts import open_account
 from ledger.journal.posting import Line, post_entry
+from ledger.view import View
 from tests.conftest import audit_clean
 
 RACERS = 50
@@ -85,7 +86,7 @@ def _balance(db: Database, account_id: int) -> tuple[int, int]:
 
 def _codes(outcomes: list) -> Counter:
     return Counter(o.code if isinstance(o, DomainError) else
-                   ("ok" if isinstance(o, dict) else repr(o)) for o in outcomes)
+                   ("ok" if isinstance(o, (dict, View)) else repr(o)) for o in outcomes)
 
 
 def _spend_race(db: Database) -> None:
@@ -143,7 +144,7 @@ def test_many_clerks_posting_one_hold_post_it_exactly_once(pg_db):
                                 amount=30, ttl_s=600)
     wide = _parallel_db(pg_db)
     outcomes = race(RACERS, lambda i: service.post_hold(wide, hold_id=hold_id, actor_id=i,
-                                                        key=None).result)
+                                                        key=None))
     wide.dispose()
     assert _codes(outcomes) == {"ok": 1, "hold_posted": RACERS - 1}
     assert _balance(pg_db, pts) == (0, 0)
@@ -192,7 +193,7 @@ def test_parallel_reversals_of_one_entry_reverse_it_once(pg_db):
                            amount=40, memo="wrong person", actor_id=1, key=None).result
     wide = _parallel_db(pg_db)
     outcomes = race(RACERS, lambda i: service.reverse(
-        wide, entry_id=entry["entry_id"], reason="race", actor_id=i, key=None).result)
+        wide, entry_id=entry["entry_id"], reason="race", actor_id=i, key=None))
     wide.dispose()
     assert _codes(outcomes) == {"ok": 1, "already_reversed": RACERS - 1}
     with pg_db.sessions() as s:

@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import msgspec
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
@@ -159,9 +160,9 @@ def _apply(w: World, op: tuple) -> None:  # one branch per operation, kept toget
         _, p, amount, use_key = op
 
         def call():
-            return service.reserve(db, unit="points", debit_account_id=w.pts[p],
-                                   credit_account_id=w.shop, amount=amount, ttl_s=3600,
-                                   memo="", key=w.key(use_key)).result
+            return msgspec.to_builtins(service.reserve(
+                db, unit="points", debit_account_id=w.pts[p], credit_account_id=w.shop,
+                amount=amount, ttl_s=3600, memo="", key=w.key(use_key)))
 
         if w.available(p) < amount:
             _expect_refusal(call, InsufficientFunds, {"insufficient_points"})
@@ -176,9 +177,10 @@ def _apply(w: World, op: tuple) -> None:  # one branch per operation, kept toget
 
         def call():
             if kind == "post_hold":
-                return service.post_hold(db, hold_id=hold_id, actor_id=1, key=None).result
+                return msgspec.to_builtins(service.post_hold(db, hold_id=hold_id, actor_id=1,
+                                                             key=None))
             if kind == "void_hold":
-                return service.void_hold(db, hold_id=hold_id, key=None).result
+                return msgspec.to_builtins(service.void_hold(db, hold_id=hold_id, key=None))
             return book.write(db, lambda s: holds.void_hold(s, hold_id, expired=True)).result
 
         if status != "pending":
@@ -196,8 +198,8 @@ def _apply(w: World, op: tuple) -> None:  # one branch per operation, kept toget
         entry_id, effect, postings, reversed_ = rec
 
         def call():
-            return service.reverse(db, entry_id=entry_id, reason="property", actor_id=1,
-                                   key=None).result
+            return msgspec.to_builtins(service.reverse(db, entry_id=entry_id, reason="property",
+                                                       actor_id=1, key=None))
 
         if reversed_:
             _expect_refusal(call, Conflict, {"already_reversed"})

@@ -54,7 +54,7 @@ def trade(db):
     cancel(db, order_id=order(film).order_id, actor_id=me, key=None, holders=[("person", me)])
     order(oil)  # still open: not settled
     returned = service.reverse(db, entry_id=used[1].voucher.entry_id,
-                               reason="退货", actor_id=1, key=None).result
+                               reason="退货", actor_id=1, key=None)
     return {"shop": shop, "cinema": cinema, "used": used, "returned": returned}
 
 
@@ -70,7 +70,7 @@ def test_report_sums_points_per_provider_with_the_entries_behind_them(db, trade)
     first = trade["used"][0]
     assert lines[first.voucher.entry_id]["order_id"] == first.order_id
     assert lines[first.voucher.entry_id]["quantity"] == 2
-    back = lines[trade["returned"]["entry_id"]]
+    back = lines[trade["returned"].entry_id]
     assert (back["kind"], back["points"], back["order_id"]) \
         == ("reverse", -50, trade["used"][1].order_id)
     audit_clean(db)

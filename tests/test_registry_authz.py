@@ -56,7 +56,7 @@ class Ctx:
         debit, credit = self.accounts(village)
         return journal.reserve(self.db, unit="points", debit_account_id=debit,
                                credit_account_id=credit, amount=10, ttl_s=600, memo="",
-                               key=None).result["hold_id"]
+                               key=None).hold_id
 
     def accounts(self, village: int) -> tuple[int, int]:
         pid, _ = self.award(village)

@@ -18,7 +18,6 @@ from ledger.journal import queries, service
 from ledger.journal.models import HolderType, Unit
 from ledger.journal.posting import MAX_ABS_AMOUNT
 from ledger.journal.schemas import AccountView, AuditView, EntryView, HoldView, Statement
-from ledger.view import typed
 
 Amount = Annotated[int, msgspec.Meta(gt=0, le=MAX_ABS_AMOUNT)]
 SignedAmount = Annotated[int, msgspec.Meta(ge=-MAX_ABS_AMOUNT, le=MAX_ABS_AMOUNT)]
@@ -60,10 +59,10 @@ class LedgerController(Controller):
           status_code=201, sync_to_thread=True, summary="Allocate town funding to a village budget")
     def allocate(self, request: Request, village_id: int, data: Allocation, db: Database,
                  settings: Settings, principal: Principal) -> EntryView:
-        return typed(service.allocate(db, shards=settings.budget_shards, town_id=data.town_id,
-                                      village_id=village_id, amount=data.amount,
-                                      actor_id=principal.user_id, memo=data.memo,
-                                      key=scoped_key(request, principal)).result, EntryView)
+        return service.allocate(db, shards=settings.budget_shards, town_id=data.town_id,
+                                village_id=village_id, amount=data.amount,
+                                actor_id=principal.user_id, memo=data.memo,
+                                key=scoped_key(request, principal))
 
     @post("/ledger/adjustments", guards=[requires_role(TOWN_ADMIN, VILLAGE_ADMIN)],
           status_code=201, sync_to_thread=True,
@@ -79,33 +78,31 @@ class LedgerController(Controller):
           status_code=201, sync_to_thread=True, summary="Reverse an entry (names the original)")
     def reverse(self, request: Request, entry_id: int, data: Reversal, db: Database,
                 principal: Principal) -> EntryView:
-        return typed(service.reverse(db, entry_id=entry_id, reason=data.reason,
-                                     actor_id=principal.user_id,
-                                     actor_person_id=principal.person_id,
-                                     key=scoped_key(request, principal)).result, EntryView)
+        return service.reverse(db, entry_id=entry_id, reason=data.reason,
+                               actor_id=principal.user_id, actor_person_id=principal.person_id,
+                               key=scoped_key(request, principal))
 
     @post("/ledger/holds", guards=[requires_role(TOWN_ADMIN)], status_code=201,
           sync_to_thread=True)
     def hold(self, request: Request, data: HoldRequest, db: Database,
              principal: Principal) -> HoldView:
-        return typed(service.reserve(db, unit=data.unit, debit_account_id=data.debit_account_id,
-                                     credit_account_id=data.credit_account_id,
-                                     amount=data.amount, ttl_s=data.ttl_s, memo=data.memo,
-                                     key=scoped_key(request, principal)).result, HoldView)
+        return service.reserve(db, unit=data.unit, debit_account_id=data.debit_account_id,
+                               credit_account_id=data.credit_account_id, amount=data.amount,
+                               ttl_s=data.ttl_s, memo=data.memo,
+                               key=scoped_key(request, principal))
 
     @post("/ledger/holds/{hold_id:int}/post", guards=[requires_role(TOWN_ADMIN)],
           status_code=200, sync_to_thread=True)
     def post_hold(self, request: Request, hold_id: int, db: Database,
                   principal: Principal) -> EntryView:
-        return typed(service.post_hold(db, hold_id=hold_id, actor_id=principal.user_id,
-                                       key=scoped_key(request, principal)).result, EntryView)
+        return service.post_hold(db, hold_id=hold_id, actor_id=principal.user_id,
+                                 key=scoped_key(request, principal))
 
     @post("/ledger/holds/{hold_id:int}/void", guards=[requires_role(TOWN_ADMIN)],
           status_code=200, sync_to_thread=True)
     def void_hold(self, request: Request, hold_id: int, db: Database,
                   principal: Principal) -> HoldView:
-        return typed(service.void_hold(db, hold_id=hold_id,
-                                       key=scoped_key(request, principal)).result, HoldView)
+        return service.void_hold(db, hold_id=hold_id, key=scoped_key(request, principal))
 
     @get("/ledger/accounts/{account_id:int}", guards=[requires_role(TOWN_ADMIN)],
          sync_to_thread=True)

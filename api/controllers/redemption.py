@@ -174,9 +174,9 @@ class RedemptionController(Controller):
                 include_unavailable: bool = False,
                 cursor: pg.Cursor = None, after_id: pg.OldAfterId = None,
                 limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.AfterIdPage[RewardView]:
-        return pg.paged(answers.rewards(
+        return pg.paged(msgspec.structs.asdict(answers.rewards(
             db, principal, provider_id=provider_id, include_unavailable=include_unavailable,
-            limit=limit, after_id=pg.either(cursor, after_id)), "next_after_id")
+            limit=limit, after_id=pg.either(cursor, after_id))), "next_after_id")
 
     @get("/rewards/{reward_id:int}", guards=[signed_in], sync_to_thread=True)
     def reward(self, reward_id: int, db: Database) -> RewardView:
@@ -222,8 +222,9 @@ class RedemptionController(Controller):
                   limit: pg.Limit = pg.DEFAULT_PAGE) -> pg.BeforeIdPage[OrderView]:
         page = answers.orders_of(db, principal, status=status, limit=limit,
                                  before_id=pg.either(cursor, before_id))
-        page["items"] = [_links(o, settings) for o in page["items"]]
-        return pg.paged(page, "next_before_id", pg.BeforeIdPage)
+        return pg.paged({"items": [_links(o, settings) for o in page.items],
+                         "next_before_id": page.next_before_id}, "next_before_id",
+                        pg.BeforeIdPage)
 
     @get("/orders/{order_id:int}", guards=[signed_in], sync_to_thread=True)
     def order(self, order_id: int, db: Database, settings: Settings,

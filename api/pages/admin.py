@@ -54,12 +54,12 @@ def admin_home(request: Request, principal: Principal) -> Template | Redirect:
 
 def _rewards_page(request: Request, db: Database, *, status: int = 200, **ctx) -> Template:
     with db.sessions() as s:
-        items = catalog.list_rewards(s, only_offered=False, limit=ADMIN_LIST)["items"]
+        items = catalog.list_rewards(s, only_offered=False, limit=ADMIN_LIST).items
         providers = catalog.list_providers(s)
     t = t_for(request)
     ctx.setdefault("stock_errors", {})
     return render(request, "admin/rewards.html", status=status, rewards=items,
-                  provider_options=[("", t("admin.choose"))] + [(p["id"], p["name"])
+                  provider_options=[("", t("admin.choose"))] + [(p.id, p.name)
                                                                for p in providers],
                   kind_options=[(k.value, t("reward_kind." + k.value)) for k in RewardKind],
                   **ctx)

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import msgspec
 from litestar import Request, get, post
 from litestar.response import Redirect, Template
 
 from api.auth import CLERK, Principal
 from api.pages.common import FormData, field_errors, form_key, render, t_for, to_signin
 from ledger.db import Database
-from ledger.errors import DomainError, NotFound
+from ledger.errors import DomainError
 from ledger.identity.actor import may
-from ledger.journal.models import HolderType
+from ledger.redemption import answers
 from ledger.redemption import service as redemption
 
 
@@ -31,15 +30,10 @@ def voucher_scan(request: Request, code: str, db: Database,
     if p is None:
         return to_signin(request)
     if not may(p, (CLERK,)):
-        if p.person_id is None:
-            raise NotFound("no voucher has this code", code="voucher_not_found")
-        with db.sessions() as s:
-            canonical = redemption.holder_voucher_code(s, code, [(HolderType.PERSON,
-                                                                   p.person_id)])
+        canonical = answers.own_voucher_code(db, p, code)
         return Redirect(path=f"/me/vouchers/{canonical}", status_code=303)
-    with db.sessions() as s:
-        view = redemption.voucher_for_clerk(s, code, p.user_id)
-    return render(request, "clerk_voucher.html", v=view, code=code)
+    return render(request, "clerk_voucher.html", v=answers.at_counter(db, code, p.user_id),
+                  code=code)
 
 
 @post("/v/{code:str}/fulfil", name="voucher_fulfil", sync_to_thread=True)
@@ -52,12 +46,11 @@ def voucher_fulfil(request: Request, code: str, db: Database, maybe_principal: P
     key = form_key(data, p, f"fulfil:{code}")
     try:
         view = redemption.fulfil(db, code=code, clerk_user_id=p.user_id, key=key)
-        return render(request, "clerk_voucher.html",
-                      v={**msgspec.to_builtins(view), "usable": False}, code=code, done=True)
+        # an order just fulfilled: no `usable` (nothing more to hand over), no refusal
+        return render(request, "clerk_voucher.html", v=view, code=code, done=True)
     except DomainError as exc:
-        with db.sessions() as s:
-            view = redemption.voucher_for_clerk(s, code, p.user_id)
-        return render(request, "clerk_voucher.html", status=exc.status, v=view, code=code,
+        return render(request, "clerk_voucher.html", status=exc.status,
+                      v=answers.at_counter(db, code, p.user_id), code=code,
                       errors=field_errors(exc, t, {}))
 
 

@@ -39,12 +39,12 @@ def _page(request: Request, db: Database, *, status: int = 200, **ctx) -> Templa
     with db.sessions() as s:
         rows = [draws.draw_view(d) for d in s.scalars(
             select(LuckyDraw).order_by(LuckyDraw.id.desc()).limit(DRAWS_SHOWN))]
-        rewards = catalog.list_rewards(s, only_offered=False, limit=100)["items"]
+        rewards = catalog.list_rewards(s, only_offered=False, limit=100).items
         names = village_names(s, with_town=True)
-    reward_names = {r["id"]: r["name"] for r in rewards}
+    reward_names = {r.id: r.name for r in rewards}
     return render(request, "draws/draws.html", status=status, draws=rows,
                   reward_names=reward_names,
-                  reward_options=[("", t("admin.choose"))] + [(str(r["id"]), r["name"])
+                  reward_options=[("", t("admin.choose"))] + [(str(r.id), r.name)
                                                               for r in rewards],
                   village_options=[("", t("shop.town_wide"))] + [
                       (str(v), n) for v, (n, _) in names.items()], **ctx)

@@ -9,7 +9,6 @@ from datetime import timedelta
 
 from litestar import Request, get, post
 from litestar.response import Redirect, Template
-from sqlalchemy import select
 
 from api.auth import Principal
 from api.pages.common import (
@@ -28,31 +27,20 @@ from ledger.config import Settings
 from ledger.db import Database
 from ledger.errors import DomainError, Forbidden
 from ledger.matching import menu as matching_menu
-from ledger.matching import orders as matching_orders
 from ledger.matching import service as matching
 from ledger.matching import views as matching_views
-from ledger.registry.models import Household
-from ledger.stations import service as stations
 from ledger.timeutil import LOCAL_TZ, utcnow
 
 ORDER_FIELDS = {"need*": "need", "preferred*": "preferred_at", "service*": "service_code",
                 "household*": "household_id", "photo*": "need", "phone*": "contact_phone",
                 "too_many_open_orders": "_form"}
-MAX_HOUSEHOLD_OPTIONS = 2000
 
 
 def _form_ctx(db: Database, p: Principal, station_id: int, t) -> dict:
-    with db.sessions() as s:
-        st = stations.station(s, station_id)
-        staff = matching_orders.is_staff(p, station_id)
-        households = []
-        if staff:
-            households = [(h.id, f"{h.head_name} · {h.address}") for h in s.scalars(
-                select(Household).where(Household.village_id == station_id)
-                .order_by(Household.id).limit(MAX_HOUSEHOLD_OPTIONS))]
-    menu = matching_menu.menu(db, st.town_id)
-    services = [(m.code, m.name) for m in menu if m.code != matching_menu.FREE_TEXT_CODE]
-    return {"station": st, "staff": staff,
+    form = matching_views.order_form(db, p, station_id)
+    households = [(h.id, f"{h.head_name} · {h.address}") for h in form.households]
+    services = [(m.code, m.name) for m in form.menu if m.code != matching_menu.FREE_TEXT_CODE]
+    return {"station": form.station, "staff": form.staff,
             "service_options": [*services, ("", t("ord.other"))],
             "household_options": [("", t("admin.choose")), *households],
             "channel_options": [("phone", t("ord.channel.phone")),
@@ -114,10 +102,8 @@ def station_orders(request: Request, station_id: int, db: Database,
                    maybe_principal: Principal | None) -> Template | Redirect:
     if maybe_principal is None:
         return to_signin(request)
-    with db.sessions() as s:
-        st = stations.station(s, station_id)
-    items = matching_views.list_orders(db, maybe_principal, village_id=station_id)
-    return render(request, "orders/queue.html", station=st, orders=items)
+    queue = matching_views.station_queue(db, maybe_principal, station_id)
+    return render(request, "orders/queue.html", station=queue.station, orders=queue.orders)
 
 
 def _detail(request: Request, db: Database, settings: Settings, p: Principal, order_id: int,

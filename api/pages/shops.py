@@ -10,7 +10,6 @@ from datetime import date
 
 from litestar import Request, get, post
 from litestar.response import Redirect, Template
-from sqlalchemy import select
 
 from api.auth import CLERK, TOWN_ADMIN, Principal
 from api.pages.common import (
@@ -25,14 +24,10 @@ from api.pages.common import (
     saved,
     t_for,
 )
-from ledger.registry.lookup import village_names
 from ledger.db import Database
-from ledger.errors import DomainError, NotFound
-from ledger.identity import service as identity
-from ledger.identity.models import AppUser
-from ledger.redemption import catalog, settlement
-from ledger.redemption.models import ProviderClerk, ProviderKind
-from ledger.registry.models import Town
+from ledger.errors import DomainError, Forbidden, NotFound
+from ledger.redemption import answers, catalog, settlement
+from ledger.registry.lookup import villages
 from ledger.rules.periods import local_date
 from ledger.timeutil import utcnow
 
@@ -40,35 +35,16 @@ PROVIDER_FIELDS = {"provider_name*": "name", "invalid_kind": "kind", "village*":
                    "invalid_fen*": "fen_per_point", "town*": "village_id"}
 
 
-def _clerks(s) -> dict[int, list[dict]]:
-    out: dict[int, list[dict]] = {}
-    for row, user in s.execute(select(ProviderClerk, AppUser).join(
-            AppUser, AppUser.id == ProviderClerk.user_id).order_by(AppUser.login)):
-        out.setdefault(row.provider_id, []).append(
-            {"user_id": user.id, "login": user.login, "name": user.name})
-    return out
-
-
 def _page(request: Request, db: Database, *, status: int = 200, **ctx) -> Template:
     t = t_for(request)
-    with db.sessions() as s:
-        providers = catalog.list_providers(s)
-        clerks = _clerks(s)
-        names = village_names(s)
-    kinds = [(k.value, t("shop_kind." + k.value)) for k in ProviderKind]
-    villages = [("", t("shop.town_wide")), *((str(v), n) for v, n in names.items())]
+    providers = answers.providers(db)
+    clerks = answers.clerks(db)
+    names = {v.id: v.name for v in villages(db)}
+    kinds = [(k, t("shop_kind." + k)) for k in catalog.PROVIDER_KINDS]
+    village_options = [("", t("shop.town_wide")), *((str(v), n) for v, n in names.items())]
     return render(request, "shops/shops.html", status=status, providers=providers,
-                  clerks=clerks, names=names, kind_options=kinds, village_options=villages,
-                  **ctx)
-
-
-def _town_of(s, village_id: int | None) -> int:
-    if village_id is not None:
-        found = village_names(s, with_town=True).get(village_id)
-        if found is None:
-            raise NotFound(f"village {village_id} does not exist", code="village_not_found")
-        return found[1]
-    return s.scalar(select(Town.id).order_by(Town.id).limit(1)) or 1
+                  clerks=clerks, names=names, kind_options=kinds,
+                  village_options=village_options, **ctx)
 
 
 @get("/admin/shops", name="admin_shops", guards=[page_role(TOWN_ADMIN)], sync_to_thread=True)
@@ -86,11 +62,9 @@ def admin_shop_new(request: Request, db: Database, principal: Principal,
     fen = int_field(data, "fen_per_point", t, errors, lo=0, hi=catalog.MAX_FEN_PER_POINT)
     if not errors:
         with refusals_into(errors, t, PROVIDER_FIELDS):
-            with db.sessions() as s:
-                town = _town_of(s, village)
-            catalog.create_provider(db, principal, town_id=town, name=name,
-                                    kind=data.get("kind", ""), village_id=village,
-                                    fen_per_point=fen, key=form_key(data, principal, "provider"))
+            answers.create_shop(db, principal, name=name, kind=data.get("kind", ""),
+                                village_id=village, fen_per_point=fen,
+                                key=form_key(data, principal, "provider"))
             return saved("/admin/shops")
     return _page(request, db, status=422, errors=errors, values=data)
 
@@ -108,19 +82,7 @@ def admin_shop_action(request: Request, provider_id: int, action: str, db: Datab
             catalog.update_provider(db, principal, provider_id,
                                     changes={"active": data.get("active") == "1"}, key=key)
         elif action == "clerk":
-            login = identity.normalize_login(str(data.get("login") or ""))
-            with db.sessions() as s:
-                user = s.scalar(select(AppUser).where(AppUser.login == login)) if login else None
-                village = catalog.provider_village(s, provider_id)
-                has_role = user is not None and any(
-                    r == CLERK and (v is None or v == village)
-                    for r, v in identity.roles_of(s, user.id))
-            if user is None:
-                raise NotFound(f"no user {login!r}", code="user_not_found", field="login")
-            if not has_role:
-                identity.grant_role(db, principal, user.id, CLERK, village)
-            catalog.assign_clerk(db, principal, provider_id=provider_id, user_id=user.id,
-                                 key=key)
+            answers.add_clerk(db, principal, provider_id, str(data.get("login") or ""), key=key)
         elif action == "unclerk":
             errors: dict[str, str] = {}
             user_id = int_field(data, "user_id", t, errors, lo=1)
@@ -146,13 +108,11 @@ def admin_settlement(request: Request, db: Database, principal: Principal,
     start = start or today.replace(day=1)
     end = end or today
     t = t_for(request)
-    with db.sessions() as s:
-        provider_id = settlement.settlement_scope(s, principal)
     try:
-        with db.sessions() as s:
-            report = settlement.settlement_report(s, start=start, end=end, with_lines=False,
-                                                  provider_id=provider_id)
+        report = settlement.report_for(db, principal, start=start, end=end, with_lines=False)
         errors = {}
+    except Forbidden:
+        raise
     except DomainError as exc:
         report, errors = None, field_errors(exc, t, {"settlement*": "end", "invalid_period": "end",
                                                    "period_too_long": "end"})

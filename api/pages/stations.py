@@ -7,7 +7,6 @@ from __future__ import annotations
 from litestar import Request, get
 from litestar.response import Redirect, Template
 from markupsafe import Markup
-from sqlalchemy import select
 
 from api.auth import TOWN_ADMIN, Principal
 from api.pages.chart import bar_chart
@@ -15,10 +14,11 @@ from api.pages.common import page_role, render, t_for
 from ledger.activities.certificates import hours_text
 from ledger.db import Database
 from ledger.errors import InvalidInput
-from ledger.matching import menu as matching_menu
+from ledger.fund import service as fund
 from ledger.matching import orders as matching_orders
-from ledger.registry.models import Town
-from ledger.stations import honours, reports, service
+from ledger.registry.lookup import towns
+from ledger.stations import public, reports, service
+from ledger.stations.dashboard import town_dashboard
 from ledger.stations.service import local_today
 
 SERIES_MONTHS = 6
@@ -26,20 +26,15 @@ SERIES_MONTHS = 6
 
 @get("/stations", name="stations", sync_to_thread=True)
 def stations_list(request: Request, db: Database) -> Template:
-    with db.sessions() as s:
-        items = service.list_stations(s)
-    return render(request, "stations/list.html", stations=items)
+    return render(request, "stations/list.html", stations=service.stations(db))
 
 
 @get("/stations/{station_id:int}", name="station", sync_to_thread=True)
 def station_page(request: Request, station_id: int, db: Database,
                  maybe_principal: Principal | None) -> Template:
-    with db.sessions() as s:
-        page = service.station_page(s, station_id)
-        town_id = service.station(s, station_id).town_id
-    menu = matching_menu.menu(db, town_id)
+    page = public.public_page(db, station_id)
     staff = maybe_principal is not None and matching_orders.is_staff(maybe_principal, station_id)
-    return render(request, "stations/station.html", st=page, menu=menu, staff=staff)
+    return render(request, "stations/station.html", st=page, menu=page.menu, staff=staff)
 
 
 def chart(rows: list[tuple[str, int]], title: str, n: int, fmt=str) -> Markup:
@@ -49,7 +44,7 @@ def chart(rows: list[tuple[str, int]], title: str, n: int, fmt=str) -> Markup:
 
 
 @get("/town/dashboard", name="town_dashboard", guards=[page_role(TOWN_ADMIN)], sync_to_thread=True)
-def dashboard(request: Request, db: Database) -> Template | Redirect:
+def dashboard(request: Request, db: Database, principal: Principal) -> Template | Redirect:
     # The whole town's figures and honour candidates: the town admin's (a village admin's own
     # station report is GET /api/v1/stations/reports, filtered to their stations).
     raw = request.query_params.get("period") or ""
@@ -57,30 +52,25 @@ def dashboard(request: Request, db: Database) -> Template | Redirect:
         period = reports.parse_period(raw) if raw else reports.last_full_quarter(local_today())
     except InvalidInput:
         period = reports.last_full_quarter(local_today())
-    with db.sessions() as s:
-        town = s.scalar(select(Town).order_by(Town.id).limit(1))
-        if town is None:
-            return render(request, "stations/dashboard.html", report=None, charts=[],
-                          period=period, quarters=[], honour=None)
-        r = reports.report(s, town.id, period)
-        last = period.months()[-1]
-        series = reports.monthly_series(s, town.id, last, SERIES_MONTHS)
-        honour = honours.candidates(s, town.id, period)
+    d = town_dashboard(db, principal, period, SERIES_MONTHS)
+    if d is None:
+        return render(request, "stations/dashboard.html", report=None, charts=[],
+                      period=period, quarters=[], honour=None)
     tr = t_for(request)
     specs = [("activities", "dash.activities", str), ("participations", "dash.participations", str),
              ("minutes", "dash.hours", hours_text), ("orders_done", "dash.orders_done", str),
              ("active_stations", "dash.stations_active", str)]
-    charts = [(tr(label), chart([(m["label"], m[key]) for m in series], tr(label), i + 1,
+    charts = [(tr(label), chart([(m.label, getattr(m, key)) for m in d.series], tr(label), i + 1,
                                 fmt=fmt)) for i, (key, label, fmt) in enumerate(specs)]
-    by_station = chart([(x["name"], x["minutes"]) for x in r["stations"]],
+    by_station = chart([(x.name, x.minutes) for x in d.report.stations],
                        tr("dash.hours"), 6, fmt=hours_text)
     today = local_today()
     quarters = [reports.quarter_of(today)]
     for _ in range(3):
         quarters.append(reports.last_full_quarter(quarters[-1].start))
-    return render(request, "stations/dashboard.html", report=r, charts=charts,
+    return render(request, "stations/dashboard.html", report=d.report, charts=charts,
                   by_station=by_station, period=period, quarters=quarters,
-                  hours=hours_text, is_quarter="Q" in period.code, honour=honour)
+                  hours=hours_text, is_quarter="Q" in period.code, honour=d.honour)
 
 
 def yuan(fen: int) -> str:
@@ -89,10 +79,8 @@ def yuan(fen: int) -> str:
 
 @get("/fund", name="fund_thanks", sync_to_thread=True)
 def fund_thanks(request: Request, db: Database) -> Template:
-    from ledger.fund import service as fund
-    with db.sessions() as s:
-        town = s.scalar(select(Town).order_by(Town.id).limit(1))
-    donors = fund.thanks(db, town.id) if town else []
+    first = next(iter(towns(db)), None)
+    donors = fund.thanks(db, first.id) if first else []
     return render(request, "stations/fund.html", donors=donors, yuan=yuan)
 
 

@@ -62,7 +62,7 @@ def me(request: Request, db: Database, maybe_principal: Principal | None,
         levels = level_info.summary(s, PERSON, p.person_id)
         currencies = coins.summary(s, PERSON, p.person_id)
     return render(request, "me.html", person=p.person_id, balance=balance, minutes=minutes,
-                  entries=entries, hours=hours, stars=stars, orders=orders["items"],
+                  entries=entries, hours=hours, stars=stars, orders=orders.items,
                   standing=held, levels=levels, currencies=currencies, public=False, **more)
 
 
@@ -74,7 +74,7 @@ def _rewards_for(s, person_id: int | None) -> list[dict]:  # noqa: ANN001 - Sess
         person = s.get(Person, person_id)
         village = s.get(Village, person.village_id) if person else None
         town = village.town_id if village else None
-    return catalog.list_rewards(s, town_id=town, limit=REWARDS_SHOWN)["items"]
+    return catalog.list_rewards(s, town_id=town, limit=REWARDS_SHOWN).items
 
 
 @get("/rewards", name="rewards", sync_to_thread=True)
@@ -121,8 +121,8 @@ def my_voucher(request: Request, code: str, db: Database, settings: Settings,
     holders = [(PERSON, p.person_id)] if p.person_id else []
     with db.sessions() as s:
         canonical = redemption.holder_voucher_code(s, code, holders)
-        order = next(o for o in redemption.list_orders(s, holders, limit=200)["items"]
-                     if o["voucher"]["code"] == canonical)
+        order = next(o for o in redemption.list_orders(s, holders, limit=200).items
+                     if o.voucher.code == canonical)
     return render(request, "voucher.html", order=order,
                   url=voucher_url(settings.public_base_url, canonical))
 

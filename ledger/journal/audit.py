@@ -13,6 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import msgspec
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -28,23 +29,11 @@ from ledger.journal.models import (
     Posting,
 )
 from ledger.journal.posting import chain_suffix, entry_digest
+from ledger.journal.schemas import AuditView, ViolationView
 from ledger.timeutil import utcnow
 
 AUDIT_BATCH = 5000
 MAX_VIOLATIONS = 200
-
-
-@dataclass
-class Violation:
-    code: str
-    message: str
-    account_id: int | None = None
-    entry_id: int | None = None
-    posting_id: int | None = None
-    checkpoint_id: int | None = None
-
-    def as_dict(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if v is not None}
 
 
 @dataclass
@@ -54,21 +43,23 @@ class AuditReport:
     postings: int = 0
     accounts: int = 0
     checkpoints: int = 0
-    violations: list[Violation] = field(default_factory=list)
+    violations: list[ViolationView] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.violations
 
-    def add(self, v: Violation) -> None:
+    def add(self, v: ViolationView) -> None:
         if len(self.violations) < MAX_VIOLATIONS:
             self.violations.append(v)
 
+    def view(self) -> AuditView:
+        return AuditView(ok=self.ok, at=self.at.isoformat(), entries=self.entries,
+                         postings=self.postings, accounts=self.accounts,
+                         checkpoints=self.checkpoints, violations=list(self.violations))
+
     def as_dict(self) -> dict:
-        return {"ok": self.ok, "at": self.at.isoformat(), "entries": self.entries,
-                "postings": self.postings, "accounts": self.accounts,
-                "checkpoints": self.checkpoints,
-                "violations": [v.as_dict() for v in self.violations]}
+        return msgspec.to_builtins(self.view())
 
 
 def _entries_pass(s: Session, report: AuditReport) -> dict[int, str]:
@@ -90,16 +81,17 @@ def _entries_pass(s: Session, report: AuditReport) -> dict[int, str]:
             ls = lines.get(e.id, [])
             report.entries += 1
             if len(ls) < 2 or sum(a for _, a in ls) != 0:
-                report.add(Violation("entry_unbalanced",
-                                     f"entry {e.id} has {len(ls)} postings summing to "
-                                     f"{sum(a for _, a in ls)}", entry_id=e.id))
+                report.add(ViolationView(
+                    code="entry_unbalanced", entry_id=e.id,
+                    message=f"entry {e.id} has {len(ls)} postings summing to "
+                            f"{sum(a for _, a in ls)}"))
             d = entry_digest(unit=e.unit, kind=e.kind, created_at=e.created_at, memo=e.memo,
                              source=e.source, source_ref=e.source_ref, actor_id=e.actor_id,
                              details=e.details, reverses_id=e.reverses_id, lines=ls)
             if d != e.digest:
-                report.add(Violation("entry_digest_mismatch",
-                                     f"entry {e.id}'s content does not match its digest",
-                                     entry_id=e.id))
+                report.add(ViolationView(
+                    code="entry_digest_mismatch", entry_id=e.id,
+                    message=f"entry {e.id}'s content does not match its digest"))
             digests[e.id] = d
         last_id = hi
 
@@ -126,8 +118,9 @@ def _accounts_pass(s: Session, report: AuditReport, digests: dict[int, str]) -> 
         report.accounts += 1
         while nxt is not None and nxt[0] < acct_id:  # postings of an account that is gone
             if nxt[0] not in known:
-                report.add(Violation("posting_orphaned", f"posting {nxt[1]} names account "
-                                     f"{nxt[0]}, which does not exist", posting_id=nxt[1]))
+                report.add(ViolationView(
+                    code="posting_orphaned", posting_id=nxt[1],
+                    message=f"posting {nxt[1]} names account {nxt[0]}, which does not exist"))
             nxt = next(postings, None)
         head, balance, count, broken = GENESIS_HASH, 0, 0, False
         while nxt is not None and nxt[0] == acct_id:
@@ -140,28 +133,30 @@ def _accounts_pass(s: Session, report: AuditReport, digests: dict[int, str]) -> 
                 continue
             expect = sha256_hex(head + chain_suffix(digests.get(entry_id, "?"), acct_id, amount))
             if seq != count or phash != expect or balance_after != balance:
-                report.add(Violation("chain_broken",
-                                     f"account {acct_id}: posting {pid} (entry {entry_id}, "
-                                     f"seq {seq}) is the first that does not verify",
-                                     account_id=acct_id, entry_id=entry_id, posting_id=pid))
+                report.add(ViolationView(
+                    code="chain_broken", account_id=acct_id, entry_id=entry_id, posting_id=pid,
+                    message=f"account {acct_id}: posting {pid} (entry {entry_id}, seq {seq}) "
+                            "is the first that does not verify"))
                 broken = True
             head = phash
         if not broken and head != stored_head:
-            report.add(Violation("head_mismatch", f"account {acct_id}'s head hash is not its "
-                                 "last posting's", account_id=acct_id))
+            report.add(ViolationView(
+                code="head_mismatch", account_id=acct_id,
+                message=f"account {acct_id}'s head hash is not its last posting's"))
         if balance != stored_balance or count != stored_count:
-            report.add(Violation("balance_mismatch",
-                                 f"account {acct_id} stores balance {stored_balance} over "
-                                 f"{stored_count} postings; its postings give {balance} "
-                                 f"over {count}", account_id=acct_id))
+            report.add(ViolationView(
+                code="balance_mismatch", account_id=acct_id,
+                message=f"account {acct_id} stores balance {stored_balance} over "
+                        f"{stored_count} postings; its postings give {balance} over {count}"))
         if p_out != pending_out[acct_id] or p_in != pending_in[acct_id]:
-            report.add(Violation("pending_mismatch",
-                                 f"account {acct_id} stores pending {p_out}/{p_in}; open holds "
-                                 f"give {pending_out[acct_id]}/{pending_in[acct_id]}",
-                                 account_id=acct_id))
+            report.add(ViolationView(
+                code="pending_mismatch", account_id=acct_id,
+                message=f"account {acct_id} stores pending {p_out}/{p_in}; open holds "
+                        f"give {pending_out[acct_id]}/{pending_in[acct_id]}"))
     while nxt is not None:
-        report.add(Violation("posting_orphaned", f"posting {nxt[1]} names account {nxt[0]}, "
-                             "which does not exist", posting_id=nxt[1]))
+        report.add(ViolationView(
+            code="posting_orphaned", posting_id=nxt[1],
+            message=f"posting {nxt[1]} names account {nxt[0]}, which does not exist"))
         nxt = next(postings, None)
 
 
@@ -169,12 +164,14 @@ def _trial_balance(s: Session, report: AuditReport) -> None:
     for unit, total in s.execute(select(Account.unit, func.sum(Account.balance))
                                  .group_by(Account.unit)):
         if total:
-            report.add(Violation("trial_balance", f"{unit} balances sum to {total}, not zero"))
+            report.add(ViolationView(code="trial_balance",
+                                     message=f"{unit} balances sum to {total}, not zero"))
     for unit, total in s.execute(select(JournalEntry.unit, func.sum(Posting.amount))
                                  .join(Posting, Posting.entry_id == JournalEntry.id)
                                  .group_by(JournalEntry.unit)):
         if total:
-            report.add(Violation("trial_balance", f"{unit} postings sum to {total}, not zero"))
+            report.add(ViolationView(code="trial_balance",
+                                     message=f"{unit} postings sum to {total}, not zero"))
 
 
 def checkpoint_root(prev_root: str, heads: list[tuple[int, int, str]]) -> str:
@@ -196,9 +193,9 @@ def _checkpoints_pass(s: Session, report: AuditReport) -> None:
                     bad = True
                     break
         if bad:
-            report.add(Violation("checkpoint_broken", f"checkpoint {cp.id} of "
-                                 f"{cp.created_at.isoformat()} no longer holds",
-                                 checkpoint_id=cp.id))
+            report.add(ViolationView(
+                code="checkpoint_broken", checkpoint_id=cp.id,
+                message=f"checkpoint {cp.id} of {cp.created_at.isoformat()} no longer holds"))
             return
         prev = cp.root
 

@@ -12,7 +12,7 @@ from ledger.journal import book, holds
 from ledger.journal.audit import make_checkpoint, run_audit
 from ledger.journal.models import Account, Posting
 from ledger.journal.posting import reverse_entry
-from ledger.journal.schemas import AuditView, EntryView
+from ledger.journal.schemas import AuditView, EntryView, HoldView
 from ledger.view import typed
 from ledger.registry.lookup import refuse_self_award, require_holder_in_village
 
@@ -20,7 +20,17 @@ MAX_ID = 2**63 - 1  # BIGINT ids
 
 
 def allocate(db: Database, *, shards: int, town_id: int, village_id: int, amount: int,
-             actor_id: int | None, key: str | None, memo: str = "") -> book.WriteResult:
+             actor_id: int | None, key: str | None, memo: str = "") -> EntryView:
+    """Town funding into a village's budget (its shards)."""
+    return typed(write_allocation(db, shards=shards, town_id=town_id, village_id=village_id,
+                                  amount=amount, actor_id=actor_id, key=key, memo=memo).result,
+                 EntryView)
+
+
+def write_allocation(db: Database, *, shards: int, town_id: int, village_id: int, amount: int,
+                     actor_id: int | None, key: str | None, memo: str = "") -> book.WriteResult:
+    """`allocate` as the keyed write it is, saying whether the key's first result was
+    answered again (`replayed`: the demo counts only what it allocated itself)."""
     req = {"op": "allocate", "town": town_id, "village": village_id, "amount": amount,
            "memo": memo}
     return book.write(db, lambda s: book.allocate(
@@ -55,7 +65,7 @@ def adjust_as(db: Database, actor: Actor, *, shards: int, village_id: int, holde
 
 
 def reverse(db: Database, *, entry_id: int, reason: str, actor_id: int | None,
-            key: str | None, actor_person_id: int | None = None) -> book.WriteResult:
+            key: str | None, actor_person_id: int | None = None) -> EntryView:
     """The mirror of an entry. A reversal moves points too: its actor may not reverse an entry
     of their own or their household's points (the no-self-award rule)."""
     req = {"op": "reverse", "entry": entry_id, "reason": reason}
@@ -68,16 +78,17 @@ def reverse(db: Database, *, entry_id: int, reason: str, actor_id: int | None,
             refuse_self_award(s, actor_person_id, holder_type, holder_id)
         return reverse_entry(s, entry_id, memo=reason, actor_id=actor_id).as_dict()
 
-    return book.write(db, work, key=key, request=req)
+    return typed(book.write(db, work, key=key, request=req).result, EntryView)
 
 
 def reserve(db: Database, *, unit: str, debit_account_id: int, credit_account_id: int,
-            amount: int, ttl_s: int, memo: str, key: str | None) -> book.WriteResult:
+            amount: int, ttl_s: int, memo: str, key: str | None) -> HoldView:
     req = {"op": "hold", "unit": unit, "debit": debit_account_id, "credit": credit_account_id,
            "amount": amount, "ttl": ttl_s, "memo": memo}
-    return book.write(db, lambda s: {"hold_id": holds.reserve(
+    return typed(book.write(db, lambda s: {"hold_id": holds.reserve(
         s, unit=unit, debit_account_id=debit_account_id, credit_account_id=credit_account_id,
-        amount=amount, ttl_s=ttl_s, memo=memo), "status": "pending"}, key=key, request=req)
+        amount=amount, ttl_s=ttl_s, memo=memo), "status": "pending"}, key=key,
+        request=req).result, HoldView)
 
 
 def _generic_hold(s, hold_id: int) -> None:
@@ -90,20 +101,22 @@ def _generic_hold(s, hold_id: int) -> None:
 
 
 def post_hold(db: Database, *, hold_id: int, actor_id: int | None,
-              key: str | None) -> book.WriteResult:
+              key: str | None) -> EntryView:
     def work(s):
         _generic_hold(s, hold_id)
         return holds.post_hold(s, hold_id, actor_id=actor_id).as_dict()
 
-    return book.write(db, work, key=key, request={"op": "post_hold", "hold": hold_id})
+    return typed(book.write(db, work, key=key, request={"op": "post_hold", "hold": hold_id}
+                            ).result, EntryView)
 
 
-def void_hold(db: Database, *, hold_id: int, key: str | None) -> book.WriteResult:
+def void_hold(db: Database, *, hold_id: int, key: str | None) -> HoldView:
     def work(s):
         _generic_hold(s, hold_id)
         return holds.void_hold(s, hold_id)
 
-    return book.write(db, work, key=key, request={"op": "void_hold", "hold": hold_id})
+    return typed(book.write(db, work, key=key, request={"op": "void_hold", "hold": hold_id}
+                            ).result, HoldView)
 
 
 def sweep_expired_holds(db: Database) -> int:
@@ -130,7 +143,8 @@ def audit(db: Database) -> dict:
 
 def audit_view(db: Database) -> AuditView:
     """The audit run now, as the API answers it."""
-    return typed(audit(db), AuditView)
+    with db.sessions() as s:
+        return run_audit(s).view()
 
 
 def checkpoint(db: Database) -> dict | None:

@@ -92,3 +92,31 @@ class ServiceCode(View):
     activity_id: int
     token: str
     url: str
+
+
+class StationRef(View):
+    """The station (a village's 新时代文明实践站) an order is placed at."""
+    id: int
+    name: str
+    town_id: int
+
+
+class HouseholdChoice(View):
+    id: int
+    head_name: str
+    address: str
+
+
+class OrderForm(View):
+    """What the order form offers at a station: its staff (`staff`) order for a household of
+    the village (`households`, the first MAX_HOUSEHOLD_OPTIONS), anyone from the town's menu."""
+    station: StationRef
+    staff: bool
+    households: list[HouseholdChoice]
+    menu: list[MenuItemView]
+
+
+class StationQueue(View):
+    """A station's orders, newest first, for its staff."""
+    station: StationRef
+    orders: list[OrderView]

@@ -25,10 +25,22 @@ from ledger.matching.orders import (
     overdue,
     served_by,
 )
+from ledger.matching.menu import menu
 from ledger.matching.progress import refresh
-from ledger.matching.schemas import OrderDetail, OrderView, ServiceCode
+from ledger.matching.schemas import (
+    HouseholdChoice,
+    OrderDetail,
+    OrderForm,
+    OrderView,
+    ServiceCode,
+    StationQueue,
+    StationRef,
+)
 from ledger.registry.models import Household, Person, Team, TeamMember
+from ledger.stations.service import station
 from ledger.timeutil import utcnow
+
+MAX_HOUSEHOLD_OPTIONS = 2000  # a village's households the station's form lists
 
 
 def may_see_contact(s: Session, o: ServiceOrder, actor) -> bool:
@@ -131,6 +143,32 @@ def list_orders(db: Database, actor, *, village_id: int | None = None, mine: boo
     with db.sessions() as s:
         return msgspec.convert(_orders(s, actor, village_id, mine, tasks, limit, before_id),
                                list[OrderView])
+
+
+def _station_ref(s: Session, village_id: int) -> StationRef:
+    v = station(s, village_id)
+    return StationRef(id=v.id, name=v.name, town_id=v.town_id)
+
+
+def order_form(db: Database, actor, village_id: int) -> OrderForm:
+    """What the order form at this station offers the actor: the village's households when
+    the actor is its staff (ordering for a caller or a visitor), and the town's menu."""
+    staff = is_staff(actor, village_id)
+    with db.sessions() as s:
+        st = _station_ref(s, village_id)
+        households = [HouseholdChoice(id=h.id, head_name=h.head_name, address=h.address)
+                      for h in s.scalars(select(Household)
+                                         .where(Household.village_id == village_id)
+                                         .order_by(Household.id).limit(MAX_HOUSEHOLD_OPTIONS))
+                      ] if staff else []
+    return OrderForm(station=st, staff=staff, households=households, menu=menu(db, st.town_id))
+
+
+def station_queue(db: Database, actor, village_id: int) -> StationQueue:
+    """A station's queue (`list_orders` for the village) with the station it is."""
+    with db.sessions() as s:
+        st = _station_ref(s, village_id)
+    return StationQueue(station=st, orders=list_orders(db, actor, village_id=village_id))
 
 
 def _orders(s: Session, actor, village_id: int | None, mine: bool, tasks: bool, limit: int,

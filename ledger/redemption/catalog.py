@@ -27,8 +27,15 @@ from ledger.redemption.models import (
     Reward,
     RewardKind,
 )
-from ledger.redemption.schemas import ClerkRemoved, ClerkView, ProviderView, RewardView
+from ledger.redemption.schemas import (
+    ClerkRemoved,
+    ClerkView,
+    ProviderView,
+    RewardPage,
+    RewardView,
+)
 from ledger.timeutil import UTCDateTime, utcnow
+from ledger.view import typed
 
 MAX_NAME_CHARS = 100
 MAX_DESCRIPTION_CHARS = 1000
@@ -40,6 +47,7 @@ MIN_VOUCHER_TTL_S = 600
 MAX_VOUCHER_TTL_S = 60 * 24 * 3600
 DEFAULT_VOUCHER_TTL_S = 14 * 24 * 3600
 MAX_PAGE = paging.MAX_PAGE
+PROVIDER_KINDS = tuple(k.value for k in ProviderKind)  # as a form offers them
 
 REWARD_FIELDS = ("name", "description", "kind", "cost_points", "limit_per_month",
                  "limit_per_year", "min_star_level", "village_id", "holder_kinds",
@@ -349,7 +357,7 @@ def apply_stock_change(s: Session, reward_id: int, *, add: int | None = None,
 
 def list_rewards(s: Session, *, now: datetime | None = None, only_offered: bool = True,
                  provider_id: int | None = None, town_id: int | None = None, limit: int = 50,
-                 after_id: int | None = None) -> dict:
+                 after_id: int | None = None) -> RewardPage:
     """The catalog, by id, `limit` at a time; `only_offered` hides inactive or out-of-window;
     `town_id` keeps the rewards of that town's providers."""
     paging.check_limit(limit)
@@ -366,15 +374,16 @@ def list_rewards(s: Session, *, now: datetime | None = None, only_offered: bool 
         q = q.where(Reward.provider_id.in_(select(Provider.id).where(Provider.town_id == town_id)))
     if after_id is not None:
         q = q.where(Reward.id > after_id)
-    items = [reward_view(r) for r in s.scalars(q)]
-    return {"items": items, "next_after_id": items[-1]["id"] if len(items) == limit else None}
+    items = typed([reward_view(r) for r in s.scalars(q)], list[RewardView])
+    return RewardPage(items=items,
+                      next_after_id=items[-1].id if len(items) == limit else None)
 
 
-def list_providers(s: Session, town_id: int | None = None) -> list[dict]:
+def list_providers(s: Session, town_id: int | None = None) -> list[ProviderView]:
     q = select(Provider).order_by(Provider.id)
     if town_id is not None:
         q = q.where(Provider.town_id == town_id)
-    return [provider_view(p) for p in s.scalars(q)]
+    return typed([provider_view(p) for p in s.scalars(q)], list[ProviderView])
 
 
 def provider_village(s: Session, provider_id: int) -> int | None:

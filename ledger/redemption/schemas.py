@@ -62,6 +62,19 @@ class RewardView(View):
     active: bool
 
 
+class RewardPage(View):
+    """A page of the catalog by id; `next_after_id` null on the last page."""
+    items: list[RewardView]
+    next_after_id: int | None
+
+
+class ShopClerk(View):
+    """A clerk of a shop as its admin page lists them: the staff account's login and name."""
+    user_id: int
+    login: str | None
+    name: str
+
+
 class RewardRef(View):
     id: int
     name: str
@@ -97,6 +110,12 @@ class OrderView(View):
     hold_id: int | None
     created_at: str
     voucher: VoucherView
+
+
+class OrderPage(View):
+    """A page of orders, newest first; `next_before_id` null on the last page."""
+    items: list[OrderView]
+    next_before_id: int | None
 
 
 class CounterView(OrderView, kw_only=True):

@@ -45,9 +45,10 @@ from ledger.redemption.models import (
     VoucherStatus,
 )
 from ledger.redemption import holder_policy
-from ledger.redemption.schemas import OrderView
+from ledger.redemption.schemas import CounterView, OrderPage, OrderView
 from ledger.redemption.vouchers import display_code, new_code, normalize_code
 from ledger.timeutil import LOCAL_TZ, UTCDateTime, utcnow
+from ledger.view import typed
 
 log = structlog.get_logger("jifen.redemption")
 MAX_QUANTITY = 10  # units of one reward in one order
@@ -349,15 +350,14 @@ def _expire_one(s: Session, voucher_id: int, now: datetime) -> dict:
 
 
 def voucher_for_clerk(s: Session, code: str, clerk_user_id: int,
-                      now: datetime | None = None) -> dict:
+                      now: datetime | None = None) -> CounterView:
     """What the counter sees after a scan, before handing anything over."""
     v = _clerk_voucher(s, code, clerk_user_id)
     order = s.get(RedemptionOrder, v.order_id)
-    view = order_view(order, v, s.get(Reward, order.reward_id))
     refusal = _state_refusal(v, now or utcnow())
-    view["usable"] = refusal is None
-    view["refusal"] = refusal.code if refusal else None
-    return view
+    return typed({**order_view(order, v, s.get(Reward, order.reward_id)),
+                  "usable": refusal is None, "refusal": refusal.code if refusal else None},
+                 CounterView)
 
 
 def holder_voucher_code(s: Session, code: str, holders: list[tuple[str, int]] | None) -> str:
@@ -370,14 +370,14 @@ def holder_voucher_code(s: Session, code: str, holders: list[tuple[str, int]] | 
 
 
 def list_orders(s: Session, holders: list[tuple[str, int]], *, status: str | None = None,
-                limit: int = 50, before_id: int | None = None) -> dict:
+                limit: int = 50, before_id: int | None = None) -> OrderPage:
     """The holders' orders, newest first, `limit` at a time."""
     paging.check_limit(limit)
     if status is not None and status not in set(VoucherStatus):
         raise InvalidInput(f"status must be one of {', '.join(VoucherStatus)}",
                            code="invalid_status")
     if not holders:
-        return {"items": [], "next_before_id": None}
+        return OrderPage(items=[], next_before_id=None)
     q = (select(RedemptionOrder, Voucher, Reward)
          .join(Voucher, Voucher.order_id == RedemptionOrder.id)
          .join(Reward, Reward.id == RedemptionOrder.reward_id)
@@ -388,6 +388,6 @@ def list_orders(s: Session, holders: list[tuple[str, int]], *, status: str | Non
         q = q.where(Voucher.status == status)
     if before_id is not None:
         q = q.where(RedemptionOrder.id < before_id)
-    items = [order_view(o, v, r) for o, v, r in s.execute(q)]
-    return {"items": items,
-            "next_before_id": items[-1]["order_id"] if len(items) == limit else None}
+    items = typed([order_view(o, v, r) for o, v, r in s.execute(q)], list[OrderView])
+    return OrderPage(items=items,
+                     next_before_id=items[-1].order_id if len(items) == limit else None)

@@ -98,6 +98,17 @@ def report(db: Database, *, start: date, end: date, provider_id: int | None = No
                                                  with_lines=with_lines), SettlementReport)
 
 
+def report_for(db: Database, actor, *, start: date, end: date,
+               with_lines: bool = True) -> SettlementReport:
+    """The settlement report the actor may read (`settlement_scope`): every provider's for a
+    town admin, their own shop's for a clerk."""
+    with db.sessions() as s:
+        provider_id = settlement_scope(s, actor)
+        return msgspec.convert(settlement_report(s, start=start, end=end,
+                                                 provider_id=provider_id,
+                                                 with_lines=with_lines), SettlementReport)
+
+
 def csv_report(db: Database, *, start: date, end: date, provider_id: int | None = None) -> str:
     """The settlement report as CSV (`settlement_csv`: UTF-8 with a BOM)."""
     with db.sessions() as s:

@@ -171,3 +171,24 @@ class HonourCandidates(View):
     organisations: list[OrganisationCandidate]
     organisers: list[OrganiserCandidate]
     projects: list[ProjectCandidate]
+
+
+class MonthFigures(View):
+    """The town's (or a station's) figures in one month (`period` YYYY-MM, `label` 7月);
+    `active_stations`: those that held or did anything."""
+    period: str
+    label: str
+    activities: int
+    participations: int
+    minutes: int
+    orders_placed: int
+    orders_done: int
+    orders_rated: int
+    active_stations: int
+
+
+class TownDashboard(View):
+    """The town dashboard: the period's report, the months up to it, the honour candidates."""
+    report: StationReport
+    series: list[MonthFigures]
+    honour: HonourCandidates

@@ -97,7 +97,7 @@ def deduct(db: Database, village: int, holder_type: str, holder_id: int, amount:
 
 def reverse(db: Database, entry_id: int) -> int:
     return _followed(db, journal.reverse(db, entry_id=entry_id, reason="录入错误",
-                                         actor_id=ADMIN, key=None).result["entry_id"], True)
+                                         actor_id=ADMIN, key=None).entry_id, True)
 
 
 def serve(db: Database, w: World, person: int, minutes: int, *,
