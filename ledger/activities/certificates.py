@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from ledger.registry.models import Person, Town, Village
 from ledger.registry.privacy import mask_id_number, mask_name
 from ledger.activities.minutes import SOURCE
+from ledger.activities.schemas import CertificateCheck, CertificateView
 from ledger.activities.models import (
     CERTIFIED_REVIEWS,
     Activity,
@@ -40,6 +41,7 @@ from ledger.journal.models import Account, HolderType, JournalEntry, Posting, Pu
 from ledger.journal.posting import canonical_json
 from ledger.sheets.fonts import PDF_FONT, pdf_font
 from ledger.timeutil import LOCAL_TZ, utcnow
+from ledger.view import typed
 
 FONT = PDF_FONT  # embedded (ledger/sheets/fonts.py)
 MAX_PERIOD_DAYS = 3 * 366 + 1
@@ -91,7 +93,7 @@ def ledger_minutes(s: Session, person_id: int, attendance_ids: list[int]) -> int
 
 
 def issue(db: Database, settings: Settings, actor: Actor, *, person_id: int, start: date,
-          end: date, key: str | None = None, now: datetime | None = None) -> dict:
+          end: date, key: str | None = None, now: datetime | None = None) -> CertificateView:
     """Freeze the figures and return the certificate's record (render it with `render_pdf`).
     With a key, a retried request answers with the certificate it issued."""
     now = now or utcnow()
@@ -126,9 +128,9 @@ def issue(db: Database, settings: Settings, actor: Actor, *, person_id: int, sta
         s.flush()
         return record_view(cert, person, settings)
 
-    return book.write(db, work, key=key, request={
+    return typed(book.write(db, work, key=key, request={
         "op": "certificate", "person": person_id, "start": start.isoformat(),
-        "end": end.isoformat()}).result
+        "end": end.isoformat()}).result, CertificateView)
 
 
 def record_view(cert: Certificate, person: Person, settings: Settings) -> dict:
@@ -146,7 +148,7 @@ def verify_url(settings: Settings, code: str) -> str:
     return f"{settings.public_base_url}{VERIFY_PATH}{code}"
 
 
-def verify(db: Database, code: str) -> dict:
+def verify(db: Database, code: str) -> CertificateCheck:
     """What anyone holding the paper may check: no full name, no id number."""
     if not code or len(code) > 32:
         raise NotFound("no certificate has this code", code="certificate_not_found")
@@ -155,7 +157,7 @@ def verify(db: Database, code: str) -> dict:
         if cert is None:
             raise NotFound("no certificate has this code", code="certificate_not_found")
         person = s.get(Person, cert.person_id)
-        return {"code": cert.code, "valid": cert.revoked_at is None,
+        return typed({"code": cert.code, "valid": cert.revoked_at is None,
                 "masked_name": mask_name(person.name),
                 "period_start": cert.period_start.isoformat(),
                 "period_end": cert.period_end.isoformat(),
@@ -163,7 +165,7 @@ def verify(db: Database, code: str) -> dict:
                 "activities_count": cert.activities_count, "issuer": cert.issuer,
                 "issued_at": cert.issued_at.isoformat(),
                 "check_code": cert.content_sha256[:16],
-                "revoked_reason": cert.revoked_reason or None}
+                "revoked_reason": cert.revoked_reason or None}, CertificateCheck)
 
 
 def load(db: Database, settings: Settings, actor: Actor, code: str) -> dict:
