@@ -168,7 +168,8 @@ def verify(db: Database, code: str) -> CertificateCheck:
                 "revoked_reason": cert.revoked_reason or None}, CertificateCheck)
 
 
-def load(db: Database, settings: Settings, actor: Actor, code: str) -> dict:
+def load(db: Database, settings: Settings, actor: Actor, code: str) -> CertificateView:
+    """An issued certificate, for its volunteer or an admin of their village."""
     with db.sessions() as s:
         cert = s.scalar(select(Certificate).where(Certificate.code == code))
         if cert is None:
@@ -176,7 +177,7 @@ def load(db: Database, settings: Settings, actor: Actor, code: str) -> dict:
         person = s.get(Person, cert.person_id)
         if actor.person_id != cert.person_id and not may(actor, "village.admin", person.village_id):
             raise Forbidden("not your certificate", code="forbidden_certificate")
-        return record_view(cert, person, settings)
+        return typed(record_view(cert, person, settings), CertificateView)
 
 
 def _qr_image(url: str):
@@ -190,42 +191,42 @@ def _font() -> None:
     pdf_font()
 
 
-def render_pdf(rec: dict) -> bytes:
+def render_pdf(rec: CertificateView) -> bytes:
     """One A4 page (more when the table runs long), the QR code at the foot of the last."""
     _font()
     buf = io.BytesIO()
     c = canvas.Canvas(buf, pagesize=A4, pageCompression=1)
     c.setTitle("志愿服务记录证明")
-    c.setAuthor(rec["issuer"])
+    c.setAuthor(rec.issuer)
     w, h = A4
     left, right = 22 * mm, w - 22 * mm
     c.setFont(FONT, 22)
     c.drawCentredString(w / 2, h - 30 * mm, "志愿服务记录证明")
     c.setFont(FONT, 10)
-    c.drawRightString(right, h - 38 * mm, f"证明编号：{rec['code']}")
-    text = (f"兹证明 {rec['name']}（证件号码：{rec['id_masked']}）于 {rec['period_start']} 至 "
-            f"{rec['period_end']} 期间参加志愿服务活动 {rec['activities_count']} 次，经记录"
-            f"确认的志愿服务时长共计 {rec['hours']} 小时（{rec['minutes_total']} 分钟）。")
+    c.drawRightString(right, h - 38 * mm, f"证明编号：{rec.code}")
+    text = (f"兹证明 {rec.name}（证件号码：{rec.id_masked}）于 {rec.period_start} 至 "
+            f"{rec.period_end} 期间参加志愿服务活动 {rec.activities_count} 次，经记录"
+            f"确认的志愿服务时长共计 {rec.hours} 小时（{rec.minutes_total} 分钟）。")
     y = _wrap(c, text, left, h - 50 * mm, right - left, 12, 18)
     y -= 6 * mm
     cols = [left, left + 12 * mm, left + 38 * mm, left + 118 * mm, right - 22 * mm]
     heads = ["序号", "日期", "活动名称", "组织单位", "时长（小时）"]
     y = _row(c, cols, heads, y)
-    for i, line in enumerate(rec["lines"], 1):
+    for i, line in enumerate(rec.lines, 1):
         if y < 70 * mm:
             c.showPage()
             y = _row(c, cols, heads, h - 25 * mm)
         y = _row(c, cols, [str(i), line["date"], line["title"][:26], line["unit"][:12],
                            hours_text(line["minutes"])], y)
     c.setFont(FONT, 11)
-    c.drawString(left, 52 * mm, f"出具单位：{rec['issuer']}")
-    c.drawString(left, 45 * mm, f"出具日期：{rec['issued_at'][:10]}")
+    c.drawString(left, 52 * mm, f"出具单位：{rec.issuer}")
+    c.drawString(left, 45 * mm, f"出具日期：{rec.issued_at[:10]}")
     c.setFont(FONT, 9)
-    c.drawString(left, 36 * mm, f"校验码：{rec['content_sha256'][:16]}")
+    c.drawString(left, 36 * mm, f"校验码：{rec.content_sha256[:16]}")
     c.drawString(left, 30 * mm, "本证明依据《志愿服务记录与证明出具办法（试行）》出具，"
                                 "扫描右侧二维码可在线核验。")
     size = 38 * mm
-    c.drawImage(ImageReader(_qr_image(rec["verify_url"])), right - size, 22 * mm, size, size)
+    c.drawImage(ImageReader(_qr_image(rec.verify_url)), right - size, 22 * mm, size, size)
     c.drawCentredString(right - size / 2, 19 * mm, "扫码核验")
     c.showPage()
     c.save()
