@@ -51,8 +51,8 @@ def managed_activity(db: Database, actor: Actor, activity_id: int) -> ManagedAct
     with db.sessions() as s:
         act = typed(activity_view(get_activity(s, activity_id)), ActivityView)
         names = person_names(s, [a.person_id for a in listing.items])
-    return ManagedActivity(activity=act, attendances=listing.items, names=names,
-                           counts=service.attendance_counts(db, activity_id))
+        counts = service.counts_of(s, activity_id)
+    return ManagedActivity(activity=act, attendances=listing.items, names=names, counts=counts)
 
 
 def signup_sheet(db: Database, actor: Actor, activity_id: int) -> SignupSheet:

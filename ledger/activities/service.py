@@ -183,8 +183,13 @@ def my_attendance(db: Database, activity_id: int, person_id: int) -> AttendanceR
 def attendance_counts(db: Database, activity_id: int) -> AttendanceCounts:
     """How many have arrived (checked in, still there or gone) and how many have left."""
     with db.sessions() as s:
-        rows = dict(s.execute(select(Attendance.state, func.count()).where(
-            Attendance.activity_id == activity_id).group_by(Attendance.state)).all())
+        return counts_of(s, activity_id)
+
+
+def counts_of(s: Session, activity_id: int) -> AttendanceCounts:
+    """`attendance_counts` inside the caller's session."""
+    rows = dict(s.execute(select(Attendance.state, func.count()).where(
+        Attendance.activity_id == activity_id).group_by(Attendance.state)).all())
     arrived = sum(rows.values())
     return AttendanceCounts(arrived=arrived,
                             left=arrived - rows.get(AttendanceState.CHECKED_IN, 0))
