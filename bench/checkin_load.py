@@ -118,10 +118,10 @@ def seed(db: Database, settings: Settings, people: int) -> tuple[int, list[int],
     act = planning.create_activity(db, org, ActivityDraft(
         village_id=village_id, title="压测：家园清洁", rule_item_code="P1",
         starts_at=now - timedelta(minutes=5), ends_at=now + timedelta(hours=3)), now=now)
-    planning.set_status(db, org, act["id"], "open", now=now)
+    planning.set_status(db, org, act.id, "open", now=now)
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
         c.execute(text("ANALYZE"))  # autovacuum is off on these machines
-    return act["id"], ids, village_id
+    return act.id, ids, village_id
 
 
 def free_port() -> int:

@@ -88,7 +88,7 @@ def seed_world(db: Database, settings: Settings, people: int = 3) -> dict:
         village_id=w["village_ids"][0], title="家园清洁志愿活动", rule_item_code="A07",
         starts_at=now - timedelta(minutes=30), ends_at=now + timedelta(hours=6),
         place="塘边村文化广场"), now=now - timedelta(days=1))
-    planning.set_status(db, organizer, act["id"], "open", now=now - timedelta(days=1))
+    planning.set_status(db, organizer, act.id, "open", now=now - timedelta(days=1))
     admin = Actor(1, roles=(("town_admin", None),))
     shop = catalog.create_provider(db, admin, town_id=w["town_id"], name="塘边村积分超市",
                                    kind="shop", village_id=w["village_ids"][0], key=None)
@@ -98,7 +98,7 @@ def seed_world(db: Database, settings: Settings, people: int = 3) -> dict:
                                            "cost_points": 10})
     order = redemption.redeem(db, reward_id=reward.id, holder_type="person",
                               holder_id=w["person_ids"][0], quantity=1, actor_id=1, key=None)
-    w.update(activity_id=act["id"], provider_id=shop.id, reward_id=reward.id,
+    w.update(activity_id=act.id, provider_id=shop.id, reward_id=reward.id,
              order_id=order.order_id, hold_id=order.hold_id, voucher_code=order.voucher.code)
     return w
 

@@ -53,20 +53,20 @@ def test_certificate_qr_opens_a_verification_page_with_masked_name_hours_and_iss
     _serve(db, settings, w)
     rec = certificates.issue(db, settings, w.volunteer(0), person_id=w.people[0], start=DAY,
                              end=DAY, now=T0 + timedelta(days=1))
-    assert rec["minutes_total"] == 145 and rec["activities_count"] == 2  # pending one left out
-    assert rec["hours"] == "2.41"
+    assert rec.minutes_total == 145 and rec.activities_count == 2  # pending one left out
+    assert rec.hours == "2.41"
     pdf = certificates.render_pdf(rec)
     text = _page_text(pdf)
     assert "志愿服务记录证明" in text and "林志愿0" in text and "2.41" in text
     urls = _qr_urls(pdf)
-    assert urls == [f"http://testserver.local/cert/{rec['code']}"]
+    assert urls == [f"http://testserver.local/cert/{rec.code}"]
     page = client.get(urls[0].replace("http://testserver.local", ""))
     assert page.status_code == 200
     assert "林**0" in page.text and "2.41 小时" in page.text and "宝盖镇" in page.text
     assert "林志愿0" not in page.text and "3505" not in page.text
-    api = client.get(f"/api/v1/activities/certificates/{rec['code']}/verification").json()
+    api = client.get(f"/api/v1/activities/certificates/{rec.code}/verification").json()
     assert api["valid"] and api["masked_name"] == "林**0" and api["minutes_total"] == 145
-    assert api["issuer"].endswith("塘边村") and api["check_code"] == rec["content_sha256"][:16]
+    assert api["issuer"].endswith("塘边村") and api["check_code"] == rec.content_sha256[:16]
     missing = client.get("/cert/not-a-real-code")
     assert missing.status_code == 404 and "没有找到" in missing.text
 
@@ -77,7 +77,7 @@ def test_only_the_volunteer_or_their_village_admin_issues(db, settings):
         certificates.issue(db, settings, w.volunteer(1), person_id=w.people[0], start=DAY,
                            end=DAY)
     r = certificates.issue(db, settings, w.admin, person_id=w.people[0], start=DAY, end=DAY)
-    assert r["minutes_total"] == 0
+    assert r.minutes_total == 0
     with pytest.raises(InvalidInput):
         certificates.issue(db, settings, w.admin, person_id=w.people[0], start=DAY,
                            end=DAY - timedelta(days=1))
@@ -88,12 +88,12 @@ def test_only_the_volunteer_or_their_village_admin_issues(db, settings):
 def test_certified_hours_agree_with_the_minutes_book_after_a_rejection(db, settings):
     w = make_world(db)
     a, b, _ = _serve(db, settings, w)
-    rows = review.list_attendances(db, w.organizer, b["id"])["items"]
-    review.reject(db, settings, w.organizer, rows[0]["attendance_id"], "未到场",
+    rows = review.list_attendances(db, w.organizer, b.id).items
+    review.reject(db, settings, w.organizer, rows[0].attendance_id, "未到场",
                   now=T0 + timedelta(hours=7))
     rec = certificates.issue(db, settings, w.volunteer(0), person_id=w.people[0], start=DAY,
                              end=DAY, now=T0 + timedelta(days=1))
-    assert rec["minutes_total"] == 95 and [x["title"] for x in rec["lines"]] == ["家园清洁志愿活动"]
+    assert rec.minutes_total == 95 and [x["title"] for x in rec.lines] == ["家园清洁志愿活动"]
 
 
 @pytest.mark.parametrize("minutes, text", [(0, "0.00"), (1, "0.01"), (20, "0.33"), (59, "0.98"),

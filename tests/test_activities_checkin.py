@@ -26,11 +26,11 @@ def test_second_scan_returns_the_first_attendance(db, settings):
     act = make_activity(db, w)
     first = scan(db, settings, w, act, 0, T0)
     again = scan(db, settings, w, act, 0, T0 + timedelta(seconds=40))
-    assert first["action"] == "check_in" and not first["repeated"]
-    assert again["repeated"] and again["attendance_id"] == first["attendance_id"]
-    assert again["state"] == "checked_in" and again["check_out_at"] is None
+    assert first.action == "check_in" and not first.repeated
+    assert again.repeated and again.attendance_id == first.attendance_id
+    assert again.state == "checked_in" and again.check_out_at is None
     explicit_in = scan(db, settings, w, act, 0, T0 + timedelta(minutes=30), action="in")
-    assert explicit_in["repeated"] and explicit_in["check_in_at"] == first["check_in_at"]
+    assert explicit_in.repeated and explicit_in.check_in_at == first.check_in_at
     with db.sessions() as s:
         assert s.query(Attendance).count() == 1
 
@@ -40,16 +40,16 @@ def test_scan_out_books_certified_minutes_once_and_later_scans_repeat_it(db, set
     act = make_activity(db, w)
     scan(db, settings, w, act, 0, T0 - timedelta(minutes=10))  # early: counted from the start
     out = scan(db, settings, w, act, 0, T0 + timedelta(minutes=95, seconds=59))
-    assert out["action"] == "check_out" and out["minutes"] == 95
-    assert out["minutes_status"] == "certified"
+    assert out.action == "check_out" and out.minutes == 95
+    assert out.minutes_status == "certified"
     assert minutes_of(db, w.people[0]) == {"certified": 95, "pending": 0}
     for extra in (1, 5, 30):
         r = scan(db, settings, w, act, 0, T0 + timedelta(minutes=95 + extra))
-        assert r["repeated"] and r["minutes"] == 95 and r["state"] == "checked_out"
+        assert r.repeated and r.minutes == 95 and r.state == "checked_out"
     assert minutes_of(db, w.people[0])["certified"] == 95
     with db.sessions() as s:
         entry = s.query(JournalEntry).filter_by(source="attendance",
-                                                 source_ref=str(out["attendance_id"])).one()
+                                                 source_ref=str(out.attendance_id)).one()
         assert entry.unit == "minutes" and entry.kind == "service"
         assert entry.details["counted_minutes"] == 95 and entry.details["rule_item"] == "H1"
     audit_clean(db)
@@ -98,10 +98,10 @@ def test_activity_caps_minutes_at_its_maximum(db, settings):
     act = make_activity(db, w, hours=4, max_minutes=180, rounding_step_min=30)
     scan(db, settings, w, act, 0, T0)
     out = scan(db, settings, w, act, 0, T0 + timedelta(hours=3, minutes=50))
-    assert out["minutes"] == 180
+    assert out.minutes == 180
     scan(db, settings, w, act, 1, T0)
     out = scan(db, settings, w, act, 1, T0 + timedelta(minutes=89))
-    assert out["minutes"] == 60
+    assert out.minutes == 60
 
 
 def test_walk_ins_need_permission_and_a_free_seat(db, settings):
@@ -113,7 +113,7 @@ def test_walk_ins_need_permission_and_a_free_seat(db, settings):
     act = make_activity(db, w, capacity=2, title="两个名额")
     scan(db, settings, w, act, 0, T0)
     r = scan(db, settings, w, act, 1, T0)
-    assert r["walk_in"]
+    assert r.walk_in
     with pytest.raises(Conflict) as e:
         scan(db, settings, w, act, 2, T0)
     assert e.value.code == "activity_full"
@@ -123,7 +123,7 @@ def test_scan_needs_a_volunteer_and_a_known_action(db, settings):
     from ledger.activities import service
     w = make_world(db)
     act = make_activity(db, w)
-    tok = service.tokens.rotating_token(settings.secret_key, act["id"], 15, T0)[0]
+    tok = service.tokens.rotating_token(settings.secret_key, act.id, 15, T0)[0]
     with pytest.raises(Forbidden) as e:
         service.scan(db, settings, service.Scan(token=tok, person_id=None, user_id=1), now=T0)
     assert e.value.code == "volunteer_required"

@@ -39,15 +39,15 @@ def test_deductions_take_a_household_below_zero(db, settings):
     who = _inspector(w)
     first = inspections.record(db, settings, who, Finding(w.plate_code, "C06", "门口堆放杂物"),
                                key="i1", now=T0)
-    assert first["award"]["status"] == "posted" and first["award"]["points"] == -2
+    assert first.award["status"] == "posted" and first.award["points"] == -2
     inspections.record(db, settings, who, Finding(w.plate_code, "C10", "污水直排路面",
                                                   photo=_jpeg_with_gps()),
                        key="i2", now=T0 + timedelta(minutes=5))
     assert points_of(db, "household", w.household_id) == -7
     with db.sessions() as s:
-        e = s.get(JournalEntry, first["award"]["entry_id"])
+        e = s.get(JournalEntry, first.award["entry_id"])
         assert e.kind == "deduct" and e.details["inputs"]["refs"]["inspection_id"] == \
-            first["inspection_id"]
+            first.inspection_id
         assert e.details["inputs"]["refs"]["plate_code"] == w.plate_code
     audit_clean(db)
 
@@ -59,7 +59,7 @@ def test_a_retried_submit_records_once(db, settings):
                            key="same", now=T0)
     b = inspections.record(db, settings, who, Finding(w.plate_code, "C01", "庭院整洁"),
                            key="same", now=T0)
-    assert b["repeated"] and b["inspection_id"] == a["inspection_id"]
+    assert b.repeated and b.inspection_id == a.inspection_id
     assert points_of(db, "household", w.household_id) == 5
 
 
@@ -83,7 +83,7 @@ def test_only_inspectors_of_the_village_record(db, settings):
         inspections.plate_summary(db, _inspector(w), "no-such-plate")
     assert e.value.code == "plate_not_found"
     summary = inspections.plate_summary(db, _inspector(w), w.plate_code)
-    assert summary["head"] == "陈*明" and summary["household_id"] == w.household_id
+    assert summary.head == "陈*明" and summary.household_id == w.household_id
 
 
 def test_photos_are_reencoded_without_exif_and_kept_by_hash(db, settings):

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from ledger.activities import review
+from ledger.activities.schemas import AttendanceResult
 from ledger.activities.models import Attendance, ForgottenPolicy
 from ledger.errors import DomainError
 from ledger.journal.models import JournalEntry
@@ -47,8 +48,8 @@ def test_racing_check_outs_book_minutes_and_points_once(pg_db, settings):
     scan(db, settings, w, act, 0, T0)
     at = T0 + timedelta(minutes=60)
     results = _parallel(lambda i: scan(db, settings, w, act, 0, at, action="out"))
-    assert sum(1 for r in results if r["action"] == "check_out") == 1
-    assert all(r["minutes"] == 60 for r in results)
+    assert sum(1 for r in results if r.action == "check_out") == 1
+    assert all(r.minutes == 60 for r in results)
     assert minutes_of(db, w.people[0])["certified"] == 60
     assert points_of(db, "person", w.people[0]) == 2
     with db.sessions() as s:
@@ -64,8 +65,8 @@ def test_racing_first_scans_make_one_attendance(pg_db, settings):
     w = make_world(db)
     act = make_activity(db, w)
     results = _parallel(lambda i: scan(db, settings, w, act, 0, T0))
-    assert len({r["attendance_id"] for r in results}) == 1
-    assert sum(1 for r in results if not r["repeated"]) == 1
+    assert len({r.attendance_id for r in results}) == 1
+    assert sum(1 for r in results if not r.repeated) == 1
 
 
 @pytest.mark.postgres
@@ -74,7 +75,7 @@ def test_walk_ins_racing_for_the_last_seats_never_exceed_capacity(pg_db, setting
     w = make_world(db, n_people=THREADS)
     act = make_activity(db, w, capacity=3)
     results = _parallel(lambda i: scan(db, settings, w, act, i, T0))
-    ok = [r for r in results if isinstance(r, dict)]
+    ok = [r for r in results if isinstance(r, AttendanceResult)]
     full = [r for r in results if isinstance(r, DomainError)]
     assert len(ok) == 3 and all(e.code == "activity_full" for e in full)
     with db.sessions() as s:

@@ -38,13 +38,13 @@ def test_points_follow_the_rule_on_check_out_and_are_capped_per_activity(db, set
     w = make_world(db)
     act = make_activity(db, w, hours=4)  # H1: 2 points an hour, at most 180 minutes counted
     out = _checked_out(db, settings, w, act, 0, 240)
-    assert out["minutes"] == 240 and minutes_of(db, w.people[0])["certified"] == 240
-    assert out["points_state"] == "awarded" and out["points"]["status"] == "posted"
-    assert out["points"]["points"] == 6  # 180 minutes at 2 an hour: the item's activity cap
+    assert out.minutes == 240 and minutes_of(db, w.people[0])["certified"] == 240
+    assert out.points_state == "awarded" and out.points["status"] == "posted"
+    assert out.points["points"] == 6  # 180 minutes at 2 an hour: the item's activity cap
     assert points_of(db, "person", w.people[0]) == 6
     with db.sessions() as s:
-        award = s.get(AwardRecord, out["points"]["award_id"])
-        assert award.inputs["refs"]["attendance_id"] == out["attendance_id"]
+        award = s.get(AwardRecord, out.points["award_id"])
+        assert award.inputs["refs"]["attendance_id"] == out.attendance_id
         assert award.item_code == "H1" and award.recorder_id == w.organizer.user_id
     audit_clean(db)
 
@@ -54,16 +54,16 @@ def test_a_retried_award_pays_exactly_once(db, settings):
     act = make_activity(db, w, needs_confirmation=True)
     out = _checked_out(db, settings, w, act, 0, 90)
     # A crash after the engine paid but before the attendance noted it: the award exists...
-    att = attendance(db, out["attendance_id"])
+    att = attendance(db, out.attendance_id)
     first = rules.record_award(
         db, settings, item_code="H1", holder=("person", w.people[0]),
         recorder=w.organizer.user_id, key=awards.attendance_key(att.id), now=T0 + timedelta(hours=2),
-        context={"activity_id": act["id"], "attendance_id": att.id, "village_id": w.village_id,
+        context={"activity_id": act.id, "attendance_id": att.id, "village_id": w.village_id,
                  "minutes": 90, "occurred_at": (T0 + timedelta(minutes=90)).isoformat(),
-                 "activity_title": act["title"], "source": "scanned"})
+                 "activity_title": act.title, "source": "scanned"})
     # ...the confirmation then settles with the same key and gets the same award back.
     done = review.confirm(db, settings, w.organizer, att.id, now=T0 + timedelta(hours=2))
-    assert done["points"]["award_id"] == first["award_id"]
+    assert done.points["award_id"] == first["award_id"]
     assert _relay_settlements(db) == []  # the confirmation paid: nothing of it left to relay
     assert points_of(db, "person", w.people[0]) == 3
     with db.sessions() as s:
@@ -74,21 +74,21 @@ def test_confirmation_certifies_pending_minutes_then_pays(db, settings):
     w = make_world(db)
     act = make_activity(db, w, needs_confirmation=True)
     out = _checked_out(db, settings, w, act, 0, 95)
-    assert out["minutes_status"] == "pending" and out["points_state"] == "none"
+    assert out.minutes_status == "pending" and out.points_state == "none"
     assert minutes_of(db, w.people[0]) == {"certified": 0, "pending": 95}
     assert points_of(db, "person", w.people[0]) == 0
     with pytest.raises(Forbidden) as e:  # another organizer's volunteer cannot confirm
-        review.confirm(db, settings, w.volunteer(1), out["attendance_id"], now=T0)
+        review.confirm(db, settings, w.volunteer(1), out.attendance_id, now=T0)
     assert e.value.code == "not_activity_manager"
-    done = review.confirm(db, settings, w.organizer, out["attendance_id"],
+    done = review.confirm(db, settings, w.organizer, out.attendance_id,
                           now=T0 + timedelta(hours=3))
-    assert done["review"] == "confirmed" and done["minutes_status"] == "certified"
+    assert done.review == "confirmed" and done.minutes_status == "certified"
     assert minutes_of(db, w.people[0]) == {"certified": 95, "pending": 0}
     assert points_of(db, "person", w.people[0]) == 3
-    again = review.confirm(db, settings, w.organizer, out["attendance_id"],
+    again = review.confirm(db, settings, w.organizer, out.attendance_id,
                            now=T0 + timedelta(hours=4))
-    assert again["repeated"] and points_of(db, "person", w.people[0]) == 3
-    att = attendance(db, out["attendance_id"])
+    assert again.repeated and points_of(db, "person", w.people[0]) == 3
+    att = attendance(db, out.attendance_id)
     assert att.reviewed_by == w.organizer.user_id and att.certify_entry_id is not None
     audit_clean(db)
 
@@ -96,13 +96,13 @@ def test_confirmation_certifies_pending_minutes_then_pays(db, settings):
 def test_item_that_needs_review_makes_attendance_wait_for_confirmation(db, settings):
     w = make_world(db)
     act = make_activity(db, w, rule_item_code="R1")
-    assert act["needs_confirmation"] is True
+    assert act.needs_confirmation is True
     out = _checked_out(db, settings, w, act, 0, 60)
-    assert out["minutes_status"] == "pending" and out["points_state"] == "none"
-    done = review.confirm(db, settings, w.organizer, out["attendance_id"],
+    assert out.minutes_status == "pending" and out.points_state == "none"
+    done = review.confirm(db, settings, w.organizer, out.attendance_id,
                           now=T0 + timedelta(hours=2))
-    assert done["points_state"] == "awarded"
-    assert done["points"]["status"] == "pending_review"  # the engine's reviewer decides next
+    assert done.points_state == "awarded"
+    assert done.points["status"] == "pending_review"  # the engine's reviewer decides next
 
 
 def test_per_hour_item_that_books_minutes_counts_attendance_hours_once(db, settings):
@@ -110,7 +110,7 @@ def test_per_hour_item_that_books_minutes_counts_attendance_hours_once(db, setti
     w = make_world(db)
     act = make_activity(db, w, rule_item_code="M1")
     out = _checked_out(db, settings, w, act, 0, 60)
-    assert out["minutes"] == 60 and out["points_state"] == "awarded"
+    assert out.minutes == 60 and out.points_state == "awarded"
     assert minutes_of(db, w.people[0]) == {"certified": 60, "pending": 0}
     audit_clean(db)
 
@@ -120,14 +120,14 @@ def test_reject_pending_sends_minutes_back_with_reason_and_who(db, settings):
     act = make_activity(db, w, needs_confirmation=True)
     out = _checked_out(db, settings, w, act, 0, 60)
     with pytest.raises(InvalidInput):
-        review.reject(db, settings, w.organizer, out["attendance_id"], "  ", now=T0)
-    r = review.reject(db, settings, w.admin, out["attendance_id"], "签到后即离开", now=T0)
-    assert r["review"] == "rejected" and r["reject_reason"] == "签到后即离开"
+        review.reject(db, settings, w.organizer, out.attendance_id, "  ", now=T0)
+    r = review.reject(db, settings, w.admin, out.attendance_id, "签到后即离开", now=T0)
+    assert r.review == "rejected" and r.reject_reason == "签到后即离开"
     assert minutes_of(db, w.people[0]) == {"certified": 0, "pending": 0}
-    att = attendance(db, out["attendance_id"])
+    att = attendance(db, out.attendance_id)
     assert att.reviewed_by == w.admin.user_id and att.undo_entry_id is not None
     with pytest.raises(Conflict) as e:
-        review.confirm(db, settings, w.organizer, out["attendance_id"], now=T0)
+        review.confirm(db, settings, w.organizer, out.attendance_id, now=T0)
     assert e.value.code == "attendance_rejected"
     audit_clean(db)
 
@@ -137,9 +137,9 @@ def test_reject_certified_reverses_minutes_and_points(db, settings):
     act = make_activity(db, w)
     out = _checked_out(db, settings, w, act, 0, 120)
     assert points_of(db, "person", w.people[0]) == 4
-    r = review.reject(db, settings, w.organizer, out["attendance_id"], "代签", now=T0 +
+    r = review.reject(db, settings, w.organizer, out.attendance_id, "代签", now=T0 +
                       timedelta(hours=3))
-    assert r["points_state"] == "reversed"
+    assert r.points_state == "reversed"
     assert minutes_of(db, w.people[0])["certified"] == 0
     assert points_of(db, "person", w.people[0]) == 0
     with db.sessions() as s:
@@ -151,21 +151,21 @@ def test_reject_certified_reverses_minutes_and_points(db, settings):
 def test_organizer_adds_a_forgotten_attendance_with_a_note(db, settings):
     w = make_world(db)
     act = make_activity(db, w)
-    rec = review.Record(act["id"], w.people[2], T0, T0 + timedelta(minutes=75), "手机没电，现场签到表")
+    rec = review.Record(act.id, w.people[2], T0, T0 + timedelta(minutes=75), "手机没电，现场签到表")
     with pytest.raises(Forbidden):
         review.add_attendance(db, settings, w.volunteer(1), rec, now=T0 + timedelta(hours=3))
     r = review.add_attendance(db, settings, w.organizer, rec, key="k1",
                               now=T0 + timedelta(hours=3))
-    assert r["source"] == "organizer_added" and r["minutes"] == 75
-    assert r["minutes_status"] == "certified" and r["points_state"] == "awarded"
+    assert r.source == "organizer_added" and r.minutes == 75
+    assert r.minutes_status == "certified" and r.points_state == "awarded"
     again = review.add_attendance(db, settings, w.organizer, rec, key="k1",
                                   now=T0 + timedelta(hours=3))
-    assert again["attendance_id"] == r["attendance_id"]
+    assert again.attendance_id == r.attendance_id
     with pytest.raises(Conflict) as e:
         review.add_attendance(db, settings, w.organizer, rec, key="k2",
                               now=T0 + timedelta(hours=3))
     assert e.value.code == "attendance_exists"
-    att = attendance(db, r["attendance_id"])
+    att = attendance(db, r.attendance_id)
     assert att.added_by == w.organizer.user_id and att.note == "手机没电，现场签到表"
     assert minutes_of(db, w.people[2])["certified"] == 75
 
@@ -174,19 +174,19 @@ def test_volunteer_claim_waits_for_the_organizer(db, settings):
     w = make_world(db)
     act = make_activity(db, w)
     me = w.volunteer(3)
-    rec = review.Record(act["id"], w.people[3], T0, T0 + timedelta(minutes=45), "扫码失败")
+    rec = review.Record(act.id, w.people[3], T0, T0 + timedelta(minutes=45), "扫码失败")
     with pytest.raises(Forbidden):
         review.self_report(db, settings, me, review.Record(
-            act["id"], w.people[4], T0, T0 + timedelta(minutes=45), "替别人申报"), now=T0)
+            act.id, w.people[4], T0, T0 + timedelta(minutes=45), "替别人申报"), now=T0)
     r = review.self_report(db, settings, me, rec, now=T0 + timedelta(hours=2))
-    assert r["source"] == "self_reported" and r["minutes_status"] == "pending"
+    assert r.source == "self_reported" and r.minutes_status == "pending"
     assert minutes_of(db, w.people[3]) == {"certified": 0, "pending": 45}
-    review.confirm(db, settings, w.organizer, r["attendance_id"], now=T0 + timedelta(hours=5))
+    review.confirm(db, settings, w.organizer, r.attendance_id, now=T0 + timedelta(hours=5))
     assert minutes_of(db, w.people[3]) == {"certified": 45, "pending": 0}
     late = T0 + timedelta(days=8)
     with pytest.raises(Conflict) as e:
         review.self_report(db, settings, w.volunteer(4), review.Record(
-            act["id"], w.people[4], T0, T0 + timedelta(minutes=45), "补报"), now=late)
+            act.id, w.people[4], T0, T0 + timedelta(minutes=45), "补报"), now=late)
     assert e.value.code == "self_report_too_late"
 
 
@@ -194,9 +194,9 @@ def test_refused_award_keeps_the_minutes_and_says_why(db, settings):
     w = make_world(db, fund=False)  # the village has no budget
     act = make_activity(db, w)
     out = _checked_out(db, settings, w, act, 0, 60)
-    assert out["minutes"] == 60 and minutes_of(db, w.people[0])["certified"] == 60
-    assert out["points_state"] == PointsState.REFUSED
-    assert out["points"]["code"] == "budget_exhausted"
+    assert out.minutes == 60 and minutes_of(db, w.people[0])["certified"] == 60
+    assert out.points_state == PointsState.REFUSED
+    assert out.points["code"] == "budget_exhausted"
 
 
 def test_activity_validation_codes(db, settings):
@@ -215,7 +215,7 @@ def test_activity_validation_codes(db, settings):
         assert e.value.code == code
     ok = planning.create_activity(db, w.organizer, ActivityDraft(
         **{**base, "theme": planning.MONTHLY_THEMES[4]}), now=T0)
-    assert ok["theme"] == "持续深入移风易俗" and ok["status"] == "draft"
+    assert ok.theme == "持续深入移风易俗" and ok.status == "draft"
     with pytest.raises(Forbidden):
         planning.create_activity(db, w.volunteer(0), ActivityDraft(**base), now=T0)
 
@@ -223,17 +223,17 @@ def test_activity_validation_codes(db, settings):
 def test_imported_records_are_certified_once_and_bad_rows_are_named(db, settings):
     w = make_world(db)
     act = make_activity(db, w)
-    rows = [review.Record(act["id"], w.people[4], T0, T0 + timedelta(minutes=50), "纸质签到表"),
-            review.Record(act["id"], 999_999, T0, T0 + timedelta(minutes=50), "查无此人")]
+    rows = [review.Record(act.id, w.people[4], T0, T0 + timedelta(minutes=50), "纸质签到表"),
+            review.Record(act.id, 999_999, T0, T0 + timedelta(minutes=50), "查无此人")]
     with pytest.raises(Forbidden):
         review.import_records(db, settings, w.volunteer(0), rows, batch_ref="b1",
                               now=T0 + timedelta(hours=3))
     first = review.import_records(db, settings, w.admin, rows, batch_ref="b1",
                                   now=T0 + timedelta(hours=3))
-    assert first["imported"] == 1 and first["refused"][0]["code"] == "person_not_found"
+    assert first.imported == 1 and first.refused[0].code == "person_not_found"
     again = review.import_records(db, settings, w.admin, rows, batch_ref="b1",
                                   now=T0 + timedelta(hours=3))
-    assert again["attendance_ids"] == first["attendance_ids"]
+    assert again.attendance_ids == first.attendance_ids
     assert minutes_of(db, w.people[4])["certified"] == 50
 
 
@@ -285,8 +285,8 @@ def test_points_left_due_by_a_crash_are_paid_by_the_relay_once(db, settings):
     act = make_activity(db, w)
     out = _with_dispatcher(db, lambda _engine, _ids: None,  # the process dies after COMMIT
                            lambda: _checked_out(db, settings, w, act, 0, 90))
-    att_id = out["attendance_id"]
-    assert out["points_state"] == "due" and attendance(db, att_id).points_state == "due"
+    att_id = out.attendance_id
+    assert out.points_state == "due" and attendance(db, att_id).points_state == "due"
     assert points_of(db, "person", w.people[0]) == 0
     assert _relay_settlements(db) == ["done"]
     assert attendance(db, att_id).points_state == PointsState.AWARDED
@@ -312,18 +312,18 @@ def test_with_workers_check_out_answers_at_once_and_the_task_pays_once(db, setti
     handed: list[int] = []
     out = _with_dispatcher(db, lambda _engine, ids: handed.extend(ids),
                            lambda: _checked_out(db, settings, w, act, 0, 90))
-    assert out["points_state"] == "due" and out["points"] is None
-    assert out["message"].endswith("积分发放中") and out["minutes"] == 90
+    assert out.points_state == "due" and out.points is None
+    assert out.message.endswith("积分发放中") and out.minutes == 90
     assert handed == _settle_rows(db)
     assert points_of(db, "person", w.people[0]) == 0
     with db.sessions() as s:
         row = s.get(OutboxRow, handed[0])
-        assert row.args["attendance_id"] == out["attendance_id"]
+        assert row.args["attendance_id"] == out.attendance_id
     for _ in range(2):  # a redelivered message pays nothing more
         outbox.run_row(db, handed[0])
         outbox.HANDLERS[awards.SETTLE_TASK](db, **row.args)
     assert points_of(db, "person", w.people[0]) == 3
-    assert attendance(db, out["attendance_id"]).points_state == PointsState.AWARDED
+    assert attendance(db, out.attendance_id).points_state == PointsState.AWARDED
     audit_clean(db)
 
 
@@ -335,7 +335,7 @@ def test_a_broker_outage_leaves_the_points_due_for_the_relay(db, settings):
         raise ConnectionError("redis is down")
 
     out = _with_dispatcher(db, broker_down, lambda: _checked_out(db, settings, w, act, 0, 90))
-    assert out["points_state"] == "due"  # the check-out itself stands
+    assert out.points_state == "due"  # the check-out itself stands
     assert _relay_settlements(db) == ["done"]
     assert points_of(db, "person", w.people[0]) == 3
     audit_clean(db)

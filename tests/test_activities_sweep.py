@@ -62,8 +62,8 @@ def test_credit_nothing_records_the_forgotten_attendance_without_minutes(db, set
     assert minutes_of(db, w.people[0]) == {"certified": 0, "pending": 0}
     assert points_of(db, "person", w.people[0]) == 0
     from ledger.activities.review import list_attendances
-    rows = list_attendances(db, w.organizer, act["id"], state="forgotten")["items"]
-    assert len(rows) == 1 and rows[0]["minutes"] == 0 and rows[0]["points_state"] == \
+    rows = list_attendances(db, w.organizer, act.id, state="forgotten").items
+    assert len(rows) == 1 and rows[0].minutes == 0 and rows[0].points_state == \
         "not_applicable"
 
 
@@ -71,16 +71,16 @@ def test_organizer_decides_leaves_it_pending_until_a_time_is_set(db, settings):
     w, act = _forgot(db, settings, ForgottenPolicy.ORGANIZER_DECIDES)
     summary = review.sweep_forgotten_checkouts(db, settings, AFTER)
     assert summary["left_to_organizer"] == 1
-    rows = review.list_attendances(db, w.organizer, act["id"], review="pending")["items"]
-    assert len(rows) == 1 and rows[0]["minutes"] is None
-    att_id = rows[0]["attendance_id"]
+    rows = review.list_attendances(db, w.organizer, act.id, review="pending").items
+    assert len(rows) == 1 and rows[0].minutes is None
+    att_id = rows[0].attendance_id
     with pytest.raises(Conflict) as e:  # confirming needs a check-out time first
         review.confirm(db, settings, w.organizer, att_id, now=AFTER)
     assert e.value.code == "check_out_time_required"
     r = review.resolve_forgotten(db, settings, w.organizer, att_id,
                                  T0 + timedelta(minutes=100), "离开时忘记签退，组织者核实",
                                  now=AFTER)
-    assert r["minutes"] == 70 and r["minutes_status"] == "certified"
+    assert r.minutes == 70 and r.minutes_status == "certified"
     att = attendance(db, att_id)
     assert att.reviewed_by == w.organizer.user_id and att.out_method == "organizer"
     assert minutes_of(db, w.people[0])["certified"] == 70
@@ -92,10 +92,10 @@ def test_organizer_decides_leaves_it_pending_until_a_time_is_set(db, settings):
 
 def test_organizer_may_check_someone_out_before_the_sweep(db, settings):
     w, act = _forgot(db, settings, ForgottenPolicy.CREDIT_NOTHING)
-    rows = review.list_attendances(db, w.organizer, act["id"], state="checked_in")["items"]
-    r = review.resolve_forgotten(db, settings, w.organizer, rows[0]["attendance_id"],
+    rows = review.list_attendances(db, w.organizer, act.id, state="checked_in").items
+    r = review.resolve_forgotten(db, settings, w.organizer, rows[0].attendance_id,
                                  T0 + timedelta(minutes=90), "提前离场，口头告知",
                                  now=T0 + timedelta(minutes=95))
-    assert r["minutes"] == 60 and r["review"] == "confirmed"
-    assert attendance(db, r["attendance_id"]).reviewed_by == w.organizer.user_id
+    assert r.minutes == 60 and r.review == "confirmed"
+    assert attendance(db, r.attendance_id).reviewed_by == w.organizer.user_id
     assert review.sweep_forgotten_checkouts(db, settings, AFTER)["credited_nothing"] == 0

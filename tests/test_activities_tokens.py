@@ -32,7 +32,7 @@ def test_rotating_code_is_accepted_for_two_periods_then_refused_as_expired(db, s
     act = make_activity(db, w)  # rotates every 15 s
     shown = T0 + timedelta(seconds=3)  # period p: T0 .. T0+15 s
     code = rotating(settings, act, shown)
-    assert scan(db, settings, w, act, 0, T0 + timedelta(seconds=29), token=code)["action"] \
+    assert scan(db, settings, w, act, 0, T0 + timedelta(seconds=29), token=code).action \
         == "check_in"  # still the next period: accepted
     late = T0 + timedelta(seconds=30)  # two periods on
     assert _refusal(lambda: scan(db, settings, w, act, 1, late, token=code)) == "token_expired"
@@ -44,8 +44,8 @@ def test_altered_or_foreign_codes_are_refused_as_forged(db, settings):
     code = rotating(settings, act, T0)
     head, counter, sig = code.split(".")
     flipped = sig[:-1] + ("A" if sig[-1] != "A" else "B")
-    other_act = f"r{tokens._b36(act['id'] + 1)}.{counter}.{sig}"
-    other_secret = tokens.rotating_token("x" * 43, act["id"], 15, T0)[0]
+    other_act = f"r{tokens._b36(act.id + 1)}.{counter}.{sig}"
+    other_secret = tokens.rotating_token("x" * 43, act.id, 15, T0)[0]
     for bad in (f"{head}.{counter}.{flipped}", other_act, other_secret, "garbage",
                 f"{head}.0{counter}.{sig}", f"{head}.-{counter}.{sig}", "r1..", "x" * 200,
                 f"s{head[1:]}.{counter}.{sig}"):
@@ -59,7 +59,7 @@ def test_code_dated_in_the_future_beyond_clock_skew_is_forged(db, settings):
     ahead = rotating(settings, act, T0 + timedelta(seconds=45))
     assert _refusal(lambda: scan(db, settings, w, act, 0, T0, token=ahead)) == "token_forged"
     soon = rotating(settings, act, T0 + timedelta(seconds=15))  # one period ahead: skew
-    assert scan(db, settings, w, act, 0, T0, token=soon)["action"] == "check_in"
+    assert scan(db, settings, w, act, 0, T0, token=soon).action == "check_in"
 
 
 def test_static_code_works_only_inside_the_window(db, settings):
@@ -69,7 +69,7 @@ def test_static_code_works_only_inside_the_window(db, settings):
     too_early = T0 - timedelta(minutes=31)
     assert _refusal(lambda: scan(db, settings, w, act, 0, too_early, token=code)) == \
         "checkin_not_open_yet"
-    assert scan(db, settings, w, act, 0, T0 - timedelta(minutes=30), token=code)["action"] \
+    assert scan(db, settings, w, act, 0, T0 - timedelta(minutes=30), token=code).action \
         == "check_in"
     # A photo of the printed code sent to a friend after the activity: refused.
     after = T0 + timedelta(hours=3, seconds=1)
@@ -81,9 +81,9 @@ def test_reprinting_the_static_code_revokes_old_prints(db, settings):
     w = make_world(db)
     act = make_activity(db, w)
     old = static(settings, act, 1)
-    planning.reissue_static_code(db, w.organizer, act["id"])
+    planning.reissue_static_code(db, w.organizer, act.id)
     assert _refusal(lambda: scan(db, settings, w, act, 0, T0, token=old)) == "token_revoked"
-    assert scan(db, settings, w, act, 0, T0, token=static(settings, act, 2))["action"] == \
+    assert scan(db, settings, w, act, 0, T0, token=static(settings, act, 2)).action == \
         "check_in"
 
 
@@ -93,9 +93,9 @@ def test_code_of_another_activity_is_refused_on_an_activity_page(db, settings):
     there = make_activity(db, w, title="敬老助老")
     code = rotating(settings, there, T0)
     assert _refusal(lambda: scan(db, settings, w, here, 0, T0, token=code,
-                                 activity_id=here["id"])) == "token_other_activity"
+                                 activity_id=here.id)) == "token_other_activity"
     assert scan(db, settings, w, there, 0, T0, token=code,
-                activity_id=there["id"])["action"] == "check_in"
+                activity_id=there.id).action == "check_in"
 
 
 def test_geofence_refuses_outside_and_needs_a_location(db, settings):
@@ -107,7 +107,7 @@ def test_geofence_refuses_outside_and_needs_a_location(db, settings):
     assert _refusal(lambda: scan(db, settings, w, act, 0, T0, **far)) == "outside_geofence"
     # 150 m away with a reported accuracy of 60 m: inside the fence widened by the accuracy.
     near = dict(lat=24.7300 + 150 / 111_195, lon=118.6300, accuracy_m=60)
-    assert scan(db, settings, w, act, 0, T0, **near)["action"] == "check_in"
+    assert scan(db, settings, w, act, 0, T0, **near).action == "check_in"
     # A claimed accuracy of 5 km widens the fence by at most 100 m.
     vague = dict(lat=24.7400, lon=118.6300, accuracy_m=5000)
     assert _refusal(lambda: scan(db, settings, w, act, 1, T0, **vague)) == "outside_geofence"
@@ -118,7 +118,7 @@ def test_draft_and_closed_activities_refuse_scans(db, settings):
     draft = make_activity(db, w, open_it=False)
     assert _refusal(lambda: scan(db, settings, w, draft, 0, T0)) == "activity_not_open"
     act = make_activity(db, w)
-    planning.set_status(db, w.organizer, act["id"], "closed", now=T0)
+    planning.set_status(db, w.organizer, act.id, "closed", now=T0)
     assert _refusal(lambda: scan(db, settings, w, act, 0, T0)) == "activity_closed"
 
 

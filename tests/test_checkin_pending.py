@@ -13,7 +13,7 @@ from tests.builders.activities import T0, make_activity, make_world, rotating, s
 
 def _pending(settings, act, token, at):
     claims = tokens.parse(settings.secret_key, token)
-    return tokens.pending_scan(settings.secret_key, claims, token, act["rotate_s"], at)
+    return tokens.pending_scan(settings.secret_key, claims, token, act.rotate_s, at)
 
 
 def test_a_code_seen_before_sign_in_counts_within_the_grace(db, settings):
@@ -26,7 +26,7 @@ def test_a_code_seen_before_sign_in_counts_within_the_grace(db, settings):
         scan(db, settings, w, act, 0, later, token=code)  # without it: long expired
     assert e.value.code == "token_expired"
     done = scan(db, settings, w, act, 0, later, token=code, pending=pending)
-    assert done["action"] == "check_in" and not done["repeated"]
+    assert done.action == "check_in" and not done.repeated
 
 
 def test_a_pending_scan_is_useless_after_the_grace_or_for_another_code(db, settings):

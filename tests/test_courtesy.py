@@ -30,7 +30,7 @@ def test_passes_by_star_level_used_once_and_counted_per_year(db, settings):
         set_config(s, w.town_id, "volunteer", {"thresholds": [1, 2, 3, 4, 5]}, actor_id=None)
     act = make_activity(db, w, hours=3)
     review.add_attendance(db, settings, w.organizer, review.Record(
-        act["id"], w.people[1], T0, T0 + timedelta(hours=2), "补录"),
+        act.id, w.people[1], T0, T0 + timedelta(hours=2), "补录"),
         now=T0 + timedelta(hours=4))
     film = courtesy.add_benefit(db, ADMIN, town_id=w.town_id, name="观影回馈", kind="screening",
                                 min_stars=2, uses_per_year=2)
@@ -68,7 +68,7 @@ def test_courtesy_pages_and_api(client, auth, db, settings):
         set_config(s, w.town_id, "volunteer", {"thresholds": [1, 2, 3, 4, 5]}, actor_id=None)
     act = make_activity(db, w, hours=3)
     review.add_attendance(db, settings, w.organizer, review.Record(
-        act["id"], w.people[1], T0, T0 + timedelta(hours=1), "补录"),
+        act.id, w.people[1], T0, T0 + timedelta(hours=1), "补录"),
         now=T0 + timedelta(hours=4))
     r = client.post("/api/v1/courtesy/benefits", headers=auth("town_admin"), json={
         "name": "合作商户九折", "kind": "discount", "min_stars": 1, "uses_per_year": 12,

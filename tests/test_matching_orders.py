@@ -41,7 +41,7 @@ def test_order_from_placing_to_rating_pays_through_the_rule_engine(db, settings)
     scan(db, settings, t, o.id, 2, T0 + timedelta(minutes=5))
     assert matching_views.read_order(db, t.resident, o.id).status == "serving"
     out = scan(db, settings, t, o.id, 2, T0 + timedelta(minutes=65), action="out")
-    assert out["minutes"] == 60 and out["points_state"] == "awarded"
+    assert out.minutes == 60 and out.points_state == "awarded"
     assert points_of(db, "person", t.w.people[2]) == 3  # P1: 3 points an occurrence
     assert minutes_of(db, t.w.people[2])["certified"] == 60
     view = matching_views.read_order(db, t.resident, o.id)

@@ -29,8 +29,8 @@ def _activity(db, village, *, capacity=None, started_min=30):
         village_id=village, title="河道清理", rule_item_code="A01",
         starts_at=now - timedelta(minutes=started_min), ends_at=now + timedelta(hours=3),
         place="村口", capacity=capacity))
-    planning.set_status(db, org, act["id"], "open")
-    return act["id"], org
+    planning.set_status(db, org, act.id, "open")
+    return act.id, org
 
 
 def _post(client, page_html, action, **extra):
@@ -87,7 +87,7 @@ def test_the_organizer_rejects_an_attendance_with_a_reason(client, db, settings)
     now = utcnow()
     added = review.add_attendance(db, settings, org, review.Record(
         act, w.resident, now - timedelta(minutes=80), now - timedelta(minutes=20), "补录"))
-    att = added["attendance_id"]
+    att = added.attendance_id
     _as(client, settings, "organizer", village=w.village, user_id=51)
     page = client.get(f"/org/activities/{act}").text
     action = f"/org/attendances/{att}/reject"

@@ -255,9 +255,9 @@ def test_a_per_hour_item_under_its_smallest_step_says_why_it_gave_nothing(client
     act = planning.create_activity(db, org, planning.ActivityDraft(
         village_id=w.village, title="河道清理", rule_item_code="A01",
         starts_at=now - timedelta(minutes=30), ends_at=now + timedelta(hours=2)))
-    planning.set_status(db, org, act["id"], "open")
+    planning.set_status(db, org, act.id, "open")
     _as(client, settings, "organizer", village=w.village, user_id=51)
-    qr = client.get(f"/org/activities/{act['id']}/qr").text
+    qr = client.get(f"/org/activities/{act.id}/qr").text
     path = re.search(r'data-testid="checkin-url">([^<]+)<', qr).group(1).replace(
         settings.public_base_url, "")
     _as(client, settings, "volunteer", village=w.village, user_id=52,
@@ -280,9 +280,7 @@ def test_twenty_minutes_of_a_per_hour_item_explain_the_zero(db, settings):
                                recorder=Actor(51, roles=(("organizer", w.village),)),
                                context={"minutes": 20})
     assert award["steps"] == 0 and award["status"] == "posted"
-    with db.sessions() as s:
-        hint = per_hour_hint(s, {"minutes": 20, "points": _outcome(award)}, translator("zh"), 2)
-        assert hint == ("按小时计分：每满 30 分钟计 0.5 分，本次 20 分钟不足，不计分"
-                        "（服务时长照常记录）。")
-        assert per_hour_hint(s, {"minutes": 45, "points": {**_outcome(award), "steps": 1}},
-                             translator("zh"), 2) is None
+    hint = per_hour_hint(db, _outcome(award), 20, translator("zh"), 2)
+    assert hint == ("按小时计分：每满 30 分钟计 0.5 分，本次 20 分钟不足，不计分"
+                    "（服务时长照常记录）。")
+    assert per_hour_hint(db, {**_outcome(award), "steps": 1}, 45, translator("zh"), 2) is None

@@ -111,7 +111,7 @@ def test_lan_mode_binds_this_machines_address_and_puts_it_in_the_qr_codes(tmp_pa
     act = planning.create_activity(db, organizer, planning.ActivityDraft(
         village_id=village, title="河道清理", rule_item_code="A07", starts_at=now,
         ends_at=now + timedelta(hours=2)))
-    planning.set_status(db, organizer, act["id"], "open")
+    planning.set_status(db, organizer, act.id, "open")
     settings = Settings(database_url=url, redis_url=None, secret_key=SECRET, data_dir=tmp_path,
                         public_base_url=base)
     token = token_for(db, settings, Principal(user_id=77, name="组织者",
@@ -129,7 +129,7 @@ def test_lan_mode_binds_this_machines_address_and_puts_it_in_the_qr_codes(tmp_pa
             assert proc.poll() is None and time.monotonic() < deadline, \
                 (tmp_path / "serve.log").read_text()
             time.sleep(0.3)
-        qr = httpx.get(f"{base}/org/activities/{act['id']}/qr", cookies={COOKIE: token})
+        qr = httpx.get(f"{base}/org/activities/{act.id}/qr", cookies={COOKIE: token})
         assert qr.status_code == 200
         assert f"{base}/c/" in qr.text and "127.0.0.1" not in qr.text
     finally:

@@ -30,8 +30,8 @@ def test_attendance_list_is_recorded_once_and_round_trips(db, settings):
     w = make_world(db)
     act = make_activity(db, w)
     a, b = _local(T0), _local(T0 + timedelta(minutes=90))
-    data = (HEADER + f"{act['id']},家园清洁志愿活动,,林志愿0,,,{a},{b},纸质签到表\n"
-            f"{act['id']},,塘边村,,,13800000001,{a},{b},\n").encode("gbk")
+    data = (HEADER + f"{act.id},家园清洁志愿活动,,林志愿0,,,{a},{b},纸质签到表\n"
+            f"{act.id},,塘边村,,,13800000001,{a},{b},\n").encode("gbk")
     checked = attendance.import_attendance(db, w.admin, data, settings=settings,
                                            dry_run=True)
     assert checked["rows"] == 2 and checked["encoding"] == "gb18030"
@@ -39,12 +39,12 @@ def test_attendance_list_is_recorded_once_and_round_trips(db, settings):
     assert r == {"imported": 2, "skipped": 0, "refused": []}
     assert minutes_of(db, w.people[0])["certified"] == 90
     assert attendance.import_attendance(db, w.admin, data, settings=settings)["skipped"] == 2
-    exported = attendance.export_xlsx(db, w.admin, act["id"])
+    exported = attendance.export_xlsx(db, w.admin, act.id)
     again = attendance.import_attendance(db, w.admin, exported, settings=settings)
     assert again == {"imported": 0, "skipped": 2, "refused": []}
     assert _count(db) == 2
     with db.sessions() as s:
-        rows = list(attendance.export_rows(s, w.admin, act["id"]))
+        rows = list(attendance.export_rows(s, w.admin, act.id))
     assert [r[3] for r in rows[1:]] == ["林志愿0", "林志愿1"] and rows[1][6:8] == [a, b]
 
 
@@ -53,12 +53,12 @@ def test_a_list_with_errors_records_nothing(db, settings):
     act = make_activity(db, w)
     a, b = _local(T0), _local(T0 + timedelta(minutes=90))
     late = _local(T0 + timedelta(days=2))
-    data = (HEADER + f"{act['id']},,,林志愿0,,,{a},{b},\n"
-            f"{act['id']},,,无此人,,,{a},{b},\n"
-            f"{act['id']},,,林志愿1,,,{b},{a},\n"
-            f"{act['id']},,,林志愿2,,,{a},{late},\n"
+    data = (HEADER + f"{act.id},,,林志愿0,,,{a},{b},\n"
+            f"{act.id},,,无此人,,,{a},{b},\n"
+            f"{act.id},,,林志愿1,,,{b},{a},\n"
+            f"{act.id},,,林志愿2,,,{a},{late},\n"
             f"999999,,,林志愿3,,,{a},{b},\n"
-            f"{act['id']},,,林志愿0,,,{a},{b},\n").encode()
+            f"{act.id},,,林志愿0,,,{a},{b},\n").encode()
     with pytest.raises(InvalidInput) as e:
         attendance.import_attendance(db, w.admin, data, settings=settings)
     assert [(x["line"], x["code"]) for x in e.value.extra["errors"]] == [
@@ -68,7 +68,7 @@ def test_a_list_with_errors_records_nothing(db, settings):
     stranger = Actor(77, roles=(("village_admin", w.other_village_id),))
     with pytest.raises(Forbidden):
         attendance.import_attendance(db, stranger,
-                                     (HEADER + f"{act['id']},,,林志愿0,,,{a},{b},\n").encode(),
+                                     (HEADER + f"{act.id},,,林志愿0,,,{a},{b},\n").encode(),
                                      settings=settings)
     assert _count(db) == 0
 
@@ -78,7 +78,7 @@ def test_api_and_page_take_attendance_lists(client, db, settings, auth):
     w = make_world(db)
     act = make_activity(db, w)
     a, b = _local(T0), _local(T0 + timedelta(minutes=90))
-    data = (HEADER + f"{act['id']},,,林志愿0,,,{a},{b},\n").encode()
+    data = (HEADER + f"{act.id},,,林志愿0,,,{a},{b},\n").encode()
     r = client.post("/api/v1/imports/attendance?dry_run=true", content=data,
                     headers={**auth("village_admin", village_id=w.village_id),
                              "Content-Type": "text/csv"})

@@ -25,13 +25,15 @@ def test_door_plates_embed_the_chinese_font():
 
 
 def test_certificate_embeds_the_chinese_font():
+    from ledger.activities.schemas import CertificateView
     rec = {"issuer": "宝盖镇新时代文明实践所", "code": "C-1", "name": "林志愿",
            "id_masked": "3505**********0015", "period_start": "2026-01-01",
            "period_end": "2026-06-30", "activities_count": 1, "hours": "2.00",
            "minutes_total": 120, "issued_at": "2026-07-01T08:00:00+08:00",
            "content_sha256": "0" * 64, "verify_url": "https://jifen.example/cert/C-1",
            "lines": [{"date": "2026-03-05", "title": "清洁家园", "unit": "塘边村", "minutes": 120}]}
-    assert_chinese_embedded(certificates.render_pdf(rec), "志愿服务记录证明", "林志愿",
+    assert_chinese_embedded(certificates.render_pdf(CertificateView(person_id=1, **rec)),
+                            "志愿服务记录证明", "林志愿",
                             "宝盖镇新时代文明实践所", "清洁家园")
 
 

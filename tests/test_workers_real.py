@@ -215,10 +215,10 @@ def test_a_real_worker_pays_the_points_a_check_out_handed_on(db, settings, redis
         out = acts.scan(db, settings, w, act, 0, start + timedelta(minutes=95))
     finally:
         outbox.attach(db, outbox.inline)
-    assert out["points_state"] == "due" and out["minutes"] == 90
+    assert out.points_state == "due" and out.minutes == 90
 
     def paid():
-        return acts.attendance(db, out["attendance_id"]).points_state == "awarded"
+        return acts.attendance(db, out.attendance_id).points_state == "awarded"
 
     _wait(paid, 60, "the worker to pay the check-out's points", worker)
     assert acts.points_of(db, "person", w.people[0]) == 3  # H1: 2 an hour, 90 minutes

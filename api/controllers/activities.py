@@ -32,15 +32,14 @@ from ledger.activities import service as checkin
 from ledger.activities.codes import CheckinCode, current_code
 from ledger.activities.models import ForgottenPolicy
 from ledger.activities.planning import ActivityDraft
-from ledger.activities.schemas import (ActivityView, AttendanceResult, AttendanceRow,
-                                       Attendances, CertificateCheck, CertificateView,
-                                       ImportResult, InspectionView, PlateSummary,
-                                       ServiceMinutes, Signups, SignupView)
+from ledger.activities.schemas import (ActivityView, AttendanceResult, Attendances,
+                                       CertificateCheck, CertificateView, ImportResult,
+                                       InspectionView, PlateSummary, ServiceMinutes, Signups,
+                                       SignupView)
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.errors import Forbidden, NotFound
 from ledger.ratelimit import Limit, RateLimiter
-from ledger.view import typed
 
 Text = Annotated[str, msgspec.Meta(max_length=500)]
 Note = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
@@ -153,10 +152,10 @@ def _scan(request: Request, db: Database, settings: Settings, p: Principal,
         # Signed in by cookie: only a same-site script can send JSON (no CSRF by form post).
         raise Forbidden("send the scan as application/json", code="json_required")
     d = data or ScanIn()
-    return typed(checkin.scan(db, settings, checkin.Scan(
+    return checkin.scan(db, settings, checkin.Scan(
         token=token, person_id=p.person_id, user_id=p.user_id, ip=_ip(request),
         action=d.action, lat=d.lat, lon=d.lon, accuracy_m=d.accuracy_m,
-        activity_id=activity_id), limiter=limiter), AttendanceResult)
+        activity_id=activity_id), limiter=limiter)
 
 
 def _qr_bytes(url: str, fmt: str) -> tuple[bytes, str]:
@@ -191,8 +190,8 @@ class ActivitiesController(Controller):
           status_code=201, sync_to_thread=True, summary="Create a draft activity")
     def create(self, request: Request, data: ActivityIn, db: Database,
                principal: Principal) -> ActivityView:
-        return typed(planning.create_activity(db, principal, data.draft(),
-                                              key=scoped_key(request, principal)), ActivityView)
+        return planning.create_activity(db, principal, data.draft(),
+                                        key=scoped_key(request, principal))
 
     @get("/activities/{activity_id:int}", sync_to_thread=True)
     def show(self, activity_id: int, db: Database, principal: Principal) -> ActivityView:
@@ -200,16 +199,16 @@ class ActivitiesController(Controller):
 
     @post("/activities/{activity_id:int}/open", status_code=200, sync_to_thread=True)
     def open(self, activity_id: int, db: Database, principal: Principal) -> ActivityView:
-        return typed(planning.set_status(db, principal, activity_id, "open"), ActivityView)
+        return planning.set_status(db, principal, activity_id, "open")
 
     @post("/activities/{activity_id:int}/close", status_code=200, sync_to_thread=True)
     def close(self, activity_id: int, db: Database, principal: Principal) -> ActivityView:
-        return typed(planning.set_status(db, principal, activity_id, "closed"), ActivityView)
+        return planning.set_status(db, principal, activity_id, "closed")
 
     @post("/activities/{activity_id:int}/static-code", status_code=200, sync_to_thread=True,
           summary="Reissue the printed code; earlier prints stop working")
     def reissue(self, activity_id: int, db: Database, principal: Principal) -> ActivityView:
-        return typed(planning.reissue_static_code(db, principal, activity_id), ActivityView)
+        return planning.reissue_static_code(db, principal, activity_id)
 
     @get("/activities/{activity_id:int}/checkin-code", sync_to_thread=True,
          response_headers={"Cache-Control": "no-store"},
@@ -238,10 +237,9 @@ class ActivitiesController(Controller):
     def signup_list(self, activity_id: int, db: Database, principal: Principal,
                     cursor: pg.Cursor = None, limit: pg.Limit = pg.DEFAULT_PAGE) -> Signups:
         listing = signups.list_signups(db, principal, activity_id)
-        page = pg.page_of(typed(listing["items"], list[SignupView]), cursor, limit,
-                          lambda r: r.person_id)
+        page = pg.page_of(listing.items, cursor, limit, lambda r: r.person_id)
         return Signups(items=page.items, next_cursor=page.next_cursor, activity_id=activity_id,
-                       capacity=listing["capacity"], seats_taken=listing["seats_taken"])
+                       capacity=listing.capacity, seats_taken=listing.seats_taken)
 
     @get("/activities/{activity_id:int}/attendances", sync_to_thread=True)
     def attendances(self, activity_id: int, db: Database, principal: Principal,
@@ -250,18 +248,17 @@ class ActivitiesController(Controller):
                         str | None, Parameter(query="review")] = None,
                     cursor: pg.Cursor = None, after_id: pg.OldAfterId = None,
                     limit: pg.Limit = pg.DEFAULT_PAGE) -> Attendances:
-        return pg.paged(review.list_attendances(
+        return review.list_attendances(
             db, principal, activity_id, state=state_filter, review=review_state,
-            after_id=pg.either(cursor, after_id) or 0, limit=limit), "next_after_id",
-            Attendances, item=AttendanceRow)
+            after_id=pg.either(cursor, after_id) or 0, limit=limit)
 
     @post("/activities/{activity_id:int}/attendances", status_code=201, sync_to_thread=True,
           summary="Add a forgotten attendance, with a note")
     def add(self, request: Request, activity_id: int, data: RecordIn, db: Database,
             settings: Settings, principal: Principal) -> AttendanceResult:
-        return typed(review.add_attendance(db, settings, principal, review.Record(
+        return review.add_attendance(db, settings, principal, review.Record(
             activity_id, data.person_id, data.check_in_at, data.check_out_at, data.note),
-            key=scoped_key(request, principal)), AttendanceResult)
+            key=scoped_key(request, principal))
 
     @post("/activities/{activity_id:int}/imports", status_code=201, sync_to_thread=True,
           guards=[requires_role(VILLAGE_ADMIN, TOWN_ADMIN)],
@@ -270,41 +267,37 @@ class ActivitiesController(Controller):
                     principal: Principal) -> ImportResult:
         rows = [review.Record(activity_id, r.person_id, r.check_in_at, r.check_out_at, r.note)
                 for r in data.rows]
-        return typed(review.import_records(db, settings, principal, rows,
-                                           batch_ref=f"{activity_id}:{data.batch_ref}"),
-                     ImportResult)
+        return review.import_records(db, settings, principal, rows,
+                                     batch_ref=f"{activity_id}:{data.batch_ref}")
 
     @post("/activities/attendances/{attendance_id:int}/confirm", status_code=200,
           sync_to_thread=True)
     def confirm(self, attendance_id: int, db: Database, settings: Settings,
                 principal: Principal) -> AttendanceResult:
-        return typed(review.confirm(db, settings, principal, attendance_id), AttendanceResult)
+        return review.confirm(db, settings, principal, attendance_id)
 
     @post("/activities/attendances/{attendance_id:int}/reject", status_code=200,
           sync_to_thread=True)
     def reject(self, attendance_id: int, data: Rejection, db: Database, settings: Settings,
                principal: Principal) -> AttendanceResult:
-        return typed(review.reject(db, settings, principal, attendance_id, data.reason),
-                     AttendanceResult)
+        return review.reject(db, settings, principal, attendance_id, data.reason)
 
     @post("/activities/attendances/{attendance_id:int}/check-out", status_code=200,
           sync_to_thread=True,
           summary="Set the check-out time of someone who forgot to scan out")
     def resolve(self, attendance_id: int, data: CheckOutIn, db: Database, settings: Settings,
                 principal: Principal) -> AttendanceResult:
-        return typed(review.resolve_forgotten(db, settings, principal, attendance_id,
-                                              data.check_out_at, data.note), AttendanceResult)
+        return review.resolve_forgotten(db, settings, principal, attendance_id,
+                                        data.check_out_at, data.note)
 
     # ---- volunteers --------------------------------------------------------------------------
     @post("/activities/{activity_id:int}/signup", status_code=200, sync_to_thread=True)
     def sign_up(self, activity_id: int, db: Database, principal: Principal) -> SignupView:
-        return typed(signups.sign_up(db, activity_id=activity_id, person_id=_person(principal)),
-                     SignupView)
+        return signups.sign_up(db, activity_id=activity_id, person_id=_person(principal))
 
     @post("/activities/{activity_id:int}/withdraw", status_code=200, sync_to_thread=True)
     def withdraw(self, activity_id: int, db: Database, principal: Principal) -> SignupView:
-        return typed(signups.withdraw(db, activity_id=activity_id,
-                                      person_id=_person(principal)), SignupView)
+        return signups.withdraw(db, activity_id=activity_id, person_id=_person(principal))
 
     @post("/c/{token:str}", status_code=200, sync_to_thread=True,
           summary="Scan a check-in code: check in, or out (the JSON twin of the /c/ page)")
@@ -324,9 +317,9 @@ class ActivitiesController(Controller):
           summary="Claim a missed scan (pending until the organizer confirms)")
     def claim(self, request: Request, activity_id: int, data: ClaimIn, db: Database,
               settings: Settings, principal: Principal) -> AttendanceResult:
-        return typed(review.self_report(db, settings, principal, review.Record(
+        return review.self_report(db, settings, principal, review.Record(
             activity_id, _person(principal), data.check_in_at, data.check_out_at, data.note),
-            key=scoped_key(request, principal)), AttendanceResult)
+            key=scoped_key(request, principal))
 
     @get("/me/service", sync_to_thread=True, summary="My certified and pending service minutes")
     def my_service(self, db: Database, principal: Principal) -> ServiceMinutes:
@@ -337,9 +330,9 @@ class ActivitiesController(Controller):
           summary="Issue a 志愿服务记录证明 (the volunteer, or an admin of their village)")
     def issue(self, request: Request, person_id: int, data: CertificateIn, db: Database,
               settings: Settings, principal: Principal) -> CertificateView:
-        return typed(certificates.issue(db, settings, principal, person_id=person_id,
-                                        start=data.start, end=data.end,
-                                        key=scoped_key(request, principal)), CertificateView)
+        return certificates.issue(db, settings, principal, person_id=person_id,
+                                  start=data.start, end=data.end,
+                                  key=scoped_key(request, principal))
 
     @get("/activities/certificates/{code:str}/certificate.pdf", sync_to_thread=True,
          media_type="application/pdf")
@@ -354,7 +347,7 @@ class ActivitiesController(Controller):
     def verification(self, request: Request, code: str, db: Database,
                      limiter: RateLimiter) -> CertificateCheck:
         limiter.check(VERIFY_PER_ADDRESS, _ip(request))
-        return typed(certificates.verify(db, code), CertificateCheck)
+        return certificates.verify(db, code)
 
     @get("/service-records.csv", sync_to_thread=True, media_type="text/csv; charset=utf-8",
          guards=[requires_role(VILLAGE_ADMIN, TOWN_ADMIN)],
@@ -371,7 +364,7 @@ class ActivitiesController(Controller):
     @get("/activities/plates/{plate_code:str}/inspection", sync_to_thread=True,
          guards=[requires_role(INSPECTOR, VILLAGE_ADMIN, TOWN_ADMIN)])
     def plate(self, plate_code: str, db: Database, principal: Principal) -> PlateSummary:
-        return typed(inspections.plate_summary(db, principal, plate_code), PlateSummary)
+        return inspections.plate_summary(db, principal, plate_code)
 
     @post("/activities/plates/{plate_code:str}/inspections", status_code=201, sync_to_thread=True,
           guards=[requires_role(INSPECTOR, VILLAGE_ADMIN, TOWN_ADMIN)],
@@ -381,9 +374,9 @@ class ActivitiesController(Controller):
                 principal: Principal, data: Annotated[FindingForm, Body(
                     media_type=RequestEncodingType.MULTI_PART)]) -> InspectionView:
         photo = data.photo.file.read() if data.photo is not None else None
-        return typed(inspections.record(db, settings, principal, inspections.Finding(
+        return inspections.record(db, settings, principal, inspections.Finding(
             plate_code, data.item_code, data.note, data.points, data.level, photo),
-            key=scoped_key(request, principal)), InspectionView)
+            key=scoped_key(request, principal))
 
 
 @get("/cert/{code:str}", include_in_schema=False, sync_to_thread=True,

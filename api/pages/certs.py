@@ -77,7 +77,7 @@ def certificate_issue(request: Request, db: Database, settings: Settings,
         with refusals_into(errors, t, CERT_FIELDS):
             rec = certificates.issue(db, settings, p, person_id=p.person_id,
                                      start=start, end=end, key=key)
-            return Redirect(path=f"/me/certificates/{rec['code']}", status_code=303)
+            return Redirect(path=f"/me/certificates/{rec.code}", status_code=303)
     return _page(request, db, p, status=422, errors=errors,
                  values={"start": data.get("start", ""), "end": data.get("end", "")})
 

@@ -12,10 +12,9 @@ from litestar.response import Redirect, Template
 
 from api.auth import Principal
 from api.pages.common import FormData, exc_text, points_scale_of, render, t_for, to_signin
-from api.pages.views import my_attendance
 from ledger.activities import service as activities
 from ledger.activities import tokens
-from ledger.activities.planning import activity_view, get_activity
+from ledger.activities.signups import activity_for
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.errors import DomainError
@@ -46,9 +45,7 @@ def _remember_scan(request: Request, settings: Settings, db: Database,
     """Off to sign in, keeping (in a cookie for this browser only) the moment the code was seen
     good, so the scan still counts when the person is back within the grace."""
     r = to_signin(request)
-    with db.sessions() as s:
-        act = get_activity(s, claims.activity_id)
-        rotate_s = act.rotate_s
+    rotate_s = activity_for(db, claims.activity_id, None).rotate_s
     try:
         pending = tokens.pending_scan(settings.secret_key, claims, token, rotate_s, utcnow())
     except DomainError:
@@ -72,10 +69,9 @@ def checkin_page(request: Request, token: str, db: Database, settings: Settings,
     claims = tokens.parse(settings.secret_key, token)  # forged codes stop here
     if maybe_principal is None:
         return _remember_scan(request, settings, db, claims, token)
-    with db.sessions() as s:
-        act = activity_view(get_activity(s, claims.activity_id))
-        mine = (my_attendance(s, claims.activity_id, maybe_principal.person_id)
-                if maybe_principal.person_id else None)
+    act = activity_for(db, claims.activity_id, None)
+    mine = (activities.my_attendance(db, claims.activity_id, maybe_principal.person_id)
+            if maybe_principal.person_id else None)
     return render(request, "checkin.html", act=act, token=token, result=None, mine=mine)
 
 
@@ -97,10 +93,10 @@ def checkin_scan(request: Request, token: str, db: Database, settings: Settings,
         return render(request, "checkin.html", status=exc.status, act=None, token=token,
                       result=None, error=exc_text(t, exc))
     from api.pages.workflow_views import per_hour_hint
-    with db.sessions() as s:
-        hint = per_hour_hint(s, result, t_for(request), points_scale_of(request))
+    scale = points_scale_of(request)
+    hint = per_hour_hint(db, result.points, result.minutes, t_for(request), scale)
     done = render(request, "checkin.html", act=None, token=token, result=result,
-                  hour_hint=hint)
+                  hour_hint=hint, scale=scale)
     done.delete_cookie(PENDING_COOKIE, path="/c/")
     return done
 

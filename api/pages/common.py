@@ -80,9 +80,8 @@ def checked_form_key(form: dict, principal: Principal | None, purpose: str, t,
 def points_scale_of(request: Request) -> int:
     """Steps per point of the town's points (read per page: two small indexed queries; a
     cache here would outlive a catalog import in another process)."""
-    from ledger.rules.store import scale_in_force
-    with request.app.state.db.sessions() as s:
-        return scale_in_force(s)
+    from ledger.rules.store import points_scale
+    return points_scale(request.app.state.db)
 
 
 def render(request: Request, template: str, *, status: int = 200, cookies: Iterable = (),

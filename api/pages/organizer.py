@@ -21,14 +21,13 @@ from api.pages.common import (
     t_for,
 )
 from api.pages.filters import qr_svg
-from api.pages.views import activities_of, attendance_counts
-from ledger.activities import awards, planning, review, tokens
+from ledger.activities import planning, reads, review, tokens
 from ledger.activities.codes import current_code
-from ledger.activities.models import ActivityStatus
+from ledger.activities.service import attendance_counts
+from ledger.activities.signups import activity_for
 from ledger.config import Settings
 from ledger.db import Database
-from ledger.identity.actor import ACTIONS, may
-from ledger.registry.lookup import person_names, village_names
+from ledger.identity.actor import ACTIONS
 from ledger.timeutil import LOCAL_TZ, utcnow
 
 ROLES = ACTIONS["activity.create"]
@@ -54,22 +53,16 @@ def parse_local(raw: str | None, t, errors: dict, name: str) -> datetime | None:
 @get("/org", name="org", guards=[page_role(*ROLES)], sync_to_thread=True)
 def org_home(request: Request, db: Database,
              principal: Principal) -> Template | Redirect:
-    with db.sessions() as s:
-        items = activities_of(s, principal)
-    return render(request, "org/home.html", activities=items)
+    return render(request, "org/home.html", activities=planning.activities_of(db, principal))
 
 
 def _new_form(request: Request, db: Database, p: Principal, *, status: int = 200, **ctx):
     t = t_for(request)
-    with db.sessions() as s:
-        names = village_names(s)
-        villages = [(i, n) for i, n in names.items() if may(p, "activity.create", i)]
-        # what the engine will pay attendance with in these villages (awards.check_item)
-        items = [(it.code, f"{it.code} {it.name}") for _, it in awards.offered_items(
-            s, p, dict(villages))]
+    # what the engine will pay attendance with in these villages (awards.check_item)
+    choices = reads.activity_choices(db, p)
     return render(request, "org/new.html", status=status,
-                  village_options=[("", t("admin.choose")), *villages],
-                  item_options=[("", t("admin.choose")), *items], **ctx)
+                  village_options=[("", t("admin.choose")), *choices.villages],
+                  item_options=[("", t("admin.choose")), *choices.items], **ctx)
 
 
 # The new-activity form proposes now to two hours on (past midnight at 23:00: an evening
@@ -106,7 +99,7 @@ def org_create(request: Request, db: Database, principal: Principal,
             needs_confirmation=data.get("needs_confirmation") == "1", rotate_s=rotate_s)
         with refusals_into(errors, t, ACTIVITY_FIELDS):
             act = planning.create_activity(db, principal, draft)
-            return Redirect(path=f"/org/activities/{act['id']}", status_code=303)
+            return Redirect(path=f"/org/activities/{act.id}", status_code=303)
     return _new_form(request, db, principal, status=422, errors=errors, values=data)
 
 
@@ -114,13 +107,9 @@ def org_create(request: Request, db: Database, principal: Principal,
      guards=[page_role(*ROLES)], sync_to_thread=True)
 def org_activity(request: Request, activity_id: int, db: Database,
                  principal: Principal) -> Template | Redirect:
-    listing = review.list_attendances(db, principal, activity_id)  # checks the manager
-    with db.sessions() as s:
-        act = planning.activity_view(planning.get_activity(s, activity_id))
-        counts = attendance_counts(s, activity_id)
-        names = person_names(s, [a["person_id"] for a in listing["items"]])
-    return render(request, "org/activity.html", act=act, attendances=listing["items"],
-                  counts=counts, names=names)
+    page = reads.managed_activity(db, principal, activity_id)  # checks the manager
+    return render(request, "org/activity.html", act=page.activity,
+                  attendances=page.attendances, counts=page.counts, names=page.names)
 
 
 @post("/org/activities/{activity_id:int}/status", name="org_status",
@@ -128,8 +117,8 @@ def org_activity(request: Request, activity_id: int, db: Database,
 def org_status(request: Request, activity_id: int, db: Database,
                principal: Principal, data: FormData) -> Template | Redirect:
     status = data.get("status", "")
-    if status not in (ActivityStatus.OPEN, ActivityStatus.CLOSED):
-        status = ActivityStatus.OPEN
+    if status not in ("open", "closed"):
+        status = "open"
     planning.set_status(db, principal, activity_id, status)
     return Redirect(path=f"/org/activities/{activity_id}", status_code=303)
 
@@ -147,10 +136,8 @@ def org_qr(request: Request, activity_id: int, db: Database, settings: Settings,
            principal: Principal) -> Template | Redirect:
     t = t_for(request)
     code = _code(db, settings, principal, activity_id, t)
-    with db.sessions() as s:
-        act = planning.activity_view(planning.get_activity(s, activity_id))
-        counts = attendance_counts(s, activity_id)
-    return render(request, "org/qr.html", act=act, code=code, counts=counts)
+    return render(request, "org/qr.html", act=activity_for(db, activity_id, None), code=code,
+                  counts=attendance_counts(db, activity_id))
 
 
 @get("/org/activities/{activity_id:int}/qr.json", name="org_qr_json", sync_to_thread=True)
@@ -161,10 +148,9 @@ def org_qr_json(request: Request, activity_id: int, db: Database, settings: Sett
         return {"error": "unauthenticated"}
     t = t_for(request)
     code = _code(db, settings, p, activity_id, t)
-    with db.sessions() as s:
-        counts = attendance_counts(s, activity_id)
-    return {**code, "arrived": t("org.arrived", n=counts["arrived"]),
-            "left": t("org.left", n=counts["left"])}
+    counts = attendance_counts(db, activity_id)
+    return {**code, "arrived": t("org.arrived", n=counts.arrived),
+            "left": t("org.left", n=counts.left)}
 
 
 @post("/org/attendances/{attendance_id:int}/confirm", name="org_confirm",
@@ -172,7 +158,7 @@ def org_qr_json(request: Request, activity_id: int, db: Database, settings: Sett
 def org_confirm(request: Request, attendance_id: int, db: Database, settings: Settings,
                 principal: Principal, data: FormData) -> Template | Redirect:
     result = review.confirm(db, settings, principal, attendance_id)
-    return saved(f"/org/activities/{result['activity_id']}")
+    return saved(f"/org/activities/{result.activity_id}")
 
 
 handlers = [org_home, org_new, org_create, org_activity, org_status, org_qr, org_qr_json,

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from litestar import Request, get, post
 from litestar.response import Redirect, Template
-from sqlalchemy import select
 
 from api.auth import Principal
 from api.pages.common import (
@@ -22,39 +21,20 @@ from api.pages.common import (
     to_signin,
 )
 from api.pages.notices import reason_field
-from ledger.registry.lookup import person_names, village_names
-from ledger.activities import review, signups
-from ledger.activities.models import Activity, ActivityStatus, Attendance, Signup, SignupStatus
-from ledger.activities.planning import activity_view
+from ledger.activities import reads, review, signups
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.errors import DomainError
 from ledger.identity.actor import ACTIONS
-from ledger.timeutil import utcnow
 
 ORGANIZERS = ACTIONS["activity.create"]
-ACTIVITIES_SHOWN = 50
 
 
 def _list(request: Request, db: Database, p: Principal, *, status: int = 200,
           **ctx) -> Template:
-    now = utcnow()
-    with db.sessions() as s:
-        acts = list(s.scalars(select(Activity).where(
-            Activity.status == ActivityStatus.OPEN, Activity.ends_at > now)
-            .order_by(Activity.starts_at).limit(ACTIVITIES_SHOWN)))
-        mine = {sg.activity_id: sg for sg in s.scalars(select(Signup).where(
-            Signup.person_id == p.person_id, Signup.activity_id.in_([a.id for a in acts])))} \
-            if acts else {}
-        rows = []
-        for a in acts:
-            sg = mine.get(a.id)
-            state = None if sg is None else signups.signup_state(s, sg, a)
-            rows.append({**activity_view(a), "taken": signups.seats_taken(s, a.id),
-                         "mine": state})
-        names = village_names(s)
-    return render(request, "signups/list.html", status=status, rows=rows, villages=names,
-                  **ctx)
+    board = reads.open_activities(db, p.person_id)
+    return render(request, "signups/list.html", status=status, rows=board.items,
+                  villages=board.villages, **ctx)
 
 
 @get("/activities", name="signup_list", sync_to_thread=True)
@@ -79,7 +59,7 @@ def signup_action(request: Request, activity_id: int, action: str, db: Database,
             return Redirect(path=f"/activities#act-{activity_id}", status_code=303)
         if action == "withdraw":
             done = signups.withdraw(db, activity_id=activity_id, person_id=p.person_id)
-            moved = "1" if done.get("promoted_person_id") else "0"
+            moved = "1" if done.promoted_person_id else "0"
             return Redirect(path=f"/activities?promoted={moved}", status_code=303)
         return _list(request, db, p, status=404, errors={"_form": t("err.not_found")})
     except DomainError as exc:
@@ -91,14 +71,9 @@ def signup_action(request: Request, activity_id: int, action: str, db: Database,
      guards=[page_role(*ORGANIZERS)], sync_to_thread=True)
 def org_signups(request: Request, activity_id: int, db: Database,
                 principal: Principal) -> Template | Redirect:
-    listing = signups.list_signups(db, principal, activity_id)
-    with db.sessions() as s:
-        act = activity_view(s.get(Activity, activity_id))
-        names = person_names(s, [r["person_id"] for r in listing["items"]])
-    waiting = [r for r in listing["items"] if r["status"] == SignupStatus.WAITING]
-    seated = [r for r in listing["items"] if r["status"] == SignupStatus.SIGNED_UP]
-    return render(request, "signups/org.html", act=act, listing=listing, names=names,
-                  seated=seated, waiting=waiting)
+    sheet = reads.signup_sheet(db, principal, activity_id)
+    return render(request, "signups/org.html", act=sheet.activity, listing=sheet.listing,
+                  names=sheet.names, seated=sheet.seated, waiting=sheet.waiting)
 
 
 @post("/org/attendances/{attendance_id:int}/reject", name="org_reject",
@@ -108,9 +83,7 @@ def org_reject(request: Request, attendance_id: int, db: Database, settings: Set
     """The organizer turns down an attendance (wrong person, did not serve), with a reason:
     pending minutes go back, certified ones and their points are reversed."""
     t = t_for(request)
-    with db.sessions() as s:
-        att = s.get(Attendance, attendance_id)
-        activity_id = att.activity_id if att else None
+    activity_id = review.activity_of_attendance(db, attendance_id)
     errors: dict[str, str] = {}
     reason = reason_field(data, t, errors)
     if activity_id is None:

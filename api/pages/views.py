@@ -101,45 +101,6 @@ def item_points_text(c, it, t, *, sign: bool = False) -> str:  # noqa: ANN001
     return f"{n:+}" if sign else str(n)
 
 
-def activities_of(s: Session, p, limit: int = 100) -> list[dict]:
-    """The activities a person organizes, or those of the villages they administer."""
-    from sqlalchemy import or_, select
-
-    from ledger.activities.models import Activity
-    from ledger.activities.planning import activity_view
-    admin_villages = {v for r, v in p.roles if r in ("village_admin", "town_admin")}
-    q = select(Activity)
-    if None not in admin_villages:
-        q = q.where(or_(Activity.organizer_user_id == p.user_id,
-                        Activity.village_id.in_([v for v in admin_villages if v is not None])))
-    return [activity_view(a) for a in s.scalars(q.order_by(Activity.starts_at.desc())
-                                                .limit(limit))]
-
-
-def attendance_counts(s: Session, activity_id: int) -> dict:
-    """How many have arrived (checked in, still there or gone) and how many have left."""
-    from sqlalchemy import func, select
-
-    from ledger.activities.models import Attendance, AttendanceState
-    rows = dict(s.execute(select(Attendance.state, func.count()).where(
-        Attendance.activity_id == activity_id).group_by(Attendance.state)).all())
-    arrived = sum(rows.values())
-    return {"arrived": arrived, "left": arrived - rows.get(AttendanceState.CHECKED_IN, 0)}
-
-
-
-
-def my_attendance(s: Session, activity_id: int, person_id: int) -> dict | None:
-    """The person's attendance at the activity as the check-in page shows it, or None."""
-    from sqlalchemy import select
-
-    from ledger.activities.models import Activity, Attendance
-    from ledger.activities.service import view
-    att = s.scalar(select(Attendance).where(Attendance.activity_id == activity_id,
-                                            Attendance.person_id == person_id))
-    return None if att is None else view(s.get(Activity, activity_id), att)
-
-
 PUBLIC_ENTRIES = 10
 
 

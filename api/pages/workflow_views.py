@@ -219,8 +219,8 @@ def finding_message(s: Session, done: dict, t, scale: int) -> str:
     """Say what a recorded finding did: counted, on notice until a date, waiting for a second
     confirmation, or waiting for approval."""
     from api.pages.filters import localtime, pts
-    award = done.get("award") or {}
-    item = award.get("item_name") or done.get("item_code", "")
+    award = done.award or {}
+    item = award.get("item_name") or done.item_code
     status = award.get("status")
     steps = award.get("steps") or 0
     if status == AwardStatus.AWAITING_CONFIRMATION:
@@ -247,29 +247,22 @@ def evidence_field(exc, t) -> dict[str, str] | None:
     return {missing: t("err.evidence_required_" + missing)}
 
 
-def per_hour_hint(s: Session, result: dict, t, scale: int) -> str | None:
-    """Why a per-hour item gave nothing: fewer minutes than earn its smallest step."""
-    from math import ceil
-
+def per_hour_hint(db, points: dict | None, minutes: int | None, t, scale: int
+                  ) -> str | None:
+    """Why a per-hour item gave nothing: fewer `minutes` than earn its smallest step
+    (`points`: an attendance's points outcome)."""
     from api.pages.filters import pts
-    points = result.get("points") if isinstance(result.get("points"), dict) else None
+    from ledger.activities.awards import hour_step_minutes
+    points = points if isinstance(points, dict) else None
     if points and points.get("code"):  # the rules refused the points: say why
         from ledger.rules.engine import MESSAGES
         why = t("err." + points["code"], default=MESSAGES.get(points["code"], points["code"]))
-        if points["code"] == "minutes_required" and result.get("minutes") == 0:
+        if points["code"] == "minutes_required" and minutes == 0:
             why = t("hour.no_minutes")
         return t("hour.refused", why=why)
-    if not points or points.get("steps") or not points.get("award_id") \
-            or result.get("minutes") is None:
+    if not points or points.get("steps") or not points.get("award_id") or minutes is None:
         return None
-    rec = s.get(AwardRecord, points["award_id"])
-    if rec is None:
+    step_minutes = hour_step_minutes(db, points["award_id"])
+    if step_minutes is None or minutes >= step_minutes:
         return None
-    item = store.catalog(s, rec.catalog_code, version=rec.catalog_version).items.get(
-        rec.item_code)
-    if item is None or item.per != "hour" or not item.points_steps:
-        return None
-    step_minutes = ceil(60 / abs(item.points_steps))  # the minutes that earn one step
-    if result["minutes"] >= step_minutes:
-        return None
-    return t("hour.zero", m=step_minutes, p=pts(1, scale), n=result["minutes"])
+    return t("hour.zero", m=step_minutes, p=pts(1, scale), n=minutes)

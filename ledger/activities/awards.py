@@ -12,6 +12,7 @@ attendance (ledger.rules.service.post_award), so hours are never counted twice.
 from __future__ import annotations
 
 from datetime import datetime
+from math import ceil
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
@@ -66,6 +67,21 @@ def offered_items(s: Session, actor: Actor, villages: dict[int, str | None]) -> 
     organizer = Actor(actor.user_id, roles=tuple((role, v) for v in villages))
     return rules.offered_items(s, organizer, channel=ACTIVITY_CHANNEL, subject="person",
                                villages=villages, for_activity=True)
+
+
+def hour_step_minutes(db: Database, award_id: int) -> int | None:
+    """The minutes that earn one step under the per-hour item an award was made with, or None
+    when its item is not paid by the hour (the check-in page says why a short stay earned
+    nothing)."""
+    with db.sessions() as s:
+        rec = s.get(AwardRecord, award_id)
+        if rec is None:
+            return None
+        item = store.catalog(s, rec.catalog_code, version=rec.catalog_version).items.get(
+            rec.item_code)
+    if item is None or item.per != "hour" or not item.points_steps:
+        return None
+    return ceil(60 / abs(item.points_steps))
 
 
 def inspection_channel(roles) -> str:  # noqa: ANN001 - (role, village) pairs

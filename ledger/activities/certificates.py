@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from ledger.registry.models import Person, Town, Village
 from ledger.registry.privacy import mask_id_number, mask_name
 from ledger.activities.minutes import SOURCE
+from ledger.activities.schemas import CertificateCheck, CertificateView
 from ledger.activities.models import (
     CERTIFIED_REVIEWS,
     Activity,
@@ -40,6 +41,7 @@ from ledger.journal.models import Account, HolderType, JournalEntry, Posting, Pu
 from ledger.journal.posting import canonical_json
 from ledger.sheets.fonts import PDF_FONT, pdf_font
 from ledger.timeutil import LOCAL_TZ, utcnow
+from ledger.view import typed
 
 FONT = PDF_FONT  # embedded (ledger/sheets/fonts.py)
 MAX_PERIOD_DAYS = 3 * 366 + 1
@@ -91,7 +93,7 @@ def ledger_minutes(s: Session, person_id: int, attendance_ids: list[int]) -> int
 
 
 def issue(db: Database, settings: Settings, actor: Actor, *, person_id: int, start: date,
-          end: date, key: str | None = None, now: datetime | None = None) -> dict:
+          end: date, key: str | None = None, now: datetime | None = None) -> CertificateView:
     """Freeze the figures and return the certificate's record (render it with `render_pdf`).
     With a key, a retried request answers with the certificate it issued."""
     now = now or utcnow()
@@ -126,9 +128,9 @@ def issue(db: Database, settings: Settings, actor: Actor, *, person_id: int, sta
         s.flush()
         return record_view(cert, person, settings)
 
-    return book.write(db, work, key=key, request={
+    return typed(book.write(db, work, key=key, request={
         "op": "certificate", "person": person_id, "start": start.isoformat(),
-        "end": end.isoformat()}).result
+        "end": end.isoformat()}).result, CertificateView)
 
 
 def record_view(cert: Certificate, person: Person, settings: Settings) -> dict:
@@ -146,7 +148,7 @@ def verify_url(settings: Settings, code: str) -> str:
     return f"{settings.public_base_url}{VERIFY_PATH}{code}"
 
 
-def verify(db: Database, code: str) -> dict:
+def verify(db: Database, code: str) -> CertificateCheck:
     """What anyone holding the paper may check: no full name, no id number."""
     if not code or len(code) > 32:
         raise NotFound("no certificate has this code", code="certificate_not_found")
@@ -155,7 +157,7 @@ def verify(db: Database, code: str) -> dict:
         if cert is None:
             raise NotFound("no certificate has this code", code="certificate_not_found")
         person = s.get(Person, cert.person_id)
-        return {"code": cert.code, "valid": cert.revoked_at is None,
+        return typed({"code": cert.code, "valid": cert.revoked_at is None,
                 "masked_name": mask_name(person.name),
                 "period_start": cert.period_start.isoformat(),
                 "period_end": cert.period_end.isoformat(),
@@ -163,10 +165,11 @@ def verify(db: Database, code: str) -> dict:
                 "activities_count": cert.activities_count, "issuer": cert.issuer,
                 "issued_at": cert.issued_at.isoformat(),
                 "check_code": cert.content_sha256[:16],
-                "revoked_reason": cert.revoked_reason or None}
+                "revoked_reason": cert.revoked_reason or None}, CertificateCheck)
 
 
-def load(db: Database, settings: Settings, actor: Actor, code: str) -> dict:
+def load(db: Database, settings: Settings, actor: Actor, code: str) -> CertificateView:
+    """An issued certificate, for its volunteer or an admin of their village."""
     with db.sessions() as s:
         cert = s.scalar(select(Certificate).where(Certificate.code == code))
         if cert is None:
@@ -174,7 +177,7 @@ def load(db: Database, settings: Settings, actor: Actor, code: str) -> dict:
         person = s.get(Person, cert.person_id)
         if actor.person_id != cert.person_id and not may(actor, "village.admin", person.village_id):
             raise Forbidden("not your certificate", code="forbidden_certificate")
-        return record_view(cert, person, settings)
+        return typed(record_view(cert, person, settings), CertificateView)
 
 
 def _qr_image(url: str):
@@ -188,42 +191,42 @@ def _font() -> None:
     pdf_font()
 
 
-def render_pdf(rec: dict) -> bytes:
+def render_pdf(rec: CertificateView) -> bytes:
     """One A4 page (more when the table runs long), the QR code at the foot of the last."""
     _font()
     buf = io.BytesIO()
     c = canvas.Canvas(buf, pagesize=A4, pageCompression=1)
     c.setTitle("志愿服务记录证明")
-    c.setAuthor(rec["issuer"])
+    c.setAuthor(rec.issuer)
     w, h = A4
     left, right = 22 * mm, w - 22 * mm
     c.setFont(FONT, 22)
     c.drawCentredString(w / 2, h - 30 * mm, "志愿服务记录证明")
     c.setFont(FONT, 10)
-    c.drawRightString(right, h - 38 * mm, f"证明编号：{rec['code']}")
-    text = (f"兹证明 {rec['name']}（证件号码：{rec['id_masked']}）于 {rec['period_start']} 至 "
-            f"{rec['period_end']} 期间参加志愿服务活动 {rec['activities_count']} 次，经记录"
-            f"确认的志愿服务时长共计 {rec['hours']} 小时（{rec['minutes_total']} 分钟）。")
+    c.drawRightString(right, h - 38 * mm, f"证明编号：{rec.code}")
+    text = (f"兹证明 {rec.name}（证件号码：{rec.id_masked}）于 {rec.period_start} 至 "
+            f"{rec.period_end} 期间参加志愿服务活动 {rec.activities_count} 次，经记录"
+            f"确认的志愿服务时长共计 {rec.hours} 小时（{rec.minutes_total} 分钟）。")
     y = _wrap(c, text, left, h - 50 * mm, right - left, 12, 18)
     y -= 6 * mm
     cols = [left, left + 12 * mm, left + 38 * mm, left + 118 * mm, right - 22 * mm]
     heads = ["序号", "日期", "活动名称", "组织单位", "时长（小时）"]
     y = _row(c, cols, heads, y)
-    for i, line in enumerate(rec["lines"], 1):
+    for i, line in enumerate(rec.lines, 1):
         if y < 70 * mm:
             c.showPage()
             y = _row(c, cols, heads, h - 25 * mm)
         y = _row(c, cols, [str(i), line["date"], line["title"][:26], line["unit"][:12],
                            hours_text(line["minutes"])], y)
     c.setFont(FONT, 11)
-    c.drawString(left, 52 * mm, f"出具单位：{rec['issuer']}")
-    c.drawString(left, 45 * mm, f"出具日期：{rec['issued_at'][:10]}")
+    c.drawString(left, 52 * mm, f"出具单位：{rec.issuer}")
+    c.drawString(left, 45 * mm, f"出具日期：{rec.issued_at[:10]}")
     c.setFont(FONT, 9)
-    c.drawString(left, 36 * mm, f"校验码：{rec['content_sha256'][:16]}")
+    c.drawString(left, 36 * mm, f"校验码：{rec.content_sha256[:16]}")
     c.drawString(left, 30 * mm, "本证明依据《志愿服务记录与证明出具办法（试行）》出具，"
                                 "扫描右侧二维码可在线核验。")
     size = 38 * mm
-    c.drawImage(ImageReader(_qr_image(rec["verify_url"])), right - size, 22 * mm, size, size)
+    c.drawImage(ImageReader(_qr_image(rec.verify_url)), right - size, 22 * mm, size, size)
     c.drawCentredString(right - size / 2, 19 * mm, "扫码核验")
     c.showPage()
     c.save()

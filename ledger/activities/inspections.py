@@ -23,11 +23,13 @@ from ledger.registry.models import Household, Village
 from ledger.activities import awards
 from ledger.registry.privacy import mask_name
 from ledger.activities.models import Inspection
+from ledger.activities.schemas import InspectionView, PlateSummary
 from ledger.identity.actor import Actor, may
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.errors import DomainError, Forbidden, InvalidInput, LimitExceeded, NotFound
 from ledger.timeutil import utcnow
+from ledger.view import typed
 
 MAX_PHOTO_BYTES = 8 * 1024 * 1024
 MAX_PHOTO_PIXELS = 40_000_000  # refuses decompression bombs before decoding
@@ -86,7 +88,7 @@ def _require_inspector(actor: Actor, village_id: int) -> None:
         raise Forbidden(f"no inspector role for village {village_id}", code="forbidden_village")
 
 
-def plate_summary(db: Database, actor: Actor, plate_code: str) -> dict:
+def plate_summary(db: Database, actor: Actor, plate_code: str) -> PlateSummary:
     """What an inspector sees after scanning a plate: the household (masked) and its record."""
     hh = household_by_plate(db, plate_code)
     _require_inspector(actor, hh.village_id)
@@ -94,9 +96,10 @@ def plate_summary(db: Database, actor: Actor, plate_code: str) -> dict:
         village = s.get(Village, hh.village_id)
         recent = list(s.scalars(select(Inspection).where(Inspection.household_id == hh.id)
                                 .order_by(Inspection.id.desc()).limit(HISTORY_LIMIT)))
-    return {"household_id": hh.id, "plate_code": hh.plate_code, "village_id": hh.village_id,
-            "village": village.name, "head": mask_name(hh.head_name), "address": hh.address,
-            "recent": [inspection_view(i) for i in recent]}
+    return typed({"household_id": hh.id, "plate_code": hh.plate_code,
+                  "village_id": hh.village_id, "village": village.name,
+                  "head": mask_name(hh.head_name), "address": hh.address,
+                  "recent": [inspection_view(i) for i in recent]}, PlateSummary)
 
 
 @dataclass(frozen=True)
@@ -110,7 +113,7 @@ class Finding:
 
 
 def record(db: Database, settings: Settings, actor: Actor, f: Finding, *, key: str,
-           now: datetime | None = None) -> dict:
+           now: datetime | None = None) -> InspectionView:
     """Submit a finding. The award is keyed by the client's key, so a retried submit returns the
     first inspection; the engine's refusal stores nothing."""
     now = now or utcnow()
@@ -123,7 +126,7 @@ def record(db: Database, settings: Settings, actor: Actor, f: Finding, *, key: s
     photo = store_photo(settings, f.photo) if f.photo else None
     ins_id, done = _claim_row(db, actor, hh, f, note, photo, key, now)
     if done is not None:
-        return {**done, "repeated": True}
+        return typed({**done, "repeated": True}, InspectionView)
     context = {"inspection_id": ins_id, "village_id": hh.village_id,
                "plate_code": hh.plate_code, "note": note,
                "photos": [f"sha256:{photo}"] if photo else [], "occurred_at": now.isoformat(),
@@ -140,7 +143,7 @@ def record(db: Database, settings: Settings, actor: Actor, f: Finding, *, key: s
         ins = s.get(Inspection, ins_id)
         ins.award = result
         s.flush()
-        return inspection_view(ins)
+        return typed(inspection_view(ins), InspectionView)
 
 
 def _claim_row(db: Database, actor: Actor, hh: Household, f: Finding, note: str,

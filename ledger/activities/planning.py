@@ -5,18 +5,20 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from ledger.registry.models import Team, Village
 from ledger.activities import tokens
 from ledger.activities.minutes import MAX_ACTIVITY_MINUTES, ROUNDING_STEPS_MIN
 from ledger.activities.models import Activity, ActivityStatus, ForgottenPolicy
+from ledger.activities.schemas import ActivityView
 from ledger.db import Database
-from ledger.identity.actor import Actor, may
+from ledger.identity.actor import Actor, may, villages_of
 from ledger.errors import Conflict, Forbidden, InvalidInput, NotFound
 from ledger.journal import book
 from ledger.timeutil import utcnow
+from ledger.view import typed
 
 # 一月一主题: the five monthly themes of Baogai's plan (ledger/registry/data/baogai.yaml).
 MONTHLY_THEMES = ("学习实践科学理论", "宣传宣讲党的政策", "培育践行主流价值", "丰富活跃文化生活",
@@ -27,6 +29,7 @@ MAX_PLACE_CHARS = 200
 MAX_CAPACITY = 100_000
 MIN_GEOFENCE_M, MAX_GEOFENCE_M = 20, 5_000
 MAX_PLAN_AHEAD = timedelta(days=366)
+MAX_MANAGED_SHOWN = 100  # the organizer's list of activities, newest first
 
 
 def can_manage(actor: Actor, activity: Activity) -> bool:
@@ -117,7 +120,7 @@ def _validate(d: ActivityDraft, now: datetime) -> None:
 
 
 def create_activity(db: Database, actor: Actor, d: ActivityDraft, *, key: str | None = None,
-                    now: datetime | None = None) -> dict:
+                    now: datetime | None = None) -> ActivityView:
     """A draft activity; its organizer is the caller, who must organize for its village.
     With a key, a retried request answers with the activity it created."""
     now = now or utcnow()
@@ -125,8 +128,8 @@ def create_activity(db: Database, actor: Actor, d: ActivityDraft, *, key: str | 
     if not may(actor, "activity.create", d.village_id):
         raise Forbidden(f"no organizer role for village {d.village_id}",
                         code="forbidden_village")
-    return book.write(db, lambda s: _insert(s, actor, d, now), key=key,
-                      request={"op": "create_activity", **asdict(d)}).result
+    return typed(book.write(db, lambda s: _insert(s, actor, d, now), key=key,
+                            request={"op": "create_activity", **asdict(d)}).result, ActivityView)
 
 
 def insert_activity(s: Session, actor: Actor, d: ActivityDraft, now: datetime) -> dict:
@@ -173,14 +176,14 @@ def _check_rule_item(s: Session, code: str, village: Village, organizer_user_id:
 
 
 def set_status(db: Database, actor: Actor, activity_id: int, status: str,
-               now: datetime | None = None) -> dict:
+               now: datetime | None = None) -> ActivityView:
     """draft → open → closed; opening twice or closing twice answers with the activity."""
     now = now or utcnow()
     with db.transaction() as s:
         act = get_activity(s, activity_id, lock=True)
         require_manager(actor, act)
         if act.status == status:
-            return activity_view(act)
+            return typed(activity_view(act), ActivityView)
         allowed = {(ActivityStatus.DRAFT, ActivityStatus.OPEN),
                    (ActivityStatus.OPEN, ActivityStatus.CLOSED),
                    (ActivityStatus.DRAFT, ActivityStatus.CLOSED)}
@@ -192,16 +195,32 @@ def set_status(db: Database, actor: Actor, activity_id: int, status: str,
             act.opened_at = now
         else:
             act.closed_at = now
-        return activity_view(act)
+        return typed(activity_view(act), ActivityView)
 
 
-def reissue_static_code(db: Database, actor: Actor, activity_id: int) -> dict:
+def reissue_static_code(db: Database, actor: Actor, activity_id: int) -> ActivityView:
     """Print a new static code: the old prints stop working at once."""
     with db.transaction() as s:
         act = get_activity(s, activity_id, lock=True)
         require_manager(actor, act)
         act.static_version += 1
-        return activity_view(act)
+        return typed(activity_view(act), ActivityView)
+
+
+def activities_of(db: Database, actor: Actor, limit: int = MAX_MANAGED_SHOWN
+                  ) -> list[ActivityView]:
+    """The activities the actor organizes, or manages as an admin of their village (every
+    one for a town-wide admin: `can_manage`), newest first."""
+    if not 1 <= limit <= MAX_MANAGED_SHOWN:
+        raise InvalidInput(f"limit must be 1..{MAX_MANAGED_SHOWN}", code="page_size_out_of_range")
+    villages = villages_of(actor, "activity.manage")
+    q = select(Activity)
+    if villages is not None:
+        q = q.where(or_(Activity.organizer_user_id == actor.user_id,
+                        Activity.village_id.in_(sorted(villages))))
+    with db.sessions() as s:
+        rows = s.scalars(q.order_by(Activity.starts_at.desc()).limit(limit))
+        return typed([activity_view(a) for a in rows], list[ActivityView])
 
 
 def activity_view(a: Activity) -> dict:

@@ -24,6 +24,7 @@ from ledger.activities.models import (
     Review,
 )
 from ledger.activities.planning import get_activity, require_manager
+from ledger.activities.schemas import AttendanceResult, AttendanceRow, Attendances, ImportResult
 from ledger.identity.actor import Actor
 from ledger.activities.service import (
     CHECKIN_OPENS_BEFORE,
@@ -40,7 +41,9 @@ from ledger.db import Database
 from ledger.errors import Conflict, Forbidden, InvalidInput, NotFound
 from ledger.journal import book
 from ledger.journal.posting import reverse_entry
+from ledger.paging import cursor_of, next_key
 from ledger.timeutil import utcnow
+from ledger.view import typed
 
 MAX_NOTE_CHARS = 500
 SELF_REPORT_DAYS = 7  # a volunteer may claim a missed scan up to a week after the activity
@@ -65,7 +68,7 @@ def _load(s: Session, attendance_id: int) -> tuple[Activity, Attendance]:
 
 
 def confirm(db: Database, settings: Settings, actor: Actor, attendance_id: int,
-            now: datetime | None = None) -> dict:
+            now: datetime | None = None) -> AttendanceResult:
     """Pending → certified: the minutes move to the person's certified account and the points
     follow. Confirming twice answers with the attendance."""
     now = now or utcnow()
@@ -90,11 +93,11 @@ def confirm(db: Database, settings: Settings, actor: Actor, attendance_id: int,
             Review.CONFIRMED, actor.user_id, now, now)
         return view(act, att, action="confirm")
 
-    return settle(db, settings, book.write(db, work).result, now)
+    return typed(settle(db, settings, book.write(db, work).result, now), AttendanceResult)
 
 
 def reject(db: Database, settings: Settings, actor: Actor, attendance_id: int, reason: str,
-           now: datetime | None = None) -> dict:
+           now: datetime | None = None) -> AttendanceResult:
     """Refuse an attendance: pending minutes go back to the source; certified ones (and their
     points) are reversed by entries that name the originals."""
     now = now or utcnow()
@@ -131,7 +134,7 @@ def reject(db: Database, settings: Settings, actor: Actor, attendance_id: int, r
         att.reviewed_by, att.reviewed_at, att.updated_at = actor.user_id, now, now
         return view(act, att, action="reject")
 
-    return book.write(db, work).result
+    return typed(book.write(db, work).result, AttendanceResult)
 
 
 def _check_times(act: Activity, check_in_at: datetime, check_out_at: datetime) -> None:
@@ -201,21 +204,23 @@ def _record(db: Database, settings: Settings, actor: Actor, r: Record, *, source
 
 
 def add_attendance(db: Database, settings: Settings, actor: Actor, r: Record, *,
-                   key: str | None = None, now: datetime | None = None) -> dict:
+                   key: str | None = None, now: datetime | None = None) -> AttendanceResult:
     """The organizer adds someone who was there and never scanned; certified by that act."""
-    return _record(db, settings, actor, r, source=AttendanceSource.ORGANIZER_ADDED,
-                   review=Review.CONFIRMED, key=key, now=now or utcnow())
+    return typed(_record(db, settings, actor, r, source=AttendanceSource.ORGANIZER_ADDED,
+                         review=Review.CONFIRMED, key=key, now=now or utcnow()),
+                 AttendanceResult)
 
 
 def self_report(db: Database, settings: Settings, actor: Actor, r: Record, *,
-                key: str | None = None, now: datetime | None = None) -> dict:
+                key: str | None = None, now: datetime | None = None) -> AttendanceResult:
     """A volunteer's own claim: pending until the organizer confirms it."""
-    return _record(db, settings, actor, r, source=AttendanceSource.SELF_REPORTED,
-                   review=Review.PENDING, key=key, now=now or utcnow())
+    return typed(_record(db, settings, actor, r, source=AttendanceSource.SELF_REPORTED,
+                         review=Review.PENDING, key=key, now=now or utcnow()),
+                 AttendanceResult)
 
 
 def import_records(db: Database, settings: Settings, actor: Actor, rows: list[Record], *,
-                   batch_ref: str, now: datetime | None = None) -> dict:
+                   batch_ref: str, now: datetime | None = None) -> ImportResult:
     """Records kept elsewhere (paper sign-in sheets, an older system), entered by an admin of
     the activity's village; each row is keyed by the batch so a re-run adds nothing twice."""
     if not 1 <= len(rows) <= MAX_IMPORT_ROWS:
@@ -229,11 +234,13 @@ def import_records(db: Database, settings: Settings, actor: Actor, rows: list[Re
             done.append(res["attendance_id"])
         except (InvalidInput, Conflict, NotFound) as exc:  # a bad row; Forbidden stops all
             refused.append({"row": i + 1, "code": exc.code, "detail": exc.detail})
-    return {"imported": len(done), "attendance_ids": done, "refused": refused}
+    return typed({"imported": len(done), "attendance_ids": done, "refused": refused},
+                 ImportResult)
 
 
 def resolve_forgotten(db: Database, settings: Settings, actor: Actor, attendance_id: int,
-                      check_out_at: datetime, note: str, now: datetime | None = None) -> dict:
+                      check_out_at: datetime, note: str, now: datetime | None = None
+                      ) -> AttendanceResult:
     """The organizer sets the check-out time of someone who forgot to scan out; certified."""
     now = now or utcnow()
     note = _note(note)
@@ -243,9 +250,9 @@ def resolve_forgotten(db: Database, settings: Settings, actor: Actor, attendance
         _check_times(act, att.check_in_at, check_out_at)
         state = att.state
     if state == AttendanceState.CHECKED_IN:
-        return check_out(db, settings, act.id, attendance_id, now=now, at=check_out_at,
-                         method="organizer", actor_id=actor.user_id, note=note,
-                         review=Review.CONFIRMED)
+        return typed(check_out(db, settings, act.id, attendance_id, now=now, at=check_out_at,
+                               method="organizer", actor_id=actor.user_id, note=note,
+                               review=Review.CONFIRMED), AttendanceResult)
 
     def work(s: Session) -> dict:
         act2, att2 = _load(s, attendance_id)
@@ -257,7 +264,7 @@ def resolve_forgotten(db: Database, settings: Settings, actor: Actor, attendance
                        review=Review.CONFIRMED)
         return view(act2, att2, action="resolve")
 
-    return settle(db, settings, book.write(db, work).result, now)
+    return typed(settle(db, settings, book.write(db, work).result, now), AttendanceResult)
 
 
 def sweep_forgotten_checkouts(db: Database, settings: Settings, now: datetime | None = None
@@ -307,8 +314,18 @@ def _apply_policy(db: Database, settings: Settings, act: Activity, att_id: int,
     return "credited_nothing" if nothing else "left_to_organizer"
 
 
+def activity_of_attendance(db: Database, attendance_id: int) -> int | None:
+    """The activity an attendance belongs to (where a page goes back after acting on it), or
+    None when there is no such attendance."""
+    with db.sessions() as s:
+        return s.scalar(select(Attendance.activity_id).where(Attendance.id == attendance_id))
+
+
 def list_attendances(db: Database, actor: Actor, activity_id: int, *, state: str | None = None,
-                     review: str | None = None, after_id: int = 0, limit: int = 100) -> dict:
+                     review: str | None = None, after_id: int = 0, limit: int = 100
+                     ) -> Attendances:
+    """An activity's attendances for its manager, oldest first, `limit` at a time after
+    `after_id`."""
     if not 1 <= limit <= MAX_LIST:
         raise InvalidInput(f"limit must be 1..{MAX_LIST}", code="page_size_out_of_range")
     with db.sessions() as s:
@@ -324,5 +341,6 @@ def list_attendances(db: Database, actor: Actor, activity_id: int, *, state: str
         items = [{**attendance_view(act, a), "added_by": a.added_by, "reviewed_by": a.reviewed_by,
                   "reviewed_at": a.reviewed_at.isoformat() if a.reviewed_at else None}
                  for a in rows]
-        return {"activity_id": activity_id, "items": items,
-                "next_after_id": rows[-1].id if len(rows) == limit else None}
+    nxt = next_key(rows, limit, lambda a: a.id)
+    return Attendances(activity_id=activity_id, items=typed(items, list[AttendanceRow]),
+                       next_after_id=nxt, next_cursor=cursor_of(nxt))

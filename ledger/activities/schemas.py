@@ -104,6 +104,61 @@ class Signups(Page[SignupView], kw_only=True, forbid_unknown_fields=True):
     seats_taken: int
 
 
+class SignupList(View):
+    """An activity's sign-ups as its manager reads them (withdrawn ones left out, at most
+    `signups.MAX_LIST_PAGE`), seated and waiting; the API pages it as `Signups`."""
+    activity_id: int
+    capacity: int | None
+    seats_taken: int
+    items: list[SignupView]
+
+
+class OpenActivity(ActivityView, kw_only=True):
+    """An open activity as a volunteer's sign-up list shows it: the seats taken and the
+    reader's own sign-up (with the place in the waiting line), or null."""
+    taken: int
+    mine: SignupView | None
+
+
+class AttendanceCounts(View):
+    """How many have arrived at an activity (checked in, still there or gone) and how many
+    have left."""
+    arrived: int
+    left: int
+
+
+class OpenActivities(View):
+    """A volunteer's sign-up list: the open activities, and village id → name for labels."""
+    items: list[OpenActivity]
+    villages: dict[int, str]
+
+
+class ManagedActivity(View):
+    """An organizer's page of one activity: its attendances (the first page of `review.list_attendances`),
+    how many arrived and left, and person id → name of those listed."""
+    activity: ActivityView
+    attendances: list[AttendanceRow]
+    counts: AttendanceCounts
+    names: dict[int, str]
+
+
+class SignupSheet(View):
+    """An organizer's page of an activity's sign-ups: those seated and those waiting (in
+    the listing's order), with person id → name."""
+    activity: ActivityView
+    listing: SignupList
+    seated: list[SignupView]
+    waiting: list[SignupView]
+    names: dict[int, str]
+
+
+class ActivityChoices(View):
+    """What the new-activity form offers: (village id, name) where the actor may create one,
+    and (item code, label) the engine will pay attendance with there."""
+    villages: list[tuple[int, str]]
+    items: list[tuple[str, str]]
+
+
 class ImportRefusal(View):
     row: int  # 1-based, in the order sent
     code: str

@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -30,6 +30,7 @@ from ledger.activities.models import (
     SignupStatus,
 )
 from ledger.activities.planning import get_activity
+from ledger.activities.schemas import AttendanceCounts, AttendanceResult
 from ledger.activities.signups import my_signup, seats_taken
 from ledger.config import Settings
 from ledger.db import Database
@@ -37,6 +38,7 @@ from ledger.errors import Conflict, Forbidden, InvalidInput
 from ledger.journal import book
 from ledger.ratelimit import Limit, RateLimiter
 from ledger.timeutil import utcnow
+from ledger.view import typed
 
 DOUBLE_SCAN_S = 120  # a second scan sooner than this is a double scan, not a check-out
 CHECKIN_OPENS_BEFORE = timedelta(minutes=30)
@@ -131,7 +133,7 @@ def _check_geofence(act: Activity, scan: Scan) -> dict | None:
 
 
 def scan(db: Database, settings: Settings, scan: Scan, *, limiter: RateLimiter | None = None,
-         now: datetime | None = None) -> dict:
+         now: datetime | None = None) -> AttendanceResult:
     """Check in or out with a code; see the module docstring. The checks, the decision and
     the write happen in one transaction; the points follow in the engine's own."""
     now = now or utcnow()
@@ -163,9 +165,34 @@ def scan(db: Database, settings: Settings, scan: Scan, *, limiter: RateLimiter |
     except IntegrityError:  # lost a race with the same person's other scan: answer with it
         with db.sessions() as s:
             claims = tokens.parse(settings.secret_key, scan.token)
-            return view(s.get(Activity, claims.activity_id),
-                        _attendance(s, claims.activity_id, scan.person_id), repeated=True)
-    return settle(db, settings, result, now)
+            return typed(view(s.get(Activity, claims.activity_id),
+                              _attendance(s, claims.activity_id, scan.person_id),
+                              repeated=True), AttendanceResult)
+    return typed(settle(db, settings, result, now), AttendanceResult)
+
+
+def my_attendance(db: Database, activity_id: int, person_id: int) -> AttendanceResult | None:
+    """The person's attendance at the activity as it stands (what the check-in page shows
+    before a scan), or None."""
+    with db.sessions() as s:
+        att = _attendance(s, activity_id, person_id)
+        return None if att is None else typed(view(s.get(Activity, activity_id), att),
+                                              AttendanceResult)
+
+
+def attendance_counts(db: Database, activity_id: int) -> AttendanceCounts:
+    """How many have arrived (checked in, still there or gone) and how many have left."""
+    with db.sessions() as s:
+        return counts_of(s, activity_id)
+
+
+def counts_of(s: Session, activity_id: int) -> AttendanceCounts:
+    """`attendance_counts` inside the caller's session."""
+    rows = dict(s.execute(select(Attendance.state, func.count()).where(
+        Attendance.activity_id == activity_id).group_by(Attendance.state)).all())
+    arrived = sum(rows.values())
+    return AttendanceCounts(arrived=arrived,
+                            left=arrived - rows.get(AttendanceState.CHECKED_IN, 0))
 
 
 def _attendance(s: Session, activity_id: int, person_id: int) -> Attendance | None:

@@ -21,7 +21,7 @@ from ledger.activities.models import (
     SignupStatus,
 )
 from ledger.activities.planning import activity_view, get_activity, require_manager
-from ledger.activities.schemas import ActivityView
+from ledger.activities.schemas import ActivityView, SignupList, SignupView
 from ledger.identity.actor import Actor
 from ledger.db import Database
 from ledger.errors import Conflict, NotFound
@@ -58,7 +58,7 @@ def _waiting_position(s: Session, sg: Signup) -> int:
 
 
 def sign_up(db: Database, *, activity_id: int, person_id: int,
-            now: datetime | None = None) -> dict:
+            now: datetime | None = None) -> SignupView:
     """Take a seat, or a place in the waiting line; signing up twice answers the first time."""
     now = now or utcnow()
     with db.transaction() as s:
@@ -71,7 +71,7 @@ def sign_up(db: Database, *, activity_id: int, person_id: int,
         sg = s.scalar(select(Signup).where(Signup.activity_id == activity_id,
                                            Signup.person_id == person_id))
         if sg is not None and sg.status != SignupStatus.WITHDRAWN:
-            return _view_with_position(s, sg, act)
+            return typed(_view_with_position(s, sg, act), SignupView)
         full = act.capacity is not None and seats_taken(s, activity_id) >= act.capacity
         status = SignupStatus.WAITING if full else SignupStatus.SIGNED_UP
         if sg is None:
@@ -81,7 +81,7 @@ def sign_up(db: Database, *, activity_id: int, person_id: int,
         else:  # signing up again after withdrawing: to the end of the line
             sg.status, sg.updated_at, sg.promoted_at = status, now, None
         s.flush()
-        return _view_with_position(s, sg, act)
+        return typed(_view_with_position(s, sg, act), SignupView)
 
 
 def _view_with_position(s: Session, sg: Signup, act: Activity) -> dict:
@@ -90,7 +90,7 @@ def _view_with_position(s: Session, sg: Signup, act: Activity) -> dict:
 
 
 def withdraw(db: Database, *, activity_id: int, person_id: int,
-             now: datetime | None = None) -> dict:
+             now: datetime | None = None) -> SignupView:
     """Give the seat back; the first in the waiting line moves up."""
     now = now or utcnow()
     with db.transaction() as s:
@@ -100,7 +100,7 @@ def withdraw(db: Database, *, activity_id: int, person_id: int,
         if sg is None:
             raise NotFound("you have not signed up for this activity", code="signup_not_found")
         if sg.status == SignupStatus.WITHDRAWN:
-            return {**_signup_view(sg, act), "promoted_person_id": None}
+            return typed({**_signup_view(sg, act), "promoted_person_id": None}, SignupView)
         if s.scalar(select(Attendance.id).where(Attendance.activity_id == activity_id,
                                                 Attendance.person_id == person_id)):
             raise Conflict("已签到，不能取消报名", code="already_attended")
@@ -108,8 +108,8 @@ def withdraw(db: Database, *, activity_id: int, person_id: int,
         sg.status, sg.updated_at = SignupStatus.WITHDRAWN, now
         s.flush()
         promoted = promote_waiting(s, act, now) if was_seated else []
-        return {**_signup_view(sg, act),
-                "promoted_person_id": promoted[0] if promoted else None}
+        return typed({**_signup_view(sg, act),
+                      "promoted_person_id": promoted[0] if promoted else None}, SignupView)
 
 
 def promote_waiting(s: Session, act: Activity, now: datetime) -> list[int]:
@@ -141,16 +141,16 @@ def my_signup(s: Session, activity_id: int, person_id: int) -> Signup | None:
                                          Signup.person_id == person_id))
 
 
-def list_signups(db: Database, actor: Actor, activity_id: int) -> dict:
+def list_signups(db: Database, actor: Actor, activity_id: int) -> SignupList:
     with db.sessions() as s:
         act = get_activity(s, activity_id)
         require_manager(actor, act)
         rows = s.scalars(select(Signup).where(
             Signup.activity_id == activity_id, Signup.status != SignupStatus.WITHDRAWN)
             .order_by(Signup.status, Signup.updated_at, Signup.id).limit(MAX_LIST_PAGE)).all()
-        return {"activity_id": activity_id, "capacity": act.capacity,
-                "seats_taken": seats_taken(s, activity_id),
-                "items": [_signup_view(r, act) for r in rows]}
+        return typed({"activity_id": activity_id, "capacity": act.capacity,
+                      "seats_taken": seats_taken(s, activity_id),
+                      "items": [_signup_view(r, act) for r in rows]}, SignupList)
 
 
 def activity_for(db: Database, activity_id: int, person_id: int | None) -> ActivityView:

@@ -237,6 +237,12 @@ def scale_in_force(s: Session, on: date | None = None) -> int:
     return max(scales) if scales else 1
 
 
+def points_scale(db: Database, on: date | None = None) -> int:
+    """`scale_in_force` in a session of its own: what a page reads to show points."""
+    with db.sessions() as s:
+        return scale_in_force(s, on)
+
+
 def catalog_town(s: Session, code: str) -> int:
     return s.scalar(select(RuleCatalog.town_id).where(RuleCatalog.code == code)) or 1
 

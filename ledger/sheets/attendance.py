@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
+import msgspec
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -177,7 +179,8 @@ def import_attendance(db: Database, actor, data: bytes, *, settings: Settings,
         return {"imported": 0, "skipped": plan.skipped, "refused": []}
     batch = key or imports.file_key(KIND.name, data)
     out = review.import_records(db, settings, actor_of(actor), plan.rows, batch_ref=batch[-32:])
-    return {"imported": out["imported"], "skipped": plan.skipped, "refused": out["refused"]}
+    return {"imported": out.imported, "skipped": plan.skipped,
+            "refused": msgspec.to_builtins(out.refused)}
 
 
 def export_rows(s: Session, actor, activity_id: int):

@@ -108,15 +108,15 @@ def _activity(db: Database, settings: Settings, actor: Actor, out: dict, village
         village_id=village_id, title=title, rule_item_code=ACTIVITY_ITEM, starts_at=starts,
         ends_at=ends, place="实践站", theme=theme, team_id=team),
         now=starts - timedelta(days=3))
-    planning.set_status(db, actor, act["id"], "open", now=starts - timedelta(days=2))
+    planning.set_status(db, actor, act.id, "open", now=starts - timedelta(days=2))
     chosen = rng.sample(people, min(len(people), rng.randint(3, 6)))
     for pid, _ in chosen:
         came, stay = rng.randint(0, 15), rng.randint(60, 100)
         r = review.add_attendance(db, settings, actor, review.Record(
-            activity_id=act["id"], person_id=pid, check_in_at=starts + timedelta(minutes=came),
+            activity_id=act.id, person_id=pid, check_in_at=starts + timedelta(minutes=came),
             check_out_at=starts + timedelta(minutes=came + stay), note="签到表补录"),
             now=ends + timedelta(hours=1))
-        assert r["minutes"] == stay, r  # inside the window: the whole stay counts
+        assert r.minutes == stay, r  # inside the window: the whole stay counts
         out["participations"] += 1
         out["people"].add(pid)
         out["minutes"] += stay
@@ -126,7 +126,7 @@ def _activity(db: Database, settings: Settings, actor: Actor, out: dict, village
             out["themes"].add(theme)
         if team is not None:
             out["team_services"][team] += 1
-    planning.set_status(db, actor, act["id"], "closed", now=ends + timedelta(hours=2))
+    planning.set_status(db, actor, act.id, "closed", now=ends + timedelta(hours=2))
 
 
 def _order(db: Database, settings: Settings, actor: Actor, out: dict, v: Village, day,

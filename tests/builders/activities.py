@@ -108,17 +108,17 @@ def make_activity(db: Database, w: World, *, open_it: bool = True, start: dateti
                       place="塘边村文化广场", **kw)
     act = planning.create_activity(db, w.organizer, d, now=now or start - timedelta(days=1))
     if open_it:
-        act = planning.set_status(db, w.organizer, act["id"], "open",
+        act = planning.set_status(db, w.organizer, act.id, "open",
                                   now=now or start - timedelta(days=1))
     return act
 
 
 def rotating(settings, act: dict, at: datetime) -> str:
-    return tokens.rotating_token(settings.secret_key, act["id"], act["rotate_s"], at)[0]
+    return tokens.rotating_token(settings.secret_key, act.id, act.rotate_s, at)[0]
 
 
 def static(settings, act: dict, version: int = 1) -> str:
-    return tokens.static_token(settings.secret_key, act["id"], version)
+    return tokens.static_token(settings.secret_key, act.id, version)
 
 
 def scan(db: Database, settings, w: World, act: dict, i: int, at: datetime, *,

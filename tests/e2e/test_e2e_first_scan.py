@@ -27,14 +27,14 @@ def test_scan_before_sign_in_counts_after_the_code_turned_over(browser, live_app
     act = planning.create_activity(live_app.db, organizer, planning.ActivityDraft(
         village_id=village, title="河道清理", rule_item_code="A07", starts_at=now,
         ends_at=now + timedelta(hours=2), rotate_s=ROTATE_S))
-    planning.set_status(live_app.db, organizer, act["id"], "open")
+    planning.set_status(live_app.db, organizer, act.id, "open")
 
     screen_ctx = browser.new_context(viewport={"width": 1024, "height": 900},
                                      base_url=live_app.url, locale="zh-CN")
     screen = screen_ctx.new_page()
     sign_in_as(screen, live_app, Principal(user_id=ORGANIZER, name="组织者",
                                            roles=(("organizer", village),)))
-    screen.goto(f"/org/activities/{act['id']}/qr")
+    screen.goto(f"/org/activities/{act.id}/qr")
     scanned = path_of(decode_qr(screen.locator("svg.qr")))
     screen_ctx.close()
     assert scanned.startswith("/c/")
@@ -59,8 +59,8 @@ def test_the_same_code_opened_late_is_refused(live_app, page):
     act = planning.create_activity(live_app.db, organizer, planning.ActivityDraft(
         village_id=village, title="河道清理", rule_item_code="A07", starts_at=now,
         ends_at=now + timedelta(hours=2), rotate_s=ROTATE_S))
-    planning.set_status(live_app.db, organizer, act["id"], "open")
-    old, _ = tokens.rotating_token(live_app.settings.secret_key, act["id"], ROTATE_S,
+    planning.set_status(live_app.db, organizer, act.id, "open")
+    old, _ = tokens.rotating_token(live_app.settings.secret_key, act.id, ROTATE_S,
                                    now - timedelta(seconds=ROTATE_S * 4))
     page.goto(f"/c/{old}")
     sign_in_by_phone(page, live_app, phone)

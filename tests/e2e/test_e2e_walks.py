@@ -56,7 +56,7 @@ def _open_activity(live_app, village: int) -> dict:
     act = planning.create_activity(live_app.db, organizer, planning.ActivityDraft(
         village_id=village, title="理论政策宣讲进村", rule_item_code="A07", starts_at=now,
         ends_at=now + timedelta(hours=2), place="村文化礼堂", rotate_s=10))
-    planning.set_status(live_app.db, organizer, act["id"], "open")
+    planning.set_status(live_app.db, organizer, act.id, "open")
     return act
 
 
@@ -85,7 +85,7 @@ def test_volunteer_walk(browser, live_app, page):
     make_reward(live_app.db, shop, name="洗衣粉一袋", kind="goods", cost_points=2, stock=20)
     act = _open_activity(live_app, village)
 
-    page.goto(_code_on_screen(browser, live_app, village, act["id"]))  # the first scan
+    page.goto(_code_on_screen(browser, live_app, village, act.id))  # the first scan
     page.wait_for_url(re.compile(r"/signin\?next=/c/"))
     step(page, "walk-volunteer-1-signin")
     sign_in_by_phone(page, live_app, phone)
@@ -93,7 +93,7 @@ def test_volunteer_walk(browser, live_app, page):
     assert page.get_by_test_id("checkin-result").inner_text() == "签到成功"
     step(page, "walk-volunteer-2-checked-in")
 
-    page.goto(_code_on_screen(browser, live_app, village, act["id"]))  # leaving: scan again
+    page.goto(_code_on_screen(browser, live_app, village, act.id))  # leaving: scan again
     page.get_by_role("button", name="确认签退").click()
     assert page.get_by_test_id("checkin-result").inner_text() == "签退成功"
     assert page.get_by_test_id("points").inner_text() == "获得 3 积分"

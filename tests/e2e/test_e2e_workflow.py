@@ -229,36 +229,36 @@ def test_volunteers_sign_up_wait_and_withdraw(browser, live_app, page):
         village_id=vid, title="周末河道清理", rule_item_code="C11",
         starts_at=now + timedelta(hours=1), ends_at=now + timedelta(hours=3),
         place="塘边溪", capacity=1))
-    planning.set_status(db, org, act["id"], "open")
+    planning.set_status(db, org, act.id, "open")
 
     _phone_sign_in(page, live_app, a["phone"], "/me")
     page.get_by_role("link", name="活动报名").click()
-    card = page.get_by_test_id(f"activity-{act['id']}")
+    card = page.get_by_test_id(f"activity-{act.id}")
     card.get_by_role("button", name="我要报名").click()
-    card = page.get_by_test_id(f"activity-{act['id']}")
+    card = page.get_by_test_id(f"activity-{act.id}")
     assert card.get_by_test_id("signup-state").inner_text() == "已报名"
 
     other = _new_page(browser, live_app)
     _phone_sign_in(other, live_app, b["phone"], "/activities")
-    card = other.get_by_test_id(f"activity-{act['id']}")
+    card = other.get_by_test_id(f"activity-{act.id}")
     assert "名额已满" in card.inner_text()
     card.get_by_role("button", name="我要报名").click()
-    card = other.get_by_test_id(f"activity-{act['id']}")
+    card = other.get_by_test_id(f"activity-{act.id}")
     assert card.get_by_test_id("signup-state").inner_text() == "候补第 1 位"
     shot(other, "signup-waiting")
     _axe(other)
 
-    page.get_by_test_id(f"activity-{act['id']}").get_by_role("button", name="取消报名").click()
+    page.get_by_test_id(f"activity-{act.id}").get_by_role("button", name="取消报名").click()
     page.wait_for_url("**/activities?promoted=1")
     assert "候补第一位已递补" in page.content()
     other.reload()
-    card = other.get_by_test_id(f"activity-{act['id']}")
+    card = other.get_by_test_id(f"activity-{act.id}")
     assert card.get_by_test_id("signup-state").inner_text() == "已报名"
     other.context.close()
 
     orgp = _new_page(browser, live_app)
     sign_in_with_password(orgp, "tangbian.organizer",
-                          next_path=f"/org/activities/{act['id']}")
+                          next_path=f"/org/activities/{act.id}")
     orgp.get_by_role("link", name="报名名单").click()
     assert b["name"] in orgp.get_by_test_id("seated").inner_text()
     shot(orgp, "org-signups")
@@ -323,9 +323,9 @@ def test_admin_pages_at_phone_size_pass_axe(browser, live_app, page):
         village_id=tb, title="敬老院探访", rule_item_code="A01",
         starts_at=now + timedelta(hours=2), ends_at=now + timedelta(hours=4), place="敬老院"))
     sign_in_with_password(org, "tangbian.organizer",
-                          next_path=f"/org/activities/{act['id']}")
+                          next_path=f"/org/activities/{act.id}")
     org.get_by_role("link", name="打印签到码").click()
-    org.wait_for_url(f"**/org/activities/{act['id']}/print")
+    org.wait_for_url(f"**/org/activities/{act.id}/print")
     org.get_by_test_id("static-qr").locator("svg").wait_for(state="visible")
     shot(org, "print-code")
     _axe(org)
