@@ -57,14 +57,13 @@ UNCHECKED_TABLE_RATIO = 10
 # 1/UNINDEXED_TABLE_RATIO (measured: building posting's indexes over N rows costs about what
 # inserting N/3 rows into them does).
 UNINDEXED_TABLE_RATIO = 3
-BUILD_MEMORY = "256MB"  # maintenance_work_mem while the indexes are built again
+BUILD_MEMORY = "256MB"  # maintenance_work_mem from the index builds to the commit
 UNCHECKED_LOCK_TIMEOUT_MS = 1_000  # waiting longer would stall every writer queued behind us
 
 
 class BulkEntry(NamedTuple):
-    """One entry to post: `lines` as for post_entry (a line with several accounts is a sharded
-    budget), `now` its time (an original date for history). A named tuple: a history makes
-    one a row, and a frozen dataclass costs several times as much."""
+    """One entry to post: `lines` as for post_entry (several accounts: a sharded budget), `now`
+    its time (an original date for history). A named tuple: cheaper to make than a dataclass."""
 
     unit: str
     kind: str
@@ -76,6 +75,7 @@ class BulkEntry(NamedTuple):
     actor_id: int | None = None
     details: dict | None = None
     neg_ok: bool = False
+    details_json: str | None = None  # instead of details: them as canonical_json writes them
 
 
 @dataclass
@@ -132,6 +132,7 @@ def _body(actor: str, at: str, details: str, kind: str, pairs: str, memo: str, r
 
 _LOCK_PG = ("SELECT id, unit, overdraft, balance, pending_out, posting_count, head_hash "
             "FROM account WHERE id = ANY(%(ids)s::bigint[]) ORDER BY id FOR UPDATE")
+_READ_PG = _LOCK_PG.removesuffix(" ORDER BY id FOR UPDATE")  # the tables locked already
 _LOCK_SQLITE = ("SELECT id, unit, overdraft, balance, pending_out, posting_count, head_hash "
                 "FROM account WHERE id IN ({ids})")
 _ENTRY_COLS = ("id", "unit", "kind", "created_at", "reverses_id", "memo", "source", "source_ref",
@@ -142,12 +143,13 @@ _NULL = "\\N"  # COPY's text format: NULL, and the characters escaped in a text 
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
-def _lock(raw: Raw, ids: list[int]) -> dict[int, _Acct]:
+def _lock(raw: Raw, ids: list[int], table_locked: bool) -> dict[int, _Acct]:
     got: dict[int, _Acct] = {}
     for i in range(0, len(ids), LOCK_CHUNK):
         chunk = ids[i:i + LOCK_CHUNK]
         if raw.pg:
-            rows = raw.cur.execute(_LOCK_PG, {"ids": pg_array(chunk)}).fetchall()
+            rows = raw.cur.execute(_READ_PG if table_locked else _LOCK_PG,
+                                   {"ids": pg_array(chunk)}).fetchall()
         else:  # ints only: safe to inline; SQLite has one writer at a time already
             rows = raw.cur.execute(_LOCK_SQLITE.format(ids=", ".join(map(str, chunk)))
                                    ).fetchall()
@@ -228,7 +230,7 @@ class _Book:
         pairs = [(line.accounts[0] if len(line.accounts) == 1 else self.choose(e, line, neg_ok),
                   line.amount) for line in lines]
         at = self._time(e.now)
-        details = canonical_json(e.details) if e.details else "{}"
+        details = e.details_json or (canonical_json(e.details) if e.details else "{}")
         q = self._quote
         digest = sha256(_body(_actor(e.actor_id), at[0], details, q(kind), _pairs(pairs), q(memo),
                               _string(ref), q(source), q(unit)).encode()).hexdigest()
@@ -272,21 +274,20 @@ def post_many(session: Session, entries: Iterable[BulkEntry]) -> list[int]:
         return []
     raw = Raw(session)
     ids = sorted({a for e in entries for line in e.lines for a in line.accounts})
-    book = _Book(_lock(raw, ids), raw.pg)
+    # A big load locks the tables first: then no row of `account` needs a lock of its own.
+    restore = _unchecked(raw, session, sum(len(e.lines) for e in entries)) if raw.pg else None
+    book = _Book(_lock(raw, ids, restore is not None), raw.pg)
     mine: list[int] = []  # positions of the caller's entries among the posted ones
     for e in entries:
         book.add(e)
         mine.append(len(book.entries) - 1)
     entry_ids = _entry_ids(raw, len(book.entries))
     if raw.pg:
-        restore = _unchecked(raw, session, book.postings)
         _copy_pg(raw, book, entry_ids)
         if restore:  # built or validated here, inside the transaction, before it can commit
-            old = raw.cur.execute("SELECT current_setting('maintenance_work_mem')").fetchone()[0]
             raw.cur.execute(f"SET LOCAL maintenance_work_mem = '{BUILD_MEMORY}'")
             for stmt in restore:
                 raw.cur.execute(stmt)
-            raw.cur.execute("SELECT set_config('maintenance_work_mem', %(v)s, true)", {"v": old})
     else:
         _insert_sqlite(raw, book, entry_ids)
     _write_accounts(raw, book)
@@ -312,18 +313,17 @@ def _entry_ids(raw: Raw, n: int) -> list[int]:
     return list(range(top + 1, top + 1 + n))  # one writer at a time: nobody takes these
 
 
-def _unchecked(raw: Raw, session: Session, postings: int) -> list[str]:
-    """For a load big beside the journal: drop posting's foreign keys, and for one bigger
-    still the journal's and postings' secondary indexes and unique constraints too (the
-    statements that put them back are returned), if the tables can be locked at once; else
-    nothing changes."""
+def _unchecked(raw: Raw, session: Session, postings: int) -> list[str] | None:
+    """For a load big beside the journal, if the tables can be locked at once: lock them, drop
+    posting's foreign keys (bigger still: both tables' secondary indexes and unique constraints
+    too) and return the statements that put them back; else (None) nothing changes."""
     if postings < UNCHECKED_MIN_POSTINGS:
-        return []
+        return None
     # The id span bounds the rows from above, from the primary key's two ends (no count).
     span = raw.cur.execute("SELECT COALESCE(MAX(id) - MIN(id) + 1, 0) FROM posting"
                            ).fetchone()[0]
     if postings * UNCHECKED_TABLE_RATIO < span:
-        return []
+        return None
     cur = raw.cur
     cur.execute("SAVEPOINT jifen_bulk_unchecked")
     old = cur.execute("SELECT current_setting('lock_timeout')").fetchone()[0]
@@ -335,7 +335,7 @@ def _unchecked(raw: Raw, session: Session, postings: int) -> list[str]:
             raise
         cur.execute("ROLLBACK TO SAVEPOINT jifen_bulk_unchecked")
         cur.execute("SELECT set_config('lock_timeout', %(v)s, true)", {"v": old})
-        return []
+        return None
     cur.execute("SELECT set_config('lock_timeout', %(v)s, true)", {"v": old})
     cur.execute("RELEASE SAVEPOINT jifen_bulk_unchecked")
     if postings * UNINDEXED_TABLE_RATIO >= span:
