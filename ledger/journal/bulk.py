@@ -170,8 +170,8 @@ class _Book:
         self.pg = pg
         self.entries: list[tuple] = []
         self.postings = 0
-        # an entry's time: its isoformat as a JSON string, naive UTC, naive UTC as COPY text
-        self.times: dict[datetime, tuple[str, datetime, str]] = {}
+        # a time and its id: (the time, its isoformat as JSON, naive UTC, that as COPY text)
+        self.times: dict[int | datetime, tuple] = {}
         self.quoted: dict[str, str] = {}  # a string in its JSON form (the digest's body)
         self.escaped: dict[str, str] = {}  # a string as COPY's text format writes it
 
@@ -185,10 +185,10 @@ class _Book:
         return a
 
     def choose(self, e: BulkEntry, line: Line, neg_ok: bool) -> int:
-        if len(line.accounts) == 1:
-            return line.accounts[0]
+        n = line.amount
         for a in line.accounts:
-            if self.acct(a, e.unit).can_take(line.amount, neg_ok):
+            x = self.acct(a, e.unit)
+            if x.balance + n - x.pending_out >= 0 or x.can_take(n, neg_ok):
                 return a
         avail = {a: self.accts[a].balance - self.accts[a].pending_out for a in line.accounts}
         total = sum(v for v in avail.values() if v > 0)
@@ -202,24 +202,15 @@ class _Book:
                            memo="budget shards consolidated", source="rebalance"))
         return best
 
-    def _quote(self, v: str) -> str:
-        q = self.quoted.get(v)
-        if q is None:
-            q = self.quoted[v] = _string(v)
-        return q
-
-    def _escape(self, v: str) -> str:
-        q = self.escaped.get(v)
-        if q is None:
-            q = self.escaped[v] = _esc(v)
-        return q
-
-    def _time(self, now: datetime) -> tuple[str, datetime, str]:
-        at = self.times.get(now)
-        if at is None:  # in UTC, as the digest covers it (posting.prepare_entry)
-            utc = now.astimezone(UTC)
-            naive = utc.replace(tzinfo=None)
-            at = self.times[now] = (_string(utc.isoformat()), naive, str(naive))
+    def _time(self, now: datetime) -> tuple:
+        at = self.times.get(id(now))  # by identity first: hashing an aware time costs more
+        if at is None or at[0] is not now:
+            at = self.times.get(now)
+            if at is None:  # in UTC, as the digest covers it (posting.prepare_entry)
+                utc = now.astimezone(UTC)
+                naive = utc.replace(tzinfo=None)
+                at = self.times[now] = (now, _string(utc.isoformat()), naive, str(naive))
+            self.times[id(now)] = at
         return at
 
     def add(self, e: BulkEntry) -> None:
@@ -231,9 +222,16 @@ class _Book:
                   line.amount) for line in lines]
         at = self._time(e.now)
         details = e.details_json or (canonical_json(e.details) if e.details else "{}")
-        q = self._quote
-        digest = sha256(_body(_actor(e.actor_id), at[0], details, q(kind), _pairs(pairs), q(memo),
-                              _string(ref), q(source), q(unit)).encode()).hexdigest()
+        q = self.quoted
+        if len(pairs) == 2:  # _pairs, for the usual entry
+            (a1, n1), (a2, n2) = pairs
+            sorted_pairs = f"[{a1},{n1}],[{a2},{n2}]" if a1 < a2 else f"[{a2},{n2}],[{a1},{n1}]"
+        else:
+            sorted_pairs = _pairs(pairs)
+        digest = sha256(_body(_actor(e.actor_id), at[1], details, q.get(kind) or _string(kind),
+                              sorted_pairs, q.get(memo) or q.setdefault(memo, _string(memo)),
+                              _string(ref), q.get(source) or q.setdefault(source, _string(source)),
+                              q.get(unit) or _string(unit)).encode()).hexdigest()
         accts = [self.acct(a, unit) for a, _ in pairs]
         for acct, (a, n) in zip(accts, pairs):  # all checked before any is applied
             if n < 0 and not acct.can_take(n, neg_ok):
@@ -251,13 +249,15 @@ class _Book:
             postings.append((a, n, acct.count, acct.balance, acct.head))
         self.postings += len(postings)
         if not self.pg:
-            self.entries.append((unit, kind, at[1], memo, source, ref, e.actor_id, details,
+            self.entries.append((unit, kind, at[2], memo, source, ref, e.actor_id, details,
                                  digest, postings))
             return
-        t, x = at[2], self._escape
+        t, x = at[3], self.escaped
         actor = _NULL if e.actor_id is None else e.actor_id
         self.entries.append((
-            f"\t{x(unit)}\t{x(kind)}\t{t}\t{_NULL}\t{x(memo)}\t{x(source)}\t{_esc(ref)}\t"
+            f"\t{x.get(unit) or _esc(unit)}\t{x.get(kind) or _esc(kind)}\t{t}\t{_NULL}\t"
+            f"{x.get(memo) or x.setdefault(memo, _esc(memo))}\t"
+            f"{x.get(source) or x.setdefault(source, _esc(source))}\t{_esc(ref)}\t"
             f"{actor}\t{_esc(details)}\t{digest}\n",
             [f"\t{a}\t{n}\t{seq}\t{bal}\t{h}\t{t}\n" for a, n, seq, bal, h in postings]))
 
