@@ -42,7 +42,7 @@ from datetime import UTC, datetime
 from sqlalchemy import create_engine, text
 
 from bench.tpcb import tpcb_rate
-from ledger.db import Database
+from ledger.db import Database, drop_secondary
 from ledger.recognition import honor, rollups
 from ledger.recognition.tasks import recompute_stars
 from ledger.timeutil import utcnow
@@ -127,7 +127,7 @@ def seed(db: Database, people: int, entries: int) -> None:
         c.execute(text("SET LOCAL work_mem = '256MB'"))
         c.execute(text("SET LOCAL maintenance_work_mem = '512MB'"))
         c.execute(text("SET LOCAL synchronous_commit = off"))
-        rebuild = rollups.drop_secondary(c, ("journal_entry", "posting"))
+        rebuild = drop_secondary(c, ("journal_entry", "posting"))
         for stmt in sql:
             t0 = time.monotonic()
             c.execute(text(stmt), {k: v for k, v in p.items() if f":{k}" in stmt})

@@ -12,8 +12,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import MetaData, create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy import MetaData, create_engine, event, text
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
@@ -114,3 +114,24 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def drop_secondary(s: Session | Connection, tables: tuple[str, ...]) -> list[str]:
+    """PostgreSQL: drop the tables' foreign keys and secondary indexes for a bulk load (the
+    rollups' rebuild, a big history in journal.bulk, the benchmarks' seeding); returns the statements that put them back (run
+    after the load, in the same transaction)."""
+    back: list[str] = []
+    for t in tables:
+        for name, definition in s.execute(text(
+                "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                "WHERE conrelid = CAST(:t AS regclass) AND contype IN ('f', 'u')"), {"t": t}):
+            s.execute(text(f'ALTER TABLE {t} DROP CONSTRAINT "{name}"'))
+            back.append(f'ALTER TABLE {t} ADD CONSTRAINT "{name}" {definition}')
+        for name, definition in s.execute(text(
+                "SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x "
+                "JOIN pg_class i ON i.oid = x.indexrelid WHERE x.indrelid = CAST(:t AS regclass) "
+                "AND NOT x.indisprimary AND NOT EXISTS (SELECT 1 FROM pg_constraint k "
+                "WHERE k.conindid = i.oid)"), {"t": t}):
+            s.execute(text(f'DROP INDEX "{name}"'))
+            back.append(definition)
+    return back

@@ -125,16 +125,26 @@ def _foreign_keys(s) -> list[str]:
                                  "AND conrelid = 'posting'::regclass")))
 
 
+def _indexes(s) -> list[str]:
+    return sorted(s.scalars(text("SELECT indexname || ': ' || indexdef FROM pg_indexes "
+                                 "WHERE tablename IN ('posting', 'journal_entry')")))
+
+
 def _many(shards, holders, n: int) -> list[BulkEntry]:
     return [_award(shards, holders[i % len(holders)], 1 + i % 3, i) for i in range(n)]
 
 
-def test_big_load_on_postgres_drops_and_restores_the_foreign_keys(pg_db, monkeypatch):
+@pytest.mark.parametrize("ratio, kept", [(bulk.UNINDEXED_TABLE_RATIO, 2), (0, 8)])
+def test_big_load_on_postgres_drops_and_rebuilds_the_foreign_keys_and_indexes(
+        pg_db, monkeypatch, ratio, kept):
+    """Big beside the journal: only the primary keys kept while loading; less big (ratio 0
+    here): the indexes kept, the foreign keys still dropped."""
     db = pg_db
+    monkeypatch.setattr(bulk, "UNINDEXED_TABLE_RATIO", ratio)
     shards, holders = _setup(db, 10_000)
     with db.sessions() as s:
-        before = _foreign_keys(s)
-    assert len(before) == 2
+        before, indexes = _foreign_keys(s), _indexes(s)
+    assert len(before) == 2 and len(indexes) == 8
     monkeypatch.setattr(bulk, "UNCHECKED_MIN_POSTINGS", 10)
     seen = []
     real = bulk._copy_pg
@@ -142,14 +152,16 @@ def test_big_load_on_postgres_drops_and_restores_the_foreign_keys(pg_db, monkeyp
     def copy(raw, book, ids):
         seen.append(raw.cur.execute("SELECT count(*) FROM pg_constraint WHERE contype = 'f' "
                                     "AND conrelid = 'posting'::regclass").fetchone()[0])
+        seen.append(raw.cur.execute("SELECT count(*) FROM pg_indexes WHERE tablename IN "
+                                    "('posting', 'journal_entry')").fetchone()[0])
         real(raw, book, ids)
 
     monkeypatch.setattr(bulk, "_copy_pg", copy)
     with db.transaction() as s:
         post_many(s, _many(shards, holders, 40))
-    assert seen == [0]  # loaded without the per-row checks
+    assert seen == [0, kept]  # loaded without the per-row checks
     with db.sessions() as s:
-        assert _foreign_keys(s) == before
+        assert _foreign_keys(s) == before and _indexes(s) == indexes
         assert s.scalar(select(func.count()).select_from(Posting).where(
             Posting.account_id.in_(holders))) == 40
         report = run_audit(s)

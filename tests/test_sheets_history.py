@@ -8,11 +8,14 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from ledger.errors import Forbidden, InvalidInput
 from ledger.identity.service import SYSTEM
 from ledger.journal.audit import run_audit
+from ledger.journal.bulk import canonical_json
 from ledger.journal.models import JournalEntry, Posting
 from ledger.recognition import rollups
 from ledger.recognition.models import HolderRollup
@@ -204,3 +207,15 @@ def test_an_entry_posted_with_a_local_time_verifies_in_the_audit(db):
           at=datetime(2023, 5, 5, 12, 0, tzinfo=history.LOCAL_TZ))
     with db.sessions() as s:
         assert run_audit(s).ok
+
+
+_cell = st.text(st.characters(blacklist_categories=("Cs",)), max_size=20)
+
+
+@settings(max_examples=300, deadline=None)
+@given(source=_cell, on=_cell, reason=_cell, ref=_cell, line=st.integers(0, 10**6))
+def test_import_details_are_written_as_the_digest_reads_them(source, on, reason, ref, line):
+    """The details the import writes directly are the canonical JSON the entry's digest (and
+    the audit's check of it) covers."""
+    assert history.import_details(source, on, reason, ref, line) == canonical_json(
+        {"import": {"source": source, "date": on, "reason": reason, "ref": ref, "line": line}})

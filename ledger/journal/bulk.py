@@ -12,25 +12,27 @@ shard, in the given order, that can still pay; when none alone can but together 
 `rebalance` entry consolidates them first, as `book.prepare_shards` does for a single posting.
 
 Where the time goes (docs/ledger.md, "Many entries at once"): per entry the digest is written
-directly in its canonical form (`canonical_body`, the bytes `posting.entry_digest` hashes;
-tests hold the two equal) and the COPY text is built from preformatted parts. On PostgreSQL a
-load that is big beside the journal already there drops `posting`'s two foreign keys and adds
-them back before it returns (validated once by one join instead of one lookup per posting row);
-that takes the journal and the accounts offline until the transaction commits, so it is done
-only when the locks come within UNCHECKED_LOCK_TIMEOUT_MS, and otherwise the rows are checked
-one by one as usual.
+directly in its canonical form (`canonical_body`; tests hold it equal to what
+`posting.entry_digest` hashes) and its COPY rows once, from parts quoted once. On PostgreSQL a
+load big beside the journal drops `posting`'s foreign keys (and, bigger still, both tables'
+secondary indexes and unique constraints) and puts them back before it returns, validated and
+built once over the tables; that takes the journal and the accounts offline until the commit,
+so it is done only when the locks come within UNCHECKED_LOCK_TIMEOUT_MS.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 from datetime import UTC, datetime
 from hashlib import sha256
 
 from sqlalchemy.orm import Session
 
+from ledger.db import drop_secondary
 from ledger.errors import InsufficientFunds, InvalidInput, NotFound
 from ledger.journal.posting import (
     NEGATIVE_OK_KINDS,
@@ -51,13 +53,17 @@ COPY_CHUNK = 20_000  # rows formatted and sent to COPY at a time
 # dropping pays up to a table about 40 times the batch; 10 leaves a margin.
 UNCHECKED_MIN_POSTINGS = 20_000
 UNCHECKED_TABLE_RATIO = 10
+# ... and both tables' secondary indexes and unique constraints too, built again after, from
+# 1/UNINDEXED_TABLE_RATIO (measured: building posting's indexes over N rows costs about what
+# inserting N/3 rows into them does).
+UNINDEXED_TABLE_RATIO = 3
+BUILD_MEMORY = "256MB"  # maintenance_work_mem from the index builds to the commit
 UNCHECKED_LOCK_TIMEOUT_MS = 1_000  # waiting longer would stall every writer queued behind us
 
 
-@dataclass(frozen=True)
-class BulkEntry:
-    """One entry to post: `lines` as for post_entry (a line with several accounts is a sharded
-    budget), `now` its time (an original date for history)."""
+class BulkEntry(NamedTuple):
+    """One entry to post: `lines` as for post_entry (several accounts: a sharded budget), `now`
+    its time (an original date for history). A named tuple: cheaper to make than a dataclass."""
 
     unit: str
     kind: str
@@ -69,6 +75,7 @@ class BulkEntry:
     actor_id: int | None = None
     details: dict | None = None
     neg_ok: bool = False
+    details_json: str | None = None  # instead of details: them as canonical_json writes them
 
 
 @dataclass
@@ -100,18 +107,32 @@ def canonical_body(*, unit: str, kind: str, at: str, memo: str, source: str, sou
     """The text `posting.entry_digest` hashes for an entry that reverses nothing, written
     directly: its keys in sorted order, compact, `at` the time's isoformat, `details_json`
     the details as `canonical_json` writes them. Tests hold the two equal."""
-    if actor_id is not None and type(actor_id) is not int:
+    return _body(_actor(actor_id), _string(at), details_json, _string(kind), _pairs(lines),
+                 _string(memo), _string(source_ref), _string(source), _string(unit))
+
+
+def _actor(actor_id: int | None) -> str:
+    if actor_id is None:
+        return "null"
+    if type(actor_id) is not int:
         raise InvalidInput("an entry's actor is a user id", code="actor_invalid")
-    pairs = ",".join(f"[{a},{n}]" for a, n in sorted(lines))
-    actor = "null" if actor_id is None else str(actor_id)
-    return (f'{{"actor":{actor},"at":{_string(at)},"details":{details_json},'
-            f'"kind":{_string(kind)},"lines":[{pairs}],"memo":{_string(memo)},'
-            f'"ref":{_string(source_ref)},"reverses":null,"source":{_string(source)},'
-            f'"unit":{_string(unit)}}}')
+    return str(actor_id)
+
+
+def _pairs(lines: Sequence[tuple[int, int]]) -> str:
+    return ",".join(f"[{a},{n}]" for a, n in sorted(lines))
+
+
+def _body(actor: str, at: str, details: str, kind: str, pairs: str, memo: str, ref: str,
+          source: str, unit: str) -> str:
+    """canonical_body from its parts, each string already in its JSON form."""
+    return (f'{{"actor":{actor},"at":{at},"details":{details},"kind":{kind},"lines":[{pairs}],'
+            f'"memo":{memo},"ref":{ref},"reverses":null,"source":{source},"unit":{unit}}}')
 
 
 _LOCK_PG = ("SELECT id, unit, overdraft, balance, pending_out, posting_count, head_hash "
             "FROM account WHERE id = ANY(%(ids)s::bigint[]) ORDER BY id FOR UPDATE")
+_READ_PG = _LOCK_PG.removesuffix(" ORDER BY id FOR UPDATE")  # the tables locked already
 _LOCK_SQLITE = ("SELECT id, unit, overdraft, balance, pending_out, posting_count, head_hash "
                 "FROM account WHERE id IN ({ids})")
 _ENTRY_COLS = ("id", "unit", "kind", "created_at", "reverses_id", "memo", "source", "source_ref",
@@ -122,12 +143,13 @@ _NULL = "\\N"  # COPY's text format: NULL, and the characters escaped in a text 
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
-def _lock(raw: Raw, ids: list[int]) -> dict[int, _Acct]:
+def _lock(raw: Raw, ids: list[int], table_locked: bool) -> dict[int, _Acct]:
     got: dict[int, _Acct] = {}
     for i in range(0, len(ids), LOCK_CHUNK):
         chunk = ids[i:i + LOCK_CHUNK]
         if raw.pg:
-            rows = raw.cur.execute(_LOCK_PG, {"ids": pg_array(chunk)}).fetchall()
+            rows = raw.cur.execute(_READ_PG if table_locked else _LOCK_PG,
+                                   {"ids": pg_array(chunk)}).fetchall()
         else:  # ints only: safe to inline; SQLite has one writer at a time already
             rows = raw.cur.execute(_LOCK_SQLITE.format(ids=", ".join(map(str, chunk)))
                                    ).fetchall()
@@ -137,15 +159,21 @@ def _lock(raw: Raw, ids: list[int]) -> dict[int, _Acct]:
 
 
 class _Book:
-    """The accounts in memory while a batch is computed. Each entry is kept as (unit, kind,
-    naive UTC time, memo, source, source_ref, actor, details JSON, digest, postings), a posting
-    as (account, amount, seq, balance after, hash)."""
+    """The accounts in memory while a batch is computed. On PostgreSQL each entry is kept as
+    its COPY rows without the entry id (drawn after): (the entry's row, [its postings' rows]);
+    on SQLite as (unit, kind, naive UTC time, memo, source, source_ref, actor, details JSON,
+    digest, postings), a posting as (account, amount, seq, balance after, hash). Values a
+    history repeats (its dates, reasons, sources, kinds) are quoted and escaped once."""
 
-    def __init__(self, accts: dict[int, _Acct]) -> None:
+    def __init__(self, accts: dict[int, _Acct], pg: bool) -> None:
         self.accts = accts
+        self.pg = pg
         self.entries: list[tuple] = []
         self.postings = 0
-        self.times: dict[datetime, tuple[str, datetime]] = {}  # a history repeats its dates
+        # a time and its id: (the time, its isoformat as JSON, naive UTC, that as COPY text)
+        self.times: dict[int | datetime, tuple] = {}
+        self.quoted: dict[str, str] = {}  # a string in its JSON form (the digest's body)
+        self.escaped: dict[str, str] = {}  # a string as COPY's text format writes it
 
     def acct(self, account_id: int, unit: str) -> _Acct:
         a = self.accts.get(account_id)
@@ -157,10 +185,10 @@ class _Book:
         return a
 
     def choose(self, e: BulkEntry, line: Line, neg_ok: bool) -> int:
-        if len(line.accounts) == 1:
-            return line.accounts[0]
+        n = line.amount
         for a in line.accounts:
-            if self.acct(a, e.unit).can_take(line.amount, neg_ok):
+            x = self.acct(a, e.unit)
+            if x.balance + n - x.pending_out >= 0 or x.can_take(n, neg_ok):
                 return a
         avail = {a: self.accts[a].balance - self.accts[a].pending_out for a in line.accounts}
         total = sum(v for v in avail.values() if v > 0)
@@ -174,27 +202,39 @@ class _Book:
                            memo="budget shards consolidated", source="rebalance"))
         return best
 
+    def _time(self, now: datetime) -> tuple:
+        at = self.times.get(id(now))  # by identity first: hashing an aware time costs more
+        if at is None or at[0] is not now:
+            at = self.times.get(now)
+            if at is None:  # in UTC, as the digest covers it (posting.prepare_entry)
+                utc = now.astimezone(UTC)
+                naive = utc.replace(tzinfo=None)
+                at = self.times[now] = (now, _string(utc.isoformat()), naive, str(naive))
+            self.times[id(now)] = at
+        return at
+
     def add(self, e: BulkEntry) -> None:
-        _validate(e.lines, e.memo)
-        neg_ok = e.neg_ok or e.kind in NEGATIVE_OK_KINDS
-        chosen = [self.choose(e, line, neg_ok) for line in e.lines]
-        if len(set(chosen)) != len(chosen):
-            raise InvalidInput("an account appears twice in one entry",
-                               code="entry_duplicate_account")
-        unit = str(e.unit)
-        at = self.times.get(e.now)
-        if at is None:  # in UTC, as the digest covers it (posting.prepare_entry)
-            now = e.now.astimezone(UTC)
-            at = self.times[e.now] = (now.isoformat(), now.replace(tzinfo=None))
-        details = canonical_json(e.details or {})
-        pairs = [(a, line.amount) for a, line in zip(chosen, e.lines)]
-        digest = sha256(canonical_body(
-            unit=unit, kind=e.kind, at=at[0], memo=e.memo, source=e.source,
-            source_ref=e.source_ref, actor_id=e.actor_id, details_json=details,
-            lines=pairs).encode()).hexdigest()
+        lines = e.lines
+        _validate(lines, e.memo)  # also: no account twice in the entry, so none chosen twice
+        kind, unit, memo, source, ref = e.kind, str(e.unit), e.memo, e.source, e.source_ref
+        neg_ok = e.neg_ok or kind in NEGATIVE_OK_KINDS
+        pairs = [(line.accounts[0] if len(line.accounts) == 1 else self.choose(e, line, neg_ok),
+                  line.amount) for line in lines]
+        at = self._time(e.now)
+        details = e.details_json or (canonical_json(e.details) if e.details else "{}")
+        q = self.quoted
+        if len(pairs) == 2:  # _pairs, for the usual entry
+            (a1, n1), (a2, n2) = pairs
+            sorted_pairs = f"[{a1},{n1}],[{a2},{n2}]" if a1 < a2 else f"[{a2},{n2}],[{a1},{n1}]"
+        else:
+            sorted_pairs = _pairs(pairs)
+        digest = sha256(_body(_actor(e.actor_id), at[1], details, q.get(kind) or _string(kind),
+                              sorted_pairs, q.get(memo) or q.setdefault(memo, _string(memo)),
+                              _string(ref), q.get(source) or q.setdefault(source, _string(source)),
+                              q.get(unit) or _string(unit)).encode()).hexdigest()
         accts = [self.acct(a, unit) for a, _ in pairs]
         for acct, (a, n) in zip(accts, pairs):  # all checked before any is applied
-            if not acct.can_take(n, neg_ok):
+            if n < 0 and not acct.can_take(n, neg_ok):
                 raise InsufficientFunds(
                     f"account {a} has {acct.balance - acct.pending_out} available, needs {-n}",
                     code="budget_exhausted" if acct.overdraft == "forbidden"
@@ -208,8 +248,18 @@ class _Book:
             acct.changed = True
             postings.append((a, n, acct.count, acct.balance, acct.head))
         self.postings += len(postings)
-        self.entries.append((unit, e.kind, at[1], e.memo, e.source,
-                             e.source_ref, e.actor_id, details, digest, postings))
+        if not self.pg:
+            self.entries.append((unit, kind, at[2], memo, source, ref, e.actor_id, details,
+                                 digest, postings))
+            return
+        t, x = at[3], self.escaped
+        actor = _NULL if e.actor_id is None else e.actor_id
+        self.entries.append((
+            f"\t{x.get(unit) or _esc(unit)}\t{x.get(kind) or _esc(kind)}\t{t}\t{_NULL}\t"
+            f"{x.get(memo) or x.setdefault(memo, _esc(memo))}\t"
+            f"{x.get(source) or x.setdefault(source, _esc(source))}\t{_esc(ref)}\t"
+            f"{actor}\t{_esc(details)}\t{digest}\n",
+            [f"\t{a}\t{n}\t{seq}\t{bal}\t{h}\t{t}\n" for a, n, seq, bal, h in postings]))
 
 
 def post_many(session: Session, entries: Iterable[BulkEntry]) -> list[int]:
@@ -224,17 +274,20 @@ def post_many(session: Session, entries: Iterable[BulkEntry]) -> list[int]:
         return []
     raw = Raw(session)
     ids = sorted({a for e in entries for line in e.lines for a in line.accounts})
-    book = _Book(_lock(raw, ids))
+    # A big load locks the tables first: then no row of `account` needs a lock of its own.
+    restore = _unchecked(raw, session, sum(len(e.lines) for e in entries)) if raw.pg else None
+    book = _Book(_lock(raw, ids, restore is not None), raw.pg)
     mine: list[int] = []  # positions of the caller's entries among the posted ones
     for e in entries:
         book.add(e)
         mine.append(len(book.entries) - 1)
     entry_ids = _entry_ids(raw, len(book.entries))
     if raw.pg:
-        restore = _unchecked(raw, book.postings)
         _copy_pg(raw, book, entry_ids)
-        for stmt in restore:  # validated here, inside the transaction, before it can commit
-            raw.cur.execute(stmt)
+        if restore:  # built or validated here, inside the transaction, before it can commit
+            raw.cur.execute(f"SET LOCAL maintenance_work_mem = '{BUILD_MEMORY}'")
+            for stmt in restore:
+                raw.cur.execute(stmt)
     else:
         _insert_sqlite(raw, book, entry_ids)
     _write_accounts(raw, book)
@@ -260,16 +313,17 @@ def _entry_ids(raw: Raw, n: int) -> list[int]:
     return list(range(top + 1, top + 1 + n))  # one writer at a time: nobody takes these
 
 
-def _unchecked(raw: Raw, postings: int) -> list[str]:
-    """For a load big beside the journal: drop posting's foreign keys (the statements that add
-    them back are returned) if the tables can be locked at once; else nothing changes."""
+def _unchecked(raw: Raw, session: Session, postings: int) -> list[str] | None:
+    """For a load big beside the journal, if the tables can be locked at once: lock them, drop
+    posting's foreign keys (bigger still: both tables' secondary indexes and unique constraints
+    too) and return the statements that put them back; else (None) nothing changes."""
     if postings < UNCHECKED_MIN_POSTINGS:
-        return []
+        return None
     # The id span bounds the rows from above, from the primary key's two ends (no count).
     span = raw.cur.execute("SELECT COALESCE(MAX(id) - MIN(id) + 1, 0) FROM posting"
                            ).fetchone()[0]
     if postings * UNCHECKED_TABLE_RATIO < span:
-        return []
+        return None
     cur = raw.cur
     cur.execute("SAVEPOINT jifen_bulk_unchecked")
     old = cur.execute("SELECT current_setting('lock_timeout')").fetchone()[0]
@@ -281,9 +335,11 @@ def _unchecked(raw: Raw, postings: int) -> list[str]:
             raise
         cur.execute("ROLLBACK TO SAVEPOINT jifen_bulk_unchecked")
         cur.execute("SELECT set_config('lock_timeout', %(v)s, true)", {"v": old})
-        return []
+        return None
     cur.execute("SELECT set_config('lock_timeout', %(v)s, true)", {"v": old})
     cur.execute("RELEASE SAVEPOINT jifen_bulk_unchecked")
+    if postings * UNINDEXED_TABLE_RATIO >= span:
+        return drop_secondary(session, ("journal_entry", "posting"))
     back = []
     for name, definition in cur.execute(
             "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
@@ -294,27 +350,23 @@ def _unchecked(raw: Raw, postings: int) -> list[str]:
     return back
 
 
+_NEEDS_ESCAPE = re.compile(r"[\\\t\n\r]").search
+
+
 def _esc(v: str) -> str:
-    if "\\" in v or "\t" in v or "\n" in v or "\r" in v:
-        return v.translate(_COPY_ESCAPES)
-    return v
+    return v.translate(_COPY_ESCAPES) if _NEEDS_ESCAPE(v) else v
 
 
 def _copy_pg(raw: Raw, book: _Book, entry_ids: list[int]) -> None:
     rows = list(zip(entry_ids, book.entries))
     with raw.cur.copy(f"COPY journal_entry ({', '.join(_ENTRY_COLS)}) FROM STDIN") as cp:
         for i in range(0, len(rows), COPY_CHUNK):
-            cp.write("".join([
-                f"{eid}\t{_esc(unit)}\t{_esc(kind)}\t{at}\t{_NULL}\t{_esc(memo)}\t"
-                f"{_esc(source)}\t{_esc(ref)}\t{_NULL if actor is None else actor}\t"
-                f"{_esc(details)}\t{digest}\n"
-                for eid, (unit, kind, at, memo, source, ref, actor, details, digest, _)
-                in rows[i:i + COPY_CHUNK]]).encode())
+            cp.write("".join([f"{eid}{row}" for eid, (row, _) in rows[i:i + COPY_CHUNK]]
+                             ).encode())
     with raw.cur.copy(f"COPY posting ({', '.join(_POSTING_COLS)}) FROM STDIN") as cp:
         for i in range(0, len(rows), COPY_CHUNK):
-            cp.write("".join([
-                f"{eid}\t{a}\t{n}\t{seq}\t{bal}\t{h}\t{e[2]}\n"
-                for eid, e in rows[i:i + COPY_CHUNK] for a, n, seq, bal, h in e[9]]).encode())
+            cp.write("".join([f"{eid}{p}" for eid, (_, ps) in rows[i:i + COPY_CHUNK]
+                              for p in ps]).encode())
 
 
 def _insert_sqlite(raw: Raw, book: _Book, entry_ids: list[int]) -> None:

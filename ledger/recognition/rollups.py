@@ -40,11 +40,10 @@ from datetime import UTC, date, datetime
 from sqlalchemy import bindparam, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from ledger import outbox
-from ledger.db import Database
+from ledger.db import Database, drop_secondary
 from ledger.journal.models import Posting
 from ledger.journal.posting import ROLLUPS_DUE_TASK
 from ledger.recognition import leaderboards, star_history, stars
@@ -490,27 +489,6 @@ def rebuild(db: Database) -> dict:
         n = s.scalar(text("SELECT COUNT(*) FROM holder_rollup"))
     ph.done("commit")
     return {"rollup_rows": int(n or 0), "deduction_marks": marks, "phases": ph.took}
-
-
-def drop_secondary(s: Session | Connection, tables: tuple[str, ...]) -> list[str]:
-    """PostgreSQL: drop the tables' foreign keys and secondary indexes for a bulk load (the
-    rebuild here, the benchmark's seeding); returns the statements that put them back (run
-    after the load, in the same transaction)."""
-    back: list[str] = []
-    for t in tables:
-        for name, definition in s.execute(text(
-                "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-                "WHERE conrelid = CAST(:t AS regclass) AND contype IN ('f', 'u')"), {"t": t}):
-            s.execute(text(f'ALTER TABLE {t} DROP CONSTRAINT "{name}"'))
-            back.append(f'ALTER TABLE {t} ADD CONSTRAINT "{name}" {definition}')
-        for name, definition in s.execute(text(
-                "SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x "
-                "JOIN pg_class i ON i.oid = x.indexrelid WHERE x.indrelid = CAST(:t AS regclass) "
-                "AND NOT x.indisprimary AND NOT EXISTS (SELECT 1 FROM pg_constraint k "
-                "WHERE k.conindid = i.oid)"), {"t": t}):
-            s.execute(text(f'DROP INDEX "{name}"'))
-            back.append(definition)
-    return back
 
 
 def _item_code_sql(dialect: str) -> str:

@@ -113,8 +113,14 @@ def _text(value: object) -> str:
 
 def _check_row(table: Table, line: int, cells: list[str]) -> list[str] | None:
     """Limits of one row; None for an empty row (spreadsheets leave them)."""
-    if not any(c.strip() for c in cells):
+    stripped = [c.strip() for c in cells]
+    if not any(stripped):
         return None
+    if len(table.rows) < MAX_ROWS and len(cells) <= MAX_COLUMNS and (
+            not cells or max(map(len, cells)) <= MAX_CELL_CHARS):  # the usual row, in one pass
+        while stripped and not stripped[-1]:
+            stripped.pop()
+        return [restore(c) if c[:1] == "'" else c for c in stripped]
     if len(table.rows) >= MAX_ROWS:
         raise LimitExceeded(f"每个文件最多 {MAX_ROWS} 行 (at most {MAX_ROWS} rows per file)",
                             code="import_too_many_rows")
