@@ -25,7 +25,8 @@ def _score(page) -> str:
     return re.search(r'data-testid="house-score">([^<]*)<', page.text).group(1)
 
 
-def test_visitor_sees_the_new_score_right_after_an_award_commits(client, db):
+def test_visitor_sees_the_new_score_right_after_an_award_commits(client, db, settings):
+    kind = readcache.RedisStore if settings.redis_url else readcache.MemoryStore
     town = make_town(db, villages=1)
     hh = make_household(db, town["villages"][0])
     give_points(db, "household", hh, town["villages"][0], 25)
@@ -33,6 +34,7 @@ def test_visitor_sees_the_new_score_right_after_an_award_commits(client, db):
     first = client.get(path)
     assert first.status_code == 200 and _score(first) == "25"
     assert _score(client.get(path)) == "25"  # kept: the same page again
+    assert isinstance(readcache._store(db), kind)  # Redis with PostgreSQL and Redis
     give_points(db, "household", hh, town["villages"][0], 7)
     after = client.get(path)
     assert _score(after) == "32"
