@@ -5,6 +5,7 @@ measured in the same run on the same server so figures from different machines c
 
     .venv/bin/python -m bench.reads                     # 200 requests/s for 60 s
     .venv/bin/python -m bench.reads --rate 200 --seconds 60 --households 2000 --entries 200000
+    .venv/bin/python -m bench.reads --page-costs 200 --profile 40   # CPU a request, in process
 
 Seed: a town of 20 villages, Baogai's demo rule catalog, and `--households` households with a
 year of civility entries (90 % awards, 10 % deductions) generated on the server with set-based
