@@ -27,6 +27,7 @@ from api.observability import ObservabilityMiddleware, configure_logging, metric
 from api.openapi_docs import openapi_config
 from api.problems import document_problems, exception_handlers
 from ledger.config import Settings, load_settings
+from ledger import readcache
 from ledger.db import Database
 from ledger.identity import current
 from ledger.ratelimit import RateLimiter
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         app.state.db = db
         app.state.limiter = RateLimiter(settings.redis_url)  # shared by the API and the pages
         current.configure(db.engine, settings.redis_url)  # users' states, read every request
+        readcache.configure(db.engine, settings.redis_url)  # public pages under their versions
         attach_dispatcher(db, settings)  # follow-up tasks: in process, or to the workers
 
     app = Litestar(

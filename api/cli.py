@@ -174,12 +174,14 @@ def restore(backup_file: str, into: str = typer.Option(..., help="target databas
     from pathlib import Path
 
     from ledger import backup as b
+    from ledger import readcache
     from ledger.identity import current
     from ledger.journal import service
     with steps("恢复", ["恢复备份", "核对账本"]) as step:
         step("恢复备份")
         target = b.restore(Path(backup_file), into)
         current.forget_all(target)  # user ids may be given out again: no cached state survives
+        readcache.clear(target)  # nor a page kept under a version the restore may repeat
         step("核对账本")
         report = service.audit(target)
     console.print(f"restored: {report['entries']} entries; audit "

@@ -5,6 +5,7 @@ measured in the same run on the same server so figures from different machines c
 
     .venv/bin/python -m bench.reads                     # 200 requests/s for 60 s
     .venv/bin/python -m bench.reads --rate 200 --seconds 60 --households 2000 --entries 200000
+    .venv/bin/python -m bench.reads --page-costs 200 --profile 40   # CPU a request, in process
 
 Seed: a town of 20 villages, Baogai's demo rule catalog, and `--households` households with a
 year of civility entries (90 % awards, 10 % deductions) generated on the server with set-based
@@ -154,11 +155,16 @@ async def load(base: str, plates: list[str], rate: float, seconds: float,
     return out
 
 
-def page_costs(env: dict, plates: list[str], n: int) -> dict[str, tuple[float, float]]:
+def page_costs(env: dict, plates: list[str], n: int, profile: int = 0
+               ) -> dict[str, tuple[float, float]]:
     """Each page `n` times in this process, on the server's settings (Litestar's test client,
-    after a warm-up): page → (CPU ms a request, statements a request). The CPU is the whole
-    process's (the handler's thread and the client's), so it is an upper bound of the server's;
-    compare it with the same figure of another commit, not with latencies."""
+    after a warm-up): page → (CPU ms a request, statements a request). `plate` asks `n`
+    different plates once each (first visits: built), `plate again` the same ones again (kept
+    in the read cache while nothing changed), `plate 304` the same with the ETag each got,
+    `rank` the ranking `n` times. The CPU is the whole process's (the handler's thread and
+    the client's), so it is an upper bound of the server's; compare it with the same figure of
+    another commit, not with latencies. `profile`: print that many functions of each kind by
+    inclusive CPU (yappi, which sees the handlers' worker threads; `pip install yappi`)."""
     from litestar.testing import TestClient
     from sqlalchemy import event
     from sqlalchemy.engine import Engine
@@ -172,21 +178,45 @@ def page_costs(env: dict, plates: list[str], n: int) -> dict[str, tuple[float, f
 
     event.listen(Engine, "before_cursor_execute", count)
     out = {}
+    plate_paths = [f"/h/{plates[i * 37 % len(plates)]}" for i in range(5, n + 5)]
+    etags: dict[str, str] = {}
     try:
         with TestClient(create_app()) as client:
-            for kind, paths in (("plate", [f"/h/{plates[i * 37 % len(plates)]}"
-                                           for i in range(n)]), ("rank", ["/rank"] * n)):
-                for path in paths[:5]:
-                    if client.get(path).status_code != 200:
-                        raise RuntimeError(f"{path} did not answer 200")
+            for path in [f"/h/{p}" for p in plates[-5:]] + ["/rank"] * 5:
+                if client.get(path).status_code != 200:
+                    raise RuntimeError(f"{path} did not answer 200")
+            for kind, paths in (("plate", plate_paths), ("plate again", plate_paths),
+                                ("plate 304", plate_paths), ("rank", ["/rank"] * n)):
                 sent[0] = 0
+                if profile:
+                    import yappi
+                    yappi.clear_stats()
+                    yappi.set_clock_type("cpu")
+                    yappi.start()
                 t0 = time.process_time()
                 for path in paths:
-                    client.get(path)
+                    tag = {"If-None-Match": etags[path]} if kind == "plate 304" and \
+                        path in etags else {}
+                    r = client.get(path, headers=tag)
+                    if r.headers.get("etag"):
+                        etags[path] = r.headers["etag"]
                 out[kind] = ((time.process_time() - t0) * 1e3 / n, sent[0] / n)
+                if profile:
+                    yappi.stop()
+                    _print_profile(kind, yappi.get_func_stats(), n, profile)
     finally:
         event.remove(Engine, "before_cursor_execute", count)
     return out
+
+
+def _print_profile(kind: str, stats, n: int, top: int) -> None:  # noqa: ANN001
+    """Functions by inclusive CPU a request (ms), the request's own calls first."""
+    print(f"\n-- {kind}: inclusive CPU ms a request (yappi; profiling inflates it) --")
+    rows = sorted(stats, key=lambda f: -f.ttot)[:top]
+    for f in rows:
+        where = f"{Path(f.module).parent.name}/{Path(f.module).name}:{f.lineno}"
+        print(f"   {f.ttot * 1e3 / n:8.2f} {f.tsub * 1e3 / n:8.2f}  {f.ncall / n:7.1f}  "
+              f"{f.name[:48]:<48} {where[-50:]}")
 
 
 def run(args) -> int:
@@ -218,9 +248,9 @@ def run(args) -> int:
         env = server_env(url, secret, tmp, port, args.redis_url)
         if args.page_costs:
             costs = page_costs(env, [f"plate{i}" for i in range(1, args.households + 1)],
-                               args.page_costs)
+                               args.page_costs, args.profile)
             for kind, (cpu_ms, stmts) in costs.items():
-                print(f"   {kind:<6} in process, {args.page_costs} requests: {cpu_ms:.1f} ms CPU "
+                print(f"   {kind:<11} in process, {args.page_costs} requests: {cpu_ms:.1f} ms CPU "
                       f"and {stmts:.1f} statements a request", flush=True)
             return 0
         helpers = start_workers(env, tmp / "server.log")
@@ -283,6 +313,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--page-costs", type=int, default=0, metavar="N",
                     help="instead of the load: each page N times in this process, CPU and "
                          "statements a request (after TPC-B, on the same seed)")
+    ap.add_argument("--profile", type=int, default=0, metavar="TOP",
+                    help="with --page-costs: the TOP functions of each page by inclusive CPU "
+                         "(yappi)")
     return run(ap.parse_args(argv))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from litestar import Request, get, post
+from litestar import Request, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
@@ -13,6 +13,7 @@ from litestar.response import Redirect, Template
 from sqlalchemy import select
 
 from api.auth import Principal
+from api.pages import pagecache
 from api.pages.chart import bar_chart
 from api.pages.common import (
     checked_form_key,
@@ -30,6 +31,7 @@ from ledger.config import Settings
 from ledger.db import Database
 from ledger.errors import DomainError, NotFound
 from ledger.identity.actor import ACTIONS, may
+from ledger.recognition import freshness
 from ledger.registry.models import Person, Town, Village
 from ledger.rules import service as rules
 from ledger.rules import standing as standing_states
@@ -70,7 +72,10 @@ def _page(request: Request, db: Database, plate_code: str, p: Principal | None, 
 
 @get("/h/{plate_code:str}", name="household", sync_to_thread=True)
 def household(request: Request, plate_code: str, db: Database,
-              maybe_principal: Principal | None) -> Template:
+              maybe_principal: Principal | None) -> Template | Response:
+    if maybe_principal is None and pagecache.cacheable(request):  # a visitor: the read cache
+        return pagecache.public(request, db, freshness.plate_version(db, plate_code),
+                                lambda: _page(request, db, plate_code, None))
     return _page(request, db, plate_code, maybe_principal)
 
 
@@ -131,8 +136,16 @@ def _viewer_town(s, p: Principal | None) -> int | None:
 
 @get("/rank", name="rank", sync_to_thread=True)
 def rank(request: Request, db: Database, maybe_principal: Principal | None,
-         town_id: int | None = None) -> Template:
+         town_id: int | None = None) -> Template | Response:
     """One town's villages (the town chosen on the page, else the viewer's, else the first)."""
+    if maybe_principal is None and pagecache.cacheable(request, ("town_id",)):
+        return pagecache.public(request, db, freshness.ranking_version(db, town_id),
+                                lambda: _rank(request, db, None, town_id))
+    return _rank(request, db, maybe_principal, town_id)
+
+
+def _rank(request: Request, db: Database, maybe_principal: Principal | None,
+          town_id: int | None) -> Template:
     t = t_for(request)
     with db.sessions() as s:
         towns = s.execute(select(Town.id, Town.name).order_by(Town.id)

@@ -151,3 +151,10 @@ class RankingView(View):
     period: str
     entries: list[RankingEntry]
 
+
+
+class PageVersion(View):
+    """What a public page shows, as a token that moves whenever it could have changed
+    (ledger/recognition/freshness.py): `key` names the page, `version` the state it shows."""
+    key: str
+    version: str
