@@ -425,6 +425,11 @@ def _rebuild_pg(db: Database, ph: _Phases) -> tuple[int, int]:
                 ph.done("shadow tables")
                 rows, marks, top = _fill(c, "postgresql", {
                     t: rollup_tables.shadow(t) for t in rollup_tables.TABLES}, ph)
+                # statistics before anyone plans against the new tables (autovacuum may be
+                # off; unanalyzed, the honor list's ranking read every year row of a town)
+                for t in rollup_tables.TABLES:
+                    c.execute(text(f"ANALYZE {rollup_tables.shadow(t)}"))
+                ph.done("analyze")
             ph.done("commit")
             rollup_tables.build_indexes(engine, plan)
             ph.done("indexes")
