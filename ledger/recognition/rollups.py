@@ -103,6 +103,15 @@ def changed_accounts(s: Session, mode: str, cursor: int, top: int) -> list[int]:
     postings after the cursor (recent: with a margin, for transactions that committed late);
     `full` compares every holder account's posting count with its progress."""
     if mode == "full":
+        # Every account's progress is at most its posting count (both read in one snapshot),
+        # so equal sums mean no account is behind: two plain scans, no join of every holder
+        # account with its progress row (measured: the join was 1.0 of a honor list's 1.1 s
+        # at 300,000 holder accounts).
+        if s.scalar(text(
+                "SELECT (SELECT COALESCE(SUM(a.posting_count), 0) FROM account a "
+                f"WHERE a.purpose IN ('points', 'score') AND a.holder_type IN ({_HOLDERS_SQL})) "
+                "- (SELECT COALESCE(SUM(g.applied_seq), 0) FROM rollup_progress g)")) == 0:
+            return []
         return list(s.scalars(text(
             "SELECT a.id FROM account a LEFT JOIN rollup_progress g ON g.account_id = a.id "
             f"WHERE a.purpose IN ('points', 'score') AND a.holder_type IN ({_HOLDERS_SQL}) "
