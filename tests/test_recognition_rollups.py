@@ -73,6 +73,27 @@ def test_a_rolled_back_posting_is_never_counted(db):
     assert live == rebuilt
 
 
+def test_the_full_pass_finds_a_posting_the_cursor_passed(db):
+    """A posting that committed after the cursor moved past its id (a late commit) is found by
+    the full pass, which first compares the sums of posting counts and progress."""
+    from sqlalchemy import text
+
+    from ledger import outbox
+    w = make_world(db)
+    v, p = w.villages[0], w.people[0]
+    award(db, v, "person", p, 5)
+    outbox.attach(db, lambda engine, ids: None)  # nothing follows the next commit
+    award(db, v, "person", p, 2, follow=False)
+    with db.transaction() as s:
+        s.execute(text("UPDATE rollup_cursor SET last_posting_id = "
+                       "(SELECT MAX(id) FROM posting)"))
+    assert rollups.catch_up(db, mode="new")["postings"] == 0
+    assert _net(db, "person", p, f"year:{utcnow().year}") == 5
+    assert rollups.catch_up(db, mode="full")["postings"] == 1
+    assert _net(db, "person", p, f"year:{utcnow().year}") == 7
+    assert rollups.catch_up(db, mode="full")["postings"] == 0
+
+
 def test_without_a_worker_commits_are_followed_at_most_once_a_second(db, monkeypatch):
     """The catch-up is an outbox row of the posting's transaction; a burst of commits queues
     one waiting row (dedupe key), run inline at most once per interval."""
