@@ -171,8 +171,7 @@ def rules_import(request: Request, db: Database, principal: Principal,
 def _import_failed(request: Request, db: Database, errors: dict, problems: list, *,
                    text: str = "") -> Template:
     return render(request, "admin/rules.html", status=422, catalogs=store.catalogs_on(db),
-                  result=None,
-                  errors=errors, problems=problems, values={"yaml": text})
+                  result=None, errors=errors, problems=problems, values={"yaml": text})
 
 
 handlers = [rules_home, catalog_page, catalog_export, item_page, item_save, rules_import]

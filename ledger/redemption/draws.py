@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from ledger.identity.actor import is_self_or_household
 from ledger.registry.lookup import person_names
 from ledger.registry.models import Household, Person, Village
+from ledger import paging
 from ledger.db import Database
 from ledger.errors import Conflict, InvalidInput, NotFound
 from ledger.journal import book, holds
@@ -47,7 +48,6 @@ MAX_DRAW_POPULATION = 500_000
 MAX_SEED_CHARS = 128
 MAX_POPULATION_VILLAGES = 200
 MAX_SERVICE_HOURS = 10_000
-MAX_DRAWS_LISTED = 200
 CANDIDATE_BATCH = 5000
 POPULATION_KEYS = {"holder_type", "volunteers_only", "village_ids", "min_service_hours",
                    "min_points", "year"}
@@ -283,9 +283,8 @@ def check(db: Database, draw_id: int) -> DrawCheck:
 
 
 def recent(db: Database, limit: int = 50) -> list[DrawView]:
-    """The newest draws first, at most `limit` (up to MAX_DRAWS_LISTED)."""
-    if not 1 <= limit <= MAX_DRAWS_LISTED:
-        raise InvalidInput(f"limit must be 1..{MAX_DRAWS_LISTED}", code="limit_invalid")
+    """The newest draws first, at most `limit` (1..paging.MAX_PAGE)."""
+    paging.check_limit(limit)
     with db.sessions() as s:
         return msgspec.convert([draw_view(d) for d in s.scalars(
             select(LuckyDraw).order_by(LuckyDraw.id.desc()).limit(limit))], list[DrawView])
