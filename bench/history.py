@@ -181,7 +181,7 @@ def run(admin_url: str, files: int, rows: int, people: int, keep: bool,
             post_s += phase
             whole_rates.append(got / took)
             phase_rates.append(got / phase)
-            print(f"  file {n + 1}: {r['rows_booked']:,} rows, {got:,} postings in {took:.2f} s "
+            print(f"  file {n + 1}: {r.rows_booked:,} rows, {got:,} postings in {took:.2f} s "
                   f"= {got / took:,.0f} postings/s; posting phase {phase:.2f} s = "
                   f"{got / phase:,.0f} postings/s; client CPU {cpu / got * 1e6:.1f} µs a "
                   f"posting ({phase_cpu / got * 1e6:.1f} µs in the posting phase)")
@@ -190,7 +190,7 @@ def run(admin_url: str, files: int, rows: int, people: int, keep: bool,
         before = count_postings(db)
         t0 = time.perf_counter()
         again = history.import_history(db, SYSTEM, data[0])
-        print(f"  file 1 again: {again['rows_booked']:,} rows booked (its first answer), "
+        print(f"  file 1 again: {again.rows_booked:,} rows booked (its first answer), "
               f"{count_postings(db) - before} new postings, {time.perf_counter() - t0:.2f} s")
         ok &= count_postings(db) == before
         t0 = time.perf_counter()

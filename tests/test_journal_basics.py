@@ -44,6 +44,16 @@ def test_award_moves_points_from_village_budget_and_balances(db):
     audit_clean(db)
 
 
+def test_budgets_sum_each_villages_shards_within_the_villages_asked_for(db):
+    _fund(db, village=1, amount=1000)
+    _fund(db, village=2, amount=500)
+    _award(db, 7, 30, village=1)
+    every = {b.village_id: (b.balance, b.held, b.available) for b in queries.budgets(db)}
+    assert every == {1: (970, 0, 970), 2: (500, 0, 500)}
+    assert [b.village_id for b in queries.budgets(db, within={2})] == [2]
+    assert queries.budgets(db, within=set()) == []
+
+
 def test_unbalanced_entry_is_refused_and_nothing_applied(db):
     with pytest.raises(InvalidInput) as e, db.transaction() as s:
         a = open_account(s, holder_type="person", holder_id=1, purpose="points")

@@ -146,3 +146,28 @@ def test_bad_population_is_refused(db, town, pop):
         _define(db, town, **pop)
     assert e.value.code == "invalid_population"
     audit_clean(db)
+
+
+def test_admin_page_reads_draw_names_winners_and_check_only_when_asked(db, town):
+    d = draws.create_draw(db, town_id=None, name="按礼品定镇", reward_id=town["gift"].id,
+                          winners_count=3, population_def={"min_service_hours": 50,
+                                                           "year": town["year"]},
+                          actor_id=1, key=None)
+    assert d.town_id == town["town"]  # no town named: the reward's provider's
+    before = draws.review(db, d.id, verify=True)
+    assert before.check is None and before.draw.winners == []  # nothing run, nothing to check
+    draws.run_draw(db, d.id, seed=SEED, actor_id=1, key=None)
+    seen = draws.review(db, d.id)
+    assert seen.check is None and len(seen.draw.winners) == 3
+    assert {w.holder_id for w in seen.draw.winners} <= set(town["served"])
+    assert set(seen.names) == {w.holder_id for w in seen.draw.winners}
+    assert all(n.startswith("志愿者") for n in seen.names.values())
+    assert draws.review(db, d.id, verify=True).check.ok
+    assert [x.id for x in draws.recent(db, 50)][0] == d.id  # newest first
+    first = seen.draw.winners[0]
+    with db.sessions() as s:
+        wins = draws.wins_of(s, [("person", first.holder_id)])
+    assert [(w.draw, w.rank) for w in wins] == [("按礼品定镇", 1)]
+    with pytest.raises(DomainError) as e:
+        draws.review(db, 10**9)
+    assert e.value.code == "draw_not_found"

@@ -7,6 +7,7 @@ import io
 import re
 
 import pypdfium2
+import pytest
 from PIL import Image, ImageDraw
 from pyzbar.pyzbar import decode
 from typer.testing import CliRunner
@@ -108,3 +109,23 @@ def test_plate_of_another_village_is_refused(client, db, auth):
     r = client.get(f"/api/v1/households/{h['id']}/plate.png",
                    headers=auth("village_admin", village_id=w.own))
     assert r.status_code == 403 and r.json()["code"] == "forbidden_village"
+
+
+def test_a_plate_names_its_household_and_a_form_lists_only_the_villages_asked_for(db):
+    from ledger.errors import NotFound
+    from ledger.registry.lookup import household_of_plate, villages
+    from ledger.registry.models import Household
+    from tests.builders.redemption import make_household as one_household, make_town
+    t = make_town(db, villages=3)
+    hid = one_household(db, t["villages"][1])
+    with db.sessions() as s:
+        plate = s.get(Household, hid).plate_code
+    assert household_of_plate(db, plate) == hid
+    with pytest.raises(NotFound) as e:
+        household_of_plate(db, "no-such-plate")
+    assert e.value.code == "plate_not_found"
+    mine = villages(db, counts=False, within={t["villages"][1]})
+    assert [(v.id, v.households) for v in mine] == [(t["villages"][1], None)]
+    assert villages(db, counts=False, within=set()) == []
+    counted = {v.id: v.households for v in villages(db, t["town"])}
+    assert counted == {t["villages"][0]: 0, t["villages"][1]: 1, t["villages"][2]: 0}

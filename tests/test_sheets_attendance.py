@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from ledger.activities.models import Attendance
 from ledger.errors import Forbidden, InvalidInput
 from ledger.sheets import attendance
+from ledger.sheets.schemas import AttendanceImported
 from tests.builders.activities import T0, make_activity, make_world, minutes_of
 
 HEADER = "活动编号,活动名称,村（社区）,姓名,身份证号,手机号,签到时间,签退时间,备注\n"
@@ -34,14 +35,14 @@ def test_attendance_list_is_recorded_once_and_round_trips(db, settings):
             f"{act.id},,塘边村,,,13800000001,{a},{b},\n").encode("gbk")
     checked = attendance.import_attendance(db, w.admin, data, settings=settings,
                                            dry_run=True)
-    assert checked["rows"] == 2 and checked["encoding"] == "gb18030"
+    assert checked.rows == 2 and checked.encoding == "gb18030"
     r = attendance.import_attendance(db, w.admin, data, settings=settings)
-    assert r == {"imported": 2, "skipped": 0, "refused": []}
+    assert r == AttendanceImported(imported=2, skipped=0, refused=[])
     assert minutes_of(db, w.people[0])["certified"] == 90
-    assert attendance.import_attendance(db, w.admin, data, settings=settings)["skipped"] == 2
+    assert attendance.import_attendance(db, w.admin, data, settings=settings).skipped == 2
     exported = attendance.export_xlsx(db, w.admin, act.id)
     again = attendance.import_attendance(db, w.admin, exported, settings=settings)
-    assert again == {"imported": 0, "skipped": 2, "refused": []}
+    assert again == AttendanceImported(imported=0, skipped=2, refused=[])
     assert _count(db) == 2
     with db.sessions() as s:
         rows = list(attendance.export_rows(s, w.admin, act.id))

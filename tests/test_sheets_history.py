@@ -20,6 +20,7 @@ from ledger.journal.models import JournalEntry, Posting
 from ledger.recognition import rollups
 from ledger.recognition.models import HolderRollup
 from ledger.sheets import history
+from ledger.sheets.schemas import HistoryImported
 from tests.builders.registry import fake_id, make_household, make_person, make_world
 
 HEADER = ("村（社区）,对象,姓名/户主,身份证号,手机号,门牌码,日期,积分,服务时长（小时）,"
@@ -59,10 +60,10 @@ def _entries(db) -> list[tuple]:
 def test_rows_are_booked_with_their_original_dates_and_source(db):
     w, idn, pid, home = _setup(db)
     checked = history.import_history(db, SYSTEM, _file(w, idn, home), dry_run=True)
-    assert checked["rows"] == 3 and checked["preview"][0][6] == "2023-05-05"
+    assert checked.rows == 3 and checked.preview[0][6] == "2023-05-05"
     assert _entries(db) == []
     r = history.import_history(db, SYSTEM, _file(w, idn, home))
-    assert r == {"rows_booked": 3, "points_entries": 3, "minutes_entries": 1, "skipped": 0}
+    assert r == HistoryImported(rows_booked=3, points_entries=3, minutes_entries=1, skipped=0)
     got = [(k, u, at.astimezone(history.LOCAL_TZ).date()) for k, u, at, _ in _entries(db)]
     assert got == [("award", "points", date(2023, 5, 5)), ("service", "minutes", date(2023, 5, 5)),
                    ("deduct", "points", date(2023, 6, 1)),
@@ -91,9 +92,9 @@ def test_the_same_file_or_the_same_row_again_changes_nothing(db):
     # A later file repeating one row and adding one: only the new row is booked.
     later = (HEADER + data.decode().splitlines()[1] + "\n"
              + f"{w.own_name},个人,陈美玲,,,,2023-07-01,3,,护河巡查,塘边村2023年台账,17\n").encode()
-    assert history.import_history(db, SYSTEM, later, dry_run=True)["skipped"] == 1
+    assert history.import_history(db, SYSTEM, later, dry_run=True).skipped == 1
     r = history.import_history(db, SYSTEM, later)
-    assert r["rows_booked"] == 1 and r["skipped"] == 1
+    assert r.rows_booked == 1 and r.skipped == 1
     assert len(_entries(db)) == 5
 
 
@@ -159,7 +160,7 @@ def test_export_imports_into_another_database_as_the_same_entries(db, tmp_path):
                      actor_id=None, key=None)
     csvio.import_csv(other, SYSTEM, csvio.export_xlsx(db, SYSTEM))
     r = history.import_history(other, SYSTEM, exported)
-    assert r["rows_booked"] == 3
+    assert r.rows_booked == 3
     with db.sessions() as s, other.sessions() as o:
         assert list(history.export_rows(o, SYSTEM)) == list(history.export_rows(s, SYSTEM))
         q = (select(JournalEntry.kind, JournalEntry.unit, JournalEntry.created_at,

@@ -12,6 +12,7 @@ from ledger.identity.service import SYSTEM
 from ledger.registry import csvio
 from ledger.registry.models import Team, TeamMember
 from ledger.sheets import stock, teams
+from ledger.sheets.schemas import StockImported, TeamsImported
 from tests.builders.redemption import make_reward, make_shop, reward_row
 from tests.builders.registry import fake_id, make_person, make_world
 
@@ -45,15 +46,15 @@ def test_teams_and_members_import_once(db):
             f"卫生队,卫生环保,{w.own_name},是,林秀英,,,,否\n"
             f"全镇应急队,应急救援,,否,蔡宝珠,,,{w.other_name},否\n"
             f"空队,文化宣传,{w.own_name},否,,,,,\n").encode()
-    assert teams.import_teams(db, SYSTEM, data, dry_run=True)["rows"] == 3
-    assert teams.import_teams(db, SYSTEM, data) == {"teams_created": 3, "members_added": 3,
-                                                    "skipped": 0}
-    assert teams.import_teams(db, SYSTEM, data)["teams_created"] == 3  # the first result
+    assert teams.import_teams(db, SYSTEM, data, dry_run=True).rows == 3
+    assert teams.import_teams(db, SYSTEM, data) == TeamsImported(teams_created=3,
+                                                                 members_added=3, skipped=0)
+    assert teams.import_teams(db, SYSTEM, data).teams_created == 3  # the first result
     assert _counts(db) == (3, 3)
     more = (HEADER + f"卫生队,卫生环保,{w.own_name},是,林秀英,,,,否\n"
             f"卫生队,卫生环保,{w.own_name},是,蔡宝珠,,,{w.other_name},否\n").encode()
-    assert teams.import_teams(db, SYSTEM, more) == {"teams_created": 0, "members_added": 1,
-                                                    "skipped": 1}
+    assert teams.import_teams(db, SYSTEM, more) == TeamsImported(teams_created=0,
+                                                                 members_added=1, skipped=1)
     assert _counts(db) == (3, 4)
 
 
@@ -91,7 +92,7 @@ def test_teams_export_imports_into_an_empty_database(db, tmp_path):
         registry.add_village(s, town.id, w.own_name)
         registry.add_village(s, town.id, w.other_name)
     csvio.import_csv(other, SYSTEM, csvio.export_xlsx(db, SYSTEM))
-    assert teams.import_teams(other, SYSTEM, teams.export_xlsx(db, SYSTEM))["teams_created"] == 3
+    assert teams.import_teams(other, SYSTEM, teams.export_xlsx(db, SYSTEM)).teams_created == 3
     with db.sessions() as s, other.sessions() as o:
         assert list(teams.export_rows(o, SYSTEM)) == list(teams.export_rows(s, SYSTEM))
     other.dispose()
@@ -104,10 +105,11 @@ def test_stock_totals_import_and_round_trip(db):
     soap = make_reward(db, shop, stock=None, name="洗衣液", kind="goods").id
     data = ("兑换点,礼品名称,库存总数（件）\n"
             "塘边村积分超市,电影票,40\n塘边村积分超市,洗衣液,12\n").encode("gbk")
-    assert stock.import_stock(db, SYSTEM, data) == {"rewards_changed": 2, "skipped": 0}
+    assert stock.import_stock(db, SYSTEM, data) == StockImported(rewards_changed=2, skipped=0)
     assert reward_row(db, film)["stock"] == 40 and reward_row(db, soap)["stock"] == 12
     exported = stock.export_xlsx(db)
-    assert stock.import_stock(db, SYSTEM, exported) == {"rewards_changed": 0, "skipped": 2}
+    assert stock.import_stock(db, SYSTEM, exported) == StockImported(rewards_changed=0,
+                                                                     skipped=2)
     bad = ("兑换点,礼品名称,库存总数（件）\n塘边村积分超市,电影票,-1\n"
            "塘边村积分超市,无此礼品,3\n塘边村积分超市,洗衣液,不限\n").encode()
     with pytest.raises(InvalidInput) as e:

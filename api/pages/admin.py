@@ -19,15 +19,15 @@ from api.pages.common import (
     saved,
     t_for,
 )
-from ledger.journal.queries import village_budgets
-from ledger.registry.lookup import village_names
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.identity.actor import ACTIONS, villages_of
 from ledger.journal import service as journal
 from ledger.journal.posting import MAX_ABS_AMOUNT
-from ledger.redemption import catalog
-from ledger.redemption.models import RewardKind
+from ledger.journal.queries import budgets as village_budgets
+from ledger.redemption import answers, catalog
+from ledger.redemption.catalog import REWARD_KINDS
+from ledger.registry.lookup import villages
 
 ADMINS = ACTIONS["village.admin"]
 REWARD_FIELDS = {"invalid_name": "name", "invalid_cost_points": "cost_points",
@@ -52,22 +52,21 @@ def admin_home(request: Request, principal: Principal) -> Template | Redirect:
     return render(request, "admin/home.html", sections=[*town[:1], *SECTIONS, *town[1:]])
 
 
-def _rewards_page(request: Request, db: Database, *, status: int = 200, **ctx) -> Template:
-    with db.sessions() as s:
-        items = catalog.list_rewards(s, only_offered=False, limit=ADMIN_LIST).items
-        providers = catalog.list_providers(s)
+def _rewards_page(request: Request, db: Database, p: Principal, *, status: int = 200,
+                  **ctx) -> Template:
+    items = answers.rewards(db, p, include_unavailable=True, limit=ADMIN_LIST).items
     t = t_for(request)
     ctx.setdefault("stock_errors", {})
     return render(request, "admin/rewards.html", status=status, rewards=items,
-                  provider_options=[("", t("admin.choose"))] + [(p.id, p.name)
-                                                               for p in providers],
-                  kind_options=[(k.value, t("reward_kind." + k.value)) for k in RewardKind],
-                  **ctx)
+                  provider_options=[("", t("admin.choose"))] + [(x.id, x.name)
+                                                               for x in answers.providers(db)],
+                  kind_options=[(k, t("reward_kind." + k)) for k in REWARD_KINDS], **ctx)
 
 
 @get("/admin/rewards", name="admin_rewards", guards=[page_role(TOWN_ADMIN)], sync_to_thread=True)
-def admin_rewards(request: Request, db: Database) -> Template | Redirect:
-    return _rewards_page(request, db)
+def admin_rewards(request: Request, db: Database,
+                  principal: Principal) -> Template | Redirect:
+    return _rewards_page(request, db, principal)
 
 
 @post("/admin/rewards", name="admin_reward_create",
@@ -81,7 +80,7 @@ def admin_reward_create(request: Request, db: Database, principal: Principal,
     stock = int_field(data, "stock", t, errors, lo=0, hi=catalog.MAX_STOCK, required=False)
     provider_id = int_field(data, "provider_id", t, errors, lo=1)
     kind = data.get("kind") or ""
-    if kind not in set(RewardKind):
+    if kind not in REWARD_KINDS:
         errors["kind"] = t("err.required")
     scale = points_scale_of(request)
     fields = {"name": name, "cost_points": cost * scale if cost else cost, "kind": kind,
@@ -91,7 +90,7 @@ def admin_reward_create(request: Request, db: Database, principal: Principal,
             catalog.create_reward(db, principal, provider_id=provider_id, fields=fields,
                                   stock=stock, key=form_key(data, principal, "reward"))
             return saved("/admin/rewards")
-    return _rewards_page(request, db, status=422, errors=errors, values=data)
+    return _rewards_page(request, db, principal, status=422, errors=errors, values=data)
 
 
 @post("/admin/rewards/{reward_id:int}/stock", name="admin_reward_stock",
@@ -106,7 +105,7 @@ def admin_reward_stock(request: Request, reward_id: int, db: Database,
             catalog.change_stock(db, principal, reward_id, add=add,
                                  key=form_key(data, principal, f"stock:{reward_id}"))
             return saved("/admin/rewards")
-    return _rewards_page(request, db, status=422, stock_errors={reward_id: errors})
+    return _rewards_page(request, db, principal, status=422, stock_errors={reward_id: errors})
 
 
 @post("/admin/rewards/{reward_id:int}/active", name="admin_reward_active",
@@ -122,9 +121,8 @@ def admin_reward_active(request: Request, reward_id: int, db: Database,
 def _budgets_page(request: Request, db: Database, p: Principal, *, status: int = 200,
                   **ctx) -> Template:
     scope = villages_of(p, ADMINS)  # None: every village (a town admin)
-    with db.sessions() as s:
-        budgets = [b for b in village_budgets(s) if scope is None or b["village_id"] in scope]
-        names = {v: n for v, n in village_names(s).items() if scope is None or v in scope}
+    budgets = village_budgets(db, within=scope)
+    names = {v.id: v.name for v in villages(db, counts=False, within=scope)}
     options = [("", t_for(request)("admin.choose"))] + list(names.items())
     return render(request, "admin/budgets.html", status=status, budgets=budgets, names=names,
                   village_options=options, can_allocate=p.is_town_admin, **ctx)
@@ -146,8 +144,8 @@ def admin_allocate(request: Request, db: Database, settings: Settings,
     memo = (data.get("memo") or "").strip()[:500]
     if not errors:
         with refusals_into(errors, t, {"village*": "village_id", "amount*": "amount"}):
-            with db.sessions() as s:
-                town_id = village_names(s, with_town=True).get(village_id, (None, 1))[1]
+            town_id = next((v.town_id for v in villages(db, counts=False,
+                                                        within={village_id})), 1)
             journal.allocate(db, shards=settings.budget_shards, town_id=town_id,
                              village_id=village_id, amount=amount * points_scale_of(request),
                              actor_id=principal.user_id,

@@ -23,13 +23,13 @@ from api.pages.common import (
     saved,
     t_for,
 )
-from ledger.registry.lookup import village_names
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.errors import DomainError, Forbidden
 from ledger.identity.actor import ACTIONS, may
 from ledger.recognition import honor, service
-from ledger.recognition.stars import MAX_LEVEL, get_config
+from ledger.recognition.stars import MAX_LEVEL
+from ledger.registry.lookup import villages
 
 ADMINS = ACTIONS["village.admin"]
 API_LIST = "/api/v1/recognition/honor-lists/"  # the published list's JSON
@@ -50,17 +50,16 @@ def _check_scope(p: Principal, scope: tuple[int, int | None]) -> None:
 def _home(request: Request, db: Database, p: Principal, *, status: int = 200,
           **ctx) -> Template:
     t = t_for(request)
-    with db.sessions() as s:
-        names = village_names(s, with_town=True)
+    every = villages(db, counts=False)
     town_wide = may(p, "village.admin", None)
     scope_options = ([(f"town:{town}", t("honor.whole_town")) for town in
-                      sorted({tw for _, tw in names.values()})] if town_wide else [])
-    scope_options += [(f"village:{vid}", name) for vid, (name, _) in names.items()
-                      if may(p, "village.admin", vid)]
+                      sorted({v.town_id for v in every})] if town_wide else [])
+    scope_options += [(f"village:{v.id}", v.name) for v in every
+                      if may(p, "village.admin", v.id)]
     defs = service.list_definitions(db, town_id=None, village_id=None)
     return render(request, "admin/honors.html", status=status, definitions=to_builtins(defs),
                   published=to_builtins(service.published(db, town_id=None, village_id=None)),
-                  scope_options=scope_options, names={k: v[0] for k, v in names.items()},
+                  scope_options=scope_options, names={v.id: v.name for v in every},
                   metric_options=[(m, t("metric." + m)) for m in honor.METRICS],
                   period_options=[(x, t("period." + x)) for x in honor.PERIODS if x != "custom"],
                   **ctx)
@@ -158,10 +157,9 @@ def honor_action(request: Request, list_id: int, action: str, db: Database,
 
 
 def _stars_page(request: Request, db: Database, *, status: int = 200, **ctx) -> Template:
-    with db.sessions() as s:
-        configs = {k: get_config(s, 1, k).as_dict() for k in STAR_KINDS}
+    configs = {k: service.star_config(db, 1, k) for k in STAR_KINDS}
     values = ctx.pop("values", None) or {
-        k: "，".join(str(x) for x in configs[k]["thresholds"]) for k in STAR_KINDS}
+        k: "，".join(str(x) for x in configs[k].thresholds) for k in STAR_KINDS}
     return render(request, "admin/stars.html", status=status, configs=configs, values=values,
                   **ctx)
 

@@ -28,6 +28,7 @@ from api.pages.notices import reason_field
 from ledger.db import Database
 from ledger.errors import DomainError
 from ledger.recognition import honor, service
+from ledger.recognition.schemas import NoticeListView
 
 POINT_METRICS = ("points", "household_score")  # values kept in ledger steps
 DEFAULT_NOTICE_DAYS = 5
@@ -41,12 +42,11 @@ def honor_lists_public(request: Request, db: Database) -> Template:
 
 def _list_page(request: Request, db: Database, list_id: int, *, status: int = 200,
                **ctx) -> Template:
-    with db.sessions() as s:
-        state = honor.get_list(s, list_id).status
-    if state == "notice":
-        return render(request, "honors_public/notice.html", status=status,
-                      hl=service.notice_list(db, list_id), point_metrics=POINT_METRICS, **ctx)
-    view = to_builtins(service.get_list(db, list_id, admin=False))  # the template's dict
+    view = service.public_list(db, list_id)
+    if isinstance(view, NoticeListView):
+        return render(request, "honors_public/notice.html", status=status, hl=view,
+                      point_metrics=POINT_METRICS, **ctx)
+    view = to_builtins(view)  # the template's dict
     return render(request, "honors_public/list.html", status=status, hl=view,
                   content=view["content"], point_metrics=POINT_METRICS, **ctx)
 

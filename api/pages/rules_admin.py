@@ -28,35 +28,26 @@ MAX_IMPORT_BYTES = catalog_io.MAX_CATALOG_BYTES
 EDITABLE = ("name", "points", "description")
 
 
-def _catalog(db: Database, code: str) -> tuple[S.Catalog, object]:
-    with db.sessions() as s:
-        row = store.version_row(s, code, on=local_date(utcnow()))
-        return store.catalog(s, code, version=row.version), row
-
-
 @get("/admin/rules", name="admin_rules", guards=[page_role(TOWN_ADMIN)], sync_to_thread=True)
 def rules_home(request: Request, db: Database) -> Template | Redirect:
-    with db.sessions() as s:
-        today = local_date(utcnow())
-        catalogs = [store.catalog(s, code, on=today) for code in store.catalog_codes(s)]
-    return render(request, "admin/rules.html", catalogs=catalogs, result=None)
+    return render(request, "admin/rules.html", catalogs=store.catalogs_on(db), result=None)
 
 
 @get("/admin/rules/{code:str}", name="admin_catalog",
      guards=[page_role(TOWN_ADMIN)], sync_to_thread=True)
 def catalog_page(request: Request, code: str, db: Database) -> Template | Redirect:
-    c, row = _catalog(db, code)
+    c = store.catalog_on(db, code)
     t = t_for(request)
     cats = [{"code": cat.code, "name": cat.name,
              "items": [{"item": c.items[i], "points": item_points_text(c, c.items[i], t)}
                        for i in cat.items]} for cat in c.categories]
-    return render(request, "admin/catalog.html", c=c, row=row, cats=cats)
+    return render(request, "admin/catalog.html", c=c, cats=cats)
 
 
 @get("/admin/rules/{code:str}/export.yaml", name="admin_catalog_export",
      guards=[page_role(TOWN_ADMIN)], sync_to_thread=True)
 def catalog_export(request: Request, code: str, db: Database) -> Response | Redirect:
-    c, _ = _catalog(db, code)
+    c = store.catalog_on(db, code)
     return Response(catalog_io.dump_text(c).encode("utf-8"),
                     media_type="application/yaml; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{c.code}-v{c.version}'
@@ -65,12 +56,11 @@ def catalog_export(request: Request, code: str, db: Database) -> Response | Redi
 
 def _item_page(request: Request, db: Database, code: str, item_code: str, *,
                status: int = 200, **ctx) -> Template:
-    c, _row = _catalog(db, code)
+    c = store.catalog_on(db, code)
     if item_code not in c.items:
         raise DomainError("no such item", code="item_unknown", status=404)
     it = c.items[item_code]
-    with db.sessions() as s:
-        history = store.item_history(s, code, item_code)
+    history = store.item_versions(db, code, item_code)
     values = ctx.pop("values", None) or {
         "name": it.name, "description": it.description,
         "points": "" if it.points_steps is None else str(c.points(it.points_steps)),
@@ -128,7 +118,7 @@ def _errors_by_field(exc: DomainError, t) -> dict[str, str]:
 def item_save(request: Request, code: str, item_code: str, db: Database,
               principal: Principal, data: FormData) -> Template | Redirect:
     t = t_for(request)
-    c, _ = _catalog(db, code)
+    c = store.catalog_on(db, code)
     errors: dict[str, str] = {}
     for name in ("name", "approved_by", "decision"):
         if not (data.get(name) or "").strip():
@@ -175,19 +165,13 @@ def rules_import(request: Request, db: Database, principal: Principal,
     except DomainError as exc:
         return _import_failed(request, db, {"yaml": exc_text(t, exc)},
                               exc.extra.get("errors") or [], text=text)
-    with db.sessions() as s:
-        today = local_date(utcnow())
-        catalogs = [store.catalog(s, code, on=today) for code in store.catalog_codes(s)]
-    return render(request, "admin/rules.html", catalogs=catalogs, result=result)
+    return render(request, "admin/rules.html", catalogs=store.catalogs_on(db), result=result)
 
 
 def _import_failed(request: Request, db: Database, errors: dict, problems: list, *,
                    text: str = "") -> Template:
-    with db.sessions() as s:
-        today = local_date(utcnow())
-        catalogs = [store.catalog(s, code, on=today) for code in store.catalog_codes(s)]
-    return render(request, "admin/rules.html", status=422, catalogs=catalogs, result=None,
-                  errors=errors, problems=problems, values={"yaml": text})
+    return render(request, "admin/rules.html", status=422, catalogs=store.catalogs_on(db),
+                  result=None, errors=errors, problems=problems, values={"yaml": text})
 
 
 handlers = [rules_home, catalog_page, catalog_export, item_page, item_save, rules_import]

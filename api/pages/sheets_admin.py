@@ -13,7 +13,7 @@ from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.response import Redirect, Template
-from sqlalchemy import select
+from msgspec import to_builtins
 
 from api.auth import CLERK, TOWN_ADMIN, Principal
 from api.pages.common import need_role, page_role, render, t_for
@@ -22,7 +22,7 @@ from ledger.db import Database
 from ledger.errors import DomainError
 from ledger.identity.actor import ACTIONS, villages_of
 from ledger.identity.roles import REGISTRY_ADMINS
-from ledger.registry.models import Village
+from ledger.registry.lookup import villages
 from ledger.sheets import attendance, exports, history, imports, paper, stock, tabular, teams
 from ledger.timeutil import LOCAL_TZ, utcnow
 
@@ -40,12 +40,8 @@ def _download(content: bytes, filename: str, media_type: str = tabular.XLSX_MEDI
 
 
 def _villages(db: Database, p: Principal) -> list[tuple[int, str]]:
-    scope = villages_of(p, REGISTRY_ADMINS)
-    with db.sessions() as s:
-        q = select(Village.id, Village.name).order_by(Village.id)
-        if scope is not None:
-            q = q.where(Village.id.in_(scope))
-        return [tuple(r) for r in s.execute(q)]
+    return [(v.id, v.name) for v in villages(db, counts=False,
+                                             within=villages_of(p, REGISTRY_ADMINS))]
 
 
 @get("/admin/sheets", name="admin_sheets", guards=[page_role(*ADMINS)], sync_to_thread=True)
@@ -99,7 +95,8 @@ def sheets_import(request: Request, kind: str, db: Database, settings: Settings,
         return _kind_page(request, kind, status=422, rows=exc.extra.get("errors") or [],
                           error_count=exc.extra.get("error_count"),
                           errors={"file": t("err." + exc.code, default=exc.detail)})
-    return _kind_page(request, kind, result=result)
+    # What the import changed, one line per figure (the template lists the answer's fields).
+    return _kind_page(request, kind, result=result, figures=to_builtins(result))
 
 
 @get("/admin/sheets/{kind:str}/template.xlsx", name="admin_sheets_template",

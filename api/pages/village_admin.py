@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from litestar import Request, get, post
 from litestar.response import Redirect, Template
-from sqlalchemy import select
 
 from api.auth import Principal
 from api.pages.common import (
@@ -23,8 +22,8 @@ from api.pages.common import (
     t_for,
 )
 from api.pages.organizer import ROLES as ORGANIZERS
-from ledger.registry.lookup import village_names
 from ledger.activities.codes import current_code
+from ledger.activities.signups import activity_for
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.errors import DomainError, NotFound
@@ -32,7 +31,6 @@ from ledger.identity import service as identity
 from ledger.identity.actor import ACTIONS, villages_of
 from ledger.identity.roles import ROLE_NAMES, STAFF_ROLES
 from ledger.registry import commands, lookup, plates
-from ledger.registry.models import Household
 from ledger.registry.service import HouseholdDraft, PersonDraft
 
 ADMINS = ACTIONS["village.admin"]
@@ -43,14 +41,10 @@ USER_FIELDS = {"login*": "login", "password*": "password", "role*": "role",
                "forbidden_grant": "role", "name*": "name"}
 
 
-def _villages(s, p: Principal) -> dict[int, str]:
-    scope = villages_of(p, ADMINS)
-    names = village_names(s)
-    return {v: n for v, n in names.items() if scope is None or v in scope}
-
-
-def _choose_village(s, p: Principal, raw: int | None) -> tuple[int, dict[int, str]]:
-    mine = _villages(s, p)
+def _choose_village(db: Database, p: Principal, raw: int | None
+                    ) -> tuple[int, dict[int, str]]:
+    mine = {v.id: v.name for v in lookup.villages(db, counts=False,
+                                                  within=villages_of(p, ADMINS))}
     if not mine:
         raise NotFound("no village to manage", code="village_not_found")
     return (raw if raw in mine else next(iter(mine))), mine
@@ -60,22 +54,20 @@ def _choose_village(s, p: Principal, raw: int | None) -> tuple[int, dict[int, st
 def admin_households(request: Request, db: Database, principal: Principal,
                      village_id: int | None = None, after: int | None = None
                      ) -> Template | Redirect:
-    with db.sessions() as s:
-        vid, mine = _choose_village(s, principal, village_id)
-        listing = lookup.list_households(s, principal, vid, after_id=after, limit=HOUSEHOLDS_PAGE)
+    vid, mine = _choose_village(db, principal, village_id)
+    listing = lookup.households(db, principal, vid, after_id=after, limit=HOUSEHOLDS_PAGE)
     return render(request, "village/households.html", village_id=vid, villages=mine,
                   listing=listing)
 
 
 def _household_page(request: Request, db: Database, settings: Settings, p: Principal,
                     household_id: int, *, status: int = 200, **ctx) -> Template:
-    with db.sessions() as s:
-        hh = lookup.get_household(s, p, household_id)
+    hh = lookup.household(db, p, household_id)
     return render(request, "village/household.html", status=status, hh=hh,
                   left_options=[("", t_for(request)("va.left.none")),
                                 *((r, t_for(request)("va.left." + r))
                                   for r in commands.LEFT_REASONS)],
-                  plate_url=plates.plate_url(settings.public_base_url, hh["plate_code"]), **ctx)
+                  plate_url=plates.plate_url(settings.public_base_url, hh.plate_code), **ctx)
 
 
 @get("/admin/households/{household_id:int}", name="admin_household",
@@ -106,13 +98,7 @@ def admin_household_save(request: Request, household_id: int, db: Database,
 
 def _household_of_plate(db: Database, plate: str) -> int | None:
     plate = plate.strip()
-    if not plate:
-        return None
-    with db.sessions() as s:
-        hid = s.scalar(select(Household.id).where(Household.plate_code == plate))
-    if hid is None:
-        raise NotFound("没有这个门牌", code="plate_not_found", field="plate")
-    return hid
+    return lookup.household_of_plate(db, plate) if plate else None
 
 
 @post("/admin/people/{person_id:int}", name="admin_person_save",
@@ -156,10 +142,9 @@ def admin_member_add(request: Request, household_id: int, db: Database, settings
     name = require_field(data, "name", t, errors, max_chars=100)
     if not errors:
         with refusals_into(errors, t, PERSON_FIELDS):
-            with db.sessions() as s:
-                _, v = lookup.household_with_village(s, household_id)
+            village = lookup.household(db, principal, household_id).village_id
             commands.create_person(db, principal, PersonDraft(
-                v.id, name, household_id, phone=str(data.get("phone") or "").strip() or None,
+                village, name, household_id, phone=str(data.get("phone") or "").strip() or None,
                 id_number=str(data.get("id_number") or "").strip() or None,
                 is_volunteer=data.get("is_volunteer") == "1"),
                 key=form_key(data, principal, f"member:{household_id}"))
@@ -189,8 +174,7 @@ def admin_household_new(request: Request, db: Database, principal: Principal,
 def _users_page(request: Request, db: Database, p: Principal, village_id: int | None, *,
                 status: int = 200, **ctx) -> Template:
     t = t_for(request)
-    with db.sessions() as s:
-        vid, mine = _choose_village(s, p, village_id)
+    vid, mine = _choose_village(db, p, village_id)
     users = identity.list_users(db, p, vid)
     roles = [(r, ROLE_NAMES[r]) for r in STAFF_ROLES if identity.may_grant(p, r, vid)]
     return render(request, "village/users.html", status=status, users=users, village_id=vid,
@@ -256,10 +240,8 @@ def org_print_code(request: Request, activity_id: int, db: Database, settings: S
     """A static check-in code to print and post at the venue (valid for the activity's
     window only; a reprint after a leak gets a new version on the organizer's page)."""
     code = current_code(db, settings, principal, activity_id, "static")
-    from ledger.activities.planning import activity_view, get_activity
-    with db.sessions() as s:
-        act = activity_view(get_activity(s, activity_id))
-    return render(request, "village/print_code.html", act=act, code=code)
+    return render(request, "village/print_code.html", act=activity_for(db, activity_id, None),
+                  code=code)
 
 
 handlers = [admin_households, admin_household, admin_household_save, admin_person_save,

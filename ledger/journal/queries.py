@@ -12,7 +12,7 @@ from ledger.db import Database
 from ledger.errors import NotFound
 from ledger.journal.accounts import holder_accounts
 from ledger.journal.models import Account, HolderType, JournalEntry, Posting, Purpose, Unit
-from ledger.journal.schemas import AccountView, Statement
+from ledger.journal.schemas import AccountView, BudgetView, Statement
 from ledger.view import typed
 
 MAX_PAGE = paging.MAX_PAGE
@@ -99,3 +99,11 @@ def village_budgets(s: Session) -> list[dict]:
         .group_by(Account.holder_id).order_by(Account.holder_id))
     return [{"village_id": v, "balance": int(b), "held": int(h), "available": int(b - h)}
             for v, b, h in rows]
+
+
+def budgets(db: Database, within: set[int] | None = None) -> list[BudgetView]:
+    """`village_budgets` typed, of the villages `within` (every one when None)."""
+    with db.sessions() as s:
+        rows = village_budgets(s)
+    return typed([b for b in rows if within is None or b["village_id"] in within],
+                 list[BudgetView])

@@ -90,3 +90,12 @@ class AuditView(View):
     checkpoints: int
     violations: list[ViolationView]
 
+
+
+class BudgetView(View):
+    """A village's points budget, its shards summed, in steps: what is held for pending
+    awards and what is left to award."""
+    village_id: int
+    balance: int
+    held: int
+    available: int

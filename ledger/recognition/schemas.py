@@ -158,3 +158,38 @@ class PageVersion(View):
     (ledger/recognition/freshness.py): `key` names the page, `version` the state it shows."""
     key: str
     version: str
+
+
+class NoticeEntry(View):
+    """A candidate as the public sees a list on notice: the name masked when the definition
+    says so; `value` in the list's `value_unit`."""
+    rank: int
+    holder_id: int
+    value: int | float
+    name: str
+    village: str
+
+
+class NoticeListView(View):
+    """A list on public notice (公示), before publication: ranks, names as they will be
+    published, values (`value_unit`: points metrics in ledger steps, hours in minutes), and
+    when the notice ends."""
+    id: int
+    title: str
+    metric: str
+    period: str
+    value_unit: str
+    period_start: str
+    period_end: str
+    status: str
+    notice_until: str | None
+    note: str | None
+    entries: list[NoticeEntry]
+
+
+class NoticeSummary(View):
+    """A list on public notice now, in the public list of lists."""
+    id: int
+    title: str
+    period: str
+    notice_until: str

@@ -15,8 +15,9 @@ from ledger.recognition import honor, leaderboards, rollups, stars
 from ledger.recognition.leaderboards import live_periods
 from ledger.recognition.models import HonorDefinition, HonorList
 from ledger.recognition.poster import poster_bytes
-from ledger.recognition.schemas import (DefinitionView, HonorListView, PublishedListView,
-                                        RankingView, StarConfigView, StarSummary, TaskView)
+from ledger.recognition.schemas import (DefinitionView, HonorListView, NoticeListView,
+                                        NoticeSummary, PublishedListView, RankingView,
+                                        StarConfigView, StarSummary, TaskView)
 from ledger.recognition.tasks import EXPORT_TASK, RECOMPUTE_TASK
 from ledger.rules.store import scale_in_force
 from ledger.units import points_of
@@ -255,17 +256,20 @@ def decide_objection(db: Database, *, list_id: int, objection_id: int, actor_id:
                     key, {"objection": objection_id, "upheld": upheld, "note": note})
 
 
-def notice_list(db: Database, list_id: int) -> dict:
-    """A list on public notice as anyone sees it (a list in any other state is not shown)."""
+def public_list(db: Database, list_id: int) -> NoticeListView | HonorListView:
+    """A list as anyone sees it: on public notice (with its candidates, for objections) or
+    published; a list in any other state is not shown."""
     with db.sessions() as s:
         hl = honor.get_list(s, list_id)
-        if hl.status != "notice":
-            raise NotFound(f"honor list {list_id} is not on notice",
+        if hl.status == "notice":
+            return typed(honor.notice_view(s, hl), NoticeListView)
+        if hl.status != "published":
+            raise NotFound(f"honor list {list_id} is not published",
                            code="honor_list_not_found")
-        return honor.notice_view(s, hl)
+        return typed(honor.list_view(s, hl, admin=False), HonorListView)
 
 
-def notices(db: Database) -> list[dict]:
+def notices(db: Database) -> list[NoticeSummary]:
     """Every list on public notice now, newest first."""
     from sqlalchemy import select
     with db.sessions() as s:
@@ -273,5 +277,5 @@ def notices(db: Database) -> list[dict]:
             HonorDefinition, HonorDefinition.id == HonorList.definition_id)
             .where(HonorList.status == "notice").order_by(HonorList.id.desc())
             .limit(MAX_PAGE)).all()
-        return [{"id": hl.id, "title": d.name, "period": hl.period_key,
-                 "notice_until": hl.notice_until.isoformat()} for hl, d in rows]
+        return [NoticeSummary(id=hl.id, title=d.name, period=hl.period_key,
+                              notice_until=hl.notice_until.isoformat()) for hl, d in rows]

@@ -48,6 +48,7 @@ MAX_VOUCHER_TTL_S = 60 * 24 * 3600
 DEFAULT_VOUCHER_TTL_S = 14 * 24 * 3600
 MAX_PAGE = paging.MAX_PAGE
 PROVIDER_KINDS = tuple(k.value for k in ProviderKind)  # as a form offers them
+REWARD_KINDS = tuple(k.value for k in RewardKind)  # a form's choices, in order
 
 REWARD_FIELDS = ("name", "description", "kind", "cost_points", "limit_per_month",
                  "limit_per_year", "min_star_level", "village_id", "holder_kinds",

@@ -15,11 +15,13 @@ import secrets
 from datetime import datetime
 
 import msgspec
-from sqlalchemy import bindparam, func, insert, select, text
+from sqlalchemy import bindparam, func, insert, or_, select, text
 from sqlalchemy.orm import Session
 
 from ledger.identity.actor import is_self_or_household
+from ledger.registry.lookup import person_names
 from ledger.registry.models import Household, Person, Village
+from ledger import paging
 from ledger.db import Database
 from ledger.errors import Conflict, InvalidInput, NotFound
 from ledger.journal import book, holds
@@ -36,7 +38,8 @@ from ledger.redemption.models import (
     RedemptionOrder,
     Voucher,
 )
-from ledger.redemption.schemas import DrawCheck, DrawRun, DrawView, DrawWinners
+from ledger.redemption.schemas import (DrawCheck, DrawReview, DrawRun, DrawView, DrawWin,
+                                       DrawWinners)
 from ledger.redemption.service import HOLD_GRACE_S, issue_voucher, periods, take_stock
 from ledger.timeutil import LOCAL_TZ, UTCDateTime, utcnow
 
@@ -161,8 +164,10 @@ def _get_draw(s: Session, draw_id: int) -> LuckyDraw:
     return d
 
 
-def create_draw(db: Database, *, town_id: int, name: str, reward_id: int, winners_count: int,
-                population_def: dict, actor_id: int | None, key: str | None) -> DrawView:
+def create_draw(db: Database, *, town_id: int | None, name: str, reward_id: int,
+                winners_count: int, population_def: dict, actor_id: int | None,
+                key: str | None) -> DrawView:
+    """A draft draw; `town_id` None: the town of the reward's provider (the admin's form)."""
     if not isinstance(name, str) or not 1 <= len(name.strip()) <= MAX_NAME_CHARS:
         raise InvalidInput(f"name must be 1..{MAX_NAME_CHARS} characters", code="invalid_name")
     if not isinstance(winners_count, int) or not 1 <= winners_count <= MAX_DRAW_WINNERS:
@@ -174,9 +179,10 @@ def create_draw(db: Database, *, town_id: int, name: str, reward_id: int, winner
 
     def work(s: Session) -> dict:
         reward = get_reward(s, reward_id)
-        if s.get(Provider, reward.provider_id).town_id != town_id:
+        town = s.get(Provider, reward.provider_id).town_id
+        if town_id is not None and town != town_id:
             raise InvalidInput("the reward's provider is in another town", code="unknown_reward")
-        d = LuckyDraw(town_id=town_id, name=name.strip(), reward_id=reward_id,
+        d = LuckyDraw(town_id=town, name=name.strip(), reward_id=reward_id,
                       winners_count=winners_count, population=pop, status=DrawStatus.DRAFT,
                       created_at=utcnow(), created_by=actor_id)
         s.add(d)
@@ -274,6 +280,42 @@ def check(db: Database, draw_id: int) -> DrawCheck:
     """`verify_draw`, for the API."""
     with db.sessions() as s:
         return msgspec.convert(verify_draw(s, draw_id), DrawCheck)
+
+
+def recent(db: Database, limit: int = 50) -> list[DrawView]:
+    """The newest draws first, at most `limit` (1..paging.MAX_PAGE)."""
+    paging.check_limit(limit)
+    with db.sessions() as s:
+        return msgspec.convert([draw_view(d) for d in s.scalars(
+            select(LuckyDraw).order_by(LuckyDraw.id.desc()).limit(limit))], list[DrawView])
+
+
+def review(db: Database, draw_id: int, *, verify: bool = False) -> DrawReview:
+    """The draw with its winners and their names; checked from the recorded seed when
+    `verify` (a draw not yet run has nothing to check)."""
+    with db.sessions() as s:
+        view = draw_winners(s, draw_id)
+        checked = verify_draw(s, draw_id) if verify and view["status"] == DrawStatus.DRAWN \
+            else None
+        names = person_names(s, [w["holder_id"] for w in view["winners"]
+                                 if w["holder_type"] == HolderType.PERSON])
+    return DrawReview(draw=msgspec.convert(view, DrawWinners), names=names,
+                      check=None if checked is None else msgspec.convert(checked, DrawCheck))
+
+
+def wins_of(s: Session, holders: list[tuple[str, int]], limit: int = 50) -> list[DrawWin]:
+    """The draws the holders won, newest first, with the voucher to collect (for /me)."""
+    if not holders:
+        return []
+    rows = s.execute(select(LuckyDrawWinner, LuckyDraw, Voucher)
+                     .join(LuckyDraw, LuckyDraw.id == LuckyDrawWinner.draw_id)
+                     .join(RedemptionOrder, RedemptionOrder.id == LuckyDrawWinner.order_id)
+                     .join(Voucher, Voucher.order_id == RedemptionOrder.id)
+                     .where(or_(*[(LuckyDrawWinner.holder_type == t)
+                                  & (LuckyDrawWinner.holder_id == i) for t, i in holders]))
+                     .order_by(LuckyDraw.id.desc()).limit(limit)).all()
+    return [DrawWin(draw=d.name, rank=w.rank, voucher_code=v.code, status=v.status,
+                    drawn_at=d.drawn_at) for w, d, v in rows]
 
 
 def draw_winners(s: Session, draw_id: int) -> dict:

@@ -3,6 +3,7 @@ drifts from its type fails at the boundary (`msgspec.convert`), not in a client.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
@@ -179,6 +180,23 @@ class DrawCheck(View):
     digest_ok: bool
     winners_ok: bool
     ok: bool
+
+
+class DrawReview(View):
+    """A draw as its admin's page shows it: the draw with its winners, each winning person's
+    name, and the check from the recorded seed when asked for (and the draw was run)."""
+    draw: DrawWinners
+    names: dict[int, str]
+    check: DrawCheck | None
+
+
+class DrawWin(View):
+    """A draw a holder won, with the prize voucher to collect."""
+    draw: str
+    rank: int
+    voucher_code: str
+    status: str
+    drawn_at: datetime | None
 
 
 class SettlementLine(View):

@@ -70,6 +70,13 @@ def household_by_plate(s: Session, plate_code: str) -> tuple[Household, Village]
     return row[0], row[1]
 
 
+def household_of_plate(db: Database, plate_code: str) -> int:
+    """The id of the household a door plate names (404 `plate_not_found`), for a form that
+    moves a person by the plate on their door."""
+    with db.sessions() as s:
+        return household_by_plate(s, plate_code[:MAX_PLATE_CODE_CHARS])[0].id
+
+
 def holder_ref(s: Session, holder_type: str, holder_id: int) -> HolderRef:
     """The village (and household) of any points holder: person, household or team."""
     if holder_type == "person":
@@ -132,16 +139,22 @@ def _page(limit: int, after_id: int | None) -> int:
     return limit
 
 
-def villages(db: Database, town_id: int | None = None) -> list[VillageView]:
-    """Every village (of a town), with its household count."""
+def villages(db: Database, town_id: int | None = None, *, counts: bool = True,
+             within: set[int] | None = None) -> list[VillageView]:
+    """Every village (of a town; of `within`, when given: say, `identity.actor.villages_of`
+    for a form's choices), by id, with its household count unless `counts` is false."""
+    if within is not None and not within:
+        return []
     with db.sessions() as s:
-        counts = dict(s.execute(select(Household.village_id, func.count())
-                                .group_by(Household.village_id)).all())
+        sizes = dict(s.execute(select(Household.village_id, func.count())
+                               .group_by(Household.village_id)).all()) if counts else {}
         q = select(Village).order_by(Village.id)
         if town_id is not None:
             q = q.where(Village.town_id == town_id)
-        return typed([village_view(v, counts.get(v.id, 0)) for v in s.scalars(q)],
-                     list[VillageView])
+        if within is not None:
+            q = q.where(Village.id.in_(sorted(within)))
+        return typed([village_view(v, sizes.get(v.id, 0) if counts else None)
+                      for v in s.scalars(q)], list[VillageView])
 
 
 def towns(db: Database) -> list[TownView]:

@@ -271,6 +271,21 @@ def find_item(s: Session, item_code: str, *, on: date, village_name: str | None,
     return hits[0], hits[0].items[item_code]
 
 
+def catalog_on(db: Database, code: str, on: date | None = None) -> S.Catalog:
+    """A catalog, parsed, in the version in force on `on` (today): what the admin's pages
+    show, edit and export."""
+    with db.sessions() as s:
+        return catalog(s, code, on=on or local_date(utcnow()))
+
+
+def catalogs_on(db: Database, on: date | None = None) -> list[S.Catalog]:
+    """Every catalog (in the order they were first loaded), each in its version in force on
+    `on` (today)."""
+    with db.sessions() as s:
+        day = on or local_date(utcnow())
+        return [catalog(s, code, on=day) for code in catalog_codes(s)]
+
+
 def catalog_list(db: Database) -> list[CatalogSummary]:
     """Every catalog at its newest version (public)."""
     with db.sessions() as s:

@@ -29,7 +29,9 @@ from ledger.errors import InvalidInput, LimitExceeded
 from ledger.registry.models import Person, Village
 from ledger.sheets import imports, tabular
 from ledger.sheets.holders import Holders, find_holder
+from ledger.sheets.schemas import AttendanceImported, ImportChecked
 from ledger.sheets.tabular import Column, RowError
+from ledger.view import typed
 from ledger.timeutil import LOCAL_TZ, utcnow
 
 COLUMNS = (
@@ -163,7 +165,8 @@ KIND = AttendanceImport()
 
 
 def import_attendance(db: Database, actor, data: bytes, *, settings: Settings,
-                      dry_run: bool = False, key: str | None = None) -> dict:
+                      dry_run: bool = False, key: str | None = None
+                      ) -> ImportChecked | AttendanceImported:
     """Check the list; record it whole (import_records, one keyed write per row) or refuse it."""
     table = tabular.read_table(data)
     if len(table.rows) > review.MAX_IMPORT_ROWS:
@@ -173,14 +176,15 @@ def import_attendance(db: Database, actor, data: bytes, *, settings: Settings,
         plan, index = imports.checked(s, KIND, table, actor)
     imports.refuse(KIND, plan)
     if dry_run:
-        return {"dry_run": True, "rows": len(plan.rows), "skipped": plan.skipped,
-                "encoding": table.encoding, "preview": imports.preview(table, index, COLUMNS)}
+        return ImportChecked(dry_run=True, rows=len(plan.rows), skipped=plan.skipped,
+                             encoding=table.encoding,
+                             preview=imports.preview(table, index, COLUMNS))
     if not plan.rows:
-        return {"imported": 0, "skipped": plan.skipped, "refused": []}
+        return AttendanceImported(imported=0, skipped=plan.skipped, refused=[])
     batch = key or imports.file_key(KIND.name, data)
     out = review.import_records(db, settings, actor_of(actor), plan.rows, batch_ref=batch[-32:])
-    return {"imported": out.imported, "skipped": plan.skipped,
-            "refused": msgspec.to_builtins(out.refused)}
+    return typed({"imported": out.imported, "skipped": plan.skipped,
+                  "refused": msgspec.to_builtins(out.refused)}, AttendanceImported)
 
 
 def export_rows(s: Session, actor, activity_id: int):

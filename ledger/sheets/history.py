@@ -336,7 +336,7 @@ KIND = HistoryImport()
 
 
 def import_history(db: Database, actor, data: bytes, *, dry_run: bool = False,
-                   key: str | None = None) -> dict:
+                   key: str | None = None) -> imports.SheetImport:
     return imports.run(db, KIND, actor, data, dry_run=dry_run, key=key,
                        check_actor=_check_admin)
 

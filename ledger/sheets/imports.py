@@ -18,7 +18,9 @@ from ledger.errors import Forbidden
 from ledger.journal import book
 from ledger.journal.models import IdempotencyRecord
 from ledger.sheets import tabular
+from ledger.sheets.schemas import ANSWERS, ImportChecked, SheetImport
 from ledger.sheets.tabular import Column, RowError, Table
+from ledger.view import typed
 
 PREVIEW_ROWS = 10
 
@@ -79,9 +81,11 @@ def refuse(kind: Kind, plan: Plan) -> None:
 
 
 def run(db: Database, kind: Kind, actor, data: bytes, *, dry_run: bool = False,
-        key: str | None = None, check_actor: Callable[[Any], None] | None = None) -> dict:
+        key: str | None = None, check_actor: Callable[[Any], None] | None = None
+        ) -> SheetImport:
     """Check a file and, unless `dry_run`, apply it whole. A check answers with the first rows
-    as read (`preview`), how many rows would be applied and how many were applied before."""
+    as read (`preview`), how many rows would be applied and how many were applied before; an
+    import, its kind's answer (`schemas.ANSWERS`; a replay converts the stored first answer)."""
     if check_actor is not None:
         check_actor(actor)
     table = tabular.read_table(data)
@@ -92,9 +96,9 @@ def run(db: Database, kind: Kind, actor, data: bytes, *, dry_run: bool = False,
             plan, index = checked(s, kind, table, actor)
         if not done:
             refuse(kind, plan)
-        return {"dry_run": True, "rows": len(plan.rows), "skipped": plan.skipped,
-                "encoding": table.encoding, "preview": preview(table, index, kind.columns),
-                "already_imported": done}
+        return ImportChecked(dry_run=True, rows=len(plan.rows), skipped=plan.skipped,
+                             encoding=table.encoding,
+                             preview=preview(table, index, kind.columns), already_imported=done)
 
     def work(s: Session) -> dict:
         if done:  # the key is taken: `write` answers with the first result, nothing checked
@@ -103,9 +107,10 @@ def run(db: Database, kind: Kind, actor, data: bytes, *, dry_run: bool = False,
         refuse(kind, plan)
         return {**kind.apply(s, plan, actor), "skipped": plan.skipped}
 
-    return book.write(db, work, key=key,
-                      request={"op": f"import_{kind.name}",
-                               "sha256": tabular.file_digest(data)}).result
+    return typed(book.write(db, work, key=key,
+                            request={"op": f"import_{kind.name}",
+                                     "sha256": tabular.file_digest(data)}).result,
+                 ANSWERS[kind.name])
 
 
 def template(kind: Kind) -> bytes:

@@ -53,3 +53,6 @@ class AttendanceImported(View):
 
 
 SheetImport = ImportChecked | HistoryImported | TeamsImported | StockImported | AttendanceImported
+# What an import of each kind (by its name) answers once applied; a check answers ImportChecked.
+ANSWERS: dict[str, type[View]] = {"history": HistoryImported, "teams": TeamsImported,
+                                  "stock": StockImported, "attendance": AttendanceImported}

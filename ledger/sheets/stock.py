@@ -93,7 +93,7 @@ KIND = StockImport()
 
 
 def import_stock(db: Database, actor, data: bytes, *, dry_run: bool = False,
-                 key: str | None = None) -> dict:
+                 key: str | None = None) -> imports.SheetImport:
     return imports.run(db, KIND, actor, data, dry_run=dry_run, key=key,
                        check_actor=lambda a: require(a, (TOWN_ADMIN,), None, "importing stock"))
 

@@ -162,7 +162,7 @@ KIND = TeamsImport()
 
 
 def import_teams(db: Database, actor, data: bytes, *, dry_run: bool = False,
-                 key: str | None = None) -> dict:
+                 key: str | None = None) -> imports.SheetImport:
     return imports.run(db, KIND, actor, data, dry_run=dry_run, key=key,
                        check_actor=lambda a: _some_admin(a))
 
