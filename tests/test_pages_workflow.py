@@ -280,9 +280,8 @@ def test_twenty_minutes_of_a_per_hour_item_explain_the_zero(db, settings):
                                recorder=Actor(51, roles=(("organizer", w.village),)),
                                context={"minutes": 20})
     assert award["steps"] == 0 and award["status"] == "posted"
-    with db.sessions() as s:
-        hint = per_hour_hint(s, {"minutes": 20, "points": _outcome(award)}, translator("zh"), 2)
-        assert hint == ("按小时计分：每满 30 分钟计 0.5 分，本次 20 分钟不足，不计分"
-                        "（服务时长照常记录）。")
-        assert per_hour_hint(s, {"minutes": 45, "points": {**_outcome(award), "steps": 1}},
-                             translator("zh"), 2) is None
+    hint = per_hour_hint(db, {"minutes": 20, "points": _outcome(award)}, translator("zh"), 2)
+    assert hint == ("按小时计分：每满 30 分钟计 0.5 分，本次 20 分钟不足，不计分"
+                    "（服务时长照常记录）。")
+    assert per_hour_hint(db, {"minutes": 45, "points": {**_outcome(award), "steps": 1}},
+                         translator("zh"), 2) is None

@@ -97,8 +97,7 @@ def checkin_scan(request: Request, token: str, db: Database, settings: Settings,
         return render(request, "checkin.html", status=exc.status, act=None, token=token,
                       result=None, error=exc_text(t, exc))
     from api.pages.workflow_views import per_hour_hint
-    with db.sessions() as s:
-        hint = per_hour_hint(s, result, t_for(request), points_scale_of(request))
+    hint = per_hour_hint(db, result, t_for(request), points_scale_of(request))
     done = render(request, "checkin.html", act=None, token=token, result=result,
                   hour_hint=hint)
     done.delete_cookie(PENDING_COOKIE, path="/c/")

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from ledger.registry.models import Person, Town, Village
 from ledger.registry.privacy import mask_id_number, mask_name
 from ledger.activities.minutes import SOURCE
+from ledger.activities.schemas import CertificateListed
 from ledger.activities.models import (
     CERTIFIED_REVIEWS,
     Activity,
@@ -254,3 +255,17 @@ def _wrap(c: canvas.Canvas, text: str, x: float, y: float, width: float, size: i
         c.drawString(x, y, line)
         y -= leading
     return y
+
+
+def of_person(db: Database, actor: Actor, *, limit: int) -> list[CertificateListed]:
+    """The actor's own certificates, newest first (at most `limit`)."""
+    if actor.person_id is None:
+        return []
+    with db.sessions() as s:
+        rows = list(s.scalars(select(Certificate).where(Certificate.person_id == actor.person_id)
+                              .order_by(Certificate.id.desc()).limit(limit)))
+    return [CertificateListed(code=c.code, period_start=c.period_start.isoformat(),
+                              period_end=c.period_end.isoformat(),
+                              minutes_total=c.minutes_total,
+                              activities_count=c.activities_count,
+                              issued_at=c.issued_at.isoformat()) for c in rows]

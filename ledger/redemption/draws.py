@@ -36,7 +36,7 @@ from ledger.redemption.models import (
     RedemptionOrder,
     Voucher,
 )
-from ledger.redemption.schemas import DrawCheck, DrawRun, DrawView, DrawWinners
+from ledger.redemption.schemas import DrawCheck, DrawRun, DrawView, DrawWin, DrawWinners
 from ledger.redemption.service import HOLD_GRACE_S, issue_voucher, periods, take_stock
 from ledger.timeutil import LOCAL_TZ, UTCDateTime, utcnow
 
@@ -309,3 +309,23 @@ def verify_draw(s: Session, draw_id: int) -> dict:
     return {"draw_id": d.id, "seed": d.seed, "population_size": len(candidates),
             "tickets_ok": tickets_ok, "digest_ok": digest_ok, "winners_ok": winners_ok,
             "ok": tickets_ok and digest_ok and winners_ok}
+
+
+WINS_SHOWN = 50  # the draws /me lists
+
+
+def wins_of(db: Database, actor) -> list[DrawWin]:  # noqa: ANN001 - an Actor
+    """The draws the actor (their person, not their household) won, newest first, with the
+    voucher to collect."""
+    if getattr(actor, "person_id", None) is None:
+        return []
+    with db.sessions() as s:
+        rows = s.execute(select(LuckyDrawWinner, LuckyDraw, Voucher)
+                         .join(LuckyDraw, LuckyDraw.id == LuckyDrawWinner.draw_id)
+                         .join(RedemptionOrder, RedemptionOrder.id == LuckyDrawWinner.order_id)
+                         .join(Voucher, Voucher.order_id == RedemptionOrder.id)
+                         .where(LuckyDrawWinner.holder_type == HolderType.PERSON,
+                                LuckyDrawWinner.holder_id == actor.person_id)
+                         .order_by(LuckyDraw.id.desc()).limit(WINS_SHOWN)).all()
+    return [DrawWin(draw=d.name, rank=w.rank, voucher_code=v.code, status=str(v.status),
+                    drawn_at=d.drawn_at) for w, d, v in rows]

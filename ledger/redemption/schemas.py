@@ -3,6 +3,7 @@ drifts from its type fails at the boundary (`msgspec.convert`), not in a client.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
@@ -202,3 +203,12 @@ class SettlementReport(View):
     total_points: Points
     total_steps: int
     total_fen: int
+
+
+class DrawWin(View):
+    """A draw a holder won, with the voucher to collect (for /me)."""
+    draw: str
+    rank: int
+    voucher_code: str
+    status: str
+    drawn_at: datetime | None
