@@ -7,7 +7,11 @@ import msgspec
 
 from ledger.db import Database
 from ledger.rules import desk
-from ledger.rules.models import AwardStatus
+
+
+# award states as the answers name them (the values of the rules' award status)
+AWAITING_CONFIRMATION, ON_NOTICE = "awaiting_confirmation", "on_notice"
+UNDER_REVIEW = ("pending_review", "claimed", "verified")
 
 
 def _get(obj, key: str):
@@ -25,14 +29,14 @@ def finding_message(db: Database, done, t, scale: int) -> str:
     item = _get(award, "item_name") or _get(done, "item_code") or ""
     status = _get(award, "status")
     steps = _get(award, "steps") or 0
-    if status == AwardStatus.AWAITING_CONFIRMATION:
+    if status == AWAITING_CONFIRMATION:
         # nothing is counted yet: the decision's base points (the item's, in points)
         steps = desk.awaiting_base_steps(db, _get(award, "award_id"), _get(award, "decision"),
                                          scale)
         return t("insp.done_confirm", item=item, p=pts(steps, scale, True))
-    if status in (AwardStatus.PENDING_REVIEW, AwardStatus.CLAIMED, AwardStatus.VERIFIED):
+    if status in UNDER_REVIEW:
         return t("insp.done_review", item=item)
-    if status == AwardStatus.ON_NOTICE:
+    if status == ON_NOTICE:
         return t("insp.done_notice", item=item, p=pts(steps, scale, True),
                  d=localtime(_get(award, "notice_until")))
     return t("insp.done_posted", item=item, p=pts(steps, scale, True))
