@@ -8,7 +8,6 @@ from datetime import date
 
 from litestar import Request, Response, get, post
 from litestar.response import Redirect, Template
-from sqlalchemy import select
 
 from api.auth import Principal
 from api.pages.common import (
@@ -21,7 +20,6 @@ from api.pages.common import (
     to_signin,
 )
 from ledger.activities import certificates
-from ledger.activities.models import Certificate
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.rules.periods import local_date
@@ -46,9 +44,7 @@ def _date(form: dict, name: str, t, errors: dict) -> date | None:
 def _page(request: Request, db: Database, p: Principal, *, status: int = 200,
           **ctx) -> Template:
     today = local_date(utcnow())
-    with db.sessions() as s:
-        mine = list(s.scalars(select(Certificate).where(Certificate.person_id == p.person_id)
-                              .order_by(Certificate.id.desc()).limit(CERTS_SHOWN)))
+    mine = certificates.of_person(db, p, limit=CERTS_SHOWN)
     values = ctx.pop("values", None) or {"start": date(today.year, 1, 1).isoformat(),
                                          "end": today.isoformat()}
     return render(request, "certs/certs.html", status=status, certs=mine, values=values, **ctx)

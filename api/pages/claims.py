@@ -25,13 +25,14 @@ from api.pages.common import (
     to_signin,
 )
 from api.pages.household import MAX_UPLOAD_BYTES
-from api.pages.views import item_points_text
-from api.pages.workflow_views import claims, evidence_field, holders_of
+from api.pages.views import offered_option
+from api.pages.workflow_views import evidence_field
 from ledger.activities.inspections import MAX_NOTE_CHARS, store_photo
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.errors import DomainError
-from ledger.registry import lookup
+from ledger.redemption import answers
+from ledger.rules import desk, offers
 from ledger.rules import service as rules
 from ledger.rules import workflow as wf
 from ledger.timeutil import utcnow
@@ -43,25 +44,13 @@ CLAIM_FIELDS = {"item*": "item_code", "rule_item*": "item_code", "points*": "poi
 WITHDRAWABLE = ("claimed", "verified")
 
 
-def _options(s, t, p: Principal) -> list[tuple[str, str]]:
-    """Exactly the items the engine accepts as this resident's claim, for themself or their
-    household (rules.service.offered_items: the engine's own check)."""
-    _, village = lookup.person_with_village(s, p.person_id)
-    seen: dict[str, str] = {}
-    for subject in ("person", "household"):
-        for c, it in rules.offered_items(s, p, channel="claim", subject=subject,
-                                         villages={village.id: village.name}):
-            seen.setdefault(it.code, f"{it.code} {it.name}（{item_points_text(c, it, t, sign=True)}）")
-    return [("", t("admin.choose")), *seen.items()]
-
-
 def _page(request: Request, db: Database, p: Principal, *, status: int = 200,
           **ctx) -> Template:
     t = t_for(request)
-    with db.sessions() as s:
-        holders = holders_of(s, p.person_id)
-        mine = claims(s, holders)
-        options = _options(s, t, p)
+    holders, mine = desk.claims_of(db, p)
+    # exactly the items the engine accepts as this resident's claim (rules/offers.py)
+    options = [("", t("admin.choose")), *(offered_option(o, t)
+                                          for o in offers.claim_offers(db, p))]
     holder_options = [("person", t("claim.for_me"))]
     if any(h == "household" for h, _ in holders):
         holder_options.append(("household", t("claim.for_household")))
@@ -105,8 +94,7 @@ def claim_send(request: Request, db: Database, settings: Settings,
         except ValueError:
             errors["points"] = t("err.not_number")
     key = checked_form_key(form, p, "claim", t, errors)
-    with db.sessions() as s:
-        holders = dict(holders_of(s, p.person_id))
+    holders = dict(answers.holders_of(db, p))  # the person and their household
     holder_type = form.get("holder") if form.get("holder") in holders else "person"
     if not errors:
         try:

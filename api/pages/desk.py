@@ -22,12 +22,12 @@ from api.pages.common import (
     t_for,
 )
 from api.pages.notices import reason_field
-from api.pages.workflow_views import desk
 from ledger.activities.inspections import photo_dir
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.errors import NotFound
 from ledger.identity.actor import ACTIONS
+from ledger.rules import desk
 from ledger.rules import workflow as wf
 
 DESK_ROLES = ACTIONS["award.confirm"]
@@ -40,9 +40,7 @@ def _desk(request: Request, db: Database, p: Principal, *, status: int = 200,
           **ctx) -> Template:
     if ctx.get("errors"):  # the desk has many small forms: say it at the top
         ctx["errors"] = {"_form": "；".join(ctx["errors"].values())}
-    with db.sessions() as s:
-        d = desk(s, p)
-    return render(request, "desk/desk.html", status=status, d=d, **ctx)
+    return render(request, "desk/desk.html", status=status, d=desk.desk(db, p), **ctx)
 
 
 @get("/review", name="review_desk", guards=[page_role(*DESK_ROLES)], sync_to_thread=True)

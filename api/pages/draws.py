@@ -28,7 +28,6 @@ from ledger.registry.lookup import villages
 
 DRAWS_SHOWN = 50
 REWARDS_OFFERED = 100
-my_wins = draws.wins_of  # /me's list of wins (api/pages/workflow_views): the domain's
 DRAW_FIELDS = {"invalid_name": "name", "invalid_winners_count": "winners_count",
                "unknown_reward": "reward_id", "invalid_population": "village_id",
                "invalid_seed": "seed"}

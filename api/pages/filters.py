@@ -11,6 +11,7 @@ import qrcode.image.svg
 from jinja2 import Environment
 from markupsafe import Markup
 
+from ledger.registry.privacy import mask_given_name
 from ledger.timeutil import LOCAL_TZ
 from ledger.units import points_text
 
@@ -30,10 +31,7 @@ def localtime(value: datetime | str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
 
 def mask_name(name: str | None) -> str:
     """A household or person shown in public: the family name and a mask (张**)."""
-    name = (name or "").strip()
-    if not name:
-        return "**"
-    return name[0] + "*" * max(1, min(len(name) - 1, 2))
+    return mask_given_name(name)
 
 
 def signed(n: int | None) -> str:

@@ -10,7 +10,6 @@ from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.response import Redirect, Template
-from sqlalchemy import select
 
 from api.auth import Principal
 from api.pages import pagecache
@@ -23,20 +22,16 @@ from api.pages.common import (
     render,
     t_for,
 )
-from api.pages.views import household_public, item_points_text, village_ranking
-from api.pages.workflow_views import evidence_field, finding_message, plate_workflow
+from api.pages.views import offered_option
+from api.pages.workflow_views import evidence_field, finding_message
 from ledger.activities import inspections
 from ledger.activities.awards import inspection_channel
 from ledger.config import Settings
 from ledger.db import Database
-from ledger.errors import DomainError, NotFound
-from ledger.identity.actor import ACTIONS, may
+from ledger.errors import DomainError
+from ledger.identity.actor import ACTIONS
 from ledger.recognition import freshness
-from ledger.registry.models import Person, Town, Village
-from ledger.rules import service as rules
-from ledger.rules import standing as standing_states
-from ledger.rules.thresholds import standing
-from ledger.rules.store import scale_in_force
+from ledger.recognition import public
 
 INSPECTORS = ACTIONS["household.inspect"]
 MAX_UPLOAD_BYTES = 9 * 1024 * 1024
@@ -48,26 +43,13 @@ FINDING_FIELDS = {"item*": "item_code", "rule_item*": "item_code", "note*": "not
 def _page(request: Request, db: Database, plate_code: str, p: Principal | None, *,
           status: int = 200, **ctx) -> Template:
     t = t_for(request)
-    with db.sessions() as s:
-        hh = inspections.household_by_plate(db, plate_code)
-        inspector = may(p, "household.inspect", hh.village_id)
-        # states of standing: read once, for the stars and for the public block
-        states = None if inspector else standing_states.refresh(s, "household", hh.id)
-        house = household_public(s, hh, t, standing=states)
-        # exactly what the engine accepts from this person for this household
-        items = rules.offered_items(
-            s, p, channel=inspection_channel(p.roles),
-            subject="household", villages={house["village_id"]: house["village"]},
-        ) if inspector else []
-        wf_ctx = plate_workflow(s, hh.id, p)
-        held = (standing(s, "household", hh.id) if inspector  # the whole standing
-                else {"states": [x.as_dict() for x in states.states]})  # what the block shows
-        scale = scale_in_force(s)
-    options = [(it.code, f"{it.code} {it.name}（{item_points_text(c, it, t, sign=True)}）")
-               for c, it in items]
-    return render(request, "household.html", status=status, house=house, plate=plate_code,
-                  item_options=[("", t("admin.choose")), *options], standing=held,
-                  public=not inspector, scale=scale, **wf_ctx, **ctx)
+    plate = public.door_plate(db, plate_code, p,
+                              channel=inspection_channel(p.roles) if p else "inspector")
+    options = [offered_option(o, t) for o in plate.offered]
+    return render(request, "household.html", status=status, house=plate.house,
+                  plate=plate_code, item_options=[("", t("admin.choose")), *options],
+                  standing=plate.standing, public=not plate.inspector, scale=plate.scale,
+                  notices=plate.workflow.notices, deductions=plate.workflow.deductions, **ctx)
 
 
 @get("/h/{plate_code:str}", name="household", sync_to_thread=True)
@@ -105,8 +87,7 @@ def household_inspect(request: Request, plate_code: str, db: Database, settings:
             done = inspections.record(db, settings, principal, inspections.Finding(
                 plate_code, form["item_code"], form.get("note", ""), points,
                 form.get("level") or None, raw), key=key)
-            with db.sessions() as s:
-                outcome = finding_message(s, done, t, points_scale_of(request))
+            outcome = finding_message(db, done, t, points_scale_of(request))
             return _page(request, db, plate_code, principal, done=done, outcome=outcome)
         except DomainError as exc:
             errors = field_errors(exc, t, FINDING_FIELDS)
@@ -118,20 +99,6 @@ def household_inspect(request: Request, plate_code: str, db: Database, settings:
 def inspect_scan(request: Request) -> Template | Redirect:
     return render(request, "scan.html", accept="h", heading=t_for(request)("insp.scan"),
                   desk_link=True)
-
-
-MAX_TOWNS_LISTED = 200  # the town select on /rank
-
-
-def _viewer_town(s, p: Principal | None) -> int | None:
-    """The town of the village the viewer works in or lives in; None for a visitor or a
-    town-wide role (they choose)."""
-    village = next((v for _, v in (p.roles if p else ()) if v is not None), None)
-    if village is None and p is not None and p.person_id is not None:
-        village = s.scalar(select(Person.village_id).where(Person.id == p.person_id))
-    if village is None:
-        return None
-    return s.scalar(select(Village.town_id).where(Village.id == village))
 
 
 @get("/rank", name="rank", sync_to_thread=True)
@@ -147,20 +114,13 @@ def rank(request: Request, db: Database, maybe_principal: Principal | None,
 def _rank(request: Request, db: Database, maybe_principal: Principal | None,
           town_id: int | None) -> Template:
     t = t_for(request)
-    with db.sessions() as s:
-        towns = s.execute(select(Town.id, Town.name).order_by(Town.id)
-                          .limit(MAX_TOWNS_LISTED)).all()
-        known = {tid for tid, _ in towns}
-        if town_id is not None and town_id not in known:
-            raise NotFound(f"town {town_id} does not exist", code="town_not_found")
-        town = town_id or _viewer_town(s, maybe_principal) or (towns[0][0] if towns else 0)
-        ranking = village_ranking(s, town)
-    town_name = dict(towns).get(town, "")
-    texts = {float(r["average_points"]): r["average_text"] for r in ranking["villages"]}
-    chart = bar_chart([(r["village"], float(r["average_points"])) for r in ranking["villages"]],
+    page = public.rank_page(db, maybe_principal, town_id)
+    ranking = page.ranking
+    texts = {float(r.average_points): r.average_text for r in ranking.villages}
+    chart = bar_chart([(r.village, float(r.average_points)) for r in ranking.villages],
                       title=t("rank.chart"), fmt=lambda v: texts.get(v, str(v)))
-    return render(request, "rank.html", ranking=ranking, chart=chart, towns=towns,
-                  town_id=town, town_name=town_name, scale=ranking["scale"])
+    return render(request, "rank.html", ranking=ranking, chart=chart, towns=page.towns,
+                  town_id=page.town_id, town_name=page.town_name, scale=ranking.scale)
 
 
 handlers = [household, household_inspect, inspect_scan, rank]

@@ -17,13 +17,10 @@ from api.pages.common import (
     render,
     t_for,
 )
-from ledger.registry.lookup import village_names
-from api.pages.workflow_views import appealable, holders_of
 from ledger.db import Database
 from ledger.errors import NotFound
-from ledger.rules import explain
+from ledger.rules import desk
 from ledger.rules import workflow as wf
-from ledger.timeutil import utcnow
 
 MAX_REASON_CHARS = wf.MAX_REASON_CHARS
 
@@ -43,28 +40,16 @@ def reason_field(form: dict, t, errors: dict, name: str = "reason") -> str:
 
 def _board(request: Request, db: Database, village_id: int, *, status: int = 200,
            **ctx) -> Template:
-    with db.sessions() as s:
-        names = village_names(s)
-        if village_id not in names:
-            raise NotFound(f"village {village_id} does not exist", code="village_not_found")
-        rows = explain.village_notices(s, village_id, utcnow())
+    board = desk.notice_board(db, village_id)
     return render(request, "notices/board.html", status=status, village_id=village_id,
-                  village=names[village_id], rows=rows, **ctx)
+                  village=board.village, rows=board.rows, **ctx)
 
 
 @get("/notices", name="notice_villages", sync_to_thread=True)
 def notice_villages(request: Request, db: Database) -> Template:
-    from sqlalchemy import func, select
-
-    from api.pages.workflow_views import NOTICE_STATES
-    from ledger.rules.models import AwardRecord
-    with db.sessions() as s:
-        names = village_names(s)
-        counts = dict(s.execute(select(AwardRecord.village_id, func.count())
-                                .where(AwardRecord.status.in_(NOTICE_STATES))
-                                .group_by(AwardRecord.village_id)).all())
     return render(request, "notices/villages.html",
-                  villages=[(v, n, counts.get(v, 0)) for v, n in names.items()])
+                  villages=[(v.village_id, v.village, v.on_notice)
+                            for v in desk.notice_villages(db)])
 
 
 @get("/notices/{village_id:int}", name="notice_board", sync_to_thread=True)
@@ -96,8 +81,7 @@ def notice_object(request: Request, village_id: int, award_id: int, db: Database
 
 def _appeal_page(request: Request, db: Database, p: Principal, award_id: int, *,
                  status: int = 200, **ctx) -> Template:
-    with db.sessions() as s:
-        row = appealable(s, award_id, holders_of(s, p.person_id), utcnow())
+    row = desk.appealable(db, p, award_id)
     if row is None:
         raise NotFound("no deduction of yours open for appeal", code="award_not_found")
     return render(request, "notices/appeal.html", status=status, row=row, **ctx)

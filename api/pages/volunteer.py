@@ -7,7 +7,6 @@ from litestar import Request, get, post
 from litestar.response import Redirect, Template
 
 from api.auth import Principal
-from api.pages import stars as star_info
 from api.pages.common import (
     FormData,
     checked_form_key,
@@ -19,18 +18,21 @@ from api.pages.common import (
     t_for,
     to_signin,
 )
-from api.pages.views import history
-from ledger.journal.queries import available_points
-from api.pages.workflow_views import me_workflow
+from api.pages.views import HISTORY_PAGE, history
+from ledger.activities.minutes import service_of
 from ledger.config import Settings
 from ledger.db import Database
-from ledger.journal.models import HolderType, Unit
-from ledger.redemption import catalog
+from ledger.journal.queries import available_points_for, holder_statement
+from ledger.recognition.stars import volunteer_progress
+from ledger.redemption import answers
 from ledger.redemption import service as redemption
+from ledger.redemption.draws import wins_for
 from ledger.redemption.vouchers import voucher_url
-from ledger.timeutil import utcnow
+from ledger.rules import coins, desk, thresholds
+from ledger.rules import levels as level_info
 
-PERSON = HolderType.PERSON
+PERSON = "person"  # the holder type of a person's accounts
+MINUTES = "minutes"  # the unit of service minutes
 REWARDS_SHOWN = 100
 ORDERS_SHOWN = 20
 REDEEM_FIELDS = {"out_of_stock": "quantity", "quantity*": "quantity", "limit*": "quantity",
@@ -46,44 +48,29 @@ def me(request: Request, db: Database, maybe_principal: Principal | None,
     if p.person_id is None:  # a staff account: no points of its own; its work is elsewhere
         return render(request, "me.html", person=None, home=home_of(p))
     t = t_for(request)
-    from ledger.activities.minutes import person_minutes
-    with db.sessions() as s:
-        balance = available_points(s, PERSON, p.person_id)
-        minutes = person_minutes(s, p.person_id)
-        entries = history(s, PERSON, p.person_id, t, before_seq=before)
-        hours = history(s, PERSON, p.person_id, t, unit=Unit.MINUTES) if before is None else None
-        stars = star_info.volunteer(s, p.person_id, minutes["certified_minutes"])
-        orders = redemption.list_orders(s, [(PERSON, p.person_id)], limit=ORDERS_SHOWN)
-        more = me_workflow(s, p.person_id, utcnow())
-        from ledger.rules.thresholds import standing  # the standing block (schemes)
-        held = standing(s, PERSON, p.person_id)
-    from ledger.rules import coins, levels as level_info  # the levels block (schemes)
-    with db.transaction() as s:  # a move of level seen here is recorded in the history
-        levels = level_info.summary(s, PERSON, p.person_id)
-        currencies = coins.summary(s, PERSON, p.person_id)
-    return render(request, "me.html", person=p.person_id, balance=balance, minutes=minutes,
-                  entries=entries, hours=hours, stars=stars, orders=orders.items,
-                  standing=held, levels=levels, currencies=currencies, public=False, **more)
-
-
-def _rewards_for(s, person_id: int | None) -> list[dict]:  # noqa: ANN001 - Session
-    """The rewards on offer where the person lives (their town's shops); all, signed out."""
-    from ledger.registry.models import Person, Village
-    town = None
-    if person_id is not None:
-        person = s.get(Person, person_id)
-        village = s.get(Village, person.village_id) if person else None
-        town = village.town_id if village else None
-    return catalog.list_rewards(s, town_id=town, limit=REWARDS_SHOWN).items
+    pid = p.person_id
+    entries = history(holder_statement(db, PERSON, pid, limit=HISTORY_PAGE, before_seq=before), t)
+    hours = (history(holder_statement(db, PERSON, pid, limit=HISTORY_PAGE, unit=MINUTES), t)
+             if before is None else None)
+    more = desk.resident(db, p)
+    return render(request, "me.html", person=pid, balance=available_points_for(db, PERSON, pid),
+                  minutes=service_of(db, pid), entries=entries, hours=hours,
+                  stars=volunteer_progress(db, pid),
+                  orders=answers.own_orders(db, p, limit=ORDERS_SHOWN),
+                  standing=thresholds.standing_for(db, p, PERSON, pid),  # the standing block
+                  # the levels block; a move of level seen here is recorded in the history
+                  levels=level_info.summary_for(db, p, PERSON, pid),
+                  currencies=coins.summary_for(db, p, PERSON, pid), public=False,
+                  notices=more.notices, deductions=more.deductions, claims=more.claims,
+                  wins=wins_for(db, p))
 
 
 @get("/rewards", name="rewards", sync_to_thread=True)
 def rewards(request: Request, db: Database, maybe_principal: Principal | None) -> Template:
-    person = maybe_principal.person_id if maybe_principal else None
-    with db.sessions() as s:
-        items = _rewards_for(s, person)
-        balance = available_points(s, PERSON, person) if person else None
-    return render(request, "rewards.html", rewards=items, balance=balance)
+    p = maybe_principal
+    person = p.person_id if p else None
+    return render(request, "rewards.html", rewards=answers.rewards_near(db, p, limit=REWARDS_SHOWN),
+                  balance=available_points_for(db, PERSON, person) if person else None)
 
 
 @post("/rewards/{reward_id:int}/redeem", name="redeem", sync_to_thread=True)
@@ -105,10 +92,9 @@ def redeem(request: Request, reward_id: int, db: Database, maybe_principal: Prin
                                       holder_id=p.person_id, quantity=quantity,
                                       actor_id=p.user_id, key=key)
             return Redirect(path=f"/me/vouchers/{order.voucher.code}", status_code=303)
-    with db.sessions() as s:
-        items = _rewards_for(s, p.person_id)
-        balance = available_points(s, PERSON, p.person_id) if p.person_id else None
-    return render(request, "rewards.html", status=422, rewards=items, balance=balance,
+    balance = available_points_for(db, PERSON, p.person_id) if p.person_id else None
+    return render(request, "rewards.html", status=422,
+                  rewards=answers.rewards_near(db, p, limit=REWARDS_SHOWN), balance=balance,
                   failed=reward_id, errors=errors, values=form)
 
 
@@ -118,13 +104,9 @@ def my_voucher(request: Request, code: str, db: Database, settings: Settings,
     p = maybe_principal
     if p is None:
         return to_signin(request)
-    holders = [(PERSON, p.person_id)] if p.person_id else []
-    with db.sessions() as s:
-        canonical = redemption.holder_voucher_code(s, code, holders)
-        order = next(o for o in redemption.list_orders(s, holders, limit=200).items
-                     if o.voucher.code == canonical)
+    order = answers.own_voucher(db, p, code)
     return render(request, "voucher.html", order=order,
-                  url=voucher_url(settings.public_base_url, canonical))
+                  url=voucher_url(settings.public_base_url, order.voucher.code))
 
 
 @post("/me/orders/{order_id:int}/cancel", name="cancel_order", sync_to_thread=True)

@@ -22,23 +22,23 @@ from reportlab.pdfgen import canvas
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ledger.registry.models import Person, Town, Village
-from ledger.registry.privacy import mask_id_number, mask_name
 from ledger.activities.minutes import SOURCE
-from ledger.activities.schemas import CertificateCheck, CertificateView
 from ledger.activities.models import (
     CERTIFIED_REVIEWS,
     Activity,
     Attendance,
     Certificate,
 )
-from ledger.identity.actor import Actor, may
+from ledger.activities.schemas import CertificateCheck, CertificateListed, CertificateView
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.errors import Forbidden, InvalidInput, NotFound
+from ledger.identity.actor import Actor, may
 from ledger.journal import book
 from ledger.journal.models import Account, HolderType, JournalEntry, Posting, Purpose, Unit
 from ledger.journal.posting import canonical_json
+from ledger.registry.models import Person, Town, Village
+from ledger.registry.privacy import mask_id_number, mask_name
 from ledger.sheets.fonts import PDF_FONT, pdf_font
 from ledger.timeutil import LOCAL_TZ, utcnow
 from ledger.view import typed
@@ -257,3 +257,17 @@ def _wrap(c: canvas.Canvas, text: str, x: float, y: float, width: float, size: i
         c.drawString(x, y, line)
         y -= leading
     return y
+
+
+def of_person(db: Database, actor: Actor, *, limit: int) -> list[CertificateListed]:
+    """The actor's own certificates, newest first (at most `limit`)."""
+    if actor.person_id is None:
+        return []
+    with db.sessions() as s:
+        rows = list(s.scalars(select(Certificate).where(Certificate.person_id == actor.person_id)
+                              .order_by(Certificate.id.desc()).limit(limit)))
+    return [CertificateListed(code=c.code, period_start=c.period_start.isoformat(),
+                              period_end=c.period_end.isoformat(),
+                              minutes_total=c.minutes_total,
+                              activities_count=c.activities_count,
+                              issued_at=c.issued_at.isoformat()) for c in rows]

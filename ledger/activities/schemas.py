@@ -237,3 +237,13 @@ class PlateSummary(View):
     head: str
     address: str
     recent: list[InspectionView]
+
+
+class CertificateListed(View):
+    """One of a person's certificates as their list shows it (the whole one: `load`)."""
+    code: str
+    period_start: str
+    period_end: str
+    minutes_total: int
+    activities_count: int
+    issued_at: str

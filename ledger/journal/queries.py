@@ -107,3 +107,20 @@ def budgets(db: Database, within: set[int] | None = None) -> list[BudgetView]:
         rows = village_budgets(s)
     return typed([b for b in rows if within is None or b["village_id"] in within],
                  list[BudgetView])
+def available_points_for(db: Database, holder_type: str, holder_id: int) -> int:
+    """`available_points` in its own session."""
+    with db.sessions() as s:
+        return available_points(s, holder_type, holder_id)
+
+
+def holder_statement(db: Database, holder_type: str, holder_id: int, *, limit: int,
+                     before_seq: int | None = None, unit: str = Unit.POINTS
+                     ) -> Statement | None:
+    """A page of the holder's spendable account in `unit` (`statement_page`), newest first;
+    None before the account's first posting."""
+    with db.sessions() as s:
+        acct = points_account(s, holder_type, holder_id, unit)
+        if acct is None:
+            return None
+        page = statement(s, acct.id, limit=limit, before_seq=before_seq)
+    return typed({**page, "next_cursor": paging.cursor_of(page["next_before_seq"])}, Statement)

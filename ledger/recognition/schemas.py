@@ -6,11 +6,13 @@ is there, null or not."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
 from msgspec import UNSET, UnsetType
 
+from ledger.rules.schemas import OfferedItem, PlateWorkflow
 from ledger.view import View
 
 # Points as people read them (ledger.units.points_of): an integer, or a number for half points
@@ -193,3 +195,86 @@ class NoticeSummary(View):
     title: str
     period: str
     notice_until: str
+# ---- the civility score in public (ledger/recognition/public.py); amounts in steps ----------
+
+class PlateEntry(View):
+    """One counted amount on the door plate: its item's name (else the entry's memo; None:
+    the page names its kind), date and amount — never notes, photos or people."""
+    title: str | None
+    kind: str
+    at: datetime
+    amount: int
+
+
+class PlateItem(View):
+    """The year's amounts of one item (or kind), summed."""
+    title: str | None
+    kind: str
+    times: int
+    amount: int
+
+
+class PlateStars(View):
+    """The household's stars held, and the current period's veto item if one caps them."""
+    stars: int
+    capped_by: str | None
+
+
+class PublicHouse(View):
+    """What a door plate shows anyone: village, masked name, the year's civility score, its
+    latest entries and their sums by item, the stars."""
+    household_id: int
+    village_id: int
+    village: str
+    name: str
+    score: int
+    year: int
+    entries: list[PlateEntry]
+    by_item: list[PlateItem]
+    stars: PlateStars
+
+
+class RankedVillage(View):
+    village_id: int
+    village: str
+    households: int
+    total: int  # the households' scores summed, in steps
+    average_points: Points
+    average_text: str
+
+
+class VillageRanking(View):
+    """One town's villages by the year's average household civility score."""
+    town_id: int
+    villages: list[RankedVillage]
+    since: datetime
+    year: int
+    scale: int
+
+
+class RankPage(View):
+    """The ranking page: the towns to choose from (id, name), the one shown, its ranking."""
+    towns: list[tuple[int, str]]
+    town_id: int
+    town_name: str
+    ranking: VillageRanking
+
+
+class DoorPlate(View):
+    """The door-plate page: the public block; for an inspector of its village (`inspector`)
+    the items they may record here and the whole standing, else the states the public block
+    shows; the household's workflow (rules/desk.plate); the points scale in force."""
+    house: PublicHouse
+    inspector: bool
+    offered: list[OfferedItem]
+    workflow: PlateWorkflow
+    standing: dict[str, Any]
+    scale: int
+
+
+class VolunteerStars(View):
+    """A volunteer's stars held, and (below the top) the next level and the certified hours
+    still needed for it, rounded up."""
+    stars: int
+    next_stars: int | None
+    hours_to_next: int | None

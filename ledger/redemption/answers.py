@@ -169,3 +169,34 @@ def at_counter(db: Database, code: str, clerk_user_id: int) -> CounterView:
     """What the counter sees after scanning a voucher, before handing anything over."""
     with db.sessions() as s:
         return service.voucher_for_clerk(s, code, clerk_user_id)
+
+
+# ---- a resident's own (api/pages/volunteer.py: /me, /rewards, /me/vouchers) -----------------
+
+def rewards_near(db: Database, actor: Actor | None, *, limit: int) -> list[RewardView]:
+    """The rewards on offer where the actor lives (their town's shops); all of them for a
+    visitor or an account without a person."""
+    from ledger.registry.lookup import person_with_village
+    with db.sessions() as s:
+        town = None
+        if actor is not None and actor.person_id is not None:
+            town = person_with_village(s, actor.person_id)[1].town_id
+        return catalog.list_rewards(s, town_id=town, limit=limit).items
+
+
+def own_orders(db: Database, actor: Actor, *, limit: int) -> list[OrderView]:
+    """The actor's own orders (not their household's), newest first: /me's list."""
+    if actor.person_id is None:
+        return []
+    with db.sessions() as s:
+        return service.list_orders(s, [("person", actor.person_id)], limit=limit).items
+
+
+def own_voucher(db: Database, actor: Actor, code: str) -> OrderView:
+    """The order of one of the actor's own vouchers (by its code, as printed or typed)."""
+    holders = [("person", actor.person_id)] if actor.person_id is not None else []
+    with db.sessions() as s:
+        v = service.voucher_by_code(s, service.holder_voucher_code(s, code, holders))
+        order = s.get(RedemptionOrder, v.order_id)
+        return msgspec.convert(service.order_view(order, v, s.get(Reward, order.reward_id)),
+                               OrderView)

@@ -351,3 +351,15 @@ def verify_draw(s: Session, draw_id: int) -> dict:
     return {"draw_id": d.id, "seed": d.seed, "population_size": len(candidates),
             "tickets_ok": tickets_ok, "digest_ok": digest_ok, "winners_ok": winners_ok,
             "ok": tickets_ok and digest_ok and winners_ok}
+
+
+WINS_SHOWN = 50  # the draws /me lists
+
+
+def wins_for(db: Database, actor) -> list[DrawWin]:  # noqa: ANN001 - an Actor
+    """The draws the actor (their person, not their household) won, newest first, with the
+    voucher to collect: /me's list (`wins_of` in its own session)."""
+    if getattr(actor, "person_id", None) is None:
+        return []
+    with db.sessions() as s:
+        return wins_of(s, [(HolderType.PERSON, actor.person_id)], WINS_SHOWN)

@@ -239,3 +239,4 @@ class SettlementReport(View):
     total_points: Points
     total_steps: int
     total_fen: int
+

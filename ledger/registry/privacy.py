@@ -90,5 +90,14 @@ def mask_name(name: str | None) -> str:
     return name[0] + "*" * (len(name) - 2) + name[-1]
 
 
+def mask_given_name(name: str | None) -> str:
+    """A household or person shown on a public page (the door plate): the family name and a
+    mask of one or two characters (张大明 → 张**, 张明 → 张*)."""
+    name = (name or "").strip()
+    if not name:
+        return "**"
+    return name[0] + "*" * max(1, min(len(name) - 1, 2))
+
+
 def sees_phone(actor, village_id: int) -> bool:
     return actor is not None and may(actor, PHONE_ROLES, village_id)

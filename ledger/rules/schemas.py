@@ -4,10 +4,14 @@ from its type fails at the boundary (`msgspec.convert`), not in a client.
 Amounts: `*_steps` are the ledger's integers, `points` the same at the catalog's scale
 (`ledger.units.points_of`: whole numbers stay whole, half points are x.5). What a catalog
 writes freely (an item's spec, a decision's inputs, caps and sanction, a state's terms) stays
-an object here: its shape is the catalog's (docs/rules.md), not the API's."""
+an object here: its shape is the catalog's (docs/rules.md), not the API's.
+
+Over 400 lines: every answer of the rules (the API's and the workflow pages') in one place,
+one small type each."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -376,3 +380,105 @@ class TimeBankExchanged(View):
 
 class NoticesPosted(View):
     posted: int
+
+
+# ---- the workflow as the pages list it (ledger/rules/desk.py); amounts in steps ------------
+
+class WorkflowRow(View):
+    """An award record as the workflow pages list it: on notice, a claim, a deduction, a step
+    on the reviewer's desk."""
+    award_id: int
+    item_name: str
+    item: str
+    steps: int
+    status: str
+    holder_type: str
+    holder_id: int
+    village_id: int | None
+    notice_until: datetime | None
+    occurred_at: datetime | None
+    created_at: datetime | None
+    posted_at: datetime | None
+    channel: str
+    note: str | None
+    evidence: Obj
+    recorder_id: int | None
+
+
+class DeductionRow(WorkflowRow, kw_only=True):
+    """A posted (or reversed) deduction with its appeal: `appeal_until` while one may still
+    appeal, `appeal` once appealed."""
+    appeal: AppealView | None
+    appeal_until: datetime | None
+
+
+class DeskRow(WorkflowRow, kw_only=True):
+    """A step waiting on the reviewer's desk, with the names staff see; an objected record
+    carries its open objections' `reasons`, an appeal its id, reason and time."""
+    holder_name: str
+    recorder_name: str
+    reasons: list[str] = []
+    appeal_id: int | None = None
+    reason: str | None = None
+    appeal_at: datetime | None = None
+
+
+class Desk(View):
+    """What waits for one reviewer, by step, in the villages they serve (`count`: all of it)."""
+    confirmations: list[DeskRow]
+    claims: list[DeskRow]
+    approvals: list[DeskRow]
+    objections: list[DeskRow]
+    appeals: list[DeskRow]
+    count: int
+
+
+class PlateWorkflow(View):
+    """What a door plate adds: amounts on notice (public), and the household's deductions
+    with their appeals for a signed-in member (else empty)."""
+    notices: list[WorkflowRow]
+    deductions: list[DeductionRow]
+
+
+class VillageNotices(View):
+    village_id: int
+    village: str
+    on_notice: int
+
+
+class NoticeBoard(View):
+    """A village's notice board (公示): what is on notice there now."""
+    village_id: int
+    village: str
+    rows: list[NoticeView]
+
+
+class TownAttention(View):
+    """The town admin's day: notices ending within a day, notices over but not posted
+    (`overdue`: the periodic job is not running), steps on the desk, village budgets below
+    the flag, villages with nothing recorded nor planned this month, and counts on notice."""
+    ending: list[WorkflowRow]
+    overdue: int
+    waiting: Desk
+    low_budgets: list[Obj]
+    quiet: list[tuple[int, str]]
+    on_notice: dict[int, int]
+    names: dict[int, str]
+
+
+class ResidentWorkflow(View):
+    """What /me adds: amounts on notice for the person and their household, deductions with
+    their appeals, and the person's own claims."""
+    notices: list[WorkflowRow]
+    deductions: list[DeductionRow]
+    claims: list[WorkflowRow]
+
+
+class OfferedItem(View):
+    """An item a form offers (rules/offers.py): what it is worth, in points at its catalog's
+    scale — a fixed amount, a range the recorder picks within, or one amount per level."""
+    code: str
+    name: str
+    points: Points
+    range: tuple[Points, Points] | None
+    levels: list[tuple[str, Points]]

@@ -1,0 +1,185 @@
+"""The civility score in public (its one definition: scores.py): a household's door-plate
+block and page, and one town's village ranking. Each answer opens its own session and is typed
+(schemas.py); amounts stay in steps, the pages show them through `pts`."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, aliased
+
+from ledger.db import Database
+from ledger.errors import NotFound
+from ledger.identity.actor import Actor, may
+from ledger.journal.accounts import holder_accounts
+from ledger.journal.models import HolderType, JournalEntry, Posting, Purpose, Unit
+from ledger.recognition import rollups, scores
+from ledger.recognition.schemas import (DoorPlate, PlateEntry, PlateItem, PlateStars, PublicHouse,
+                                        RankedVillage, RankPage, VillageRanking)
+from ledger.recognition.stars import household_plate
+from ledger.registry.lookup import household_by_plate
+from ledger.registry.models import Household, Person, Town, Village
+from ledger.registry.privacy import mask_given_name
+from ledger.rules.periods import deed_time, local_date, local_midnight
+from ledger.rules.store import scale_in_force
+from ledger.timeutil import utcnow
+from ledger.units import mean_points, mean_points_text
+
+PUBLIC_ENTRIES = 10  # the latest counted amounts a door plate lists
+MAX_TOWNS_LISTED = 200  # the town select on the ranking page
+
+
+def this_year() -> int:
+    """The current year in the town's time zone."""
+    return local_date(utcnow()).year
+
+
+def year_start_utc(year: int | None = None) -> datetime:
+    """1 January (of `year`, default this one), 00:00 in the town's time zone, as an instant."""
+    return local_midnight(date(year or this_year(), 1, 1))
+
+
+def _counted(s: Session, household_id: int, lo: datetime, hi: datetime):
+    """(amount, at, item name or memo, kind) of the household's postings that count in the
+    score (`scores.counts_in_score`) with their deed in [lo, hi), newest first: its own
+    points and its members' deeds counted for it (ledger/rules/wallets.py)."""
+    accts = [a.id for a in holder_accounts(s, HolderType.HOUSEHOLD, household_id)
+             if a.unit == Unit.POINTS and a.purpose in (Purpose.POINTS, Purpose.SCORE)]
+    if not accts:
+        return
+    r = aliased(JournalEntry)
+    rows = s.execute(select(Posting.amount, Posting.created_at, JournalEntry.details,
+                            JournalEntry.memo, JournalEntry.kind, r.kind)
+                     .join(JournalEntry, JournalEntry.id == Posting.entry_id)
+                     .outerjoin(r, r.id == JournalEntry.reverses_id)
+                     .where(Posting.account_id.in_(accts))
+                     .order_by(Posting.created_at.desc(), Posting.id.desc())).all()
+    for amount, at, details, memo, kind, rkind in rows:
+        d = details if isinstance(details, dict) else {}
+        if scores.counts_in_score(kind, rkind) and lo <= deed_time(d, at) < hi:
+            yield amount, at, d.get("item_name") or memo or None, kind
+
+
+def public_house(s: Session, hh: Household, village: Village, *, year: int | None = None,
+                 standing=None) -> PublicHouse:
+    """What a door plate shows anyone: village, masked name, the year's civility score
+    (scores.py: awards and deductions of deeds done in the year, reversals as what they
+    reverse; spending at the shop is not civility), the latest of those entries and their
+    sums by item (title, date, points — never notes, photos or people). The score is read
+    from the rollups (caught up first); the entries are the same ones, from the household's
+    own accounts. `standing`: the household's standing refreshed in this session
+    (ledger.rules.standing.refresh), which the stars read; else the stars refresh it."""
+    year = year or this_year()
+    rollups.catch_up_for_read(s)
+    score = scores.household_score(s, hh.id, *scores.year_bounds(year))
+    entries: list[PlateEntry] = []
+    by_item: dict[tuple[str | None, str], PlateItem] = {}
+    for amount, at, title, kind in _counted(s, hh.id, year_start_utc(year),
+                                            year_start_utc(year + 1)):
+        if len(entries) < PUBLIC_ENTRIES:
+            entries.append(PlateEntry(title=title, kind=kind, at=at, amount=amount))
+        key = (title, kind if title is None else "")  # untitled: by kind, as the page names it
+        agg = by_item.setdefault(key, PlateItem(title=title, kind=kind, times=0, amount=0))
+        agg.times += 1
+        agg.amount += amount
+    stars = household_plate(s, hh.id, standing=standing)
+    return PublicHouse(household_id=hh.id, village_id=hh.village_id, village=village.name,
+                       name=mask_given_name(hh.head_name), score=score, year=year,
+                       entries=entries,
+                       by_item=sorted(by_item.values(), key=lambda r: -abs(r.amount)),
+                       stars=PlateStars(stars=stars["stars"], capped_by=stars["capped_by"]))
+
+
+def household_public(db: Database, household_id: int, *, year: int | None = None
+                     ) -> PublicHouse:
+    """A household's public block (`public_house`) by its id."""
+    with db.sessions() as s:
+        hh = s.get(Household, household_id)
+        if hh is None:
+            raise NotFound(f"household {household_id} does not exist",
+                           code="household_not_found")
+        return public_house(s, hh, s.get(Village, hh.village_id), year=year)
+
+
+def village_ranking_in(s: Session, town_id: int, *, year: int | None = None
+                       ) -> VillageRanking:
+    """The villages of one town by the year's average household civility score
+    (scores.village_totals, from the rollups; households with no entries count as zero):
+    ordered by the exact average, shown in points to two decimals (ledger.units), never
+    truncated. Villages of other towns are not compared: each town ranks its own."""
+    year = year or this_year()
+    scale = scale_in_force(s)
+    rollups.catch_up_for_read(s)
+    mine = select(Village.id).where(Village.town_id == town_id)
+    counts = dict(s.execute(select(Household.village_id, func.count())
+                            .where(Household.village_id.in_(mine))
+                            .group_by(Household.village_id)).all())
+    totals = scores.village_totals(s, *scores.year_bounds(year))
+    villages = []
+    for vid, name in s.execute(select(Village.id, Village.name)
+                               .where(Village.town_id == town_id).order_by(Village.id)):
+        n = counts.get(vid, 0)
+        if n == 0:
+            continue
+        total = int(totals.get(vid) or 0)
+        villages.append(RankedVillage(village_id=vid, village=name, households=n, total=total,
+                                      average_points=mean_points(total, n, scale),
+                                      average_text=mean_points_text(total, n, scale)))
+    villages.sort(key=lambda r: (-r.average_points, r.village_id))
+    return VillageRanking(town_id=town_id, villages=villages, since=year_start_utc(year),
+                          year=year, scale=scale)
+
+
+def village_ranking(db: Database, town_id: int, *, year: int | None = None) -> VillageRanking:
+    with db.sessions() as s:
+        return village_ranking_in(s, town_id, year=year)
+
+
+def _viewer_town(s: Session, actor: Actor | None) -> int | None:
+    """The town of the village the viewer works in or lives in; None for a visitor or a
+    town-wide role (they choose)."""
+    village = next((v for _, v in (actor.roles if actor else ()) if v is not None), None)
+    if village is None and actor is not None and actor.person_id is not None:
+        village = s.scalar(select(Person.village_id).where(Person.id == actor.person_id))
+    if village is None:
+        return None
+    return s.scalar(select(Village.town_id).where(Village.id == village))
+
+
+def rank_page(db: Database, actor: Actor | None, town_id: int | None = None) -> RankPage:
+    """One town's ranking: the town chosen (it must exist), else the viewer's, else the
+    first."""
+    with db.sessions() as s:
+        towns = [(int(i), n) for i, n in s.execute(select(Town.id, Town.name).order_by(Town.id)
+                                                   .limit(MAX_TOWNS_LISTED))]
+        names = dict(towns)
+        if town_id is not None and town_id not in names:
+            raise NotFound(f"town {town_id} does not exist", code="town_not_found")
+        town = town_id or _viewer_town(s, actor) or (towns[0][0] if towns else 0)
+        ranking = village_ranking_in(s, town)
+    return RankPage(towns=towns, town_id=town, town_name=names.get(town, ""), ranking=ranking)
+
+
+def door_plate(db: Database, plate_code: str, actor: Actor | None, *,
+               channel: str = "inspector") -> DoorPlate:
+    """The door-plate page in one session: the public block; for an inspector of the
+    household's village, exactly the items the engine accepts from them for it (through
+    `channel`) and its whole standing (rules/thresholds); the household's amounts on notice
+    and, for a member, its deductions. Standing is refreshed once, for the stars and the
+    public block."""
+    from ledger.rules import desk, offers
+    from ledger.rules import standing as standing_states
+    from ledger.rules.thresholds import standing as whole_standing
+    with db.sessions() as s:
+        hh, village = household_by_plate(s, plate_code)
+        inspector = may(actor, "household.inspect", hh.village_id)
+        states = None if inspector else standing_states.refresh(s, "household", hh.id)
+        house = public_house(s, hh, village, standing=states)
+        offered = offers.offers(s, actor, channel=channel, subject="household",
+                                villages={village.id: village.name}) if inspector else []
+        workflow = desk.plate(s, hh.id, actor)
+        held = (whole_standing(s, "household", hh.id) if inspector
+                else {"states": [x.as_dict() for x in states.states]})
+        return DoorPlate(house=house, inspector=inspector, offered=offered, workflow=workflow,
+                         standing=held, scale=scale_in_force(s))
