@@ -38,7 +38,7 @@ def problems(source: str) -> list[str]:
         if isinstance(node, ast.Call):
             f = node.func
             called = f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", "")
-            if called in ("sessions", "select", "execute", "scalar", "scalars"):
+            if called in ("sessions", "transaction", "select", "execute", "scalar", "scalars"):
                 found.append(f"line {node.lineno}: calls {called}(…)")
     return found
 
