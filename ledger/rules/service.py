@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from ledger.config import Settings
 from ledger.db import Database
-from ledger.errors import Conflict, DomainError, NotFound
+from ledger.errors import Conflict, DomainError, InsufficientFunds, NotFound
 from ledger.journal import book
 from ledger.journal import minutes as minutes_book
 from ledger.journal.accounts import budget_shards, open_account
@@ -164,25 +164,27 @@ def record_award(db: Database, settings: Settings, *, item_code: str, holder, re
     def decide(s: Session) -> dict:
         at = now or utcnow()
         got = direct.prepare(s, item_code=item_code, holder=holder, recorder=recorder,
-                             context=context, catalog=catalog, confirmer=confirmer, now=at)
+                             context=context, catalog=catalog, confirmer=confirmer, now=at,
+                             read_budget=read_budget)
         if got is None:  # a team (its village may come from the context): the general path
             c, item, h, actor, conf, inp = _prepare(
                 s, item_code=item_code, holder=holder, recorder=recorder, context=context,
                 catalog=catalog, confirmer=confirmer, now=at)
-            budget = None
         else:
             c, item, h, actor, conf, inp = (got.catalog, got.item, got.holder, got.actor,
                                             got.confirmer, got.inputs)
-            budget = got.budget_available
         # Records that wait for a claim's or a reviewer's approval are checked now and
         # committed (under lock) later; the others lock their counters right away.
         waits = E.waits_for_approval(item, inp)
-        if waits or budget is None or item.sanction:
+        if waits or got is None or item.sanction:
             hist = _history(s, c, item, h, inp, at, locked=not waits)
         else:
-            usage = direct.lock_counters(s, E.counter_keys(c, item.code, h, inp))
-            hist = E.History(now=at, usage=usage, budget_available=budget if item.sign > 0 and (
-                not c.coins or c.coin_of(item) is None) else None)  # a coin draws no budget
+            usage = direct.lock_counters(s, got.counter_keys if got.counter_keys is not None
+                                         else E.counter_keys(c, item.code, h, inp))
+            # The budget, when not read, is checked by the posting's shard guard (below).
+            hist = E.History(now=at, usage=usage, budget_available=got.budget_available
+                             if item.sign > 0 and (not c.coins or c.coin_of(item) is None)
+                             else None)  # a coin draws no budget
         dec = E.evaluate(c, item.code, h, actor, inp, hist, confirmer=conf)
         if got is not None and dec.ok and not waits and dec.notice_days == 0 \
                 and not item.sanction and not _books_minutes(dec, context) \
@@ -191,8 +193,18 @@ def record_award(db: Database, settings: Settings, *, item_code: str, holder, re
                                 got.award_id)
         return finish(s, settings, c, item, h, actor, conf, inp, context, dec, at)
 
-    done = book.write(db, work, key=key, request=_request(
-        item_code, holder, recorder, context, catalog, confirmer))
+    request = _request(item_code, holder, recorder, context, catalog, confirmer)
+    read_budget = False
+    try:
+        done = book.write(db, work, key=key, request=request)
+    except InsufficientFunds as exc:
+        if exc.code != "budget_exhausted":
+            raise
+        # The posting's shard guard found the whole budget short (the award did not read it:
+        # direct._HOLDER). Decide again with it read: the engine refuses with its explanation
+        # (or, if the budget was topped up meanwhile, the award is posted).
+        read_budget = True
+        done = book.write(db, work, key=key, request=request)
     if done.replayed and then is not None:
         with db.transaction() as s:
             then(s, done.result)
