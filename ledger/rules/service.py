@@ -44,7 +44,8 @@ from ledger.rules.holders import (
 )
 from ledger.rules.models import AwardRecord, AwardStatus, Sanction
 from ledger.rules.periods import local_date
-from ledger.rules.schemas import DecisionView
+from ledger.rules.schemas import AwardView, DecisionView
+from ledger.view import typed
 from ledger.identity.actor import Actor
 from ledger.rules.types import Evidence, Holder, Inputs
 from ledger.timeutil import utcnow
@@ -146,8 +147,8 @@ def record_award(db: Database, settings: Settings, *, item_code: str, holder, re
                  context: dict | None = None, key: str | None = None,
                  catalog: str | None = None, confirmer: Actor | None = None,
                  now: datetime | None = None,
-                 then: Callable[[Session, dict], None] | None = None) -> dict:
-    """Record one deed under one item. `holder` is ("person"|"household"|"team", id);
+                 then: Callable[[Session, AwardView], None] | None = None) -> AwardView:
+    """Record one deed under one item; the answer is the award record's view. `holder` is ("person"|"household"|"team", id);
     `recorder` an Actor (or a trusted caller's user id, see holders.actor_from); `context`
     the inputs (occurred_at, minutes, points, level, quantity, activity_id, note, photos…).
     Refusals raise RuleRefused with the engine's reason as `code`.
@@ -155,10 +156,13 @@ def record_award(db: Database, settings: Settings, *, item_code: str, holder, re
     `then(session, result)`: the caller's own bookkeeping, run in the award's transaction (or,
     when the key replays an earlier award, in a transaction of its own), so that a caller
     recording the outcome needs no third commit."""
+    answer: list[AwardView] = []  # the answer of the attempt that committed
+
     def work(s: Session) -> dict:
-        result = decide(s)
+        result = decide(s)  # what the idempotency record keeps (JSON)
+        answer[:] = [typed(result, AwardView)]
         if then is not None:
-            then(s, result)
+            then(s, answer[0])
         return result
 
     def decide(s: Session) -> dict:
@@ -205,10 +209,13 @@ def record_award(db: Database, settings: Settings, *, item_code: str, holder, re
         # (or, if the budget was topped up meanwhile, the award is posted).
         read_budget = True
         done = book.write(db, work, key=key, request=request)
-    if done.replayed and then is not None:
+    if not done.replayed:
+        return answer[0]
+    view = typed(done.result, AwardView)
+    if then is not None:
         with db.transaction() as s:
-            then(s, done.result)
-    return done.result
+            then(s, view)
+    return view
 
 
 def finish(s: Session, settings: Settings, c: S.Catalog, item: S.Item, h: Holder, actor: Actor,
@@ -246,7 +253,7 @@ def _post_direct(s: Session, settings: Settings, c: S.Catalog, item: S.Item, h: 
                  at: datetime, award_id: int) -> dict:
     """`finish` + `_apply` + `post_award` for an award posted at once, on prepared statements:
     the same record, counters, entry and explanation, without the ORM's unit of work."""
-    award = AwardView(**record_columns(c, item, h, actor, conf, inp, context, at))
+    award = RecordColumns(**record_columns(c, item, h, actor, conf, inp, context, at))
     award.id = award_id
     award.decision = dec.explain(c.scale)
     deltas = [(k, cr.delta()) for cr in dec.credits for k in cr.keys]
@@ -274,7 +281,7 @@ def _post_direct(s: Session, settings: Settings, c: S.Catalog, item: S.Item, h: 
     return {**answer, "entry_id": entry_id, "entry_ids": [entry_id]}
 
 
-class AwardView:
+class RecordColumns:
     """An award record's columns as plain attributes (what `entry_details` and `award_view`
     read), for the award path that writes the row itself."""
 
