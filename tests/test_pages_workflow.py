@@ -221,7 +221,7 @@ def test_a_claim_turned_down_shows_why(client, db, settings):
                                context={"channel": "claim", "note": "路灯坏了"})
     _as(client, settings, "village_admin", village=w.village, user_id=42)
     desk = client.get("/review").text
-    action = f"/review/awards/{award['award_id']}/reject"
+    action = f"/review/awards/{award.award_id}/reject"
     r = client.post(action, data={**form_fields(desk, action), "reason": ""})
     assert r.status_code == 422 and "请写明理由" in r.text
     client.post(action, data={**form_fields(desk, action), "reason": "未能核实"})

@@ -176,7 +176,7 @@ def test_bare_item_code_in_two_catalogs_is_ambiguous(db, settings, town):
     with pytest.raises(Exception) as e:
         rec(db, settings, town, "D08", ("person", town.people["chen"]))
     assert e.value.code == "item_ambiguous"
-    assert rec(db, settings, town, "copy:D08", ("person", town.people["chen"]))["catalog"] \
+    assert rec(db, settings, town, "copy:D08", ("person", town.people["chen"])).catalog \
         == "copy"
 
 
