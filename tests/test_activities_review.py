@@ -63,7 +63,7 @@ def test_a_retried_award_pays_exactly_once(db, settings):
                  "activity_title": act.title, "source": "scanned"})
     # ...the confirmation then settles with the same key and gets the same award back.
     done = review.confirm(db, settings, w.organizer, att.id, now=T0 + timedelta(hours=2))
-    assert done.points["award_id"] == first["award_id"]
+    assert done.points["award_id"] == first.award_id
     assert _relay_settlements(db) == []  # the confirmation paid: nothing of it left to relay
     assert points_of(db, "person", w.people[0]) == 3
     with db.sessions() as s:

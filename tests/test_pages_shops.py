@@ -120,7 +120,7 @@ def test_the_town_home_lists_what_needs_attention(client, db, settings):
     done = rules.record_award(db, settings, item_code="C06", holder=("household", w.household),
                               recorder=Actor(11, roles=(("inspector", w.village),)), context={})
     with db.transaction() as s:  # ends in two hours
-        s.get(AwardRecord, done["award_id"]).notice_until = utcnow() + timedelta(hours=2)
+        s.get(AwardRecord, done.award_id).notice_until = utcnow() + timedelta(hours=2)
     sign_in(client, settings, "village_admin", village_id=w.village, user_id=80)
     assert 'href="/town"' not in client.get("/admin").text
     assert client.get("/town").status_code == 403
@@ -137,7 +137,7 @@ def test_the_town_home_lists_what_needs_attention(client, db, settings):
     assert "塘边村" not in quiet  # something was recorded this month
     assert 'data-testid="town-overdue"' not in page
     with db.transaction() as s:  # its notice ended an hour ago; the periodic job has not run
-        s.get(AwardRecord, done["award_id"]).notice_until = utcnow() - timedelta(hours=1)
+        s.get(AwardRecord, done.award_id).notice_until = utcnow() - timedelta(hours=1)
     page = client.get("/town").text
     ending = page.split('data-testid="town-ending"')[1].split("</section>")[0]
     assert "房前屋后乱堆乱放" not in ending  # not "ending within a day": it is over

@@ -116,8 +116,8 @@ def test_a_deduction_is_appealed_from_me_and_decided_by_another_admin(client, db
     done = rules.record_award(db, settings, item_code="C06", holder=("household", w.household),
                               recorder=Actor(21, roles=(("village_admin", w.village),)),
                               context={"note": "门口堆放杂物"})
-    award_id = done["award_id"]
-    assert done["status"] == "posted"
+    award_id = done.award_id
+    assert done.status == "posted"
     _as(client, settings, "volunteer", village=w.village, user_id=12, person_id=w.resident)
     me = client.get("/me").text
     assert f'href="/appeal/{award_id}"' in me.split('data-testid="deductions"')[1]
@@ -221,11 +221,11 @@ def test_a_claim_turned_down_shows_why(client, db, settings):
                                context={"channel": "claim", "note": "路灯坏了"})
     _as(client, settings, "village_admin", village=w.village, user_id=42)
     desk = client.get("/review").text
-    action = f"/review/awards/{award['award_id']}/reject"
+    action = f"/review/awards/{award.award_id}/reject"
     r = client.post(action, data={**form_fields(desk, action), "reason": ""})
     assert r.status_code == 422 and "请写明理由" in r.text
     client.post(action, data={**form_fields(desk, action), "reason": "未能核实"})
-    assert _status(db, award["award_id"]) == "rejected"
+    assert _status(db, award.award_id) == "rejected"
     _as(client, settings, "volunteer", village=w.village, user_id=12, person_id=w.resident)
     page = client.get("/me/claims").text
     assert "未通过" in page and "未能核实" in page
@@ -279,7 +279,7 @@ def test_twenty_minutes_of_a_per_hour_item_explain_the_zero(db, settings):
     award = rules.record_award(db, settings, item_code="A01", holder=("person", w.resident),
                                recorder=Actor(51, roles=(("organizer", w.village),)),
                                context={"minutes": 20})
-    assert award["steps"] == 0 and award["status"] == "posted"
+    assert award.steps == 0 and award.status == "posted"
     hint = per_hour_hint(db, _outcome(award), 20, translator("zh"), 2)
     assert hint == ("按小时计分：每满 30 分钟计 0.5 分，本次 20 分钟不足，不计分"
                     "（服务时长照常记录）。")

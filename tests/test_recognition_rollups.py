@@ -270,7 +270,7 @@ def test_rebuild_equals_live_with_deeds_counted_for_and_held_by_the_household(db
     deed("W", T0)
     d = deed("D", T0 - timedelta(days=40))
     deed("D", T0)
-    reverse(db, d["entry_id"])
+    reverse(db, d.entry_id)
     live, rebuilt = rebuild_equals_live(db)
     assert live == rebuilt
     assert {k[1] for k in live} >= {f"year:{T0.year}", f"month:{T0:%Y-%m}"}

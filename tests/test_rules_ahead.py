@@ -54,7 +54,7 @@ def test_repeated_awards_keep_a_cap_exact(db, tmp_path):
     got = []
     for _ in range(5):
         try:
-            got.append(_award(db, settings, "CAP", pid, admin)["steps"])
+            got.append(_award(db, settings, "CAP", pid, admin).steps)
         except DomainError as exc:
             got.append(exc.code)
     assert got == [3, 3, 3, 1, "cap_reached"]
@@ -70,10 +70,10 @@ def test_a_person_who_moved_household_is_counted_for_the_new_one(db, tmp_path):
     old, new = add_household(db, w, "陈家"), add_household(db, w, "林家")
     pid = add_person(db, w, "陈一", household="陈家")
     admin = staff(50, "village_admin", village_id=w.villages["塘后村"])
-    assert [_award(db, settings, "ROLL", pid, admin)["steps"] for _ in range(2)] == [2, 2]
+    assert [_award(db, settings, "ROLL", pid, admin).steps for _ in range(2)] == [2, 2]
     with db.transaction() as s:  # the process still remembers the old household
         s.get(Person, pid).household_id = new
-    assert _award(db, settings, "ROLL", pid, admin)["steps"] == 2
+    assert _award(db, settings, "ROLL", pid, admin).steps == 2
     assert (_score(db, old), _score(db, new)) == (4, 2)
     with db.sessions() as s:
         used = dict(s.execute(select(RuleCounter.holder_id, RuleCounter.award_steps).where(

@@ -138,8 +138,8 @@ def test_editing_an_item_makes_a_new_version_and_old_awards_keep_theirs(db, sett
     second = svc.record_award(db, settings, item_code="D08", holder=("person", p),
                               recorder=admin, context={"occurred_at": T0.isoformat()},
                               key="a2", now=T0)
-    assert (first["item_version"], first["points"]) == (1, 3)
-    assert (second["catalog_version"], second["item_version"], second["points"]) == (2, 2, 4)
+    assert (first.item_version, first.points) == (1, 3)
+    assert (second.catalog_version, second.item_version, second.points) == (2, 2, 4)
     with db.sessions() as s:
         assert [h["version"] for h in store.item_history(s, "baogai", "D08")] == [1, 2]
         unchanged = s.scalars(select(RuleItem.version).where(RuleItem.code == "D07")).all()
@@ -161,8 +161,8 @@ def test_a_version_takes_effect_from_its_date(db, settings):
     after = svc.record_award(db, settings, item_code="D08", holder=("person", p),
                              recorder=admin, context={"occurred_at": later.isoformat()},
                              key="b2", now=later)
-    assert (before["catalog_version"], before["points"]) == (1, 3)
-    assert (after["catalog_version"], after["points"]) == (2, 4)
+    assert (before.catalog_version, before.points) == (1, 3)
+    assert (after.catalog_version, after.points) == (2, 4)
 
 
 def test_cli_loads_and_exports_a_catalog(db, settings, tmp_path, monkeypatch):

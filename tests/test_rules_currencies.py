@@ -99,7 +99,7 @@ def test_a_coin_has_an_annual_cap_across_its_categories(db, settings, town):
     p = add_person(db, town, "赵敏")
     rec(db, settings, town, "S1", p, minutes=480)
     got = rec(db, settings, town, "S1", p, at=T0 + timedelta(days=1), minutes=240)
-    assert got["minutes"] == 120  # 600 minutes a year: what is left of the cap
+    assert got.minutes == 120  # 600 minutes a year: what is left of the cap
     with pytest.raises(DomainError) as e:
         rec(db, settings, town, "S1", p, at=T0 + timedelta(days=2), minutes=60)
     assert e.value.code == "cap_reached"

@@ -42,7 +42,7 @@ def test_a_finding_on_notice_over_new_year_counts_in_the_old_year(db, settings):
                          recorder=staff(50, "inspector", village_id=w.villages["坑东村"]),
                          context={"occurred_at": DEC30.isoformat(), "note": "调解不履行"},
                          now=DEC30)
-    assert r["status"] == "on_notice"
+    assert r.status == "on_notice"
     expire_due(db, NEW_YEAR)  # 清零 of 2026: the finding is still on notice
     post_opening_grants(db, settings, NEW_YEAR + timedelta(hours=1))
     assert post_due_notices(db, JAN5) == 1
@@ -51,7 +51,7 @@ def test_a_finding_on_notice_over_new_year_counts_in_the_old_year(db, settings):
     assert year_net(db, h, 2026) == 980 and year_net(db, h, 2027) == 1000
     with db.sessions() as s:
         posted = s.scalar(select(JournalEntry.created_at).where(
-            JournalEntry.kind == "deduct", JournalEntry.source_ref == str(r["award_id"])))
+            JournalEntry.kind == "deduct", JournalEntry.source_ref == str(r.award_id)))
         assert local_date(posted) == date(2027, 1, 5)  # the posting keeps its own date
         cfg = stars.get_config(s, w.town, StarKind.HOUSEHOLD)
         assert stars.household_figures(s, cfg, h, date(2026, 1, 1), date(2027, 1, 1))[0] == 980

@@ -138,7 +138,7 @@ def test_household_scheme_grants_1000_each_year_and_zeroes_at_year_end(db, setti
     assert balance(db, "household", h) == 0
     assert post_opening_grants(db, settings, D(2027, 1, 1)) == 1
     assert balance(db, "household", h) == 1000
-    assert r["status"] == "on_notice"
+    assert r.status == "on_notice"
     audit_clean(db)
 
 

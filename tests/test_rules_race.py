@@ -44,7 +44,7 @@ def _race(db, settings, item, holders, admin) -> Counter:
         try:
             r = svc.record_award(db, settings, item_code=item, holder=holder, recorder=admin,
                                  context={"occurred_at": T0.isoformat()}, key=None, now=T0)
-            result = f"ok:{r['steps']}"
+            result = f"ok:{r.steps}"
         except DomainError as exc:
             result = exc.code
         except Exception as exc:  # noqa: BLE001 - counted, so the assertion names it

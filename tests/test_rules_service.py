@@ -42,11 +42,11 @@ def test_award_moves_points_from_the_village_budget_with_its_explanation(db, set
     p = town.people["chen"]
     r = rec(db, settings, town, "D03", ("person", p), points=6, reason="扶老人过马路",
             note="邻居作证")
-    assert r["status"] == "posted" and r["points"] == 6 and r["steps"] == 12
+    assert r.status == "posted" and r.points == 6 and r.steps == 12
     assert balance(db, "person", p) == 12
     with db.sessions() as s:
         assert book.village_budget_available(s, town.villages["塘后村"]) == BUDGET - 12
-        x = explain_entry(s, r["entry_id"])
+        x = explain_entry(s, r.entry_id)
     assert x["rule"] == {"catalog": "baogai", "catalog_version": 1, "item": "D03",
                          "item_version": 1, "item_name": "好人好事"}
     assert x["inputs"]["points"] == 6 and x["inputs"]["reason"] == "扶老人过马路"
@@ -59,7 +59,7 @@ def test_per_hour_item_books_service_minutes_and_rolls_up_to_the_household(db, s
     h, p = town.households["chen"], town.people["chen"]
     r = rec(db, settings, town, "A01", ("person", p), minutes=150, channel="organizer",
             activity_id=77)
-    assert r["points"] == 2.5 and r["minutes"] == 150
+    assert r.points == 2.5 and r.minutes == 150
     assert balance(db, "person", p) == 5 and balance(db, "household", h) == 0  # counted only
     with db.sessions() as s:
         assert s.scalar(select(func.sum(Account.balance)).where(
@@ -69,7 +69,7 @@ def test_per_hour_item_books_service_minutes_and_rolls_up_to_the_household(db, s
     assert balance(db, "household", h, "minutes") == 0  # service time is the person's
     again = rec(db, settings, town, "A01", ("person", p), minutes=150, channel="organizer",
                 activity_id=77)  # the same activity: 240 minutes at most in all
-    assert again["minutes"] == 90
+    assert again.minutes == 90
     with pytest.raises(RuleRefused) as e:
         rec(db, settings, town, "A01", ("person", p), minutes=30, channel="organizer",
             activity_id=77)
@@ -80,7 +80,7 @@ def test_per_hour_item_books_service_minutes_and_rolls_up_to_the_household(db, s
 def test_deduction_may_take_a_holder_below_zero(db, settings, town):
     h = town.households["chen"]
     r = rec(db, settings, town, "C10", ("household", h), note="污水", photos=["photo:1"])
-    assert r["points"] == -5 and balance(db, "household", h) == -10
+    assert r.points == -5 and balance(db, "household", h) == -10
     with db.sessions() as s:
         assert book.village_budget_available(s, town.villages["塘后村"]) == BUDGET + 10
     audit_clean(db)
@@ -114,7 +114,7 @@ def test_times_cap_per_week_across_the_week_boundary(db, settings, town):
         rec(db, settings, town, "A05", ("person", p), at=sunday + timedelta(minutes=30))
     assert e.value.code == "cap_reached" and e.value.status == 409
     monday = sunday + timedelta(hours=1)  # Monday 00:00 Beijing
-    assert rec(db, settings, town, "A05", ("person", p), at=monday)["points"] == 2
+    assert rec(db, settings, town, "A05", ("person", p), at=monday).points == 2
 
 
 def test_monthly_assessment_scores_once_and_again_next_month(db, settings, town):
@@ -127,16 +127,16 @@ def test_monthly_assessment_scores_once_and_again_next_month(db, settings, town)
     assert e.value.code == "period_already_scored"
     april = last + timedelta(minutes=1)
     assert rec(db, settings, town, "C01", ("household", h), who=inspector,
-               at=april)["points"] == 5
+               at=april).points == 5
 
 
 def test_activity_day_doubles_category_a_on_the_fifth(db, settings, town):
     p = town.people["chen"]
     fifth = datetime(2026, 4, 5, 1, 0, tzinfo=UTC)
     r = rec(db, settings, town, "A02", ("person", p), at=fifth, channel="organizer")
-    assert r["points"] == 4 and r["decision"]["multiplier"]["code"] == "activity_day"
+    assert r.points == 4 and r.decision["multiplier"]["code"] == "activity_day"
     with db.sessions() as s:
-        assert explain_entry(s, r["entry_id"])["multiplier"]["factor"] == "2"
+        assert explain_entry(s, r.entry_id)["multiplier"]["factor"] == "2"
 
 
 def test_budget_exhausted_refuses_an_award(db, settings):
@@ -148,7 +148,7 @@ def test_budget_exhausted_refuses_an_award(db, settings):
     with pytest.raises(RuleRefused) as e:
         rec(db, settings, w, "D08", ("person", p))
     assert e.value.code == "budget_exhausted"
-    assert rec(db, settings, w, "D05", ("person", p))["points"] == 2
+    assert rec(db, settings, w, "D05", ("person", p)).points == 2
     audit_clean(db)
 
 
@@ -160,10 +160,10 @@ def test_a_check_in_caller_records_with_a_user_id_and_gets_the_entry(db, setting
                                   "village_id": town.villages["塘后村"],
                                   "occurred_at": T0.isoformat(), "activity_title": "清洁",
                                   "source": "scan"})
-    assert r["minutes"] == 480 and r["points"] == 8 and r["entry_id"]
-    assert r["decision"]["inputs"]["activity_ref"] == "activity:5"
+    assert r.minutes == 480 and r.points == 8 and r.entry_id
+    assert r.decision["inputs"]["activity_ref"] == "activity:5"
     with db.sessions() as s:
-        assert explain_entry(s, r["entry_id"])["inputs"]["refs"]["attendance_id"] == 1
+        assert explain_entry(s, r.entry_id)["inputs"]["refs"]["attendance_id"] == 1
 
 
 def test_bare_item_code_in_two_catalogs_is_ambiguous(db, settings, town):
@@ -176,7 +176,7 @@ def test_bare_item_code_in_two_catalogs_is_ambiguous(db, settings, town):
     with pytest.raises(Exception) as e:
         rec(db, settings, town, "D08", ("person", town.people["chen"]))
     assert e.value.code == "item_ambiguous"
-    assert rec(db, settings, town, "copy:D08", ("person", town.people["chen"]))["catalog"] \
+    assert rec(db, settings, town, "copy:D08", ("person", town.people["chen"])).catalog \
         == "copy"
 
 
@@ -187,10 +187,10 @@ def test_sanction_zeroes_the_balance_and_bars_redemption(db, settings, town):
     with db.sessions() as s:
         assert redemption_refusal(s, "person", p, now=T0) is None
     r = rec(db, settings, town, "D11", ("person", p))
-    assert r["status"] == "awaiting_confirmation"  # zeroing 20 points is above 10
+    assert r.status == "awaiting_confirmation"  # zeroing 20 points is above 10
     from ledger.rules.workflow import confirm_award
     second = staff(60, "inspector", village_id=town.villages["塘后村"])
-    r = confirm_award(db, settings, award_id=r["award_id"], confirmer=second, key="c", now=T0)
+    r = confirm_award(db, settings, award_id=r.award_id, confirmer=second, key="c", now=T0)
     assert r.status == "pending_review"
     third = staff(61, "village_admin", village_id=town.villages["塘后村"])
     r = approve_award(db, settings, award_id=r.award_id, approver=third, key="a", now=T0)
@@ -236,9 +236,9 @@ def test_revoking_a_paid_attendance_reverses_its_entries_and_frees_its_caps(db, 
                                                     "activity_id": 9})
     assert balance(db, "person", p) == 4
     with db.transaction() as s:
-        done = svc.revoke_entry(s, r["entry_id"], actor_id=5, reason="驳回", source="attendance",
+        done = svc.revoke_entry(s, r.entry_id, actor_id=5, reason="驳回", source="attendance",
                                 source_ref="1", now=T0)
     assert len(done) == 1 and balance(db, "person", p) == 0
     again = rec(db, settings, town, "A02", ("person", p), channel="organizer")
-    assert again["points"] == 2  # the month's once-only item is free again
+    assert again.points == 2  # the month's once-only item is free again
     audit_clean(db)

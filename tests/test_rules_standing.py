@@ -101,7 +101,7 @@ def test_a_ban_sanction_stops_everything_and_each_place_has_its_code(db, setting
                  for effect in standing.EFFECT_CODES}
     assert codes == standing.EFFECT_CODES and len(set(codes.values())) == 5
     got = states(db, p, at)
-    assert got["banned"].cause == f"award:{r['award_id']}"
+    assert got["banned"].cause == f"award:{r.award_id}"
     shop = make_shop(db, town.town)
     gift = make_reward(db, shop, cost_points=1).id
     with pytest.raises(DomainError) as e:

@@ -62,7 +62,7 @@ def test_rollup_is_held_by_the_person_and_counts_for_the_household(db, settings)
     _load(db)
     h, p = family(db, w)
     r = _rec(db, settings, w, "R", p)
-    assert r["points"] == 2
+    assert r.points == 2
     assert balance(db, "person", p) == 2
     assert balance(db, "household", h) == 0  # counted, not credited
     assert score_of(db, "household", h) == 2 and score_of(db, "person", p) == 2
@@ -164,7 +164,7 @@ def _legacy_double_credit(db, settings, w, p, h):
     from ledger.rules.models import AwardRecord
     r = _rec(db, settings, w, "R", p)
     with db.transaction() as s:
-        a = s.get(AwardRecord, r["award_id"])
+        a = s.get(AwardRecord, r.award_id)
         reverse_entry(s, a.entry_id, memo="构造旧数据")
         e = post_entry(s, unit="points", kind="award", source="rule", source_ref=str(a.id),
                        memo=a.item_name, lines=[
@@ -176,7 +176,7 @@ def _legacy_double_credit(db, settings, w, p, h):
                        details={"award_id": a.id, "item": "R"})
         a.credits = [{k: v for k, v in cr.items() if k != "held"} for cr in a.credits]
         a.entry_id, a.entry_ids = e.id, [e.id]
-    return r["award_id"]
+    return r.award_id
 
 
 def test_double_credits_are_listed_and_settled_by_reversing_entries(db, settings):

@@ -61,15 +61,15 @@ def test_self_award_is_refused_for_oneself_and_ones_household(db, settings, town
 def test_large_deduction_waits_for_a_second_person(db, settings, town):
     h, p = family(db, town)
     r = rec(db, settings, "B11", ("person", p), admin(town), note="派出所通报")
-    assert r["status"] == "awaiting_confirmation" and balance(db, "person", p) == 0
+    assert r.status == "awaiting_confirmation" and balance(db, "person", p) == 0
     with pytest.raises(Forbidden) as e:
-        wf.confirm_award(db, settings, award_id=r["award_id"], confirmer=admin(town), key=None)
+        wf.confirm_award(db, settings, award_id=r.award_id, confirmer=admin(town), key=None)
     assert e.value.code == "same_as_recorder"
     relative = staff(52, "inspector", village_id=town.villages["塘后村"], person_id=p)
     with pytest.raises(Forbidden) as e:
-        wf.confirm_award(db, settings, award_id=r["award_id"], confirmer=relative, key=None)
+        wf.confirm_award(db, settings, award_id=r.award_id, confirmer=relative, key=None)
     assert e.value.code == "self_award_forbidden"
-    done = wf.confirm_award(db, settings, award_id=r["award_id"],
+    done = wf.confirm_award(db, settings, award_id=r.award_id,
                             confirmer=staff(53, "inspector", village_id=town.villages["塘后村"]),
                             key=None, now=T0)
     assert done.status == "posted"
@@ -82,21 +82,21 @@ def test_large_deduction_waits_for_a_second_person(db, settings, town):
 def test_deduction_at_the_threshold_needs_no_second_person(db, settings, town):
     h, _ = family(db, town)
     r = rec(db, settings, "C10", ("household", h), admin(town), photos=["p"])
-    assert r["status"] == "posted" and r["points"] == -5
+    assert r.status == "posted" and r.points == -5
 
 
 def test_claim_goes_through_verification_then_approval_by_different_people(db, settings, town):
     _, p = family(db, town)
     resident = staff(70, person_id=p)
     r = rec(db, settings, "A14", ("person", p), resident, channel="claim", photos=["献血证"])
-    assert r["status"] == "claimed" and balance(db, "person", p) == 0
+    assert r.status == "claimed" and balance(db, "person", p) == 0
     with pytest.raises(Forbidden) as e:
-        wf.verify_claim(db, settings, award_id=r["award_id"],
+        wf.verify_claim(db, settings, award_id=r.award_id,
                         verifier=staff(70, "inspector", village_id=town.villages["塘后村"]),
                         key=None)
     assert e.value.code == "same_as_recorder"
     inspector = staff(71, "inspector", village_id=town.villages["塘后村"])
-    r = wf.verify_claim(db, settings, award_id=r["award_id"], verifier=inspector, key=None)
+    r = wf.verify_claim(db, settings, award_id=r.award_id, verifier=inspector, key=None)
     assert r.status == "verified"
     with pytest.raises(Forbidden) as e:
         wf.approve_award(db, settings, award_id=r.award_id,
@@ -125,7 +125,7 @@ def test_claim_for_someone_else_is_refused_and_a_claim_can_be_rejected(db, setti
     assert e.value.code == "not_permitted"
     r = rec(db, settings, "A14", ("person", p), staff(70, person_id=p), channel="claim",
             photos=["x"])
-    r = wf.reject_award(db, settings, award_id=r["award_id"], actor=admin(town),
+    r = wf.reject_award(db, settings, award_id=r.award_id, actor=admin(town),
                         reason="证明不清晰", key=None)
     assert r.status == "rejected"
     with pytest.raises(Conflict) as e:
@@ -137,7 +137,7 @@ def test_public_notice_without_objection_posts_when_the_window_passes(db, settin
     vid = town.villages["塘边村"]
     _, p = family(db, town, village="塘边村")
     r = rec(db, settings, "D08", ("person", p), admin(town, village="塘边村"))
-    assert r["status"] == "on_notice" and balance(db, "person", p) == 0
+    assert r.status == "on_notice" and balance(db, "person", p) == 0
     assert pending_points(db, vid) == 6
     with db.sessions() as s:
         assert book.village_budget_available(s, vid) == BUDGET - 6  # set aside, not spendable
@@ -156,36 +156,36 @@ def test_objection_upheld_rejects_and_returns_budget_and_caps(db, settings, town
     h, _ = family(db, town, village="塘边村")
     inspector = staff(51, "inspector", village_id=vid)
     r = rec(db, settings, "C01", ("household", h), inspector)
-    o = wf.object_to_award(db, award_id=r["award_id"], actor=staff(90), reason="院子很乱",
+    o = wf.object_to_award(db, award_id=r.award_id, actor=staff(90), reason="院子很乱",
                            key=None, now=T0 + timedelta(days=1))
     assert o.status == "in_review"
     with pytest.raises(Forbidden):  # the recorder does not review objections to their record
-        wf.review_objections(db, settings, award_id=r["award_id"],
+        wf.review_objections(db, settings, award_id=r.award_id,
                              reviewer=staff(51, "village_admin", village_id=vid), uphold=True,
                              note="", key=None)
-    done = wf.review_objections(db, settings, award_id=r["award_id"], reviewer=admin(
+    done = wf.review_objections(db, settings, award_id=r.award_id, reviewer=admin(
         town, 52, "塘边村"), uphold=True, note="复核属实", key=None, now=T0 + timedelta(days=2))
     assert done.status == "rejected" and balance(db, "household", h) == 0
     assert pending_points(db, vid) == 0
     with db.sessions() as s:
         assert book.village_budget_available(s, vid) == BUDGET
     again = rec(db, settings, "C01", ("household", h), inspector, at=T0 + timedelta(days=2))
-    assert again["status"] == "on_notice"  # the month's assessment is free again
+    assert again.status == "on_notice"  # the month's assessment is free again
     audit_clean(db)
 
 
 def test_objection_dismissed_posts_now_and_late_objection_is_refused(db, settings, town):
     _, p = family(db, town, village="塘边村")
     r = rec(db, settings, "D08", ("person", p), admin(town, village="塘边村"))
-    wf.object_to_award(db, award_id=r["award_id"], actor=staff(90), reason="?", key=None,
+    wf.object_to_award(db, award_id=r.award_id, actor=staff(90), reason="?", key=None,
                        now=T0)
-    done = wf.review_objections(db, settings, award_id=r["award_id"],
+    done = wf.review_objections(db, settings, award_id=r.award_id,
                                 reviewer=admin(town, 52, "塘边村"), uphold=False, note="属实",
                                 key=None, now=T0 + timedelta(hours=1))
     assert done.status == "posted" and balance(db, "person", p) == 6
     r2 = rec(db, settings, "D05", ("person", p), admin(town, village="塘边村"))
     with pytest.raises(Conflict) as e:
-        wf.object_to_award(db, award_id=r2["award_id"], actor=staff(90), reason="late",
+        wf.object_to_award(db, award_id=r2.award_id, actor=staff(90), reason="late",
                            key=None, now=T0 + timedelta(days=3))
     assert e.value.code == "notice_window_closed"
     audit_clean(db)
@@ -195,7 +195,7 @@ def test_deduction_on_notice_waits_then_posts(db, settings, town):
     h, _ = family(db, town, village="坑东村")
     inspector = staff(51, "inspector", village_id=town.villages["坑东村"])
     r = rec(db, settings, "household_1000:H202", ("household", h), inspector)
-    assert r["status"] == "on_notice" and balance(db, "household", h) == 0
+    assert r.status == "on_notice" and balance(db, "household", h) == 0
     assert wf.post_due_notices(db, T0 + timedelta(days=5)) == 1
     assert balance(db, "household", h) == -5
     audit_clean(db)
@@ -210,7 +210,7 @@ def _posted_deduction(db, settings, town):
 def test_appeal_upheld_posts_a_reversing_entry_that_names_the_appeal(db, settings, town):
     h, p, r = _posted_deduction(db, settings, town)
     holder = staff(80, person_id=p)
-    a = wf.appeal(db, award_id=r["award_id"], appellant=holder, reason="已整改", key=None,
+    a = wf.appeal(db, award_id=r.award_id, appellant=holder, reason="已整改", key=None,
                   now=T0 + timedelta(days=1))
     with pytest.raises(Forbidden) as e:
         wf.decide_appeal(db, settings, appeal_id=a.appeal_id, decider=admin(town),
@@ -221,17 +221,17 @@ def test_appeal_upheld_posts_a_reversing_entry_that_names_the_appeal(db, setting
     assert d.status == "upheld" and balance(db, "household", h) == 0
     with db.sessions() as s:
         x = explain_entry(s, d.reversal_entry_id)
-    assert x["reverses_id"] == r["entry_id"] and x["source"] == "appeal"
+    assert x["reverses_id"] == r.entry_id and x["source"] == "appeal"
     assert x["appeal"]["appeal_id"] == a.appeal_id and x["award"]["status"] == "reversed"
     with pytest.raises(Conflict) as e:
-        wf.appeal(db, award_id=r["award_id"], appellant=holder, reason="again", key=None)
+        wf.appeal(db, award_id=r.award_id, appellant=holder, reason="again", key=None)
     assert e.value.code == "award_status_conflict"
     audit_clean(db)
 
 
 def test_appeal_rejected_keeps_the_deduction(db, settings, town):
     h, p, r = _posted_deduction(db, settings, town)
-    a = wf.appeal(db, award_id=r["award_id"], appellant=staff(80, person_id=p), reason="不服",
+    a = wf.appeal(db, award_id=r.award_id, appellant=staff(80, person_id=p), reason="不服",
                   key=None, now=T0)
     d = wf.decide_appeal(db, settings, appeal_id=a.appeal_id, decider=admin(town, 55),
                          upheld=False, note="证据充分", key=None)
@@ -245,15 +245,15 @@ def test_appeal_rejected_keeps_the_deduction(db, settings, town):
 def test_appeal_only_by_the_holder_only_of_deductions_only_in_the_window(db, settings, town):
     _, p, r = _posted_deduction(db, settings, town)
     with pytest.raises(Forbidden):
-        wf.appeal(db, award_id=r["award_id"], appellant=staff(81, person_id=999), reason="x",
+        wf.appeal(db, award_id=r.award_id, appellant=staff(81, person_id=999), reason="x",
                   key=None, now=T0)
     with pytest.raises(Conflict) as e:
-        wf.appeal(db, award_id=r["award_id"], appellant=staff(80, person_id=p), reason="x",
+        wf.appeal(db, award_id=r.award_id, appellant=staff(80, person_id=p), reason="x",
                   key=None, now=T0 + timedelta(days=7, seconds=1))
     assert e.value.code == "appeal_window_closed"
     plus = rec(db, settings, "D08", ("person", p), admin(town))
     with pytest.raises(Conflict) as e:
-        wf.appeal(db, award_id=plus["award_id"], appellant=staff(80, person_id=p), reason="x",
+        wf.appeal(db, award_id=plus.award_id, appellant=staff(80, person_id=p), reason="x",
                   key=None, now=T0)
     assert e.value.code == "not_a_deduction"
 

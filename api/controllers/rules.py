@@ -118,13 +118,6 @@ def actor(p: Principal) -> Actor:
     return p  # the caller is the engine's Actor
 
 
-def _award(result: dict) -> AwardView:
-    """An award's answer as its type. `record_award` answers the record's view as a dict (its
-    callers on the award path read it so, and its idempotency record replays it as stored);
-    it is typed here, where it leaves for the wire."""
-    return msgspec.convert(result, AwardView)
-
-
 class RulesController(Controller):
     path = "/api/v1/rules"
     tags = ["rules"]
@@ -176,20 +169,20 @@ class RulesController(Controller):
           summary="Record an award or deduction under an item")
     def record(self, request: Request, data: AwardRequest, db: Database, settings: Settings,
                principal: Principal) -> AwardView:
-        return _award(svc.record_award(
+        return svc.record_award(
             db, settings, item_code=data.item, catalog=data.catalog,
             holder=(data.holder_type, data.holder_id), recorder=actor(principal),
-            context=data.context.as_dict(), key=scoped_key(request, principal)))
+            context=data.context.as_dict(), key=scoped_key(request, principal))
 
     @post("/claims", guards=[signed_in], status_code=201, sync_to_thread=True,
           summary="A resident's own claim (申报) with evidence")
     def claim(self, request: Request, data: AwardRequest, db: Database, settings: Settings,
               principal: Principal) -> AwardView:
         ctx = {**data.context.as_dict(), "channel": "claim"}
-        return _award(svc.record_award(
+        return svc.record_award(
             db, settings, item_code=data.item, catalog=data.catalog,
             holder=(data.holder_type, data.holder_id), recorder=actor(principal), context=ctx,
-            key=scoped_key(request, principal)))
+            key=scoped_key(request, principal))
 
     @get("/awards/{award_id:int}", guards=[requires_role(*explain.READERS)],
          sync_to_thread=True, summary="An award's details, for staff of its village")

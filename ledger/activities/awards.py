@@ -27,6 +27,7 @@ from ledger.rules import store
 from ledger.rules.engine import MESSAGES, refusal_of_recorder
 from ledger.rules.holders import CHANNEL_ROLE, actor_from
 from ledger.rules.models import AwardRecord, AwardStatus
+from ledger.rules.schemas import AwardView
 from ledger.rules.periods import local_date
 from ledger.identity.actor import Actor
 from ledger.rules.workflow import lock_award
@@ -153,10 +154,13 @@ def settle_points(db: Database, settings: Settings | PostingSettings, attendance
     return state, result
 
 
-def _outcome(result: dict) -> dict:
+_OUTCOME = ("award_id", "status", "points", "steps", "entry_id", "item", "item_name",
+            "notice_until")
+
+
+def _outcome(award: AwardView) -> dict:
     """What the attendance keeps of its award."""
-    return {k: result.get(k) for k in ("award_id", "status", "points", "steps", "entry_id",
-                                       "item", "item_name", "notice_until")}
+    return {k: getattr(award, k) for k in _OUTCOME}
 
 
 def revoke_points(s: Session, settings: Settings, att: Attendance, *, actor_id: int,
@@ -185,8 +189,6 @@ def record_inspection(db: Database, settings: Settings, *, item_code: str, house
     ctx.setdefault("channel", inspection_channel(actor.roles))
     if ctx.get("points") is not None and ctx.get("note"):
         ctx.setdefault("reason", ctx["note"])
-    result = rules.record_award(db, settings, item_code=item_code,
-                                holder=("household", household_id), recorder=recorder,
-                                context=ctx, key=key, now=now)
-    return {k: result.get(k) for k in ("award_id", "status", "points", "steps", "entry_id",
-                                       "item", "item_name", "notice_until")}
+    return _outcome(rules.record_award(db, settings, item_code=item_code,
+                                       holder=("household", household_id), recorder=recorder,
+                                       context=ctx, key=key, now=now))

@@ -35,7 +35,7 @@ from ledger.errors import Conflict, InsufficientFunds, InvalidInput, NotFound
 from ledger.journal.accounts import CACHED, forget_accounts
 from ledger.journal.apply import PgAlso, apply_entry
 from ledger.journal.models import JournalEntry, Posting, Purpose
-from ledger.journal.rawdb import Raw, Sql, dumps
+from ledger.journal.rawdb import Raw, Sql
 from ledger.timeutil import utcnow
 
 MAX_LINES_PER_ENTRY = 64
@@ -237,7 +237,9 @@ def prepare_entry(lines: Sequence[Line], *, unit: str, kind: str, memo: str = ""
                for i in order]
     columns = {"unit": str(unit), "kind": kind, "now": now, "reverses_id": reverses_id,
                "memo": memo, "source": source, "source_ref": source_ref, "actor_id": actor_id,
-               "details": dumps(details), "digest": digest}
+               # json.dumps, not rawdb.dumps: it refuses what canonical_json would hash as
+               # str() (a datetime), so the stored details always read back as hashed
+               "details": json.dumps(details), "digest": digest}
     return Prepared(unit, kind, now, chosen, order, ordered, columns, neg_flag, amounts)
 
 

@@ -65,14 +65,20 @@ _FROM = {HolderType.PERSON: ("x.household_id", "person x"),
          HolderType.HOUSEHOLD: ("x.id", "household x")}
 
 
-def _holder_sql(holder_type: str) -> Sql:
+def _holder_sql(holder_type: str, budget: bool) -> Sql:
     household, table = _FROM[holder_type]
-    text = (f"SELECT v.id, {household}, v.name, {store.CATALOG_STAMP_SQL}, {_BUDGET}, {{next}} "
+    text = (f"SELECT v.id, {household}, v.name, {store.CATALOG_STAMP_SQL}, "
+            f"{_BUDGET if budget else 'NULL'}, {{next}} "
             f"FROM {table} JOIN village v ON v.id = x.village_id WHERE x.id = :hid")
     return Sql.of(text.format(next=_NEXT_ID["sqlite"]), text.format(next=_NEXT_ID["pg"]))
 
 
-_HOLDER = {t: _holder_sql(t) for t in _FROM}
+# (holder type, whether the village's budget available is read) -> the read. An award does not
+# read it (it would visit the budget shards, the village's hottest rows, on every award): the
+# shard's guarded UPDATE refuses an overdraft and `book.write` finds whether the whole budget
+# can pay; only when it cannot does `service.record_award` decide again with the budget read,
+# so that the refusal is the engine's, with its explanation.
+_HOLDER = {(t, b): _holder_sql(t, b) for t in _FROM for b in (False, True)}
 
 
 @dataclass
@@ -83,8 +89,9 @@ class Prepared:
     actor: Actor
     confirmer: Actor | None
     inputs: Inputs
-    budget_available: int  # the holder's village, points
+    budget_available: int | None  # the holder's village, points; None: not read (see _HOLDER)
     award_id: int  # the id the award record will have if it is posted at once
+    counter_keys: list[CounterKey] | None = None  # locked ahead (sorted), when the guess held
 
 
 # What `prepare` last read of a holder (village id, household id, village name, catalog stamp),
@@ -138,20 +145,22 @@ def _second_cursor(raw: Raw):
 
 
 def prepare(s: Session, *, item_code: str, holder, recorder, context, catalog: str | None,
-            confirmer: Actor | None, now) -> Prepared | None:
+            confirmer: Actor | None, now, read_budget: bool = False) -> Prepared | None:
     """What `service._prepare` finds, read in one statement; None for a team (whose village
-    may come from the context: the general path resolves it). On PostgreSQL, a holder seen
-    before has its counters locked in the same round trip (see _BASIS)."""
+    may come from the context: the general path resolves it). The budget available only with
+    `read_budget` (see _HOLDER). On PostgreSQL, a holder seen before has its counters locked
+    in the same round trip (see _BASIS)."""
     h_type, h_id = holder_arg(holder)
-    if h_type not in _HOLDER:
+    if h_type not in _FROM:
         return None
+    read = _HOLDER[(h_type, read_budget)]
     ctx = context if isinstance(context, dict) else {}
     tags = context_tags(ctx)
     kw = dict(h_type=h_type, h_id=h_id, tags=tags, ctx=ctx, recorder=recorder, context=context,
               item_code=item_code, catalog=catalog, now=now)
     raw = Raw(s)
     params = {"hid": h_id, "vt": str(HolderType.VILLAGE), "pu": str(Purpose.BUDGET),
-              "un": str(Unit.POINTS)}
+              "un": str(Unit.POINTS)} if read_budget else {"hid": h_id}
     bind = s.get_bind()
     cache = _BASIS.setdefault(getattr(bind, "engine", bind), {})
     guess = cache.get((h_type, h_id)) if raw.pg else None
@@ -160,12 +169,12 @@ def prepare(s: Session, *, item_code: str, holder, recorder, context, catalog: s
     if keys is not None:
         second = _second_cursor(raw)
         with raw.conn.pipeline():
-            raw.cur.execute(_HOLDER[h_type].pg, params, prepare=True)
+            raw.cur.execute(read.pg, params, prepare=True)
             second.execute(_lock_sql(len(keys)).pg, _lock_params(keys), prepare=True)
         row = raw.cur.fetchone()
         locked = _usage(second.fetchall())
     else:
-        row = raw.first(_HOLDER[h_type], params)
+        row = raw.first(read, params)
     if row is None:
         raise NotFound(f"{h_type} {h_id} does not exist", code="holder_not_found")
     village_id, household_id, village_name, stamp, budget, award_id = row
@@ -180,7 +189,8 @@ def prepare(s: Session, *, item_code: str, holder, recorder, context, catalog: s
     h, channel, inp, c, item = predicted[1] if held else _derive(s, basis, **kw)
     actor = resolve_actor(s, actor_from(recorder, channel, h.village_id))
     conf = resolve_actor(s, confirmer) if confirmer is not None else None
-    return Prepared(c, item, h, actor, conf, inp, int(budget), int(award_id))
+    return Prepared(c, item, h, actor, conf, inp, None if budget is None else int(budget),
+                    int(award_id), list(keys) if held else None)
 
 
 _COUNTER_COLS = "holder_type, holder_id, scope, period, award_steps, deduct_steps, times, minutes"

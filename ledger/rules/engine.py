@@ -1,6 +1,7 @@
 """Evaluation as a pure function: (catalog, item, holder, recorder, inputs, period history) →
 a decision with the points (in steps) and minutes to credit, or a refusal with a distinct
-reason. No database, no clock: the caller passes the counters it locked and the time."""
+reason. No database, no clock: the caller passes the counters it locked and the time.
+Over 400 lines on purpose: every check an award goes through reads in one module."""
 
 from __future__ import annotations
 
@@ -77,15 +78,35 @@ def waits_for_approval(item: S.Item, inp: Inputs) -> bool:
     return bool(item.review) or inp.channel == "claim"
 
 
-def _holder_keys(c: S.Catalog, item: S.Item, holder: Holder, inp: Inputs) -> list[CounterKey]:
-    d = local_date(inp.occurred_at)
-    keys = []
+# (id of a catalog, item code) -> (the catalog, its item's (scope, periods)): what an item's
+# counters are depends on the parsed catalog only (frozen), and an award asks it four times.
+# The catalog is kept in the value so that an id reused by another object never matches.
+_SCOPE_PERIODS: dict[tuple[int, str], tuple[S.Catalog, S.Item, tuple]] = {}
+SCOPE_CACHE_SIZE = 1024
+
+
+def _scope_periods(c: S.Catalog, item: S.Item) -> tuple:
+    got = _SCOPE_PERIODS.get((id(c), item.code))
+    if got is not None and got[0] is c and got[1] is item:
+        return got[2]
+    out = []
     for scope, caps in _scopes(c, item):
         periods = {p for _, p, _ in caps}
         if scope.startswith("item:") and item.once_per:
             periods.add(item.once_per)
         if scope.startswith("item:") and item.accumulate:
             periods.add(item.accumulate)
+        out.append((scope, tuple(sorted(periods))))
+    if len(_SCOPE_PERIODS) >= SCOPE_CACHE_SIZE:
+        _SCOPE_PERIODS.clear()
+    _SCOPE_PERIODS[(id(c), item.code)] = (c, item, tuple(out))
+    return tuple(out)
+
+
+def _holder_keys(c: S.Catalog, item: S.Item, holder: Holder, inp: Inputs) -> list[CounterKey]:
+    d = local_date(inp.occurred_at)
+    keys = []
+    for scope, periods in _scope_periods(c, item):
         keys += [CounterKey(holder.type, holder.id, scope, period_key(p, d)) for p in periods]
     if item.max_minutes_per_activity and inp.activity_ref:
         keys.append(CounterKey(holder.type, holder.id,

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from ledger.config import Settings
 from ledger.db import Database
-from ledger.errors import Conflict, DomainError, NotFound
+from ledger.errors import Conflict, DomainError, InsufficientFunds, NotFound
 from ledger.journal import book
 from ledger.journal import minutes as minutes_book
 from ledger.journal.accounts import budget_shards, open_account
@@ -44,7 +44,8 @@ from ledger.rules.holders import (
 )
 from ledger.rules.models import AwardRecord, AwardStatus, Sanction
 from ledger.rules.periods import local_date
-from ledger.rules.schemas import DecisionView
+from ledger.rules.schemas import AwardView, DecisionView
+from ledger.view import typed
 from ledger.identity.actor import Actor
 from ledger.rules.types import Evidence, Holder, Inputs
 from ledger.timeutil import utcnow
@@ -146,8 +147,8 @@ def record_award(db: Database, settings: Settings, *, item_code: str, holder, re
                  context: dict | None = None, key: str | None = None,
                  catalog: str | None = None, confirmer: Actor | None = None,
                  now: datetime | None = None,
-                 then: Callable[[Session, dict], None] | None = None) -> dict:
-    """Record one deed under one item. `holder` is ("person"|"household"|"team", id);
+                 then: Callable[[Session, AwardView], None] | None = None) -> AwardView:
+    """Record one deed under one item; the answer is the award record's view. `holder` is ("person"|"household"|"team", id);
     `recorder` an Actor (or a trusted caller's user id, see holders.actor_from); `context`
     the inputs (occurred_at, minutes, points, level, quantity, activity_id, note, photos…).
     Refusals raise RuleRefused with the engine's reason as `code`.
@@ -155,34 +156,39 @@ def record_award(db: Database, settings: Settings, *, item_code: str, holder, re
     `then(session, result)`: the caller's own bookkeeping, run in the award's transaction (or,
     when the key replays an earlier award, in a transaction of its own), so that a caller
     recording the outcome needs no third commit."""
+    answer: list[AwardView] = []  # the answer of the attempt that committed
+
     def work(s: Session) -> dict:
-        result = decide(s)
+        result = decide(s)  # what the idempotency record keeps (JSON)
+        answer[:] = [typed(result, AwardView)]
         if then is not None:
-            then(s, result)
+            then(s, answer[0])
         return result
 
     def decide(s: Session) -> dict:
         at = now or utcnow()
         got = direct.prepare(s, item_code=item_code, holder=holder, recorder=recorder,
-                             context=context, catalog=catalog, confirmer=confirmer, now=at)
+                             context=context, catalog=catalog, confirmer=confirmer, now=at,
+                             read_budget=read_budget)
         if got is None:  # a team (its village may come from the context): the general path
             c, item, h, actor, conf, inp = _prepare(
                 s, item_code=item_code, holder=holder, recorder=recorder, context=context,
                 catalog=catalog, confirmer=confirmer, now=at)
-            budget = None
         else:
             c, item, h, actor, conf, inp = (got.catalog, got.item, got.holder, got.actor,
                                             got.confirmer, got.inputs)
-            budget = got.budget_available
         # Records that wait for a claim's or a reviewer's approval are checked now and
         # committed (under lock) later; the others lock their counters right away.
         waits = E.waits_for_approval(item, inp)
-        if waits or budget is None or item.sanction:
+        if waits or got is None or item.sanction:
             hist = _history(s, c, item, h, inp, at, locked=not waits)
         else:
-            usage = direct.lock_counters(s, E.counter_keys(c, item.code, h, inp))
-            hist = E.History(now=at, usage=usage, budget_available=budget if item.sign > 0 and (
-                not c.coins or c.coin_of(item) is None) else None)  # a coin draws no budget
+            usage = direct.lock_counters(s, got.counter_keys if got.counter_keys is not None
+                                         else E.counter_keys(c, item.code, h, inp))
+            # The budget, when not read, is checked by the posting's shard guard (below).
+            hist = E.History(now=at, usage=usage, budget_available=got.budget_available
+                             if item.sign > 0 and (not c.coins or c.coin_of(item) is None)
+                             else None)  # a coin draws no budget
         dec = E.evaluate(c, item.code, h, actor, inp, hist, confirmer=conf)
         if got is not None and dec.ok and not waits and dec.notice_days == 0 \
                 and not item.sanction and not _books_minutes(dec, context) \
@@ -191,12 +197,25 @@ def record_award(db: Database, settings: Settings, *, item_code: str, holder, re
                                 got.award_id)
         return finish(s, settings, c, item, h, actor, conf, inp, context, dec, at)
 
-    done = book.write(db, work, key=key, request=_request(
-        item_code, holder, recorder, context, catalog, confirmer))
-    if done.replayed and then is not None:
+    request = _request(item_code, holder, recorder, context, catalog, confirmer)
+    read_budget = False
+    try:
+        done = book.write(db, work, key=key, request=request)
+    except InsufficientFunds as exc:
+        if exc.code != "budget_exhausted":
+            raise
+        # The posting's shard guard found the whole budget short (the award did not read it:
+        # direct._HOLDER). Decide again with it read: the engine refuses with its explanation
+        # (or, if the budget was topped up meanwhile, the award is posted).
+        read_budget = True
+        done = book.write(db, work, key=key, request=request)
+    if not done.replayed:
+        return answer[0]
+    view = typed(done.result, AwardView)
+    if then is not None:
         with db.transaction() as s:
-            then(s, done.result)
-    return done.result
+            then(s, view)
+    return view
 
 
 def finish(s: Session, settings: Settings, c: S.Catalog, item: S.Item, h: Holder, actor: Actor,
@@ -234,7 +253,7 @@ def _post_direct(s: Session, settings: Settings, c: S.Catalog, item: S.Item, h: 
                  at: datetime, award_id: int) -> dict:
     """`finish` + `_apply` + `post_award` for an award posted at once, on prepared statements:
     the same record, counters, entry and explanation, without the ORM's unit of work."""
-    award = AwardView(**record_columns(c, item, h, actor, conf, inp, context, at))
+    award = RecordColumns(**record_columns(c, item, h, actor, conf, inp, context, at))
     award.id = award_id
     award.decision = dec.explain(c.scale)
     deltas = [(k, cr.delta()) for cr in dec.credits for k in cr.keys]
@@ -262,7 +281,7 @@ def _post_direct(s: Session, settings: Settings, c: S.Catalog, item: S.Item, h: 
     return {**answer, "entry_id": entry_id, "entry_ids": [entry_id]}
 
 
-class AwardView:
+class RecordColumns:
     """An award record's columns as plain attributes (what `entry_details` and `award_view`
     read), for the award path that writes the row itself."""
 

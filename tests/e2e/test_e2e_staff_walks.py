@@ -215,7 +215,7 @@ def test_village_admin_walk(live_app, page):
                                 recorder=Actor(user_id=inspector, roles=(("inspector", village),)),
                                 context={"note": "散养鸡鸭"})
     reason = f"鸡鸭已圈养{uuid.uuid4().hex[:4]}"
-    workflow.appeal(db, award_id=posted["award_id"], reason=reason, key=None,
+    workflow.appeal(db, award_id=posted.award_id, reason=reason, key=None,
                     appellant=Actor(user_id=93_777, person_id=appellant))  # the household appeals
     head, member = f"吴大山{uuid.uuid4().hex[:3]}", f"吴小溪{uuid.uuid4().hex[:3]}"
     new_login = f"zhou{uuid.uuid4().hex[:6]}"
