@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import threading
 import time
-import weakref
 
 import structlog
 from sqlalchemy.engine import Engine
 
-from ledger.config import env
 from ledger.db import Database
+from ledger.stores import PerEngine
 
 log = structlog.get_logger("jifen.readcache")
 
@@ -87,30 +86,16 @@ class RedisStore:
             self._r.delete(key)
 
 
-_stores: weakref.WeakKeyDictionary[Engine, object] = weakref.WeakKeyDictionary()
-_lock = threading.Lock()
-
-
-def _prefix(engine: Engine) -> str:
-    """Keys are namespaced by database (host and name, or a SQLite file's path)."""
-    url = engine.url
-    return f"jifen:rc:{url.host or ''}:{url.port or ''}:{url.database or 'db'}:"
+_STORES = PerEngine("rc", RedisStore, MemoryStore)
 
 
 def configure(engine: Engine, redis_url: str | None) -> None:
     """This database's answers are kept in Redis (production) or this process."""
-    with _lock:
-        _stores[engine] = RedisStore(redis_url, _prefix(engine)) if redis_url else MemoryStore()
+    _STORES.configure(engine, redis_url)
 
 
 def _store(db: Database):
-    with _lock:
-        store = _stores.get(db.engine)
-        if store is None:  # unconfigured (the CLI, tests): the same variable Settings reads
-            url = env("JIFEN_REDIS_URL")
-            store = _stores[db.engine] = (RedisStore(url, _prefix(db.engine)) if url
-                                          else MemoryStore())
-    return store
+    return _STORES.of(db.engine)
 
 
 def get(db: Database, key: str, version: str) -> bytes | None:

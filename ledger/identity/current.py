@@ -15,16 +15,15 @@ from __future__ import annotations
 import json
 import threading
 import time
-import weakref
 from dataclasses import dataclass
 
 import structlog
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from ledger.config import env
 from ledger.db import Database
 from ledger.errors import DomainError
+from ledger.stores import PerEngine
 from ledger.identity.models import AppUser, RoleAssignment
 
 log = structlog.get_logger("jifen.identity")
@@ -161,30 +160,16 @@ class RedisStates:
             self.forget(int(key.decode().rsplit(":", 1)[1]))
 
 
-_stores: weakref.WeakKeyDictionary[Engine, object] = weakref.WeakKeyDictionary()
-_lock = threading.Lock()
-
-
-def _prefix(engine: Engine) -> str:
-    """Keys are namespaced by database (host and name, or a SQLite file's path)."""
-    url = engine.url
-    return f"jifen:us:{url.host or ''}:{url.port or ''}:{url.database or 'db'}:"
+_STORES = PerEngine("us", RedisStates, MemoryStates)
 
 
 def configure(engine: Engine, redis_url: str | None) -> None:
     """Users' states of this database are cached in Redis (production) or this process."""
-    with _lock:
-        _stores[engine] = RedisStates(redis_url, _prefix(engine)) if redis_url else MemoryStates()
+    _STORES.configure(engine, redis_url)
 
 
 def _store(db: Database):
-    with _lock:
-        store = _stores.get(db.engine)
-        if store is None:  # unconfigured (the CLI): the same variable Settings reads
-            url = env("JIFEN_REDIS_URL")
-            store = _stores[db.engine] = (RedisStates(url, _prefix(db.engine)) if url
-                                          else MemoryStates())
-    return store
+    return _STORES.of(db.engine)
 
 
 def state_of(db: Database, user_id: int) -> UserState | None:

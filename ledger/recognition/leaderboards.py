@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import weakref
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
@@ -18,11 +17,11 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from ledger.config import env
 from ledger.errors import DomainError, InvalidInput
 from ledger.recognition.models import HolderRollup
 from ledger.recognition.scores import month_key, year_key
 from ledger.rules.periods import local_date
+from ledger.stores import PerEngine
 from ledger.timeutil import utcnow
 
 log = logging.getLogger("jifen.leaderboards")
@@ -130,29 +129,22 @@ class RedisBoards:
             self._r.delete(*keys)
 
 
-_stores: weakref.WeakKeyDictionary[Engine, object] = weakref.WeakKeyDictionary()
-_lock = threading.Lock()
+# Boards name their keys by `prefix_of` (the database's name), not by the store's prefix.
+_STORES = PerEngine("lb", lambda url, _prefix: RedisBoards(url), MemoryBoards)
 
 
 def configure(engine: Engine, redis_url: str | None) -> None:
     """Rankings of this database live in Redis (production) or this process's memory."""
-    with _lock:
-        _stores[engine] = RedisBoards(redis_url) if redis_url else MemoryBoards()
+    _STORES.configure(engine, redis_url)
 
 
 def store_of(session_or_engine) -> object:  # noqa: ANN001
-    """The store configured for this database; unconfigured, Redis when JIFEN_REDIS_URL is set
-    (the same variable Settings reads), else memory."""
+    """The store configured for this database (ledger/stores.py)."""
     engine = session_or_engine
     if isinstance(engine, Session):
         bind = engine.get_bind()
         engine = bind if isinstance(bind, Engine) else bind.engine
-    with _lock:
-        store = _stores.get(engine)
-        if store is None:
-            url = env("JIFEN_REDIS_URL")
-            store = _stores[engine] = RedisBoards(url) if url else MemoryBoards()
-    return store
+    return _STORES.of(engine)
 
 
 def prefix_of(session: Session) -> str:
