@@ -84,16 +84,3 @@ def test_the_new_activity_form_offers_the_actors_villages_and_payable_items(db):
     assert [v for v, _ in choices.villages] == [w.village_id]
     assert "H1" in {code for code, _ in choices.items}
     assert reads.activity_choices(db, w.volunteer(0)).villages == []
-
-
-ACTIVITY_PAGES = ("api/pages/checkin.py", "api/pages/organizer.py", "api/pages/signups.py",
-                  "api/pages/common.py")
-
-
-@pytest.mark.parametrize("path", ACTIVITY_PAGES)
-def test_the_activity_pages_open_no_session_and_read_no_model(path):
-    """They call the domain's functions, which take the Database and answer types."""
-    from pathlib import Path
-    text = (Path(__file__).resolve().parents[1] / path).read_text(encoding="utf-8")
-    for needle in ("sessions()", "transaction()", "select(", ".models import"):
-        assert needle not in text, f"{path} has {needle}"
