@@ -14,7 +14,6 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-import msgspec
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -31,7 +30,6 @@ from ledger.sheets import imports, tabular
 from ledger.sheets.holders import Holders, find_holder
 from ledger.sheets.schemas import AttendanceImported, ImportChecked
 from ledger.sheets.tabular import Column, RowError
-from ledger.view import typed
 from ledger.timeutil import LOCAL_TZ, utcnow
 
 COLUMNS = (
@@ -183,8 +181,7 @@ def import_attendance(db: Database, actor, data: bytes, *, settings: Settings,
         return AttendanceImported(imported=0, skipped=plan.skipped, refused=[])
     batch = key or imports.file_key(KIND.name, data)
     out = review.import_records(db, settings, actor_of(actor), plan.rows, batch_ref=batch[-32:])
-    return typed({"imported": out.imported, "skipped": plan.skipped,
-                  "refused": msgspec.to_builtins(out.refused)}, AttendanceImported)
+    return AttendanceImported(imported=out.imported, skipped=plan.skipped, refused=out.refused)
 
 
 def export_rows(s: Session, actor, activity_id: int):

@@ -6,6 +6,7 @@ idempotency record replays)."""
 from __future__ import annotations
 
 import msgspec
+from ledger.activities.schemas import ImportRefusal
 from ledger.view import View
 
 
@@ -38,18 +39,12 @@ class StockImported(View):
     skipped: int
 
 
-class AttendanceRefused(View):
-    row: int
-    code: str
-    detail: str
-
-
 class AttendanceImported(View):
     """Each row is its own keyed write: `refused` lists the rows the activity's rules
     refused, the others are recorded."""
     imported: int
     skipped: int
-    refused: list[AttendanceRefused]
+    refused: list[ImportRefusal]  # the rows the activity's rules refused (activities)
 
 
 SheetImport = ImportChecked | HistoryImported | TeamsImported | StockImported | AttendanceImported
