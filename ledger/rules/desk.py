@@ -178,7 +178,8 @@ def _awards(s: Session, villages: set[int] | None, *statuses: str) -> list[Award
 
 
 def _holder_names(s: Session, keys: set[tuple[str, int]]) -> dict[tuple[str, int], str]:
-    """(holder type, id) → the name staff see (a household by its head and plate)."""
+    """(holder type, id) → the name staff see: a household by its head and its address (its
+    plate's code only when the register has no address)."""
     out: dict[tuple[str, int], str] = {}
     for kind, i in keys:
         if kind == "person":
@@ -186,7 +187,8 @@ def _holder_names(s: Session, keys: set[tuple[str, int]]) -> dict[tuple[str, int
             out[(kind, i)] = p.name if p else f"#{i}"
         elif kind == "household":
             h = s.get(Household, i)
-            out[(kind, i)] = f"{h.head_name}户（{h.plate_code}）" if h else f"#{i}"
+            out[(kind, i)] = (f"{h.head_name}户（{h.address or h.plate_code}）" if h
+                              else f"#{i}")
         else:
             t = s.get(Team, i)
             out[(kind, i)] = t.name if t else f"#{i}"
