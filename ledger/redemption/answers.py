@@ -194,9 +194,9 @@ def own_orders(db: Database, actor: Actor, *, limit: int) -> list[OrderView]:
 
 def own_voucher(db: Database, actor: Actor, code: str) -> OrderView:
     """The order of one of the actor's own vouchers (by its code, as printed or typed)."""
-    holders = [("person", actor.person_id)] if actor.person_id is not None else []
+    canonical = own_voucher_code(db, actor, code)  # the one rule of whose vouchers are "own"
     with db.sessions() as s:
-        v = service.voucher_by_code(s, service.holder_voucher_code(s, code, holders))
+        v = service.voucher_by_code(s, canonical)
         order = s.get(RedemptionOrder, v.order_id)
         return msgspec.convert(service.order_view(order, v, s.get(Reward, order.reward_id)),
                                OrderView)
