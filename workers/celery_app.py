@@ -153,6 +153,14 @@ def _unbind_request_id(task=None, state=None, **_kw) -> None:  # noqa: ANN001
     structlog.contextvars.unbind_contextvars("task", "task_id", "request_id")
 
 
+# Sending runs right after a request's commit, so with the broker down it must give up quickly:
+# the rows wait in the outbox and the relay sends them later. Three tries within about 0.3 s
+# (Celery's default retries for longer). No result is kept (the outbox row records what ran), so
+# sending never subscribes to the result store either: with Redis down that subscription alone
+# retried for 19 s after every commit.
+SEND_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.1, "interval_max": 0.2}
+
+
 def celery_sender(queue: str = QUEUE, celery_app: Celery | None = None) -> outbox.Dispatcher:
     """Send committed outbox rows to the workers, one message per batch of ids."""
     target = celery_app or app
@@ -160,7 +168,8 @@ def celery_sender(queue: str = QUEUE, celery_app: Celery | None = None) -> outbo
     def send(_engine, ids) -> None:  # noqa: ANN001
         ids = list(ids)
         for i in range(0, len(ids), outbox.SEND_BATCH):
-            target.send_task(RUN_OUTBOX, args=[ids[i:i + outbox.SEND_BATCH]], queue=queue)
+            target.send_task(RUN_OUTBOX, args=[ids[i:i + outbox.SEND_BATCH]], queue=queue,
+                             ignore_result=True, retry_policy=SEND_RETRY)
 
     return send
 
