@@ -44,18 +44,23 @@ def route_handlers() -> list:
             SheetsController]
 
 
+# What the routes are built with (the pages' CSRF cookie: its secret and whether it is Secure).
+# Every other setting is read at request time from `app.state.settings`, so one built app can be
+# bound to other settings and another database (`bind`): tests do, as building the ~600 routes
+# takes half a second.
+BUILT_WITH = ("secret_key", "public_base_url")
+
+
 def create_app(settings: Settings | None = None, db: Database | None = None) -> Litestar:
     settings = settings or load_settings()
     db = db or Database(settings.database_url)
     configure_logging()
 
     def on_startup(app: Litestar) -> None:
-        app.state.settings = settings
-        app.state.db = db
-        app.state.limiter = RateLimiter(settings.redis_url)  # shared by the API and the pages
-        current.configure(db.engine, settings.redis_url)  # users' states, read every request
-        readcache.configure(db.engine, settings.redis_url)  # public pages under their versions
-        attach_dispatcher(db, settings)  # follow-up tasks: in process, or to the workers
+        s, database = app.state.settings, app.state.db
+        current.configure(database.engine, s.redis_url)  # users' states, read every request
+        readcache.configure(database.engine, s.redis_url)  # public pages under their versions
+        attach_dispatcher(database, s)  # follow-up tasks: in process, or to the workers
 
     app = Litestar(
         route_handlers=route_handlers(),
@@ -71,4 +76,19 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     document_idempotency(app)
     # outermost: 404s included; old paths (api/aliases.py) are rewritten before routing
     app.asgi_handler = ObservabilityMiddleware(OldPaths(app.asgi_handler))
+    app.state.built_with = tuple(getattr(settings, k) for k in BUILT_WITH)
+    bind(app, settings, db)
     return app
+
+
+def bind(app: Litestar, settings: Settings, db: Database) -> None:
+    """Serve from these settings and this database, with a fresh state (its rate limiter, no
+    SMS gateway chosen yet); takes effect at the next startup. The settings the routes were
+    built with (BUILT_WITH) cannot change."""
+    if tuple(getattr(settings, k) for k in BUILT_WITH) != app.state.built_with:
+        raise ValueError(f"an app is built for its {', '.join(BUILT_WITH)}: create another")
+    for key in [k for k in app.state.dict() if k != "built_with"]:
+        del app.state[key]
+    app.state.settings = settings
+    app.state.db = db
+    app.state.limiter = RateLimiter(settings.redis_url)  # shared by the API and the pages

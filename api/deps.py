@@ -1,4 +1,5 @@
-"""Dependencies injected into handlers: the database, settings, the caller, idempotency keys."""
+"""Dependencies injected into handlers: the database, settings, the caller, idempotency keys,
+the rate limiter and the SMS gateway."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from api.auth import Principal, provide_optional_principal, provide_principal
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.errors import InvalidInput
+from ledger.identity import otp
+from ledger.ratelimit import RateLimiter
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_KEY_CHARS = 128
@@ -20,6 +23,30 @@ async def provide_db(request: Request) -> Database:
 
 async def provide_settings(request: Request) -> Settings:
     return request.app.state.settings
+
+
+def limiter_of(request: Request) -> RateLimiter:
+    """The process's one rate limiter (api.app.bind puts it on the app's state), shared by the
+    JSON API and the pages: Redis when configured, else this process's memory."""
+    return request.app.state.limiter
+
+
+async def provide_limiter(request: Request) -> RateLimiter:
+    return limiter_of(request)
+
+
+def sender_of(request: Request) -> otp.CodeSender:
+    """The SMS gateway for one-time codes, shared by the JSON API and the sign-in page:
+    app.state.otp_sender if set (tests, embedding apps), else the one the settings name (the
+    log in the embedded default), chosen on first use."""
+    sender = getattr(request.app.state, "otp_sender", None)
+    if sender is None:
+        sender = request.app.state.otp_sender = otp.load_sender(sms=request.app.state.settings.sms)
+    return sender
+
+
+async def provide_sender(request: Request) -> otp.CodeSender:
+    return sender_of(request)
 
 
 def scoped_key(request: Request, principal: Principal | None, *, required: bool = True

@@ -32,7 +32,8 @@ import logging
 import threading
 import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from sqlalchemy import JSON, Index, Integer, String, event, func, select, text, update
@@ -414,7 +415,7 @@ def _due_ids(s: Session, now: datetime, limit: int, *, include_unsent_grace: boo
 def relay(db: Database, send: Callable[[list[int]], None], *, now: datetime | None = None,
           limit: int = RELAY_BATCH, grace: bool = True) -> int:
     """Mark due rows sent and hand them to `send` in batches; returns how many were sent.
-    `grace=False` sends every unsent row at once (tests, `jifen outbox drain`)."""
+    `grace=False` sends every unsent row at once (tests, `drain`)."""
     now = now or utcnow()
     with db.transaction() as s:
         if grace:
@@ -438,6 +439,54 @@ def relay(db: Database, send: Callable[[list[int]], None], *, now: datetime | No
             with db.transaction() as s:
                 s.execute(update(OutboxRow).where(OutboxRow.id.in_(batch)).values(sent_at=None))
     return sent
+
+
+def _hold(_engine: Engine, _ids: Sequence[int]) -> None:
+    """The dispatcher while `held`: committed rows wait for the drain at the end."""
+
+
+@contextmanager
+def held(db: Database) -> Iterator[None]:
+    """Batch work (the demo's generated quarter: hundreds of commits in a row): the rows its
+    commits queue wait, instead of running after each commit, and are drained once when the
+    block ends without error; a coalescing task (the rollups' catch-up) then runs once for the
+    whole batch instead of once per commit. On an error the rows stay for the relay."""
+    engine = db.engine
+    before = _dispatchers.get(engine)
+    _dispatchers[engine] = _hold
+    _databases.setdefault(engine, db)
+    try:
+        yield
+    finally:
+        if before is None:
+            _dispatchers.pop(engine, None)
+        else:
+            _dispatchers[engine] = before
+    drain(db)
+
+
+def drain(db: Database) -> int:
+    """Hand on every due row now, until none is left: run in this process (embedded), or sent
+    to the workers (production). Returns how many rows were run or sent. A row that fails is
+    rescheduled (backoff) and left for later."""
+    dispatch = dispatcher_of(db)
+    if dispatch is not inline:
+        return relay(db, lambda ids: dispatch(db.engine, ids), grace=False)
+    n = 0
+    while True:
+        with db.sessions() as s:
+            ids = list(s.scalars(select(OutboxRow.id).where(
+                OutboxRow.done_at.is_(None), OutboxRow.dead_at.is_(None),
+                OutboxRow.available_at <= utcnow()).order_by(OutboxRow.id).limit(RELAY_BATCH)))
+        if not ids:
+            return n
+        _local.dispatching = True  # rows these runs queue are picked up by the next round
+        try:
+            for oid in ids:
+                run_row(db, oid)
+        finally:
+            _local.dispatching = False
+        n += len(ids)
 
 
 def stats(s: Session, now: datetime | None = None) -> dict:

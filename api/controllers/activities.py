@@ -25,7 +25,7 @@ from litestar.response import Template
 
 from api.auth import INSPECTOR, ORGANIZER, TOWN_ADMIN, VILLAGE_ADMIN, Principal, requires_role
 from api.controllers import paged as pg
-from api.deps import scoped_key
+from api.deps import provide_limiter, scoped_key
 from ledger.activities import (certificates, export, inspections, minutes, planning, review,
                                signups, tokens)
 from ledger.activities import service as checkin
@@ -46,15 +46,6 @@ Note = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
 MAX_PHOTO_REQUEST_BYTES = 9 * 1024 * 1024
 VERIFY_PER_ADDRESS = Limit("cert_verify", max_hits=60, window_s=60)
 NO_STORE = {"Cache-Control": "no-store"}
-
-
-async def provide_limiter(request: Request, settings: Settings) -> RateLimiter:
-    """One limiter per process, kept on the app (the check-in page shares it)."""
-    limiter = getattr(request.app.state, "limiter", None)
-    if limiter is None:
-        limiter = RateLimiter(settings.redis_url)
-        request.app.state.limiter = limiter
-    return limiter
 
 
 def _ip(request: Request) -> str:

@@ -25,7 +25,7 @@ from api.auth import (
     signed_in,
 )
 from api.controllers import paged as pg
-from api.deps import scoped_key
+from api.deps import provide_limiter, provide_sender, scoped_key
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.identity import otp
@@ -40,23 +40,6 @@ Login = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Password = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_PASSWORD_CHARS)]
 Phone = Annotated[str, msgspec.Meta(min_length=1, max_length=20)]
 NO_STORE = {"Cache-Control": "no-store"}
-
-
-async def provide_limiter(request: Request, settings: Settings) -> RateLimiter:
-    """The app's one limiter (shared with check-ins): Redis when configured, else memory."""
-    limiter = getattr(request.app.state, "limiter", None)
-    if limiter is None:
-        limiter = request.app.state.limiter = RateLimiter(settings.redis_url)
-    return limiter
-
-
-async def provide_sender(request: Request) -> otp.CodeSender:
-    """The code sender: app.state.otp_sender if set (tests, embedding apps), else the one
-    JIFEN_OTP_SENDER names (default: the log)."""
-    sender = getattr(request.app.state, "otp_sender", None)
-    if sender is None:
-        sender = request.app.state.otp_sender = otp.load_sender(sms=request.app.state.settings.sms)
-    return sender
 
 
 def _address(request: Request) -> str:

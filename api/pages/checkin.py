@@ -11,6 +11,7 @@ from litestar import Request, get, post
 from litestar.response import Redirect, Template
 
 from api.auth import Principal
+from api.deps import limiter_of
 from api.pages.common import FormData, exc_text, points_scale_of, render, t_for, to_signin
 from ledger.activities import service as activities
 from ledger.activities import tokens
@@ -18,19 +19,9 @@ from ledger.activities.signups import activity_for
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.errors import DomainError
-from ledger.ratelimit import RateLimiter
 from ledger.timeutil import utcnow
 
 PENDING_COOKIE = "jifen_scan"  # the code opened before sign-in, and when (tokens.pending_scan)
-
-
-def limiter_of(request: Request, settings: Settings) -> RateLimiter:
-    """The process's rate limiter, shared with the JSON API (kept on the app's state)."""
-    limiter = getattr(request.app.state, "limiter", None)
-    if limiter is None:
-        limiter = RateLimiter(settings.redis_url)
-        request.app.state.limiter = limiter
-    return limiter
 
 
 def _float(raw: str | None) -> float | None:
@@ -87,7 +78,7 @@ def checkin_scan(request: Request, token: str, db: Database, settings: Settings,
                            lon=_float(data.get("lon")), accuracy_m=_float(data.get("accuracy")),
                            pending=_pending(request, token))
     try:
-        result = activities.scan(db, settings, scan, limiter=limiter_of(request, settings))
+        result = activities.scan(db, settings, scan, limiter=limiter_of(request))
     except DomainError as exc:
         t = t_for(request)
         return render(request, "checkin.html", status=exc.status, act=None, token=token,

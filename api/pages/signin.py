@@ -9,7 +9,7 @@ from litestar.response import Redirect, Template
 
 from api.auth import principal_of
 from api.pages import wechat as wechat_pages
-from api.pages.checkin import limiter_of
+from api.deps import limiter_of, sender_of
 from api.pages.common import FormData, exc_text, render, safe_next, t_for
 from api.pages.sign_in_redirect import REFRESH_COOKIE, signed_in
 from ledger.config import Settings
@@ -22,15 +22,6 @@ from ledger.identity import sessions
 VOLUNTEER_PATHS = ("/c/",)  # sign-in on the way to these pages shows phone sign-in first
 CODE_FIELDS = {"otp_format": "code", "otp_invalid": "code", "otp_expired": "code",
                "otp_attempts_exceeded": "code", "phone_invalid": "phone"}
-
-
-def sender(request: Request) -> otp.CodeSender:
-    """The app's SMS gateway, shared with the JSON API: app.state.otp_sender if set, else the
-    one JIFEN_OTP_SENDER names (the log in the embedded default)."""
-    found = getattr(request.app.state, "otp_sender", None)
-    if found is None:
-        found = request.app.state.otp_sender = otp.load_sender(sms=request.app.state.settings.sms)
-    return found
 
 
 def _address(request: Request) -> str:
@@ -84,7 +75,7 @@ def signin_password(request: Request, db: Database, settings: Settings,
               if not v}
     if not errors:
         try:
-            who = identity.sign_in_password(db, limiter_of(request, settings), login=login,
+            who = identity.sign_in_password(db, limiter_of(request), login=login,
                                             password=password, address=_address(request))
             return signed_in(request, settings, who, data.get("next", ""))
         except DomainError as exc:
@@ -103,10 +94,10 @@ def signin_code(request: Request, db: Database, settings: Settings,
     if not phone:
         return _page(request, status=422, mode="code", errors={"phone": t("err.required")},
                      values=values, next_path=data.get("next"))
-    limiter = limiter_of(request, settings)
+    limiter = limiter_of(request)
     try:
         if data.get("action") == "send":
-            otp.request_code(db, limiter, sender(request), phone=phone, secret=settings.secret_key,
+            otp.request_code(db, limiter, sender_of(request), phone=phone, secret=settings.secret_key,
                              address=_address(request))
             return _page(request, mode="code", values=values, next_path=data.get("next"),
                          notice=t("signin.code_sent"))

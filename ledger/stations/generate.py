@@ -16,6 +16,7 @@ from datetime import UTC, datetime, time, timedelta
 
 from sqlalchemy import select
 
+from ledger import outbox
 from ledger.activities import planning, review
 from ledger.activities.planning import MONTHLY_THEMES, ActivityDraft
 from ledger.identity.actor import Actor
@@ -61,28 +62,30 @@ def generate_quarter(db: Database, settings: Settings, town_id: int, q: Period, 
             homes[h.village_id].append(h.id)
     made: dict[int, dict] = {v.id: {"activities": 0, "participations": 0, "people": set(),
                                     "minutes": 0, "orders_placed": 0, "orders_done": 0,
-                                    "orders_overdue": 0, "orders_rated": 0, "rating_sum": 0, "themes": set(),
+                                    "orders_overdue": 0, "orders_rated": 0, "rating_sum": 0,
+                                    "themes": set(),
                                     "team_services": defaultdict(int)} for v in stations}
     villages = [v for v in stations if v.kind in ("village", "community")]
     sign_only = {v.id for i, v in enumerate(villages) if i % SIGN_ONLY_EVERY == SIGN_ONLY_EVERY - 1}
-    for k, m in enumerate(q.months()):
-        theme = MONTHLY_THEMES[(m.start.month - 1) % len(MONTHLY_THEMES)]
-        for i, v in enumerate(stations):
-            if v.id in sign_only:
-                if k == 1 and homes.get(v.id):  # a resident's order nobody took up: overdue
-                    _unanswered(db, actor, made[v.id], v, m.start.replace(day=10), homes[v.id])
-                continue
-            people = vols.get(v.id) or [p for pv in villages for p in vols.get(pv.id, [])][:40]
-            team = teams[(i + k) % len(teams)] if teams else None
-            _activity(db, settings, actor, made[v.id], v.id, m.start.replace(day=CONCENTRATED_DAY),
-                      theme, team, people, rng)
-            if rng.random() < 0.5:
-                _activity(db, settings, actor, made[v.id], v.id, m.start.replace(day=15), None,
-                          None, people, rng)
-            if v.kind in ("village", "community") and homes.get(v.id):
-                for j in range(2):
-                    _order(db, settings, actor, made[v.id], v, m.start.replace(day=8 + 7 * j),
-                           homes[v.id], vols.get(v.id, []), rng, rate_it=j == 0)
+    with outbox.held(db):  # points, rollups and stars follow once, after the whole quarter
+        for k, m in enumerate(q.months()):
+            theme = MONTHLY_THEMES[(m.start.month - 1) % len(MONTHLY_THEMES)]
+            for i, v in enumerate(stations):
+                if v.id in sign_only:
+                    if k == 1 and homes.get(v.id):  # a resident's order nobody took up: overdue
+                        _unanswered(db, actor, made[v.id], v, m.start.replace(day=10), homes[v.id])
+                    continue
+                people = vols.get(v.id) or [p for pv in villages for p in vols.get(pv.id, [])][:40]
+                team = teams[(i + k) % len(teams)] if teams else None
+                _activity(db, settings, actor, made[v.id], v.id,
+                          m.start.replace(day=CONCENTRATED_DAY), theme, team, people, rng)
+                if rng.random() < 0.5:
+                    _activity(db, settings, actor, made[v.id], v.id, m.start.replace(day=15), None,
+                              None, people, rng)
+                if v.kind in ("village", "community") and homes.get(v.id):
+                    for j in range(2):
+                        _order(db, settings, actor, made[v.id], v, m.start.replace(day=8 + 7 * j),
+                               homes[v.id], vols.get(v.id, []), rng, rate_it=j == 0)
     for r in made.values():
         r["people"] = len(r["people"])
         r["themes"] = sorted(r["themes"])
