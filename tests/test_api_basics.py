@@ -91,3 +91,23 @@ def test_metrics_count_requests(client):
     client.get("/health")
     body = client.get("/metrics").text
     assert "jifen_http_requests_total" in body
+
+
+def test_a_built_app_bound_to_another_database_serves_from_it_with_a_fresh_state(
+        settings, db, sqlite_db, tmp_path):
+    from dataclasses import replace
+
+    import pytest
+    from litestar.testing import TestClient
+
+    from api.app import bind, create_app
+    app = create_app(settings, db)
+    app.state.otp_sender = object()  # something a test or a request chose
+    other = replace(settings, database_url=sqlite_db.url, data_dir=tmp_path / "other")
+    bind(app, other, sqlite_db)
+    assert app.state.db is sqlite_db and app.state.settings is other
+    assert getattr(app.state, "otp_sender", None) is None  # chosen again for these settings
+    with TestClient(app, base_url="http://testserver.local") as c:
+        assert c.get("/ready").status_code == 200
+    with pytest.raises(ValueError, match="secret_key"):  # the routes' CSRF cookie is built in
+        bind(app, replace(settings, secret_key="x" * 43), db)

@@ -86,6 +86,59 @@ def test_the_relay_sends_what_a_crash_left_behind(db):
     assert RUNS == [{"n": 4}]
 
 
+@outbox.handler("test.chain")
+def _chain(s, n: int) -> dict:
+    """A task whose run queues another (as a check-out's points queue the rollups' catch-up)."""
+    RUNS.append({"chain": n})
+    if n > 0:
+        outbox.enqueue(s, "test.chain", {"n": n - 1})
+    return {"n": n}
+
+
+def test_held_rows_wait_for_the_end_of_the_batch_and_run_once_in_order(db):
+    outbox.attach(db, outbox.inline)
+    with outbox.held(db):
+        for n in (11, 12):
+            with db.transaction() as s:
+                outbox.enqueue(s, "test.record", {"n": n})
+            assert RUNS == []  # committed, waiting: nothing runs after each commit
+        with db.transaction() as s:
+            outbox.enqueue(s, "test.chain", {"n": 2})
+    # drained at the end, oldest first, and what the runs queued too
+    assert RUNS == [{"n": 11}, {"n": 12}, {"chain": 2}, {"chain": 1}, {"chain": 0}]
+    assert _towns(db, 11) == 1 and _towns(db, 12) == 1
+    with db.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(OutboxRow)
+                        .where(OutboxRow.done_at.is_(None))) == 0
+    with db.transaction() as s:  # after the block: the embedded default again
+        outbox.enqueue(s, "test.record", {"n": 13})
+    assert RUNS[-1] == {"n": 13}
+
+
+def test_a_batch_that_fails_leaves_its_rows_for_the_relay(db):
+    outbox.attach(db, outbox.inline)
+    with pytest.raises(RuntimeError), outbox.held(db):
+        with db.transaction() as s:
+            oid = outbox.enqueue(s, "test.record", {"n": 14})
+        raise RuntimeError("the batch stopped half way")
+    assert RUNS == []  # not drained: the relay sends it (the commit stands)
+    later = utcnow() + timedelta(seconds=outbox.GRACE_S + 1)
+    sent: list[list[int]] = []
+    assert outbox.relay(db, sent.append, now=later) == 1 and sent == [[oid]]
+
+
+def test_a_held_batch_in_production_is_sent_to_the_workers_at_the_end(db):
+    sent: list[list[int]] = []
+    outbox.attach(db, lambda engine, ids: sent.append(list(ids)))  # the Celery sender's shape
+    with outbox.held(db):
+        with db.transaction() as s:
+            a = outbox.enqueue(s, "test.record", {"n": 15})
+        with db.transaction() as s:
+            b = outbox.enqueue(s, "test.record", {"n": 16})
+        assert sent == []
+    assert sent == [[a, b]] and RUNS == []  # the workers run them
+
+
 def test_a_broker_refusing_the_relay_leaves_rows_to_send_again(db):
     outbox.attach(db, lambda engine, ids: None)
     with db.transaction() as s:
