@@ -253,11 +253,11 @@ _TIMES = {c.name for c in _AWARD_COLUMNS if isinstance(c.type, UTCDateTime)}
 # the statement that posts its entry (apply.PgAlso), and only if the entry is posted. The
 # record and the answer are each one JSON parameter completed with the entry's id, and the
 # counters' deltas one array literal per column (rawdb.pg_array), so that the statement is one
-# fixed text per entry size. Arrays, not a JSON array: the planner knows an `unnest` of a
-# constant array has that many rows and updates the few counters through their unique index;
-# `json_to_recordset` it takes for 100 rows, and for a counter table under some 50,000 rows it
-# then hashed them and scanned the whole table on every award (1.7 of the statement's 2.3 ms
-# at 7,000 counters: docs/ledger.md, "Late evening").
+# fixed text per entry size. Arrays, not a JSON array: the planner takes an `unnest` of array
+# parameters for 10 rows and updates the few counters through their unique index;
+# `json_to_recordset` it takes for 100 rows, and it then hashed them and scanned the whole
+# counter table on every award (1.7 of the statement's 2.3 ms at 7,000 counters:
+# docs/ledger.md, "Late evening").
 _DELTA_NAMES = ("ht", "hid", "sc", "pe", "a", "dd", "t", "m")
 _ENTRY_IDS = "jsonb_build_object('entry_id', e.id, 'entry_ids', jsonb_build_array(e.id))"
 _PG_ALSO = {
