@@ -101,6 +101,11 @@ def bench_postgres(admin_url: str, writers: list[int], repeat: int, seconds: flo
         awards.build_schema(db)
         awards.seed(db, max(writers), shards)
         db.dispose()
+        with admin.connect() as c:
+            # The seeding's WAL would otherwise start a checkpoint during the first
+            # measurement, and every page first written after it costs a full-page image:
+            # twice the WAL an award (22 against 9-11 KB) and the first repetition's outliers.
+            c.execute(text("CHECKPOINT"))
         samples: dict = {}
         _measure(samples, writers, repeat, seconds, lambda n: pgb.run(n, seconds),
                  lambda n, path, shared, rep: awards.run_awards(
