@@ -236,9 +236,8 @@ class Load:
             await asyncio.sleep(0.05)
         heads = {p: self.headers(p) for _, p, _ in plan}
         t0 = time.monotonic() + 0.5
-        start = time.perf_counter()
         await asyncio.gather(*(self.scan(k, p, t0 + at, heads[p]) for k, p, at in plan))
-        took = time.perf_counter() - start
+        took = time.monotonic() - t0  # from the first scheduled request to the last answer
         stop.set()
         await refresher
         return took
@@ -358,11 +357,17 @@ async def main_async(args) -> int:
             group = ids[offset:offset + rate * STEP_SECONDS // 2]
             offset += len(group)
             step = Load(f"http://127.0.0.1:{port}", db, settings, act_id)
-            took = await step.run(step_plan(group, rate))
+            plan = step_plan(group, rate)
+            took = await step.run(plan)
             v = step.lat.get("in", []) + step.lat.get("out", [])
-            achieved = 2 * len(group) / took
-            ok = pct(v, 99) < P99_TARGET_MS and not step.errors and achieved >= 0.9 * rate
-            print(f"check-in+out rate {rate}/s for {STEP_SECONDS} s: achieved {achieved:.0f}/s, "
+            # The plan's own rate: its last check-out comes OUT_AFTER_S after the last check-in,
+            # so it offers a little under `rate` (9.3/s for 10/s); kept up with when the answers
+            # end within 10 % of the plan's span.
+            offered = len(plan) / max(at for _, _, at in plan)
+            achieved = len(plan) / took
+            ok = pct(v, 99) < P99_TARGET_MS and not step.errors and achieved >= 0.9 * offered
+            print(f"check-in+out rate {rate}/s for {STEP_SECONDS} s: offered {offered:.1f}/s, "
+                  f"achieved {achieved:.1f}/s, "
                   f"p50 {pct(v, 50):.1f} ms, p99 {pct(v, 99):.1f} ms, "
                   f"errors {sum(step.errors.values())} {step.errors or ''} "
                   f"{'ok' if ok else 'OVER'}")
