@@ -366,3 +366,25 @@ def test_a_stale_remembered_account_id_is_caught_and_never_credits_another_holde
     _award(db, 7, 5)
     assert (_points(db, 7).balance, _points(db, 8).balance) == (15, 10)
     audit_clean(db)
+
+
+def test_a_forked_process_numbers_its_writers_afresh():
+    """Writer numbers pick a budget's shard: a forked child (a Celery prefork worker) must not
+    inherit its parent's numbers, or every child starts on the parent's shard."""
+    import os
+
+    from ledger.journal import posting
+    mine = posting.writer_slot()
+    assert posting.writer_slot() == mine  # a thread keeps its number
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report its number and leave at once
+        try:
+            os.write(write, str(posting.writer_slot()).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    child = int(os.read(read, 64))
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert child != mine  # drawn from 2**30 starts: equal by chance once in a billion

@@ -266,8 +266,22 @@ def post_entry(session: Session, *, unit: str, kind: str, lines: Sequence[Line],
 # told another), so that the writers of one process draw on different shards of a hot account
 # instead of colliding at random (two writers on one shard wait for each other's COMMIT;
 # docs/ledger.md, "The hot village budget").
-_SLOTS = itertools.count(os.getpid())
 _THREAD = threading.local()
+
+
+def _number_writers_afresh() -> None:
+    """This process numbers its writer threads from a random start, so that processes spread
+    over a budget's shards: numbered from the pid, as before, processes with neighbouring pids
+    shared nearly every shard, and a forked child (a Celery prefork worker) inherited its
+    parent's counter, so all children started on the same shard. Run again in every forked
+    child."""
+    global _SLOTS
+    _SLOTS = itertools.count(random.SystemRandom().randrange(1 << 30))
+    _THREAD.__dict__.pop("slot", None)  # the forking thread, the child's only one, draws anew
+
+
+_number_writers_afresh()
+os.register_at_fork(after_in_child=_number_writers_afresh)
 MAX_MOVED = 10_000  # sharded accounts whose shard a thread remembers having moved to
 
 
