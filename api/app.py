@@ -51,6 +51,11 @@ def route_handlers() -> list:
 BUILT_WITH = ("secret_key", "public_base_url")
 
 
+def built_for(settings: Settings) -> tuple:
+    """The values of BUILT_WITH: apps built for the same ones can be bound to either settings."""
+    return tuple(getattr(settings, k) for k in BUILT_WITH)
+
+
 def create_app(settings: Settings | None = None, db: Database | None = None) -> Litestar:
     settings = settings or load_settings()
     db = db or Database(settings.database_url)
@@ -76,19 +81,21 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     document_idempotency(app)
     # outermost: 404s included; old paths (api/aliases.py) are rewritten before routing
     app.asgi_handler = ObservabilityMiddleware(OldPaths(app.asgi_handler))
-    app.state.built_with = tuple(getattr(settings, k) for k in BUILT_WITH)
+    app.state.built_with = built_for(settings)
     bind(app, settings, db)
     return app
 
 
-def bind(app: Litestar, settings: Settings, db: Database) -> None:
-    """Serve from these settings and this database, with a fresh state (its rate limiter, no
-    SMS gateway chosen yet); takes effect at the next startup. The settings the routes were
-    built with (BUILT_WITH) cannot change."""
-    if tuple(getattr(settings, k) for k in BUILT_WITH) != app.state.built_with:
+def bind(app: Litestar, settings: Settings, db: Database, *,
+         limiter: RateLimiter | None = None) -> None:
+    """Serve from these settings and this database, with a fresh state (the rate limiter given,
+    else one on the settings' Redis or memory; no SMS gateway chosen yet); takes effect at the
+    next startup. The settings the routes were built with (BUILT_WITH) cannot change."""
+    if built_for(settings) != app.state.built_with:
         raise ValueError(f"an app is built for its {', '.join(BUILT_WITH)}: create another")
     for key in [k for k in app.state.dict() if k != "built_with"]:
         del app.state[key]
     app.state.settings = settings
     app.state.db = db
-    app.state.limiter = RateLimiter(settings.redis_url)  # shared by the API and the pages
+    # one limiter, shared by the API and the pages
+    app.state.limiter = limiter or RateLimiter(settings.redis_url)

@@ -412,20 +412,24 @@ def _due_ids(s: Session, now: datetime, limit: int, *, include_unsent_grace: boo
     return list(s.scalars(q))
 
 
+def _unfinished_due(now: datetime, limit: int | None):  # noqa: ANN202 - a Select
+    """Ids of the rows neither done nor dead that are due, oldest first (whether sent or not)."""
+    return (select(OutboxRow.id).where(OutboxRow.done_at.is_(None), OutboxRow.dead_at.is_(None),
+                                       OutboxRow.available_at <= now)
+            .order_by(OutboxRow.id).limit(limit))
+
+
 def relay(db: Database, send: Callable[[list[int]], None], *, now: datetime | None = None,
-          limit: int = RELAY_BATCH, grace: bool = True) -> int:
+          limit: int | None = RELAY_BATCH, grace: bool = True) -> int:
     """Mark due rows sent and hand them to `send` in batches; returns how many were sent.
-    `grace=False` sends every unsent row at once (tests, `drain`)."""
+    `grace=False` sends every unfinished due row at once, up to `limit` (None: all; tests,
+    `drain`)."""
     now = now or utcnow()
     with db.transaction() as s:
         if grace:
             ids = _due_ids(s, now, limit)
         else:
-            q = (select(OutboxRow.id).where(OutboxRow.done_at.is_(None),
-                                            OutboxRow.dead_at.is_(None),
-                                            OutboxRow.available_at <= now)
-                 .order_by(OutboxRow.id).limit(limit))
-            ids = list(s.scalars(q))
+            ids = list(s.scalars(_unfinished_due(now, limit)))
         if ids:
             s.execute(update(OutboxRow).where(OutboxRow.id.in_(ids)).values(sent_at=now))
     sent = 0
@@ -470,14 +474,12 @@ def drain(db: Database) -> int:
     to the workers (production). Returns how many rows were run or sent. A row that fails is
     rescheduled (backoff) and left for later."""
     dispatch = dispatcher_of(db)
-    if dispatch is not inline:
-        return relay(db, lambda ids: dispatch(db.engine, ids), grace=False)
+    if dispatch is not inline:  # once each (a RELAY_BATCH limit would leave the rest waiting)
+        return relay(db, lambda ids: dispatch(db.engine, ids), grace=False, limit=None)
     n = 0
     while True:
         with db.sessions() as s:
-            ids = list(s.scalars(select(OutboxRow.id).where(
-                OutboxRow.done_at.is_(None), OutboxRow.dead_at.is_(None),
-                OutboxRow.available_at <= utcnow()).order_by(OutboxRow.id).limit(RELAY_BATCH)))
+            ids = list(s.scalars(_unfinished_due(utcnow(), RELAY_BATCH)))
         if not ids:
             return n
         _local.dispatching = True  # rows these runs queue are picked up by the next round

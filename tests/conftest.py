@@ -184,19 +184,17 @@ _BUILT_APPS: dict[tuple, object] = {}
 def app(settings, db):
     """The app on this test's settings and database. Building its routes takes half a second,
     so one built app per test process is bound to each test's (api.app.bind: a fresh state)."""
-    from api.app import BUILT_WITH, bind, create_app
+    from api.app import bind, built_for, create_app
     from ledger.ratelimit import RateLimiter
-    key = tuple(getattr(settings, k) for k in BUILT_WITH)
+    key = built_for(settings)
     if key not in _BUILT_APPS:
         _BUILT_APPS[key] = create_app(settings, db)
-    else:
-        bind(_BUILT_APPS[key], settings, db)
     app = _BUILT_APPS[key]
     # Each test counts its own attempts: in Redis the limits outlive a test, and tests of one
     # process send codes to the same phone numbers (three a phone in 15 minutes: the fourth is
     # refused).
-    app.state.limiter = RateLimiter(settings.redis_url,
-                                    prefix=f"jifen:rl:t{uuid.uuid4().hex[:12]}:")
+    bind(app, settings, db, limiter=RateLimiter(settings.redis_url,
+                                                prefix=f"jifen:rl:t{uuid.uuid4().hex[:12]}:"))
     return app
 
 

@@ -127,16 +127,17 @@ def test_a_batch_that_fails_leaves_its_rows_for_the_relay(db):
     assert outbox.relay(db, sent.append, now=later) == 1 and sent == [[oid]]
 
 
-def test_a_held_batch_in_production_is_sent_to_the_workers_at_the_end(db):
+def test_a_held_batch_in_production_is_sent_to_the_workers_at_the_end(db, monkeypatch):
+    monkeypatch.setattr(outbox, "RELAY_BATCH", 2)  # a batch bigger than the relay's round
     sent: list[list[int]] = []
     outbox.attach(db, lambda engine, ids: sent.append(list(ids)))  # the Celery sender's shape
     with outbox.held(db):
-        with db.transaction() as s:
-            a = outbox.enqueue(s, "test.record", {"n": 15})
-        with db.transaction() as s:
-            b = outbox.enqueue(s, "test.record", {"n": 16})
+        ids = []
+        for n in (15, 16, 17):
+            with db.transaction() as s:
+                ids.append(outbox.enqueue(s, "test.record", {"n": n}))
         assert sent == []
-    assert sent == [[a, b]] and RUNS == []  # the workers run them
+    assert sent == [ids] and RUNS == []  # every row, once; the workers run them
 
 
 def test_a_broker_refusing_the_relay_leaves_rows_to_send_again(db):

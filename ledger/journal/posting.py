@@ -261,7 +261,7 @@ def post_entry(session: Session, *, unit: str, kind: str, lines: Sequence[Line],
                            reverses_id=reverses_id, now=now, neg_ok=neg_ok)[0]
 
 
-# Each thread that posts gets the next number, starting from the process id: a sharded line
+# Each thread that posts gets the next number of its process: a sharded line
 # (a village's budget or score) takes the shard its thread's number names (unless a retry was
 # told another), so that the writers of one process draw on different shards of a hot account
 # instead of colliding at random (two writers on one shard wait for each other's COMMIT;
