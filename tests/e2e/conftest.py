@@ -75,6 +75,11 @@ def live_app(tmp_path_factory) -> Iterator[LiveApp]:
     env = {**os.environ, "JIFEN_DATABASE_URL": url, "JIFEN_DATA_DIR": str(data_dir),
            "JIFEN_SECRET_KEY": SECRET, "JIFEN_PUBLIC_URL": base}
     if REDIS_URL:
+        # This test process's own Redis database starts empty, as its scratch database does:
+        # the server counts sign-ins per address there (30 a quarter hour from 127.0.0.1) and
+        # caches users by id, and a run shortly before this one left both behind.
+        import redis
+        redis.Redis.from_url(REDIS_URL).flushdb()
         # Redis for rate limits and boards; the follow-up tasks stay in the server process
         # (no worker runs beside it here: tests/test_workers_real.py covers the real worker).
         env["JIFEN_REDIS_URL"] = REDIS_URL
