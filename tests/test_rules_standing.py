@@ -129,3 +129,38 @@ def test_an_admins_ban_is_recorded_with_who_and_why_and_can_be_lifted(db, settin
     with db.sessions() as s:
         h = standing.history(s, "person", p)
     assert [(c["change"], c["actor_id"]) for c in h] == [("left", 901), ("entered", 900)]
+
+
+def test_only_suspects_are_computed_and_anyone_else_is_in_no_state(db, settings, town):
+    """`refusal` and `stopped` compute a holder's standing only when `suspects` names them
+    (one statement); everyone it leaves out must be in no state and have no history."""
+    from sqlalchemy import event
+
+    people = {name: add_person(db, town, name) for name in ("好", "少", "零", "扣", "解")}
+    for i in range(2):
+        rec(db, settings, town, "GOOD", people["好"], T0 + timedelta(minutes=i))
+        rec(db, settings, town, "GOOD", people["解"], T0 + timedelta(minutes=i))
+    rec(db, settings, town, "GOOD", people["少"])  # 50 < 70
+    for i in range(3):
+        rec(db, settings, town, "GOOD", people["扣"], T0 + timedelta(minutes=i))
+    rec(db, settings, town, "BAD", people["扣"], T0 + timedelta(hours=1))  # 130, a deduction
+    with db.transaction() as s:
+        ban = standing.impose(s, "person", people["解"], actor_id=900, reason="核查", days=30,
+                              now=T0)
+        standing.lift(s, ban.id, actor_id=901, reason="撤销", now=T0 + timedelta(hours=1))
+    at = T0 + timedelta(hours=2)
+    with db.sessions() as s:
+        found = standing.suspects(s, "person", list(people.values()), at)
+        for p in people.values():
+            in_some = standing.compute(s, "person", p, at).states or \
+                standing.recorded(s, "person", p)
+            assert not in_some or p in found
+    assert found == {people[n] for n in ("少", "零", "扣", "解")}
+    sent: list[str] = []
+    event.listen(db.engine, "before_cursor_execute", lambda *a, **k: sent.append(a[2]))
+    with db.transaction() as s:
+        assert standing.refusal(s, "person", people["好"], "checkin", at) is None
+    reads = [q for q in sent if q != "BEGIN IMMEDIATE"]  # SQLite's own start
+    assert len(reads) == 2 and all(q.lstrip().startswith("SELECT") for q in reads), reads
+    with db.sessions() as s:
+        assert standing.history(s, "person", people["好"]) == []

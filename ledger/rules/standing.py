@@ -20,7 +20,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from ledger.errors import DomainError, Forbidden, InvalidInput, NotFound
@@ -205,6 +205,14 @@ def refusal(s: Session, holder_type: str, holder_id: int, effect: str,
     `checkin`), with the state, its reason and when it ends; None when nothing stops it."""
     if effect not in EFFECT_CODES:
         raise AssertionError(f"unknown standing effect {effect!r}")
+    now = now or utcnow()
+    if holder_id not in suspects(s, holder_type, [holder_id], now):
+        return None  # in no state and none recorded: refresh would find and write nothing
+    return _refusal(s, holder_type, holder_id, effect, now)
+
+
+def _refusal(s: Session, holder_type: str, holder_id: int, effect: str, now: datetime
+             ) -> DomainError | None:
     st = refresh(s, holder_type, holder_id, now)
     x = st.stopping(effect)
     if x is None:
@@ -219,33 +227,59 @@ def refusal(s: Session, holder_type: str, holder_id: int, effect: str,
 def stopped(s: Session, holder_type: str, ids: list[int], effect: str,
             now: datetime | None = None) -> set[int]:
     """Which of these holders a state stops from `effect` (draw populations, honor lists).
-    Cheap queries find the suspects (available below the highest threshold with this effect,
-    a posted deduction or sanction in the look-back, an admin's ban); only those are computed
-    one by one, so a population of 500,000 costs a few queries."""
+    Only the suspects are computed one by one, so a population of 500,000 costs a few
+    queries."""
     now = now or utcnow()
-    if not ids:
+    if effect not in EFFECT_CODES:
+        raise AssertionError(f"unknown standing effect {effect!r}")
+    return {i for i in sorted(suspects(s, holder_type, ids, now, effect))
+            if _refusal(s, holder_type, i, effect, now) is not None}
+
+
+def _suspects_sql(with_below: bool):
+    """Built once (`bindparam`s: holder type, ids, the look-back's start, the threshold)."""
+    ids = bindparam("ids", expanding=True)
+    htype = bindparam("htype")
+    parts = [select(literal(1), AwardRecord.holder_id).where(
+        AwardRecord.holder_type == htype, AwardRecord.holder_id.in_(ids),
+        AwardRecord.status == AwardStatus.POSTED, AwardRecord.posted_at >= bindparam("since"),
+        (AwardRecord.amount_steps <= 0) | (AwardRecord.sign < 0)),
+        select(literal(1), StandingChange.holder_id).where(
+        StandingChange.holder_type == htype, StandingChange.holder_id.in_(ids))]
+    if with_below:  # those with enough points available; the rest of the batch is suspect
+        parts.append(select(literal(0), Account.holder_id).where(
+            Account.unit == Unit.POINTS, Account.holder_type == htype,
+            Account.purpose == Purpose.POINTS, Account.holder_id.in_(ids),
+            Account.balance - Account.pending_out >= bindparam("top")))
+    return union_all(*parts)
+
+
+_SUSPECTS = {False: _suspects_sql(False), True: _suspects_sql(True)}
+
+
+def suspects(s: Session, holder_type: str, ids: list[int], now: datetime,
+             effect: str | None = None) -> set[int]:
+    """The holders among `ids` that may be in a state (one that stops `effect`; any state when
+    None): points available below a `below` threshold of some catalog (or no points account),
+    a posted deduction or sanction in the look-back, or any standing history (an admin's ban, a
+    state recorded). Anyone else is in no such state, and with no history `refresh` has nothing
+    to record for them either: `compute` reads exactly these three sources. One statement per
+    batch of SUSPECT_BATCH."""
+    if holder_type not in ("person", "household", "team") or not ids:
         return set()
-    below = [st.below_steps for code in store.catalog_codes(s)
-             for st in store.catalog(s, code, on=local_date(now)).standing
-             if st.below_steps is not None and effect in st.effects]
-    suspects: set[int] = set()
+    below = [st.below_steps for c in store.catalogs_in_force(s, local_date(now))
+             for st in c.standing
+             if st.below_steps is not None and (effect is None or effect in st.effects)]
+    found: set[int] = set()
     for i in range(0, len(ids), SUSPECT_BATCH):
         chunk = ids[i:i + SUSPECT_BATCH]
+        rows = s.execute(_SUSPECTS[bool(below)], {
+            "htype": holder_type, "ids": chunk, "top": max(below, default=0),
+            "since": now - timedelta(days=MAX_LOOKBACK_DAYS)}).all()
+        found |= {h for tag, h in rows if tag}
         if below:
-            top = max(below)
-            with_acct = set(s.scalars(select(Account.holder_id).where(
-                Account.unit == Unit.POINTS, Account.holder_type == holder_type,
-                Account.purpose == Purpose.POINTS, Account.holder_id.in_(chunk),
-                Account.balance - Account.pending_out >= top)))
-            suspects |= set(chunk) - with_acct
-        suspects |= set(s.scalars(select(AwardRecord.holder_id).where(
-            AwardRecord.holder_type == holder_type, AwardRecord.holder_id.in_(chunk),
-            AwardRecord.status == AwardStatus.POSTED,
-            AwardRecord.posted_at >= now - timedelta(days=MAX_LOOKBACK_DAYS),
-            (AwardRecord.amount_steps <= 0) | (AwardRecord.sign < 0))))
-        suspects |= set(s.scalars(select(StandingChange.holder_id).where(
-            StandingChange.holder_type == holder_type, StandingChange.holder_id.in_(chunk))))
-    return {i for i in sorted(suspects) if refusal(s, holder_type, i, effect, now) is not None}
+            found |= set(chunk) - {h for tag, h in rows if not tag}
+    return found
 
 
 def impose(s: Session, holder_type: str, holder_id: int, *, actor_id: int, reason: str,
@@ -301,4 +335,4 @@ def summary(s: Session, holder_type: str, holder_id: int, now: datetime | None =
 
 
 __all__ = ["EFFECT_CODES", "State", "Standing", "compute", "history", "impose", "lift",
-           "refresh", "refusal", "stopped", "summary"]
+           "refresh", "refusal", "stopped", "summary", "suspects"]
