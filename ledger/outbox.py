@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
-from sqlalchemy import JSON, Index, Integer, String, event, func, select, text, update
+from sqlalchemy import JSON, Index, Integer, String, event, func, literal, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -59,6 +59,7 @@ REDISPATCH_S = 600  # a row sent but not done after this long is sent again
 BACKOFF_S = (5, 30, 120, 600, 1800, 3600, 3600, 3600)
 _PENDING = "outbox_pending_ids"
 _NUDGE = "outbox_nudge"  # a dedupe row was already waiting: an inline dispatch may run it
+_TASKS = "outbox_pending_tasks"  # id -> task of the pending rows (inline needs not read them)
 MAX_KEY_CHARS = 64
 
 
@@ -88,6 +89,9 @@ class OutboxRow(Base):
     result: Mapped[dict | None] = mapped_column(JSON, default=None)
     # set while the row waits (enqueue_once); cleared when it starts running
     dedupe_key: Mapped[str | None] = mapped_column(String(MAX_KEY_CHARS), default=None)
+
+
+_SENT_AT = OutboxRow.__table__.c.sent_at
 
 
 OUTBOX_KEEP_DAYS = 30
@@ -133,8 +137,13 @@ def enqueue(session: Session, task: str, args: dict | None = None, *,
                     available_at=now + timedelta(seconds=delay_s), attempts=0)
     session.add(row)
     session.flush()
-    session.info.setdefault(_PENDING, []).append(row.id)
-    return row.id
+    return _note(session, row.id, task)
+
+
+def _note(session: Session, row_id: int, task: str) -> int:
+    session.info.setdefault(_PENDING, []).append(row_id)
+    session.info.setdefault(_TASKS, {})[row_id] = task
+    return row_id
 
 
 _ONCE = Sql.of(
@@ -157,7 +166,7 @@ def enqueue_once(session: Session, task: str, key: str, args: dict | None = None
     raw = Raw(session)
     row = raw.first(_ONCE, {"task": task, "args": dumps(args or {}),
                             "now": raw.time(utcnow()), "key": key})
-    return noted_once(session, row[0] if row else None)
+    return noted_once(session, row[0] if row else None, task)
 
 
 # The same insert as a CTE of another PostgreSQL statement (journal/posting.py puts the rollups'
@@ -175,14 +184,13 @@ def once_params(raw: Raw, task: str, key: str, args: dict | None = None) -> dict
             "o_key": key}
 
 
-def noted_once(session: Session, row_id: int | None) -> int | None:
+def noted_once(session: Session, row_id: int | None, task: str) -> int | None:
     """What `enqueue_once` inserted (its id, or None when a waiting row had the key), noted
     for the dispatch after commit."""
     if row_id is None:
         session.info[_NUDGE] = True
         return None
-    session.info.setdefault(_PENDING, []).append(row_id)
-    return row_id
+    return _note(session, row_id, task)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -199,9 +207,12 @@ def inline(engine: Engine, ids: Sequence[int]) -> None:
     keeps its dedupe key, so the commits meanwhile add nothing."""
     db = database_for(engine)
     if ids:
-        with db.sessions() as s:
-            tasks = dict(s.execute(select(OutboxRow.id, OutboxRow.task)
-                                   .where(OutboxRow.id.in_(list(ids)))).all())
+        tasks = getattr(_local, "tasks", None) or {}  # what the committing session queued
+        unknown = [oid for oid in ids if oid not in tasks]
+        if unknown:
+            with db.sessions() as s:
+                tasks = {**tasks, **dict(s.execute(select(OutboxRow.id, OutboxRow.task)
+                                                   .where(OutboxRow.id.in_(unknown))).all())}
         for oid in ids:
             if _may_run_inline(engine, tasks.get(oid)):
                 run_row(db, oid)
@@ -267,6 +278,7 @@ def database_for(engine: Engine) -> Database:
 def _after_commit(session: Session) -> None:
     ids = session.info.pop(_PENDING, None)
     nudge = session.info.pop(_NUDGE, False)
+    tasks = session.info.pop(_TASKS, None)
     if not ids and not nudge:
         return
     bind = session.get_bind()
@@ -276,13 +288,13 @@ def _after_commit(session: Session) -> None:
     dispatch = _dispatchers.get(engine, inline)
     if not ids and (dispatch is not inline or not _coalesced_may_run(engine)):
         return  # a waiting row was already sent (production) or runs at a later dispatch
-    _local.dispatching = True
+    _local.dispatching, _local.tasks = True, tasks
     try:
         dispatch(engine, ids or [])
     except Exception:  # noqa: BLE001 - the commit stands; the relay sends the rows later
         log.exception("outbox dispatch failed; the relay will retry", extra={"ids": ids})
     finally:
-        _local.dispatching = False
+        _local.dispatching, _local.tasks = False, None
 
 
 @event.listens_for(Session, "after_rollback")
@@ -291,6 +303,7 @@ def _after_rollback(session: Session) -> None:
     # listed; dispatching them finds no row and does nothing.)
     session.info.pop(_PENDING, None)
     session.info.pop(_NUDGE, None)
+    session.info.pop(_TASKS, None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -345,11 +358,14 @@ def run_row(db: Database, oid: int, now: datetime | None = None) -> str:
 def _run_own(db: Database, oid: int, task: str, args: dict, now: datetime | None) -> str:
     try:
         result = HANDLERS[task](db, **args)
-        with db.transaction() as s:
-            row = _claim(s, oid)
-            if row.done_at is not None:
-                return "already_done"
-            return _done(row, result, now)
+        done = now or utcnow()
+        with db.transaction() as s:  # one conditional update: the first run to finish marks it
+            marked = s.execute(update(OutboxRow.__table__).where(
+                OutboxRow.id == oid, OutboxRow.done_at.is_(None)).values(
+                done_at=done, sent_at=func.coalesce(OutboxRow.sent_at, literal(done, _SENT_AT.type)),
+                attempts=OutboxRow.attempts + 1,
+                result=result if isinstance(result, dict) else None)).rowcount
+        return "done" if marked else "already_done"
     except Exception as exc:  # noqa: BLE001 - recorded on the row, retried with backoff
         _record_failure(db, oid, exc)
         return "failed"

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from math import ceil
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ledger.activities.models import Activity, Attendance, PointsState
@@ -129,10 +129,12 @@ def settle_points(db: Database, settings: Settings | PostingSettings, attendance
                   now: datetime | None = None) -> tuple[str, dict | None]:
     """Award the points of a certified attendance whose points are due; record the outcome."""
     with db.sessions() as s:
-        att = s.get(Attendance, attendance_id)
+        att, act = s.execute(select(Attendance, Activity).join(
+            Activity, Activity.id == Attendance.activity_id).where(
+            Attendance.id == attendance_id)).one()
         if att.points_state != PointsState.DUE:
             return att.points_state, att.points_result
-        request = award_request(s.get(Activity, att.activity_id), att)
+        request = award_request(act, att)
     occurred = datetime.fromisoformat(request["context"]["occurred_at"])
 
     def record(s: Session, state: str, result: dict) -> None:

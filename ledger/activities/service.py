@@ -241,12 +241,13 @@ def close_attendance(s: Session, settings: Settings, act: Activity, attendance_i
                   out_geo=geo, updated_at=now)
     if note is not None:
         values["note"] = note[:500]
-    won = s.execute(update(Attendance.__table__).where(  # Core: no ORM bulk machinery
+    att = s.scalars(update(Attendance).where(  # the row as updated, in one statement
         Attendance.id == attendance_id, Attendance.state == AttendanceState.CHECKED_IN)
-        .values(**values).returning(Attendance.id)).first()
-    att = s.get(Attendance, attendance_id, populate_existing=True)
-    if won is None:
-        return view(act, att, repeated=True)
+        .values(**values).returning(Attendance), execution_options={
+            "populate_existing": True, "synchronize_session": False}).first()
+    if att is None:
+        return view(act, s.get(Attendance, attendance_id, populate_existing=True),
+                    repeated=True)
     credit_minutes(s, settings, act, att, now=now, actor_id=actor_id, review=review)
     return view(act, att, action="check_out")
 

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Engine
 
 from ledger.db import Database
@@ -63,17 +63,21 @@ class UserState:
                            tuple((r, v) for r, v in d["r"]))
 
 
+_STATE = (select(AppUser.id, AppUser.name, AppUser.person_id, AppUser.active,
+                  AppUser.token_version, RoleAssignment.role, RoleAssignment.village_id)
+          .outerjoin(RoleAssignment, RoleAssignment.user_id == AppUser.id)
+          .where(AppUser.id == bindparam("user_id")).order_by(RoleAssignment.id))
+
+
 def load(db: Database, user_id: int) -> UserState | None:
-    """The user's state from the database (None: no such user)."""
-    with db.sessions() as s:
-        u = s.get(AppUser, user_id)
-        if u is None:
-            return None
-        roles = tuple((r, v) for r, v in s.execute(
-            select(RoleAssignment.role, RoleAssignment.village_id)
-            .where(RoleAssignment.user_id == user_id).order_by(RoleAssignment.id)))
-        return UserState(u.id, u.name, u.person_id, bool(u.active), int(u.token_version or 0),
-                         roles)
+    """The user's state from the database (None: no such user): one statement, a row a role."""
+    with db.engine.connect() as c:
+        rows = c.execute(_STATE, {"user_id": user_id}).all()
+    if not rows:
+        return None
+    u = rows[0]
+    return UserState(u.id, u.name, u.person_id, bool(u.active), int(u.token_version or 0),
+                     tuple((r.role, r.village_id) for r in rows if r.role is not None))
 
 
 class MemoryStates:

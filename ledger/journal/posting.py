@@ -331,7 +331,7 @@ def post_entry_with(session: Session, lines: Sequence[Line], *, also: PgAlso | N
         _check_cached(session, done.keys)
         got = done.also
         if queue:
-            outbox.noted_once(session, got[-1])
+            outbox.noted_once(session, got[-1], ROLLUPS_DUE_TASK)
             got = got[:-1]
             _mark_rollups_queued(session)
         else:
