@@ -36,7 +36,8 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
-from sqlalchemy import JSON, Index, Integer, String, event, func, literal, select, text, update
+from sqlalchemy import (JSON, Index, Integer, String, event, func, insert, literal, select, text,
+                        update)
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -54,6 +55,10 @@ MAX_ATTEMPTS = 8
 RELAY_BATCH = 500
 SEND_BATCH = 100  # outbox ids per Celery message
 INLINE_DRAIN = 50  # older due rows an inline dispatch also picks up
+DRAIN_EVERY_S = 1.0  # ... looking for them at most this often per database (retries back off
+# 5 s or more, a coalesced task runs at most once per its interval: a read per commit found
+# nothing almost every time, and cost a statement on every check-out)
+_DRAIN = ""  # the drain's own entry in _last_inline
 GRACE_S = 60  # a row not done this long after commit is the relay's to send
 REDISPATCH_S = 600  # a row sent but not done after this long is sent again
 BACKOFF_S = (5, 30, 120, 600, 1800, 3600, 3600, 3600)
@@ -133,11 +138,11 @@ def enqueue(session: Session, task: str, args: dict | None = None, *,
     if not 1 <= len(task) <= MAX_TASK_CHARS:
         raise InvalidInput(f"task names are 1..{MAX_TASK_CHARS} characters", code="task_invalid")
     now = now or utcnow()
-    row = OutboxRow(task=task, args=args or {}, created_at=now,
-                    available_at=now + timedelta(seconds=delay_s), attempts=0)
-    session.add(row)
-    session.flush()
-    return _note(session, row.id, task)
+    row_id = session.execute(insert(OutboxRow.__table__).values(  # one statement, no ORM
+        task=task, args=args or {}, created_at=now,
+        available_at=now + timedelta(seconds=delay_s), attempts=0, last_error="")
+        .returning(OutboxRow.id)).scalar_one()
+    return _note(session, row_id, task)
 
 
 def _note(session: Session, row_id: int, task: str) -> int:
@@ -202,7 +207,8 @@ Dispatcher = Callable[[Engine, Sequence[int]], None]
 
 def inline(engine: Engine, ids: Sequence[int]) -> None:
     """Embedded mode: run the rows now, in this process, each in its own transaction; then the
-    few older rows that are due (retries after a failure, coalesced rows left waiting). A
+    few older rows that are due (retries after a failure, coalesced rows left waiting), looked
+    for at most once per DRAIN_EVERY_S after rows of its own, and at once for a nudge. A
     coalesced task (COALESCE_S) runs at most once per its interval; a row of it left waiting
     keeps its dedupe key, so the commits meanwhile add nothing."""
     db = database_for(engine)
@@ -216,12 +222,21 @@ def inline(engine: Engine, ids: Sequence[int]) -> None:
         for oid in ids:
             if _may_run_inline(engine, tasks.get(oid)):
                 run_row(db, oid)
-    if ids or _coalesced_may_run(engine):
+    if _may_drain(engine) if ids else _coalesced_may_run(engine):  # (a nudge: now)
         with db.sessions() as s:
             due = s.execute(_due_query(utcnow(), INLINE_DRAIN)).all()
         for oid, task in due:
             if _may_run_inline(engine, task):
                 run_row(db, oid)
+
+
+def _may_drain(engine: Engine) -> bool:
+    last = _last_inline.setdefault(engine, {})
+    now = time.monotonic()
+    if now - last.get(_DRAIN, -1e9) < DRAIN_EVERY_S:
+        return False
+    last[_DRAIN] = now
+    return True
 
 
 def _coalesced_may_run(engine: Engine) -> bool:
