@@ -32,3 +32,35 @@ def test_a_connection_dropped_while_idle_is_replaced_before_use(pg_db):
             assert s.execute(text("SELECT 1")).scalar() == 1
     finally:
         db.dispose()
+
+
+def test_a_rolled_back_read_keeps_the_statements_prepared_on_its_connection(pg_db):
+    """SQLAlchemy ends a read-only session with ROLLBACK; psycopg forgot every prepared
+    statement of the connection on it (and sent DEALLOCATE ALL), so they were parsed and
+    planned again on nearly every use. A rolled-back transaction's writes are still undone."""
+    db = Database(pg_db.url, pool_size=1, max_overflow=0)
+    try:
+        with db.transaction() as s:
+            s.execute(text("CREATE TABLE keep_probe (x int)"))
+        prepared = "SELECT count(*) FROM pg_prepared_statements"
+        with db.sessions() as s:
+            for _ in range(6):  # psycopg prepares a statement at its fifth use
+                s.execute(text("SELECT count(*) FROM keep_probe WHERE x > :v"), {"v": 0})
+            assert s.execute(text(prepared)).scalar() >= 1
+        with db.sessions() as s:  # rolled back on close: writes undone, statements kept
+            s.execute(text("INSERT INTO keep_probe VALUES (1)"))
+        with db.sessions() as s:
+            assert s.execute(text(prepared)).scalar() >= 1
+            assert s.execute(text("SELECT count(*) FROM keep_probe")).scalar() == 0
+            before = s.connection().connection.dbapi_connection.pgconn.backend_pid
+        with db.transaction() as s:
+            s.execute(text("ALTER TABLE keep_probe ADD COLUMN y int"))  # psycopg forgets them
+        with db.sessions() as s:
+            assert s.connection().connection.dbapi_connection.pgconn.backend_pid == before
+            assert s.execute(text(prepared)).scalar() == 0
+            assert s.execute(text("SELECT count(*) FROM keep_probe WHERE x > :v"),
+                             {"v": 0}).scalar() == 0
+    finally:
+        with db.transaction() as s:
+            s.execute(text("DROP TABLE IF EXISTS keep_probe"))
+        db.dispose()
