@@ -64,7 +64,7 @@ REDISPATCH_S = 600  # a row sent but not done after this long is sent again
 BACKOFF_S = (5, 30, 120, 600, 1800, 3600, 3600, 3600)
 _PENDING = "outbox_pending_ids"
 _NUDGE = "outbox_nudge"  # a dedupe row was already waiting: an inline dispatch may run it
-_TASKS = "outbox_pending_tasks"  # id -> task of the pending rows (inline needs not read them)
+_TASKS = "outbox_pending_tasks"  # id -> (task, args) of the rows this session queued
 MAX_KEY_CHARS = 64
 
 
@@ -142,12 +142,13 @@ def enqueue(session: Session, task: str, args: dict | None = None, *,
         task=task, args=args or {}, created_at=now,
         available_at=now + timedelta(seconds=delay_s), attempts=0, last_error="")
         .returning(OutboxRow.id)).scalar_one()
-    return _note(session, row_id, task)
+    return _note(session, row_id, task, args or {})
 
 
-def _note(session: Session, row_id: int, task: str) -> int:
+def _note(session: Session, row_id: int, task: str, args: dict | None = None) -> int:
+    """`args`: given for a row queued without a dedupe key (`enqueue`)."""
     session.info.setdefault(_PENDING, []).append(row_id)
-    session.info.setdefault(_TASKS, {})[row_id] = task
+    session.info.setdefault(_TASKS, {})[row_id] = (task, args)
     return row_id
 
 
@@ -213,14 +214,19 @@ def inline(engine: Engine, ids: Sequence[int]) -> None:
     keeps its dedupe key, so the commits meanwhile add nothing."""
     db = database_for(engine)
     if ids:
-        tasks = getattr(_local, "tasks", None) or {}  # what the committing session queued
-        unknown = [oid for oid in ids if oid not in tasks]
+        queued = getattr(_local, "tasks", None) or {}  # what the committing session queued
+        unknown = [oid for oid in ids if oid not in queued]
         if unknown:
             with db.sessions() as s:
-                tasks = {**tasks, **dict(s.execute(select(OutboxRow.id, OutboxRow.task)
-                                                   .where(OutboxRow.id.in_(unknown))).all())}
+                queued = {**queued, **{i: (t, None) for i, t in s.execute(
+                    select(OutboxRow.id, OutboxRow.task).where(OutboxRow.id.in_(unknown)))}}
         for oid in ids:
-            if _may_run_inline(engine, tasks.get(oid)):
+            task, args = queued.get(oid, (None, None))
+            if not _may_run_inline(engine, task):
+                continue
+            if task in OWN_TRANSACTIONS and args is not None:
+                _run_own(db, oid, task, args, None)  # committed a moment ago, no key: not done
+            else:
                 run_row(db, oid)
     if _may_drain(engine) if ids else _coalesced_may_run(engine):  # (a nudge: now)
         with db.sessions() as s:
