@@ -17,6 +17,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ledger import outbox
 from ledger.activities import awards, minutes, tokens
 from ledger.activities.models import (
     Activity,
@@ -267,6 +268,8 @@ def settle(db: Database, settings: Settings, result: dict, now: datetime) -> dic
     default), and the answer says how; with workers (production) they are on their way."""
     if result.get("points_state") != PointsState.DUE:
         return result
+    if not outbox.runs_inline(db.engine):  # sent to the workers a moment ago: on their way
+        return {**result, "message": result["message"] + MESSAGES["points_due"]}
     with db.sessions() as s:
         state, points = s.execute(select(Attendance.points_state, Attendance.points_result)
                                   .where(Attendance.id == result["attendance_id"])).one()
