@@ -1,0 +1,156 @@
+"""What one check-in and one check-out cost: statements, client CPU and server CPU a scan,
+through `activities.service.scan` (what `POST /api/v1/c/{token}` calls), on PostgreSQL, with the
+points paid as the embedded default pays them (the outbox task run in this process after the
+check-out's commit). The figure a loaded machine disturbs least, for comparing commits; the load
+itself is `bench.checkin_load`.
+
+    .venv/bin/python -m bench.checkin_costs                       # 300 volunteers in, then out
+    .venv/bin/python -m bench.checkin_costs --pg-log /var/log/postgresql/postgresql-15-main.log
+
+Seeds a scratch database as `bench.checkin_load` does (dropped at the end), warms up (each
+volunteer's first scan opens connections and prepares statements), then `--volunteers` check
+in and, a second later, out. Server CPU is read from `/proc` for the scratch database's
+backends (PostgreSQL on this host). With `--pg-log` (the server's log, readable here) the
+database is set to `log_statement_stats` for the measured scans and the server's CPU is
+printed per statement (parse, bind and execute summed), which is how the prepared statements
+lost on every ROLLBACK were found (docs/ledger.md); the logging itself adds to the server's CPU
+read from `/proc`, so compare commits without it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+from sqlalchemy import event, text
+
+from bench import checkin_load as load
+from bench.awards import backend_cpu_s
+from ledger.activities import service as checkin
+from ledger.activities import tokens
+from ledger.activities.models import Activity
+from ledger.config import Settings
+from ledger.db import Database
+from ledger.timeutil import utcnow
+
+WARMUP = 40
+_STATS = re.compile(r"!\s+([\d.]+) s user, ([\d.]+) s system")
+_DURATION = re.compile(r"\[(\d+)\].*duration: [\d.]+ ms\s+(?:statement|execute [^:]*|parse [^:]*"
+                       r"|bind [^:]*):\s*(.*)")
+_PID = re.compile(r"^\S+ \S+ \S+ \[(\d+)\]")
+
+
+def _pids(name: str) -> list[int]:
+    url = load.ADMIN_URL.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(url, autocommit=True) as c:
+        return [r[0] for r in c.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s", (name,))]
+
+
+def _set_stats(name: str, on: bool) -> None:
+    url = load.ADMIN_URL.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(url, autocommit=True) as c:
+        if on:
+            c.execute(f'ALTER DATABASE "{name}" SET log_statement_stats = on')
+            c.execute(f'ALTER DATABASE "{name}" SET log_min_duration_statement = 0')
+        else:
+            c.execute(f'ALTER DATABASE "{name}" RESET ALL')
+
+
+def per_statement(log_text: str) -> dict[str, float]:
+    """Server CPU seconds by statement (its first 90 characters, numbers as ?), from a server
+    log written with log_statement_stats: each message's statistics follow its duration line."""
+    last: dict[str, str] = {}
+    out: dict[str, float] = {}
+    pid = None
+    for line in log_text.splitlines():
+        if m := _PID.match(line):
+            pid = m.group(1)
+        if m := _DURATION.search(line):
+            last[m.group(1)] = re.sub(r"\$\d+|\d+", "?", m.group(2))[:90]
+        elif (m := _STATS.search(line)) and pid in last:
+            out[last[pid]] = out.get(last[pid], 0.0) + float(m.group(1)) + float(m.group(2))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.checkin_costs", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--volunteers", type=int, default=300)
+    ap.add_argument("--pg-log", default=None, help="the server's log file, to print per statement")
+    ap.add_argument("--top", type=int, default=12)
+    args = ap.parse_args(argv)
+    name, url = load.scratch_db()
+    settings = Settings(database_url=url, redis_url=None, secret_key=uuid.uuid4().hex * 2,
+                        data_dir=Path(tempfile.mkdtemp(prefix="jifen-costs-")), budget_shards=8)
+    db = Database(url)
+    try:
+        act_id, ids, _ = load.seed(db, settings, WARMUP + args.volunteers)
+        with db.sessions() as s:
+            rotate_s = s.get(Activity, act_id).rotate_s
+        db.dispose()
+        if args.pg_log:
+            _set_stats(name, True)  # new connections only: the pool starts afresh below
+        db = Database(url)
+        sent = [0]
+        event.listen(db.engine, "before_cursor_execute",
+                     lambda *a, **k: sent.__setitem__(0, sent[0] + 1))
+
+        def scans(people: list[int], action: str) -> tuple[float, float | None, float]:
+            before = sent[0]
+            server0 = backend_cpu_s(_pids(name))
+            t0 = time.process_time()
+            for p in people:
+                token = tokens.rotating_token(settings.secret_key, act_id, rotate_s, utcnow())[0]
+                checkin.scan(db, settings, checkin.Scan(
+                    token=token, person_id=p, user_id=10_000 + p, ip="10.0.0.9", action=action))
+            client = time.process_time() - t0
+            server1 = backend_cpu_s(_pids(name))
+            n = len(people)
+            server = None if server0 is None or server1 is None else (server1 - server0) / n
+            return client / n, server, (sent[0] - before) / n
+
+        warm, group = ids[:WARMUP], ids[WARMUP:]
+        scans(warm, "in")
+        time.sleep(1.1)
+        scans(warm, "out")
+        at = os.path.getsize(args.pg_log) if args.pg_log else 0
+        rows = [("check-in", *scans(group, "in"))]
+        middle = os.path.getsize(args.pg_log) if args.pg_log else 0
+        time.sleep(1.1)
+        rows.append(("check-out, points paid in process", *scans(group, "out")))
+        end = os.path.getsize(args.pg_log) if args.pg_log else 0
+        print(f"{args.volunteers} volunteers, one activity, PostgreSQL; per scan:")
+        for label, client, server, statements in rows:
+            shown = f"{server * 1000:.2f} ms" if server is not None else "n/a (not local)"
+            print(f"  {label:<36} client CPU {client * 1000:6.2f} ms   server CPU {shown}   "
+                  f"statements through SQLAlchemy {statements:.1f}")
+        if args.pg_log:
+            with open(args.pg_log, "rb") as f:
+                f.seek(at)
+                logs = [f.read(middle - at), f.read(end - middle)]
+            for (label, *_), raw in zip(rows, logs):
+                costs = per_statement(raw.decode("utf-8", "replace"))
+                print(f"server CPU by statement, {label} (ms a scan):")
+                for stmt, cpu in sorted(costs.items(), key=lambda kv: -kv[1])[:args.top]:
+                    print(f"  {cpu * 1000 / args.volunteers:7.3f}  {stmt}")
+        with db.sessions() as s:
+            paid = s.execute(text("SELECT count(*) FROM attendance WHERE points_state = "
+                                  "'awarded'")).scalar()
+        print(f"attendances paid: {paid} of {len(ids)}")
+        return 0 if paid == len(ids) else 1
+    finally:
+        db.dispose()
+        if args.pg_log:
+            _set_stats(name, False)
+        load.drop_db(name)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
