@@ -236,13 +236,18 @@ def inline(engine: Engine, ids: Sequence[int]) -> None:
                 run_row(db, oid)
 
 
-def _may_drain(engine: Engine) -> bool:
+def _once_per(engine: Engine, what: str, gap_s: float) -> bool:
+    """True at most once per `gap_s` for `what` (a task, or the drain) per database."""
     last = _last_inline.setdefault(engine, {})
     now = time.monotonic()
-    if now - last.get(_DRAIN, -1e9) < DRAIN_EVERY_S:
+    if now - last.get(what, -1e9) < gap_s:
         return False
-    last[_DRAIN] = now
+    last[what] = now
     return True
+
+
+def _may_drain(engine: Engine) -> bool:
+    return _once_per(engine, _DRAIN, DRAIN_EVERY_S)
 
 
 def _coalesced_may_run(engine: Engine) -> bool:
@@ -253,14 +258,7 @@ def _coalesced_may_run(engine: Engine) -> bool:
 
 def _may_run_inline(engine: Engine, task: str | None) -> bool:
     gap = COALESCE_S.get(task or "")
-    if not gap:
-        return True
-    last = _last_inline.setdefault(engine, {})
-    now = time.monotonic()
-    if now - last.get(task, -1e9) < gap:
-        return False
-    last[task] = now
-    return True
+    return not gap or _once_per(engine, task, gap)
 
 
 _dispatchers: weakref.WeakKeyDictionary[Engine, Dispatcher] = weakref.WeakKeyDictionary()
