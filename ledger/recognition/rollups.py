@@ -82,9 +82,10 @@ RECENT_MARGIN_IDS = 20_000
 # machine: bench/README.md, "bench/recognition.py")
 REBUILD_PARTS = 2
 # PostgreSQL settings of the rebuild's transaction (SET LOCAL): memory for the one big hash
-# join, its sort and the index builds; no JIT (measured: 1.2 s of compiling in the 11 s
+# join, its two sorts (each part holds both: 1 GB keeps a part's ~4.8 M rows at 20 M postings
+# off disk) and the index builds; no JIT (measured: 1.2 s of compiling in the 11 s
 # aggregate of 2 M postings)
-REBUILD_SETTINGS = {"work_mem": "512MB", "maintenance_work_mem": "1GB", "jit": "off"}
+REBUILD_SETTINGS = {"work_mem": "1GB", "maintenance_work_mem": "1GB", "jit": "off"}
 _HOLDERS_SQL = ", ".join(f"'{h}'" for h in ROLLUP_HOLDERS)
 # A holder's `score` postings (deeds held in another wallet that count for it, see
 # ledger/rules/wallets.py) roll up into the row of its `points` account, beside its own.
@@ -359,6 +360,18 @@ _SCOPE_JOINS = (
     "LEFT JOIN village vv ON vv.id = COALESCE(pp.village_id, hh.village_id)")
 _SCOPE_COLS = ("COALESCE(pp.village_id, hh.village_id, tt.village_id) AS village_id, "
                "COALESCE(vv.town_id, tt.town_id) AS town_id")
+# PostgreSQL: each part inserts its rows grouped as the ranking indexes sort them (unit,
+# holder type, period, village), by one integer per row: the rank of (unit, holder type) among
+# the part's accounts × _LAYOUT_UH + the period (12 × year + month; a year after every month)
+# × _LAYOUT_PERIOD + the rank of the village (none last). Rows of a group then lie together,
+# and the index builds' sorts (whose leading columns are nearly all ties) touch one part of
+# memory at a time (measured at 8 M postings, one build at a time: the two ranking indexes
+# 28.7 and 26.7 s → 10–12 s each; at 20 M the index phase 67–85 → 50–55 s, the whole rebuild
+# 133–161 → 110–120 s: bench/README.md). Only the layout: a rank past its field would misplace
+# rows, never change one. Needs work_mem for the sort of a part's rows (~170 bytes a row).
+_LAYOUT_PERIOD = 1 << 20  # villages ranked within 20 bits
+_LAYOUT_YEARS = 1 << 19  # year rows after every month row (12 × 9999 + 12 < 2^17)
+_LAYOUT_UH = 1 << 40  # (unit, holder type) above the period's 20 bits
 _STAGED = ("rollup_rebuild_map", "rollup_rebuild_rev", "rollup_rebuild_dst",
            "rollup_rebuild_rows", "rollup_rebuild_ded")
 
@@ -543,10 +556,20 @@ def _fill(c: Session | Connection, dialect: str, into: dict[str, str], ph: _Phas
         f"{staged} {t_rev} AS SELECT e.id, r.kind FROM journal_entry e "
         "JOIN journal_entry r ON r.id = e.reverses_id "
         "WHERE e.reverses_id IS NOT NULL AND e.kind = 'reverse'"))
-    c.execute(text(
-        f"{staged} {t_dst} AS SELECT a.id, a.unit, a.holder_type, a.holder_id, "
-        f"{_SCOPE_COLS} FROM account a {_SCOPE_JOINS} WHERE a.purpose = 'points' "
-        f"AND a.shard = 0 AND a.holder_type IN ({_HOLDERS_SQL}){share('a.id')}"))
+    accounts = (f"SELECT a.id, a.unit, a.holder_type, a.holder_id, {_SCOPE_COLS} "
+                f"FROM account a {_SCOPE_JOINS} WHERE a.purpose = 'points' AND a.shard = 0 "
+                f"AND a.holder_type IN ({_HOLDERS_SQL}){share('a.id')}")
+    if pg:  # and where its rows go in the new table (_LAYOUT)
+        accounts = (
+            f"WITH s AS MATERIALIZED ({accounts}), "
+            "uh AS (SELECT unit, holder_type, dense_rank() OVER (ORDER BY unit, holder_type) "
+            "AS r FROM (SELECT DISTINCT unit, holder_type FROM s) z), "
+            "vr AS (SELECT village_id, dense_rank() OVER (ORDER BY village_id) AS r "
+            "FROM (SELECT DISTINCT village_id FROM s WHERE village_id IS NOT NULL) z) "
+            f"SELECT s.*, uh.r * {_LAYOUT_UH} + COALESCE(vr.r, {_LAYOUT_PERIOD - 1}) AS lay "
+            "FROM s JOIN uh ON uh.unit = s.unit AND uh.holder_type = s.holder_type "
+            "LEFT JOIN vr ON vr.village_id = s.village_id")
+    c.execute(text(f"{staged} {t_dst} AS {accounts}"))
     for t in (t_map, t_rev, t_dst):
         c.execute(text(f"ANALYZE {t}"))
     top = c.execute(text("SELECT MAX(id) FROM posting")).scalar() or 0
@@ -577,14 +600,21 @@ def _fill(c: Session | Connection, dialect: str, into: dict[str, str], ph: _Phas
               "d.holder_type, d.holder_id, d.village_id, d.town_id, x.g, x.l, x.g - x.l, x.c ")
     if pg:
         # months and years in the same sorted pass (a rollup of the month within its year:
-        # the year's row follows its months), straight into the new table in account order
-        # (before: months staged, then summed again into years, sorted again, inserted)
+        # the year's row follows its months), sorted once more by the one-integer layout key
+        # (_LAYOUT_*) into the new table (before: months staged, then summed again into
+        # years, sorted again, inserted)
         year_of_m = "date_trunc('year', q.m)"
+        period = (f"CASE WHEN GROUPING(q.m) = 1 THEN {_LAYOUT_YEARS} "
+                  f"+ 12 * CAST(extract(year FROM {year_of_m}) AS bigint) "
+                  "ELSE 12 * CAST(extract(year FROM q.m) AS bigint) "
+                  "+ CAST(extract(month FROM q.m) AS bigint) END")
         n = c.execute(text(
             f"{target} FROM (SELECT q.dst, CASE WHEN GROUPING(q.m) = 1 "
-            f"THEN {year.format(m=year_of_m)} ELSE {month.format(m='q.m')} END AS k, {sums} "
+            f"THEN {year.format(m=year_of_m)} ELSE {month.format(m='q.m')} END AS k, "
+            f"{period} AS pc, {sums} "
             f"FROM ({postings}) q GROUP BY q.dst, {year_of_m}, ROLLUP(q.m)) x "
-            f"JOIN {t_dst} d ON d.id = x.dst")).rowcount
+            f"JOIN {t_dst} d ON d.id = x.dst ORDER BY d.lay + x.pc * {_LAYOUT_PERIOD}"
+        )).rowcount
         c.execute(text("SET LOCAL join_collapse_limit = DEFAULT"))
     else:
         c.execute(text(f"{staged} {t_rows} AS SELECT q.dst, q.m, {sums} "
