@@ -82,8 +82,9 @@ RECENT_MARGIN_IDS = 20_000
 # machine: bench/README.md, "bench/recognition.py")
 REBUILD_PARTS = 2
 # PostgreSQL settings of the rebuild's transaction (SET LOCAL): memory for the one big hash
-# join, its two sorts (each part holds both: 1 GB keeps a part's ~4.8 M rows at 20 M postings
-# off disk) and the index builds; no JIT (measured: 1.2 s of compiling in the 11 s
+# join, its two sorts (a part holds both; the layout's sort took 125 MB for 719,414 rows at
+# 2 M postings, so a part's ~4.8 M rows at 20 M would pass 512 MB: 1 GB, measured together
+# with the layout) and the index builds; no JIT (measured: 1.2 s of compiling in the 11 s
 # aggregate of 2 M postings)
 REBUILD_SETTINGS = {"work_mem": "1GB", "maintenance_work_mem": "1GB", "jit": "off"}
 _HOLDERS_SQL = ", ".join(f"'{h}'" for h in ROLLUP_HOLDERS)
@@ -368,7 +369,7 @@ _SCOPE_COLS = ("COALESCE(pp.village_id, hh.village_id, tt.village_id) AS village
 # memory at a time (measured at 8 M postings, one build at a time: the two ranking indexes
 # 28.7 and 26.7 s → 10–12 s each; at 20 M the index phase 67–85 → 50–55 s, the whole rebuild
 # 133–161 → 110–120 s: bench/README.md). Only the layout: a rank past its field would misplace
-# rows, never change one. Needs work_mem for the sort of a part's rows (~170 bytes a row).
+# rows, never change one.
 _LAYOUT_PERIOD = 1 << 20  # villages ranked within 20 bits
 _LAYOUT_YEARS = 1 << 19  # year rows after every month row (12 × 9999 + 12 < 2^17)
 _LAYOUT_UH = 1 << 40  # (unit, holder type) above the period's 20 bits
