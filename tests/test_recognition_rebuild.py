@@ -12,7 +12,12 @@ from sqlalchemy import select, text
 from ledger.recognition import rollup_tables, rollups
 from ledger.recognition.models import HolderRollup
 from ledger.timeutil import utcnow
-from tests.builders.recognition import award, deduct, make_world, rebuild_equals_live
+from tests.builders.recognition import (
+    award,
+    deduct,
+    make_world,
+    rebuild_equals_live,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -149,3 +154,46 @@ def test_writers_tailers_and_rebuilds_at_once_count_every_posting_once(pg_db):
     assert _year_total(pg_db) == 6 * sum(1 + n % 3 for n in range(20))
     live, rebuilt = rebuild_equals_live(pg_db)
     assert live == rebuilt
+
+
+@pytest.mark.parametrize("parts", [1, 3])
+def test_a_rebuild_split_over_any_number_of_connections_equals_the_live_rows(
+        pg_db, settings, monkeypatch, parts):
+    """Each part loads the accounts whose id is its number modulo the parts, in the first
+    part's exported snapshot, a member's deed counted for the household (its `score` account,
+    another id than the household's row) with the row it rolls into: split one way or three,
+    the rows, progress and veto marks are the live ones (two, the default, is what every
+    other rebuild test runs)."""
+    from datetime import timedelta
+
+    from ledger.recognition.models import DeductionMark, RollupProgress
+    from ledger.rules import service as svc
+    from tests.builders.rules import T0, family, staff
+    from tests.builders.rules import make_world as rules_world
+    from tests.test_rules_wallets import ROLLUP, _load
+
+    w = rules_world(pg_db)
+    _load(pg_db, ROLLUP)
+    who = staff(50, "village_admin", "inspector", village_id=w.villages["塘后村"])
+    for tag in ("陈", "林", "黄", "王", "李"):
+        _, p = family(pg_db, w, tag=tag)
+        for item, at in (("R", T0), ("W", T0 - timedelta(days=40)), ("D", T0)):
+            svc.record_award(pg_db, settings, item_code=item, holder=("person", p),
+                             recorder=who, context={"occurred_at": at.isoformat(),
+                                                    "channel": "admin"}, now=at)
+
+    def marks_and_progress():
+        with pg_db.sessions() as s:
+            return ({(m.entry_id, m.account_id, m.item_code, m.amount, m.created_at,
+                      m.reversed_by) for m in s.scalars(select(DeductionMark))},
+                    {(g.account_id, g.applied_seq) for g in s.scalars(select(RollupProgress))})
+
+    rollups.catch_up(pg_db, mode="full")
+    before = marks_and_progress()
+    monkeypatch.setattr(rollups, "REBUILD_PARTS", parts)
+    live, rebuilt = rebuild_equals_live(pg_db)
+    assert live == rebuilt
+    assert {k[0] % 3 for k in live} == {0, 1, 2}  # every part had rows to load
+    assert {v[1] for v in live.values()} == {"person", "household"}
+    assert marks_and_progress() == before
+    assert len(before[0]) == 10  # each deduction: the member's account and the score account

@@ -59,6 +59,10 @@ class IndexPlan:
     def temp_name(self) -> str:
         return self.name + SHADOW_INDEX_SUFFIX
 
+    @property
+    def key_columns(self) -> int:
+        return self.build[self.build.index("(") + 1:self.build.rindex(")")].count(",") + 1
+
 
 @dataclass(frozen=True)
 class ForeignKey:
@@ -128,13 +132,15 @@ def _run_each(engine: Engine, statements: list[str], settings: dict[str, str]) -
 
 
 def build_indexes(engine: Engine, p: Plan) -> None:
-    """The shadows' indexes, built once over all their rows, several at a time, those of the
-    largest table first."""
+    """The shadows' indexes, built once over all their rows, several at a time, the longest
+    first: those of the largest table, and of a table those of the most key columns (a
+    ranking index sorts its rows on four or five columns, the first three nearly all ties:
+    measured 15 s against the primary key's 2.4 s for 4 M rows)."""
     with engine.connect() as c:
         size = {t: c.execute(text(f"SELECT pg_relation_size('{shadow(t)}')")).scalar()
                 for t in TABLES}
-    _run_each(engine, [i.build for i in sorted(p.indexes, key=lambda i: -size[i.table])],
-              BUILD_SETTINGS)
+    _run_each(engine, [i.build for i in sorted(
+        p.indexes, key=lambda i: (-size[i.table], -i.key_columns, i.name))], BUILD_SETTINGS)
 
 
 def add_foreign_keys(engine: Engine, p: Plan) -> None:

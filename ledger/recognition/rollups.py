@@ -35,12 +35,13 @@ import json
 import logging
 import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 
 from sqlalchemy import bindparam, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 from ledger import outbox
@@ -75,10 +76,17 @@ INLINE_INTERVAL_S = 1.0  # embedded: at most one catch-up a second per database
 CURSOR = "journal"
 TAIL_BATCH = 500  # accounts per transaction
 RECENT_MARGIN_IDS = 20_000
+# PostgreSQL: connections that load the new rows at once, each the accounts whose id is k
+# modulo REBUILD_PARTS, all in one exported snapshot (the aggregate is one CPU-bound
+# statement, never parallel in PostgreSQL 15 as an INSERT … SELECT; measured on the 2-core
+# machine: bench/README.md, "bench/recognition.py")
+REBUILD_PARTS = 2
 # PostgreSQL settings of the rebuild's transaction (SET LOCAL): memory for the one big hash
-# join, its sort and the index builds; no JIT (measured: 1.2 s of compiling in the 11 s
+# join, its two sorts (a part holds both; the layout's sort took 125 MB for 719,414 rows at
+# 2 M postings, so a part's ~4.8 M rows at 20 M would pass 512 MB: 1 GB, measured together
+# with the layout) and the index builds; no JIT (measured: 1.2 s of compiling in the 11 s
 # aggregate of 2 M postings)
-REBUILD_SETTINGS = {"work_mem": "512MB", "maintenance_work_mem": "1GB", "jit": "off"}
+REBUILD_SETTINGS = {"work_mem": "1GB", "maintenance_work_mem": "1GB", "jit": "off"}
 _HOLDERS_SQL = ", ".join(f"'{h}'" for h in ROLLUP_HOLDERS)
 # A holder's `score` postings (deeds held in another wallet that count for it, see
 # ledger/rules/wallets.py) roll up into the row of its `points` account, beside its own.
@@ -353,8 +361,25 @@ _SCOPE_JOINS = (
     "LEFT JOIN village vv ON vv.id = COALESCE(pp.village_id, hh.village_id)")
 _SCOPE_COLS = ("COALESCE(pp.village_id, hh.village_id, tt.village_id) AS village_id, "
                "COALESCE(vv.town_id, tt.town_id) AS town_id")
+# PostgreSQL: each part inserts its rows grouped as the ranking indexes sort them (unit,
+# holder type, period, village), by one integer per row: the rank of (unit, holder type) among
+# the part's accounts × _LAYOUT_UH + the period (12 × year + month; a year after every month)
+# × _LAYOUT_PERIOD + the rank of the village (none last). Rows of a group then lie together,
+# and the index builds' sorts (whose leading columns are nearly all ties) touch one part of
+# memory at a time (measured at 8 M postings, one build at a time: the two ranking indexes
+# 28.7 and 26.7 s → 10–12 s each; at 20 M the index phase 67–85 → 50–55 s, the whole rebuild
+# 133–161 → 110–120 s: bench/README.md). Only the layout: a rank past its field would misplace
+# rows, never change one.
+_LAYOUT_PERIOD = 1 << 20  # villages ranked within 20 bits
+_LAYOUT_YEARS = 1 << 19  # year rows after every month row (12 × 9999 + 12 < 2^17)
+_LAYOUT_UH = 1 << 40  # (unit, holder type) above the period's 20 bits
 _STAGED = ("rollup_rebuild_map", "rollup_rebuild_rev", "rollup_rebuild_dst",
            "rollup_rebuild_rows", "rollup_rebuild_ded")
+
+
+def _staged_names(part: int) -> tuple[str, ...]:
+    return tuple(_STAGED) if part == 0 else tuple(f"{t}_{part}" for t in _STAGED)
+
 _ROLLUP_COLS = ("account_id, period_key, unit, holder_type, holder_id, village_id, town_id, "
                 "gained, lost, net, postings")
 # Rebuilds of one database run one at a time (a session-level advisory lock; key: "jifen"
@@ -415,9 +440,11 @@ def rebuild(db: Database) -> dict:
 
 def _rebuild_pg(db: Database, ph: _Phases) -> tuple[int, int]:
     """PostgreSQL: the new rows loaded into shadow tables in one REPEATABLE READ snapshot
-    (no index to maintain), their indexes built after on several connections, foreign keys
-    checked, then swapped in by renaming (ledger/recognition/rollup_tables.py). The live
-    tables stay readable, and followed by the tailers, until the swap."""
+    (no index to maintain), by REBUILD_PARTS connections at once, each a share of the
+    accounts, all in the snapshot the first exports; their indexes built after on several
+    connections, foreign keys checked, then swapped in by renaming
+    (ledger/recognition/rollup_tables.py). The live tables stay readable, and followed by the
+    tailers, until the swap."""
     engine = db.engine
     with engine.connect() as c:
         c.execute(text("SELECT pg_advisory_lock(:k)"), {"k": REBUILD_LOCK_KEY})
@@ -425,21 +452,31 @@ def _rebuild_pg(db: Database, ph: _Phases) -> tuple[int, int]:
         try:
             rollup_tables.drop_shadows(c)
             plan = rollup_tables.plan(c)
+            # committed before the load, so that every part's connection can write into them
+            rollup_tables.create_shadows(c)
             c.commit()
+            ph.done("shadow tables")
+            into = {t: rollup_tables.shadow(t) for t in rollup_tables.TABLES}
             with c.begin():
-                c.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
-                for k, v in REBUILD_SETTINGS.items():
-                    c.execute(text(f"SET LOCAL {k} = '{v}'"))
-                rollup_tables.create_shadows(c)
-                ph.done("shadow tables")
-                rows, marks, top = _fill(c, "postgresql", {
-                    t: rollup_tables.shadow(t) for t in rollup_tables.TABLES}, ph)
-                # statistics before anyone plans against the new tables (autovacuum may be
-                # off; unanalyzed, the honor list's ranking read every year row of a town)
-                for t in rollup_tables.TABLES:
-                    c.execute(text(f"ANALYZE {rollup_tables.shadow(t)}"))
-                ph.done("analyze")
+                _begin_snapshot(c)
+                snapshot_id = c.execute(text("SELECT pg_export_snapshot()")).scalar()
+                with ThreadPoolExecutor(max(1, REBUILD_PARTS - 1)) as pool:
+                    others = [pool.submit(_fill_part, engine, snapshot_id, into, k)
+                              for k in range(1, REBUILD_PARTS)]
+                    rows, marks, top = _fill(c, "postgresql", into, ph, (0, REBUILD_PARTS))
+                    for f in others:  # the exporting transaction stays open until all end
+                        n_rows, n_marks, their_top = f.result()
+                        assert their_top == top, (their_top, top)  # one snapshot
+                        rows, marks = rows + n_rows, marks + n_marks
+                ph.done("the other parts")
             ph.done("commit")
+            # statistics before anyone plans against the new tables (autovacuum may be off;
+            # unanalyzed, the honor list's ranking read every year row of a town). After the
+            # commit: the snapshot's transaction does not see the other parts' rows.
+            for t in rollup_tables.TABLES:
+                c.execute(text(f"ANALYZE {rollup_tables.shadow(t)}"))
+            c.commit()
+            ph.done("analyze")
             rollup_tables.build_indexes(engine, plan)
             ph.done("indexes")
             rollup_tables.add_foreign_keys(engine, plan)
@@ -457,18 +494,50 @@ def _rebuild_pg(db: Database, ph: _Phases) -> tuple[int, int]:
     return rows, marks
 
 
-def _fill(c: Session | Connection, dialect: str, into: dict[str, str], ph: _Phases
-          ) -> tuple[int, int, int]:
+def _begin_snapshot(c: Connection, snapshot_id: str | None = None) -> None:
+    """The rebuild's transaction: REPEATABLE READ (one snapshot for every statement), in the
+    snapshot another transaction exported when given, with the rebuild's settings."""
+    c.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+    if snapshot_id is not None:
+        c.execute(text(f"SET TRANSACTION SNAPSHOT '{snapshot_id}'"))
+    for k, v in REBUILD_SETTINGS.items():
+        c.execute(text(f"SET LOCAL {k} = '{v}'"))
+
+
+def _fill_part(engine: Engine, snapshot_id: str, into: dict[str, str], k: int
+               ) -> tuple[int, int, int]:
+    """One share of the rebuild's load on a connection of its own, in the exported snapshot;
+    committed when done (the shadows are not read by anyone before the swap, and a failed
+    rebuild drops them)."""
+    assert 0 < k < REBUILD_PARTS, k
+    with engine.connect() as c, c.begin():
+        _begin_snapshot(c, snapshot_id)
+        return _fill(c, "postgresql", into, _Phases(), (k, REBUILD_PARTS))
+
+
+def _fill(c: Session | Connection, dialect: str, into: dict[str, str], ph: _Phases,
+          part: tuple[int, int] = (0, 1)) -> tuple[int, int, int]:
     """Every rollup row, progress row and veto mark of the journal as this transaction sees
-    it, inserted into `into`'s tables (empty). Returns (rollup rows, marks, the highest
-    posting id seen)."""
+    it, inserted into `into`'s tables (empty), or those of one share of the accounts: `part`
+    (k, n) is the accounts whose id is k modulo n (each rollup row by the account it rolls
+    into, each progress row and mark by its own account). Returns (rollup rows, marks, the
+    highest posting id seen)."""
     pg = dialect == "postgresql"
-    skip = ", ".join(f"'{k}'" for k in sorted(NON_SCORE_KINDS))
+    k_part, n_parts = part
+    assert 0 <= k_part < n_parts, part
+
+    def share(col: str) -> str:  # the part's condition on an account id (none: one part)
+        return f" AND {col} % {n_parts} = {k_part}" if n_parts > 1 else ""
+
+    skip = ", ".join(f"'{kind}'" for kind in sorted(NON_SCORE_KINDS))
     bucket, month, year = _month_sql(dialect)
     # Staging tables: UNLOGGED on PostgreSQL (no WAL; regular, not temporary, so that
-    # parallel workers may scan them), created and dropped inside this transaction.
+    # parallel workers may scan them), created and dropped inside this transaction, one set
+    # per part (named apart: parts run at once on their own connections).
     staged = "CREATE UNLOGGED TABLE" if pg else "CREATE TEMPORARY TABLE"
-    for t in _STAGED:
+    names = _staged_names(k_part)
+    t_map, t_rev, t_dst, t_rows, t_ded = names
+    for t in names:
         c.execute(text(f"DROP TABLE IF EXISTS {t}"))
     # (1) the holder accounts and the rollup row each rolls into: a holder's own points
     # account (shard 0) into itself, a `score` account into its holder's points account
@@ -478,21 +547,31 @@ def _fill(c: Session | Connection, dialect: str, into: dict[str, str], ph: _Phas
     # hash of every entry); (3) each rollup account's unit, holder and scope, joined once
     # per account (before: once per rollup row).
     c.execute(text(
-        f"{staged} rollup_rebuild_map AS "
+        f"{staged} {t_map} AS "
         "SELECT a.id AS src, a.id AS dst FROM account a WHERE a.purpose = 'points' "
-        f"AND a.shard = 0 AND a.holder_type IN ({_HOLDERS_SQL}) UNION ALL "
+        f"AND a.shard = 0 AND a.holder_type IN ({_HOLDERS_SQL}){share('a.id')} UNION ALL "
         "SELECT sa.id, t.id FROM account sa "
         f"{_TARGET_JOIN} WHERE sa.holder_type IN ({_HOLDERS_SQL}) "
-        "AND (sa.purpose = 'score' OR (sa.purpose = 'points' AND sa.shard <> 0))"))
+        f"AND (sa.purpose = 'score' OR (sa.purpose = 'points' AND sa.shard <> 0)){share('t.id')}"))
     c.execute(text(
-        f"{staged} rollup_rebuild_rev AS SELECT e.id, r.kind FROM journal_entry e "
+        f"{staged} {t_rev} AS SELECT e.id, r.kind FROM journal_entry e "
         "JOIN journal_entry r ON r.id = e.reverses_id "
         "WHERE e.reverses_id IS NOT NULL AND e.kind = 'reverse'"))
-    c.execute(text(
-        f"{staged} rollup_rebuild_dst AS SELECT a.id, a.unit, a.holder_type, a.holder_id, "
-        f"{_SCOPE_COLS} FROM account a {_SCOPE_JOINS} WHERE a.purpose = 'points' "
-        f"AND a.shard = 0 AND a.holder_type IN ({_HOLDERS_SQL})"))
-    for t in _STAGED[:3]:
+    accounts = (f"SELECT a.id, a.unit, a.holder_type, a.holder_id, {_SCOPE_COLS} "
+                f"FROM account a {_SCOPE_JOINS} WHERE a.purpose = 'points' AND a.shard = 0 "
+                f"AND a.holder_type IN ({_HOLDERS_SQL}){share('a.id')}")
+    if pg:  # and where its rows go in the new table (_LAYOUT)
+        accounts = (
+            f"WITH s AS MATERIALIZED ({accounts}), "
+            "uh AS (SELECT unit, holder_type, dense_rank() OVER (ORDER BY unit, holder_type) "
+            "AS r FROM (SELECT DISTINCT unit, holder_type FROM s) z), "
+            "vr AS (SELECT village_id, dense_rank() OVER (ORDER BY village_id) AS r "
+            "FROM (SELECT DISTINCT village_id FROM s WHERE village_id IS NOT NULL) z) "
+            f"SELECT s.*, uh.r * {_LAYOUT_UH} + COALESCE(vr.r, {_LAYOUT_PERIOD - 1}) AS lay "
+            "FROM s JOIN uh ON uh.unit = s.unit AND uh.holder_type = s.holder_type "
+            "LEFT JOIN vr ON vr.village_id = s.village_id")
+    c.execute(text(f"{staged} {t_dst} AS {accounts}"))
+    for t in (t_map, t_rev, t_dst):
         c.execute(text(f"ANALYZE {t}"))
     top = c.execute(text("SELECT MAX(id) FROM posting")).scalar() or 0
     ph.done("stage accounts and reversals")
@@ -512,9 +591,9 @@ def _fill(c: Session | Connection, dialect: str, into: dict[str, str], ph: _Phas
     entry_at = deed_time_sql(dialect, posted="NULL")
     postings = (
         f"SELECT m.dst, {bucket} AS m, p.amount "
-        "FROM posting p JOIN rollup_rebuild_map m ON m.src = p.account_id "
+        f"FROM posting p JOIN {t_map} m ON m.src = p.account_id "
         f"JOIN (SELECT e.id, {entry_at} AS at FROM journal_entry e "
-        " LEFT JOIN rollup_rebuild_rev rv ON rv.id = e.id "
+        f" LEFT JOIN {t_rev} rv ON rv.id = e.id "
         f" WHERE COALESCE(rv.kind, e.kind) NOT IN ({skip})) e ON e.id = p.entry_id")
     sums = ("SUM(CASE WHEN q.amount > 0 THEN q.amount ELSE 0 END) AS g, "
             "SUM(CASE WHEN q.amount < 0 THEN -q.amount ELSE 0 END) AS l, COUNT(*) AS c")
@@ -522,35 +601,42 @@ def _fill(c: Session | Connection, dialect: str, into: dict[str, str], ph: _Phas
               "d.holder_type, d.holder_id, d.village_id, d.town_id, x.g, x.l, x.g - x.l, x.c ")
     if pg:
         # months and years in the same sorted pass (a rollup of the month within its year:
-        # the year's row follows its months), straight into the new table in account order
-        # (before: months staged, then summed again into years, sorted again, inserted)
+        # the year's row follows its months), sorted once more by the one-integer layout key
+        # (_LAYOUT_*) into the new table (before: months staged, then summed again into
+        # years, sorted again, inserted)
         year_of_m = "date_trunc('year', q.m)"
+        period = (f"CASE WHEN GROUPING(q.m) = 1 THEN {_LAYOUT_YEARS} "
+                  f"+ 12 * CAST(extract(year FROM {year_of_m}) AS bigint) "
+                  "ELSE 12 * CAST(extract(year FROM q.m) AS bigint) "
+                  "+ CAST(extract(month FROM q.m) AS bigint) END")
         n = c.execute(text(
             f"{target} FROM (SELECT q.dst, CASE WHEN GROUPING(q.m) = 1 "
-            f"THEN {year.format(m=year_of_m)} ELSE {month.format(m='q.m')} END AS k, {sums} "
+            f"THEN {year.format(m=year_of_m)} ELSE {month.format(m='q.m')} END AS k, "
+            f"{period} AS pc, {sums} "
             f"FROM ({postings}) q GROUP BY q.dst, {year_of_m}, ROLLUP(q.m)) x "
-            "JOIN rollup_rebuild_dst d ON d.id = x.dst")).rowcount
+            f"JOIN {t_dst} d ON d.id = x.dst ORDER BY d.lay + x.pc * {_LAYOUT_PERIOD}"
+        )).rowcount
         c.execute(text("SET LOCAL join_collapse_limit = DEFAULT"))
     else:
-        c.execute(text(f"{staged} rollup_rebuild_rows AS SELECT q.dst, q.m, {sums} "
+        c.execute(text(f"{staged} {t_rows} AS SELECT q.dst, q.m, {sums} "
                        f"FROM ({postings}) q GROUP BY q.dst, q.m"))
         n = c.execute(text(
             f"{target} FROM (SELECT dst, {month.format(m='m')} AS k, g, l, c "
-            f"FROM rollup_rebuild_rows UNION ALL SELECT dst, {year.format(m='m')}, SUM(g), "
-            f"SUM(l), SUM(c) FROM rollup_rebuild_rows GROUP BY dst, {year.format(m='m')}) x "
-            "JOIN rollup_rebuild_dst d ON d.id = x.dst ORDER BY x.dst, x.k")).rowcount
+            f"FROM {t_rows} UNION ALL SELECT dst, {year.format(m='m')}, SUM(g), "
+            f"SUM(l), SUM(c) FROM {t_rows} GROUP BY dst, {year.format(m='m')}) x "
+            f"JOIN {t_dst} d ON d.id = x.dst ORDER BY x.dst, x.k")).rowcount
     ph.done("aggregate and insert rollups")
     c.execute(text(
         f"INSERT INTO {into['rollup_progress']} (account_id, applied_seq) "
         "SELECT a.id, a.posting_count FROM account a "
         f"WHERE a.purpose IN ('points', 'score') AND a.holder_type IN ({_HOLDERS_SQL}) "
-        "AND a.posting_count > 0"))
+        f"AND a.posting_count > 0{share('a.id')}"))
     ph.done("progress")
     if pg:
         for k in ("enable_nestloop", "enable_mergejoin", "enable_hashagg"):
             c.execute(text(f"SET LOCAL {k} = DEFAULT"))
-    marks = _rebuild_marks(c, dialect, staged, into["deduction_mark"])
-    for t in _STAGED:
+    marks = _rebuild_marks(c, dialect, staged, into["deduction_mark"], t_ded, share("a.id"))
+    for t in names:
         c.execute(text(f"DROP TABLE IF EXISTS {t}"))
     ph.done("veto marks")
     return int(n or 0), marks, top
@@ -568,7 +654,8 @@ def _item_code_sql(dialect: str) -> str:
     return f"substr(COALESCE({', '.join(parts)}), 1, 64)"
 
 
-def _rebuild_marks(c: Session | Connection, dialect: str, staged: str, into: str) -> int:
+def _rebuild_marks(c: Session | Connection, dialect: str, staged: str, into: str,
+                   ded: str, share: str) -> int:
     """The veto marks, set-based: every deduction on a holder account that names an item.
     The holder accounts' deductions are staged first (one pass over the postings); only their
     entries' details are parsed (before, every entry's JSON was: 9 s of 9.3 s at 2 M
@@ -577,18 +664,18 @@ def _rebuild_marks(c: Session | Connection, dialect: str, staged: str, into: str
     at = deed_time_sql(dialect)
     skip = ", ".join(repr(k) for k in sorted(NON_SCORE_KINDS))
     c.execute(text(
-        f"{staged} rollup_rebuild_ded AS SELECT p.entry_id, p.account_id, p.amount, "
+        f"{staged} {ded} AS SELECT p.entry_id, p.account_id, p.amount, "
         "p.created_at FROM posting p JOIN account a ON a.id = p.account_id "
         f"WHERE p.amount < 0 AND a.purpose IN ('points', 'score') "
-        f"AND a.holder_type IN ({_HOLDERS_SQL})"))
-    c.execute(text("ANALYZE rollup_rebuild_ded"))
+        f"AND a.holder_type IN ({_HOLDERS_SQL}){share}"))
+    c.execute(text(f"ANALYZE {ded}"))
     return c.execute(text(
         f"INSERT INTO {into} (entry_id, account_id, holder_type, holder_id, item_code, "
         "amount, created_at, reversed_by) SELECT * FROM ("
         f"SELECT p.entry_id, p.account_id, a.holder_type, a.holder_id, {code} AS code, "
         f"-p.amount, {at}, "
         "(SELECT MIN(x.id) FROM journal_entry x WHERE x.reverses_id = e.id) "
-        "FROM rollup_rebuild_ded p JOIN account a ON a.id = p.account_id "
+        f"FROM {ded} p JOIN account a ON a.id = p.account_id "
         "JOIN journal_entry e ON e.id = p.entry_id "
         f"WHERE e.kind NOT IN ('reverse', {skip})) m WHERE m.code IS NOT NULL"
     )).rowcount or 0
