@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from datetime import datetime
 
 import structlog
 from litestar import Request, Response, get
@@ -14,6 +15,7 @@ from ledger import metrics as domain_metrics
 from ledger import ops
 from ledger.logs import configure_logging  # noqa: F401 - the app sets logging up from here
 from ledger.metrics import LATENCY, REQUESTS
+from ledger.timeutil import utcnow
 
 REQUEST_ID_HEADER = b"x-request-id"
 _VALID_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
@@ -46,6 +48,13 @@ def _route_of(scope) -> str:  # noqa: ANN001
     return sorted(paths)[0] if paths else "unmatched"
 
 
+ARRIVED_AT = "jifen.arrived_at"  # the scope's key: when the request reached the app
+
+
+def arrived_at(request) -> datetime | None:  # noqa: ANN001 - any ASGI connection
+    return request.scope.get(ARRIVED_AT)
+
+
 class ObservabilityMiddleware:
     """Wraps the app's whole ASGI handler (see api/app.py), outside Litestar's routing and
     exception handling, so unmatched paths (404, 405) get the headers, the id and a log line."""
@@ -61,6 +70,7 @@ class ObservabilityMiddleware:
         rid = given if _VALID_ID.match(given) else uuid.uuid4().hex
         structlog.contextvars.bind_contextvars(request_id=rid)
         started = time.perf_counter()
+        scope[ARRIVED_AT] = utcnow()  # what a check-in judges its code at (activities.received)
         status_holder = {"status": 500}
         is_docs = scope.get("path", "").startswith("/docs")
 

@@ -144,3 +144,23 @@ def test_rotation_period_has_limits():
     with pytest.raises(InvalidInput) as e:
         tokens.rotating_token("s" * 43, 1, 2, T0)
     assert e.value.code == "rotate_s_out_of_range"
+
+
+def test_a_code_good_when_the_scan_arrived_is_accepted_though_answered_late(db, settings):
+    """A busy server may reach a scan after its code's periods have passed: the code is judged
+    at the scan's arrival (at most MAX_SERVER_WAIT before), not at the answer."""
+    from ledger.activities import service as checkin
+
+    w = make_world(db)
+    act = make_activity(db, w)  # rotates every 15 s: good for two periods
+    code = rotating(settings, act, T0)
+    late = T0 + timedelta(seconds=40)
+    assert _refusal(lambda: scan(db, settings, w, act, 0, late, token=code)) == "token_expired"
+    assert scan(db, settings, w, act, 0, late, token=code,
+                arrived_at=T0 + timedelta(seconds=20)).action == "check_in"
+    stale = late - checkin.MAX_SERVER_WAIT - timedelta(seconds=1)  # no credit past the limit
+    assert _refusal(lambda: scan(db, settings, w, act, 1, late, token=code,
+                                 arrived_at=stale)) == "token_expired"
+    future = late + timedelta(seconds=1)  # an arrival after "now" is not believed either
+    assert _refusal(lambda: scan(db, settings, w, act, 1, late, token=code,
+                                 arrived_at=future)) == "token_expired"

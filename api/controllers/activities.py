@@ -26,6 +26,7 @@ from litestar.response import Template
 from api.auth import INSPECTOR, ORGANIZER, TOWN_ADMIN, VILLAGE_ADMIN, Principal, requires_role
 from api.controllers import paged as pg
 from api.deps import provide_limiter, scoped_key
+from api.observability import arrived_at
 from ledger.activities import (certificates, export, inspections, minutes, planning, review,
                                signups, tokens)
 from ledger.activities import service as checkin
@@ -146,7 +147,7 @@ def _scan(request: Request, db: Database, settings: Settings, p: Principal,
     return checkin.scan(db, settings, checkin.Scan(
         token=token, person_id=p.person_id, user_id=p.user_id, ip=_ip(request),
         action=d.action, lat=d.lat, lon=d.lon, accuracy_m=d.accuracy_m,
-        activity_id=activity_id), limiter=limiter)
+        activity_id=activity_id, arrived_at=arrived_at(request)), limiter=limiter)
 
 
 def _qr_bytes(url: str, fmt: str) -> tuple[bytes, str]:

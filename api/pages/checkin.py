@@ -12,6 +12,7 @@ from litestar.response import Redirect, Template
 
 from api.auth import Principal
 from api.deps import limiter_of
+from api.observability import arrived_at
 from api.pages.common import FormData, exc_text, points_scale_of, render, t_for, to_signin
 from ledger.activities import service as activities
 from ledger.activities import tokens
@@ -76,7 +77,7 @@ def checkin_scan(request: Request, token: str, db: Database, settings: Settings,
                            ip=request.client.host if request.client else "",
                            action=data.get("action") or None, lat=_float(data.get("lat")),
                            lon=_float(data.get("lon")), accuracy_m=_float(data.get("accuracy")),
-                           pending=_pending(request, token))
+                           pending=_pending(request, token), arrived_at=arrived_at(request))
     try:
         result = activities.scan(db, settings, scan, limiter=limiter_of(request))
     except DomainError as exc:
