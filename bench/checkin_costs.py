@@ -46,16 +46,19 @@ _DURATION = re.compile(r"\[(\d+)\].*duration: [\d.]+ ms\s+(?:statement|execute [
 _PID = re.compile(r"^\S+ \S+ \S+ \[(\d+)\]")
 
 
+def _admin() -> psycopg.Connection:
+    return psycopg.connect(load.ADMIN_URL.replace("postgresql+psycopg://", "postgresql://"),
+                           autocommit=True)
+
+
 def _pids(name: str) -> list[int]:
-    url = load.ADMIN_URL.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(url, autocommit=True) as c:
+    with _admin() as c:
         return [r[0] for r in c.execute(
             "SELECT pid FROM pg_stat_activity WHERE datname = %s", (name,))]
 
 
 def _set_stats(name: str, on: bool) -> None:
-    url = load.ADMIN_URL.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(url, autocommit=True) as c:
+    with _admin() as c:
         if on:
             c.execute(f'ALTER DATABASE "{name}" SET log_statement_stats = on')
             c.execute(f'ALTER DATABASE "{name}" SET log_min_duration_statement = 0')

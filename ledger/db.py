@@ -7,6 +7,7 @@ PostgreSQL runs READ COMMITTED; the journal takes row locks through guarded UPDA
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 from collections.abc import Iterator
@@ -69,9 +70,7 @@ def make_engine(url: str, **kw) -> Engine:
     return engine
 
 
-_KEEPING: type | None = None
-
-
+@functools.cache
 def _keeping_prepared() -> type:
     """psycopg's Connection, except that a ROLLBACK keeps the statements it has prepared.
 
@@ -86,22 +85,19 @@ def _keeping_prepared() -> type:
     apart and commit), and psycopg still forgets them all after any ALTER, DROP or DISCARD ALL
     it runs. Inside psycopg's own transaction blocks, two-phase commits or a pipeline, its own
     rollback runs unchanged. Tested: `tests/test_db_pool.py`."""
-    global _KEEPING
-    if _KEEPING is None:
-        import psycopg
-        from psycopg.pq import TransactionStatus
+    import psycopg
+    from psycopg.pq import TransactionStatus
 
-        class KeepingPrepared(psycopg.Connection):
-            def _rollback_gen(self):  # noqa: ANN202 - psycopg's generator protocol
-                if self._num_transactions or self._tpc or self._pipeline:
-                    return (yield from super()._rollback_gen())
-                if self.pgconn.transaction_status == TransactionStatus.IDLE:
-                    return None
-                yield from self._exec_command(b"ROLLBACK")
+    class KeepingPrepared(psycopg.Connection):
+        def _rollback_gen(self):  # noqa: ANN202 - psycopg's generator protocol
+            if self._num_transactions or self._tpc or self._pipeline:
+                return (yield from super()._rollback_gen())
+            if self.pgconn.transaction_status == TransactionStatus.IDLE:
                 return None
+            yield from self._exec_command(b"ROLLBACK")
+            return None
 
-        _KEEPING = KeepingPrepared
-    return _KEEPING
+    return KeepingPrepared
 
 
 # A pooled connection idle longer than this is checked (SELECT 1) before it is handed out; one

@@ -96,8 +96,6 @@ class OutboxRow(Base):
     dedupe_key: Mapped[str | None] = mapped_column(String(MAX_KEY_CHARS), default=None)
 
 
-_SENT_AT = OutboxRow.__table__.c.sent_at
-
 
 OUTBOX_KEEP_DAYS = 30
 
@@ -381,7 +379,8 @@ def _run_own(db: Database, oid: int, task: str, args: dict, now: datetime | None
         with db.transaction() as s:  # one conditional update: the first run to finish marks it
             marked = s.execute(update(OutboxRow.__table__).where(
                 OutboxRow.id == oid, OutboxRow.done_at.is_(None)).values(
-                done_at=done, sent_at=func.coalesce(OutboxRow.sent_at, literal(done, _SENT_AT.type)),
+                done_at=done,
+                sent_at=func.coalesce(OutboxRow.sent_at, literal(done, OutboxRow.sent_at.type)),
                 attempts=OutboxRow.attempts + 1,
                 result=result if isinstance(result, dict) else None)).rowcount
         return "done" if marked else "already_done"
