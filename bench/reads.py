@@ -117,7 +117,8 @@ def seed(db: Database, households: int, entries: int) -> None:
 async def load(base: str, plates: list[str], rate: float, seconds: float,
                rank_share: float, rnd: random.Random) -> dict[str, dict]:
     """Open loop: request i at start + i / rate; the kind drawn with `rank_share` for /rank."""
-    out: dict[str, dict] = {k: {"lat": [], "errors": 0, "codes": {}} for k in ("plate", "rank")}
+    out: dict[str, dict] = {k: {"lat": [], "at": [], "errors": 0, "codes": {}}
+                            for k in ("plate", "rank")}
     # Many small clients: one httpx client with hundreds of requests waiting on its pool spends
     # more CPU managing the pool than the server spends answering (measured: the generator at
     # 66 % CPU, the server idle).
@@ -140,6 +141,7 @@ async def load(base: str, plates: list[str], rate: float, seconds: float,
                 ok = False
                 rec["codes"][type(exc).__name__] = rec["codes"].get(type(exc).__name__, 0) + 1
             rec["lat"].append((time.perf_counter() - at) * 1e3)
+            rec["at"].append(at - start)
             rec["errors"] += 0 if ok else 1
 
         tasks = []
@@ -153,6 +155,23 @@ async def load(base: str, plates: list[str], rate: float, seconds: float,
         for c in clients:
             await c.aclose()
     return out
+
+
+TIMELINE_WINDOW_S = 5
+
+
+def print_timeline(res: dict[str, dict], seconds: float) -> None:
+    """p50, p99 and max of both pages together per TIMELINE_WINDOW_S of scheduled time: whether
+    the slow answers are spread over the minute or piled in one stall (and when)."""
+    rows: dict[int, list[float]] = {}
+    for r in res.values():
+        for at, lat in zip(r["at"], r["lat"], strict=True):
+            rows.setdefault(int(at // TIMELINE_WINDOW_S), []).append(lat)
+    print(f"   by {TIMELINE_WINDOW_S} s of the run (scheduled time): p50 / p99 / max, ms")
+    for w in sorted(rows):
+        lat = rows[w]
+        print(f"     {w * TIMELINE_WINDOW_S:>4}-{(w + 1) * TIMELINE_WINDOW_S:<4} s  n={len(lat):>5}  "
+              f"{pct(lat, 50):8.1f} {pct(lat, 99):9.1f} {max(lat):9.1f}")
 
 
 def page_costs(env: dict, plates: list[str], n: int, profile: int = 0
@@ -276,6 +295,7 @@ def run(args) -> int:
             print(f"   {label:<24} n={len(lat):>6}  p50 {pct(lat, 50):7.1f} ms  "
                   f"p99 {pct(lat, 99):7.1f} ms  max {max(lat):7.1f} ms  errors {err} "
                   f"{res[kind]['codes'] or ''}")
+        print_timeline(res, args.seconds)
         n = sum(len(r["lat"]) for r in res.values())
         print(f"   served {n / took:.0f} requests/s over {took:.0f} s; TPC-B {tpcb:.0f}/s; "
               f"requests / TPC-B = {args.rate / tpcb:.2f}")

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import BigInteger, String, bindparam, column, func, select, text
+from sqlalchemy.orm import Session
 
 from ledger.db import Database
 from ledger.errors import NotFound
 from ledger.identity.actor import Actor, may
 from ledger.journal.accounts import holder_accounts
-from ledger.journal.models import HolderType, JournalEntry, Posting, Purpose, Unit
+from ledger.journal.models import HolderType, Purpose, Unit
 from ledger.recognition import rollups, scores
 from ledger.recognition.schemas import (DoorPlate, PlateEntry, PlateItem, PlateStars, PublicHouse,
                                         RankedVillage, RankPage, VillageRanking)
@@ -21,9 +21,9 @@ from ledger.recognition.stars import household_plate
 from ledger.registry.lookup import household_by_plate
 from ledger.registry.models import Household, Person, Town, Village
 from ledger.registry.privacy import mask_given_name
-from ledger.rules.periods import deed_time, local_date, local_midnight
+from ledger.rules.periods import DEED_LEAD, local_date, local_midnight
 from ledger.rules.store import scale_in_force
-from ledger.timeutil import utcnow
+from ledger.timeutil import UTCDateTime, utcnow
 from ledger.units import mean_points, mean_points_text
 
 PUBLIC_ENTRIES = 10  # the latest counted amounts a door plate lists
@@ -40,6 +40,34 @@ def year_start_utc(year: int | None = None) -> datetime:
     return local_midnight(date(year or this_year(), 1, 1))
 
 
+def _counted_sql(dialect: str):
+    """The statement `_counted` runs: the filters in SQL, by the same twins the rollups are
+    built with (scores.deed_time_sql, NON_SCORE_KINDS), so that a household's listed entries
+    are exactly those its score (read from the rollups) adds up; only the item's name is
+    taken from the details, not the whole JSON. `p.created_at >= :posted_lo` only spares the
+    index scan the years before: a deed is never later than its posting by more than
+    periods.DEED_LEAD."""
+    deed = scores.deed_time_sql(dialect)
+    name = ("NULLIF(e.details::jsonb ->> 'item_name', '')" if dialect == "postgresql"
+            else "NULLIF(json_extract(e.details, '$.item_name'), '')")
+    skip = ", ".join(f"'{k}'" for k in sorted(scores.NON_SCORE_KINDS))
+    return text(
+        f"SELECT p.amount, p.created_at, COALESCE({name}, NULLIF(e.memo, '')), e.kind "
+        "FROM posting p JOIN journal_entry e ON e.id = p.entry_id "
+        "LEFT JOIN journal_entry r ON r.id = e.reverses_id "
+        "WHERE p.account_id IN :accts AND p.created_at >= :posted_lo "
+        f"AND COALESCE(CASE WHEN e.kind = 'reverse' THEN r.kind END, e.kind) NOT IN ({skip}) "
+        f"AND {deed} >= :lo AND {deed} < :hi "
+        "ORDER BY p.created_at DESC, p.id DESC"
+    ).bindparams(bindparam("accts", expanding=True), bindparam("posted_lo", type_=UTCDateTime()),
+                 bindparam("lo", type_=UTCDateTime()), bindparam("hi", type_=UTCDateTime())
+                 ).columns(column("amount", BigInteger), column("at", UTCDateTime()),
+                           column("title", String), column("kind", String))
+
+
+_COUNTED = {d: _counted_sql(d) for d in ("postgresql", "sqlite")}
+
+
 def _counted(s: Session, household_id: int, lo: datetime, hi: datetime):
     """(amount, at, item name or memo, kind) of the household's postings that count in the
     score (`scores.counts_in_score`) with their deed in [lo, hi), newest first: its own
@@ -47,18 +75,9 @@ def _counted(s: Session, household_id: int, lo: datetime, hi: datetime):
     accts = [a.id for a in holder_accounts(s, HolderType.HOUSEHOLD, household_id)
              if a.unit == Unit.POINTS and a.purpose in (Purpose.POINTS, Purpose.SCORE)]
     if not accts:
-        return
-    r = aliased(JournalEntry)
-    rows = s.execute(select(Posting.amount, Posting.created_at, JournalEntry.details,
-                            JournalEntry.memo, JournalEntry.kind, r.kind)
-                     .join(JournalEntry, JournalEntry.id == Posting.entry_id)
-                     .outerjoin(r, r.id == JournalEntry.reverses_id)
-                     .where(Posting.account_id.in_(accts))
-                     .order_by(Posting.created_at.desc(), Posting.id.desc())).all()
-    for amount, at, details, memo, kind, rkind in rows:
-        d = details if isinstance(details, dict) else {}
-        if scores.counts_in_score(kind, rkind) and lo <= deed_time(d, at) < hi:
-            yield amount, at, d.get("item_name") or memo or None, kind
+        return []
+    return s.execute(_COUNTED[s.get_bind().dialect.name],
+                     {"accts": accts, "posted_lo": lo - DEED_LEAD, "lo": lo, "hi": hi}).all()
 
 
 def public_house(s: Session, hh: Household, village: Village, *, year: int | None = None,
@@ -83,7 +102,7 @@ def public_house(s: Session, hh: Household, village: Village, *, year: int | Non
         agg = by_item.setdefault(key, PlateItem(title=title, kind=kind, times=0, amount=0))
         agg.times += 1
         agg.amount += amount
-    stars = household_plate(s, hh.id, standing=standing)
+    stars = household_plate(s, hh.id, standing=standing, town_id=village.town_id)
     return PublicHouse(household_id=hh.id, village_id=hh.village_id, village=village.name,
                        name=mask_given_name(hh.head_name), score=score, year=year,
                        entries=entries,

@@ -115,7 +115,21 @@ def household_scores(s: Session, start: date, end: date, *, household_ids=None,
 
 def household_score(s: Session, household_id: int, start: date, end: date) -> int:
     """One household's civility score of [start, end) (0 without counted entries)."""
-    return household_scores(s, start, end, household_ids=[household_id]).get(household_id, 0)
+    return household_scores_in(s, household_id, [(start, end)])[0]
+
+
+def household_scores_in(s: Session, household_id: int, periods: list[tuple[date, date]]
+                        ) -> list[int]:
+    """One household's civility score of each period [start, end), in one statement (the
+    door plate's current and previous star periods)."""
+    keys = [keys_of(start, end) for start, end in periods]
+    R = HolderRollup
+    net = dict(s.execute(
+        select(R.period_key, func.sum(R.net))
+        .where(R.holder_type == HolderType.HOUSEHOLD, R.unit == Unit.POINTS,
+               R.holder_id == household_id, R.period_key.in_({k for ks in keys for k in ks}))
+        .group_by(R.period_key)).all())
+    return [sum(int(net.get(k) or 0) for k in ks) for ks in keys]
 
 
 def village_totals(s: Session, start: date, end: date) -> dict[int, int]:

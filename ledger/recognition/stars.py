@@ -34,7 +34,7 @@ from ledger.recognition.models import (
     StarKind,
 )
 from ledger.recognition.schemas import VolunteerStars
-from ledger.recognition.scores import household_score
+from ledger.recognition.scores import household_score, household_scores_in
 from ledger.registry.models import Household, Person, Team, Village
 from ledger.rules.periods import local_date, next_period_start, period_key, period_start
 from ledger.rules.standing import Standing, refusal  # a state of standing withholds the stars
@@ -172,11 +172,13 @@ def volunteer_minutes(s: Session, person_id: int) -> int:
         Account.holder_type == HolderType.PERSON, Account.holder_id == person_id)) or 0)
 
 
-def household_figures(s: Session, cfg: Config, household_id: int, start: date, end: date
-                      ) -> tuple[int, int, str | None]:
+def household_figures(s: Session, cfg: Config, household_id: int, start: date, end: date,
+                      score: int | None = None) -> tuple[int, int, str | None]:
     """(civility score, star cap, veto cause) of one household in [start, end): the score as
-    ledger/recognition/scores.py defines it, from the rollups; the cap from the veto marks."""
-    score = household_score(s, household_id, start, end)
+    ledger/recognition/scores.py defines it, from the rollups (or `score`, read so already);
+    the cap from the veto marks."""
+    if score is None:
+        score = household_score(s, household_id, start, end)
     cap, why = veto_caps(s, cfg, [household_id], start, end).get(household_id, (MAX_LEVEL, None))
     return score, cap, why
 
@@ -245,30 +247,35 @@ def rate(s: Session, kind: str, holder_id: int, *, on: date | None = None,
     return Rating(kind, holder_id, period_key("year", on), v, level_for(v, cfg.value_thresholds))
 
 
-def _household_rating(s: Session, cfg: Config, holder_id: int, on: date) -> Rating:
+def _household_rating(s: Session, cfg: Config, holder_id: int, on: date,
+                      score: int | None = None) -> Rating:
     start, end = period_bounds(cfg.period, on)
-    v, cap, why = household_figures(s, cfg, holder_id, start, end)
+    v, cap, why = household_figures(s, cfg, holder_id, start, end, score)
     raw = level_for(v, cfg.value_thresholds)
     return Rating(StarKind.HOUSEHOLD, holder_id, period_key(cfg.period, on), v, min(raw, cap),
                   why if cap < raw else None)
 
 
 def household_plate(s: Session, household_id: int, now: datetime | None = None, *,
-                    standing: Standing | None = None) -> dict:
-    """What the door plate shows of a household's stars, with one configuration lookup:
-    {"stars": held (as `star_level`), "capped_by": the current period's veto, if any}.
-    `standing`: the household's standing as the caller refreshed it in this session
-    (`ledger.rules.standing.refresh`, what `refusal` reads), else refreshed here."""
+                    standing: Standing | None = None, town_id: int | None = None) -> dict:
+    """What the door plate shows of a household's stars, with one configuration lookup and
+    one read of the scores: {"stars": held (as `star_level`), "capped_by": the current
+    period's veto, if any}. `standing`: the household's standing as the caller refreshed it
+    in this session (`ledger.rules.standing.refresh`, what `refusal` reads), else refreshed
+    here; `town_id`: its town, when the caller has read it."""
     now = now or utcnow()
-    cfg = get_config(s, town_of(s, HolderType.HOUSEHOLD, household_id), StarKind.HOUSEHOLD)
+    town = town_id if town_id is not None else town_of(s, HolderType.HOUSEHOLD, household_id)
+    cfg = get_config(s, town, StarKind.HOUSEHOLD)
     today = local_date(now)
-    current = _household_rating(s, cfg, household_id, today)
+    prev = date.fromordinal(period_start(cfg.period, today).toordinal() - 1)
+    now_score, prev_score = household_scores_in(
+        s, household_id, [period_bounds(cfg.period, today), period_bounds(cfg.period, prev)])
+    current = _household_rating(s, cfg, household_id, today, now_score)
     held = 0
     stops = (standing.stopping("stars") if standing is not None
              else refusal(s, HolderType.HOUSEHOLD, household_id, "stars", now))
     if stops is None:
-        prev = date.fromordinal(period_start(cfg.period, today).toordinal() - 1)
-        held = _household_rating(s, cfg, household_id, prev).level
+        held = _household_rating(s, cfg, household_id, prev, prev_score).level
     return {"stars": held, "capped_by": current.capped_by}
 
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 from fractions import Fraction
 
 from ledger.rules import spec as S
-from ledger.rules.periods import local_date, period_key
+from ledger.rules.periods import DEED_LEAD, local_date, period_key
 from ledger.identity.actor import Actor
 from ledger.rules.types import (  # noqa: F401 - the engine's public types, re-exported
     CounterKey,
@@ -25,7 +25,7 @@ from ledger.rules.types import (  # noqa: F401 - the engine's public types, re-e
 MAX_QUANTITY = 100
 MAX_MINUTES_PER_RECORD = 24 * 60
 MAX_BACKDATE_DAYS = S.DEFAULT_BACKDATE_DAYS  # the default; catalogs and items set their own
-FUTURE_SLACK = timedelta(minutes=5)
+
 MAX_REF_CHARS = 64
 MAX_NOTE_CHARS = 1000
 MAX_PHOTOS = 9
@@ -174,7 +174,7 @@ def _check_who(c: S.Catalog, item: S.Item, holder: Holder, actor: Actor, inp: In
 
 
 def _check_inputs(c: S.Catalog, item: S.Item, inp: Inputs, hist: History) -> None:
-    if inp.occurred_at > hist.now + FUTURE_SLACK:
+    if inp.occurred_at > hist.now + DEED_LEAD:
         raise _Refuse("occurred_in_future")
     days = c.backdate_days_of(item)  # per catalog or item: a year-end assessment reaches back
     if inp.occurred_at < hist.now - timedelta(days=days):

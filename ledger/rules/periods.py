@@ -6,6 +6,9 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from ledger.timeutil import LOCAL_TZ
 
+# A deed is never later than the posting it is paid in by more than this: the engine refuses
+# an `occurred_at` further ahead of its clock, and a reversal carries the earlier deed's time.
+DEED_LEAD = timedelta(minutes=5)
 PERIODS = ("day", "week", "month", "quarter", "half_year", "year", "ever")
 
 

@@ -113,10 +113,11 @@ def _deduction_bars(c: S.Catalog, st: S.StandingState, awards: list[AwardRecord]
     return found
 
 
-def compute(s: Session, holder_type: str, holder_id: int, now: datetime | None = None
-            ) -> Standing:
+def compute(s: Session, holder_type: str, holder_id: int, now: datetime | None = None,
+            history: list[StandingChange] | None = None) -> Standing:
     """The states the holder is in now, from the catalogs, its available points, its posted
-    deductions and sanctions, and the bans admins imposed. Writes nothing."""
+    deductions and sanctions, and the bans admins imposed. Writes nothing. `history`: the
+    holder's recorded changes (`_history`), when the caller has read them."""
     now = now or utcnow()
     out = Standing(holder_type, holder_id)
     if holder_type not in ("person", "household", "team"):
@@ -142,16 +143,26 @@ def compute(s: Session, holder_type: str, holder_id: int, now: datetime | None =
             out.states.append(State(BAN, BAN_NAME, S.STANDING_EFFECTS,
                                     f"处罚：{a.item_name}", f"award:{a.id}", a.posted_at,
                                     a.posted_at + timedelta(days=days), a.recorder_id))
-    out.states += _imposed(s, holder_type, holder_id, now)
+    out.states += _imposed(s, holder_type, holder_id, now, history)
     return out
 
 
-def _imposed(s: Session, holder_type: str, holder_id: int, now: datetime) -> list[State]:
-    """Bans set by an admin and not lifted, in force now."""
+def _history(s: Session, holder_type: str, holder_id: int) -> list[StandingChange]:
+    """The holder's recorded standing changes, oldest first."""
+    return list(s.scalars(select(StandingChange).where(
+        StandingChange.holder_type == holder_type, StandingChange.holder_id == holder_id)
+        .order_by(StandingChange.id)))
+
+
+def _imposed(s: Session, holder_type: str, holder_id: int, now: datetime,
+             history: list[StandingChange] | None = None) -> list[State]:
+    """Bans set by an admin and not lifted, in force now (from `history` when given)."""
     open_: dict[str, StandingChange] = {}
-    for ch in s.scalars(select(StandingChange).where(
-            StandingChange.holder_type == holder_type, StandingChange.holder_id == holder_id,
-            StandingChange.cause.like("admin:%")).order_by(StandingChange.id)):
+    changes = (s.scalars(select(StandingChange).where(
+        StandingChange.holder_type == holder_type, StandingChange.holder_id == holder_id,
+        StandingChange.cause.like("admin:%")).order_by(StandingChange.id))
+        if history is None else [ch for ch in history if ch.cause.startswith("admin:")])
+    for ch in changes:
         if ch.change == "entered":
             open_[ch.cause] = ch
         else:
@@ -161,12 +172,13 @@ def _imposed(s: Session, holder_type: str, holder_id: int, now: datetime) -> lis
             for ch in open_.values() if ch.at <= now and (ch.until is None or now < ch.until)]
 
 
-def recorded(s: Session, holder_type: str, holder_id: int) -> dict[tuple[str, str], StandingChange]:
-    """The states the history says the holder is in: (state, cause) → the change entering it."""
+def recorded(s: Session, holder_type: str, holder_id: int,
+             history: list[StandingChange] | None = None
+             ) -> dict[tuple[str, str], StandingChange]:
+    """The states the history says the holder is in: (state, cause) → the change entering it
+    (from `history` when given)."""
     open_: dict[tuple[str, str], StandingChange] = {}
-    for ch in s.scalars(select(StandingChange).where(
-            StandingChange.holder_type == holder_type, StandingChange.holder_id == holder_id)
-            .order_by(StandingChange.id)):
+    for ch in history if history is not None else _history(s, holder_type, holder_id):
         if ch.change == "entered":
             open_[(ch.state, ch.cause)] = ch
         else:
@@ -179,8 +191,9 @@ def refresh(s: Session, holder_type: str, holder_id: int, now: datetime | None =
     """Compute the standing and record every change since the last record (inside the
     caller's transaction): states entered, and states left (lifted, expired, appeal upheld)."""
     now = now or utcnow()
-    st = compute(s, holder_type, holder_id, now)
-    before = recorded(s, holder_type, holder_id)
+    history = _history(s, holder_type, holder_id)  # read once for both
+    st = compute(s, holder_type, holder_id, now, history)
+    before = recorded(s, holder_type, holder_id, history)
     current = {(x.code, x.cause): x for x in st.states}
     for key, x in current.items():
         if key not in before:
