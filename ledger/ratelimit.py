@@ -53,12 +53,17 @@ class RedisCounter:
         self._r = client
 
     def hit(self, key: str, window_s: int, now: float) -> tuple[int, float]:
+        return self.hit_many([(key, window_s)], now)[0]
+
+    def hit_many(self, keys: list[tuple[str, int]], now: float) -> list[tuple[int, float]]:
+        """Count one hit on each (key, window) in one round trip."""
         pipe = self._r.pipeline()
-        pipe.incr(key)
-        pipe.expire(key, window_s, nx=True)
-        pipe.ttl(key)
-        count, _, ttl = pipe.execute()
-        return int(count), float(max(ttl, 0))
+        for key, window_s in keys:
+            pipe.incr(key)
+            pipe.expire(key, window_s, nx=True)
+            pipe.ttl(key)
+        out = pipe.execute()
+        return [(int(out[i]), float(max(out[i + 2], 0))) for i in range(0, len(out), 3)]
 
     def reset(self, key: str) -> None:
         self._r.delete(key)
@@ -76,22 +81,29 @@ class RateLimiter:
             self._redis = RedisCounter(redis.Redis.from_url(redis_url, socket_timeout=0.2,
                                                             socket_connect_timeout=0.2))
 
-    def _counter_hit(self, key: str, window_s: int):
+    def _counter_hits(self, keys: list[tuple[str, int]]) -> list[tuple[int, float]]:
         now = time.monotonic()
         if self._redis is not None:
             try:
-                return self._redis.hit(key, window_s, now)
+                return self._redis.hit_many(keys, now)
             except Exception:  # noqa: BLE001 - Redis down: degrade to this process's memory
                 pass
-        return self._memory.hit(key, window_s, now)
+        return [self._memory.hit(key, window_s, now) for key, window_s in keys]
 
     def check(self, limit: Limit, subject: str) -> None:
-        key = f"{self.prefix}{limit.name}:{subject}"
-        count, wait_s = self._counter_hit(key, limit.window_s)
-        if count > limit.max_hits:
-            retry = max(1, int(wait_s + 0.999))
-            raise RateLimited(f"too many {limit.name} requests; retry in {retry} s",
-                              retry_after=retry, limit=limit.max_hits, window_s=limit.window_s)
+        self.check_all([(limit, subject)])
+
+    def check_all(self, checks: list[tuple[Limit, str]]) -> None:
+        """`check` of several (limit, subject) at once (one round trip to Redis): each is
+        counted, and the first passed is refused."""
+        hits = self._counter_hits([(f"{self.prefix}{limit.name}:{subject}", limit.window_s)
+                                   for limit, subject in checks])
+        for (limit, _), (count, wait_s) in zip(checks, hits, strict=True):
+            if count > limit.max_hits:
+                retry = max(1, int(wait_s + 0.999))
+                raise RateLimited(f"too many {limit.name} requests; retry in {retry} s",
+                                  retry_after=retry, limit=limit.max_hits,
+                                  window_s=limit.window_s)
 
     def reset(self, limit: Limit, subject: str) -> None:
         key = f"{self.prefix}{limit.name}:{subject}"

@@ -25,6 +25,25 @@ def test_limit_refuses_past_max_with_retry_after_and_counts_per_subject(backend)
     limiter.check(limit, "alice")
 
 
+@pytest.mark.parametrize("backend", ["memory", "redis"] if REDIS_URL else ["memory"])
+def test_several_limits_checked_at_once_count_each_and_refuse_the_one_passed(backend):
+    limiter = RateLimiter(REDIS_URL if backend == "redis" else None,
+                          prefix=f"jifen:test:{uuid.uuid4().hex}:")
+    by_address = Limit("addr", max_hits=2, window_s=60)
+    by_person = Limit("person", max_hits=5, window_s=30)
+    limiter.check_all([(by_address, "10.0.0.1"), (by_person, "7")])
+    limiter.check_all([(by_address, "10.0.0.1"), (by_person, "8")])
+    with pytest.raises(RateLimited) as e:
+        limiter.check_all([(by_address, "10.0.0.1"), (by_person, "9")])
+    assert e.value.extra["limit"] == 2 and e.value.extra["window_s"] == 60
+    limiter.check_all([(by_address, "10.0.0.2"), (by_person, "7")])  # person 7's second
+    for _ in range(3):  # its third to fifth
+        limiter.check(by_person, "7")
+    with pytest.raises(RateLimited) as e:
+        limiter.check_all([(by_address, "10.0.0.3"), (by_person, "7")])
+    assert e.value.extra["limit"] == 5 and 1 <= e.value.extra["retry_after"] <= 30
+
+
 def test_unreachable_redis_degrades_to_memory_limits():
     limiter = RateLimiter("redis://127.0.0.1:1/0")
     limit = Limit("scan", max_hits=1, window_s=60)

@@ -81,10 +81,11 @@ def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 def check_limits(limiter: RateLimiter | None, scan: Scan) -> None:
     if limiter is None:
         return
-    if scan.ip:
-        limiter.check(SCAN_PER_ADDRESS, scan.ip)
+    checks = [(SCAN_PER_ADDRESS, scan.ip)] if scan.ip else []
     if scan.person_id is not None:
-        limiter.check(SCAN_PER_PERSON, str(scan.person_id))
+        checks.append((SCAN_PER_PERSON, str(scan.person_id)))
+    if checks:
+        limiter.check_all(checks)  # one round trip
 
 
 def _check_token(settings: Settings, s: Session, scan: Scan, now: datetime
