@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -239,9 +239,12 @@ def open_accounts(session: Session, keys: Sequence[Key], now: datetime | None = 
     return found
 
 
+_HOLDER_ACCOUNTS = (select(Account).where(Account.holder_type == bindparam("htype"),
+                                          Account.holder_id == bindparam("hid"))
+                    .order_by(Account.unit, Account.purpose, Account.shard))  # built once
+
+
 def holder_accounts(session: Session, holder_type: str, holder_id: int,
                     purpose: str | None = None) -> Sequence[Account]:
-    q = select(Account).where(Account.holder_type == holder_type, Account.holder_id == holder_id)
-    if purpose:
-        q = q.where(Account.purpose == purpose)
-    return list(session.scalars(q.order_by(Account.unit, Account.purpose, Account.shard)))
+    accounts = session.scalars(_HOLDER_ACCOUNTS, {"htype": holder_type, "hid": holder_id})
+    return [a for a in accounts if not purpose or a.purpose == purpose]

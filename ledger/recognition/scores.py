@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from ledger.journal.models import HolderType, Unit
@@ -118,17 +118,21 @@ def household_score(s: Session, household_id: int, start: date, end: date) -> in
     return household_scores_in(s, household_id, [(start, end)])[0]
 
 
+_HOUSEHOLD_NET = (  # built once: every door plate reads it
+    select(HolderRollup.period_key, func.sum(HolderRollup.net))
+    .where(HolderRollup.holder_type == HolderType.HOUSEHOLD, HolderRollup.unit == Unit.POINTS,
+           HolderRollup.holder_id == bindparam("hid"),
+           HolderRollup.period_key.in_(bindparam("keys", expanding=True)))
+    .group_by(HolderRollup.period_key))
+
+
 def household_scores_in(s: Session, household_id: int, periods: list[tuple[date, date]]
                         ) -> list[int]:
     """One household's civility score of each period [start, end), in one statement (the
     door plate's current and previous star periods)."""
     keys = [keys_of(start, end) for start, end in periods]
-    R = HolderRollup
-    net = dict(s.execute(
-        select(R.period_key, func.sum(R.net))
-        .where(R.holder_type == HolderType.HOUSEHOLD, R.unit == Unit.POINTS,
-               R.holder_id == household_id, R.period_key.in_({k for ks in keys for k in ks}))
-        .group_by(R.period_key)).all())
+    net = dict(s.execute(_HOUSEHOLD_NET, {"hid": household_id,
+                                          "keys": sorted({k for ks in keys for k in ks})}).all())
     return [sum(int(net.get(k) or 0) for k in ks) for ks in keys]
 
 

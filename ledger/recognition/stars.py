@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 
-from sqlalchemy import and_, exists, func, select
+from sqlalchemy import and_, bindparam, exists, func, select
 from sqlalchemy.orm import Session
 
 from ledger.activities.models import CERTIFIED_REVIEWS, Activity, Attendance
@@ -122,12 +122,15 @@ def validate_body(kind: str, body: dict) -> dict:
     return out
 
 
+_CONFIG = (select(StarConfig).where(StarConfig.town_id == bindparam("town"),
+                                    StarConfig.kind == bindparam("kind"))
+           .order_by(StarConfig.version.desc()).limit(1))  # built once: every door plate's
+
+
 def get_config(s: Session, town_id: int | None, kind: str) -> Config:
     row = None
     if town_id is not None:
-        row = s.scalars(select(StarConfig).where(StarConfig.town_id == town_id,
-                                                 StarConfig.kind == kind)
-                        .order_by(StarConfig.version.desc()).limit(1)).first()
+        row = s.scalars(_CONFIG, {"town": town_id, "kind": str(kind)}).first()
     body = row.body if row else DEFAULTS[StarKind(kind)]
     return Config(kind=str(kind), version=row.version if row else 0,
                   thresholds=tuple(body["thresholds"]), period=body.get("period", "year"),

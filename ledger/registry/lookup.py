@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from ledger.registry.models import Household, Person, Team, TeamMember, Town, Village
@@ -62,9 +62,12 @@ def household_with_village(s: Session, household_id: int) -> tuple[Household, Vi
     return row[0], row[1]
 
 
+_BY_PLATE = (select(Household, Village).join(Village, Village.id == Household.village_id)
+             .where(Household.plate_code == bindparam("plate")))  # built once: a public page's
+
+
 def household_by_plate(s: Session, plate_code: str) -> tuple[Household, Village]:
-    row = s.execute(select(Household, Village).join(Village, Village.id == Household.village_id)
-                    .where(Household.plate_code == plate_code)).first()
+    row = s.execute(_BY_PLATE, {"plate": plate_code}).first()
     if row is None:
         raise NotFound("没有这个门牌 (no such door plate)", code="plate_not_found")
     return row[0], row[1]

@@ -82,13 +82,21 @@ class Standing:
                 "stops": sorted({e for st in self.states for e in st.effects})}
 
 
+# Built once (a door plate's first visit reads both): statements with their parameters bound
+# at each call cost a fraction of building them again.
+_AWARDS = (select(AwardRecord).where(
+    AwardRecord.holder_type == bindparam("htype"), AwardRecord.holder_id == bindparam("hid"),
+    AwardRecord.status == AwardStatus.POSTED, AwardRecord.posted_at >= bindparam("since"),
+    (AwardRecord.amount_steps <= 0) | (AwardRecord.sign < 0))
+    .order_by(AwardRecord.posted_at, AwardRecord.id))
+_HISTORY = (select(StandingChange).where(StandingChange.holder_type == bindparam("htype"),
+                                         StandingChange.holder_id == bindparam("hid"))
+            .order_by(StandingChange.id))
+
+
 def _awards(s: Session, holder_type: str, holder_id: int, now: datetime) -> list[AwardRecord]:
-    return list(s.scalars(select(AwardRecord).where(
-        AwardRecord.holder_type == holder_type, AwardRecord.holder_id == holder_id,
-        AwardRecord.status == AwardStatus.POSTED,
-        AwardRecord.posted_at >= now - timedelta(days=MAX_LOOKBACK_DAYS),
-        (AwardRecord.amount_steps <= 0) | (AwardRecord.sign < 0))
-        .order_by(AwardRecord.posted_at, AwardRecord.id)))
+    return list(s.scalars(_AWARDS, {"htype": holder_type, "hid": holder_id,
+                                    "since": now - timedelta(days=MAX_LOOKBACK_DAYS)}))
 
 
 def _deduction_bars(c: S.Catalog, st: S.StandingState, awards: list[AwardRecord],
@@ -149,9 +157,7 @@ def compute(s: Session, holder_type: str, holder_id: int, now: datetime | None =
 
 def _history(s: Session, holder_type: str, holder_id: int) -> list[StandingChange]:
     """The holder's recorded standing changes, oldest first."""
-    return list(s.scalars(select(StandingChange).where(
-        StandingChange.holder_type == holder_type, StandingChange.holder_id == holder_id)
-        .order_by(StandingChange.id)))
+    return list(s.scalars(_HISTORY, {"htype": holder_type, "hid": holder_id}))
 
 
 def _imposed(s: Session, holder_type: str, holder_id: int, now: datetime,
