@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import anyio
 from litestar import Litestar
 
 from api.aliases import OldPaths
@@ -27,7 +28,7 @@ from api.observability import ObservabilityMiddleware, configure_logging, metric
 from api.openapi_docs import openapi_config
 from api.problems import document_problems, exception_handlers
 from ledger.config import Settings, load_settings
-from ledger import readcache
+from ledger import outbox, readcache
 from ledger.db import Database
 from ledger.identity import current
 from ledger.ratelimit import RateLimiter
@@ -56,6 +57,24 @@ def built_for(settings: Settings) -> tuple:
     return tuple(getattr(settings, k) for k in BUILT_WITH)
 
 
+class AfterAnswer:
+    """Runs, once a request has been answered, the background work its commits left for then
+    (ledger/outbox.py, `after_answer`: the embedded default's rollups catch-up and drain), in a
+    worker thread: the caller has its answer before the work starts."""
+
+    def __init__(self, app) -> None:  # noqa: ANN001
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        with outbox.after_answer() as kept:
+            await self.app(scope, receive, send)
+        if kept:
+            await anyio.to_thread.run_sync(outbox.run_after_answer, kept)
+
+
 def create_app(settings: Settings | None = None, db: Database | None = None) -> Litestar:
     settings = settings or load_settings()
     db = db or Database(settings.database_url)
@@ -79,8 +98,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     )
     document_problems(app)
     document_idempotency(app)
-    # outermost: 404s included; old paths (api/aliases.py) are rewritten before routing
-    app.asgi_handler = ObservabilityMiddleware(OldPaths(app.asgi_handler))
+    # outermost: work left for after the answer; then 404s included in the log and metrics;
+    # old paths (api/aliases.py) are rewritten before routing
+    app.asgi_handler = AfterAnswer(ObservabilityMiddleware(OldPaths(app.asgi_handler)))
     app.state.built_with = built_for(settings)
     bind(app, settings, db)
     return app

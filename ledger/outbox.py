@@ -34,6 +34,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime, timedelta
 
 from sqlalchemy import (JSON, Index, Integer, String, event, func, insert, literal, select, text,
@@ -209,7 +210,8 @@ def inline(engine: Engine, ids: Sequence[int]) -> None:
     few older rows that are due (retries after a failure, coalesced rows left waiting), looked
     for at most once per DRAIN_EVERY_S after rows of its own, and at once for a nudge. A
     coalesced task (COALESCE_S) runs at most once per its interval; a row of it left waiting
-    keeps its dedupe key, so the commits meanwhile add nothing."""
+    keeps its dedupe key, so the commits meanwhile add nothing. In a request, the coalesced
+    rows and the drain run after its answer (`after_answer`)."""
     db = database_for(engine)
     if ids:
         queued = getattr(_local, "tasks", None) or {}  # what the committing session queued
@@ -224,14 +226,60 @@ def inline(engine: Engine, ids: Sequence[int]) -> None:
                 continue
             if task in OWN_TRANSACTIONS and args is not None:
                 _run_own(db, oid, task, args, None)  # committed a moment ago, no key: not done
+            elif task in COALESCE_S:
+                _now_or_after_answer(lambda oid=oid: run_row(db, oid))
             else:
                 run_row(db, oid)
     if _may_drain(engine) if ids else _coalesced_may_run(engine):  # (a nudge: now)
-        with db.sessions() as s:
-            due = s.execute(_due_query(utcnow(), INLINE_DRAIN)).all()
-        for oid, task in due:
-            if _may_run_inline(engine, task):
-                run_row(db, oid)
+        _now_or_after_answer(lambda: _drain_inline(engine, db))
+
+
+def _drain_inline(engine: Engine, db: Database) -> None:
+    with db.sessions() as s:
+        due = s.execute(_due_query(utcnow(), INLINE_DRAIN)).all()
+    for oid, task in due:
+        if _may_run_inline(engine, task):
+            run_row(db, oid)
+
+
+# A request's answer does not wait for the work an inline dispatch finds besides its own rows:
+# a coalesced catch-up (the rollups, with the star refresh and boards that ride with them) and
+# the drain of older rows. Inside `after_answer` (api/app.py wraps every request in it) that
+# work is kept and run when the answer has been sent, on the same process (the embedded
+# default); its own rows (a check-out's points) still run before the answer. Elsewhere (the
+# CLI, the in-process scheduler, a test calling the domain) it runs at once, as before.
+_AFTER_ANSWER: ContextVar[list[Callable[[], None]] | None] = ContextVar(
+    "outbox_after_answer", default=None)
+
+
+def _now_or_after_answer(work: Callable[[], None]) -> None:
+    kept = _AFTER_ANSWER.get()
+    if kept is None:
+        work()
+    else:
+        kept.append(work)
+
+
+@contextmanager
+def after_answer() -> Iterator[list[Callable[[], None]]]:
+    """Keep the work `_now_or_after_answer` is given while the block runs (the request); the
+    caller runs the list with `run_after_answer` once the answer is sent."""
+    kept: list[Callable[[], None]] = []
+    token = _AFTER_ANSWER.set(kept)
+    try:
+        yield kept
+    finally:
+        _AFTER_ANSWER.reset(token)
+
+
+def run_after_answer(kept: list[Callable[[], None]]) -> None:
+    """Run what a request left for after its answer (each its own transactions; a failure is
+    logged and left to the relay, as a dispatch's is)."""
+    for work in kept:
+        try:
+            work()
+        except Exception:  # noqa: BLE001 - the rows stay due; the relay runs them later
+            log.exception("outbox work after the answer failed; the relay will retry")
 
 
 def _once_per(engine: Engine, what: str, gap_s: float) -> bool:

@@ -246,3 +246,49 @@ def test_load_settings_picks_the_task_mode_from_the_environment(monkeypatch, tmp
     assert load_settings().tasks == "celery"
     monkeypatch.setenv("JIFEN_TASKS", "inline")
     assert load_settings().tasks == "inline"
+
+
+AFTER: list[str] = []
+
+
+@outbox.handler("test.after_answer", coalesce_s=0.001)
+def _after_answer(s) -> None:
+    AFTER.append("catch-up")
+
+
+def test_a_requests_coalesced_work_runs_after_its_answer_is_sent(db):
+    """Embedded: a commit's own rows run before the answer; a coalesced catch-up (the rollups)
+    waits until the answer has been sent (api/app.AfterAnswer), and outside a request it runs
+    at once as before."""
+    import time
+
+    import anyio
+
+    from api.app import AfterAnswer
+    outbox.attach(db, outbox.inline)
+    AFTER.clear()
+
+    async def app(scope, receive, send):  # a handler: it commits, then answers
+        def commit():
+            with db.transaction() as s:
+                outbox.enqueue(s, "test.after_answer")
+                outbox.enqueue(s, "test.record", {"n": 7})
+            AFTER.append(f"own row ran: {RUNS == [{'n': 7}]}")
+        await anyio.to_thread.run_sync(commit)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    async def send(message):
+        AFTER.append(message["type"])
+
+    anyio.run(AfterAnswer(app), {"type": "http"}, None, send)
+    assert AFTER == ["own row ran: True", "http.response.start", "http.response.body",
+                     "catch-up"]
+    with db.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(OutboxRow)
+                        .where(OutboxRow.done_at.is_(None))) == 0
+    AFTER.clear()
+    time.sleep(0.01)  # past the coalescing interval
+    with db.transaction() as s:  # no request: at once
+        outbox.enqueue(s, "test.after_answer")
+    assert AFTER == ["catch-up"]
