@@ -57,22 +57,20 @@ def built_for(settings: Settings) -> tuple:
     return tuple(getattr(settings, k) for k in BUILT_WITH)
 
 
-class AfterAnswer:
+def after_answer(app):  # noqa: ANN001, ANN201 - an ASGI app in, one out
     """Runs, once a request has been answered, the background work its commits left for then
     (ledger/outbox.py, `after_answer`: the embedded default's rollups catch-up and drain), in a
     worker thread: the caller has its answer before the work starts."""
 
-    def __init__(self, app) -> None:  # noqa: ANN001
-        self.app = app
-
-    async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def asgi(scope, receive, send) -> None:  # noqa: ANN001
+        if scope["type"] != "http":  # the lifespan's startup must not wait for its end
+            return await app(scope, receive, send)
         with outbox.after_answer() as kept:
-            await self.app(scope, receive, send)
+            await app(scope, receive, send)
         if kept:
             await anyio.to_thread.run_sync(outbox.run_after_answer, kept)
+
+    return asgi
 
 
 def create_app(settings: Settings | None = None, db: Database | None = None) -> Litestar:
@@ -100,7 +98,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     document_idempotency(app)
     # outermost: work left for after the answer; then 404s included in the log and metrics;
     # old paths (api/aliases.py) are rewritten before routing
-    app.asgi_handler = AfterAnswer(ObservabilityMiddleware(OldPaths(app.asgi_handler)))
+    app.asgi_handler = after_answer(ObservabilityMiddleware(OldPaths(app.asgi_handler)))
     app.state.built_with = built_for(settings)
     bind(app, settings, db)
     return app

@@ -258,13 +258,13 @@ def _after_answer(s) -> None:
 
 def test_a_requests_coalesced_work_runs_after_its_answer_is_sent(db):
     """Embedded: a commit's own rows run before the answer; a coalesced catch-up (the rollups)
-    waits until the answer has been sent (api/app.AfterAnswer), and outside a request it runs
+    waits until the answer has been sent (api/app.after_answer), and outside a request it runs
     at once as before."""
     import time
 
     import anyio
 
-    from api.app import AfterAnswer
+    from api.app import after_answer
     outbox.attach(db, outbox.inline)
     AFTER.clear()
 
@@ -281,7 +281,7 @@ def test_a_requests_coalesced_work_runs_after_its_answer_is_sent(db):
     async def send(message):
         AFTER.append(message["type"])
 
-    anyio.run(AfterAnswer(app), {"type": "http"}, None, send)
+    anyio.run(after_answer(app), {"type": "http"}, None, send)
     assert AFTER == ["own row ran: True", "http.response.start", "http.response.body",
                      "catch-up"]
     with db.sessions() as s:
