@@ -12,8 +12,6 @@ from sqlalchemy.orm import Session
 from ledger.db import Database
 from ledger.errors import NotFound
 from ledger.identity.actor import Actor, may
-from ledger.journal.accounts import holder_accounts
-from ledger.journal.models import HolderType, Purpose, Unit
 from ledger.recognition import rollups, scores
 from ledger.recognition.schemas import (DoorPlate, PlateEntry, PlateItem, PlateStars, PublicHouse,
                                         RankedVillage, RankPage, VillageRanking)
@@ -55,11 +53,13 @@ def _counted_sql(dialect: str):
         f"SELECT p.amount, p.created_at, COALESCE({name}, NULLIF(e.memo, '')), e.kind "
         "FROM posting p JOIN journal_entry e ON e.id = p.entry_id "
         "LEFT JOIN journal_entry r ON r.id = e.reverses_id "
-        "WHERE p.account_id IN :accts AND p.created_at >= :posted_lo "
+        "WHERE p.account_id IN (SELECT a.id FROM account a WHERE a.holder_type = 'household' "
+        "AND a.holder_id = :hid AND a.unit = 'points' AND a.purpose IN ('points', 'score')) "
+        "AND p.created_at >= :posted_lo "
         f"AND COALESCE(CASE WHEN e.kind = 'reverse' THEN r.kind END, e.kind) NOT IN ({skip}) "
         f"AND {deed} >= :lo AND {deed} < :hi "
         "ORDER BY p.created_at DESC, p.id DESC"
-    ).bindparams(bindparam("accts", expanding=True), bindparam("posted_lo", type_=UTCDateTime()),
+    ).bindparams(bindparam("posted_lo", type_=UTCDateTime()),
                  bindparam("lo", type_=UTCDateTime()), bindparam("hi", type_=UTCDateTime())
                  ).columns(column("amount", BigInteger), column("at", UTCDateTime()),
                            column("title", String), column("kind", String))
@@ -72,12 +72,8 @@ def _counted(s: Session, household_id: int, lo: datetime, hi: datetime):
     """(amount, at, item name or memo, kind) of the household's postings that count in the
     score (`scores.counts_in_score`) with their deed in [lo, hi), newest first: its own
     points and its members' deeds counted for it (ledger/rules/wallets.py)."""
-    accts = [a.id for a in holder_accounts(s, HolderType.HOUSEHOLD, household_id)
-             if a.unit == Unit.POINTS and a.purpose in (Purpose.POINTS, Purpose.SCORE)]
-    if not accts:
-        return []
     return s.execute(_COUNTED[s.get_bind().dialect.name],
-                     {"accts": accts, "posted_lo": lo - DEED_LEAD, "lo": lo, "hi": hi}).all()
+                     {"hid": household_id, "posted_lo": lo - DEED_LEAD, "lo": lo, "hi": hi}).all()
 
 
 def public_house(s: Session, hh: Household, village: Village, *, year: int | None = None,
@@ -91,7 +87,9 @@ def public_house(s: Session, hh: Household, village: Village, *, year: int | Non
     (ledger.rules.standing.refresh), which the stars read; else the stars refresh it."""
     year = year or this_year()
     rollups.catch_up_for_read(s)
-    score = scores.household_score(s, hh.id, *scores.year_bounds(year))
+    stars = household_plate(s, hh.id, standing=standing, town_id=village.town_id,
+                            year_of=scores.year_bounds(year))
+    score = stars["year_score"]
     entries: list[PlateEntry] = []
     by_item: dict[tuple[str | None, str], PlateItem] = {}
     for amount, at, title, kind in _counted(s, hh.id, year_start_utc(year),
@@ -102,7 +100,6 @@ def public_house(s: Session, hh: Household, village: Village, *, year: int | Non
         agg = by_item.setdefault(key, PlateItem(title=title, kind=kind, times=0, amount=0))
         agg.times += 1
         agg.amount += amount
-    stars = household_plate(s, hh.id, standing=standing, town_id=village.town_id)
     return PublicHouse(household_id=hh.id, village_id=hh.village_id, village=village.name,
                        name=mask_given_name(hh.head_name), score=score, year=year,
                        entries=entries,

@@ -260,26 +260,31 @@ def _household_rating(s: Session, cfg: Config, holder_id: int, on: date,
 
 
 def household_plate(s: Session, household_id: int, now: datetime | None = None, *,
-                    standing: Standing | None = None, town_id: int | None = None) -> dict:
+                    standing: Standing | None = None, town_id: int | None = None,
+                    year_of: tuple[date, date] | None = None) -> dict:
     """What the door plate shows of a household's stars, with one configuration lookup and
     one read of the scores: {"stars": held (as `star_level`), "capped_by": the current
-    period's veto, if any}. `standing`: the household's standing as the caller refreshed it
-    in this session (`ledger.rules.standing.refresh`, what `refusal` reads), else refreshed
-    here; `town_id`: its town, when the caller has read it."""
+    period's veto, if any}, and with `year_of` (a year's bounds) "year_score", the
+    household's civility score of that year, read in the same statement. `standing`: the
+    household's standing as the caller refreshed it in this session
+    (`ledger.rules.standing.refresh`, what `refusal` reads), else refreshed here; `town_id`:
+    its town, when the caller has read it."""
     now = now or utcnow()
     town = town_id if town_id is not None else town_of(s, HolderType.HOUSEHOLD, household_id)
     cfg = get_config(s, town, StarKind.HOUSEHOLD)
     today = local_date(now)
     prev = date.fromordinal(period_start(cfg.period, today).toordinal() - 1)
-    now_score, prev_score = household_scores_in(
-        s, household_id, [period_bounds(cfg.period, today), period_bounds(cfg.period, prev)])
+    now_score, prev_score, *year_score = household_scores_in(
+        s, household_id, [period_bounds(cfg.period, today), period_bounds(cfg.period, prev),
+                          *([year_of] if year_of else [])])
     current = _household_rating(s, cfg, household_id, today, now_score)
     held = 0
     stops = (standing.stopping("stars") if standing is not None
              else refusal(s, HolderType.HOUSEHOLD, household_id, "stars", now))
     if stops is None:
         held = _household_rating(s, cfg, household_id, prev, prev_score).level
-    return {"stars": held, "capped_by": current.capped_by}
+    return {"stars": held, "capped_by": current.capped_by,
+            **({"year_score": year_score[0]} if year_of else {})}
 
 
 def star_level(session: Session, holder_type: str, holder_id: int) -> int:
