@@ -32,6 +32,9 @@ from sqlalchemy import JSON
 from sqlalchemy.orm import Session
 
 from ledger.errors import NotFound
+from ledger.identity.actor import Actor
+from ledger.journal import rawdb
+from ledger.journal.accounts import remember_accounts
 from ledger.journal.apply import PgAlso
 from ledger.journal.book import KEY_PUT_BY_WORK, KEY_TO_PUT
 from ledger.journal.models import HolderType, Purpose, Unit
@@ -50,7 +53,6 @@ from ledger.rules.holders import (
 )
 from ledger.rules.models import AwardRecord
 from ledger.rules.periods import local_date
-from ledger.identity.actor import Actor
 from ledger.rules.types import CounterKey, Holder, Inputs, Usage
 from ledger.timeutil import UTCDateTime, utcnow
 
@@ -74,21 +76,40 @@ _FROM = {HolderType.PERSON: ("x.household_id", "person x"),
 _GENERIC_PLANS = "set_config('plan_cache_mode', 'force_generic_plan', true)"
 
 
-def _holder_sql(holder_type: str, budget: bool) -> Sql:
+# The accounts an award may post to, besides the village's: (holder, purpose) as the holder's
+# row names them. A person's deed is held or counted by the person and its household
+# (rules/wallets.py); a household's by the household.
+_ACCOUNTS = {HolderType.PERSON: (("person", "x.id", Purpose.POINTS),
+                                 ("person", "x.id", Purpose.SCORE),
+                                 ("household", "x.household_id", Purpose.POINTS),
+                                 ("household", "x.household_id", Purpose.SCORE)),
+             HolderType.HOUSEHOLD: (("household", "x.id", Purpose.POINTS),
+                                    ("household", "x.id", Purpose.SCORE))}
+
+
+def _holder_sql(holder_type: str, budget: bool, accounts: bool) -> Sql:
     household, table = _FROM[holder_type]
+    ids = "".join(
+        f", (SELECT a.id FROM account a WHERE a.unit = '{Unit.POINTS}' AND a.holder_type = "
+        f"'{ht}' AND a.holder_id = {hid} AND a.purpose = '{pu}' AND a.shard = 0)"
+        for ht, hid, pu in _ACCOUNTS[holder_type]) if accounts else ""
     text = (f"SELECT v.id, {household}, v.name, {store.CATALOG_STAMP_SQL}, "
-            f"{_BUDGET if budget else 'NULL'}, {{next}} "
+            f"{_BUDGET if budget else 'NULL'}{ids}, {{next}} "
             f"FROM {table} JOIN village v ON v.id = x.village_id WHERE x.id = :hid")
     return Sql.of(text.format(next=_NEXT_ID["sqlite"]),
                   text.format(next=f"{_NEXT_ID['pg']}, {_GENERIC_PLANS}"))
 
 
-# (holder type, whether the village's budget available is read) -> the read. An award does not
-# read it (it would visit the budget shards, the village's hottest rows, on every award): the
-# shard's guarded UPDATE refuses an overdraft and `book.write` finds whether the whole budget
-# can pay; only when it cannot does `service.record_award` decide again with the budget read,
-# so that the refusal is the engine's, with its explanation.
-_HOLDER = {(t, b): _holder_sql(t, b) for t in _FROM for b in (False, True)}
+# (holder type, whether the village's budget available is read, whether the holder's account
+# ids are read) -> the read. An award does not read the budget (it would visit the budget
+# shards, the village's hottest rows, on every award): the shard's guarded UPDATE refuses an
+# overdraft and `book.write` finds whether the whole budget can pay; only when it cannot does
+# `service.record_award` decide again with the budget read, so that the refusal is the
+# engine's, with its explanation. The account ids are read for a holder this process has not
+# seen (see _BASIS): each would otherwise be looked up by a statement of its own
+# (`accounts.open_account`), three more round trips for a person's first award here.
+_HOLDER = {(t, b, a): _holder_sql(t, b, a) for t in _FROM for b in (False, True)
+           for a in (False, True)}
 
 
 @dataclass
@@ -148,9 +169,10 @@ def _predicted(s: Session, basis: tuple, **kw) -> tuple[list[CounterKey], tuple]
 
 
 def _second_cursor(raw: Raw):
+    """A second `$n` cursor on the connection, for the counters sent in the read's pipeline."""
     cur = _SECOND.get(raw.conn)
     if cur is None:
-        cur = _SECOND[raw.conn] = raw.conn.cursor()
+        cur = _SECOND[raw.conn] = rawdb.RAW_CURSOR(raw.conn)
     return cur
 
 
@@ -163,7 +185,6 @@ def prepare(s: Session, *, item_code: str, holder, recorder, context, catalog: s
     h_type, h_id = holder_arg(holder)
     if h_type not in _FROM:
         return None
-    read = _HOLDER[(h_type, read_budget)]
     ctx = context if isinstance(context, dict) else {}
     tags = context_tags(ctx)
     kw = dict(h_type=h_type, h_id=h_id, tags=tags, ctx=ctx, recorder=recorder, context=context,
@@ -173,21 +194,34 @@ def prepare(s: Session, *, item_code: str, holder, recorder, context, catalog: s
               "un": str(Unit.POINTS)} if read_budget else {"hid": h_id}
     bind = s.get_bind()
     cache = _BASIS.setdefault(getattr(bind, "engine", bind), {})
-    guess = cache.get((h_type, h_id)) if raw.pg else None
+    known = cache.get((h_type, h_id))
+    read = _HOLDER[(h_type, read_budget, known is None)]
+    guess = known if raw.pg else None
     predicted = _predicted(s, guess, **kw) if guess is not None else None
     keys = predicted[0] if predicted is not None else None
     if keys is not None:
-        second = _second_cursor(raw)
+        second, lock = _second_cursor(raw), _lock_sql(len(keys))
         with raw.conn.pipeline():
-            raw.cur.execute(read.pg, params, prepare=True)
-            second.execute(_lock_sql(len(keys)).pg, _lock_params(keys), prepare=True)
-        row = raw.cur.fetchone()
+            raw.raw_cur.execute(read.pg_raw, read.values(params), prepare=True)
+            second.execute(lock.pg_raw, lock.values(_lock_params(keys)), prepare=True)
+        row = raw.raw_cur.fetchone()
         locked = _usage(second.fetchall())
+    elif raw.pg:  # BEGIN and the read in one round trip
+        with raw.conn.pipeline():
+            raw.raw_cur.execute(read.pg_raw, read.values(params), prepare=True)
+        row = raw.raw_cur.fetchone()
     else:
         row = raw.first(read, params)
     if row is None:
         raise NotFound(f"{h_type} {h_id} does not exist", code="holder_not_found")
-    village_id, household_id, village_name, stamp, budget, award_id = row[:6]
+    village_id, household_id, village_name, stamp, budget = row[:5]
+    accounts = _ACCOUNTS[h_type] if known is None else ()
+    award_id = row[5 + len(accounts)]
+    if accounts:  # committed before this transaction wrote anything: remembered
+        remember_accounts(s, {(str(Unit.POINTS), ht, h_id if hid == "x.id" else household_id,
+                               str(pu), 0): acct
+                              for (ht, hid, pu), acct in zip(accounts, row[5:])
+                              if acct is not None})
     basis = (village_id, household_id, village_name, stamp)
     held = predicted is not None and basis == guess
     if held:  # the guess was right: its counters are locked, its derivation is this one's
@@ -289,15 +323,20 @@ _ADD_SQLITE = Sql.of(
     "AND scope = :sc AND period = :pe")
 
 
-def _summed(deltas: list[tuple[CounterKey, Usage]]) -> list[tuple[CounterKey, Usage]]:
-    summed: dict[CounterKey, Usage] = {}
+def _summed(deltas: list[tuple[CounterKey, Usage]]) -> list[tuple]:
+    """One row per counter, in the keys' order: (*key, award_steps, deduct_steps, times,
+    minutes)."""
+    summed: dict[CounterKey, list[int]] = {}
     for k, u in deltas:
-        got = summed.setdefault(k, Usage())
-        got.award_steps += u.award_steps
-        got.deduct_steps += u.deduct_steps
-        got.times += u.times
-        got.minutes += u.minutes
-    return sorted(summed.items())
+        got = summed.get(k)
+        if got is None:
+            summed[k] = [u.award_steps, u.deduct_steps, u.times, u.minutes]
+        else:
+            got[0] += u.award_steps
+            got[1] += u.deduct_steps
+            got[2] += u.times
+            got[3] += u.minutes
+    return [(*k, *v) for k, v in sorted(summed.items())]
 
 
 def post(s: Session, lines: list[Line], entry: dict, cols: dict,
@@ -315,16 +354,14 @@ def post(s: Session, lines: list[Line], entry: dict, cols: dict,
             n: (dumps(v) if n in _JSON else raw.time(v) if n in _TIMES and v is not None else v)
             for n, v in {**cols, "entry_id": e.id, "entry_ids": [e.id]}.items()})
         raw.cur.executemany(_ADD_SQLITE.sqlite, [
-            {"ht": key.holder_type, "hid": key.holder_id, "sc": key.scope, "pe": key.period,
-             "a": u.award_steps, "d": u.deduct_steps, "t": u.times, "m": u.minutes}
-            for key, u in rows])
+            dict(zip(("ht", "hid", "sc", "pe", "a", "d", "t", "m"), row)) for row in rows])
         return e.id
     keyed = s.info.get(KEY_TO_PUT)
-    rec = {n: (raw.time(v).isoformat() if n in _TIMES and v is not None else v)
-           for n, v in cols.items()}
-    columns = list(zip(*[(key.holder_type, key.holder_id, key.scope, key.period,
-                          u.award_steps, u.deduct_steps, u.times, u.minutes)
-                         for key, u in rows])) or [()] * len(_DELTA_NAMES)
+    rec = dict(cols)
+    for n in _TIMES:
+        if rec[n] is not None:
+            rec[n] = raw.time(rec[n])  # naive UTC, as the column keeps it
+    columns = list(zip(*rows)) or [()] * len(_DELTA_NAMES)
     params = {"rec": dumps(rec), **{f"c_{n}": pg_array(v)
                                     for n, v in zip(_DELTA_NAMES, columns)}}
     if keyed:
