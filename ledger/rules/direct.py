@@ -9,7 +9,9 @@ on PostgreSQL, BEGIN, three statements and COMMIT:
    one this process last read (`store.versions_at`): a version published by any process
    changes the stamp, and the next award reads the versions afresh.
 2. `lock_counters`: the award's counters, created if missing and locked, in one fixed order,
-   with their usage (one upsert that returns the rows).
+   with their usage (one upsert that returns the rows). On PostgreSQL, for a holder this
+   process has seen, they are predicted and upserted in the read's own statement (_BASIS), so
+   a warm award is BEGIN and the read (one round trip), the posting, COMMIT.
 3. `post`: the entry (`journal.posting.post_entry_with`) and, in the same statement on
    PostgreSQL (`journal.apply.PgAlso`), the award record, the counters' new usage and the
    idempotency record that `journal.book.write` would otherwise insert after the work. SQLite
@@ -33,7 +35,6 @@ from sqlalchemy.orm import Session
 
 from ledger.errors import NotFound
 from ledger.identity.actor import Actor
-from ledger.journal import rawdb
 from ledger.journal.accounts import remember_accounts
 from ledger.journal.apply import PgAlso
 from ledger.journal.book import KEY_PUT_BY_WORK, KEY_TO_PUT
@@ -88,6 +89,10 @@ _ACCOUNTS = {HolderType.PERSON: (("person", "x.id", Purpose.POINTS),
 
 
 def _holder_sql(holder_type: str, budget: bool, accounts: bool) -> Sql:
+    return Sql.of(*(_holder_text(holder_type, budget, accounts, pg) for pg in (False, True)))
+
+
+def _holder_text(holder_type: str, budget: bool, accounts: bool, pg: bool) -> str:
     household, table = _FROM[holder_type]
     ids = "".join(
         f", (SELECT a.id FROM account a WHERE a.unit = '{Unit.POINTS}' AND a.holder_type = "
@@ -96,8 +101,8 @@ def _holder_sql(holder_type: str, budget: bool, accounts: bool) -> Sql:
     text = (f"SELECT v.id, {household}, v.name, {store.CATALOG_STAMP_SQL}, "
             f"{_BUDGET if budget else 'NULL'}{ids}, {{next}} "
             f"FROM {table} JOIN village v ON v.id = x.village_id WHERE x.id = :hid")
-    return Sql.of(text.format(next=_NEXT_ID["sqlite"]),
-                  text.format(next=f"{_NEXT_ID['pg']}, {_GENERIC_PLANS}"))
+    return text.format(next=f"{_NEXT_ID['pg']}, {_GENERIC_PLANS}" if pg
+                       else _NEXT_ID["sqlite"])
 
 
 # (holder type, whether the village's budget available is read, whether the holder's account
@@ -127,13 +132,13 @@ class Prepared:
 
 # What `prepare` last read of a holder (village id, household id, village name, catalog stamp),
 # per engine: the next award of the same holder predicts its counters from it and locks them in
-# the round trip that reads (PostgreSQL pipeline: BEGIN, the read and the counters' upsert sent
-# at once). The read then tells whether the prediction held; when it did not (the holder moved,
-# a catalog was published) the right counters are locked by `lock_counters` as without it.
+# the statement that reads (PostgreSQL: `_read_and_lock_sql`, piped with BEGIN: one round trip).
+# The read then tells whether the prediction held; when it did not (the holder moved, a catalog
+# was published) the right counters are locked by `lock_counters` as without it. A holder not
+# seen yet has its account ids read with it (see _HOLDER).
 _BASIS: WeakKeyDictionary = WeakKeyDictionary()
 BASIS_CACHE_SIZE = 200_000
 _LOCKED = "direct_counters_locked"  # session.info: (transaction, keys, usage) locked ahead
-_SECOND: WeakKeyDictionary = WeakKeyDictionary()  # psycopg connection -> its second cursor
 
 
 def _derive(s: Session, basis: tuple, *, h_type: str, h_id: int, tags, ctx: dict, recorder,
@@ -168,14 +173,6 @@ def _predicted(s: Session, basis: tuple, **kw) -> tuple[list[CounterKey], tuple]
     return (keys, derived) if keys else None
 
 
-def _second_cursor(raw: Raw):
-    """A second `$n` cursor on the connection, for the counters sent in the read's pipeline."""
-    cur = _SECOND.get(raw.conn)
-    if cur is None:
-        cur = _SECOND[raw.conn] = rawdb.RAW_CURSOR(raw.conn)
-    return cur
-
-
 def prepare(s: Session, *, item_code: str, holder, recorder, context, catalog: str | None,
             confirmer: Actor | None, now, read_budget: bool = False) -> Prepared | None:
     """What `service._prepare` finds, read in one statement; None for a team (whose village
@@ -200,12 +197,13 @@ def prepare(s: Session, *, item_code: str, holder, recorder, context, catalog: s
     predicted = _predicted(s, guess, **kw) if guess is not None else None
     keys = predicted[0] if predicted is not None else None
     if keys is not None:
-        second, lock = _second_cursor(raw), _lock_sql(len(keys))
+        both = _read_and_lock_sql(h_type, read_budget, len(keys))
         with raw.conn.pipeline():
-            raw.raw_cur.execute(read.pg_raw, read.values(params), prepare=True)
-            second.execute(lock.pg_raw, lock.values(_lock_params(keys)), prepare=True)
-        row = raw.raw_cur.fetchone()
-        locked = _usage(second.fetchall())
+            raw.raw_cur.execute(both.pg_raw, both.values({**params, **_lock_params(keys)}),
+                                prepare=True)
+        rows = raw.raw_cur.fetchall()
+        row = rows[0] if rows else None
+        locked = _usage(r[-_COUNTER_N:] for r in rows)
     elif raw.pg:  # BEGIN and the read in one round trip
         with raw.conn.pipeline():
             raw.raw_cur.execute(read.pg_raw, read.values(params), prepare=True)
@@ -238,18 +236,31 @@ def prepare(s: Session, *, item_code: str, holder, recorder, context, catalog: s
 
 
 _COUNTER_COLS = "holder_type, holder_id, scope, period, award_steps, deduct_steps, times, minutes"
+_COUNTER_N = 8
 
 
 @lru_cache(maxsize=32)
 def _lock_sql(n: int) -> Sql:
-    def values(pg: bool) -> str:
-        hid = "CAST(:i{k} AS bigint)" if pg else ":i{k}"
-        return ", ".join(f"(:t{{k}}, {hid}, :s{{k}}, :p{{k}}, 0, 0, 0, 0)".format(k=k)
-                         for k in range(n))
-    text = (f"INSERT INTO rule_counter ({_COUNTER_COLS}) VALUES {{values}} "
+    return Sql.of(_lock_text(n, False), _lock_text(n, True))
+
+
+def _lock_text(n: int, pg: bool) -> str:
+    hid = "CAST(:i{k} AS bigint)" if pg else ":i{k}"
+    values = ", ".join(f"(:t{{k}}, {hid}, :s{{k}}, :p{{k}}, 0, 0, 0, 0)".format(k=k)
+                       for k in range(n))
+    return (f"INSERT INTO rule_counter ({_COUNTER_COLS}) VALUES {values} "
             "ON CONFLICT (holder_type, holder_id, scope, period) DO UPDATE SET "
             f"times = rule_counter.times RETURNING {_COUNTER_COLS}")
-    return Sql.of(text.format(values=values(False)), text.format(values=values(True)))
+
+
+@lru_cache(maxsize=64)
+def _read_and_lock_sql(holder_type: str, budget: bool, n: int) -> Sql:
+    """PostgreSQL, a holder seen before: the read and the upsert of the n counters predicted
+    (see _BASIS) as one statement, one row per counter: the read's columns, then the
+    counter's. The read is materialized once (it takes the award's id from its sequence)."""
+    text = (f"WITH r AS MATERIALIZED ({_holder_text(holder_type, budget, False, True)}), "
+            f"c AS ({_lock_text(n, True)}) SELECT r.*, c.* FROM r CROSS JOIN c")
+    return Sql.of(text, text)
 
 
 def _lock_params(keys: list[CounterKey]) -> dict:
