@@ -1,7 +1,8 @@
 """The award path's statements, built once and sent on the session's DBAPI connection.
 
 An award posted at once (a check-out's points, an inspector's finding, an admin's award) is,
-on PostgreSQL, BEGIN, three statements and COMMIT:
+on PostgreSQL, BEGIN, three statements and COMMIT (two statements for a holder this process has
+seen: 1 and 2 are one):
 
 1. `prepare`: the holder, their household and village, the village's budget available, the
    stamp of the catalogs (the highest catalog version id) and the award's id (PostgreSQL: from
