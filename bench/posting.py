@@ -11,6 +11,13 @@ award, and prints medians and the ratios the ledger is held to, at N writers:
   record_award, own budgets / TPC-B         target >= 0.50
   record_award, one shared budget / TPC-B   target >= 0.40
   client CPU per record_award               target <= 1 ms
+
+Shape: pgbench runs its N clients as N threads (`-j N`) in parallel. Our writers are Python
+threads, and one process runs Python on one core at a time (the interpreter lock), so by
+default the N writers are dealt over as many client processes as the machine has cores, as
+production runs one API process per core (`--processes 1`: all in one process). Every run
+prints the shape it measured, and what the CPU per transaction allows at most where the
+clients and the server share the cores: cores / (client + server CPU).
 """
 
 from __future__ import annotations
@@ -73,6 +80,11 @@ def _audit(db: Database) -> str:
     return f"audit clean: {report.entries} entries, {report.postings} postings ({took:.0f} s)"
 
 
+def _shape(processes: int) -> str:
+    return (f"N writer threads dealt over min(N, {processes}) client process(es)"
+            + (" (one per core)" if processes == os.cpu_count() else ""))
+
+
 def _counts(url: str, shards: int, modes: list[str]) -> list[str]:
     paths = sorted({MODES[m][0] for m in modes}, key=awards.PATHS.index)
     notes = []
@@ -114,7 +126,7 @@ def bench_postgres(admin_url: str, writers: list[int], repeat: int, seconds: flo
                      path=path), modes)
         notes = [(f"PostgreSQL {version}, synchronous_commit={sync}, {os.cpu_count()} cores, "
                   f"pgbench -s {tpcb.TPCB_SCALE} -j N (N client threads in one process); ours: "
-                  f"N writer threads in {processes} process(es), the ledger's own pool")]
+                  f"{_shape(processes)}, the ledger's own pool")]
         notes += _counts(url, shards, modes)
         if audit:
             db = Database(url)
@@ -148,7 +160,7 @@ def bench_sqlite(writers: list[int], repeat: int, seconds: float, shards: int,
                      seconds=seconds, tag=f"{way[0]}{'s' if shared else 'o'}{n}r{rep}",
                      processes=processes, path=way), modes)
         notes = [(f"SQLite {sqlite3.sqlite_version}, WAL, synchronous=NORMAL, one writer at a "
-                  f"time (BEGIN IMMEDIATE), {os.cpu_count()} cores")]
+                  f"time (BEGIN IMMEDIATE), {os.cpu_count()} cores; ours: {_shape(processes)}")]
         notes += _counts(f"sqlite:///{path}", shards, modes)
         if audit:
             db = Database(f"sqlite:///{path}")
@@ -175,6 +187,21 @@ def _cpu(runs: list) -> str:
     return f"{client:.2f} + {server:.2f} = {client + server:.2f}"
 
 
+def _ceilings(rows: list, samples: dict, n: int) -> None:
+    """What the CPU per transaction allows at most when the clients and the server share this
+    machine's cores (server CPU known only when it runs here): cores / (client + server)."""
+    cpu = {k: statistics.median(r.cpu_ms for r in samples[(k, n)]) for k, _ in rows
+           if all(r.server_ms is not None for r in samples[(k, n)])}
+    if "tpcb" not in cpu:
+        return
+    cores = os.cpu_count() or 1
+    print(f"   at most, on {cores} cores shared by clients and server (cores / CPU per "
+          f"transaction): " + ", ".join(
+              f"{label} {cores * 1e3 / cpu[k]:.0f}/s" + ("" if k == "tpcb" else
+                                                        f" ({cpu['tpcb'] / cpu[k]:.2f})")
+              for k, label in rows if k in cpu))
+
+
 def report(title: str, samples: dict, notes: list[str], writers: list[int], repeat: int,
            seconds: float, shards: int, modes: list[str] = tuple(MODES)) -> bool:
     """Print one backend's table; True when the targets are met at the highest concurrency
@@ -199,6 +226,7 @@ def report(title: str, samples: dict, notes: list[str], writers: list[int], repe
         per_rep = [s.rate / t.rate for s, t in zip(samples[(key, n)], samples[("tpcb", n)])]
         print(f"   {label} / TPC-B at {n} writers: {med[key] / med['tpcb']:.2f} (per "
               f"repetition " + ", ".join(f"{r:.2f}" for r in per_rep) + ")")
+    _ceilings(rows, samples, n)
     # The targets of what this run measured (issue #23); a run of other paths only judges none.
     judged = [m for m in ("own", "shared") if m in modes]
     targets = [(m, {"own": "own budgets", "shared": "shared budget"}[m], med[m] / med["tpcb"],
@@ -231,8 +259,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--backend", choices=("both", "postgres", "sqlite"), default="both")
     ap.add_argument("--pg-url", default=os.environ.get("JIFEN_BENCH_PG_URL", DEFAULT_PG_URL),
                     help="an existing database to connect to for CREATE/DROP DATABASE")
-    ap.add_argument("--processes", type=int, default=1,
-                    help="client processes our writers are threads of (default 1, as pgbench)")
+    ap.add_argument("--processes", type=int, default=os.cpu_count() or 1,
+                    help="client processes our writers are dealt over (default: one per core, "
+                         "as production runs one API process per core; 1: all in one)")
     ap.add_argument("--no-audit", action="store_true", help="skip the audit after the runs")
     ap.add_argument("--modes", default=",".join(MODES),
                     help=f"configurations to run besides TPC-B (default {','.join(MODES)})")

@@ -12,15 +12,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select, text
 
+from ledger.db import sha256_hex
 from ledger.errors import InsufficientFunds
-from ledger.journal import service
+from ledger.journal import bulk, service
 from ledger.journal.accounts import budget_shards, open_account, open_accounts
 from ledger.journal.audit import run_audit
-from ledger.db import sha256_hex
-from ledger.journal import bulk
-from ledger.journal.bulk import BulkEntry, canonical_body, canonical_json, post_many
+from ledger.journal.bulk import BulkEntry, post_many
 from ledger.journal.models import Account, JournalEntry, Posting
-from ledger.journal.posting import Line, entry_digest, post_entry
+from ledger.journal.posting import Line, canonical_body, canonical_json, entry_digest, post_entry
 
 SHARDS = 4
 T0 = datetime(2021, 3, 1, 4, tzinfo=UTC)
@@ -114,7 +113,7 @@ def test_bulk_digest_is_the_entry_digest(unit, kind, memo, source, ref, actor, d
                                          lines):
     body = canonical_body(unit=unit, kind=kind, at=at.isoformat(), memo=memo, source=source,
                           source_ref=ref, actor_id=actor, details_json=canonical_json(details),
-                          lines=lines)
+                          reverses_id=None, lines=lines)
     assert sha256_hex(body) == entry_digest(
         unit=unit, kind=kind, created_at=at, memo=memo, source=source, source_ref=ref,
         actor_id=actor, details=details, reverses_id=None, lines=lines)

@@ -8,14 +8,16 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from ledger.config import Settings
+from ledger.db import Database
 from ledger.errors import DomainError
+from ledger.journal import accounts
 from ledger.journal.models import Account
 from ledger.registry.models import Person
 from ledger.rules import service as svc
 from ledger.rules import store
 from ledger.rules.models import RuleCounter
-from tests.conftest import audit_clean
 from tests.builders.rules import T0, add_household, add_person, balance, make_world, staff
+from tests.conftest import audit_clean
 
 CATALOG = """
 catalog:
@@ -79,4 +81,35 @@ def test_a_person_who_moved_household_is_counted_for_the_new_one(db, tmp_path):
         used = dict(s.execute(select(RuleCounter.holder_id, RuleCounter.award_steps).where(
             RuleCounter.holder_type == "household")).all())
     assert used == {old: 4, new: 2}
+    audit_clean(db)
+
+
+def test_a_holders_first_award_in_a_process_reads_its_account_ids_with_the_holder(
+        db, tmp_path, monkeypatch):
+    """The read of a holder this process has not seen also gives the ids of the accounts the
+    award posts to (direct._ACCOUNTS): none is looked up by a statement of its own."""
+    settings = Settings(database_url=db.url, redis_url=None, secret_key="t" * 43,
+                        data_dir=tmp_path, budget_shards=4)
+    w = make_world(db, villages=("塘后村",))
+    store.import_catalog(db, CATALOG, actor_id=1)
+    pid = add_person(db, w, "陈一")
+    admin = staff(50, "village_admin", village_id=w.villages["塘后村"])
+    _award(db, settings, "ROLL", pid, admin)  # opens the person's and the household's accounts
+    looked: list[dict] = []
+
+    class Counting(accounts.Raw):
+        __slots__ = ()
+
+        def first(self, sql, params=None):
+            if sql is accounts._FIND:
+                looked.append(params)
+            return super().first(sql, params)
+
+    monkeypatch.setattr(accounts, "Raw", Counting)
+    fresh = Database(db.url)  # another process: no holder, no account id remembered
+    try:
+        got = _award(fresh, settings, "ROLL", pid, admin)
+    finally:
+        fresh.dispose()
+    assert looked == [] and got.steps == 2
     audit_clean(db)

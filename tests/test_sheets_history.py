@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from ledger.errors import Forbidden, InvalidInput
 from ledger.identity.service import SYSTEM
 from ledger.journal.audit import run_audit
-from ledger.journal.bulk import canonical_json
+from ledger.journal.posting import canonical_json
 from ledger.journal.models import JournalEntry, Posting
 from ledger.recognition import rollups
 from ledger.recognition.models import HolderRollup

@@ -82,6 +82,14 @@ def _remember(session: Session, cache: dict[Key, int], key: Key, account_id: int
     cache[key] = account_id
 
 
+def remember_accounts(session: Session, found: dict[Key, int]) -> None:
+    """Remember ids another statement found (committed accounts, read before this transaction
+    wrote any), so that `open_account` needs no statement of its own for them."""
+    cache = _cache(session)
+    for key, account_id in found.items():
+        _remember(session, cache, key, account_id)
+
+
 def forget_accounts(session: Session) -> None:
     """Drop this engine's remembered ids (after an account was found missing)."""
     _cache(session).clear()

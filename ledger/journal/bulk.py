@@ -12,23 +12,22 @@ shard, in the given order, that can still pay; when none alone can but together 
 `rebalance` entry consolidates them first, as `book.prepare_shards` does for a single posting.
 
 Where the time goes (docs/ledger.md, "Many entries at once"): per entry the digest is written
-directly in its canonical form (`canonical_body`; tests hold it equal to what
-`posting.entry_digest` hashes) and its COPY rows once, from parts quoted once. On PostgreSQL a
-load big beside the journal drops `posting`'s foreign keys (and, bigger still, both tables'
-secondary indexes and unique constraints) and puts them back before it returns, validated and
-built once over the tables; that takes the journal and the accounts offline until the commit,
-so it is done only when the locks come within UNCHECKED_LOCK_TIMEOUT_MS.
+directly in its canonical form (`posting.canonical_body` from parts quoted once) and its COPY
+rows once. On PostgreSQL a load big beside the journal drops `posting`'s foreign keys (and,
+bigger still, both tables' secondary indexes and unique constraints) and puts them back before
+it returns, validated and built once over the tables; that takes the journal and the accounts
+offline until the commit, so it is done only when the locks come within
+UNCHECKED_LOCK_TIMEOUT_MS.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
 from datetime import UTC, datetime
 from hashlib import sha256
+from typing import NamedTuple
 
 from sqlalchemy.orm import Session
 
@@ -37,8 +36,12 @@ from ledger.errors import InsufficientFunds, InvalidInput, NotFound
 from ledger.journal.posting import (
     NEGATIVE_OK_KINDS,
     Line,
+    _body,
+    _pairs,
     _rollups_due,
+    _string,
     _validate,
+    canonical_json,
     chain_suffix,
 )
 from ledger.journal.rawdb import Raw, pg_array
@@ -95,39 +98,12 @@ class _Acct:
                 or self.balance + amount - self.pending_out >= 0)
 
 
-# posting.canonical_json's encoder, built once (json.dumps with arguments builds one a call).
-canonical_json = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                                  default=str).encode
-_string = json.encoder.encode_basestring  # a JSON string as that encoder writes it
-
-
-def canonical_body(*, unit: str, kind: str, at: str, memo: str, source: str, source_ref: str,
-                   actor_id: int | None, details_json: str,
-                   lines: Sequence[tuple[int, int]]) -> str:
-    """The text `posting.entry_digest` hashes for an entry that reverses nothing, written
-    directly: its keys in sorted order, compact, `at` the time's isoformat, `details_json`
-    the details as `canonical_json` writes them. Tests hold the two equal."""
-    return _body(_actor(actor_id), _string(at), details_json, _string(kind), _pairs(lines),
-                 _string(memo), _string(source_ref), _string(source), _string(unit))
-
-
 def _actor(actor_id: int | None) -> str:
     if actor_id is None:
         return "null"
     if type(actor_id) is not int:
         raise InvalidInput("an entry's actor is a user id", code="actor_invalid")
     return str(actor_id)
-
-
-def _pairs(lines: Sequence[tuple[int, int]]) -> str:
-    return ",".join(f"[{a},{n}]" for a, n in sorted(lines))
-
-
-def _body(actor: str, at: str, details: str, kind: str, pairs: str, memo: str, ref: str,
-          source: str, unit: str) -> str:
-    """canonical_body from its parts, each string already in its JSON form."""
-    return (f'{{"actor":{actor},"at":{at},"details":{details},"kind":{kind},"lines":[{pairs}],'
-            f'"memo":{memo},"ref":{ref},"reverses":null,"source":{source},"unit":{unit}}}')
 
 
 _LOCK_PG = ("SELECT id, unit, overdraft, balance, pending_out, posting_count, head_hash "
@@ -230,7 +206,8 @@ class _Book:
             sorted_pairs = _pairs(pairs)
         digest = sha256(_body(_actor(e.actor_id), at[1], details, q.get(kind) or _string(kind),
                               sorted_pairs, q.get(memo) or q.setdefault(memo, _string(memo)),
-                              _string(ref), q.get(source) or q.setdefault(source, _string(source)),
+                              _string(ref), "null",
+                              q.get(source) or q.setdefault(source, _string(source)),
                               q.get(unit) or _string(unit)).encode()).hexdigest()
         accts = [self.acct(a, unit) for a, _ in pairs]
         for acct, (a, n) in zip(accts, pairs):  # all checked before any is applied
@@ -397,4 +374,4 @@ def _write_accounts(raw: Raw, book: _Book) -> None:
                             "WHERE id = ?", [(b, c, h, a) for a, b, c, h in changed])
 
 
-__all__ = ["BulkEntry", "MAX_BULK_ENTRIES", "canonical_body", "post_many"]
+__all__ = ["BulkEntry", "MAX_BULK_ENTRIES", "post_many"]

@@ -126,6 +126,6 @@ def pg_array(values) -> str:  # noqa: ANN001 - ints or strings
     """A PostgreSQL array literal (`'{1,2,3}'`, cast in the statement: `%(ids)s::bigint[]`):
     one text parameter the server parses, where psycopg's array adapter spends several µs of
     client CPU on each element (measured: 2.4 s for a history's 27,000 accounts)."""
-    return "{" + ",".join(
+    return "{" + ",".join([
         str(v) if isinstance(v, int) else
-        '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values) + "}"
+        '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values]) + "}"

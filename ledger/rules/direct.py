@@ -1,7 +1,8 @@
 """The award path's statements, built once and sent on the session's DBAPI connection.
 
 An award posted at once (a check-out's points, an inspector's finding, an admin's award) is,
-on PostgreSQL, BEGIN, three statements and COMMIT:
+on PostgreSQL, BEGIN, three statements and COMMIT (two statements for a holder this process has
+seen: 1 and 2 are one):
 
 1. `prepare`: the holder, their household and village, the village's budget available, the
    stamp of the catalogs (the highest catalog version id) and the award's id (PostgreSQL: from
@@ -9,7 +10,9 @@ on PostgreSQL, BEGIN, three statements and COMMIT:
    one this process last read (`store.versions_at`): a version published by any process
    changes the stamp, and the next award reads the versions afresh.
 2. `lock_counters`: the award's counters, created if missing and locked, in one fixed order,
-   with their usage (one upsert that returns the rows).
+   with their usage (one upsert that returns the rows). On PostgreSQL, for a holder this
+   process has seen, they are predicted and upserted in the read's own statement (_BASIS), so
+   a warm award is BEGIN and the read (one round trip), the posting, COMMIT.
 3. `post`: the entry (`journal.posting.post_entry_with`) and, in the same statement on
    PostgreSQL (`journal.apply.PgAlso`), the award record, the counters' new usage and the
    idempotency record that `journal.book.write` would otherwise insert after the work. SQLite
@@ -32,6 +35,8 @@ from sqlalchemy import JSON
 from sqlalchemy.orm import Session
 
 from ledger.errors import NotFound
+from ledger.identity.actor import Actor
+from ledger.journal.accounts import remember_accounts
 from ledger.journal.apply import PgAlso
 from ledger.journal.book import KEY_PUT_BY_WORK, KEY_TO_PUT
 from ledger.journal.models import HolderType, Purpose, Unit
@@ -50,7 +55,6 @@ from ledger.rules.holders import (
 )
 from ledger.rules.models import AwardRecord
 from ledger.rules.periods import local_date
-from ledger.identity.actor import Actor
 from ledger.rules.types import CounterKey, Holder, Inputs, Usage
 from ledger.timeutil import UTCDateTime, utcnow
 
@@ -74,21 +78,44 @@ _FROM = {HolderType.PERSON: ("x.household_id", "person x"),
 _GENERIC_PLANS = "set_config('plan_cache_mode', 'force_generic_plan', true)"
 
 
-def _holder_sql(holder_type: str, budget: bool) -> Sql:
+# The accounts an award may post to, besides the village's: (holder, purpose) as the holder's
+# row names them. A person's deed is held or counted by the person and its household
+# (rules/wallets.py); a household's by the household.
+_ACCOUNTS = {HolderType.PERSON: (("person", "x.id", Purpose.POINTS),
+                                 ("person", "x.id", Purpose.SCORE),
+                                 ("household", "x.household_id", Purpose.POINTS),
+                                 ("household", "x.household_id", Purpose.SCORE)),
+             HolderType.HOUSEHOLD: (("household", "x.id", Purpose.POINTS),
+                                    ("household", "x.id", Purpose.SCORE))}
+
+
+def _holder_sql(holder_type: str, budget: bool, accounts: bool) -> Sql:
+    return Sql.of(*(_holder_text(holder_type, budget, accounts, pg) for pg in (False, True)))
+
+
+def _holder_text(holder_type: str, budget: bool, accounts: bool, pg: bool) -> str:
     household, table = _FROM[holder_type]
+    ids = "".join(
+        f", (SELECT a.id FROM account a WHERE a.unit = '{Unit.POINTS}' AND a.holder_type = "
+        f"'{ht}' AND a.holder_id = {hid} AND a.purpose = '{pu}' AND a.shard = 0)"
+        for ht, hid, pu in _ACCOUNTS[holder_type]) if accounts else ""
     text = (f"SELECT v.id, {household}, v.name, {store.CATALOG_STAMP_SQL}, "
-            f"{_BUDGET if budget else 'NULL'}, {{next}} "
+            f"{_BUDGET if budget else 'NULL'}{ids}, {{next}} "
             f"FROM {table} JOIN village v ON v.id = x.village_id WHERE x.id = :hid")
-    return Sql.of(text.format(next=_NEXT_ID["sqlite"]),
-                  text.format(next=f"{_NEXT_ID['pg']}, {_GENERIC_PLANS}"))
+    return text.format(next=f"{_NEXT_ID['pg']}, {_GENERIC_PLANS}" if pg
+                       else _NEXT_ID["sqlite"])
 
 
-# (holder type, whether the village's budget available is read) -> the read. An award does not
-# read it (it would visit the budget shards, the village's hottest rows, on every award): the
-# shard's guarded UPDATE refuses an overdraft and `book.write` finds whether the whole budget
-# can pay; only when it cannot does `service.record_award` decide again with the budget read,
-# so that the refusal is the engine's, with its explanation.
-_HOLDER = {(t, b): _holder_sql(t, b) for t in _FROM for b in (False, True)}
+# (holder type, whether the village's budget available is read, whether the holder's account
+# ids are read) -> the read. An award does not read the budget (it would visit the budget
+# shards, the village's hottest rows, on every award): the shard's guarded UPDATE refuses an
+# overdraft and `book.write` finds whether the whole budget can pay; only when it cannot does
+# `service.record_award` decide again with the budget read, so that the refusal is the
+# engine's, with its explanation. The account ids are read for a holder this process has not
+# seen (see _BASIS): each would otherwise be looked up by a statement of its own
+# (`accounts.open_account`), three more round trips for a person's first award here.
+_HOLDER = {(t, b, a): _holder_sql(t, b, a) for t in _FROM for b in (False, True)
+           for a in (False, True)}
 
 
 @dataclass
@@ -106,13 +133,13 @@ class Prepared:
 
 # What `prepare` last read of a holder (village id, household id, village name, catalog stamp),
 # per engine: the next award of the same holder predicts its counters from it and locks them in
-# the round trip that reads (PostgreSQL pipeline: BEGIN, the read and the counters' upsert sent
-# at once). The read then tells whether the prediction held; when it did not (the holder moved,
-# a catalog was published) the right counters are locked by `lock_counters` as without it.
+# the statement that reads (PostgreSQL: `_read_and_lock_sql`, piped with BEGIN: one round trip).
+# The read then tells whether the prediction held; when it did not (the holder moved, a catalog
+# was published) the right counters are locked by `lock_counters` as without it. A holder not
+# seen yet has its account ids read with it (see _HOLDER).
 _BASIS: WeakKeyDictionary = WeakKeyDictionary()
 BASIS_CACHE_SIZE = 200_000
 _LOCKED = "direct_counters_locked"  # session.info: (transaction, keys, usage) locked ahead
-_SECOND: WeakKeyDictionary = WeakKeyDictionary()  # psycopg connection -> its second cursor
 
 
 def _derive(s: Session, basis: tuple, *, h_type: str, h_id: int, tags, ctx: dict, recorder,
@@ -147,13 +174,6 @@ def _predicted(s: Session, basis: tuple, **kw) -> tuple[list[CounterKey], tuple]
     return (keys, derived) if keys else None
 
 
-def _second_cursor(raw: Raw):
-    cur = _SECOND.get(raw.conn)
-    if cur is None:
-        cur = _SECOND[raw.conn] = raw.conn.cursor()
-    return cur
-
-
 def prepare(s: Session, *, item_code: str, holder, recorder, context, catalog: str | None,
             confirmer: Actor | None, now, read_budget: bool = False) -> Prepared | None:
     """What `service._prepare` finds, read in one statement; None for a team (whose village
@@ -163,7 +183,6 @@ def prepare(s: Session, *, item_code: str, holder, recorder, context, catalog: s
     h_type, h_id = holder_arg(holder)
     if h_type not in _FROM:
         return None
-    read = _HOLDER[(h_type, read_budget)]
     ctx = context if isinstance(context, dict) else {}
     tags = context_tags(ctx)
     kw = dict(h_type=h_type, h_id=h_id, tags=tags, ctx=ctx, recorder=recorder, context=context,
@@ -173,21 +192,35 @@ def prepare(s: Session, *, item_code: str, holder, recorder, context, catalog: s
               "un": str(Unit.POINTS)} if read_budget else {"hid": h_id}
     bind = s.get_bind()
     cache = _BASIS.setdefault(getattr(bind, "engine", bind), {})
-    guess = cache.get((h_type, h_id)) if raw.pg else None
+    known = cache.get((h_type, h_id))
+    read = _HOLDER[(h_type, read_budget, known is None)]
+    guess = known if raw.pg else None
     predicted = _predicted(s, guess, **kw) if guess is not None else None
     keys = predicted[0] if predicted is not None else None
     if keys is not None:
-        second = _second_cursor(raw)
+        both = _read_and_lock_sql(h_type, read_budget, len(keys))
         with raw.conn.pipeline():
-            raw.cur.execute(read.pg, params, prepare=True)
-            second.execute(_lock_sql(len(keys)).pg, _lock_params(keys), prepare=True)
-        row = raw.cur.fetchone()
-        locked = _usage(second.fetchall())
+            raw.raw_cur.execute(both.pg_raw, both.values({**params, **_lock_params(keys)}),
+                                prepare=True)
+        rows = raw.raw_cur.fetchall()
+        row = rows[0] if rows else None
+        locked = _usage(r[-_COUNTER_N:] for r in rows)
+    elif raw.pg:  # BEGIN and the read in one round trip
+        with raw.conn.pipeline():
+            raw.raw_cur.execute(read.pg_raw, read.values(params), prepare=True)
+        row = raw.raw_cur.fetchone()
     else:
         row = raw.first(read, params)
     if row is None:
         raise NotFound(f"{h_type} {h_id} does not exist", code="holder_not_found")
-    village_id, household_id, village_name, stamp, budget, award_id = row[:6]
+    village_id, household_id, village_name, stamp, budget = row[:5]
+    accounts = _ACCOUNTS[h_type] if known is None else ()
+    award_id = row[5 + len(accounts)]
+    if accounts:  # committed before this transaction wrote anything: remembered
+        remember_accounts(s, {(str(Unit.POINTS), ht, h_id if hid == "x.id" else household_id,
+                               str(pu), 0): acct
+                              for (ht, hid, pu), acct in zip(accounts, row[5:])
+                              if acct is not None})
     basis = (village_id, household_id, village_name, stamp)
     held = predicted is not None and basis == guess
     if held:  # the guess was right: its counters are locked, its derivation is this one's
@@ -204,18 +237,31 @@ def prepare(s: Session, *, item_code: str, holder, recorder, context, catalog: s
 
 
 _COUNTER_COLS = "holder_type, holder_id, scope, period, award_steps, deduct_steps, times, minutes"
+_COUNTER_N = 8
 
 
 @lru_cache(maxsize=32)
 def _lock_sql(n: int) -> Sql:
-    def values(pg: bool) -> str:
-        hid = "CAST(:i{k} AS bigint)" if pg else ":i{k}"
-        return ", ".join(f"(:t{{k}}, {hid}, :s{{k}}, :p{{k}}, 0, 0, 0, 0)".format(k=k)
-                         for k in range(n))
-    text = (f"INSERT INTO rule_counter ({_COUNTER_COLS}) VALUES {{values}} "
+    return Sql.of(_lock_text(n, False), _lock_text(n, True))
+
+
+def _lock_text(n: int, pg: bool) -> str:
+    hid = "CAST(:i{k} AS bigint)" if pg else ":i{k}"
+    values = ", ".join(f"(:t{{k}}, {hid}, :s{{k}}, :p{{k}}, 0, 0, 0, 0)".format(k=k)
+                       for k in range(n))
+    return (f"INSERT INTO rule_counter ({_COUNTER_COLS}) VALUES {values} "
             "ON CONFLICT (holder_type, holder_id, scope, period) DO UPDATE SET "
             f"times = rule_counter.times RETURNING {_COUNTER_COLS}")
-    return Sql.of(text.format(values=values(False)), text.format(values=values(True)))
+
+
+@lru_cache(maxsize=64)
+def _read_and_lock_sql(holder_type: str, budget: bool, n: int) -> Sql:
+    """PostgreSQL, a holder seen before: the read and the upsert of the n counters predicted
+    (see _BASIS) as one statement, one row per counter: the read's columns, then the
+    counter's. The read is materialized once (it takes the award's id from its sequence)."""
+    text = (f"WITH r AS MATERIALIZED ({_holder_text(holder_type, budget, False, True)}), "
+            f"c AS ({_lock_text(n, True)}) SELECT r.*, c.* FROM r CROSS JOIN c")
+    return Sql.of(text, text)
 
 
 def _lock_params(keys: list[CounterKey]) -> dict:
@@ -289,15 +335,20 @@ _ADD_SQLITE = Sql.of(
     "AND scope = :sc AND period = :pe")
 
 
-def _summed(deltas: list[tuple[CounterKey, Usage]]) -> list[tuple[CounterKey, Usage]]:
-    summed: dict[CounterKey, Usage] = {}
+def _summed(deltas: list[tuple[CounterKey, Usage]]) -> list[tuple]:
+    """One row per counter, in the keys' order: (*key, award_steps, deduct_steps, times,
+    minutes)."""
+    summed: dict[CounterKey, list[int]] = {}
     for k, u in deltas:
-        got = summed.setdefault(k, Usage())
-        got.award_steps += u.award_steps
-        got.deduct_steps += u.deduct_steps
-        got.times += u.times
-        got.minutes += u.minutes
-    return sorted(summed.items())
+        got = summed.get(k)
+        if got is None:
+            summed[k] = [u.award_steps, u.deduct_steps, u.times, u.minutes]
+        else:
+            got[0] += u.award_steps
+            got[1] += u.deduct_steps
+            got[2] += u.times
+            got[3] += u.minutes
+    return [(*k, *v) for k, v in sorted(summed.items())]
 
 
 def post(s: Session, lines: list[Line], entry: dict, cols: dict,
@@ -315,16 +366,14 @@ def post(s: Session, lines: list[Line], entry: dict, cols: dict,
             n: (dumps(v) if n in _JSON else raw.time(v) if n in _TIMES and v is not None else v)
             for n, v in {**cols, "entry_id": e.id, "entry_ids": [e.id]}.items()})
         raw.cur.executemany(_ADD_SQLITE.sqlite, [
-            {"ht": key.holder_type, "hid": key.holder_id, "sc": key.scope, "pe": key.period,
-             "a": u.award_steps, "d": u.deduct_steps, "t": u.times, "m": u.minutes}
-            for key, u in rows])
+            dict(zip(("ht", "hid", "sc", "pe", "a", "d", "t", "m"), row)) for row in rows])
         return e.id
     keyed = s.info.get(KEY_TO_PUT)
-    rec = {n: (raw.time(v).isoformat() if n in _TIMES and v is not None else v)
-           for n, v in cols.items()}
-    columns = list(zip(*[(key.holder_type, key.holder_id, key.scope, key.period,
-                          u.award_steps, u.deduct_steps, u.times, u.minutes)
-                         for key, u in rows])) or [()] * len(_DELTA_NAMES)
+    rec = dict(cols)
+    for n in _TIMES:
+        if rec[n] is not None:
+            rec[n] = raw.time(rec[n])  # naive UTC, as the column keeps it
+    columns = list(zip(*rows)) or [()] * len(_DELTA_NAMES)
     params = {"rec": dumps(rec), **{f"c_{n}": pg_array(v)
                                     for n, v in zip(_DELTA_NAMES, columns)}}
     if keyed:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 
 from ledger.timeutil import LOCAL_TZ
 
@@ -12,6 +13,7 @@ DEED_LEAD = timedelta(minutes=5)
 PERIODS = ("day", "week", "month", "quarter", "half_year", "year", "ever")
 
 
+@lru_cache(maxsize=4096)  # an award asks it ten times of the same instant (caps, periods)
 def local_date(at: datetime) -> date:
     return at.astimezone(LOCAL_TZ).date()
 

@@ -256,11 +256,11 @@ def _post_direct(s: Session, settings: Settings, c: S.Catalog, item: S.Item, h: 
     award = RecordColumns(**record_columns(c, item, h, actor, conf, inp, context, at))
     award.id = award_id
     award.decision = dec.explain(c.scale)
-    deltas = [(k, cr.delta()) for cr in dec.credits for k in cr.keys]
+    shares = [(cr, [(k, d) for d in (cr.delta(),) for k in cr.keys]) for cr in dec.credits]
+    deltas = [kd for _, kds in shares for kd in kds]
     award.credits = [{"holder_type": cr.holder.type, "holder_id": cr.holder.id,
                       "steps": cr.steps, "minutes": cr.minutes, "held": cr.held,
-                      "counters": counters.encode((k, cr.delta()) for k in cr.keys)}
-                     for cr in dec.credits]
+                      "counters": counters.encode(kds)} for cr, kds in shares]
     award.amount_steps, award.minutes = dec.steps, dec.credits[0].minutes
     award.status, award.posted_at = AwardStatus.POSTED, at
     credits = [cr for cr in award.credits if cr["steps"] != 0]

@@ -113,7 +113,7 @@ def booked_at(on: date) -> datetime:
 
 
 def import_details(source: str, on: str, reason: str, ref: str, line: int) -> str:
-    """{"import": {source, date, reason, ref, line}} as bulk.canonical_json writes it, faster."""
+    """{"import": {source, date, reason, ref, line}} as posting.canonical_json writes it, faster."""
     return (f'{{"import":{{"date":{_string(on)},"line":{int(line)},"reason":{_string(reason)},'
             f'"ref":{_string(ref)},"source":{_string(source)}}}}}')
 
