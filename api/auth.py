@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-import anyio
 import jwt
 from litestar import Request
 from litestar.connection import ASGIConnection
@@ -108,22 +107,19 @@ def principal_for(db, claims: Claims) -> Principal:
                      only=claims.only)
 
 
-def _token_of(connection: ASGIConnection) -> str | None:
-    auth = connection.headers.get("authorization", "")
-    if auth.lower().startswith("bearer "):
-        return auth[7:].strip() or None
-    return connection.cookies.get(COOKIE) or None
-
-
 def principal_of(connection: ASGIConnection) -> Principal | None:
     """The caller, decoded once per request and kept on the connection state. A token that
     was good once but is no longer (see principal_for) leaves the caller anonymous, with the
-    reason kept for the guards' 401. It reads the user's state (Redis or the database): code
-    on the event loop awaits `principal_on` instead."""
+    reason kept for the guards' 401."""
     state = connection.state
     if "principal" not in state:
         settings: Settings = connection.app.state.settings
-        token = _token_of(connection)
+        token = None
+        auth = connection.headers.get("authorization", "")
+        if auth.lower().startswith("bearer "):
+            token = auth[7:].strip()
+        elif COOKIE in connection.cookies:
+            token = connection.cookies[COOKIE]
         claims = decode_token(settings, token) if token else None
         principal = None
         if claims is not None:
@@ -135,37 +131,24 @@ def principal_of(connection: ASGIConnection) -> Principal | None:
     return state["principal"]
 
 
-async def principal_on(connection: ASGIConnection) -> Principal | None:
-    """`principal_of` for the event loop (guards, async dependencies): the user's state is read
-    in a worker thread, so that a slow answer from Redis or the database stalls this request
-    only, not every request of the process (measured: a third of a loaded worker's time was
-    its event loop waiting on the state's Redis read)."""
-    if "principal" in connection.state:
-        return connection.state["principal"]
-    if _token_of(connection) is None:
-        connection.state["principal"] = None
-        return None
-    return await anyio.to_thread.run_sync(principal_of, connection)
-
-
 def _sign_in_first(connection: ASGIConnection) -> Exception:
     refused = connection.state.get("auth_refused")
     return refused if refused is not None else NotAuthorizedException("sign in first")
 
 
 async def provide_principal(request: Request) -> Principal:
-    p = await principal_on(request)
+    p = principal_of(request)
     if p is None:
         raise _sign_in_first(request)
     return p
 
 
 async def provide_optional_principal(request: Request) -> Principal | None:
-    return await principal_on(request)
+    return principal_of(request)
 
 
-async def signed_in(connection: ASGIConnection, _: BaseRouteHandler) -> None:
-    if await principal_on(connection) is None:
+def signed_in(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    if principal_of(connection) is None:
         raise _sign_in_first(connection)
 
 
@@ -175,8 +158,8 @@ def requires_role(*roles: str, scope_param: str | None = None, page: bool = Fals
     the service. A page's guard (`page=True`) sends anyone not signed in (or whose sign-in
     has ended) to sign in (the pages' 401 handler), where the API answers with the reason."""
 
-    async def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
-        p = await principal_on(connection)
+    def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+        p = principal_of(connection)
         if p is None:
             raise NotAuthorizedException("sign in first") if page else \
                 _sign_in_first(connection)

@@ -56,7 +56,7 @@ P99_TARGET_MS = 50.0
 TPCB_CLIENTS = 8
 TPCB_SECONDS = 10
 CLIENTS, CONNECTIONS_PER_CLIENT = 50, 4
-WARMUP_S, WARMUP_PLATES = 5.0, 20
+WARMUP_S, WARMUP_PLATES = 15.0, 20
 
 
 def seed(db: Database, households: int, entries: int) -> None:

@@ -147,25 +147,3 @@ def test_cli_user_create_makes_an_admin_who_can_sign_in(db, tmp_path, monkeypatc
                                    "town_admin:塘边村不存在"], input=f"{PASSWORD}\n{PASSWORD}\n")
     assert bad.exit_code == 1
 
-
-def test_the_callers_state_is_read_off_the_event_loop(client, db, auth, monkeypatch):
-    """A guard, a dependency and a page all read the user's state (Redis or the database) in
-    a worker thread: a slow read there must not stall the process's other requests."""
-    import asyncio
-
-    from ledger.identity import current
-    where, real = [], current.state_of
-
-    def spy(db_, user_id):
-        try:
-            asyncio.get_running_loop()
-            where.append("event loop")
-        except RuntimeError:
-            where.append("thread")
-        return real(db_, user_id)
-
-    monkeypatch.setattr(current, "state_of", spy)
-    h = auth("town_admin")
-    for path in ("/api/v1/users", "/admin", "/", "/scan", "/me"):
-        assert client.get(path, headers=h).status_code < 500, path
-    assert len(where) == 5 and set(where) == {"thread"}, where

@@ -21,12 +21,12 @@ _BARE_CODE = re.compile(r"^[A-Za-z0-9._~-]{1,200}$")
 MAX_TARGET_CHARS = 600
 
 
-@get("/", name="home", sync_to_thread=True)  # render reads the caller: off the loop
+@get("/", name="home", sync_to_thread=False)
 def home(request: Request) -> Template:
     return render(request, "home.html")
 
 
-@get("/scan", name="scan", sync_to_thread=True)
+@get("/scan", name="scan", sync_to_thread=False)
 def scan(request: Request, accept: str = "") -> Template:
     return render(request, "scan.html", accept=accept if accept in SCAN_KINDS else "",
                   heading=None)
@@ -47,7 +47,7 @@ def scan_target(raw: str, accept: str = "") -> str | None:
     return None
 
 
-@get("/scan/go", name="scan_go", sync_to_thread=True)
+@get("/scan/go", name="scan_go", sync_to_thread=False)
 def scan_go(request: Request, target: str = "", accept: str = "") -> Redirect | Template:
     path = scan_target(target, accept if accept in SCAN_KINDS else "")
     if path is None:
