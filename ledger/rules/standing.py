@@ -164,11 +164,9 @@ def _imposed(s: Session, holder_type: str, holder_id: int, now: datetime,
              history: list[StandingChange] | None = None) -> list[State]:
     """Bans set by an admin and not lifted, in force now (from `history` when given)."""
     open_: dict[str, StandingChange] = {}
-    changes = (s.scalars(select(StandingChange).where(
-        StandingChange.holder_type == holder_type, StandingChange.holder_id == holder_id,
-        StandingChange.cause.like("admin:%")).order_by(StandingChange.id))
-        if history is None else [ch for ch in history if ch.cause.startswith("admin:")])
-    for ch in changes:
+    if history is None:
+        history = _history(s, holder_type, holder_id)
+    for ch in (ch for ch in history if ch.cause.startswith("admin:")):
         if ch.change == "entered":
             open_[ch.cause] = ch
         else:
