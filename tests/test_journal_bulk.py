@@ -1,25 +1,23 @@
 """Posting many entries at once (journal/bulk.py): the same chains, balances and overdraft
-rules as posting one by one, proved by the audit; a refusal anywhere applies nothing; the
-digest written directly is the one `posting.entry_digest` computes; a big load on PostgreSQL
-puts posting's foreign keys back (validated) or, when the tables are busy, checks row by row."""
+rules as posting one by one, proved by the audit; a refusal anywhere applies nothing (the
+digest's text, `posting.canonical_body`, shared with posting one by one: test_journal_digest);
+a big load on PostgreSQL puts posting's foreign keys back (validated) or, when the tables are
+busy, checks row by row."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from sqlalchemy import func, select, text
 
-from ledger.db import sha256_hex
 from ledger.errors import InsufficientFunds
 from ledger.journal import bulk, service
 from ledger.journal.accounts import budget_shards, open_account, open_accounts
 from ledger.journal.audit import run_audit
 from ledger.journal.bulk import BulkEntry, post_many
 from ledger.journal.models import Account, JournalEntry, Posting
-from ledger.journal.posting import Line, canonical_body, canonical_json, entry_digest, post_entry
+from ledger.journal.posting import Line, post_entry
 
 SHARDS = 4
 T0 = datetime(2021, 3, 1, 4, tzinfo=UTC)
@@ -94,29 +92,6 @@ def test_open_accounts_finds_existing_and_creates_missing_once(db):
     with db.transaction() as s:
         again = open_accounts(s, keys)
     assert got == again and got[keys[0]] == old and len(set(got.values())) == 2
-
-
-_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
-_json = st.recursive(st.none() | st.booleans() | st.integers() | _text,
-                     lambda inner: st.lists(inner, max_size=3)
-                     | st.dictionaries(_text, inner, max_size=3), max_leaves=8)
-
-
-@settings(max_examples=300, deadline=None)
-@given(unit=st.sampled_from(["points", "minutes"]), kind=_text, memo=_text, source=_text,
-       ref=_text, actor=st.none() | st.integers(0, 2**40),
-       details=st.dictionaries(_text, _json, max_size=4),
-       at=st.datetimes(timezones=st.just(UTC)),
-       lines=st.lists(st.tuples(st.integers(1, 10**9), st.integers(-10**12, 10**12)),
-                      min_size=2, max_size=5))
-def test_bulk_digest_is_the_entry_digest(unit, kind, memo, source, ref, actor, details, at,
-                                         lines):
-    body = canonical_body(unit=unit, kind=kind, at=at.isoformat(), memo=memo, source=source,
-                          source_ref=ref, actor_id=actor, details_json=canonical_json(details),
-                          reverses_id=None, lines=lines)
-    assert sha256_hex(body) == entry_digest(
-        unit=unit, kind=kind, created_at=at, memo=memo, source=source, source_ref=ref,
-        actor_id=actor, details=details, reverses_id=None, lines=lines)
 
 
 def _foreign_keys(s) -> list[str]:

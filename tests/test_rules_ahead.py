@@ -46,11 +46,17 @@ def _score(db, household_id: int) -> int:
             Account.purpose == "score")) or 0
 
 
-def test_repeated_awards_keep_a_cap_exact(db, tmp_path):
+def _town(db, tmp_path):
+    """Settings (4 budget shards) and a one-village town with the catalog loaded."""
     settings = Settings(database_url=db.url, redis_url=None, secret_key="t" * 43,
                         data_dir=tmp_path, budget_shards=4)
     w = make_world(db, villages=("塘后村",))
     store.import_catalog(db, CATALOG, actor_id=1)
+    return settings, w
+
+
+def test_repeated_awards_keep_a_cap_exact(db, tmp_path):
+    settings, w = _town(db, tmp_path)
     pid = add_person(db, w, "陈一")
     admin = staff(50, "village_admin", village_id=w.villages["塘后村"])
     got = []
@@ -65,10 +71,7 @@ def test_repeated_awards_keep_a_cap_exact(db, tmp_path):
 
 
 def test_a_person_who_moved_household_is_counted_for_the_new_one(db, tmp_path):
-    settings = Settings(database_url=db.url, redis_url=None, secret_key="t" * 43,
-                        data_dir=tmp_path, budget_shards=4)
-    w = make_world(db, villages=("塘后村",))
-    store.import_catalog(db, CATALOG, actor_id=1)
+    settings, w = _town(db, tmp_path)
     old, new = add_household(db, w, "陈家"), add_household(db, w, "林家")
     pid = add_person(db, w, "陈一", household="陈家")
     admin = staff(50, "village_admin", village_id=w.villages["塘后村"])
@@ -88,10 +91,7 @@ def test_a_holders_first_award_in_a_process_reads_its_account_ids_with_the_holde
         db, tmp_path, monkeypatch):
     """The read of a holder this process has not seen also gives the ids of the accounts the
     award posts to (direct._ACCOUNTS): none is looked up by a statement of its own."""
-    settings = Settings(database_url=db.url, redis_url=None, secret_key="t" * 43,
-                        data_dir=tmp_path, budget_shards=4)
-    w = make_world(db, villages=("塘后村",))
-    store.import_catalog(db, CATALOG, actor_id=1)
+    settings, w = _town(db, tmp_path)
     pid = add_person(db, w, "陈一")
     admin = staff(50, "village_admin", village_id=w.villages["塘后村"])
     _award(db, settings, "ROLL", pid, admin)  # opens the person's and the household's accounts
