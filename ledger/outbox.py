@@ -97,7 +97,6 @@ class OutboxRow(Base):
     dedupe_key: Mapped[str | None] = mapped_column(String(MAX_KEY_CHARS), default=None)
 
 
-
 OUTBOX_KEEP_DAYS = 30
 
 Handler = Callable[..., dict | None]

@@ -52,9 +52,6 @@ class RedisCounter:
     def __init__(self, client) -> None:  # noqa: ANN001 - a redis.Redis
         self._r = client
 
-    def hit(self, key: str, window_s: int, now: float) -> tuple[int, float]:
-        return self.hit_many([(key, window_s)], now)[0]
-
     def hit_many(self, keys: list[tuple[str, int]], now: float) -> list[tuple[int, float]]:
         """Count one hit on each (key, window) in one round trip."""
         pipe = self._r.pipeline()

@@ -237,7 +237,7 @@ def prepare(s: Session, *, item_code: str, holder, recorder, context, catalog: s
 
 
 _COUNTER_COLS = "holder_type, holder_id, scope, period, award_steps, deduct_steps, times, minutes"
-_COUNTER_N = 8
+_COUNTER_N = _COUNTER_COLS.count(",") + 1  # the counter's columns ending a combined row
 
 
 @lru_cache(maxsize=32)

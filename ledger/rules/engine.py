@@ -25,7 +25,6 @@ from ledger.rules.types import (  # noqa: F401 - the engine's public types, re-e
 MAX_QUANTITY = 100
 MAX_MINUTES_PER_RECORD = 24 * 60
 MAX_BACKDATE_DAYS = S.DEFAULT_BACKDATE_DAYS  # the default; catalogs and items set their own
-
 MAX_REF_CHARS = 64
 MAX_NOTE_CHARS = 1000
 MAX_PHOTOS = 9
