@@ -515,6 +515,28 @@ def _fill_part(engine: Engine, snapshot_id: str, into: dict[str, str], k: int
         return _fill(c, "postgresql", into, _Phases(), (k, REBUILD_PARTS))
 
 
+
+def _accounts_sql(pg: bool, share: str = "") -> str:
+    """The rollup accounts of a part (`share`: its condition on `a.id`): each one's unit,
+    holder and scope, and on PostgreSQL where its rows go in the new table (_LAYOUT). The two
+    small rankings are MATERIALIZED: joined to every account, an inlined one was sorted and
+    ranked again for each account when the planner thought there was one (no statistics yet,
+    as after a history load with autovacuum off: 12 s for 9,000 accounts, quadratic)."""
+    accounts = (f"SELECT a.id, a.unit, a.holder_type, a.holder_id, {_SCOPE_COLS} "
+                f"FROM account a {_SCOPE_JOINS} WHERE a.purpose = 'points' AND a.shard = 0 "
+                f"AND a.holder_type IN ({_HOLDERS_SQL}){share}")
+    if not pg:
+        return accounts
+    return (
+        f"WITH s AS MATERIALIZED ({accounts}), "
+        "uh AS MATERIALIZED (SELECT unit, holder_type, dense_rank() OVER (ORDER BY unit, "
+        "holder_type) AS r FROM (SELECT DISTINCT unit, holder_type FROM s) z), "
+        "vr AS MATERIALIZED (SELECT village_id, dense_rank() OVER (ORDER BY village_id) AS r "
+        "FROM (SELECT DISTINCT village_id FROM s WHERE village_id IS NOT NULL) z) "
+        f"SELECT s.*, uh.r * {_LAYOUT_UH} + COALESCE(vr.r, {_LAYOUT_PERIOD - 1}) AS lay "
+        "FROM s JOIN uh ON uh.unit = s.unit AND uh.holder_type = s.holder_type "
+        "LEFT JOIN vr ON vr.village_id = s.village_id")
+
 def _fill(c: Session | Connection, dialect: str, into: dict[str, str], ph: _Phases,
           part: tuple[int, int] = (0, 1)) -> tuple[int, int, int]:
     """Every rollup row, progress row and veto mark of the journal as this transaction sees
@@ -557,20 +579,7 @@ def _fill(c: Session | Connection, dialect: str, into: dict[str, str], ph: _Phas
         f"{staged} {t_rev} AS SELECT e.id, r.kind FROM journal_entry e "
         "JOIN journal_entry r ON r.id = e.reverses_id "
         "WHERE e.reverses_id IS NOT NULL AND e.kind = 'reverse'"))
-    accounts = (f"SELECT a.id, a.unit, a.holder_type, a.holder_id, {_SCOPE_COLS} "
-                f"FROM account a {_SCOPE_JOINS} WHERE a.purpose = 'points' AND a.shard = 0 "
-                f"AND a.holder_type IN ({_HOLDERS_SQL}){share('a.id')}")
-    if pg:  # and where its rows go in the new table (_LAYOUT)
-        accounts = (
-            f"WITH s AS MATERIALIZED ({accounts}), "
-            "uh AS (SELECT unit, holder_type, dense_rank() OVER (ORDER BY unit, holder_type) "
-            "AS r FROM (SELECT DISTINCT unit, holder_type FROM s) z), "
-            "vr AS (SELECT village_id, dense_rank() OVER (ORDER BY village_id) AS r "
-            "FROM (SELECT DISTINCT village_id FROM s WHERE village_id IS NOT NULL) z) "
-            f"SELECT s.*, uh.r * {_LAYOUT_UH} + COALESCE(vr.r, {_LAYOUT_PERIOD - 1}) AS lay "
-            "FROM s JOIN uh ON uh.unit = s.unit AND uh.holder_type = s.holder_type "
-            "LEFT JOIN vr ON vr.village_id = s.village_id")
-    c.execute(text(f"{staged} {t_dst} AS {accounts}"))
+    c.execute(text(f"{staged} {t_dst} AS {_accounts_sql(pg, share('a.id'))}"))
     for t in (t_map, t_rev, t_dst):
         c.execute(text(f"ANALYZE {t}"))
     top = c.execute(text("SELECT MAX(id) FROM posting")).scalar() or 0
