@@ -47,6 +47,7 @@ from sqlalchemy.orm import Session
 from ledger import outbox
 from ledger.db import Database
 from ledger.journal.models import Posting
+from ledger.journal.rawdb import Raw, Sql, dumps, pg_array
 from ledger.journal.posting import ROLLUPS_DUE_TASK
 from ledger.recognition import leaderboards, rollup_tables, star_history, stars
 from ledger.recognition.models import (
@@ -197,15 +198,64 @@ def _advance_cursor(s: Session, top: int) -> None:
               .values(last_posting_id=top))
 
 
-_READ = text(
+# The tailer's statements, built once (ledger/journal/rawdb.py): a catch-up runs after every
+# posting transaction (on the worker, or after the answer in the embedded default), and built
+# by SQLAlchemy per call its upserts cost more client CPU than the rest of it. A list of
+# accounts is one parameter: an array literal on PostgreSQL, JSON text on SQLite.
+_IDS_PG, _IDS_SQLITE = "CAST(:ids AS bigint[])", "(SELECT value FROM json_each(:ids))"
+_READ = Sql.of(
     "SELECT p.account_id, p.seq, p.amount, p.created_at, p.entry_id, e.kind, r.kind, "
     "e.reverses_id, e.details, a.unit, a.holder_type, a.holder_id "
     "FROM posting p JOIN rollup_progress g ON g.account_id = p.account_id "
     "AND p.seq > g.applied_seq "
     "JOIN account a ON a.id = p.account_id JOIN journal_entry e ON e.id = p.entry_id "
     "LEFT JOIN journal_entry r ON r.id = e.reverses_id "
-    "WHERE p.account_id IN :ids ORDER BY p.account_id, p.seq"
-).bindparams(bindparam("ids", expanding=True))
+    f"WHERE p.account_id IN {_IDS_SQLITE} ORDER BY p.account_id, p.seq",
+    "SELECT p.account_id, p.seq, p.amount, p.created_at, p.entry_id, e.kind, r.kind, "
+    "e.reverses_id, e.details, a.unit, a.holder_type, a.holder_id "
+    "FROM posting p JOIN rollup_progress g ON g.account_id = p.account_id "
+    "AND p.seq > g.applied_seq "
+    "JOIN account a ON a.id = p.account_id JOIN journal_entry e ON e.id = p.entry_id "
+    "LEFT JOIN journal_entry r ON r.id = e.reverses_id "
+    f"WHERE p.account_id = ANY({_IDS_PG}) ORDER BY p.account_id, p.seq")
+_OPEN_PROGRESS = Sql.of(
+    "INSERT INTO rollup_progress (account_id, applied_seq) SELECT value, 0 "
+    "FROM json_each(:ids) WHERE true ON CONFLICT (account_id) DO NOTHING",
+    "INSERT INTO rollup_progress (account_id, applied_seq) "
+    f"SELECT unnest({_IDS_PG}), 0 ON CONFLICT (account_id) DO NOTHING")
+# PostgreSQL: another tailer holding some of them applies those (SKIP LOCKED); SQLite has one
+# writer at a time.
+_LOCK_PROGRESS = Sql.of(
+    f"SELECT account_id FROM rollup_progress WHERE account_id IN {_IDS_SQLITE} "
+    "ORDER BY account_id",
+    f"SELECT account_id FROM rollup_progress WHERE account_id = ANY({_IDS_PG}) "
+    "ORDER BY account_id FOR UPDATE SKIP LOCKED")
+_SET_PROGRESS = Sql.of(
+    "UPDATE rollup_progress SET applied_seq = json_extract(j.value, '$[1]') "
+    "FROM json_each(:rows) j WHERE rollup_progress.account_id = json_extract(j.value, '$[0]')",
+    "UPDATE rollup_progress g SET applied_seq = u.seq FROM unnest(CAST(:ids AS bigint[]), "
+    "CAST(:seqs AS bigint[])) u(account_id, seq) WHERE g.account_id = u.account_id")
+_ROLLUP_UPDATE = ("ON CONFLICT (account_id, period_key) DO UPDATE SET "
+                  "gained = holder_rollup.gained + excluded.gained, "
+                  "lost = holder_rollup.lost + excluded.lost, "
+                  "net = holder_rollup.net + excluded.net, "
+                  "postings = holder_rollup.postings + excluded.postings, "
+                  "village_id = excluded.village_id, town_id = excluded.town_id")
+_UPSERT_COLS = ("account_id", "period_key", "unit", "holder_type", "holder_id", "village_id",
+                "town_id", "gained", "lost", "net", "postings")
+_UPSERT_TYPES = ("bigint", "text", "text", "text", "bigint", "bigint", "bigint", "bigint",
+                 "bigint", "bigint", "bigint")
+_UPSERT = Sql.of(
+    f"INSERT INTO holder_rollup ({', '.join(_UPSERT_COLS)}) SELECT "
+    + ", ".join(f"json_extract(j.value, '$[{i}]')" for i in range(len(_UPSERT_COLS)))
+    + f" FROM json_each(:rows) j WHERE true {_ROLLUP_UPDATE}",
+    f"INSERT INTO holder_rollup ({', '.join(_UPSERT_COLS)}) SELECT * FROM unnest("
+    + ", ".join(f"CAST(:{c} AS {t}[])" for c, t in zip(_UPSERT_COLS, _UPSERT_TYPES))
+    + f") {_ROLLUP_UPDATE}")
+
+
+def _ids(raw: Raw, ids: list[int]) -> dict:
+    return {"ids": pg_array(ids) if raw.pg else dumps(ids)}
 
 
 def catch_up_in(s: Session) -> int:
@@ -218,23 +268,19 @@ def catch_up_in(s: Session) -> int:
     return applied
 
 
-def _lock_progress(s: Session, ids: list[int]) -> list[int]:
-    s.execute(_insert(s)(RollupProgress).on_conflict_do_nothing(),
-              [{"account_id": a, "applied_seq": 0} for a in ids])
-    q = (select(RollupProgress.account_id).where(RollupProgress.account_id.in_(ids))
-         .order_by(RollupProgress.account_id))
-    if s.get_bind().dialect.name == "postgresql":
-        q = q.with_for_update(skip_locked=True)  # another tailer has them: it applies them
-    return list(s.scalars(q))
+def _lock_progress(raw: Raw, ids: list[int]) -> list[int]:
+    raw.execute(_OPEN_PROGRESS, _ids(raw, ids))
+    return [r[0] for r in raw.all(_LOCK_PROGRESS, _ids(raw, ids))]
 
 
 def apply_accounts(s: Session, ids: list[int]) -> tuple[int, dict]:
     """Apply these accounts' unapplied postings inside the caller's transaction; refresh the
     stars of their holders. Returns (postings applied, {(holder type, id, unit): periods})."""
-    locked = _lock_progress(s, ids)
+    raw = Raw(s)
+    locked = _lock_progress(raw, ids)
     if not locked:
         return 0, {}
-    rows = s.execute(_READ, {"ids": locked}).all()
+    rows = raw.all(_READ, _ids(raw, locked))
     deltas: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0, 0])
     meta: dict[int, tuple[str, str, int]] = {}
     top: dict[int, int] = {}
@@ -267,20 +313,18 @@ def apply_accounts(s: Session, ids: list[int]) -> tuple[int, dict]:
             unmarks.append({"e": reverses_id, "a": acct, "by": entry_id})
     if deltas:
         scope = scopes_of(s, {(m[1], m[2]) for m in meta.values()})
-        _upsert(s, [{"account_id": acct, "period_key": key, "unit": meta[acct][0],
-                     "holder_type": meta[acct][1], "holder_id": meta[acct][2],
-                     "village_id": scope.get(meta[acct][1:], (None, None))[0],
-                     "town_id": scope.get(meta[acct][1:], (None, None))[1],
-                     "gained": g, "lost": lo, "net": g - lo, "postings": n}
-                    for (acct, key), (g, lo, n) in sorted(deltas.items())])
+        _upsert(raw, [(acct, key, *meta[acct], *scope.get(meta[acct][1:], (None, None)),
+                       g, lo, g - lo, n) for (acct, key), (g, lo, n) in sorted(deltas.items())])
     if marks:
         s.execute(_insert(s)(DeductionMark).on_conflict_do_nothing(), marks)
     if unmarks:
         s.execute(text("UPDATE deduction_mark SET reversed_by = :by WHERE entry_id = :e "
                        "AND account_id = :a"), unmarks)
     if top:
-        s.execute(text("UPDATE rollup_progress SET applied_seq = :seq WHERE account_id = :a"),
-                  [{"a": a, "seq": n} for a, n in sorted(top.items())])
+        done = sorted(top.items())
+        raw.execute(_SET_PROGRESS, {"ids": pg_array([a for a, _ in done]),
+                                    "seqs": pg_array([n for _, n in done])} if raw.pg else
+                    {"rows": dumps(done)})
     _refresh_stars(s, last, changes)
     return len(rows), {k: v for k, v in changes.items()}
 
@@ -338,15 +382,12 @@ def _json(v):  # noqa: ANN001, ANN202
         return None
 
 
-def _upsert(session: Session, rows: list[dict]) -> None:
-    ins = _insert(session)(HolderRollup)
-    ex = ins.excluded
-    t = HolderRollup
-    session.execute(ins.on_conflict_do_update(
-        index_elements=[t.account_id, t.period_key],
-        set_={"gained": t.gained + ex.gained, "lost": t.lost + ex.lost, "net": t.net + ex.net,
-              "postings": t.postings + ex.postings, "village_id": ex.village_id,
-              "town_id": ex.town_id}), rows)
+def _upsert(raw: Raw, rows: list[tuple]) -> None:
+    """Add these deltas (rows in _UPSERT_COLS' order) to the rollups, one statement."""
+    if raw.pg:
+        raw.execute(_UPSERT, {c: pg_array(col) for c, col in zip(_UPSERT_COLS, zip(*rows))})
+    else:
+        raw.execute(_UPSERT, {"rows": dumps(rows)})
 
 
 # ---------------------------------------------------------------------------------------------
