@@ -57,6 +57,42 @@ def test_volunteer_stars_follow_certified_minutes_with_dated_causes(db):
         assert [h["to"] for h in hist] == [0, 1]
 
 
+def test_one_catch_up_rates_every_volunteer_it_applies_by_their_own_towns_thresholds(db):
+    """A catch-up that applies the minutes of many volunteers refreshes their stars together
+    (ledger/recognition/star_history.refresh_volunteers): each by the thresholds of its own
+    town, each change caused by that volunteer's own entry, each value stored; done again,
+    nothing new is recorded."""
+    from ledger import outbox
+    from ledger.recognition import rollups, star_history
+    a, b = make_world(db, people=4), make_world(db, people=4)
+    with db.transaction() as s:
+        stars.set_config(s, b.town, "volunteer", {"thresholds": [10, 20, 30, 40, 50]},
+                         actor_id=1)
+    outbox.attach(db, lambda engine, ids: None)  # nothing followed until the catch-up below
+    at = utcnow() - timedelta(hours=2)
+    served = {p: (1, 100 * 60 + i, serve(db, a, p, 100 * 60 + i, at=at, follow=False))
+              for i, p in enumerate(a.people[:3])}  # 100 hours: one star by default
+    served |= {p: (level, 20 * 60 * (i + 1), serve(db, b, p, 20 * 60 * (i + 1), at=at,
+                                                   follow=False))
+               for i, (p, level) in enumerate(zip(b.people[:3], (2, 4, 5)))}
+    rollups.catch_up(db)
+    with db.sessions() as s:
+        changes = {c.holder_id: c for c in s.scalars(select(StarChange))}
+        status = {st.holder_id: st for st in s.scalars(select(StarStatus))}
+        for p, (level, minutes, entry) in served.items():
+            assert (status[p].level, status[p].value) == (level, minutes)
+            c = changes[p]
+            assert (c.old_level, c.new_level, c.value, c.cause, c.cause_ref) == \
+                (0, level, minutes, "service_minutes", f"entry:{entry}")
+            assert c.changed_at == at
+        assert set(changes) == set(served)  # no one else
+    with db.transaction() as s:
+        assert star_history.refresh_volunteers(
+            s, {p: ("again", utcnow()) for p in served}, cause="recompute") == []
+    with db.sessions() as s:
+        assert len(s.scalars(select(StarChange)).all()) == len(served)
+
+
 def test_recompute_records_threshold_changes_once(db):
     w = make_world(db)
     serve(db, w, w.people[0], 150 * 60)

@@ -330,11 +330,11 @@ def apply_accounts(s: Session, ids: list[int]) -> tuple[int, dict]:
 
 
 def _refresh_stars(s: Session, last: dict, changes: dict) -> None:
+    star_history.refresh_volunteers(s, {
+        hid: (f"entry:{entry_id}", at) for (htype, hid, unit), (entry_id, at) in last.items()
+        if htype == "person" and unit == "minutes"}, cause="service_minutes")
     for (htype, hid, unit), (entry_id, at) in sorted(last.items()):
-        if htype == "person" and unit == "minutes":
-            star_history.refresh_holder(s, StarKind.VOLUNTEER, hid, cause="service_minutes",
-                                        cause_ref=f"entry:{entry_id}", now=at)
-        elif htype == "household" and unit == "points":
+        if htype == "household" and unit == "points":
             seen: set[str] = set()
             for key in sorted(changes[(htype, hid, unit)]):
                 if not key.startswith("month:"):

@@ -4,15 +4,17 @@ of a town at once; ratings themselves are computed in ledger/recognition/stars.p
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import bindparam, func, select, text
+from sqlalchemy import bindparam, func, select, text, tuple_
 from sqlalchemy.orm import Session
 
 from ledger.registry.models import Team
 from ledger.recognition.models import StarChange, StarKind, StarStatus
 from ledger.recognition.scores import household_scores
 from ledger.recognition.stars import (
+    EVER,
     KIND_HOLDER,
     MAX_LEVEL,
     Config,
@@ -23,7 +25,9 @@ from ledger.recognition.stars import (
     period_bounds,
     rate,
     town_of,
+    towns_of,
     veto_caps,
+    volunteers_minutes,
 )
 from ledger.rules.periods import local_date, period_key
 from ledger.timeutil import UTCDateTime, utcnow
@@ -34,33 +38,65 @@ def _insert(s: Session):
     return pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
+@dataclass(frozen=True)
+class Refresh:
+    """A rating to store, with why: the cause and its reference, the configuration's version
+    and the instant the change is dated."""
+
+    rating: Rating
+    cause: str
+    cause_ref: str = ""
+    config_version: int = 0
+    now: datetime | None = None
+
+
 def record(s: Session, r: Rating, *, cause: str, cause_ref: str = "", config_version: int = 0,
            now: datetime | None = None) -> StarChange | None:
-    """Store the rating; if the level differs from the stored one, record the change. The
-    status row is locked first, so two recomputations of one holder record one change."""
-    now = now or utcnow()
-    s.execute(_insert(s)(StarStatus).values(
-        kind=r.kind, holder_id=r.holder_id, period_key=r.period_key, level=0, value=0,
-        updated_at=now).on_conflict_do_nothing())
-    q = select(StarStatus).where(StarStatus.kind == r.kind, StarStatus.holder_id == r.holder_id,
-                                 StarStatus.period_key == r.period_key)
+    """Store the rating; if the level differs from the stored one, record the change."""
+    return record_all(s, [Refresh(r, cause, cause_ref, config_version, now)])[0]
+
+
+def record_all(s: Session, refreshes: list[Refresh]) -> list[StarChange | None]:
+    """Store each rating (ratings of distinct holders and periods); where its level differs
+    from the stored one, record the change. The status rows are created where missing and
+    locked first, in one order, so two recomputations of one holder record one change. A
+    handful of statements whatever their number (one catch-up refreshes every volunteer whose
+    minutes it applied)."""
+    if not refreshes:
+        return []
+    at = utcnow()
+    s.execute(_insert(s)(StarStatus).on_conflict_do_nothing(), [
+        {"kind": f.rating.kind, "holder_id": f.rating.holder_id,
+         "period_key": f.rating.period_key, "level": 0, "value": 0,
+         "updated_at": f.now or at} for f in refreshes])
+    keys = sorted({(str(f.rating.kind), f.rating.holder_id, f.rating.period_key)
+                   for f in refreshes})
+    q = (select(StarStatus).where(tuple_(StarStatus.kind, StarStatus.holder_id,
+                                         StarStatus.period_key).in_(keys))
+         .order_by(StarStatus.kind, StarStatus.holder_id, StarStatus.period_key))
     if s.get_bind().dialect.name == "postgresql":
         q = q.with_for_update()
-    st = s.scalars(q).one()
-    change = None
-    if st.level != r.level:
-        if r.capped_by and r.level < st.level:
-            cause, cause_ref = "veto", r.capped_by
-        change = StarChange(kind=r.kind, holder_id=r.holder_id, period_key=r.period_key,
-                            old_level=st.level, new_level=r.level, value=r.value, cause=cause,
-                            cause_ref=cause_ref[:200], config_version=config_version,
-                            changed_at=now)
-        s.add(change)
-        st.level = r.level
-    if (st.value, st.capped_by) != (r.value, r.capped_by) or change is not None:
-        st.value, st.capped_by, st.updated_at = r.value, r.capped_by, now
+    held = {(st.kind, st.holder_id, st.period_key): st for st in s.scalars(q)}
+    out: list[StarChange | None] = []
+    for f in refreshes:
+        r, now = f.rating, f.now or at
+        st = held[(str(r.kind), r.holder_id, r.period_key)]
+        change = None
+        if st.level != r.level:
+            cause, cause_ref = f.cause, f.cause_ref
+            if r.capped_by and r.level < st.level:
+                cause, cause_ref = "veto", r.capped_by
+            change = StarChange(kind=r.kind, holder_id=r.holder_id, period_key=r.period_key,
+                                old_level=st.level, new_level=r.level, value=r.value,
+                                cause=cause, cause_ref=cause_ref[:200],
+                                config_version=f.config_version, changed_at=now)
+            s.add(change)
+            st.level = r.level
+        if (st.value, st.capped_by) != (r.value, r.capped_by) or change is not None:
+            st.value, st.capped_by, st.updated_at = r.value, r.capped_by, now
+        out.append(change)
     s.flush()
-    return change
+    return out
 
 
 def refresh_holder(s: Session, kind: str, holder_id: int, *, cause: str, cause_ref: str = "",
@@ -69,6 +105,28 @@ def refresh_holder(s: Session, kind: str, holder_id: int, *, cause: str, cause_r
     cfg = get_config(s, town_of(s, htype, holder_id), kind)
     return record(s, rate(s, kind, holder_id, on=on, now=now), cause=cause, cause_ref=cause_ref,
                   config_version=cfg.version, now=now)
+
+
+def refresh_volunteers(s: Session, changed: dict[int, tuple[str, datetime]], *,
+                       cause: str) -> list[StarChange]:
+    """The volunteer stars of these people (person id → (cause reference, instant)), as
+    `refresh_holder` computes one, in a few statements for all: their towns, their
+    configurations (one read per town), their minutes, the records."""
+    ids = sorted(changed)
+    if not ids:
+        return []
+    towns = towns_of(s, KIND_HOLDER[StarKind.VOLUNTEER], ids)
+    configs = {t: get_config(s, t, StarKind.VOLUNTEER)
+               for t in sorted({towns.get(pid) for pid in ids}, key=str)}
+    minutes = volunteers_minutes(s, ids)
+    refreshes = []
+    for pid in ids:
+        cfg, value = configs[towns.get(pid)], minutes.get(pid, 0)
+        ref, now = changed[pid]
+        refreshes.append(Refresh(
+            Rating(StarKind.VOLUNTEER, pid, EVER, value, level_for(value, cfg.value_thresholds)),
+            cause, ref, cfg.version, now))
+    return [c for c in record_all(s, refreshes) if c is not None]
 
 
 # ---------------------------------------------------------------------------------------------

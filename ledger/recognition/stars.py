@@ -149,11 +149,7 @@ def set_config(s: Session, town_id: int, kind: str, body: dict, actor_id: int | 
 
 
 def town_of(s: Session, holder_type: str, holder_id: int) -> int | None:
-    if holder_type == HolderType.TEAM:
-        return s.scalar(select(Team.town_id).where(Team.id == holder_id))
-    model = Person if holder_type == HolderType.PERSON else Household
-    return s.scalar(select(Village.town_id).join(model, model.village_id == Village.id)
-                    .where(model.id == holder_id))
+    return towns_of(s, holder_type, [holder_id]).get(holder_id)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -170,9 +166,28 @@ def _utc(d: date) -> datetime:
 
 
 def volunteer_minutes(s: Session, person_id: int) -> int:
-    return int(s.scalar(select(func.coalesce(func.sum(Account.balance), 0)).where(
-        Account.unit == Unit.MINUTES, Account.purpose == Purpose.POINTS,
-        Account.holder_type == HolderType.PERSON, Account.holder_id == person_id)) or 0)
+    return volunteers_minutes(s, [person_id]).get(person_id, 0)
+
+
+def volunteers_minutes(s: Session, person_ids: list[int]) -> dict[int, int]:
+    """Each person's certified service minutes (what a volunteer's stars count), one
+    statement; a person without any is left out."""
+    return {int(h): int(m or 0) for h, m in s.execute(
+        select(Account.holder_id, func.sum(Account.balance)).where(
+            Account.unit == Unit.MINUTES, Account.purpose == Purpose.POINTS,
+            Account.holder_type == HolderType.PERSON, Account.holder_id.in_(person_ids))
+        .group_by(Account.holder_id))}
+
+
+def towns_of(s: Session, holder_type: str, holder_ids: list[int]) -> dict[int, int]:
+    """Each holder's town, one statement (`town_of` for many)."""
+    if holder_type == HolderType.TEAM:
+        q = select(Team.id, Team.town_id).where(Team.id.in_(holder_ids))
+    else:
+        model = Person if holder_type == HolderType.PERSON else Household
+        q = (select(model.id, Village.town_id).join(Village, model.village_id == Village.id)
+             .where(model.id.in_(holder_ids)))
+    return {int(h): t for h, t in s.execute(q)}
 
 
 def household_figures(s: Session, cfg: Config, household_id: int, start: date, end: date,

@@ -101,13 +101,13 @@ def reverse(db: Database, entry_id: int) -> int:
 
 
 def serve(db: Database, w: World, person: int, minutes: int, *,
-          at: datetime | None = None) -> int:
+          at: datetime | None = None, follow: bool = True) -> int:
     """Certified service minutes, booked the way check-outs book them."""
     ref = uuid.uuid4().int % 10**9
     return _followed(db, book.write(db, lambda s: book_minutes(
         s, town_id=w.town, person_id=person, minutes=minutes, certified=True,
         attendance_id=ref, actor_id=ADMIN, details={"attendance_id": ref}, shards=SHARDS,
-        now=at).as_dict()).result["entry_id"], True)
+        now=at).as_dict()).result["entry_id"], follow)
 
 
 def months_ago(n: int, now: datetime | None = None) -> datetime:
