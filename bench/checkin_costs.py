@@ -9,7 +9,10 @@ itself is `bench.checkin_load`.
 
 Seeds a scratch database as `bench.checkin_load` does (dropped at the end), warms up (each
 volunteer's first scan opens connections and prepares statements), then `--volunteers` check
-in and, a second later, out. Server CPU is read from `/proc` for the scratch database's
+in and out. As at a real activity, each check-in is dated `--stay-minutes` (90) before its
+check-out, so the check-out books service minutes beside the points and the catch-up after it
+refreshes the volunteers' stars (`--stay-minutes 0`: out a second after in, as in the load
+test's minute, which books no minute). Server CPU is read from `/proc` for the scratch database's
 backends (PostgreSQL on this host). With `--pg-log` (the server's log, readable here) the
 database is set to `log_statement_stats` for the measured scans and the server's CPU is
 printed per statement (parse, bind and execute summed), which is how the prepared statements
@@ -25,6 +28,7 @@ import re
 import tempfile
 import time
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import psycopg
@@ -88,13 +92,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--volunteers", type=int, default=300)
     ap.add_argument("--pg-log", default=None, help="the server's log file, to print per statement")
     ap.add_argument("--top", type=int, default=12)
+    ap.add_argument("--stay-minutes", type=int, default=90,
+                    help="how long before its check-out each check-in is dated")
     args = ap.parse_args(argv)
+    stay = timedelta(minutes=args.stay_minutes)
     name, url = load.scratch_db()
     settings = Settings(database_url=url, redis_url=None, secret_key=uuid.uuid4().hex * 2,
                         data_dir=Path(tempfile.mkdtemp(prefix="jifen-costs-")), budget_shards=8)
     db = Database(url)
     try:
-        act_id, ids, _ = load.seed(db, settings, WARMUP + args.volunteers)
+        act_id, ids, _ = load.seed(db, settings, WARMUP + args.volunteers,
+                                   started_ago=stay + timedelta(minutes=5))
         with db.sessions() as s:
             rotate_s = s.get(Activity, act_id).rotate_s
         db.dispose()
@@ -110,9 +118,11 @@ def main(argv: list[str] | None = None) -> int:
             server0 = backend_cpu_s(_pids(name))
             t0 = time.process_time()
             for p in people:
-                token = tokens.rotating_token(settings.secret_key, act_id, rotate_s, utcnow())[0]
+                at = utcnow() - (stay if action == "in" else timedelta(0))
+                token = tokens.rotating_token(settings.secret_key, act_id, rotate_s, at)[0]
                 checkin.scan(db, settings, checkin.Scan(
-                    token=token, person_id=p, user_id=10_000 + p, ip="10.0.0.9", action=action))
+                    token=token, person_id=p, user_id=10_000 + p, ip="10.0.0.9", action=action),
+                    now=at)
             client = time.process_time() - t0
             server1 = backend_cpu_s(_pids(name))
             n = len(people)
@@ -146,7 +156,10 @@ def main(argv: list[str] | None = None) -> int:
         with db.sessions() as s:
             paid = s.execute(text("SELECT count(*) FROM attendance WHERE points_state = "
                                   "'awarded'")).scalar()
-        print(f"attendances paid: {paid} of {len(ids)}")
+            minutes = s.execute(text("SELECT count(*), COALESCE(SUM(counted_minutes), 0) "
+                                     "FROM attendance WHERE counted_minutes > 0")).one()
+        print(f"attendances paid: {paid} of {len(ids)}; with service minutes booked: "
+              f"{minutes[0]} ({minutes[1]:,} minutes)")
         return 0 if paid == len(ids) else 1
     finally:
         db.dispose()

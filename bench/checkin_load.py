@@ -91,9 +91,10 @@ def drop_db(name: str) -> None:
     admin.dispose()
 
 
-def seed(db: Database, settings: Settings, people: int) -> tuple[int, list[int], int]:
+def seed(db: Database, settings: Settings, people: int,
+         started_ago: timedelta = timedelta(minutes=5)) -> tuple[int, list[int], int]:
     """Schema, a town with one village, `people` volunteers, a catalog, a budget, and an open
-    activity that started five minutes ago."""
+    activity that started `started_ago` (five minutes) ago."""
     metadata.create_all(db.engine)
     with db.engine.begin() as c:
         for stmt in ddl.statements("postgresql"):
@@ -118,7 +119,7 @@ def seed(db: Database, settings: Settings, people: int) -> tuple[int, list[int],
     org = Actor(ORGANIZER, roles=(("organizer", village_id),))
     act = planning.create_activity(db, org, ActivityDraft(
         village_id=village_id, title="压测：家园清洁", rule_item_code="P1",
-        starts_at=now - timedelta(minutes=5), ends_at=now + timedelta(hours=3)), now=now)
+        starts_at=now - started_ago, ends_at=now + timedelta(hours=3)), now=now)
     planning.set_status(db, org, act.id, "open", now=now)
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
         c.execute(text("ANALYZE"))  # autovacuum is off on these machines
