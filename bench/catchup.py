@@ -1,0 +1,81 @@
+"""What one rollups catch-up costs (`rollups.catch_up`, what the worker runs after the
+commits of production and what the embedded default runs once a second after an answer):
+client CPU and statements, on PostgreSQL.
+
+    .venv/bin/python -m bench.catchup                  # 70 volunteers and 5 households a round
+    .venv/bin/python -m bench.catchup --volunteers 300 --rounds 20
+
+A scratch database (dropped at the end) gets a town with two villages (built as the tests
+build theirs, tests/builders/recognition.py). Each round, `--volunteers` people receive points
+and certified service minutes (as a check-out books them) and `--households` households
+receive points, none of it followed; then one catch-up applies the round. Printed: the
+median (min–max) of the rounds after the first two, of the catch-up's client CPU (this
+process) and of its statements.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+from sqlalchemy import event
+
+from bench import checkin_load as load
+from ledger import outbox
+from ledger.db import Database
+from ledger.journal import ddl
+from ledger.models import metadata
+from ledger.recognition import rollups
+from tests.builders.recognition import award, make_world, serve
+
+WARMUP_ROUNDS = 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.catchup", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--volunteers", type=int, default=70)
+    ap.add_argument("--households", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=12)
+    args = ap.parse_args(argv)
+    name, url = load.scratch_db()
+    db = Database(url)
+    try:
+        metadata.create_all(db.engine)
+        with db.engine.begin() as c:
+            for stmt in ddl.statements("postgresql"):
+                c.exec_driver_sql(stmt)
+        w = make_world(db, people=args.volunteers, households=args.households)
+        outbox.attach(db, lambda engine, ids: None)  # nothing followed but by the catch-up
+        sent = [0]
+        event.listen(db.engine, "before_cursor_execute",
+                     lambda *a, **k: sent.__setitem__(0, sent[0] + 1))
+        cpu, statements, applied = [], [], []
+        for r in range(WARMUP_ROUNDS + args.rounds):
+            for i, person in enumerate(w.people):
+                award(db, w.village_of_person(i), "person", person, 1 + r % 3, follow=False)
+                serve(db, w, person, 90, follow=False)
+            for j, home in enumerate(w.households):
+                award(db, w.villages[j % len(w.villages)], "household", home, 2, follow=False)
+            sent[0] = 0
+            t0 = time.process_time()
+            got = rollups.catch_up(db)
+            if r >= WARMUP_ROUNDS:
+                cpu.append((time.process_time() - t0) * 1000)
+                statements.append(sent[0])
+                applied.append(got["postings"])
+        print(f"catch-up of {statistics.median(applied):.0f} postings ({args.volunteers} "
+              f"volunteers' points and minutes, {args.households} households' points), "
+              f"median of {args.rounds} rounds (min–max):")
+        print(f"  client CPU {statistics.median(cpu):.1f} ms ({min(cpu):.1f}–{max(cpu):.1f}); "
+              f"statements {statistics.median(statements):.0f} "
+              f"({min(statements)}–{max(statements)})")
+        return 0
+    finally:
+        db.dispose()
+        load.drop_db(name)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
