@@ -178,6 +178,44 @@ def test_spending_points_does_not_lower_the_civility_score(db):
         assert stars.rate(s, StarKind.HOUSEHOLD, h).value == 30
 
 
+def test_one_catch_up_rates_every_household_it_applies_as_one_would_be_rated(db):
+    """A catch-up that applies the points of many households, in this year and the last,
+    with veto deductions among them, rates them together
+    (star_history.refresh_households): each stored rating is the one `stars.rate` gives that
+    household and period alone, each change caused by the household's last entry."""
+    from ledger import outbox
+    from ledger.recognition import rollups
+    w = make_world(db, households=6)
+    _household_config(db, w, veto={"C10": 0, "C20": 2})
+    outbox.attach(db, lambda engine, ids: None)  # nothing followed until the catch-up below
+    last_year = utcnow().replace(year=utcnow().year - 1, month=6, day=15)
+    last = {}
+    for i, h in enumerate(w.households):
+        v = w.villages[i % 2]
+        award(db, v, "household", h, 10 * (i + 1), at=last_year, follow=False)
+        last[h] = award(db, v, "household", h, 15 * i + 30, follow=False)
+        if i % 3 == 1:
+            last[h] = deduct(db, v, "household", h, 1, item="C20" if i == 1 else "C10")
+    rollups.catch_up(db)
+    with db.sessions() as s:
+        status = {(st.holder_id, st.period_key): st for st in s.scalars(
+            select(StarStatus).where(StarStatus.kind == "household"))}
+        assert len(status) == 2 * len(w.households)
+        for h in w.households:
+            for on in (last_year.date(), utcnow().date()):
+                r = stars.rate(s, StarKind.HOUSEHOLD, h, on=on)
+                st = status[(h, r.period_key)]
+                assert (st.level, st.value, st.capped_by) == (r.level, r.value, r.capped_by)
+        capped = {h for (h, _), st in status.items() if st.capped_by}
+        assert capped == {w.households[1], w.households[4]}
+        changes = s.scalars(select(StarChange).where(StarChange.kind == "household")).all()
+        assert {(c.holder_id, c.period_key) for c in changes} == {  # each from level 0
+            k for k, st in status.items() if st.level}
+        for c in changes:
+            assert c.cause_ref == (status[(c.holder_id, c.period_key)].capped_by
+                                   if c.cause == "veto" else f"entry:{last[c.holder_id]}")
+
+
 def test_veto_item_caps_the_stars_until_the_deduction_is_reversed(db):
     w = make_world(db)
     _household_config(db, w, veto={"C10": 0, "C20": 2})

@@ -36,7 +36,7 @@ import logging
 import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import bindparam, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -49,13 +49,12 @@ from ledger.db import Database
 from ledger.journal.models import Posting
 from ledger.journal.rawdb import Raw, Sql, dumps, pg_array
 from ledger.journal.posting import ROLLUPS_DUE_TASK
-from ledger.recognition import leaderboards, rollup_tables, star_history, stars
+from ledger.recognition import leaderboards, rollup_tables, star_history
 from ledger.recognition.models import (
     DeductionMark,
     HolderRollup,
     RollupCursor,
     RollupProgress,
-    StarKind,
 )
 from ledger.recognition.scores import (
     ITEM_KEYS,
@@ -330,21 +329,15 @@ def apply_accounts(s: Session, ids: list[int]) -> tuple[int, dict]:
 
 
 def _refresh_stars(s: Session, last: dict, changes: dict) -> None:
+    """The stars of the holders whose figures this catch-up moved: a volunteer's by its
+    minutes, a household's in each star period its changed months fall in."""
     star_history.refresh_volunteers(s, {
         hid: (f"entry:{entry_id}", at) for (htype, hid, unit), (entry_id, at) in last.items()
         if htype == "person" and unit == "minutes"}, cause="service_minutes")
-    for (htype, hid, unit), (entry_id, at) in sorted(last.items()):
-        if htype == "household" and unit == "points":
-            seen: set[str] = set()
-            for key in sorted(changes[(htype, hid, unit)]):
-                if not key.startswith("month:"):
-                    continue
-                on = date(int(key[6:10]), int(key[11:13]), 1)
-                r = stars.rate(s, StarKind.HOUSEHOLD, hid, on=on)
-                if r.period_key not in seen:
-                    seen.add(r.period_key)
-                    star_history.record(s, r, cause="civility_score",
-                                        cause_ref=f"entry:{entry_id}", now=at)
+    star_history.refresh_households(s, {
+        hid: (changes[(htype, hid, unit)], f"entry:{entry_id}", at)
+        for (htype, hid, unit), (entry_id, at) in last.items()
+        if htype == "household" and unit == "points"}, cause="civility_score")
 
 
 def _insert(session: Session):

@@ -21,6 +21,7 @@ from ledger.recognition.stars import (
     Rating,
     collective_services,
     get_config,
+    household_rating,
     level_for,
     period_bounds,
     rate,
@@ -36,6 +37,9 @@ def _insert(s: Session):
     from sqlalchemy.dialects.postgresql import insert as pg_insert
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
     return pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+RECORD_CHUNK = 1000  # ratings a statement (three parameters each)
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,9 @@ def record_all(s: Session, refreshes: list[Refresh]) -> list[StarChange | None]:
     locked first, in one order, so two recomputations of one holder record one change. A
     handful of statements whatever their number (one catch-up refreshes every volunteer whose
     minutes it applied)."""
+    if len(refreshes) > RECORD_CHUNK:  # a statement's parameters are bounded
+        return [c for i in range(0, len(refreshes), RECORD_CHUNK)
+                for c in record_all(s, refreshes[i:i + RECORD_CHUNK])]
     if not refreshes:
         return []
     at = utcnow()
@@ -129,6 +136,42 @@ def refresh_volunteers(s: Session, changed: dict[int, tuple[str, datetime]], *,
     return [c for c in record_all(s, refreshes) if c is not None]
 
 
+def refresh_households(s: Session, changed: dict[int, tuple[set[str], str, datetime]], *,
+                       cause: str) -> list[StarChange]:
+    """The household stars of these households (household id → (the rollup keys of the
+    months whose score changed, cause reference, instant)), each in every star period those
+    months fall in, as `stars.rate` computes one, in a few statements for all: their towns,
+    configurations, scores and veto caps (one read per period and town), the records."""
+    ids = sorted(changed)
+    if not ids:
+        return []
+    towns = towns_of(s, KIND_HOLDER[StarKind.HOUSEHOLD], ids)
+    configs = {t: get_config(s, t, StarKind.HOUSEHOLD)
+               for t in sorted({towns.get(h) for h in ids}, key=str)}
+    groups: dict[tuple, list[int]] = {}
+    for hid in ids:
+        cfg = configs[towns.get(hid)]
+        for key in sorted(changed[hid][0]):
+            if not key.startswith("month:"):
+                continue
+            on = date(int(key[6:10]), int(key[11:13]), 1)
+            group = groups.setdefault((towns.get(hid), *period_bounds(cfg.period, on),
+                                       period_key(cfg.period, on)), [])
+            if not group or group[-1] != hid:
+                group.append(hid)
+    refreshes = []
+    for (town, start, end, pkey), hids in groups.items():
+        cfg = configs[town]
+        scores = household_scores(s, start, end, household_ids=hids)
+        caps = veto_caps(s, cfg, hids, start, end)
+        for hid in hids:
+            _, ref, now = changed[hid]
+            refreshes.append(Refresh(household_rating(
+                cfg, hid, pkey, scores.get(hid, 0), *caps.get(hid, (MAX_LEVEL, None))),
+                cause, ref, cfg.version, now))
+    return [c for c in record_all(s, refreshes) if c is not None]
+
+
 # ---------------------------------------------------------------------------------------------
 # Recomputing everyone (nightly, after a threshold change): set-based, idempotent
 
@@ -170,12 +213,8 @@ def recompute_volunteers(s: Session, town_id: int, *, cause: str = "recompute",
 
 def _record_many(s: Session, kind: str, ratings: list[Rating], cfg: Config, cause: str,
                  now: datetime) -> int:
-    changed = 0
-    for r in ratings:
-        if record(s, r, cause=cause, cause_ref=f"config v{cfg.version}",
-                  config_version=cfg.version, now=now) is not None:
-            changed += 1
-    return changed
+    return sum(c is not None for c in record_all(s, [
+        Refresh(r, cause, f"config v{cfg.version}", cfg.version, now) for r in ratings]))
 
 
 def recompute_households(s: Session, town_id: int, *, on: date | None = None,

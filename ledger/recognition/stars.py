@@ -269,8 +269,15 @@ def _household_rating(s: Session, cfg: Config, holder_id: int, on: date,
                       score: int | None = None) -> Rating:
     start, end = period_bounds(cfg.period, on)
     v, cap, why = household_figures(s, cfg, holder_id, start, end, score)
-    raw = level_for(v, cfg.value_thresholds)
-    return Rating(StarKind.HOUSEHOLD, holder_id, period_key(cfg.period, on), v, min(raw, cap),
+    return household_rating(cfg, holder_id, period_key(cfg.period, on), v, cap, why)
+
+
+def household_rating(cfg: Config, holder_id: int, pkey: str, score: int, cap: int = MAX_LEVEL,
+                     why: str | None = None) -> Rating:
+    """A household's stars of a period from its figures: the level its score reaches, held
+    down to the cap of a veto deduction (`why`) if any."""
+    raw = level_for(score, cfg.value_thresholds)
+    return Rating(StarKind.HOUSEHOLD, holder_id, pkey, score, min(raw, cap),
                   why if cap < raw else None)
 
 
