@@ -72,12 +72,12 @@ def record_all(s: Session, refreshes: list[Refresh]) -> list[StarChange | None]:
     if not refreshes:
         return []
     at = utcnow()
+    dated = {(str(f.rating.kind), f.rating.holder_id, f.rating.period_key): f.now or at
+           for f in refreshes}
+    keys = sorted(dated)  # created and locked in this order by every writer: no deadlock
     s.execute(_insert(s)(StarStatus).on_conflict_do_nothing(), [
-        {"kind": f.rating.kind, "holder_id": f.rating.holder_id,
-         "period_key": f.rating.period_key, "level": 0, "value": 0,
-         "updated_at": f.now or at} for f in refreshes])
-    keys = sorted({(str(f.rating.kind), f.rating.holder_id, f.rating.period_key)
-                   for f in refreshes})
+        {"kind": k, "holder_id": h, "period_key": p, "level": 0, "value": 0,
+         "updated_at": dated[(k, h, p)]} for k, h, p in keys])
     q = (select(StarStatus).where(tuple_(StarStatus.kind, StarStatus.holder_id,
                                          StarStatus.period_key).in_(keys))
          .order_by(StarStatus.kind, StarStatus.holder_id, StarStatus.period_key))
