@@ -56,6 +56,7 @@ from ledger.recognition.models import (
     RollupCursor,
     RollupProgress,
 )
+from ledger.registry.lookup import scopes_of
 from ledger.recognition.scores import (
     ITEM_KEYS,
     NON_SCORE_KINDS,
@@ -348,24 +349,6 @@ def _as_utc(v) -> datetime:  # noqa: ANN001 - SQLite returns text, PostgreSQL na
     if isinstance(v, str):
         v = datetime.fromisoformat(v)
     return v.replace(tzinfo=UTC) if v.tzinfo is None else v
-
-
-def scopes_of(session: Session, holders: set[tuple[str, int]]) -> dict[tuple[str, int], tuple]:
-    """(village_id, town_id) of each holder, from the registry (None where unknown)."""
-    out: dict[tuple[str, int], tuple] = {}
-    for htype in ("person", "household", "team"):
-        ids = [i for t, i in holders if t == htype]
-        if not ids:
-            continue
-        if htype == "team":
-            q = text("SELECT t.id, t.village_id, t.town_id FROM team t WHERE t.id IN :ids")
-        else:
-            q = text(f"SELECT t.id, t.village_id, v.town_id FROM {htype} t "
-                     "JOIN village v ON v.id = t.village_id WHERE t.id IN :ids")
-        for hid, vid, tid in session.execute(q.bindparams(bindparam("ids", expanding=True)),
-                                             {"ids": ids}):
-            out[(htype, hid)] = (vid, tid)
-    return out
 
 
 def _json(v):  # noqa: ANN001, ANN202

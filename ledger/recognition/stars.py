@@ -35,7 +35,7 @@ from ledger.recognition.models import (
 )
 from ledger.recognition.schemas import VolunteerStars
 from ledger.recognition.scores import household_score, household_scores_in
-from ledger.registry.models import Household, Person, Team, Village
+from ledger.registry.lookup import scopes_of
 from ledger.rules.periods import local_date, next_period_start, period_key, period_start
 from ledger.rules.standing import Standing, refusal  # a state of standing withholds the stars
 from ledger.rules.store import scale_in_force
@@ -181,13 +181,8 @@ def volunteers_minutes(s: Session, person_ids: list[int]) -> dict[int, int]:
 
 def towns_of(s: Session, holder_type: str, holder_ids: list[int]) -> dict[int, int]:
     """Each holder's town, one statement (`town_of` for many)."""
-    if holder_type == HolderType.TEAM:
-        q = select(Team.id, Team.town_id).where(Team.id.in_(holder_ids))
-    else:
-        model = Person if holder_type == HolderType.PERSON else Household
-        q = (select(model.id, Village.town_id).join(Village, model.village_id == Village.id)
-             .where(model.id.in_(holder_ids)))
-    return {int(h): t for h, t in s.execute(q)}
+    return {h: town for (_, h), (_, town) in
+            scopes_of(s, {(str(holder_type), i) for i in holder_ids}).items()}
 
 
 def household_figures(s: Session, cfg: Config, household_id: int, start: date, end: date,

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.orm import Session
 
 from ledger.registry.models import Household, Person, Team, TeamMember, Town, Village
@@ -349,3 +349,21 @@ def person_names(s: Session, ids) -> dict[int, str]:
     if not ids:
         return {}
     return dict(s.execute(select(Person.id, Person.name).where(Person.id.in_(ids))).all())
+
+
+def scopes_of(session: Session, holders: set[tuple[str, int]]) -> dict[tuple[str, int], tuple]:
+    """(village_id, town_id) of each holder, from the registry (None where unknown)."""
+    out: dict[tuple[str, int], tuple] = {}
+    for htype in ("person", "household", "team"):
+        ids = [i for t, i in holders if t == htype]
+        if not ids:
+            continue
+        if htype == "team":
+            q = text("SELECT t.id, t.village_id, t.town_id FROM team t WHERE t.id IN :ids")
+        else:
+            q = text(f"SELECT t.id, t.village_id, v.town_id FROM {htype} t "
+                     "JOIN village v ON v.id = t.village_id WHERE t.id IN :ids")
+        for hid, vid, tid in session.execute(q.bindparams(bindparam("ids", expanding=True)),
+                                             {"ids": ids}):
+            out[(htype, hid)] = (vid, tid)
+    return out
