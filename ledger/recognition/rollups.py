@@ -203,21 +203,15 @@ def _advance_cursor(s: Session, top: int) -> None:
 # by SQLAlchemy per call its upserts cost more client CPU than the rest of it. A list of
 # accounts is one parameter: an array literal on PostgreSQL, JSON text on SQLite.
 _IDS_PG, _IDS_SQLITE = "CAST(:ids AS bigint[])", "(SELECT value FROM json_each(:ids))"
-_READ = Sql.of(
+_UNAPPLIED = (
     "SELECT p.account_id, p.seq, p.amount, p.created_at, p.entry_id, e.kind, r.kind, "
     "e.reverses_id, e.details, a.unit, a.holder_type, a.holder_id "
     "FROM posting p JOIN rollup_progress g ON g.account_id = p.account_id "
     "AND p.seq > g.applied_seq "
     "JOIN account a ON a.id = p.account_id JOIN journal_entry e ON e.id = p.entry_id "
-    "LEFT JOIN journal_entry r ON r.id = e.reverses_id "
-    f"WHERE p.account_id IN {_IDS_SQLITE} ORDER BY p.account_id, p.seq",
-    "SELECT p.account_id, p.seq, p.amount, p.created_at, p.entry_id, e.kind, r.kind, "
-    "e.reverses_id, e.details, a.unit, a.holder_type, a.holder_id "
-    "FROM posting p JOIN rollup_progress g ON g.account_id = p.account_id "
-    "AND p.seq > g.applied_seq "
-    "JOIN account a ON a.id = p.account_id JOIN journal_entry e ON e.id = p.entry_id "
-    "LEFT JOIN journal_entry r ON r.id = e.reverses_id "
-    f"WHERE p.account_id = ANY({_IDS_PG}) ORDER BY p.account_id, p.seq")
+    "LEFT JOIN journal_entry r ON r.id = e.reverses_id WHERE p.account_id ")
+_READ = Sql.of(f"{_UNAPPLIED}IN {_IDS_SQLITE} ORDER BY p.account_id, p.seq",
+               f"{_UNAPPLIED}= ANY({_IDS_PG}) ORDER BY p.account_id, p.seq")
 _OPEN_PROGRESS = Sql.of(
     "INSERT INTO rollup_progress (account_id, applied_seq) SELECT value, 0 "
     "FROM json_each(:ids) WHERE true ON CONFLICT (account_id) DO NOTHING",

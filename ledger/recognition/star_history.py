@@ -114,6 +114,14 @@ def refresh_holder(s: Session, kind: str, holder_id: int, *, cause: str, cause_r
                   config_version=cfg.version, now=now)
 
 
+def _configs_of(s: Session, kind: str, ids: list[int]) -> tuple[dict, dict]:
+    """The holders' towns (holder → town; absent where unknown) and each of those towns'
+    configuration of `kind` (None: the defaults), one read per town."""
+    towns = towns_of(s, KIND_HOLDER[StarKind(kind)], ids)
+    return towns, {t: get_config(s, t, kind)
+                   for t in sorted({towns.get(h) for h in ids}, key=str)}
+
+
 def refresh_volunteers(s: Session, changed: dict[int, tuple[str, datetime]], *,
                        cause: str) -> list[StarChange]:
     """The volunteer stars of these people (person id → (cause reference, instant)), as
@@ -122,9 +130,7 @@ def refresh_volunteers(s: Session, changed: dict[int, tuple[str, datetime]], *,
     ids = sorted(changed)
     if not ids:
         return []
-    towns = towns_of(s, KIND_HOLDER[StarKind.VOLUNTEER], ids)
-    configs = {t: get_config(s, t, StarKind.VOLUNTEER)
-               for t in sorted({towns.get(pid) for pid in ids}, key=str)}
+    towns, configs = _configs_of(s, StarKind.VOLUNTEER, ids)
     minutes = volunteers_minutes(s, ids)
     refreshes = []
     for pid in ids:
@@ -145,9 +151,7 @@ def refresh_households(s: Session, changed: dict[int, tuple[set[str], str, datet
     ids = sorted(changed)
     if not ids:
         return []
-    towns = towns_of(s, KIND_HOLDER[StarKind.HOUSEHOLD], ids)
-    configs = {t: get_config(s, t, StarKind.HOUSEHOLD)
-               for t in sorted({towns.get(h) for h in ids}, key=str)}
+    towns, configs = _configs_of(s, StarKind.HOUSEHOLD, ids)
     groups: dict[tuple, list[int]] = {}
     for hid in ids:
         cfg = configs[towns.get(hid)]
