@@ -93,6 +93,45 @@ def test_one_catch_up_rates_every_volunteer_it_applies_by_their_own_towns_thresh
         assert len(s.scalars(select(StarChange)).all()) == len(served)
 
 
+def test_concurrent_refreshes_record_each_change_once_without_deadlock(pg_db):
+    """Refreshes of overlapping volunteers running at once, each given them in another order,
+    lock the status rows in one order (no deadlock) and record each volunteer's change once."""
+    import random
+    import threading
+
+    from ledger import outbox
+    from ledger.recognition import star_history
+    w = make_world(pg_db, people=12)
+    outbox.attach(pg_db, lambda engine, ids: None)  # only the refreshes below rate anyone
+    for p in w.people:
+        serve(pg_db, w, p, 100 * 60, follow=False)  # one star's worth each, not yet rated
+    start, errors = threading.Barrier(4), []
+
+    def refresh(seed: int) -> None:
+        people = list(w.people)
+        random.Random(seed).shuffle(people)
+        try:
+            start.wait()
+            with pg_db.transaction() as s:
+                star_history.refresh_volunteers(
+                    s, {p: (f"run:{seed}", utcnow()) for p in people[:9]}, cause="recompute")
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=refresh, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == []
+    with pg_db.sessions() as s:
+        changes = s.scalars(select(StarChange).where(StarChange.kind == "volunteer")).all()
+        assert sorted(c.holder_id for c in changes) == sorted({c.holder_id for c in changes})
+        assert all((c.old_level, c.new_level) == (0, 1) for c in changes)
+        rated = {st.holder_id for st in s.scalars(select(StarStatus))}
+        assert {c.holder_id for c in changes} == rated
+
+
 def test_recompute_records_threshold_changes_once(db):
     w = make_world(db)
     serve(db, w, w.people[0], 150 * 60)
