@@ -10,7 +10,8 @@ build theirs, tests/builders/recognition.py). Each round, `--volunteers` people 
 and certified service minutes (as a check-out books them) and `--households` households
 receive points, none of it followed; then one catch-up applies the round. Printed: the
 median (min–max) of the rounds after the first two, of the catch-up's client CPU (this
-process) and of its statements.
+process) and of the statements it sends (every one psycopg sends, as `bench.awards` counts
+them: the ORM's and the prebuilt ones alike).
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ import time
 from sqlalchemy import event
 
 from bench import checkin_load as load
+from bench.awards import _Counting, _counting, _CountingRawCursor
 from ledger import outbox
 from ledger.db import Database
-from ledger.journal import ddl
+from ledger.journal import ddl, rawdb
 from ledger.models import metadata
 from ledger.recognition import rollups
 from tests.builders.recognition import award, make_world, serve
@@ -40,7 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=12)
     args = ap.parse_args(argv)
     name, url = load.scratch_db()
+    rawdb.RAW_CURSOR = _CountingRawCursor  # every statement psycopg sends is counted
     db = Database(url)
+    event.listen(db.engine, "connect", lambda dbapi, _rec: _counting(dbapi))
     try:
         metadata.create_all(db.engine)
         with db.engine.begin() as c:
@@ -48,9 +52,6 @@ def main(argv: list[str] | None = None) -> int:
                 c.exec_driver_sql(stmt)
         w = make_world(db, people=args.volunteers, households=args.households)
         outbox.attach(db, lambda engine, ids: None)  # nothing followed but by the catch-up
-        sent = [0]
-        event.listen(db.engine, "before_cursor_execute",
-                     lambda *a, **k: sent.__setitem__(0, sent[0] + 1))
         cpu, statements, applied = [], [], []
         for r in range(WARMUP_ROUNDS + args.rounds):
             for i, person in enumerate(w.people):
@@ -58,12 +59,12 @@ def main(argv: list[str] | None = None) -> int:
                 serve(db, w, person, 90, follow=False)
             for j, home in enumerate(w.households):
                 award(db, w.villages[j % len(w.villages)], "household", home, 2, follow=False)
-            sent[0] = 0
+            sent = _Counting.counts["statements"]
             t0 = time.process_time()
             got = rollups.catch_up(db)
             if r >= WARMUP_ROUNDS:
                 cpu.append((time.process_time() - t0) * 1000)
-                statements.append(sent[0])
+                statements.append(_Counting.counts["statements"] - sent)
                 applied.append(got["postings"])
         print(f"catch-up of {statistics.median(applied):.0f} postings ({args.volunteers} "
               f"volunteers' points and minutes, {args.households} households' points), "
