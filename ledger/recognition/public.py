@@ -190,7 +190,7 @@ def door_plate(db: Database, plate_code: str, actor: Actor | None, *,
     with db.sessions() as s:
         hh, village = household_by_plate(s, plate_code)
         inspector = may(actor, "household.inspect", hh.village_id)
-        states = None if inspector else standing_states.refresh(s, "household", hh.id)
+        states = None if inspector else standing_states.refreshed(s, "household", hh.id)
         house = public_house(s, hh, village, standing=states)
         offered = offers.offers(s, actor, channel=channel, subject="household",
                                 villages={village.id: village.name}) if inspector else []

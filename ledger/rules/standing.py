@@ -216,22 +216,24 @@ def refresh(s: Session, holder_type: str, holder_id: int, now: datetime | None =
     return st
 
 
+def refreshed(s: Session, holder_type: str, holder_id: int, now: datetime | None = None
+              ) -> Standing:
+    """`refresh`, for a holder that may be in a state (`suspects`, one statement); anyone
+    else is in no state and has none recorded, so `refresh` would find and write nothing:
+    their standing is empty without reading the rest."""
+    now = now or utcnow()
+    if holder_id not in suspects(s, holder_type, [holder_id], now):
+        return Standing(holder_type, holder_id)
+    return refresh(s, holder_type, holder_id, now)
+
+
 def refusal(s: Session, holder_type: str, holder_id: int, effect: str,
             now: datetime | None = None) -> DomainError | None:
     """The refusal for one enforcement point (`redeem`, `draws`, `honors`, `stars`,
     `checkin`), with the state, its reason and when it ends; None when nothing stops it."""
     if effect not in EFFECT_CODES:
         raise AssertionError(f"unknown standing effect {effect!r}")
-    now = now or utcnow()
-    if holder_id not in suspects(s, holder_type, [holder_id], now):
-        return None  # in no state and none recorded: refresh would find and write nothing
-    return _refusal(s, holder_type, holder_id, effect, now)
-
-
-def _refusal(s: Session, holder_type: str, holder_id: int, effect: str, now: datetime
-             ) -> DomainError | None:
-    st = refresh(s, holder_type, holder_id, now)
-    x = st.stopping(effect)
+    x = refreshed(s, holder_type, holder_id, now).stopping(effect)
     if x is None:
         return None
     until = x.until.isoformat() if x.until else None
@@ -250,7 +252,7 @@ def stopped(s: Session, holder_type: str, ids: list[int], effect: str,
     if effect not in EFFECT_CODES:
         raise AssertionError(f"unknown standing effect {effect!r}")
     return {i for i in sorted(suspects(s, holder_type, ids, now, effect))
-            if _refusal(s, holder_type, i, effect, now) is not None}
+            if refresh(s, holder_type, i, now).stopping(effect) is not None}
 
 
 def _suspects_sql(with_below: bool):
@@ -352,4 +354,4 @@ def summary(s: Session, holder_type: str, holder_id: int, now: datetime | None =
 
 
 __all__ = ["EFFECT_CODES", "State", "Standing", "compute", "history", "impose", "lift",
-           "refresh", "refusal", "stopped", "summary", "suspects"]
+           "refresh", "refreshed", "refusal", "stopped", "summary", "suspects"]
