@@ -73,9 +73,16 @@ _FROM = {HolderType.PERSON: ("x.household_id", "person x"),
 # afresh for its parameters on every award (a custom plan, which PostgreSQL's `auto` mode kept
 # choosing for the entry's long statement), the award cost about 0.9 ms more server CPU (2.3
 # against 1.4 ms, one writer: docs/ledger.md, "Late evening"); every statement of the path
-# reaches its rows by primary or unique key, so one plan fits all parameters. Set by the read
-# itself (transaction-local, no statement of its own), so only this transaction is affected.
-_GENERIC_PLANS = "set_config('plan_cache_mode', 'force_generic_plan', true)"
+# reaches its rows by primary or unique key, so one plan fits all parameters: index probes and
+# nested loops, never a whole table (a generic plan is kept for the connection's life; made
+# while `rule_counter` and `journal_entry` were small, the counters' update and each posting's
+# foreign key check scanned them whole on every award: docs/ledger.md, "Morning of 2026-12-07
+# (second)"). Set by the read itself (transaction-local, no statement of its own), so only
+# this transaction is affected (tests/test_rules_plans.py).
+_GENERIC_PLANS = ("set_config('plan_cache_mode', 'force_generic_plan', true) || "
+                  "set_config('enable_seqscan', 'off', true) || "
+                  "set_config('enable_hashjoin', 'off', true) || "
+                  "set_config('enable_mergejoin', 'off', true)")
 
 
 # The accounts an award may post to, besides the village's: (holder, purpose) as the holder's
