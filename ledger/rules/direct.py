@@ -23,15 +23,20 @@ decision between the reads and the writes is the engine's (`engine.evaluate`), t
 counters as locked, exactly as the general path takes it (`service.finish`), which remains for
 everything that is not posted at once (claims, reviews, public notice, sanctions, a second
 confirmation, awards that book service minutes without an attendance, teams).
+
+Over 400 lines: the three statements, their parameters and their SQLite twins are one path,
+read together (the read's columns, the counters' rows and the record's columns pair up).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import JSON
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from ledger.errors import NotFound
@@ -300,23 +305,28 @@ _AWARD_COLUMNS = [c for c in AwardRecord.__table__.columns]
 _AWARD_NAMES = [c.name for c in _AWARD_COLUMNS]
 _JSON = {c.name for c in _AWARD_COLUMNS if isinstance(c.type, JSON)}
 _TIMES = {c.name for c in _AWARD_COLUMNS if isinstance(c.type, UTCDateTime)}
+_ENTRY_COLS = ("entry_id", "entry_ids")
+_REC_NAMES = [n for n in _AWARD_NAMES if n not in _ENTRY_COLS]
+
+
+def _pg_type(name: str) -> str:  # a cast without length: the column checks it on assignment
+    return re.sub(r"\(\d+\)", "", AwardRecord.__table__.c[name].type.compile(
+        dialect=postgresql.dialect()))
 
 
 # PostgreSQL: the award record, its counters' new usage and the idempotency record, written in
-# the statement that posts its entry (apply.PgAlso), and only if the entry is posted. The
-# record and the answer are each one JSON parameter completed with the entry's id, and the
-# counters' deltas one array literal per column (rawdb.pg_array), so that the statement is one
-# fixed text per entry size. Arrays, not a JSON array: the planner takes an `unnest` of array
-# parameters for 10 rows and updates the few counters through their unique index;
-# `json_to_recordset` it takes for 100 rows, and it then hashed them and scanned the whole
-# counter table on every award (1.7 of the statement's 2.3 ms at 7,000 counters:
-# docs/ledger.md, "Late evening").
+# the statement that posts its entry (apply.PgAlso), only if the entry is. The record is one
+# parameter per column, the answer one JSON text, both completed with the entry's id as text
+# (parsed into jsonb, concatenated and written out again, they cost about a tenth of the
+# award's server CPU: docs/ledger.md, "Morning of 2026-12-07 (second)"). The counters' deltas
+# are one array literal per column (rawdb.pg_array): an `unnest` of arrays the planner takes
+# for 10 rows, a JSON array for 100, and hashed those (docs/ledger.md, "Late evening").
 _DELTA_NAMES = ("ht", "hid", "sc", "pe", "a", "dd", "t", "m")
-_ENTRY_IDS = "jsonb_build_object('entry_id', e.id, 'entry_ids', jsonb_build_array(e.id))"
 _PG_ALSO = {
     keyed: PgAlso(
-        ctes=("w AS (INSERT INTO rule_award SELECT r.* FROM e, jsonb_populate_record("
-              f"NULL::rule_award, CAST(:rec AS jsonb) || {_ENTRY_IDS}) AS r RETURNING id),\n"
+        ctes=(f"w AS (INSERT INTO rule_award ({', '.join(_REC_NAMES)}, entry_id, entry_ids) "
+              "SELECT " + ", ".join(f"CAST(:r_{n} AS {_pg_type(n)})" for n in _REC_NAMES)
+              + ", e.id, CAST('[' || e.id || ']' AS json) FROM e RETURNING id),\n"
               "c AS (UPDATE rule_counter r SET award_steps = r.award_steps + d.a, "
               "deduct_steps = r.deduct_steps + d.dd, times = r.times + d.t, "
               "minutes = r.minutes + d.m FROM unnest(CAST(:c_ht AS varchar[]), "
@@ -327,12 +337,21 @@ _PG_ALSO = {
               "AND r.scope = d.sc AND r.period = d.pe AND EXISTS (SELECT 1 FROM e) "
               "RETURNING 1)"
               + (",\nk AS (INSERT INTO idempotency_record (key, request_hash, status, result, "
-                 "created_at) SELECT :key, :hash, 200, CAST(CAST(:result AS jsonb) || "
-                 f"{_ENTRY_IDS} AS json), CAST(:key_at AS timestamp) FROM e "
-                 "ON CONFLICT (key) DO NOTHING RETURNING key)" if keyed else "")),
+                 "created_at) SELECT :key, :hash, 200, CAST(:result || e.id || "
+                 "',\"entry_ids\":[' || e.id || ']}' AS json), CAST(:key_at AS timestamp) "
+                 "FROM e ON CONFLICT (key) DO NOTHING RETURNING key)" if keyed else "")),
         columns=("(SELECT count(*) FROM w), (SELECT count(*) FROM c), "
                  + ("(SELECT count(*) FROM k)" if keyed else "1")))
     for keyed in (False, True)}
+
+
+def _answer_head(answer: dict) -> str:
+    """The answer's JSON text up to its entry id, which the statement appends (see _PG_ALSO)."""
+    text = dumps({k: v for k, v in answer.items() if k not in _ENTRY_COLS})
+    assert text.startswith('{"') and text.endswith("}"), text[:40]  # a non-empty object
+    return text[:-1] + ',"entry_id":'
+
+
 _SQLITE_INSERT_AWARD = Sql.of(
     f"INSERT INTO rule_award ({', '.join(_AWARD_NAMES)}) VALUES "
     f"({', '.join(f':{n}' for n in _AWARD_NAMES)})")
@@ -376,15 +395,14 @@ def post(s: Session, lines: list[Line], entry: dict, cols: dict,
             dict(zip(("ht", "hid", "sc", "pe", "a", "d", "t", "m"), row)) for row in rows])
         return e.id
     keyed = s.info.get(KEY_TO_PUT)
-    rec = dict(cols)
-    for n in _TIMES:
-        if rec[n] is not None:
-            rec[n] = raw.time(rec[n])  # naive UTC, as the column keeps it
     columns = list(zip(*rows)) or [()] * len(_DELTA_NAMES)
-    params = {"rec": dumps(rec), **{f"c_{n}": pg_array(v)
-                                    for n, v in zip(_DELTA_NAMES, columns)}}
+    params = {f"c_{n}": pg_array(v) for n, v in zip(_DELTA_NAMES, columns)}
+    for n in _REC_NAMES:
+        v = cols[n]
+        params[f"r_{n}"] = (dumps(v) if n in _JSON else  # naive UTC, as the column keeps it
+                            raw.time(v) if n in _TIMES and v is not None else v)
     if keyed:
-        params.update(key=keyed[0], hash=keyed[1], result=dumps(answer),
+        params.update(key=keyed[0], hash=keyed[1], result=_answer_head(answer),
                       key_at=raw.time(utcnow()))
     e, (written, changed, key_new) = post_entry_with(s, lines, also=_PG_ALSO[bool(keyed)],
                                                      also_params=params, **entry)
