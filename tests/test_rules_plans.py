@@ -32,10 +32,8 @@ categories:
 # posting's entry (PostgreSQL's RI trigger runs that query through its own plan cache).
 _SHAPES = {
     "jifen_t_counters": (
-        ("(varchar[], bigint[], varchar[], varchar[], bigint[]) AS UPDATE rule_counter r "
-         "SET times = r.times + d.t FROM unnest($1, $2, $3, $4, $5) AS d(ht, hid, sc, pe, t) "
-         "WHERE r.holder_type = d.ht AND r.holder_id = d.hid AND r.scope = d.sc "
-         "AND r.period = d.pe"), "('{person}', '{1}', '{x}', '{y}', '{1}')"),
+        ("(bigint[], bigint[]) AS UPDATE rule_counter r SET times = r.times + d.t "
+         "FROM unnest($1, $2) AS d(id, t) WHERE r.id = d.id"), "('{1}', '{1}')"),
     "jifen_t_entry_key": (("(bigint) AS SELECT 1 FROM ONLY journal_entry x WHERE id = $1 "
                            "FOR KEY SHARE OF x"), "(1)")}
 
