@@ -7,7 +7,10 @@
 A scratch database (dropped at the end) seeded as `make bench` seeds it for one writer; the
 writer awards each of its holders twice (as a running process has: account ids remembered,
 statements prepared), then `--awards` more under cProfile with `time.process_time` as the clock
-(waiting for the server is not counted), and the top `--top` functions are printed.
+(waiting for the server is not counted), and the top `--top` functions are printed. On a local
+PostgreSQL it also prints the server's CPU an award (its backend's, from /proc) and the WAL an
+award wrote. `--seed-writers 8` seeds as `make bench` does for 8 writers (more rows in every
+table when the statements are first planned).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import tempfile
 import time
 import uuid
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 
 from bench import awards
 from bench.posting import DEFAULT_PG_URL
@@ -36,6 +39,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--pg-url", default=os.environ.get("JIFEN_BENCH_PG_URL", DEFAULT_PG_URL))
     ap.add_argument("--awards", type=int, default=2000)
     ap.add_argument("--shards", type=int, default=8)
+    ap.add_argument("--seed-writers", type=int, default=1,
+                    help="seed as make bench does for this many writers (one writer runs)")
     ap.add_argument("--sort", default="cumulative")
     ap.add_argument("--top", type=int, default=30)
     ap.add_argument("--no-profile", action="store_true",
@@ -54,14 +59,20 @@ def main(argv: list[str] | None = None) -> None:
     try:
         db = Database(url)
         awards.build_schema(db)
-        awards.seed(db, 1, args.shards)
+        awards.seed(db, args.seed_writers, args.shards)
         db.dispose()
         db = awards.open_db(url)
+        pids: list[int] = []
+        if args.backend == "postgres":
+            event.listen(db.engine, "connect",
+                         lambda dbapi, _rec: pids.append(dbapi.info.backend_pid))
         one = awards.awarder(db, args.path, 0, False, args.shards, "profile")
         first = awards.warmup(args.path)
         for i in range(first):
             one(i)
         prof = cProfile.Profile(time.process_time)
+        lsn = _wal_lsn(db) if pids else None
+        server = awards.backend_cpu_s(pids)
         wall, cpu = time.perf_counter(), time.process_time()
         if not args.no_profile:
             prof.enable()
@@ -69,10 +80,14 @@ def main(argv: list[str] | None = None) -> None:
             one(i)
         prof.disable()
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        server_after = awards.backend_cpu_s(pids)
         print(f"{args.path} on {args.backend}: {args.awards} awards, client CPU "
               f"{cpu / args.awards * 1e3:.3f} ms per award"
               f"{'' if args.no_profile else ' under the profiler'}, wall "
               f"{wall / args.awards * 1e3:.2f} ms")
+        if server is not None and server_after is not None:
+            print(f"  server CPU {(server_after - server) / args.awards * 1e3:.3f} ms per award, "
+                  f"WAL {(_wal_lsn(db) - lsn) / args.awards:,.0f} bytes per award")
         if not args.no_profile:
             pstats.Stats(prof).sort_stats(args.sort).print_stats(args.top)
         db.dispose()
@@ -82,6 +97,12 @@ def main(argv: list[str] | None = None) -> None:
             with admin.connect() as c:
                 c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             admin.dispose()
+
+
+def _wal_lsn(db: Database) -> int:
+    """The server's WAL position, in bytes."""
+    with db.engine.connect() as c:
+        return int(c.execute(text("SELECT pg_current_wal_lsn() - '0/0'")).scalar())
 
 
 if __name__ == "__main__":

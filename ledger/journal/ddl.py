@@ -7,7 +7,7 @@ APPEND_ONLY_TABLES = ("journal_entry", "posting")
 POSTGRES_UP = [
     """CREATE OR REPLACE FUNCTION jifen_sha256(t text) RETURNS text
        LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-       AS $$ SELECT encode(sha256(convert_to(t, 'UTF8')), 'hex') $$""",
+       AS $$ SELECT encode(sha256(convert_to(t, 'UTF8')), 'hex') $$""",  # STABLE since 0015
     """CREATE OR REPLACE FUNCTION jifen_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
        BEGIN
          RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
@@ -44,6 +44,17 @@ POSTGRES_DOWN_0004 = ["DROP FUNCTION IF EXISTS jifen_oneshot_check(boolean, bool
 # Revision 0010: the check goes with the one-statement posting.
 POSTGRES_UP_0010, POSTGRES_DOWN_0010 = POSTGRES_DOWN_0004, POSTGRES_UP_0004
 
+# Revision 0015: the hash function is STABLE, which PostgreSQL inlines into the statement that
+# calls it. Declared IMMUTABLE over `convert_to` (itself STABLE) it was not inlined, so each of
+# an entry's guarded UPDATEs ran it as a SQL function, its body parsed again on every
+# execution: 53 µs of server CPU for four calls (docs/ledger.md, "Morning of 2026-12-07
+# (second)"). Same body, same hashes.
+_SHA256 = """CREATE OR REPLACE FUNCTION jifen_sha256(t text) RETURNS text
+       LANGUAGE sql {volatility} STRICT PARALLEL SAFE
+       AS $$ SELECT encode(sha256(convert_to(t, 'UTF8')), 'hex') $$"""
+POSTGRES_UP_0015 = [_SHA256.format(volatility="STABLE")]
+POSTGRES_DOWN_0015 = [_SHA256.format(volatility="IMMUTABLE")]
+
 SQLITE_UP = [
     f"""CREATE TRIGGER IF NOT EXISTS {t}_no_{op.lower()} BEFORE {op} ON {t}
         BEGIN SELECT RAISE(ABORT, 'journal is append-only: {op} on {t} refused'); END"""
@@ -55,13 +66,15 @@ SQLITE_DOWN = [f"DROP TRIGGER IF EXISTS {t}_no_{op.lower()}"
 
 
 def statements(dialect: str, up: bool = True, revision: str | None = None) -> list[str]:
-    """The statements of one revision ("0001", "0004", "0010"), or of all of them (for a schema
+    """The statements of one revision ("0001", "0004", "0010", "0015"), or of all of them (for a schema
     built with `create_all`, as tests and benchmarks do)."""
     if dialect == "postgresql":
         by_rev = {"0001": (POSTGRES_UP, POSTGRES_DOWN),
                   "0004": (POSTGRES_UP_0004, POSTGRES_DOWN_0004),
-                  "0010": (POSTGRES_UP_0010, POSTGRES_DOWN_0010)}
+                  "0010": (POSTGRES_UP_0010, POSTGRES_DOWN_0010),
+                  "0015": (POSTGRES_UP_0015, POSTGRES_DOWN_0015)}
     else:
-        by_rev = {"0001": (SQLITE_UP, SQLITE_DOWN), "0004": ([], []), "0010": ([], [])}
+        by_rev = {"0001": (SQLITE_UP, SQLITE_DOWN), "0004": ([], []), "0010": ([], []),
+                  "0015": ([], [])}
     revs = [revision] if revision else sorted(by_rev, reverse=not up)
     return [stmt for rev in revs for stmt in by_rev[rev][0 if up else 1]]

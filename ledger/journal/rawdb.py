@@ -126,6 +126,10 @@ def pg_array(values) -> str:  # noqa: ANN001 - ints, strings or None (NULL)
     """A PostgreSQL array literal (`'{1,2,3}'`, cast in the statement: `%(ids)s::bigint[]`):
     one text parameter the server parses, where psycopg's array adapter spends several µs of
     client CPU on each element (measured: 2.4 s for a history's 27,000 accounts)."""
+    if not isinstance(values, list | tuple):
+        values = list(values)  # read twice below
+    if all(type(v) is int for v in values):  # the common case, ids and amounts: no quoting
+        return "{" + ",".join(map(str, values)) + "}"
     return "{" + ",".join([
         str(v) if isinstance(v, int) else "NULL" if v is None else
         '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values]) + "}"

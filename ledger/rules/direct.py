@@ -23,15 +23,20 @@ decision between the reads and the writes is the engine's (`engine.evaluate`), t
 counters as locked, exactly as the general path takes it (`service.finish`), which remains for
 everything that is not posted at once (claims, reviews, public notice, sanctions, a second
 confirmation, awards that book service minutes without an attendance, teams).
+
+Over 400 lines: the three statements, their parameters and their SQLite twins are one path,
+read together (the read's columns, the counters' rows and the record's columns pair up).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import JSON
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from ledger.errors import NotFound
@@ -73,9 +78,16 @@ _FROM = {HolderType.PERSON: ("x.household_id", "person x"),
 # afresh for its parameters on every award (a custom plan, which PostgreSQL's `auto` mode kept
 # choosing for the entry's long statement), the award cost about 0.9 ms more server CPU (2.3
 # against 1.4 ms, one writer: docs/ledger.md, "Late evening"); every statement of the path
-# reaches its rows by primary or unique key, so one plan fits all parameters. Set by the read
-# itself (transaction-local, no statement of its own), so only this transaction is affected.
-_GENERIC_PLANS = "set_config('plan_cache_mode', 'force_generic_plan', true)"
+# reaches its rows by primary or unique key, so one plan fits all parameters: index probes and
+# nested loops, never a whole table (a generic plan is kept for the connection's life; made
+# while `rule_counter` and `journal_entry` were small, the counters' update and each posting's
+# foreign key check scanned them whole on every award: docs/ledger.md, "Morning of 2026-12-07
+# (second)"). Set by the read itself (transaction-local, no statement of its own), so only
+# this transaction is affected (tests/test_rules_plans.py).
+_GENERIC_PLANS = ("set_config('plan_cache_mode', 'force_generic_plan', true) || "
+                  "set_config('enable_seqscan', 'off', true) || "
+                  "set_config('enable_hashjoin', 'off', true) || "
+                  "set_config('enable_mergejoin', 'off', true)")
 
 
 # The accounts an award may post to, besides the village's: (holder, purpose) as the holder's
@@ -139,7 +151,8 @@ class Prepared:
 # seen yet has its account ids read with it (see _HOLDER).
 _BASIS: WeakKeyDictionary = WeakKeyDictionary()
 BASIS_CACHE_SIZE = 200_000
-_LOCKED = "direct_counters_locked"  # session.info: (transaction, keys, usage) locked ahead
+_LOCKED = "direct_counters_locked"  # session.info: (transaction, keys, usage, ids) locked ahead
+_IDS = "direct_counter_ids"  # session.info: (transaction, {key: id}) of the counters locked
 
 
 def _derive(s: Session, basis: tuple, *, h_type: str, h_id: int, tags, ctx: dict, recorder,
@@ -204,7 +217,7 @@ def prepare(s: Session, *, item_code: str, holder, recorder, context, catalog: s
                                 prepare=True)
         rows = raw.raw_cur.fetchall()
         row = rows[0] if rows else None
-        locked = _usage(r[-_COUNTER_N:] for r in rows)
+        locked = _usage([r[-_COUNTER_N:] for r in rows])
     elif raw.pg:  # BEGIN and the read in one round trip
         with raw.conn.pipeline():
             raw.raw_cur.execute(read.pg_raw, read.values(params), prepare=True)
@@ -224,7 +237,7 @@ def prepare(s: Session, *, item_code: str, holder, recorder, context, catalog: s
     basis = (village_id, household_id, village_name, stamp)
     held = predicted is not None and basis == guess
     if held:  # the guess was right: its counters are locked, its derivation is this one's
-        s.info[_LOCKED] = (s.get_transaction(), tuple(keys), locked)
+        s.info[_LOCKED] = (s.get_transaction(), tuple(keys), *locked)
     if len(cache) >= BASIS_CACHE_SIZE:
         for old in list(cache)[: BASIS_CACHE_SIZE // 10]:  # drop the oldest tenth
             del cache[old]
@@ -237,7 +250,7 @@ def prepare(s: Session, *, item_code: str, holder, recorder, context, catalog: s
 
 
 _COUNTER_COLS = "holder_type, holder_id, scope, period, award_steps, deduct_steps, times, minutes"
-_COUNTER_N = _COUNTER_COLS.count(",") + 1  # the counter's columns ending a combined row
+_COUNTER_N = _COUNTER_COLS.count(",") + 2  # the counter's columns and id ending a combined row
 
 
 @lru_cache(maxsize=32)
@@ -251,7 +264,7 @@ def _lock_text(n: int, pg: bool) -> str:
                        for k in range(n))
     return (f"INSERT INTO rule_counter ({_COUNTER_COLS}) VALUES {values} "
             "ON CONFLICT (holder_type, holder_id, scope, period) DO UPDATE SET "
-            f"times = rule_counter.times RETURNING {_COUNTER_COLS}")
+            f"times = rule_counter.times RETURNING {_COUNTER_COLS}, id")
 
 
 @lru_cache(maxsize=64)
@@ -272,8 +285,11 @@ def _lock_params(keys: list[CounterKey]) -> dict:
     return params
 
 
-def _usage(rows) -> dict[CounterKey, Usage]:
-    return {CounterKey(r[0], r[1], r[2], r[3]): Usage(r[4], r[5], r[6], r[7]) for r in rows}
+def _usage(rows: list) -> tuple[dict[CounterKey, Usage], dict[CounterKey, int]]:
+    """The counters' usage and ids, from the rows the upsert returned."""
+    keys = [CounterKey(r[0], r[1], r[2], r[3]) for r in rows]
+    return ({k: Usage(r[4], r[5], r[6], r[7]) for k, r in zip(keys, rows)},
+            {k: r[8] for k, r in zip(keys, rows)})
 
 
 def lock_counters(s: Session, keys) -> dict[CounterKey, Usage]:
@@ -283,60 +299,74 @@ def lock_counters(s: Session, keys) -> dict[CounterKey, Usage]:
     keys = sorted(set(keys))
     if not keys:
         return {}
+    txn = s.get_transaction()
     ahead = s.info.pop(_LOCKED, None)
-    if ahead is not None and ahead[0] is s.get_transaction() and ahead[1] == tuple(keys):
-        return ahead[2]
-    return _usage(Raw(s).all(_lock_sql(len(keys)), _lock_params(keys)))
+    if ahead is not None and ahead[0] is txn and ahead[1] == tuple(keys):
+        usage, ids = ahead[2], ahead[3]
+    else:
+        usage, ids = _usage(Raw(s).all(_lock_sql(len(keys)), _lock_params(keys)))
+    s.info[_IDS] = (txn, ids)  # the posting updates them by id (see post)
+    return usage
 
 
 _AWARD_COLUMNS = [c for c in AwardRecord.__table__.columns]
 _AWARD_NAMES = [c.name for c in _AWARD_COLUMNS]
 _JSON = {c.name for c in _AWARD_COLUMNS if isinstance(c.type, JSON)}
 _TIMES = {c.name for c in _AWARD_COLUMNS if isinstance(c.type, UTCDateTime)}
+_ENTRY_COLS = ("entry_id", "entry_ids")
+_REC_NAMES = [n for n in _AWARD_NAMES if n not in _ENTRY_COLS]
+
+
+def _pg_type(name: str) -> str:  # a cast without length: the column checks it on assignment
+    return re.sub(r"\(\d+\)", "", AwardRecord.__table__.c[name].type.compile(
+        dialect=postgresql.dialect()))
 
 
 # PostgreSQL: the award record, its counters' new usage and the idempotency record, written in
-# the statement that posts its entry (apply.PgAlso), and only if the entry is posted. The
-# record and the answer are each one JSON parameter completed with the entry's id, and the
-# counters' deltas one array literal per column (rawdb.pg_array), so that the statement is one
-# fixed text per entry size. Arrays, not a JSON array: the planner takes an `unnest` of array
-# parameters for 10 rows and updates the few counters through their unique index;
-# `json_to_recordset` it takes for 100 rows, and it then hashed them and scanned the whole
-# counter table on every award (1.7 of the statement's 2.3 ms at 7,000 counters:
-# docs/ledger.md, "Late evening").
-_DELTA_NAMES = ("ht", "hid", "sc", "pe", "a", "dd", "t", "m")
-_ENTRY_IDS = "jsonb_build_object('entry_id', e.id, 'entry_ids', jsonb_build_array(e.id))"
+# the statement that posts its entry (apply.PgAlso), only if the entry is. The record is one
+# parameter per column, the answer one JSON text, both completed with the entry's id as text
+# (parsed into jsonb, concatenated and written out again, they cost about a tenth of the
+# award's server CPU: docs/ledger.md, "Morning of 2026-12-07 (second)"). The counters' deltas
+# are one array literal per column (rawdb.pg_array): an `unnest` of arrays the planner takes
+# for 10 rows, a JSON array for 100, and hashed those (docs/ledger.md, "Late evening").
+_DELTA_NAMES = ("id", "a", "dd", "t", "m")
 _PG_ALSO = {
     keyed: PgAlso(
-        ctes=("w AS (INSERT INTO rule_award SELECT r.* FROM e, jsonb_populate_record("
-              f"NULL::rule_award, CAST(:rec AS jsonb) || {_ENTRY_IDS}) AS r RETURNING id),\n"
+        ctes=(f"w AS (INSERT INTO rule_award ({', '.join(_REC_NAMES)}, entry_id, entry_ids) "
+              "SELECT " + ", ".join(f"CAST(:r_{n} AS {_pg_type(n)})" for n in _REC_NAMES)
+              + ", e.id, CAST('[' || e.id || ']' AS json) FROM e RETURNING id),\n"
               "c AS (UPDATE rule_counter r SET award_steps = r.award_steps + d.a, "
               "deduct_steps = r.deduct_steps + d.dd, times = r.times + d.t, "
-              "minutes = r.minutes + d.m FROM unnest(CAST(:c_ht AS varchar[]), "
-              "CAST(:c_hid AS bigint[]), CAST(:c_sc AS varchar[]), CAST(:c_pe AS varchar[]), "
+              "minutes = r.minutes + d.m FROM unnest(CAST(:c_id AS bigint[]), "
               "CAST(:c_a AS bigint[]), CAST(:c_dd AS bigint[]), CAST(:c_t AS bigint[]), "
-              "CAST(:c_m AS bigint[])) AS d(ht, hid, sc, pe, a, dd, t, m) "
-              "WHERE r.holder_type = d.ht AND r.holder_id = d.hid "
-              "AND r.scope = d.sc AND r.period = d.pe AND EXISTS (SELECT 1 FROM e) "
-              "RETURNING 1)"
+              "CAST(:c_m AS bigint[])) AS d(id, a, dd, t, m) "
+              "WHERE r.id = d.id AND EXISTS (SELECT 1 FROM e) RETURNING 1)"
               + (",\nk AS (INSERT INTO idempotency_record (key, request_hash, status, result, "
-                 "created_at) SELECT :key, :hash, 200, CAST(CAST(:result AS jsonb) || "
-                 f"{_ENTRY_IDS} AS json), CAST(:key_at AS timestamp) FROM e "
-                 "ON CONFLICT (key) DO NOTHING RETURNING key)" if keyed else "")),
+                 "created_at) SELECT :key, :hash, 200, CAST(:result || e.id || "
+                 "',\"entry_ids\":[' || e.id || ']}' AS json), CAST(:key_at AS timestamp) "
+                 "FROM e ON CONFLICT (key) DO NOTHING RETURNING key)" if keyed else "")),
         columns=("(SELECT count(*) FROM w), (SELECT count(*) FROM c), "
                  + ("(SELECT count(*) FROM k)" if keyed else "1")))
     for keyed in (False, True)}
+
+
+def _answer_head(answer: dict) -> str:
+    """The answer's JSON text up to its entry id, which the statement appends (see _PG_ALSO)."""
+    text = dumps({k: v for k, v in answer.items() if k not in _ENTRY_COLS})
+    assert text.startswith('{"') and text.endswith("}"), text[:40]  # a non-empty object
+    return text[:-1] + ',"entry_id":'
+
+
 _SQLITE_INSERT_AWARD = Sql.of(
     f"INSERT INTO rule_award ({', '.join(_AWARD_NAMES)}) VALUES "
     f"({', '.join(f':{n}' for n in _AWARD_NAMES)})")
 _ADD_SQLITE = Sql.of(
-    "UPDATE rule_counter SET award_steps = award_steps + :a, deduct_steps = deduct_steps + :d, "
-    "times = times + :t, minutes = minutes + :m WHERE holder_type = :ht AND holder_id = :hid "
-    "AND scope = :sc AND period = :pe")
+    "UPDATE rule_counter SET award_steps = award_steps + :a, deduct_steps = deduct_steps + :dd, "
+    "times = times + :t, minutes = minutes + :m WHERE id = :id")
 
 
-def _summed(deltas: list[tuple[CounterKey, Usage]]) -> list[tuple]:
-    """One row per counter, in the keys' order: (*key, award_steps, deduct_steps, times,
+def _summed(deltas: list[tuple[CounterKey, Usage]], ids: dict[CounterKey, int]) -> list[tuple]:
+    """One row per counter, in the keys' order: (id, award_steps, deduct_steps, times,
     minutes)."""
     summed: dict[CounterKey, list[int]] = {}
     for k, u in deltas:
@@ -348,36 +378,38 @@ def _summed(deltas: list[tuple[CounterKey, Usage]]) -> list[tuple]:
             got[1] += u.deduct_steps
             got[2] += u.times
             got[3] += u.minutes
-    return [(*k, *v) for k, v in sorted(summed.items())]
+    return [(ids[k], *v) for k, v in sorted(summed.items())]
 
 
 def post(s: Session, lines: list[Line], entry: dict, cols: dict,
          deltas: list[tuple[CounterKey, Usage]], answer: dict) -> int:
     """Post the award's entry (`entry`: post_entry's keywords) and write its record (`cols`:
     every column of AwardRecord but the entry ids), the counters' deltas (their rows locked by
-    `lock_counters` in this transaction) and, when `book.write` has a key for this write, the
+    `lock_counters` in this transaction, updated by id) and, when `book.write` has a key for this write, the
     idempotency record with `answer` (both completed with the entry's id). One statement on
     PostgreSQL. Returns the entry's id. Refusals are post_entry's."""
     raw = Raw(s)
-    rows = _summed(deltas)
+    locked = s.info.pop(_IDS, None)
+    if deltas and (locked is None or locked[0] is not s.get_transaction()):
+        raise AssertionError("an award's counters are locked (lock_counters) before it posts")
+    rows = _summed(deltas, locked[1] if deltas else {})
     if not raw.pg:
         e = post_entry(s, lines=lines, **entry)
         raw.execute(_SQLITE_INSERT_AWARD, {
             n: (dumps(v) if n in _JSON else raw.time(v) if n in _TIMES and v is not None else v)
             for n, v in {**cols, "entry_id": e.id, "entry_ids": [e.id]}.items()})
         raw.cur.executemany(_ADD_SQLITE.sqlite, [
-            dict(zip(("ht", "hid", "sc", "pe", "a", "d", "t", "m"), row)) for row in rows])
+            dict(zip(_DELTA_NAMES, row)) for row in rows])
         return e.id
     keyed = s.info.get(KEY_TO_PUT)
-    rec = dict(cols)
-    for n in _TIMES:
-        if rec[n] is not None:
-            rec[n] = raw.time(rec[n])  # naive UTC, as the column keeps it
     columns = list(zip(*rows)) or [()] * len(_DELTA_NAMES)
-    params = {"rec": dumps(rec), **{f"c_{n}": pg_array(v)
-                                    for n, v in zip(_DELTA_NAMES, columns)}}
+    params = {f"c_{n}": pg_array(v) for n, v in zip(_DELTA_NAMES, columns)}
+    for n in _REC_NAMES:
+        v = cols[n]
+        params[f"r_{n}"] = (dumps(v) if n in _JSON else  # naive UTC, as the column keeps it
+                            raw.time(v) if n in _TIMES and v is not None else v)
     if keyed:
-        params.update(key=keyed[0], hash=keyed[1], result=dumps(answer),
+        params.update(key=keyed[0], hash=keyed[1], result=_answer_head(answer),
                       key_at=raw.time(utcnow()))
     e, (written, changed, key_new) = post_entry_with(s, lines, also=_PG_ALSO[bool(keyed)],
                                                      also_params=params, **entry)
