@@ -73,7 +73,7 @@ def record_all(s: Session, refreshes: list[Refresh]) -> list[StarChange | None]:
         return []
     at = utcnow()
     dated = {(str(f.rating.kind), f.rating.holder_id, f.rating.period_key): f.now or at
-           for f in refreshes}
+             for f in refreshes}
     keys = sorted(dated)  # created and locked in this order by every writer: no deadlock
     s.execute(_insert(s)(StarStatus).on_conflict_do_nothing(), [
         {"kind": k, "holder_id": h, "period_key": p, "level": 0, "value": 0,
