@@ -375,6 +375,15 @@ def _counting(dbapi) -> None:  # noqa: ANN001
     _count_pipelines(dbapi)
 
 
+def count_statements(db: Database):  # noqa: ANN201 - a reader of the count
+    """From now on, count every statement psycopg sends on `db`'s new connections (the ORM's
+    and the prebuilt `rawdb` ones alike); returns a function giving the running count. Call it
+    before `db` opens a connection."""
+    rawdb.RAW_CURSOR = _CountingRawCursor
+    event.listen(db.engine, "connect", lambda dbapi, _rec: _counting(dbapi))
+    return lambda: _Counting.counts["statements"]
+
+
 def statements_per_award(url: str, path: str, shards: int, tag: str, n: int = 200) -> dict:
     """Statements and round trips per award through `path`, counted on the client over `n`
     awards by one warmed-up writer (as `_writer` runs them): every statement the driver sends,

@@ -20,13 +20,11 @@ import argparse
 import statistics
 import time
 
-from sqlalchemy import event
-
 from bench import checkin_load as load
-from bench.awards import _Counting, _counting, _CountingRawCursor
+from bench.awards import count_statements
 from ledger import outbox
 from ledger.db import Database
-from ledger.journal import ddl, rawdb
+from ledger.journal import ddl
 from ledger.models import metadata
 from ledger.recognition import rollups
 from tests.builders.recognition import award, make_world, serve
@@ -42,9 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=12)
     args = ap.parse_args(argv)
     name, url = load.scratch_db()
-    rawdb.RAW_CURSOR = _CountingRawCursor  # every statement psycopg sends is counted
     db = Database(url)
-    event.listen(db.engine, "connect", lambda dbapi, _rec: _counting(dbapi))
+    sent = count_statements(db)
     try:
         metadata.create_all(db.engine)
         with db.engine.begin() as c:
@@ -59,12 +56,12 @@ def main(argv: list[str] | None = None) -> int:
                 serve(db, w, person, 90, follow=False)
             for j, home in enumerate(w.households):
                 award(db, w.villages[j % len(w.villages)], "household", home, 2, follow=False)
-            sent = _Counting.counts["statements"]
+            before = sent()
             t0 = time.process_time()
             got = rollups.catch_up(db)
             if r >= WARMUP_ROUNDS:
                 cpu.append((time.process_time() - t0) * 1000)
-                statements.append(_Counting.counts["statements"] - sent)
+                statements.append(sent() - before)
                 applied.append(got["postings"])
         print(f"catch-up of {statistics.median(applied):.0f} postings ({args.volunteers} "
               f"volunteers' points and minutes, {args.households} households' points), "
