@@ -263,8 +263,9 @@ def catch_up_in(s: Session) -> int:
 
 
 def _lock_progress(raw: Raw, ids: list[int]) -> list[int]:
-    raw.execute(_OPEN_PROGRESS, _ids(raw, ids))
-    return [r[0] for r in raw.all(_LOCK_PROGRESS, _ids(raw, ids))]
+    params = _ids(raw, ids)
+    raw.execute(_OPEN_PROGRESS, params)
+    return [r[0] for r in raw.all(_LOCK_PROGRESS, params)]
 
 
 def apply_accounts(s: Session, ids: list[int]) -> tuple[int, dict]:

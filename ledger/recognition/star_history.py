@@ -24,8 +24,6 @@ from ledger.recognition.stars import (
     household_rating,
     level_for,
     period_bounds,
-    rate,
-    town_of,
     towns_of,
     veto_caps,
     volunteers_minutes,
@@ -52,12 +50,6 @@ class Refresh:
     cause_ref: str = ""
     config_version: int = 0
     now: datetime | None = None
-
-
-def record(s: Session, r: Rating, *, cause: str, cause_ref: str = "", config_version: int = 0,
-           now: datetime | None = None) -> StarChange | None:
-    """Store the rating; if the level differs from the stored one, record the change."""
-    return record_all(s, [Refresh(r, cause, cause_ref, config_version, now)])[0]
 
 
 def record_all(s: Session, refreshes: list[Refresh]) -> list[StarChange | None]:
@@ -106,14 +98,6 @@ def record_all(s: Session, refreshes: list[Refresh]) -> list[StarChange | None]:
     return out
 
 
-def refresh_holder(s: Session, kind: str, holder_id: int, *, cause: str, cause_ref: str = "",
-                   on: date | None = None, now: datetime | None = None) -> StarChange | None:
-    htype = KIND_HOLDER[StarKind(kind)]
-    cfg = get_config(s, town_of(s, htype, holder_id), kind)
-    return record(s, rate(s, kind, holder_id, on=on, now=now), cause=cause, cause_ref=cause_ref,
-                  config_version=cfg.version, now=now)
-
-
 def _configs_of(s: Session, kind: str, ids: list[int]) -> tuple[dict, dict]:
     """The holders' towns (holder → town; absent where unknown) and each of those towns'
     configuration of `kind` (None: the defaults), one read per town."""
@@ -125,7 +109,7 @@ def _configs_of(s: Session, kind: str, ids: list[int]) -> tuple[dict, dict]:
 def refresh_volunteers(s: Session, changed: dict[int, tuple[str, datetime]], *,
                        cause: str) -> list[StarChange]:
     """The volunteer stars of these people (person id → (cause reference, instant)), as
-    `refresh_holder` computes one, in a few statements for all: their towns, their
+    `stars.rate` computes one, in a few statements for all: their towns, their
     configurations (one read per town), their minutes, the records."""
     ids = sorted(changed)
     if not ids:
