@@ -84,7 +84,7 @@ def public_house(s: Session, hh: Household, village: Village, *, year: int | Non
     sums by item (title, date, points — never notes, photos or people). The score is read
     from the rollups (caught up first); the entries are the same ones, from the household's
     own accounts. `standing`: the household's standing refreshed in this session
-    (ledger.rules.standing.refresh), which the stars read; else the stars refresh it."""
+    (ledger.rules.standing.refreshed), which the stars read; else the stars refresh it."""
     year = year or this_year()
     rollups.catch_up_for_read(s)
     stars = household_plate(s, hh.id, standing=standing, town_id=village.town_id,

@@ -284,7 +284,7 @@ def household_plate(s: Session, household_id: int, now: datetime | None = None, 
     period's veto, if any}, and with `year_of` (a year's bounds) "year_score", the
     household's civility score of that year, read in the same statement. `standing`: the
     household's standing as the caller refreshed it in this session
-    (`ledger.rules.standing.refresh`, what `refusal` reads), else refreshed here; `town_id`:
+    (`ledger.rules.standing.refreshed`, what `refusal` reads), else refreshed here; `town_id`:
     its town, when the caller has read it."""
     now = now or utcnow()
     town = town_id if town_id is not None else town_of(s, HolderType.HOUSEHOLD, household_id)
