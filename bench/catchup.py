@@ -10,18 +10,22 @@ build theirs, tests/builders/recognition.py). Each round, `--volunteers` people 
 and certified service minutes (as a check-out books them) and `--households` households
 receive points, none of it followed; then one catch-up applies the round. Printed: the
 median (min–max) of the rounds after the first two, of the catch-up's client CPU (this
-process) and of the statements it sends (every one psycopg sends, as `bench.awards` counts
+process) and of the statements it sends, beside pgbench's TPC-B on the same server in the same
+run (`--tpcb-seconds`, 0 skips it), with the catch-up's CPU in TPC-B transactions' worth, so
+that runs on machines of different speed compare (every one psycopg sends, as `bench.awards` counts
 them: the ORM's and the prebuilt ones alike).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
 from bench import checkin_load as load
 from bench.awards import count_statements
+from bench.tpcb import tpcb_rate
 from ledger import outbox
 from ledger.db import Database
 from ledger.journal import ddl
@@ -38,7 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--volunteers", type=int, default=70)
     ap.add_argument("--households", type=int, default=5)
     ap.add_argument("--rounds", type=int, default=12)
+    ap.add_argument("--tpcb-seconds", type=float, default=10)
     args = ap.parse_args(argv)
+    tps = tpcb_rate(load.ADMIN_URL, args.tpcb_seconds, load.TPCB_CLIENTS)
     name, url = load.scratch_db()
     db = Database(url)
     sent = count_statements(db)
@@ -69,6 +75,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  client CPU {statistics.median(cpu):.1f} ms ({min(cpu):.1f}–{max(cpu):.1f}); "
               f"statements {statistics.median(statements):.0f} "
               f"({min(statements)}–{max(statements)})")
+        if tps:
+            cores = os.cpu_count() or 1
+            print(f"  TPC-B on the same server, {load.TPCB_CLIENTS} clients: {tps:,.0f} tps: one "
+                  f"catch-up's client CPU is {statistics.median(cpu) / 1000 * tps / cores:.0f} "
+                  f"TPC-B transactions' worth of this host's {cores} cores")
         return 0
     finally:
         db.dispose()

@@ -17,7 +17,9 @@ backends (PostgreSQL on this host). With `--pg-log` (the server's log, readable 
 database is set to `log_statement_stats` for the measured scans and the server's CPU is
 printed per statement (parse, bind and execute summed), which is how the prepared statements
 lost on every ROLLBACK were found (docs/ledger.md); the logging itself adds to the server's CPU
-read from `/proc`, so compare commits without it.
+read from `/proc`, so compare commits without it. First, pgbench's TPC-B on the same server
+(`--tpcb-seconds`, 0 skips it): a scan's CPU (client and server) is printed in TPC-B
+transactions' worth too, so that runs on machines of different speed compare.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from sqlalchemy import event, text
 
 from bench import checkin_load as load
 from bench.awards import backend_cpu_s
+from bench.tpcb import tpcb_rate
 from ledger.activities import service as checkin
 from ledger.activities import tokens
 from ledger.activities.models import Activity
@@ -94,7 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--top", type=int, default=12)
     ap.add_argument("--stay-minutes", type=int, default=90,
                     help="how long before its check-out each check-in is dated")
+    ap.add_argument("--tpcb-seconds", type=float, default=10)
     args = ap.parse_args(argv)
+    tps = tpcb_rate(load.ADMIN_URL, args.tpcb_seconds, load.TPCB_CLIENTS)
     stay = timedelta(minutes=args.stay_minutes)
     name, url = load.scratch_db()
     settings = Settings(database_url=url, redis_url=None, secret_key=uuid.uuid4().hex * 2,
@@ -144,6 +149,9 @@ def main(argv: list[str] | None = None) -> int:
             shown = f"{server * 1000:.2f} ms" if server is not None else "n/a (not local)"
             print(f"  {label:<36} client CPU {client * 1000:6.2f} ms   server CPU {shown}   "
                   f"statements through SQLAlchemy {statements:.1f}")
+            if tps and server is not None:
+                print(f"  {'':<36} = {(client + server) * tps / (os.cpu_count() or 1):.1f} "
+                      f"TPC-B transactions' worth of CPU (TPC-B {tps:,.0f} tps, same server)")
         if args.pg_log:
             with open(args.pg_log, "rb") as f:
                 f.seek(at)
