@@ -107,7 +107,7 @@ class _Steps:
     """With --steps: the wall time of each step of an import (the check, opening accounts, and
     post_many's own steps: lock, digests and chains, ids, foreign keys, COPY, write-back)."""
 
-    STEPS = ((bulk, "_lock"), (bulk, "_entry_ids"), (bulk, "_unchecked"), (bulk, "_copy_pg"),
+    STEPS = ((bulk, "_lock"), (bulk, "_entry_ids"), (bulk, "_unchecked"), (bulk, "_post_pg"),
              (bulk, "_write_accounts"), (history, "open_accounts"))
 
     def __init__(self) -> None:

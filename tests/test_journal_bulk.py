@@ -121,16 +121,16 @@ def test_big_load_on_postgres_drops_and_rebuilds_the_foreign_keys_and_indexes(
     assert len(before) == 2 and len(indexes) == 8
     monkeypatch.setattr(bulk, "UNCHECKED_MIN_POSTINGS", 10)
     seen = []
-    real = bulk._copy_pg
+    real = bulk._post_pg
 
-    def copy(raw, book, ids):
+    def copy(raw, book, entries, unchecked):
         seen.append(raw.cur.execute("SELECT count(*) FROM pg_constraint WHERE contype = 'f' "
                                     "AND conrelid = 'posting'::regclass").fetchone()[0])
         seen.append(raw.cur.execute("SELECT count(*) FROM pg_indexes WHERE tablename IN "
                                     "('posting', 'journal_entry')").fetchone()[0])
-        real(raw, book, ids)
+        return real(raw, book, entries, unchecked)
 
-    monkeypatch.setattr(bulk, "_copy_pg", copy)
+    monkeypatch.setattr(bulk, "_post_pg", copy)
     with db.transaction() as s:
         post_many(s, _many(shards, holders, 40))
     assert seen == [0, kept]  # loaded without the per-row checks
@@ -156,4 +156,53 @@ def test_big_load_on_postgres_checks_row_by_row_when_the_journal_is_busy(pg_db, 
     with db.sessions() as s:
         assert s.scalar(select(func.count()).select_from(Posting).where(
             Posting.account_id.in_(holders))) == 40
+        assert run_audit(s).ok
+
+
+@pytest.mark.parametrize("unchecked", [False, True])
+def test_a_load_streamed_in_chunks_draws_more_ids_when_a_consolidation_needs_one(
+        db, monkeypatch, unchecked):
+    """Chunks of 3 entries written while the next are computed (PostgreSQL: COPY); entry 7
+    needs its shards consolidated, so its chunk takes one id more than was drawn: the ids stay
+    in posting order and each caller's entry gets its own."""
+    monkeypatch.setattr(bulk, "STREAM_CHUNK", 3)
+    if unchecked:
+        monkeypatch.setattr(bulk, "UNCHECKED_MIN_POSTINGS", 10)
+        monkeypatch.setattr(bulk, "UNCHECKED_TABLE_RATIO", 10**6)
+    shards, (a, b, c) = _setup(db, 400)  # 100 on each of 4 shards
+    batch = [_award(shards, (a, b, c)[i % 3], 10, i) for i in range(7)]  # 70 from shard 1
+    batch += [_award(shards, a, 250, 7)] + [_award(shards, b, 1, 8 + i) for i in range(5)]
+    with db.transaction() as s:
+        ids = post_many(s, batch)
+    with db.sessions() as s:
+        got = s.execute(select(JournalEntry.id, JournalEntry.kind, JournalEntry.source_ref)
+                        .where(JournalEntry.source.in_(("import", "rebalance")))
+                        .order_by(JournalEntry.id)).all()
+        assert [k for _, k, _ in got] == ["award"] * 7 + ["rebalance"] + ["award"] * 6
+        by_ref = {ref: i for i, _, ref in got if ref}
+        assert ids == [by_ref[f"r{i}"] for i in range(13)]
+        assert s.scalar(select(func.sum(Account.balance)).where(Account.id.in_(shards))) == 75
+        report = run_audit(s)
+        assert report.ok, report.violations
+
+
+@pytest.mark.parametrize("unchecked", [False, True])
+def test_a_refusal_after_chunks_were_written_applies_nothing(db, monkeypatch, unchecked):
+    monkeypatch.setattr(bulk, "STREAM_CHUNK", 2)
+    if unchecked:
+        monkeypatch.setattr(bulk, "UNCHECKED_MIN_POSTINGS", 10)
+        monkeypatch.setattr(bulk, "UNCHECKED_TABLE_RATIO", 10**6)
+    shards, (a, b, _) = _setup(db, 100)
+    with db.sessions() as s:
+        before = s.scalar(select(func.count()).select_from(JournalEntry))
+        indexes = _indexes(s) if db.engine.dialect.name == "postgresql" else []
+    batch = [_award(shards, a, 10, i) for i in range(9)] + [_award(shards, b, 20, 9)]
+    with pytest.raises(InsufficientFunds) as err, db.transaction() as s:
+        post_many(s, batch)
+    assert err.value.code == "budget_exhausted"
+    with db.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(JournalEntry)) == before
+        assert s.scalar(select(func.sum(Account.balance)).where(Account.id.in_(shards))) == 100
+        if indexes:
+            assert _indexes(s) == indexes
         assert run_audit(s).ok

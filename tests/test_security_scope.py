@@ -58,7 +58,7 @@ def test_entry_explanation_is_for_staff_of_its_village(client, auth, awarded, ro
 
 def test_budgets_page_shows_a_village_admin_only_their_village(client, db, settings):
     w = make_world(db)
-    own, other = w.villages["塘后村"], w.villages["坑东村"]
+    own = w.villages["塘后村"]
     sign_in(client, settings, "village_admin", village_id=own, user_id=77)
     html = client.get("/admin/budgets").text
     assert "塘后村" in html and "坑东村" not in html and "塘边村" not in html

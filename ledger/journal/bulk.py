@@ -6,7 +6,8 @@ executemany), inside the caller's transaction.
 What differs from posting one by one is only the cost: every account the batch touches is
 locked and read in one statement per LOCK_CHUNK ids (in id order, as every writer locks), its
 balance, count and chain head advanced in memory entry by entry, and written back in one UPDATE
-at the end. A refusal (an account's overdraft policy) raises before anything is written, naming
+at the end. On PostgreSQL one table's rows are sent to COPY chunk by chunk while the next chunk
+is computed, so the server inserts them on the other core meanwhile. A refusal (an account's overdraft policy) raises before anything is written, naming
 the entry; the caller's transaction then rolls back. A sharded budget line takes the first
 shard, in the given order, that can still pay; when none alone can but together they can, a
 `rebalance` entry consolidates them first, as `book.prepare_shards` does for a single posting.
@@ -22,8 +23,10 @@ UNCHECKED_LOCK_TIMEOUT_MS.
 
 from __future__ import annotations
 
+import gc
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from hashlib import sha256
@@ -48,7 +51,7 @@ from ledger.journal.rawdb import Raw, pg_array
 
 MAX_BULK_ENTRIES = 2_000_000  # one call; a bigger history is loaded in several files
 LOCK_CHUNK = 5_000  # account ids per locking SELECT
-COPY_CHUNK = 20_000  # rows formatted and sent to COPY at a time
+STREAM_CHUNK = 2_000  # entries computed between two writes to the COPY that streams
 # PostgreSQL: posting's foreign keys are dropped for the load and validated once after it when
 # the batch has at least this many postings and at least 1/UNCHECKED_TABLE_RATIO of the
 # postings already there. Measured (docs/ledger.md): the per-row checks cost about 13 µs a
@@ -56,10 +59,12 @@ COPY_CHUNK = 20_000  # rows formatted and sent to COPY at a time
 # dropping pays up to a table about 40 times the batch; 10 leaves a margin.
 UNCHECKED_MIN_POSTINGS = 20_000
 UNCHECKED_TABLE_RATIO = 10
-# ... and both tables' secondary indexes and unique constraints too, built again after, from
-# 1/UNINDEXED_TABLE_RATIO (measured: building posting's indexes over N rows costs about what
-# inserting N/3 rows into them does).
-UNINDEXED_TABLE_RATIO = 3
+# ... and both tables' secondary indexes and unique constraints too, built again after, when
+# the batch has at least 1/UNINDEXED_TABLE_RATIO of the postings already there. Measured
+# (docs/ledger.md): the streamed COPY maintains posting's indexes on the server while the client
+# computes, so keeping them costs about nothing until the table passes the batch's size, and
+# building them again grows with the table.
+UNINDEXED_TABLE_RATIO = 1
 BUILD_MEMORY = "256MB"  # maintenance_work_mem from the index builds to the commit
 UNCHECKED_LOCK_TIMEOUT_MS = 1_000  # waiting longer would stall every writer queued behind us
 
@@ -249,43 +254,64 @@ def post_many(session: Session, entries: Iterable[BulkEntry]) -> list[int]:
                            code="bulk_too_many_entries")
     if not entries:
         return []
-    raw = Raw(session)
-    ids = sorted({a for e in entries for line in e.lines for a in line.accounts})
-    # A big load locks the tables first: then no row of `account` needs a lock of its own.
-    restore = _unchecked(raw, session, sum(len(e.lines) for e in entries)) if raw.pg else None
-    book = _Book(_lock(raw, ids, restore is not None), raw.pg)
-    mine: list[int] = []  # positions of the caller's entries among the posted ones
-    for e in entries:
-        book.add(e)
-        mine.append(len(book.entries) - 1)
-    entry_ids = _entry_ids(raw, len(book.entries))
-    if raw.pg:
-        _copy_pg(raw, book, entry_ids)
-        if restore:  # built or validated here, inside the transaction, before it can commit
-            raw.cur.execute(f"SET LOCAL maintenance_work_mem = '{BUILD_MEMORY}'")
-            for stmt in restore:
-                raw.cur.execute(stmt)
-    else:
-        _insert_sqlite(raw, book, entry_ids)
-    _write_accounts(raw, book)
-    _rollups_due(session)
-    return [entry_ids[i] for i in mine]
+    with paused_gc():
+        raw = Raw(session)
+        ids = sorted({a for e in entries for line in e.lines for a in line.accounts})
+        # A big load locks the tables first: then no row of `account` needs a lock of its own.
+        restore = (_unchecked(raw, session, sum(len(e.lines) for e in entries)) if raw.pg
+                   else None)
+        book = _Book(_lock(raw, ids, restore is not None), raw.pg)
+        if raw.pg:
+            posted = _post_pg(raw, book, entries, restore is not None)
+            if restore:  # built or validated here, inside the transaction, before it can commit
+                raw.cur.execute(f"SET LOCAL maintenance_work_mem = '{BUILD_MEMORY}'")
+                for stmt in restore:
+                    raw.cur.execute(stmt)
+        else:
+            mine = []  # positions of the caller's entries among the posted ones
+            for e in entries:
+                book.add(e)
+                mine.append(len(book.entries) - 1)
+            entry_ids = _entry_ids(raw, len(book.entries))
+            _insert_sqlite(raw, book, entry_ids)
+            posted = [entry_ids[i] for i in mine]
+        _write_accounts(raw, book)
+        _rollups_due(session)
+    return posted
 
 
-_NEXT_IDS = ("SELECT nextval(pg_get_serial_sequence('journal_entry', 'id')) AS v "
-             "FROM generate_series(1, %(n)s)")
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Python's cyclic garbage collector off for a bulk computation: the batch allocates
+    hundreds of thousands of tuples and strings, none of them in a cycle, and each of the
+    collections their count triggers walks all of them again (measured, docs/ledger.md: about a
+    fifth of the posting phase's client CPU). Nested and concurrent uses leave it as the
+    outermost found it."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+_NEXT_IDS = ("SELECT nextval(%(seq)s::regclass) AS v FROM generate_series(1, %(n)s)")
+_ENTRY_SEQ = "SELECT pg_get_serial_sequence('journal_entry', 'id')"
 
 
 def _entry_ids(raw: Raw, n: int) -> list[int]:
     if raw.pg:
-        # Usually nobody else draws meanwhile and the ids are one range: read its two ends
-        # rather than n rows. Otherwise they are drawn again and read one by one (the first
-        # ones are left unused: a sequence has gaps anyway).
-        lo, hi = raw.cur.execute(f"SELECT MIN(v), MAX(v) FROM ({_NEXT_IDS}) d", {"n": n}
-                                 ).fetchone()
+        # The sequence's name is read once: pg_get_serial_sequence evaluated on every row cost
+        # ten times the nextval itself. Usually nobody else draws meanwhile and the ids are
+        # one range: read its two ends rather than n rows. Otherwise they are drawn again and
+        # read one by one (the first ones are left unused: a sequence has gaps anyway).
+        p = {"seq": raw.cur.execute(_ENTRY_SEQ).fetchone()[0], "n": n}
+        lo, hi = raw.cur.execute(f"SELECT MIN(v), MAX(v) FROM ({_NEXT_IDS}) d", p).fetchone()
         if hi - lo + 1 == n:
             return list(range(lo, hi + 1))
-        return [r[0] for r in raw.cur.execute(_NEXT_IDS, {"n": n}).fetchall()]
+        return [r[0] for r in raw.cur.execute(_NEXT_IDS, p).fetchall()]
     top = raw.cur.execute("SELECT COALESCE(MAX(id), 0) FROM journal_entry").fetchone()[0]
     return list(range(top + 1, top + 1 + n))  # one writer at a time: nobody takes these
 
@@ -334,16 +360,47 @@ def _esc(v: str) -> str:
     return v.translate(_COPY_ESCAPES) if _NEEDS_ESCAPE(v) else v
 
 
-def _copy_pg(raw: Raw, book: _Book, entry_ids: list[int]) -> None:
-    rows = list(zip(entry_ids, book.entries))
-    with raw.cur.copy(f"COPY journal_entry ({', '.join(_ENTRY_COLS)}) FROM STDIN") as cp:
-        for i in range(0, len(rows), COPY_CHUNK):
-            cp.write("".join([f"{eid}{row}" for eid, (row, _) in rows[i:i + COPY_CHUNK]]
-                             ).encode())
-    with raw.cur.copy(f"COPY posting ({', '.join(_POSTING_COLS)}) FROM STDIN") as cp:
-        for i in range(0, len(rows), COPY_CHUNK):
-            cp.write("".join([f"{eid}{p}" for eid, (_, ps) in rows[i:i + COPY_CHUNK]
-                              for p in ps]).encode())
+_ENTRY_COPY = f"COPY journal_entry ({', '.join(_ENTRY_COLS)}) FROM STDIN"
+_POSTING_COPY = f"COPY posting ({', '.join(_POSTING_COLS)}) FROM STDIN"
+
+
+def _post_pg(raw: Raw, book: _Book, entries: list[BulkEntry], unchecked: bool) -> list[int]:
+    """Compute the entries STREAM_CHUNK at a time, each chunk's rows of one table written to
+    an open COPY before the next is computed, so that the server inserts them on the other core
+    meanwhile; the other table's rows follow in one COPY. Postings stream when posting's foreign
+    keys are off for the load (else a posting would not find its entry yet), entries otherwise.
+    Entry ids are drawn before their COPY starts (no statement can run during one): one per
+    entry still to compute; a consolidation a sharded line needs takes one more, and when the
+    drawn ones run out the COPY ends, more are drawn and another begins."""
+    ids: list[int] = []  # ids[k] is book.entries[k]'s
+    mine: list[int] = []  # positions of the caller's entries among book.entries
+    rest: list[str] = []  # the other table's rows, in chunks
+    sent = done = 0
+    first, second = (_POSTING_COPY, _ENTRY_COPY) if unchecked else (_ENTRY_COPY, _POSTING_COPY)
+    while done < len(entries) or sent < len(book.entries):
+        missing = len(book.entries) - len(ids) + len(entries) - done
+        if missing > 0:
+            ids += _entry_ids(raw, missing)
+        with raw.cur.copy(first) as cp:
+            while True:
+                end = min(len(book.entries), len(ids))
+                if end > sent:
+                    rows = list(zip(ids[sent:end], book.entries[sent:end]))
+                    entry_rows = "".join([f"{eid}{row}" for eid, (row, _) in rows])
+                    posting_rows = "".join([f"{eid}{p}" for eid, (_, ps) in rows for p in ps])
+                    cp.write((posting_rows if unchecked else entry_rows).encode())
+                    rest.append(entry_rows if unchecked else posting_rows)
+                    sent = end
+                if done == len(entries) or len(book.entries) > len(ids):
+                    break
+                for e in entries[done:done + STREAM_CHUNK]:
+                    book.add(e)
+                    mine.append(len(book.entries) - 1)
+                done = min(len(entries), done + STREAM_CHUNK)
+    with raw.cur.copy(second) as cp:
+        for chunk in rest:
+            cp.write(chunk.encode())
+    return [ids[i] for i in mine]
 
 
 def _insert_sqlite(raw: Raw, book: _Book, entry_ids: list[int]) -> None:
