@@ -439,7 +439,13 @@ def main() -> None:
                          "and beat")
     ap.add_argument("--redis-url", default=os.environ.get("JIFEN_BENCH_REDIS_URL",
                                                           "redis://127.0.0.1:6379/14"))
-    sys.exit(asyncio.run(main_async(ap.parse_args())))
+    ap.add_argument("--other-work", type=float, default=0.0, metavar="CORES",
+                    help="CPU-bound processes worth CORES cores running beside the whole "
+                         "bench, TPC-B included (the issue's loaded machine of TPC-B ~2,000)")
+    args = ap.parse_args()
+    from bench.tpcb import other_work
+    with other_work(args.other_work):
+        sys.exit(asyncio.run(main_async(args)))
 
 
 if __name__ == "__main__":

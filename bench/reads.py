@@ -344,7 +344,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", type=int, default=0, metavar="TOP",
                     help="with --page-costs: the TOP functions of each page by inclusive CPU "
                          "(yappi)")
-    return run(ap.parse_args(argv))
+    ap.add_argument("--other-work", type=float, default=0.0, metavar="CORES",
+                    help="CPU-bound processes worth CORES cores running beside the whole "
+                         "bench, TPC-B included (the issue's loaded machine of TPC-B ~2,000)")
+    args = ap.parse_args(argv)
+    from bench.tpcb import other_work
+    with other_work(args.other_work):
+        return run(args)
 
 
 if __name__ == "__main__":

@@ -10,9 +10,12 @@ import re
 import resource
 import sqlite3
 import subprocess
+import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import unquote, urlsplit
 
 import psycopg
@@ -124,6 +127,32 @@ def tpcb_rate(admin_url: str, seconds: float, clients: int = 8) -> float:
         return bench.run(clients, seconds).rate
     finally:
         bench.drop()
+
+
+# One process of other work: busy for `duty` of every 100 ms, asleep for the rest.
+_BURN = ("import time\nd = {duty}\nwhile True:\n    end = time.perf_counter() + d * 0.1\n"
+         "    while time.perf_counter() < end:\n        pass\n    if d < 1:\n"
+         "        time.sleep((1 - d) * 0.1)\n")
+
+
+@contextmanager
+def other_work(cores: float) -> Iterator[None]:
+    """Other work loading the machine while a benchmark runs (issue #23 measured "with other
+    work loading the machine", where TPC-B gave about 2,000/s at 8 clients): `cores` worth of
+    CPU-bound processes at the same priority, int(cores) busy all the time and one busy for
+    the fraction left. TPC-B measured under them, in the same run, says what machine that
+    made; the benchmark's own figures are read beside it. 0: nothing."""
+    duties = [1.0] * int(cores) + ([cores % 1] if cores % 1 else [])
+    procs = [subprocess.Popen([sys.executable, "-c", _BURN.format(duty=d)]) for d in duties]
+    if procs:
+        print(f"other work: {cores:g} core(s) of CPU-bound processes beside the benchmark",
+              flush=True)
+    try:
+        yield
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
 
 
 # --- SQLite: the TPC-B transaction in a plain sqlite3 script, in the ledger's own file ---------
