@@ -210,6 +210,58 @@ def test_an_entry_posted_with_a_local_time_verifies_in_the_audit(db):
         assert run_audit(s).ok
 
 
+def test_row_key_and_details_of_a_known_row_are_the_ones_booked_before():
+    """Rows booked by earlier versions are recognised by their key, and entries' details are
+    what the digest covered: both pinned as the first version wrote them."""
+    assert history.row_key(7, "person", 123, date(2023, 5, 5), 500, 150, "环境整治",
+                           "塘边村2023年台账", "15") == "h:91c31ba2802c5e4ae55a74056b767cfe0258862f"
+    assert history.row_key(12, "household", 4, date(2022, 12, 31), -200, 0, 'a"b\\c', "x",
+                           "") == "h:651c11fbd47245e183c0f15b609b1e718e39dd3c"
+    assert history.import_details("塘边村2023年台账", "2023-05-05", "环境整治", "15", 2) == (
+        '{"import":{"date":"2023-05-05","line":2,"reason":"环境整治","ref":"15",'
+        '"source":"塘边村2023年台账"}}')
+
+
+def test_booked_entries_carry_the_row_key_and_details_as_before(db):
+    w, idn, pid, home = _setup(db)
+    history.import_history(db, SYSTEM, _file(w, idn, home))
+    with db.sessions() as s:
+        scale = history.points_scale(s)
+        got = s.execute(select(JournalEntry.source_ref, JournalEntry.details)
+                        .where(JournalEntry.source == history.SOURCE)
+                        .order_by(JournalEntry.id)).all()
+    first = history.row_key(w.own, "person", pid, date(2023, 5, 5), 5 * scale, 150, "环境整治",
+                            "塘边村2023年台账", "15")
+    assert [ref for ref, _ in got] == [
+        first, first,
+        history.row_key(w.own, "person", pid, date(2023, 6, 1), -2 * scale, 0, "乱扔垃圾",
+                        "塘边村2023年台账", "16"),
+        history.row_key(w.own, "household", home["id"], date(2022, 12, 31), 10 * scale, 0,
+                        "文明家庭", "塘边村2022年台账", "")]
+    assert got[3][1] == {"import": {"date": "2022-12-31", "line": 4, "reason": "文明家庭",
+                                    "ref": "", "source": "塘边村2022年台账"}}
+
+
+def test_a_repeated_bad_cell_is_reported_on_every_row(db):
+    """A file's dates and amounts are checked once per distinct text: the second row with the
+    same bad text still gets its error, and hours fit for a person stay refused for a household."""
+    w, idn, pid, home = _setup(db)
+    row = f"{w.own_name},个人,陈美玲,,,,{{date}},{{points}},{{hours}},环境整治,台账,{{ref}}\n"
+    home_row = f"{w.own_name},家庭,,,,{home['plate_code']},2023-05-05,,2,环境整治,台账,9\n"
+    data = (HEADER + row.format(date="2023-05-05", points="5", hours="2", ref=1)
+            + row.format(date="2023-02-30", points="5", hours="", ref=2)
+            + row.format(date="2023-02-30", points="5", hours="", ref=3)
+            + row.format(date="2023-05-05", points="0.001", hours="", ref=4)
+            + row.format(date="2023-05-05", points="0.001", hours="", ref=5)
+            + row.format(date="2023-05-05", points="5", hours="2", ref=6)
+            + home_row + home_row.replace(",9\n", ",10\n")).encode()
+    with pytest.raises(InvalidInput) as e:
+        history.import_history(db, SYSTEM, data)
+    got = [(x["line"], x["code"]) for x in e.value.extra["errors"]]
+    assert got == [(3, "date_invalid"), (4, "date_invalid"), (5, "points_invalid"),
+                   (6, "points_invalid"), (8, "hours_household"), (9, "hours_household")]
+
+
 _cell = st.text(st.characters(blacklist_categories=("Cs",)), max_size=20)
 
 

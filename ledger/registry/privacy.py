@@ -17,6 +17,7 @@ from ledger.identity.actor import may
 from ledger.identity.roles import TOWN_ADMIN, VILLAGE_ADMIN
 
 PHONE_RE = re.compile(r"^1[3-9]\d{9}$")  # mainland mobile numbers
+_PHONE_SEPARATORS = re.compile(r"[\s\-()]")
 ID_RE = re.compile(r"^\d{17}[\dX]$")
 ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 ID_CHECK = "10X98765432"
@@ -26,9 +27,9 @@ PHONE_ROLES = (TOWN_ADMIN, VILLAGE_ADMIN)
 def normalize_phone(raw: str | None) -> str | None:
     """'138 1234-5678' or '+86 13812345678' → '13812345678'; None or '' stays None.
     Raises ValueError with a reason for anything that is not a mainland mobile number."""
-    if raw is None:
+    if raw is None or raw == "":  # an import's empty cell, on nearly every row of it
         return None
-    digits = re.sub(r"[\s\-()]", "", str(raw))
+    digits = _PHONE_SEPARATORS.sub("", str(raw))
     if not digits:
         return None
     if digits.startswith("+86"):

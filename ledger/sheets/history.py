@@ -12,12 +12,11 @@ an error unless their 原始编号 differ). The file as a whole is idempotent to
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
-from functools import lru_cache
+from hashlib import sha256
 from json.encoder import encode_basestring as _string
 
 from sqlalchemy import select
@@ -38,7 +37,7 @@ from ledger.rules.store import scale_in_force as points_scale
 from ledger.rules.spec import points_of
 from ledger.sheets import imports, tabular
 from ledger.sheets.labels import HOLDERS
-from ledger.sheets.holders import Holders, find_holder
+from ledger.sheets.holders import Holders, find_named
 from ledger.sheets.tabular import Column, RowError, Table
 from ledger.timeutil import LOCAL_TZ
 
@@ -71,7 +70,7 @@ COLUMNS = (
 _DATE_RE = re.compile(r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?(?:\s.*)?$")
 
 
-@dataclass
+@dataclass(slots=True)
 class Row:
     line: int
     village_id: int
@@ -120,9 +119,33 @@ def import_details(source: str, on: str, reason: str, ref: str, line: int) -> st
 
 def row_key(village_id: int, holder_type: str, holder_id: int, on: date, steps: int,
             minutes: int, reason: str, source: str, ref: str) -> str:
-    raw = "\x1f".join(map(str, (village_id, holder_type, holder_id, on.isoformat(), steps,
-                                minutes, reason, source, ref)))
-    return REF_PREFIX + hashlib.sha256(raw.encode()).hexdigest()[:40]
+    """A row's identity, kept as its entries' source_ref: the fields joined by U+001F (as
+    `"\x1f".join(map(str, ...))` wrote them, so rows booked by every version are known)."""
+    raw = (f"{village_id}\x1f{holder_type}\x1f{holder_id}\x1f{on.isoformat()}\x1f{steps}"
+           f"\x1f{minutes}\x1f{reason}\x1f{source}\x1f{ref}")
+    return REF_PREFIX + sha256(raw.encode()).hexdigest()[:40]
+
+
+def _check_date(text: str, today: date) -> tuple[date | None, tuple[str, str] | None]:
+    """A date cell: the date, and the error's code and message if it is not one we book."""
+    on = parse_date(text)
+    if on is None:
+        return None, ("date_invalid", f"日期“{text}”应写成 2023-05-05 这样")
+    if not EARLIEST_DATE <= on <= today:
+        return on, ("date_out_of_range", f"日期应在 {EARLIEST_DATE} 到今天之间")
+    return on, None
+
+
+def _check_texts(line: int, reason: str, source: str, ref: str, errs: list[RowError]) -> None:
+    for key, text, limit in (("reason", reason, MAX_REASON_CHARS),
+                             ("source", source, MAX_SOURCE_CHARS),
+                             ("ref", ref, MAX_REF_CHARS)):
+        if key != "ref" and not text:
+            errs.append(RowError(line, f"{key}_required",
+                                 f"“{COLUMN_LABELS[key]}”不能为空", key))
+        elif len(text) > limit:
+            errs.append(RowError(line, f"{key}_too_long",
+                                 f"“{COLUMN_LABELS[key]}”最多{limit}个字", key))
 
 
 class HistoryImport:
@@ -134,55 +157,63 @@ class HistoryImport:
         plan = imports.Plan()
         errs = plan.errors
         scope = villages_of(actor, REGISTRY_ADMINS)
-        villages = {v.name: v for v in s.scalars(select(Village))}
+        villages = {name: (vid, town_id) for name, vid, town_id in
+                    s.execute(select(Village.name, Village.id, Village.town_id))}
         holders = Holders(s)
         me = s.get(Person, actor.person_id) if getattr(actor, "person_id", None) else None
         scale = points_scale(s)
         today = datetime.now(LOCAL_TZ).date()
         seen: dict[str, int] = {}
+        # A file's dates, amounts and texts repeat: each distinct cell is checked once.
+        dates: dict[str, tuple[date | None, tuple[str, str] | None]] = {}
+        steps_of: dict[str, int] = {}
+        minutes_of: dict[tuple[str, str], int] = {}
+        read = tabular.cells_of(index, _KEYS)
         for line, cells in table.rows:
-            def cell(key: str, _cells=cells) -> str:
-                return tabular.cell_of(_cells, index, key)
-
+            (vname, htext, name, id_number, phone, plate, dtext, ptext, htext_hours, reason,
+             source, ref) = read(cells)
             before = len(errs)
-            vname = cell("village")
             v = villages.get(vname)
             if v is None:
                 errs.append(RowError(line, "village_unknown", f"没有“{vname}”这个村（社区）",
                                      "village"))
                 continue
-            if scope is not None and v.id not in scope:
+            vid, town_id = v
+            if scope is not None and vid not in scope:
                 errs.append(RowError(line, "village_forbidden", f"您不是“{vname}”的管理员",
                                      "village"))
                 continue
-            htype = HOLDER_TYPES.get(cell("holder_type").lower())
+            htype = HOLDER_TYPES.get(htext.lower())
             if htype is None:
                 errs.append(RowError(line, "holder_type_invalid", "对象应为“个人”或“家庭”",
                                      "holder_type"))
                 continue
-            on = parse_date(cell("date"))
-            if on is None:
-                errs.append(RowError(line, "date_invalid",
-                                     f"日期“{cell('date')}”应写成 2023-05-05 这样", "date"))
-            elif not EARLIEST_DATE <= on <= today:
-                errs.append(RowError(line, "date_out_of_range",
-                                     f"日期应在 {EARLIEST_DATE} 到今天之间", "date"))
-            steps = self._steps(cell("points"), scale, line, errs)
-            minutes = self._minutes(cell("hours"), htype, line, errs)
+            on, problem = dates.get(dtext) or dates.setdefault(dtext, _check_date(dtext, today))
+            if problem is not None:
+                errs.append(RowError(line, *problem, "date"))
+            steps = 0
+            if ptext:
+                steps = steps_of.get(ptext)
+                if steps is None:
+                    n = len(errs)
+                    steps = self._steps(ptext, scale, line, errs)
+                    if len(errs) == n:
+                        steps_of[ptext] = steps
+            minutes = 0
+            if htext_hours:
+                minutes = minutes_of.get((htext_hours, htype))
+                if minutes is None:
+                    n = len(errs)
+                    minutes = self._minutes(htext_hours, htype, line, errs)
+                    if len(errs) == n:
+                        minutes_of[htext_hours, htype] = minutes
             if steps == 0 and minutes == 0 and len(errs) == before:
                 errs.append(RowError(line, "amount_required", "积分和服务时长至少填一项",
                                      "points"))
-            reason, source, ref = cell("reason"), cell("source"), cell("ref")
-            for key, text, limit in (("reason", reason, MAX_REASON_CHARS),
-                                     ("source", source, MAX_SOURCE_CHARS),
-                                     ("ref", ref, MAX_REF_CHARS)):
-                if key != "ref" and not text:
-                    errs.append(RowError(line, f"{key}_required",
-                                         f"“{COLUMN_LABELS[key]}”不能为空", key))
-                elif len(text) > limit:
-                    errs.append(RowError(line, f"{key}_too_long",
-                                         f"“{COLUMN_LABELS[key]}”最多{limit}个字", key))
-            found = find_holder(holders, v.id, htype, cell, line, errs)
+            if (not reason or not source or len(reason) > MAX_REASON_CHARS
+                    or len(source) > MAX_SOURCE_CHARS or len(ref) > MAX_REF_CHARS):
+                _check_texts(line, reason, source, ref, errs)
+            found = find_named(holders, vid, htype, name, id_number, plate, phone, line, errs)
             if len(errs) > before or found is None:
                 continue
             holder_id, household_id = found
@@ -191,14 +222,14 @@ class HistoryImport:
                                     and household_id == me.household_id)):
                 errs.append(RowError(line, "self_award", "不能为本人或本户导入积分", "name"))
                 continue
-            key = row_key(v.id, htype, holder_id, on, steps, minutes, reason, source, ref)
+            key = row_key(vid, htype, holder_id, on, steps, minutes, reason, source, ref)
             if key in seen:
                 errs.append(RowError(line, "row_duplicate",
                                      f"与第{seen[key]}行完全相同；如确为两笔，请填写不同的原始编号",
                                      "ref"))
                 continue
             seen[key] = line
-            plan.rows.append(Row(line, v.id, v.town_id, htype, holder_id, on, steps, minutes,
+            plan.rows.append(Row(line, vid, town_id, htype, holder_id, on, steps, minutes,
                                  reason, source, ref, key))
         self._drop_booked(s, plan)
         self._check_budgets(s, plan, scale)
@@ -283,30 +314,42 @@ class HistoryImport:
         budgets = {vid: village_shards(s, vid) for vid in {r.village_id for r in plan.rows
                                                             if r.steps}}
         ids = open_accounts(s, _account_keys(plan.rows, budgets))
-        points_unit, minutes_unit, town = str(Unit.POINTS), str(Unit.MINUTES), str(HolderType.TOWN)
-        holder_purpose, village = str(Purpose.POINTS), str(HolderType.VILLAGE)
-        shards = {vid: tuple(ids[(points_unit, village, vid, str(Purpose.BUDGET), i)]
-                             for i in range(n)) for vid, n in budgets.items()}
+        points_unit, minutes_unit = str(Unit.POINTS), str(Unit.MINUTES)
+        holder_purpose, person = str(Purpose.POINTS), str(HolderType.PERSON)
+        shards = {vid: tuple(ids[(points_unit, str(HolderType.VILLAGE), vid,
+                                  str(Purpose.BUDGET), i)] for i in range(n))
+                  for vid, n in budgets.items()}
+        services = {tid: (ids[(minutes_unit, str(HolderType.TOWN), tid, str(Purpose.SERVICE),
+                               0)],) for tid in {r.town_id for r in plan.rows if r.minutes}}
+        # Per distinct date, reason and paying line (a file repeats them): made once.
         times: dict[date, tuple[datetime, str]] = {}  # a date's time and its isoformat
-        paying = lru_cache(maxsize=None)(lambda accounts, amount: Line(accounts, amount, True))
+        memos: dict[str, str] = {}
+        paying: dict[tuple[int, int], Line] = {}  # (village, points)
+        serving: dict[tuple[int, int], Line] = {}  # (town, minutes)
         entries: list[BulkEntry] = []
         points = minutes = 0
         for r in plan.rows:
-            at = times.get(r.on) or times.setdefault(r.on, (booked_at(r.on), r.on.isoformat()))
-            details = import_details(r.source, at[1], r.reason, r.ref, r.line)
-            memo = f"历史记录导入：{r.reason}"[:500]
-            if r.steps:
+            on, reason, steps = r.on, r.reason, r.steps
+            at = times.get(on) or times.setdefault(on, (booked_at(on), on.isoformat()))
+            details = import_details(r.source, at[1], reason, r.ref, r.line)
+            memo = memos.get(reason) or memos.setdefault(reason, f"历史记录导入：{reason}"[:500])
+            if steps:
                 holder = ids[(points_unit, r.holder_type, r.holder_id, holder_purpose, 0)]
-                entries.append(BulkEntry(points_unit, "award" if r.steps > 0 else "deduct",
-                                         (Line((holder,), r.steps),
-                                          paying(shards[r.village_id], -r.steps)), at[0], memo,
+                pay = paying.get((r.village_id, steps))
+                if pay is None:
+                    pay = paying[r.village_id, steps] = Line(shards[r.village_id], -steps, True)
+                entries.append(BulkEntry(points_unit, "award" if steps > 0 else "deduct",
+                                         (Line((holder,), steps), pay), at[0], memo,
                                          SOURCE, r.row_key, actor_id, details_json=details))
                 points += 1
             if r.minutes:
-                holder = ids[(minutes_unit, "person", r.holder_id, holder_purpose, 0)]
-                service = (ids[(minutes_unit, town, r.town_id, str(Purpose.SERVICE), 0)],)
+                holder = ids[(minutes_unit, person, r.holder_id, holder_purpose, 0)]
+                pay = serving.get((r.town_id, r.minutes))
+                if pay is None:
+                    pay = serving[r.town_id, r.minutes] = Line(services[r.town_id], -r.minutes,
+                                                               True)
                 entries.append(BulkEntry(minutes_unit, "service", (Line((holder,), r.minutes),
-                                         paying(service, -r.minutes)), at[0], memo,
+                                         pay), at[0], memo,
                                          SOURCE, r.row_key, actor_id, details_json=details))
                 minutes += 1
         post_many(s, entries)
@@ -317,18 +360,21 @@ class HistoryImport:
 def _account_keys(rows: list[Row], budgets: dict[int, int]) -> list[tuple]:
     """The accounts a history's rows post to: holders' points and minutes, the villages'
     budget shards, the towns' source of service minutes (one shard, as imports always used)."""
-    keys = {(Unit.POINTS, HolderType.VILLAGE, vid, Purpose.BUDGET, i)
+    points_unit, minutes_unit = str(Unit.POINTS), str(Unit.MINUTES)
+    holder_purpose, person = str(Purpose.POINTS), str(HolderType.PERSON)
+    keys = {(points_unit, str(HolderType.VILLAGE), vid, str(Purpose.BUDGET), i)
             for vid, n in budgets.items() for i in range(n)}
-    for r in rows:
-        if r.steps:
-            keys.add((Unit.POINTS, r.holder_type, r.holder_id, Purpose.POINTS, 0))
-        if r.minutes:
-            keys.add((Unit.MINUTES, HolderType.PERSON, r.holder_id, Purpose.POINTS, 0))
-            keys.add((Unit.MINUTES, HolderType.TOWN, r.town_id, Purpose.SERVICE, 0))
-    return [(str(u), str(ht), hid, str(pu), sh) for u, ht, hid, pu, sh in keys]
+    keys.update((points_unit, r.holder_type, r.holder_id, holder_purpose, 0)
+                for r in rows if r.steps)
+    minutes = [r for r in rows if r.minutes]
+    keys.update((minutes_unit, person, r.holder_id, holder_purpose, 0) for r in minutes)
+    keys.update((minutes_unit, str(HolderType.TOWN), tid, str(Purpose.SERVICE), 0)
+                for tid in {r.town_id for r in minutes})
+    return list(keys)
 
 
 COLUMN_LABELS = {c.key: c.header for c in COLUMNS}
+_KEYS = tuple(c.key for c in COLUMNS)  # the order plan() unpacks a row's cells in
 _BOOKED_PG = ("SELECT source_ref FROM journal_entry WHERE source = %(source)s "
               "AND source_ref = ANY(%(refs)s::text[])")
 _BOOKED_SQLITE = "SELECT source_ref FROM journal_entry WHERE source = ? AND source_ref IN ({marks})"

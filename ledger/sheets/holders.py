@@ -45,13 +45,24 @@ class Holders:
 
 def find_holder(h: Holders, village_id: int, htype: str, cell, line: int,
             errs: list[RowError]) -> tuple[int, int | None] | None:
-    """(holder id, the holder's household id) or None with an error."""
-    h.load(village_id)
-    name, idn, plate = cell("name"), cell("id_number").upper(), cell("plate_code")
+    """(holder id, the holder's household id) or None with an error; `cell(key)` reads the
+    row's name, id_number, plate_code and phone."""
+    return find_named(h, village_id, htype, cell("name"), cell("id_number"), cell("plate_code"),
+                      cell("phone"), line, errs)
+
+
+def find_named(h: Holders, village_id: int, htype: str, name: str, id_number: str, plate: str,
+               phone_text: str, line: int, errs: list[RowError]
+               ) -> tuple[int, int | None] | None:
+    """`find_holder` given the row's cells themselves (an import of thousands of rows reads
+    them once, not through a function per cell)."""
+    if village_id not in h.loaded:
+        h.load(village_id)
+    idn = id_number.upper()
     try:
-        phone = normalize_phone(cell("phone")) or ""
+        phone = normalize_phone(phone_text) or ""
     except ValueError:
-        errs.append(RowError(line, "phone_invalid", f"手机号“{cell('phone')}”不对", "phone"))
+        errs.append(RowError(line, "phone_invalid", f"手机号“{phone_text}”不对", "phone"))
         return None
     if htype == "household":
         if plate:
@@ -75,15 +86,16 @@ def find_holder(h: Holders, village_id: int, htype: str, cell, line: int,
             errs.append(RowError(line, "person_unknown", "本村没有这个身份证号的人", "id_number"))
             return None
         return found[1], found[2]
-    key, column = ((village_id, phone), "phone") if phone else ((village_id, name), "name")
-    people = (h.by_phone if phone else h.by_name).get(key, [])
     if not name and not phone:
         errs.append(RowError(line, "person_required", "请填写身份证号、手机号或姓名", "name"))
         return None
+    people = (h.by_phone.get((village_id, phone), ()) if phone
+              else h.by_name.get((village_id, name), ()))
     if len(people) != 1:
         what = f"手机号“{phone}”" if phone else f"姓名“{name}”"
         errs.append(RowError(line, "person_unknown" if not people else "person_ambiguous",
                              f"本村没有{what}的人" if not people else
-                             f"本村有{len(people)}人{what}，请填写身份证号", column))
+                             f"本村有{len(people)}人{what}，请填写身份证号",
+                             "phone" if phone else "name"))
         return None
     return people[0]
