@@ -213,15 +213,15 @@ def test_cells_of_reads_each_key_as_cell_of_does():
     lacks, a row that ends early and a column beyond the keys' all read as cell_of reads them."""
     index = {"a": 0, "c": 3, "b": 1}  # "d" missing; column 2 is one the import ignores
     read = tabular.cells_of(index, ("a", "b", "c", "d"))
-    for cells in ([], ["1"], ["1", "2"], ["1", "2", "x"], ["1", "2", "x", "4"],
-                  ["1", "2", "x", "4", "5", "6"]):
+    for cells in ((), ("1",), ("1", "2"), ("1", "2", "x"), ("1", "2", "x", "4"),
+                  ("1", "2", "x", "4", "5", "6")):
         assert read(cells) == tuple(tabular.cell_of(cells, index, k) for k in "abcd")
     whole = tabular.cells_of({"a": 1, "b": 0}, ("a", "b"))
-    assert whole(["x", "y"]) == ("y", "x") and whole(["x"]) == ("", "x")
+    assert whole(("x", "y")) == ("y", "x") and whole(("x",)) == ("", "x")
 
 
 def test_csv_rows_are_stripped_and_unquoted_with_or_without_apostrophes():
     plain = tabular.read_table("甲,乙,丙\n 1 ,2,\n\n , \n3,'x,'=y\n".encode())
-    assert plain.rows == [(2, ["1", "2"]), (5, ["3", "'x", "=y"])]
+    assert plain.rows == [(2, ("1", "2")), (5, ("3", "'x", "=y"))]
     gbk = tabular.read_table("甲,乙\n 陈 ,2\n".encode("gb18030"))
-    assert gbk.encoding == "gb18030" and gbk.rows == [(2, ["陈", "2"])]
+    assert gbk.encoding == "gb18030" and gbk.rows == [(2, ("陈", "2"))]

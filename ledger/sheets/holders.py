@@ -19,28 +19,35 @@ class Holders:
         self.s = s
         self.loaded: set[int] = set()
         self.by_id: dict[str, tuple[int, int, int | None]] = {}
-        self.by_phone: dict[tuple[int, str], list[tuple[int, int | None]]] = {}
-        self.by_name: dict[tuple[int, str], list[tuple[int, int | None]]] = {}
+        # Matches as tuples, not lists: plain values, which the collector stops tracking.
+        self.by_phone: dict[tuple[int, str], tuple[tuple[int, int | None], ...]] = {}
+        self.by_name: dict[tuple[int, str], tuple[tuple[int, int | None], ...]] = {}
         self.homes_by_plate: dict[str, tuple[int, int]] = {}
-        self.homes_by_head: dict[tuple[int, str], list[int]] = {}
+        self.homes_by_head: dict[tuple[int, str], tuple[int, ...]] = {}
 
     def load(self, village_id: int) -> None:
         if village_id in self.loaded:
             return
         self.loaded.add(village_id)
+        by_phone: dict[tuple[int, str], list[tuple[int, int | None]]] = {}
+        by_name: dict[tuple[int, str], list[tuple[int, int | None]]] = {}
+        homes_by_head: dict[tuple[int, str], list[int]] = {}
         for pid, name, phone, idn, hid in self.s.execute(
                 select(Person.id, Person.name, Person.phone, Person.id_number,
                        Person.household_id).where(Person.village_id == village_id)):
             if idn:
                 self.by_id[idn] = (village_id, pid, hid)
             if phone:
-                self.by_phone.setdefault((village_id, phone), []).append((pid, hid))
-            self.by_name.setdefault((village_id, name), []).append((pid, hid))
+                by_phone.setdefault((village_id, phone), []).append((pid, hid))
+            by_name.setdefault((village_id, name), []).append((pid, hid))
         for hid, plate, head in self.s.execute(
                 select(Household.id, Household.plate_code, Household.head_name)
                 .where(Household.village_id == village_id)):
             self.homes_by_plate[plate] = (village_id, hid)
-            self.homes_by_head.setdefault((village_id, head), []).append(hid)
+            homes_by_head.setdefault((village_id, head), []).append(hid)
+        for mine, found in ((self.by_phone, by_phone), (self.by_name, by_name),
+                            (self.homes_by_head, homes_by_head)):
+            mine.update(zip(found, map(tuple, found.values())))
 
 
 def find_holder(h: Holders, village_id: int, htype: str, cell, line: int,
@@ -72,7 +79,7 @@ def find_named(h: Holders, village_id: int, htype: str, name: str, id_number: st
                                      "plate_code"))
                 return None
             return found[1], found[1]
-        homes = h.homes_by_head.get((village_id, name), []) if name else []
+        homes = h.homes_by_head.get((village_id, name), ()) if name else ()
         if len(homes) != 1:
             errs.append(RowError(line, "household_unknown" if not homes else "household_ambiguous",
                                  f"本村没有户主为“{name}”的户" if not homes else

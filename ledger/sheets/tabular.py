@@ -73,7 +73,7 @@ class Table:
     encoding: str | None  # for CSV: utf-8 or gb18030
     header: list[str]
     header_line: int = 1
-    rows: list[tuple[int, list[str]]] = field(default_factory=list)
+    rows: list[tuple[int, tuple[str, ...]]] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
 
 
@@ -113,17 +113,23 @@ def _text(value: object) -> str:
 
 
 def _check_row(table: Table, line: int, cells: list[str], quoted: bool = True
-               ) -> list[str] | None:
+               ) -> tuple[str, ...] | None:
     """Limits of one row; None for an empty row (spreadsheets leave them). `quoted`: whether a
-    cell may start with an apostrophe (`restore`); a CSV without one anywhere says no."""
-    stripped = list(map(str.strip, cells))
+    cell may start with an apostrophe (`restore`); a CSV without one anywhere says no. The row
+    is a tuple of its cells: plain values, which the garbage collector stops tracking (a file's
+    20,000 lists made it scan the whole heap several times a file)."""
+    stripped = tuple(map(str.strip, cells))
     if not any(stripped):
         return None
     if len(table.rows) < MAX_ROWS and len(cells) <= MAX_COLUMNS and (
             not cells or max(map(len, cells)) <= MAX_CELL_CHARS):  # the usual row, in one pass
-        while not stripped[-1]:  # not all empty (above): stops at a cell
-            stripped.pop()
-        return [restore(c) if c[:1] == "'" else c for c in stripped] if quoted else stripped
+        if not stripped[-1]:
+            end = len(stripped) - 1
+            while not stripped[end - 1]:  # not all empty (above): stops at a cell
+                end -= 1
+            stripped = stripped[:end]
+        return tuple([restore(c) if c[:1] == "'" else c for c in stripped]) if quoted \
+            else stripped
     if len(table.rows) >= MAX_ROWS:
         raise LimitExceeded(f"每个文件最多 {MAX_ROWS} 行 (at most {MAX_ROWS} rows per file)",
                             code="import_too_many_rows")
@@ -138,7 +144,7 @@ def _check_row(table: Table, line: int, cells: list[str], quoted: bool = True
                                          f"第{line}行第{i + 1}列超过 {MAX_CELL_CHARS} 个字",
                                          table.header[i] if i < len(table.header) else None))
             cells[i] = c[:MAX_CELL_CHARS]
-    return [restore(c.strip()) for c in cells]
+    return tuple([restore(c.strip()) for c in cells])
 
 
 def _read_xlsx(data: bytes) -> Table:
@@ -302,12 +308,13 @@ def file_digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def cell_of(cells: list[str], index: dict[str, int], key: str) -> str:
+def cell_of(cells: Sequence[str], index: dict[str, int], key: str) -> str:
     i = index.get(key)
     return cells[i] if i is not None and i < len(cells) else ""
 
 
-def cells_of(index: dict[str, int], keys: Sequence[str]) -> Callable[[list[str]], tuple]:
+def cells_of(index: dict[str, int], keys: Sequence[str]
+             ) -> Callable[[tuple[str, ...]], tuple[str, ...]]:
     """A reader of a row's cells under `keys`, in that order: `cell_of` for each key at once,
     the columns looked up once per file ("" for a column the file lacks or the row ends before).
     For the imports that read thousands of rows."""
@@ -316,9 +323,9 @@ def cells_of(index: dict[str, int], keys: Sequence[str]) -> Callable[[list[str]]
     positions = [index.get(k, -1) for k in keys]  # -1: the "" appended to every row read
     assert len(positions) >= 2, "itemgetter of one position answers a cell, not a tuple"
     get = itemgetter(*positions)
-    pad, end = [""] * (width + 1), [""]
+    pad, end = ("",) * (width + 1), ("",)
 
-    def read(cells: list[str]) -> tuple:
+    def read(cells: tuple[str, ...]) -> tuple[str, ...]:
         if len(cells) < width:
             cells = cells + pad[len(cells):]
         elif missing:
