@@ -262,6 +262,28 @@ def test_a_repeated_bad_cell_is_reported_on_every_row(db):
                    (6, "points_invalid"), (8, "hours_household"), (9, "hours_household")]
 
 
+def test_the_collector_is_paused_while_a_file_imports_and_resumed_after(db, monkeypatch):
+    import gc
+
+    from ledger.journal.bulk import paused_gc
+    w, idn, pid, home = _setup(db)
+    during = []
+    real = history.post_many
+    monkeypatch.setattr(history, "post_many",
+                        lambda s, entries: during.append(gc.isenabled()) or real(s, entries))
+    history.import_history(db, SYSTEM, _file(w, idn, home))
+    assert during == [False] and gc.isenabled()
+    bad = (HEADER + f"{w.own_name},个人,无此人,,,,2023-05-05,5,,环境整治,台账,1\n").encode()
+    with pytest.raises(InvalidInput):
+        history.import_history(db, SYSTEM, bad)
+    assert gc.isenabled()
+    with paused_gc():
+        with paused_gc():  # an import's posting inside the import: the outer one resumes it
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+
+
 _cell = st.text(st.characters(blacklist_categories=("Cs",)), max_size=20)
 
 
