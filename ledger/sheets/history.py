@@ -350,8 +350,8 @@ class HistoryImport:
                 if pay is None:
                     pay = serving[r.town_id, r.minutes] = Line(services[r.town_id], -r.minutes,
                                                                True)
-                entries.append(BulkEntry(minutes_unit, "service", (Line((holder,), r.minutes),
-                                         pay), at[0], memo,
+                entries.append(BulkEntry(minutes_unit, "service",
+                                         (Line((holder,), r.minutes), pay), at[0], memo,
                                          SOURCE, r.row_key, actor_id, details_json=details))
                 minutes += 1
         post_many(s, entries)
