@@ -32,6 +32,7 @@ import httpx
 from sqlalchemy import create_engine, func, select, text
 
 from api.auth import Principal
+from bench.cpu import CpuUse
 from ledger.activities import planning
 from ledger.activities.models import Attendance, PointsState
 from ledger.activities.planning import ActivityDraft, Actor
@@ -390,9 +391,14 @@ async def main_async(args) -> int:
         rnd = random.Random(7)
         minute = ids[:args.volunteers]
         load = Load(f"http://127.0.0.1:{port}", db, settings, act_id)
+        cpu = CpuUse(ADMIN_URL, name, {"API": [proc.pid], **(
+            {"tasks": [h.pid for h in helpers]} if helpers else {})})
+        cpu.start()
         took = await load.run(minute_plan(minute, rnd))
+        cpu.stop()
         print(summary_line(f"one minute, {len(minute)} volunteers in and out", load, took,
                            2 * len(minute)))
+        print(f"  {cpu.line(len(minute), 'volunteer (in and out)')}")
         for kind in ("in", "out"):
             v = load.lat.get(kind, [])
             print(f"  {kind:>3}: p50 {pct(v, 50):.1f} ms, p99 {pct(v, 99):.1f} ms")

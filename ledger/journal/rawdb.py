@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -50,6 +52,21 @@ class Sql:
         """The parameters in `$n` order."""
         return [params[n] for n in self.names] if self.names else []
 
+
+# PostgreSQL, transaction-local: statements that reach their rows by primary or unique key are
+# planned as index probes and nested loops, whatever the tables' size when they were planned. A
+# prepared statement's generic plan is kept for the connection's life: made while a table was
+# small (a new town's first minutes; and where autovacuum is off, until someone runs ANALYZE),
+# it scans that table whole on every later execution (docs/ledger.md, "Morning of 2026-12-07
+# (second)": the award's counters and foreign key checks; "Morning of 2026-12-07 (third)": the
+# rollups' catch-up). An SQL expression (text), to run inside a statement of the path.
+KEYED_PLANS = ("set_config('enable_seqscan', 'off', true) || "
+               "set_config('enable_hashjoin', 'off', true) || "
+               "set_config('enable_mergejoin', 'off', true)")
+_KEYED_SETTINGS = ("enable_seqscan", "enable_hashjoin", "enable_mergejoin")
+_KEYED_ON = ("SELECT o.*, " + KEYED_PLANS + " FROM (SELECT "
+             + ", ".join(f"current_setting('{k}')" for k in _KEYED_SETTINGS) + " OFFSET 0) o")
+_KEYED_OFF = "SELECT " + " || ".join(f"set_config('{k}', %s, true)" for k in _KEYED_SETTINGS)
 
 _CURSOR = "jifen_cursor"
 _RAW_CURSOR = "jifen_raw_cursor"
@@ -99,6 +116,19 @@ class Raw:
 
     def all(self, sql: Sql, params: dict | None = None) -> list:
         return self.execute(sql, params).fetchall()
+
+    @contextmanager
+    def keyed_plans(self) -> Iterator[None]:
+        """PostgreSQL: the statements inside are planned by KEYED_PLANS, and the settings are
+        back as they were after them (so that later statements of the transaction, which may
+        aggregate whole tables, plan freely). Not put back when the body raises: the
+        transaction is rolled back then, and the settings with it."""
+        if not self.pg:
+            yield
+            return
+        before = self.cur.execute(_KEYED_ON).fetchone()[:len(_KEYED_SETTINGS)]
+        yield
+        self.cur.execute(_KEYED_OFF, before)
 
     def time(self, value: datetime) -> Any:
         """A UTC instant as the UTCDateTime column stores it (naive UTC)."""

@@ -272,9 +272,21 @@ def apply_accounts(s: Session, ids: list[int]) -> tuple[int, dict]:
     """Apply these accounts' unapplied postings inside the caller's transaction; refresh the
     stars of their holders. Returns (postings applied, {(holder type, id, unit): periods})."""
     raw = Raw(s)
+    with raw.keyed_plans():  # every statement of the application reaches its rows by key
+        done = _apply(s, raw, ids)
+    if done is None:
+        return 0, {}
+    applied, changes, last = done
+    _refresh_stars(s, last, changes)
+    return applied, dict(changes)
+
+
+def _apply(s: Session, raw: Raw, ids: list[int]) -> tuple[int, dict, dict] | None:
+    """The postings applied (None: another tailer holds all these accounts), the periods
+    changed by holder, and each holder's last entry and deed time."""
     locked = _lock_progress(raw, ids)
     if not locked:
-        return 0, {}
+        return None
     rows = raw.all(_READ, _ids(raw, locked))
     deltas: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0, 0])
     meta: dict[int, tuple[str, str, int]] = {}
@@ -320,8 +332,7 @@ def apply_accounts(s: Session, ids: list[int]) -> tuple[int, dict]:
         raw.execute(_SET_PROGRESS, {"ids": pg_array([a for a, _ in done]),
                                     "seqs": pg_array([n for _, n in done])} if raw.pg else
                     {"rows": dumps(done)})
-    _refresh_stars(s, last, changes)
-    return len(rows), {k: v for k, v in changes.items()}
+    return len(rows), changes, last
 
 
 def _refresh_stars(s: Session, last: dict, changes: dict) -> None:

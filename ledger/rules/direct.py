@@ -46,7 +46,7 @@ from ledger.journal.apply import PgAlso
 from ledger.journal.book import KEY_PUT_BY_WORK, KEY_TO_PUT
 from ledger.journal.models import HolderType, Purpose, Unit
 from ledger.journal.posting import Line, post_entry, post_entry_with
-from ledger.journal.rawdb import Raw, Sql, dumps, pg_array
+from ledger.journal.rawdb import KEYED_PLANS, Raw, Sql, dumps, pg_array
 from ledger.rules import engine as E
 from ledger.rules import spec as S
 from ledger.rules import store
@@ -84,10 +84,7 @@ _FROM = {HolderType.PERSON: ("x.household_id", "person x"),
 # foreign key check scanned them whole on every award: docs/ledger.md, "Morning of 2026-12-07
 # (second)"). Set by the read itself (transaction-local, no statement of its own), so only
 # this transaction is affected (tests/test_rules_plans.py).
-_GENERIC_PLANS = ("set_config('plan_cache_mode', 'force_generic_plan', true) || "
-                  "set_config('enable_seqscan', 'off', true) || "
-                  "set_config('enable_hashjoin', 'off', true) || "
-                  "set_config('enable_mergejoin', 'off', true)")
+_GENERIC_PLANS = f"set_config('plan_cache_mode', 'force_generic_plan', true) || {KEYED_PLANS}"
 
 
 # The accounts an award may post to, besides the village's: (holder, purpose) as the holder's
