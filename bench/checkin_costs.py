@@ -25,7 +25,9 @@ transactions' worth too, so that runs on machines of different speed compare.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import os
+import pstats
 import re
 import tempfile
 import time
@@ -98,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stay-minutes", type=int, default=90,
                     help="how long before its check-out each check-in is dated")
     ap.add_argument("--tpcb-seconds", type=float, default=10)
+    ap.add_argument("--profile", type=int, default=0, metavar="TOP",
+                    help="profile the measured scans (cProfile on CPU time) and print the TOP "
+                         "functions of each, by own and by inclusive time")
     args = ap.parse_args(argv)
     tps = tpcb_rate(load.ADMIN_URL, args.tpcb_seconds, load.TPCB_CLIENTS)
     stay = timedelta(minutes=args.stay_minutes)
@@ -122,12 +127,21 @@ def main(argv: list[str] | None = None) -> int:
             before = sent[0]
             server0 = backend_cpu_s(_pids(name))
             t0 = time.process_time()
+            prof = cProfile.Profile(time.process_time) if args.profile and people is not warm \
+                else None
+            if prof:
+                prof.enable()
             for p in people:
                 at = utcnow() - (stay if action == "in" else timedelta(0))
                 token = tokens.rotating_token(settings.secret_key, act_id, rotate_s, at)[0]
                 checkin.scan(db, settings, checkin.Scan(
                     token=token, person_id=p, user_id=10_000 + p, ip="10.0.0.9", action=action),
                     now=at)
+            if prof:
+                prof.disable()
+                for order in ("tottime", "cumulative"):
+                    print(f"profile of {len(people)} {action} scans, by {order}:")
+                    pstats.Stats(prof).sort_stats(order).print_stats(args.profile)
             client = time.process_time() - t0
             server1 = backend_cpu_s(_pids(name))
             n = len(people)
