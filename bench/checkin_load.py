@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -231,13 +232,17 @@ class Load:
         if why:
             self.errors[f"{kind}:{why}"] = self.errors.get(f"{kind}:{why}", 0) + 1
 
-    async def run(self, plan: list[tuple[str, int, float]]) -> float:
-        """plan: (kind, person, seconds from start); returns the wall time taken."""
+    async def run(self, plan: list[tuple[str, int, float]],
+                  started: Callable[[], None] | None = None) -> float:
+        """plan: (kind, person, seconds from start); returns the wall time taken. `started` is
+        called when the volunteers' sign-ins are made, just before the first request."""
         stop = asyncio.Event()
         refresher = asyncio.create_task(self.refresh_code(stop))
         while not self.token:
             await asyncio.sleep(0.05)
         heads = {p: self.headers(p) for _, p, _ in plan}
+        if started is not None:
+            started()
         t0 = time.monotonic() + 0.5
         await asyncio.gather(*(self.scan(k, p, t0 + at, heads[p]) for k, p, at in plan))
         took = time.monotonic() - t0  # from the first scheduled request to the last answer
@@ -393,8 +398,7 @@ async def main_async(args) -> int:
         load = Load(f"http://127.0.0.1:{port}", db, settings, act_id)
         cpu = CpuUse(ADMIN_URL, name, {"API": [proc.pid], **(
             {"tasks": [h.pid for h in helpers]} if helpers else {})})
-        cpu.start()
-        took = await load.run(minute_plan(minute, rnd))
+        took = await load.run(minute_plan(minute, rnd), started=cpu.start)
         cpu.stop()
         print(summary_line(f"one minute, {len(minute)} volunteers in and out", load, took,
                            2 * len(minute)))
