@@ -7,8 +7,9 @@ What differs from posting one by one is only the cost: every account the batch t
 locked and read in one statement per LOCK_CHUNK ids (in id order, as every writer locks), its
 balance, count and chain head advanced in memory entry by entry, and written back in one UPDATE
 at the end. On PostgreSQL one table's rows are sent to COPY chunk by chunk while the next chunk
-is computed, so the server inserts them on the other core meanwhile. A refusal (an account's overdraft policy) raises before anything is written, naming
-the entry; the caller's transaction then rolls back. A sharded budget line takes the first
+is computed, so the server inserts them on the other core meanwhile. A refusal (an account's
+overdraft policy) raises, naming the entry, and nothing of the batch stays: the caller's
+transaction rolls back (on PostgreSQL with the COPY under way, which the refusal abandons). A sharded budget line takes the first
 shard, in the given order, that can still pay; when none alone can but together they can, a
 `rebalance` entry consolidates them first, as `book.prepare_shards` does for a single posting.
 
@@ -285,8 +286,9 @@ def paused_gc() -> Iterator[None]:
     """Python's cyclic garbage collector off for a bulk computation: the batch allocates
     hundreds of thousands of tuples and strings, none of them in a cycle, and each of the
     collections their count triggers walks all of them again (measured, docs/ledger.md: about a
-    fifth of the posting phase's client CPU). Nested and concurrent uses leave it as the
-    outermost found it."""
+    fifth of the posting phase's client CPU). A nested use changes nothing; the collector is
+    one per process, so of two imports in two threads the first to finish turns it back on
+    (the other then runs at the old speed, nothing worse)."""
     if not gc.isenabled():
         yield
         return

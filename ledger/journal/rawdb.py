@@ -60,10 +60,8 @@ class Sql:
 # it scans that table whole on every later execution (docs/ledger.md, "Morning of 2026-12-07
 # (second)": the award's counters and foreign key checks; "Morning of 2026-12-07 (third)": the
 # rollups' catch-up). An SQL expression (text), to run inside a statement of the path.
-KEYED_PLANS = ("set_config('enable_seqscan', 'off', true) || "
-               "set_config('enable_hashjoin', 'off', true) || "
-               "set_config('enable_mergejoin', 'off', true)")
 _KEYED_SETTINGS = ("enable_seqscan", "enable_hashjoin", "enable_mergejoin")
+KEYED_PLANS = " || ".join(f"set_config('{k}', 'off', true)" for k in _KEYED_SETTINGS)
 _KEYED_ON = ("SELECT o.*, " + KEYED_PLANS + " FROM (SELECT "
              + ", ".join(f"current_setting('{k}')" for k in _KEYED_SETTINGS) + " OFFSET 0) o")
 _KEYED_OFF = "SELECT " + " || ".join(f"set_config('{k}', %s, true)" for k in _KEYED_SETTINGS)
