@@ -20,6 +20,9 @@ bigger still, both tables' secondary indexes and unique constraints) and puts th
 it returns, validated and built once over the tables; that takes the journal and the accounts
 offline until the commit, so it is done only when the locks come within
 UNCHECKED_LOCK_TIMEOUT_MS.
+
+(Over 400 lines on purpose: the batch's checks, its chains and its two writers, COPY streamed
+on PostgreSQL and executemany on SQLite, are one path, as posting.py is for one entry.)
 """
 
 from __future__ import annotations

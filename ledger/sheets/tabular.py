@@ -2,7 +2,10 @@
 openpyxl) and CSV (UTF-8 with or without a
 byte-order mark, or GB18030/GBK as Excel and WPS save "CSV" on Chinese Windows: detected, not
 refused), with the limits checked on every file, and `neutralise`, the one function every CSV
-and spreadsheet export passes its cells through (formula injection)."""
+and spreadsheet export passes its cells through (formula injection).
+
+(Over 400 lines on purpose: reading, checking and writing tables are one format's two
+directions, kept together so that what is read back is what was written.)"""
 
 from __future__ import annotations
 
