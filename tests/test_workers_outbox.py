@@ -260,6 +260,7 @@ def test_a_requests_coalesced_work_runs_after_its_answer_is_sent(db):
     """Embedded: a commit's own rows run before the answer; a coalesced catch-up (the rollups)
     waits until the answer has been sent (api/app.after_answer), and outside a request it runs
     at once as before."""
+    import threading
     import time
 
     import anyio
@@ -281,7 +282,12 @@ def test_a_requests_coalesced_work_runs_after_its_answer_is_sent(db):
     async def send(message):
         AFTER.append(message["type"])
 
-    anyio.run(after_answer(app), {"type": "http"}, None, send)
+    # In a thread of its own: Playwright's sync API (the e2e tests, when one ran earlier in this
+    # process) keeps an event loop running in the main thread, where anyio.run would refuse.
+    ran = threading.Thread(target=anyio.run, args=(after_answer(app), {"type": "http"}, None,
+                                                   send))
+    ran.start()
+    ran.join()
     assert AFTER == ["own row ran: True", "http.response.start", "http.response.body",
                      "catch-up"]
     with db.sessions() as s:
