@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from sqlalchemy import text as text_
+
 from ledger import readcache
 from ledger.recognition import freshness, rollups
 from ledger.registry.models import Household
@@ -106,3 +108,32 @@ def test_a_kept_value_is_served_only_at_its_own_version(db):
     assert readcache.get(db, "big", "v1") is None  # too large to keep: built every time
     readcache.clear(db)
     assert readcache.get(db, "k", "v1") is None
+
+
+def test_a_plate_is_built_with_the_catalogs_its_version_was_read_at(client, db):
+    """A first visit builds the plate with the catalogs' version rows this process holds at
+    the stamp the page's version read (rules/store.prime), without reading them again; a
+    version published since moves the stamp, and the next plate reads them afresh."""
+    from sqlalchemy import event
+
+    from ledger.rules import catalog_io
+    store.load_shipped(db)
+    town = make_town(db, villages=1)
+    first, second, third = (make_household(db, town["villages"][0]) for _ in range(3))
+    sent: list[str] = []
+    event.listen(db.engine, "before_cursor_execute",
+                 lambda _c, _cur, statement, *_a: sent.append(statement))
+    reads_rows = lambda: [q for q in sent if "JOIN rule_catalog_version" in q]  # noqa: E731
+    assert client.get(f"/h/{_plate(db, first)}").status_code == 200  # this process learns them
+    sent.clear()
+    assert client.get(f"/h/{_plate(db, second)}").status_code == 200  # built, not kept
+    assert reads_rows() == []
+    text = catalog_io.shipped_path(catalog_io.DEFAULT_CATALOG).read_text(encoding="utf-8")
+    store.import_catalog(db, text.replace("name: 宝盖镇乡风文明积分（演示）",
+                                          "name: 宝盖镇乡风文明积分（演示二版）"), actor_id=None)
+    sent.clear()
+    assert client.get(f"/h/{_plate(db, third)}").status_code == 200
+    assert len(reads_rows()) == 1  # the new stamp: read once, in the page's transaction
+    with db.sessions() as s:
+        newest = s.scalar(text_("SELECT max(id) FROM rule_catalog_version"))
+        assert store.known_versions(s, newest) is not None

@@ -41,10 +41,11 @@ FINDING_FIELDS = {"item*": "item_code", "rule_item*": "item_code", "note*": "not
 
 
 def _page(request: Request, db: Database, plate_code: str, p: Principal | None, *,
-          status: int = 200, **ctx) -> Template:
+          status: int = 200, catalog_stamp: int | None = None, **ctx) -> Template:
     t = t_for(request)
     plate = public.door_plate(db, plate_code, p,
-                              channel=inspection_channel(p.roles) if p else "inspector")
+                              channel=inspection_channel(p.roles) if p else "inspector",
+                              catalog_stamp=catalog_stamp)
     options = [offered_option(o, t) for o in plate.offered]
     return render(request, "household.html", status=status, house=plate.house,
                   plate=plate_code, item_options=[("", t("admin.choose")), *options],
@@ -56,8 +57,9 @@ def _page(request: Request, db: Database, plate_code: str, p: Principal | None, 
 def household(request: Request, plate_code: str, db: Database,
               maybe_principal: Principal | None) -> Template | Response:
     if maybe_principal is None and pagecache.cacheable(request):  # a visitor: the read cache
-        return pagecache.public(request, db, freshness.plate_version(db, plate_code),
-                                lambda: _page(request, db, plate_code, None))
+        version = freshness.plate_version(db, plate_code)
+        return pagecache.public(request, db, version, lambda: _page(
+            request, db, plate_code, None, catalog_stamp=version and version.catalog_stamp))
     return _page(request, db, plate_code, maybe_principal)
 
 

@@ -48,7 +48,8 @@ _PLATE = text(
     "AND c.holder_id = h.id), "
     f"(SELECT COUNT(*) {_AWARDS}), (SELECT MAX(r.updated_at) {_AWARDS}), "
     f"(SELECT COALESCE(SUM(r.id * {_STATUS_CODE}), 0) {_AWARDS}), "
-    "(SELECT MAX(id) FROM rule_catalog_version), (SELECT MAX(id) FROM star_config), "
+    "(SELECT MAX(id) FROM rule_catalog_version) AS catalog_stamp, "
+    "(SELECT MAX(id) FROM star_config), "
     "(SELECT v.name FROM village v WHERE v.id = h.village_id) "
     "FROM household h WHERE h.plate_code = :plate")
 _RANKING = text(
@@ -78,7 +79,8 @@ def plate_version(db: Database, plate_code: str) -> PageVersion | None:
     row = _read(db, _PLATE, {"plate": plate_code})
     if row is None:
         return None
-    return PageVersion(key=f"plate:{plate_code}", version=_token(row))
+    return PageVersion(key=f"plate:{plate_code}", version=_token(row), 
+                       catalog_stamp=row.catalog_stamp)
 
 
 def ranking_version(db: Database, town_id: int | None) -> PageVersion:

@@ -178,17 +178,19 @@ def rank_page(db: Database, actor: Actor | None, town_id: int | None = None) -> 
 
 
 def door_plate(db: Database, plate_code: str, actor: Actor | None, *,
-               channel: str = "inspector") -> DoorPlate:
+               channel: str = "inspector", catalog_stamp: int | None = None) -> DoorPlate:
     """The door-plate page in one session: the public block; for an inspector of the
     household's village, exactly the items the engine accepts from them for it (through
     `channel`) and its whole standing (rules/thresholds); the household's amounts on notice
     and, for a member, its deductions. Standing is refreshed once, for the stars and the
-    public block."""
-    from ledger.rules import desk, offers
+    public block. `catalog_stamp`: the rule catalogs' stamp the page's version was read at
+    (freshness.plate_version): their version rows then come from this process's memory."""
+    from ledger.rules import desk, offers, store
     from ledger.rules import standing as standing_states
     from ledger.rules.thresholds import standing as whole_standing
     with db.sessions() as s:
         hh, village = household_by_plate(s, plate_code)
+        store.prime(s, catalog_stamp)
         inspector = may(actor, "household.inspect", hh.village_id)
         states = None if inspector else standing_states.refreshed(s, "household", hh.id)
         house = public_house(s, hh, village, standing=states)

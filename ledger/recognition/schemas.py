@@ -157,9 +157,11 @@ class RankingView(View):
 
 class PageVersion(View):
     """What a public page shows, as a token that moves whenever it could have changed
-    (ledger/recognition/freshness.py): `key` names the page, `version` the state it shows."""
+    (ledger/recognition/freshness.py): `key` names the page, `version` the state it shows,
+    `catalog_stamp` the rule catalogs' stamp that state was read at (rules/store.prime)."""
     key: str
     version: str
+    catalog_stamp: int | None = None
 
 
 class NoticeEntry(View):

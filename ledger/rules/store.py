@@ -164,7 +164,27 @@ def _rows_this_transaction(s: Session) -> dict[str, list]:
         return memo[1]
     rows = _light_rows(s)
     s.info[_SESSION_ROWS] = (s.get_transaction(), rows)
+    stamp = _stamp_of(rows)
+    if stamp is not None:  # what this process knows at that stamp, for `prime` and awards
+        bind = s.get_bind()
+        _versions[getattr(bind, "engine", bind)] = (stamp, rows)
     return rows
+
+
+def _stamp_of(rows: dict[str, list]) -> int | None:
+    """The stamp the rows are as of: their highest version id (every version belongs to a
+    catalog, so this is CATALOG_STAMP_SQL's value in the snapshot they were read in)."""
+    return max((r[1] for versions in rows.values() for r in versions), default=None)
+
+
+def prime(s: Session, stamp: int | None) -> None:
+    """This transaction's catalog version rows from this process's memory when it has them at
+    `stamp` (a page's version read it moments before: the page is then built as of the state
+    its cache key names); else nothing changes and they are read at their first use."""
+    known = known_versions(s, stamp)
+    tx = s.get_transaction()
+    if known is not None and tx is not None:
+        s.info[_SESSION_ROWS] = (tx, known)
 
 
 def versions_at(s: Session, stamp: int | None) -> dict[str, list]:
