@@ -198,7 +198,9 @@ class _Book:
             self.times[id(now)] = at
         return at
 
-    def add(self, e: BulkEntry) -> None:
+    def add(self, e: BulkEntry) -> int:
+        """Compute `e` (after the consolidation its sharded line needs, if any); its position
+        among `entries`."""
         lines = e.lines
         _validate(lines, e.memo)  # also: no account twice in the entry, so none chosen twice
         kind, unit, memo, source, ref = e.kind, str(e.unit), e.memo, e.source, e.source_ref
@@ -237,7 +239,7 @@ class _Book:
         if not self.pg:
             self.entries.append((unit, kind, at[2], memo, source, ref, e.actor_id, details,
                                  digest, postings))
-            return
+            return len(self.entries) - 1
         t, x = at[3], self.escaped
         actor = _NULL if e.actor_id is None else e.actor_id
         self.entries.append((
@@ -246,6 +248,7 @@ class _Book:
             f"{x.get(source) or x.setdefault(source, _esc(source))}\t{_esc(ref)}\t"
             f"{actor}\t{_esc(details)}\t{digest}\n",
             [f"\t{a}\t{n}\t{seq}\t{bal}\t{h}\t{t}\n" for a, n, seq, bal, h in postings]))
+        return len(self.entries) - 1
 
 
 def post_many(session: Session, entries: Iterable[BulkEntry]) -> list[int]:
@@ -272,10 +275,7 @@ def post_many(session: Session, entries: Iterable[BulkEntry]) -> list[int]:
                 for stmt in restore:
                     raw.cur.execute(stmt)
         else:
-            mine = []  # positions of the caller's entries among the posted ones
-            for e in entries:
-                book.add(e)
-                mine.append(len(book.entries) - 1)
+            mine = [book.add(e) for e in entries]  # the caller's among the posted ones
             entry_ids = _entry_ids(raw, len(book.entries))
             _insert_sqlite(raw, book, entry_ids)
             posted = [entry_ids[i] for i in mine]
@@ -398,9 +398,7 @@ def _post_pg(raw: Raw, book: _Book, entries: list[BulkEntry], unchecked: bool) -
                     sent = end
                 if done == len(entries) or len(book.entries) > len(ids):
                     break
-                for e in entries[done:done + STREAM_CHUNK]:
-                    book.add(e)
-                    mine.append(len(book.entries) - 1)
+                mine += [book.add(e) for e in entries[done:done + STREAM_CHUNK]]
                 done = min(len(entries), done + STREAM_CHUNK)
     with raw.cur.copy(second) as cp:
         for chunk in rest:

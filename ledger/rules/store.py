@@ -166,9 +166,14 @@ def _rows_this_transaction(s: Session) -> dict[str, list]:
     s.info[_SESSION_ROWS] = (s.get_transaction(), rows)
     stamp = _stamp_of(rows)
     if stamp is not None:  # what this process knows at that stamp, for `prime` and awards
-        bind = s.get_bind()
-        _versions[getattr(bind, "engine", bind)] = (stamp, rows)
+        _versions[_engine(s)] = (stamp, rows)
     return rows
+
+
+def _engine(s: Session) -> Engine:
+    """The session's engine: `_versions`' key (a bind may be a connection)."""
+    bind = s.get_bind()
+    return getattr(bind, "engine", bind)
 
 
 def _stamp_of(rows: dict[str, list]) -> int | None:
@@ -190,8 +195,7 @@ def prime(s: Session, stamp: int | None) -> None:
 def versions_at(s: Session, stamp: int | None) -> dict[str, list]:
     """Every catalog's version rows as of `stamp` (see `_versions`): from memory when this
     process has read them at that stamp, else read once and remembered."""
-    bind = s.get_bind()
-    engine = getattr(bind, "engine", bind)
+    engine = _engine(s)
     found = _versions.get(engine)
     if found is not None and stamp is not None and found[0] == stamp:
         return found[1]
@@ -203,8 +207,7 @@ def versions_at(s: Session, stamp: int | None) -> dict[str, list]:
 
 def known_versions(s: Session, stamp: int | None) -> dict[str, list] | None:
     """`versions_at` from memory only: None unless this process has read them at `stamp`."""
-    bind = s.get_bind()
-    found = _versions.get(getattr(bind, "engine", bind))
+    found = _versions.get(_engine(s))
     return found[1] if found is not None and stamp is not None and found[0] == stamp else None
 
 
