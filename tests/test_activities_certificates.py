@@ -9,11 +9,11 @@ from datetime import date, timedelta
 
 import pypdfium2 as pdfium
 import pytest
-from pyzbar.pyzbar import decode
 
 from ledger.activities import certificates, export, review
 from ledger.errors import Forbidden, InvalidInput, NotFound
 from tests.builders.activities import T0, make_activity, make_world, scan
+from tests.qr_support import pdf_qr_texts
 
 DAY = date(2026, 3, 5)
 
@@ -33,15 +33,6 @@ def _serve(db, settings, w):
     return a, b, c
 
 
-def _qr_urls(pdf: bytes) -> list[str]:
-    doc = pdfium.PdfDocument(pdf)
-    urls = []
-    for page in doc:
-        image = page.render(scale=200 / 72).to_pil()  # 200 dpi, as a phone camera would see it
-        urls += [d.data.decode() for d in decode(image)]
-    return urls
-
-
 def _page_text(pdf: bytes) -> str:
     doc = pdfium.PdfDocument(pdf)
     return "".join(p.get_textpage().get_text_range() for p in doc)
@@ -58,7 +49,7 @@ def test_certificate_qr_opens_a_verification_page_with_masked_name_hours_and_iss
     pdf = certificates.render_pdf(rec)
     text = _page_text(pdf)
     assert "志愿服务记录证明" in text and "林志愿0" in text and "2.41" in text
-    urls = _qr_urls(pdf)
+    urls = pdf_qr_texts(pdf)
     assert urls == [f"http://testserver.local/cert/{rec.code}"]
     page = client.get(urls[0].replace("http://testserver.local", ""))
     assert page.status_code == 200

@@ -3,21 +3,16 @@ decoder (zbar) to the household's public page URL; the public summary shows no p
 
 from __future__ import annotations
 
-import io
 import re
 
 import pypdfium2
 import pytest
 from PIL import Image, ImageDraw
-from pyzbar.pyzbar import decode
 from typer.testing import CliRunner
 
 from ledger.registry import plates
 from tests.builders.registry import make_household, make_world
-
-
-def _decoded(png: bytes) -> list[str]:
-    return [r.data.decode() for r in decode(Image.open(io.BytesIO(png)))]
+from tests.qr_support import pdf_qr_texts, qr_texts
 
 
 def _svg_to_image(svg: str, scale: int = 8) -> Image.Image:
@@ -37,7 +32,7 @@ def test_plate_png_from_the_api_decodes_to_the_public_page(client, db, auth, set
     r = client.get(f"/api/v1/households/{h['id']}/plate.png",
                    headers=auth("village_admin", village_id=w.own))
     assert r.status_code == 200 and r.headers["content-type"] == "image/png"
-    assert _decoded(r.content) == [f"{settings.public_base_url}/h/{h['plate_code']}"]
+    assert qr_texts(r.content) == [f"{settings.public_base_url}/h/{h['plate_code']}"]
 
 
 def test_plate_svg_encodes_the_same_url(client, db, auth, settings):
@@ -46,13 +41,13 @@ def test_plate_svg_encodes_the_same_url(client, db, auth, settings):
     r = client.get(f"/api/v1/households/{h['id']}/plate.svg",
                    headers=auth("inspector", village_id=w.own))
     assert r.status_code == 200 and r.headers["content-type"].startswith("image/svg+xml")
-    found = [d.data.decode() for d in decode(_svg_to_image(r.text))]
+    found = qr_texts(_svg_to_image(r.text))
     assert found == [f"http://testserver.local/h/{h['plate_code']}"]
 
 
 def test_small_png_modules_still_decode():
     url = "https://jifen.example.cn/h/Zx_9-abcdEFGHijkl"
-    assert _decoded(plates.qr_png(url, box_px=3)) == [url]
+    assert qr_texts(plates.qr_png(url, box_px=3)) == [url]
 
 
 def test_village_sheet_pdf_holds_every_household_plate(client, db, auth, settings):
@@ -62,11 +57,8 @@ def test_village_sheet_pdf_holds_every_household_plate(client, db, auth, setting
     r = client.get(f"/api/v1/villages/{w.own}/plates.pdf",
                    headers=auth("village_admin", village_id=w.own))
     assert r.status_code == 200 and r.content.startswith(b"%PDF")
-    pdf = pypdfium2.PdfDocument(r.content)
-    assert len(pdf) == 2  # eight plates a page
-    urls = []
-    for page in pdf:
-        urls += [d.data.decode() for d in decode(page.render(scale=2).to_pil())]
+    assert len(pypdfium2.PdfDocument(r.content)) == 2  # eight plates a page
+    urls = pdf_qr_texts(r.content, dpi=144)
     assert sorted(urls) == sorted(f"{settings.public_base_url}/h/{c}" for c in codes)
 
 
@@ -80,8 +72,7 @@ def test_cli_plates_writes_the_village_sheet(db, settings, tmp_path, monkeypatch
     out = tmp_path / "plates.pdf"
     result = CliRunner().invoke(app, ["plates", "--village", w.own_name, "--out", str(out)])
     assert result.exit_code == 0, result.output
-    page = pypdfium2.PdfDocument(out.read_bytes())[0]
-    assert [d.data.decode() for d in decode(page.render(scale=2).to_pil())] == [
+    assert pdf_qr_texts(out.read_bytes(), dpi=144) == [
         f"https://jifen.baogai.example/h/{code}"]
 
 

@@ -14,6 +14,7 @@ from ledger.activities import certificates
 from ledger.recognition import poster
 from ledger.registry import plates
 from tests.pdf_support import assert_chinese_embedded, pdf_text, text_fonts
+from tests.qr_support import pdf_qr_texts
 
 
 def test_door_plates_embed_the_chinese_font():
@@ -45,15 +46,6 @@ def test_honor_poster_embeds_the_chinese_font():
                             "光荣榜", "2026年度文明之星", "林**0")
 
 
-def _decoded(pdf: bytes) -> list[str]:
-    import pypdfium2 as pdfium
-    from pyzbar.pyzbar import decode
-    urls = []
-    for page in pdfium.PdfDocument(pdf):
-        urls += [d.data.decode() for d in decode(page.render(scale=200 / 72).to_pil())]
-    return urls
-
-
 def test_voucher_sheet_prints_each_open_voucher_with_a_scannable_qr(db):
     from ledger.redemption.service import redeem
     from ledger.sheets import paper
@@ -71,7 +63,7 @@ def test_voucher_sheet_prints_each_open_voucher_with_a_scannable_qr(db):
                              public_base_url="https://jifen.example")
     assert_chinese_embedded(pdf, "积分兑换券", "洗衣液", "塘边村积分超市")
     codes = sorted(o.voucher.code for o in orders)
-    assert sorted(_decoded(pdf)) == [f"https://jifen.example/v/{c}" for c in codes]
+    assert sorted(pdf_qr_texts(pdf)) == [f"https://jifen.example/v/{c}" for c in codes]
     with pytest.raises(Forbidden):
         paper.vouchers_pdf(db, Admin(t["villages"][1]), [orders[0].order_id],
                            public_base_url="https://jifen.example")
@@ -98,7 +90,7 @@ def test_score_sheet_lists_the_month_and_improvement_only_when_asked(db):
                                 public_base_url="https://jifen.example")
     assert "需要改进的户" in pdf_text(pdf) and "-5" in pdf_text(pdf)
     assert "陈三明" not in pdf_text(pdf)  # masked: 陈*明
-    assert _decoded(pdf) == [f"https://jifen.example/villages/{v}/notices"]
+    assert pdf_qr_texts(pdf) == [f"https://jifen.example/villages/{v}/notices"]
 
 
 def test_notice_sheet_shows_what_the_notice_board_shows(db, settings):
@@ -115,7 +107,7 @@ def test_notice_sheet_shows_what_the_notice_board_shows(db, settings):
     pdf = paper.notice_sheet_pdf(db, SYSTEM, vid, public_base_url="https://jifen.example",
                                  now=T0)
     assert_chinese_embedded(pdf, "积分公示", "异议截止", "陈*", "+3")
-    assert _decoded(pdf) == [f"https://jifen.example/villages/{vid}/notices"]
+    assert pdf_qr_texts(pdf) == [f"https://jifen.example/villages/{vid}/notices"]
 
 
 def test_api_serves_the_printed_sheets_to_the_village_admin(client, db, auth):

@@ -6,7 +6,6 @@ them); every page passes axe."""
 
 from __future__ import annotations
 
-import io
 import re
 import uuid
 from datetime import timedelta
@@ -131,15 +130,10 @@ def test_household_walk(live_app, page):
         plate = s.get(Household, hh).plate_code
     sheet = plates_pdf(town="宝盖镇", village="塘边村", plates=[Plate(plate, "塘边村 1 号")],
                        public_base_url=live_app.url)
-    import pypdfium2 as pdfium
-    from PIL import Image
-    from pyzbar.pyzbar import decode
-    bitmap = pdfium.PdfDocument(sheet)[0].render(scale=3).to_pil()
-    buf = io.BytesIO()
-    bitmap.save(buf, format="PNG")
-    scanned = decode(Image.open(io.BytesIO(buf.getvalue())))
+    from tests.qr_support import pdf_qr_texts
+    scanned = pdf_qr_texts(sheet, dpi=216)
     assert scanned, "the plate's QR code cannot be read"
-    page.goto(path_of(scanned[0].data.decode()))
+    page.goto(path_of(scanned[0]))
     assert page.get_by_test_id("house-score").inner_text() == "5"
     assert "测试奖励" in page.get_by_test_id("house-entries").inner_text()
     step(page, "walk-household-1-plate")
