@@ -37,7 +37,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime, timedelta
 
-from sqlalchemy import (JSON, Index, Integer, String, event, func, insert, literal, select, text,
+from sqlalchemy import (JSON, Index, Integer, String, bindparam, event, func, select, text,
                         update)
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -136,11 +136,19 @@ def enqueue(session: Session, task: str, args: dict | None = None, *,
     if not 1 <= len(task) <= MAX_TASK_CHARS:
         raise InvalidInput(f"task names are 1..{MAX_TASK_CHARS} characters", code="task_invalid")
     now = now or utcnow()
-    row_id = session.execute(insert(OutboxRow.__table__).values(  # one statement, no ORM
-        task=task, args=args or {}, created_at=now,
-        available_at=now + timedelta(seconds=delay_s), attempts=0, last_error="")
-        .returning(OutboxRow.id)).scalar_one()
+    raw = Raw(session)  # one prepared statement, no ORM: a check-out writes one
+    row_id = raw.first(_ENQUEUE, {
+        "task": task, "args": dumps(args or {}), "now": raw.time(now),
+        "at": raw.time(now + timedelta(seconds=delay_s))})[0]
     return _note(session, row_id, task, args or {})
+
+
+_ENQUEUE = Sql.of(
+    "INSERT INTO outbox (task, args, created_at, available_at, attempts, last_error) "
+    "VALUES (:task, :args, :now, :at, 0, '') RETURNING id",
+    "INSERT INTO outbox (task, args, created_at, available_at, attempts, last_error) "
+    "VALUES (:task, CAST(:args AS json), CAST(:now AS timestamp), CAST(:at AS timestamp), "
+    "0, '') RETURNING id")
 
 
 def _note(session: Session, row_id: int, task: str, args: dict | None = None) -> int:
@@ -419,17 +427,27 @@ def run_row(db: Database, oid: int, now: datetime | None = None) -> str:
         return "failed"
 
 
+def _mark_done_sql():
+    """A row's run finished, marked by the first run to finish; built once (every check-out's
+    award is such a row)."""
+    table = OutboxRow.__table__
+    done = bindparam("v_done", type_=table.c.done_at.type)
+    return update(table).where(table.c.id == bindparam("oid"), table.c.done_at.is_(None)).values(
+        done_at=done, sent_at=func.coalesce(table.c.sent_at, done),
+        attempts=table.c.attempts + 1, result=bindparam("v_result", type_=table.c.result.type))
+
+
+_MARK_DONE = _mark_done_sql()
+
+
 def _run_own(db: Database, oid: int, task: str, args: dict, now: datetime | None) -> str:
     try:
         result = HANDLERS[task](db, **args)
         done = now or utcnow()
         with db.transaction() as s:  # one conditional update: the first run to finish marks it
-            marked = s.execute(update(OutboxRow.__table__).where(
-                OutboxRow.id == oid, OutboxRow.done_at.is_(None)).values(
-                done_at=done,
-                sent_at=func.coalesce(OutboxRow.sent_at, literal(done, OutboxRow.sent_at.type)),
-                attempts=OutboxRow.attempts + 1,
-                result=result if isinstance(result, dict) else None)).rowcount
+            marked = s.execute(_MARK_DONE, {
+                "oid": oid, "v_done": done,
+                "v_result": result if isinstance(result, dict) else None}).rowcount
         return "done" if marked else "already_done"
     except Exception as exc:  # noqa: BLE001 - recorded on the row, retried with backoff
         _record_failure(db, oid, exc)

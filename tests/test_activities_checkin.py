@@ -6,13 +6,16 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import event
 
 from ledger.activities import minutes
 from ledger.activities.models import Attendance
 from ledger.errors import Conflict, Forbidden, InvalidInput
 from ledger.journal.models import JournalEntry
+from ledger.rules import store
 from tests.conftest import audit_clean
 from tests.builders.activities import (
+    ADMIN_ID,
     T0,
     make_activity,
     make_world,
@@ -130,3 +133,47 @@ def test_scan_needs_a_volunteer_and_a_known_action(db, settings):
     with pytest.raises(InvalidInput) as e:
         scan(db, settings, w, act, 0, T0, action="sideways")
     assert e.value.code == "action_invalid"
+
+
+STANDING_CATALOG = """
+catalog:
+  code: standing_later
+  name: 信用状态（后发布）
+  effective_from: 2024-01-01
+  approval: {approved_by: 村民代表会议, decision: 测试〔2026〕2号}
+  subjects: [person]
+  standing:
+    - {code: cancelled, name: 注销登记, below: 1, effects: [checkin]}
+categories:
+  - code: A
+    name: 甲
+    items:
+      - {code: GOOD, name: 好事, points: 5}
+"""
+
+
+def test_a_check_in_reads_its_rows_at_once_and_a_catalog_published_since_still_stops_it(
+        db, settings):
+    """The scan's first statement reads the activity, the attendance and the catalogs' stamp;
+    the standing check takes the catalogs from this process's memory at that stamp, so a
+    check-in reads no catalog row, and a catalog published since is seen at the next scan."""
+    w = make_world(db)
+    act = make_activity(db, w)
+    scan(db, settings, w, act, 0, T0)  # this process now knows the catalogs
+    seen: list[str] = []
+
+    def note(_conn, _cursor, statement, *_args) -> None:  # noqa: ANN001
+        seen.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", note)
+    try:
+        assert scan(db, settings, w, act, 1, T0 + timedelta(minutes=1)).action == "check_in"
+    finally:
+        event.remove(db.engine, "before_cursor_execute", note)
+    seen = [s for s in seen if not s.startswith("BEGIN")]  # SQLite's own BEGIN IMMEDIATE
+    assert not [s for s in seen if "rule_catalog." in s]  # the catalogs' rows: from memory
+    assert len(seen) <= 4, seen  # rows, standing suspects, sign-up, the attendance
+    store.import_catalog(db, STANDING_CATALOG, actor_id=ADMIN_ID, town_id=w.town_id)
+    with pytest.raises(Forbidden) as refused:  # no points: below 1, registration cancelled
+        scan(db, settings, w, act, 2, T0 + timedelta(minutes=2))
+    assert refused.value.code.endswith("_checkin")

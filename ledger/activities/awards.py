@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from math import ceil
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from ledger.activities.models import Activity, Attendance, PointsState
@@ -138,9 +138,8 @@ def settle_points(db: Database, settings: Settings | PostingSettings, attendance
     occurred = datetime.fromisoformat(request["context"]["occurred_at"])
 
     def record(s: Session, state: str, result: dict) -> None:
-        s.execute(update(Attendance.__table__).where(Attendance.id == attendance_id,
-                                           Attendance.points_state == PointsState.DUE)
-                  .values(points_state=state, points_result=result, updated_at=utcnow()))
+        s.execute(_RECORD, {"attendance_id": attendance_id, "v_points_state": state,
+                            "v_points_result": result, "v_updated_at": utcnow()})
 
     try:
         result = _outcome(rules.record_award(
@@ -155,6 +154,18 @@ def settle_points(db: Database, settings: Settings | PostingSettings, attendance
         record(s, state, result)
     return state, result
 
+
+def _record_sql():
+    """An attendance's points outcome, written only while they are due; built once (every
+    check-out's award runs it)."""
+    table = Attendance.__table__
+    return update(table).where(table.c.id == bindparam("attendance_id"),
+                               table.c.points_state == PointsState.DUE).values(
+        {c: bindparam(f"v_{c}", type_=table.c[c].type)
+         for c in ("points_state", "points_result", "updated_at")})
+
+
+_RECORD = _record_sql()
 
 _OUTCOME = ("award_id", "status", "points", "steps", "entry_id", "item", "item_name",
             "notice_until")

@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, bindparam, func, literal_column, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -38,6 +38,7 @@ from ledger.db import Database
 from ledger.errors import Conflict, Forbidden, InvalidInput
 from ledger.journal import book
 from ledger.ratelimit import Limit, RateLimiter
+from ledger.rules import store
 from ledger.timeutil import utcnow
 from ledger.view import typed
 
@@ -88,15 +89,35 @@ def check_limits(limiter: RateLimiter | None, scan: Scan) -> None:
         limiter.check_all(checks)  # one round trip
 
 
-def _check_token(settings: Settings, s: Session, scan: Scan, now: datetime
-                 ) -> tuple[Activity, tokens.TokenClaims]:
+def _claims(settings: Settings, scan: Scan) -> tokens.TokenClaims:
     claims = tokens.parse(settings.secret_key, scan.token)
     if scan.activity_id is not None and claims.activity_id != scan.activity_id:
         raise tokens.TokenRefused("这是另一个活动的签到码", code="token_other_activity",
                                   token_activity_id=claims.activity_id)
-    act = s.get(Activity, claims.activity_id)
-    if act is None:
+    return claims
+
+
+# What a scan reads, in one statement: the activity, the person's attendance at it (if any),
+# and the rule catalogs' stamp, so that the standing check of a check-in takes the catalogs
+# from this process's memory (`store.prime`) instead of reading them again.
+_SCAN_ROWS = (select(Activity, Attendance, literal_column(store.CATALOG_STAMP_SQL))
+              .outerjoin(Attendance, and_(Attendance.activity_id == Activity.id,
+                                          Attendance.person_id == bindparam("person_id")))
+              .where(Activity.id == bindparam("activity_id")))
+
+
+def _scan_rows(s: Session, claims: tokens.TokenClaims, person_id: int
+               ) -> tuple[Activity, Attendance | None]:
+    row = s.execute(_SCAN_ROWS, {"activity_id": claims.activity_id,
+                                 "person_id": person_id}).first()
+    if row is None:
         raise tokens.forged()
+    store.prime(s, row[2])
+    return row[0], row[1]
+
+
+def _check_token(settings: Settings, act: Activity, scan: Scan, claims: tokens.TokenClaims,
+                 now: datetime) -> None:
     if claims.kind == tokens.ROTATING:
         seen = tokens.pending_seen_at(settings.secret_key, scan.token, scan.pending, now)
         tokens.check_rotation(claims, act.rotate_s, seen or received(scan, now))
@@ -115,7 +136,6 @@ def _check_token(settings: Settings, s: Session, scan: Scan, now: datetime
         raise Conflict("活动尚未发布", code="activity_not_open")
     if act.status == ActivityStatus.CLOSED:
         raise Conflict("活动已关闭", code="activity_closed")
-    return act, claims
 
 
 def received(scan: Scan, now: datetime) -> datetime:
@@ -157,10 +177,12 @@ def scan(db: Database, settings: Settings, scan: Scan, *, limiter: RateLimiter |
     if scan.person_id is None:
         raise Forbidden("请先以志愿者身份登录", code="volunteer_required")
 
+    claims = _claims(settings, scan)
+
     def work(s: Session) -> dict:
-        act, claims = _check_token(settings, s, scan, now)
+        act, att = _scan_rows(s, claims, scan.person_id)
+        _check_token(settings, act, scan, claims, now)
         geo = _check_geofence(act, scan)
-        att = _attendance(s, act.id, scan.person_id)
         if att is None:
             if scan.action == "out":
                 raise Conflict("尚未签到，无法签退", code="not_checked_in")
@@ -178,7 +200,6 @@ def scan(db: Database, settings: Settings, scan: Scan, *, limiter: RateLimiter |
         result = book.write(db, work).result
     except IntegrityError:  # lost a race with the same person's other scan: answer with it
         with db.sessions() as s:
-            claims = tokens.parse(settings.secret_key, scan.token)
             return typed(view(s.get(Activity, claims.activity_id),
                               _attendance(s, claims.activity_id, scan.person_id),
                               repeated=True), AttendanceResult)
@@ -243,6 +264,21 @@ def _check_in(s: Session, act: Activity, scan: Scan, claims: tokens.TokenClaims,
     return view(act, att, action="check_in")
 
 
+def _close_sql(note: bool):
+    """The attendance closed, returned as updated, in one statement; built once (a check-out
+    runs it)."""
+    columns = ["state", "check_out_at", "out_method", "out_ip", "out_geo", "updated_at"]
+    columns += ["note"] if note else []
+    table = Attendance.__table__
+    return (update(Attendance).where(Attendance.id == bindparam("attendance_id"),
+                                     Attendance.state == AttendanceState.CHECKED_IN)
+            .values({c: bindparam(f"v_{c}", type_=table.c[c].type) for c in columns})
+            .returning(Attendance))
+
+
+_CLOSE = {False: _close_sql(False), True: _close_sql(True)}
+
+
 def close_attendance(s: Session, settings: Settings, act: Activity, attendance_id: int, *,
                      now: datetime, method: str, at: datetime | None = None, ip: str = "",
                      geo: dict | None = None, actor_id: int | None = None,
@@ -251,14 +287,13 @@ def close_attendance(s: Session, settings: Settings, act: Activity, attendance_i
     """Close an open attendance at `at` (default `now`) and book its minutes inside the
     caller's transaction; exactly one caller wins (a conditional update), the others get the
     attendance as it stands."""
-    values = dict(state=state, check_out_at=at or now, out_method=method, out_ip=ip[:64],
-                  out_geo=geo, updated_at=now)
+    values = {"v_state": state, "v_check_out_at": at or now, "v_out_method": method,
+              "v_out_ip": ip[:64], "v_out_geo": geo, "v_updated_at": now,
+              "attendance_id": attendance_id}
     if note is not None:
-        values["note"] = note[:500]
-    att = s.scalars(update(Attendance).where(  # the row as updated, in one statement
-        Attendance.id == attendance_id, Attendance.state == AttendanceState.CHECKED_IN)
-        .values(**values).returning(Attendance), execution_options={
-            "populate_existing": True, "synchronize_session": False}).first()
+        values["v_note"] = note[:500]
+    att = s.scalars(_CLOSE[note is not None], values, execution_options={
+        "populate_existing": True, "synchronize_session": False}).first()
     if att is None:
         return view(act, s.get(Attendance, attendance_id, populate_existing=True),
                     repeated=True)

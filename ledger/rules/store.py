@@ -184,8 +184,9 @@ def _stamp_of(rows: dict[str, list]) -> int | None:
 
 def prime(s: Session, stamp: int | None) -> None:
     """This transaction's catalog version rows from this process's memory when it has them at
-    `stamp` (a page's version read it moments before: the page is then built as of the state
-    its cache key names); else nothing changes and they are read at their first use."""
+    `stamp` (CATALOG_STAMP_SQL, read moments before: by a page's version, so the page is built
+    as of the state its cache key names; by a scan's first statement, so its standing check
+    reads no catalog); else nothing changes and they are read at their first use."""
     known = known_versions(s, stamp)
     tx = s.get_transaction()
     if known is not None and tx is not None:
