@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, bindparam, func, literal_column, select, update
+from sqlalchemy import String, and_, bindparam, func, literal_column, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -264,19 +264,14 @@ def _check_in(s: Session, act: Activity, scan: Scan, claims: tokens.TokenClaims,
     return view(act, att, action="check_in")
 
 
-def _close_sql(note: bool):
-    """The attendance closed, returned as updated, in one statement; built once (a check-out
-    runs it)."""
-    columns = ["state", "check_out_at", "out_method", "out_ip", "out_geo", "updated_at"]
-    columns += ["note"] if note else []
-    table = Attendance.__table__
-    return (update(Attendance).where(Attendance.id == bindparam("attendance_id"),
-                                     Attendance.state == AttendanceState.CHECKED_IN)
-            .values({c: bindparam(f"v_{c}", type_=table.c[c].type) for c in columns})
-            .returning(Attendance))
-
-
-_CLOSE = {False: _close_sql(False), True: _close_sql(True)}
+# The attendance closed, returned as updated, in one statement built once (every check-out runs
+# it); a note given replaces the one it had.
+_CLOSE = (update(Attendance).where(Attendance.id == bindparam("attendance_id"),
+                                   Attendance.state == AttendanceState.CHECKED_IN)
+          .values({**{c: bindparam(f"v_{c}", type_=Attendance.__table__.c[c].type) for c in (
+              "state", "check_out_at", "out_method", "out_ip", "out_geo", "updated_at")},
+              "note": func.coalesce(bindparam("v_note", type_=String), Attendance.note)})
+          .returning(Attendance))
 
 
 def close_attendance(s: Session, settings: Settings, act: Activity, attendance_id: int, *,
@@ -289,10 +284,8 @@ def close_attendance(s: Session, settings: Settings, act: Activity, attendance_i
     attendance as it stands."""
     values = {"v_state": state, "v_check_out_at": at or now, "v_out_method": method,
               "v_out_ip": ip[:64], "v_out_geo": geo, "v_updated_at": now,
-              "attendance_id": attendance_id}
-    if note is not None:
-        values["v_note"] = note[:500]
-    att = s.scalars(_CLOSE[note is not None], values, execution_options={
+              "v_note": None if note is None else note[:500], "attendance_id": attendance_id}
+    att = s.scalars(_CLOSE, values, execution_options={
         "populate_existing": True, "synchronize_session": False}).first()
     if att is None:
         return view(act, s.get(Attendance, attendance_id, populate_existing=True),
