@@ -42,7 +42,7 @@ from sqlalchemy import (JSON, Index, Integer, String, bindparam, event, func, se
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from ledger.db import Base, Database
+from ledger.db import Base, Database, bound
 from ledger.errors import InvalidInput
 from ledger.journal.models import BigId
 from ledger.journal.rawdb import Raw, Sql, dumps
@@ -431,10 +431,10 @@ def _mark_done_sql():
     """A row's run finished, marked by the first run to finish; built once (every check-out's
     award is such a row)."""
     table = OutboxRow.__table__
-    done = bindparam("v_done", type_=table.c.done_at.type)
+    values = bound(table, "done_at", "result")
     return update(table).where(table.c.id == bindparam("oid"), table.c.done_at.is_(None)).values(
-        done_at=done, sent_at=func.coalesce(table.c.sent_at, done),
-        attempts=table.c.attempts + 1, result=bindparam("v_result", type_=table.c.result.type))
+        **values, sent_at=func.coalesce(table.c.sent_at, values["done_at"]),
+        attempts=table.c.attempts + 1)
 
 
 _MARK_DONE = _mark_done_sql()
@@ -446,7 +446,7 @@ def _run_own(db: Database, oid: int, task: str, args: dict, now: datetime | None
         done = now or utcnow()
         with db.transaction() as s:  # one conditional update: the first run to finish marks it
             marked = s.execute(_MARK_DONE, {
-                "oid": oid, "v_done": done,
+                "oid": oid, "v_done_at": done,
                 "v_result": result if isinstance(result, dict) else None}).rowcount
         return "done" if marked else "already_done"
     except Exception as exc:  # noqa: BLE001 - recorded on the row, retried with backoff

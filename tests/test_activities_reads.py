@@ -35,11 +35,11 @@ def test_counts_and_my_attendance_follow_the_scans(db, settings):
     w = make_world(db)
     act = make_activity(db, w)
     assert service.my_attendance(db, act.id, w.people[0]) is None
-    assert service.attendance_counts(db, act.id) == AttendanceCounts(arrived=0, left=0)
+    assert reads.attendance_counts(db, act.id) == AttendanceCounts(arrived=0, left=0)
     scan(db, settings, w, act, 0, T0)
     scan(db, settings, w, act, 1, T0)
     scan(db, settings, w, act, 0, T0 + timedelta(minutes=30))
-    counts = service.attendance_counts(db, act.id)
+    counts = reads.attendance_counts(db, act.id)
     assert (counts.arrived, counts.left) == (2, 1)
     mine = service.my_attendance(db, act.id, w.people[1])
     assert isinstance(mine, AttendanceResult) and mine.state == "checked_in"

@@ -23,7 +23,6 @@ from api.pages.common import (
 from api.pages.filters import qr_svg
 from ledger.activities import planning, reads, review, tokens
 from ledger.activities.codes import current_code
-from ledger.activities.service import attendance_counts
 from ledger.activities.signups import activity_for
 from ledger.config import Settings
 from ledger.db import Database
@@ -137,7 +136,7 @@ def org_qr(request: Request, activity_id: int, db: Database, settings: Settings,
     t = t_for(request)
     code = _code(db, settings, principal, activity_id, t)
     return render(request, "org/qr.html", act=activity_for(db, activity_id, None), code=code,
-                  counts=attendance_counts(db, activity_id))
+                  counts=reads.attendance_counts(db, activity_id))
 
 
 @get("/org/activities/{activity_id:int}/qr.json", name="org_qr_json", sync_to_thread=True)
@@ -148,7 +147,7 @@ def org_qr_json(request: Request, activity_id: int, db: Database, settings: Sett
         return {"error": "unauthenticated"}
     t = t_for(request)
     code = _code(db, settings, p, activity_id, t)
-    counts = attendance_counts(db, activity_id)
+    counts = reads.attendance_counts(db, activity_id)
     return {**code, "arrived": t("org.arrived", n=counts.arrived),
             "left": t("org.left", n=counts.left)}
 

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from ledger.activities.models import Activity, Attendance, PointsState
 from ledger import outbox
 from ledger.config import PostingSettings, Settings
-from ledger.db import Database
+from ledger.db import Database, bound
 from ledger.errors import DomainError, InvalidInput
 from ledger.rules import service as rules
 from ledger.rules import store
@@ -161,8 +161,7 @@ def _record_sql():
     table = Attendance.__table__
     return update(table).where(table.c.id == bindparam("attendance_id"),
                                table.c.points_state == PointsState.DUE).values(
-        {c: bindparam(f"v_{c}", type_=table.c[c].type)
-         for c in ("points_state", "points_result", "updated_at")})
+        bound(table, "points_state", "points_result", "updated_at"))
 
 
 _RECORD = _record_sql()

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
-from ledger.activities import awards, review, service, signups
-from ledger.activities.models import Activity, ActivityStatus, Signup, SignupStatus
+from ledger.activities import awards, review, signups
+from ledger.activities.models import (Activity, ActivityStatus, Attendance, AttendanceState,
+                                      Signup, SignupStatus)
 from ledger.activities.planning import activity_view, get_activity
-from ledger.activities.schemas import (ActivityChoices, ActivityView, ManagedActivity,
-                                       OpenActivities, SignupSheet)
+from ledger.activities.schemas import (ActivityChoices, ActivityView, AttendanceCounts,
+                                       ManagedActivity, OpenActivities, SignupSheet)
 from ledger.db import Database
 from ledger.errors import InvalidInput
 from ledger.identity.actor import Actor, may
@@ -51,7 +53,7 @@ def managed_activity(db: Database, actor: Actor, activity_id: int) -> ManagedAct
     with db.sessions() as s:
         act = typed(activity_view(get_activity(s, activity_id)), ActivityView)
         names = person_names(s, [a.person_id for a in listing.items])
-        counts = service.counts_of(s, activity_id)
+        counts = counts_of(s, activity_id)
     return ManagedActivity(activity=act, attendances=listing.items, names=names, counts=counts)
 
 
@@ -75,3 +77,18 @@ def activity_choices(db: Database, actor: Actor) -> ActivityChoices:
         items = [(it.code, f"{it.code} {it.name}")
                  for _, it in awards.offered_items(s, actor, dict(villages))]
     return ActivityChoices(villages=villages, items=items)
+
+
+def attendance_counts(db: Database, activity_id: int) -> AttendanceCounts:
+    """How many have arrived (checked in, still there or gone) and how many have left."""
+    with db.sessions() as s:
+        return counts_of(s, activity_id)
+
+
+def counts_of(s: Session, activity_id: int) -> AttendanceCounts:
+    """`attendance_counts` inside the caller's session."""
+    rows = dict(s.execute(select(Attendance.state, func.count()).where(
+        Attendance.activity_id == activity_id).group_by(Attendance.state)).all())
+    arrived = sum(rows.values())
+    return AttendanceCounts(arrived=arrived,
+                            left=arrived - rows.get(AttendanceState.CHECKED_IN, 0))

@@ -13,7 +13,8 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import String, and_, bindparam, func, literal_column, select, update
+from sqlalchemy import (String, and_, bindparam, func, insert, literal_column, select,
+                        update)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -28,13 +29,14 @@ from ledger.activities.models import (
     AttendanceState,
     PointsState,
     Review,
+    Signup,
     SignupStatus,
 )
 from ledger.activities.planning import get_activity
-from ledger.activities.schemas import AttendanceCounts, AttendanceResult
-from ledger.activities.signups import my_signup, seats_taken
+from ledger.activities.schemas import AttendanceResult
+from ledger.activities.signups import seats_taken
 from ledger.config import Settings
-from ledger.db import Database
+from ledger.db import Database, bound
 from ledger.errors import Conflict, Forbidden, InvalidInput
 from ledger.journal import book
 from ledger.ratelimit import Limit, RateLimiter
@@ -97,23 +99,25 @@ def _claims(settings: Settings, scan: Scan) -> tokens.TokenClaims:
     return claims
 
 
-# What a scan reads, in one statement: the activity, the person's attendance at it (if any),
-# and the rule catalogs' stamp, so that the standing check of a check-in takes the catalogs
-# from this process's memory (`store.prime`) instead of reading them again.
-_SCAN_ROWS = (select(Activity, Attendance, literal_column(store.CATALOG_STAMP_SQL))
+# What a scan reads, in one statement: the activity, the person's attendance at it and sign-up
+# for it (each unique, or none), and the rule catalogs' stamp, so that the standing check of a
+# check-in takes the catalogs from this process's memory (`store.prime`).
+_SCAN_ROWS = (select(Activity, Attendance, Signup, literal_column(store.CATALOG_STAMP_SQL))
               .outerjoin(Attendance, and_(Attendance.activity_id == Activity.id,
                                           Attendance.person_id == bindparam("person_id")))
+              .outerjoin(Signup, and_(Signup.activity_id == Activity.id,
+                                      Signup.person_id == bindparam("person_id")))
               .where(Activity.id == bindparam("activity_id")))
 
 
 def _scan_rows(s: Session, claims: tokens.TokenClaims, person_id: int
-               ) -> tuple[Activity, Attendance | None]:
+               ) -> tuple[Activity, Attendance | None, Signup | None]:
     row = s.execute(_SCAN_ROWS, {"activity_id": claims.activity_id,
                                  "person_id": person_id}).first()
     if row is None:
         raise tokens.forged()
-    store.prime(s, row[2])
-    return row[0], row[1]
+    store.prime(s, row[3])
+    return row[0], row[1], row[2]
 
 
 def _check_token(settings: Settings, act: Activity, scan: Scan, claims: tokens.TokenClaims,
@@ -180,13 +184,13 @@ def scan(db: Database, settings: Settings, scan: Scan, *, limiter: RateLimiter |
     claims = _claims(settings, scan)
 
     def work(s: Session) -> dict:
-        act, att = _scan_rows(s, claims, scan.person_id)
+        act, att, sg = _scan_rows(s, claims, scan.person_id)
         _check_token(settings, act, scan, claims, now)
         geo = _check_geofence(act, scan)
         if att is None:
             if scan.action == "out":
                 raise Conflict("尚未签到，无法签退", code="not_checked_in")
-            return _check_in(s, act, scan, claims, geo, now)
+            return _check_in(s, act, sg, scan, claims, geo, now)
         early = now - att.check_in_at < timedelta(seconds=DOUBLE_SCAN_S)
         if att.state != AttendanceState.CHECKED_IN or scan.action == "in" or \
                 (scan.action is None and early):
@@ -215,32 +219,16 @@ def my_attendance(db: Database, activity_id: int, person_id: int) -> AttendanceR
                                               AttendanceResult)
 
 
-def attendance_counts(db: Database, activity_id: int) -> AttendanceCounts:
-    """How many have arrived (checked in, still there or gone) and how many have left."""
-    with db.sessions() as s:
-        return counts_of(s, activity_id)
-
-
-def counts_of(s: Session, activity_id: int) -> AttendanceCounts:
-    """`attendance_counts` inside the caller's session."""
-    rows = dict(s.execute(select(Attendance.state, func.count()).where(
-        Attendance.activity_id == activity_id).group_by(Attendance.state)).all())
-    arrived = sum(rows.values())
-    return AttendanceCounts(arrived=arrived,
-                            left=arrived - rows.get(AttendanceState.CHECKED_IN, 0))
-
-
 def _attendance(s: Session, activity_id: int, person_id: int) -> Attendance | None:
     return s.scalar(select(Attendance).where(Attendance.activity_id == activity_id,
                                              Attendance.person_id == person_id))
 
 
-def _check_in(s: Session, act: Activity, scan: Scan, claims: tokens.TokenClaims,
-              geo: dict | None, now: datetime) -> dict:
+def _check_in(s: Session, act: Activity, sg: Signup | None, scan: Scan,
+              claims: tokens.TokenClaims, geo: dict | None, now: datetime) -> dict:
     from ledger.rules.standing import refusal  # registration cancelled, barred, banned
     if (stop := refusal(s, "person", scan.person_id, "checkin", now)) is not None:
         raise stop
-    sg = my_signup(s, act.id, scan.person_id)
     walk_in = sg is None or sg.status != SignupStatus.SIGNED_UP
     if walk_in:
         if not act.walk_ins_allowed:
@@ -254,23 +242,31 @@ def _check_in(s: Session, act: Activity, scan: Scan, claims: tokens.TokenClaims,
         if sg is not None and sg.status == SignupStatus.WAITING:
             sg.status, sg.promoted_at, sg.updated_at = SignupStatus.SIGNED_UP, now, now
             walk_in = False  # the waiting sign-up takes the seat, counted once
-    att = Attendance(
+    row = dict(
         activity_id=act.id, person_id=scan.person_id, source=AttendanceSource.SCANNED,
         state=AttendanceState.CHECKED_IN, review=Review.PENDING, walk_in=walk_in,
         check_in_at=now, in_method=claims.kind, in_ip=scan.ip[:64], in_geo=geo,
-        points_state=PointsState.NONE, created_at=now, updated_at=now)
-    s.add(att)
-    s.flush()
-    return view(act, att, action="check_in")
+        points_state=PointsState.NONE, note="", reject_reason="", out_method="", out_ip="",
+        created_at=now, updated_at=now)
+    attendance_id = s.execute(_ADD, {f"v_{k}": v for k, v in row.items()}).scalar_one()
+    return view(act, Attendance(id=attendance_id, **row), action="check_in")
+
+
+# A check-in's attendance, in one statement built once (a second one for the same person and
+# activity breaks the unique key: `scan` answers with the first).
+_ADD = insert(Attendance.__table__).values(bound(
+    Attendance.__table__, "activity_id", "person_id", "source", "state", "review", "walk_in",
+    "check_in_at", "in_method", "in_ip", "in_geo", "points_state", "note", "reject_reason",
+    "out_method", "out_ip", "created_at", "updated_at")).returning(Attendance.__table__.c.id)
 
 
 # The attendance closed, returned as updated, in one statement built once (every check-out runs
 # it); a note given replaces the one it had.
 _CLOSE = (update(Attendance).where(Attendance.id == bindparam("attendance_id"),
                                    Attendance.state == AttendanceState.CHECKED_IN)
-          .values({**{c: bindparam(f"v_{c}", type_=Attendance.__table__.c[c].type) for c in (
-              "state", "check_out_at", "out_method", "out_ip", "out_geo", "updated_at")},
-              "note": func.coalesce(bindparam("v_note", type_=String), Attendance.note)})
+          .values({**bound(Attendance.__table__, "state", "check_out_at", "out_method",
+                           "out_ip", "out_geo", "updated_at"),
+                   "note": func.coalesce(bindparam("v_note", type_=String), Attendance.note)})
           .returning(Attendance))
 
 
