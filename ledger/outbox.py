@@ -389,11 +389,16 @@ def _claim(s: Session, oid: int) -> OutboxRow | None:
     return s.scalars(q).first()
 
 
+# What `run_row` reads first, as plain columns (a worker runs it for every row).
+_HEAD = select(OutboxRow.task, OutboxRow.args, OutboxRow.done_at, OutboxRow.dead_at,
+               OutboxRow.dedupe_key).where(OutboxRow.id == bindparam("oid"))
+
+
 def run_row(db: Database, oid: int, now: datetime | None = None) -> str:
     """Run one outbox row exactly once: 'done', 'already_done', 'dead', 'missing', 'failed'.
     (A task with its own transactions runs at least once; see OWN_TRANSACTIONS.)"""
     with db.sessions() as s:
-        row = s.get(OutboxRow, oid)
+        row = s.execute(_HEAD, {"oid": oid}).first()
         if row is not None and row.dedupe_key is not None and row.done_at is None:
             # from now on a commit queues a new row: what it wrote may be after our reads
             s.execute(update(OutboxRow).where(OutboxRow.id == oid).values(dedupe_key=None))
