@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
 import socket
@@ -29,10 +30,12 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
+import aiohttp
 import httpx
 from sqlalchemy import create_engine, func, select, text
 
 from api.auth import Principal
+from bench import loadgen
 from bench.cpu import CpuUse
 from ledger.activities import planning
 from ledger.activities.models import Attendance, PointsState
@@ -59,6 +62,7 @@ STEP_SECONDS = 10
 OUT_AFTER_S = 1.0
 WARMUP_VOLUNTEERS = 20
 TPCB_CLIENTS = 8
+CONNECTIONS = 400  # the generator's open connections at most
 ADDRESSES = 1024  # volunteers' phones come from many addresses (X-Forwarded-For)
 CATALOG = """
 catalog:
@@ -185,8 +189,8 @@ class Load:
 
     def __init__(self, base: str, db: Database, settings: Settings, activity_id: int) -> None:
         self.base, self.db, self.settings, self.activity_id = base, db, settings, activity_id
-        self.client = httpx.AsyncClient(base_url=base, timeout=30,
-                                        limits=httpx.Limits(max_connections=400))
+        self.base = base
+        self.client = None  # made in `run`, inside the event loop
         org = Principal(ORGANIZER, roles=(("organizer", None),))
         self.org_headers = bearer(db, settings, org)
         self.token = ""
@@ -197,12 +201,13 @@ class Load:
         """What the organizer's screen does: fetch the current code every few seconds."""
         while not stop.is_set():
             try:
-                r = await self.client.get(
-                    f"/api/v1/activities/{self.activity_id}/checkin-code",
+                status, body = await loadgen.get(
+                    self.client, f"/api/v1/activities/{self.activity_id}/checkin-code",
                     headers=self.org_headers)
-                r.raise_for_status()
-                self.token = r.json()["token"]
-            except httpx.HTTPError as exc:  # the screen retries at its next refresh
+                if status != 200:
+                    raise aiohttp.ClientResponseError(None, (), status=status)
+                self.token = json.loads(body)["token"]
+            except loadgen.ERRORS as exc:  # the screen retries at its next refresh
                 self.errors[f"code:{type(exc).__name__}"] = \
                     self.errors.get(f"code:{type(exc).__name__}", 0) + 1
             try:
@@ -221,12 +226,13 @@ class Load:
         t = time.perf_counter()
         why = ""
         try:
-            r = await self.client.post(f"/api/v1/c/{self.token}", json=body, headers=headers)
-            if r.status_code != 200:
-                why = r.json().get("code", str(r.status_code))
-            elif r.json()["action"] != ("check_out" if kind == "out" else "check_in"):
+            status, answer = await loadgen.post_json(self.client, f"/api/v1/c/{self.token}",
+                                                     body, headers)
+            if status != 200:
+                why = json.loads(answer).get("code", str(status))
+            elif json.loads(answer)["action"] != ("check_out" if kind == "out" else "check_in"):
                 why = "repeated"
-        except httpx.HTTPError as exc:
+        except loadgen.ERRORS as exc:
             why = type(exc).__name__
         self.lat.setdefault(kind, []).append((time.perf_counter() - t) * 1000)
         if why:
@@ -237,6 +243,7 @@ class Load:
         """plan: (kind, person, seconds from start); returns the wall time taken. `started` is
         called when the volunteers' sign-ins are made, just before the first request."""
         stop = asyncio.Event()
+        self.client = loadgen.session(self.base, CONNECTIONS)
         refresher = asyncio.create_task(self.refresh_code(stop))
         while not self.token:
             await asyncio.sleep(0.05)
@@ -248,6 +255,7 @@ class Load:
         took = time.monotonic() - t0  # from the first scheduled request to the last answer
         stop.set()
         await refresher
+        await self.client.close()
         return took
 
 
@@ -365,7 +373,6 @@ async def main_async(args) -> int:
         # statements and fill its caches (the first step's p99 was 70-120 ms, the next 25 ms).
         warm = Load(f"http://127.0.0.1:{port}", db, settings, act_id)
         await warm.run(step_plan(ids[args.volunteers:offset], 10))
-        await warm.client.aclose()
         print(f"warm-up: {WARMUP_VOLUNTEERS} volunteers in and out at 10/s (not measured)"
               + (f", errors {warm.errors}" if warm.errors else ""))
         for rate in rates:  # on a fresh server first: check-ins and -outs, rising rate
@@ -386,7 +393,6 @@ async def main_async(args) -> int:
                   f"p50 {pct(v, 50):.1f} ms, p99 {pct(v, 99):.1f} ms, "
                   f"errors {sum(step.errors.values())} {step.errors or ''} "
                   f"{'ok' if ok else 'OVER'}")
-            await step.client.aclose()
             if not ok:
                 break
             best = rate
@@ -414,7 +420,6 @@ async def main_async(args) -> int:
         print(f"  verified: {check}")
         final = journal.audit(db)
         print(f"audit after all steps: {'clean' if final['ok'] else 'FAILED'}")
-        await load.client.aclose()
         good = check["paid_exactly_once"] and not check["paid_twice"] and check["audit_ok"] \
             and final["ok"] and not load.errors
         return 0 if good else 1

@@ -30,9 +30,9 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 from sqlalchemy import text
 
+from bench import loadgen
 from bench.awards import build_schema
 from bench.checkin_load import (
     ADMIN_URL,
@@ -120,13 +120,10 @@ async def load(base: str, plates: list[str], rate: float, seconds: float,
     """Open loop: request i at start + i / rate; the kind drawn with `rank_share` for /rank."""
     out: dict[str, dict] = {k: {"lat": [], "at": [], "errors": 0, "codes": {}}
                             for k in ("plate", "rank")}
-    # Many small clients: one httpx client with hundreds of requests waiting on its pool spends
-    # more CPU managing the pool than the server spends answering (measured: the generator at
-    # 66 % CPU, the server idle).
-    limits = httpx.Limits(max_connections=CONNECTIONS_PER_CLIENT,
-                          max_keepalive_connections=CONNECTIONS_PER_CLIENT)
-    clients = [httpx.AsyncClient(base_url=base, timeout=30, limits=limits)
-               for _ in range(CLIENTS)]
+    # Many small clients: one httpx client with hundreds of requests waiting on its pool spent
+    # more CPU managing the pool than the server spent answering (measured: the generator at
+    # 66 % CPU, the server idle); kept with aiohttp (bench/loadgen.py).
+    clients = [loadgen.session(base, CONNECTIONS_PER_CLIENT) for _ in range(CLIENTS)]
     try:
         start = time.perf_counter() + 0.5
 
@@ -134,11 +131,11 @@ async def load(base: str, plates: list[str], rate: float, seconds: float,
             await asyncio.sleep(max(0.0, at - time.perf_counter()))
             rec = out[kind]
             try:
-                r = await clients[i % CLIENTS].get(path)
-                ok = r.status_code == 200
+                status, _ = await loadgen.get(clients[i % CLIENTS], path)
+                ok = status == 200
                 if not ok:
-                    rec["codes"][r.status_code] = rec["codes"].get(r.status_code, 0) + 1
-            except httpx.HTTPError as exc:
+                    rec["codes"][status] = rec["codes"].get(status, 0) + 1
+            except loadgen.ERRORS as exc:
                 ok = False
                 rec["codes"][type(exc).__name__] = rec["codes"].get(type(exc).__name__, 0) + 1
             rec["lat"].append((time.perf_counter() - at) * 1e3)
@@ -154,7 +151,7 @@ async def load(base: str, plates: list[str], rate: float, seconds: float,
         await asyncio.gather(*tasks)
     finally:
         for c in clients:
-            await c.aclose()
+            await c.close()
     return out
 
 
