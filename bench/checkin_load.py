@@ -30,7 +30,6 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
-import aiohttp
 import httpx
 from sqlalchemy import create_engine, func, select, text
 
@@ -189,7 +188,6 @@ class Load:
 
     def __init__(self, base: str, db: Database, settings: Settings, activity_id: int) -> None:
         self.base, self.db, self.settings, self.activity_id = base, db, settings, activity_id
-        self.base = base
         self.client = None  # made in `run`, inside the event loop
         org = Principal(ORGANIZER, roles=(("organizer", None),))
         self.org_headers = bearer(db, settings, org)
@@ -200,16 +198,19 @@ class Load:
     async def refresh_code(self, stop: asyncio.Event) -> None:
         """What the organizer's screen does: fetch the current code every few seconds."""
         while not stop.is_set():
+            why = ""  # the screen retries at its next refresh
             try:
                 status, body = await loadgen.get(
                     self.client, f"/api/v1/activities/{self.activity_id}/checkin-code",
                     headers=self.org_headers)
-                if status != 200:
-                    raise aiohttp.ClientResponseError(None, (), status=status)
-                self.token = json.loads(body)["token"]
-            except loadgen.ERRORS as exc:  # the screen retries at its next refresh
-                self.errors[f"code:{type(exc).__name__}"] = \
-                    self.errors.get(f"code:{type(exc).__name__}", 0) + 1
+                if status == 200:
+                    self.token = json.loads(body)["token"]
+                else:
+                    why = f"code:{status}"
+            except loadgen.ERRORS as exc:
+                why = f"code:{type(exc).__name__}"
+            if why:
+                self.errors[why] = self.errors.get(why, 0) + 1
             try:
                 await asyncio.wait_for(stop.wait(), timeout=5)
             except TimeoutError:
