@@ -9,9 +9,10 @@ balance, count and chain head advanced in memory entry by entry, and written bac
 at the end. On PostgreSQL one table's rows are sent to COPY chunk by chunk while the next chunk
 is computed, so the server inserts them on the other core meanwhile. A refusal (an account's
 overdraft policy) raises, naming the entry, and nothing of the batch stays: the caller's
-transaction rolls back (on PostgreSQL with the COPY under way, which the refusal abandons). A sharded budget line takes the first
-shard, in the given order, that can still pay; when none alone can but together they can, a
-`rebalance` entry consolidates them first, as `book.prepare_shards` does for a single posting.
+transaction rolls back (on PostgreSQL with the COPY under way, which the refusal abandons).
+A sharded budget line takes the first shard, in the given order, that can still pay; when none
+alone can but together they can, a `rebalance` entry consolidates them first, as
+`book.prepare_shards` does for a single posting.
 
 Where the time goes (docs/ledger.md, "Many entries at once"): per entry the digest is written
 directly in its canonical form (`posting.canonical_body` from parts quoted once) and its COPY

@@ -79,7 +79,7 @@ def plate_version(db: Database, plate_code: str) -> PageVersion | None:
     row = _read(db, _PLATE, {"plate": plate_code})
     if row is None:
         return None
-    return PageVersion(key=f"plate:{plate_code}", version=_token(row), 
+    return PageVersion(key=f"plate:{plate_code}", version=_token(row),
                        catalog_stamp=row.catalog_stamp)
 
 
