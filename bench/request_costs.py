@@ -11,12 +11,15 @@ another (the load generator's CPU is not counted: the figures are the API proces
 `/proc` and the database's backends', a request each). `GET /health` (no database, no Redis)
 is the floor of uvicorn, Litestar and the app's middleware. Compare with `bench.checkin_costs`
 (the same scans in process, no HTTP): the difference is the request's way in and out (the
-token, the user's state, the rate limit, the hand-over, the answer).
+token, the user's state, the rate limit, the hand-over, the answer). First, pgbench's TPC-B on
+the same server (`--tpcb-seconds`, 0 skips it): each request's CPU is printed in TPC-B
+transactions' worth too, so that runs on machines of different speed compare.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import tempfile
 import uuid
@@ -26,6 +29,7 @@ import httpx
 
 from bench import checkin_load as load
 from bench.cpu import CpuUse
+from bench.tpcb import tpcb_rate
 from ledger.config import Settings
 from ledger.db import Database
 
@@ -38,7 +42,9 @@ def main(argv: list[str] | None = None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--volunteers", type=int, default=300)
     ap.add_argument("--redis-url", default="redis://127.0.0.1:6379/9")
+    ap.add_argument("--tpcb-seconds", type=float, default=10)
     args = ap.parse_args(argv)
+    tps = tpcb_rate(load.ADMIN_URL, args.tpcb_seconds, load.TPCB_CLIENTS)
     name, url = load.scratch_db()
     tmp = Path(tempfile.mkdtemp(prefix="jifen-requests-"))
     secret = uuid.uuid4().hex + uuid.uuid4().hex
@@ -78,8 +84,10 @@ def main(argv: list[str] | None = None) -> int:
             run()
             cpu.stop()
             api, base = cpu.seconds["API"], cpu.seconds["database"]
+            worth = (f"   = {(api + base) / n * tps / (os.cpu_count() or 1):.1f} TPC-B "
+                     f"transactions' worth (TPC-B {tps:,.0f} tps)" if tps else "")
             print(f"  {label:<26} API process {api * 1000 / n:6.2f} ms   "
-                  f"database {base * 1000 / n:5.2f} ms   a request")
+                  f"database {base * 1000 / n:5.2f} ms   a request{worth}")
 
         warm, group = ids[:WARMUP], ids[WARMUP:]
         scans(warm, "in")
