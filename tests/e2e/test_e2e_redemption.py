@@ -53,6 +53,7 @@ def test_order_voucher_and_clerk_fulfilment(browser, live_app, page):
     counter.goto(f"/v/{code}")  # what the phone opens when the clerk scans the voucher
     assert counter.get_by_test_id("hand-over").inner_text() == "食用油一桶 ×1"
     counter.get_by_role("button", name="确认已交付").click()
+    counter.wait_for_url(re.compile(r"/fulfil$"))  # the answer's page loaded, not only begun
     assert counter.get_by_test_id("fulfilled").is_visible()
     assert counter.get_by_test_id("voucher-status").inner_text() == "已领取"
     shot(counter, "clerk-fulfilled")
