@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 import time
 
+from playwright.sync_api import expect
+
 from api.auth import Principal
 from ledger.identity import service as identity
 from tests.e2e.conftest import axe_violations, shot, sign_in_as
@@ -46,7 +48,7 @@ def test_volunteer_checks_in_and_out_by_opening_the_code_url(browser, live_app, 
     screen.get_by_role("button", name="发布活动，开始签到").click()
     assert screen.get_by_test_id("activity-status").inner_text() == "进行中"
     screen.get_by_role("link", name="全屏显示签到码").click()
-    assert screen.locator("svg.qr").is_visible()
+    expect(screen.locator("svg.qr")).to_be_visible()  # waits: the click only starts the page's load
     assert screen.get_by_test_id("arrived").inner_text() == "已签到 0 人"
     first = _code_path(screen)
 

@@ -4,6 +4,8 @@ village ranking draws its chart. Both public pages pass the axe check."""
 
 from __future__ import annotations
 
+from playwright.sync_api import expect
+
 from api.auth import Principal
 from ledger.registry.models import Household
 from tests.e2e.conftest import axe_violations, shot, sign_in_as
@@ -32,7 +34,7 @@ def test_inspection_shows_on_the_public_household_page(browser, live_app, page):
     insp.get_by_label("情况说明").fill("庭院干净整洁，杂物归置有序")
     shot(insp, "inspector")
     insp.get_by_role("button", name="提交评议").click()
-    assert insp.get_by_test_id("inspection-done").is_visible()
+    expect(insp.get_by_test_id("inspection-done")).to_be_visible()  # waits: the click only starts the page's load
     insp_ctx.close()
 
     page.reload()

@@ -10,6 +10,8 @@ import re
 import uuid
 from datetime import timedelta
 
+from playwright.sync_api import expect
+
 from api.auth import Principal
 from ledger.activities import planning
 from ledger.identity import service as identity
@@ -138,7 +140,7 @@ def test_household_walk(live_app, page):
     assert "测试奖励" in page.get_by_test_id("house-entries").inner_text()
     step(page, "walk-household-1-plate")
     page.get_by_role("link", name="各村积分排行").click()
-    assert page.locator("svg.chart").is_visible()
+    expect(page.locator("svg.chart")).to_be_visible()  # waits: the click only starts the page's load
     step(page, "walk-household-2-rank")
 
 
@@ -177,7 +179,7 @@ def test_inspector_walk(playwright, live_app, tmp_path):
         page.get_by_text("yard.jpg").wait_for()  # named under the photo button
         step(page, "walk-inspector-2-form")
         page.get_by_role("button", name="提交评议").click()
-        assert page.get_by_test_id("inspection-done").is_visible()
+        expect(page.get_by_test_id("inspection-done")).to_be_visible()  # waits: the click only starts the page's load
         step(page, "walk-inspector-3-recorded")
     finally:
         b.close()
