@@ -187,6 +187,10 @@ class Settings:
     trusted_proxies: tuple[str, ...] = ()
     celery_queue: str = "jifen"
     celery_visibility_s: int = 3600
+    # The niceness the Celery worker and beat take at start (JIFEN_WORKER_NICE, 0-19): on a
+    # box they share with the API, a request is served before background work (points, stars,
+    # exports) gets the cores; on a box of their own it changes nothing. 0 leaves it.
+    worker_nice: int = 10
     # Nightly backups (workers: jifen.backup.nightly): where, and how many days are kept.
     backup_dir: Path | None = None
     backup_keep_days: int = 14
@@ -203,6 +207,8 @@ class Settings:
             raise ValueError("JIFEN_TASKS=celery needs JIFEN_REDIS_URL (the broker)")
         if self.backup_dir is None:  # frozen: set once, here
             object.__setattr__(self, "backup_dir", Path(self.data_dir) / "backups")
+        if not 0 <= self.worker_nice <= 19:
+            raise ValueError("JIFEN_WORKER_NICE must be between 0 and 19")
         if self.backup_keep_days < 1:
             raise ValueError("JIFEN_BACKUP_KEEP_DAYS must be at least 1")
 
@@ -247,6 +253,7 @@ def load_settings() -> Settings:
                               if a.strip()),
         celery_queue=env("JIFEN_CELERY_QUEUE", "jifen"),
         celery_visibility_s=env_int("JIFEN_CELERY_VISIBILITY_S", 3600),
+        worker_nice=env_int("JIFEN_WORKER_NICE", 10),
         backup_dir=Path(env("JIFEN_BACKUP_DIR") or data_dir / "backups").resolve(),
         backup_keep_days=env_int("JIFEN_BACKUP_KEEP_DAYS", 14),
         metrics_dir=metrics_dir(),

@@ -68,3 +68,18 @@ def test_the_town_time_zone_exists():
     from datetime import datetime
     assert ZoneInfo("Asia/Shanghai").utcoffset(datetime(2026, 1, 1)).total_seconds() == 8 * 3600
     import tzdata  # noqa: F401 - shipped as a dependency, so no system zone files are needed
+
+
+def test_background_work_yields_the_cores_and_a_niceness_out_of_range_is_refused(
+        tmp_path, monkeypatch):
+    """JIFEN_WORKER_NICE: the worker's and beat's niceness, raised at start, never lowered."""
+    import pytest
+
+    from ledger.config import load_settings
+    code = ("import os; from workers.celery_app import yield_cpu; "
+            "print(yield_cpu(7), yield_cpu(3), os.getpriority(os.PRIO_PROCESS, 0))")
+    assert _run([sys.executable, "-c", code], tmp_path).split() == [str(max(7, os.nice(0)))] * 3
+    for bad in ("-1", "20"):
+        monkeypatch.setenv("JIFEN_WORKER_NICE", bad)
+        with pytest.raises(ValueError, match="JIFEN_WORKER_NICE"):
+            load_settings()

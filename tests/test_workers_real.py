@@ -128,6 +128,8 @@ def test_a_real_worker_runs_a_task_sent_after_the_commit(db, redis_url, workers)
             return s.get(HonorList, list_id).status == "draft"
 
     _wait(drafted, 60, "the worker to compute the draft", worker)
+    # background work yields the cores to requests on a shared box (Settings.worker_nice)
+    assert os.getpriority(os.PRIO_PROCESS, worker.proc.pid) == max(10, os.nice(0))
     entries = service.get_list(db, list_id, admin=True).entries
     assert [(e["holder_id"], e["value"]) for e in entries] == [
         (w.people[0], 15), (w.people[1], 9)]

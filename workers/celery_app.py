@@ -16,6 +16,7 @@ outbox relay also sends again any row not done after ten minutes. Every task is 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 
 import structlog
@@ -24,7 +25,7 @@ from datetime import timedelta
 from celery import Celery, signals
 from celery.schedules import crontab
 
-from ledger import outbox
+from ledger import heap, outbox
 from ledger.activities import awards  # noqa: F401 - registers the check-out points' handler
 from ledger.config import Settings, env, env_int, load_settings
 from ledger.db import Database
@@ -111,9 +112,27 @@ def db() -> Database:
         return _state["db"]
 
 
+@signals.worker_init.connect
+@signals.beat_init.connect
+def _yield_to_requests(**_kw) -> None:
+    """Background work takes the niceness `Settings.worker_nice` before it starts (the pool's
+    processes are forked after, and inherit it): on a box shared with the API, the kernel runs
+    a request before a task when both are waiting for a core. Never lowered (unprivileged)."""
+    yield_cpu(settings().worker_nice)
+
+
+def yield_cpu(nice: int) -> int:
+    """Raise this process's niceness to at least `nice`; the niceness it then has."""
+    now = os.getpriority(os.PRIO_PROCESS, 0)
+    if nice > now:
+        os.setpriority(os.PRIO_PROCESS, 0, nice)
+    return os.getpriority(os.PRIO_PROCESS, 0)
+
+
 @signals.worker_process_init.connect
 def _after_fork(**_kw) -> None:
     _state.pop("db", None)  # never share a parent's connections with a forked child
+    heap.settle()  # what the worker keeps, out of the collector's walks
 
 
 # ---------------------------------------------------------------------------------------------
