@@ -9,6 +9,7 @@ bumped token version (password reset, sign-out) or a revoked role counts on the 
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -79,15 +80,30 @@ class Claims:
 
 
 def decode_token(settings: Settings, token: str) -> Claims | None:
-    """The token's claims if its signature and expiry hold; None otherwise."""
+    """The token's claims if its signature and expiry hold; None otherwise. A token whose
+    signature held once is not checked again in this process (`_DECODED`): only its expiry,
+    the one thing about the same text that changes with time."""
+    key = (settings.secret_key, token)
+    hit = _DECODED.get(key)
+    if hit is not None:
+        return hit[0] if time.time() < hit[1] else None
     try:
         c = jwt.decode(token, settings.secret_key, algorithms=[ALGORITHM],
                        options={"require": ["exp", "sub"]})
         only = c.get("only")
-        return Claims(int(c["sub"]), int(c.get("tv", 0)),
-                      tuple(str(r) for r in only) if only is not None else None)
+        claims = Claims(int(c["sub"]), int(c.get("tv", 0)),
+                        tuple(str(r) for r in only) if only is not None else None)
+        expires = float(c["exp"])
     except (jwt.PyJWTError, ValueError, TypeError, KeyError):
         return None
+    if len(_DECODED) >= MAX_DECODED_TOKENS:
+        _DECODED.clear()  # a cache: the next request of each decodes its token again
+    _DECODED[key] = (claims, expires)
+    return claims
+
+
+MAX_DECODED_TOKENS = 20_000  # per process; about 4 MB at most
+_DECODED: dict[tuple[str, str], tuple[Claims, float]] = {}
 
 
 def principal_for(db, claims: Claims) -> Principal:

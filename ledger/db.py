@@ -39,6 +39,13 @@ def bound(table: Table, *columns: str) -> dict:
     return {c: bindparam(f"v_{c}", type_=table.c[c].type) for c in columns}
 
 
+def scalar_defaults(table: Table) -> dict:
+    """column → the value its `default=` gives a row that leaves it out (columns with a scalar
+    default only): what a row written by a prebuilt INSERT holds beside the values it binds."""
+    return {c.name: c.default.arg for c in table.c
+            if c.default is not None and c.default.is_scalar}
+
+
 def sha256_hex(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 

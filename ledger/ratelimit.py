@@ -48,19 +48,29 @@ class MemoryCounter:
             self._hits.pop(key, None)
 
 
+# Each key's hit counted, its window started by its first hit, and (hits, seconds left) for
+# each: one command, run atomically by Redis (KEYS: the counters; ARGV: their windows in s).
+_HIT_MANY = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  local hits = redis.call('INCR', key)
+  redis.call('EXPIRE', key, ARGV[i], 'NX')
+  out[2 * i - 1] = hits
+  out[2 * i] = redis.call('TTL', key)
+end
+return out
+"""
+
+
 class RedisCounter:
     def __init__(self, client) -> None:  # noqa: ANN001 - a redis.Redis
         self._r = client
+        self._hit_many = client.register_script(_HIT_MANY)  # EVALSHA; loaded on first use
 
     def hit_many(self, keys: list[tuple[str, int]], now: float) -> list[tuple[int, float]]:
         """Count one hit on each (key, window) in one round trip."""
-        pipe = self._r.pipeline()
-        for key, window_s in keys:
-            pipe.incr(key)
-            pipe.expire(key, window_s, nx=True)
-            pipe.ttl(key)
-        out = pipe.execute()
-        return [(int(out[i]), float(max(out[i + 2], 0))) for i in range(0, len(out), 3)]
+        out = self._hit_many(keys=[k for k, _ in keys], args=[w for _, w in keys])
+        return [(int(out[i]), float(max(out[i + 1], 0))) for i in range(0, len(out), 2)]
 
     def reset(self, key: str) -> None:
         self._r.delete(key)

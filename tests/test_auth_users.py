@@ -147,3 +147,22 @@ def test_cli_user_create_makes_an_admin_who_can_sign_in(db, tmp_path, monkeypatc
                                    "town_admin:塘边村不存在"], input=f"{PASSWORD}\n{PASSWORD}\n")
     assert bad.exit_code == 1
 
+
+
+def test_a_token_decoded_before_still_expires_and_needs_the_same_secret(settings, monkeypatch):
+    """decode_token keeps a good token's claims in the process; its expiry still holds, and a
+    server with another secret does not take it."""
+    import dataclasses
+
+    from api import auth
+    from api.auth import Principal, issue_token
+    token = issue_token(settings, Principal(user_id=77, name="甲", roles=()), ttl_s=60)
+    claims = decode_token(settings, token)
+    assert claims is not None and claims.user_id == 77
+    assert decode_token(settings, token) is claims  # the second time: not decoded again
+    other = dataclasses.replace(settings, secret_key="x" * 43)
+    assert decode_token(other, token) is None
+    later = auth.time.time() + 61
+    monkeypatch.setattr(auth.time, "time", lambda: later)
+    assert decode_token(settings, token) is None
+    assert decode_token(settings, token + "x") is None  # a signature that does not hold

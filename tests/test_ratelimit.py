@@ -50,3 +50,21 @@ def test_unreachable_redis_degrades_to_memory_limits():
     limiter.check(limit, "x")
     with pytest.raises(RateLimited):
         limiter.check(limit, "x")
+
+
+@pytest.mark.skipif(not REDIS_URL, reason="needs Redis: set JIFEN_REDIS_URL")
+def test_redis_counts_each_key_once_and_its_window_starts_at_its_first_hit():
+    import redis
+    r = redis.Redis.from_url(REDIS_URL)
+    prefix = f"jifen:test:{uuid.uuid4().hex}:"
+    limiter = RateLimiter(REDIS_URL, prefix=prefix)
+    limit = Limit("w", max_hits=10, window_s=40)
+    r.script_flush()  # a Redis restarted since: the script is loaded again on its own
+    before = r.info("commandstats")
+    limiter.check_all([(limit, "a"), (Limit("v", max_hits=10, window_s=7), "a")])
+    after = r.info("commandstats")
+    assert after["cmdstat_incr"]["calls"] - before["cmdstat_incr"]["calls"] == 2
+    r.expire(f"{prefix}w:a", 5)  # later hits never move the window's end
+    limiter.check(limit, "a")
+    assert 0 < r.ttl(f"{prefix}w:a") <= 5 and 0 < r.ttl(f"{prefix}v:a") <= 7
+    assert int(r.get(f"{prefix}w:a")) == 2

@@ -36,7 +36,7 @@ from ledger.activities.planning import get_activity
 from ledger.activities.schemas import AttendanceResult
 from ledger.activities.signups import seats_taken
 from ledger.config import Settings
-from ledger.db import Database, bound
+from ledger.db import Database, bound, scalar_defaults
 from ledger.errors import Conflict, Forbidden, InvalidInput
 from ledger.journal import book
 from ledger.ratelimit import Limit, RateLimiter
@@ -246,18 +246,19 @@ def _check_in(s: Session, act: Activity, sg: Signup | None, scan: Scan,
         activity_id=act.id, person_id=scan.person_id, source=AttendanceSource.SCANNED,
         state=AttendanceState.CHECKED_IN, review=Review.PENDING, walk_in=walk_in,
         check_in_at=now, in_method=claims.kind, in_ip=scan.ip[:64], in_geo=geo,
-        points_state=PointsState.NONE, note="", reject_reason="", out_method="", out_ip="",
         created_at=now, updated_at=now)
     attendance_id = s.execute(_ADD, {f"v_{k}": v for k, v in row.items()}).scalar_one()
-    return view(act, Attendance(id=attendance_id, **row), action="check_in")
+    return view(act, Attendance(id=attendance_id, **{**_DEFAULTS, **row}), action="check_in")
 
 
 # A check-in's attendance, in one statement built once (a second one for the same person and
-# activity breaks the unique key: `scan` answers with the first).
+# activity breaks the unique key: `scan` answers with the first). The columns it leaves out
+# take the model's defaults, in the row and in the answer (`_DEFAULTS`) alike.
 _ADD = insert(Attendance.__table__).values(bound(
     Attendance.__table__, "activity_id", "person_id", "source", "state", "review", "walk_in",
-    "check_in_at", "in_method", "in_ip", "in_geo", "points_state", "note", "reject_reason",
-    "out_method", "out_ip", "created_at", "updated_at")).returning(Attendance.__table__.c.id)
+    "check_in_at", "in_method", "in_ip", "in_geo", "created_at", "updated_at")
+).returning(Attendance.__table__.c.id)
+_DEFAULTS = scalar_defaults(Attendance.__table__)
 
 
 # The attendance closed, returned as updated, in one statement built once (every check-out runs
