@@ -20,7 +20,9 @@ Handlers are plain functions `fn(session, **args) -> dict | None` registered by 
   still waiting: a burst of commits queues one row (the rollups' catch-up after every posting).
   A row gives its key up when it starts running, so a commit after that queues a new one. A
   task registered with `coalesce_s` runs inline (embedded) at most once per that interval per
-  database; a row left waiting runs at a later commit's dispatch or by the relay.
+  database; a row left waiting runs at a later commit's dispatch or by the relay. In
+  production the workers are sent such a row to run that many seconds after its commit
+  (`held_back`), so there too a burst of commits is caught up by one run.
 
 (Over 400 lines on purpose: the row, enqueueing, dispatch, running a row and the relay are one
 mechanism whose exactly-once argument reads best in one file.)
@@ -239,6 +241,18 @@ def inline(engine: Engine, ids: Sequence[int]) -> None:
                 run_row(db, oid)
     if _may_drain(engine) if ids else _coalesced_may_run(engine):  # (a nudge: now)
         _now_or_after_answer(lambda: _drain_inline(engine, db))
+
+
+def held_back(ids: Sequence[int]) -> dict[int, float]:
+    """Of the rows a dispatch is handing on, those of a coalesced task (COALESCE_S) that the
+    committing session queued: id -> the seconds the workers let it wait before running it
+    (production's counterpart of running it inline at most once per interval). Its dedupe key
+    is held while it waits, so the commits of that interval queue nothing more, and one run
+    takes all they left (the rollups' catch-up of a burst of check-outs). A row sent again
+    (the relay) is not held back."""
+    queued = getattr(_local, "tasks", None) or {}
+    return {oid: COALESCE_S[task] for oid in ids
+            if (task := queued.get(oid, (None, None))[0]) in COALESCE_S}
 
 
 def _drain_inline(engine: Engine, db: Database) -> None:

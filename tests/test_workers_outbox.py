@@ -298,3 +298,41 @@ def test_a_requests_coalesced_work_runs_after_its_answer_is_sent(db):
     with db.transaction() as s:  # no request: at once
         outbox.enqueue(s, "test.after_answer")
     assert AFTER == ["catch-up"]
+
+
+@outbox.handler("test.coalesced", coalesce_s=2.5)
+def _coalesced(s) -> dict:
+    return {}
+
+
+def test_production_sends_a_coalesced_row_to_run_after_its_interval_and_the_rest_at_once(db):
+    """The rollups' catch-up in production: its row waits its interval on the workers (holding
+    its dedupe key, so the commits meanwhile queue nothing more); other rows go at once."""
+    import uuid
+
+    from ledger.recognition import rollups
+    from workers.celery_app import celery_sender
+
+    sent: list[tuple[list[int], float | None]] = []
+
+    class Broker:
+        def send_task(self, _name, args, queue, countdown=None, **_kw) -> None:  # noqa: ANN001
+            sent.append((args[0], countdown))
+
+    key = f"test-{uuid.uuid4().hex[:8]}"
+    outbox.attach(db, celery_sender("q", Broker()))
+    try:
+        with db.transaction() as s:
+            plain = outbox.enqueue(s, "test.record", {"n": 1})
+            held = outbox.enqueue_once(s, "test.coalesced", key)
+        with db.transaction() as s:  # the key is still held: nothing more is queued or sent
+            assert outbox.enqueue_once(s, "test.coalesced", key) is None
+    finally:
+        outbox.attach(db, outbox.inline)
+    assert sent == [([plain], None), ([held], 2.5)]
+    assert outbox.COALESCE_S[rollups.CATCH_UP_TASK] == rollups.INLINE_INTERVAL_S == 1.0
+    sent.clear()  # never run (no worker here): the relay sends it again, and not held back
+    send = celery_sender("q", Broker())
+    outbox.relay(db, lambda ids: send(db.engine, ids),
+                 now=utcnow() + timedelta(seconds=outbox.GRACE_S + 1))
+    assert [countdown for ids, countdown in sent if held in ids] == [None]

@@ -185,9 +185,13 @@ def celery_sender(queue: str = QUEUE, celery_app: Celery | None = None) -> outbo
     target = celery_app or app
 
     def send(_engine, ids) -> None:  # noqa: ANN001
-        ids = list(ids)
+        later = outbox.held_back(ids)  # a coalesced task: run after its interval, once
+        ids = [i for i in ids if i not in later]
         for i in range(0, len(ids), outbox.SEND_BATCH):
             target.send_task(RUN_OUTBOX, args=[ids[i:i + outbox.SEND_BATCH]], queue=queue,
+                             ignore_result=True, retry_policy=SEND_RETRY)
+        for oid, wait_s in later.items():
+            target.send_task(RUN_OUTBOX, args=[[oid]], queue=queue, countdown=wait_s,
                              ignore_result=True, retry_policy=SEND_RETRY)
 
     return send

@@ -14,8 +14,9 @@ posting count with its progress and catches anything the hint missed.
 Who runs it: the outbox. Every transaction that posts to the journal queues the task
 `recognition.catch_up` with it (journal/posting.py, `outbox.enqueue_once`: one pending row at a
 time, so a burst of awards queues one catch-up); the outbox delivers it after the commit — to
-the worker in production, in-process in the embedded default, there at most once a second per
-database (measured: following every single commit from the writer cut award throughput tenfold
+the worker in production, which runs it a second after its commit (`outbox.held_back`: the
+commits of that second queue nothing more, and one run takes them all), in-process in the
+embedded default, there at most once a second per database (measured: following every single commit from the writer cut award throughput tenfold
 on SQLite and fourfold at 8 writers on PostgreSQL; a row left waiting runs at the next commit's
 dispatch or the relay). The beat's `recent` pass every 5 s and `full` pass every 10 min are the
 safety net; reads that need the figures catch up first (`new` before a live ranking, a star
@@ -73,7 +74,7 @@ UTC_OFFSET_H = 8  # Asia/Shanghai, no daylight saving since 1991 (SQL side of th
 log = logging.getLogger("jifen.rollups")
 # The outbox task that follows commits (queued by journal/posting.py; one pending row at a time)
 CATCH_UP_TASK = ROLLUPS_DUE_TASK
-INLINE_INTERVAL_S = 1.0  # embedded: at most one catch-up a second per database
+INLINE_INTERVAL_S = 1.0  # at most one catch-up a second: inline, or a row's wait on the workers
 CURSOR = "journal"
 TAIL_BATCH = 500  # accounts per transaction
 RECENT_MARGIN_IDS = 20_000
