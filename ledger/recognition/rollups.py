@@ -18,9 +18,10 @@ the worker in production, which runs it a second after its commit (`outbox.held_
 commits of that second queue nothing more, and one run takes them all), in-process in the
 embedded default, there at most once a second per database (measured: following every single
 commit from the writer cut award throughput tenfold on SQLite and fourfold at 8 writers on
-PostgreSQL; a row left waiting runs at the next commit's dispatch or the relay). The beat's `recent` pass every 5 s and `full` pass every 10 min are the
-safety net; reads that need the figures catch up first (`new` before a live ranking, a star
-page, the door plate; `full` before an honor list draft, an export or a recomputation).
+PostgreSQL; a row left waiting runs at the next commit's dispatch or the relay). The beat's
+`recent` pass every 5 s and `full` pass every 10 min are the safety net; reads that need the
+figures catch up first (`new` before a live ranking, a star page, the door plate; `full` before
+an honor list draft, an export or a recomputation).
 
 `net` is the civility score of the period as ledger/recognition/scores.py defines it (what
 counts, how a reversal counts, the deed's period). Deductions naming a rule item are kept in
