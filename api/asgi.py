@@ -4,7 +4,8 @@ Each worker imports this module once. What the import and the app's construction
 (the modules, routes, templates, hundreds of thousands of objects that live as long as the
 process) is moved out of the garbage collector's reach (`gc.freeze`): a full collection
 otherwise walks all of them, and on the read-path bench each took about 200 ms, stalling every
-request of that worker (bench/README.md, "The door plate's first visit")."""
+request of that worker (bench/README.md, "The stalls: each worker's full garbage
+collection")."""
 
 import gc
 
