@@ -137,3 +137,93 @@ def test_a_plate_is_built_with_the_catalogs_its_version_was_read_at(client, db):
     with db.sessions() as s:
         newest = s.scalar(text_("SELECT max(id) FROM rule_catalog_version"))
         assert store.known_versions(s, newest) is not None
+
+
+def _listen(db) -> list[str]:
+    from sqlalchemy import event
+    sent: list[str] = []
+    event.listen(db.engine, "before_cursor_execute",
+                 lambda _c, _cur, statement, *_a: sent.append(statement))
+    return sent
+
+
+def test_a_first_visit_reads_the_household_only_in_its_version(client, db):
+    """The plate's version statement hands the build the household, its village and town:
+    a first visit names the plate in one statement, and the page shows what it read."""
+    town = make_town(db, villages=1)
+    first, second = (make_household(db, town["villages"][0]) for _ in range(2))
+    give_points(db, "household", second, town["villages"][0], 4)
+    path = f"/h/{_plate(db, second)}"
+    sent = _listen(db)
+    assert client.get(f"/h/{_plate(db, first)}").status_code == 200  # the process warms up
+    sent.clear()
+    page = client.get(path)
+    assert page.status_code == 200 and _score(page) == "4"
+    assert "陈*" in page.text and "塘边村0" in page.text
+    assert len([q for q in sent if "plate_code" in q]) == 1  # the version's statement only
+
+
+def test_a_first_visit_reads_no_notices_when_its_version_saw_none(client, db):
+    """The version counts the household's awards on notice; at zero, a visitor's page lists
+    none without asking (an award going on notice moves the version: tests/test_pages_workflow
+    shows it on the plate)."""
+    town = make_town(db, villages=1)
+    first, second = (make_household(db, town["villages"][0]) for _ in range(2))
+    sent = _listen(db)
+    assert client.get(f"/h/{_plate(db, first)}").status_code == 200
+    sent.clear()
+    page = client.get(f"/h/{_plate(db, second)}")
+    assert page.status_code == 200 and 'data-testid="pending-notices"' not in page.text
+    assert [q for q in sent if "ORDER BY rule_award.notice_until" in q] == []  # desk._notices
+
+
+def test_a_plate_reads_its_star_configuration_once_and_a_new_one_moves_it(client, db):
+    """A star configuration row never changes: pages read it once by the id their version
+    names; a new configuration is a new row, which moves the version and is read once."""
+    from ledger.recognition import stars
+    from ledger.timeutil import utcnow
+    from tests.builders.recognition import award, make_world
+    w = make_world(db, households=3, villages=1)
+    with db.transaction() as s:
+        stars.set_config(s, w.town, "household", {"thresholds": [10, 20, 30, 40, 50],
+                                                  "period": "year", "veto": {}}, 1)
+    last_year = utcnow().replace(year=utcnow().year - 1, month=6, day=15)
+    award(db, w.villages[0], "household", w.households[1], 35, at=last_year)
+    award(db, w.villages[0], "household", w.households[2], 35, at=last_year)
+    sent = _listen(db)
+    configs = lambda: [q for q in sent if "star_config" in q  # noqa: E731
+                       and "plate_code" not in q]
+    assert client.get(f"/h/{_plate(db, w.households[0])}").status_code == 200
+    assert len(configs()) == 1  # this process reads the row once
+    sent.clear()
+    path = f"/h/{_plate(db, w.households[1])}"
+    page = client.get(path)
+    assert 'aria-label="3/5"' in page.text and configs() == []  # from memory
+    with db.transaction() as s:
+        stars.set_config(s, w.town, "household", {"thresholds": [40, 50, 60, 70, 80],
+                                                  "period": "year", "veto": {}}, 1)
+    sent.clear()
+    again = client.get(path, headers={"If-None-Match": page.headers["etag"]})
+    assert again.status_code == 200 and 'aria-label="0/5"' in again.text
+    assert len(configs()) == 1
+    sent.clear()
+    assert 'aria-label="0/5"' in client.get(f"/h/{_plate(db, w.households[2])}").text
+    assert configs() == []
+
+
+def test_a_configuration_by_id_is_the_towns_configuration(db):
+    from sqlalchemy import select
+
+    from ledger.recognition import stars
+    from ledger.recognition.models import StarConfig
+    town = make_town(db, villages=1)["town"]
+    with db.sessions() as s:
+        assert stars.config_by_id(s, None, "household") == stars.get_config(s, town,
+                                                                             "household")
+    with db.transaction() as s:
+        stars.set_config(s, town, "household", {"thresholds": [1, 2, 3, 4, 5],
+                                                "period": "year", "veto": {"C06": 2}}, 1)
+    with db.sessions() as s:
+        row = s.scalar(select(StarConfig.id).where(StarConfig.town_id == town))
+        assert stars.config_by_id(s, row, "household") == stars.get_config(s, town,
+                                                                            "household")

@@ -32,6 +32,7 @@ from ledger.errors import DomainError
 from ledger.identity.actor import ACTIONS
 from ledger.recognition import freshness
 from ledger.recognition import public
+from ledger.recognition.schemas import PageVersion
 
 INSPECTORS = ACTIONS["household.inspect"]
 MAX_UPLOAD_BYTES = 9 * 1024 * 1024
@@ -41,11 +42,12 @@ FINDING_FIELDS = {"item*": "item_code", "rule_item*": "item_code", "note*": "not
 
 
 def _page(request: Request, db: Database, plate_code: str, p: Principal | None, *,
-          status: int = 200, catalog_stamp: int | None = None, **ctx) -> Template:
+          status: int = 200, version: PageVersion | None = None, **ctx) -> Template:
     t = t_for(request)
     plate = public.door_plate(db, plate_code, p,
                               channel=inspection_channel(p.roles) if p else "inspector",
-                              catalog_stamp=catalog_stamp)
+                              catalog_stamp=version and version.catalog_stamp,
+                              facts=version and version.plate)
     options = [offered_option(o, t) for o in plate.offered]
     return render(request, "household.html", status=status, house=plate.house,
                   plate=plate_code, item_options=[("", t("admin.choose")), *options],
@@ -59,7 +61,7 @@ def household(request: Request, plate_code: str, db: Database,
     if maybe_principal is None and pagecache.cacheable(request):  # a visitor: the read cache
         version = freshness.plate_version(db, plate_code)
         return pagecache.public(request, db, version, lambda: _page(
-            request, db, plate_code, None, catalog_stamp=version and version.catalog_stamp))
+            request, db, plate_code, None, version=version))
     return _page(request, db, plate_code, maybe_principal)
 
 

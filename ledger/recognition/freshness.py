@@ -14,6 +14,11 @@ and the date. Both catch up first when this process follows the journal itself (
 the pages do, so a committed award is in the version before it is compared. What no version
 sees (a village renamed, a state of standing expiring with time) shows within
 readcache.TTL_S.
+
+The door plate's statement also returns what the page's first visit would otherwise read
+again (schemas.PlateFacts): the household and village as the page shows them, the town, how
+many of its awards are on notice, and its town's star configuration's id. The page is built
+from those, so what it shows of them is exactly the state its version names.
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ from sqlalchemy import text
 from ledger import outbox
 from ledger.db import Database
 from ledger.recognition import rollups
-from ledger.recognition.schemas import PageVersion
+from ledger.recognition.schemas import PageVersion, PlateFacts, PlateHousehold
+from ledger.rules.desk import NOTICE_STATES
 from ledger.rules.models import AwardStatus
 from ledger.rules.periods import local_date
 from ledger.timeutil import utcnow
@@ -36,6 +42,7 @@ _ACCOUNTS = ("FROM account a WHERE a.unit = 'points' AND a.holder_type = 'househ
 _STATUS_CODE = "CASE r.status " + " ".join(
     f"WHEN '{st.value}' THEN {i}" for i, st in enumerate(AwardStatus, 1)) + " ELSE 0 END"
 _AWARDS = ("FROM rule_award r WHERE r.holder_type = 'household' AND r.holder_id = h.id")
+_ON_NOTICE = ", ".join(f"'{st.value}'" for st in NOTICE_STATES)
 _PLATE = text(
     "SELECT h.id, h.village_id, h.head_name, "
     f"(SELECT COALESCE(SUM(a.posting_count), 0) {_ACCOUNTS}), "
@@ -50,8 +57,11 @@ _PLATE = text(
     f"(SELECT COALESCE(SUM(r.id * {_STATUS_CODE}), 0) {_AWARDS}), "
     "(SELECT MAX(id) FROM rule_catalog_version) AS catalog_stamp, "
     "(SELECT MAX(id) FROM star_config), "
-    "(SELECT v.name FROM village v WHERE v.id = h.village_id) "
-    "FROM household h WHERE h.plate_code = :plate")
+    "v.name AS village, v.town_id, "
+    f"(SELECT COUNT(*) {_AWARDS} AND r.status IN ({_ON_NOTICE})) AS on_notice, "
+    "(SELECT c.id FROM star_config c WHERE c.town_id = v.town_id AND c.kind = 'household' "
+    "ORDER BY c.version DESC LIMIT 1) AS star_config_id "
+    "FROM household h JOIN village v ON v.id = h.village_id WHERE h.plate_code = :plate")
 _RANKING = text(
     "SELECT (SELECT last_posting_id FROM rollup_cursor WHERE name = :cursor), "
     "(SELECT MAX(id) FROM household), (SELECT COUNT(*) FROM village), "
@@ -80,7 +90,12 @@ def plate_version(db: Database, plate_code: str) -> PageVersion | None:
     if row is None:
         return None
     return PageVersion(key=f"plate:{plate_code}", version=_token(row),
-                       catalog_stamp=row.catalog_stamp)
+                       catalog_stamp=row.catalog_stamp, plate=PlateFacts(
+                           household=PlateHousehold(
+                               household_id=row.id, village_id=row.village_id,
+                               village=row.village, town_id=row.town_id,
+                               head_name=row.head_name),
+                           on_notice=row.on_notice, star_config_id=row.star_config_id))
 
 
 def ranking_version(db: Database, town_id: int | None) -> PageVersion:

@@ -12,10 +12,10 @@ from sqlalchemy.orm import Session
 from ledger.db import Database
 from ledger.errors import NotFound
 from ledger.identity.actor import Actor, may
-from ledger.recognition import rollups, scores
-from ledger.recognition.schemas import (DoorPlate, PlateEntry, PlateItem, PlateStars, PublicHouse,
-                                        RankedVillage, RankPage, VillageRanking)
-from ledger.recognition.stars import household_plate
+from ledger.recognition import rollups, scores, stars
+from ledger.recognition.schemas import (DoorPlate, PlateEntry, PlateFacts, PlateHousehold,
+                                        PlateItem, PlateStars, PublicHouse, RankedVillage,
+                                        RankPage, VillageRanking)
 from ledger.registry.lookup import household_by_plate
 from ledger.registry.models import Household, Person, Town, Village
 from ledger.registry.privacy import mask_given_name
@@ -76,23 +76,24 @@ def _counted(s: Session, household_id: int, lo: datetime, hi: datetime):
                      {"hid": household_id, "posted_lo": lo - DEED_LEAD, "lo": lo, "hi": hi}).all()
 
 
-def public_house(s: Session, hh: Household, village: Village, *, year: int | None = None,
-                 standing=None) -> PublicHouse:
+def public_house(s: Session, hh: PlateHousehold, *, year: int | None = None, standing=None,
+                 stars_cfg: stars.Config | None = None) -> PublicHouse:
     """What a door plate shows anyone: village, masked name, the year's civility score
     (scores.py: awards and deductions of deeds done in the year, reversals as what they
     reverse; spending at the shop is not civility), the latest of those entries and their
     sums by item (title, date, points — never notes, photos or people). The score is read
     from the rollups (caught up first); the entries are the same ones, from the household's
     own accounts. `standing`: the household's standing refreshed in this session
-    (ledger.rules.standing.refreshed), which the stars read; else the stars refresh it."""
+    (ledger.rules.standing.refreshed), which the stars read; else the stars refresh it.
+    `stars_cfg`: its town's household star configuration, when the caller has it."""
     year = year or this_year()
     rollups.catch_up_for_read(s)
-    stars = household_plate(s, hh.id, standing=standing, town_id=village.town_id,
-                            year_of=scores.year_bounds(year))
-    score = stars["year_score"]
+    held = stars.household_plate(s, hh.household_id, standing=standing, town_id=hh.town_id,
+                                 year_of=scores.year_bounds(year), cfg=stars_cfg)
+    score = held["year_score"]
     entries: list[PlateEntry] = []
     by_item: dict[tuple[str | None, str], PlateItem] = {}
-    for amount, at, title, kind in _counted(s, hh.id, year_start_utc(year),
+    for amount, at, title, kind in _counted(s, hh.household_id, year_start_utc(year),
                                             year_start_utc(year + 1)):
         if len(entries) < PUBLIC_ENTRIES:
             entries.append(PlateEntry(title=title, kind=kind, at=at, amount=amount))
@@ -100,11 +101,16 @@ def public_house(s: Session, hh: Household, village: Village, *, year: int | Non
         agg = by_item.setdefault(key, PlateItem(title=title, kind=kind, times=0, amount=0))
         agg.times += 1
         agg.amount += amount
-    return PublicHouse(household_id=hh.id, village_id=hh.village_id, village=village.name,
-                       name=mask_given_name(hh.head_name), score=score, year=year,
-                       entries=entries,
+    return PublicHouse(household_id=hh.household_id, village_id=hh.village_id,
+                       village=hh.village, name=mask_given_name(hh.head_name), score=score,
+                       year=year, entries=entries,
                        by_item=sorted(by_item.values(), key=lambda r: -abs(r.amount)),
-                       stars=PlateStars(stars=stars["stars"], capped_by=stars["capped_by"]))
+                       stars=PlateStars(stars=held["stars"], capped_by=held["capped_by"]))
+
+
+def _plate_household(hh: Household, village: Village) -> PlateHousehold:
+    return PlateHousehold(household_id=hh.id, village_id=hh.village_id, village=village.name,
+                          town_id=village.town_id, head_name=hh.head_name)
 
 
 def household_public(db: Database, household_id: int, *, year: int | None = None
@@ -115,7 +121,7 @@ def household_public(db: Database, household_id: int, *, year: int | None = None
         if hh is None:
             raise NotFound(f"household {household_id} does not exist",
                            code="household_not_found")
-        return public_house(s, hh, s.get(Village, hh.village_id), year=year)
+        return public_house(s, _plate_household(hh, s.get(Village, hh.village_id)), year=year)
 
 
 def village_ranking_in(s: Session, town_id: int, *, year: int | None = None
@@ -178,26 +184,40 @@ def rank_page(db: Database, actor: Actor | None, town_id: int | None = None) -> 
 
 
 def door_plate(db: Database, plate_code: str, actor: Actor | None, *,
-               channel: str = "inspector", catalog_stamp: int | None = None) -> DoorPlate:
+               channel: str = "inspector", catalog_stamp: int | None = None,
+               facts: PlateFacts | None = None) -> DoorPlate:
     """The door-plate page in one session: the public block; for an inspector of the
     household's village, exactly the items the engine accepts from them for it (through
     `channel`) and its whole standing (rules/thresholds); the household's amounts on notice
     and, for a member, its deductions. Standing is refreshed once, for the stars and the
     public block. `catalog_stamp`: the rule catalogs' stamp the page's version was read at
-    (freshness.plate_version): their version rows then come from this process's memory."""
+    (freshness.plate_version): their version rows then come from this process's memory.
+    `facts`: what that version's statement read of the household (a visitor's page): the page
+    takes the household and village from it, its star configuration by the id it names, and
+    reads no notices when none was on notice."""
     from ledger.rules import desk, offers, store
     from ledger.rules import standing as standing_states
+    from ledger.rules.schemas import PlateWorkflow
     from ledger.rules.thresholds import standing as whole_standing
+    if facts is not None and actor is not None:
+        raise AssertionError("facts are read for a visitor's page, which has no actor")
     with db.sessions() as s:
-        hh, village = household_by_plate(s, plate_code)
+        s.begin()  # prime's rows belong to a transaction: begun here, none read before them
+        hh = (_plate_household(*household_by_plate(s, plate_code)) if facts is None
+              else facts.household)
         store.prime(s, catalog_stamp)
         inspector = may(actor, "household.inspect", hh.village_id)
-        states = None if inspector else standing_states.refreshed(s, "household", hh.id)
-        house = public_house(s, hh, village, standing=states)
+        states = (None if inspector
+                  else standing_states.refreshed(s, "household", hh.household_id))
+        cfg = (None if facts is None
+               else stars.config_by_id(s, facts.star_config_id, stars.StarKind.HOUSEHOLD))
+        house = public_house(s, hh, standing=states, stars_cfg=cfg)
         offered = offers.offers(s, actor, channel=channel, subject="household",
-                                villages={village.id: village.name}) if inspector else []
-        workflow = desk.plate(s, hh.id, actor)
-        held = (whole_standing(s, "household", hh.id) if inspector
+                                villages={hh.village_id: hh.village}) if inspector else []
+        workflow = (PlateWorkflow(notices=[], deductions=[])
+                    if facts is not None and facts.on_notice == 0  # a visitor: no deductions
+                    else desk.plate(s, hh.household_id, actor))
+        held = (whole_standing(s, "household", hh.household_id) if inspector
                 else {"states": [x.as_dict() for x in states.states]})
         return DoorPlate(house=house, inspector=inspector, offered=offered, workflow=workflow,
                          standing=held, scale=scale_in_force(s))

@@ -155,13 +155,35 @@ class RankingView(View):
 
 
 
+class PlateHousehold(View):
+    """The registry fields a door plate shows or needs: the household, its village and town,
+    its head's name (shown masked)."""
+    household_id: int
+    village_id: int
+    village: str
+    town_id: int
+    head_name: str
+
+
+class PlateFacts(View):
+    """What a door plate's version statement read besides the version
+    (freshness.plate_version), so that its first visit builds from the same snapshot instead
+    of reading them again: the household, how many of its awards are on public notice, and the
+    id of its town's household star configuration in force (None: the defaults)."""
+    household: PlateHousehold
+    on_notice: int
+    star_config_id: int | None
+
+
 class PageVersion(View):
     """What a public page shows, as a token that moves whenever it could have changed
     (ledger/recognition/freshness.py): `key` names the page, `version` the state it shows,
-    `catalog_stamp` the rule catalogs' stamp that state was read at (rules/store.prime)."""
+    `catalog_stamp` the rule catalogs' stamp that state was read at (rules/store.prime);
+    `plate` what a door plate's version read of its household (None for other pages)."""
     key: str
     version: str
     catalog_stamp: int | None = None
+    plate: PlateFacts | None = None
 
 
 class NoticeEntry(View):

@@ -19,8 +19,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import and_, bindparam, exists, func, select
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from ledger.activities.models import CERTIFIED_REVIEWS, Activity, Attendance
@@ -131,8 +133,38 @@ def get_config(s: Session, town_id: int | None, kind: str) -> Config:
     row = None
     if town_id is not None:
         row = s.scalars(_CONFIG, {"town": town_id, "kind": str(kind)}).first()
-    body = row.body if row else DEFAULTS[StarKind(kind)]
-    return Config(kind=str(kind), version=row.version if row else 0,
+    return _config((row.version, row.body) if row else None, kind, s)
+
+
+# A star_config row is never changed (each change is a new version): its configuration is kept
+# in this process by row id, so a page whose version names the row reads it once.
+_KEPT: WeakKeyDictionary[Engine, dict[int, tuple[int, dict]]] = WeakKeyDictionary()
+MAX_KEPT_CONFIGS = 1_000  # per database; cleared whole past this (read again, nothing lost)
+
+
+def config_by_id(s: Session, config_id: int | None, kind: str) -> Config:
+    """The configuration of `kind` that star_config row `config_id` holds (None: the
+    defaults, as `get_config` for a town without one): the row from this process's memory,
+    else read once and kept."""
+    if config_id is None:
+        return _config(None, kind, s)
+    engine = s.get_bind().engine
+    kept = _KEPT.setdefault(engine, {})
+    found = kept.get(config_id)
+    if found is None:
+        row = s.get(StarConfig, config_id)
+        if row is None or row.kind != str(kind):
+            raise AssertionError(f"star_config {config_id} is not a {kind} configuration")
+        if len(kept) >= MAX_KEPT_CONFIGS:
+            kept.clear()
+        found = kept[config_id] = (row.version, row.body)
+    return _config(found, kind, s)
+
+
+def _config(row: tuple[int, dict] | None, kind: str, s: Session) -> Config:
+    """A Config from a row's (version, body), or the defaults of `kind` for None."""
+    body = row[1] if row else DEFAULTS[StarKind(kind)]
+    return Config(kind=str(kind), version=row[0] if row else 0,
                   thresholds=tuple(body["thresholds"]), period=body.get("period", "year"),
                   veto=tuple(sorted(body.get("veto", {}).items())),
                   scale=scale_in_force(s) if kind == StarKind.HOUSEHOLD else 1)
@@ -278,17 +310,21 @@ def household_rating(cfg: Config, holder_id: int, pkey: str, score: int, cap: in
 
 def household_plate(s: Session, household_id: int, now: datetime | None = None, *,
                     standing: Standing | None = None, town_id: int | None = None,
-                    year_of: tuple[date, date] | None = None) -> dict:
+                    year_of: tuple[date, date] | None = None, cfg: Config | None = None
+                    ) -> dict:
     """What the door plate shows of a household's stars, with one configuration lookup and
     one read of the scores: {"stars": held (as `star_level`), "capped_by": the current
     period's veto, if any}, and with `year_of` (a year's bounds) "year_score", the
     household's civility score of that year, read in the same statement. `standing`: the
     household's standing as the caller refreshed it in this session
     (`ledger.rules.standing.refreshed`, what `refusal` reads), else refreshed here; `town_id`:
-    its town, when the caller has read it."""
+    its town, when the caller has read it; `cfg`: its town's household configuration, when the
+    caller has it (`config_by_id`)."""
     now = now or utcnow()
-    town = town_id if town_id is not None else town_of(s, HolderType.HOUSEHOLD, household_id)
-    cfg = get_config(s, town, StarKind.HOUSEHOLD)
+    if cfg is None:
+        town = (town_id if town_id is not None
+                else town_of(s, HolderType.HOUSEHOLD, household_id))
+        cfg = get_config(s, town, StarKind.HOUSEHOLD)
     today = local_date(now)
     prev = date.fromordinal(period_start(cfg.period, today).toordinal() - 1)
     now_score, prev_score, *year_score = household_scores_in(
