@@ -23,7 +23,7 @@ from ledger.activities.minutes import service_of
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.journal.queries import available_points_for, holder_statement
-from ledger.recognition.stars import volunteer_progress
+from ledger.recognition.service import volunteer_progress
 from ledger.redemption import answers
 from ledger.redemption import service as redemption
 from ledger.redemption.draws import wins_for

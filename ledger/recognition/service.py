@@ -11,13 +11,15 @@ from ledger.registry.models import Household, Person, Town, Village
 from ledger.db import Database
 from ledger.errors import InvalidInput, NotFound
 from ledger.journal import book
+from ledger.journal.models import HolderType
 from ledger.recognition import honor, leaderboards, rollups, stars
 from ledger.recognition.leaderboards import live_periods
 from ledger.recognition.models import HonorDefinition, HonorList
 from ledger.recognition.poster import poster_bytes
 from ledger.recognition.schemas import (DefinitionView, HonorListView, NoticeListView,
                                         NoticeSummary, PublishedListView, RankingView,
-                                        StarConfigView, StarSummary, TaskView)
+                                        StarConfigView, StarSummary, TaskView,
+                                        VolunteerStars)
 from ledger.recognition.tasks import EXPORT_TASK, RECOMPUTE_TASK
 from ledger.rules.store import scale_in_force
 from ledger.units import points_of
@@ -279,3 +281,20 @@ def notices(db: Database) -> list[NoticeSummary]:
             .limit(MAX_PAGE)).all()
         return [NoticeSummary(id=hl.id, title=d.name, period=hl.period_key,
                               notice_until=hl.notice_until.isoformat()) for hl, d in rows]
+
+
+MINUTES_PER_HOUR = 60
+
+
+def volunteer_progress(db: Database, person_id: int) -> VolunteerStars:
+    """The 'my points' page's stars: held, the next level, and the hours to it
+    (`stars.summary`)."""
+    with db.sessions() as s:
+        sm = stars.summary(s, HolderType.PERSON, person_id)
+    cur = sm["current"]
+    nxt = cur.get("next_threshold")
+    if nxt is None:
+        return VolunteerStars(stars=sm["stars"], next_stars=None, hours_to_next=None)
+    # the next threshold and the live value are both in minutes
+    return VolunteerStars(stars=sm["stars"], next_stars=cur["level"] + 1,
+                          hours_to_next=-(-(nxt - cur["value"]) // MINUTES_PER_HOUR))

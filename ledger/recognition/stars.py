@@ -26,7 +26,6 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from ledger.activities.models import CERTIFIED_REVIEWS, Activity, Attendance
-from ledger.db import Database
 from ledger.errors import InvalidInput
 from ledger.journal.models import Account, HolderType, Purpose, Unit
 from ledger.recognition.models import (
@@ -35,7 +34,6 @@ from ledger.recognition.models import (
     StarConfig,
     StarKind,
 )
-from ledger.recognition.schemas import VolunteerStars
 from ledger.recognition.scores import household_score, household_scores_in
 from ledger.registry.lookup import scopes_of
 from ledger.rules.periods import local_date, next_period_start, period_key, period_start
@@ -394,18 +392,3 @@ def history(s: Session, kind: str, holder_id: int, limit: int = 50) -> list[dict
              "to": c.new_level, "value": c.value, "cause": c.cause, "ref": c.cause_ref,
              "config_version": c.config_version} for c in rows]
 
-
-MINUTES_PER_HOUR = 60
-
-
-def volunteer_progress(db: Database, person_id: int) -> VolunteerStars:
-    """The 'my points' page's stars: held, the next level, and the hours to it (`summary`)."""
-    with db.sessions() as s:
-        sm = summary(s, HolderType.PERSON, person_id)
-    cur = sm["current"]
-    nxt = cur.get("next_threshold")
-    if nxt is None:
-        return VolunteerStars(stars=sm["stars"], next_stars=None, hours_to_next=None)
-    # the next threshold and the live value are both in minutes
-    return VolunteerStars(stars=sm["stars"], next_stars=cur["level"] + 1,
-                          hours_to_next=-(-(nxt - cur["value"]) // MINUTES_PER_HOUR))
