@@ -8,6 +8,7 @@ import pytest
 
 from ledger.ratelimit import Limit, RateLimited, RateLimiter
 from tests.conftest import REDIS_URL
+from tests.test_workers_real import redis_url  # noqa: F401 - the fixture (CI: Redis or fail)
 
 
 @pytest.mark.parametrize("backend", ["memory", "redis"] if REDIS_URL else ["memory"])
@@ -52,12 +53,12 @@ def test_unreachable_redis_degrades_to_memory_limits():
         limiter.check(limit, "x")
 
 
-@pytest.mark.skipif(not REDIS_URL, reason="needs Redis: set JIFEN_REDIS_URL")
-def test_redis_counts_each_key_once_and_its_window_starts_at_its_first_hit():
+def test_redis_counts_each_key_once_and_its_window_starts_at_its_first_hit(
+        redis_url):  # noqa: F811 - the fixture imported above
     import redis
-    r = redis.Redis.from_url(REDIS_URL)
+    r = redis.Redis.from_url(redis_url)
     prefix = f"jifen:test:{uuid.uuid4().hex}:"
-    limiter = RateLimiter(REDIS_URL, prefix=prefix)
+    limiter = RateLimiter(redis_url, prefix=prefix)
     limit = Limit("w", max_hits=10, window_s=40)
     r.script_flush()  # a Redis restarted since: the script is loaded again on its own
     before = r.info("commandstats")
