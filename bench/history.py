@@ -34,6 +34,7 @@ from datetime import date, timedelta
 
 from sqlalchemy import create_engine, func, select, text
 
+from bench.cpu import CpuUse
 from bench.tpcb import tpcb_rate
 from ledger.db import Database
 from ledger.identity.service import SYSTEM
@@ -171,9 +172,12 @@ def run(admin_url: str, files: int, rows: int, people: int, keep: bool,
               f"{VILLAGES} villages ({os.cpu_count()} cores)")
         for n, blob in enumerate(data):
             before, p0, pc0 = count_postings(db), timed.seconds, timed.cpu_s
+            server = CpuUse(admin_url, name, {})
+            server.start()
             t0, c0 = time.perf_counter(), time.process_time()
             r = history.import_history(db, SYSTEM, blob)
             took, cpu = time.perf_counter() - t0, time.process_time() - c0
+            backend_s = server.stop()["database"]
             got = count_postings(db) - before
             phase, phase_cpu = timed.seconds - p0, timed.cpu_s - pc0
             total_postings += got
@@ -184,7 +188,8 @@ def run(admin_url: str, files: int, rows: int, people: int, keep: bool,
             print(f"  file {n + 1}: {r.rows_booked:,} rows, {got:,} postings in {took:.2f} s "
                   f"= {got / took:,.0f} postings/s; posting phase {phase:.2f} s = "
                   f"{got / phase:,.0f} postings/s; client CPU {cpu / got * 1e6:.1f} µs a "
-                  f"posting ({phase_cpu / got * 1e6:.1f} µs in the posting phase)")
+                  f"posting ({phase_cpu / got * 1e6:.1f} µs in the posting phase), the "
+                  f"database's {backend_s / got * 1e6:.1f} µs")
             if stepped:
                 print(stepped.line())
         before = count_postings(db)
