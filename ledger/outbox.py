@@ -362,6 +362,9 @@ def database_for(engine: Engine) -> Database:
 
 @event.listens_for(Session, "after_commit")
 def _after_commit(session: Session) -> None:
+    if (finished := session.info.pop(_FINISHED, None)) is not None:
+        running, marked = finished
+        running["marked"] = marked
     ids = session.info.pop(_PENDING, None)
     nudge = session.info.pop(_NUDGE, False)
     tasks = session.info.pop(_TASKS, None)
@@ -390,6 +393,7 @@ def _after_rollback(session: Session) -> None:
     session.info.pop(_PENDING, None)
     session.info.pop(_NUDGE, None)
     session.info.pop(_TASKS, None)
+    session.info.pop(_FINISHED, None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -459,9 +463,33 @@ def _mark_done_sql():
 _MARK_DONE = _mark_done_sql()
 
 
+# The row a task with its own transactions is running (`_run_own`), for `finish_in`.
+_RUNNING: ContextVar[dict | None] = ContextVar("outbox_running", default=None)
+_FINISHED = "outbox_finished"  # session.info: the run whose row this transaction marks done
+
+
+def finish_in(s: Session, result: dict | None) -> None:
+    """Inside a task with its own transactions (OWN_TRANSACTIONS): mark the row being run done
+    in `s`, the handler's last transaction, so that the work and the mark commit together and
+    the run needs no commit of its own for the mark (a check-out's points: one commit fewer).
+    Outside such a run (a handler called directly): nothing. If `s` rolls back, the row is
+    marked after the handler returns, as before."""
+    running = _RUNNING.get()
+    if running is None:
+        return
+    marked = s.execute(_MARK_DONE, {
+        "oid": running["oid"], "v_done_at": running["now"] or utcnow(),
+        "v_result": result}).rowcount
+    s.info[_FINISHED] = (running, bool(marked))
+
+
 def _run_own(db: Database, oid: int, task: str, args: dict, now: datetime | None) -> str:
+    running: dict = {"oid": oid, "now": now}
+    token = _RUNNING.set(running)
     try:
         result = HANDLERS[task](db, **args)
+        if "marked" in running:  # by the handler's last transaction (finish_in)
+            return "done" if running["marked"] else "already_done"
         done = now or utcnow()
         with db.transaction() as s:  # one conditional update: the first run to finish marks it
             marked = s.execute(_MARK_DONE, {
@@ -471,6 +499,8 @@ def _run_own(db: Database, oid: int, task: str, args: dict, now: datetime | None
     except Exception as exc:  # noqa: BLE001 - recorded on the row, retried with backoff
         _record_failure(db, oid, exc)
         return "failed"
+    finally:
+        _RUNNING.reset(token)
 
 
 def _done(row: OutboxRow, result, now: datetime | None) -> str:  # noqa: ANN001 - a task's answer

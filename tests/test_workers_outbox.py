@@ -336,3 +336,60 @@ def test_production_sends_a_coalesced_row_to_run_after_its_interval_and_the_rest
     outbox.relay(db, lambda ids: send(db.engine, ids),
                  now=utcnow() + timedelta(seconds=outbox.GRACE_S + 1))
     assert [countdown for ids, countdown in sent if held in ids] == [None]
+
+
+@outbox.handler("test.own_finish", own_transactions=True)
+def _own_finish(db, n: int, fail_after_mark: bool = False) -> dict:
+    """A task with its own transactions whose last one marks its row done (`finish_in`)."""
+    from ledger.registry.models import Town
+    with db.transaction() as s:
+        s.add(Town(name=f"任务镇{n}", created_at=utcnow()))
+        s.flush()
+        outbox.finish_in(s, {"n": n, "marked": "in its transaction"})
+        if fail_after_mark:
+            raise RuntimeError("the handler's last transaction failed after the mark")
+    RUNS.append({"n": n})
+    return {"n": n, "marked": "after"}
+
+
+def _commits(db) -> list[int]:
+    from sqlalchemy import event
+    seen: list[int] = []
+    event.listen(db.engine, "commit", lambda conn: seen.append(1))
+    return seen
+
+
+def test_an_own_transactions_task_marks_its_row_done_in_its_last_transaction(db):
+    """The mark commits with the handler's work: one commit for the run, not two (a
+    check-out's points), and the row's result is the one given with the mark."""
+    outbox.attach(db, outbox.inline)
+    with db.transaction() as s:
+        oid = outbox.enqueue(s, "test.own_finish", {"n": 31})
+        seen = _commits(db)
+    assert RUNS == [{"n": 31}] and _towns(db, 31) == 1
+    assert len(seen) == 2  # the enqueueing transaction and the handler's; no third to mark
+    with db.sessions() as s:
+        row = s.get(OutboxRow, oid)
+        assert row.done_at is not None and row.attempts == 1
+        assert row.result == {"n": 31, "marked": "in its transaction"}
+    assert outbox.run_row(db, oid) == "already_done"  # a second delivery finds it done
+
+
+def test_a_mark_rolled_back_with_its_transaction_leaves_the_row_to_retry(db):
+    outbox.attach(db, outbox.inline)
+    with db.transaction() as s:
+        oid = outbox.enqueue(s, "test.own_finish", {"n": 32, "fail_after_mark": True})
+    assert _towns(db, 32) == 0
+    with db.sessions() as s:
+        row = s.get(OutboxRow, oid)
+        assert row.done_at is None and row.attempts == 1 and "after the mark" in row.last_error
+
+
+def test_finish_in_outside_a_run_marks_nothing(db):
+    outbox.attach(db, outbox.inline)
+    with db.transaction() as s:
+        oid = outbox.enqueue(s, "test.record", {"n": 33})  # runs (and is marked) at commit
+    with db.transaction() as s:
+        outbox.finish_in(s, {"n": "stray"})
+    with db.sessions() as s:
+        assert s.get(OutboxRow, oid).result == {"n": 33}

@@ -11,6 +11,8 @@ attendance (ledger.rules.service.post_award), so hours are never counted twice.
 
 from __future__ import annotations
 
+import threading
+
 from datetime import datetime
 from math import ceil
 
@@ -148,6 +150,7 @@ def settle_points(db: Database, settings: Settings | PostingSettings, attendance
     def record(s: Session, state: str, result: dict) -> None:
         s.execute(_RECORD, {"attendance_id": attendance_id, "v_points_state": state,
                             "v_points_result": result, "v_updated_at": utcnow()})
+        outbox.finish_in(s, {"points_state": state})  # the task's row, when run as one
 
     try:
         result = _outcome(rules.record_award(
@@ -155,12 +158,28 @@ def settle_points(db: Database, settings: Settings | PostingSettings, attendance
             recorder=request["recorder"], context=request["context"],
             key=attendance_key(attendance_id), now=max(now or utcnow(), occurred),
             then=lambda s, r: record(s, PointsState.AWARDED, _outcome(r))))
-        return PointsState.AWARDED, result  # recorded with the award, in its transaction
+        state = PointsState.AWARDED  # recorded with the award, in its transaction
     except DomainError as exc:
         state, result = PointsState.REFUSED, {"code": exc.code, "detail": exc.detail}
-    with db.transaction() as s:
-        record(s, state, result)
+        with db.transaction() as s:
+            record(s, state, result)
+    _settled.last = (attendance_id, state, result)
     return state, result
+
+
+# The outcome this thread's last `settle_points` recorded, for the check-out that queued it and
+# saw it run in this thread right after its commit (the embedded default): its answer says the
+# outcome without reading the attendance again (`settled_here`).
+_settled = threading.local()
+
+
+def settled_here(attendance_id: int) -> tuple[str, dict] | None:
+    """(points state, outcome) if this thread's last `settle_points` was for this attendance."""
+    last = getattr(_settled, "last", None)
+    if last is None or last[0] != attendance_id:
+        return None
+    _settled.last = None
+    return last[1], last[2]
 
 
 def _record_sql():
