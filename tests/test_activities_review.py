@@ -327,6 +327,50 @@ def test_with_workers_check_out_answers_at_once_and_the_task_pays_once(db, setti
     audit_clean(db)
 
 
+def test_the_points_task_carries_its_request_and_pays_nothing_once_turned_down(db, settings):
+    """The check-out writes what the engine is to be asked into the task (nothing to read when
+    it runs); an attendance turned down before the task runs is not paid: the award's
+    transaction finds the points no longer due and rolls back."""
+    w = make_world(db)
+    act = make_activity(db, w)
+    handed: list[int] = []
+    out = _with_dispatcher(db, lambda _engine, ids: handed.extend(ids),
+                           lambda: _checked_out(db, settings, w, act, 0, 90))
+    with db.sessions() as s:
+        request = s.get(OutboxRow, _settle_rows(db)[0]).args["request"]
+    assert request["item_code"] == act.rule_item_code
+    assert request["person_id"] == w.people[0] and request["recorder"] == act.organizer_user_id
+    assert request["context"]["minutes"] == 90
+    assert request["context"]["attendance_id"] == out.attendance_id
+    turned = review.reject(db, settings, w.organizer, out.attendance_id, "代签",
+                           now=T0 + timedelta(hours=3))
+    assert turned.points_state == PointsState.NOT_APPLICABLE
+    # (the rejection's own commit may have drained it already: the embedded drain)
+    assert outbox.run_row(db, _settle_rows(db)[0]) in ("done", "already_done")
+    with db.sessions() as s:
+        assert s.get(OutboxRow, _settle_rows(db)[0]).done_at is not None
+    assert points_of(db, "person", w.people[0]) == 0
+    assert attendance(db, out.attendance_id).points_state == PointsState.NOT_APPLICABLE
+    with db.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(AwardRecord)) == 0
+    audit_clean(db)
+
+
+def test_a_points_task_queued_without_its_request_reads_it_and_pays(db, settings):
+    """A task queued before the request rode with it (an older row) reads the attendance."""
+    w = make_world(db)
+    act = make_activity(db, w)
+    _with_dispatcher(db, lambda _engine, ids: None,
+                     lambda: _checked_out(db, settings, w, act, 0, 90))
+    oid = _settle_rows(db)[0]
+    with db.transaction() as s:
+        row = s.get(OutboxRow, oid)
+        row.args = {k: v for k, v in row.args.items() if k != "request"}
+    assert outbox.run_row(db, oid) == "done"
+    assert points_of(db, "person", w.people[0]) == 3
+    audit_clean(db)
+
+
 def test_a_broker_outage_leaves_the_points_due_for_the_relay(db, settings):
     w = make_world(db)
     act = make_activity(db, w)

@@ -102,14 +102,19 @@ _REQUEST = (select(Attendance.points_state, Attendance.points_result, Attendance
             .where(Attendance.id == bindparam("attendance_id")))
 
 
-def award_request(attendance_id: int, r) -> dict:  # noqa: ANN001 - a row of _REQUEST
-    """What the engine is asked for an attendance: the same request on every retry."""
-    return {"item_code": r.rule_item_code, "person_id": r.person_id,
-            "recorder": r.reviewed_by or r.organizer_user_id,
-            "context": {"activity_id": r.activity_id, "attendance_id": attendance_id,
-                        "village_id": r.village_id, "minutes": r.counted_minutes or None,
-                        "occurred_at": r.check_out_at.isoformat(),
-                        "activity_title": r.title[:64], "source": r.source}}
+def award_request(act: Activity, att: Attendance) -> dict:
+    """What the engine is asked for an attendance whose points are due: written into the task
+    with it (`points_due`), so the same request on every retry, and nothing to read first."""
+    return _request(att.id, act.id, act, att)
+
+
+def _request(attendance_id: int, activity_id: int, act, att) -> dict:  # noqa: ANN001
+    return {"item_code": act.rule_item_code, "person_id": att.person_id,
+            "recorder": att.reviewed_by or act.organizer_user_id,
+            "context": {"activity_id": activity_id, "attendance_id": attendance_id,
+                        "village_id": act.village_id, "minutes": att.counted_minutes or None,
+                        "occurred_at": att.check_out_at.isoformat(),
+                        "activity_title": act.title[:64], "source": att.source}}
 
 
 # A check-out (or a confirmation) that makes an attendance's points due writes the outbox task
@@ -121,48 +126,69 @@ def award_request(attendance_id: int, r) -> dict:  # noqa: ANN001 - a row of _RE
 SETTLE_TASK = "activities.settle_points"
 
 
-def points_due(s: Session, settings: Settings, att: Attendance, now: datetime) -> None:
-    """Mark the attendance's points due and write the task that pays them, in the caller's
-    transaction. The award is dated `now` (the check-out or the confirmation)."""
+def points_due(s: Session, settings: Settings, act: Activity, att: Attendance,
+               now: datetime) -> None:
+    """Mark the attendance's points due and write the task that pays them, with what the
+    engine is to be asked, in the caller's transaction (after the attendance has its minutes
+    and its reviewer). The award is dated `now` (the check-out or the confirmation)."""
     att.points_state = PointsState.DUE
     outbox.enqueue(s, SETTLE_TASK, {"attendance_id": att.id,
                                     "budget_shards": settings.budget_shards,
-                                    "due_at": now.isoformat()}, now=now)
+                                    "due_at": now.isoformat(),
+                                    "request": award_request(act, att)}, now=now)
 
 
 @outbox.handler(SETTLE_TASK, own_transactions=True)
-def _settle_task(db: Database, attendance_id: int, budget_shards: int, due_at: str) -> dict:
+def _settle_task(db: Database, attendance_id: int, budget_shards: int, due_at: str,
+                 request: dict | None = None) -> dict:
     state, _ = settle_points(db, PostingSettings(budget_shards), attendance_id,
-                             now=datetime.fromisoformat(due_at))
+                             now=datetime.fromisoformat(due_at), request=request)
     return {"points_state": state}
 
 
+class _NotDue(Exception):
+    """The attendance's points were no longer due when their award was to be recorded (turned
+    down meanwhile, or recorded by an earlier run): the award's transaction rolls back."""
+
+
 def settle_points(db: Database, settings: Settings | PostingSettings, attendance_id: int, *,
-                  now: datetime | None = None) -> tuple[str, dict | None]:
-    """Award the points of a certified attendance whose points are due; record the outcome."""
-    with db.sessions() as s:
-        r = s.execute(_REQUEST, {"attendance_id": attendance_id}).one()
-    if r.points_state != PointsState.DUE:
-        return r.points_state, r.points_result
-    request = award_request(attendance_id, r)
+                  now: datetime | None = None, request: dict | None = None
+                  ) -> tuple[str, dict | None]:
+    """Award the points of a certified attendance whose points are due; record the outcome.
+    The outcome is recorded only while they are still due, in the award's own transaction:
+    otherwise the award rolls back and the answer is the attendance's state as it stands."""
+    if request is None:  # a task queued before the request rode with it
+        with db.sessions() as s:
+            r = s.execute(_REQUEST, {"attendance_id": attendance_id}).one()
+        if r.points_state != PointsState.DUE:
+            return r.points_state, r.points_result
+        request = _request(attendance_id, r.activity_id, r, r)
     occurred = datetime.fromisoformat(request["context"]["occurred_at"])
 
     def record(s: Session, state: str, result: dict) -> None:
-        s.execute(_RECORD, {"attendance_id": attendance_id, "v_points_state": state,
-                            "v_points_result": result, "v_updated_at": utcnow()})
+        if not s.execute(_RECORD, {"attendance_id": attendance_id, "v_points_state": state,
+                                   "v_points_result": result,
+                                   "v_updated_at": utcnow()}).rowcount:
+            raise _NotDue
         outbox.finish_in(s, {"points_state": state})  # the task's row, when run as one
 
     try:
-        result = _outcome(rules.record_award(
-            db, settings, item_code=request["item_code"], holder=("person", request["person_id"]),
-            recorder=request["recorder"], context=request["context"],
-            key=attendance_key(attendance_id), now=max(now or utcnow(), occurred),
-            then=lambda s, r: record(s, PointsState.AWARDED, _outcome(r))))
-        state = PointsState.AWARDED  # recorded with the award, in its transaction
-    except DomainError as exc:
-        state, result = PointsState.REFUSED, {"code": exc.code, "detail": exc.detail}
-        with db.transaction() as s:
-            record(s, state, result)
+        try:
+            result = _outcome(rules.record_award(
+                db, settings, item_code=request["item_code"],
+                holder=("person", request["person_id"]), recorder=request["recorder"],
+                context=request["context"], key=attendance_key(attendance_id),
+                now=max(now or utcnow(), occurred),
+                then=lambda s, r: record(s, PointsState.AWARDED, _outcome(r))))
+            state = PointsState.AWARDED  # recorded with the award, in its transaction
+        except DomainError as exc:
+            state, result = PointsState.REFUSED, {"code": exc.code, "detail": exc.detail}
+            with db.transaction() as s:
+                record(s, state, result)
+    except _NotDue:
+        with db.sessions() as s:
+            state, result = s.execute(select(Attendance.points_state, Attendance.points_result)
+                                      .where(Attendance.id == attendance_id)).one()
     _settled.last = (attendance_id, state, result)
     return state, result
 

@@ -88,9 +88,9 @@ def confirm(db: Database, settings: Settings, actor: Actor, attendance_id: int,
                 actor_id=actor.user_id, details={**minutes_details(act, att),
                                                  "confirmed_by": actor.user_id}, now=now)
             att.certify_entry_id = entry.id
-        awards.points_due(s, settings, att, now)
         att.review, att.reviewed_by, att.reviewed_at, att.updated_at = (
             Review.CONFIRMED, actor.user_id, now, now)
+        awards.points_due(s, settings, act, att, now)  # the reviewer records the award
         return view(act, att, action="confirm")
 
     return typed(settle(db, settings, book.write(db, work).result, now), AttendanceResult)

@@ -341,7 +341,7 @@ def credit_minutes(s: Session, settings: Settings, act: Activity, att: Attendanc
     # The rule decides what an attendance earns: a per-occurrence item pays for being there,
     # a per-hour item refuses a stay of no whole minute (`minutes_required`).
     if certified:
-        awards.points_due(s, settings, att, now)
+        awards.points_due(s, settings, act, att, now)
     else:
         att.points_state = PointsState.NONE
     s.flush()
