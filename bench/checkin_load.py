@@ -193,6 +193,7 @@ class Load:
         self.org_headers = bearer(db, settings, org)
         self.token = ""
         self.lat: dict[str, list[float]] = {}
+        self.sent: list[tuple[float, float]] = []  # (perf_counter when sent, ms) a request
         self.errors: dict[str, int] = {}
 
     async def refresh_code(self, stop: asyncio.Event) -> None:
@@ -236,6 +237,7 @@ class Load:
         except loadgen.ERRORS as exc:
             why = type(exc).__name__
         self.lat.setdefault(kind, []).append((time.perf_counter() - t) * 1000)
+        self.sent.append((t, self.lat[kind][-1]))
         if why:
             self.errors[f"{kind}:{why}"] = self.errors.get(f"{kind}:{why}", 0) + 1
 
@@ -265,6 +267,24 @@ def pct(values: list[float], q: float) -> float:
         return 0.0
     s = sorted(values)
     return s[min(len(s) - 1, int(round(q / 100 * (len(s) - 1))))]
+
+
+def slow_seconds(sent: list[tuple[float, float]], over_ms: float = 50.0, top: int = 5) -> str:
+    """Where in the minute the requests over `over_ms` were: the seconds (from the first
+    request) holding most of them, with how many requests were sent in each: a tail made by
+    the busiest seconds (CPU saturated) reads differently from one spread thin (pauses)."""
+    if not sent:
+        return "no requests"
+    t0 = min(t for t, _ in sent)
+    by_second: dict[int, list[int]] = {}
+    for t, ms in sent:
+        got = by_second.setdefault(int(t - t0), [0, 0])
+        got[0] += 1
+        got[1] += ms > over_ms
+    slow = sum(n for _, n in by_second.values())
+    worst = sorted(by_second.items(), key=lambda kv: -kv[1][1])[:top]
+    parts = ", ".join(f"{sec}-{sec + 1} s {n} of {sent_n}" for sec, (sent_n, n) in worst if n)
+    return f"requests over {over_ms:.0f} ms: {slow}; most in (second: slow of sent) {parts or '-'}"
 
 
 def step_plan(people: list[int], rate: int) -> list[tuple[str, int, float]]:
@@ -413,6 +433,7 @@ async def main_async(args) -> int:
         for kind in ("in", "out"):
             v = load.lat.get(kind, [])
             print(f"  {kind:>3}: p50 {pct(v, 50):.1f} ms, p99 {pct(v, 99):.1f} ms")
+        print(f"  {slow_seconds(load.sent)}")
         waited = await wait_paid(db, minute)
         print(f"  points due after the last answer: all paid {waited:.1f} s later"
               if waited is not None else
