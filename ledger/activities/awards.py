@@ -12,7 +12,6 @@ attendance (ledger.rules.service.post_award), so hours are never counted twice.
 from __future__ import annotations
 
 import threading
-
 from datetime import datetime
 from math import ceil
 
