@@ -38,6 +38,10 @@ AUDIT_CLEAN_AGE = Gauge("jifen_audit_last_clean_age_seconds",
 BUDGET_AVAILABLE = Gauge("jifen_budget_available_points",
                          "What each village can still award (sum of its budget shards)",
                          ["village_id"], multiprocess_mode="mostrecent")
+GC_PAUSE = Histogram("jifen_gc_pause_seconds",
+                     "Python garbage collections by generation: the time each stopped the "
+                     "process (ledger/heap.py)", ["generation"],
+                     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1))
 MAX_BUDGET_SERIES = 500  # villages reported; a town has dozens
 
 

@@ -32,3 +32,36 @@ def test_the_served_app_freezes_what_its_startup_built(tmp_path):
     before, frozen, tracked, _walk_ms = out.stdout.split()
     assert int(before) == 0 and int(frozen) > 100_000  # the app, its routes, templates, models
     assert int(tracked) < int(frozen) // 4  # what a full collection still walks
+
+
+def test_a_settled_process_times_its_collections_into_the_metrics():
+    """Every collection after `settle` lands in jifen_gc_pause_seconds (by generation), once
+    however often `settle` runs (a forked worker settles again)."""
+    import gc
+
+    from prometheus_client import REGISTRY
+    from structlog.testing import capture_logs
+
+    from ledger import heap
+    long_pause = heap.LONG_PAUSE_S
+
+    def count(gen: str) -> float:
+        return REGISTRY.get_sample_value("jifen_gc_pause_seconds_count",
+                                         {"generation": gen}) or 0.0
+
+    before = count("2")
+    try:
+        heap.settle()
+        heap.settle()
+        assert gc.callbacks.count(heap._timed) == 1
+        gc.collect()
+        assert count("2") >= before + 1
+        heap.LONG_PAUSE_S = 0.0  # every collection is "long": each is logged too
+        with capture_logs() as logs:
+            gc.collect()
+        assert [e["event"] for e in logs] == ["gc_pause"] and logs[0]["generation"] == 2
+    finally:
+        heap.LONG_PAUSE_S = long_pause
+        gc.unfreeze()
+        if heap._timed in gc.callbacks:
+            gc.callbacks.remove(heap._timed)
