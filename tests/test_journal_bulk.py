@@ -206,3 +206,22 @@ def test_a_refusal_after_chunks_were_written_applies_nothing(db, monkeypatch, un
         if indexes:
             assert _indexes(s) == indexes
         assert run_audit(s).ok
+
+
+def test_postgres_streams_an_accounts_postings_together_each_in_seq_order(pg_db):
+    """The COPY sends a chunk's postings by account (the indexes on (account_id, …) then take
+    them leaf after leaf); an account's ids still follow its seq, and the chains verify."""
+    shards, holders = _setup(pg_db, 1000)
+    with pg_db.transaction() as s:
+        post_many(s, _many(shards, holders[::-1], 12))
+    with pg_db.sessions() as s:
+        rows = s.execute(select(Posting.account_id, Posting.seq).join(
+            JournalEntry, JournalEntry.id == Posting.entry_id)
+            .where(JournalEntry.source == "import").order_by(Posting.id)).all()
+        assert [a for a, _ in rows] == sorted(a for a, _ in rows)
+        for a in {a for a, _ in rows}:
+            seqs = [q for b, q in rows if b == a]
+            assert seqs == sorted(seqs)
+        report = run_audit(s)
+        assert report.ok, report.violations
+
