@@ -149,7 +149,7 @@ def _lock(raw: Raw, ids: list[int], table_locked: bool) -> dict[int, _Acct]:
 class _Book:
     """The accounts in memory while a batch is computed. On PostgreSQL each entry is kept as
     its COPY rows without the entry id (drawn after): (the entry's row, [(account, its
-    posting's row)]); on SQLite as (unit, kind, naive UTC time, memo, source, source_ref,
+    posting's row)], its source_ref); on SQLite as (unit, kind, naive UTC time, memo, source, source_ref,
     actor, details JSON, digest, postings), a posting as (account, amount, seq, balance after,
     hash). Values a history repeats (its dates, reasons, sources, kinds) are quoted and escaped
     once."""
@@ -251,7 +251,8 @@ class _Book:
             f"{x.get(memo) or x.setdefault(memo, _esc(memo))}\t"
             f"{x.get(source) or x.setdefault(source, _esc(source))}\t{_esc(ref)}\t"
             f"{actor}\t{_esc(details)}\t{digest}\n",
-            [(a, f"\t{a}\t{n}\t{seq}\t{bal}\t{h}\t{t}\n") for a, n, seq, bal, h in postings]))
+            [(a, f"\t{a}\t{n}\t{seq}\t{bal}\t{h}\t{t}\n") for a, n, seq, bal, h in postings],
+            ref))
         return len(self.entries) - 1
 
 
@@ -380,10 +381,12 @@ def _post_pg(raw: Raw, book: _Book, entries: list[BulkEntry], unchecked: bool) -
     keys are off for the load (else a posting would not find its entry yet), entries otherwise.
     Entry ids are drawn before their COPY starts (no statement can run during one): one per
     entry still to compute; a consolidation a sharded line needs takes one more, and when the
-    drawn ones run out the COPY ends, more are drawn and another begins."""
+    drawn ones run out the COPY ends, more are drawn and another begins. Each table's rows go
+    in the order of its randomly keyed index (postings by account, entries by source_ref),
+    which cuts the server's index work; the ids are those of the computation's order."""
     ids: list[int] = []  # ids[k] is book.entries[k]'s
     mine: list[int] = []  # positions of the caller's entries among book.entries
-    rest: list[str] = []  # the other table's rows, in chunks
+    later: list = []  # the other table's rows: postings' text by chunk, or (source_ref, row)
     sent = done = 0
     first, second = (_POSTING_COPY, _ENTRY_COPY) if unchecked else (_ENTRY_COPY, _POSTING_COPY)
     while done < len(entries) or sent < len(book.entries):
@@ -395,19 +398,34 @@ def _post_pg(raw: Raw, book: _Book, entries: list[BulkEntry], unchecked: bool) -
                 end = min(len(book.entries), len(ids))
                 if end > sent:
                     rows = list(zip(ids[sent:end], book.entries[sent:end]))
-                    entry_rows = "".join([f"{eid}{row}" for eid, (row, _) in rows])
-                    posting_rows = _by_account(rows)
-                    cp.write((posting_rows if unchecked else entry_rows).encode())
-                    rest.append(entry_rows if unchecked else posting_rows)
+                    keyed = [(key, f"{eid}{row}") for eid, (row, _, key) in rows]
+                    if unchecked:
+                        cp.write(_by_account(rows).encode())
+                        later += keyed
+                    else:
+                        cp.write(_in_key_order(keyed).encode())
+                        later.append(_by_account(rows))
                     sent = end
                 if done == len(entries) or len(book.entries) > len(ids):
                     break
                 mine += [book.add(e) for e in entries[done:done + STREAM_CHUNK]]
                 done = min(len(entries), done + STREAM_CHUNK)
+    if unchecked:  # all the entries at once, in the order of their (source, source_ref) index
+        later = [_in_key_order(later)]
     with raw.cur.copy(second) as cp:
-        for chunk in rest:
+        for chunk in later:
             cp.write(chunk.encode())
     return [ids[i] for i in mine]
+
+
+def _in_key_order(keyed: list[tuple[str, str]]) -> str:
+    """Entries' COPY rows ((source_ref, row)) in the order of journal_entry's (source,
+    source_ref) index (a load's entries nearly all share one source), whose keys (a history's
+    row keys are hashes) would otherwise land each on a random leaf (the server's COPY of a
+    file's 26,666 entries about a third cheaper sorted whole; docs/ledger.md, "Evening of
+    2026-12-07"). Their ids are drawn already: only the order of the rows changes."""
+    keyed.sort(key=_first)
+    return "".join([r for _, r in keyed])
 
 
 def _by_account(rows: list[tuple[int, tuple]]) -> str:
@@ -416,7 +434,7 @@ def _by_account(rows: list[tuple[int, tuple]]) -> str:
     indexes then take them leaf after leaf, not each on a random page (the server's COPY of
     the postings about a sixth cheaper; docs/ledger.md, "Evening of 2026-12-07"). Only ids
     across accounts change order; an account's ids still follow its seq."""
-    got = [(a, f"{eid}{p}") for eid, (_, ps) in rows for a, p in ps]
+    got = [(a, f"{eid}{p}") for eid, (_, ps, _) in rows for a, p in ps]
     got.sort(key=_first)
     return "".join([p for _, p in got])
 
