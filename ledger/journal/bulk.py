@@ -219,11 +219,13 @@ class _Book:
             sorted_pairs = f"[{a1},{n1}],[{a2},{n2}]" if a1 < a2 else f"[{a2},{n2}],[{a1},{n1}]"
         else:
             sorted_pairs = _pairs(pairs)
-        digest = sha256(_body(_actor(e.actor_id), at[1], details, q.get(kind) or _string(kind),
+        digest = sha256(_body(_actor(e.actor_id), at[1], details,
+                              q.get(kind) or q.setdefault(kind, _string(kind)),
                               sorted_pairs, q.get(memo) or q.setdefault(memo, _string(memo)),
                               _string(ref), "null",
                               q.get(source) or q.setdefault(source, _string(source)),
-                              q.get(unit) or _string(unit)).encode()).hexdigest()
+                              q.get(unit) or q.setdefault(unit, _string(unit))
+                              ).encode()).hexdigest()
         accts = [self.acct(a, unit) for a, _ in pairs]
         for acct, (a, n) in zip(accts, pairs):  # all checked before any is applied
             if n < 0 and not acct.can_take(n, neg_ok):
@@ -247,7 +249,8 @@ class _Book:
         t, x = at[3], self.escaped
         actor = _NULL if e.actor_id is None else e.actor_id
         self.entries.append((
-            f"\t{x.get(unit) or _esc(unit)}\t{x.get(kind) or _esc(kind)}\t{t}\t{_NULL}\t"
+            f"\t{x.get(unit) or x.setdefault(unit, _esc(unit))}\t"
+            f"{x.get(kind) or x.setdefault(kind, _esc(kind))}\t{t}\t{_NULL}\t"
             f"{x.get(memo) or x.setdefault(memo, _esc(memo))}\t"
             f"{x.get(source) or x.setdefault(source, _esc(source))}\t{_esc(ref)}\t"
             f"{actor}\t{_esc(details)}\t{digest}\n",
