@@ -73,3 +73,22 @@ def test_0015_lets_postgres_inline_the_hash_function_with_the_same_hashes(pg_ser
     assert "jifen_sha256(" in before and "jifen_sha256(" not in after, (before, after)
     assert "encode(sha256(convert_to(" in after
     assert hashed_before == hashed_after == hashlib.sha256(text_in.encode()).hexdigest()
+
+
+@pytest.mark.postgres
+def test_0016_fills_account_pages_to_leave_room_for_the_next_row_version(pg_server):
+    """The head and the models agree on account's fillfactor (autogenerate does not compare
+    storage parameters, so this does)."""
+    from ledger.journal.models import ACCOUNT_FILLFACTOR
+
+    def options(db: Database) -> list[str] | None:
+        with db.engine.connect() as c:
+            return c.execute(text("SELECT reloptions FROM pg_class WHERE relname = 'account'")
+                             ).scalar()
+
+    with _empty_postgres(pg_server) as db:
+        migrate.upgrade(db, "0015")
+        before = options(db)
+        migrate.upgrade(db)
+        after = options(db)
+    assert before is None and after == [f"fillfactor={ACCOUNT_FILLFACTOR}"]

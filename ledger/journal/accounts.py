@@ -226,22 +226,23 @@ def open_accounts(session: Session, keys: Sequence[Key], now: datetime | None = 
     missing = sorted(want - set(found))
     if missing:
         at = raw.time(now or utcnow())
-        rows = [{"unit": u, "holder_type": ht, "holder_id": hid, "purpose": pu, "shard": sh,
-                 "overdraft": str(DEFAULT_OVERDRAFT[Purpose(pu)]), "balance": 0,
-                 "pending_out": 0, "pending_in": 0, "posting_count": 0,
-                 "head_hash": GENESIS_HASH, "created_at": at} for u, ht, hid, pu, sh in missing]
+        overdraft = {pu: str(DEFAULT_OVERDRAFT[Purpose(pu)]) for pu in {k[3] for k in missing}}
         session.info.setdefault(_NEW, set()).update(missing)
         if raw.pg:  # one statement for all (a history opens tens of thousands at once)
+            u, ht, hid, pu, sh = zip(*missing)  # the key's columns, each as one array
             made = raw.cur.execute(_CREATE_MANY_PG, {
-                "head": GENESIS_HASH, "at": at,
-                **{k: pg_array(r[c] for r in rows) for k, c in (
-                    ("u", "unit"), ("ht", "holder_type"), ("hid", "holder_id"),
-                    ("pu", "purpose"), ("sh", "shard"), ("od", "overdraft"))}}).fetchall()
-            for u, ht, hid, pu, sh, acct in made:
-                found[(u, ht, hid, pu, sh)] = acct
+                "head": GENESIS_HASH, "at": at, "u": pg_array(u), "ht": pg_array(ht),
+                "hid": pg_array(hid), "pu": pg_array(pu), "sh": pg_array(sh),
+                "od": pg_array([overdraft[p] for p in pu])}).fetchall()
+            for unit, holder_type, holder_id, purpose, shard, acct in made:
+                found[(unit, holder_type, holder_id, purpose, shard)] = acct
             if len(made) < len(missing):  # others opened some meanwhile
                 look(set(missing) - set(found))
             return found
+        rows = [{"unit": u, "holder_type": ht, "holder_id": hid, "purpose": pu, "shard": sh,
+                 "overdraft": overdraft[pu], "balance": 0, "pending_out": 0, "pending_in": 0,
+                 "posting_count": 0, "head_hash": GENESIS_HASH, "created_at": at}
+                for u, ht, hid, pu, sh in missing]
         raw.cur.executemany(_CREATE.sqlite.replace(" RETURNING id", ""), rows)
         look(set(missing))
     return found

@@ -35,6 +35,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from hashlib import sha256
+from operator import itemgetter
 from typing import NamedTuple
 
 from sqlalchemy.orm import Session
@@ -125,6 +126,7 @@ _ENTRY_COLS = ("id", "unit", "kind", "created_at", "reverses_id", "memo", "sourc
                "actor_id", "details", "digest")
 _POSTING_COLS = ("entry_id", "account_id", "amount", "seq", "balance_after", "hash",
                  "created_at")
+_first = itemgetter(0)
 _NULL = "\\N"  # COPY's text format: NULL, and the characters escaped in a text value
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
@@ -146,10 +148,11 @@ def _lock(raw: Raw, ids: list[int], table_locked: bool) -> dict[int, _Acct]:
 
 class _Book:
     """The accounts in memory while a batch is computed. On PostgreSQL each entry is kept as
-    its COPY rows without the entry id (drawn after): (the entry's row, [its postings' rows]);
-    on SQLite as (unit, kind, naive UTC time, memo, source, source_ref, actor, details JSON,
-    digest, postings), a posting as (account, amount, seq, balance after, hash). Values a
-    history repeats (its dates, reasons, sources, kinds) are quoted and escaped once."""
+    its COPY rows without the entry id (drawn after): (the entry's row, [(account, its
+    posting's row)], its source_ref); on SQLite as (unit, kind, naive UTC time, memo, source, source_ref,
+    actor, details JSON, digest, postings), a posting as (account, amount, seq, balance after,
+    hash). Values a history repeats (its dates, reasons, sources, kinds) are quoted and escaped
+    once."""
 
     def __init__(self, accts: dict[int, _Acct], pg: bool) -> None:
         self.accts = accts
@@ -216,11 +219,13 @@ class _Book:
             sorted_pairs = f"[{a1},{n1}],[{a2},{n2}]" if a1 < a2 else f"[{a2},{n2}],[{a1},{n1}]"
         else:
             sorted_pairs = _pairs(pairs)
-        digest = sha256(_body(_actor(e.actor_id), at[1], details, q.get(kind) or _string(kind),
+        digest = sha256(_body(_actor(e.actor_id), at[1], details,
+                              q.get(kind) or q.setdefault(kind, _string(kind)),
                               sorted_pairs, q.get(memo) or q.setdefault(memo, _string(memo)),
                               _string(ref), "null",
                               q.get(source) or q.setdefault(source, _string(source)),
-                              q.get(unit) or _string(unit)).encode()).hexdigest()
+                              q.get(unit) or q.setdefault(unit, _string(unit))
+                              ).encode()).hexdigest()
         accts = [self.acct(a, unit) for a, _ in pairs]
         for acct, (a, n) in zip(accts, pairs):  # all checked before any is applied
             if n < 0 and not acct.can_take(n, neg_ok):
@@ -244,11 +249,13 @@ class _Book:
         t, x = at[3], self.escaped
         actor = _NULL if e.actor_id is None else e.actor_id
         self.entries.append((
-            f"\t{x.get(unit) or _esc(unit)}\t{x.get(kind) or _esc(kind)}\t{t}\t{_NULL}\t"
+            f"\t{x.get(unit) or x.setdefault(unit, _esc(unit))}\t"
+            f"{x.get(kind) or x.setdefault(kind, _esc(kind))}\t{t}\t{_NULL}\t"
             f"{x.get(memo) or x.setdefault(memo, _esc(memo))}\t"
             f"{x.get(source) or x.setdefault(source, _esc(source))}\t{_esc(ref)}\t"
             f"{actor}\t{_esc(details)}\t{digest}\n",
-            [f"\t{a}\t{n}\t{seq}\t{bal}\t{h}\t{t}\n" for a, n, seq, bal, h in postings]))
+            [(a, f"\t{a}\t{n}\t{seq}\t{bal}\t{h}\t{t}\n") for a, n, seq, bal, h in postings],
+            ref))
         return len(self.entries) - 1
 
 
@@ -377,10 +384,12 @@ def _post_pg(raw: Raw, book: _Book, entries: list[BulkEntry], unchecked: bool) -
     keys are off for the load (else a posting would not find its entry yet), entries otherwise.
     Entry ids are drawn before their COPY starts (no statement can run during one): one per
     entry still to compute; a consolidation a sharded line needs takes one more, and when the
-    drawn ones run out the COPY ends, more are drawn and another begins."""
+    drawn ones run out the COPY ends, more are drawn and another begins. Each table's rows go
+    in the order of its randomly keyed index (postings by account, entries by source_ref),
+    which cuts the server's index work; the ids are those of the computation's order."""
     ids: list[int] = []  # ids[k] is book.entries[k]'s
     mine: list[int] = []  # positions of the caller's entries among book.entries
-    rest: list[str] = []  # the other table's rows, in chunks
+    later: list = []  # the other table's rows: postings' text by chunk, or (source_ref, row)
     sent = done = 0
     first, second = (_POSTING_COPY, _ENTRY_COPY) if unchecked else (_ENTRY_COPY, _POSTING_COPY)
     while done < len(entries) or sent < len(book.entries):
@@ -392,19 +401,45 @@ def _post_pg(raw: Raw, book: _Book, entries: list[BulkEntry], unchecked: bool) -
                 end = min(len(book.entries), len(ids))
                 if end > sent:
                     rows = list(zip(ids[sent:end], book.entries[sent:end]))
-                    entry_rows = "".join([f"{eid}{row}" for eid, (row, _) in rows])
-                    posting_rows = "".join([f"{eid}{p}" for eid, (_, ps) in rows for p in ps])
-                    cp.write((posting_rows if unchecked else entry_rows).encode())
-                    rest.append(entry_rows if unchecked else posting_rows)
+                    keyed = [(key, f"{eid}{row}") for eid, (row, _, key) in rows]
+                    if unchecked:
+                        cp.write(_by_account(rows).encode())
+                        later += keyed
+                    else:
+                        cp.write(_in_key_order(keyed).encode())
+                        later.append(_by_account(rows))
                     sent = end
                 if done == len(entries) or len(book.entries) > len(ids):
                     break
                 mine += [book.add(e) for e in entries[done:done + STREAM_CHUNK]]
                 done = min(len(entries), done + STREAM_CHUNK)
+    if unchecked:  # all the entries at once, in the order of their (source, source_ref) index
+        later = [_in_key_order(later)]
     with raw.cur.copy(second) as cp:
-        for chunk in rest:
+        for chunk in later:
             cp.write(chunk.encode())
     return [ids[i] for i in mine]
+
+
+def _in_key_order(keyed: list[tuple[str, str]]) -> str:
+    """Entries' COPY rows ((source_ref, row)) in the order of journal_entry's (source,
+    source_ref) index (a load's entries nearly all share one source), whose keys (a history's
+    row keys are hashes) would otherwise land each on a random leaf (the server's COPY of a
+    file's 26,666 entries about a third cheaper sorted whole; docs/ledger.md, "Evening of
+    2026-12-07"). Their ids are drawn already: only the order of the rows changes."""
+    keyed.sort(key=_first)
+    return "".join([r for _, r in keyed])
+
+
+def _by_account(rows: list[tuple[int, tuple]]) -> str:
+    """The COPY text of these entries' postings (`rows`: (entry id, its rows in the book)) in
+    account order, each account's in entry order (a stable sort): the two (account_id, …)
+    indexes then take them leaf after leaf, not each on a random page (the server's COPY of
+    the postings about a sixth cheaper; docs/ledger.md, "Evening of 2026-12-07"). Only ids
+    across accounts change order; an account's ids still follow its seq."""
+    got = [(a, f"{eid}{p}") for eid, (_, ps, _) in rows for a, p in ps]
+    got.sort(key=_first)
+    return "".join([p for _, p in got])
 
 
 def _insert_sqlite(raw: Raw, book: _Book, entry_ids: list[int]) -> None:
