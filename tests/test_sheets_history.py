@@ -294,3 +294,21 @@ def test_import_details_are_written_as_the_digest_reads_them(source, on, reason,
     the audit's check of it) covers."""
     assert history.import_details(source, on, reason, ref, line) == canonical_json(
         {"import": {"source": source, "date": on, "reason": reason, "ref": ref, "line": line}})
+
+
+def test_the_booked_rows_are_looked_up_by_index_whatever_the_statistics(pg_db, monkeypatch):
+    """A new town's journal has statistics taken while it was nearly empty; the lookup of the
+    rows booked before is still planned as index probes (its generic plan would otherwise scan
+    every entry and compare each with every key)."""
+    from sqlalchemy import text
+
+    from ledger.journal.rawdb import Raw
+    from ledger.sheets import history
+    with pg_db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+        c.execute(text("ANALYZE"))
+    monkeypatch.setattr(history, "_BOOKED_PG", "EXPLAIN " + history._BOOKED_PG)
+    with pg_db.sessions() as s, s.begin():
+        s.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))
+        plan = "\n".join(history.booked_refs(Raw(s), [f"{i:064x}" for i in range(50)]))
+    assert "journal_entry" in plan and "Index" in plan, plan
+    assert "Seq Scan" not in plan, plan
