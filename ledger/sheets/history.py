@@ -370,6 +370,8 @@ def _account_keys(rows: list[Row], budgets: dict[int, int]) -> list[tuple]:
 
 COLUMN_LABELS = {c.key: c.header for c in COLUMNS}
 _KEYS = tuple(c.key for c in COLUMNS)  # the order plan() unpacks a row's cells in
+
+
 def booked_refs(raw: Raw, keys: list[str]) -> set[str]:
     """Which of these row keys a history file booked before. On PostgreSQL the lookup is
     planned as index probes whatever the statistics say (`Raw.keyed_plans`): on a journal
