@@ -185,11 +185,16 @@ def settle_points(db: Database, settings: Settings | PostingSettings, attendance
             with db.transaction() as s:
                 record(s, state, result)
     except _NotDue:
-        with db.sessions() as s:
-            state, result = s.execute(select(Attendance.points_state, Attendance.points_result)
-                                      .where(Attendance.id == attendance_id)).one()
+        state, result = points_outcome(db, attendance_id)
     _settled.last = (attendance_id, state, result)
     return state, result
+
+
+def points_outcome(db: Database, attendance_id: int) -> tuple[str, dict | None]:
+    """(points state, outcome) of an attendance as it stands."""
+    with db.sessions() as s:
+        return tuple(s.execute(select(Attendance.points_state, Attendance.points_result)
+                               .where(Attendance.id == attendance_id)).one())
 
 
 # The outcome this thread's last `settle_points` recorded, for the check-out that queued it and

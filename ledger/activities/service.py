@@ -308,12 +308,9 @@ def settle(db: Database, settings: Settings, result: dict, now: datetime) -> dic
         return result
     if not outbox.runs_inline(db.engine):  # sent to the workers a moment ago: on their way
         return {**result, "message": result["message"] + MESSAGES["points_due"]}
-    got = awards.settled_here(result["attendance_id"])  # paid in this thread just now
-    if got is None:  # (or the run failed, and the relay will pay them)
-        with db.sessions() as s:
-            got = s.execute(select(Attendance.points_state, Attendance.points_result)
-                            .where(Attendance.id == result["attendance_id"])).one()
-    state, points = got
+    # paid in this thread just now (or, if the run failed, due for the relay)
+    state, points = (awards.settled_here(result["attendance_id"])
+                     or awards.points_outcome(db, result["attendance_id"]))
     if state == PointsState.DUE:
         return {**result, "message": result["message"] + MESSAGES["points_due"]}
     return {**result, "points_state": state, "points": points}
