@@ -48,8 +48,13 @@ screenshots: install sysdeps
 audit: install
 	$(VENV)/bin/jifen audit
 
+# What users get, against TPC-B on the same server, in one run: awards through the rule engine
+# (bench/posting.py), then check-ins and check-outs through the HTTP API in production mode
+# (bench/checkin_load.py: uvicorn, Redis, a Celery worker and beat). Non-zero if either fails.
 bench: install
-	$(PY) -m bench.posting
+	$(PY) -m bench.posting; awards=$$?; \
+	$(PY) -m bench.checkin_load --tasks celery; checkouts=$$?; \
+	exit $$(( awards || checkouts ))
 
 # Schemathesis against the app's own schema, every operation as every role, until the time is up.
 # Prints requests tried and 5xx seen per round; exits non-zero on any failure.
