@@ -150,6 +150,18 @@ def server_env(url: str, secret: str, data_dir: Path, port: int, redis_url: str 
     return env
 
 
+def drop_redis(env: dict, redis_url: str, db_name: str) -> None:
+    """Production mode, at the end: what the run left in Redis but its rate limits' counters
+    (they expire): its Celery queue and bindings (each run names its own queue, `server_env`),
+    with any message no worker took, and the boards and users' states kept under its scratch
+    database's name."""
+    import redis
+    r = redis.Redis.from_url(redis_url)
+    queue = env["JIFEN_CELERY_QUEUE"]
+    r.delete(queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}",
+             *r.scan_iter(match=f"jifen:*{db_name}:*", count=1000))
+
+
 def start_workers(env: dict, log: Path) -> list[subprocess.Popen]:
     """Production mode: one Celery worker (the outbox's tasks) and beat (the roll-ups)."""
     base = [sys.executable, "-m", "celery", "-A", "workers.celery_app"]
@@ -372,7 +384,7 @@ async def main_async(args) -> int:
     rates = [int(r) for r in args.rates.split(",")]
     need = args.volunteers + WARMUP_VOLUNTEERS + sum(r * STEP_SECONDS // 2 for r in rates)
     db = Database(url)
-    proc, helpers = None, []
+    proc, helpers, env = None, [], {}
     try:
         tpcb_tps = 0.0
         if args.tpcb_seconds > 0:
@@ -461,6 +473,8 @@ async def main_async(args) -> int:
                 proc.wait(timeout=15)
         db.dispose()
         drop_db(name)
+        if helpers:
+            drop_redis(env, args.redis_url, name)
 
 
 def main() -> None:

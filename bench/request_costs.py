@@ -105,11 +105,8 @@ def main(argv: list[str] | None = None) -> int:
             proc.wait(timeout=30)
         db.dispose()
         load.drop_db(name)
-        if env.get("JIFEN_CELERY_QUEUE"):  # the messages no worker took
-            import redis
-            r = redis.Redis.from_url(args.redis_url)
-            queue = env["JIFEN_CELERY_QUEUE"]
-            r.delete(queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
+        if env.get("JIFEN_CELERY_QUEUE"):  # no worker takes its messages
+            load.drop_redis(env, args.redis_url, name)
 
 
 if __name__ == "__main__":
